@@ -1,0 +1,58 @@
+"""Typed errors for bad input.
+
+Every error a user can cause is a :class:`CorrError`; the CLI prints it as
+one ``corr: ...`` line and exits with :attr:`CorrError.exit_code`.  Nothing
+else should reach the user as a traceback.
+"""
+
+from __future__ import annotations
+
+
+class CorrError(Exception):
+    """Bad input of any kind: the message names the file and the cause."""
+
+    exit_code = 2
+
+
+class UsageError(CorrError):
+    """An option or argument out of range."""
+
+
+class TraceError(CorrError):
+    """A path that is not a trace, or a trace that cannot be read."""
+
+    def __init__(self, path: str, cause: str):
+        self.path = str(path)
+        self.cause = cause
+        super().__init__(f"{self.path}: {cause}")
+
+
+class TraceDecodeError(TraceError):
+    """A trace that stopped decoding part-way.
+
+    What was decoded before the failure is kept by the reader and stays
+    usable; ``stopped_at_ns`` is the last good timestamp, ``events_before``
+    how many events were delivered.
+    """
+
+    def __init__(self, path: str, cause: str, stopped_at_ns: int | None = None,
+                 events_before: int = 0):
+        self.stopped_at_ns = stopped_at_ns
+        self.events_before = events_before
+        super().__init__(path, cause)
+
+
+class RuleError(CorrError):
+    """A mistake in a rule file, located as file:line:column."""
+
+    def __init__(self, path: str, line: int | None, column: int | None, message: str):
+        self.path = str(path)
+        self.line = line
+        self.column = column
+        self.reason = message
+        where = self.path
+        if line is not None:
+            where += f":{line}"
+            if column is not None:
+                where += f":{column}"
+        super().__init__(f"{where}: {message}")

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Installs the Debian packages corr needs, only those that are missing.
+# Idempotent: when everything is present it prints nothing and exits at once.
+set -euo pipefail
+packages=(python3-bt2 babeltrace2 lttng-tools liblttng-ust-dev linux-perf gcc make)
+missing=()
+for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+echo "corr: installing Debian packages: ${missing[*]}" >&2
+SUDO=""
+[ "$(id -u)" -ne 0 ] && SUDO="sudo"
+export DEBIAN_FRONTEND=noninteractive
+# A fresh machine has empty package lists: update them first.
+if ! $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null 2>&1; then
+    $SUDO apt-get update -qq
+    $SUDO apt-get install -y -qq "${missing[@]}"
+fi
