@@ -1,0 +1,68 @@
+"""Reading traces: from paths to one time-ordered stream of event batches.
+
+    traces = open_traces(["trace/"])
+    for batch in traces.batches(Projection.of({"sched_switch": "*"})):
+        ...
+
+``open_traces`` finds the CTF traces under the paths, reads their metadata
+and aligns their clocks; ``TraceSet.batches`` decodes (natively when it can)
+only the projected classes and fields, and merges the traces by time.
+"""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+from . import clocks, metadata, sources
+from .batch import ClassColumns, Discard, EventBatch, EventClassInfo, FieldInfo
+from .graph import DEFAULT_BATCH, choose_sink, read_trace
+from .merge import merge
+from .projection import ALL, Projection
+from .sink_common import ClassRegistry
+from .traceinfo import ClockInfo, StreamInfo, TraceInfo
+
+__all__ = ["open_traces", "TraceSet", "Projection", "ALL", "EventBatch", "ClassColumns",
+           "EventClassInfo", "FieldInfo", "Discard", "TraceInfo", "ClockInfo", "StreamInfo"]
+
+
+class TraceSet:
+    """The traces of one analysis, aligned on one time base."""
+
+    def __init__(self, traces: list[TraceInfo]):
+        self.traces = traces
+        self.registry = ClassRegistry()
+
+    @property
+    def range_ns(self) -> tuple[int, int] | None:
+        """First and last timestamp on the common time base, from the indexes."""
+        spans = [(t.range_ns[0] + t.offset_ns, t.range_ns[1] + t.offset_ns)
+                 for t in self.traces if t.range_ns]
+        if not spans:
+            return None
+        return min(b for b, _ in spans), max(e for _, e in spans)
+
+    def batches(self, projection: Projection | None = None, batch_size: int = DEFAULT_BATCH,
+                reader: str = "auto") -> Iterator[EventBatch]:
+        """Every projected event of every trace, merged in time order.
+
+        Raises :class:`~corr.errors.TraceDecodeError` after the last event
+        that could be decoded when a trace fails part-way.
+        """
+        projection = projection or Projection.all()
+        streams = [read_trace(t, self.registry, projection, batch_size, reader)
+                   for t in self.traces]
+        return merge(streams)
+
+    def class_info(self, class_id: int) -> EventClassInfo:
+        return self.registry.classes[class_id]
+
+
+def open_traces(paths, clock_offsets: dict[str, int] | None = None) -> TraceSet:
+    """Find, check and align the traces under ``paths`` (no events decoded yet)."""
+    if isinstance(paths, (str, bytes)) or hasattr(paths, "__fspath__"):
+        paths = [paths]
+    traces = sources.discover(list(paths))
+    for t in traces:
+        metadata.load(t)
+    clocks.align(traces, clock_offsets)
+    return TraceSet(traces)

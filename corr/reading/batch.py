@@ -1,0 +1,130 @@
+"""Columnar event batches: the unit passed from readers to every later stage.
+
+A batch holds a run of events in time order.  Its layout is chosen for a
+Python consumer that walks events in order *and* for columnar engines:
+
+* ``ts`` and ``class_ids`` are parallel lists in time order: event ``i`` has
+  timestamp ``ts[i]`` and belongs to class ``class_ids[i]``;
+* each class present has a :class:`ClassColumns` with one list per decoded
+  field (``cpu`` plus the projected payload/context fields); row ``r`` of a
+  class is its ``r``-th event in the batch.
+
+Plain lists are what the per-event matching engine reads fastest;
+:meth:`EventBatch.to_arrow` gives an Arrow record batch per class for the
+decode cache and columnar analyses.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Iterator
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class FieldInfo:
+    """A decodable field of an event class: its column name and type."""
+
+    name: str
+    type: str  # "int", "float", "str", "bool", "list", "dict", "none"
+
+
+@dataclass
+class EventClassInfo:
+    """An event class as the reader saw it in a trace's metadata."""
+
+    id: int                 # unique across all traces of one read
+    name: str               # raw name, as in the trace
+    trace: int              # index of the trace in the read
+    fields: tuple[FieldInfo, ...] = ()
+
+    @property
+    def field_names(self) -> list[str]:
+        return [f.name for f in self.fields]
+
+
+@dataclass(frozen=True)
+class Discard:
+    """Events or packets the tracer lost on one stream."""
+
+    kind: str               # "events" or "packets"
+    count: int | None       # None when the trace does not say
+    begin_ns: int | None
+    end_ns: int | None
+    cpu: int | None
+    trace: int
+    stream: str
+
+
+class ClassColumns:
+    """The decoded columns of one event class within one batch."""
+
+    __slots__ = ("info", "cpu", "fields")
+
+    def __init__(self, info: EventClassInfo, field_names: list[str]):
+        self.info = info
+        self.cpu: list[int | None] = []
+        self.fields: dict[str, list[Any]] = {name: [] for name in field_names}
+
+    def __len__(self) -> int:
+        return len(self.cpu)
+
+    def slice(self, start: int, stop: int) -> "ClassColumns":
+        out = ClassColumns.__new__(ClassColumns)
+        out.info = self.info
+        out.cpu = self.cpu[start:stop]
+        out.fields = {k: v[start:stop] for k, v in self.fields.items()}
+        return out
+
+    def extend(self, other: "ClassColumns") -> None:
+        self.cpu.extend(other.cpu)
+        for k, v in self.fields.items():
+            v.extend(other.fields[k])
+
+
+@dataclass
+class EventBatch:
+    """A time-ordered run of events, stored column-wise per class."""
+
+    ts: list[int] = field(default_factory=list)
+    class_ids: list[int] = field(default_factory=list)
+    classes: dict[int, ClassColumns] = field(default_factory=dict)
+    discards: list[Discard] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.ts)
+
+    def rows(self) -> Iterator[tuple[int, int, int]]:
+        """Yield ``(timestamp, class_id, row)`` in time order."""
+        counters: dict[int, int] = {}
+        for t, cid in zip(self.ts, self.class_ids):
+            r = counters.get(cid, 0)
+            counters[cid] = r + 1
+            yield t, cid, r
+
+    def events(self) -> Iterator[tuple[int, str, int | None, dict[str, Any]]]:
+        """Yield ``(timestamp, class name, cpu, {field: value})`` in time order.
+
+        Convenient and slow: for tests and small traces, not hot paths.
+        """
+        for t, cid, r in self.rows():
+            cols = self.classes[cid]
+            yield t, cols.info.name, cols.cpu[r], {k: v[r] for k, v in cols.fields.items()}
+
+    def class_ts(self, class_id: int) -> np.ndarray:
+        """Timestamps of one class's rows, as an int64 array."""
+        ts = np.asarray(self.ts, dtype=np.int64)
+        ids = np.asarray(self.class_ids, dtype=np.int64)
+        return ts[ids == class_id]
+
+    def to_arrow(self, class_id: int):
+        """One class's rows as a ``pyarrow.RecordBatch`` (ts, cpu, fields)."""
+        import pyarrow as pa
+
+        cols = self.classes[class_id]
+        arrays = {"ts": pa.array(self.class_ts(class_id), type=pa.int64()),
+                  "cpu": pa.array(cols.cpu, type=pa.int64())}
+        for name, values in cols.fields.items():
+            arrays[name] = pa.array(values)
+        return pa.RecordBatch.from_pydict(arrays)

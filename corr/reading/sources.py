@@ -1,0 +1,53 @@
+"""Finding the CTF traces behind the paths a user gives.
+
+A path may be one CTF trace folder (it holds a ``metadata`` file), an LTTng
+session folder (``kernel/`` and ``ust/uid/<uid>/64-bit/`` or per-pid
+buffers below it), or any folder with traces somewhere below; several
+paths may be given.  Each trace found becomes one :class:`TraceInfo`.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from ..errors import TraceError
+from .traceinfo import TraceInfo
+
+
+def find_trace_dirs(path: str | os.PathLike) -> list[Path]:
+    """The CTF trace folders at or below ``path``, in a stable order."""
+    p = Path(path)
+    if not p.exists():
+        raise TraceError(str(path), "no such file or directory")
+    if p.is_file():
+        if p.name == "metadata":
+            return [p.parent]
+        raise TraceError(str(path), "not a CTF trace: a trace is a folder holding a 'metadata' file")
+    if (p / "metadata").is_file():
+        return [p]
+    found: list[Path] = []
+    for root, dirs, files in os.walk(p, followlinks=True):
+        dirs.sort()
+        if "metadata" in files:
+            found.append(Path(root))
+            dirs.clear()          # a trace's own sub-folders (index/) hold no traces
+    if not found:
+        raise TraceError(str(path), "no CTF trace found (no folder below it holds a 'metadata' file)")
+    return found
+
+
+def discover(paths: list[str | os.PathLike]) -> list[TraceInfo]:
+    """One TraceInfo per distinct trace folder under ``paths``."""
+    if not paths:
+        raise TraceError("", "no trace path given")
+    seen: set[Path] = set()
+    traces: list[TraceInfo] = []
+    for path in paths:
+        for d in find_trace_dirs(path):
+            real = d.resolve()
+            if real in seen:
+                continue
+            seen.add(real)
+            traces.append(TraceInfo(index=len(traces), path=str(d)))
+    return traces
