@@ -19,6 +19,7 @@ from .traceinfo import ClockInfo, TraceInfo
 _BLOCK = re.compile(r"\b(env|clock)\s*\{(.*?)\}\s*;", re.S)
 _ASSIGN = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(\"(?:[^\"\\]|\\.)*\"|[^;]+?)\s*;")
 _COMMENT = re.compile(r"/\*.*?\*/|//[^\n]*", re.S)
+_EVENT_NAME = re.compile(r"\bevent\s*\{[^{}]*?\bname\s*=\s*\"?([^\";]+)\"?\s*;")
 
 
 def _ctf_fs():
@@ -60,6 +61,7 @@ def load(trace: TraceInfo) -> None:
         raise TraceError(trace.path, "metadata cannot be read: " + describe(exc)) from None
     env, clocks = parse_tsdl_blocks(text)
     trace.env = env
+    trace.class_names = sorted(set(_EVENT_NAME.findall(_COMMENT.sub("", text))))
     if clocks:
         c = clocks[0]
         lttng = str(env.get("tracer_name", "")).startswith("lttng")

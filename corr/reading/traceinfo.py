@@ -45,6 +45,7 @@ class TraceInfo:
     alignment: str = "as recorded"
     range_ns: tuple[int, int] | None = None     # from the stream index, before alignment
     stream_count: int = 0
+    class_names: list[str] = field(default_factory=list)   # declared in the metadata
 
     @property
     def domain(self) -> str | None:

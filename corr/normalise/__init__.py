@@ -1,0 +1,47 @@
+"""Normalising: every dialect's events in corr's canonical vocabulary.
+
+``canonical_batches`` is the reading -> normalising part of the pipeline:
+per trace, the raw projection its dialect needs, the native (or public)
+reader, the normaliser; then the traces merged in time order.
+"""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+from ..reading import TraceSet
+from ..reading.batch import EventBatch
+from ..reading.graph import DEFAULT_BATCH, read_trace
+from ..reading.merge import merge
+from ..reading.projection import Projection
+from ..reading.sink_common import ClassRegistry
+from .dialects import Dialect, detect
+from .normaliser import TraceNormaliser, normalise
+
+__all__ = ["canonical_batches", "Canonical", "Dialect", "detect"]
+
+
+class Canonical:
+    """The canonical event stream of a trace set, and its class registry."""
+
+    def __init__(self, traceset: TraceSet, projection: Projection | None = None,
+                 batch_size: int = DEFAULT_BATCH, reader: str = "auto"):
+        self.traceset = traceset
+        self.projection = projection or Projection.all()
+        self.registry = ClassRegistry()
+        self.normalisers = [TraceNormaliser(t, self.projection, self.registry, traceset.registry)
+                            for t in traceset.traces]
+        self.batch_size = batch_size
+        self.reader = reader
+
+    def batches(self) -> Iterator[EventBatch]:
+        streams = [normalise(n.trace, read_trace(n.trace, self.traceset.registry,
+                                                 n.raw_projection(), self.batch_size,
+                                                 self.reader), n)
+                   for n in self.normalisers]
+        return merge(streams)
+
+
+def canonical_batches(traceset: TraceSet, projection: Projection | None = None,
+                      **kwargs) -> Iterator[EventBatch]:
+    return Canonical(traceset, projection, **kwargs).batches()
