@@ -1,0 +1,1 @@
+"""Analyses: what corr computes from the canonical event stream."""

@@ -1,0 +1,45 @@
+"""corr's public library API: everything the command line does, callable.
+
+    import corr
+    result = corr.inspect(["trace/"])
+    print(result.events, result.to_dict()["event_classes"][:3])
+
+    for batch in corr.events(["trace/"], {"sched_switch": "*"}):
+        for ts, name, cpu, fields in batch.events():
+            ...
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Iterable, Iterator
+
+from .analyses.inspection import Inspection, Progress, inspect_traces
+from .normalise import Canonical
+from .reading import EventBatch, Projection, TraceSet, open_traces
+
+PathLike = str | os.PathLike
+
+
+def inspect(paths: Iterable[PathLike] | PathLike, clock_offsets: dict[str, int] | None = None,
+            progress: Progress | None = None, reader: str = "auto") -> Inspection:
+    """What the traces hold: dialects, clocks, time range, classes and counts, losses.
+
+    A trace that fails part-way gives an Inspection whose ``stopped`` says
+    where and why, with everything decoded before it.
+    """
+    return inspect_traces(open_traces(paths, clock_offsets), progress=progress, reader=reader)
+
+
+def events(paths: Iterable[PathLike] | PathLike | TraceSet,
+           projection: Projection | dict | None = None,
+           clock_offsets: dict[str, int] | None = None, reader: str = "auto",
+           batch_size: int | None = None) -> Iterator[EventBatch]:
+    """Canonical, time-ordered event batches of the projected classes and fields."""
+    traceset = paths if isinstance(paths, TraceSet) else open_traces(paths, clock_offsets)
+    if isinstance(projection, dict):
+        projection = Projection.of(projection)
+    kwargs = {"reader": reader}
+    if batch_size:
+        kwargs["batch_size"] = batch_size
+    return Canonical(traceset, projection, **kwargs).batches()

@@ -1,0 +1,57 @@
+"""The ``corr`` command: a thin layer over :mod:`corr.api`.
+
+One module per command; each has ``add_parser(subparsers)`` and
+``run(args, ui) -> int``.  Bad input of any kind ends here as one
+``corr: ...`` line on stderr and exit code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .. import __version__
+from ..errors import CorrError
+from . import inspect_cmd
+from .ui import UI
+
+COMMANDS = {"inspect": inspect_cmd}
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but usage errors are CorrErrors (one line, exit 2)."""
+
+    def error(self, message):
+        raise CorrError(message)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="corr", description=(
+        "Pair entry/exit events of kernel and user traces into intervals, "
+        "then explain the slow ones from scheduling."))
+    parser.add_argument("--version", action="version", version=f"corr {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+    for module in COMMANDS.values():
+        module.add_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None, ui: UI | None = None) -> int:
+    """Run corr with ``argv``; return the exit code."""
+    ui = ui or UI()
+    try:
+        args = build_parser().parse_args(argv)
+        return COMMANDS[args.command].run(args, ui)
+    except CorrError as exc:
+        ui.error(str(exc))
+        return exc.exit_code
+    except KeyboardInterrupt:
+        ui.error("interrupted")
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+def entry_point() -> None:
+    sys.exit(main())

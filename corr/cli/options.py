@@ -1,0 +1,32 @@
+"""Options shared by several commands, parsed into typed values."""
+
+from __future__ import annotations
+
+import argparse
+
+from ..errors import UsageError
+
+
+def add_trace_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("traces", nargs="+", metavar="TRACE",
+                        help="CTF trace folder, LTTng session folder, or a folder holding traces")
+    parser.add_argument("--clock-offset", action="append", default=[], metavar="TRACE=NS",
+                        help="shift every timestamp of TRACE (a path) by NS nanoseconds, "
+                             "instead of the automatic alignment (repeatable)")
+    parser.add_argument("--reader", choices=("auto", "native", "public"), default="auto",
+                        help="bt2 reading path: native (fast), public (bt2's documented API)")
+    parser.add_argument("--no-progress", action="store_true",
+                        help="no progress bar (it is off anyway when stderr is not a terminal)")
+
+
+def clock_offsets(values: list[str]) -> dict[str, int]:
+    out = {}
+    for value in values:
+        path, sep, ns = value.rpartition("=")
+        if not sep or not path:
+            raise UsageError(f"--clock-offset {value!r}: expected TRACE=NS")
+        try:
+            out[path] = int(ns.replace("_", ""))
+        except ValueError:
+            raise UsageError(f"--clock-offset {value!r}: {ns!r} is not a whole number of ns") from None
+    return out

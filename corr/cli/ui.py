@@ -1,0 +1,43 @@
+"""Where the CLI writes: results on stdout, errors and progress on stderr."""
+
+from __future__ import annotations
+
+import sys
+from contextlib import contextmanager
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+
+class UI:
+    def __init__(self, stdout=None, stderr=None):
+        self.stdout = stdout or sys.stdout
+        self.stderr = stderr or sys.stderr
+        self.console = Console(file=self.stdout, highlight=False, soft_wrap=False)
+        self.err_console = Console(file=self.stderr, highlight=False)
+
+    def write(self, text: str) -> None:
+        self.stdout.write(text)
+        if not text.endswith("\n"):
+            self.stdout.write("\n")
+
+    def error(self, message: str) -> None:
+        self.stderr.write(f"corr: {message}\n")
+        self.stderr.flush()
+
+    @property
+    def interactive(self) -> bool:
+        return hasattr(self.stderr, "isatty") and self.stderr.isatty()
+
+    @contextmanager
+    def progress(self, label: str, enabled: bool = True):
+        """A progress callback ``(events, fraction)``; a no-op off a terminal."""
+        if not (enabled and self.interactive):
+            yield None
+            return
+        bar = Progress(TextColumn("{task.description}"), BarColumn(),
+                       TextColumn("{task.percentage:>3.0f}%  {task.fields[events]:,} events"),
+                       TimeElapsedColumn(), console=self.err_console, transient=True)
+        task = bar.add_task(label, total=1.0, events=0)
+        with bar:
+            yield lambda events, fraction: bar.update(task, completed=fraction, events=events)

@@ -1,0 +1,32 @@
+"""Readable times and durations, shared by the text renderers."""
+
+from __future__ import annotations
+
+import datetime as _dt
+
+
+def duration(ns: int | float | None) -> str:
+    """``1.234 ms`` style: three significant decimals in the best unit."""
+    if ns is None:
+        return "-"
+    a = abs(ns)
+    for unit, scale in (("s", 1e9), ("ms", 1e6), ("us", 1e3)):
+        if a >= scale:
+            return f"{ns / scale:.3f} {unit}"
+    return f"{ns:.0f} ns"
+
+
+def timestamp(ns: int | None, epoch: bool = True) -> str:
+    """An absolute time: UTC wall clock for epoch-based clocks, else seconds."""
+    if ns is None:
+        return "-"
+    if epoch and ns > 10**17:       # after 1973: a Unix-epoch clock
+        secs, frac = divmod(ns, 1_000_000_000)
+        t = _dt.datetime.fromtimestamp(secs, _dt.timezone.utc)
+        return t.strftime("%Y-%m-%d %H:%M:%S") + f".{frac:09d} UTC"
+    secs, frac = divmod(ns, 1_000_000_000)
+    return f"{secs}.{frac:09d} s"
+
+
+def count(n: int) -> str:
+    return f"{n:,}"
