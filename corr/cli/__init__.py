@@ -8,6 +8,7 @@ One module per command; each has ``add_parser(subparsers)`` and
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from .. import __version__
@@ -51,6 +52,12 @@ def main(argv: list[str] | None = None, ui: UI | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except Exception as exc:  # a bug of ours, not bad input: say so in one line
+        if os.environ.get("CORR_DEBUG"):
+            raise
+        ui.error(f"internal error: {type(exc).__name__}: {exc} "
+                 "(please report it; CORR_DEBUG=1 shows the traceback)")
+        return 70
 
 
 def entry_point() -> None:

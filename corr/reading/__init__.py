@@ -11,7 +11,12 @@ only the projected classes and fields, and merges the traces by time.
 
 from __future__ import annotations
 
+import os
 from typing import Iterator
+
+# The CTF plugin reads this when it loads: its TSDL parser then logs syntax
+# errors with their line, which metadata.load captures to name the line.
+os.environ.setdefault("BABELTRACE_PLUGIN_CTF_METADATA_LOG_LEVEL", "E")
 
 from . import clocks, metadata, sources
 from .batch import ClassColumns, Discard, EventBatch, EventClassInfo, FieldInfo

@@ -1,0 +1,961 @@
+"""Exact synthetic LTTng traces, described in a few lines of Python.
+
+A :class:`Scenario` records what happens (a thread runs, blocks, is woken by
+an IRQ, makes a syscall...) at times given in nanoseconds from the scenario
+start.  Calls may come in any order: :meth:`Scenario.write` replays them in
+time order (calls at equal times keep their call order), fills every field
+that follows from the scheduling state (``prev_*`` of ``sched_switch``, the
+CPU a syscall exit lands on, ``tid`` contexts) and refuses impossible
+scenarios with a :class:`ScenarioError` naming the call.
+
+The output is a real CTF trace written by babeltrace2's ``sink.ctf.fs``, in
+the lttng-modules 2.13 / lttng-ust 2.13 layouts, and
+:meth:`Scenario.expected_events` gives what a reader must find in it.
+
+Example::
+
+    s = Scenario(cpus=2)
+    a = s.thread(tid=101, pid=100, comm="producer")
+    s.run(cpu=0, thread=a, at=0)
+    s.syscall(a, "read", at=100, until=5_000, args={"fd": 3, "count": 10}, ret=10)
+    s.block(a, at=1_000, state="D")
+    s.wakeup(a, by=s.irq(cpu=1, irq=42, name="eth0", at=3_000, until=3_500))
+    s.run(cpu=1, thread=a, at=4_000)
+    s.write(tmp_path / "trace")
+"""
+
+from __future__ import annotations
+
+import itertools
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import layouts
+from .ctf_writer import ClockDescription, Discard, TraceDescription, write_trace
+from .layouts import Seq
+
+__all__ = [
+    "Scenario", "ScenarioError", "Thread", "Interrupt", "ExpectedEvent",
+    "ExpectedDiscard", "WrittenTrace", "DEFAULT_CLOCK_OFFSET_NS", "DEFAULT_CLOCK_UUID",
+]
+
+# The monotonic clock's origin, as LTTng measures it: here 2023-11-14T22:13:20Z
+# plus a few ns, so that readers which drop the offset are caught.
+DEFAULT_CLOCK_OFFSET_NS = 1_700_000_000_000_000_123
+DEFAULT_CLOCK_UUID = uuid.UUID("9a3c8e0e-3f4b-4b7e-9d2c-5c0ffee0c0de")
+DEFAULT_START_NS = 1_000_000_000
+NS_INUM = 4026531836  # inode number of the initial PID namespace
+IRQ_HANDLED = 1
+UST_DEBUG_LINE = 13  # lttng-ust's default log level (TRACE_DEBUG_LINE)
+_PROCESS_STATUS = {"running": 2, "runnable": 2, "new": 5, "blocked": 5, "dead": 7}
+
+
+class ScenarioError(ValueError):
+    """A scenario that cannot happen on a real system, or a malformed call."""
+
+
+@dataclass(frozen=True)
+class Thread:
+    """A kernel task. ``cpu`` places the events of a never-scheduled thread."""
+
+    tid: int
+    pid: int
+    comm: str
+    prio: int = 20
+    ppid: int = 1
+    cpu: int | None = None
+
+    def __str__(self) -> str:
+        return f"tid {self.tid} ({self.comm})"
+
+
+@dataclass(frozen=True)
+class Interrupt:
+    """An interrupt context (``irq``, ``softirq`` or ``hrtimer``) that can wake threads."""
+
+    kind: str
+    cpu: int
+    at: int
+    until: int
+    number: int
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.number} on CPU {self.cpu} [{self.at}, {self.until}]"
+
+
+@dataclass(frozen=True)
+class ExpectedEvent:
+    """One event as a reader must find it in the written trace."""
+
+    domain: str
+    name: str
+    cpu: int
+    at: int
+    clock_value: int
+    ns_from_origin: int
+    fields: dict
+    context: dict
+
+
+@dataclass(frozen=True)
+class ExpectedDiscard:
+    """A discarded-events report: ``count`` events lost on ``cpu`` in [begin, end]."""
+
+    domain: str
+    cpu: int
+    count: int
+    begin_ns_from_origin: int
+    end_ns_from_origin: int
+
+
+@dataclass(frozen=True)
+class WrittenTrace:
+    """Where a scenario was written: the root, and each domain's trace directory."""
+
+    root: Path
+    kernel: Path | None
+    ust: Path | None
+
+    @property
+    def traces(self) -> list[Path]:
+        return [path for path in (self.kernel, self.ust) if path is not None]
+
+
+@dataclass(frozen=True)
+class _Intent:
+    """A call to replay at time ``at``; ``seq`` keeps call order at equal times."""
+
+    at: int
+    seq: int
+    what: str
+    action: object
+    args: tuple
+
+
+class Scenario:
+    """A small system (CPUs, threads) and what happens on it, exact to the ns.
+
+    ``kernel_context`` opts in to event common contexts as ``lttng
+    add-context -k`` would add them (``tid``, ``pid``, ``procname``...);
+    ``ust_context`` is the UST channel's context.  ``packet_events`` starts a
+    new packet every that many events per CPU (default: one packet per CPU,
+    plus the packet boundaries discarded events need).
+    """
+
+    def __init__(self, cpus: int = 1, *, start: int = DEFAULT_START_NS,
+                 hostname: str = "corr-host", session_name: str = "corr-scenario",
+                 kernel_context=(), ust_context=("vpid", "vtid", "procname"),
+                 ust_buffering: str = "uid",
+                 clock_offset_ns: int = DEFAULT_CLOCK_OFFSET_NS,
+                 clock_uuid: uuid.UUID = DEFAULT_CLOCK_UUID,
+                 creation_datetime: str = "20231114T221320+0000",
+                 packet_events: int | None = None):
+        if cpus < 1:
+            raise ScenarioError("a scenario needs at least one CPU")
+        _check_names(kernel_context, layouts.KERNEL_CONTEXTS, "kernel context")
+        _check_names(ust_context, layouts.UST_CONTEXTS, "UST context")
+        if ust_buffering not in ("uid", "pid"):
+            raise ScenarioError("ust_buffering is 'uid' or 'pid'")
+        self.cpus = cpus
+        self.start = start
+        self.hostname = hostname
+        self.session_name = session_name
+        self.kernel_context = tuple(kernel_context)
+        self.ust_context = tuple(ust_context)
+        self.ust_buffering = ust_buffering
+        self.clock_offset_ns = clock_offset_ns
+        self.clock_uuid = clock_uuid
+        self.creation_datetime = creation_datetime
+        self.packet_events = packet_events
+        self._threads: dict[int, Thread] = {}
+        self._born_at: dict[int, int] = {}
+        self._scheduled: set[int] = set()
+        self._intents: list[_Intent] = []
+        self._seq = itertools.count()
+        self._kernel_layouts: dict[str, tuple] = {}
+        self._ust_layouts: dict[str, tuple] = {}
+        self._discards: list[tuple[str, Discard]] = []
+
+    # -- time ----------------------------------------------------------------
+
+    def clock_value(self, at: int) -> int:
+        """The trace clock value (cycles = ns) of scenario time ``at``."""
+        return self.start + at
+
+    def ns_from_origin(self, at: int) -> int:
+        """What bt2's ``ns_from_origin`` reports for scenario time ``at``."""
+        return self.clock_offset_ns + self.start + at
+
+    # -- threads -------------------------------------------------------------
+
+    def thread(self, tid: int, pid: int | None = None, comm: str | None = None, *,
+               prio: int = 20, ppid: int = 1, cpu: int | None = None) -> Thread:
+        """Declare a thread (``pid`` defaults to ``tid``: a process leader)."""
+        thread = Thread(tid, tid if pid is None else pid, comm or f"task-{tid}", prio, ppid, cpu)
+        self._add_thread(thread)
+        return thread
+
+    def idle(self, cpu: int) -> Thread:
+        """The idle task of ``cpu`` (``swapper/N``, tid 0)."""
+        self._check_cpu(cpu)
+        return _idle_thread(cpu)
+
+    @property
+    def threads(self) -> list[Thread]:
+        return list(self._threads.values())
+
+    # -- scheduling ------------------------------------------------------------
+
+    def run(self, cpu: int, thread: Thread | None, at: int, *, prev_state=None) -> None:
+        """Switch ``cpu`` to ``thread`` (None: idle) at ``at``.
+
+        Whoever ran there is switched out with ``prev_state``: by default
+        ``"R+"`` (preempted, 256 in 2.13) for a thread and 0 for idle.
+        """
+        self._check_cpu(cpu)
+        thread = self._known_or_idle(thread)
+        self._mark_scheduled(thread)
+        self._add(at, f"s.run(cpu={cpu}, {thread})", _Replay.switch,
+                  cpu, None, thread, _state_or_none(prev_state), "runnable")
+
+    def block(self, thread: Thread, at: int, state="S", *, next: Thread | None = None) -> None:
+        """``thread`` sleeps at ``at`` (``"S"`` = 1, ``"D"`` = 2...): switch to ``next`` or idle."""
+        code = layouts.encode_prev_state(state)
+        if code in (0, layouts.TASK_STATES["R+"]):
+            raise ScenarioError(f"s.block({thread}): state {state!r} is not a sleeping state; "
+                                "use s.preempt() or s.run()")
+        self._mark_scheduled(thread, next)
+        self._add(at, f"s.block({thread})", _Replay.switch,
+                  None, self._known(thread), self._known_or_idle(next), code, "blocked")
+
+    def preempt(self, thread: Thread, by: Thread | None, at: int) -> None:
+        """``thread`` is preempted (``prev_state`` 256, "R+") by ``by`` on its CPU."""
+        self._mark_scheduled(thread, by)
+        self._add(at, f"s.preempt({thread})", _Replay.switch, None, self._known(thread),
+                  self._known_or_idle(by), layouts.TASK_STATES["R+"], "runnable")
+
+    def wakeup(self, thread: Thread, by: Thread | Interrupt | None = None, at: int | None = None,
+               *, cpu: int | None = None, target_cpu: int | None = None,
+               wakeup_at: int | None = None, wakeup_cpu: int | None = None) -> None:
+        """``by`` wakes ``thread``: ``sched_waking`` on the waker's CPU, ``sched_wakeup`` on the target.
+
+        ``by`` is a running thread, an :class:`Interrupt` (then ``at``
+        defaults to the middle of it) or None with an explicit ``cpu``.  The
+        target CPU defaults to where ``thread`` last ran; ``sched_wakeup`` is
+        emitted there at ``wakeup_at`` (default: ``at``).
+        """
+        thread = self._known(thread)
+        at = self._waking_time(by, at, cpu)
+        if wakeup_at is not None and wakeup_at < at:
+            raise ScenarioError(f"s.wakeup({thread}): wakeup_at {wakeup_at} is before at {at}")
+        for number in (cpu, target_cpu, wakeup_cpu):
+            if number is not None:
+                self._check_cpu(number)
+        token = object()
+        self._add(at, f"s.wakeup({thread}, by={by})", _Replay.waking,
+                  thread, by, cpu, target_cpu, token)
+        self._add(at if wakeup_at is None else wakeup_at, f"sched_wakeup of s.wakeup({thread})",
+                  _Replay.wakeup, thread, wakeup_cpu, token)
+
+    def fork(self, parent: Thread, child_tid: int, at: int, *, comm: str | None = None,
+             thread: bool = False, target_cpu: int | None = None) -> Thread:
+        """``parent`` creates a process (or a thread of its own with ``thread=True``).
+
+        Emits ``sched_process_fork`` and ``sched_wakeup_new`` on the parent's
+        CPU; returns the child, runnable on ``target_cpu`` (default: same CPU).
+        """
+        parent = self._known(parent)
+        child = Thread(child_tid, parent.pid if thread else child_tid, comm or parent.comm,
+                       parent.prio, parent.pid)
+        self._add_thread(child)
+        self._born_at[child_tid] = at
+        self._add(at, f"s.fork({parent}, child_tid={child_tid})", _Replay.fork,
+                  parent, child, target_cpu)
+        return child
+
+    def exit(self, thread: Thread, at: int, *, state=None, next: Thread | None = None,
+             free_at: int | None = None) -> None:
+        """``thread`` exits: ``sched_process_exit`` then its last ``sched_switch``.
+
+        ``state`` defaults to ``"Z"`` (32) for a process leader and ``"X"``
+        (16, auto-reaped) for other threads; ``free_at`` adds
+        ``sched_process_free``.
+        """
+        thread = self._known(thread)
+        if state is None:
+            state = "Z" if thread.tid == thread.pid else "X"
+        self._mark_scheduled(thread, next)
+        self._add(at, f"s.exit({thread})", _Replay.exit, thread, self._known_or_idle(next),
+                  layouts.encode_prev_state(state))
+        if free_at is not None:
+            self._add(free_at, f"free of s.exit({thread})", _Replay.free, thread)
+
+    def migrate(self, thread: Thread, dest_cpu: int, at: int, *, cpu: int | None = None) -> None:
+        """``sched_migrate_task``: a waiting ``thread`` moves to ``dest_cpu``."""
+        self._check_cpu(dest_cpu)
+        self._add(at, f"s.migrate({thread}, dest_cpu={dest_cpu})", _Replay.migrate,
+                  self._known(thread), dest_cpu, cpu)
+
+    def statedump(self, at: int, *, cpu: int = 0, threads=None) -> None:
+        """``lttng_statedump_start``, one ``lttng_statedump_process_state`` per thread, ``_end``."""
+        self._check_cpu(cpu)
+        chosen = None if threads is None else [self._known(t) for t in threads]
+        self._add(at, "s.statedump()", _Replay.statedump, cpu, chosen)
+
+    # -- system calls ----------------------------------------------------------
+
+    def syscall(self, thread: Thread, name: str, at: int, until: int | None = None, *,
+                args: dict | None = None, ret: int = 0, out: dict | None = None,
+                cpu: int | None = None) -> None:
+        """``syscall_entry_<name>`` at ``at`` and, unless ``until`` is None, its exit.
+
+        Each lands on the CPU the thread runs on at that time.  ``args`` are
+        the entry fields, ``out`` the exit's (in-out fields default to
+        their entry value); missing fields are 0.
+        """
+        self.syscall_entry(thread, name, at, args=args, cpu=cpu)
+        if until is not None:
+            if until < at:
+                raise ScenarioError(f"s.syscall({thread}, {name!r}): until {until} < at {at}")
+            exit_values = {key: value for key, value in (args or {}).items()
+                           if key in dict(self._kernel_layouts[f"syscall_exit_{name}"])}
+            exit_values.update(out or {})
+            self.syscall_exit(thread, name, until, ret=ret, out=exit_values, cpu=cpu)
+
+    def syscall_entry(self, thread: Thread, name: str, at: int, *, args: dict | None = None,
+                      cpu: int | None = None) -> None:
+        """Only the entry (``exit_group``, or a syscall still running at the end)."""
+        entry, exit_layout = layouts.syscall_layouts(name, args, _without_ret_guess(name))
+        self._declare_syscall(name, entry, exit_layout)
+        event = f"syscall_entry_{name}"
+        self._add(at, f"{event} of {thread}", _Replay.thread_event, self._known(thread),
+                  event, self._checked(event, args or {}), cpu)
+
+    def syscall_exit(self, thread: Thread, name: str, at: int, *, ret: int = 0,
+                     out: dict | None = None, cpu: int | None = None) -> None:
+        """Only the exit (the child's return of ``clone``, for instance)."""
+        entry, exit_layout = layouts.syscall_layouts(name, None, out)
+        self._declare_syscall(name, entry, exit_layout, exit_only=True)
+        event = f"syscall_exit_{name}"
+        values = {"ret": ret, **(out or {})}
+        self._add(at, f"{event} of {thread}", _Replay.thread_event, self._known(thread),
+                  event, self._checked(event, values), cpu)
+
+    # -- interrupts and devices ------------------------------------------------
+
+    def irq(self, cpu: int, irq: int, name: str, at: int, until: int, *,
+            ret: int = IRQ_HANDLED) -> Interrupt:
+        """A hard IRQ handler on ``cpu`` from ``at`` to ``until``."""
+        context = self._interrupt("irq", cpu, at, until, irq)
+        self._cpu_event(at, cpu, "irq_handler_entry", {"irq": irq, "name": name})
+        self._cpu_event(until, cpu, "irq_handler_exit", {"irq": irq, "ret": ret})
+        return context
+
+    def softirq(self, cpu: int, vec, at: int, until: int, *, raise_at: int | None = None,
+                raise_cpu: int | None = None) -> Interrupt:
+        """A softirq (``"NET_RX"``, ``"BLOCK"``...), optionally raised at ``raise_at``."""
+        number = layouts.encode_softirq(vec)
+        context = self._interrupt("softirq", cpu, at, until, number)
+        if raise_at is not None:
+            if raise_at > at:
+                raise ScenarioError(f"s.softirq({vec}): raised at {raise_at}, after its entry {at}")
+            self._cpu_event(raise_at, cpu if raise_cpu is None else raise_cpu,
+                            "irq_softirq_raise", {"vec": number})
+        self._cpu_event(at, cpu, "irq_softirq_entry", {"vec": number})
+        self._cpu_event(until, cpu, "irq_softirq_exit", {"vec": number})
+        return context
+
+    def hrtimer(self, cpu: int, at: int, until: int, *, function: int,
+                hrtimer: int = 0xFFFF_8880_0000_1000, now: int | None = None) -> Interrupt:
+        """An hrtimer callback; ``now`` defaults to the clock value at ``at``."""
+        context = self._interrupt("hrtimer", cpu, at, until, hrtimer)
+        now = self.clock_value(at) if now is None else now
+        self._cpu_event(at, cpu, "timer_hrtimer_expire_entry",
+                        {"hrtimer": hrtimer, "now": now, "function": function})
+        self._cpu_event(until, cpu, "timer_hrtimer_expire_exit", {"hrtimer": hrtimer})
+        return context
+
+    def block_rq(self, *, dev: int, sector: int, nr_sector: int, issue_at: int,
+                 complete_at: int | None = None, rwbs="R", thread: Thread | None = None,
+                 issue_cpu: int | None = None, complete_cpu: int | None = None,
+                 error: int = 0, nbytes: int | None = None) -> None:
+        """A block request issued (by ``thread``, or on ``issue_cpu``) and completed.
+
+        ``tid``/``comm`` of the issue are the issuing thread's, or whoever
+        runs on ``issue_cpu``; completion goes to ``complete_cpu`` (default:
+        the issuing CPU).
+        """
+        if thread is None and issue_cpu is None:
+            raise ScenarioError("s.block_rq() needs a thread or an issue_cpu")
+        flags = layouts.encode_rwbs(rwbs)
+        issue = {"dev": dev, "sector": sector, "nr_sector": nr_sector,
+                 "bytes": nr_sector * 512 if nbytes is None else nbytes, "rwbs": flags}
+        self._use_kernel_event("block_rq_issue")
+        self._checked("block_rq_issue", issue)
+        token = object()
+        self._add(issue_at, f"s.block_rq(sector={sector}) issue", _Replay.block_issue,
+                  None if thread is None else self._known(thread), issue_cpu, issue, token)
+        if complete_at is not None:
+            if complete_at < issue_at:
+                raise ScenarioError(f"s.block_rq(sector={sector}): completes before its issue")
+            done = {"dev": dev, "sector": sector, "nr_sector": nr_sector, "error": error,
+                    "rwbs": flags}
+            self._use_kernel_event("block_rq_complete")
+            self._checked("block_rq_complete", done)
+            self._add(complete_at, f"s.block_rq(sector={sector}) completion",
+                      _Replay.block_complete, complete_cpu, done, token)
+
+    def discarded(self, cpu: int, count: int, begin: int, end: int, *,
+                  domain: str = "kernel") -> None:
+        """The tracer lost ``count`` events on ``cpu`` between ``begin`` and ``end``."""
+        self._check_cpu(cpu)
+        if domain not in ("kernel", "ust"):
+            raise ScenarioError("domain is 'kernel' or 'ust'")
+        if not 0 <= begin <= end:
+            raise ScenarioError(f"s.discarded(cpu={cpu}): needs 0 <= begin <= end")
+        self._discards.append((domain, Discard(cpu, count, self.clock_value(begin),
+                                               self.clock_value(end))))
+
+    # -- user space and raw events -----------------------------------------------
+
+    def declare_ust_event(self, name: str, **types) -> None:
+        """Give a UST event explicit field types (``seqno="u64"``), in this order."""
+        self._declare(self._ust_layouts, name, tuple(types.items()))
+
+    def ust(self, thread: Thread, event_name: str, /, at: int, *, cpu: int | None = None,
+            fields: dict | None = None, **values) -> None:
+        """A UST event of ``thread`` (on its current CPU, with its vtid/vpid/procname).
+
+        Fields not declared with :meth:`declare_ust_event` get types from
+        their first values (int: s64, float: f64, str: string).
+        """
+        values = {**(fields or {}), **values}
+        if event_name not in self._ust_layouts:
+            self._declare(self._ust_layouts, event_name,
+                          tuple((key, layouts.infer_type(value)) for key, value in values.items()))
+        _check_fields(self._ust_layouts[event_name], values, event_name)
+        self._add(at, f"s.ust({thread}, {event_name!r})", _Replay.ust_event,
+                  self._known(thread), event_name, values, cpu)
+
+    def declare_event(self, name: str, layout) -> None:
+        """Declare a kernel event class not in lttng-modules' table."""
+        self._declare(self._kernel_layouts, name, tuple(layout))
+
+    def event(self, event_name: str, /, *, cpu: int, at: int, fields: dict | None = None,
+              **values) -> None:
+        """Any kernel event, as is: no scheduling state is read or changed."""
+        values = {**(fields or {}), **values}
+        if event_name not in self._kernel_layouts and event_name not in layouts.KERNEL_EVENTS:
+            self.declare_event(event_name, ((key, layouts.infer_type(value))
+                                            for key, value in values.items()))
+        self._cpu_event(at, cpu, event_name, values)
+
+    # -- results ---------------------------------------------------------------
+
+    def expected_events(self, domain: str | None = None) -> list[ExpectedEvent]:
+        """Every event the written trace(s) contain, in time order."""
+        replay = self._replay()
+        events = {"kernel": replay.kernel, "ust": replay.ust, None: None}[domain]
+        if events is None:
+            events = sorted(replay.kernel + replay.ust, key=lambda e: e.clock_value)
+        return list(events)
+
+    def expected_discards(self) -> list[ExpectedDiscard]:
+        """Every discarded-events report babeltrace2 will make."""
+        origin = self.clock_offset_ns
+        return [ExpectedDiscard(domain, d.cpu, d.count, origin + d.begin, origin + d.end)
+                for domain, d in self._discards]
+
+    def write(self, path, *, session: bool | None = None, end: int | None = None,
+              fast: bool | None = None) -> WrittenTrace:
+        """Write the trace(s) under ``path`` and say where they are.
+
+        ``session=True`` writes an LTTng session folder (``kernel/`` and
+        ``ust/uid/0/64-bit/``); ``False`` writes a single plain trace in
+        ``path``.  The default is a session folder when there are UST events.
+        ``end`` (scenario time) extends the last packets.
+        """
+        replay = self._replay()
+        has_kernel = bool(replay.kernel or self._domain_discards("kernel"))
+        has_ust = bool(replay.ust or self._domain_discards("ust"))
+        session = has_ust if session is None else session
+        if not session and has_kernel and has_ust:
+            raise ScenarioError("kernel and UST events together need session=True")
+        root = Path(path)
+        last = self._last_clock_value(replay, end)
+        kernel_dir = ust_dir = None
+        if has_kernel or not has_ust:
+            kernel_dir = root / "kernel" if session else root
+            self._write_domain(kernel_dir, "kernel", replay.kernel, last, fast)
+        if has_ust:
+            ust_dir = root / self._ust_subdir(replay) if session else root
+            self._write_domain(ust_dir, "ust", replay.ust, last, fast)
+        return WrittenTrace(root, kernel_dir, ust_dir)
+
+    # -- internals: recording ------------------------------------------------------
+
+    def _add(self, at: int, what: str, action, *args) -> None:
+        if not isinstance(at, int) or at < 0:
+            raise ScenarioError(f"{what}: time {at!r} must be an integer >= 0 "
+                                "(ns from the scenario start)")
+        self._intents.append(_Intent(at, next(self._seq), what, action, args))
+
+    def _cpu_event(self, at, cpu, name, values) -> None:
+        """A kernel event on a given CPU, its context being whoever runs there."""
+        self._check_cpu(cpu)
+        self._use_kernel_event(name)
+        self._add(at, f"{name} on CPU {cpu}", _Replay.cpu_event, cpu, name,
+                  self._checked(name, values))
+
+    def _interrupt(self, kind, cpu, at, until, number) -> Interrupt:
+        self._check_cpu(cpu)
+        if until < at:
+            raise ScenarioError(f"s.{kind}(cpu={cpu}): until {until} < at {at}")
+        return Interrupt(kind, cpu, at, until, number)
+
+    def _waking_time(self, by, at, cpu) -> int:
+        if isinstance(by, Interrupt):
+            at = by.at + (by.until - by.at) // 2 if at is None else at
+            if not by.at <= at <= by.until:
+                raise ScenarioError(f"s.wakeup(by={by}): at {at} is outside the interrupt")
+            return at
+        if by is None and cpu is None:
+            raise ScenarioError("s.wakeup() needs a waker (by=) or the waking cpu=")
+        if at is None:
+            raise ScenarioError("s.wakeup() by a thread or a CPU needs at=")
+        return at
+
+    def _declare_syscall(self, name, entry, exit_layout, exit_only=False) -> None:
+        if not exit_only or f"syscall_entry_{name}" not in self._kernel_layouts:
+            self._declare(self._kernel_layouts, f"syscall_entry_{name}", entry, exit_only)
+        self._declare(self._kernel_layouts, f"syscall_exit_{name}", exit_layout, exit_only)
+
+    def _use_kernel_event(self, name) -> None:
+        if name not in self._kernel_layouts:
+            if name not in layouts.KERNEL_EVENTS:
+                raise ScenarioError(f"unknown kernel event {name!r}: declare it with "
+                                    "s.declare_event()")
+            self._kernel_layouts[name] = layouts.KERNEL_EVENTS[name]
+
+    @staticmethod
+    def _declare(table, name, layout, keep_existing=False) -> None:
+        for field_name, type_code in layout:
+            if not isinstance(type_code, Seq) and type_code not in layouts.INTEGER_BITS \
+                    and type_code not in ("str", "f32", "f64"):
+                raise ScenarioError(f"event {name!r}: unknown type {type_code!r} "
+                                    f"for field {field_name!r}")
+        if name in table and table[name] != layout and not keep_existing:
+            if set(dict(layout)) <= set(dict(table[name])):
+                return  # a later call giving fewer fields: the first layout stays
+            raise ScenarioError(f"event {name!r} was first used with fields "
+                                f"{[n for n, _ in table[name]]}, now {[n for n, _ in layout]}")
+        table.setdefault(name, layout)
+
+    def _checked(self, name, values) -> dict:
+        _check_fields(self._kernel_layouts[name], values, name)
+        return dict(values)
+
+    def _add_thread(self, thread: Thread) -> None:
+        if thread.tid <= 0:
+            raise ScenarioError(f"{thread}: tids start at 1 (0 is the idle task)")
+        if len(thread.comm.encode()) > 15:
+            raise ScenarioError(f"{thread}: comm is at most 15 bytes (TASK_COMM_LEN)")
+        if thread.cpu is not None:
+            self._check_cpu(thread.cpu)
+        if self._threads.get(thread.tid, thread) != thread:
+            raise ScenarioError(f"tid {thread.tid} is already {self._threads[thread.tid]}")
+        self._threads[thread.tid] = thread
+
+    def _known(self, thread: Thread) -> Thread:
+        if not isinstance(thread, Thread) or self._threads.get(thread.tid) != thread:
+            raise ScenarioError(f"{thread!r} is not a thread of this scenario (use s.thread())")
+        return thread
+
+    def _known_or_idle(self, thread):
+        if thread is None or (isinstance(thread, Thread) and thread.tid == 0):
+            return None
+        return self._known(thread)
+
+    def _mark_scheduled(self, *threads) -> None:
+        self._scheduled.update(t.tid for t in threads if t is not None and t.tid != 0)
+
+    def _check_cpu(self, cpu) -> None:
+        if not isinstance(cpu, int) or not 0 <= cpu < self.cpus:
+            raise ScenarioError(f"CPU {cpu!r} does not exist (the scenario has {self.cpus})")
+
+    # -- internals: writing ----------------------------------------------------------
+
+    def _replay(self) -> "_Replay":
+        replay = _Replay(self)
+        for intent in sorted(self._intents, key=lambda i: (i.at, i.seq)):
+            replay.apply(intent)
+        return replay
+
+    def _domain_discards(self, domain) -> list[Discard]:
+        return [d for dom, d in self._discards if dom == domain]
+
+    def _last_clock_value(self, replay, end) -> int:
+        times = [e.clock_value for e in replay.kernel + replay.ust]
+        times += [d.end for _, d in self._discards]
+        last = max(times, default=self.start)
+        if end is not None:
+            if self.clock_value(end) < last:
+                raise ScenarioError(f"end {end} is before the last event")
+            last = self.clock_value(end)
+        return last
+
+    def _ust_subdir(self, replay) -> str:
+        if self.ust_buffering == "uid":
+            return "ust/uid/0/64-bit"
+        process = self._single_ust_process(replay)
+        return f"ust/pid/{process.comm}-{process.pid}-{self.creation_datetime[:15].replace('T', '-')}"
+
+    def _single_ust_process(self, replay) -> Thread:
+        pids = {e.context_thread.pid: e.context_thread for e in replay.ust_threads}
+        if len(pids) != 1:
+            raise ScenarioError("per-PID UST buffering needs events from exactly one process")
+        return self._threads.get(next(iter(pids)), next(iter(pids.values())))
+
+    def _write_domain(self, directory, domain, events, last, fast) -> None:
+        layouts_table = self._kernel_layouts if domain == "kernel" else self._ust_layouts
+        used = {e.name for e in events}
+        description = TraceDescription(
+            environment=self._environment(domain),
+            clock=ClockDescription(self.clock_offset_ns, self.clock_uuid),
+            cpus=self.cpus,
+            event_classes={name: layout for name, layout in layouts_table.items()
+                           if name in used or domain == "kernel"},
+            common_context=tuple((name, (layouts.KERNEL_CONTEXTS if domain == "kernel"
+                                         else layouts.UST_CONTEXTS)[name])
+                                 for name in (self.kernel_context if domain == "kernel"
+                                              else self.ust_context)),
+            log_levels={name: UST_DEBUG_LINE for name in layouts_table} if domain == "ust" else {},
+        )
+        records = ((e.clock_value, e.cpu, e.name, tuple(e.fields.values()),
+                    tuple(e.context.values())) for e in events)
+        write_trace(directory, description, records, begin=self.start, end=last,
+                    discards=self._domain_discards(domain), packet_events=self.packet_events,
+                    fast=fast)
+
+    def _environment(self, domain) -> dict:
+        """The ``env`` block LTTng 2.13 writes for each domain."""
+        if domain == "kernel":
+            return {
+                "hostname": self.hostname, "domain": "kernel", "sysname": "Linux",
+                "kernel_release": "6.1.0-corr-amd64",
+                "kernel_version": "#1 SMP PREEMPT_DYNAMIC Debian 6.1.0 (2023-11-14)",
+                "tracer_name": "lttng-modules", "tracer_major": 2, "tracer_minor": 13,
+                "tracer_patchlevel": 0, "trace_buffering_scheme": "global",
+                "trace_name": self.session_name,
+                "trace_creation_datetime": self.creation_datetime,
+            }
+        environment = {
+            "domain": "ust", "tracer_name": "lttng-ust", "tracer_major": 2, "tracer_minor": 13,
+            "tracer_buffering_scheme": self.ust_buffering, "tracer_buffering_id": 0,
+            "architecture_bit_width": 64, "trace_name": self.session_name,
+            "trace_creation_datetime": self.creation_datetime, "hostname": self.hostname,
+        }
+        if self.ust_buffering == "pid":
+            process = self._single_ust_process(self._replay())
+            environment.update(tracer_patchlevel=0, vpid=process.pid, procname=process.comm,
+                               vpid_datetime=self.creation_datetime)
+        return environment
+
+
+# ---------------------------------------------------------------------------
+# Replay: the scheduling state machine
+
+
+class _Replay:
+    """Replays intents in time order, tracking who runs where, emitting events."""
+
+    def __init__(self, scenario: Scenario):
+        self.scenario = scenario
+        self.running: list[Thread | None] = [None] * scenario.cpus
+        self.where: dict[int, int] = {}
+        self.status: dict[int, tuple[str, int, str]] = {}
+        self.last_cpu: dict[int, int] = {}
+        self.tokens: dict[object, int] = {}
+        self.kernel: list[ExpectedEvent] = []
+        self.ust: list[ExpectedEvent] = []
+        self.ust_threads: list = []
+        self.intent: _Intent | None = None
+
+    def apply(self, intent: _Intent) -> None:
+        self.intent = intent
+        intent.action(self, *intent.args)
+
+    def fail(self, reason: str):
+        raise ScenarioError(f"{self.intent.what} at t={self.intent.at}: {reason}")
+
+    # -- state queries -----------------------------------------------------------
+
+    def current(self, cpu: int) -> Thread:
+        return self.running[cpu] or _idle_thread(cpu)
+
+    def state_of(self, thread: Thread) -> str:
+        if thread.tid in self.where:
+            return "running"
+        return self.status.get(thread.tid, ("new", 0, ""))[0]
+
+    def cpu_of(self, thread: Thread, cpu: int | None = None) -> int:
+        """The CPU ``thread`` runs on now; a never-scheduled thread uses ``cpu``."""
+        running_cpu = self.where.get(thread.tid)
+        if running_cpu is not None:
+            if cpu is not None and cpu != running_cpu:
+                self.fail(f"{thread} runs on CPU {running_cpu}, not CPU {cpu}")
+            return running_cpu
+        if thread.tid not in self.scenario._scheduled:
+            return cpu if cpu is not None else (thread.cpu or 0)
+        self.fail(f"{thread} is not running on any CPU{self.history(thread)}")
+
+    def history(self, thread: Thread) -> str:
+        state, at, detail = self.status.get(thread.tid, ("new", 0, ""))
+        if state == "new":
+            return " (it has not been scheduled yet: add s.run())"
+        return f" (it was switched out at t={at}, {detail})"
+
+    def check_can_run(self, thread: Thread, cpu: int) -> None:
+        state = self.state_of(thread)
+        if state == "running":
+            self.fail(f"{thread} is already running on CPU {self.where[thread.tid]}")
+        if state in ("blocked", "dead"):
+            self.fail(f"{thread} cannot run on CPU {cpu}{self.history(thread)}"
+                      + ("; wake it first with s.wakeup()" if state == "blocked" else ""))
+
+    # -- emitting ------------------------------------------------------------------
+
+    def emit_kernel(self, cpu: int, name: str, values: dict, context_thread: Thread) -> None:
+        scenario = self.scenario
+        layout = scenario._kernel_layouts[name]
+        context = {key: _kernel_context_value(key, context_thread, scenario)
+                   for key in scenario.kernel_context}
+        self.kernel.append(self._expected("kernel", cpu, name, _packed(layout, values), context))
+
+    def emit_ust(self, cpu: int, name: str, values: dict, thread: Thread) -> None:
+        scenario = self.scenario
+        layout = scenario._ust_layouts[name]
+        context = {key: _ust_context_value(key, thread, cpu) for key in scenario.ust_context}
+        event = self._expected("ust", cpu, name, _packed(layout, values), context)
+        self.ust.append(event)
+        self.ust_threads.append(_UstSource(thread))
+
+    def _expected(self, domain, cpu, name, fields, context) -> ExpectedEvent:
+        at = self.intent.at
+        scenario = self.scenario
+        return ExpectedEvent(domain, name, cpu, at, scenario.clock_value(at),
+                             scenario.ns_from_origin(at), fields, context)
+
+    def use(self, name: str) -> None:
+        self.scenario._use_kernel_event(name)
+
+    # -- actions (one per intent kind) ---------------------------------------------
+
+    def switch(self, cpu, prev_expected, next_thread, prev_state, prev_becomes) -> None:
+        if cpu is None:
+            cpu = self.cpu_of(prev_expected)
+            if prev_expected.tid not in self.where:
+                self.fail(f"{prev_expected} is not running{self.history(prev_expected)}")
+        prev = self.current(cpu)
+        if next_thread is not None:
+            self.check_can_run(next_thread, cpu)
+        elif self.running[cpu] is None:
+            self.fail(f"CPU {cpu} is already idle")
+        if prev_state is None:
+            prev_state = layouts.TASK_STATES["R+"] if self.running[cpu] else 0
+        next_shown = next_thread or _idle_thread(cpu)
+        self.use("sched_switch")
+        self.emit_kernel(cpu, "sched_switch", {
+            "prev_comm": prev.comm, "prev_tid": prev.tid, "prev_prio": prev.prio,
+            "prev_state": prev_state, "next_comm": next_shown.comm, "next_tid": next_shown.tid,
+            "next_prio": next_shown.prio}, prev)
+        if self.running[cpu] is not None:
+            self.switched_out(prev, cpu, prev_state, prev_becomes)
+        self.running[cpu] = next_thread
+        if next_thread is not None:
+            self.where[next_thread.tid] = cpu
+            self.status.pop(next_thread.tid, None)
+            self.last_cpu[next_thread.tid] = cpu
+
+    def switched_out(self, thread, cpu, prev_state, becomes) -> None:
+        del self.where[thread.tid]
+        self.last_cpu[thread.tid] = cpu
+        names = {code: name for name, code in layouts.TASK_STATES.items()}
+        detail = f"prev_state {names.get(prev_state, prev_state)} on CPU {cpu}"
+        self.status[thread.tid] = (becomes, self.intent.at, detail)
+
+    def waking(self, thread, by, cpu, target_cpu, token) -> None:
+        if isinstance(by, Interrupt):
+            waking_cpu = by.cpu
+        elif by is not None:
+            waking_cpu = self.cpu_of(by, cpu)
+        else:
+            waking_cpu = cpu
+        state = self.state_of(thread)
+        if state not in ("new", "blocked"):
+            where = f" on CPU {self.where[thread.tid]}" if state == "running" else ""
+            self.fail(f"{thread} is {state}{where}: only a sleeping thread can be woken")
+        target = target_cpu if target_cpu is not None else self.last_cpu.get(thread.tid, waking_cpu)
+        self.use("sched_waking")
+        self.emit_kernel(waking_cpu, "sched_waking", _wakeup_fields(thread, target),
+                         self.current(waking_cpu))
+        self.status[thread.tid] = ("runnable", self.intent.at, f"woken by {by}")
+        self.last_cpu[thread.tid] = target
+        self.tokens[token] = target
+
+    def wakeup(self, thread, wakeup_cpu, token) -> None:
+        target = self.tokens[token]
+        cpu = target if wakeup_cpu is None else wakeup_cpu
+        self.use("sched_wakeup")
+        self.emit_kernel(cpu, "sched_wakeup", _wakeup_fields(thread, target), self.current(cpu))
+
+    def fork(self, parent, child, target_cpu) -> None:
+        cpu = self.cpu_of(parent)
+        self.use("sched_process_fork")
+        self.emit_kernel(cpu, "sched_process_fork", {
+            "parent_comm": parent.comm, "parent_tid": parent.tid, "parent_pid": parent.pid,
+            "parent_ns_inum": NS_INUM, "child_comm": child.comm, "child_tid": child.tid,
+            "_vtids_length": 1, "vtids": [child.tid], "child_pid": child.pid,
+            "child_ns_inum": NS_INUM}, self.current(cpu))
+        target = cpu if target_cpu is None else target_cpu
+        self.use("sched_wakeup_new")
+        self.emit_kernel(cpu, "sched_wakeup_new", _wakeup_fields(child, target), self.current(cpu))
+        self.status[child.tid] = ("runnable", self.intent.at, "forked")
+        self.last_cpu[child.tid] = target
+
+    def exit(self, thread, next_thread, prev_state) -> None:
+        if thread.tid not in self.where:
+            self.fail(f"{thread} must be running to exit{self.history(thread)}")
+        cpu = self.where[thread.tid]
+        self.use("sched_process_exit")
+        self.emit_kernel(cpu, "sched_process_exit",
+                         {"comm": thread.comm, "tid": thread.tid, "prio": thread.prio}, thread)
+        self.switch(cpu, thread, next_thread, prev_state, "dead")
+
+    def free(self, thread) -> None:
+        if self.state_of(thread) != "dead":
+            self.fail(f"{thread} is freed before it exits")
+        cpu = self.last_cpu[thread.tid]
+        self.use("sched_process_free")
+        self.emit_kernel(cpu, "sched_process_free",
+                         {"comm": thread.comm, "tid": thread.tid, "prio": thread.prio},
+                         self.current(cpu))
+
+    def migrate(self, thread, dest_cpu, cpu) -> None:
+        if thread.tid in self.where:
+            self.fail(f"{thread} is running; only a waiting thread migrates here")
+        origin = self.last_cpu.get(thread.tid, thread.cpu or 0)
+        cpu = origin if cpu is None else cpu
+        self.use("sched_migrate_task")
+        self.emit_kernel(cpu, "sched_migrate_task", {
+            "comm": thread.comm, "tid": thread.tid, "prio": thread.prio,
+            "orig_cpu": origin, "dest_cpu": dest_cpu}, self.current(cpu))
+        self.last_cpu[thread.tid] = dest_cpu
+
+    def statedump(self, cpu, threads) -> None:
+        scenario = self.scenario
+        if threads is None:
+            threads = [t for t in scenario.threads
+                       if scenario._born_at.get(t.tid, -1) <= self.intent.at]
+        context = self.current(cpu)
+        for name in ("lttng_statedump_start", "lttng_statedump_process_state",
+                     "lttng_statedump_end"):
+            self.use(name)
+        self.emit_kernel(cpu, "lttng_statedump_start", {}, context)
+        for thread in threads:
+            self.emit_kernel(cpu, "lttng_statedump_process_state", {
+                "tid": thread.tid, "pid": thread.pid, "ppid": thread.ppid, "name": thread.comm,
+                "type": 0, "mode": 5, "submode": 0,
+                "status": _PROCESS_STATUS[self.state_of(thread)],
+                "cpu": self.where.get(thread.tid, self.last_cpu.get(thread.tid, thread.cpu or 0)),
+                "file_table_address": 0}, context)
+        self.emit_kernel(cpu, "lttng_statedump_end", {}, context)
+
+    def thread_event(self, thread, name, values, cpu) -> None:
+        cpu = self.cpu_of(thread, cpu)
+        self.emit_kernel(cpu, name, values, self.current(cpu) if thread.tid in self.where
+                         else thread)
+
+    def cpu_event(self, cpu, name, values) -> None:
+        self.emit_kernel(cpu, name, values, self.current(cpu))
+
+    def ust_event(self, thread, name, values, cpu) -> None:
+        self.emit_ust(self.cpu_of(thread, cpu), name, values, thread)
+
+    def block_issue(self, thread, issue_cpu, values, token) -> None:
+        cpu = self.cpu_of(thread, issue_cpu) if thread is not None else issue_cpu
+        issuer = thread or self.current(cpu)
+        self.tokens[token] = cpu
+        self.emit_kernel(cpu, "block_rq_issue",
+                         {**values, "tid": issuer.tid, "comm": issuer.comm}, self.current(cpu))
+
+    def block_complete(self, complete_cpu, values, token) -> None:
+        cpu = self.tokens[token] if complete_cpu is None else complete_cpu
+        self.emit_kernel(cpu, "block_rq_complete", values, self.current(cpu))
+
+
+@dataclass(frozen=True)
+class _UstSource:
+    context_thread: Thread
+
+
+# ---------------------------------------------------------------------------
+# Small helpers
+
+
+def _idle_thread(cpu: int) -> Thread:
+    return Thread(0, 0, f"swapper/{cpu}", 20, 0)
+
+
+def _wakeup_fields(thread: Thread, target_cpu: int) -> dict:
+    return {"comm": thread.comm, "tid": thread.tid, "prio": thread.prio, "target_cpu": target_cpu}
+
+
+def _state_or_none(state):
+    return None if state is None else layouts.encode_prev_state(state)
+
+
+def _without_ret_guess(name):
+    """Exit fields of an unknown syscall are only known from syscall_exit's ``out``."""
+    return None
+
+
+def _kernel_context_value(key: str, thread: Thread, scenario: Scenario):
+    return {"tid": thread.tid, "vtid": thread.tid, "pid": thread.pid, "vpid": thread.pid,
+            "ppid": thread.ppid, "vppid": thread.ppid, "procname": thread.comm,
+            "prio": thread.prio, "nice": 0, "hostname": scenario.hostname}[key]
+
+
+def _ust_context_value(key: str, thread: Thread, cpu: int):
+    return {"vtid": thread.tid, "vpid": thread.pid, "procname": thread.comm,
+            "pthread_id": 0x7F00_0000_0000 + thread.tid, "ip": 0, "cpu_id": cpu}[key]
+
+
+def _check_names(names, table, what) -> None:
+    unknown = [name for name in names if name not in table]
+    if unknown:
+        raise ScenarioError(f"unknown {what} {unknown}; known: {sorted(table)}")
+
+
+def _check_fields(layout, values: dict, event_name: str) -> None:
+    """Refuse unknown field names and values a field cannot hold."""
+    types = dict(layout)
+    unknown = [key for key in values if key not in types]
+    if unknown:
+        raise ScenarioError(f"{event_name} has no field {unknown}; its fields: {list(types)}")
+    for key, value in values.items():
+        try:
+            layouts.check_value(key, types[key], value)
+        except (TypeError, ValueError) as error:
+            raise ScenarioError(f"{event_name}: {error}") from None
+
+
+def _packed(layout, values: dict) -> dict:
+    """All fields in layout order: missing ones get defaults, sequence lengths follow."""
+    packed = {name: values.get(name, layouts.default_value(type_code))
+              for name, type_code in layout}
+    for name, type_code in layout:
+        if isinstance(type_code, Seq) and type_code.length_field not in values:
+            packed[type_code.length_field] = len(packed[name])
+    return packed

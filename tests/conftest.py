@@ -1,0 +1,59 @@
+"""Shared fixtures: the third-party traces in ../shared/traces.
+
+Tests that need them are skipped outside CI when they are absent, and fail
+in CI (``CI`` set), where ../shared is always beside the clone.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_TRACES = ROOT.parent / "shared" / "traces"
+EXAMPLE_TRACE = ROOT / "examples" / "llserver" / "trace"
+
+# Every readable third-party trace (hello-lost stops part-way on purpose).
+READABLE = ["many-threads", "bug446190", "flipping-endianness", "context-switches-ust",
+            "wget-k-20180802-115043", "wget-k-20180802-115406", "php-u-20180813-150550"]
+
+
+def shared_trace(name: str) -> Path:
+    path = SHARED_TRACES / name
+    if not path.exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"{path} is missing in CI")
+        pytest.skip(f"{path} not present outside CI")
+    return path
+
+
+@pytest.fixture(params=READABLE)
+def readable_trace(request) -> Path:
+    return shared_trace(request.param)
+
+
+def babeltrace2_counts(*paths) -> tuple[Counter, int]:
+    """Per-class event counts as the babeltrace2 CLI prints them, and its exit code."""
+    proc = subprocess.run(["babeltrace2", "--no-delta", *map(str, paths)],
+                          capture_output=True, text=True, errors="replace")
+    counts: Counter = Counter()
+    for line in proc.stdout.splitlines():
+        if not line.startswith("["):
+            continue
+        rest = line.split("] ", 1)[1]
+        for token in rest.split(" "):
+            if token.endswith(":"):
+                counts[token[:-1]] += 1
+                break
+    return counts, proc.returncode
+
+
+def run_corr(*args, env=None) -> subprocess.CompletedProcess:
+    """Run the installed ``corr`` command as a user would."""
+    exe = Path(os.sys.executable).parent / "corr"
+    return subprocess.run([str(exe), *map(str, args)], capture_output=True, text=True,
+                          env={**os.environ, **(env or {})})
