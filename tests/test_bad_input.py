@@ -53,9 +53,11 @@ def test_metadata_that_does_not_parse_names_the_line(tmp_path):
     # The recorded metadata is packetized: rewrite it as the plain TSDL text.
     text = subprocess.run(["babeltrace2", "--output-format=ctf-metadata", str(trace)],
                           capture_output=True, text=True, check=True).stdout
-    lines = text.splitlines()
-    bad_line = next(i for i, line in enumerate(lines, 1) if "sched_switch" in line)
-    lines[bad_line - 1] = lines[bad_line - 1].replace("sched_switch", "sched switch ;;")
+    lines = ["/* CTF 1.8 */"] + text.splitlines()
+    (trace / "metadata").write_text("\n".join(lines) + "\n")
+    assert run_corr("inspect", trace).returncode == 0      # the plain text is fine
+    bad_line = next(i for i, line in enumerate(lines, 1) if '"sched_switch";' in line)
+    lines[bad_line - 1] = lines[bad_line - 1].replace('"sched_switch";', '"sched_switch"')
     (trace / "metadata").write_text("\n".join(lines) + "\n")
     line = _one_line_error(run_corr("inspect", trace), "metadata", "does not parse")
     # The parser reports the line where it gave up: at or after the damage.
@@ -63,12 +65,20 @@ def test_metadata_that_does_not_parse_names_the_line(tmp_path):
     assert reported >= bad_line
 
 
+def test_plain_metadata_without_signature(tmp_path):
+    trace = _copy("flipping-endianness", tmp_path)
+    text = subprocess.run(["babeltrace2", "--output-format=ctf-metadata", str(trace)],
+                          capture_output=True, text=True, check=True).stdout
+    (trace / "metadata").write_text(text)
+    _one_line_error(run_corr("inspect", trace), "metadata", "/* CTF 1.8 */")
+
+
 def test_garbage_metadata(tmp_path):
     d = tmp_path / "garbage"
     d.mkdir()
     (d / "metadata").write_text("this is not TSDL\n")
     (d / "stream_0").write_bytes(b"\0" * 64)
-    _one_line_error(run_corr("inspect", d), "garbage/metadata", "metadata does not parse")
+    _one_line_error(run_corr("inspect", d), "garbage/metadata", "/* CTF 1.8 */")
 
 
 def test_truncated_stream(tmp_path):

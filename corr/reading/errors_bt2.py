@@ -69,10 +69,14 @@ def describe(exc) -> str:
     return _short(msgs[0]) if msgs else _short(str(exc))
 
 
-def metadata_syntax_error(log: str) -> tuple[int, str] | None:
+def metadata_syntax_error(log: str) -> tuple[int | None, str] | None:
     """``(line, message)`` from the metadata parser's log, if it said one."""
     m = _METADATA_LINE.search(log)
-    return (int(m[1]), m[2].strip()) if m else None
+    if m:
+        return int(m[1]), m[2].strip()
+    if "Invalid metadata version found in plain text signature" in log:
+        return None, "plain-text metadata must start with its '/* CTF 1.8 */' signature"
+    return None
 
 
 @contextmanager

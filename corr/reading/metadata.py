@@ -58,8 +58,8 @@ def parse_tsdl_blocks(text: str) -> tuple[dict, list[dict]]:
 def load(trace: TraceInfo) -> None:
     """Fill ``trace.env``, ``trace.clock``, class names and time range."""
     query = bt2.QueryExecutor(_ctf_fs(), "metadata-info", {"path": trace.path})
-    query.logging_level = bt2.LoggingLevel.NONE
-    # The TSDL parser logs its syntax errors (with the line) on fd 2.
+    # The TSDL parser and decoder log their errors (with the line) on fd 2.
+    query.logging_level = bt2.LoggingLevel.ERROR
     with captured_c_stderr() as log:
         try:
             text = str(query.query()["text"])
@@ -95,8 +95,10 @@ def _metadata_error(path: str, exc, log: str) -> tuple[str, str]:
     """Where the metadata went wrong, from the parser's log when it said."""
     where = metadata_syntax_error(log)
     metadata_path = os.path.join(path, "metadata")
-    if where:
+    if where and where[0] is not None:
         return f"{metadata_path}:{where[0]}", f"metadata does not parse: {where[1]}"
+    if where:
+        return metadata_path, where[1]
     return metadata_path, describe(exc)
 
 

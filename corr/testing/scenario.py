@@ -217,7 +217,7 @@ class Scenario:
         thread = self._known_or_idle(thread)
         self._mark_scheduled(thread)
         self._add(at, f"s.run(cpu={cpu}, {thread})", _Replay.switch,
-                  cpu, None, thread, _state_or_none(prev_state), "runnable")
+                  cpu, None, thread, _state_or_none(prev_state))
 
     def block(self, thread: Thread, at: int, state="S", *, next: Thread | None = None) -> None:
         """``thread`` sleeps at ``at`` (``"S"`` = 1, ``"D"`` = 2...): switch to ``next`` or idle."""
@@ -227,13 +227,13 @@ class Scenario:
                                 "use s.preempt() or s.run()")
         self._mark_scheduled(thread, next)
         self._add(at, f"s.block({thread})", _Replay.switch,
-                  None, self._known(thread), self._known_or_idle(next), code, "blocked")
+                  None, self._known(thread), self._known_or_idle(next), code)
 
     def preempt(self, thread: Thread, by: Thread | None, at: int) -> None:
         """``thread`` is preempted (``prev_state`` 256, "R+") by ``by`` on its CPU."""
         self._mark_scheduled(thread, by)
         self._add(at, f"s.preempt({thread})", _Replay.switch, None, self._known(thread),
-                  self._known_or_idle(by), layouts.TASK_STATES["R+"], "runnable")
+                  self._known_or_idle(by), layouts.TASK_STATES["R+"])
 
     def wakeup(self, thread: Thread, by: Thread | Interrupt | None = None, at: int | None = None,
                *, cpu: int | None = None, target_cpu: int | None = None,
@@ -314,33 +314,28 @@ class Scenario:
         the entry fields, ``out`` the exit's (in-out fields default to
         their entry value); missing fields are 0.
         """
-        self.syscall_entry(thread, name, at, args=args, cpu=cpu)
+        args = args or {}
+        if until is not None and until < at:
+            raise ScenarioError(f"s.syscall({thread}, {name!r}): until {until} < at {at}")
+        exit_name = self._declare_syscall(name, args, out, entry=True, exit=until is not None)
+        self._syscall_event(thread, f"syscall_entry_{name}", at, args, cpu)
         if until is not None:
-            if until < at:
-                raise ScenarioError(f"s.syscall({thread}, {name!r}): until {until} < at {at}")
-            exit_values = {key: value for key, value in (args or {}).items()
-                           if key in dict(self._kernel_layouts[f"syscall_exit_{name}"])}
-            exit_values.update(out or {})
-            self.syscall_exit(thread, name, until, ret=ret, out=exit_values, cpu=cpu)
+            exit_fields = dict(self._kernel_layouts[exit_name])
+            in_out = {key: value for key, value in args.items() if key in exit_fields}
+            self._syscall_event(thread, exit_name, until,
+                                {**in_out, **(out or {}), "ret": ret}, cpu)
 
     def syscall_entry(self, thread: Thread, name: str, at: int, *, args: dict | None = None,
                       cpu: int | None = None) -> None:
         """Only the entry (``exit_group``, or a syscall still running at the end)."""
-        entry, exit_layout = layouts.syscall_layouts(name, args, _without_ret_guess(name))
-        self._declare_syscall(name, entry, exit_layout)
-        event = f"syscall_entry_{name}"
-        self._add(at, f"{event} of {thread}", _Replay.thread_event, self._known(thread),
-                  event, self._checked(event, args or {}), cpu)
+        self._declare_syscall(name, args, None, entry=True, exit=False)
+        self._syscall_event(thread, f"syscall_entry_{name}", at, args or {}, cpu)
 
     def syscall_exit(self, thread: Thread, name: str, at: int, *, ret: int = 0,
                      out: dict | None = None, cpu: int | None = None) -> None:
         """Only the exit (the child's return of ``clone``, for instance)."""
-        entry, exit_layout = layouts.syscall_layouts(name, None, out)
-        self._declare_syscall(name, entry, exit_layout, exit_only=True)
-        event = f"syscall_exit_{name}"
-        values = {"ret": ret, **(out or {})}
-        self._add(at, f"{event} of {thread}", _Replay.thread_event, self._known(thread),
-                  event, self._checked(event, values), cpu)
+        exit_name = self._declare_syscall(name, None, out, entry=False, exit=True)
+        self._syscall_event(thread, exit_name, at, {**(out or {}), "ret": ret}, cpu)
 
     # -- interrupts and devices ------------------------------------------------
 
@@ -487,10 +482,10 @@ class Scenario:
         kernel_dir = ust_dir = None
         if has_kernel or not has_ust:
             kernel_dir = root / "kernel" if session else root
-            self._write_domain(kernel_dir, "kernel", replay.kernel, last, fast)
+            self._write_domain(kernel_dir, "kernel", replay, last, fast)
         if has_ust:
             ust_dir = root / self._ust_subdir(replay) if session else root
-            self._write_domain(ust_dir, "ust", replay.ust, last, fast)
+            self._write_domain(ust_dir, "ust", replay, last, fast)
         return WrittenTrace(root, kernel_dir, ust_dir)
 
     # -- internals: recording ------------------------------------------------------
@@ -526,10 +521,20 @@ class Scenario:
             raise ScenarioError("s.wakeup() by a thread or a CPU needs at=")
         return at
 
-    def _declare_syscall(self, name, entry, exit_layout, exit_only=False) -> None:
-        if not exit_only or f"syscall_entry_{name}" not in self._kernel_layouts:
-            self._declare(self._kernel_layouts, f"syscall_entry_{name}", entry, exit_only)
-        self._declare(self._kernel_layouts, f"syscall_exit_{name}", exit_layout, exit_only)
+    def _declare_syscall(self, name, args, out, *, entry: bool, exit: bool) -> str:
+        """Declare the entry and/or exit event class a syscall call uses."""
+        entry_layout, exit_layout = layouts.syscall_layouts(name, args, out)
+        if entry:
+            self._declare(self._kernel_layouts, f"syscall_entry_{name}", entry_layout)
+        if exit:
+            self._declare(self._kernel_layouts, f"syscall_exit_{name}", exit_layout)
+        return f"syscall_exit_{name}"
+
+    def _syscall_event(self, thread, event_name, at, values, cpu) -> None:
+        if cpu is not None:
+            self._check_cpu(cpu)
+        self._add(at, f"{event_name} of {thread}", _Replay.thread_event, self._known(thread),
+                  event_name, self._checked(event_name, values), cpu)
 
     def _use_kernel_event(self, name) -> None:
         if name not in self._kernel_layouts:
@@ -539,15 +544,14 @@ class Scenario:
             self._kernel_layouts[name] = layouts.KERNEL_EVENTS[name]
 
     @staticmethod
-    def _declare(table, name, layout, keep_existing=False) -> None:
+    def _declare(table, name, layout) -> None:
+        """Register an event layout; a later use may give fewer fields, not others."""
         for field_name, type_code in layout:
             if not isinstance(type_code, Seq) and type_code not in layouts.INTEGER_BITS \
                     and type_code not in ("str", "f32", "f64"):
                 raise ScenarioError(f"event {name!r}: unknown type {type_code!r} "
                                     f"for field {field_name!r}")
-        if name in table and table[name] != layout and not keep_existing:
-            if set(dict(layout)) <= set(dict(table[name])):
-                return  # a later call giving fewer fields: the first layout stays
+        if name in table and not set(dict(layout)) <= set(dict(table[name])):
             raise ScenarioError(f"event {name!r} was first used with fields "
                                 f"{[n for n, _ in table[name]]}, now {[n for n, _ in layout]}")
         table.setdefault(name, layout)
@@ -612,20 +616,20 @@ class Scenario:
         return f"ust/pid/{process.comm}-{process.pid}-{self.creation_datetime[:15].replace('T', '-')}"
 
     def _single_ust_process(self, replay) -> Thread:
-        pids = {e.context_thread.pid: e.context_thread for e in replay.ust_threads}
-        if len(pids) != 1:
+        """The one process of a per-PID UST trace (its leader if declared)."""
+        if len(replay.ust_processes) != 1:
             raise ScenarioError("per-PID UST buffering needs events from exactly one process")
-        return self._threads.get(next(iter(pids)), next(iter(pids.values())))
+        pid, thread = next(iter(replay.ust_processes.items()))
+        return self._threads.get(pid, thread)
 
-    def _write_domain(self, directory, domain, events, last, fast) -> None:
+    def _write_domain(self, directory, domain, replay, last, fast) -> None:
+        events = replay.kernel if domain == "kernel" else replay.ust
         layouts_table = self._kernel_layouts if domain == "kernel" else self._ust_layouts
-        used = {e.name for e in events}
         description = TraceDescription(
-            environment=self._environment(domain),
+            environment=self._environment(domain, replay),
             clock=ClockDescription(self.clock_offset_ns, self.clock_uuid),
             cpus=self.cpus,
-            event_classes={name: layout for name, layout in layouts_table.items()
-                           if name in used or domain == "kernel"},
+            event_classes=dict(layouts_table),
             common_context=tuple((name, (layouts.KERNEL_CONTEXTS if domain == "kernel"
                                          else layouts.UST_CONTEXTS)[name])
                                  for name in (self.kernel_context if domain == "kernel"
@@ -638,7 +642,7 @@ class Scenario:
                     discards=self._domain_discards(domain), packet_events=self.packet_events,
                     fast=fast)
 
-    def _environment(self, domain) -> dict:
+    def _environment(self, domain, replay) -> dict:
         """The ``env`` block LTTng 2.13 writes for each domain."""
         if domain == "kernel":
             return {
@@ -657,7 +661,7 @@ class Scenario:
             "trace_creation_datetime": self.creation_datetime, "hostname": self.hostname,
         }
         if self.ust_buffering == "pid":
-            process = self._single_ust_process(self._replay())
+            process = self._single_ust_process(replay)
             environment.update(tracer_patchlevel=0, vpid=process.pid, procname=process.comm,
                                vpid_datetime=self.creation_datetime)
         return environment
@@ -679,7 +683,7 @@ class _Replay:
         self.tokens: dict[object, int] = {}
         self.kernel: list[ExpectedEvent] = []
         self.ust: list[ExpectedEvent] = []
-        self.ust_threads: list = []
+        self.ust_processes: dict[int, Thread] = {}
         self.intent: _Intent | None = None
 
     def apply(self, intent: _Intent) -> None:
@@ -739,7 +743,7 @@ class _Replay:
         context = {key: _ust_context_value(key, thread, cpu) for key in scenario.ust_context}
         event = self._expected("ust", cpu, name, _packed(layout, values), context)
         self.ust.append(event)
-        self.ust_threads.append(_UstSource(thread))
+        self.ust_processes.setdefault(thread.pid, thread)
 
     def _expected(self, domain, cpu, name, fields, context) -> ExpectedEvent:
         at = self.intent.at
@@ -752,11 +756,10 @@ class _Replay:
 
     # -- actions (one per intent kind) ---------------------------------------------
 
-    def switch(self, cpu, prev_expected, next_thread, prev_state, prev_becomes) -> None:
+    def switch(self, cpu, prev_expected, next_thread, prev_state, exiting=False) -> None:
+        """``sched_switch`` on ``cpu`` (or on the CPU ``prev_expected`` runs on)."""
         if cpu is None:
             cpu = self.cpu_of(prev_expected)
-            if prev_expected.tid not in self.where:
-                self.fail(f"{prev_expected} is not running{self.history(prev_expected)}")
         prev = self.current(cpu)
         if next_thread is not None:
             self.check_can_run(next_thread, cpu)
@@ -771,7 +774,9 @@ class _Replay:
             "prev_state": prev_state, "next_comm": next_shown.comm, "next_tid": next_shown.tid,
             "next_prio": next_shown.prio}, prev)
         if self.running[cpu] is not None:
-            self.switched_out(prev, cpu, prev_state, prev_becomes)
+            runnable = prev_state in (0, layouts.TASK_STATES["R+"])
+            becomes = "dead" if exiting else "runnable" if runnable else "blocked"
+            self.switched_out(prev, cpu, prev_state, becomes)
         self.running[cpu] = next_thread
         if next_thread is not None:
             self.where[next_thread.tid] = cpu
@@ -831,7 +836,7 @@ class _Replay:
         self.use("sched_process_exit")
         self.emit_kernel(cpu, "sched_process_exit",
                          {"comm": thread.comm, "tid": thread.tid, "prio": thread.prio}, thread)
-        self.switch(cpu, thread, next_thread, prev_state, "dead")
+        self.switch(cpu, thread, next_thread, prev_state, exiting=True)
 
     def free(self, thread) -> None:
         if self.state_of(thread) != "dead":
@@ -895,11 +900,6 @@ class _Replay:
         self.emit_kernel(cpu, "block_rq_complete", values, self.current(cpu))
 
 
-@dataclass(frozen=True)
-class _UstSource:
-    context_thread: Thread
-
-
 # ---------------------------------------------------------------------------
 # Small helpers
 
@@ -914,11 +914,6 @@ def _wakeup_fields(thread: Thread, target_cpu: int) -> dict:
 
 def _state_or_none(state):
     return None if state is None else layouts.encode_prev_state(state)
-
-
-def _without_ret_guess(name):
-    """Exit fields of an unknown syscall are only known from syscall_exit's ``out``."""
-    return None
 
 
 def _kernel_context_value(key: str, thread: Thread, scenario: Scenario):

@@ -1,0 +1,2 @@
+def generate_kernel_trace(): pass
+class GeneratedTrace: pass
