@@ -133,26 +133,36 @@ def _check_kernel(kernel: Path, ids: dict[str, int] | None) -> Counter:
     return names
 
 
-@pytest.mark.recording
-def test_record_llserver_end_to_end(tmp_path):
+class Recording:
+    def __init__(self, out, proc, before, after):
+        self.out, self.proc, self.before, self.after = out, proc, before, after
+        self.log = f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
+
+
+@pytest.fixture(scope="module")
+def recording(tmp_path_factory) -> Recording:
+    """One fresh recording of llserver, shared by the tests of this module."""
     if os.geteuid() != 0:
         pytest.skip("recording needs root (system-wide perf tracepoints, root lttng-sessiond)")
     missing = [t for t in ("lttng", "lttng-sessiond", "perf") if shutil.which(t) is None]
     if missing:
         pytest.skip(f"not installed: {', '.join(missing)}")
-
     before = _lttng_daemons()
-    out = tmp_path / "rec"
+    out = tmp_path_factory.mktemp("recording") / "rec"
     proc = subprocess.run(["bash", str(EXAMPLE / "record.sh"), str(out), "--duration-ms", "800"],
                           capture_output=True, text=True, errors="replace", timeout=180)
-    log = f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
-    after = _lttng_daemons()
+    return Recording(out, proc, before, _lttng_daemons())
 
+
+@pytest.mark.recording
+def test_record_llserver_end_to_end(recording):
+    out, proc, log = recording.out, recording.proc, recording.log
     # No daemon of ours survives, success or not.
     m = re.search(r"lttng-sessiond running \(pid (\d+)\)", proc.stdout)
     assert m, log
-    assert int(m.group(1)) not in after, f"lttng-sessiond {m.group(1)} still running\n{log}"
-    assert set(after) <= set(before), f"lttng daemons left running: {after}\n{log}"
+    assert int(m.group(1)) not in recording.after, f"lttng-sessiond {m.group(1)} still running\n{log}"
+    assert set(recording.after) <= set(recording.before), \
+        f"lttng daemons left running: {recording.after}\n{log}"
     assert proc.returncode == 0, log
 
     kernel, ust = out / "kernel", out / UST_SUBDIR
