@@ -19,7 +19,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
-import numpy as np
 
 
 @dataclass(frozen=True)
@@ -112,8 +111,10 @@ class EventBatch:
             cols = self.classes[cid]
             yield t, cols.info.name, cols.cpu[r], {k: v[r] for k, v in cols.fields.items()}
 
-    def class_ts(self, class_id: int) -> np.ndarray:
-        """Timestamps of one class's rows, as an int64 array."""
+    def class_ts(self, class_id: int):
+        """Timestamps of one class's rows, as an int64 numpy array."""
+        import numpy as np    # not at import time: a start-up cost most runs never need
+
         ts = np.asarray(self.ts, dtype=np.int64)
         ids = np.asarray(self.class_ids, dtype=np.int64)
         return ts[ids == class_id]

@@ -13,7 +13,6 @@ from bisect import bisect_right
 from collections import Counter
 from typing import Iterator
 
-import numpy as np
 
 from ..errors import TraceDecodeError
 from .batch import ClassColumns, EventBatch
@@ -74,6 +73,7 @@ def combine(parts: list[EventBatch]) -> EventBatch:
     parts = [p for p in parts if p is not None]
     if len(parts) == 1:
         return parts[0]
+    import numpy as np    # only when several traces are merged
     ts = np.concatenate([np.asarray(p.ts, dtype=np.int64) for p in parts])
     cids = np.concatenate([np.asarray(p.class_ids, dtype=np.int64) for p in parts])
     order = np.argsort(ts, kind="stable")

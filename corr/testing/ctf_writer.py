@@ -97,7 +97,7 @@ class _Job:
     description: TraceDescription
     records: Iterable
     begin: int
-    end: int
+    end: int | None
     discards: tuple
     packet_events: int | None
     fast: bool
@@ -111,20 +111,22 @@ class _Job:
 
 
 def write_trace(path, description: TraceDescription, records: Iterable, *,
-                begin: int, end: int, discards: Iterable[Discard] = (),
+                begin: int, end: int | None = None, discards: Iterable[Discard] = (),
                 packet_events: int | None = None, fast: bool | None = None) -> Path:
     """Write ``records`` as a CTF trace in ``path`` (which must not exist or be empty).
 
     ``records`` yields ``(clock_value, cpu, event_name, payload_values,
     context_values)`` in non-decreasing clock order; value tuples follow the
     layouts' field order.  Every stream has packets from ``begin`` to
-    ``end``; a new packet starts after ``packet_events`` events.  Each
+    ``end`` (default: the last event, for streamed records); a new packet
+    starts after ``packet_events`` events per stream.  Each
     discard closes the packet at its ``begin`` and the next one at its
     ``end``, as ``sink.ctf.fs`` requires.  Returns the trace directory.
     """
     path = Path(path)
     _prepare_output_dir(path)
-    job = _Job(description, records, begin, end, _sorted_discards(discards, begin, end),
+    job = _Job(description, records, begin, end,
+               _sorted_discards(discards, begin, float("inf") if end is None else end),
                packet_events, fast_path_available() if fast is None else fast)
     graph = bt2.Graph()
     source_class = _FastTraceSource if job.fast else _TraceSource
@@ -331,19 +333,22 @@ class _TraceIterator(bt2._UserMessageIterator):
             yield self._create_stream_beginning_message(state.stream)
             yield self._open_packet(state, job.begin)
         boundaries = _discard_boundaries(job.discards)
-        yield from self._event_messages(job, states, boundaries)
+        last = yield from self._event_messages(job, states, boundaries)
         while boundaries:
+            last = boundaries[0][0]
             yield from self._cross_boundary(states, heapq.heappop(boundaries))
+        end = last if job.end is None else job.end
         for state in states:
-            yield self._create_packet_end_message(state.packet, job.end)
+            yield self._create_packet_end_message(state.packet, end)
             yield self._create_stream_end_message(state.stream)
 
     def _event_messages(self, job, states, boundaries):
         make_event = self._event_maker(job)
         packet_events = job.packet_events
         last = job.begin
+        end = float("inf") if job.end is None else job.end
         for clock_value, cpu, name, payload, context in job.records:
-            if clock_value < last or clock_value > job.end:
+            if clock_value < last or clock_value > end:
                 raise ValueError(f"event {name} at {clock_value} is out of order "
                                  f"(previous {last}, trace ends at {job.end})")
             last = clock_value
@@ -356,6 +361,7 @@ class _TraceIterator(bt2._UserMessageIterator):
             if packet_events and state.events_in_packet >= packet_events and not state.in_discard:
                 yield self._create_packet_end_message(state.packet, clock_value)
                 yield self._open_packet(state, clock_value)
+        return last
 
     def _cross_boundary(self, states, boundary):
         """Close the packet at a discarded range's begin or end."""
@@ -429,25 +435,30 @@ class _FastTraceIterator(_TraceIterator):
         borrow_context = _NATIVE.event_borrow_common_context_field
         borrow_member = _NATIVE.field_structure_borrow_member_field_by_index
         iterator_ptr = self._bt_ptr
-        class_ptrs = {name: info.event_class._ptr for name, info in classes.items()}
-        setters = {name: info.setters for name, info in classes.items()}
-        context_setters = job.context_setters
+        by_name = {name: (info.event_class._ptr, tuple(enumerate(info.setters)))
+                   for name, info in classes.items()}
+        context_setters = tuple(enumerate(job.context_setters or ()))
 
         def make_event(state, clock_value, name, payload, context):
-            message = create(iterator_ptr, class_ptrs[name], state.packet_ptr, clock_value)
+            class_ptr, setters = by_name[name]
+            message = create(iterator_ptr, class_ptr, state.packet_ptr, clock_value)
             if message is None:
                 raise MemoryError("cannot create an event message")
             event = borrow_event(message)
             if payload:
-                structure = borrow_payload(event)
-                for index, (setter, value) in enumerate(zip(setters[name], payload, strict=True)):
-                    setter(borrow_member(structure, index), value)
+                _fill(borrow_payload(event), setters, payload, borrow_member)
             if context_setters:
-                structure = borrow_context(event)
-                for index, (setter, value) in enumerate(zip(context_setters, context, strict=True)):
-                    setter(borrow_member(structure, index), value)
+                _fill(borrow_context(event), context_setters, context, borrow_member)
             return message
         return make_event
+
+
+def _fill(structure, indexed_setters, values, borrow_member):
+    """Set each member of a native structure field from ``values`` (same order)."""
+    if len(values) != len(indexed_setters):
+        raise ValueError(f"{len(values)} values for {len(indexed_setters)} fields")
+    for (index, setter), value in zip(indexed_setters, values):
+        setter(borrow_member(structure, index), value)
 
 
 class _TraceSource(_TraceSourceBase, bt2._UserSourceComponent,

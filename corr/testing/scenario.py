@@ -48,7 +48,8 @@ DEFAULT_START_NS = 1_000_000_000
 NS_INUM = 4026531836  # inode number of the initial PID namespace
 IRQ_HANDLED = 1
 UST_DEBUG_LINE = 13  # lttng-ust's default log level (TRACE_DEBUG_LINE)
-_PROCESS_STATUS = {"running": 2, "runnable": 2, "new": 5, "blocked": 5, "dead": 7}
+# lttng_statedump_process_state's status: LTTNG_WAIT_CPU, LTTNG_WAIT, LTTNG_ZOMBIE, LTTNG_DEAD
+_PROCESS_STATUS = {"running": 2, "runnable": 2, "new": 5, "blocked": 5, "Z": 4, "X": 7}
 
 
 class ScenarioError(ValueError):
@@ -242,8 +243,10 @@ class Scenario:
 
         ``by`` is a running thread, an :class:`Interrupt` (then ``at``
         defaults to the middle of it) or None with an explicit ``cpu``.  The
-        target CPU defaults to where ``thread`` last ran; ``sched_wakeup`` is
-        emitted there at ``wakeup_at`` (default: ``at``).
+        target CPU defaults to where ``thread`` last ran.  ``sched_wakeup``
+        goes to ``wakeup_cpu`` (default: the target) at ``wakeup_at``; by
+        default that is ``at`` on the waking CPU and ``at + 1`` on another
+        one, so that no reader sees the wakeup before the waking.
         """
         thread = self._known(thread)
         at = self._waking_time(by, at, cpu)
@@ -254,9 +257,10 @@ class Scenario:
                 self._check_cpu(number)
         token = object()
         self._add(at, f"s.wakeup({thread}, by={by})", _Replay.waking,
-                  thread, by, cpu, target_cpu, token)
-        self._add(at if wakeup_at is None else wakeup_at, f"sched_wakeup of s.wakeup({thread})",
-                  _Replay.wakeup, thread, wakeup_cpu, token)
+                  thread, by, cpu, target_cpu, wakeup_cpu, token, wakeup_at is None)
+        if wakeup_at is not None:
+            self._add(wakeup_at, f"sched_wakeup of s.wakeup({thread})", _Replay.wakeup,
+                      thread, token)
 
     def fork(self, parent: Thread, child_tid: int, at: int, *, comm: str | None = None,
              thread: bool = False, target_cpu: int | None = None) -> Thread:
@@ -594,6 +598,7 @@ class Scenario:
         replay = _Replay(self)
         for intent in sorted(self._intents, key=lambda i: (i.at, i.seq)):
             replay.apply(intent)
+        replay.kernel.sort(key=lambda event: event.at)  # stable: call order at equal times
         return replay
 
     def _domain_discards(self, domain) -> list[Discard]:
@@ -703,6 +708,13 @@ class _Replay:
             return "running"
         return self.status.get(thread.tid, ("new", 0, ""))[0]
 
+    def process_status(self, thread: Thread) -> str:
+        """The state, with ``Z``/``X`` for exited threads (zombie or reaped)."""
+        state = self.state_of(thread)
+        if state == "dead":
+            return "Z" if self.status[thread.tid][2].startswith("prev_state Z") else "X"
+        return state
+
     def cpu_of(self, thread: Thread, cpu: int | None = None) -> int:
         """The CPU ``thread`` runs on now; a never-scheduled thread uses ``cpu``."""
         running_cpu = self.where.get(thread.tid)
@@ -730,12 +742,14 @@ class _Replay:
 
     # -- emitting ------------------------------------------------------------------
 
-    def emit_kernel(self, cpu: int, name: str, values: dict, context_thread: Thread) -> None:
+    def emit_kernel(self, cpu: int, name: str, values: dict, context_thread: Thread,
+                    delay: int = 0) -> None:
         scenario = self.scenario
         layout = scenario._kernel_layouts[name]
         context = {key: _kernel_context_value(key, context_thread, scenario)
                    for key in scenario.kernel_context}
-        self.kernel.append(self._expected("kernel", cpu, name, _packed(layout, values), context))
+        self.kernel.append(self._expected("kernel", cpu, name, _packed(layout, values), context,
+                                          delay))
 
     def emit_ust(self, cpu: int, name: str, values: dict, thread: Thread) -> None:
         scenario = self.scenario
@@ -745,8 +759,8 @@ class _Replay:
         self.ust.append(event)
         self.ust_processes.setdefault(thread.pid, thread)
 
-    def _expected(self, domain, cpu, name, fields, context) -> ExpectedEvent:
-        at = self.intent.at
+    def _expected(self, domain, cpu, name, fields, context, delay=0) -> ExpectedEvent:
+        at = self.intent.at + delay
         scenario = self.scenario
         return ExpectedEvent(domain, name, cpu, at, scenario.clock_value(at),
                              scenario.ns_from_origin(at), fields, context)
@@ -790,7 +804,7 @@ class _Replay:
         detail = f"prev_state {names.get(prev_state, prev_state)} on CPU {cpu}"
         self.status[thread.tid] = (becomes, self.intent.at, detail)
 
-    def waking(self, thread, by, cpu, target_cpu, token) -> None:
+    def waking(self, thread, by, cpu, target_cpu, wakeup_cpu, token, with_wakeup) -> None:
         if isinstance(by, Interrupt):
             waking_cpu = by.cpu
         elif by is not None:
@@ -807,13 +821,15 @@ class _Replay:
                          self.current(waking_cpu))
         self.status[thread.tid] = ("runnable", self.intent.at, f"woken by {by}")
         self.last_cpu[thread.tid] = target
-        self.tokens[token] = target
+        self.tokens[token] = (target, target if wakeup_cpu is None else wakeup_cpu)
+        if with_wakeup:
+            self.wakeup(thread, token, delay=int(self.tokens[token][1] != waking_cpu))
 
-    def wakeup(self, thread, wakeup_cpu, token) -> None:
-        target = self.tokens[token]
-        cpu = target if wakeup_cpu is None else wakeup_cpu
+    def wakeup(self, thread, token, delay=0) -> None:
+        target, cpu = self.tokens[token]
         self.use("sched_wakeup")
-        self.emit_kernel(cpu, "sched_wakeup", _wakeup_fields(thread, target), self.current(cpu))
+        self.emit_kernel(cpu, "sched_wakeup", _wakeup_fields(thread, target), self.current(cpu),
+                         delay)
 
     def fork(self, parent, child, target_cpu) -> None:
         cpu = self.cpu_of(parent)
@@ -872,7 +888,7 @@ class _Replay:
             self.emit_kernel(cpu, "lttng_statedump_process_state", {
                 "tid": thread.tid, "pid": thread.pid, "ppid": thread.ppid, "name": thread.comm,
                 "type": 0, "mode": 5, "submode": 0,
-                "status": _PROCESS_STATUS[self.state_of(thread)],
+                "status": _PROCESS_STATUS[self.process_status(thread)],
                 "cpu": self.where.get(thread.tid, self.last_cpu.get(thread.tid, thread.cpu or 0)),
                 "file_table_address": 0}, context)
         self.emit_kernel(cpu, "lttng_statedump_end", {}, context)
