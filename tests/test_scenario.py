@@ -352,6 +352,33 @@ def test_ust_only_scenario_per_pid_buffering(tmp_path):
     assert 'procname = "llserver";' in metadata and "vpid = 40;" in metadata
 
 
+def test_statedump_migration_and_raw_events(tmp_path):
+    s = Scenario(cpus=2, kernel_context=("pid",))
+    leader = s.thread(tid=20, comm="server")
+    worker = s.thread(tid=21, pid=20, comm="server-w")
+    s.run(cpu=1, thread=leader, at=0)
+    s.block(leader, at=10, state="S")
+    s.migrate(leader, dest_cpu=0, at=20)
+    s.statedump(at=30, cpu=0)
+    s.event("irq_handler_entry", cpu=1, at=40, fields={"irq": 7, "name": "raw"})
+    s.declare_event("corr_custom", [("value", "u16"), ("label", "str")])
+    s.event("corr_custom", cpu=0, at=50, value=65535, label="x")
+    events, _ = read_with_bt2(s.write(tmp_path / "dump").kernel)
+    by_name = [(name, cpu, when, payload, context)
+               for _, when, cpu, name, payload, context in events]
+    assert by_name[2] == ("sched_migrate_task", 1, ns(20), {
+        "comm": "server", "tid": 20, "prio": 20, "orig_cpu": 1, "dest_cpu": 0}, {"pid": 0})
+    assert [name for name, *_ in by_name[3:7]] == [
+        "lttng_statedump_start", "lttng_statedump_process_state",
+        "lttng_statedump_process_state", "lttng_statedump_end"]
+    assert by_name[4][3] == {"tid": 20, "pid": 20, "ppid": 1, "name": "server", "type": 0,
+                             "mode": 5, "submode": 0, "status": 5, "cpu": 0,
+                             "file_table_address": 0}
+    assert by_name[5][3]["tid"] == 21 and by_name[5][3]["status"] == 5
+    assert by_name[7][:4] == ("irq_handler_entry", 1, ns(40), {"irq": 7, "name": "raw"})
+    assert by_name[8][3] == {"value": 65535, "label": "x"}
+
+
 def test_generate_kernel_trace_writes_exactly_the_events_asked(tmp_path):
     generated = generate_kernel_trace(tmp_path / "big", events=20_000, cpus=4, threads=50,
                                       seed=3, packet_events=4_000)

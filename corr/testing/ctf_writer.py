@@ -102,7 +102,6 @@ class _Job:
     packet_events: int | None
     fast: bool
     error: BaseException | None = None
-    events_written: int = 0
     # Filled by the source component when the graph initialises it.
     trace_class: object = None
     stream_class: object = None
@@ -121,7 +120,9 @@ def write_trace(path, description: TraceDescription, records: Iterable, *,
     ``end`` (default: the last event, for streamed records); a new packet
     starts after ``packet_events`` events per stream.  Each
     discard closes the packet at its ``begin`` and the next one at its
-    ``end``, as ``sink.ctf.fs`` requires.  Returns the trace directory.
+    ``end``, as ``sink.ctf.fs`` requires.  Values are not range-checked here
+    (the fast path would silently truncate them): callers check them.
+    Returns the trace directory.
     """
     path = Path(path)
     _prepare_output_dir(path)
@@ -356,7 +357,6 @@ class _TraceIterator(bt2._UserMessageIterator):
                 yield from self._cross_boundary(states, heapq.heappop(boundaries))
             state = states[cpu]
             yield make_event(state, clock_value, name, payload, context)
-            job.events_written += 1
             state.events_in_packet += 1
             if packet_events and state.events_in_packet >= packet_events and not state.in_discard:
                 yield self._create_packet_end_message(state.packet, clock_value)

@@ -34,6 +34,9 @@ from pathlib import Path
 from . import layouts
 from .ctf_writer import ClockDescription, Discard, TraceDescription, write_trace
 from .layouts import Seq
+from .model import (ExpectedDiscard, ExpectedEvent, Interrupt, ScenarioError, Thread,
+                    WrittenTrace, idle_thread)
+from .replay import Replay
 
 __all__ = [
     "Scenario", "ScenarioError", "Thread", "Interrupt", "ExpectedEvent",
@@ -45,82 +48,8 @@ __all__ = [
 DEFAULT_CLOCK_OFFSET_NS = 1_700_000_000_000_000_123
 DEFAULT_CLOCK_UUID = uuid.UUID("9a3c8e0e-3f4b-4b7e-9d2c-5c0ffee0c0de")
 DEFAULT_START_NS = 1_000_000_000
-NS_INUM = 4026531836  # inode number of the initial PID namespace
 IRQ_HANDLED = 1
 UST_DEBUG_LINE = 13  # lttng-ust's default log level (TRACE_DEBUG_LINE)
-# lttng_statedump_process_state's status: LTTNG_WAIT_CPU, LTTNG_WAIT, LTTNG_ZOMBIE, LTTNG_DEAD
-_PROCESS_STATUS = {"running": 2, "runnable": 2, "new": 5, "blocked": 5, "Z": 4, "X": 7}
-
-
-class ScenarioError(ValueError):
-    """A scenario that cannot happen on a real system, or a malformed call."""
-
-
-@dataclass(frozen=True)
-class Thread:
-    """A kernel task. ``cpu`` places the events of a never-scheduled thread."""
-
-    tid: int
-    pid: int
-    comm: str
-    prio: int = 20
-    ppid: int = 1
-    cpu: int | None = None
-
-    def __str__(self) -> str:
-        return f"tid {self.tid} ({self.comm})"
-
-
-@dataclass(frozen=True)
-class Interrupt:
-    """An interrupt context (``irq``, ``softirq`` or ``hrtimer``) that can wake threads."""
-
-    kind: str
-    cpu: int
-    at: int
-    until: int
-    number: int
-
-    def __str__(self) -> str:
-        return f"{self.kind} {self.number} on CPU {self.cpu} [{self.at}, {self.until}]"
-
-
-@dataclass(frozen=True)
-class ExpectedEvent:
-    """One event as a reader must find it in the written trace."""
-
-    domain: str
-    name: str
-    cpu: int
-    at: int
-    clock_value: int
-    ns_from_origin: int
-    fields: dict
-    context: dict
-
-
-@dataclass(frozen=True)
-class ExpectedDiscard:
-    """A discarded-events report: ``count`` events lost on ``cpu`` in [begin, end]."""
-
-    domain: str
-    cpu: int
-    count: int
-    begin_ns_from_origin: int
-    end_ns_from_origin: int
-
-
-@dataclass(frozen=True)
-class WrittenTrace:
-    """Where a scenario was written: the root, and each domain's trace directory."""
-
-    root: Path
-    kernel: Path | None
-    ust: Path | None
-
-    @property
-    def traces(self) -> list[Path]:
-        return [path for path in (self.kernel, self.ust) if path is not None]
 
 
 @dataclass(frozen=True)
@@ -200,7 +129,7 @@ class Scenario:
     def idle(self, cpu: int) -> Thread:
         """The idle task of ``cpu`` (``swapper/N``, tid 0)."""
         self._check_cpu(cpu)
-        return _idle_thread(cpu)
+        return idle_thread(cpu)
 
     @property
     def threads(self) -> list[Thread]:
@@ -217,7 +146,7 @@ class Scenario:
         self._check_cpu(cpu)
         thread = self._known_or_idle(thread)
         self._mark_scheduled(thread)
-        self._add(at, f"s.run(cpu={cpu}, {thread})", _Replay.switch,
+        self._add(at, f"s.run(cpu={cpu}, {thread})", Replay.switch,
                   cpu, None, thread, _state_or_none(prev_state))
 
     def block(self, thread: Thread, at: int, state="S", *, next: Thread | None = None) -> None:
@@ -227,13 +156,13 @@ class Scenario:
             raise ScenarioError(f"s.block({thread}): state {state!r} is not a sleeping state; "
                                 "use s.preempt() or s.run()")
         self._mark_scheduled(thread, next)
-        self._add(at, f"s.block({thread})", _Replay.switch,
+        self._add(at, f"s.block({thread})", Replay.switch,
                   None, self._known(thread), self._known_or_idle(next), code)
 
     def preempt(self, thread: Thread, by: Thread | None, at: int) -> None:
         """``thread`` is preempted (``prev_state`` 256, "R+") by ``by`` on its CPU."""
         self._mark_scheduled(thread, by)
-        self._add(at, f"s.preempt({thread})", _Replay.switch, None, self._known(thread),
+        self._add(at, f"s.preempt({thread})", Replay.switch, None, self._known(thread),
                   self._known_or_idle(by), layouts.TASK_STATES["R+"])
 
     def wakeup(self, thread: Thread, by: Thread | Interrupt | None = None, at: int | None = None,
@@ -256,10 +185,10 @@ class Scenario:
             if number is not None:
                 self._check_cpu(number)
         token = object()
-        self._add(at, f"s.wakeup({thread}, by={by})", _Replay.waking,
+        self._add(at, f"s.wakeup({thread}, by={by})", Replay.waking,
                   thread, by, cpu, target_cpu, wakeup_cpu, token, wakeup_at is None)
         if wakeup_at is not None:
-            self._add(wakeup_at, f"sched_wakeup of s.wakeup({thread})", _Replay.wakeup,
+            self._add(wakeup_at, f"sched_wakeup of s.wakeup({thread})", Replay.wakeup,
                       thread, token)
 
     def fork(self, parent: Thread, child_tid: int, at: int, *, comm: str | None = None,
@@ -274,7 +203,7 @@ class Scenario:
                        parent.prio, parent.pid)
         self._add_thread(child)
         self._born_at[child_tid] = at
-        self._add(at, f"s.fork({parent}, child_tid={child_tid})", _Replay.fork,
+        self._add(at, f"s.fork({parent}, child_tid={child_tid})", Replay.fork,
                   parent, child, target_cpu)
         return child
 
@@ -290,22 +219,22 @@ class Scenario:
         if state is None:
             state = "Z" if thread.tid == thread.pid else "X"
         self._mark_scheduled(thread, next)
-        self._add(at, f"s.exit({thread})", _Replay.exit, thread, self._known_or_idle(next),
+        self._add(at, f"s.exit({thread})", Replay.exit, thread, self._known_or_idle(next),
                   layouts.encode_prev_state(state))
         if free_at is not None:
-            self._add(free_at, f"free of s.exit({thread})", _Replay.free, thread)
+            self._add(free_at, f"free of s.exit({thread})", Replay.free, thread)
 
     def migrate(self, thread: Thread, dest_cpu: int, at: int, *, cpu: int | None = None) -> None:
         """``sched_migrate_task``: a waiting ``thread`` moves to ``dest_cpu``."""
         self._check_cpu(dest_cpu)
-        self._add(at, f"s.migrate({thread}, dest_cpu={dest_cpu})", _Replay.migrate,
+        self._add(at, f"s.migrate({thread}, dest_cpu={dest_cpu})", Replay.migrate,
                   self._known(thread), dest_cpu, cpu)
 
     def statedump(self, at: int, *, cpu: int = 0, threads=None) -> None:
         """``lttng_statedump_start``, one ``lttng_statedump_process_state`` per thread, ``_end``."""
         self._check_cpu(cpu)
         chosen = None if threads is None else [self._known(t) for t in threads]
-        self._add(at, "s.statedump()", _Replay.statedump, cpu, chosen)
+        self._add(at, "s.statedump()", Replay.statedump, cpu, chosen)
 
     # -- system calls ----------------------------------------------------------
 
@@ -393,7 +322,7 @@ class Scenario:
         self._use_kernel_event("block_rq_issue")
         self._checked("block_rq_issue", issue)
         token = object()
-        self._add(issue_at, f"s.block_rq(sector={sector}) issue", _Replay.block_issue,
+        self._add(issue_at, f"s.block_rq(sector={sector}) issue", Replay.block_issue,
                   None if thread is None else self._known(thread), issue_cpu, issue, token)
         if complete_at is not None:
             if complete_at < issue_at:
@@ -403,7 +332,7 @@ class Scenario:
             self._use_kernel_event("block_rq_complete")
             self._checked("block_rq_complete", done)
             self._add(complete_at, f"s.block_rq(sector={sector}) completion",
-                      _Replay.block_complete, complete_cpu, done, token)
+                      Replay.block_complete, complete_cpu, done, token)
 
     def discarded(self, cpu: int, count: int, begin: int, end: int, *,
                   domain: str = "kernel") -> None:
@@ -434,7 +363,7 @@ class Scenario:
             self._declare(self._ust_layouts, event_name,
                           tuple((key, layouts.infer_type(value)) for key, value in values.items()))
         _check_fields(self._ust_layouts[event_name], values, event_name)
-        self._add(at, f"s.ust({thread}, {event_name!r})", _Replay.ust_event,
+        self._add(at, f"s.ust({thread}, {event_name!r})", Replay.ust_event,
                   self._known(thread), event_name, values, cpu)
 
     def declare_event(self, name: str, layout) -> None:
@@ -504,7 +433,7 @@ class Scenario:
         """A kernel event on a given CPU, its context being whoever runs there."""
         self._check_cpu(cpu)
         self._use_kernel_event(name)
-        self._add(at, f"{name} on CPU {cpu}", _Replay.cpu_event, cpu, name,
+        self._add(at, f"{name} on CPU {cpu}", Replay.cpu_event, cpu, name,
                   self._checked(name, values))
 
     def _interrupt(self, kind, cpu, at, until, number) -> Interrupt:
@@ -516,7 +445,7 @@ class Scenario:
     def _waking_time(self, by, at, cpu) -> int:
         if isinstance(by, Interrupt):
             at = by.at + (by.until - by.at) // 2 if at is None else at
-            if not by.at <= at <= by.until:
+            if not by.at <= at < by.until:
                 raise ScenarioError(f"s.wakeup(by={by}): at {at} is outside the interrupt")
             return at
         if by is None and cpu is None:
@@ -537,7 +466,7 @@ class Scenario:
     def _syscall_event(self, thread, event_name, at, values, cpu) -> None:
         if cpu is not None:
             self._check_cpu(cpu)
-        self._add(at, f"{event_name} of {thread}", _Replay.thread_event, self._known(thread),
+        self._add(at, f"{event_name} of {thread}", Replay.thread_event, self._known(thread),
                   event_name, self._checked(event_name, values), cpu)
 
     def _use_kernel_event(self, name) -> None:
@@ -594,8 +523,8 @@ class Scenario:
 
     # -- internals: writing ----------------------------------------------------------
 
-    def _replay(self) -> "_Replay":
-        replay = _Replay(self)
+    def _replay(self) -> Replay:
+        replay = Replay(self)
         for intent in sorted(self._intents, key=lambda i: (i.at, i.seq)):
             replay.apply(intent)
         replay.kernel.sort(key=lambda event: event.at)  # stable: call order at equal times
@@ -673,274 +602,11 @@ class Scenario:
 
 
 # ---------------------------------------------------------------------------
-# Replay: the scheduling state machine
-
-
-class _Replay:
-    """Replays intents in time order, tracking who runs where, emitting events."""
-
-    def __init__(self, scenario: Scenario):
-        self.scenario = scenario
-        self.running: list[Thread | None] = [None] * scenario.cpus
-        self.where: dict[int, int] = {}
-        self.status: dict[int, tuple[str, int, str]] = {}
-        self.last_cpu: dict[int, int] = {}
-        self.tokens: dict[object, int] = {}
-        self.kernel: list[ExpectedEvent] = []
-        self.ust: list[ExpectedEvent] = []
-        self.ust_processes: dict[int, Thread] = {}
-        self.intent: _Intent | None = None
-
-    def apply(self, intent: _Intent) -> None:
-        self.intent = intent
-        intent.action(self, *intent.args)
-
-    def fail(self, reason: str):
-        raise ScenarioError(f"{self.intent.what} at t={self.intent.at}: {reason}")
-
-    # -- state queries -----------------------------------------------------------
-
-    def current(self, cpu: int) -> Thread:
-        return self.running[cpu] or _idle_thread(cpu)
-
-    def state_of(self, thread: Thread) -> str:
-        if thread.tid in self.where:
-            return "running"
-        return self.status.get(thread.tid, ("new", 0, ""))[0]
-
-    def process_status(self, thread: Thread) -> str:
-        """The state, with ``Z``/``X`` for exited threads (zombie or reaped)."""
-        state = self.state_of(thread)
-        if state == "dead":
-            return "Z" if self.status[thread.tid][2].startswith("prev_state Z") else "X"
-        return state
-
-    def cpu_of(self, thread: Thread, cpu: int | None = None) -> int:
-        """The CPU ``thread`` runs on now; a never-scheduled thread uses ``cpu``."""
-        running_cpu = self.where.get(thread.tid)
-        if running_cpu is not None:
-            if cpu is not None and cpu != running_cpu:
-                self.fail(f"{thread} runs on CPU {running_cpu}, not CPU {cpu}")
-            return running_cpu
-        if thread.tid not in self.scenario._scheduled:
-            return cpu if cpu is not None else (thread.cpu or 0)
-        self.fail(f"{thread} is not running on any CPU{self.history(thread)}")
-
-    def history(self, thread: Thread) -> str:
-        state, at, detail = self.status.get(thread.tid, ("new", 0, ""))
-        if state == "new":
-            return " (it has not been scheduled yet: add s.run())"
-        return f" (it was switched out at t={at}, {detail})"
-
-    def check_can_run(self, thread: Thread, cpu: int) -> None:
-        state = self.state_of(thread)
-        if state == "running":
-            self.fail(f"{thread} is already running on CPU {self.where[thread.tid]}")
-        if state in ("blocked", "dead"):
-            self.fail(f"{thread} cannot run on CPU {cpu}{self.history(thread)}"
-                      + ("; wake it first with s.wakeup()" if state == "blocked" else ""))
-
-    # -- emitting ------------------------------------------------------------------
-
-    def emit_kernel(self, cpu: int, name: str, values: dict, context_thread: Thread,
-                    delay: int = 0) -> None:
-        scenario = self.scenario
-        layout = scenario._kernel_layouts[name]
-        context = {key: _kernel_context_value(key, context_thread, scenario)
-                   for key in scenario.kernel_context}
-        self.kernel.append(self._expected("kernel", cpu, name, _packed(layout, values), context,
-                                          delay))
-
-    def emit_ust(self, cpu: int, name: str, values: dict, thread: Thread) -> None:
-        scenario = self.scenario
-        layout = scenario._ust_layouts[name]
-        context = {key: _ust_context_value(key, thread, cpu) for key in scenario.ust_context}
-        event = self._expected("ust", cpu, name, _packed(layout, values), context)
-        self.ust.append(event)
-        self.ust_processes.setdefault(thread.pid, thread)
-
-    def _expected(self, domain, cpu, name, fields, context, delay=0) -> ExpectedEvent:
-        at = self.intent.at + delay
-        scenario = self.scenario
-        return ExpectedEvent(domain, name, cpu, at, scenario.clock_value(at),
-                             scenario.ns_from_origin(at), fields, context)
-
-    def use(self, name: str) -> None:
-        self.scenario._use_kernel_event(name)
-
-    # -- actions (one per intent kind) ---------------------------------------------
-
-    def switch(self, cpu, prev_expected, next_thread, prev_state, exiting=False) -> None:
-        """``sched_switch`` on ``cpu`` (or on the CPU ``prev_expected`` runs on)."""
-        if cpu is None:
-            cpu = self.cpu_of(prev_expected)
-        prev = self.current(cpu)
-        if next_thread is not None:
-            self.check_can_run(next_thread, cpu)
-        elif self.running[cpu] is None:
-            self.fail(f"CPU {cpu} is already idle")
-        if prev_state is None:
-            prev_state = layouts.TASK_STATES["R+"] if self.running[cpu] else 0
-        next_shown = next_thread or _idle_thread(cpu)
-        self.use("sched_switch")
-        self.emit_kernel(cpu, "sched_switch", {
-            "prev_comm": prev.comm, "prev_tid": prev.tid, "prev_prio": prev.prio,
-            "prev_state": prev_state, "next_comm": next_shown.comm, "next_tid": next_shown.tid,
-            "next_prio": next_shown.prio}, prev)
-        if self.running[cpu] is not None:
-            runnable = prev_state in (0, layouts.TASK_STATES["R+"])
-            becomes = "dead" if exiting else "runnable" if runnable else "blocked"
-            self.switched_out(prev, cpu, prev_state, becomes)
-        self.running[cpu] = next_thread
-        if next_thread is not None:
-            self.where[next_thread.tid] = cpu
-            self.status.pop(next_thread.tid, None)
-            self.last_cpu[next_thread.tid] = cpu
-
-    def switched_out(self, thread, cpu, prev_state, becomes) -> None:
-        del self.where[thread.tid]
-        self.last_cpu[thread.tid] = cpu
-        names = {code: name for name, code in layouts.TASK_STATES.items()}
-        detail = f"prev_state {names.get(prev_state, prev_state)} on CPU {cpu}"
-        self.status[thread.tid] = (becomes, self.intent.at, detail)
-
-    def waking(self, thread, by, cpu, target_cpu, wakeup_cpu, token, with_wakeup) -> None:
-        if isinstance(by, Interrupt):
-            waking_cpu = by.cpu
-        elif by is not None:
-            waking_cpu = self.cpu_of(by, cpu)
-        else:
-            waking_cpu = cpu
-        state = self.state_of(thread)
-        if state not in ("new", "blocked"):
-            where = f" on CPU {self.where[thread.tid]}" if state == "running" else ""
-            self.fail(f"{thread} is {state}{where}: only a sleeping thread can be woken")
-        target = target_cpu if target_cpu is not None else self.last_cpu.get(thread.tid, waking_cpu)
-        self.use("sched_waking")
-        self.emit_kernel(waking_cpu, "sched_waking", _wakeup_fields(thread, target),
-                         self.current(waking_cpu))
-        self.status[thread.tid] = ("runnable", self.intent.at, f"woken by {by}")
-        self.last_cpu[thread.tid] = target
-        self.tokens[token] = (target, target if wakeup_cpu is None else wakeup_cpu)
-        if with_wakeup:
-            self.wakeup(thread, token, delay=int(self.tokens[token][1] != waking_cpu))
-
-    def wakeup(self, thread, token, delay=0) -> None:
-        target, cpu = self.tokens[token]
-        self.use("sched_wakeup")
-        self.emit_kernel(cpu, "sched_wakeup", _wakeup_fields(thread, target), self.current(cpu),
-                         delay)
-
-    def fork(self, parent, child, target_cpu) -> None:
-        cpu = self.cpu_of(parent)
-        self.use("sched_process_fork")
-        self.emit_kernel(cpu, "sched_process_fork", {
-            "parent_comm": parent.comm, "parent_tid": parent.tid, "parent_pid": parent.pid,
-            "parent_ns_inum": NS_INUM, "child_comm": child.comm, "child_tid": child.tid,
-            "_vtids_length": 1, "vtids": [child.tid], "child_pid": child.pid,
-            "child_ns_inum": NS_INUM}, self.current(cpu))
-        target = cpu if target_cpu is None else target_cpu
-        self.use("sched_wakeup_new")
-        self.emit_kernel(cpu, "sched_wakeup_new", _wakeup_fields(child, target), self.current(cpu))
-        self.status[child.tid] = ("runnable", self.intent.at, "forked")
-        self.last_cpu[child.tid] = target
-
-    def exit(self, thread, next_thread, prev_state) -> None:
-        if thread.tid not in self.where:
-            self.fail(f"{thread} must be running to exit{self.history(thread)}")
-        cpu = self.where[thread.tid]
-        self.use("sched_process_exit")
-        self.emit_kernel(cpu, "sched_process_exit",
-                         {"comm": thread.comm, "tid": thread.tid, "prio": thread.prio}, thread)
-        self.switch(cpu, thread, next_thread, prev_state, exiting=True)
-
-    def free(self, thread) -> None:
-        if self.state_of(thread) != "dead":
-            self.fail(f"{thread} is freed before it exits")
-        cpu = self.last_cpu[thread.tid]
-        self.use("sched_process_free")
-        self.emit_kernel(cpu, "sched_process_free",
-                         {"comm": thread.comm, "tid": thread.tid, "prio": thread.prio},
-                         self.current(cpu))
-
-    def migrate(self, thread, dest_cpu, cpu) -> None:
-        if thread.tid in self.where:
-            self.fail(f"{thread} is running; only a waiting thread migrates here")
-        origin = self.last_cpu.get(thread.tid, thread.cpu or 0)
-        cpu = origin if cpu is None else cpu
-        self.use("sched_migrate_task")
-        self.emit_kernel(cpu, "sched_migrate_task", {
-            "comm": thread.comm, "tid": thread.tid, "prio": thread.prio,
-            "orig_cpu": origin, "dest_cpu": dest_cpu}, self.current(cpu))
-        self.last_cpu[thread.tid] = dest_cpu
-
-    def statedump(self, cpu, threads) -> None:
-        scenario = self.scenario
-        if threads is None:
-            threads = [t for t in scenario.threads
-                       if scenario._born_at.get(t.tid, -1) <= self.intent.at]
-        context = self.current(cpu)
-        for name in ("lttng_statedump_start", "lttng_statedump_process_state",
-                     "lttng_statedump_end"):
-            self.use(name)
-        self.emit_kernel(cpu, "lttng_statedump_start", {}, context)
-        for thread in threads:
-            self.emit_kernel(cpu, "lttng_statedump_process_state", {
-                "tid": thread.tid, "pid": thread.pid, "ppid": thread.ppid, "name": thread.comm,
-                "type": 0, "mode": 5, "submode": 0,
-                "status": _PROCESS_STATUS[self.process_status(thread)],
-                "cpu": self.where.get(thread.tid, self.last_cpu.get(thread.tid, thread.cpu or 0)),
-                "file_table_address": 0}, context)
-        self.emit_kernel(cpu, "lttng_statedump_end", {}, context)
-
-    def thread_event(self, thread, name, values, cpu) -> None:
-        cpu = self.cpu_of(thread, cpu)
-        self.emit_kernel(cpu, name, values, self.current(cpu) if thread.tid in self.where
-                         else thread)
-
-    def cpu_event(self, cpu, name, values) -> None:
-        self.emit_kernel(cpu, name, values, self.current(cpu))
-
-    def ust_event(self, thread, name, values, cpu) -> None:
-        self.emit_ust(self.cpu_of(thread, cpu), name, values, thread)
-
-    def block_issue(self, thread, issue_cpu, values, token) -> None:
-        cpu = self.cpu_of(thread, issue_cpu) if thread is not None else issue_cpu
-        issuer = thread or self.current(cpu)
-        self.tokens[token] = cpu
-        self.emit_kernel(cpu, "block_rq_issue",
-                         {**values, "tid": issuer.tid, "comm": issuer.comm}, self.current(cpu))
-
-    def block_complete(self, complete_cpu, values, token) -> None:
-        cpu = self.tokens[token] if complete_cpu is None else complete_cpu
-        self.emit_kernel(cpu, "block_rq_complete", values, self.current(cpu))
-
-
-# ---------------------------------------------------------------------------
 # Small helpers
-
-
-def _idle_thread(cpu: int) -> Thread:
-    return Thread(0, 0, f"swapper/{cpu}", 20, 0)
-
-
-def _wakeup_fields(thread: Thread, target_cpu: int) -> dict:
-    return {"comm": thread.comm, "tid": thread.tid, "prio": thread.prio, "target_cpu": target_cpu}
 
 
 def _state_or_none(state):
     return None if state is None else layouts.encode_prev_state(state)
-
-
-def _kernel_context_value(key: str, thread: Thread, scenario: Scenario):
-    return {"tid": thread.tid, "vtid": thread.tid, "pid": thread.pid, "vpid": thread.pid,
-            "ppid": thread.ppid, "vppid": thread.ppid, "procname": thread.comm,
-            "prio": thread.prio, "nice": 0, "hostname": scenario.hostname}[key]
-
-
-def _ust_context_value(key: str, thread: Thread, cpu: int):
-    return {"vtid": thread.tid, "vpid": thread.pid, "procname": thread.comm,
-            "pthread_id": 0x7F00_0000_0000 + thread.tid, "ip": 0, "cpu_id": cpu}[key]
 
 
 def _check_names(names, table, what) -> None:
@@ -960,13 +626,3 @@ def _check_fields(layout, values: dict, event_name: str) -> None:
             layouts.check_value(key, types[key], value)
         except (TypeError, ValueError) as error:
             raise ScenarioError(f"{event_name}: {error}") from None
-
-
-def _packed(layout, values: dict) -> dict:
-    """All fields in layout order: missing ones get defaults, sequence lengths follow."""
-    packed = {name: values.get(name, layouts.default_value(type_code))
-              for name, type_code in layout}
-    for name, type_code in layout:
-        if isinstance(type_code, Seq) and type_code.length_field not in values:
-            packed[type_code.length_field] = len(packed[name])
-    return packed
