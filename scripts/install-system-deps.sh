@@ -2,7 +2,8 @@
 # Installs the Debian packages corr needs, only those that are missing.
 # Idempotent: when everything is present it prints nothing and exits at once.
 set -euo pipefail
-packages=(python3-bt2 babeltrace2 lttng-tools liblttng-ust-dev linux-perf gcc make)
+packages=(python3-bt2 babeltrace2 lttng-tools liblttng-ust-dev linux-perf gcc make
+          libbabeltrace2-dev python3-dev)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

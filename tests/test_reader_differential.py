@@ -24,18 +24,21 @@ def _all_events(path, reader):
 
 
 def assert_readers_agree(path):
-    native, native_discards = _all_events(path, "native")
+    """The C, native-Python and public readers give the same events."""
     public, public_discards = _all_events(path, "public")
-    assert len(native) == len(public)
-    assert native, "a trace with events"
-    for a, b in zip(native, public):
-        assert a == b
-    assert native_discards == public_discards
-    return native
+    assert public, "a trace with events"
+    for reader in ("c", "native"):
+        events, discards = _all_events(path, reader)
+        assert len(events) == len(public), reader
+        for a, b in zip(events, public):
+            assert a == b, reader
+        assert discards == public_discards, reader
+    return public
 
 
-def test_native_path_available_on_this_bt2():
+def test_fast_paths_available_on_this_bt2():
     assert native_sink.available()
+    assert native_sink.accelerated(), "the C accelerator was not built"
 
 
 def test_readers_agree_on_shared_traces(readable_trace):

@@ -13,8 +13,10 @@ def add_trace_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--clock-offset", action="append", default=[], metavar="TRACE=NS",
                         help="shift every timestamp of TRACE (a path) by NS nanoseconds, "
                              "instead of the automatic alignment (repeatable)")
-    parser.add_argument("--reader", choices=("auto", "native", "public"), default="auto",
-                        help="bt2 reading path: native (fast), public (bt2's documented API)")
+    parser.add_argument("--reader", choices=("auto", "c", "native", "public"), default="auto",
+                        help="decoding path: c (C accelerator, fastest), native (bt2's "
+                             "native functions from Python), public (bt2's documented API); "
+                             "auto takes the fastest available")
     parser.add_argument("--no-progress", action="store_true",
                         help="no progress bar (it is off anyway when stderr is not a terminal)")
 

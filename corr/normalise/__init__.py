@@ -7,7 +7,7 @@ reader, the normaliser; then the traces merged in time order.
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 from ..reading import TraceSet
 from ..reading.batch import EventBatch

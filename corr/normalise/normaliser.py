@@ -18,7 +18,7 @@ no canonical one gets that class as it is (plus ``ctx.tid``).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Iterator
+from collections.abc import Iterator
 
 from ..reading.batch import ClassColumns, EventBatch, EventClassInfo, FieldInfo
 from ..reading.projection import ALL, Projection

@@ -12,7 +12,7 @@ only the projected classes and fields, and merges the traces by time.
 from __future__ import annotations
 
 import os
-from typing import Iterator
+from collections.abc import Iterator
 
 # The CTF plugin reads this when it loads: its TSDL parser then logs syntax
 # errors with their line, which metadata.load captures to name the line.

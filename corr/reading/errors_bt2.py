@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -82,6 +81,8 @@ def metadata_syntax_error(log: str) -> tuple[int | None, str] | None:
 @contextmanager
 def captured_c_stderr():
     """Capture what C code writes on fd 2 (bt2 logs there), yield a reader."""
+    import tempfile       # only on the (rare) error paths
+
     saved = os.dup(2)
     with tempfile.TemporaryFile(mode="w+b") as tmp:
         os.dup2(tmp.fileno(), 2)

@@ -9,14 +9,15 @@ aligned rather than refused.
 from __future__ import annotations
 
 import os
-from typing import Iterator
+from collections.abc import Iterator
 
 import bt2
 
-from ..errors import TraceDecodeError, TraceError
+from ..errors import TraceDecodeError, TraceError, UsageError
 from . import native_sink
 from .batch import EventBatch
-from .errors_bt2 import describe
+from .errors_bt2 import captured_c_stderr, describe
+from .metadata import explain_failure
 from .projection import Projection
 from .public_sink import PublicSink
 from .sink_common import BatchBuilder, ClassRegistry
@@ -25,18 +26,28 @@ from .traceinfo import TraceInfo
 DEFAULT_BATCH = 32_768
 
 
-def choose_sink(reader: str = "auto"):
-    """The sink class for ``reader`` = "auto", "native" or "public".
+READERS = ("auto", "c", "native", "public")
 
-    ``CORR_READER`` in the environment overrides "auto".
+
+def choose_sink(reader: str = "auto"):
+    """The sink class for ``reader``.
+
+    "c": the C accelerator on libbabeltrace2 (with the native sink for rare
+    messages); "native": bt2's native functions from Python; "public":
+    bt2's documented API.  "auto" (``CORR_READER`` overrides it) takes the
+    fastest available.
     """
     if reader == "auto":
         reader = os.environ.get("CORR_READER", "auto")
-    if reader == "public":
+    if reader not in READERS:
+        raise UsageError(f"unknown reader {reader!r}: choose one of {', '.join(READERS)}")
+    if reader == "public" or (reader == "auto" and not native_sink.available()):
         return PublicSink
-    if reader == "native" or native_sink.available():
-        return native_sink.NativeSink
-    return PublicSink
+    if reader == "native":
+        return native_sink.NativePythonSink
+    if reader == "c" and not native_sink.accelerated():
+        raise UsageError("the C reader is not built (libbabeltrace2-dev missing at install)")
+    return native_sink.NativeSink
 
 
 def read_trace(trace: TraceInfo, registry: ClassRegistry, projection: Projection,
@@ -49,15 +60,23 @@ def read_trace(trace: TraceInfo, registry: ClassRegistry, projection: Projection
     builder = BatchBuilder(trace, registry, projection, batch_size)
     graph = bt2.Graph()
     try:
-        src = graph.add_component(bt2.find_plugin("ctf").source_component_classes["fs"],
-                                  "src", {"inputs": [trace.path]})
+        with captured_c_stderr() as log:       # where a metadata error gets its line
+            try:
+                src = graph.add_component(bt2.find_plugin("ctf").source_component_classes["fs"],
+                                          "src", {"inputs": [trace.path]})
+            except bt2._Error as exc:
+                error = exc
+            else:
+                error = None
+        if error is not None:
+            raise explain_failure(trace.path, error, log["text"]) from None
         mux = graph.add_component(bt2.find_plugin("utils").filter_component_classes["muxer"], "mux")
         sink = graph.add_component(choose_sink(reader), "sink", obj=builder)
         for i, port in enumerate(src.output_ports.values()):
             graph.connect_ports(port, mux.input_ports[f"in{i}"])
         graph.connect_ports(mux.output_ports["out"], sink.input_ports["in"])
     except bt2._Error as exc:
-        raise TraceError(trace.path, describe(exc)) from None
+        raise explain_failure(trace.path, exc) from None
     run_once = graph.run_once
     while True:
         try:

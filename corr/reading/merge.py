@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections import Counter
-from typing import Iterator
+from collections.abc import Iterator
 
 
 from ..errors import TraceDecodeError

@@ -55,19 +55,70 @@ def parse_tsdl_blocks(text: str) -> tuple[dict, list[dict]]:
     return env, clocks
 
 
+_PACKET_MAGIC = 0x75D11D57
+_PACKET_HEADER = 37     # magic, uuid[16], checksum, content and packet size, 5 bytes of schemes
+
+
+def metadata_text(path: str) -> str | None:
+    """The TSDL text of a trace's metadata file, plain or packetized (CTF 1.8 §7.1).
+
+    None when the file is neither: then babeltrace2 is asked, and explains.
+    """
+    try:
+        with open(os.path.join(path, "metadata"), "rb") as f:
+            data = f.read()
+    except OSError:
+        return None
+    if data.startswith(b"/* CTF"):
+        return data.decode("utf-8", "replace")
+    for order in ("<", ">"):
+        if len(data) >= 4 and struct.unpack_from(order + "I", data)[0] == _PACKET_MAGIC:
+            break
+    else:
+        return None
+    chunks, at = [], 0
+    while at + _PACKET_HEADER <= len(data):
+        magic, content_bits, packet_bits = struct.unpack_from(order + "I16xxxxxII", data, at)
+        if magic != _PACKET_MAGIC or packet_bits == 0 or content_bits > packet_bits:
+            return None
+        chunks.append(data[at + _PACKET_HEADER: at + content_bits // 8])
+        at += packet_bits // 8
+    return b"".join(chunks).decode("utf-8", "replace")
+
+
+def explain_failure(path: str, exc, log: str = "") -> TraceError:
+    """The error for a trace babeltrace2 could not open: its metadata's line if it's that.
+
+    ``log`` is what babeltrace2 wrote on fd 2 meanwhile (the TSDL parser
+    logs its syntax errors there, with the line).
+    """
+    query = bt2.QueryExecutor(_ctf_fs(), "metadata-info", {"path": path})
+    query.logging_level = bt2.LoggingLevel.ERROR
+    with captured_c_stderr() as query_log:
+        try:
+            query.query()
+            metadata_ok = True
+        except bt2._Error as error:
+            metadata_ok, exc = False, error
+    if metadata_ok:
+        return TraceError(path, describe(exc))
+    return TraceError(*_metadata_error(path, exc, log + query_log["text"]))
+
+
 def load(trace: TraceInfo) -> None:
     """Fill ``trace.env``, ``trace.clock``, class names and time range."""
-    query = bt2.QueryExecutor(_ctf_fs(), "metadata-info", {"path": trace.path})
-    # The TSDL parser and decoder log their errors (with the line) on fd 2.
-    query.logging_level = bt2.LoggingLevel.ERROR
-    with captured_c_stderr() as log:
-        try:
-            text = str(query.query()["text"])
-            exc = None
-        except bt2._Error as error:
-            exc = error
-    if exc is not None:
-        raise TraceError(*_metadata_error(trace.path, exc, log["text"])) from None
+    text = metadata_text(trace.path)
+    if text is None:
+        query = bt2.QueryExecutor(_ctf_fs(), "metadata-info", {"path": trace.path})
+        query.logging_level = bt2.LoggingLevel.NONE
+        with captured_c_stderr() as log:
+            try:
+                text = str(query.query()["text"])
+                exc = None
+            except bt2._Error as error:
+                exc = error
+        if exc is not None:
+            raise explain_failure(trace.path, exc, log["text"]) from None
     env, clocks = parse_tsdl_blocks(text)
     trace.env = env
     trace.class_names = sorted(set(_EVENT_NAME.findall(_COMMENT.sub("", text))))
@@ -88,7 +139,11 @@ def load(trace: TraceInfo) -> None:
     trace.stream_count = len(streams)
     if not streams:
         raise TraceError(trace.path, "no stream files beside the metadata: the trace is empty")
-    trace.range_ns = index_range(trace)
+    trace.packets = read_index(trace)
+    if trace.packets:
+        trace.range_ns = (min(p[0] for p in trace.packets), max(p[1] for p in trace.packets))
+    else:
+        trace.range_ns = stream_range_in_child(trace.path)
 
 
 def _metadata_error(path: str, exc, log: str) -> tuple[str, str]:
@@ -102,18 +157,20 @@ def _metadata_error(path: str, exc, log: str) -> tuple[str, str]:
     return metadata_path, describe(exc)
 
 
-def index_range(trace: TraceInfo) -> tuple[int, int] | None:
-    """First and last packet timestamps from LTTng's ``index/*.idx`` files.
+def read_index(trace: TraceInfo) -> list[tuple[int, int, int]]:
+    """``(begin_ns, end_ns, bytes)`` of every packet, from LTTng's ``index/*.idx``.
 
-    babeltrace2's ``trace-infos`` query would say the same, but on a corrupt
-    stream bt2 2.0.4 aborts the whole process inside it; the index files are
-    simple enough to read ourselves.  None when there is no index (perf).
+    babeltrace2's ``trace-infos`` query would give the time range, but on a
+    corrupt stream bt2 2.0.4 aborts the whole process inside it; the index
+    files are simple enough to read ourselves.  Empty when there is no
+    index (perf traces have none).  Times are on the trace's own clock.
     """
     index_dir = os.path.join(trace.path, "index")
     if trace.clock is None or not os.path.isdir(index_dir):
-        return None
-    begin = end = None
-    for name in os.listdir(index_dir):
+        return []
+    clock = trace.clock
+    packets = []
+    for name in sorted(os.listdir(index_dir)):
         if not name.endswith(".idx"):
             continue
         try:
@@ -128,13 +185,45 @@ def index_range(trace: TraceInfo) -> tuple[int, int] | None:
         except OSError:
             continue
         for off in range(0, len(data) - entry_len + 1, entry_len):
-            ts_begin, ts_end = struct.unpack_from(">QQ", data, off + 24)
+            _offset, _size, content_bits, ts_begin, ts_end = struct.unpack_from(">QQQQQ", data, off)
             if ts_end == 0:
                 continue
-            begin = ts_begin if begin is None else min(begin, ts_begin)
-            end = ts_end if end is None else max(end, ts_end)
-    if begin is None:
+            packets.append((clock.offset_ns + ts_begin * 1_000_000_000 // clock.frequency,
+                            clock.offset_ns + ts_end * 1_000_000_000 // clock.frequency,
+                            content_bits // 8))
+    return packets
+
+
+def stream_range_in_child(path: str) -> tuple[int, int] | None:
+    """The trace's time range from babeltrace2's ``trace-infos`` query.
+
+    Run in a forked child: on some corrupt streams bt2 2.0.4 aborts the
+    process inside this query, and a dead child only means "range unknown".
+    """
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:                      # child: answer on the pipe, never return
+        code = 1
+        try:
+            os.close(read_fd)
+            null = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(null, 2)
+            query = bt2.QueryExecutor(_ctf_fs(), "babeltrace.trace-infos", {"inputs": [path]})
+            query.logging_level = bt2.LoggingLevel.NONE
+            ranges = [s["range-ns"] for t in query.query() for s in t["stream-infos"]
+                      if "range-ns" in s]
+            if ranges:
+                begin = min(int(r["begin"]) for r in ranges)
+                end = max(int(r["end"]) for r in ranges)
+                os.write(write_fd, f"{begin} {end}".encode())
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(write_fd)
+    with os.fdopen(read_fd, "rb") as pipe:
+        answer = pipe.read().decode()
+    os.waitpid(pid, 0)
+    if not answer:
         return None
-    clock = trace.clock
-    to_ns = lambda cycles: clock.offset_ns + cycles * 1_000_000_000 // clock.frequency  # noqa: E731
-    return to_ns(begin), to_ns(end)
+    begin, end = map(int, answer.split())
+    return begin, end

@@ -8,7 +8,8 @@ through the public API, which the differential test checks.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from bt2 import _native_bt as N
 from bt2 import native_bt as nbt
@@ -130,3 +131,31 @@ def _variant_converter(fc) -> Converter:
     def convert(f):
         return options[index(f)](borrow(f))
     return convert
+
+
+# Field kinds the C decoder (_fastsink.c) reads itself; None: Python only.
+(C_SIGNED, C_UNSIGNED, C_STRING, C_DOUBLE, C_SINGLE, C_BOOL, C_BIT_ARRAY,
+ C_SIGNED_ARRAY, C_UNSIGNED_ARRAY) = range(9)
+
+
+def c_kind(fc) -> int | None:
+    """The _fastsink kind code of a scalar field class, None for compound ones."""
+    t = N.field_class_get_type(fc)
+    if _is(t, _T.FIELD_CLASS_TYPE_BOOL):
+        return C_BOOL
+    if _is(t, _T.FIELD_CLASS_TYPE_BIT_ARRAY):
+        return C_BIT_ARRAY
+    if _is(t, _T.FIELD_CLASS_TYPE_SIGNED_INTEGER):
+        return C_SIGNED
+    if _is(t, _T.FIELD_CLASS_TYPE_UNSIGNED_INTEGER):
+        return C_UNSIGNED
+    if _is(t, _T.FIELD_CLASS_TYPE_SINGLE_PRECISION_REAL):
+        return C_SINGLE
+    if _is(t, _T.FIELD_CLASS_TYPE_DOUBLE_PRECISION_REAL):
+        return C_DOUBLE
+    if _is(t, _T.FIELD_CLASS_TYPE_STRING):
+        return C_STRING
+    if _is(t, _T.FIELD_CLASS_TYPE_ARRAY):
+        element = c_kind(N.field_class_array_borrow_element_field_class_const(fc))
+        return {C_SIGNED: C_SIGNED_ARRAY, C_UNSIGNED: C_UNSIGNED_ARRAY}.get(element)
+    return None

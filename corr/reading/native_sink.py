@@ -7,14 +7,20 @@ class pointers and fields by index through ``bt2._native_bt``: about 17x
 faster.  It is internal API, so :func:`available` pins it to the bt2
 versions it was tested against; the public sink is the fallback, and a
 differential test checks that both give the same events.
+
+When the optional C accelerator (``_fastsink``, built against
+libbabeltrace2's stable C API) is present, the event messages of planned
+classes are decoded there; everything rare stays in this module.
 """
 
 from __future__ import annotations
 
+import os
+
 import bt2
 from bt2 import _native_bt as N
-from bt2 import native_bt as nbt
 from bt2 import message as bt2_message
+from bt2 import native_bt as nbt
 
 from . import native_fields
 from .batch import FieldInfo
@@ -26,6 +32,7 @@ _NEEDED = ("bt2_self_component_port_input_get_msg_range", "message_get_type",
            "message_event_borrow_default_clock_snapshot_const",
            "clock_snapshot_get_ns_from_origin", "message_put_ref",
            "field_structure_borrow_member_field_by_index_const")
+_SCOPES = ("payload", "common", "specific", "packet")
 
 
 def available() -> bool:
@@ -35,40 +42,70 @@ def available() -> bool:
             and all(hasattr(N, name) for name in _NEEDED))
 
 
-_SKIP = None
+def _load_accelerator():
+    """The C decoder module, or None (not built, or ``CORR_NO_C=1``)."""
+    if os.environ.get("CORR_NO_C"):
+        return None
+    try:
+        from . import _fastsink
+    except ImportError:
+        return None
+    return _fastsink
+
+
+_fastsink = _load_accelerator()
+# _fastsink.Decoder.run() statuses.
+RUN_FULL, RUN_END, RUN_AGAIN, RUN_ERROR, RUN_PYTHON = range(5)
+
+
+def accelerated() -> bool:
+    """True when event messages are decoded by the C accelerator."""
+    return _fastsink is not None
 
 
 class _Plan:
     """How to decode one event class: its id, columns and field readers."""
 
-    __slots__ = ("cid", "cols", "cpu_append", "payload", "common", "specific", "packet",
-                 "ts_base")
+    __slots__ = ("cid", "ec", "cpu_append", "ts_base", "python_only", "cols",
+                 "payload", "common", "specific", "packet")
 
-    def __init__(self, cid, cols):
+    def __init__(self, cid, ec, ts_base, scopes):
         self.cid = cid
-        self.payload: list = []   # (column list, member index, converter)
-        self.common: list = []
-        self.specific: list = []
-        self.packet: list = []
-        self.bind(cols)
+        self.ec = ec                      # the class pointer, kept for the C decoder
+        self.ts_base = ts_base
+        # Per scope: [appender, member index, converter, column, C kind]
+        self.payload, self.common, self.specific, self.packet = (
+            [[None, idx, conv, col, kind] for col, idx, conv, kind in scopes[s]] for s in _SCOPES)
+        self.python_only = any(item[4] is None for s in _SCOPES for item in getattr(self, s))
 
     def bind(self, cols):
         """Point the appenders at a fresh batch's columns."""
         self.cols = cols
         self.cpu_append = cols.cpu.append
-        for group in (self.payload, self.common, self.specific, self.packet):
-            for i, (_, idx, conv, name) in enumerate(group):
-                group[i] = (cols.fields[name].append, idx, conv, name)
+        for s in _SCOPES:
+            for item in getattr(self, s):
+                item[0] = cols.fields[item[3]].append
+
+    def c_plan(self):
+        """The tuple _fastsink.Decoder.set_plan takes."""
+        cols = self.cols
+        return (self.cid, self.ts_base, cols.cpu,
+                *(tuple((idx, kind, cols.fields[col]) for _, idx, _, col, kind in getattr(self, s)
+                        if kind is not None) for s in _SCOPES),
+                self.python_only)
 
 
 def _scope_fields(fc, prefix: str):
-    """``(column name, member index, converter, type)`` for a struct scope."""
-    return [(prefix + name, idx, native_fields.converter(mfc), native_fields.type_name(mfc))
+    """``(column name, member index, converter, type, C kind)`` of a struct scope."""
+    return [(prefix + name, idx, native_fields.converter(mfc), native_fields.type_name(mfc),
+             native_fields.c_kind(mfc))
             for idx, name, mfc in native_fields.structure_members(fc)]
 
 
-class NativeSink(bt2._UserSinkComponent):
-    """Fills a BatchBuilder from native message ranges."""
+class _NativeSinkBase:
+    """Fills a BatchBuilder from native message ranges (C-accelerated if built)."""
+
+    _accelerate = True
 
     def __init__(self, config, params, builder: BatchBuilder):
         self._port = self._add_input_port("in")
@@ -77,6 +114,9 @@ class NativeSink(bt2._UserSinkComponent):
         self._stream_names: dict[int, str] = {}
         self._stream_cpu: dict[int, int | None] = {}
         self._cpu_index: dict[int, int | None] = {}   # stream class -> cpu_id member
+        self._decoder = (_fastsink.Decoder() if _fastsink is not None and self._accelerate
+                         else None)
+        self._run = False        # the decoder pulls messages itself (see _consume_run)
         builder.on_new_batch.append(self._rebind)
 
     def _user_graph_is_configured(self):
@@ -86,6 +126,8 @@ class NativeSink(bt2._UserSinkComponent):
         for plan in self._plans.values():
             if plan is not None and plan.cid == cid:
                 plan.bind(cols)
+                if self._decoder is not None:
+                    self._decoder.set_plan(plan.ec, plan.c_plan())
 
     # -- rare messages -------------------------------------------------------
     def _plan_for(self, ec) -> _Plan | None:
@@ -100,19 +142,18 @@ class NativeSink(bt2._UserSinkComponent):
         }
         all_fields = [f for s in scopes.values() for f in s]
         wanted = builder.wanted_fields(name, [f[0] for f in all_fields])
-        key = (name, tuple(f[0] for f in all_fields))
-        info = self._known_class(name, key, [FieldInfo(f[0], f[3]) for f in all_fields])
+        info = builder.registry.intern(name, builder.trace.index,
+                                       tuple(FieldInfo(f[0], f[3]) for f in all_fields))
         if wanted is None:
-            return _SKIP
-        wanted_set = set(wanted)
-        cols = builder.columns_for(info, wanted)
-        plan = _Plan.__new__(_Plan)
-        plan.cid = info.id
-        plan.ts_base = self._ts_base(sc)
-        plan.payload, plan.common, plan.specific, plan.packet = (
-            [(None, idx, conv, col) for col, idx, conv, _ in scopes[s] if col in wanted_set]
-            for s in ("payload", "common", "specific", "packet"))
-        plan.bind(cols)
+            plan = None
+        else:
+            wanted_set = set(wanted)
+            plan = _Plan(info.id, ec, self._ts_base(sc), {
+                s: [(col, idx, conv, kind) for col, idx, conv, _, kind in scopes[s]
+                    if col in wanted_set] for s in _SCOPES})
+            plan.bind(builder.columns_for(info, wanted))
+        if self._decoder is not None:
+            self._decoder.set_plan(ec, None if plan is None else plan.c_plan())
         return plan
 
     def _ts_base(self, sc) -> int | None:
@@ -127,15 +168,8 @@ class NativeSink(bt2._UserSinkComponent):
         seconds, cycles = N.clock_class_get_offset(cc)
         return seconds * 1_000_000_000 + cycles + self._builder.trace.offset_ns
 
-    def _known_class(self, name, key, fields):
-        """One registry entry per distinct class of this trace."""
-        known = self.__dict__.setdefault("_infos", {})
-        info = known.get(key)
-        if info is None:
-            info = known[key] = self._builder.registry.add(name, self._builder.trace.index, fields)
-        return info
-
     def _on_stream_beginning(self, m):
+        global _swig_bound
         msg = bt2_message._create_from_ptr(m)    # takes over m's reference
         name = describe_stream_beginning(msg, self._builder.trace)
         stream = N.message_stream_beginning_borrow_stream_const(m)
@@ -148,6 +182,8 @@ class NativeSink(bt2._UserSinkComponent):
                 if mname == "cpu_id":
                     index = idx
             self._cpu_index[int(sc)] = index
+            if self._decoder is not None:
+                self._decoder.set_cpu_member(sc, -1 if index is None else index)
 
     def _on_packet_beginning(self, m):
         packet = N.message_packet_beginning_borrow_packet_const(m)
@@ -159,6 +195,8 @@ class NativeSink(bt2._UserSinkComponent):
         cpu = N.field_integer_unsigned_get_value(
             N.field_structure_borrow_member_field_by_index_const(ctx, index))
         self._stream_cpu[int(stream)] = cpu
+        if self._decoder is not None:
+            self._decoder.set_stream_cpu(stream, cpu)
         info = self._builder.trace.streams.get(self._stream_names.get(int(stream), ""))
         if info is not None:
             info.cpu = cpu
@@ -186,15 +224,95 @@ class NativeSink(bt2._UserSinkComponent):
         self._builder.add_discard(kind, count if ok else None, b, e,
                                   self._stream_names.get(int(stream), ""))
 
-    # -- the hot loop ----------------------------------------------------------
+    def _other_message(self, m, kind) -> None:
+        """Anything but an event; takes care of m's reference."""
+        if kind == nbt.MESSAGE_TYPE_STREAM_BEGINNING:
+            self._on_stream_beginning(m)      # reference taken over
+            return
+        if kind == nbt.MESSAGE_TYPE_PACKET_BEGINNING:
+            self._on_packet_beginning(m)
+        elif kind == nbt.MESSAGE_TYPE_DISCARDED_EVENTS:
+            self._on_discarded(m, "events")
+        elif kind == nbt.MESSAGE_TYPE_DISCARDED_PACKETS:
+            self._on_discarded(m, "packets")
+        N.message_put_ref(m)
+
+    # -- the hot loops ---------------------------------------------------------
+    # Ranges taken per consume call: each graph.run_once() round trip costs
+    # a few microseconds of Python, and a range holds only ~15 messages.
+    RANGES_PER_CONSUME = 64
+
     def _user_consume(self):
-        status, msgs = N.bt2_self_component_port_input_get_msg_range(self._iter._ptr)
-        if status != nbt.MESSAGE_ITERATOR_NEXT_STATUS_OK:
-            if status == nbt.MESSAGE_ITERATOR_NEXT_STATUS_END:
+        if self._run:
+            return self._consume_run()
+        builder = self._builder
+        get_range = N.bt2_self_component_port_input_get_msg_range
+        iterator = self._iter._ptr
+        decode = self._consume_python if self._decoder is None else self._consume_accelerated
+        for _ in range(self.RANGES_PER_CONSUME):
+            status, msgs = get_range(iterator)
+            if status != nbt.MESSAGE_ITERATOR_NEXT_STATUS_OK:
+                if status == nbt.MESSAGE_ITERATOR_NEXT_STATUS_END:
+                    raise bt2.Stop
+                if status == nbt.MESSAGE_ITERATOR_NEXT_STATUS_AGAIN:
+                    raise bt2.TryAgain
+                raise bt2._Error("cannot advance the message iterator")
+            if self._decoder is not None and msgs:
+                # Learn bt2's SWIG types from real messages, then let C pull.
+                _fastsink.bind_swig_type(msgs[0])
+                self._run = _fastsink.bind_message_type(msgs[0])
+            decode(msgs)
+            if self._run:
+                return
+            if len(builder.batch.ts) >= builder.batch_size:
+                builder.flush()
+                return
+
+    def _consume_run(self):
+        """C pulls and decodes; Python takes each message C hands back."""
+        builder = self._builder
+        run = self._decoder.run
+        iterator = self._iter._ptr
+        while True:
+            batch = builder.batch
+            status, msg = run(iterator, batch.ts, batch.class_ids, builder.batch_size)
+            if status == RUN_PYTHON:
+                self._consume_python((msg,))
+            elif status == RUN_FULL:
+                builder.flush()
+                return
+            elif status == RUN_END:
                 raise bt2.Stop
-            if status == nbt.MESSAGE_ITERATOR_NEXT_STATUS_AGAIN:
+            elif status == RUN_AGAIN:
                 raise bt2.TryAgain
-            raise bt2._Error("cannot advance the message iterator")
+            else:
+                raise bt2._Error("cannot advance the message iterator")
+
+    def _consume_accelerated(self, msgs):
+        """C decodes runs of planned events; Python takes each message it stops at."""
+        consume = self._decoder.consume
+        batch = self._builder.batch
+        n = len(msgs)
+        i = 0
+        while True:
+            i = consume(msgs, i, batch.ts, batch.class_ids)
+            if i >= n:
+                return
+            m = msgs[i]
+            kind = N.message_get_type(m)
+            if kind != nbt.MESSAGE_TYPE_EVENT:
+                self._other_message(m, kind)
+                i += 1
+                continue
+            ec = N.event_borrow_class_const(N.message_event_borrow_event_const(m))
+            key = int(ec)
+            if key not in self._plans:
+                self._plans[key] = self._plan_for(ec)   # C takes it from here
+                continue
+            self._consume_python(msgs[i:i + 1])         # fields only Python can read
+            i += 1
+
+    def _consume_python(self, msgs):
         builder = self._builder
         batch = builder.batch
         ts_append = batch.ts.append
@@ -219,50 +337,50 @@ class NativeSink(bt2._UserSinkComponent):
         EVENT = nbt.MESSAGE_TYPE_EVENT
         for m in msgs:
             kind = get_type(m)
-            if kind == EVENT:
-                ev = borrow_event(m)
-                ec = borrow_class(ev)
-                key = int(ec)
-                try:
-                    plan = plans[key]
-                except KeyError:
-                    plan = plans[key] = self._plan_for(ec)
-                if plan is None:
-                    put(m)
-                    continue
-                base = plan.ts_base
-                if base is not None:
-                    ts_append(raw_value(borrow_cs(m)) + base)
-                else:
-                    ts_append(ns_from_origin(borrow_cs(m))[1] + offset)
-                cid_append(plan.cid)
-                plan.cpu_append(stream_cpu.get(int(borrow_stream(ev))))
-                if plan.payload:
-                    scope = borrow_payload(ev)
-                    for append, idx, conv, _ in plan.payload:
-                        append(conv(member(scope, idx)))
-                if plan.common:
-                    scope = borrow_common(ev)
-                    for append, idx, conv, _ in plan.common:
-                        append(conv(member(scope, idx)))
-                if plan.specific:
-                    scope = borrow_specific(ev)
-                    for append, idx, conv, _ in plan.specific:
-                        append(conv(member(scope, idx)))
-                if plan.packet:
-                    scope = packet_ctx(borrow_packet(ev))
-                    for append, idx, conv, _ in plan.packet:
-                        append(conv(member(scope, idx)))
+            if kind != EVENT:
+                self._other_message(m, kind)
+                continue
+            ev = borrow_event(m)
+            ec = borrow_class(ev)
+            key = int(ec)
+            try:
+                plan = plans[key]
+            except KeyError:
+                plan = plans[key] = self._plan_for(ec)
+            if plan is None:
                 put(m)
-            elif kind == nbt.MESSAGE_TYPE_STREAM_BEGINNING:
-                self._on_stream_beginning(m)      # reference taken over
+                continue
+            base = plan.ts_base
+            if base is not None:
+                ts_append(raw_value(borrow_cs(m)) + base)
             else:
-                if kind == nbt.MESSAGE_TYPE_PACKET_BEGINNING:
-                    self._on_packet_beginning(m)
-                elif kind == nbt.MESSAGE_TYPE_DISCARDED_EVENTS:
-                    self._on_discarded(m, "events")
-                elif kind == nbt.MESSAGE_TYPE_DISCARDED_PACKETS:
-                    self._on_discarded(m, "packets")
-                put(m)
-        if len(batch.ts) >= builder.batch_size:
-            builder.flush()
+                ts_append(ns_from_origin(borrow_cs(m))[1] + offset)
+            cid_append(plan.cid)
+            plan.cpu_append(stream_cpu.get(int(borrow_stream(ev))))
+            if plan.payload:
+                scope = borrow_payload(ev)
+                for append, idx, conv, _, _ in plan.payload:
+                    append(conv(member(scope, idx)))
+            if plan.common:
+                scope = borrow_common(ev)
+                for append, idx, conv, _, _ in plan.common:
+                    append(conv(member(scope, idx)))
+            if plan.specific:
+                scope = borrow_specific(ev)
+                for append, idx, conv, _, _ in plan.specific:
+                    append(conv(member(scope, idx)))
+            if plan.packet:
+                scope = packet_ctx(borrow_packet(ev))
+                for append, idx, conv, _, _ in plan.packet:
+                    append(conv(member(scope, idx)))
+            put(m)
+
+
+class NativeSink(_NativeSinkBase, bt2._UserSinkComponent):
+    """The fastest sink: C for planned events, Python for the rest."""
+
+
+class NativePythonSink(_NativeSinkBase, bt2._UserSinkComponent):
+    """The native sink without the C accelerator: bt2's functions from Python."""
+
+    _accelerate = False

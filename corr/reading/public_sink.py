@@ -28,7 +28,6 @@ class PublicSink(bt2._UserSinkComponent):
         self._port = self._add_input_port("in")
         self._builder = builder
         self._plans: dict[int, tuple | None] = {}
-        self._infos: dict[tuple, object] = {}
         self._stream_names: dict[int, str] = {}
 
     def _user_graph_is_configured(self):
@@ -44,11 +43,8 @@ class PublicSink(bt2._UserSinkComponent):
             "packet": _scope(sc.packet_context_field_class, "pkt."),
         }
         all_fields = [f for s in scopes.values() for f in s]
-        key = (ec.name, tuple(f[0] for f in all_fields))
-        info = self._infos.get(key)
-        if info is None:
-            info = self._infos[key] = self._builder.registry.add(
-                ec.name, self._builder.trace.index, [FieldInfo(n, t) for n, t in all_fields])
+        info = self._builder.registry.intern(ec.name, self._builder.trace.index,
+                                             tuple(FieldInfo(n, t) for n, t in all_fields))
         wanted = self._builder.wanted_fields(ec.name, [f[0] for f in all_fields])
         if wanted is None:
             return None

@@ -20,11 +20,20 @@ class ClassRegistry:
 
     def __init__(self) -> None:
         self.classes: list[EventClassInfo] = []
+        self._by_key: dict[tuple, EventClassInfo] = {}
 
     def add(self, name: str, trace: int, fields: list[FieldInfo]) -> EventClassInfo:
         info = EventClassInfo(id=len(self.classes), name=name, trace=trace,
                               fields=tuple(fields))
         self.classes.append(info)
+        return info
+
+    def intern(self, name: str, trace: int, fields: tuple[FieldInfo, ...]) -> EventClassInfo:
+        """The class with this name and fields in this trace, added if new."""
+        key = (trace, name, fields)
+        info = self._by_key.get(key)
+        if info is None:
+            info = self._by_key[key] = self.add(name, trace, list(fields))
         return info
 
 

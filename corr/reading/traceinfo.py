@@ -46,6 +46,7 @@ class TraceInfo:
     range_ns: tuple[int, int] | None = None     # from the stream index, before alignment
     stream_count: int = 0
     class_names: list[str] = field(default_factory=list)   # declared in the metadata
+    packets: list[tuple[int, int, int]] = field(default_factory=list)  # (begin, end, bytes), own clock
 
     @property
     def domain(self) -> str | None:

@@ -1,0 +1,661 @@
+/*
+ * corr.reading._fastsink: the reader's hot loop in C.
+ *
+ * The native sink (native_sink.py) receives message ranges from bt2 and
+ * handles everything rare in Python: stream and packet beginnings,
+ * discarded events, the first event of each class (to plan its decode).
+ * Event messages of already-planned classes are what a trace is made of,
+ * and this module decodes them through libbabeltrace2's stable C API:
+ * timestamp, class, CPU and the planned scalar fields appended to the
+ * batch's Python lists.  It stops and hands the message back to Python
+ * whenever it meets anything else, so Python stays the one place that
+ * knows the rules; the result is identical (tests/test_reader_differential.py).
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <string.h>
+#include <babeltrace2/babeltrace.h>
+
+enum kind {
+    K_SIGNED = 0, K_UNSIGNED = 1, K_STRING = 2, K_DOUBLE = 3, K_SINGLE = 4,
+    K_BOOL = 5, K_BIT_ARRAY = 6, K_SIGNED_ARRAY = 7, K_UNSIGNED_ARRAY = 8,
+};
+
+enum scope { S_PAYLOAD = 0, S_COMMON = 1, S_SPECIFIC = 2, S_PACKET = 3, S_COUNT = 4 };
+
+typedef struct {
+    uint64_t index;
+    int kind;
+    PyObject *list;          /* borrowed from the plan tuple we keep */
+} spec_t;
+
+typedef struct {
+    PyObject *tuple;         /* owned: keeps cid, lists alive */
+    PyObject *cid;
+    int has_base;
+    int64_t base;
+    PyObject *cpu_list;
+    Py_ssize_t nspecs[S_COUNT];
+    spec_t *specs[S_COUNT];
+    int skip;                /* class not wanted */
+    int python_only;         /* class has fields only Python can convert */
+} plan_t;
+
+typedef struct {
+    const void *key;
+    plan_t *plan;
+} class_slot_t;
+
+typedef struct {
+    const void *key;
+    PyObject *cpu;           /* owned */
+} stream_slot_t;
+
+typedef struct {
+    const void *key;         /* stream class */
+    int64_t cpu_member;      /* index of cpu_id in its packet context, -1: none */
+} stream_class_slot_t;
+
+typedef struct {
+    PyObject_HEAD
+    class_slot_t *classes;
+    size_t class_cap, class_count;
+    stream_slot_t *streams;
+    size_t stream_cap, stream_count;
+    stream_class_slot_t *stream_classes;
+    size_t sc_count, sc_cap;
+    /* Messages taken from the iterator and not handled yet (run()). */
+    const bt_message **pending;
+    uint64_t pending_pos, pending_count, pending_cap;
+} Decoder;
+
+/* SWIG wraps pointers in SwigPyObject, whose first member after the
+ * object header is the pointer.  Checked against int(obj) at import. */
+typedef struct {
+    PyObject_HEAD
+    void *ptr;
+    void *ty;                /* swig_type_info * */
+    int own;
+    PyObject *next;
+} swig_object_t;
+
+static PyTypeObject *swig_type = NULL;
+static void *message_swig_ty = NULL;     /* SWIG's type info for bt_message * */
+
+/* A SWIG pointer object for a message, as bt2's own wrappers make them
+ * (not owning: Python puts the reference itself). */
+static PyObject *wrap_message(const bt_message *msg)
+{
+    swig_object_t *o = PyObject_New(swig_object_t, swig_type);
+    if (!o)
+        return NULL;
+    o->ptr = (void *) msg;
+    o->ty = message_swig_ty;
+    o->own = 0;
+    o->next = NULL;
+    return (PyObject *) o;
+}
+
+static inline const void *swig_ptr(PyObject *obj)
+{
+    if (Py_TYPE(obj) != swig_type)
+        return NULL;
+    return ((swig_object_t *) obj)->ptr;
+}
+
+static size_t hash_ptr(const void *p, size_t cap)
+{
+    uint64_t x = (uint64_t) (uintptr_t) p;
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdULL;
+    x ^= x >> 33;
+    return (size_t) (x & (cap - 1));
+}
+
+static void plan_free(plan_t *plan)
+{
+    if (!plan)
+        return;
+    for (int s = 0; s < S_COUNT; s++)
+        PyMem_Free(plan->specs[s]);
+    Py_XDECREF(plan->tuple);
+    PyMem_Free(plan);
+}
+
+static plan_t *class_find(Decoder *d, const void *key)
+{
+    if (!d->class_cap)
+        return NULL;
+    size_t i = hash_ptr(key, d->class_cap);
+    for (;;) {
+        if (d->classes[i].key == key)
+            return d->classes[i].plan;
+        if (d->classes[i].key == NULL)
+            return NULL;
+        i = (i + 1) & (d->class_cap - 1);
+    }
+}
+
+static int class_grow(Decoder *d)
+{
+    size_t cap = d->class_cap ? d->class_cap * 2 : 256;
+    class_slot_t *slots = PyMem_Calloc(cap, sizeof(class_slot_t));
+    if (!slots)
+        return -1;
+    for (size_t j = 0; j < d->class_cap; j++) {
+        if (!d->classes[j].key)
+            continue;
+        size_t i = hash_ptr(d->classes[j].key, cap);
+        while (slots[i].key)
+            i = (i + 1) & (cap - 1);
+        slots[i] = d->classes[j];
+    }
+    PyMem_Free(d->classes);
+    d->classes = slots;
+    d->class_cap = cap;
+    return 0;
+}
+
+static int class_put(Decoder *d, const void *key, plan_t *plan)
+{
+    if ((d->class_count + 1) * 2 > d->class_cap && class_grow(d) < 0)
+        return -1;
+    size_t i = hash_ptr(key, d->class_cap);
+    while (d->classes[i].key && d->classes[i].key != key)
+        i = (i + 1) & (d->class_cap - 1);
+    if (d->classes[i].key == key) {
+        plan_free(d->classes[i].plan);
+    } else {
+        d->classes[i].key = key;
+        d->class_count++;
+    }
+    d->classes[i].plan = plan;
+    return 0;
+}
+
+static PyObject *stream_cpu(Decoder *d, const void *key)
+{
+    for (size_t i = 0; i < d->stream_count; i++)
+        if (d->streams[i].key == key)
+            return d->streams[i].cpu;
+    return Py_None;
+}
+
+/* -- methods ----------------------------------------------------------------- */
+
+static PyObject *Decoder_set_stream_cpu(Decoder *d, PyObject *args)
+{
+    PyObject *stream, *cpu;
+    if (!PyArg_ParseTuple(args, "OO", &stream, &cpu))
+        return NULL;
+    const void *key = swig_ptr(stream);
+    if (!key) {
+        PyErr_SetString(PyExc_TypeError, "expected a bt2 stream pointer");
+        return NULL;
+    }
+    for (size_t i = 0; i < d->stream_count; i++) {
+        if (d->streams[i].key == key) {
+            Py_INCREF(cpu);
+            Py_SETREF(d->streams[i].cpu, cpu);
+            Py_RETURN_NONE;
+        }
+    }
+    if (d->stream_count == d->stream_cap) {
+        size_t cap = d->stream_cap ? d->stream_cap * 2 : 16;
+        stream_slot_t *s = PyMem_Realloc(d->streams, cap * sizeof(stream_slot_t));
+        if (!s)
+            return PyErr_NoMemory();
+        d->streams = s;
+        d->stream_cap = cap;
+    }
+    Py_INCREF(cpu);
+    d->streams[d->stream_count].key = key;
+    d->streams[d->stream_count].cpu = cpu;
+    d->stream_count++;
+    Py_RETURN_NONE;
+}
+
+/* set_plan(event_class, None) marks a class skipped;
+ * set_plan(event_class, (cid, base_or_None, cpu_list, payload, common,
+ *                        specific, packet, python_only)) with each scope a
+ * tuple of (member index, kind, list). */
+static PyObject *Decoder_set_plan(Decoder *d, PyObject *args)
+{
+    PyObject *ec, *tuple;
+    if (!PyArg_ParseTuple(args, "OO", &ec, &tuple))
+        return NULL;
+    const void *key = swig_ptr(ec);
+    if (!key) {
+        PyErr_SetString(PyExc_TypeError, "expected a bt2 event class pointer");
+        return NULL;
+    }
+    plan_t *plan = PyMem_Calloc(1, sizeof(plan_t));
+    if (!plan)
+        return PyErr_NoMemory();
+    if (tuple == Py_None) {
+        plan->skip = 1;
+    } else {
+        if (!PyTuple_Check(tuple) || PyTuple_GET_SIZE(tuple) != 8) {
+            PyMem_Free(plan);
+            PyErr_SetString(PyExc_TypeError, "a plan is an 8-tuple");
+            return NULL;
+        }
+        Py_INCREF(tuple);
+        plan->tuple = tuple;
+        plan->cid = PyTuple_GET_ITEM(tuple, 0);
+        PyObject *base = PyTuple_GET_ITEM(tuple, 1);
+        if (base != Py_None) {
+            plan->has_base = 1;
+            plan->base = PyLong_AsLongLong(base);
+            if (plan->base == -1 && PyErr_Occurred())
+                goto error;
+        }
+        plan->cpu_list = PyTuple_GET_ITEM(tuple, 2);
+        plan->python_only = PyObject_IsTrue(PyTuple_GET_ITEM(tuple, 7));
+        for (int s = 0; s < S_COUNT; s++) {
+            PyObject *specs = PyTuple_GET_ITEM(tuple, 3 + s);
+            Py_ssize_t n = PyTuple_Size(specs);
+            if (n < 0)
+                goto error;
+            plan->nspecs[s] = n;
+            plan->specs[s] = PyMem_Calloc(n ? n : 1, sizeof(spec_t));
+            if (!plan->specs[s]) {
+                PyErr_NoMemory();
+                goto error;
+            }
+            for (Py_ssize_t i = 0; i < n; i++) {
+                PyObject *item = PyTuple_GET_ITEM(specs, i);
+                if (!PyTuple_Check(item) || PyTuple_GET_SIZE(item) != 3) {
+                    PyErr_SetString(PyExc_TypeError, "a field spec is (index, kind, list)");
+                    goto error;
+                }
+                plan->specs[s][i].index = PyLong_AsUnsignedLongLong(PyTuple_GET_ITEM(item, 0));
+                plan->specs[s][i].kind = (int) PyLong_AsLong(PyTuple_GET_ITEM(item, 1));
+                plan->specs[s][i].list = PyTuple_GET_ITEM(item, 2);
+                if (PyErr_Occurred())
+                    goto error;
+            }
+        }
+    }
+    if (class_put(d, key, plan) < 0) {
+        PyErr_NoMemory();
+        goto error;
+    }
+    Py_RETURN_NONE;
+error:
+    plan_free(plan);
+    return NULL;
+}
+
+static PyObject *field_value(const bt_field *field, int kind);
+
+/* An array of integers (sched_process_fork's vtids, perf's syscall args). */
+static PyObject *int_array_value(const bt_field *field, int element_kind)
+{
+    uint64_t n = bt_field_array_get_length(field);
+    PyObject *list = PyList_New((Py_ssize_t) n);
+    if (!list)
+        return NULL;
+    for (uint64_t i = 0; i < n; i++) {
+        PyObject *v = field_value(bt_field_array_borrow_element_field_by_index_const(field, i),
+                                  element_kind);
+        if (!v) {
+            Py_DECREF(list);
+            return NULL;
+        }
+        PyList_SET_ITEM(list, (Py_ssize_t) i, v);
+    }
+    return list;
+}
+
+static PyObject *field_value(const bt_field *field, int kind)
+{
+    switch (kind) {
+    case K_SIGNED_ARRAY:
+        return int_array_value(field, K_SIGNED);
+    case K_UNSIGNED_ARRAY:
+        return int_array_value(field, K_UNSIGNED);
+    case K_SIGNED:
+        return PyLong_FromLongLong(bt_field_integer_signed_get_value(field));
+    case K_UNSIGNED:
+        return PyLong_FromUnsignedLongLong(bt_field_integer_unsigned_get_value(field));
+    case K_STRING: {
+        const char *s = bt_field_string_get_value(field);
+        return PyUnicode_DecodeUTF8(s, (Py_ssize_t) strlen(s), "surrogateescape");
+    }
+    case K_DOUBLE:
+        return PyFloat_FromDouble(bt_field_real_double_precision_get_value(field));
+    case K_SINGLE:
+        return PyFloat_FromDouble((double) bt_field_real_single_precision_get_value(field));
+    case K_BOOL:
+        return PyBool_FromLong(bt_field_bool_get_value(field));
+    case K_BIT_ARRAY:
+        return PyLong_FromUnsignedLongLong(bt_field_bit_array_get_value_as_integer(field));
+    }
+    PyErr_SetString(PyExc_ValueError, "unknown field kind");
+    return NULL;
+}
+
+static int append_new(PyObject *list, PyObject *value)
+{
+    if (!value)
+        return -1;
+    int rc = PyList_Append(list, value);
+    Py_DECREF(value);
+    return rc;
+}
+
+static int decode_scope(const bt_field *scope, const spec_t *specs, Py_ssize_t n)
+{
+    for (Py_ssize_t i = 0; i < n; i++) {
+        const bt_field *f = bt_field_structure_borrow_member_field_by_index_const(scope, specs[i].index);
+        if (append_new(specs[i].list, field_value(f, specs[i].kind)) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* consume(msgs, start, ts_list, cid_list) -> index of the first message
+ * left for Python (len(msgs) when every message was consumed).  Consumed
+ * messages have their reference put. */
+static PyObject *Decoder_consume(Decoder *d, PyObject *args)
+{
+    PyObject *msgs, *ts_list, *cid_list;
+    Py_ssize_t start;
+    if (!PyArg_ParseTuple(args, "O!nO!O!", &PyList_Type, &msgs, &start,
+                          &PyList_Type, &ts_list, &PyList_Type, &cid_list))
+        return NULL;
+    Py_ssize_t n = PyList_GET_SIZE(msgs);
+    Py_ssize_t i = start;
+    for (; i < n; i++) {
+        const bt_message *msg = swig_ptr(PyList_GET_ITEM(msgs, i));
+        if (!msg || bt_message_get_type(msg) != BT_MESSAGE_TYPE_EVENT)
+            break;
+        const bt_event *event = bt_message_event_borrow_event_const(msg);
+        plan_t *plan = class_find(d, bt_event_borrow_class_const(event));
+        if (!plan || plan->python_only)
+            break;
+        if (plan->skip) {
+            bt_message_put_ref(msg);
+            continue;
+        }
+        const bt_clock_snapshot *cs = bt_message_event_borrow_default_clock_snapshot_const(msg);
+        int64_t ts;
+        if (plan->has_base) {
+            ts = (int64_t) bt_clock_snapshot_get_value(cs) + plan->base;
+        } else if (bt_clock_snapshot_get_ns_from_origin(cs, &ts) != BT_CLOCK_SNAPSHOT_GET_NS_FROM_ORIGIN_STATUS_OK) {
+            break;          /* overflow: Python reports it */
+        }
+        if (append_new(ts_list, PyLong_FromLongLong(ts)) < 0)
+            return NULL;
+        if (PyList_Append(cid_list, plan->cid) < 0)
+            return NULL;
+        if (PyList_Append(plan->cpu_list, stream_cpu(d, bt_event_borrow_stream_const(event))) < 0)
+            return NULL;
+        if (plan->nspecs[S_PAYLOAD]
+            && decode_scope(bt_event_borrow_payload_field_const(event),
+                            plan->specs[S_PAYLOAD], plan->nspecs[S_PAYLOAD]) < 0)
+            return NULL;
+        if (plan->nspecs[S_COMMON]
+            && decode_scope(bt_event_borrow_common_context_field_const(event),
+                            plan->specs[S_COMMON], plan->nspecs[S_COMMON]) < 0)
+            return NULL;
+        if (plan->nspecs[S_SPECIFIC]
+            && decode_scope(bt_event_borrow_specific_context_field_const(event),
+                            plan->specs[S_SPECIFIC], plan->nspecs[S_SPECIFIC]) < 0)
+            return NULL;
+        if (plan->nspecs[S_PACKET]
+            && decode_scope(bt_packet_borrow_context_field_const(bt_event_borrow_packet_const(event)),
+                            plan->specs[S_PACKET], plan->nspecs[S_PACKET]) < 0)
+            return NULL;
+        bt_message_put_ref(msg);
+    }
+    return PyLong_FromSsize_t(i);
+}
+
+static PyObject *Decoder_set_cpu_member(Decoder *d, PyObject *args)
+{
+    PyObject *sc;
+    long long index;
+    if (!PyArg_ParseTuple(args, "OL", &sc, &index))
+        return NULL;
+    const void *key = swig_ptr(sc);
+    if (!key) {
+        PyErr_SetString(PyExc_TypeError, "expected a bt2 stream class pointer");
+        return NULL;
+    }
+    for (size_t i = 0; i < d->sc_count; i++) {
+        if (d->stream_classes[i].key == key) {
+            d->stream_classes[i].cpu_member = index;
+            Py_RETURN_NONE;
+        }
+    }
+    if (d->sc_count == d->sc_cap) {
+        size_t cap = d->sc_cap ? d->sc_cap * 2 : 8;
+        stream_class_slot_t *n = PyMem_Realloc(d->stream_classes, cap * sizeof(*n));
+        if (!n)
+            return PyErr_NoMemory();
+        d->stream_classes = n;
+        d->sc_cap = cap;
+    }
+    d->stream_classes[d->sc_count].key = key;
+    d->stream_classes[d->sc_count].cpu_member = index;
+    d->sc_count++;
+    Py_RETURN_NONE;
+}
+
+/* 1: C handled the packet beginning; 0: Python must (new stream class, or
+ * the stream's CPU changes). */
+static int packet_beginning(Decoder *d, const bt_message *msg)
+{
+    const bt_packet *packet = bt_message_packet_beginning_borrow_packet_const(msg);
+    const bt_stream *stream = bt_packet_borrow_stream_const(packet);
+    const void *sc = bt_stream_borrow_class_const(stream);
+    for (size_t i = 0; i < d->sc_count; i++) {
+        if (d->stream_classes[i].key != sc)
+            continue;
+        int64_t member = d->stream_classes[i].cpu_member;
+        if (member < 0)
+            return 1;
+        const bt_field *ctx = bt_packet_borrow_context_field_const(packet);
+        uint64_t cpu = bt_field_integer_unsigned_get_value(
+            bt_field_structure_borrow_member_field_by_index_const(ctx, (uint64_t) member));
+        PyObject *known = stream_cpu(d, stream);
+        return known != Py_None && PyLong_AsUnsignedLongLong(known) == cpu;
+    }
+    return 0;
+}
+
+enum run_status { RUN_FULL = 0, RUN_END = 1, RUN_AGAIN = 2, RUN_ERROR = 3, RUN_PYTHON = 4 };
+
+/* run(iterator, ts_list, cid_list, batch_size) -> (status, message or None)
+ *
+ * Pulls messages from the sink's iterator itself (no Python object per
+ * message) and decodes them until the batch holds batch_size events
+ * (RUN_FULL), the iterator ends (RUN_END) or asks to try again, or a
+ * message needs Python (RUN_PYTHON: the message is returned, Python owns
+ * its reference).  Messages already pulled wait in the decoder. */
+static PyObject *Decoder_run(Decoder *d, PyObject *args)
+{
+    PyObject *iter_obj, *ts_list, *cid_list;
+    Py_ssize_t batch_size;
+    if (!PyArg_ParseTuple(args, "OO!O!n", &iter_obj, &PyList_Type, &ts_list,
+                          &PyList_Type, &cid_list, &batch_size))
+        return NULL;
+    bt_message_iterator *it = (bt_message_iterator *) swig_ptr(iter_obj);
+    if (!it || !message_swig_ty) {
+        PyErr_SetString(PyExc_TypeError, "run() needs a bound decoder and an iterator pointer");
+        return NULL;
+    }
+    for (;;) {
+        if (d->pending_pos == d->pending_count) {
+            if (PyList_GET_SIZE(ts_list) >= batch_size)
+                return Py_BuildValue("(iO)", RUN_FULL, Py_None);
+            bt_message_array_const msgs;
+            uint64_t count;
+            bt_message_iterator_next_status st = bt_message_iterator_next(it, &msgs, &count);
+            if (st == BT_MESSAGE_ITERATOR_NEXT_STATUS_END)
+                return Py_BuildValue("(iO)", RUN_END, Py_None);
+            if (st == BT_MESSAGE_ITERATOR_NEXT_STATUS_AGAIN)
+                return Py_BuildValue("(iO)", RUN_AGAIN, Py_None);
+            if (st != BT_MESSAGE_ITERATOR_NEXT_STATUS_OK)
+                return Py_BuildValue("(iO)", RUN_ERROR, Py_None);
+            if (count > d->pending_cap) {
+                const bt_message **n = PyMem_Realloc(d->pending, count * sizeof(*n));
+                if (!n)
+                    return PyErr_NoMemory();
+                d->pending = n;
+                d->pending_cap = count;
+            }
+            memcpy(d->pending, msgs, count * sizeof(*msgs));
+            d->pending_pos = 0;
+            d->pending_count = count;
+        }
+        const bt_message *msg = d->pending[d->pending_pos];
+        bt_message_type type = bt_message_get_type(msg);
+        if (type == BT_MESSAGE_TYPE_EVENT) {
+            const bt_event *event = bt_message_event_borrow_event_const(msg);
+            plan_t *plan = class_find(d, bt_event_borrow_class_const(event));
+            if (!plan || plan->python_only)
+                goto to_python;
+            if (!plan->skip) {
+                const bt_clock_snapshot *cs = bt_message_event_borrow_default_clock_snapshot_const(msg);
+                int64_t ts;
+                if (plan->has_base)
+                    ts = (int64_t) bt_clock_snapshot_get_value(cs) + plan->base;
+                else if (bt_clock_snapshot_get_ns_from_origin(cs, &ts) != BT_CLOCK_SNAPSHOT_GET_NS_FROM_ORIGIN_STATUS_OK)
+                    goto to_python;
+                if (append_new(ts_list, PyLong_FromLongLong(ts)) < 0
+                    || PyList_Append(cid_list, plan->cid) < 0
+                    || PyList_Append(plan->cpu_list, stream_cpu(d, bt_event_borrow_stream_const(event))) < 0)
+                    return NULL;
+                if ((plan->nspecs[S_PAYLOAD]
+                     && decode_scope(bt_event_borrow_payload_field_const(event),
+                                     plan->specs[S_PAYLOAD], plan->nspecs[S_PAYLOAD]) < 0)
+                    || (plan->nspecs[S_COMMON]
+                        && decode_scope(bt_event_borrow_common_context_field_const(event),
+                                        plan->specs[S_COMMON], plan->nspecs[S_COMMON]) < 0)
+                    || (plan->nspecs[S_SPECIFIC]
+                        && decode_scope(bt_event_borrow_specific_context_field_const(event),
+                                        plan->specs[S_SPECIFIC], plan->nspecs[S_SPECIFIC]) < 0)
+                    || (plan->nspecs[S_PACKET]
+                        && decode_scope(bt_packet_borrow_context_field_const(bt_event_borrow_packet_const(event)),
+                                        plan->specs[S_PACKET], plan->nspecs[S_PACKET]) < 0))
+                    return NULL;
+            }
+        } else if (type == BT_MESSAGE_TYPE_PACKET_BEGINNING) {
+            if (!packet_beginning(d, msg))
+                goto to_python;
+        } else if (type != BT_MESSAGE_TYPE_PACKET_END && type != BT_MESSAGE_TYPE_STREAM_END
+                   && type != BT_MESSAGE_TYPE_MESSAGE_ITERATOR_INACTIVITY) {
+            goto to_python;
+        }
+        d->pending_pos++;
+        bt_message_put_ref(msg);
+        continue;
+to_python:
+        d->pending_pos++;
+        PyObject *wrapped = wrap_message(msg);
+        if (!wrapped)
+            return NULL;
+        return Py_BuildValue("(iN)", RUN_PYTHON, wrapped);
+    }
+}
+
+static void Decoder_dealloc(Decoder *d)
+{
+    for (uint64_t i = d->pending_pos; i < d->pending_count; i++)
+        bt_message_put_ref(d->pending[i]);
+    PyMem_Free(d->pending);
+    PyMem_Free(d->stream_classes);
+    for (size_t i = 0; i < d->class_cap; i++)
+        if (d->classes[i].key)
+            plan_free(d->classes[i].plan);
+    PyMem_Free(d->classes);
+    for (size_t i = 0; i < d->stream_count; i++)
+        Py_XDECREF(d->streams[i].cpu);
+    PyMem_Free(d->streams);
+    Py_TYPE(d)->tp_free((PyObject *) d);
+}
+
+static PyMethodDef Decoder_methods[] = {
+    {"set_plan", (PyCFunction) Decoder_set_plan, METH_VARARGS, "Plan (or skip) an event class."},
+    {"set_stream_cpu", (PyCFunction) Decoder_set_stream_cpu, METH_VARARGS, "The CPU of a stream."},
+    {"consume", (PyCFunction) Decoder_consume, METH_VARARGS,
+     "Decode event messages from msgs[start:]; return where Python must take over."},
+    {"set_cpu_member", (PyCFunction) Decoder_set_cpu_member, METH_VARARGS,
+     "Where a stream class keeps cpu_id in its packet context (-1: nowhere)."},
+    {"run", (PyCFunction) Decoder_run, METH_VARARGS,
+     "Pull and decode messages until the batch is full, the end, or a message for Python."},
+    {NULL}
+};
+
+static PyTypeObject DecoderType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "corr.reading._fastsink.Decoder",
+    .tp_basicsize = sizeof(Decoder),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_new = PyType_GenericNew,
+    .tp_dealloc = (destructor) Decoder_dealloc,
+    .tp_methods = Decoder_methods,
+    .tp_doc = "Decodes planned event messages of one trace into batch lists.",
+};
+
+/* bind_swig_type(obj): learn SWIG's pointer type from a live pointer object,
+ * checking that its layout is the one swig_ptr() assumes. */
+static PyObject *bind_swig_type(PyObject *self, PyObject *obj)
+{
+    PyObject *as_int = PyNumber_Long(obj);
+    if (!as_int)
+        return NULL;
+    void *expected = PyLong_AsVoidPtr(as_int);
+    Py_DECREF(as_int);
+    if (((swig_object_t *) obj)->ptr != expected) {
+        PyErr_SetString(PyExc_RuntimeError, "unexpected SWIG pointer layout");
+        return NULL;
+    }
+    swig_type = Py_TYPE(obj);
+    Py_RETURN_NONE;
+}
+
+/* bind_message_type(msg): learn SWIG's type info for messages from a live
+ * message object, so run() can hand messages to Python.  False when the
+ * object layout is not SWIG 4's (then run() must not be used). */
+static PyObject *bind_message_type(PyObject *self, PyObject *obj)
+{
+    if (!swig_type || Py_TYPE(obj) != swig_type
+        || swig_type->tp_basicsize != (Py_ssize_t) sizeof(swig_object_t))
+        Py_RETURN_FALSE;
+    swig_object_t *o = (swig_object_t *) obj;
+    if (o->own != 0 || o->next != NULL || o->ty == NULL)
+        Py_RETURN_FALSE;
+    message_swig_ty = o->ty;
+    Py_RETURN_TRUE;
+}
+
+static PyMethodDef module_methods[] = {
+    {"bind_swig_type", bind_swig_type, METH_O, "Learn and check bt2's SWIG pointer type."},
+    {"bind_message_type", bind_message_type, METH_O, "Learn SWIG's message type info."},
+    {NULL}
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "_fastsink",
+    "The reader's hot loop on libbabeltrace2's C API.", -1, module_methods,
+};
+
+PyMODINIT_FUNC PyInit__fastsink(void)
+{
+    if (PyType_Ready(&DecoderType) < 0)
+        return NULL;
+    PyObject *m = PyModule_Create(&module);
+    if (!m)
+        return NULL;
+    Py_INCREF(&DecoderType);
+    if (PyModule_AddObject(m, "Decoder", (PyObject *) &DecoderType) < 0) {
+        Py_DECREF(&DecoderType);
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}
