@@ -89,3 +89,10 @@ def test_committed_recording_counts_equal_babeltrace2():
 def test_fresh_recording_counts_equal_babeltrace2(recording):  # noqa: F811
     assert recording.proc.returncode == 0, recording.log
     _counts_equal_babeltrace2(recording.out)
+
+
+@pytest.mark.recording
+def test_readers_agree_on_the_fresh_recording(recording):  # noqa: F811
+    from test_reader_differential import assert_readers_agree
+    assert recording.proc.returncode == 0, recording.log
+    assert len(assert_readers_agree(recording.out)) > 5000

@@ -31,7 +31,8 @@ def ns(at: int) -> int:
 
 def build_full_scenario(**options) -> Scenario:
     """Two CPUs, a producer and a consumer, and one of everything."""
-    s = Scenario(cpus=2, kernel_context=("tid", "procname"), **options)
+    options.setdefault("kernel_context", ("tid", "procname"))
+    s = Scenario(cpus=2, **options)
     a = s.thread(tid=101, pid=100, comm="producer")
     b = s.thread(tid=102, pid=100, comm="consumer")
     s.run(cpu=0, thread=a, at=0)
