@@ -26,7 +26,7 @@ def _is_perf(t: TraceInfo) -> bool:
 
 
 def _ns(delta: int) -> str:
-    return f"{delta:+,d} ns".replace(",", "_")
+    return f"{delta:+,d} ns"
 
 
 def align(traces: list[TraceInfo], explicit: dict[str, int] | None = None) -> None:

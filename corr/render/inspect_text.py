@@ -60,7 +60,9 @@ def render(result: Inspection, console: Console, max_fields: int = 8) -> None:
         table.add_column("trace", justify="right")
     table.add_column("fields")
     for c in result.event_classes:
-        names = [f["name"] for f in c.fields]
+        # perf's per-sample fields (perf_ip, common_pid, ...) say little: last.
+        names = sorted((f["name"] for f in c.fields),
+                       key=lambda n: n.startswith(("perf_", "common_")))
         shown = ", ".join(names[:max_fields]) + (f", +{len(names) - max_fields}" if len(names) > max_fields else "")
         row = [count(c.count), Text(c.name)]
         if len(result.traces) > 1:
