@@ -41,6 +41,11 @@ def check_ust_events_inside_their_thread_runs(trace) -> int:
                 kernel[cpu].append((ts, f["ctx.tid"], f["next_tid"] if switch else f["ctx.tid"],
                                     f["prev_tid"] if switch else None))
     assert ust and kernel
+    # This kernel does not trace switches out of the idle task on some CPUs
+    # (examples/llserver/README.md): there a thread can start running right
+    # after a switch *to* idle, with no kernel event of its own yet.
+    idle_switch_out_missing = {cpu for cpu, evs in kernel.items()
+                               if not any(e[3] == 0 for e in evs)}
     checked = 0
     for ts, cpu, vtid in ust:
         events = kernel[cpu]
@@ -49,7 +54,8 @@ def check_ust_events_inside_their_thread_runs(trace) -> int:
         if i == len(events) or i == 0:
             continue                    # before the first or after the last kernel event
         before, after = events[i - 1], events[i]
-        assert before[2] == vtid, f"UST event of {vtid} at {ts} on cpu {cpu} follows {before}"
+        assert before[2] == vtid or (before[2] == 0 and cpu in idle_switch_out_missing), \
+            f"UST event of {vtid} at {ts} on cpu {cpu} follows {before}"
         assert after[1] == vtid, f"UST event of {vtid} at {ts} on cpu {cpu} precedes {after}"
         next_switch = next(e for e in events[i:] + [(None, None, None, vtid)] if e[3] is not None)
         assert next_switch[3] == vtid, f"{vtid} at {ts} on cpu {cpu}: next switch out {next_switch}"

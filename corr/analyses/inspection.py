@@ -86,7 +86,7 @@ class Inspection:
             "duration_ns": self.duration_ns,
             "discarded_events": self.discarded_events,
             "discarded_packets": self.discarded_packets,
-            "discards": [asdict(d) for d in self.discards],
+            "discards": [d._asdict() for d in self.discards],
             "traces": [asdict(t) for t in self.traces],
             "event_classes": [asdict(c) for c in self.event_classes],
             "stopped": asdict(self.stopped) if self.stopped else None,

@@ -148,7 +148,7 @@ class TraceNormaliser:
         if derive:
             fields.append(FieldInfo(TID, "int"))
         info = self.canonical.add(name, self.trace.index, fields)
-        info.raw_name = raw.name  # type: ignore[attr-defined]
+        info.raw_name = raw.name
         out = self._outputs[key] = _Output(info, columns, derive)
         return out
 

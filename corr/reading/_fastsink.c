@@ -1,14 +1,13 @@
 /*
  * corr.reading._fastsink: the reader's hot loop in C.
  *
- * The native sink (native_sink.py) receives message ranges from bt2 and
- * handles everything rare in Python: stream and packet beginnings,
- * discarded events, the first event of each class (to plan its decode).
- * Event messages of already-planned classes are what a trace is made of,
- * and this module decodes them through libbabeltrace2's stable C API:
- * timestamp, class, CPU and the planned scalar fields appended to the
- * batch's Python lists.  It stops and hands the message back to Python
- * whenever it meets anything else, so Python stays the one place that
+ * The native sink (native_sink.py) handles everything rare in Python:
+ * stream and packet beginnings, discarded events, the first event of each
+ * class (to plan its decode).  Event messages of already-planned classes
+ * are what a trace is made of, and this module pulls and decodes them
+ * through libbabeltrace2's stable C API: timestamp, class, CPU and the
+ * planned scalar fields appended to the batch's Python lists.  It hands
+ * every other message back to Python, so Python stays the one place that
  * knows the rules; the result is identical (tests/test_reader_differential.py).
  */
 #define PY_SSIZE_T_CLEAN
@@ -355,62 +354,38 @@ static int decode_scope(const bt_field *scope, const spec_t *specs, Py_ssize_t n
     return 0;
 }
 
-/* consume(msgs, start, ts_list, cid_list) -> index of the first message
- * left for Python (len(msgs) when every message was consumed).  Consumed
- * messages have their reference put. */
-static PyObject *Decoder_consume(Decoder *d, PyObject *args)
+/* Append one event of a planned class to the batch.  0: done; 1: Python
+ * must take it (its timestamp overflows); -1: error set. */
+static int decode_event(Decoder *d, const plan_t *plan, const bt_message *msg,
+                        const bt_event *event, PyObject *ts_list, PyObject *cid_list)
 {
-    PyObject *msgs, *ts_list, *cid_list;
-    Py_ssize_t start;
-    if (!PyArg_ParseTuple(args, "O!nO!O!", &PyList_Type, &msgs, &start,
-                          &PyList_Type, &ts_list, &PyList_Type, &cid_list))
-        return NULL;
-    Py_ssize_t n = PyList_GET_SIZE(msgs);
-    Py_ssize_t i = start;
-    for (; i < n; i++) {
-        const bt_message *msg = swig_ptr(PyList_GET_ITEM(msgs, i));
-        if (!msg || bt_message_get_type(msg) != BT_MESSAGE_TYPE_EVENT)
-            break;
-        const bt_event *event = bt_message_event_borrow_event_const(msg);
-        plan_t *plan = class_find(d, bt_event_borrow_class_const(event));
-        if (!plan || plan->python_only)
-            break;
-        if (plan->skip) {
-            bt_message_put_ref(msg);
-            continue;
-        }
-        const bt_clock_snapshot *cs = bt_message_event_borrow_default_clock_snapshot_const(msg);
-        int64_t ts;
-        if (plan->has_base) {
-            ts = (int64_t) bt_clock_snapshot_get_value(cs) + plan->base;
-        } else if (bt_clock_snapshot_get_ns_from_origin(cs, &ts) != BT_CLOCK_SNAPSHOT_GET_NS_FROM_ORIGIN_STATUS_OK) {
-            break;          /* overflow: Python reports it */
-        }
-        if (append_new(ts_list, PyLong_FromLongLong(ts)) < 0)
-            return NULL;
-        if (PyList_Append(cid_list, plan->cid) < 0)
-            return NULL;
-        if (PyList_Append(plan->cpu_list, stream_cpu(d, bt_event_borrow_stream_const(event))) < 0)
-            return NULL;
-        if (plan->nspecs[S_PAYLOAD]
-            && decode_scope(bt_event_borrow_payload_field_const(event),
-                            plan->specs[S_PAYLOAD], plan->nspecs[S_PAYLOAD]) < 0)
-            return NULL;
-        if (plan->nspecs[S_COMMON]
-            && decode_scope(bt_event_borrow_common_context_field_const(event),
-                            plan->specs[S_COMMON], plan->nspecs[S_COMMON]) < 0)
-            return NULL;
-        if (plan->nspecs[S_SPECIFIC]
-            && decode_scope(bt_event_borrow_specific_context_field_const(event),
-                            plan->specs[S_SPECIFIC], plan->nspecs[S_SPECIFIC]) < 0)
-            return NULL;
-        if (plan->nspecs[S_PACKET]
-            && decode_scope(bt_packet_borrow_context_field_const(bt_event_borrow_packet_const(event)),
-                            plan->specs[S_PACKET], plan->nspecs[S_PACKET]) < 0)
-            return NULL;
-        bt_message_put_ref(msg);
-    }
-    return PyLong_FromSsize_t(i);
+    const bt_clock_snapshot *cs = bt_message_event_borrow_default_clock_snapshot_const(msg);
+    int64_t ts;
+    if (plan->has_base)
+        ts = (int64_t) bt_clock_snapshot_get_value(cs) + plan->base;
+    else if (bt_clock_snapshot_get_ns_from_origin(cs, &ts) != BT_CLOCK_SNAPSHOT_GET_NS_FROM_ORIGIN_STATUS_OK)
+        return 1;
+    if (append_new(ts_list, PyLong_FromLongLong(ts)) < 0
+        || PyList_Append(cid_list, plan->cid) < 0
+        || PyList_Append(plan->cpu_list, stream_cpu(d, bt_event_borrow_stream_const(event))) < 0)
+        return -1;
+    if (plan->nspecs[S_PAYLOAD]
+        && decode_scope(bt_event_borrow_payload_field_const(event),
+                        plan->specs[S_PAYLOAD], plan->nspecs[S_PAYLOAD]) < 0)
+        return -1;
+    if (plan->nspecs[S_COMMON]
+        && decode_scope(bt_event_borrow_common_context_field_const(event),
+                        plan->specs[S_COMMON], plan->nspecs[S_COMMON]) < 0)
+        return -1;
+    if (plan->nspecs[S_SPECIFIC]
+        && decode_scope(bt_event_borrow_specific_context_field_const(event),
+                        plan->specs[S_SPECIFIC], plan->nspecs[S_SPECIFIC]) < 0)
+        return -1;
+    if (plan->nspecs[S_PACKET]
+        && decode_scope(bt_packet_borrow_context_field_const(bt_event_borrow_packet_const(event)),
+                        plan->specs[S_PACKET], plan->nspecs[S_PACKET]) < 0)
+        return -1;
+    return 0;
 }
 
 static PyObject *Decoder_set_cpu_member(Decoder *d, PyObject *args)
@@ -519,29 +494,11 @@ static PyObject *Decoder_run(Decoder *d, PyObject *args)
             if (!plan || plan->python_only)
                 goto to_python;
             if (!plan->skip) {
-                const bt_clock_snapshot *cs = bt_message_event_borrow_default_clock_snapshot_const(msg);
-                int64_t ts;
-                if (plan->has_base)
-                    ts = (int64_t) bt_clock_snapshot_get_value(cs) + plan->base;
-                else if (bt_clock_snapshot_get_ns_from_origin(cs, &ts) != BT_CLOCK_SNAPSHOT_GET_NS_FROM_ORIGIN_STATUS_OK)
+                int rc = decode_event(d, plan, msg, event, ts_list, cid_list);
+                if (rc < 0)
+                    return NULL;
+                if (rc > 0)
                     goto to_python;
-                if (append_new(ts_list, PyLong_FromLongLong(ts)) < 0
-                    || PyList_Append(cid_list, plan->cid) < 0
-                    || PyList_Append(plan->cpu_list, stream_cpu(d, bt_event_borrow_stream_const(event))) < 0)
-                    return NULL;
-                if ((plan->nspecs[S_PAYLOAD]
-                     && decode_scope(bt_event_borrow_payload_field_const(event),
-                                     plan->specs[S_PAYLOAD], plan->nspecs[S_PAYLOAD]) < 0)
-                    || (plan->nspecs[S_COMMON]
-                        && decode_scope(bt_event_borrow_common_context_field_const(event),
-                                        plan->specs[S_COMMON], plan->nspecs[S_COMMON]) < 0)
-                    || (plan->nspecs[S_SPECIFIC]
-                        && decode_scope(bt_event_borrow_specific_context_field_const(event),
-                                        plan->specs[S_SPECIFIC], plan->nspecs[S_SPECIFIC]) < 0)
-                    || (plan->nspecs[S_PACKET]
-                        && decode_scope(bt_packet_borrow_context_field_const(bt_event_borrow_packet_const(event)),
-                                        plan->specs[S_PACKET], plan->nspecs[S_PACKET]) < 0))
-                    return NULL;
             }
         } else if (type == BT_MESSAGE_TYPE_PACKET_BEGINNING) {
             if (!packet_beginning(d, msg))
@@ -581,8 +538,6 @@ static void Decoder_dealloc(Decoder *d)
 static PyMethodDef Decoder_methods[] = {
     {"set_plan", (PyCFunction) Decoder_set_plan, METH_VARARGS, "Plan (or skip) an event class."},
     {"set_stream_cpu", (PyCFunction) Decoder_set_stream_cpu, METH_VARARGS, "The CPU of a stream."},
-    {"consume", (PyCFunction) Decoder_consume, METH_VARARGS,
-     "Decode event messages from msgs[start:]; return where Python must take over."},
     {"set_cpu_member", (PyCFunction) Decoder_set_cpu_member, METH_VARARGS,
      "Where a stream class keeps cpu_id in its packet context (-1: nowhere)."},
     {"run", (PyCFunction) Decoder_run, METH_VARARGS,

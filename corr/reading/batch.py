@@ -16,48 +16,37 @@ decode cache and columnar analyses.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections import namedtuple
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from typing import Any
+FieldInfo = namedtuple("FieldInfo", "name type")
+FieldInfo.__doc__ = """A decodable field of an event class: its column name and type
+("int", "enum", "float", "str", "bool", "list", "dict", "option", "variant")."""
 
-
-
-@dataclass(frozen=True)
-class FieldInfo:
-    """A decodable field of an event class: its column name and type."""
-
-    name: str
-    type: str  # "int", "float", "str", "bool", "list", "dict", "none"
+Discard = namedtuple("Discard", "kind count begin_ns end_ns cpu trace stream")
+Discard.__doc__ = """Events or packets ("events"/"packets") the tracer lost on one stream;
+``count`` is None when the trace does not say."""
 
 
-@dataclass
 class EventClassInfo:
     """An event class as the reader saw it in a trace's metadata."""
 
-    id: int                 # unique across all traces of one read
-    name: str               # raw name, as in the trace
-    trace: int              # index of the trace in the read
-    fields: tuple[FieldInfo, ...] = ()
+    __slots__ = ("id", "name", "trace", "fields", "raw_name")
+
+    def __init__(self, id: int, name: str, trace: int, fields: tuple = (),
+                 raw_name: str | None = None):
+        self.id = id                # unique across all traces of one read
+        self.name = name            # as in the trace, or canonical after normalising
+        self.trace = trace          # index of the trace in the read
+        self.fields = tuple(fields)
+        self.raw_name = raw_name or name
+
+    def __repr__(self) -> str:
+        return f"EventClassInfo({self.id}, {self.name!r}, trace={self.trace})"
 
     @property
     def field_names(self) -> list[str]:
         return [f.name for f in self.fields]
-
-
-@dataclass(frozen=True)
-class Discard:
-    """Events or packets the tracer lost on one stream."""
-
-    kind: str               # "events" or "packets"
-    count: int | None       # None when the trace does not say
-    begin_ns: int | None
-    end_ns: int | None
-    cpu: int | None
-    trace: int
-    stream: str
 
 
 class ClassColumns:
@@ -68,7 +57,7 @@ class ClassColumns:
     def __init__(self, info: EventClassInfo, field_names: list[str]):
         self.info = info
         self.cpu: list[int | None] = []
-        self.fields: dict[str, list[Any]] = {name: [] for name in field_names}
+        self.fields: dict[str, list] = {name: [] for name in field_names}
 
     def __len__(self) -> int:
         return len(self.cpu)
@@ -86,14 +75,18 @@ class ClassColumns:
             v.extend(other.fields[k])
 
 
-@dataclass
 class EventBatch:
     """A time-ordered run of events, stored column-wise per class."""
 
-    ts: list[int] = field(default_factory=list)
-    class_ids: list[int] = field(default_factory=list)
-    classes: dict[int, ClassColumns] = field(default_factory=dict)
-    discards: list[Discard] = field(default_factory=list)
+    __slots__ = ("ts", "class_ids", "classes", "discards")
+
+    def __init__(self, ts: list[int] | None = None, class_ids: list[int] | None = None,
+                 classes: dict[int, ClassColumns] | None = None,
+                 discards: list[Discard] | None = None):
+        self.ts = ts if ts is not None else []
+        self.class_ids = class_ids if class_ids is not None else []
+        self.classes = classes if classes is not None else {}
+        self.discards = discards if discards is not None else []
 
     def __len__(self) -> int:
         return len(self.ts)
@@ -106,7 +99,7 @@ class EventBatch:
             counters[cid] = r + 1
             yield t, cid, r
 
-    def events(self) -> Iterator[tuple[int, str, int | None, dict[str, Any]]]:
+    def events(self) -> Iterator[tuple[int, str, int | None, dict[str, object]]]:
         """Yield ``(timestamp, class name, cpu, {field: value})`` in time order.
 
         Convenient and slow: for tests and small traces, not hot paths.

@@ -13,6 +13,8 @@ An explicit offset given by the user wins.
 
 from __future__ import annotations
 
+import os
+
 from .traceinfo import TraceInfo
 
 
@@ -57,10 +59,9 @@ def align(traces: list[TraceInfo], explicit: dict[str, int] | None = None) -> No
 
 
 def _explicit_for(t: TraceInfo, explicit: dict[str, int]) -> int | None:
-    from pathlib import Path
-    here = Path(t.path).resolve()
+    here = os.path.realpath(t.path)
     for key, value in explicit.items():
-        k = Path(key).resolve()
-        if here == k or k in here.parents:
+        k = os.path.realpath(key)
+        if here == k or here.startswith(k.rstrip(os.sep) + os.sep):
             return value
     return None

@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import re
 from contextlib import contextmanager
-from pathlib import Path
 
 _BACKWARDS = re.compile(r"ts=(\d+), last-returned-ts=(\d+)")
 _NOISE = re.compile(r"\s+")
@@ -20,7 +19,7 @@ _METADATA_LINE = re.compile(r"At line (\d+) in metadata stream: (.*?)(?:: token=
 # (pattern over one cause, how to say it), most specific first.
 _KNOWN = [
     (re.compile(r"Failed to index CTF stream file '([^']+)'"),
-     lambda m: f"stream file {Path(m[1]).name} is truncated or corrupt (it cannot be indexed)"),
+     lambda m: f"stream file {os.path.basename(m[1])} is truncated or corrupt (it cannot be indexed)"),
     (re.compile(r'Cannot decode event payload field:.*event-class-name="([^"]+)"'),
      lambda m: f"corrupt stream data: an event of class {m[1]} cannot be decoded"),
     (re.compile(r"Cannot decode|Cannot handle state|Failed to decode"),

@@ -9,12 +9,11 @@ through the public API, which the differential test checks.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 from bt2 import _native_bt as N
 from bt2 import native_bt as nbt
 
-Converter = Callable[[Any], Any]
+Converter = Callable[[object], object]
 
 _T = nbt  # field class type constants live on the wrapper module
 
@@ -23,50 +22,71 @@ def _is(fc_type: int, base: int) -> bool:
     return (fc_type & base) == base
 
 
+# Field kinds the C decoder (_fastsink.c) reads itself.
+(C_SIGNED, C_UNSIGNED, C_STRING, C_DOUBLE, C_SINGLE, C_BOOL, C_BIT_ARRAY,
+ C_SIGNED_ARRAY, C_UNSIGNED_ARRAY) = range(9)
+
+
+def _get_bool(f):
+    return bool(N.field_bool_get_value(f))
+
+
+# Scalar field class types, most specific first:
+# (type, short name, native reader, C kind).
+_SCALARS = (
+    (_T.FIELD_CLASS_TYPE_BOOL, "bool", _get_bool, C_BOOL),
+    (_T.FIELD_CLASS_TYPE_BIT_ARRAY, "int", N.field_bit_array_get_value_as_integer, C_BIT_ARRAY),
+    (_T.FIELD_CLASS_TYPE_SIGNED_INTEGER, "int", N.field_integer_signed_get_value, C_SIGNED),
+    (_T.FIELD_CLASS_TYPE_UNSIGNED_INTEGER, "int", N.field_integer_unsigned_get_value, C_UNSIGNED),
+    (_T.FIELD_CLASS_TYPE_SINGLE_PRECISION_REAL, "float",
+     N.field_real_single_precision_get_value, C_SINGLE),
+    (_T.FIELD_CLASS_TYPE_DOUBLE_PRECISION_REAL, "float",
+     N.field_real_double_precision_get_value, C_DOUBLE),
+    (_T.FIELD_CLASS_TYPE_STRING, "str", N.field_string_get_value, C_STRING),
+)
+_COMPOUND_NAMES = (
+    (_T.FIELD_CLASS_TYPE_ARRAY, "list"), (_T.FIELD_CLASS_TYPE_STRUCTURE, "dict"),
+    (_T.FIELD_CLASS_TYPE_OPTION, "option"), (_T.FIELD_CLASS_TYPE_VARIANT, "variant"),
+)
+
+
+def _scalar(fc):
+    """The _SCALARS entry of a field class, or None for a compound one."""
+    t = N.field_class_get_type(fc)
+    for entry in _SCALARS:
+        if _is(t, entry[0]):
+            return entry
+    return None
+
+
 def type_name(fc) -> str:
     """A short type name for a field class (shown by `corr inspect`)."""
     t = N.field_class_get_type(fc)
-    if _is(t, _T.FIELD_CLASS_TYPE_BOOL):
-        return "bool"
-    if _is(t, _T.FIELD_CLASS_TYPE_BIT_ARRAY):
-        return "int"
     if _is(t, _T.FIELD_CLASS_TYPE_ENUMERATION):
         return "enum"
-    if _is(t, _T.FIELD_CLASS_TYPE_INTEGER):
-        return "int"
-    if _is(t, _T.FIELD_CLASS_TYPE_REAL):
-        return "float"
-    if _is(t, _T.FIELD_CLASS_TYPE_STRING):
-        return "str"
-    if _is(t, _T.FIELD_CLASS_TYPE_ARRAY):
-        return "list"
-    if _is(t, _T.FIELD_CLASS_TYPE_STRUCTURE):
-        return "dict"
-    if _is(t, _T.FIELD_CLASS_TYPE_OPTION):
-        return "option"
-    if _is(t, _T.FIELD_CLASS_TYPE_VARIANT):
-        return "variant"
-    return "unknown"
+    scalar = _scalar(fc)
+    if scalar is not None:
+        return scalar[1]
+    return next((name for base, name in _COMPOUND_NAMES if _is(t, base)), "unknown")
+
+
+def c_kind(fc) -> int | None:
+    """The _fastsink kind of a field class: scalars and integer arrays; None: Python only."""
+    scalar = _scalar(fc)
+    if scalar is not None:
+        return scalar[3]
+    if _is(N.field_class_get_type(fc), _T.FIELD_CLASS_TYPE_ARRAY):
+        element = c_kind(N.field_class_array_borrow_element_field_class_const(fc))
+        return {C_SIGNED: C_SIGNED_ARRAY, C_UNSIGNED: C_UNSIGNED_ARRAY}.get(element)
+    return None
 
 
 def converter(fc) -> Converter:
     """The function that turns a field of class ``fc`` into a Python value."""
+    scalar = _scalar(fc)
+    if scalar is not None:
+        return scalar[2]
     t = N.field_class_get_type(fc)
-    if _is(t, _T.FIELD_CLASS_TYPE_BOOL):
-        get_bool = N.field_bool_get_value
-        return lambda f: bool(get_bool(f))
-    if _is(t, _T.FIELD_CLASS_TYPE_BIT_ARRAY):
-        return N.field_bit_array_get_value_as_integer
-    if _is(t, _T.FIELD_CLASS_TYPE_SIGNED_INTEGER):
-        return N.field_integer_signed_get_value
-    if _is(t, _T.FIELD_CLASS_TYPE_UNSIGNED_INTEGER):
-        return N.field_integer_unsigned_get_value
-    if _is(t, _T.FIELD_CLASS_TYPE_SINGLE_PRECISION_REAL):
-        return N.field_real_single_precision_get_value
-    if _is(t, _T.FIELD_CLASS_TYPE_DOUBLE_PRECISION_REAL):
-        return N.field_real_double_precision_get_value
-    if _is(t, _T.FIELD_CLASS_TYPE_STRING):
-        return N.field_string_get_value
     if _is(t, _T.FIELD_CLASS_TYPE_STRUCTURE):
         return _structure_converter(fc)
     if _is(t, _T.FIELD_CLASS_TYPE_ARRAY):
@@ -132,30 +152,3 @@ def _variant_converter(fc) -> Converter:
         return options[index(f)](borrow(f))
     return convert
 
-
-# Field kinds the C decoder (_fastsink.c) reads itself; None: Python only.
-(C_SIGNED, C_UNSIGNED, C_STRING, C_DOUBLE, C_SINGLE, C_BOOL, C_BIT_ARRAY,
- C_SIGNED_ARRAY, C_UNSIGNED_ARRAY) = range(9)
-
-
-def c_kind(fc) -> int | None:
-    """The _fastsink kind code of a scalar field class, None for compound ones."""
-    t = N.field_class_get_type(fc)
-    if _is(t, _T.FIELD_CLASS_TYPE_BOOL):
-        return C_BOOL
-    if _is(t, _T.FIELD_CLASS_TYPE_BIT_ARRAY):
-        return C_BIT_ARRAY
-    if _is(t, _T.FIELD_CLASS_TYPE_SIGNED_INTEGER):
-        return C_SIGNED
-    if _is(t, _T.FIELD_CLASS_TYPE_UNSIGNED_INTEGER):
-        return C_UNSIGNED
-    if _is(t, _T.FIELD_CLASS_TYPE_SINGLE_PRECISION_REAL):
-        return C_SINGLE
-    if _is(t, _T.FIELD_CLASS_TYPE_DOUBLE_PRECISION_REAL):
-        return C_DOUBLE
-    if _is(t, _T.FIELD_CLASS_TYPE_STRING):
-        return C_STRING
-    if _is(t, _T.FIELD_CLASS_TYPE_ARRAY):
-        element = c_kind(N.field_class_array_borrow_element_field_class_const(fc))
-        return {C_SIGNED: C_SIGNED_ARRAY, C_UNSIGNED: C_UNSIGNED_ARRAY}.get(element)
-    return None

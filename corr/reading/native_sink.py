@@ -248,7 +248,6 @@ class _NativeSinkBase:
         builder = self._builder
         get_range = N.bt2_self_component_port_input_get_msg_range
         iterator = self._iter._ptr
-        decode = self._consume_python if self._decoder is None else self._consume_accelerated
         for _ in range(self.RANGES_PER_CONSUME):
             status, msgs = get_range(iterator)
             if status != nbt.MESSAGE_ITERATOR_NEXT_STATUS_OK:
@@ -261,7 +260,7 @@ class _NativeSinkBase:
                 # Learn bt2's SWIG types from real messages, then let C pull.
                 _fastsink.bind_swig_type(msgs[0])
                 self._run = _fastsink.bind_message_type(msgs[0])
-            decode(msgs)
+            self._consume_python(msgs)
             if self._run:
                 return
             if len(builder.batch.ts) >= builder.batch_size:
@@ -287,30 +286,6 @@ class _NativeSinkBase:
                 raise bt2.TryAgain
             else:
                 raise bt2._Error("cannot advance the message iterator")
-
-    def _consume_accelerated(self, msgs):
-        """C decodes runs of planned events; Python takes each message it stops at."""
-        consume = self._decoder.consume
-        batch = self._builder.batch
-        n = len(msgs)
-        i = 0
-        while True:
-            i = consume(msgs, i, batch.ts, batch.class_ids)
-            if i >= n:
-                return
-            m = msgs[i]
-            kind = N.message_get_type(m)
-            if kind != nbt.MESSAGE_TYPE_EVENT:
-                self._other_message(m, kind)
-                i += 1
-                continue
-            ec = N.event_borrow_class_const(N.message_event_borrow_event_const(m))
-            key = int(ec)
-            if key not in self._plans:
-                self._plans[key] = self._plan_for(ec)   # C takes it from here
-                continue
-            self._consume_python(msgs[i:i + 1])         # fields only Python can read
-            i += 1
 
     def _consume_python(self, msgs):
         builder = self._builder

@@ -8,12 +8,10 @@ fields of a wanted class are converted to Python values.
 from __future__ import annotations
 
 import fnmatch
-from dataclasses import dataclass, field
 
 ALL = "*"
 
 
-@dataclass(frozen=True)
 class Projection:
     """Class globs mapped to the fields wanted from them.
 
@@ -23,8 +21,15 @@ class Projection:
     carries its timestamp and CPU.
     """
 
-    wanted: tuple[tuple[str, frozenset[str] | str], ...] = ()
-    everything: bool = False
+    __slots__ = ("wanted", "everything")
+
+    def __init__(self, wanted: tuple[tuple[str, frozenset[str] | str], ...] = (),
+                 everything: bool = False):
+        self.wanted = wanted
+        self.everything = everything
+
+    def __repr__(self) -> str:
+        return "Projection.all()" if self.everything else f"Projection({dict(self.wanted)!r})"
 
     @classmethod
     def all(cls) -> "Projection":
@@ -58,10 +63,3 @@ class Projection:
             return Projection.all()
         return Projection(wanted=self.wanted + other.wanted)
 
-
-@dataclass
-class ClassPlanRequest:
-    """Internal: a class's name and its declared fields, for planning."""
-
-    name: str
-    fields: list[str] = field(default_factory=list)

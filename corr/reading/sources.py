@@ -9,31 +9,30 @@ paths may be given.  Each trace found becomes one :class:`TraceInfo`.
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 from ..errors import TraceError
 from .traceinfo import TraceInfo
 
 
-def find_trace_dirs(path: str | os.PathLike) -> list[Path]:
+def find_trace_dirs(path: str | os.PathLike) -> list[str]:
     """The CTF trace folders at or below ``path``, in a stable order."""
-    p = Path(path)
-    if not p.exists():
-        raise TraceError(str(path), "no such file or directory")
-    if p.is_file():
-        if p.name == "metadata":
-            return [p.parent]
-        raise TraceError(str(path), "not a CTF trace: a trace is a folder holding a 'metadata' file")
-    if (p / "metadata").is_file():
+    p = os.fspath(path)
+    if not os.path.exists(p):
+        raise TraceError(p, "no such file or directory")
+    if os.path.isfile(p):
+        if os.path.basename(p) == "metadata":
+            return [os.path.dirname(p) or "."]
+        raise TraceError(p, "not a CTF trace: a trace is a folder holding a 'metadata' file")
+    if os.path.isfile(os.path.join(p, "metadata")):
         return [p]
-    found: list[Path] = []
+    found: list[str] = []
     for root, dirs, files in os.walk(p, followlinks=True):
         dirs.sort()
         if "metadata" in files:
-            found.append(Path(root))
+            found.append(root)
             dirs.clear()          # a trace's own sub-folders (index/) hold no traces
     if not found:
-        raise TraceError(str(path), "no CTF trace found (no folder below it holds a 'metadata' file)")
+        raise TraceError(p, "no CTF trace found (no folder below it holds a 'metadata' file)")
     return found
 
 
@@ -41,13 +40,13 @@ def discover(paths: list[str | os.PathLike]) -> list[TraceInfo]:
     """One TraceInfo per distinct trace folder under ``paths``."""
     if not paths:
         raise TraceError("", "no trace path given")
-    seen: set[Path] = set()
+    seen: set[str] = set()
     traces: list[TraceInfo] = []
     for path in paths:
         for d in find_trace_dirs(path):
-            real = d.resolve()
+            real = os.path.realpath(d)
             if real in seen:
                 continue
             seen.add(real)
-            traces.append(TraceInfo(index=len(traces), path=str(d)))
+            traces.append(TraceInfo(index=len(traces), path=d))
     return traces
