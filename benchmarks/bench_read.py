@@ -8,10 +8,10 @@ For each trace: wall time and peak RSS of
 - the same projected decode, normalised (canonical names, ctx.tid).
 
 Each command runs in its own process (start-up included, as for
-babeltrace2); the best of ``--repeat`` runs is kept.  Targets: full decode
+babeltrace2); the best of ``--repeat`` runs (10) is kept.  Targets: full decode
 within 3x of babeltrace2, projected within 1.6x, peak RSS under 300 MB.
 
-    python benchmarks/bench_read.py [--repeat 3] [--events 5000000] [TRACE...]
+    python benchmarks/bench_read.py [--repeat 10] [--events 5000000] [TRACE...]
 
 With no TRACE: ../shared/traces/many-threads and a generated kernel trace of
 ``--events`` events (cached in benchmarks/.data).
@@ -80,7 +80,7 @@ def bench(trace: Path, repeat: int) -> list[dict]:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("traces", nargs="*")
-    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--repeat", type=int, default=10)
     ap.add_argument("--events", type=int, default=5_000_000)
     args = ap.parse_args()
     traces = [Path(t) for t in args.traces]
