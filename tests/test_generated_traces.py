@@ -96,3 +96,32 @@ def test_derived_tid_equals_the_tid_context(tmp_path):
     derived = _scenario_tids(tmp_path, "derived", False)
     assert len(derived) == len(with_context) > 20
     assert derived == with_context
+
+
+def test_several_paths_merge_in_time_order(tmp_path):
+    """Two traces given at once: one stream, ordered, every event of both."""
+    a = generate_kernel_trace(tmp_path / "a", events=3_000, cpus=2, threads=10, seed=1).path
+    b = generate_kernel_trace(tmp_path / "b", events=2_000, cpus=2, threads=10, seed=2).path
+    ts = [t for batch in corr.events([a, b], {"*": ()}) for t in batch.ts]
+    assert len(ts) == 5_000
+    assert ts == sorted(ts)
+    got = json.loads(run_corr("inspect", "--json", a, b).stdout)
+    assert got["events"] == 5_000 and len(got["traces"]) == 2
+
+
+def test_per_pid_ust_buffers_are_found(tmp_path):
+    s = build_full_scenario(ust_buffering="pid")
+    written = s.write(tmp_path / "session")
+    assert "/ust/pid/" in str(written.ust)
+    got = json.loads(run_corr("inspect", "--json", written.root).stdout)
+    names = {c["name"] for c in got["event_classes"] if c["count"]}
+    assert "llserver:process_start" in names and "sched_switch" in names
+
+
+def test_explicit_clock_offset_shifts_one_trace(full_session):
+    plain = json.loads(run_corr("inspect", "--json", full_session.kernel).stdout)
+    shifted = json.loads(run_corr("inspect", "--json", "--clock-offset",
+                                  f"{full_session.kernel}=-1000", full_session.kernel).stdout)
+    assert shifted["begin_ns"] == plain["begin_ns"] - 1000
+    assert shifted["end_ns"] == plain["end_ns"] - 1000
+    assert "--clock-offset" in shifted["traces"][0]["alignment"]

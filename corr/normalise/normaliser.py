@@ -164,7 +164,9 @@ class TraceNormaliser:
         name = dialects.canonical_name(d, raw.name)
         wanted = self._wanted_for(raw.name)
         m = _Mapping(kind="drop", raw=raw_view, wanted=wanted,
-                     is_switch=(raw.name == "sched_switch" and d.name == "lttng-modules"),
+                     # Tracks the running thread, when the reader decoded what it needs.
+                     is_switch=(raw.name == "sched_switch" and d.name == "lttng-modules"
+                                and {"prev_tid", "next_tid"} <= set(present_cols)),
                      is_fork=(raw.name == "sched_process_fork"))
         if name is not None:
             canon_wanted = self.projection.fields_for(name)
