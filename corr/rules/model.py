@@ -1,0 +1,122 @@
+"""What a rule file says, once parsed and checked: the engine's input.
+
+A rule pairs an *entry* event with an *exit* event that share a *key*,
+like the latency_tracker's ``event_in``/``event_out``; see docs/rules.md.
+Expressions (keys, ``where`` filters, ``group_by``) are compiled to plain
+Python callables by :mod:`corr.rules.expr`: nothing is ever ``eval``ed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+MATCH_POLICIES = ("nest", "fifo", "first", "last")
+BLAME_CHOICES = ("entry", "exit")        # or the name of a key part holding a tid
+
+
+@dataclass(frozen=True)
+class Location:
+    """Where something was written: for error messages."""
+
+    path: str
+    line: int | None = None       # 1-based
+    column: int | None = None     # 1-based
+
+    def __str__(self) -> str:
+        out = self.path
+        if self.line is not None:
+            out += f":{self.line}"
+            if self.column is not None:
+                out += f":{self.column}"
+        return out
+
+
+@dataclass
+class Expression:
+    """A compiled expression and what it reads.
+
+    ``evaluate(env)`` takes an :class:`Env` and returns the value.
+    ``references`` lists every name the expression reads, as
+    ``(scope, name)`` with scope ``"event"`` (a field or ``ctx.x`` of the
+    event being filtered), ``"entry"``, ``"exit"`` (in pair filters) or
+    ``"builtin"`` (``$cpu``, ``$tid``, ``$syscall``, ``$duration`` ...).
+    """
+
+    text: str
+    evaluate: Callable[["Env"], object]
+    references: frozenset[tuple[str, str]]
+    location: Location
+    # When the whole expression is one name: (scope, name).  The engine
+    # reads such keys straight from the batch's columns.
+    reference: tuple[str, str] | None = None
+
+
+class Env:
+    """Values an expression can read; the engine builds one per evaluation.
+
+    ``event``/``entry``/``exit`` are mappings (anything with ``.get``) from
+    field names (payload fields by name, contexts as ``ctx.<name>``) to
+    values; ``builtins`` maps builtin names without the ``$`` (``cpu``,
+    ``tid``, ``name``, ``syscall``, ``duration``, ...) to values.  A name
+    that is absent reads as None.
+    """
+
+    __slots__ = ("event", "entry", "exit", "builtins")
+
+    def __init__(self, event=None, entry=None, exit=None, builtins=None):
+        self.event = event or {}
+        self.entry = entry or {}
+        self.exit = exit or {}
+        self.builtins = builtins or {}
+
+
+@dataclass
+class KeyPart:
+    """One named part of a key: how to compute it on an entry or exit event."""
+
+    name: str
+    expression: Expression
+
+
+@dataclass
+class EventSpec:
+    """The entry, exit or cancel side of a rule."""
+
+    events: list[str]                  # names or globs; "a|b": a if the trace has it, else b
+    key: list[KeyPart]
+    where: Expression | None = None    # on this event alone (scope "event")
+    fields: list[str] = field(default_factory=list)   # extra fields kept on intervals
+    location: Location | None = None
+
+
+@dataclass
+class Rule:
+    name: str
+    entry: EventSpec
+    exit: EventSpec
+    description: str | None = None
+    cancel: list[EventSpec] = field(default_factory=list)
+    threshold_ns: int | None = None
+    timeout_ns: int | None = None
+    match: str = "nest"
+    group_by: list[Expression] = field(default_factory=list)   # scopes entry/exit/builtin
+    where: Expression | None = None    # on the matched pair (scopes entry, exit, builtin)
+    blame: str | None = None           # issue 4: whose time a breakdown explains
+    location: Location | None = None
+
+
+@dataclass
+class RuleSet:
+    path: str
+    version: int
+    rules: list[Rule]
+    # The round-trip YAML document (ruamel.yaml), kept so that a tuned
+    # threshold can be written back with comments and layout intact.
+    document: object = None
+
+    def rule(self, name: str) -> Rule:
+        for r in self.rules:
+            if r.name == name:
+                return r
+        raise KeyError(name)
