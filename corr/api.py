@@ -43,3 +43,36 @@ def events(paths: Iterable[PathLike] | PathLike | TraceSet,
     if batch_size:
         kwargs["batch_size"] = batch_size
     return Canonical(traceset, projection, **kwargs).batches()
+
+
+def run(rules, traces, overrides: Iterable[str] = (), clock_offsets: dict[str, int] | None = None,
+        progress: Progress | None = None, reader: str = "auto"):
+    """Pair every rule's entries and exits over the traces: a :class:`RunResult`.
+
+    ``rules`` is a rule file path or a loaded :class:`~corr.rules.model.RuleSet`;
+    ``overrides`` are ``RULE.threshold=VALUE`` / ``RULE.timeout=VALUE`` strings.
+    A trace that fails part-way gives a result whose ``stopped`` says where.
+    """
+    from .engine import run_rules
+    from .rules import apply_overrides, load_rules
+    from .rules.model import RuleSet
+
+    ruleset = rules if isinstance(rules, RuleSet) else load_rules(rules)
+    apply_overrides(ruleset, list(overrides))
+    traceset = traces if isinstance(traces, TraceSet) else open_traces(traces, clock_offsets)
+    return run_rules(traceset, ruleset, progress)
+
+
+def check(rules, traces: Iterable[PathLike] = (), clock_offsets: dict[str, int] | None = None):
+    """Validate a rule file; with traces, also that its events and fields exist.
+
+    Returns ``(ruleset, warnings)``; a mistake in the file raises RuleError.
+    """
+    from .engine.checks import check_against_traces
+    from .rules import load_rules
+
+    ruleset = load_rules(rules)
+    traces = list(traces)
+    if not traces:
+        return ruleset, []
+    return ruleset, check_against_traces(ruleset, open_traces(traces, clock_offsets))

@@ -25,6 +25,10 @@ class UI:
         self.stderr.write(f"corr: {message}\n")
         self.stderr.flush()
 
+    def error_console_note(self, message: str) -> None:
+        """A remark on stderr that is not an error (what was written where)."""
+        self.stderr.write(f"{message}\n")
+
     @property
     def interactive(self) -> bool:
         return hasattr(self.stderr, "isatty") and self.stderr.isatty()

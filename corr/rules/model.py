@@ -39,8 +39,11 @@ class Expression:
     ``evaluate(env)`` takes an :class:`Env` and returns the value.
     ``references`` lists every name the expression reads, as
     ``(scope, name)`` with scope ``"event"`` (a field or ``ctx.x`` of the
-    event being filtered), ``"entry"``, ``"exit"`` (in pair filters) or
-    ``"builtin"`` (``$cpu``, ``$tid``, ``$syscall``, ``$duration`` ...).
+    event being filtered), ``"entry"``, ``"exit"`` (in pair filters:
+    ``("entry", "fd")``, ``("exit", "ctx.vtid")``, ``("entry", "$tid")``),
+    ``"builtin"`` (``$cpu``, ``$tid``, ``$syscall`` of the event, or
+    ``$duration`` of a pair, named without the ``$``) or ``"key"`` (a key
+    part named bare in ``group_by``).  See :mod:`corr.rules.expr`.
     """
 
     text: str
@@ -60,15 +63,22 @@ class Env:
     values; ``builtins`` maps builtin names without the ``$`` (``cpu``,
     ``tid``, ``name``, ``syscall``, ``duration``, ...) to values.  A name
     that is absent reads as None.
+
+    In pair scope an event builtin of the entry or exit event keeps its
+    ``$``: ``entry.$tid`` reads ``env.entry.get("$tid")``, so the engine
+    puts the entry's builtins into ``entry`` under ``$``-names; the pair's
+    own ``$duration`` reads ``env.builtins.get("duration")``.  ``key`` maps
+    key part names to the matched key's values (``group_by: [syscall]``).
     """
 
-    __slots__ = ("event", "entry", "exit", "builtins")
+    __slots__ = ("event", "entry", "exit", "builtins", "key")
 
-    def __init__(self, event=None, entry=None, exit=None, builtins=None):
+    def __init__(self, event=None, entry=None, exit=None, builtins=None, key=None):
         self.event = event or {}
         self.entry = entry or {}
         self.exit = exit or {}
         self.builtins = builtins or {}
+        self.key = key or {}
 
 
 @dataclass
@@ -84,10 +94,10 @@ class EventSpec:
     """The entry, exit or cancel side of a rule."""
 
     events: list[str]                  # names or globs; "a|b": a if the trace has it, else b
-    key: list[KeyPart]
+    key: list[KeyPart]                 # exit and cancel keys list their parts in the entry's order
     where: Expression | None = None    # on this event alone (scope "event")
     fields: list[str] = field(default_factory=list)   # extra fields kept on intervals
-    location: Location | None = None
+    location: Location | None = None   # where its ``event`` value is written
 
 
 @dataclass

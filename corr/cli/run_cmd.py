@@ -1,0 +1,93 @@
+"""``corr run RULES TRACE...``: pair entries and exits, report latencies."""
+
+from __future__ import annotations
+
+import os
+
+from .. import api
+from ..errors import CorrError, UsageError
+from ..render import intervals_table, run_json, run_text
+from .options import add_trace_options, clock_offsets
+
+FORMATS = ("text", "json", "csv", "parquet")
+EXTENSIONS = {".json": "json", ".csv": "csv", ".parquet": "parquet", ".txt": "text"}
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("run", help="pair entry/exit events by rules and report latencies",
+                       description="Pair the entry and exit events of each rule of RULES over "
+                                   "the traces; print statistics per rule and group and the "
+                                   "slowest intervals over the threshold.")
+    p.add_argument("rules", metavar="RULES", help="a rule file (YAML); see docs/rules.md")
+    add_trace_options(p)
+    p.add_argument("--format", choices=FORMATS, help="output format (default: from -o's "
+                   "extension, else text)")
+    p.add_argument("-o", "--output", metavar="FILE", help="write to FILE (.json, .csv, .parquet, .txt)")
+    p.add_argument("--top", type=int, default=10, metavar="N",
+                   help="show the N slowest intervals over threshold per rule (default 10)")
+    p.add_argument("--all-intervals", action="store_true",
+                   help="JSON: include the intervals under the threshold too")
+    p.add_argument("--set", action="append", default=[], metavar="RULE.ATTR=VALUE", dest="overrides",
+                   help="override a rule's threshold or timeout, e.g. syscalls.threshold=2ms "
+                        "(repeatable)")
+
+
+def output_format(args) -> str:
+    if args.format:
+        return args.format
+    if args.output:
+        ext = os.path.splitext(args.output)[1].lower()
+        if ext not in EXTENSIONS:
+            raise UsageError(f"-o {args.output}: cannot tell the format from {ext or 'no extension'!r}; "
+                             f"use --format ({', '.join(FORMATS)})")
+        return EXTENSIONS[ext]
+    return "text"
+
+
+def run(args, ui) -> int:
+    fmt = output_format(args)
+    if args.top < 0:
+        raise UsageError(f"--top {args.top}: must be 0 or more")
+    if fmt in ("csv", "parquet") and not args.output:
+        raise UsageError(f"--format {fmt} writes a file: give it with -o FILE")
+    offsets = clock_offsets(args.clock_offset)
+    with ui.progress("matching", enabled=not args.no_progress) as progress:
+        result = api.run(args.rules, args.traces, overrides=args.overrides,
+                         clock_offsets=offsets, progress=progress, reader=args.reader)
+    try:
+        if fmt == "json":
+            text = run_json.render(result, args.all_intervals)
+            if args.output:
+                intervals_table._atomic(args.output, lambda tmp: _write_text(tmp, text))
+            else:
+                ui.write(text)
+        elif fmt == "csv":
+            n = intervals_table.write_csv(result, args.output)
+            ui.error_console_note(f"wrote {n:,} intervals to {args.output}")
+        elif fmt == "parquet":
+            n = intervals_table.write_parquet(result, args.output)
+            ui.error_console_note(f"wrote {n:,} intervals to {args.output}")
+        else:
+            if args.output:
+                intervals_table._atomic(args.output, lambda tmp: _write_rendered(tmp, result, args.top))
+            else:
+                run_text.render(result, ui.console, top=args.top)
+    except OSError as exc:
+        raise CorrError(f"{args.output}: cannot write: {exc.strerror or exc}") from None
+    if result.stopped:
+        s = result.stopped
+        ui.error(f"{s['path']}: {s['cause']} (decoding stopped after {s['events_before']:,} "
+                 f"events; the results cover the events before)")
+        return 2
+    return 0
+
+
+def _write_text(path: str, text: str) -> None:
+    with open(path, "w") as f:
+        f.write(text + "\n")
+
+
+def _write_rendered(path: str, result, top: int) -> None:
+    from rich.console import Console
+    with open(path, "w") as f:
+        run_text.render(result, Console(file=f, width=120, no_color=True), top=top)

@@ -1,0 +1,27 @@
+"""The matching engine: rules + canonical events -> intervals and statistics."""
+
+from __future__ import annotations
+
+from ..reading import TraceSet
+from ..rules.model import RuleSet
+from .result import RuleResult, RunResult
+from .runner import Engine, EventNames, projection_for, unknown_event_warnings
+
+__all__ = ["run_rules", "RunResult", "RuleResult", "Engine", "EventNames", "projection_for",
+           "unknown_event_warnings"]
+
+
+def run_rules(traceset: TraceSet, ruleset: RuleSet, progress=None) -> RunResult:
+    """Pair every rule's entries and exits over the traces, in one pass."""
+    warnings = unknown_event_warnings(ruleset, EventNames(traceset))
+    engine = Engine(traceset, ruleset).run(progress)
+    stopped = None
+    if engine.stopped is not None:
+        exc = engine.stopped
+        stopped = {"path": exc.path, "cause": exc.cause, "at_ns": exc.stopped_at_ns,
+                   "events_before": exc.events_before}
+    traces = [{"path": t.path, "tracer": t.tracer, "domain": t.domain,
+               "alignment": t.alignment, "offset_ns": t.offset_ns} for t in traceset.traces]
+    rules = [RuleResult(rule, matcher) for rule, matcher in zip(ruleset.rules, engine.matchers)]
+    return RunResult(ruleset.path, rules, traces, engine.events, engine.begin_ns, engine.end_ns,
+                     engine.discards, warnings, stopped)

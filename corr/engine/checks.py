@@ -1,0 +1,64 @@
+"""``corr check RULES TRACE...``: do the rules' events and fields exist?
+
+A rule naming an event no trace has, or a field its events lack, runs
+without error and finds nothing: worth a warning before anyone waits for
+an empty result.
+"""
+
+from __future__ import annotations
+
+from ..errors import TraceDecodeError
+from ..normalise.dialects import detect, field_renames, possible_names
+from ..reading import Projection, TraceSet
+from ..rules.model import RuleSet
+from .runner import (_BUILTIN_FIELDS, CANCEL, EventNames, _alternatives, _event_fields, _matches,
+                     _pair_names, _sides, unknown_event_warnings)
+
+
+def canonical_fields(traceset: TraceSet) -> dict[str, set[str]]:
+    """Canonical class name -> the fields its events carry, across the traces."""
+    try:
+        for _ in traceset.batches(Projection.of({"*": ()})):
+            pass
+    except TraceDecodeError:
+        pass                      # what was seen before the failure still counts
+    out: dict[str, set[str]] = {}
+    dialects = {t.index: detect(t.env, t.class_names) for t in traceset.traces}
+    for info in traceset.registry.classes:
+        dialect = dialects[info.trace]
+        renames = field_renames(dialect, info.name)
+        fields = {renames.get(f.name, f.name) for f in info.fields}
+        if dialect.kernel:
+            fields.add("ctx.tid")
+        for name in possible_names(dialect, info.name) + [info.name]:
+            out.setdefault(name, set()).update(fields)
+    return out
+
+
+def check_against_traces(ruleset: RuleSet, traceset: TraceSet) -> list[str]:
+    names = EventNames(traceset)
+    warnings = unknown_event_warnings(ruleset, names)
+    fields_of = canonical_fields(traceset)
+    for rule in ruleset.rules:
+        for role, spec in _sides(rule):
+            needed = _event_fields([p.expression for p in spec.key] + [spec.where], "event")
+            needed.update(spec.fields)
+            if role != CANCEL:
+                for name in _pair_names(rule, role):
+                    if not name.startswith("$"):
+                        needed.add(name)
+            # Builtins read one of several contexts: only plain fields must exist.
+            builtin_fields = {f for fs in _BUILTIN_FIELDS.values() for f in fs}
+            needed -= builtin_fields
+            for pattern in spec.events:
+                for alt in _alternatives(pattern):
+                    classes = [n for n in fields_of if _matches(n, alt)]
+                    if not classes:
+                        continue
+                    have = set().union(*(fields_of[n] for n in classes))
+                    for field in sorted(needed - have):
+                        where = f"{spec.location}: " if spec.location else ""
+                        warnings.append(
+                            f"{where}rule {rule.name}: {role} events {alt!r} have no field "
+                            f"{field!r} (they have: {', '.join(sorted(have)) or 'none'})")
+    return warnings

@@ -1,0 +1,97 @@
+"""Intervals: what a rule's matcher produces, stored column-wise.
+
+A trace can yield millions of intervals; one Python object each would not
+fit the memory target, so a table keeps integer columns in ``array('q')``
+(8 bytes a value) and the rest in lists.  Rows are built by the matcher
+and read by statistics and renderers.
+"""
+
+from __future__ import annotations
+
+from array import array
+
+# Status codes (the ``status`` column) and their names.
+COMPLETE, LATE, TIMEOUT, INCOMPLETE = range(4)
+STATUS_NAMES = ("complete", "late", "timeout", "incomplete")
+
+NONE_INT = -(2 ** 63)          # an absent integer in an int column
+
+
+class IntervalTable:
+    """The intervals of one rule, in the order they were closed."""
+
+    INT_COLUMNS = ("start_ns", "end_ns", "status", "entry_tid", "entry_cpu",
+                   "exit_tid", "exit_cpu", "group")
+    OBJECT_COLUMNS = ("key", "entry_comm", "exit_comm", "fields")
+
+    def __init__(self, key_names: list[str]):
+        self.key_names = key_names
+        for name in self.INT_COLUMNS:
+            setattr(self, name, array("q"))
+        for name in self.OBJECT_COLUMNS:
+            setattr(self, name, [])
+        self.lossy: array = array("b")       # overlaps a discarded-events range
+
+    def __len__(self) -> int:
+        return len(self.start_ns)
+
+    def append(self, start, end, status, key, entry_tid, entry_cpu, entry_comm,
+               exit_tid, exit_cpu, exit_comm, fields, group) -> None:
+        self.start_ns.append(start)
+        self.end_ns.append(end)
+        self.status.append(status)
+        self.key.append(key)
+        self.entry_tid.append(NONE_INT if entry_tid is None else entry_tid)
+        self.entry_cpu.append(NONE_INT if entry_cpu is None else entry_cpu)
+        self.entry_comm.append(entry_comm)
+        self.exit_tid.append(NONE_INT if exit_tid is None else exit_tid)
+        self.exit_cpu.append(NONE_INT if exit_cpu is None else exit_cpu)
+        self.exit_comm.append(exit_comm)
+        self.fields.append(fields)
+        self.group.append(group)
+        self.lossy.append(0)
+
+    def row(self, i: int) -> dict:
+        """One interval as a plain dict (for renderers and tests)."""
+        def opt(v):
+            return None if v == NONE_INT else v
+        key = self.key[i]
+        return {
+            "start_ns": self.start_ns[i],
+            "end_ns": self.end_ns[i],
+            "duration_ns": self.end_ns[i] - self.start_ns[i],
+            "status": STATUS_NAMES[self.status[i]],
+            "key": dict(zip(self.key_names, key)) if isinstance(key, tuple) else key,
+            "tid": opt(self.entry_tid[i]),
+            "cpu": opt(self.entry_cpu[i]),
+            "comm": self.entry_comm[i],
+            "exit_tid": opt(self.exit_tid[i]),
+            "exit_cpu": opt(self.exit_cpu[i]),
+            "exit_comm": self.exit_comm[i],
+            "fields": self.fields[i],
+            "lossy": bool(self.lossy[i]),
+        }
+
+    def durations(self):
+        """Durations of every row as an int64 numpy array."""
+        import numpy as np
+        return (np.frombuffer(self.end_ns, dtype=np.int64)
+                - np.frombuffer(self.start_ns, dtype=np.int64))
+
+    def statuses(self):
+        import numpy as np
+        return np.frombuffer(self.status, dtype=np.int64)
+
+    def mark_lossy(self, ranges: list[tuple[int, int]]) -> int:
+        """Flag the intervals that overlap one of the ``(begin, end)`` ranges."""
+        if not ranges or not len(self):
+            return 0
+        import numpy as np
+        start = np.frombuffer(self.start_ns, dtype=np.int64)
+        end = np.frombuffer(self.end_ns, dtype=np.int64)
+        hit = np.zeros(len(self), dtype=bool)
+        for begin, stop in ranges:
+            hit |= (start <= stop) & (end >= begin)
+        lossy = np.frombuffer(self.lossy, dtype=np.int8)
+        lossy[hit] = 1
+        return int(hit.sum())

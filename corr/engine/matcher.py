@@ -1,0 +1,246 @@
+"""Pairing one rule's entries and exits: the latency_tracker, offline.
+
+An entry opens an interval under its key; an exit with the same key closes
+one, chosen by the rule's ``match`` policy.  Open entries live in a dict by
+key (never a scan); timeout deadlines in a sorted list, so firing the due
+ones costs a look at its head.  Every entry ends in exactly one outcome:
+complete, late (its exit came after the timeout), timeout (no exit at all),
+incomplete (still open at the end of the trace) or dropped, with a reason.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, deque
+
+from sortedcontainers import SortedList
+
+from .intervals import COMPLETE, INCOMPLETE, LATE, TIMEOUT, IntervalTable
+
+NO_DEADLINE = 2 ** 63
+
+
+class OpenEntry:
+    """An entry waiting for its exit."""
+
+    __slots__ = ("ts", "seq", "key", "tid", "cpu", "comm", "values", "deadline", "timed_out")
+
+    def __init__(self, ts, seq, key, tid, cpu, comm, values, deadline):
+        self.ts = ts
+        self.seq = seq
+        self.key = key
+        self.tid = tid
+        self.cpu = cpu
+        self.comm = comm
+        self.values = values          # what the pair filter, group_by and fields read
+        self.deadline = deadline
+        self.timed_out = False
+
+
+class Matcher:
+    """One rule's state while the trace is walked in time order."""
+
+    def __init__(self, name: str, key_names: list[str], match: str = "nest",
+                 timeout_ns: int | None = None, pair_filter=None, grouper=None,
+                 field_names: tuple = ()):
+        self.name = name
+        self.match = match
+        self.timeout_ns = timeout_ns
+        self.pair_filter = pair_filter        # (entry values, exit values, duration) -> bool
+        self.grouper = grouper                # (entry values, exit values, key, duration) -> group
+        self.field_names = field_names        # entry/exit values copied onto intervals
+        self.intervals = IntervalTable(key_names)
+        self.groups: dict[object, int] = {}
+        self.entries = 0
+        self.dropped: Counter = Counter()
+        self.unmatched_exits = 0
+        self._seq = 0
+        self._open: dict = {}                 # key -> OpenEntry (first/last) or list/deque
+        self._timed_out: dict = {}            # key -> [OpenEntry], awaiting a late exit
+        self._deadlines = SortedList()        # (deadline, seq)
+        self._by_seq: dict[int, OpenEntry] = {}
+        self.next_deadline = NO_DEADLINE
+        self._single = match in ("first", "last")
+
+    # -- entries -------------------------------------------------------------
+    def entry(self, ts, key, tid, cpu, comm, values) -> None:
+        self.entries += 1
+        if self.next_deadline < ts:
+            self.expire(ts)
+        self._seq += 1
+        deadline = ts + self.timeout_ns if self.timeout_ns is not None else NO_DEADLINE
+        e = OpenEntry(ts, self._seq, key, tid, cpu, comm, values, deadline)
+        opened = self._open
+        if self._single:
+            old = opened.get(key)
+            if old is not None:
+                if self.match == "first":
+                    self.dropped["ignored: its key was already open (match: first)"] += 1
+                    return
+                self.dropped["replaced by a newer entry with the same key (match: last)"] += 1
+                self._forget_deadline(old)
+            opened[key] = e
+        else:
+            pending = opened.get(key)
+            if pending is None:
+                pending = opened[key] = [] if self.match == "nest" else deque()
+            pending.append(e)
+        if deadline != NO_DEADLINE:
+            self._deadlines.add((deadline, e.seq))
+            self._by_seq[e.seq] = e
+            if deadline < self.next_deadline:
+                self.next_deadline = deadline
+
+    # -- exits -----------------------------------------------------------------
+    def exit(self, ts, key, tid, cpu, comm, values) -> None:
+        if self.next_deadline < ts:
+            self.expire(ts)
+        e = self._take_open(key)
+        if e is None:
+            e = self._take_timed_out(key)
+            if e is None:
+                self.unmatched_exits += 1
+                return
+        else:
+            self._forget_deadline(e)
+        entry_values = e.values
+        duration = ts - e.ts
+        if self.pair_filter is not None and not self.pair_filter(entry_values, values, duration):
+            self.dropped["filtered out by the rule's where"] += 1
+            return
+        group = self._group_of(entry_values, values, key, duration)
+        self.intervals.append(e.ts, ts, LATE if e.timed_out else COMPLETE, key,
+                              e.tid, e.cpu, e.comm, tid, cpu, comm,
+                              self._fields(entry_values, values), group)
+
+    def _take_open(self, key):
+        opened = self._open
+        if self._single:
+            return opened.pop(key, None)
+        pending = opened.get(key)
+        if not pending:
+            return None
+        e = pending.pop() if self.match == "nest" else pending.popleft()
+        if not pending:
+            del opened[key]
+        return e
+
+    def _take_timed_out(self, key):
+        waiting = self._timed_out.get(key)
+        if not waiting:
+            return None
+        e = waiting.pop(0 if self.match == "fifo" else -1)
+        if not waiting:
+            del self._timed_out[key]
+        return e
+
+    # -- cancel -----------------------------------------------------------------
+    def cancel(self, ts, key, reason: str) -> None:
+        """Drop every entry open under ``key`` (a thread exited, say)."""
+        if self.next_deadline < ts:
+            self.expire(ts)
+        found = self._open.pop(key, None)
+        if found is not None:
+            entries = [found] if self._single else list(found)
+            for e in entries:
+                self._forget_deadline(e)
+            self.dropped[f"cancelled by {reason}"] += len(entries)
+        # Timed-out entries can no longer be late: they stay timeouts.
+        for e in self._timed_out.pop(key, ()):
+            self._record_timeout(e)
+
+    # -- time -------------------------------------------------------------------
+    def expire(self, now: int) -> None:
+        """Time out every open entry whose deadline is before ``now``."""
+        deadlines = self._deadlines
+        while deadlines and deadlines[0][0] < now:
+            _, seq = deadlines.pop(0)
+            e = self._by_seq.pop(seq)
+            self._remove_open(e)
+            e.timed_out = True
+            self._timed_out.setdefault(e.key, []).append(e)
+        self.next_deadline = deadlines[0][0] if deadlines else NO_DEADLINE
+
+    def _remove_open(self, e: OpenEntry) -> None:
+        opened = self._open
+        if self._single:
+            if opened.get(e.key) is e:
+                del opened[e.key]
+            return
+        pending = opened.get(e.key)
+        if pending is not None:
+            pending.remove(e)
+            if not pending:
+                del opened[e.key]
+
+    def _forget_deadline(self, e: OpenEntry) -> None:
+        if e.deadline != NO_DEADLINE and not e.timed_out:
+            self._deadlines.discard((e.deadline, e.seq))
+            self._by_seq.pop(e.seq, None)
+            self.next_deadline = self._deadlines[0][0] if self._deadlines else NO_DEADLINE
+
+    def finish(self, end_ts: int) -> None:
+        """The trace ended at ``end_ts``: settle every entry still waiting."""
+        deadlines = self._deadlines
+        while deadlines and deadlines[0][0] <= end_ts:
+            _, seq = deadlines.pop(0)
+            e = self._by_seq.pop(seq)
+            self._remove_open(e)
+            e.timed_out = True
+            self._timed_out.setdefault(e.key, []).append(e)
+        for waiting in self._timed_out.values():
+            for e in waiting:
+                self._record_timeout(e)
+        self._timed_out.clear()
+        for pending in self._open.values():
+            for e in ([pending] if self._single else pending):
+                self.intervals.append(e.ts, max(end_ts, e.ts), INCOMPLETE, e.key, e.tid, e.cpu,
+                                      e.comm, None, None, None,
+                                      self._fields(e.values, None),
+                                      self._group_of(e.values, None, e.key, max(end_ts, e.ts) - e.ts))
+        self._open.clear()
+        self._deadlines.clear()
+        self._by_seq.clear()
+        self.next_deadline = NO_DEADLINE
+
+    def _record_timeout(self, e: OpenEntry) -> None:
+        self.intervals.append(e.ts, e.ts + self.timeout_ns, TIMEOUT, e.key, e.tid, e.cpu,
+                              e.comm, None, None, None,
+                              self._fields(e.values, None),
+                              self._group_of(e.values, None, e.key, self.timeout_ns))
+
+    # -- helpers -------------------------------------------------------------------
+    def _group_of(self, entry_values, exit_values, key, duration) -> int:
+        value = None if self.grouper is None else self.grouper(entry_values, exit_values, key,
+                                                                duration)
+        index = self.groups.get(value)
+        if index is None:
+            index = self.groups[value] = len(self.groups)
+        return index
+
+    def _fields(self, entry_values, exit_values):
+        if not self.field_names:
+            return None
+        out = {}
+        for name in self.field_names:
+            if exit_values is not None and name in exit_values:
+                out[name] = exit_values[name]
+            elif entry_values is not None and name in entry_values:
+                out[name] = entry_values[name]
+        return out
+
+    # -- accounting ------------------------------------------------------------------
+    def outcome_counts(self) -> dict:
+        """Entries and what became of them; the parts add up to ``entries``."""
+        import numpy as np
+        statuses = self.intervals.statuses()
+        counts = np.bincount(statuses, minlength=4) if len(statuses) else np.zeros(4, dtype=int)
+        return {
+            "entries": self.entries,
+            "complete": int(counts[COMPLETE]),
+            "late": int(counts[LATE]),
+            "timeouts": int(counts[TIMEOUT]),
+            "incomplete": int(counts[INCOMPLETE]),
+            "dropped": int(sum(self.dropped.values())),
+            "dropped_reasons": dict(self.dropped),
+            "exits_without_entry": self.unmatched_exits,
+        }

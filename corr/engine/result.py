@@ -1,0 +1,154 @@
+"""The result of ``corr run``: the one object every renderer reads.
+
+It holds, per rule, the interval table, the outcome counts and the
+statistics; renderers format it and never read a trace again.
+"""
+
+from __future__ import annotations
+
+from ..rules.model import Rule
+from .intervals import COMPLETE, LATE, STATUS_NAMES, IntervalTable
+from .stats import summarize
+
+FORMAT_VERSION = 1
+
+
+class RuleResult:
+    """What one rule found."""
+
+    def __init__(self, rule: Rule, matcher):
+        self.rule = rule
+        self.name = rule.name
+        self.intervals: IntervalTable = matcher.intervals
+        self.outcomes = matcher.outcome_counts()
+        self.group_values = list(matcher.groups)        # index -> group value
+        self.threshold_ns = rule.threshold_ns
+        self._stats = None
+        self._group_stats = None
+
+    def _measured(self):
+        """Durations and groups of complete and late intervals (what stats count)."""
+        import numpy as np
+        statuses = self.intervals.statuses()
+        keep = (statuses == COMPLETE) | (statuses == LATE)
+        groups = np.frombuffer(self.intervals.group, dtype=np.int64)
+        return self.intervals.durations()[keep], groups[keep]
+
+    @property
+    def stats(self) -> dict:
+        if self._stats is None:
+            durations, _ = self._measured()
+            self._stats = self._with_outcomes(summarize(durations, self.threshold_ns))
+        return self._stats
+
+    def _with_outcomes(self, stats: dict) -> dict:
+        o = self.outcomes
+        stats.update(timeouts=o["timeouts"], late=o["late"], incomplete=o["incomplete"],
+                     dropped=o["dropped"])
+        return stats
+
+    @property
+    def groups(self) -> list[dict]:
+        """Per group_by value: its statistics, most frequent first."""
+        if self._group_stats is None:
+            import numpy as np
+            if not self.rule.group_by:
+                self._group_stats = []
+                return self._group_stats
+            durations, groups = self._measured()
+            statuses = self.intervals.statuses()
+            all_groups = np.frombuffer(self.intervals.group, dtype=np.int64)
+            out = []
+            for index, value in enumerate(self.group_values):
+                stats = summarize(durations[groups == index], self.threshold_ns)
+                mine = statuses[all_groups == index]
+                stats.update(timeouts=int((mine == 2).sum()), late=int((mine == LATE).sum()),
+                             incomplete=int((mine == 3).sum()))
+                out.append({"key": _plain(value), "stats": stats})
+            out.sort(key=lambda g: (-g["stats"]["count"], str(g["key"])))
+            self._group_stats = out
+        return self._group_stats
+
+    def selected_intervals(self, all_intervals: bool = False, top: int | None = None) -> list[dict]:
+        """Intervals over the threshold (or all), slowest first."""
+        import numpy as np
+        durations = self.intervals.durations()
+        if all_intervals or self.threshold_ns is None:
+            index = np.arange(len(durations))
+        else:
+            index = np.nonzero(durations > self.threshold_ns)[0]
+        index = index[np.argsort(-durations[index], kind="stable")]
+        if top is not None:
+            index = index[:top]
+        return [self.interval(int(i)) for i in index]
+
+    def interval(self, i: int) -> dict:
+        row = self.intervals.row(i)
+        row["group"] = _plain(self.group_values[self.intervals.group[i]]) if self.group_values else None
+        return row
+
+    def to_dict(self, all_intervals: bool = False) -> dict:
+        rule = self.rule
+        return {
+            "name": rule.name,
+            "description": rule.description,
+            "threshold_ns": rule.threshold_ns,
+            "timeout_ns": rule.timeout_ns,
+            "match": rule.match,
+            "stats": self.stats,
+            "outcomes": self.outcomes,
+            "groups": self.groups,
+            "lossy_intervals": int(sum(self.intervals.lossy)),
+            "intervals": self.selected_intervals(all_intervals),
+        }
+
+
+class RunResult:
+    """Everything ``corr run`` found, for every rule."""
+
+    def __init__(self, rules_path: str, rules: list[RuleResult], traces: list[dict],
+                 events: int, begin_ns, end_ns, discards, warnings: list[str], stopped=None):
+        self.rules_path = rules_path
+        self.rules = rules
+        self.traces = traces
+        self.events = events
+        self.begin_ns = begin_ns
+        self.end_ns = end_ns
+        self.discards = discards
+        self.warnings = warnings
+        self.stopped = stopped
+
+    def rule(self, name: str) -> RuleResult:
+        for r in self.rules:
+            if r.name == name:
+                return r
+        raise KeyError(name)
+
+    @property
+    def discarded_events(self) -> int:
+        return sum(d.count or 0 for d in self.discards if d.kind == "events")
+
+    def to_dict(self, all_intervals: bool = False) -> dict:
+        return {
+            "format_version": FORMAT_VERSION,
+            "rules_file": self.rules_path,
+            "traces": self.traces,
+            "events": self.events,
+            "begin_ns": self.begin_ns,
+            "end_ns": self.end_ns,
+            "discarded_events": self.discarded_events,
+            "discards": [d._asdict() for d in self.discards],
+            "warnings": self.warnings,
+            "stopped": self.stopped,
+            "rules": [r.to_dict(all_intervals) for r in self.rules],
+        }
+
+
+def _plain(value):
+    """Group and key values as JSON can hold them."""
+    if isinstance(value, tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+__all__ = ["RuleResult", "RunResult", "STATUS_NAMES", "FORMAT_VERSION"]

@@ -1,0 +1,446 @@
+"""Running a rule set over a trace set: one pass, batch by batch.
+
+For each batch, each class that feeds a rule is *prepared* once: its keys
+(and thread ids) become lists computed column-wise, so that the walk over
+events in time order does little more than a dict operation per event.
+Open state lives in the matchers and carries from batch to batch; memory is
+bounded by what is open and by the interval tables.
+"""
+
+from __future__ import annotations
+
+import difflib
+import fnmatch
+
+from ..errors import TraceDecodeError
+from ..normalise import Canonical
+from ..normalise.dialects import detect, possible_names
+from ..reading import ALL, Projection, TraceSet
+from ..rules.model import Env, EventSpec, Rule, RuleSet
+from . import threads
+from .matcher import Matcher
+
+ENTRY, EXIT, CANCEL = "entry", "exit", "cancel"
+_SYSCALL_PREFIXES = ("syscall_entry_", "syscall_exit_")
+# What each builtin reads from the event, besides cpu, name and ts.
+_BUILTIN_FIELDS = {
+    "tid": ("ctx.tid", "ctx.vtid"), "pid": ("ctx.pid", "ctx.vpid"),
+    "procname": ("ctx.procname",), "comm": ("ctx.procname", "ctx.tid", "ctx.vtid"),
+}
+
+
+def _alternatives(pattern: str) -> list[str]:
+    return [p.strip() for p in pattern.split("|")]
+
+
+def _matches(name: str, pattern: str) -> bool:
+    return name == pattern or fnmatch.fnmatchcase(name, pattern)
+
+
+class EventNames:
+    """The canonical (and raw) event names each trace can produce."""
+
+    def __init__(self, traceset: TraceSet):
+        self.by_trace: list[set[str]] = []
+        for t in traceset.traces:
+            dialect = detect(t.env, t.class_names)
+            names = set(t.class_names)
+            for raw in t.class_names:
+                names.update(possible_names(dialect, raw))
+            self.by_trace.append(names)
+
+    def has(self, trace: int, pattern: str) -> bool:
+        return any(_matches(n, pattern) for n in self.by_trace[trace])
+
+    def anywhere(self, pattern: str) -> bool:
+        return any(self.has(i, pattern) for i in range(len(self.by_trace)))
+
+    def resolve(self, trace: int, pattern: str) -> str | None:
+        """The alternative of "a|b" this trace uses, or None."""
+        for alt in _alternatives(pattern):
+            if self.has(trace, alt):
+                return alt
+        return None
+
+    def near(self, pattern: str, n: int = 3) -> list[str]:
+        names = sorted(set().union(*self.by_trace)) if self.by_trace else []
+        return difflib.get_close_matches(pattern, names, n=n, cutoff=0.6)
+
+
+def unknown_event_warnings(ruleset: RuleSet, names: EventNames) -> list[str]:
+    """One line per event pattern of the rules that no trace has."""
+    out = []
+    for rule in ruleset.rules:
+        for role, spec in _sides(rule):
+            for pattern in spec.events:
+                if any(names.anywhere(alt) for alt in _alternatives(pattern)):
+                    continue
+                near = []
+                for alt in _alternatives(pattern):
+                    near += names.near(alt)
+                where = f"{spec.location}: " if spec.location else ""
+                hint = f" (did you mean {', '.join(dict.fromkeys(near))}?)" if near else ""
+                out.append(f"{where}rule {rule.name}: no trace has {role} event {pattern!r}{hint}")
+    return out
+
+
+def _sides(rule: Rule):
+    yield ENTRY, rule.entry
+    yield EXIT, rule.exit
+    for spec in rule.cancel:
+        yield CANCEL, spec
+
+
+# -- what to decode ----------------------------------------------------------------
+
+def _event_fields(expressions, scope: str) -> set[str]:
+    """The columns expressions read in ``scope``, builtins expanded."""
+    out: set[str] = set()
+    for expr in expressions:
+        if expr is None:
+            continue
+        for ref_scope, name in expr.references:
+            if ref_scope == scope or (scope == "event" and ref_scope == "event"):
+                if name.startswith("$"):
+                    out.update(_BUILTIN_FIELDS.get(name[1:], ()))
+                else:
+                    out.add(name)
+            elif scope == "event" and ref_scope == "builtin":
+                out.update(_BUILTIN_FIELDS.get(name, ()))
+    return out
+
+
+def _pair_names(rule: Rule, side: str) -> set[str]:
+    """What the pair filter and group_by read from the ``side`` event."""
+    out: set[str] = set()
+    for expr in [rule.where, *rule.group_by]:
+        if expr is None:
+            continue
+        for scope, name in expr.references:
+            if scope == side:
+                out.add(name)
+    return out
+
+
+def projection_for(ruleset: RuleSet) -> Projection:
+    wanted: dict[str, set] = {}
+
+    def want(pattern: str, fields: set[str]) -> None:
+        for alt in _alternatives(pattern):
+            wanted.setdefault(alt, set()).update(fields)
+
+    for rule in ruleset.rules:
+        for role, spec in _sides(rule):
+            fields = _event_fields([p.expression for p in spec.key] + [spec.where], "event")
+            fields.update(spec.fields)
+            fields.update({"ctx.tid", "ctx.vtid", "ctx.procname"})      # interval tid, comm
+            if role != CANCEL:
+                for name in _pair_names(rule, role):
+                    if name.startswith("$"):
+                        fields.update(_BUILTIN_FIELDS.get(name[1:], ()))
+                    else:
+                        fields.add(name)
+            for pattern in spec.events:
+                want(pattern, fields)
+    for name, fields in threads.projection().items():
+        wanted.setdefault(name, set()).update(fields)
+    return Projection.of({k: frozenset(v) for k, v in wanted.items()})
+
+
+# -- preparing a class of a batch for one rule side ------------------------------------
+
+class _RowView:
+    """A row of a class's columns, read by expressions (``.get``)."""
+
+    __slots__ = ("cols", "row", "builtins")
+
+    def __init__(self, cols, row, builtins):
+        self.cols = cols
+        self.row = row
+        self.builtins = builtins
+
+    def get(self, name, default=None):
+        if name.startswith("$"):
+            return self.builtins(name[1:], self.row)
+        col = self.cols.fields.get(name)
+        return default if col is None else col[self.row]
+
+
+class _BuiltinView:
+    """``$name`` values of one row, as event-scope expressions read them."""
+
+    __slots__ = ("builtins", "row")
+
+    def __init__(self, builtins, row):
+        self.builtins = builtins
+        self.row = row
+
+    def get(self, name, default=None):
+        value = self.builtins(name, self.row)
+        return default if value is None else value
+
+
+def _event_env(cols, row, builtins) -> Env:
+    return Env(event=_RowView(cols, row, builtins), builtins=_BuiltinView(builtins, row))
+
+
+class _Builtins:
+    """``$name`` values for the rows of one class in one batch."""
+
+    def __init__(self, class_name: str, cols, ts_of_row, names: threads.ThreadNames):
+        self.class_name = class_name
+        self.cols = cols
+        self.ts_of_row = ts_of_row
+        self.names = names
+        f = cols.fields
+        self.tids = f.get("ctx.tid") or f.get("ctx.vtid")
+        self.pids = f.get("ctx.pid") or f.get("ctx.vpid")
+        self.procnames = f.get("ctx.procname")
+        self.syscall = next((class_name[len(p):] for p in _SYSCALL_PREFIXES
+                             if class_name.startswith(p)), None)
+
+    def column(self, name: str):
+        """A whole column for a builtin, when it does not depend on time."""
+        n = len(self.cols)
+        if name == "tid":
+            return self.tids if self.tids is not None else [None] * n
+        if name == "pid":
+            return self.pids if self.pids is not None else [None] * n
+        if name == "cpu":
+            return self.cols.cpu
+        if name == "name":
+            return [self.class_name] * n
+        if name == "syscall":
+            return [self.syscall] * n
+        if name == "procname" and self.procnames is not None:
+            return self.procnames
+        return None
+
+    def __call__(self, name: str, row: int):
+        if name == "tid":
+            return None if self.tids is None else self.tids[row]
+        if name == "pid":
+            return None if self.pids is None else self.pids[row]
+        if name == "cpu":
+            return self.cols.cpu[row]
+        if name == "name":
+            return self.class_name
+        if name == "syscall":
+            return self.syscall
+        if name == "ts":
+            return self.ts_of_row(row)
+        if name in ("comm", "procname"):
+            return self.comm(row)
+        return None
+
+    def comm(self, row: int):
+        if self.procnames is not None:
+            return self.procnames[row]
+        return None if self.tids is None else self.names.get(self.tids[row])
+
+
+class _Prepared:
+    """One rule side on one class of one batch: keys, tids, filter, captures."""
+
+    __slots__ = ("kind", "matcher", "keys", "where", "builtins", "cols", "capture", "reason")
+
+    def __init__(self, kind, matcher, spec: EventSpec, cols, builtins: _Builtins, capture, reason):
+        self.kind = kind
+        self.matcher = matcher
+        self.cols = cols
+        self.builtins = builtins
+        self.where = spec.where
+        self.capture = capture
+        self.reason = reason
+        self.keys = self._keys(spec)
+
+    def _keys(self, spec: EventSpec):
+        columns = []
+        for part in spec.key:
+            col = self._column(part.expression)
+            if col is None:           # an expression, or a builtin that follows time
+                col = [part.expression.evaluate(_event_env(self.cols, r, self.builtins))
+                       for r in range(len(self.cols))]
+            columns.append(col)
+        if len(columns) == 1:
+            return columns[0]
+        return list(zip(*columns))
+
+    def _column(self, expr):
+        ref = expr.reference
+        if ref is None:
+            return None
+        scope, name = ref
+        if scope == "builtin" or name.startswith("$"):
+            return self.builtins.column(name.lstrip("$"))
+        col = self.cols.fields.get(name)
+        return col if col is not None else [None] * len(self.cols)
+
+    def values(self, row: int) -> dict | None:
+        if not self.capture:
+            return None
+        view = _RowView(self.cols, row, self.builtins)
+        return {name: view.get(name) for name in self.capture}
+
+    def passes(self, row: int) -> bool:
+        if self.where is None:
+            return True
+        return bool(self.where.evaluate(_event_env(self.cols, row, self.builtins)))
+
+
+# -- the run -----------------------------------------------------------------------------
+
+class Engine:
+    """Rule matchers fed by the canonical event stream of a trace set."""
+
+    def __init__(self, traceset: TraceSet, ruleset: RuleSet):
+        self.traceset = traceset
+        self.ruleset = ruleset
+        self.names = EventNames(traceset)
+        self.thread_names = threads.ThreadNames()
+        self.matchers = [self._matcher(rule) for rule in ruleset.rules]
+        self.canonical = Canonical(traceset, projection_for(ruleset))
+        self._dispatch: dict[int, list] = {}
+        self.events = 0
+        self.begin_ns = None
+        self.end_ns = None
+        self.discards = []
+        self.stopped: TraceDecodeError | None = None
+
+    def _matcher(self, rule: Rule) -> Matcher:
+        key_names = [p.name for p in rule.entry.key]
+        pair = rule.where
+        pair_filter = None
+        if pair is not None:
+            def pair_filter(entry_values, exit_values, duration, pair=pair):
+                return bool(pair.evaluate(Env(entry=entry_values or {}, exit=exit_values or {},
+                                              builtins={"duration": duration})))
+        grouper = None
+        if rule.group_by:
+            grouper = self._grouper(rule, key_names)
+        fields = tuple(dict.fromkeys([*rule.entry.fields, *rule.exit.fields]))
+        return Matcher(rule.name, key_names, rule.match, rule.timeout_ns, pair_filter, grouper, fields)
+
+    @staticmethod
+    def _grouper(rule: Rule, key_names: list[str]):
+        """(entry values, exit values, key, duration) -> the interval's group."""
+        getters = []
+        for expr in rule.group_by:
+            ref = expr.reference
+            if ref is not None and ref[0] == "key":
+                index = key_names.index(ref[1])
+                if len(key_names) == 1:
+                    getters.append(lambda e, x, key, d: key)
+                else:
+                    getters.append(lambda e, x, key, d, i=index: key[i])
+            elif ref is not None and ref[0] in ("entry", "exit"):
+                side = 0 if ref[0] == "entry" else 1
+                getters.append(lambda e, x, key, d, side=side, name=ref[1]:
+                               ((e, x)[side] or {}).get(name))
+            else:
+                getters.append(lambda e, x, key, d, expr=expr: expr.evaluate(Env(
+                    entry=e, exit=x, builtins={"duration": d},
+                    key=dict(zip(key_names, key if len(key_names) > 1 else (key,))))))
+        if len(getters) == 1:
+            return getters[0]
+        return lambda e, x, key, d: tuple(g(e, x, key, d) for g in getters)
+
+    def _bindings(self, info) -> list:
+        """(kind, matcher, spec, capture, reason) for every rule side a class feeds."""
+        found = []
+        for rule, matcher in zip(self.ruleset.rules, self.matchers):
+            for kind, spec in _sides(rule):
+                if not any(self._class_matches(info, pattern) for pattern in spec.events):
+                    continue
+                capture = set(spec.fields)
+                if kind != CANCEL:
+                    capture |= _pair_names(rule, kind)
+                reason = info.name if kind == CANCEL else None
+                found.append((kind, matcher, spec, sorted(capture), reason))
+        order = {CANCEL: 0, EXIT: 1, ENTRY: 2}     # close before opening anew
+        found.sort(key=lambda b: order[b[0]])
+        return found
+
+    def _class_matches(self, info, pattern: str) -> bool:
+        chosen = self.names.resolve(info.trace, pattern)
+        return chosen is not None and (_matches(info.name, chosen) or
+                                        _matches(getattr(info, "raw_name", info.name), chosen))
+
+    def run(self, progress=None):
+        span = self.traceset.range_ns
+        try:
+            for batch in self.canonical.batches():
+                self.discards.extend(batch.discards)
+                if batch.ts:
+                    self._process(batch)
+                    if progress is not None:
+                        progress(self.events, _fraction(self.end_ns, span))
+        except TraceDecodeError as exc:
+            self.stopped = exc
+        end = self.end_ns if self.end_ns is not None else 0
+        for m in self.matchers:
+            m.finish(end)
+        ranges = [(d.begin_ns, d.end_ns) for d in self.discards
+                  if d.begin_ns is not None and d.end_ns is not None]
+        for m in self.matchers:
+            m.intervals.mark_lossy(ranges)
+        return self
+
+    def _process(self, batch) -> None:
+        if self.begin_ns is None:
+            self.begin_ns = batch.ts[0]
+        self.end_ns = batch.ts[-1]
+        self.events += len(batch.ts)
+        registry = self.canonical.registry.classes
+        per_class: dict[int, tuple] = {}
+        ts_list = batch.ts
+        positions: dict[int, list] = {}
+
+        def ts_of(cid):
+            def lookup(row):
+                pos = positions.get(cid)
+                if pos is None:
+                    pos = positions[cid] = [i for i, c in enumerate(batch.class_ids) if c == cid]
+                return ts_list[pos[row]]
+            return lookup
+
+        for cid, cols in batch.classes.items():
+            info = registry[cid]
+            bindings = self._dispatch.get(cid)
+            if bindings is None:
+                bindings = self._dispatch[cid] = self._bindings(info)
+            learn = self.thread_names.columns_updater(info.name, cols)
+            if not bindings and learn is None:
+                continue
+            builtins = _Builtins(info.name, cols, ts_of(cid), self.thread_names)
+            prepared = [_Prepared(kind, matcher, spec, cols, builtins, capture, reason)
+                        for kind, matcher, spec, capture, reason in bindings]
+            per_class[cid] = (prepared, learn, cols.cpu, builtins)
+        rows = dict.fromkeys(per_class, 0)
+        for ts, cid in zip(ts_list, batch.class_ids):
+            work = per_class.get(cid)
+            if work is None:
+                continue
+            r = rows[cid]
+            rows[cid] = r + 1
+            prepared, learn, cpus, builtins = work
+            for p in prepared:
+                if p.where is not None and not p.passes(r):
+                    continue
+                kind = p.kind
+                if kind == ENTRY:
+                    tid = builtins.tids[r] if builtins.tids is not None else None
+                    p.matcher.entry(ts, p.keys[r], tid, cpus[r], builtins.comm(r), p.values(r))
+                elif kind == EXIT:
+                    tid = builtins.tids[r] if builtins.tids is not None else None
+                    p.matcher.exit(ts, p.keys[r], tid, cpus[r], builtins.comm(r), p.values(r))
+                else:
+                    p.matcher.cancel(ts, p.keys[r], p.reason)
+            if learn is not None:
+                learn(r)
+
+
+def _fraction(ts, span) -> float:
+    if ts is None or not span or span[1] <= span[0]:
+        return 0.0
+    return min(1.0, max(0.0, (ts - span[0]) / (span[1] - span[0])))

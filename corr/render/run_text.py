@@ -1,0 +1,97 @@
+"""``corr run``: per rule a summary, per group a table, the slowest intervals."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from .units import count, duration
+
+STAT_COLUMNS = [("count", "count"), ("min", "min_ns"), ("mean", "mean_ns"), ("p50", "p50_ns"),
+                ("p90", "p90_ns"), ("p99", "p99_ns"), ("max", "max_ns"), ("stdev", "stdev_ns"),
+                ("> thr", "over_threshold"), ("timeouts", "timeouts"), ("late", "late"),
+                ("incompl.", "incomplete")]
+
+
+def _stat_cells(stats: dict) -> list[str]:
+    cells = []
+    for _, key in STAT_COLUMNS:
+        value = stats.get(key)
+        if key.endswith("_ns"):
+            cells.append(duration(value))
+        else:
+            cells.append(count(value or 0))
+    return cells
+
+
+def _stats_table(title: str, first: str | None = None) -> Table:
+    table = Table(title=title, title_justify="left", show_edge=False, pad_edge=False)
+    if first:
+        table.add_column(first)
+    for label, _ in STAT_COLUMNS:
+        table.add_column(label, justify="right")
+    return table
+
+
+def _key_text(key) -> str:
+    if isinstance(key, dict):
+        return " ".join(f"{k}={v}" for k, v in key.items())
+    return str(key)
+
+
+def render(result, console: Console, top: int = 10, max_groups: int = 30) -> None:
+    begin = result.begin_ns or 0
+    for w in result.warnings:
+        console.print(Text(f"warning: {w}", style="yellow"))
+    for r in result.rules:
+        rule = r.rule
+        head = Text(f"rule {rule.name}", style="bold")
+        if rule.description:
+            head.append(f" — {rule.description}", style="")
+        extras = []
+        if rule.threshold_ns is not None:
+            extras.append(f"threshold {duration(rule.threshold_ns)}")
+        if rule.timeout_ns is not None:
+            extras.append(f"timeout {duration(rule.timeout_ns)}")
+        extras.append(f"match {rule.match}")
+        head.append(f"  ({', '.join(extras)})", style="dim")
+        console.print(head)
+        summary = _stats_table("")
+        summary.add_row(*_stat_cells(r.stats))
+        console.print(summary)
+        o = r.outcomes
+        reasons = ", ".join(f"{reason}: {n:,}" for reason, n in o["dropped_reasons"].items())
+        console.print(Text(
+            f"entries {o['entries']:,} = complete {o['complete']:,} + late {o['late']:,} + "
+            f"timeouts {o['timeouts']:,} + incomplete {o['incomplete']:,} + dropped {o['dropped']:,}"
+            + (f" ({reasons})" if reasons else "")
+            + (f"; exits without entry {o['exits_without_entry']:,}" if o["exits_without_entry"] else ""),
+            style="dim"))
+        lossy = int(sum(r.intervals.lossy))
+        if lossy:
+            console.print(Text(f"{lossy:,} intervals overlap discarded events: not to be trusted",
+                               style="yellow"))
+        if r.groups:
+            labels = ", ".join(e.text for e in rule.group_by)
+            groups = _stats_table(f"by {labels}", first=labels)
+            for g in r.groups[:max_groups]:
+                groups.add_row(Text(_key_text(g["key"])), *_stat_cells(g["stats"]))
+            console.print(groups)
+            if len(r.groups) > max_groups:
+                console.print(Text(f"... and {len(r.groups) - max_groups} more groups (--format json)",
+                                   style="dim"))
+        slow = r.selected_intervals(top=top)
+        if slow and rule.threshold_ns is not None:
+            table = Table(title=f"slowest intervals over {duration(rule.threshold_ns)}",
+                          title_justify="left", show_edge=False, pad_edge=False)
+            for label in ("start", "duration", "status", "key", "tid", "comm", "group"):
+                table.add_column(label, justify="right" if label in ("start", "duration", "tid") else "left")
+            for iv in slow:
+                table.add_row(f"+{(iv['start_ns'] - begin) / 1e9:.6f} s", duration(iv["duration_ns"]),
+                              iv["status"] + (" (lossy)" if iv["lossy"] else ""),
+                              Text(_key_text(iv["key"])), str(iv["tid"] if iv["tid"] is not None else "-"),
+                              Text(str(iv["comm"] or "-")),
+                              Text(_key_text(iv["group"]) if iv["group"] is not None else "-"))
+            console.print(table)
+        console.print()

@@ -1,0 +1,492 @@
+"""The rule expression language: parsed by a lark LALR grammar, compiled to closures.
+
+Rule files are data, never code: an expression is parsed into a tree and
+each node becomes a small Python closure.  Nothing is ``eval``ed.
+
+Values read from a trace may be absent (a field one dialect lacks, a
+context that was not recorded), so absence (None) is part of the
+semantics rather than an error:
+
+- arithmetic (``+ - * / %``, unary ``-``) is on numbers only; with None,
+  a non-number or a division by zero it gives None;
+- a comparison (``== != < <= > >=``, ``in``, ``not in``, ``like``) with a
+  None operand is false, and so is an ordering between a string and a
+  number; ``x == null`` / ``x != null`` test whether ``x`` is absent;
+- ``and``, ``or``, ``not`` work on truth values (None is false) and give
+  ``true`` or ``false``.
+
+References and how they are read from a :class:`~corr.rules.model.Env`:
+
+==================  ============  =====================================
+written             scope         read as
+==================  ============  =====================================
+``fd``              event         ``env.event.get("fd")``
+``ctx.vtid``        event         ``env.event.get("ctx.vtid")``
+``$tid``            event         ``env.builtins.get("tid")``
+``entry.fd``        pair          ``env.entry.get("fd")``
+``exit.ctx.vtid``   pair          ``env.exit.get("ctx.vtid")``
+``entry.$tid``      pair          ``env.entry.get("$tid")``
+``$duration``       pair          ``env.builtins.get("duration")``
+``syscall``         group_by      ``env.key.get("syscall")`` (a key part)
+==================  ============  =====================================
+
+``Expression.references`` holds them as ``(scope, name)`` pairs, in the
+third column's terms: ``("event", "ctx.vtid")``, ``("builtin", "tid")``,
+``("entry", "$tid")``, ``("builtin", "duration")``, ``("key", "syscall")``.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import operator
+import re
+from collections.abc import Callable, Iterable
+
+from ..errors import RuleError
+from .model import Env, Expression, Location
+from .units import parse_duration
+
+EVENT_BUILTINS = ("name", "syscall", "cpu", "ts", "tid", "pid", "comm", "procname")
+PAIR_BUILTINS = ("duration",)
+SCOPES = ("event", "pair")
+
+GRAMMAR = r"""
+?start: disjunction
+
+?disjunction: conjunction
+    | disjunction "or" conjunction      -> or_
+?conjunction: negation
+    | conjunction "and" negation        -> and_
+?negation: "not" negation               -> not_
+    | comparison
+?comparison: sum
+    | sum COMPARE sum                   -> compare
+    | sum "in" list                     -> in_
+    | sum "not" "in" list               -> not_in
+    | sum "like" sum                    -> like
+?sum: product
+    | sum (PLUS | MINUS) product        -> arith
+?product: unary
+    | product (STAR | SLASH | PERCENT) unary -> arith
+?unary: MINUS unary                     -> neg
+    | atom
+?atom: INT | HEX | FLOAT | DURATION | STRING
+    | "true"                            -> true
+    | "false"                           -> false
+    | "null"                            -> null
+    | reference
+    | list
+    | "(" disjunction ")"
+list: "[" (disjunction ("," disjunction)* ","?)? "]"
+reference: (NAME ".")* (NAME | BUILTIN)
+
+COMPARE: "==" | "!=" | "<=" | ">=" | "<" | ">"
+PLUS: "+"
+MINUS: "-"
+STAR: "*"
+SLASH: "/"
+PERCENT: "%"
+DURATION.3: /(\d+(\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s)(?![A-Za-z0-9_])/
+HEX.2: /0[xX][0-9a-fA-F]+/
+FLOAT.1: /(\d+\.\d*|\.\d+)([eE][+-]?\d+)?|\d+[eE][+-]?\d+/
+INT: /\d+/
+STRING: /"(\\.|[^"\\\n])*"|'(\\.|[^'\\\n])*'/
+NAME: /[A-Za-z_][A-Za-z0-9_]*/
+BUILTIN: /\$[A-Za-z_][A-Za-z0-9_]*/
+%ignore /[ \t\r\n]+/
+"""
+
+_parser = None
+
+
+def _get_parser():
+    """Build the LALR parser on first use: importing corr.rules stays cheap."""
+    global _parser
+    if _parser is None:
+        from lark import Lark
+        # The basic lexer makes keywords (and, in, like ...) keywords everywhere,
+        # never field names, so that errors name them.
+        _parser = Lark(GRAMMAR, parser="lalr", lexer="basic", propagate_positions=True)
+    return _parser
+
+
+def parse_expression(text: str, scope: str = "event", location: Location | None = None,
+                     key_parts: Iterable[str] = (), verbatim: bool = True) -> Expression:
+    """Parse and check ``text``; return it compiled.
+
+    ``scope`` is ``"event"`` (an entry/exit/cancel ``where`` or key part) or
+    ``"pair"`` (a rule's ``where`` or ``group_by``); ``key_parts`` names the
+    key parts a ``group_by`` may use bare.  ``location`` is where the text
+    starts in its file; ``verbatim`` says the text appears there exactly as
+    given (a plain or simply-quoted YAML scalar), so that an error can point
+    at its exact character rather than at the scalar's start.
+
+    Raises :class:`~corr.errors.RuleError` located in the file.
+    """
+    if scope not in SCOPES:
+        raise ValueError(f"scope must be one of {SCOPES}, not {scope!r}")
+    location = location or Location("<expression>", 1, 1)
+    try:
+        tree = _parse(text)
+        compiler = _Compiler(scope, tuple(key_parts))
+        code = compiler.compile(tree)
+    except _ExpressionError as err:
+        line, column = _file_position(location, verbatim, err.line, err.column)
+        raise RuleError(location.path, line, column, err.message) from None
+    return Expression(
+        text=text,
+        evaluate=code.run,
+        references=frozenset(compiler.references),
+        location=location,
+        reference=compiler.top_reference(tree),
+    )
+
+
+class _ExpressionError(Exception):
+    """A problem at (line, column) within the expression text, both 1-based."""
+
+    def __init__(self, message: str, line: int, column: int):
+        super().__init__(message)
+        self.message = message
+        self.line = line
+        self.column = column
+
+
+def _file_position(location, verbatim, line, column):
+    if location.line is None or location.column is None or not verbatim:
+        return location.line, location.column
+    if line == 1:
+        return location.line, location.column + column - 1
+    return location.line + line - 1, column
+
+
+def _parse(text):
+    from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
+
+    shown = " ".join(text.split())
+    try:
+        return _get_parser().parse(text)
+    except UnexpectedCharacters as err:
+        raise _ExpressionError(f"unexpected character {err.char!r} in {shown!r}",
+                               err.line, err.column) from None
+    except UnexpectedToken as err:
+        if err.token.type == "$END":
+            lines = text.rstrip().split("\n")
+            raise _ExpressionError(f"incomplete expression {shown!r}",
+                                   len(lines), len(lines[-1]) + 1) from None
+        raise _ExpressionError(f"unexpected {err.token.value!r} in {shown!r}",
+                               err.line, err.column) from None
+    except UnexpectedInput as err:
+        raise _ExpressionError(f"cannot parse {shown!r}", err.line, err.column) from None
+
+
+# -- compiled nodes ------------------------------------------------------------
+
+_NOT_CONSTANT = object()
+
+
+class _Code:
+    """A compiled node: ``run(env)`` gives its value; constants are folded."""
+
+    __slots__ = ("run", "constant")
+
+    def __init__(self, run: Callable[[Env], object], constant: object = _NOT_CONSTANT):
+        self.run = run
+        self.constant = constant
+
+    @property
+    def is_constant(self) -> bool:
+        return self.constant is not _NOT_CONSTANT
+
+
+def _constant(value) -> _Code:
+    return _Code(lambda env: value, value)
+
+
+def _folded(run, *children: _Code) -> _Code:
+    """``run`` as a node; evaluated once now when every child is a constant."""
+    if all(child.is_constant for child in children):
+        return _constant(run(None))
+    return _Code(run)
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _arithmetic(op):
+    def apply(a, b):
+        if not (_is_number(a) and _is_number(b)):
+            return None
+        try:
+            return op(a, b)
+        except (ZeroDivisionError, OverflowError):
+            return None
+    return apply
+
+
+def _comparison(op):
+    def apply(a, b):
+        if a is None or b is None:
+            return False
+        try:
+            return op(a, b)
+        except TypeError:           # "a" < 1
+            return False
+    return apply
+
+
+ARITHMETIC = {
+    "+": _arithmetic(operator.add),
+    "-": _arithmetic(operator.sub),
+    "*": _arithmetic(operator.mul),
+    "/": _arithmetic(operator.truediv),
+    "%": _arithmetic(operator.mod),
+}
+
+COMPARISONS = {
+    "==": _comparison(operator.eq),
+    "!=": _comparison(operator.ne),
+    "<": _comparison(operator.lt),
+    "<=": _comparison(operator.le),
+    ">": _comparison(operator.gt),
+    ">=": _comparison(operator.ge),
+}
+
+_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "0": "\0"}
+
+
+def _unquote(token: str) -> str:
+    """A string literal's value: quotes removed, ``\\n \\t \\r \\0`` decoded, ``\\x`` -> ``x``."""
+    return re.sub(r"\\(.)", lambda m: _ESCAPES.get(m[1], m[1]), token[1:-1])
+
+
+def _reader(scope: str, name: str) -> Callable[[Env], object]:
+    if scope == "event":
+        return lambda env: env.event.get(name)
+    if scope == "entry":
+        return lambda env: env.entry.get(name)
+    if scope == "exit":
+        return lambda env: env.exit.get(name)
+    if scope == "key":
+        return lambda env: env.key.get(name)
+    return lambda env: env.builtins.get(name)
+
+
+# -- the compiler --------------------------------------------------------------
+
+class _Compiler:
+    """Turns a parse tree into closures, checking each reference against the scope."""
+
+    def __init__(self, scope: str, key_parts: tuple[str, ...]):
+        self.scope = scope
+        self.key_parts = key_parts
+        self.references: set[tuple[str, str]] = set()
+
+    def top_reference(self, tree):
+        """``(scope, name)`` when the whole expression is one reference."""
+        if getattr(tree, "data", None) == "reference":
+            return self.resolve(tree.children)
+        return None
+
+    def compile(self, node) -> _Code:
+        if not hasattr(node, "data"):          # a lark Token: a literal
+            return _constant(self.literal(node))
+        handler = getattr(self, "node_" + str(node.data).rstrip("_"))
+        return handler(*node.children)
+
+    # literals
+
+    def literal(self, token):
+        kind, text = token.type, token.value
+        if kind == "INT":
+            return int(text)
+        if kind == "HEX":
+            return int(text, 16)
+        if kind == "FLOAT":
+            return float(text)
+        if kind == "STRING":
+            return _unquote(text)
+        try:                                   # DURATION
+            return parse_duration(text)
+        except ValueError as err:
+            raise _ExpressionError(str(err), token.line, token.column) from None
+
+    def node_true(self):
+        return _constant(True)
+
+    def node_false(self):
+        return _constant(False)
+
+    def node_null(self):
+        return _constant(None)
+
+    def node_list(self, *items):
+        codes = [self.compile(item) for item in items]
+        runs = [code.run for code in codes]
+        return _folded(lambda env: [run(env) for run in runs], *codes)
+
+    # references
+
+    def node_reference(self, *tokens):
+        scope, name = self.resolve(tokens)
+        self.references.add((scope, name))
+        return _Code(_reader(scope, name))
+
+    def resolve(self, tokens) -> tuple[str, str]:
+        if self.scope == "event":
+            return self.resolve_on_event(tokens, side=None)
+        return self.resolve_on_pair(tokens)
+
+    def resolve_on_event(self, tokens, side):
+        """``fd``, ``ctx.vtid`` or ``$tid`` of one event (``side``: entry, exit or None)."""
+        names = [t.value for t in tokens]
+        written = ".".join(([side] if side else []) + names)
+        first = tokens[0]
+        if first.type == "BUILTIN":
+            builtin = first.value[1:]
+            if builtin in PAIR_BUILTINS:
+                raise _ExpressionError(
+                    f"{written!r} is a pair builtin: use it in a rule's where or group_by",
+                    first.line, first.column)
+            if builtin not in EVENT_BUILTINS:
+                known = ", ".join("$" + b for b in EVENT_BUILTINS)
+                raise _ExpressionError(f"unknown builtin {written!r} (builtins: {known})",
+                                       first.line, first.column)
+            return (side, first.value) if side else ("builtin", builtin)
+        if len(names) == 1:
+            return (side or "event", names[0])
+        if len(names) == 2 and names[0] == "ctx" and tokens[1].type == "NAME":
+            return (side or "event", "ctx." + names[1])
+        if side is None and names[0] in ("entry", "exit"):
+            raise _ExpressionError(
+                f"{written!r} in an event filter: entry. and exit. are for a rule's where and group_by",
+                first.line, first.column)
+        raise _ExpressionError(
+            f"unknown reference {written!r} (a field NAME, a context ctx.NAME or a builtin $NAME)",
+            first.line, first.column)
+
+    def resolve_on_pair(self, tokens):
+        """``entry.x``/``exit.x``, ``$duration`` or (in group_by) a key part."""
+        names = [t.value for t in tokens]
+        written = ".".join(names)
+        first = tokens[0]
+        if names[0] in ("entry", "exit") and first.type == "NAME" and len(names) > 1:
+            return self.resolve_on_event(tokens[1:], side=names[0])
+        if first.type == "BUILTIN" and len(names) == 1:
+            builtin = names[0][1:]
+            if builtin in PAIR_BUILTINS:
+                return ("builtin", builtin)
+            if builtin in EVENT_BUILTINS:
+                raise _ExpressionError(
+                    f"{written!r} in a pair expression: write entry.{written} or exit.{written}",
+                    first.line, first.column)
+            raise _ExpressionError(
+                f"unknown builtin {written!r} (a pair has $duration, and entry.$NAME / exit.$NAME)",
+                first.line, first.column)
+        if len(names) == 1 and names[0] in self.key_parts:
+            return ("key", names[0])
+        if names in (["entry"], ["exit"]):
+            raise _ExpressionError(f"{written!r} needs a field: {written}.NAME", first.line, first.column)
+        parts = f", or a key part ({', '.join(self.key_parts)})" if self.key_parts else ""
+        raise _ExpressionError(
+            f"{written!r} in a pair expression: write entry.{written} or exit.{written}{parts}",
+            first.line, first.column)
+
+    # operators
+
+    def node_neg(self, _minus, operand):
+        code = self.compile(operand)
+        run, negate = code.run, _arithmetic(lambda a, _: -a)
+        return _folded(lambda env: negate(run(env), 0), code)
+
+    def node_arith(self, left, op, right):
+        a, b = self.compile(left), self.compile(right)
+        apply, run_a, run_b = ARITHMETIC[op.value], a.run, b.run
+        return _folded(lambda env: apply(run_a(env), run_b(env)), a, b)
+
+    def node_compare(self, left, op, right):
+        a, b = self.compile(left), self.compile(right)
+        run_a, run_b = a.run, b.run
+        if op.value in ("==", "!=") and (_is_null(left) or _is_null(right)):
+            # "x == null": is x absent?  The one comparison where None is a value.
+            other = run_b if _is_null(left) else run_a
+            want_absent = op.value == "=="
+            return _folded(lambda env: (other(env) is None) == want_absent, a, b)
+        apply = COMPARISONS[op.value]
+        return _folded(lambda env: apply(run_a(env), run_b(env)), a, b)
+
+    def node_in(self, left, values):
+        return self.membership(left, values, negate=False)
+
+    def node_not_in(self, left, values):
+        return self.membership(left, values, negate=True)
+
+    def membership(self, left, values, negate):
+        a, items = self.compile(left), self.compile(values)
+        run_a = a.run
+        if items.is_constant:
+            try:
+                pool = frozenset(items.constant)
+            except TypeError:                  # unhashable items: a list it stays
+                pool = items.constant
+        else:
+            pool = None
+        run_items = items.run
+
+        def contains(env):
+            value = run_a(env)
+            if value is None:
+                return False
+            try:
+                found = value in (pool if pool is not None else run_items(env))
+            except TypeError:                  # an unhashable value
+                return False
+            return found != negate
+        return _folded(contains, a, items)
+
+    def node_like(self, left, pattern):
+        a, p = self.compile(left), self.compile(pattern)
+        run_a = a.run
+        if p.is_constant:
+            if not isinstance(p.constant, str):
+                raise _ExpressionError(f"like needs a string pattern, not {p.constant!r}",
+                                       *_position(pattern))
+            matches = re.compile(fnmatch.translate(p.constant)).match
+
+            def like_constant(env):
+                value = run_a(env)
+                return isinstance(value, str) and matches(value) is not None
+            return _folded(like_constant, a)
+        run_p = p.run
+
+        def like(env):
+            value, glob = run_a(env), run_p(env)
+            return isinstance(value, str) and isinstance(glob, str) and fnmatch.fnmatchcase(value, glob)
+        return _Code(like)
+
+    def node_not(self, operand):
+        code = self.compile(operand)
+        run = code.run
+        return _folded(lambda env: not run(env), code)
+
+    def node_and(self, left, right):
+        a, b = self.compile(left), self.compile(right)
+        run_a, run_b = a.run, b.run
+        return _folded(lambda env: bool(run_a(env)) and bool(run_b(env)), a, b)
+
+    def node_or(self, left, right):
+        a, b = self.compile(left), self.compile(right)
+        run_a, run_b = a.run, b.run
+        return _folded(lambda env: bool(run_a(env)) or bool(run_b(env)), a, b)
+
+
+def _is_null(node) -> bool:
+    """Is this parse-tree node the literal ``null`` (not merely something folding to None)?"""
+    return getattr(node, "data", None) == "null"
+
+
+def _position(node) -> tuple[int, int]:
+    """(line, column) where a tree or token starts in the expression."""
+    where = getattr(node, "meta", node)
+    return where.line, where.column

@@ -1,0 +1,434 @@
+"""Rule files: YAML text to a checked :class:`RuleSet`, or one RuleError at file:line:col.
+
+Three passes, each stopping at the first problem it finds:
+
+1. ruamel.yaml's round-trip loader parses the text.  It keeps the line and
+   column of every key and item (for error messages) and the comments (so a
+   tuned threshold can later be written back without losing them);
+2. jsonschema checks the shape against ``schema.json``; of all the errors it
+   finds, the one earliest in the file is reported, located through the
+   ruamel nodes;
+3. the model is built, checking what a schema cannot say: durations, the
+   version, unique names, entry and exit keys that agree, expressions.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import re
+from importlib import resources
+
+from ..errors import RuleError, UsageError
+from .expr import parse_expression
+from .model import EventSpec, KeyPart, Location, Rule, RuleSet
+from .units import EXAMPLES, parse_duration
+
+SUPPORTED_VERSIONS = (1,)
+OVERRIDABLE = ("threshold", "timeout")
+
+
+def load_rules(path: str | os.PathLike) -> RuleSet:
+    """Read and check the rule file at ``path``."""
+    path = os.fspath(path)
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except OSError as err:
+        raise RuleError(path, None, None, f"cannot read: {_lower(err.strerror or str(err))}") from None
+    except UnicodeDecodeError as err:
+        raise RuleError(path, None, None,
+                        f"cannot read: not UTF-8 text (byte {err.object[err.start]:#04x} "
+                        f"at offset {err.start})") from None
+    return parse_rules(text, path)
+
+
+def parse_rules(text: str, path: str = "<rules>") -> RuleSet:
+    """Check rule-file ``text``; ``path`` only names it in errors."""
+    document = _read_yaml(text, path)
+    source = _Source(path, text)
+    if document is None:
+        raise RuleError(path, 1, 1, "empty file: expected a mapping with version and rules")
+    _check_shape(document, source)
+    return _Builder(source).ruleset(document)
+
+
+def apply_overrides(ruleset: RuleSet, assignments: list[str]) -> None:
+    """Apply ``--set RULE.threshold=VALUE`` / ``RULE.timeout=VALUE`` assignments.
+
+    All are checked before any is applied.  The values change in the rules
+    and in ``ruleset.document``, so a later write of the document keeps them.
+    Raises :class:`~corr.errors.UsageError`.
+    """
+    changes = [_parse_override(ruleset, assignment) for assignment in assignments]
+    for rule, attribute, text, ns in changes:
+        setattr(rule, attribute + "_ns", ns)
+        node = _document_rule(ruleset.document, rule.name)
+        if node is not None:
+            node[attribute] = text
+
+
+def _parse_override(ruleset, assignment):
+    target, equals, text = assignment.partition("=")
+    rule_name, dot, attribute = target.strip().rpartition(".")
+    text = text.strip()
+    if not equals or not dot or not rule_name:
+        raise UsageError(f"--set {assignment}: expected RULE.threshold=VALUE or RULE.timeout=VALUE")
+    try:
+        rule = ruleset.rule(rule_name)
+    except KeyError:
+        names = ", ".join(r.name for r in ruleset.rules)
+        raise UsageError(f"--set {assignment}: no rule {rule_name!r} (rules: {names})") from None
+    if attribute not in OVERRIDABLE:
+        raise UsageError(f"--set {assignment}: cannot set {attribute!r} (only threshold and timeout)")
+    try:
+        ns = parse_duration(text)
+    except ValueError as err:
+        raise UsageError(f"--set {assignment}: {err}") from None
+    if attribute == "timeout" and ns == 0:
+        raise UsageError(f"--set {assignment}: timeout must be greater than 0")
+    return rule, attribute, text, ns
+
+
+def _document_rule(document, name):
+    rules = document.get("rules") if isinstance(document, dict) else None
+    for node in rules or ():
+        if isinstance(node, dict) and node.get("name") == name:
+            return node
+    return None
+
+
+# -- pass 1: YAML --------------------------------------------------------------
+
+def _read_yaml(text, path):
+    from ruamel.yaml import YAML
+    from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
+    yaml = YAML(typ="rt")
+    yaml.preserve_quotes = True
+    try:
+        return yaml.load(text)
+    except MarkedYAMLError as err:
+        mark = err.problem_mark or err.context_mark
+        problem = err.problem or err.context or "not valid YAML"
+        line, column = (mark.line + 1, mark.column + 1) if mark else (None, None)
+        raise RuleError(path, line, column, f"yaml: {_one_line(problem)}") from None
+    except YAMLError as err:
+        raise RuleError(path, None, None, f"yaml: {_one_line(str(err))}") from None
+
+
+class _Source:
+    """The file's path and lines: ruamel node positions to Locations."""
+
+    def __init__(self, path, text):
+        self.path = path
+        self.lines = text.splitlines()
+
+    def at(self, position) -> Location:
+        line0, column0 = position
+        return Location(self.path, line0 + 1, column0 + 1)
+
+    def value(self, parent, key) -> Location:
+        """Where ``parent[key]`` starts (``key`` an index for a list)."""
+        return self.at(_value_position(parent, key))
+
+    def error(self, location: Location, message: str) -> RuleError:
+        return RuleError(location.path, location.line, location.column, message)
+
+    def scalar(self, parent, key) -> tuple[Location, bool]:
+        """Where the text of scalar ``parent[key]`` starts, and whether it is verbatim there.
+
+        Verbatim (a plain or simply-quoted scalar on one line) lets an
+        expression error point at its exact character.
+        """
+        line0, column0 = _value_position(parent, key)
+        value = parent[key]
+        line = self.lines[line0] if line0 < len(self.lines) else ""
+        if isinstance(value, str) and value and "\n" not in value:
+            if line.startswith(value, column0):
+                return self.at((line0, column0)), True
+            if line[column0:column0 + 1] in ("'", '"') and line.startswith(value, column0 + 1):
+                return self.at((line0, column0 + 1)), True
+        return self.at((line0, column0)), False
+
+
+def _own_position(node):
+    lc = getattr(node, "lc", None)
+    return (lc.line, lc.col) if lc is not None and lc.line is not None else (0, 0)
+
+
+def _value_position(parent, key):
+    try:
+        if isinstance(parent, list):
+            return parent.lc.item(key)
+        if parent[key] is None:        # "entry:" alone: ruamel places it at the next token
+            return parent.lc.key(key)
+        return parent.lc.value(key)
+    except (AttributeError, KeyError, IndexError, TypeError):
+        return _own_position(parent)
+
+
+def _key_position(parent, key):
+    try:
+        return parent.lc.key(key)
+    except (AttributeError, KeyError, TypeError):
+        return _own_position(parent)
+
+
+# -- pass 2: shape, against schema.json ----------------------------------------
+
+@functools.cache
+def _validator():
+    from jsonschema import Draft202012Validator
+
+    schema = json.loads(resources.files(__package__).joinpath("schema.json").read_text("utf-8"))
+    return Draft202012Validator(schema)
+
+
+def _check_shape(document, source):
+    errors = [(error.validator == "required", _schema_error(error, document, source))
+              for error in _validator().iter_errors(_plain(document))]
+    if errors:
+        # A missing key is often the effect of a misspelt one: report the cause first.
+        _, first = min(errors, key=lambda e: (e[0], e[1].line or 0, e[1].column or 0))
+        raise first
+
+
+def _plain(node):
+    """Plain JSON-like data for jsonschema (ruamel's scalars subclass int, str...)."""
+    from ruamel.yaml.scalarbool import ScalarBoolean
+
+    if isinstance(node, dict):
+        return {_plain_key(k): _plain(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_plain(v) for v in node]
+    if isinstance(node, (bool, ScalarBoolean)):
+        return bool(node)
+    for kind in (int, float, str):
+        if isinstance(node, kind):
+            return kind(node)
+    return node
+
+
+def _plain_key(key):
+    return key if isinstance(key, str) else str(key)
+
+
+def _walk(document, path):
+    """The ruamel node at a jsonschema path, and the original key of its last step."""
+    parent, key, node = None, None, document
+    for step in path:
+        parent = node
+        key = step if isinstance(parent, list) else _original_key(parent, step)
+        node = parent[key]
+    return parent, key, node
+
+
+def _original_key(mapping, plain_key):
+    if plain_key in mapping:
+        return plain_key
+    return next(k for k in mapping if _plain_key(k) == plain_key)
+
+
+def _schema_error(error, document, source) -> RuleError:
+    path = list(error.absolute_path)
+    parent, key, node = _walk(document, path)
+    position = _value_position(parent, key) if path else _own_position(document)
+    label = _label(path)
+    hints = error.schema.get("x-messages", {}) if isinstance(error.schema, dict) else {}
+    kind, value = error.validator, error.instance
+
+    if kind == "additionalProperties":
+        allowed = list(error.schema.get("properties", {}))
+        unknown = [k for k in node if _plain_key(k) not in allowed]
+        first = min(unknown, key=lambda k: _key_position(node, k))
+        position = _key_position(node, first)
+        container = "at the top level" if not path else f"in {_container(path, value)}"
+        message = f"unknown key {_plain_key(first)!r} {container} (allowed: {', '.join(allowed)})"
+    elif kind == "required":
+        missing = next(k for k in error.validator_value if k not in value)
+        message = f"{_container(path, value)}: missing required key {missing!r}"
+    elif "propertyNames" in error.absolute_schema_path:
+        position = _key_position(node, _original_key(node, value))
+        message = f"{label}: part name {value!r} is not {hints['pattern']}"
+    elif kind == "type":
+        expected = hints.get("type") or " or ".join(
+            _TYPE_NAMES[t] for t in _as_list(error.validator_value))
+        message = f"{label}: expected {expected}, got {_describe(value)}"
+    elif kind == "enum":
+        message = f"{label}: {value!r} is not one of {', '.join(map(str, error.validator_value))}"
+    elif kind == "pattern":
+        message = f"{label}: {value!r} is not {hints.get('pattern', 'well formed')}"
+    elif kind in hints:
+        message = f"{label}: {hints[kind]}"
+    else:
+        message = f"{label}: {_lower(error.message)}"
+    return source.error(source.at(position), message)
+
+
+_TYPE_NAMES = {"string": "a string", "array": "a list", "object": "a mapping",
+               "integer": "an integer", "number": "a number", "boolean": "true or false",
+               "null": "nothing"}
+
+
+def _as_list(value):
+    return value if isinstance(value, list) else [value]
+
+
+def _describe(value) -> str:
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    if value is None:
+        return "nothing"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return repr(value)
+
+
+def _label(path) -> str:
+    """``entry.key.tid``, ``group_by[1]``: a path inside a rule, or a top-level key."""
+    inside_rule = len(path) >= 2 and path[0] == "rules"
+    steps = path[2:] if inside_rule else path
+    text = ""
+    for step in steps:
+        text += f"[{step}]" if isinstance(step, int) else (f".{step}" if text else step)
+    return text or ("rule" if inside_rule else "top level")
+
+
+def _container(path, value) -> str:
+    """How to name the mapping a key is missing from or unknown in."""
+    if len(path) == 2 and path[0] == "rules":
+        name = value.get("name") if isinstance(value, dict) else None
+        return f"rule {name!r}" if isinstance(name, str) else f"rule {path[1] + 1}"
+    return _label(path)
+
+
+# -- pass 3: the model ---------------------------------------------------------
+
+class _Builder:
+    """Builds the model from a document of the right shape, checking the rest."""
+
+    def __init__(self, source: _Source):
+        self.source = source
+
+    def fail(self, parent, key, message):
+        raise self.source.error(self.source.value(parent, key), message)
+
+    def ruleset(self, document) -> RuleSet:
+        version = document["version"]
+        if version not in SUPPORTED_VERSIONS:
+            self.fail(document, "version",
+                      f"version: unsupported version {version} (this corr reads version 1)")
+        rules, first_seen = [], {}
+        for index, node in enumerate(document["rules"]):
+            name = node["name"]
+            if name in first_seen:
+                self.fail(node, "name", f"name: duplicate rule name {name!r} "
+                                        f"(first at line {first_seen[name].line})")
+            first_seen[name] = self.source.value(node, "name")
+            rules.append(self.rule(node, self.source.value(document["rules"], index)))
+        return RuleSet(self.source.path, int(version), rules, document)
+
+    def rule(self, node, location) -> Rule:
+        entry = self.event_spec(node, "entry", "entry")
+        parts = [part.name for part in entry.key]
+        exit = self.event_spec(node, "exit", "exit", parts)
+        cancels = node.get("cancel") or []
+        cancel = [self.event_spec(cancels, i, f"cancel[{i}]", parts) for i in range(len(cancels))]
+        return Rule(
+            name=str(node["name"]),
+            entry=entry,
+            exit=exit,
+            description=str(node["description"]) if "description" in node else None,
+            cancel=cancel,
+            threshold_ns=self.duration(node, "threshold"),
+            timeout_ns=self.duration(node, "timeout", positive=True),
+            match=str(node.get("match", "nest")),
+            group_by=self.group_by(node, parts),
+            where=self.expression(node, "where", "where", "pair") if "where" in node else None,
+            blame=self.blame(node, parts),
+            location=location,
+        )
+
+    def event_spec(self, parent, key, label, entry_parts=None) -> EventSpec:
+        node = parent[key]
+        key_parts = self.key(node, label)
+        if entry_parts is not None:
+            key_parts = self.agree(node, label, key_parts, entry_parts)
+        return EventSpec(
+            events=self.events(node, label),
+            key=key_parts,
+            where=self.expression(node, "where", f"{label}.where", "event") if "where" in node else None,
+            fields=[str(name) for name in node.get("fields") or []],
+            location=self.source.value(node, "event"),
+        )
+
+    def events(self, node, label) -> list[str]:
+        value = node["event"]
+        names, parent = ([value], None) if isinstance(value, str) else (value, value)
+        for index, name in enumerate(names):
+            if any(not alternative.strip() for alternative in name.split("|")):
+                where = (parent, index) if parent is not None else (node, "event")
+                self.fail(*where, f"{label}.event: {str(name)!r} has an empty alternative")
+        return [str(name) for name in names]
+
+    def key(self, node, label) -> list[KeyPart]:
+        key = node["key"]
+        if isinstance(key, list):        # [seqno] is {seqno: seqno}
+            return [KeyPart(str(name), self.expression(key, i, f"{label}.key[{i}]", "event"))
+                    for i, name in enumerate(key)]
+        return [KeyPart(str(part), self.expression(key, part, f"{label}.key.{part}", "event"))
+                for part in key]
+
+    def agree(self, node, label, key_parts, entry_parts) -> list[KeyPart]:
+        """Exit and cancel keys have the entry's parts; returned in the entry's order."""
+        names = [part.name for part in key_parts]
+        if sorted(names) != sorted(entry_parts):
+            self.fail(node, "key", f"{label}.key: parts ({', '.join(names)}) differ from "
+                                   f"entry.key parts ({', '.join(entry_parts)})")
+        return sorted(key_parts, key=lambda part: entry_parts.index(part.name))
+
+    def expression(self, parent, key, label, scope, key_parts=()):
+        location, verbatim = self.source.scalar(parent, key)
+        try:
+            return parse_expression(str(parent[key]), scope, location, key_parts, verbatim)
+        except RuleError as err:
+            raise RuleError(err.path, err.line, err.column, f"{label}: {err.reason}") from None
+
+    def duration(self, node, key, positive=False) -> int | None:
+        if key not in node:
+            return None
+        text = str(node[key])
+        try:
+            ns = parse_duration(text)
+        except ValueError as err:
+            self.fail(node, key, f"{key}: {err}")
+        if positive and ns == 0:
+            self.fail(node, key, f"{key}: must be greater than 0, not {text!r} ({EXAMPLES})")
+        return ns
+
+    def group_by(self, node, parts):
+        value = node.get("group_by")
+        if value is None:
+            return []
+        if isinstance(value, str):
+            return [self.expression(node, "group_by", "group_by", "pair", parts)]
+        return [self.expression(value, i, f"group_by[{i}]", "pair", parts) for i in range(len(value))]
+
+    def blame(self, node, parts):
+        blame = node.get("blame")
+        if blame is not None and blame not in ("entry", "exit") and blame not in parts:
+            self.fail(node, "blame", f"blame: {str(blame)!r} is not entry, exit or a key part "
+                                     f"({', '.join(parts)})")
+        return None if blame is None else str(blame)
+
+
+def _one_line(text: str) -> str:
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def _lower(text: str) -> str:
+    return text[:1].lower() + text[1:]
