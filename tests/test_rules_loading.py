@@ -226,7 +226,7 @@ ERRORS = [
      "yaml: expected ',' or '}'"),
     # unknown keys
     ("unknown-rule-key", BASE + "    thresold: 1ms\n", 6, 5,
-     "unknown key 'thresold' in rule 'r' (allowed: name, description, entry, exit, cancel,"),
+     "unknown key 'thresold' in rule 'r' (allowed: name, description, entry, exit, span, cancel,"),
     ("unknown-entry-key", BASE.replace("key: [x]}", "key: [x], evnt: q}", 1), 4, 33,
      "unknown key 'evnt' in entry (allowed: event, where, key, fields)"),
     ("unknown-top-key", "version: 1\nrulez: []\n", 2, 1,
@@ -438,3 +438,48 @@ def render(node):
 def test_expressions_agree_with_a_reference_interpreter(tree):
     text = render(tree)
     assert parse_expression(text).evaluate(Env()) == reference_value(tree), text
+
+
+# -- span rules: one event that carries its own duration ------------------------------
+
+SPAN_RULE = """\
+version: 1
+rules:
+  - name: commands
+    span:
+      event: valkey_commands:command_call
+      duration: duration * 1us
+      fields: [name]
+    group_by: [entry.name]
+    threshold: 10ms
+"""
+
+
+def test_span_rule_loads(tmp_path):
+    from corr.rules import parse_rules
+    rule = parse_rules(SPAN_RULE, str(tmp_path / "r.yaml")).rules[0]
+    assert rule.is_span
+    assert rule.entry is rule.exit
+    assert rule.entry.events == ["valkey_commands:command_call"]
+    assert [p.name for p in rule.entry.key] == ["tid"]          # the thread, by default
+    assert rule.span_duration.text == "duration * 1us"
+    from corr.rules.model import Env
+    assert rule.span_duration.evaluate(Env(event={"duration": 7})) == 7_000
+    assert rule.threshold_ns == 10_000_000
+
+
+def test_span_rule_without_duration_is_an_error(tmp_path):
+    from corr.rules import parse_rules
+    with pytest.raises(RuleError) as err:
+        parse_rules(SPAN_RULE.replace("      duration: duration * 1us\n", ""), "r.yaml")
+    assert (err.value.line, err.value.column) == (5, 7)
+    assert "span: missing required key 'duration'" in err.value.reason
+
+
+@pytest.mark.parametrize("extra, line", [("    match: first\n", 10), ("    timeout: 1s\n", 10)])
+def test_span_rule_refuses_pairing_options(tmp_path, extra, line):
+    from corr.rules import parse_rules
+    with pytest.raises(RuleError) as err:
+        parse_rules(SPAN_RULE + extra, "r.yaml")
+    assert err.value.line == line
+    assert "a span rule measures single events" in err.value.reason

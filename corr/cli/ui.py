@@ -13,7 +13,9 @@ class UI:
     def __init__(self, stdout=None, stderr=None):
         self.stdout = stdout or sys.stdout
         self.stderr = stderr or sys.stderr
-        self.console = Console(file=self.stdout, highlight=False, soft_wrap=False)
+        # Off a terminal (a pipe, a file) tables keep their natural width.
+        width = None if hasattr(self.stdout, "isatty") and self.stdout.isatty() else 200
+        self.console = Console(file=self.stdout, highlight=False, soft_wrap=False, width=width)
         self.err_console = Console(file=self.stderr, highlight=False)
 
     def write(self, text: str) -> None:

@@ -11,8 +11,8 @@ from ..errors import TraceDecodeError
 from ..normalise.dialects import detect, field_renames, possible_names
 from ..reading import Projection, TraceSet
 from ..rules.model import RuleSet
-from .runner import (_BUILTIN_FIELDS, CANCEL, EventNames, _alternatives, _event_fields, _matches,
-                     _pair_names, _sides, unknown_event_warnings)
+from .runner import (_BUILTIN_FIELDS, EventNames, _alternatives, _captured, _event_fields,
+                     _matches, _sides, unknown_event_warnings)
 
 
 def canonical_fields(traceset: TraceSet) -> dict[str, set[str]]:
@@ -41,12 +41,10 @@ def check_against_traces(ruleset: RuleSet, traceset: TraceSet) -> list[str]:
     fields_of = canonical_fields(traceset)
     for rule in ruleset.rules:
         for role, spec in _sides(rule):
-            needed = _event_fields([p.expression for p in spec.key] + [spec.where], "event")
+            needed = _event_fields([p.expression for p in spec.key] + [spec.where, rule.span_duration],
+                                   "event")
             needed.update(spec.fields)
-            if role != CANCEL:
-                for name in _pair_names(rule, role):
-                    if not name.startswith("$"):
-                        needed.add(name)
+            needed.update(n for n in _captured(rule, role) if not n.startswith("$"))
             # Builtins read one of several contexts: only plain fields must exist.
             builtin_fields = {f for fs in _BUILTIN_FIELDS.values() for f in fs}
             needed -= builtin_fields

@@ -133,6 +133,21 @@ class Matcher:
             del self._timed_out[key]
         return e
 
+    # -- spans ------------------------------------------------------------------
+    def span(self, ts, key, tid, cpu, comm, values, duration) -> None:
+        """One event that carries its own duration: the interval ends at it."""
+        self.entries += 1
+        if not isinstance(duration, (int, float)) or duration < 0:
+            self.dropped["its duration is missing or negative"] += 1
+            return
+        duration = int(duration)
+        if self.pair_filter is not None and not self.pair_filter(values, values, duration):
+            self.dropped["filtered out by the rule's where"] += 1
+            return
+        group = self._group_of(values, values, key, duration)
+        self.intervals.append(ts - duration, ts, COMPLETE, key, tid, cpu, comm, tid, cpu, comm,
+                              self._fields(values, values), group)
+
     # -- cancel -----------------------------------------------------------------
     def cancel(self, ts, key, reason: str) -> None:
         """Drop every entry open under ``key`` (a thread exited, say)."""

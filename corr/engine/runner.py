@@ -20,7 +20,7 @@ from ..rules.model import Env, EventSpec, Rule, RuleSet
 from . import threads
 from .matcher import Matcher
 
-ENTRY, EXIT, CANCEL = "entry", "exit", "cancel"
+ENTRY, EXIT, CANCEL, SPAN = "entry", "exit", "cancel", "span"
 _SYSCALL_PREFIXES = ("syscall_entry_", "syscall_exit_")
 # What each builtin reads from the event, besides cpu, name and ts.
 _BUILTIN_FIELDS = {
@@ -85,10 +85,22 @@ def unknown_event_warnings(ruleset: RuleSet, names: EventNames) -> list[str]:
 
 
 def _sides(rule: Rule):
+    if rule.is_span:
+        yield SPAN, rule.entry
+        return
     yield ENTRY, rule.entry
     yield EXIT, rule.exit
     for spec in rule.cancel:
         yield CANCEL, spec
+
+
+def _captured(rule: Rule, role: str) -> set[str]:
+    """What the pair filter and group_by read from an event of this role."""
+    if role == CANCEL:
+        return set()
+    if role == SPAN:
+        return _pair_names(rule, ENTRY) | _pair_names(rule, EXIT)
+    return _pair_names(rule, role)
 
 
 # -- what to decode ----------------------------------------------------------------
@@ -131,15 +143,15 @@ def projection_for(ruleset: RuleSet) -> Projection:
 
     for rule in ruleset.rules:
         for role, spec in _sides(rule):
-            fields = _event_fields([p.expression for p in spec.key] + [spec.where], "event")
+            fields = _event_fields([p.expression for p in spec.key] + [spec.where, rule.span_duration],
+                                   "event")
             fields.update(spec.fields)
             fields.update({"ctx.tid", "ctx.vtid", "ctx.procname"})      # interval tid, comm
-            if role != CANCEL:
-                for name in _pair_names(rule, role):
-                    if name.startswith("$"):
-                        fields.update(_BUILTIN_FIELDS.get(name[1:], ()))
-                    else:
-                        fields.add(name)
+            for name in _captured(rule, role):
+                if name.startswith("$"):
+                    fields.update(_BUILTIN_FIELDS.get(name[1:], ()))
+                else:
+                    fields.add(name)
             for pattern in spec.events:
                 want(pattern, fields)
     for name, fields in threads.projection().items():
@@ -236,15 +248,26 @@ class _Builtins:
     def comm(self, row: int):
         if self.procnames is not None:
             return self.procnames[row]
-        return None if self.tids is None else self.names.get(self.tids[row])
+        if self.tids is None:
+            return None
+        tid = self.tids[row]
+        if tid == 0:
+            # The idle task: one per CPU, all tid 0, so ThreadNames keeps no
+            # name for it; the kernel calls it swapper/N, as a procname
+            # context would say.
+            cpu = self.cols.cpu[row]
+            return None if cpu is None else f"swapper/{cpu}"
+        return self.names.get(tid)
 
 
 class _Prepared:
     """One rule side on one class of one batch: keys, tids, filter, captures."""
 
-    __slots__ = ("kind", "matcher", "keys", "where", "builtins", "cols", "capture", "reason")
+    __slots__ = ("kind", "matcher", "keys", "where", "builtins", "cols", "capture", "reason",
+                 "durations")
 
-    def __init__(self, kind, matcher, spec: EventSpec, cols, builtins: _Builtins, capture, reason):
+    def __init__(self, kind, matcher, spec: EventSpec, cols, builtins: _Builtins, capture, reason,
+                 duration=None):
         self.kind = kind
         self.matcher = matcher
         self.cols = cols
@@ -253,15 +276,18 @@ class _Prepared:
         self.capture = capture
         self.reason = reason
         self.keys = self._keys(spec)
+        self.durations = None if duration is None else self._evaluated(duration)
+
+    def _evaluated(self, expr):
+        """An expression's value on every row: a column when it is one."""
+        col = self._column(expr)
+        if col is None:               # an expression, or a builtin that follows time
+            col = [expr.evaluate(_event_env(self.cols, r, self.builtins))
+                   for r in range(len(self.cols))]
+        return col
 
     def _keys(self, spec: EventSpec):
-        columns = []
-        for part in spec.key:
-            col = self._column(part.expression)
-            if col is None:           # an expression, or a builtin that follows time
-                col = [part.expression.evaluate(_event_env(self.cols, r, self.builtins))
-                       for r in range(len(self.cols))]
-            columns.append(col)
+        columns = [self._evaluated(part.expression) for part in spec.key]
         if len(columns) == 1:
             return columns[0]
         return list(zip(*columns))
@@ -352,12 +378,10 @@ class Engine:
             for kind, spec in _sides(rule):
                 if not any(self._class_matches(info, pattern) for pattern in spec.events):
                     continue
-                capture = set(spec.fields)
-                if kind != CANCEL:
-                    capture |= _pair_names(rule, kind)
+                capture = set(spec.fields) | _captured(rule, kind)
                 reason = info.name if kind == CANCEL else None
-                found.append((kind, matcher, spec, sorted(capture), reason))
-        order = {CANCEL: 0, EXIT: 1, ENTRY: 2}     # close before opening anew
+                found.append((kind, matcher, spec, sorted(capture), reason, rule.span_duration))
+        order = {CANCEL: 0, EXIT: 1, ENTRY: 2, SPAN: 3}     # close before opening anew
         found.sort(key=lambda b: order[b[0]])
         return found
 
@@ -413,8 +437,8 @@ class Engine:
             if not bindings and learn is None:
                 continue
             builtins = _Builtins(info.name, cols, ts_of(cid), self.thread_names)
-            prepared = [_Prepared(kind, matcher, spec, cols, builtins, capture, reason)
-                        for kind, matcher, spec, capture, reason in bindings]
+            prepared = [_Prepared(kind, matcher, spec, cols, builtins, capture, reason, duration)
+                        for kind, matcher, spec, capture, reason, duration in bindings]
             per_class[cid] = (prepared, learn, cols.cpu, builtins)
         rows = dict.fromkeys(per_class, 0)
         for ts, cid in zip(ts_list, batch.class_ids):
@@ -434,6 +458,10 @@ class Engine:
                 elif kind == EXIT:
                     tid = builtins.tids[r] if builtins.tids is not None else None
                     p.matcher.exit(ts, p.keys[r], tid, cpus[r], builtins.comm(r), p.values(r))
+                elif kind == SPAN:
+                    tid = builtins.tids[r] if builtins.tids is not None else None
+                    p.matcher.span(ts, p.keys[r], tid, cpus[r], builtins.comm(r), p.values(r),
+                                   p.durations[r])
                 else:
                     p.matcher.cancel(ts, p.keys[r], p.reason)
             if learn is not None:

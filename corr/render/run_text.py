@@ -6,31 +6,33 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from .units import count, duration
+from .units import count, duration, short_duration
 
 STAT_COLUMNS = [("count", "count"), ("min", "min_ns"), ("mean", "mean_ns"), ("p50", "p50_ns"),
                 ("p90", "p90_ns"), ("p99", "p99_ns"), ("max", "max_ns"), ("stdev", "stdev_ns"),
-                ("> thr", "over_threshold"), ("timeouts", "timeouts"), ("late", "late"),
-                ("incompl.", "incomplete")]
+                ("> thr", "over_threshold")]
+# Shown only when some interval of the rule has that status.
+OUTCOME_COLUMNS = [("timeouts", "timeouts"), ("late", "late"), ("incomplete", "incomplete")]
 
 
-def _stat_cells(stats: dict) -> list[str]:
+def _columns(stats: dict) -> list[tuple[str, str]]:
+    return STAT_COLUMNS + [c for c in OUTCOME_COLUMNS if stats.get(c[1])]
+
+
+def _stat_cells(stats: dict, columns) -> list[str]:
     cells = []
-    for _, key in STAT_COLUMNS:
+    for _, key in columns:
         value = stats.get(key)
-        if key.endswith("_ns"):
-            cells.append(duration(value))
-        else:
-            cells.append(count(value or 0))
+        cells.append(short_duration(value) if key.endswith("_ns") else count(value or 0))
     return cells
 
 
-def _stats_table(title: str, first: str | None = None) -> Table:
-    table = Table(title=title, title_justify="left", show_edge=False, pad_edge=False)
+def _stats_table(title: str, columns, first: str | None = None) -> Table:
+    table = Table(title=title or None, title_justify="left", show_edge=False, pad_edge=False)
     if first:
-        table.add_column(first)
-    for label, _ in STAT_COLUMNS:
-        table.add_column(label, justify="right")
+        table.add_column(first, overflow="fold")
+    for label, _ in columns:
+        table.add_column(label, justify="right", no_wrap=True)
     return table
 
 
@@ -57,8 +59,9 @@ def render(result, console: Console, top: int = 10, max_groups: int = 30) -> Non
         extras.append(f"match {rule.match}")
         head.append(f"  ({', '.join(extras)})", style="dim")
         console.print(head)
-        summary = _stats_table("")
-        summary.add_row(*_stat_cells(r.stats))
+        columns = _columns(r.stats)
+        summary = _stats_table("", columns)
+        summary.add_row(*_stat_cells(r.stats, columns))
         console.print(summary)
         o = r.outcomes
         reasons = ", ".join(f"{reason}: {n:,}" for reason, n in o["dropped_reasons"].items())
@@ -74,9 +77,9 @@ def render(result, console: Console, top: int = 10, max_groups: int = 30) -> Non
                                style="yellow"))
         if r.groups:
             labels = ", ".join(e.text for e in rule.group_by)
-            groups = _stats_table(f"by {labels}", first=labels)
+            groups = _stats_table(f"by {labels}", columns, first=labels)
             for g in r.groups[:max_groups]:
-                groups.add_row(Text(_key_text(g["key"])), *_stat_cells(g["stats"]))
+                groups.add_row(Text(_key_text(g["key"])), *_stat_cells(g["stats"], columns))
             console.print(groups)
             if len(r.groups) > max_groups:
                 console.print(Text(f"... and {len(r.groups) - max_groups} more groups (--format json)",

@@ -16,6 +16,18 @@ def duration(ns: int | float | None) -> str:
     return f"{ns:.0f} ns"
 
 
+def short_duration(ns: int | float | None) -> str:
+    """``32.3ms`` style: three significant digits, for tables."""
+    if ns is None:
+        return "-"
+    a = abs(ns)
+    for unit, scale in (("s", 1e9), ("ms", 1e6), ("us", 1e3)):
+        if a >= scale:
+            value = ns / scale
+            return f"{value:.3g}{unit}" if abs(value) < 1000 else f"{value:.0f}{unit}"
+    return f"{ns:.0f}ns"
+
+
 def timestamp(ns: int | None, epoch: bool = True) -> str:
     """An absolute time: UTC wall clock for epoch-based clocks, else seconds."""
     if ns is None:

@@ -333,6 +333,8 @@ class _Builder:
         return RuleSet(self.source.path, int(version), rules, document)
 
     def rule(self, node, location) -> Rule:
+        if "span" in node:
+            return self.span_rule(node, location)
         entry = self.event_spec(node, "entry", "entry")
         parts = [part.name for part in entry.key]
         exit = self.event_spec(node, "exit", "exit", parts)
@@ -351,6 +353,36 @@ class _Builder:
             where=self.expression(node, "where", "where", "pair") if "where" in node else None,
             blame=self.blame(node, parts),
             location=location,
+        )
+
+    def span_rule(self, node, location) -> Rule:
+        """A rule on one event that carries its duration (``span:``)."""
+        for key in ("match", "timeout", "cancel"):
+            if key in node:
+                self.fail(node, key, f"{key}: a span rule measures single events: "
+                                     f"it has no {key}")
+        span = node["span"]
+        if "key" in span:
+            spec = self.event_spec(node, "span", "span")
+        else:                            # the thread, unless the rule says otherwise
+            spec = EventSpec(events=self.events(span, "span"),
+                             key=[KeyPart("tid", parse_expression("$tid", "event"))],
+                             where=self.expression(span, "where", "span.where", "event")
+                             if "where" in span else None,
+                             fields=[str(name) for name in span.get("fields") or []],
+                             location=self.source.value(span, "event"))
+        parts = [part.name for part in spec.key]
+        return Rule(
+            name=str(node["name"]),
+            entry=spec,
+            exit=spec,
+            description=str(node["description"]) if "description" in node else None,
+            threshold_ns=self.duration(node, "threshold"),
+            group_by=self.group_by(node, parts),
+            where=self.expression(node, "where", "where", "pair") if "where" in node else None,
+            blame=self.blame(node, parts),
+            location=location,
+            span_duration=self.expression(span, "duration", "span.duration", "event"),
         )
 
     def event_spec(self, parent, key, label, entry_parts=None) -> EventSpec:

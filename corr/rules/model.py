@@ -114,6 +114,14 @@ class Rule:
     where: Expression | None = None    # on the matched pair (scopes entry, exit, builtin)
     blame: str | None = None           # issue 4: whose time a breakdown explains
     location: Location | None = None
+    # A span rule measures one event that carries its own duration (an
+    # expression in ns): the interval ends at the event.  Its entry and
+    # exit are the same EventSpec.
+    span_duration: Expression | None = None
+
+    @property
+    def is_span(self) -> bool:
+        return self.span_duration is not None
 
 
 @dataclass
