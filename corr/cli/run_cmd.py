@@ -56,11 +56,11 @@ def run(args, ui) -> int:
                          clock_offsets=offsets, progress=progress, reader=args.reader)
     try:
         if fmt == "json":
-            text = run_json.render(result, args.all_intervals)
             if args.output:
-                intervals_table._atomic(args.output, lambda tmp: _write_text(tmp, text))
+                intervals_table._atomic(args.output, lambda tmp: _write_json(tmp, result,
+                                                                              args.all_intervals))
             else:
-                ui.write(text)
+                run_json.write(result, ui.stdout, args.all_intervals)
         elif fmt == "csv":
             n = intervals_table.write_csv(result, args.output)
             ui.error_console_note(f"wrote {n:,} intervals to {args.output}")
@@ -82,9 +82,9 @@ def run(args, ui) -> int:
     return 0
 
 
-def _write_text(path: str, text: str) -> None:
+def _write_json(path: str, result, all_intervals: bool) -> None:
     with open(path, "w") as f:
-        f.write(text + "\n")
+        run_json.write(result, f, all_intervals)
 
 
 def _write_rendered(path: str, result, top: int) -> None:

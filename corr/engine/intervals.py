@@ -22,10 +22,13 @@ class IntervalTable:
 
     INT_COLUMNS = ("start_ns", "end_ns", "status", "entry_tid", "entry_cpu",
                    "exit_tid", "exit_cpu", "group")
-    OBJECT_COLUMNS = ("key", "entry_comm", "exit_comm", "fields")
+    OBJECT_COLUMNS = ("key", "entry_comm", "exit_comm")
 
-    def __init__(self, key_names: list[str]):
+    def __init__(self, key_names: list[str], field_names: tuple = ()):
         self.key_names = key_names
+        self.field_names = tuple(field_names)
+        # One list per kept field: a dict per interval would cost ~200 bytes.
+        self.fields = {name: [] for name in self.field_names}
         for name in self.INT_COLUMNS:
             setattr(self, name, array("q"))
         for name in self.OBJECT_COLUMNS:
@@ -47,7 +50,9 @@ class IntervalTable:
         self.exit_tid.append(NONE_INT if exit_tid is None else exit_tid)
         self.exit_cpu.append(NONE_INT if exit_cpu is None else exit_cpu)
         self.exit_comm.append(exit_comm)
-        self.fields.append(fields)
+        if fields is not None:
+            for column, value in zip(self.fields.values(), fields):
+                column.append(value)
         self.group.append(group)
         self.lossy.append(0)
 
@@ -68,7 +73,7 @@ class IntervalTable:
             "exit_tid": opt(self.exit_tid[i]),
             "exit_cpu": opt(self.exit_cpu[i]),
             "exit_comm": self.exit_comm[i],
-            "fields": self.fields[i],
+            "fields": {name: column[i] for name, column in self.fields.items()},
             "lossy": bool(self.lossy[i]),
         }
 

@@ -2,8 +2,11 @@
 
 An entry opens an interval under its key; an exit with the same key closes
 one, chosen by the rule's ``match`` policy.  Open entries live in a dict by
-key (never a scan); timeout deadlines in a sorted list, so firing the due
-ones costs a look at its head.  Every entry ends in exactly one outcome:
+key (never a scan).  With one timeout per rule and entries arriving in time
+order, deadlines arrive in order too: a FIFO of deadlines is already
+sorted, and firing the due ones costs a look at its head.  Matched entries
+leave their deadline behind (lazy deletion); the FIFO is compacted when
+those outnumber the live ones, so memory stays bounded by what is open.  Every entry ends in exactly one outcome:
 complete, late (its exit came after the timeout), timeout (no exit at all),
 incomplete (still open at the end of the trace) or dropped, with a reason.
 """
@@ -11,8 +14,6 @@ incomplete (still open at the end of the trace) or dropped, with a reason.
 from __future__ import annotations
 
 from collections import Counter, deque
-
-from sortedcontainers import SortedList
 
 from .intervals import COMPLETE, INCOMPLETE, LATE, TIMEOUT, IntervalTable
 
@@ -41,14 +42,21 @@ class Matcher:
 
     def __init__(self, name: str, key_names: list[str], match: str = "nest",
                  timeout_ns: int | None = None, pair_filter=None, grouper=None,
-                 field_names: tuple = ()):
+                 field_names: tuple = (), entry_names: tuple = (), exit_names: tuple = ()):
         self.name = name
         self.match = match
         self.timeout_ns = timeout_ns
         self.pair_filter = pair_filter        # (entry values, exit values, duration) -> bool
         self.grouper = grouper                # (entry values, exit values, key, duration) -> group
-        self.field_names = field_names        # entry/exit values copied onto intervals
-        self.intervals = IntervalTable(key_names)
+        # Entry and exit values are tuples, in the order of these names.
+        self.entry_names = tuple(entry_names)
+        self.exit_names = tuple(exit_names)
+        self.field_names = tuple(field_names)  # values copied onto intervals, exit's first
+        self._field_sources = [
+            (1, self.exit_names.index(n)) if n in self.exit_names else
+            (0, self.entry_names.index(n)) if n in self.entry_names else (None, None)
+            for n in self.field_names]
+        self.intervals = IntervalTable(key_names, self.field_names)
         self.groups: dict[object, int] = {}
         self.entries = 0
         self.dropped: Counter = Counter()
@@ -56,8 +64,8 @@ class Matcher:
         self._seq = 0
         self._open: dict = {}                 # key -> OpenEntry (first/last) or list/deque
         self._timed_out: dict = {}            # key -> [OpenEntry], awaiting a late exit
-        self._deadlines = SortedList()        # (deadline, seq)
-        self._by_seq: dict[int, OpenEntry] = {}
+        self._deadlines: deque = deque()      # (deadline, seq), in order; some already matched
+        self._by_seq: dict[int, OpenEntry] = {}   # entries whose deadline is still to come
         self.next_deadline = NO_DEADLINE
         self._single = match in ("first", "last")
 
@@ -85,7 +93,7 @@ class Matcher:
                 pending = opened[key] = [] if self.match == "nest" else deque()
             pending.append(e)
         if deadline != NO_DEADLINE:
-            self._deadlines.add((deadline, e.seq))
+            self._deadlines.append((deadline, e.seq))
             self._by_seq[e.seq] = e
             if deadline < self.next_deadline:
                 self.next_deadline = deadline
@@ -164,12 +172,15 @@ class Matcher:
             self._record_timeout(e)
 
     # -- time -------------------------------------------------------------------
-    def expire(self, now: int) -> None:
+    def expire(self, now: int, inclusive: bool = False) -> None:
         """Time out every open entry whose deadline is before ``now``."""
         deadlines = self._deadlines
-        while deadlines and deadlines[0][0] < now:
-            _, seq = deadlines.pop(0)
-            e = self._by_seq.pop(seq)
+        by_seq = self._by_seq
+        while deadlines and (deadlines[0][0] < now or (inclusive and deadlines[0][0] == now)):
+            _, seq = deadlines.popleft()
+            e = by_seq.pop(seq, None)
+            if e is None:
+                continue                  # matched or dropped since
             self._remove_open(e)
             e.timed_out = True
             self._timed_out.setdefault(e.key, []).append(e)
@@ -189,19 +200,15 @@ class Matcher:
 
     def _forget_deadline(self, e: OpenEntry) -> None:
         if e.deadline != NO_DEADLINE and not e.timed_out:
-            self._deadlines.discard((e.deadline, e.seq))
-            self._by_seq.pop(e.seq, None)
-            self.next_deadline = self._deadlines[0][0] if self._deadlines else NO_DEADLINE
+            by_seq = self._by_seq
+            by_seq.pop(e.seq, None)
+            deadlines = self._deadlines
+            if len(deadlines) > 2 * len(by_seq) + 1024:     # mostly matched ones: compact
+                self._deadlines = deque(d for d in deadlines if d[1] in by_seq)
 
     def finish(self, end_ts: int) -> None:
         """The trace ended at ``end_ts``: settle every entry still waiting."""
-        deadlines = self._deadlines
-        while deadlines and deadlines[0][0] <= end_ts:
-            _, seq = deadlines.pop(0)
-            e = self._by_seq.pop(seq)
-            self._remove_open(e)
-            e.timed_out = True
-            self._timed_out.setdefault(e.key, []).append(e)
+        self.expire(end_ts, inclusive=True)
         for waiting in self._timed_out.values():
             for e in waiting:
                 self._record_timeout(e)
@@ -213,7 +220,7 @@ class Matcher:
                                       self._fields(e.values, None),
                                       self._group_of(e.values, None, e.key, max(end_ts, e.ts) - e.ts))
         self._open.clear()
-        self._deadlines.clear()
+        self._deadlines = deque()
         self._by_seq.clear()
         self.next_deadline = NO_DEADLINE
 
@@ -233,15 +240,12 @@ class Matcher:
         return index
 
     def _fields(self, entry_values, exit_values):
+        """The rule's kept fields, as a tuple in ``field_names`` order."""
         if not self.field_names:
             return None
-        out = {}
-        for name in self.field_names:
-            if exit_values is not None and name in exit_values:
-                out[name] = exit_values[name]
-            elif entry_values is not None and name in entry_values:
-                out[name] = entry_values[name]
-        return out
+        sides = (entry_values, exit_values)
+        return tuple(None if side is None or sides[side] is None else sides[side][i]
+                     for side, i in self._field_sources)
 
     # -- accounting ------------------------------------------------------------------
     def outcome_counts(self) -> dict:

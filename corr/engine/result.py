@@ -69,8 +69,7 @@ class RuleResult:
             self._group_stats = out
         return self._group_stats
 
-    def selected_intervals(self, all_intervals: bool = False, top: int | None = None) -> list[dict]:
-        """Intervals over the threshold (or all), slowest first."""
+    def _selected(self, all_intervals: bool, top: int | None):
         import numpy as np
         durations = self.intervals.durations()
         if all_intervals or self.threshold_ns is None:
@@ -78,18 +77,25 @@ class RuleResult:
         else:
             index = np.nonzero(durations > self.threshold_ns)[0]
         index = index[np.argsort(-durations[index], kind="stable")]
-        if top is not None:
-            index = index[:top]
-        return [self.interval(int(i)) for i in index]
+        return index if top is None else index[:top]
+
+    def iter_intervals(self, all_intervals: bool = False, top: int | None = None):
+        """Intervals over the threshold (or all), slowest first, one dict at a time."""
+        for i in self._selected(all_intervals, top):
+            yield self.interval(int(i))
+
+    def selected_intervals(self, all_intervals: bool = False, top: int | None = None) -> list[dict]:
+        """Intervals over the threshold (or all), slowest first."""
+        return list(self.iter_intervals(all_intervals, top))
 
     def interval(self, i: int) -> dict:
         row = self.intervals.row(i)
         row["group"] = _plain(self.group_values[self.intervals.group[i]]) if self.group_values else None
         return row
 
-    def to_dict(self, all_intervals: bool = False) -> dict:
+    def to_dict(self, all_intervals: bool = False, with_intervals: bool = True) -> dict:
         rule = self.rule
-        return {
+        out = {
             "name": rule.name,
             "description": rule.description,
             "threshold_ns": rule.threshold_ns,
@@ -99,8 +105,10 @@ class RuleResult:
             "outcomes": self.outcomes,
             "groups": self.groups,
             "lossy_intervals": int(sum(self.intervals.lossy)),
-            "intervals": self.selected_intervals(all_intervals),
         }
+        if with_intervals:
+            out["intervals"] = self.selected_intervals(all_intervals)
+        return out
 
 
 class RunResult:
@@ -128,7 +136,7 @@ class RunResult:
     def discarded_events(self) -> int:
         return sum(d.count or 0 for d in self.discards if d.kind == "events")
 
-    def to_dict(self, all_intervals: bool = False) -> dict:
+    def to_dict(self, all_intervals: bool = False, with_intervals: bool = True) -> dict:
         return {
             "format_version": FORMAT_VERSION,
             "rules_file": self.rules_path,
@@ -140,7 +148,7 @@ class RunResult:
             "discards": [d._asdict() for d in self.discards],
             "warnings": self.warnings,
             "stopped": self.stopped,
-            "rules": [r.to_dict(all_intervals) for r in self.rules],
+            "rules": [r.to_dict(all_intervals, with_intervals) for r in self.rules],
         }
 
 

@@ -94,6 +94,15 @@ def _sides(rule: Rule):
         yield CANCEL, spec
 
 
+def _capture_names(rule: Rule) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """What an entry and an exit keep for the pair filter, group_by and fields."""
+    if rule.is_span:
+        names = tuple(sorted(set(rule.entry.fields) | _captured(rule, SPAN)))
+        return names, names
+    return (tuple(sorted(set(rule.entry.fields) | _captured(rule, ENTRY))),
+            tuple(sorted(set(rule.exit.fields) | _captured(rule, EXIT))))
+
+
 def _captured(rule: Rule, role: str) -> set[str]:
     """What the pair filter and group_by read from an event of this role."""
     if role == CANCEL:
@@ -260,11 +269,31 @@ class _Builtins:
         return self.names.get(tid)
 
 
+class _TupleView:
+    """Captured values (a tuple) read by name, as pair expressions do."""
+
+    __slots__ = ("index", "values")
+
+    def __init__(self, index: dict[str, int], values):
+        self.index = index
+        self.values = values
+
+    def get(self, name, default=None):
+        i = self.index.get(name)
+        if i is None or self.values is None:
+            return default
+        return self.values[i]
+
+
+# Builtins that follow time (thread names change): read at each event.
+_SEQUENTIAL = ("$comm", "$procname", "$ts")
+
+
 class _Prepared:
     """One rule side on one class of one batch: keys, tids, filter, captures."""
 
     __slots__ = ("kind", "matcher", "keys", "where", "builtins", "cols", "capture", "reason",
-                 "durations")
+                 "durations", "rows", "sequential")
 
     def __init__(self, kind, matcher, spec: EventSpec, cols, builtins: _Builtins, capture, reason,
                  duration=None):
@@ -277,6 +306,7 @@ class _Prepared:
         self.reason = reason
         self.keys = self._keys(spec)
         self.durations = None if duration is None else self._evaluated(duration)
+        self.rows, self.sequential = self._captures(capture)
 
     def _evaluated(self, expr):
         """An expression's value on every row: a column when it is one."""
@@ -302,11 +332,34 @@ class _Prepared:
         col = self.cols.fields.get(name)
         return col if col is not None else [None] * len(self.cols)
 
-    def values(self, row: int) -> dict | None:
-        if not self.capture:
+    def _captures(self, names):
+        """Captured values as one tuple per row; which ones to read at the event."""
+        if not names:
+            return None, ()
+        n = len(self.cols)
+        columns, sequential = [], []
+        for i, name in enumerate(names):
+            col = None
+            if name.startswith("$"):
+                if name in _SEQUENTIAL and not (name == "$procname" and self.builtins.procnames):
+                    sequential.append((i, name[1:]))
+                else:
+                    col = self.builtins.column(name[1:])
+            else:
+                col = self.cols.fields.get(name)
+            columns.append(col if col is not None else [None] * n)
+        return list(zip(*columns)), tuple(sequential)
+
+    def values(self, row: int):
+        rows = self.rows
+        if rows is None:
             return None
-        view = _RowView(self.cols, row, self.builtins)
-        return {name: view.get(name) for name in self.capture}
+        if not self.sequential:
+            return rows[row]
+        values = list(rows[row])
+        for i, name in self.sequential:
+            values[i] = self.builtins(name, row)
+        return tuple(values)
 
     def passes(self, row: int) -> bool:
         if self.where is None:
@@ -336,19 +389,24 @@ class Engine:
     def _matcher(self, rule: Rule) -> Matcher:
         key_names = [p.name for p in rule.entry.key]
         pair = rule.where
+        entry_names, exit_names = _capture_names(rule)
+        entry_index = {n: i for i, n in enumerate(entry_names)}
+        exit_index = {n: i for i, n in enumerate(exit_names)}
         pair_filter = None
         if pair is not None:
             def pair_filter(entry_values, exit_values, duration, pair=pair):
-                return bool(pair.evaluate(Env(entry=entry_values or {}, exit=exit_values or {},
+                return bool(pair.evaluate(Env(entry=_TupleView(entry_index, entry_values),
+                                              exit=_TupleView(exit_index, exit_values),
                                               builtins={"duration": duration})))
         grouper = None
         if rule.group_by:
-            grouper = self._grouper(rule, key_names)
+            grouper = self._grouper(rule, key_names, entry_index, exit_index)
         fields = tuple(dict.fromkeys([*rule.entry.fields, *rule.exit.fields]))
-        return Matcher(rule.name, key_names, rule.match, rule.timeout_ns, pair_filter, grouper, fields)
+        return Matcher(rule.name, key_names, rule.match, rule.timeout_ns, pair_filter, grouper,
+                       fields, entry_names, exit_names)
 
     @staticmethod
-    def _grouper(rule: Rule, key_names: list[str]):
+    def _grouper(rule: Rule, key_names: list[str], entry_index, exit_index):
         """(entry values, exit values, key, duration) -> the interval's group."""
         getters = []
         for expr in rule.group_by:
@@ -359,13 +417,16 @@ class Engine:
                     getters.append(lambda e, x, key, d: key)
                 else:
                     getters.append(lambda e, x, key, d, i=index: key[i])
-            elif ref is not None and ref[0] in ("entry", "exit"):
-                side = 0 if ref[0] == "entry" else 1
-                getters.append(lambda e, x, key, d, side=side, name=ref[1]:
-                               ((e, x)[side] or {}).get(name))
+            elif ref is not None and ref[0] == "entry":
+                getters.append(lambda e, x, key, d, i=entry_index[ref[1]]:
+                               None if e is None else e[i])
+            elif ref is not None and ref[0] == "exit":
+                getters.append(lambda e, x, key, d, i=exit_index[ref[1]]:
+                               None if x is None else x[i])
             else:
                 getters.append(lambda e, x, key, d, expr=expr: expr.evaluate(Env(
-                    entry=e, exit=x, builtins={"duration": d},
+                    entry=_TupleView(entry_index, e), exit=_TupleView(exit_index, x),
+                    builtins={"duration": d},
                     key=dict(zip(key_names, key if len(key_names) > 1 else (key,))))))
         if len(getters) == 1:
             return getters[0]
@@ -378,9 +439,10 @@ class Engine:
             for kind, spec in _sides(rule):
                 if not any(self._class_matches(info, pattern) for pattern in spec.events):
                     continue
-                capture = set(spec.fields) | _captured(rule, kind)
+                capture = {ENTRY: matcher.entry_names, SPAN: matcher.entry_names,
+                           EXIT: matcher.exit_names}.get(kind, ())
                 reason = info.name if kind == CANCEL else None
-                found.append((kind, matcher, spec, sorted(capture), reason, rule.span_duration))
+                found.append((kind, matcher, spec, capture, reason, rule.span_duration))
         order = {CANCEL: 0, EXIT: 1, ENTRY: 2, SPAN: 3}     # close before opening anew
         found.sort(key=lambda b: order[b[0]])
         return found
