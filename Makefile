@@ -12,12 +12,14 @@ EXAMPLE := examples/llserver/trace
 
 demo: deps
 	$(CORR) inspect $(EXAMPLE)
+	$(CORR) run rules/llserver.yaml $(EXAMPLE)
 
 test: deps
 	$(PY) -m pytest -q
 
 bench: deps
 	$(PY) benchmarks/bench_read.py
+	$(PY) benchmarks/bench_rules.py
 
 deps: system-deps $(STAMP)
 

@@ -42,6 +42,7 @@ class EventNames:
 
     def __init__(self, traceset: TraceSet):
         self.by_trace: list[set[str]] = []
+        self._has: dict[tuple[int, str], bool] = {}
         for t in traceset.traces:
             dialect = detect(t.env, t.class_names)
             names = set(t.class_names)
@@ -50,7 +51,11 @@ class EventNames:
             self.by_trace.append(names)
 
     def has(self, trace: int, pattern: str) -> bool:
-        return any(_matches(n, pattern) for n in self.by_trace[trace])
+        key = (trace, pattern)
+        found = self._has.get(key)
+        if found is None:
+            found = self._has[key] = any(_matches(n, pattern) for n in self.by_trace[trace])
+        return found
 
     def anywhere(self, pattern: str) -> bool:
         return any(self.has(i, pattern) for i in range(len(self.by_trace)))
