@@ -20,52 +20,20 @@ With no TRACE: ../shared/traces/many-threads and a generated kernel trace of
 from __future__ import annotations
 
 import argparse
-import os
-import subprocess
 import sys
-import time
 from pathlib import Path
 
+from common import RSS_LIMIT_MB, babeltrace2, best_of, default_traces
+
 HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
 WORKER = HERE / "decode_worker.py"
 TARGETS = {"full": 3.0, "sched": 1.6}
-RSS_LIMIT_MB = 300
-
-
-def measure(cmd: list[str]) -> tuple[float, float, str]:
-    """Wall seconds, peak RSS in MB, and stdout of one command."""
-    start = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-    out = proc.stdout.read().decode()
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - start
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode != 0:
-        raise SystemExit(f"{' '.join(cmd)} failed with {proc.returncode}")
-    return wall, usage.ru_maxrss / 1024, out.strip()
-
-
-def best_of(cmd: list[str], repeat: int) -> tuple[float, float, str]:
-    runs = [measure(cmd) for _ in range(repeat)]
-    return min(r[0] for r in runs), max(r[1] for r in runs), runs[0][2]
-
-
-def generated_trace(events: int) -> Path:
-    path = HERE / ".data" / f"kernel-{events}"
-    if not (path / "metadata").exists():
-        sys.path.insert(0, str(ROOT))
-        from corr.testing.generate import generate_kernel_trace
-        print(f"generating {events:,} events in {path} ...", flush=True)
-        g = generate_kernel_trace(path, events=events, cpus=4, threads=200, seed=1)
-        print(f"  {g.events:,} events in {g.seconds:.1f} s", flush=True)
-    return path
 
 
 def bench(trace: Path, repeat: int) -> list[dict]:
     rows = []
     py = sys.executable
-    ref_wall, ref_rss, _ = best_of(["babeltrace2", "-c", "sink.utils.dummy", str(trace)], repeat)
+    ref_wall, ref_rss = babeltrace2(trace, repeat)
     rows.append(dict(what="babeltrace2 -c sink.utils.dummy", wall=ref_wall, rss=ref_rss,
                      ratio=1.0, events=None, target=None))
     for mode, label in (("full", "corr full decode to columns"),
@@ -83,12 +51,7 @@ def main() -> int:
     ap.add_argument("--repeat", type=int, default=10)
     ap.add_argument("--events", type=int, default=5_000_000)
     args = ap.parse_args()
-    traces = [Path(t) for t in args.traces]
-    if not traces:
-        shared = ROOT.parent / "shared" / "traces" / "many-threads"
-        if shared.exists():
-            traces.append(shared)
-        traces.append(generated_trace(args.events))
+    traces = [Path(t) for t in args.traces] or default_traces(args.events)
     failed = False
     for trace in traces:
         print(f"\n{trace}  (best of {args.repeat})")

@@ -57,3 +57,15 @@ def run_corr(*args, env=None) -> subprocess.CompletedProcess:
     exe = Path(os.sys.executable).parent / "corr"
     return subprocess.run([str(exe), *map(str, args)], capture_output=True, text=True,
                           env={**os.environ, **(env or {})})
+
+
+def one_line_error(proc, *needles) -> str:
+    """Assert a CLI run failed as bad input should: one `corr: ...` line, exit 2."""
+    assert proc.returncode == 2, (proc.returncode, proc.stdout, proc.stderr)
+    assert "Traceback" not in proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("corr: ")
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+    return lines[0]

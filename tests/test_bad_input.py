@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from conftest import run_corr, shared_trace
+from conftest import one_line_error, run_corr, shared_trace
 
 
 def _copy(name, tmp_path):
@@ -21,31 +21,21 @@ def _copy(name, tmp_path):
     return dst
 
 
-def _one_line_error(proc, *needles):
-    assert proc.returncode == 2, (proc.returncode, proc.stdout, proc.stderr)
-    assert "Traceback" not in proc.stderr
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1, proc.stderr
-    assert lines[0].startswith("corr: ")
-    for needle in needles:
-        assert needle in lines[0], lines[0]
-    return lines[0]
-
 
 def test_missing_path(tmp_path):
     p = tmp_path / "nope"
-    _one_line_error(run_corr("inspect", p), str(p), "no such file or directory")
+    one_line_error(run_corr("inspect", p), str(p), "no such file or directory")
 
 
 def test_folder_without_trace(tmp_path):
     (tmp_path / "empty").mkdir()
-    _one_line_error(run_corr("inspect", tmp_path / "empty"), "empty", "no CTF trace found")
+    one_line_error(run_corr("inspect", tmp_path / "empty"), "empty", "no CTF trace found")
 
 
 def test_file_that_is_not_a_trace(tmp_path):
     p = tmp_path / "notes.txt"
     p.write_text("hello")
-    _one_line_error(run_corr("inspect", p), "notes.txt", "not a CTF trace")
+    one_line_error(run_corr("inspect", p), "notes.txt", "not a CTF trace")
 
 
 def test_metadata_that_does_not_parse_names_the_line(tmp_path):
@@ -59,7 +49,7 @@ def test_metadata_that_does_not_parse_names_the_line(tmp_path):
     bad_line = next(i for i, line in enumerate(lines, 1) if '"sched_switch";' in line)
     lines[bad_line - 1] = lines[bad_line - 1].replace('"sched_switch";', '"sched_switch"')
     (trace / "metadata").write_text("\n".join(lines) + "\n")
-    line = _one_line_error(run_corr("inspect", trace), "metadata", "does not parse")
+    line = one_line_error(run_corr("inspect", trace), "metadata", "does not parse")
     # The parser reports the line where it gave up: at or after the damage.
     reported = int(line.split("metadata:")[1].split(":")[0])
     assert reported >= bad_line
@@ -70,7 +60,7 @@ def test_plain_metadata_without_signature(tmp_path):
     text = subprocess.run(["babeltrace2", "--output-format=ctf-metadata", str(trace)],
                           capture_output=True, text=True, check=True).stdout
     (trace / "metadata").write_text(text)
-    _one_line_error(run_corr("inspect", trace), "metadata", "/* CTF 1.8 */")
+    one_line_error(run_corr("inspect", trace), "metadata", "/* CTF 1.8 */")
 
 
 def test_garbage_metadata(tmp_path):
@@ -78,7 +68,7 @@ def test_garbage_metadata(tmp_path):
     d.mkdir()
     (d / "metadata").write_text("this is not TSDL\n")
     (d / "stream_0").write_bytes(b"\0" * 64)
-    _one_line_error(run_corr("inspect", d), "garbage/metadata", "/* CTF 1.8 */")
+    one_line_error(run_corr("inspect", d), "garbage/metadata", "/* CTF 1.8 */")
 
 
 def test_truncated_stream(tmp_path):
@@ -86,7 +76,7 @@ def test_truncated_stream(tmp_path):
     shutil.rmtree(trace / "index")
     with open(trace / "k_0", "r+b") as f:
         f.truncate(100_000)
-    _one_line_error(run_corr("inspect", trace), str(trace), "k_0", "truncated or corrupt")
+    one_line_error(run_corr("inspect", trace), str(trace), "k_0", "truncated or corrupt")
 
 
 def test_corrupt_stream_bytes(tmp_path):
@@ -95,7 +85,7 @@ def test_corrupt_stream_bytes(tmp_path):
     with open(trace / "k_1", "r+b") as f:
         f.seek(50_000)
         f.write(bytes(range(256)) * 8)
-    _one_line_error(run_corr("inspect", trace), str(trace), "corrupt")
+    one_line_error(run_corr("inspect", trace), str(trace), "corrupt")
 
 
 def test_trace_without_streams(tmp_path):
@@ -103,13 +93,13 @@ def test_trace_without_streams(tmp_path):
     for f in trace.iterdir():
         if f.name != "metadata":
             f.unlink()
-    _one_line_error(run_corr("inspect", trace), "no stream files")
+    one_line_error(run_corr("inspect", trace), "no stream files")
 
 
 @pytest.mark.parametrize("value", ["nonsense", "=5", "x=abc"])
 def test_bad_clock_offset_option(value):
-    _one_line_error(run_corr("inspect", "--clock-offset", value, "."), "--clock-offset")
+    one_line_error(run_corr("inspect", "--clock-offset", value, "."), "--clock-offset")
 
 
 def test_unknown_option():
-    _one_line_error(run_corr("inspect", "--frobnicate", "."), "--frobnicate")
+    one_line_error(run_corr("inspect", "--frobnicate", "."), "--frobnicate")

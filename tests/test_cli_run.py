@@ -8,7 +8,7 @@ import json
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import EXAMPLE_TRACE, ROOT, run_corr, shared_trace
+from conftest import EXAMPLE_TRACE, ROOT, one_line_error, run_corr, shared_trace
 
 RULES = ROOT / "rules" / "llserver.yaml"
 GOOD = """\
@@ -20,15 +20,6 @@ rules:
     threshold: 2ms
 """
 
-
-def _one_line_error(proc, *needles):
-    assert proc.returncode == 2, (proc.stdout, proc.stderr)
-    assert "Traceback" not in proc.stderr
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1, proc.stderr
-    for needle in needles:
-        assert needle in lines[0], lines[0]
-    return lines[0]
 
 
 @pytest.mark.parametrize("text, line, col, needle", [
@@ -49,12 +40,12 @@ def test_bad_rule_file_gives_file_line_column(tmp_path, text, line, col, needle,
     path = tmp_path / "rules.yaml"
     path.write_text(text)
     args = [command, path] + ([EXAMPLE_TRACE] if command == "run" else [])
-    message = _one_line_error(run_corr(*args), needle)
+    message = one_line_error(run_corr(*args), needle)
     assert message.startswith(f"corr: {path}:{line}:{col}: "), message
 
 
 def test_missing_rule_file():
-    _one_line_error(run_corr("check", "/nonexistent/rules.yaml"), "/nonexistent/rules.yaml",
+    one_line_error(run_corr("check", "/nonexistent/rules.yaml"), "/nonexistent/rules.yaml",
                     "cannot read")
 
 
@@ -68,7 +59,7 @@ def test_missing_rule_file():
 def test_bad_set_values(tmp_path, value, needle):
     path = tmp_path / "rules.yaml"
     path.write_text(GOOD)
-    _one_line_error(run_corr("run", "--set", value, path, EXAMPLE_TRACE), "--set", needle)
+    one_line_error(run_corr("run", "--set", value, path, EXAMPLE_TRACE), "--set", needle)
 
 
 def test_set_changes_the_threshold(tmp_path):
@@ -118,20 +109,20 @@ def test_output_file_format_from_extension(tmp_path, suffix):
 
 
 def test_unknown_extension_and_missing_output(tmp_path):
-    _one_line_error(run_corr("run", "-o", tmp_path / "x.xlsx", RULES, EXAMPLE_TRACE), "--format")
-    _one_line_error(run_corr("run", "--format", "csv", RULES, EXAMPLE_TRACE), "-o FILE")
+    one_line_error(run_corr("run", "-o", tmp_path / "x.xlsx", RULES, EXAMPLE_TRACE), "--format")
+    one_line_error(run_corr("run", "--format", "csv", RULES, EXAMPLE_TRACE), "-o FILE")
 
 
 def test_failed_run_leaves_an_existing_output_untouched(tmp_path):
     out = tmp_path / "result.csv"
     out.write_text("previous results\n")
-    _one_line_error(run_corr("run", "-o", out, RULES, tmp_path / "no-such-trace"), "no such file")
+    one_line_error(run_corr("run", "-o", out, RULES, tmp_path / "no-such-trace"), "no such file")
     assert out.read_text() == "previous results\n"
     assert [p.name for p in tmp_path.iterdir()] == ["result.csv"]
 
 
 def test_unwritable_output_is_one_line(tmp_path):
-    _one_line_error(run_corr("run", "-o", tmp_path / "no-dir" / "r.json", RULES, EXAMPLE_TRACE),
+    one_line_error(run_corr("run", "-o", tmp_path / "no-dir" / "r.json", RULES, EXAMPLE_TRACE),
                     "cannot write")
 
 
