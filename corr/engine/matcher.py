@@ -252,7 +252,8 @@ class Matcher:
         """Entries and what became of them; the parts add up to ``entries``."""
         import numpy as np
         statuses = self.intervals.statuses()
-        counts = np.bincount(statuses, minlength=4) if len(statuses) else np.zeros(4, dtype=int)
+        counts = (np.bincount(statuses.astype(np.int64), minlength=4) if len(statuses)
+                  else np.zeros(4, dtype=int))
         return {
             "entries": self.entries,
             "complete": int(counts[COMPLETE]),

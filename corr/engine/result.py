@@ -31,7 +31,7 @@ class RuleResult:
         import numpy as np
         statuses = self.intervals.statuses()
         keep = (statuses == COMPLETE) | (statuses == LATE)
-        groups = np.frombuffer(self.intervals.group, dtype=np.int64)
+        groups = np.frombuffer(self.intervals.group, dtype=np.int32)
         return self.intervals.durations()[keep], groups[keep]
 
     @property
@@ -57,7 +57,7 @@ class RuleResult:
                 return self._group_stats
             durations, groups = self._measured()
             statuses = self.intervals.statuses()
-            all_groups = np.frombuffer(self.intervals.group, dtype=np.int64)
+            all_groups = np.frombuffer(self.intervals.group, dtype=np.int32)
             out = []
             for index, value in enumerate(self.group_values):
                 stats = summarize(durations[groups == index], self.threshold_ns)

@@ -399,10 +399,17 @@ class Engine:
         exit_index = {n: i for i, n in enumerate(exit_names)}
         pair_filter = None
         if pair is not None:
-            def pair_filter(entry_values, exit_values, duration, pair=pair):
-                return bool(pair.evaluate(Env(entry=_TupleView(entry_index, entry_values),
-                                              exit=_TupleView(exit_index, exit_values),
-                                              builtins={"duration": duration})))
+            # One Env for every evaluation: only the values change.
+            entry_view, exit_view = _TupleView(entry_index, None), _TupleView(exit_index, None)
+            builtins = {"duration": None}
+            env = Env(entry=entry_view, exit=exit_view, builtins=builtins)
+            evaluate = pair.evaluate
+
+            def pair_filter(entry_values, exit_values, duration):
+                entry_view.values = entry_values
+                exit_view.values = exit_values
+                builtins["duration"] = duration
+                return bool(evaluate(env))
         grouper = None
         if rule.group_by:
             grouper = self._grouper(rule, key_names, entry_index, exit_index)
