@@ -24,7 +24,7 @@ class IntervalTable:
     # 32, the status in 8 -- about 40 bytes an interval with the rest.
     INT_COLUMNS = (("start_ns", "q"), ("end_ns", "q"), ("status", "b"), ("entry_tid", "i"),
                    ("entry_cpu", "i"), ("exit_tid", "i"), ("exit_cpu", "i"), ("group", "i"))
-    OBJECT_COLUMNS = ("key", "entry_comm", "exit_comm")
+    OBJECT_COLUMNS = ("entry_comm", "exit_comm")
 
     def __init__(self, key_names: list[str], field_names: tuple = ()):
         self.key_names = key_names
@@ -35,6 +35,9 @@ class IntervalTable:
             setattr(self, name, array(typecode))
         for name in self.OBJECT_COLUMNS:
             setattr(self, name, [])
+        # Keys are most often one integer (a tid, a seqno): 8 bytes in an
+        # array instead of a 28-byte int object; a list once any is not.
+        self.key: array | list = array("q")
         self.lossy: array = array("b")       # overlaps a discarded-events range
 
     def __len__(self) -> int:
@@ -45,7 +48,10 @@ class IntervalTable:
         self.start_ns.append(start)
         self.end_ns.append(end)
         self.status.append(status)
-        self.key.append(key)
+        keys = self.key
+        if type(keys) is array and (type(key) is not int or not -2 ** 63 <= key < 2 ** 63):
+            keys = self.key = list(keys)
+        keys.append(key)
         self.entry_tid.append(NONE_INT if entry_tid is None else entry_tid)
         self.entry_cpu.append(NONE_INT if entry_cpu is None else entry_cpu)
         self.entry_comm.append(entry_comm)

@@ -207,10 +207,72 @@ class TraceNormaliser:
     def process(self, batch: EventBatch) -> EventBatch:
         maps = {cid: self._mapping(cols.info, list(cols.fields))
                 for cid, cols in batch.classes.items()}
-        if all(m.kind in ("static", "drop") and not m.is_switch and not m.is_fork
-               and (m.static is None or not m.static.derive_tid) for m in maps.values()):
+        simple = all(m.kind in ("static", "drop") and not (m.is_fork and self.dialect.old_syscalls)
+                     for m in maps.values())
+        if simple and not any(m.is_switch or (m.static is not None and m.static.derive_tid)
+                              for m in maps.values()):
             return self._rename_only(batch, maps)
+        if simple:
+            out = self._with_derived_tids(batch, maps)
+            if out is not None:
+                return out
         return self._walk(batch, maps)
+
+    def _with_derived_tids(self, batch: EventBatch, maps: dict[int, _Mapping]):
+        """Rename, and derive ``ctx.tid`` from the switch history, column-wise.
+
+        Per CPU, an event ran in the ``next_tid`` of the last switch before
+        it (one ``searchsorted`` per CPU); the same as :meth:`_walk`, which
+        does it event by event.  None when a CPU is unknown (then walk).
+        """
+        import numpy as np
+
+        class_ids = np.asarray(batch.class_ids, dtype=np.int64)
+        n = len(class_ids)
+        by_class = np.argsort(class_ids, kind="stable")
+        positions = {}
+        cpu_all = np.empty(n, dtype=np.int64)
+        for cid, cols in batch.classes.items():
+            lo, hi = np.searchsorted(class_ids[by_class], [cid, cid + 1])
+            pos = positions[cid] = by_class[lo:hi]
+            try:
+                cpu_all[pos] = np.asarray(cols.cpu, dtype=np.int64)
+            except (TypeError, ValueError):
+                return None                      # an event without a CPU
+        self._learn_first_tasks(batch, maps)
+        next_at = np.full(n, -1, dtype=np.int64)   # next_tid at switch positions
+        is_switch = np.zeros(n, dtype=bool)
+        for cid, m in maps.items():
+            if m.is_switch:
+                pos = positions[cid]
+                is_switch[pos] = True
+                next_at[pos] = np.asarray(batch.classes[cid].fields["next_tid"], dtype=np.int64)
+        missing = np.iinfo(np.int64).min
+        tid_all = np.full(n, missing, dtype=np.int64)
+        by_cpu = np.argsort(cpu_all, kind="stable")
+        sorted_cpus = cpu_all[by_cpu]
+        for cpu in np.unique(sorted_cpus).tolist():
+            lo, hi = np.searchsorted(sorted_cpus, [cpu, cpu + 1])
+            events = by_cpu[lo:hi]                       # positions on this CPU, in order
+            switches = events[is_switch[events]]
+            before = self.current_tid.get(cpu)
+            k = np.searchsorted(switches, events, side="left")
+            runs = next_at[switches]
+            values = np.where(k > 0, runs[np.maximum(k - 1, 0)] if len(runs) else missing,
+                              missing if before is None else before)
+            tid_all[events] = values
+            if len(runs):
+                self.current_tid[cpu] = int(runs[-1])
+        out = self._rename_only(batch, maps)
+        for cid, m in maps.items():
+            if m.kind != "static" or not m.static.derive_tid:
+                continue
+            values = tid_all[positions[cid]]
+            column = values.tolist()
+            if (values == missing).any():
+                column = [None if v == missing else v for v in column]
+            out.classes[m.static.info.id].fields[TID] = column
+        return out
 
     @staticmethod
     def _rename_only(batch: EventBatch, maps: dict[int, _Mapping]) -> EventBatch:
