@@ -20,21 +20,13 @@ from .intervals import COMPLETE, INCOMPLETE, LATE, TIMEOUT, IntervalTable
 NO_DEADLINE = 2 ** 63
 
 
-class OpenEntry:
-    """An entry waiting for its exit."""
+# An open entry is a list (cheaper to make than an object, and mutable):
+TS, SEQ, KEY, TID, CPU, COMM, VALUES, DEADLINE, TIMED_OUT = range(9)
 
-    __slots__ = ("ts", "seq", "key", "tid", "cpu", "comm", "values", "deadline", "timed_out")
 
-    def __init__(self, ts, seq, key, tid, cpu, comm, values, deadline):
-        self.ts = ts
-        self.seq = seq
-        self.key = key
-        self.tid = tid
-        self.cpu = cpu
-        self.comm = comm
-        self.values = values          # what the pair filter, group_by and fields read
-        self.deadline = deadline
-        self.timed_out = False
+def _open_entry(ts, seq, key, tid, cpu, comm, values, deadline) -> list:
+    """An entry waiting for its exit (the fields are the constants above)."""
+    return [ts, seq, key, tid, cpu, comm, values, deadline, False]
 
 
 class Matcher:
@@ -62,10 +54,10 @@ class Matcher:
         self.dropped: Counter = Counter()
         self.unmatched_exits = 0
         self._seq = 0
-        self._open: dict = {}                 # key -> OpenEntry (first/last) or list/deque
-        self._timed_out: dict = {}            # key -> [OpenEntry], awaiting a late exit
+        self._open: dict = {}                 # key -> open entry (first/last) or a list/deque of them
+        self._timed_out: dict = {}            # key -> [open entries], awaiting a late exit
         self._deadlines: deque = deque()      # (deadline, seq), in order; some already matched
-        self._by_seq: dict[int, OpenEntry] = {}   # entries whose deadline is still to come
+        self._by_seq: dict[int, list] = {}   # entries whose deadline is still to come
         self.next_deadline = NO_DEADLINE
         self._single = match in ("first", "last")
 
@@ -74,9 +66,10 @@ class Matcher:
         self.entries += 1
         if self.next_deadline < ts:
             self.expire(ts)
-        self._seq += 1
-        deadline = ts + self.timeout_ns if self.timeout_ns is not None else NO_DEADLINE
-        e = OpenEntry(ts, self._seq, key, tid, cpu, comm, values, deadline)
+        seq = self._seq = self._seq + 1
+        timeout = self.timeout_ns
+        deadline = NO_DEADLINE if timeout is None else ts + timeout
+        e = [ts, seq, key, tid, cpu, comm, values, deadline, False]
         opened = self._open
         if self._single:
             old = opened.get(key)
@@ -92,9 +85,9 @@ class Matcher:
             if pending is None:
                 pending = opened[key] = [] if self.match == "nest" else deque()
             pending.append(e)
-        if deadline != NO_DEADLINE:
-            self._deadlines.append((deadline, e.seq))
-            self._by_seq[e.seq] = e
+        if timeout is not None:
+            self._deadlines.append((deadline, seq))
+            self._by_seq[seq] = e
             if deadline < self.next_deadline:
                 self.next_deadline = deadline
 
@@ -102,23 +95,30 @@ class Matcher:
     def exit(self, ts, key, tid, cpu, comm, values) -> None:
         if self.next_deadline < ts:
             self.expire(ts)
-        e = self._take_open(key)
+        e = self._open.pop(key, None) if self._single else self._take_open(key)
         if e is None:
             e = self._take_timed_out(key)
             if e is None:
                 self.unmatched_exits += 1
                 return
-        else:
+        elif e[DEADLINE] != NO_DEADLINE:
             self._forget_deadline(e)
-        entry_values = e.values
-        duration = ts - e.ts
+        entry_values = e[VALUES]
+        start = e[TS]
+        duration = ts - start
         if self.pair_filter is not None and not self.pair_filter(entry_values, values, duration):
             self.dropped["filtered out by the rule's where"] += 1
             return
-        group = self._group_of(entry_values, values, key, duration)
-        self.intervals.append(e.ts, ts, LATE if e.timed_out else COMPLETE, key,
-                              e.tid, e.cpu, e.comm, tid, cpu, comm,
-                              self._fields(entry_values, values), group)
+        if self.grouper is None:
+            group = 0
+            if not self.groups:
+                self.groups[None] = 0
+        else:
+            group = self._group_of(entry_values, values, key, duration)
+        self.intervals.append(start, ts, LATE if e[TIMED_OUT] else COMPLETE, key,
+                              e[TID], e[CPU], e[COMM], tid, cpu, comm,
+                              self._fields(entry_values, values) if self.field_names else None,
+                              group)
 
     def _take_open(self, key):
         opened = self._open
@@ -182,26 +182,30 @@ class Matcher:
             if e is None:
                 continue                  # matched or dropped since
             self._remove_open(e)
-            e.timed_out = True
-            self._timed_out.setdefault(e.key, []).append(e)
+            e[TIMED_OUT] = True
+            self._timed_out.setdefault(e[KEY], []).append(e)
         self.next_deadline = deadlines[0][0] if deadlines else NO_DEADLINE
 
-    def _remove_open(self, e: OpenEntry) -> None:
+    def _remove_open(self, e: list) -> None:
         opened = self._open
+        key = e[KEY]
         if self._single:
-            if opened.get(e.key) is e:
-                del opened[e.key]
+            if opened.get(key) is e:
+                del opened[key]
             return
-        pending = opened.get(e.key)
+        pending = opened.get(key)
         if pending is not None:
-            pending.remove(e)
+            for i, other in enumerate(pending):
+                if other is e:
+                    del pending[i]
+                    break
             if not pending:
-                del opened[e.key]
+                del opened[key]
 
-    def _forget_deadline(self, e: OpenEntry) -> None:
-        if e.deadline != NO_DEADLINE and not e.timed_out:
+    def _forget_deadline(self, e: list) -> None:
+        if e[DEADLINE] != NO_DEADLINE and not e[TIMED_OUT]:
             by_seq = self._by_seq
-            by_seq.pop(e.seq, None)
+            by_seq.pop(e[SEQ], None)
             deadlines = self._deadlines
             if len(deadlines) > 2 * len(by_seq) + 1024:     # mostly matched ones: compact
                 self._deadlines = deque(d for d in deadlines if d[1] in by_seq)
@@ -215,20 +219,20 @@ class Matcher:
         self._timed_out.clear()
         for pending in self._open.values():
             for e in ([pending] if self._single else pending):
-                self.intervals.append(e.ts, max(end_ts, e.ts), INCOMPLETE, e.key, e.tid, e.cpu,
-                                      e.comm, None, None, None,
-                                      self._fields(e.values, None),
-                                      self._group_of(e.values, None, e.key, max(end_ts, e.ts) - e.ts))
+                end = max(end_ts, e[TS])
+                self.intervals.append(e[TS], end, INCOMPLETE, e[KEY], e[TID], e[CPU], e[COMM],
+                                      None, None, None, self._fields(e[VALUES], None),
+                                      self._group_of(e[VALUES], None, e[KEY], end - e[TS]))
         self._open.clear()
         self._deadlines = deque()
+
         self._by_seq.clear()
         self.next_deadline = NO_DEADLINE
 
-    def _record_timeout(self, e: OpenEntry) -> None:
-        self.intervals.append(e.ts, e.ts + self.timeout_ns, TIMEOUT, e.key, e.tid, e.cpu,
-                              e.comm, None, None, None,
-                              self._fields(e.values, None),
-                              self._group_of(e.values, None, e.key, self.timeout_ns))
+    def _record_timeout(self, e: list) -> None:
+        self.intervals.append(e[TS], e[TS] + self.timeout_ns, TIMEOUT, e[KEY], e[TID], e[CPU],
+                              e[COMM], None, None, None, self._fields(e[VALUES], None),
+                              self._group_of(e[VALUES], None, e[KEY], self.timeout_ns))
 
     # -- helpers -------------------------------------------------------------------
     def _group_of(self, entry_values, exit_values, key, duration) -> int:

@@ -10,6 +10,7 @@ bounded by what is open and by the interval tables.
 from __future__ import annotations
 
 import difflib
+import gc
 import fnmatch
 
 from ..errors import TraceDecodeError
@@ -466,6 +467,18 @@ class Engine:
 
     def run(self, progress=None):
         span = self.traceset.range_ns
+        # The pass allocates millions of small containers (open entries,
+        # captured tuples) and makes no reference cycles: the cyclic garbage
+        # collector's generation scans would only cost time.
+        was_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            return self._run(span, progress)
+        finally:
+            if was_enabled:
+                gc.enable()
+
+    def _run(self, span, progress):
         try:
             for batch in self.canonical.batches():
                 self.discards.extend(batch.discards)
