@@ -49,6 +49,8 @@ class Matcher:
             (0, self.entry_names.index(n)) if n in self.entry_names else (None, None)
             for n in self.field_names]
         self.intervals = IntervalTable(key_names, self.field_names)
+        # (tid, cpu) -> thread name, for events that came without one.
+        self.name_of = None
         self.groups: dict[object, int] = {}
         self.entries = 0
         self.dropped: Counter = Counter()
@@ -115,6 +117,13 @@ class Matcher:
                 self.groups[None] = 0
         else:
             group = self._group_of(entry_values, values, key, duration)
+        name_of = self.name_of
+        if name_of is not None:
+            if comm is None and tid is not None:
+                comm = name_of(tid, cpu)
+            entry_comm = e[COMM]
+            if entry_comm is None and e[TID] is not None:
+                entry_comm = e[COMM] = name_of(e[TID], e[CPU])
         self.intervals.append(start, ts, LATE if e[TIMED_OUT] else COMPLETE, key,
                               e[TID], e[CPU], e[COMM], tid, cpu, comm,
                               self._fields(entry_values, values) if self.field_names else None,
@@ -153,6 +162,8 @@ class Matcher:
             self.dropped["filtered out by the rule's where"] += 1
             return
         group = self._group_of(values, values, key, duration)
+        if comm is None and tid is not None and self.name_of is not None:
+            comm = self.name_of(tid, cpu)
         self.intervals.append(ts - duration, ts, COMPLETE, key, tid, cpu, comm, tid, cpu, comm,
                               self._fields(values, values), group)
 
@@ -219,6 +230,7 @@ class Matcher:
         self._timed_out.clear()
         for pending in self._open.values():
             for e in ([pending] if self._single else pending):
+                self._name_entry(e)
                 end = max(end_ts, e[TS])
                 self.intervals.append(e[TS], end, INCOMPLETE, e[KEY], e[TID], e[CPU], e[COMM],
                                       None, None, None, self._fields(e[VALUES], None),
@@ -229,7 +241,12 @@ class Matcher:
         self._by_seq.clear()
         self.next_deadline = NO_DEADLINE
 
+    def _name_entry(self, e: list) -> None:
+        if e[COMM] is None and e[TID] is not None and self.name_of is not None:
+            e[COMM] = self.name_of(e[TID], e[CPU])
+
     def _record_timeout(self, e: list) -> None:
+        self._name_entry(e)
         self.intervals.append(e[TS], e[TS] + self.timeout_ns, TIMEOUT, e[KEY], e[TID], e[CPU],
                               e[COMM], None, None, None, self._fields(e[VALUES], None),
                               self._group_of(e[VALUES], None, e[KEY], self.timeout_ns))

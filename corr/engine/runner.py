@@ -265,14 +265,9 @@ class _Builtins:
             return self.procnames[row]
         if self.tids is None:
             return None
-        tid = self.tids[row]
-        if tid == 0:
-            # The idle task: one per CPU, all tid 0, so ThreadNames keeps no
-            # name for it; the kernel calls it swapper/N, as a procname
-            # context would say.
-            cpu = self.cols.cpu[row]
-            return None if cpu is None else f"swapper/{cpu}"
-        return self.names.get(tid)
+        # The idle task: one per CPU, all tid 0, so ThreadNames keeps no name
+        # for it; the kernel calls it swapper/N, as a procname context would.
+        return self.names.name(self.tids[row], self.cols.cpu[row])
 
 
 class _TupleView:
@@ -384,6 +379,8 @@ class Engine:
         self.names = EventNames(traceset)
         self.thread_names = threads.ThreadNames()
         self.matchers = [self._matcher(rule) for rule in ruleset.rules]
+        for m in self.matchers:
+            m.name_of = self.thread_names.name
         self.canonical = Canonical(traceset, projection_for(ruleset))
         self._dispatch: dict[int, list] = {}
         self.events = 0
@@ -528,6 +525,8 @@ class Engine:
                         for kind, matcher, spec, capture, reason, duration in bindings]
             per_class[cid] = (prepared, learn, cols.cpu, builtins)
         rows = dict.fromkeys(per_class, 0)
+        # Kernel threads are named when an interval is recorded (the matcher
+        # asks ThreadNames); a UST event names its thread with procname.
         for ts, cid in zip(ts_list, batch.class_ids):
             work = per_class.get(cid)
             if work is None:
@@ -535,19 +534,20 @@ class Engine:
             r = rows[cid]
             rows[cid] = r + 1
             prepared, learn, cpus, builtins = work
+            tids, procnames = builtins.tids, builtins.procnames
             for p in prepared:
                 if p.where is not None and not p.passes(r):
                     continue
                 kind = p.kind
                 if kind == ENTRY:
-                    tid = builtins.tids[r] if builtins.tids is not None else None
-                    p.matcher.entry(ts, p.keys[r], tid, cpus[r], builtins.comm(r), p.values(r))
+                    p.matcher.entry(ts, p.keys[r], None if tids is None else tids[r], cpus[r],
+                                    None if procnames is None else procnames[r], p.values(r))
                 elif kind == EXIT:
-                    tid = builtins.tids[r] if builtins.tids is not None else None
-                    p.matcher.exit(ts, p.keys[r], tid, cpus[r], builtins.comm(r), p.values(r))
+                    p.matcher.exit(ts, p.keys[r], None if tids is None else tids[r], cpus[r],
+                                   None if procnames is None else procnames[r], p.values(r))
                 elif kind == SPAN:
-                    tid = builtins.tids[r] if builtins.tids is not None else None
-                    p.matcher.span(ts, p.keys[r], tid, cpus[r], builtins.comm(r), p.values(r),
+                    p.matcher.span(ts, p.keys[r], None if tids is None else tids[r], cpus[r],
+                                   None if procnames is None else procnames[r], p.values(r),
                                    p.durations[r])
                 else:
                     p.matcher.cancel(ts, p.keys[r], p.reason)

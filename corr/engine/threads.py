@@ -52,3 +52,9 @@ class ThreadNames:
 
     def get(self, tid):
         return self.names.get(tid)
+
+    def name(self, tid, cpu=None):
+        """The thread's name; the idle task (tid 0, one per CPU) is swapper/N."""
+        if tid == 0:
+            return None if cpu is None else f"swapper/{cpu}"
+        return self.names.get(tid)
