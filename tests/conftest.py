@@ -7,6 +7,7 @@ in CI (``CI`` set), where ../shared is always beside the clone.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 from collections import Counter
 from pathlib import Path
@@ -69,3 +70,46 @@ def one_line_error(proc, *needles) -> str:
     for needle in needles:
         assert needle in lines[0], lines[0]
     return lines[0]
+
+
+# -- a fresh recording of examples/llserver, shared by the tests that need one ---------
+
+def lttng_daemons() -> dict[int, str]:
+    """Running (non-zombie) lttng-sessiond / lttng-consumerd processes."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        comm = stat[stat.index("(") + 1:stat.rindex(")")]
+        state = stat[stat.rindex(")") + 2:].split(" ", 1)[0]
+        if comm in ("lttng-sessiond", "lttng-consumerd") and state not in ("Z", "X"):
+            found[int(entry.name)] = comm
+    return found
+
+
+class Recording:
+    def __init__(self, out, proc, before, after):
+        self.out, self.proc, self.before, self.after = out, proc, before, after
+        self.log = f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
+
+
+@pytest.fixture(scope="session")
+def recording(tmp_path_factory) -> Recording:
+    """One fresh recording of llserver (root, lttng, perf), shared by every test."""
+    if os.geteuid() != 0:
+        pytest.skip("recording needs root (system-wide perf tracepoints, root lttng-sessiond)")
+    missing = [t for t in ("lttng", "lttng-sessiond", "perf") if shutil.which(t) is None]
+    if missing:
+        pytest.skip(f"not installed: {', '.join(missing)}")
+    before = lttng_daemons()
+    out = tmp_path_factory.mktemp("recording") / "rec"
+    proc = subprocess.run(["bash", str(ROOT / "examples" / "llserver" / "record.sh"), str(out),
+                           "--duration-ms", "800"],
+                          capture_output=True, text=True, errors="replace", timeout=180)
+    return Recording(out, proc, before, lttng_daemons())
+
+

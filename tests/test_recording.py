@@ -9,7 +9,6 @@ checked with the ``babeltrace2`` CLI, independently of corr.
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
@@ -57,23 +56,6 @@ def _names(lines: list[str]) -> Counter:
         if m:
             counts[m.group(1)] += 1
     return counts
-
-
-def _lttng_daemons() -> dict[int, str]:
-    """Running (non-zombie) lttng-sessiond / lttng-consumerd processes."""
-    found = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        comm = stat[stat.index("(") + 1:stat.rindex(")")]
-        state = stat[stat.rindex(")") + 2:].split(" ", 1)[0]
-        if comm in ("lttng-sessiond", "lttng-consumerd") and state not in ("Z", "X"):
-            found[int(entry.name)] = comm
-    return found
 
 
 def _workload_ids(recording_txt: Path) -> dict[str, int]:
@@ -131,27 +113,6 @@ def _check_kernel(kernel: Path, ids: dict[str, int] | None) -> Counter:
                        and f"next_pid = {ids['consumer']}," in line]
         assert consumer_in, "the consumer is never switched in"
     return names
-
-
-class Recording:
-    def __init__(self, out, proc, before, after):
-        self.out, self.proc, self.before, self.after = out, proc, before, after
-        self.log = f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
-
-
-@pytest.fixture(scope="module")
-def recording(tmp_path_factory) -> Recording:
-    """One fresh recording of llserver, shared by the tests of this module."""
-    if os.geteuid() != 0:
-        pytest.skip("recording needs root (system-wide perf tracepoints, root lttng-sessiond)")
-    missing = [t for t in ("lttng", "lttng-sessiond", "perf") if shutil.which(t) is None]
-    if missing:
-        pytest.skip(f"not installed: {', '.join(missing)}")
-    before = _lttng_daemons()
-    out = tmp_path_factory.mktemp("recording") / "rec"
-    proc = subprocess.run(["bash", str(EXAMPLE / "record.sh"), str(out), "--duration-ms", "800"],
-                          capture_output=True, text=True, errors="replace", timeout=180)
-    return Recording(out, proc, before, _lttng_daemons())
 
 
 @pytest.mark.recording

@@ -17,7 +17,7 @@ import pytest
 
 import corr
 from conftest import babeltrace2_counts, run_corr
-from test_recording import COMMITTED, UST_SUBDIR, recording  # noqa: F401  (fixture)
+from test_recording import COMMITTED, UST_SUBDIR
 
 
 def check_ust_events_inside_their_thread_runs(trace) -> int:
@@ -69,7 +69,7 @@ def test_committed_recording_merges_in_order():
 
 
 @pytest.mark.recording
-def test_fresh_recording_merges_in_order(recording):  # noqa: F811
+def test_fresh_recording_merges_in_order(recording):
     assert recording.proc.returncode == 0, recording.log
     assert check_ust_events_inside_their_thread_runs(recording.out) > 1000
 
@@ -92,13 +92,13 @@ def test_committed_recording_counts_equal_babeltrace2():
 
 
 @pytest.mark.recording
-def test_fresh_recording_counts_equal_babeltrace2(recording):  # noqa: F811
+def test_fresh_recording_counts_equal_babeltrace2(recording):
     assert recording.proc.returncode == 0, recording.log
     _counts_equal_babeltrace2(recording.out)
 
 
 @pytest.mark.recording
-def test_readers_agree_on_the_fresh_recording(recording):  # noqa: F811
+def test_readers_agree_on_the_fresh_recording(recording):
     from test_reader_differential import assert_readers_agree
     assert recording.proc.returncode == 0, recording.log
     assert len(assert_readers_agree(recording.out)) > 5000

@@ -356,7 +356,7 @@ def test_ust_only_scenario_per_pid_buffering(tmp_path):
 def test_statedump_migration_and_raw_events(tmp_path):
     s = Scenario(cpus=2, kernel_context=("pid",))
     leader = s.thread(tid=20, comm="server")
-    worker = s.thread(tid=21, pid=20, comm="server-w")
+    s.thread(tid=21, pid=20, comm="server-w")          # listed by the state dump
     s.run(cpu=1, thread=leader, at=0)
     s.block(leader, at=10, state="S")
     s.migrate(leader, dest_cpu=0, at=20)

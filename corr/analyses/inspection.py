@@ -6,7 +6,7 @@ inspection costs little more than babeltrace2's own pass.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Callable
 
 from ..errors import TraceDecodeError

@@ -5,7 +5,8 @@ from __future__ import annotations
 from ..reading import TraceSet
 from ..rules.model import RuleSet
 from .result import RuleResult, RunResult
-from .runner import Engine, EventNames, projection_for, unknown_event_warnings
+from .plan import EventNames, projection_for, unknown_event_warnings
+from .runner import Engine
 
 __all__ = ["run_rules", "RunResult", "RuleResult", "Engine", "EventNames", "projection_for",
            "unknown_event_warnings"]

@@ -11,8 +11,8 @@ from ..errors import TraceDecodeError
 from ..normalise.dialects import detect, field_renames, possible_names
 from ..reading import Projection, TraceSet
 from ..rules.model import RuleSet
-from .runner import (_BUILTIN_FIELDS, EventNames, _alternatives, _captured, _event_fields,
-                     _matches, _sides, unknown_event_warnings)
+from .plan import (BUILTIN_FIELDS, EventNames, alternatives, captured, event_fields, matches,
+                   sides, unknown_event_warnings)
 
 
 def canonical_fields(traceset: TraceSet) -> dict[str, set[str]]:
@@ -40,17 +40,16 @@ def check_against_traces(ruleset: RuleSet, traceset: TraceSet) -> list[str]:
     warnings = unknown_event_warnings(ruleset, names)
     fields_of = canonical_fields(traceset)
     for rule in ruleset.rules:
-        for role, spec in _sides(rule):
-            needed = _event_fields([p.expression for p in spec.key] + [spec.where, rule.span_duration],
-                                   "event")
+        for role, spec in sides(rule):
+            needed = event_fields([p.expression for p in spec.key] + [spec.where, rule.span_duration])
             needed.update(spec.fields)
-            needed.update(n for n in _captured(rule, role) if not n.startswith("$"))
+            needed.update(n for n in captured(rule, role) if not n.startswith("$"))
             # Builtins read one of several contexts: only plain fields must exist.
-            builtin_fields = {f for fs in _BUILTIN_FIELDS.values() for f in fs}
+            builtin_fields = {f for fs in BUILTIN_FIELDS.values() for f in fs}
             needed -= builtin_fields
             for pattern in spec.events:
-                for alt in _alternatives(pattern):
-                    classes = [n for n in fields_of if _matches(n, alt)]
+                for alt in alternatives(pattern):
+                    classes = [n for n in fields_of if matches(n, alt)]
                     if not classes:
                         continue
                     have = set().union(*(fields_of[n] for n in classes))

@@ -20,7 +20,7 @@ os.environ.setdefault("BABELTRACE_PLUGIN_CTF_METADATA_LOG_LEVEL", "E")
 
 from . import clocks, metadata, sources
 from .batch import ClassColumns, Discard, EventBatch, EventClassInfo, FieldInfo
-from .graph import DEFAULT_BATCH, choose_sink, read_trace
+from .graph import DEFAULT_BATCH, read_trace
 from .merge import merge
 from .projection import ALL, Projection
 from .sink_common import ClassRegistry

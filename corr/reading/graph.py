@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 import bt2
 
-from ..errors import TraceDecodeError, TraceError, UsageError
+from ..errors import TraceDecodeError, UsageError
 from . import native_sink
 from .batch import EventBatch
 from .errors_bt2 import captured_c_stderr, describe

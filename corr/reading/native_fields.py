@@ -98,7 +98,7 @@ def converter(fc) -> Converter:
     return lambda f: None
 
 
-def structure_members(fc) -> list[tuple[int, str, Any]]:
+def structure_members(fc) -> list[tuple[int, str, object]]:
     """``(index, name, member field class)`` of a structure field class."""
     if fc is None:
         return []

@@ -169,7 +169,6 @@ class _NativeSinkBase:
         return seconds * 1_000_000_000 + cycles + self._builder.trace.offset_ns
 
     def _on_stream_beginning(self, m):
-        global _swig_bound
         msg = bt2_message._create_from_ptr(m)    # takes over m's reference
         name = describe_stream_beginning(msg, self._builder.trace)
         stream = N.message_stream_beginning_borrow_stream_const(m)

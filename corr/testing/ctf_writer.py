@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import gc
 import heapq
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, NamedTuple

@@ -1,0 +1,166 @@
+"""What a rule set needs from the traces.
+
+Each rule has *sides* (entry, exit, cancels, or one span); this module says
+which events feed each side in each trace (``a|b`` alternatives resolved,
+canonical and raw names), which fields and contexts they must be decoded
+with (the projection), what values an entry or exit keeps for the pair
+filter, ``group_by`` and ``fields``, and which event names no trace has.
+"""
+
+from __future__ import annotations
+
+import difflib
+import fnmatch
+
+from ..normalise.dialects import detect, possible_names
+from ..reading import Projection, TraceSet
+from ..rules.model import Rule, RuleSet
+from . import threads
+
+ENTRY, EXIT, CANCEL, SPAN = "entry", "exit", "cancel", "span"
+SYSCALL_PREFIXES = ("syscall_entry_", "syscall_exit_")
+# What each builtin reads from the event, besides cpu, name and ts.
+BUILTIN_FIELDS = {
+    "tid": ("ctx.tid", "ctx.vtid"), "pid": ("ctx.pid", "ctx.vpid"),
+    "procname": ("ctx.procname",), "comm": ("ctx.procname", "ctx.tid", "ctx.vtid"),
+}
+
+
+def alternatives(pattern: str) -> list[str]:
+    return [p.strip() for p in pattern.split("|")]
+
+
+def matches(name: str, pattern: str) -> bool:
+    return name == pattern or fnmatch.fnmatchcase(name, pattern)
+
+
+class EventNames:
+    """The canonical (and raw) event names each trace can produce."""
+
+    def __init__(self, traceset: TraceSet):
+        self.by_trace: list[set[str]] = []
+        self._has: dict[tuple[int, str], bool] = {}
+        for t in traceset.traces:
+            dialect = detect(t.env, t.class_names)
+            names = set(t.class_names)
+            for raw in t.class_names:
+                names.update(possible_names(dialect, raw))
+            self.by_trace.append(names)
+
+    def has(self, trace: int, pattern: str) -> bool:
+        key = (trace, pattern)
+        found = self._has.get(key)
+        if found is None:
+            found = self._has[key] = any(matches(n, pattern) for n in self.by_trace[trace])
+        return found
+
+    def anywhere(self, pattern: str) -> bool:
+        return any(self.has(i, pattern) for i in range(len(self.by_trace)))
+
+    def resolve(self, trace: int, pattern: str) -> str | None:
+        """The alternative of "a|b" this trace uses, or None."""
+        for alt in alternatives(pattern):
+            if self.has(trace, alt):
+                return alt
+        return None
+
+    def near(self, pattern: str, n: int = 3) -> list[str]:
+        names = sorted(set().union(*self.by_trace)) if self.by_trace else []
+        return difflib.get_close_matches(pattern, names, n=n, cutoff=0.6)
+
+
+def unknown_event_warnings(ruleset: RuleSet, names: EventNames) -> list[str]:
+    """One line per event pattern of the rules that no trace has."""
+    out = []
+    for rule in ruleset.rules:
+        for role, spec in sides(rule):
+            for pattern in spec.events:
+                if any(names.anywhere(alt) for alt in alternatives(pattern)):
+                    continue
+                near = []
+                for alt in alternatives(pattern):
+                    near += names.near(alt)
+                where = f"{spec.location}: " if spec.location else ""
+                hint = f" (did you mean {', '.join(dict.fromkeys(near))}?)" if near else ""
+                out.append(f"{where}rule {rule.name}: no trace has {role} event {pattern!r}{hint}")
+    return out
+
+
+def sides(rule: Rule):
+    if rule.is_span:
+        yield SPAN, rule.entry
+        return
+    yield ENTRY, rule.entry
+    yield EXIT, rule.exit
+    for spec in rule.cancel:
+        yield CANCEL, spec
+
+
+def capture_names(rule: Rule) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """What an entry and an exit keep for the pair filter, group_by and fields."""
+    if rule.is_span:
+        names = tuple(sorted(set(rule.entry.fields) | captured(rule, SPAN)))
+        return names, names
+    return (tuple(sorted(set(rule.entry.fields) | captured(rule, ENTRY))),
+            tuple(sorted(set(rule.exit.fields) | captured(rule, EXIT))))
+
+
+def captured(rule: Rule, role: str) -> set[str]:
+    """What the pair filter and group_by read from an event of this role."""
+    if role == CANCEL:
+        return set()
+    if role == SPAN:
+        return pair_names(rule, ENTRY) | pair_names(rule, EXIT)
+    return pair_names(rule, role)
+
+
+# -- what to decode ----------------------------------------------------------------
+
+def event_fields(expressions) -> set[str]:
+    """The columns event-scope expressions read, builtins expanded."""
+    out: set[str] = set()
+    for expr in expressions:
+        if expr is None:
+            continue
+        for scope, name in expr.references:
+            if scope == "event":
+                out.add(name)
+            elif scope == "builtin":
+                out.update(BUILTIN_FIELDS.get(name, ()))
+    return out
+
+
+def pair_names(rule: Rule, side: str) -> set[str]:
+    """What the pair filter and group_by read from the ``side`` event."""
+    out: set[str] = set()
+    for expr in [rule.where, *rule.group_by]:
+        if expr is None:
+            continue
+        for scope, name in expr.references:
+            if scope == side:
+                out.add(name)
+    return out
+
+
+def projection_for(ruleset: RuleSet) -> Projection:
+    wanted: dict[str, set] = {}
+
+    def want(pattern: str, fields: set[str]) -> None:
+        for alt in alternatives(pattern):
+            wanted.setdefault(alt, set()).update(fields)
+
+    for rule in ruleset.rules:
+        for role, spec in sides(rule):
+            fields = event_fields([p.expression for p in spec.key] + [spec.where, rule.span_duration])
+            fields.update(spec.fields)
+            fields.update({"ctx.tid", "ctx.vtid", "ctx.procname"})      # interval tid, comm
+            for name in captured(rule, role):
+                if name.startswith("$"):
+                    fields.update(BUILTIN_FIELDS.get(name[1:], ()))
+                else:
+                    fields.add(name)
+            for pattern in spec.events:
+                want(pattern, fields)
+    for name, fields in threads.projection().items():
+        wanted.setdefault(name, set()).update(fields)
+    return Projection.of({k: frozenset(v) for k, v in wanted.items()})
