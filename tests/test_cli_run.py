@@ -154,3 +154,23 @@ def test_shipped_rules_check_clean_against_their_traces():
     assert proc.returncode == 0 and "3 rule(s) ok" in proc.stdout
     proc = run_corr("check", ROOT / "rules" / "block.yaml")
     assert proc.returncode == 0
+
+
+def test_run_on_a_trace_that_stops_part_way_keeps_its_results(tmp_path):
+    path = tmp_path / "rules.yaml"
+    path.write_text("""\
+version: 1
+rules:
+  - name: hello
+    span:
+      event: "ust_tests_hello:tptest"
+      duration: 0
+    threshold: 1ns
+""")
+    proc = run_corr("run", "--format", "json", path, shared_trace("hello-lost"))
+    message = one_line_error(proc, "timestamps go backwards", "the results above cover")
+    assert "hello-lost" in message
+    result = json.loads(proc.stdout)
+    assert result["stopped"]["cause"].startswith("timestamps go backwards")
+    # The events decoded before the failure were matched and counted.
+    assert result["rules"][0]["outcomes"]["entries"] > 0

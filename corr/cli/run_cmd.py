@@ -76,8 +76,8 @@ def run(args, ui) -> int:
         raise CorrError(f"{args.output}: cannot write: {exc.strerror or exc}") from None
     if result.stopped:
         s = result.stopped
-        ui.error(f"{s['path']}: {s['cause']} (decoding stopped after {s['events_before']:,} "
-                 f"events; the results cover the events before)")
+        ui.error(f"{s['path']}: {s['cause']} (decoding stopped part-way; the results above "
+                 f"cover what was read before)")
         return 2
     return 0
 
