@@ -176,9 +176,22 @@ class Engine:
             if not bindings and learn is None:
                 continue
             builtins = Builtins(info.name, cols, ts_of(cid), self.thread_names)
-            prepared = [Prepared(kind, matcher, spec, cols, builtins, capture, reason, duration)
-                        for kind, matcher, spec, capture, reason, duration in bindings]
-            per_class[cid] = (prepared, learn, cols.cpu, builtins)
+            n = len(cols)
+            feeds = []
+            for kind, matcher, spec, capture, reason, duration in bindings:
+                p = Prepared(kind, matcher, spec, cols, builtins, capture, reason, duration)
+                call = {ENTRY: matcher.entry, EXIT: matcher.exit, SPAN: matcher.span,
+                        CANCEL: matcher.cancel}[kind]
+                # Captured values: a tuple a row, or None for every row; p.values
+                # (needs p) only when some are read at the event.
+                values = (p.rows if p.rows is not None else [None] * n) if not p.sequential else None
+                extra = p.durations if kind is SPAN else reason
+                needs_p = p.where is not None or values is None
+                feeds.append((kind, call, p.keys, values, extra, p if needs_p else None))
+            per_class[cid] = (feeds, learn,
+                              builtins.tids if builtins.tids is not None else [None] * n,
+                              cols.cpu,
+                              builtins.procnames if builtins.procnames is not None else [None] * n)
         rows = dict.fromkeys(per_class, 0)
         # Kernel threads are named when an interval is recorded (the matcher
         # asks ThreadNames); a UST event names its thread with procname.
@@ -188,24 +201,18 @@ class Engine:
                 continue
             r = rows[cid]
             rows[cid] = r + 1
-            prepared, learn, cpus, builtins = work
-            tids, procnames = builtins.tids, builtins.procnames
-            for p in prepared:
-                if p.where is not None and not p.passes(r):
+            feeds, learn, tids, cpus, procnames = work
+            for kind, call, keys, values, extra, p in feeds:
+                if p is not None and not p.passes(r):
                     continue
-                kind = p.kind
-                if kind == ENTRY:
-                    p.matcher.entry(ts, p.keys[r], None if tids is None else tids[r], cpus[r],
-                                    None if procnames is None else procnames[r], p.values(r))
-                elif kind == EXIT:
-                    p.matcher.exit(ts, p.keys[r], None if tids is None else tids[r], cpus[r],
-                                   None if procnames is None else procnames[r], p.values(r))
-                elif kind == SPAN:
-                    p.matcher.span(ts, p.keys[r], None if tids is None else tids[r], cpus[r],
-                                   None if procnames is None else procnames[r], p.values(r),
-                                   p.durations[r])
+                if kind is CANCEL:
+                    call(ts, keys[r], extra)
+                    continue
+                v = values[r] if values is not None else p.values(r)
+                if kind is SPAN:
+                    call(ts, keys[r], tids[r], cpus[r], procnames[r], v, extra[r])
                 else:
-                    p.matcher.cancel(ts, p.keys[r], p.reason)
+                    call(ts, keys[r], tids[r], cpus[r], procnames[r], v)
             if learn is not None:
                 learn(r)
 
