@@ -57,6 +57,20 @@ class Engine:
     @staticmethod
     def _pair_filter(pair, entry_index, exit_index):
         """(entry values, exit values, duration) -> does the pair count?"""
+        sides = {"entry": (0, entry_index), "exit": (1, exit_index)}
+        if pair.equality is not None and all(ref[0] in sides for ref in pair.equality):
+            # "entry.x == exit.y": compare the captured values directly, with
+            # the expression language's rule that an absent value is unequal.
+            (sa, ia), (sb, ib) = ((sides[s][0], sides[s][1][n]) for s, n in pair.equality)
+
+            def equal(entry_values, exit_values, duration):
+                both = (entry_values, exit_values)
+                a, b = both[sa], both[sb]
+                if a is None or b is None:
+                    return False
+                a, b = a[ia], b[ib]
+                return a is not None and b is not None and a == b
+            return equal
         # One Env for every evaluation: only the values change.
         entry_view, exit_view = TupleView(entry_index, None), TupleView(exit_index, None)
         builtins = {"duration": None}

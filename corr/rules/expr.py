@@ -139,6 +139,7 @@ def parse_expression(text: str, scope: str = "event", location: Location | None 
         references=frozenset(compiler.references),
         location=location,
         reference=compiler.top_reference(tree),
+        equality=compiler.top_equality(tree),
     )
 
 
@@ -287,6 +288,16 @@ class _Compiler:
         """``(scope, name)`` when the whole expression is one reference."""
         if getattr(tree, "data", None) == "reference":
             return self.resolve(tree.children)
+        return None
+
+    def top_equality(self, tree):
+        """``(reference, reference)`` when the expression is ``a == b`` of two names."""
+        if getattr(tree, "data", None) != "compare":
+            return None
+        left, op, right = tree.children
+        if (op.value == "==" and getattr(left, "data", None) == "reference"
+                and getattr(right, "data", None) == "reference"):
+            return self.resolve(left.children), self.resolve(right.children)
         return None
 
     def compile(self, node) -> _Code:

@@ -53,6 +53,9 @@ class Expression:
     # When the whole expression is one name: (scope, name).  The engine
     # reads such keys straight from the batch's columns.
     reference: tuple[str, str] | None = None
+    # When it is ``a == b`` of two names: ((scope, name), (scope, name)).
+    # The engine compares such pair filters without evaluating them.
+    equality: tuple[tuple[str, str], tuple[str, str]] | None = None
 
 
 class Env:
