@@ -56,7 +56,10 @@ def render(result, console: Console, top: int = 10, max_groups: int = 30) -> Non
             extras.append(f"threshold {duration(rule.threshold_ns)}")
         if rule.timeout_ns is not None:
             extras.append(f"timeout {duration(rule.timeout_ns)}")
-        extras.append(f"match {rule.match}")
+        if rule.is_span:
+            extras.append("span: one event, its own duration")
+        else:
+            extras.append(f"match {rule.match}")
         head.append(f"  ({', '.join(extras)})", style="dim")
         console.print(head)
         columns = _columns(r.stats)
