@@ -57,7 +57,7 @@ def run(args, ui) -> int:
     try:
         if fmt == "json":
             if args.output:
-                intervals_table._atomic(args.output, lambda tmp: _write_json(tmp, result,
+                intervals_table.atomic_write(args.output, lambda tmp: _write_json(tmp, result,
                                                                               args.all_intervals))
             else:
                 run_json.write(result, ui.stdout, args.all_intervals)
@@ -69,7 +69,7 @@ def run(args, ui) -> int:
             ui.error_console_note(f"wrote {n:,} intervals to {args.output}")
         else:
             if args.output:
-                intervals_table._atomic(args.output, lambda tmp: _write_rendered(tmp, result, args.top))
+                intervals_table.atomic_write(args.output, lambda tmp: _write_rendered(tmp, result, args.top))
             else:
                 run_text.render(result, ui.console, top=args.top)
     except OSError as exc:

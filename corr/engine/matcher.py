@@ -51,7 +51,8 @@ class Matcher:
         self.intervals = IntervalTable(key_names, self.field_names)
         # (tid, cpu) -> thread name, for events that came without one.
         self.name_of = None
-        self.groups: dict[object, int] = {}
+        # Group value -> index; without group_by every interval is in group 0.
+        self.groups: dict[object, int] = {} if grouper is not None else {None: 0}
         self.entries = 0
         self.dropped: Counter = Counter()
         self.unmatched_exits = 0
@@ -111,12 +112,7 @@ class Matcher:
         if self.pair_filter is not None and not self.pair_filter(entry_values, values, duration):
             self.dropped["filtered out by the rule's where"] += 1
             return
-        if self.grouper is None:
-            group = 0
-            if not self.groups:
-                self.groups[None] = 0
-        else:
-            group = self._group_of(entry_values, values, key, duration)
+        group = 0 if self.grouper is None else self._group_of(entry_values, values, key, duration)
         name_of = self.name_of
         if name_of is not None:
             if comm is None and tid is not None:
@@ -253,8 +249,9 @@ class Matcher:
 
     # -- helpers -------------------------------------------------------------------
     def _group_of(self, entry_values, exit_values, key, duration) -> int:
-        value = None if self.grouper is None else self.grouper(entry_values, exit_values, key,
-                                                                duration)
+        if self.grouper is None:
+            return 0
+        value = self.grouper(entry_values, exit_values, key, duration)
         index = self.groups.get(value)
         if index is None:
             index = self.groups[value] = len(self.groups)

@@ -50,9 +50,6 @@ class ThreadNames:
                     names[tid] = comms[row]
         return learn
 
-    def get(self, tid):
-        return self.names.get(tid)
-
     def name(self, tid, cpu=None):
         """The thread's name; the idle task (tid 0, one per CPU) is swapper/N."""
         if tid == 0:

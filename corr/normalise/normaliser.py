@@ -317,11 +317,9 @@ class TraceNormaliser:
             m = maps[cid]
             raw_cols = batch.classes[cid]
             cpu = raw_cols.cpu[r]
+            tid_here = current.get(cpu)
             if m.is_switch:
-                tid_here = current.get(cpu)
                 current[cpu] = raw_cols.fields["next_tid"][r]
-            else:
-                tid_here = current.get(cpu)
             kind = m.kind
             if kind == "static":
                 target = m.static

@@ -42,8 +42,7 @@ def _value(text: str):
 
 
 def parse_tsdl_blocks(text: str) -> tuple[dict, list[dict]]:
-    """The ``env`` entries and each ``clock`` block of a TSDL text."""
-    text = _COMMENT.sub("", text)
+    """The ``env`` entries and each ``clock`` block of a TSDL text without comments."""
     env: dict = {}
     clocks: list[dict] = []
     for kind, body in _BLOCK.findall(text):
@@ -119,9 +118,10 @@ def load(trace: TraceInfo) -> None:
                 exc = error
         if exc is not None:
             raise explain_failure(trace.path, exc, log["text"]) from None
+    text = _COMMENT.sub("", text)
     env, clocks = parse_tsdl_blocks(text)
     trace.env = env
-    trace.class_names = sorted(set(_EVENT_NAME.findall(_COMMENT.sub("", text))))
+    trace.class_names = sorted(set(_EVENT_NAME.findall(text)))
     if clocks:
         c = clocks[0]
         lttng = str(env.get("tracer_name", "")).startswith("lttng")

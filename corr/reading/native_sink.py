@@ -110,7 +110,8 @@ class _NativeSinkBase:
     def __init__(self, config, params, builder: BatchBuilder):
         self._port = self._add_input_port("in")
         self._builder = builder
-        self._plans: dict[int, _Plan | None] = {}
+        self._plans: dict[int, _Plan | None] = {}              # class pointer -> plan
+        self._plans_of_class: dict[int, list[_Plan]] = {}      # class id -> its plans
         self._stream_names: dict[int, str] = {}
         self._stream_cpu: dict[int, int | None] = {}
         self._cpu_index: dict[int, int | None] = {}   # stream class -> cpu_id member
@@ -123,11 +124,10 @@ class _NativeSinkBase:
         self._iter = self._create_message_iterator(self._port)
 
     def _rebind(self, cid, cols):
-        for plan in self._plans.values():
-            if plan is not None and plan.cid == cid:
-                plan.bind(cols)
-                if self._decoder is not None:
-                    self._decoder.set_plan(plan.ec, plan.c_plan())
+        for plan in self._plans_of_class.get(cid, ()):
+            plan.bind(cols)
+            if self._decoder is not None:
+                self._decoder.set_plan(plan.ec, plan.c_plan())
 
     # -- rare messages -------------------------------------------------------
     def _plan_for(self, ec) -> _Plan | None:
@@ -152,6 +152,7 @@ class _NativeSinkBase:
                 s: [(col, idx, conv, kind) for col, idx, conv, _, kind in scopes[s]
                     if col in wanted_set] for s in _SCOPES})
             plan.bind(builder.columns_for(info, wanted))
+            self._plans_of_class.setdefault(info.id, []).append(plan)
         if self._decoder is not None:
             self._decoder.set_plan(ec, None if plan is None else plan.c_plan())
         return plan

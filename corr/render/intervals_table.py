@@ -39,7 +39,8 @@ def rows(result):
             yield out
 
 
-def _atomic(path: str, write) -> None:
+def atomic_write(path: str, write) -> None:
+    """``write(tmp)`` a file beside ``path``, then rename it into place."""
     directory = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix=".corr-", dir=directory)
     os.close(fd)
@@ -61,7 +62,7 @@ def write_csv(result, path: str) -> int:
             w = csv.DictWriter(f, fieldnames=names)
             w.writeheader()
             w.writerows(table)
-    _atomic(path, write)
+    atomic_write(path, write)
     return len(table)
 
 
@@ -78,5 +79,5 @@ def write_parquet(result, path: str) -> int:
             arrays[c] = pa.array(values)
         except (pa.ArrowInvalid, pa.ArrowTypeError):      # mixed types across rules
             arrays[c] = pa.array([None if v is None else str(v) for v in values])
-    _atomic(path, lambda tmp: pq.write_table(pa.table(arrays), tmp))
+    atomic_write(path, lambda tmp: pq.write_table(pa.table(arrays), tmp))
     return len(table)
