@@ -16,7 +16,8 @@ from ..normalise import Canonical
 from ..reading import TraceSet
 from ..rules.model import Env, Rule, RuleSet
 from . import threads
-from .matcher import Matcher
+from . import core
+from .matcher import Matcher, group_function, pair_function
 from .plan import (CANCEL, ENTRY, EXIT, SPAN, EventNames, capture_names, matches, sides,
                    projection_for)
 from .rows import Builtins, Prepared, TupleView
@@ -29,9 +30,8 @@ class Engine:
         self.ruleset = ruleset
         self.names = EventNames(traceset)
         self.thread_names = threads.ThreadNames()
+        self.use_core = core.available()
         self.matchers = [self._matcher(rule) for rule in ruleset.rules]
-        for m in self.matchers:
-            m.name_of = self.thread_names.name
         self.canonical = Canonical(traceset, projection_for(ruleset))
         self._dispatch: dict[int, list] = {}
         self.events = 0
@@ -40,37 +40,35 @@ class Engine:
         self.discards = []
         self.stopped: TraceDecodeError | None = None
 
-    def _matcher(self, rule: Rule) -> Matcher:
+    def _matcher(self, rule: Rule):
         key_names = [p.name for p in rule.entry.key]
-        pair = rule.where
         entry_names, exit_names = capture_names(rule)
         entry_index = {n: i for i, n in enumerate(entry_names)}
         exit_index = {n: i for i, n in enumerate(exit_names)}
-        pair_filter = None if pair is None else self._pair_filter(pair, entry_index, exit_index)
-        grouper = None
-        if rule.group_by:
-            grouper = self._grouper(rule, key_names, entry_index, exit_index)
+        pair = None if rule.where is None else self._pair_spec(rule.where, entry_index, exit_index)
+        group = self._group_spec(rule, key_names, entry_index, exit_index) if rule.group_by else None
         fields = tuple(dict.fromkeys([*rule.entry.fields, *rule.exit.fields]))
-        return Matcher(rule.name, key_names, rule.match, rule.timeout_ns, pair_filter, grouper,
-                       fields, entry_names, exit_names)
+        if self.use_core:
+            return core.CoreMatcher(rule.name, key_names, rule.match, rule.timeout_ns, pair, group,
+                                    fields, entry_names, exit_names, names=self.thread_names.names)
+        m = Matcher(rule.name, key_names, rule.match, rule.timeout_ns, pair_function(pair),
+                    group_function(group), fields, entry_names, exit_names)
+        m.name_of = self.thread_names.name
+        return m
 
     @staticmethod
     def _pair_filter(pair, entry_index, exit_index):
         """(entry values, exit values, duration) -> does the pair count?"""
+        return pair_function(Engine._pair_spec(pair, entry_index, exit_index))
+
+    @staticmethod
+    def _pair_spec(pair, entry_index, exit_index):
+        """The pair filter: ``(side, i, side, j)`` for ``entry.x == exit.y``, else a callable."""
         sides = {"entry": (0, entry_index), "exit": (1, exit_index)}
         if pair.equality is not None and all(ref[0] in sides for ref in pair.equality):
-            # "entry.x == exit.y": compare the captured values directly, with
-            # the expression language's rule that an absent value is unequal.
+            # "entry.x == exit.y": the captured values compared directly.
             (sa, ia), (sb, ib) = ((sides[s][0], sides[s][1][n]) for s, n in pair.equality)
-
-            def equal(entry_values, exit_values, duration):
-                both = (entry_values, exit_values)
-                a, b = both[sa], both[sb]
-                if a is None or b is None:
-                    return False
-                a, b = a[ia], b[ib]
-                return a is not None and b is not None and a == b
-            return equal
+            return (sa, ia, sb, ib)
         # One Env for every evaluation: only the values change.
         entry_view, exit_view = TupleView(entry_index, None), TupleView(exit_index, None)
         builtins = {"duration": None}
@@ -85,30 +83,26 @@ class Engine:
         return pair_filter
 
     @staticmethod
-    def _grouper(rule: Rule, key_names: list[str], entry_index, exit_index):
-        """(entry values, exit values, key, duration) -> the interval's group."""
-        getters = []
+    def _group_spec(rule: Rule, key_names: list[str], entry_index, exit_index):
+        """The interval's group: a spec for one plain reference, else a callable
+        ``(entry values, exit values, key, duration) -> value``."""
+        specs = []
         for expr in rule.group_by:
             ref = expr.reference
             if ref is not None and ref[0] == "key":
-                index = key_names.index(ref[1])
-                if len(key_names) == 1:
-                    getters.append(lambda e, x, key, d: key)
-                else:
-                    getters.append(lambda e, x, key, d, i=index: key[i])
+                specs.append(("key",) if len(key_names) == 1 else ("key", key_names.index(ref[1])))
             elif ref is not None and ref[0] == "entry":
-                getters.append(lambda e, x, key, d, i=entry_index[ref[1]]:
-                               None if e is None else e[i])
+                specs.append(("entry", entry_index[ref[1]]))
             elif ref is not None and ref[0] == "exit":
-                getters.append(lambda e, x, key, d, i=exit_index[ref[1]]:
-                               None if x is None else x[i])
+                specs.append(("exit", exit_index[ref[1]]))
             else:
-                getters.append(lambda e, x, key, d, expr=expr: expr.evaluate(Env(
+                specs.append(lambda e, x, key, d, expr=expr: expr.evaluate(Env(
                     entry=TupleView(entry_index, e), exit=TupleView(exit_index, x),
                     builtins={"duration": d},
                     key=dict(zip(key_names, key if len(key_names) > 1 else (key,))))))
-        if len(getters) == 1:
-            return getters[0]
+        if len(specs) == 1:
+            return specs[0]
+        getters = [group_function(s) for s in specs]
         return lambda e, x, key, d: tuple(g(e, x, key, d) for g in getters)
 
     def _bindings(self, info) -> list:
@@ -186,7 +180,7 @@ class Engine:
             bindings = self._dispatch.get(cid)
             if bindings is None:
                 bindings = self._dispatch[cid] = self._bindings(info)
-            learn = self.thread_names.columns_updater(info.name, cols)
+            learn = self.thread_names.columns_pairs(info.name, cols)
             if not bindings and learn is None:
                 continue
             builtins = Builtins(info.name, cols, ts_of(cid), self.thread_names)
@@ -194,35 +188,58 @@ class Engine:
             feeds = []
             for kind, matcher, spec, capture, reason, duration in bindings:
                 p = Prepared(kind, matcher, spec, cols, builtins, capture, reason, duration)
-                call = {ENTRY: matcher.entry, EXIT: matcher.exit, SPAN: matcher.span,
-                        CANCEL: matcher.cancel}[kind]
-                # Captured values: a tuple a row, or None for every row; p.values
-                # (needs p) only when some are read at the event.
+                # Captured values: a tuple a row, or None for every row; read
+                # at the event (p.values) only when some follow time.
                 values = (p.rows if p.rows is not None else [None] * n) if not p.sequential else None
                 extra = p.durations if kind is SPAN else reason
-                needs_p = p.where is not None or values is None
-                feeds.append((kind, call, p.keys, values, extra, p if needs_p else None))
+                passes = p.passes if p.where is not None else None
+                values_at = p.values if values is None else None
+                feeds.append((kind, matcher, p.keys, values, extra, passes, values_at))
             per_class[cid] = (feeds, learn,
                               builtins.tids if builtins.tids is not None else [None] * n,
                               cols.cpu,
                               builtins.procnames if builtins.procnames is not None else [None] * n)
-        rows = dict.fromkeys(per_class, 0)
+        if self.use_core:
+            self._walk_in_c(batch, per_class)
+        else:
+            self._walk(batch, per_class)
+
+    def _walk_in_c(self, batch, per_class: dict) -> None:
+        """The walk over the batch's events, in the C core."""
+        work = [None] * (max(per_class, default=-1) + 1)
+        codes = {ENTRY: core.ENTRY, EXIT: core.EXIT, CANCEL: core.CANCEL, SPAN: core.SPAN}
+        for cid, (feeds, learn, tids, cpus, procnames) in per_class.items():
+            c_feeds = tuple((codes[kind], matcher.core, keys, values, extra, passes, values_at)
+                            for kind, matcher, keys, values, extra, passes, values_at in feeds)
+            work[cid] = (c_feeds, learn, tids, cpus, procnames)
+        core.run_batch(batch.ts, batch.class_ids, work, self.thread_names.names)
+
+    def _walk(self, batch, per_class: dict) -> None:
+        """The walk over the batch's events, in Python (no C core)."""
+        calls = {}
+        for cid, (feeds, learn, tids, cpus, procnames) in per_class.items():
+            calls[cid] = ([(kind, {ENTRY: m.entry, EXIT: m.exit, SPAN: m.span,
+                                   CANCEL: m.cancel}[kind], keys, values, extra, passes, values_at)
+                           for kind, m, keys, values, extra, passes, values_at in feeds],
+                          None if learn is None else self.thread_names.updater(learn),
+                          tids, cpus, procnames)
+        rows = dict.fromkeys(calls, 0)
         # Kernel threads are named when an interval is recorded (the matcher
         # asks ThreadNames); a UST event names its thread with procname.
-        for ts, cid in zip(ts_list, batch.class_ids):
-            work = per_class.get(cid)
+        for ts, cid in zip(batch.ts, batch.class_ids):
+            work = calls.get(cid)
             if work is None:
                 continue
             r = rows[cid]
             rows[cid] = r + 1
             feeds, learn, tids, cpus, procnames = work
-            for kind, call, keys, values, extra, p in feeds:
-                if p is not None and not p.passes(r):
+            for kind, call, keys, values, extra, passes, values_at in feeds:
+                if passes is not None and not passes(r):
                     continue
                 if kind is CANCEL:
                     call(ts, keys[r], extra)
                     continue
-                v = values[r] if values is not None else p.values(r)
+                v = values[r] if values is not None else values_at(r)
                 if kind is SPAN:
                     call(ts, keys[r], tids[r], cpus[r], procnames[r], v, extra[r])
                 else:

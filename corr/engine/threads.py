@@ -32,19 +32,21 @@ class ThreadNames:
     def __init__(self) -> None:
         self.names: dict[int, str] = {}
 
-    def columns_updater(self, class_name: str, cols):
-        """A function ``(row) -> None`` that learns from one row, or None."""
+    def columns_pairs(self, class_name: str, cols):
+        """The ``(tid column, name column)`` pairs a class names threads with, or None."""
         pairs = NAMING_EVENTS.get(class_name)
         if not pairs:
             return None
         lists = [(cols.fields.get(t), cols.fields.get(n)) for t, n in pairs]
-        lists = [(t, n) for t, n in lists if t is not None and n is not None]
-        if not lists:
-            return None
+        lists = tuple((t, n) for t, n in lists if t is not None and n is not None)
+        return lists or None
+
+    def updater(self, pairs):
+        """A function ``(row) -> None`` that learns the names of one row."""
         names = self.names
 
         def learn(row: int) -> None:
-            for tids, comms in lists:
+            for tids, comms in pairs:
                 tid = tids[row]
                 if tid:            # tid 0 is the idle task: swapper/N on every CPU
                     names[tid] = comms[row]

@@ -1,0 +1,93 @@
+"""Matchers backed by the C core (``_core.c``), when it was built.
+
+``CoreMatcher`` has the interface of :class:`~corr.engine.matcher.Matcher`
+and its exact semantics (tests/test_core_matcher.py compares the two on
+random event streams); the engine's walk over a batch runs in C too
+(``run_batch``).  Without the extension, or with ``CORR_ENGINE=python``,
+the engine uses the Python matcher.
+"""
+
+from __future__ import annotations
+
+import os
+
+from .intervals import IntervalTable
+from .matcher import outcome_counts
+
+try:
+    from . import _core
+except ImportError:           # not built: the Python matcher runs
+    _core = None
+
+
+# Rule side kinds, as run_batch's feeds give them.
+ENTRY, EXIT, CANCEL, SPAN = range(4)
+
+
+def available() -> bool:
+    """Whether the engine should use the C core."""
+    return _core is not None and os.environ.get("CORR_ENGINE", "auto") != "python"
+
+
+class CoreMatcher:
+    """One rule's state while the trace is walked in time order (in C).
+
+    ``pair`` is None, ``(side, index, side, index)`` for ``entry.x ==
+    exit.y`` on captured values, or a callable ``(entry values, exit
+    values, duration) -> bool``; ``group`` is None, ``("key",)``, ``("key",
+    i)``, ``("entry", i)``, ``("exit", i)`` or a callable ``(entry values,
+    exit values, key, duration) -> value``.
+    """
+
+    def __init__(self, name: str, key_names: list[str], match: str = "nest",
+                 timeout_ns: int | None = None, pair=None, group=None,
+                 field_names: tuple = (), entry_names: tuple = (), exit_names: tuple = (),
+                 names: dict | None = None):
+        self.name = name
+        self.key_names = key_names
+        self.field_names = tuple(field_names)
+        self.entry_names = tuple(entry_names)
+        self.exit_names = tuple(exit_names)
+        self.groups: dict[object, int] = {} if group is not None else {None: 0}
+        sources = [(1, self.exit_names.index(n)) if n in self.exit_names else
+                   (0, self.entry_names.index(n)) if n in self.entry_names else (None, None)
+                   for n in self.field_names]
+        self.core = _core.Core(match, timeout_ns, pair, group, sources, self.groups, names)
+        self.entry = self.core.entry
+        self.exit = self.core.exit
+        self.span = self.core.span
+        self.cancel = self.core.cancel
+        self._intervals: IntervalTable | None = None
+
+    def finish(self, end_ts: int) -> None:
+        """The trace ended at ``end_ts``: settle every entry still waiting."""
+        self.core.finish(end_ts)
+        self._intervals = None
+
+    @property
+    def intervals(self) -> IntervalTable:
+        if self._intervals is None:
+            self._intervals = IntervalTable.adopt(self.key_names, self.field_names,
+                                                  self.core.columns())
+        return self._intervals
+
+    @property
+    def entries(self) -> int:
+        return self.core.entries
+
+    @property
+    def dropped(self) -> dict:
+        return self.core.dropped
+
+    @property
+    def unmatched_exits(self) -> int:
+        return self.core.unmatched_exits
+
+    def outcome_counts(self) -> dict:
+        """Entries and what became of them; the parts add up to ``entries``."""
+        return outcome_counts(self.intervals, self.entries, self.dropped, self.unmatched_exits)
+
+
+def run_batch(ts, class_ids, work, names) -> None:
+    """The engine's walk over one batch, in C (see ``_core.run_batch``)."""
+    _core.run_batch(ts, class_ids, work, names)
