@@ -978,24 +978,64 @@ static PyObject *Core_finish(Core *c, PyObject *arg)
     Py_RETURN_NONE;
 }
 
-static PyObject *bytes_of(buf_t *b)
+/* A column's bytes; the C buffer is freed at once, so that handing a big
+ * table over to Python never holds it twice. */
+static PyObject *take_bytes(buf_t *b)
 {
-    return PyBytes_FromStringAndSize(b->data ? b->data : "", b->len * b->width);
+    PyObject *out = PyBytes_FromStringAndSize(b->data ? b->data : "", b->len * b->width);
+    if (out) {
+        PyMem_Free(b->data);
+        b->data = NULL;
+        b->len = b->cap = 0;
+    }
+    return out;
 }
 
-/* The interval table's columns: bytes for the integer ones, lists for the rest. */
-static PyObject *Core_columns(Core *c, PyObject *unused)
+/* take(name): one column of the interval table, handed over (and emptied
+ * here): bytes for the integer ones, lists for keys (bytes while every
+ * key is an int64), names and kept fields. */
+static PyObject *Core_take(Core *c, PyObject *arg)
 {
-    PyObject *key = c->keylist ? (Py_INCREF(c->keylist), c->keylist) : bytes_of(&c->keyq);
-    if (!key)
+    const char *name = PyUnicode_AsUTF8(arg);
+    if (!name)
         return NULL;
-    return Py_BuildValue("{s:N,s:N,s:N,s:N,s:N,s:N,s:N,s:N,s:N,s:O,s:O,s:O}",
-                         "start_ns", bytes_of(&c->start), "end_ns", bytes_of(&c->end),
-                         "status", bytes_of(&c->status), "entry_tid", bytes_of(&c->etid),
-                         "entry_cpu", bytes_of(&c->ecpu), "exit_tid", bytes_of(&c->xtid),
-                         "exit_cpu", bytes_of(&c->xcpu), "group", bytes_of(&c->group),
-                         "key", key, "entry_comm", c->entry_comm, "exit_comm", c->exit_comm,
-                         "fields", c->field_cols);
+    struct { const char *name; buf_t *buf; } ints[] = {
+        {"start_ns", &c->start}, {"end_ns", &c->end}, {"status", &c->status},
+        {"entry_tid", &c->etid}, {"entry_cpu", &c->ecpu}, {"exit_tid", &c->xtid},
+        {"exit_cpu", &c->xcpu}, {"group", &c->group},
+    };
+    for (size_t i = 0; i < sizeof ints / sizeof *ints; i++)
+        if (!strcmp(name, ints[i].name))
+            return take_bytes(ints[i].buf);
+    PyObject **lists[] = {&c->entry_comm, &c->exit_comm, &c->field_cols};
+    const char *list_names[] = {"entry_comm", "exit_comm", "fields"};
+    for (size_t i = 0; i < 3; i++) {
+        if (!strcmp(name, list_names[i])) {
+            PyObject *out = *lists[i];
+            PyObject *fresh = PyList_New(i == 2 ? c->nfields : 0);
+            if (!fresh)
+                return NULL;
+            for (Py_ssize_t f = 0; i == 2 && f < c->nfields; f++) {
+                PyObject *col = PyList_New(0);
+                if (!col) {
+                    Py_DECREF(fresh);
+                    return NULL;
+                }
+                PyList_SET_ITEM(fresh, f, col);
+            }
+            *lists[i] = fresh;
+            return out;
+        }
+    }
+    if (!strcmp(name, "key")) {
+        if (!c->keylist)
+            return take_bytes(&c->keyq);
+        PyObject *out = c->keylist;
+        c->keylist = NULL;
+        return out;
+    }
+    PyErr_Format(PyExc_KeyError, "no column %s", name);
+    return NULL;
 }
 
 static PyObject *Core_get_entries(Core *c, void *unused) { return PyLong_FromLongLong(c->entries); }
@@ -1012,7 +1052,7 @@ static PyMethodDef Core_methods[] = {
     {"cancel", (PyCFunction)Core_cancel, METH_VARARGS, "cancel(ts, key, reason)"},
     {"expire", (PyCFunction)Core_expire, METH_VARARGS, "expire(now, inclusive=False)"},
     {"finish", (PyCFunction)Core_finish, METH_O, "finish(end_ts)"},
-    {"columns", (PyCFunction)Core_columns, METH_NOARGS, "the interval table's columns"},
+    {"take", (PyCFunction)Core_take, METH_O, "take(column): hand one column over"},
     {NULL}
 };
 

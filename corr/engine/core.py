@@ -62,13 +62,13 @@ class CoreMatcher:
     def finish(self, end_ts: int) -> None:
         """The trace ended at ``end_ts``: settle every entry still waiting."""
         self.core.finish(end_ts)
-        self._intervals = None
+        self._intervals = IntervalTable.adopt(self.key_names, self.field_names, self.core.take)
 
     @property
     def intervals(self) -> IntervalTable:
+        """The intervals (complete once ``finish`` was called)."""
         if self._intervals is None:
-            self._intervals = IntervalTable.adopt(self.key_names, self.field_names,
-                                                  self.core.columns())
+            raise RuntimeError("the matcher's intervals are read after finish()")
         return self._intervals
 
     @property

@@ -41,19 +41,20 @@ class IntervalTable:
         self.lossy: array = array("b")       # overlaps a discarded-events range
 
     @classmethod
-    def adopt(cls, key_names: list[str], field_names: tuple, columns: dict) -> "IntervalTable":
-        """A table from finished columns: bytes for the integer ones, lists for the rest."""
+    def adopt(cls, key_names: list[str], field_names: tuple, take) -> "IntervalTable":
+        """A table from finished columns, ``take(name)`` handing each over:
+        bytes for the integer ones, lists for the rest."""
         table = cls(key_names, field_names)
-        for name, typecode in cls.INT_COLUMNS:
-            getattr(table, name).frombytes(columns[name])
+        for name, _ in cls.INT_COLUMNS:
+            getattr(table, name).frombytes(take(name))
         for name in cls.OBJECT_COLUMNS:
-            setattr(table, name, columns[name])
-        key = columns["key"]
+            setattr(table, name, take(name))
+        key = take("key")
         if isinstance(key, bytes):
             table.key.frombytes(key)
         else:
             table.key = key
-        table.fields = dict(zip(table.field_names, columns["fields"]))
+        table.fields = dict(zip(table.field_names, take("fields")))
         table.lossy = array("b", bytes(len(table)))
         return table
 
