@@ -1080,18 +1080,24 @@ static PyTypeObject CoreType = {
 
 /* ---------------------------------------------------------------- the walk */
 
-/* run_batch(ts, class_ids, work, names)
+/* run_batch(ts, class_ids, work, names, history=None)
  *
  * work[cid] is None or (feeds, learn, tids, cpus, procnames): feeds a tuple
  * of (kind, core, keys, values, extra, passes, values_at), learn a tuple of
  * (tid column, name column) pairs or None.  Rows count per class from 0.
+ * Names learnt go into ``names``; with a ``history`` list, every change of
+ * a thread's name is appended to it as (ts, tid, name).
  */
 static PyObject *run_batch(PyObject *self, PyObject *args)
 {
-    PyObject *ts_list, *cids, *work, *names;
-    if (!PyArg_ParseTuple(args, "O!O!O!O!", &PyList_Type, &ts_list, &PyList_Type, &cids,
-                          &PyList_Type, &work, &PyDict_Type, &names))
+    PyObject *ts_list, *cids, *work, *names, *history = Py_None;
+    if (!PyArg_ParseTuple(args, "O!O!O!O!|O", &PyList_Type, &ts_list, &PyList_Type, &cids,
+                          &PyList_Type, &work, &PyDict_Type, &names, &history))
         return NULL;
+    if (history != Py_None && !PyList_Check(history)) {
+        PyErr_SetString(PyExc_TypeError, "history must be a list or None");
+        return NULL;
+    }
     Py_ssize_t nclasses = PyList_GET_SIZE(work);
     Py_ssize_t *rows = PyMem_Calloc((size_t)nclasses + 1, sizeof(Py_ssize_t));
     if (!rows)
@@ -1179,12 +1185,31 @@ static PyObject *run_batch(PyObject *self, PyObject *args)
             for (Py_ssize_t p = 0; p < npairs; p++) {
                 PyObject *pair = PyTuple_GET_ITEM(learn, p);
                 PyObject *tid = PyList_GET_ITEM(PyTuple_GET_ITEM(pair, 0), r);
+                PyObject *name = PyList_GET_ITEM(PyTuple_GET_ITEM(pair, 1), r);
                 int truthy = PyObject_IsTrue(tid);
                 if (truthy < 0)
                     goto fail;
-                /* tid 0 is the idle task: swapper/N on every CPU */
-                if (truthy && PyDict_SetItem(names, tid,
-                                             PyList_GET_ITEM(PyTuple_GET_ITEM(pair, 1), r)) < 0)
+                if (!truthy)       /* tid 0 is the idle task: swapper/N on every CPU */
+                    continue;
+                if (history != Py_None) {
+                    PyObject *old = PyDict_GetItemWithError(names, tid);
+                    if (!old && PyErr_Occurred())
+                        goto fail;
+                    int same = old == name;
+                    if (!same && old) {
+                        same = PyObject_RichCompareBool(old, name, Py_EQ);
+                        if (same < 0)
+                            goto fail;
+                    }
+                    if (same)
+                        continue;
+                    PyObject *change = PyTuple_Pack(3, PyList_GET_ITEM(ts_list, i), tid, name);
+                    int rc = change ? PyList_Append(history, change) : -1;
+                    Py_XDECREF(change);
+                    if (rc < 0)
+                        goto fail;
+                }
+                if (PyDict_SetItem(names, tid, name) < 0)
                     goto fail;
             }
         }
@@ -1197,7 +1222,7 @@ fail:
 }
 
 static PyMethodDef module_methods[] = {
-    {"run_batch", run_batch, METH_VARARGS, "run_batch(ts, class_ids, work, names)"},
+    {"run_batch", run_batch, METH_VARARGS, "run_batch(ts, class_ids, work, names, history=None)"},
     {NULL}
 };
 

@@ -88,6 +88,6 @@ class CoreMatcher:
         return outcome_counts(self.intervals, self.entries, self.dropped, self.unmatched_exits)
 
 
-def run_batch(ts, class_ids, work, names) -> None:
+def run_batch(ts, class_ids, work, names, history=None) -> None:
     """The engine's walk over one batch, in C (see ``_core.run_batch``)."""
-    _core.run_batch(ts, class_ids, work, names)
+    _core.run_batch(ts, class_ids, work, names, history)

@@ -212,7 +212,8 @@ class Engine:
             c_feeds = tuple((codes[kind], matcher.core, keys, values, extra, passes, values_at)
                             for kind, matcher, keys, values, extra, passes, values_at in feeds)
             work[cid] = (c_feeds, learn, tids, cpus, procnames)
-        core.run_batch(batch.ts, batch.class_ids, work, self.thread_names.names)
+        core.run_batch(batch.ts, batch.class_ids, work, self.thread_names.names,
+                       self.thread_names.history)
 
     def _walk(self, batch, per_class: dict) -> None:
         """The walk over the batch's events, in Python (no C core)."""
@@ -245,7 +246,7 @@ class Engine:
                 else:
                     call(ts, keys[r], tids[r], cpus[r], procnames[r], v)
             if learn is not None:
-                learn(r)
+                learn(r, ts)
 
 
 def _fraction(ts, span) -> float:

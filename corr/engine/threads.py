@@ -9,6 +9,8 @@ is called by its new name from its next switch on.
 
 from __future__ import annotations
 
+import bisect
+
 # Canonical classes that name threads: class -> [(tid field, name field)].
 NAMING_EVENTS = {
     "sched_switch": [("prev_tid", "prev_comm"), ("next_tid", "next_comm")],
@@ -27,10 +29,12 @@ def projection() -> dict[str, frozenset[str]]:
 
 
 class ThreadNames:
-    """tid -> the name it had last."""
+    """tid -> the name it had last; with ``keep_history``, every change too."""
 
-    def __init__(self) -> None:
+    def __init__(self, keep_history: bool = False) -> None:
         self.names: dict[int, str] = {}
+        # (ts, tid, name) each time a thread got a new name, in time order.
+        self.history: list | None = [] if keep_history else None
 
     def columns_pairs(self, class_name: str, cols):
         """The ``(tid column, name column)`` pairs a class names threads with, or None."""
@@ -42,15 +46,42 @@ class ThreadNames:
         return lists or None
 
     def updater(self, pairs):
-        """A function ``(row) -> None`` that learns the names of one row."""
-        names = self.names
+        """A function ``(row, ts) -> None`` that learns the names of one row."""
+        names, history = self.names, self.history
 
-        def learn(row: int) -> None:
+        def learn(row: int, ts: int) -> None:
             for tids, comms in pairs:
                 tid = tids[row]
                 if tid:            # tid 0 is the idle task: swapper/N on every CPU
-                    names[tid] = comms[row]
+                    name = comms[row]
+                    if history is not None and names.get(tid) != name:
+                        history.append((ts, tid, name))
+                    names[tid] = name
         return learn
+
+    def name_at(self, tid: int, ts: int | None = None):
+        """The thread's name at ``ts`` (its first known name before that), from the history."""
+        if tid == 0:
+            return None
+        if self.history is None or ts is None:
+            return self.names.get(tid)
+        index = self._index()
+        found = index.get(tid)
+        if not found:
+            return None
+        times, values = found
+        i = bisect.bisect_right(times, ts) - 1
+        return values[max(i, 0)]
+
+    def _index(self):
+        if getattr(self, "_by_tid", None) is None or self._indexed != len(self.history):
+            by_tid: dict[int, tuple[list, list]] = {}
+            for ts, tid, name in self.history:
+                times, values = by_tid.setdefault(tid, ([], []))
+                times.append(ts)
+                values.append(name)
+            self._by_tid, self._indexed = by_tid, len(self.history)
+        return self._by_tid
 
     def name(self, tid, cpu=None):
         """The thread's name; the idle task (tid 0, one per CPU) is swapper/N."""
