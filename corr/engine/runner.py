@@ -13,7 +13,9 @@ import gc
 
 from ..errors import TraceDecodeError
 from ..normalise import Canonical
-from ..reading import TraceSet
+from ..reading import Projection, TraceSet
+from ..sched.log import PROJECTION as SCHED_PROJECTION
+from ..sched.log import SchedLog
 from ..rules.model import Env, Rule, RuleSet
 from . import threads
 from . import core
@@ -25,14 +27,20 @@ from .rows import Builtins, Prepared, TupleView
 class Engine:
     """Rule matchers fed by the canonical event stream of a trace set."""
 
-    def __init__(self, traceset: TraceSet, ruleset: RuleSet):
+    def __init__(self, traceset: TraceSet, ruleset: RuleSet, scheduling: bool = False):
         self.traceset = traceset
         self.ruleset = ruleset
         self.names = EventNames(traceset)
-        self.thread_names = threads.ThreadNames()
+        # With ``scheduling``, the pass also keeps what the scheduling model
+        # needs: the scheduling and interrupt events, and names over time.
+        self.sched_log = SchedLog() if scheduling else None
+        self.thread_names = threads.ThreadNames(keep_history=scheduling)
         self.use_core = core.available()
         self.matchers = [self._matcher(rule) for rule in ruleset.rules]
-        self.canonical = Canonical(traceset, projection_for(ruleset))
+        projection = projection_for(ruleset)
+        if scheduling:
+            projection = projection.union(Projection.of(SCHED_PROJECTION))
+        self.canonical = Canonical(traceset, projection)
         self._dispatch: dict[int, list] = {}
         self.events = 0
         self.begin_ns = None
@@ -161,8 +169,10 @@ class Engine:
         if self.begin_ns is None:
             self.begin_ns = batch.ts[0]
         self.end_ns = batch.ts[-1]
-        self.events += len(batch.ts)
         registry = self.canonical.registry.classes
+        if self.sched_log is not None:
+            self.sched_log.add_batch(batch, lambda cid: registry[cid].name, self.events)
+        self.events += len(batch.ts)
         per_class: dict[int, tuple] = {}
         ts_list = batch.ts
         positions: dict[int, list] = {}

@@ -1,0 +1,145 @@
+"""The scheduling events of a pass, kept column-wise for the model.
+
+The engine walks events once; when a rule asks for blame, each batch's
+scheduling and interrupt events are copied here as numpy columns (a few
+integers an event), with their position in the stream (``seq``) so that
+events at the same nanosecond keep their order.  Thread names are not
+copied per event: the engine records a name only when it changes.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+SWITCH = "sched_switch"
+WAKEUP_CLASSES = {"sched_waking": 0, "sched_wakeup": 1, "sched_wakeup_new": 2}
+WAKING, WAKEUP, WAKEUP_NEW = range(3)
+FORK, EXIT, MIGRATE = "sched_process_fork", "sched_process_exit", "sched_migrate_task"
+# Interrupt contexts: entry code, exit code; the id field of each.
+CONTEXT_CLASSES = {
+    "irq_handler_entry": (1, "irq"), "irq_handler_exit": (-1, "irq"),
+    "irq_softirq_entry": (2, "vec"), "irq_softirq_exit": (-2, "vec"),
+    "timer_hrtimer_expire_entry": (3, "function"), "timer_hrtimer_expire_exit": (-3, None),
+}
+IRQ, SOFTIRQ, HRTIMER = 1, 2, 3
+
+# What the model needs decoded, by canonical class.
+PROJECTION = {
+    SWITCH: frozenset({"prev_tid", "prev_state", "next_tid", "prev_comm", "next_comm"}),
+    "sched_waking": frozenset({"tid", "target_cpu", "comm", "ctx.tid"}),
+    "sched_wakeup": frozenset({"tid", "target_cpu", "comm", "ctx.tid"}),
+    "sched_wakeup_new": frozenset({"tid", "target_cpu", "comm", "ctx.tid"}),
+    FORK: frozenset({"parent_tid", "child_tid", "child_comm"}),
+    EXIT: frozenset({"tid"}),
+    MIGRATE: frozenset({"tid", "dest_cpu"}),
+    "irq_handler_entry": frozenset({"irq", "name"}),
+    "irq_handler_exit": frozenset({"irq"}),
+    "irq_softirq_entry": frozenset({"vec"}),
+    "irq_softirq_exit": frozenset({"vec"}),
+    "timer_hrtimer_expire_entry": frozenset({"function"}),
+    "timer_hrtimer_expire_exit": frozenset(),
+    "lttng_statedump_process_state": frozenset({"tid", "name"}),
+}
+
+_COLUMNS = {
+    "switch": ("ts", "seq", "cpu", "prev_tid", "prev_state", "next_tid"),
+    "wakeup": ("ts", "seq", "cpu", "tid", "target_cpu", "kind", "waker"),
+    "fork": ("ts", "seq", "parent_tid", "child_tid"),
+    "exit": ("ts", "seq", "tid"),
+    "migrate": ("ts", "seq", "tid", "dest_cpu"),
+    "context": ("ts", "seq", "cpu", "code", "id"),
+}
+
+
+def _ints(values) -> np.ndarray:
+    """A column as int64, absent values as -1."""
+    try:
+        return np.asarray(values, dtype=np.int64)
+    except (TypeError, ValueError):
+        return np.asarray([-1 if v is None else v for v in values], dtype=np.int64)
+
+
+class SchedLog:
+    """Scheduling and interrupt events, appended a batch at a time."""
+
+    def __init__(self) -> None:
+        self._chunks: dict[str, dict[str, list]] = {
+            kind: {c: [] for c in cols} for kind, cols in _COLUMNS.items()}
+        self.irq_names: dict[int, str] = {}
+        self.classes_seen: set[str] = set()
+        self._frozen: dict[str, dict[str, np.ndarray]] | None = None
+
+    # -- collecting --------------------------------------------------------------
+    def add_batch(self, batch, class_name, first_seq: int) -> None:
+        """Copy the batch's scheduling events; ``class_name(cid)`` names a class."""
+        wanted = {cid: class_name(cid) for cid in batch.classes}
+        wanted = {cid: name for cid, name in wanted.items()
+                  if name == SWITCH or name in WAKEUP_CLASSES or name in CONTEXT_CLASSES
+                  or name in (FORK, EXIT, MIGRATE)}
+        if not wanted:
+            return
+        class_ids = np.asarray(batch.class_ids, dtype=np.int64)
+        ts_all = np.asarray(batch.ts, dtype=np.int64)
+        for cid, name in wanted.items():
+            cols = batch.classes[cid]
+            if not len(cols):
+                continue
+            self.classes_seen.add(name)
+            rows = np.flatnonzero(class_ids == cid)
+            base = {"ts": ts_all[rows], "seq": rows + first_seq, "cpu": _ints(cols.cpu)}
+            f = cols.fields
+            if name == SWITCH:
+                self._add("switch", base, prev_tid=_ints(f["prev_tid"]),
+                          prev_state=_ints(f["prev_state"]), next_tid=_ints(f["next_tid"]))
+            elif name in WAKEUP_CLASSES:
+                n = len(rows)
+                waker = f.get("ctx.tid")
+                self._add("wakeup", base, tid=_ints(f["tid"]),
+                          target_cpu=_ints(f.get("target_cpu") or [-1] * n),
+                          kind=np.full(n, WAKEUP_CLASSES[name], dtype=np.int64),
+                          waker=_ints(waker) if waker is not None else np.full(n, -1))
+            elif name == FORK:
+                self._add("fork", base, parent_tid=_ints(f["parent_tid"]),
+                          child_tid=_ints(f["child_tid"]))
+            elif name == EXIT:
+                self._add("exit", base, tid=_ints(f["tid"]))
+            elif name == MIGRATE:
+                self._add("migrate", base, tid=_ints(f["tid"]), dest_cpu=_ints(f["dest_cpu"]))
+            else:
+                code, id_field = CONTEXT_CLASSES[name]
+                n = len(rows)
+                ids = _ints(f[id_field]) if id_field else np.full(n, -1, dtype=np.int64)
+                if name == "irq_handler_entry":
+                    for irq, irq_name in dict(zip(f["irq"], f["name"])).items():
+                        self.irq_names.setdefault(irq, irq_name)
+                self._add("context", base, code=np.full(n, code, dtype=np.int64), id=ids)
+
+    def _add(self, table: str, base: dict, **columns) -> None:
+        chunks = self._chunks[table]
+        for name in _COLUMNS[table]:
+            chunks[name].append(columns[name] if name in columns else base[name])
+        self._frozen = None
+
+    # -- reading -------------------------------------------------------------------
+    def table(self, kind: str) -> dict[str, np.ndarray]:
+        """One kind of event (``switch``, ``wakeup``...) as columns in stream order."""
+        if self._frozen is None:
+            self._frozen = {}
+        found = self._frozen.get(kind)
+        if found is None:
+            chunks = self._chunks[kind]
+            found = {name: (np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64))
+                     for name, parts in chunks.items()}
+            # Consolidate: later reads reuse one array per column.
+            for name, column in found.items():
+                chunks[name][:] = [column] if len(column) else []
+            self._frozen[kind] = found
+        return found
+
+    @property
+    def has_waking(self) -> bool:
+        return "sched_waking" in self.classes_seen
+
+    @property
+    def has_scheduling(self) -> bool:
+        return SWITCH in self.classes_seen

@@ -1,0 +1,290 @@
+"""The scheduler model: what each thread and each CPU was doing, when.
+
+Built lazily from a :class:`~corr.sched.log.SchedLog`: the event columns
+are indexed by thread once (numpy argsorts), and a thread's timeline is
+walked in Python only when an analysis asks for it, so the cost follows
+the slow intervals analysed, not the trace.
+
+A thread is ``running`` (on a CPU), ``runnable`` (preempted, or woken and
+waiting for a CPU), ``blocked`` (switched out asleep; the wakeup that ends
+it names its source) or ``exited``; before its first event it is
+``unknown``, except that a thread whose first event is a wakeup was
+blocked since the trace began.  A wakeup's source is the interrupt context
+it happened in (hard IRQ, softirq, hrtimer) if any, else the thread
+running on the waking CPU -- never a thread an interrupt merely
+interrupted.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from .log import HRTIMER, IRQ, SOFTIRQ, WAKEUP, WAKEUP_NEW, SchedLog
+
+RUNNING, RUNNABLE, BLOCKED, EXITED, UNKNOWN = "running", "runnable", "blocked", "exited", "unknown"
+SOFTIRQ_NAMES = ("HI", "TIMER", "NET_TX", "NET_RX", "BLOCK", "IRQ_POLL", "TASKLET", "SCHED",
+                 "HRTIMER", "RCU")
+OPEN_END = 2 ** 62
+_DEAD = 16 | 32          # TASK_DEAD states: EXIT_DEAD (X), EXIT_ZOMBIE (Z)
+
+
+class Source(NamedTuple):
+    """What woke a thread: ``kind`` is thread, irq, softirq, hrtimer or unknown."""
+
+    kind: str
+    id: int | None = None          # tid, IRQ number, softirq vector, hrtimer function
+    name: str | None = None        # IRQ name, softirq vector name
+
+    def label(self, names=None) -> str:
+        if self.kind == "thread":
+            comm = names(self.id) if names else None
+            return f"{comm or 'tid'} ({self.id})" if comm else f"tid {self.id}"
+        if self.kind == "irq":
+            return f"IRQ {self.id} ({self.name})" if self.name else f"IRQ {self.id}"
+        if self.kind == "softirq":
+            return f"softirq {self.name or self.id}"
+        if self.kind == "hrtimer":
+            return "timer"
+        return "unknown"
+
+
+UNKNOWN_SOURCE = Source("unknown")
+
+
+class Segment(NamedTuple):
+    """A stretch of one thread's life in one state."""
+
+    start: int
+    end: int
+    state: str
+    cpu: int | None = None        # running: where; runnable: where it waits
+    source: Source | None = None  # blocked: what woke it (None: never woken)
+    reason: str | None = None     # runnable: "preempted", "woken" or "new"
+
+
+def runnable_state(prev_state: int) -> bool:
+    """``sched_switch``'s ``prev_state`` says the thread stays runnable (preempted).
+
+    0 is TASK_RUNNING; a preemption is reported as TASK_REPORT_MAX (256 on
+    recent kernels, 1024-4096 on older ones), with no sleep bit set.
+    """
+    return prev_state == 0 or (prev_state > 0 and prev_state & 0xFF == 0)
+
+
+class SchedModel:
+    """Thread timelines, CPU occupancy and interrupt contexts of a trace."""
+
+    def __init__(self, log: SchedLog, begin_ns: int | None, end_ns: int | None,
+                 names=None):
+        self.log = log
+        self.begin_ns = begin_ns if begin_ns is not None else 0
+        self.end_ns = end_ns if end_ns is not None else self.begin_ns
+        self.name_at = names or (lambda tid, ts=None: None)
+        self._timelines: dict[int, list[Segment]] = {}
+        self._by_tid: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = {}
+        self._cpus: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] | None = None
+        self._contexts: dict[int, dict[str, np.ndarray]] | None = None
+
+    @property
+    def available(self) -> bool:
+        """Whether the trace had scheduling events at all."""
+        return self.log.has_scheduling
+
+    # -- indexes ---------------------------------------------------------------------
+    def _rows_of(self, kind: str, column: str, tid: int) -> np.ndarray:
+        """Rows of ``kind`` whose ``column`` is ``tid`` (stream order)."""
+        index = self._by_tid.get((kind, column))
+        if index is None:
+            values = self.log.table(kind)[column]
+            order = np.argsort(values, kind="stable")
+            index = self._by_tid[(kind, column)] = (values[order], order)
+        values, order = index
+        lo, hi = np.searchsorted(values, [tid, tid + 1])
+        return order[lo:hi]
+
+    # -- thread timelines ----------------------------------------------------------------
+    def timeline(self, tid: int) -> list[Segment]:
+        """The thread's segments, covering the trace from its beginning to its end."""
+        found = self._timelines.get(tid)
+        if found is None:
+            found = self._timelines[tid] = self._build_timeline(tid)
+        return found
+
+    def _events_of(self, tid: int) -> list[tuple]:
+        """(seq, ts, what, a, b) for every event that changes the thread's state."""
+        log = self.log
+        events = []
+        sw = log.table("switch")
+        for r in self._rows_of("switch", "prev_tid", tid):
+            events.append((int(sw["seq"][r]), int(sw["ts"][r]), "out", int(sw["cpu"][r]),
+                           int(sw["prev_state"][r])))
+        for r in self._rows_of("switch", "next_tid", tid):
+            events.append((int(sw["seq"][r]), int(sw["ts"][r]), "in", int(sw["cpu"][r]), None))
+        wk = log.table("wakeup")
+        skip = WAKEUP if log.has_waking else None       # sched_waking is the earlier, truer one
+        for r in self._rows_of("wakeup", "tid", tid):
+            kind = int(wk["kind"][r])
+            if kind == skip:
+                continue
+            events.append((int(wk["seq"][r]), int(wk["ts"][r]),
+                           "new" if kind == WAKEUP_NEW else "wake", int(wk["target_cpu"][r]), r))
+        fk = log.table("fork")
+        for r in self._rows_of("fork", "child_tid", tid):
+            events.append((int(fk["seq"][r]), int(fk["ts"][r]), "fork", None, None))
+        events.sort()
+        return events
+
+    def _build_timeline(self, tid: int) -> list[Segment]:
+        segments: list[Segment] = []
+        state, since, cpu, source, reason = UNKNOWN, self.begin_ns, None, None, None
+
+        def close(at):
+            if at > since or not segments:
+                segments.append(Segment(since, at, state, cpu, source, reason))
+
+        for seq, ts, what, a, b in self._events_of(tid):
+            if what == "in":
+                close(ts)
+                state, since, cpu, source, reason = RUNNING, ts, a, None, None
+            elif what == "out":
+                close(ts)
+                since, cpu, source = ts, a, None
+                if b & _DEAD:
+                    state, reason = EXITED, None
+                elif runnable_state(b):
+                    state, reason = RUNNABLE, "preempted"
+                else:
+                    state, reason = BLOCKED, None
+            elif what in ("wake", "new"):
+                if state in (BLOCKED, UNKNOWN, EXITED) or (state == RUNNABLE and reason == "new"):
+                    wake_source = self.source_of(b)
+                    if state in (UNKNOWN, EXITED) and what == "wake":
+                        # Woken: it was asleep since the trace (or its life) began.
+                        state = BLOCKED
+                    if state == BLOCKED:
+                        source = wake_source
+                    close(ts)
+                    state, since, cpu = RUNNABLE, ts, (a if a >= 0 else cpu)
+                    source, reason = None, "woken" if what == "wake" else "new"
+            elif what == "fork" and state in (UNKNOWN, EXITED):
+                close(ts)
+                state, since, cpu, source, reason = RUNNABLE, ts, None, None, "new"
+        close(OPEN_END)          # the last state lasts as long as anyone asks
+        return [s for s in segments if s.end > s.start] or segments[-1:]
+
+    def segments(self, tid: int, start: int, end: int) -> list[Segment]:
+        """The thread's segments clipped to ``[start, end]``, tiling it exactly."""
+        out = []
+        for seg in self.timeline(tid):
+            if seg.end <= start or seg.start >= end:
+                continue
+            out.append(seg._replace(start=max(seg.start, start), end=min(seg.end, end)))
+        if not out:
+            return [Segment(start, end, UNKNOWN)] if end > start else []
+        if out[0].start > start:
+            out.insert(0, Segment(start, out[0].start, UNKNOWN))
+        if out[-1].end < end:
+            out.append(Segment(out[-1].end, end, UNKNOWN))
+        return out
+
+    # -- wakeup sources ----------------------------------------------------------------
+    def source_of(self, wakeup_row: int) -> Source:
+        """The source of one wakeup event: its interrupt context, else the waking thread."""
+        wk = self.log.table("wakeup")
+        seq, cpu = int(wk["seq"][wakeup_row]), int(wk["cpu"][wakeup_row])
+        context = self.context_at(cpu, seq)
+        if context is not None:
+            return context
+        waker = int(wk["waker"][wakeup_row])
+        if waker < 0:
+            waker = self.running_at(cpu, seq)
+        if waker is None or waker <= 0:
+            return UNKNOWN_SOURCE          # the idle task, outside any traced interrupt
+        return Source("thread", waker)
+
+    def context_at(self, cpu: int, seq: int, max_back: int = 256) -> Source | None:
+        """The innermost interrupt context open on ``cpu`` just before event ``seq``."""
+        if self._contexts is None:
+            ctx = self.log.table("context")
+            self._contexts = {}
+            for c in np.unique(ctx["cpu"]):
+                mine = ctx["cpu"] == c
+                self._contexts[int(c)] = {k: v[mine] for k, v in ctx.items()}
+        mine = self._contexts.get(cpu)
+        if mine is None:
+            return None
+        i = int(np.searchsorted(mine["seq"], seq)) - 1
+        pending = 0
+        codes, ids = mine["code"], mine["id"]
+        for j in range(i, max(-1, i - max_back), -1):
+            code = int(codes[j])
+            if code < 0:
+                pending += 1
+            elif pending:
+                pending -= 1
+            else:
+                return self._context_source(code, int(ids[j]))
+        return None
+
+    def _context_source(self, code: int, ident: int) -> Source:
+        if code == IRQ:
+            return Source("irq", ident, self.log.irq_names.get(ident))
+        if code == SOFTIRQ:
+            name = SOFTIRQ_NAMES[ident] if 0 <= ident < len(SOFTIRQ_NAMES) else None
+            return Source("softirq", ident, name)
+        return Source("hrtimer", ident)
+
+    # -- CPUs ------------------------------------------------------------------------------
+    def _cpu_tables(self):
+        if self._cpus is None:
+            sw = self.log.table("switch")
+            self._cpus = {}
+            for c in np.unique(sw["cpu"]):
+                mine = sw["cpu"] == c
+                self._cpus[int(c)] = (sw["seq"][mine], sw["ts"][mine], sw["next_tid"][mine],
+                                      sw["prev_tid"][mine])
+        return self._cpus
+
+    def running_at(self, cpu: int, seq: int) -> int | None:
+        """The thread on ``cpu`` just before event ``seq`` (None: unknown yet)."""
+        tables = self._cpu_tables().get(cpu)
+        if tables is None:
+            return None
+        seqs, _, next_tid, _ = tables
+        i = int(np.searchsorted(seqs, seq)) - 1
+        return int(next_tid[i]) if i >= 0 else None
+
+    def occupants(self, cpu: int, start: int, end: int) -> list[tuple[int | None, int]]:
+        """Who ran on ``cpu`` during ``[start, end]``: ``(tid, ns)`` in time order."""
+        tables = self._cpu_tables().get(cpu)
+        if tables is None or end <= start:
+            return [(None, end - start)] if end > start else []
+        _, ts, next_tid, prev_tid = tables
+        i = int(np.searchsorted(ts, start, side="right")) - 1
+        current = int(next_tid[i]) if i >= 0 else (int(prev_tid[0]) if len(prev_tid) else None)
+        out, at = [], start
+        j = i + 1
+        while j < len(ts) and ts[j] < end:
+            if ts[j] > at:
+                out.append((current, int(ts[j]) - at))
+                at = int(ts[j])
+            current = int(next_tid[j])
+            j += 1
+        out.append((current, end - at))
+        return out
+
+
+def tile_check(segments, start: int, end: int) -> bool:
+    """Whether segments (with ``start``/``end``) tile ``[start, end]`` exactly."""
+    at = start
+    for s in segments:
+        if s.start != at or s.end < s.start:
+            return False
+        at = s.end
+    return at == end
+
+
+__all__ = ["SchedModel", "Segment", "Source", "runnable_state", "tile_check",
+           "RUNNING", "RUNNABLE", "BLOCKED", "EXITED", "UNKNOWN"]
