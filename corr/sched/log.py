@@ -55,8 +55,10 @@ def _ints(values) -> np.ndarray:
     """A column as int64, absent values as -1."""
     try:
         return np.asarray(values, dtype=np.int64)
+    except OverflowError:             # unsigned 64-bit values (addresses): same bits
+        return np.asarray(values, dtype=np.uint64).view(np.int64)
     except (TypeError, ValueError):
-        return np.asarray([-1 if v is None else v for v in values], dtype=np.int64)
+        return _ints([-1 if v is None else v for v in values])
 
 
 class SchedLog:
