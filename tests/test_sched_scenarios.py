@@ -240,3 +240,35 @@ def test_the_path_is_depth_bounded():
                  for tid in range(1, 40)}
     path = critical_path(_FakeModel(timelines), 1, 0, 100, max_depth=5)
     assert [(s.tid, s.state) for s in path] == [(6, "BLOCKED")]
+
+
+def test_blame_graph_of_a_chain_to_the_disk(tmp_path):
+    from corr.analyses.blame import BlameGraph, differential
+    s = Scenario(cpus=2)
+    a = s.thread(tid=101, pid=101, comm="client")
+    b = s.thread(tid=102, pid=102, comm="server")
+    s.run(cpu=0, thread=a, at=0)
+    s.run(cpu=1, thread=b, at=0)
+    s.block(a, at=1_000, state="S")
+    s.block(b, at=2_000, state="D")
+    s.wakeup(b, by=s.softirq(cpu=1, vec="BLOCK", at=5_000, until=5_500), at=5_200)
+    s.run(cpu=1, thread=b, at=6_000)
+    s.wakeup(a, by=b, at=7_000)
+    s.run(cpu=0, thread=a, at=8_000)
+    t = Analysed(s, tmp_path / "t", end=10_000)
+    start, end = t.base + 500, t.base + 9_000
+    graph = BlameGraph(t.model.name_at)
+    waits: list = []
+    critical_path(t.model, 101, start, end, waits=waits)
+    parts = breakdown(t.model, 101, start, end)
+    graph.add(101, parts, waits)
+    graph.add(101, parts, waits)           # a second, identical interval
+    assert graph.ranking() == [
+        ("client (101)", "server (102)", 12_000, 2),
+        ("server (102)", "softirq BLOCK", 6_400, 2),
+        ("client (101)", "waiting for a CPU", 2_000, 2),
+    ]
+    fast = breakdown(t.model, 101, t.base + 8_000, t.base + 9_000)     # all on CPU
+    rows = {r["part"]: r for r in differential([(8_500, parts)], [(1_000, fast)])}
+    assert rows["on_cpu"]["fast_share"] == 1.0
+    assert rows["blocked: server (102)"]["slow_share"] == round(6_000 / 8_500, 6)

@@ -68,10 +68,15 @@ def wait_state(source: Source | None) -> str:
 
 
 def critical_path(model: SchedModel, tid: int, start: int, end: int,
-                  max_depth: int = MAX_DEPTH) -> list[PathSegment]:
-    """The critical path of ``tid`` over ``[start, end]``, merged where it continues."""
+                  max_depth: int = MAX_DEPTH, waits: list | None = None) -> list[PathSegment]:
+    """The critical path of ``tid`` over ``[start, end]``, merged where it continues.
+
+    With a ``waits`` list, every wait on the path is appended to it as
+    ``(waiting tid, what it waited on, ns)``: a thread id, or a state name
+    for interrupts, timers and devices -- the edges of a blame graph.
+    """
     raw: list[PathSegment] = []
-    _follow(model, tid, start, end, 0, max_depth, frozenset(), raw)
+    _follow(model, tid, start, end, 0, max_depth, frozenset(), raw, waits)
     merged: list[PathSegment] = []
     for seg in raw:
         if seg.end_ns <= seg.start_ns:
@@ -84,10 +89,11 @@ def critical_path(model: SchedModel, tid: int, start: int, end: int,
     return merged
 
 
-def _follow(model, tid, start, end, depth, max_depth, chain, out) -> None:
+def _follow(model, tid, start, end, depth, max_depth, chain, out, waits) -> None:
     name = model.name_at
     for seg in model.segments(tid, start, end):
         comm = name(tid, seg.start)
+        span = seg.end - seg.start
         if seg.state == RUNNING:
             out.append(PathSegment(tid, comm, "RUNNING", seg.start, seg.end))
         elif seg.state == RUNNABLE:
@@ -96,13 +102,18 @@ def _follow(model, tid, start, end, depth, max_depth, chain, out) -> None:
             source = seg.source
             if source is not None and source.kind == "thread":
                 waker = source.id
+                if waits is not None:
+                    waits.append((tid, waker, span))
                 if depth < max_depth and waker != tid and waker not in chain:
                     _follow(model, waker, seg.start, seg.end, depth + 1, max_depth,
-                            chain | {tid}, out)
+                            chain | {tid}, out, waits)
                 else:
                     out.append(PathSegment(tid, comm, "BLOCKED", seg.start, seg.end))
             else:
-                out.append(PathSegment(tid, comm, wait_state(source), seg.start, seg.end))
+                state = wait_state(source)
+                if waits is not None:
+                    waits.append((tid, source.label() if source else state, span))
+                out.append(PathSegment(tid, comm, state, seg.start, seg.end))
         else:                                   # unknown, exited
             out.append(PathSegment(tid, comm, "UNKNOWN", seg.start, seg.end))
 

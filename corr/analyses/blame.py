@@ -1,0 +1,113 @@
+"""Blame graphs: who and what a rule's slow intervals waited on, added up.
+
+Per rule, a networkx ``DiGraph`` whose nodes are threads and resources
+(IRQs, softirqs, timers, "unknown") and whose edges go from a thread to
+what it waited on, weighted by nanoseconds and counted per interval: the
+blamed thread's own waits (preempted by, blocked on) and every wait along
+its critical path (the waker blocked on the disk, and so on).
+
+The *differential* view compares where the time of slow intervals went
+with where the time of fast ones (same rule) went, as shares of their
+durations: what grows in the slow ones is what to look at.
+"""
+
+from __future__ import annotations
+
+import networkx as nx
+
+from .critical_path import Part
+
+
+def thread_node(tid: int) -> str:
+    return f"tid:{tid}"
+
+
+class BlameGraph:
+    """The aggregated blame of one rule's analysed intervals."""
+
+    def __init__(self, names=None):
+        self.graph = nx.DiGraph()
+        self.names = names or (lambda tid, ts=None: None)
+        self.intervals = 0
+
+    def _node(self, what) -> str:
+        """A node for a thread id or a resource label."""
+        if isinstance(what, int):
+            node = thread_node(what)
+            if node not in self.graph:
+                comm = self.names(what)
+                self.graph.add_node(node, kind="thread", tid=what,
+                                    label=f"{comm} ({what})" if comm else f"tid {what}")
+        else:
+            node = f"res:{what}"
+            if node not in self.graph:
+                self.graph.add_node(node, kind="resource", tid=None, label=str(what))
+        return node
+
+    def _edge(self, a, b, ns: int, kind: str, seen: set) -> None:
+        if ns <= 0:
+            return
+        u, v = self._node(a), self._node(b)
+        data = self.graph.get_edge_data(u, v)
+        if data is None:
+            self.graph.add_edge(u, v, ns=0, count=0, kinds=set())
+            data = self.graph.get_edge_data(u, v)
+        data["ns"] += ns
+        data["kinds"].add(kind)
+        if (u, v) not in seen:           # count intervals, not segments
+            data["count"] += 1
+            seen.add((u, v))
+
+    def add(self, tid: int, parts: list[Part], waits: list[tuple]) -> None:
+        """One analysed interval: the blamed thread's breakdown and its path's waits."""
+        self.intervals += 1
+        self._node(tid)
+        seen: set = set()
+        for p in parts:
+            if p.kind == "preempted" and p.tid is not None:
+                self._edge(tid, p.tid, p.ns, "preempted", seen)
+            elif p.kind == "preempted":
+                self._edge(tid, "waiting for a CPU", p.ns, "preempted", seen)
+            elif p.kind == "unknown":
+                self._edge(tid, "unknown", p.ns, "unknown", seen)
+        for waiter, on, ns in waits:
+            self._edge(waiter, on, ns, "blocked", seen)
+
+    def to_dict(self) -> dict:
+        """Nodes and weighted edges, heaviest first (for JSON)."""
+        g = self.graph
+        edges = sorted(g.edges(data=True), key=lambda e: (-e[2]["ns"], e[0], e[1]))
+        return {
+            "intervals": self.intervals,
+            "nodes": [{"id": n, **{k: v for k, v in d.items()}} for n, d in g.nodes(data=True)],
+            "edges": [{"from": u, "to": v, "ns": d["ns"], "count": d["count"],
+                       "kinds": sorted(d["kinds"])} for u, v, d in edges],
+        }
+
+    def ranking(self) -> list[tuple[str, str, int, int]]:
+        """(from label, to label, ns, count) for every edge, heaviest first."""
+        g = self.graph
+        return [(g.nodes[u]["label"], g.nodes[v]["label"], d["ns"], d["count"])
+                for u, v, d in sorted(g.edges(data=True), key=lambda e: (-e[2]["ns"], e[0], e[1]))]
+
+
+def shares(breakdowns: list[tuple[int, list[Part]]]) -> dict[str, float]:
+    """Each part's share of the total duration, over ``(duration, parts)`` pairs."""
+    total = sum(d for d, _ in breakdowns)
+    if not total:
+        return {}
+    out: dict[str, int] = {}
+    for _, parts in breakdowns:
+        for p in parts:
+            label = p.kind if p.by is None else f"{p.kind}: {p.by}"
+            out[label] = out.get(label, 0) + p.ns
+    return {k: v / total for k, v in out.items()}
+
+
+def differential(slow: list[tuple[int, list[Part]]], fast: list[tuple[int, list[Part]]]) -> list[dict]:
+    """How the slow intervals' breakdown differs from the fast ones', biggest change first."""
+    a, b = shares(slow), shares(fast)
+    rows = [{"part": k, "slow_share": round(a.get(k, 0.0), 6), "fast_share": round(b.get(k, 0.0), 6),
+             "change": round(a.get(k, 0.0) - b.get(k, 0.0), 6)} for k in set(a) | set(b)]
+    rows.sort(key=lambda r: (-abs(r["change"]), r["part"]))
+    return rows
