@@ -133,12 +133,16 @@ class SchedModel:
         fk = log.table("fork")
         for r in self._rows_of("fork", "child_tid", tid):
             events.append((int(fk["seq"][r]), int(fk["ts"][r]), "fork", None, None))
+        ex = log.table("exit")
+        for r in self._rows_of("exit", "tid", tid):
+            events.append((int(ex["seq"][r]), int(ex["ts"][r]), "exit", None, None))
         events.sort()
         return events
 
     def _build_timeline(self, tid: int) -> list[Segment]:
         segments: list[Segment] = []
         state, since, cpu, source, reason = UNKNOWN, self.begin_ns, None, None, None
+        exiting = False          # sched_process_exit seen: its next switch-out is its last
 
         def close(at):
             if at > since or not segments:
@@ -151,7 +155,8 @@ class SchedModel:
             elif what == "out":
                 close(ts)
                 since, cpu, source = ts, a, None
-                if b & _DEAD:
+                if exiting or b & _DEAD:
+                    exiting = False
                     state, reason = EXITED, None
                 elif runnable_state(b):
                     state, reason = RUNNABLE, "preempted"
@@ -168,7 +173,9 @@ class SchedModel:
                     close(ts)
                     state, since, cpu = RUNNABLE, ts, (a if a >= 0 else cpu)
                     source, reason = None, "woken" if what == "wake" else "new"
-            elif what == "fork" and state in (UNKNOWN, EXITED):
+            elif what == "exit":
+                exiting = True
+            elif what == "fork":                # a new thread (maybe a reused tid)
                 close(ts)
                 state, since, cpu, source, reason = RUNNABLE, ts, None, None, "new"
         close(OPEN_END)          # the last state lasts as long as anyone asks
