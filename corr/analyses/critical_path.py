@@ -112,7 +112,8 @@ def _follow(model, tid, start, end, depth, max_depth, chain, out, waits) -> None
             else:
                 state = wait_state(source)
                 if waits is not None:
-                    waits.append((tid, source.label() if source else state, span))
+                    waits.append((tid, source.label() if source else "not woken in the trace",
+                                  span))
                 out.append(PathSegment(tid, comm, state, seg.start, seg.end))
         else:                                   # unknown, exited
             out.append(PathSegment(tid, comm, "UNKNOWN", seg.start, seg.end))

@@ -15,7 +15,8 @@ __all__ = ["run_rules", "RunResult", "RuleResult", "Engine", "EventNames", "proj
 def run_rules(traceset: TraceSet, ruleset: RuleSet, progress=None) -> RunResult:
     """Pair every rule's entries and exits over the traces, in one pass."""
     warnings = unknown_event_warnings(ruleset, EventNames(traceset))
-    engine = Engine(traceset, ruleset).run(progress)
+    scheduling = any(rule.blame for rule in ruleset.rules)
+    engine = Engine(traceset, ruleset, scheduling=scheduling).run(progress)
     stopped = None
     if engine.stopped is not None:
         exc = engine.stopped
@@ -24,5 +25,13 @@ def run_rules(traceset: TraceSet, ruleset: RuleSet, progress=None) -> RunResult:
     traces = [{"path": t.path, "tracer": t.tracer, "domain": t.domain,
                "alignment": t.alignment, "offset_ns": t.offset_ns} for t in traceset.traces]
     rules = [RuleResult(rule, matcher) for rule, matcher in zip(ruleset.rules, engine.matchers)]
+    if scheduling:
+        from ..analyses.scheduling import analyse
+        from ..sched.model import SchedModel
+        model = SchedModel(engine.sched_log, engine.begin_ns, engine.end_ns,
+                           names=engine.thread_names.name_at)
+        for result in rules:
+            if result.rule.blame:
+                result.analysis = analyse(result, model)
     return RunResult(ruleset.path, rules, traces, engine.events, engine.begin_ns, engine.end_ns,
                      engine.discards, warnings, stopped)

@@ -23,6 +23,8 @@ class RuleResult:
         self.outcomes = matcher.outcome_counts()
         self.group_values = list(matcher.groups)        # index -> group value
         self.threshold_ns = rule.threshold_ns
+        # The scheduling join's findings (corr.analyses.scheduling), for rules with blame:.
+        self.analysis = None
         self._stats = None
         self._group_stats = None
 
@@ -91,6 +93,10 @@ class RuleResult:
     def interval(self, i: int) -> dict:
         row = self.intervals.row(i)
         row["group"] = _plain(self.group_values[self.intervals.group[i]]) if self.group_values else None
+        if self.analysis is not None:
+            found = self.analysis.intervals.get(i)
+            if found is not None:
+                row.update(found.to_dict())
         return row
 
     def to_dict(self, all_intervals: bool = False, with_intervals: bool = True) -> dict:
@@ -106,6 +112,8 @@ class RuleResult:
             "groups": self.groups,
             "lossy_intervals": int(sum(self.intervals.lossy)),
         }
+        if self.analysis is not None:
+            out["blame"] = self.analysis.to_dict()
         if with_intervals:
             out["intervals"] = self.selected_intervals(all_intervals)
         return out

@@ -6,6 +6,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from .blame_text import render_interval, render_rule_blame
 from .units import count, duration, short_duration
 
 STAT_COLUMNS = [("count", "count"), ("min", "min_ns"), ("mean", "mean_ns"), ("p50", "p50_ns"),
@@ -100,4 +101,11 @@ def render(result, console: Console, top: int = 10, max_groups: int = 30) -> Non
                               Text(str(iv["comm"] or "-")),
                               Text(_key_text(iv["group"]) if iv["group"] is not None else "-"))
             console.print(table)
+            analysed = [iv for iv in slow if "critical_path" in iv]
+            if analysed:
+                console.print(Text("where the time of the slowest went", style="bold"))
+                for iv in analysed:
+                    render_interval(iv, begin, console)
+        if r.analysis is not None:
+            render_rule_blame(r.analysis, console)
         console.print()

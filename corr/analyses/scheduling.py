@@ -1,0 +1,121 @@
+"""The scheduling join: each slow interval of a rule with ``blame:``, explained.
+
+For every interval over the rule's threshold, the blamed thread (the
+entry's, the exit's, or the one a key part names) gets a breakdown and a
+critical path; the rule gets a blame graph over all of them and a
+differential view against a sample of its fast intervals.  The results
+are attached to the rule's result object; renderers only read them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..engine.intervals import COMPLETE, LATE, NONE_INT
+from ..sched.model import SchedModel
+from .blame import BlameGraph, differential
+from .critical_path import breakdown, critical_path
+
+FAST_SAMPLE = 200          # fast intervals whose breakdown the differential view uses
+
+
+class IntervalAnalysis:
+    """One interval's breakdown and critical path."""
+
+    __slots__ = ("tid", "breakdown", "critical_path")
+
+    def __init__(self, tid, parts, path):
+        self.tid = tid
+        self.breakdown = parts
+        self.critical_path = path
+
+    def to_dict(self) -> dict:
+        return {"tid": self.tid,
+                "breakdown": [p.as_dict() for p in self.breakdown],
+                "critical_path": [s.as_dict() for s in self.critical_path]}
+
+
+class RuleAnalysis:
+    """What the scheduling join found for one rule."""
+
+    def __init__(self, blame: str, available: bool, reason: str | None = None):
+        self.blame = blame
+        self.available = available
+        self.reason = reason                     # why nothing could be said
+        self.intervals: dict[int, IntervalAnalysis] = {}   # interval index -> analysis
+        self.graph: BlameGraph | None = None
+        self.differential: list[dict] = []
+        self.unattributed = 0                    # slow intervals with no thread to blame
+
+    def to_dict(self) -> dict:
+        if not self.available:
+            return {"blame": self.blame, "available": False, "reason": self.reason}
+        out = {"blame": self.blame, "available": True, "analysed": len(self.intervals),
+               "unattributed": self.unattributed}
+        out.update(self.graph.to_dict() if self.graph else {"nodes": [], "edges": []})
+        out["differential"] = self.differential
+        return out
+
+
+def blamed_tids(rule_result, blame: str) -> np.ndarray:
+    """The thread id each interval's time is explained for (NONE_INT: none)."""
+    table = rule_result.intervals
+    if blame == "entry":
+        return np.frombuffer(table.entry_tid, dtype=np.int32).astype(np.int64)
+    if blame == "exit":
+        tids = np.frombuffer(table.exit_tid, dtype=np.int32).astype(np.int64)
+        entry = np.frombuffer(table.entry_tid, dtype=np.int32).astype(np.int64)
+        return np.where(tids == NONE_INT, entry, tids)     # no exit (timeout): the entry's
+    names = table.key_names
+    index = names.index(blame)
+    keys = table.key
+    values = [k if len(names) == 1 else (k[index] if isinstance(k, tuple) else None)
+              for k in keys]
+    return np.asarray([v if isinstance(v, int) else NONE_INT for v in values], dtype=np.int64)
+
+
+def analyse(rule_result, model: SchedModel) -> RuleAnalysis:
+    """The breakdowns, critical paths and blame graph of one rule's slow intervals."""
+    blame = rule_result.rule.blame
+    if not model.available:
+        return RuleAnalysis(blame, False, "the traces have no scheduling events (sched_switch)")
+    out = RuleAnalysis(blame, True)
+    out.graph = BlameGraph(model.name_at)
+    table = rule_result.intervals
+    if not len(table):
+        return out
+    tids = blamed_tids(rule_result, blame)
+    start = np.frombuffer(table.start_ns, dtype=np.int64)
+    end = np.frombuffer(table.end_ns, dtype=np.int64)
+    durations = end - start
+    threshold = rule_result.threshold_ns
+    slow = np.flatnonzero(durations > threshold) if threshold is not None else np.arange(len(table))
+    slow_parts = []
+    for i in slow[np.argsort(-durations[slow], kind="stable")]:
+        tid = int(tids[i])
+        if tid == NONE_INT or tid <= 0:
+            out.unattributed += 1
+            continue
+        waits: list = []
+        path = critical_path(model, tid, int(start[i]), int(end[i]), waits=waits)
+        parts = breakdown(model, tid, int(start[i]), int(end[i]))
+        out.intervals[int(i)] = IntervalAnalysis(tid, parts, path)
+        out.graph.add(tid, parts, waits)
+        slow_parts.append((int(durations[i]), parts))
+    out.differential = differential(slow_parts, _fast_breakdowns(rule_result, model, tids,
+                                                                 start, end, durations))
+    return out
+
+
+def _fast_breakdowns(rule_result, model, tids, start, end, durations) -> list:
+    """Breakdowns of an even sample of the complete intervals under the threshold."""
+    threshold = rule_result.threshold_ns
+    if threshold is None:
+        return []
+    statuses = rule_result.intervals.statuses()
+    fast = np.flatnonzero((durations <= threshold) & ((statuses == COMPLETE) | (statuses == LATE))
+                          & (tids > 0))
+    if len(fast) > FAST_SAMPLE:
+        fast = fast[np.linspace(0, len(fast) - 1, FAST_SAMPLE).astype(np.int64)]
+    return [(int(durations[i]), breakdown(model, int(tids[i]), int(start[i]), int(end[i])))
+            for i in fast if durations[i] > 0]

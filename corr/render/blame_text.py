@@ -1,0 +1,69 @@
+"""Text of the scheduling join: breakdowns, critical paths and blame lists."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from .units import duration
+
+PATH_ROWS = 12          # critical-path segments shown per interval (the JSON has all)
+BLAME_ROWS = 10
+
+
+def _part_label(part: dict) -> str:
+    kind = {"on_cpu": "on CPU", "preempted": "waiting for a CPU", "blocked": "blocked",
+            "unknown": "unknown"}[part["kind"]]
+    if part["by"] is None:
+        return kind
+    return f"{kind}: {part['by']}" if part["kind"] != "preempted" else f"preempted by {part['by']}"
+
+
+def render_interval(iv: dict, begin: int, console: Console) -> None:
+    """One slow interval: where its time went, and its critical path."""
+    total = iv["duration_ns"] or 1
+    head = Text(f"  +{(iv['start_ns'] - begin) / 1e9:.6f} s  {duration(iv['duration_ns'])}  ",
+                style="bold")
+    head.append(Text(f"{iv.get('comm') or '-'} ({iv['tid']})"))
+    console.print(head)
+    for part in iv["breakdown"]:
+        line = Text(f"    {100 * part['ns'] / total:5.1f}%  {duration(part['ns']):>10}  ")
+        line.append(Text(_part_label(part)))
+        console.print(line)
+    path = iv["critical_path"]
+    table = Table(show_edge=False, pad_edge=False, box=None, title="    critical path",
+                  title_justify="left", title_style="dim")
+    for label in ("at", "for", "state", "thread"):
+        table.add_column(label, justify="right" if label in ("at", "for") else "left")
+    for seg in path[:PATH_ROWS]:
+        table.add_row(f"+{(seg['start_ns'] - iv['start_ns']) / 1e6:.3f} ms",
+                      duration(seg["end_ns"] - seg["start_ns"]), seg["state"],
+                      Text(f"{seg['comm'] or '-'} ({seg['tid']})"))
+    console.print(table)
+    if len(path) > PATH_ROWS:
+        console.print(Text(f"    ... {len(path) - PATH_ROWS} more segments (--format json)",
+                           style="dim"))
+
+
+def render_rule_blame(analysis, console: Console) -> None:
+    """A rule's aggregated blame: who waited on whom, heaviest first."""
+    if not analysis.available:
+        console.print(Text(f"blame: {analysis.reason}", style="yellow"))
+        return
+    ranking = analysis.graph.ranking() if analysis.graph else []
+    if not ranking:
+        return
+    table = Table(title=f"blame over {len(analysis.intervals):,} slow intervals "
+                        f"(who waited on what)", title_justify="left", show_edge=False,
+                  pad_edge=False)
+    for label in ("waiting", "on", "total", "intervals"):
+        table.add_column(label, justify="right" if label in ("total", "intervals") else "left")
+    for waiting, on, ns, count in ranking[:BLAME_ROWS]:
+        table.add_row(Text(waiting), Text(on), duration(ns), f"{count:,}")
+    console.print(table)
+    grown = [r for r in analysis.differential if r["change"] > 0][:3]
+    if grown:
+        console.print(Text("slow vs fast: " + "; ".join(
+            f"{r['part']} {100 * r['slow_share']:.0f}% vs {100 * r['fast_share']:.0f}%"
+            for r in grown), style="dim"))
