@@ -29,16 +29,20 @@ _SOFTIRQ_STATES = {"NET_RX": "NETWORK", "NET_TX": "NETWORK", "BLOCK": "BLOCK_DEV
 
 
 class PathSegment(NamedTuple):
-    """One piece of a critical path."""
+    """One piece of a critical path; ``via`` are the threads it was reached
+    through, from the blamed one (empty on the blamed thread itself)."""
 
     tid: int
     comm: str | None
     state: str
     start_ns: int
     end_ns: int
+    via: tuple = ()
 
     def as_dict(self) -> dict:
-        return self._asdict()
+        out = self._asdict()
+        out["via"] = list(self.via)
+        return out
 
 
 class Part(NamedTuple):
@@ -76,47 +80,48 @@ def critical_path(model: SchedModel, tid: int, start: int, end: int,
     for interrupts, timers and devices -- the edges of a blame graph.
     """
     raw: list[PathSegment] = []
-    _follow(model, tid, start, end, 0, max_depth, frozenset(), raw, waits)
+    _follow(model, tid, start, end, 0, max_depth, (), raw, waits)
     merged: list[PathSegment] = []
     for seg in raw:
         if seg.end_ns <= seg.start_ns:
             continue
         last = merged[-1] if merged else None
-        if last and last.tid == seg.tid and last.state == seg.state and last.end_ns == seg.start_ns:
+        if (last and last.tid == seg.tid and last.state == seg.state
+                and last.end_ns == seg.start_ns and last.via == seg.via):
             merged[-1] = last._replace(end_ns=seg.end_ns)
         else:
             merged.append(seg)
     return merged
 
 
-def _follow(model, tid, start, end, depth, max_depth, chain, out, waits) -> None:
+def _follow(model, tid, start, end, depth, max_depth, via, out, waits) -> None:
     name = model.name_at
     for seg in model.segments(tid, start, end):
         comm = name(tid, seg.start)
         span = seg.end - seg.start
         if seg.state == RUNNING:
-            out.append(PathSegment(tid, comm, "RUNNING", seg.start, seg.end))
+            out.append(PathSegment(tid, comm, "RUNNING", seg.start, seg.end, via))
         elif seg.state == RUNNABLE:
-            out.append(PathSegment(tid, comm, "PREEMPTED", seg.start, seg.end))
+            out.append(PathSegment(tid, comm, "PREEMPTED", seg.start, seg.end, via))
         elif seg.state == BLOCKED:
             source = seg.source
             if source is not None and source.kind == "thread":
                 waker = source.id
                 if waits is not None:
                     waits.append((tid, waker, span))
-                if depth < max_depth and waker != tid and waker not in chain:
+                if depth < max_depth and waker != tid and waker not in via:
                     _follow(model, waker, seg.start, seg.end, depth + 1, max_depth,
-                            chain | {tid}, out, waits)
+                            via + (tid,), out, waits)
                 else:
-                    out.append(PathSegment(tid, comm, "BLOCKED", seg.start, seg.end))
+                    out.append(PathSegment(tid, comm, "BLOCKED", seg.start, seg.end, via))
             else:
                 state = wait_state(source)
                 if waits is not None:
                     waits.append((tid, source.label() if source else "not woken in the trace",
                                   span))
-                out.append(PathSegment(tid, comm, state, seg.start, seg.end))
+                out.append(PathSegment(tid, comm, state, seg.start, seg.end, via))
         else:                                   # unknown, exited
-            out.append(PathSegment(tid, comm, "UNKNOWN", seg.start, seg.end))
+            out.append(PathSegment(tid, comm, "UNKNOWN", seg.start, seg.end, via))
 
 
 def breakdown(model: SchedModel, tid: int, start: int, end: int) -> list[Part]:

@@ -1,0 +1,107 @@
+"""corr run with blame: on an exact scenario: JSON, folded stacks, DOT,
+GraphML and Chrome trace-event output say exactly what happened."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import networkx as nx
+import pytest
+
+import corr.api as api
+from corr.render import blame_graph, chrome_trace, folded
+from corr.testing import Scenario
+
+RULES = Path(__file__).resolve().parent.parent / "rules" / "offcpu.yaml"
+
+
+@pytest.fixture(scope="module")
+def chain(tmp_path_factory):
+    """client (101) waits on server (102), which waits on the disk (BLOCK softirq)."""
+    s = Scenario(cpus=2)
+    a = s.thread(tid=101, pid=101, comm="client")
+    b = s.thread(tid=102, pid=102, comm="server")
+    s.run(cpu=0, thread=a, at=0)
+    s.run(cpu=1, thread=b, at=0)
+    s.block(a, at=1_000, state="S")
+    s.block(b, at=2_000, state="D")
+    s.wakeup(b, by=s.softirq(cpu=1, vec="BLOCK", at=5_000, until=5_500), at=5_200)
+    s.run(cpu=1, thread=b, at=6_000)
+    s.wakeup(a, by=b, at=7_000)
+    s.run(cpu=0, thread=a, at=8_000)
+    path = tmp_path_factory.mktemp("chain") / "trace"
+    s.write(path, end=10_000)
+    result = api.run(str(RULES), [path], overrides=["offcpu.threshold=1us"])
+    return s.ns_from_origin(0), result
+
+
+def test_json_has_breakdowns_paths_and_blame(chain):
+    base, result = chain
+    r = result.rule("offcpu").to_dict()
+    by_tid = {iv["tid"]: iv for iv in r["intervals"]}
+    client = by_tid[101]
+    assert (client["start_ns"] - base, client["end_ns"] - base) == (1_000, 8_000)
+    assert [(p["kind"], p["by"], p["ns"]) for p in client["breakdown"]] == [
+        ("blocked", "server (102)", 6_000), ("preempted", None, 1_000)]
+    assert [(s["tid"], s["state"], s["start_ns"] - base, s["end_ns"] - base, s["via"])
+            for s in client["critical_path"]] == [
+        (102, "RUNNING", 1_000, 2_000, [101]),
+        (102, "BLOCK_DEVICE", 2_000, 5_200, [101]),
+        (102, "PREEMPTED", 5_200, 6_000, [101]),
+        (102, "RUNNING", 6_000, 7_000, [101]),
+        (101, "PREEMPTED", 7_000, 8_000, []),
+    ]
+    server = by_tid[102]
+    assert [(p["kind"], p["by"], p["ns"]) for p in server["breakdown"]] == [
+        ("blocked", "softirq BLOCK", 3_200), ("preempted", None, 800)]
+    edges = {(e["from"], e["to"]): (e["ns"], e["count"]) for e in r["blame"]["edges"]}
+    assert edges == {
+        ("tid:101", "tid:102"): (6_000, 1),
+        ("tid:102", "res:softirq BLOCK"): (3_200 + 3_200, 2),
+        ("tid:101", "res:waiting for a CPU"): (1_000, 1),
+        ("tid:102", "res:waiting for a CPU"): (800, 1),
+    }
+
+
+def test_folded_stacks(chain):
+    _, result = chain
+    out = io.StringIO()
+    folded.write(result, out)
+    assert out.getvalue().splitlines() == [
+        "offcpu;client (101);PREEMPTED 1000",
+        "offcpu;client (101);server (102);BLOCK_DEVICE 3200",
+        "offcpu;client (101);server (102);PREEMPTED 800",
+        "offcpu;client (101);server (102);RUNNING 2000",
+        "offcpu;server (102);BLOCK_DEVICE 3200",
+        "offcpu;server (102);PREEMPTED 800",
+    ]
+
+
+def test_dot_and_graphml(chain, tmp_path):
+    _, result = chain
+    out = io.StringIO()
+    blame_graph.write_dot(result, out)
+    dot = out.getvalue()
+    assert dot.startswith("digraph blame {") and dot.rstrip().endswith("}")
+    assert '"offcpu/tid:101" -> "offcpu/tid:102" [label="6.000 us / 1"' in dot
+    blame_graph.write_graphml(result, tmp_path / "b.graphml")
+    g = nx.read_graphml(tmp_path / "b.graphml")
+    assert g.nodes["offcpu/tid:102"]["label"] == "server (102)"
+    assert g.edges["offcpu/tid:101", "offcpu/tid:102"]["ns"] == 6_000
+
+
+def test_chrome_trace_events(chain):
+    base, result = chain
+    out = io.StringIO()
+    chrome_trace.write(result, out)
+    events = json.loads(out.getvalue())["traceEvents"]
+    slices = [e for e in events if e["ph"] == "X" and e["cat"] == "critical_path"]
+    assert all(e["dur"] > 0 for e in events if e["ph"] == "X")
+    begin = result.begin_ns
+    track = next(e["tid"] for e in events
+                 if e["ph"] == "M" and e["name"] == "thread_name" and "(101)" in e["args"]["name"])
+    client_path = [(e["name"], e["ts"], e["dur"]) for e in slices if e["tid"] == track]
+    assert client_path[0] == ("RUNNING", (base + 1_000 - begin) / 1000, 1.0)
+    assert sum(d for _, _, d in client_path) == 7.0
