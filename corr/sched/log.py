@@ -132,6 +132,10 @@ class SchedLog:
             chunks = self._chunks[kind]
             found = {name: (np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64))
                      for name, parts in chunks.items()}
+            # A batch's classes are appended one after another: back to stream order.
+            order = np.argsort(found["seq"], kind="stable")
+            if len(order) and np.any(order[1:] < order[:-1]):
+                found = {name: column[order] for name, column in found.items()}
             # Consolidate: later reads reuse one array per column.
             for name, column in found.items():
                 chunks[name][:] = [column] if len(column) else []

@@ -123,13 +123,14 @@ class SchedModel:
         for r in self._rows_of("switch", "next_tid", tid):
             events.append((int(sw["seq"][r]), int(sw["ts"][r]), "in", int(sw["cpu"][r]), None))
         wk = log.table("wakeup")
-        skip = WAKEUP if log.has_waking else None       # sched_waking is the earlier, truer one
+        # With sched_waking (emitted by the waker, in its context) the wake is
+        # the waking; sched_wakeup (on the target CPU) then only completes a
+        # wake that began before the thread was off its CPU.
+        late = WAKEUP if log.has_waking else None
         for r in self._rows_of("wakeup", "tid", tid):
             kind = int(wk["kind"][r])
-            if kind == skip:
-                continue
-            events.append((int(wk["seq"][r]), int(wk["ts"][r]),
-                           "new" if kind == WAKEUP_NEW else "wake", int(wk["target_cpu"][r]), r))
+            what = "new" if kind == WAKEUP_NEW else "wakeup" if kind == late else "wake"
+            events.append((int(wk["seq"][r]), int(wk["ts"][r]), what, int(wk["target_cpu"][r]), r))
         fk = log.table("fork")
         for r in self._rows_of("fork", "child_tid", tid):
             events.append((int(fk["seq"][r]), int(fk["ts"][r]), "fork", None, None))
@@ -143,16 +144,23 @@ class SchedModel:
         segments: list[Segment] = []
         state, since, cpu, source, reason = UNKNOWN, self.begin_ns, None, None, None
         exiting = False          # sched_process_exit seen: its next switch-out is its last
+        early = None             # a waking that came while the thread was still on its CPU
+        completing = False       # blocked by an early waking: sched_wakeup ends it
 
         def close(at):
-            if at > since or not segments:
+            if at > since or not segments or state == BLOCKED:
                 segments.append(Segment(since, at, state, cpu, source, reason))
 
         for seq, ts, what, a, b in self._events_of(tid):
             if what == "in":
                 close(ts)
                 state, since, cpu, source, reason = RUNNING, ts, a, None, None
+                early, completing = None, False
             elif what == "out":
+                if state in (RUNNABLE, BLOCKED):
+                    # Switched out without a switch-in since: lost events, so
+                    # what it did since the last thing seen is unknown.
+                    state, source, reason = UNKNOWN, None, None
                 close(ts)
                 since, cpu, source = ts, a, None
                 if exiting or b & _DEAD:
@@ -162,30 +170,46 @@ class SchedModel:
                     state, reason = RUNNABLE, "preempted"
                 else:
                     state, reason = BLOCKED, None
+                    if early is not None:          # woken while switching out
+                        source, completing = self.source_of(early), True
+                early = None
             elif what in ("wake", "new"):
-                if state in (BLOCKED, UNKNOWN, EXITED) or (state == RUNNABLE and reason == "new"):
+                if state == RUNNING:
+                    if what == "wake":
+                        early = b
+                elif state in (BLOCKED, UNKNOWN, EXITED) or (state == RUNNABLE and reason == "new"):
                     wake_source = self.source_of(b)
                     if state in (UNKNOWN, EXITED) and what == "wake":
                         # Woken: it was asleep since the trace (or its life) began.
                         state = BLOCKED
-                    if state == BLOCKED:
+                    if state == BLOCKED and not completing:
                         source = wake_source
                     close(ts)
                     state, since, cpu = RUNNABLE, ts, (a if a >= 0 else cpu)
                     source, reason = None, "woken" if what == "wake" else "new"
+                    completing = False
+            elif what == "wakeup":                 # sched_wakeup when sched_waking exists
+                if state == BLOCKED and completing:
+                    close(ts)
+                    state, since, source, reason = RUNNABLE, ts, None, "woken"
+                    completing = False
+                if state == RUNNABLE and a >= 0:
+                    cpu = a                        # the CPU it is queued on
             elif what == "exit":
                 exiting = True
             elif what == "fork":                # a new thread (maybe a reused tid)
                 close(ts)
                 state, since, cpu, source, reason = RUNNABLE, ts, None, None, "new"
         close(OPEN_END)          # the last state lasts as long as anyone asks
-        return [s for s in segments if s.end > s.start] or segments[-1:]
+        # Empty segments go, except a sleep woken at the very ns it began:
+        # it still says who woke the thread.
+        return [s for s in segments if s.end > s.start or s.source is not None] or segments[-1:]
 
     def segments(self, tid: int, start: int, end: int) -> list[Segment]:
         """The thread's segments clipped to ``[start, end]``, tiling it exactly."""
         out = []
         for seg in self.timeline(tid):
-            if seg.end <= start or seg.start >= end:
+            if seg.end <= start or seg.start >= end or seg.end <= seg.start:
                 continue
             out.append(seg._replace(start=max(seg.start, start), end=min(seg.end, end)))
         if not out:
