@@ -12,11 +12,15 @@
 from __future__ import annotations
 
 import os
-from typing import Iterable, Iterator
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING
 
-from .analyses.inspection import Inspection, Progress, inspect_traces
-from .normalise import Canonical
-from .reading import EventBatch, Projection, TraceSet, open_traces
+if TYPE_CHECKING:
+    from .analyses.inspection import Inspection, Progress
+    from .reading import EventBatch, Projection, TraceSet
+
+# Each function imports what it uses: a command pays only for its own path
+# (``corr run`` never loads the inspection, ``corr check`` without traces no reader).
 
 PathLike = str | os.PathLike
 
@@ -28,6 +32,8 @@ def inspect(paths: Iterable[PathLike] | PathLike, clock_offsets: dict[str, int] 
     A trace that fails part-way gives an Inspection whose ``stopped`` says
     where and why, with everything decoded before it.
     """
+    from .analyses.inspection import inspect_traces
+    from .reading import open_traces
     return inspect_traces(open_traces(paths, clock_offsets), progress=progress, reader=reader)
 
 
@@ -36,6 +42,8 @@ def events(paths: Iterable[PathLike] | PathLike | TraceSet,
            clock_offsets: dict[str, int] | None = None, reader: str = "auto",
            batch_size: int | None = None) -> Iterator[EventBatch]:
     """Canonical, time-ordered event batches of the projected classes and fields."""
+    from .normalise import Canonical
+    from .reading import Projection, TraceSet, open_traces
     traceset = paths if isinstance(paths, TraceSet) else open_traces(paths, clock_offsets)
     if isinstance(projection, dict):
         projection = Projection.of(projection)
@@ -54,6 +62,7 @@ def run(rules, traces, overrides: Iterable[str] = (), clock_offsets: dict[str, i
     A trace that fails part-way gives a result whose ``stopped`` says where.
     """
     from .engine import run_rules
+    from .reading import TraceSet, open_traces
     from .rules import apply_overrides, load_rules
     from .rules.model import RuleSet
 
@@ -69,6 +78,7 @@ def check(rules, traces: Iterable[PathLike] = (), clock_offsets: dict[str, int] 
     Returns ``(ruleset, warnings)``; a mistake in the file raises RuleError.
     """
     from .engine.checks import check_against_traces
+    from .reading import open_traces
     from .rules import load_rules
 
     ruleset = load_rules(rules)

@@ -23,6 +23,18 @@ READABLE = ["many-threads", "bug446190", "flipping-endianness", "context-switche
             "wget-k-20180802-115043", "wget-k-20180802-115406", "php-u-20180813-150550"]
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _private_rule_cache(tmp_path_factory):
+    """The rule files tests load are cached in a temporary folder, never in ~/.cache."""
+    before = os.environ.get("XDG_CACHE_HOME")
+    os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("xdg-cache"))
+    yield
+    if before is None:
+        del os.environ["XDG_CACHE_HOME"]
+    else:
+        os.environ["XDG_CACHE_HOME"] = before
+
+
 def shared_trace(name: str) -> Path:
     path = SHARED_TRACES / name
     if not path.exists():

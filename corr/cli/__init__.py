@@ -3,6 +3,10 @@
 One module per command; each has ``add_parser(subparsers)`` and
 ``run(args, ui) -> int``.  Bad input of any kind ends here as one
 ``corr: ...`` line on stderr and exit code 2, never a traceback.
+
+Every command's parser is built at start-up, so the command modules import
+what they need (the API, renderers, rich) inside ``run``: a ``corr run``
+does not pay for ``corr inspect``'s imports.
 """
 
 from __future__ import annotations

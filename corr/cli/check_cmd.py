@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from .. import api
 from .options import clock_offsets
 
 
@@ -18,6 +17,7 @@ def add_parser(sub) -> None:
 
 
 def run(args, ui) -> int:
+    from .. import api
     ruleset, warnings = api.check(args.rules, args.traces, clock_offsets(args.clock_offset))
     for w in warnings:
         ui.error(f"warning: {w}")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from .. import api
-from ..render import inspect_json, inspect_text
 from .options import add_trace_options, clock_offsets
 
 
@@ -17,6 +15,8 @@ def add_parser(sub) -> None:
 
 
 def run(args, ui) -> int:
+    from .. import api
+    from ..render import inspect_json, inspect_text
     offsets = clock_offsets(args.clock_offset)
     with ui.progress("reading", enabled=not args.no_progress) as progress:
         result = api.inspect(args.traces, clock_offsets=offsets, progress=progress,

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import os
 
-from .. import api
 from ..errors import CorrError, UsageError
-from ..render import intervals_table, run_json, run_text
 from .options import add_trace_options, clock_offsets
 
 FORMATS = ("text", "json", "csv", "parquet")
@@ -45,6 +43,9 @@ def output_format(args) -> str:
 
 
 def run(args, ui) -> int:
+    # Imported here, and each renderer only for its format: start-up is part
+    # of every run's time, and a text run needs neither pyarrow nor json.
+    from .. import api
     fmt = output_format(args)
     if args.top < 0:
         raise UsageError(f"--top {args.top}: must be 0 or more")
@@ -55,23 +56,29 @@ def run(args, ui) -> int:
         result = api.run(args.rules, args.traces, overrides=args.overrides,
                          clock_offsets=offsets, progress=progress, reader=args.reader)
     try:
-        if fmt == "json":
-            if args.output:
-                intervals_table.atomic_write(args.output, lambda tmp: _write_json(tmp, result,
-                                                                              args.all_intervals))
-            else:
-                run_json.write(result, ui.stdout, args.all_intervals)
+        if fmt == "json" and args.output:
+            from ..render import intervals_table
+            intervals_table.atomic_write(args.output, lambda tmp: _write_json(tmp, result,
+                                                                          args.all_intervals))
+        elif fmt == "json":
+            from ..render import run_json
+            run_json.write(result, ui.stdout, args.all_intervals)
         elif fmt == "csv":
+            from ..render import intervals_table
             n = intervals_table.write_csv(result, args.output)
             ui.error_console_note(f"wrote {n:,} intervals to {args.output}")
         elif fmt == "parquet":
+            from ..render import intervals_table
             n = intervals_table.write_parquet(result, args.output)
             ui.error_console_note(f"wrote {n:,} intervals to {args.output}")
+        elif args.output:
+            from ..render import intervals_table
+            intervals_table.atomic_write(args.output, lambda tmp: _write_rendered(tmp, result, args.top))
         else:
-            if args.output:
-                intervals_table.atomic_write(args.output, lambda tmp: _write_rendered(tmp, result, args.top))
-            else:
-                run_text.render(result, ui.console, top=args.top)
+            from ..render import run_text
+            run_text.render(result, ui.console, top=args.top)
+    except BrokenPipeError:
+        raise                  # stdout closed early (| head): main() ends quietly
     except OSError as exc:
         raise CorrError(f"{args.output}: cannot write: {exc.strerror or exc}") from None
     if result.stopped:
@@ -83,11 +90,14 @@ def run(args, ui) -> int:
 
 
 def _write_json(path: str, result, all_intervals: bool) -> None:
+    from ..render import run_json
     with open(path, "w") as f:
         run_json.write(result, f, all_intervals)
 
 
 def _write_rendered(path: str, result, top: int) -> None:
     from rich.console import Console
+
+    from ..render import run_text
     with open(path, "w") as f:
-        run_text.render(result, Console(file=f, width=120, no_color=True), top=top)
+        run_text.render(result, Console(file=f, width=120, no_color=True, emoji=False), top=top)

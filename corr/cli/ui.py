@@ -1,22 +1,38 @@
-"""Where the CLI writes: results on stdout, errors and progress on stderr."""
+"""Where the CLI writes: results on stdout, errors and progress on stderr.
+
+rich is imported when a console or a progress bar is first used: JSON, CSV
+and error output never need it.
+"""
 
 from __future__ import annotations
 
 import sys
 from contextlib import contextmanager
 
-from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
 
 class UI:
     def __init__(self, stdout=None, stderr=None):
         self.stdout = stdout or sys.stdout
         self.stderr = stderr or sys.stderr
-        # Off a terminal (a pipe, a file) tables keep their natural width.
-        width = None if hasattr(self.stdout, "isatty") and self.stdout.isatty() else 200
-        self.console = Console(file=self.stdout, highlight=False, soft_wrap=False, width=width)
-        self.err_console = Console(file=self.stderr, highlight=False)
+        self._console = self._err_console = None
+
+    @property
+    def console(self):
+        """rich's console on stdout (plain text: no highlighting, no emoji codes)."""
+        if self._console is None:
+            from rich.console import Console
+            # Off a terminal (a pipe, a file) tables keep their natural width.
+            width = None if hasattr(self.stdout, "isatty") and self.stdout.isatty() else 200
+            self._console = Console(file=self.stdout, highlight=False, emoji=False,
+                                    soft_wrap=False, width=width)
+        return self._console
+
+    @property
+    def err_console(self):
+        if self._err_console is None:
+            from rich.console import Console
+            self._err_console = Console(file=self.stderr, highlight=False, emoji=False)
+        return self._err_console
 
     def write(self, text: str) -> None:
         self.stdout.write(text)
@@ -41,6 +57,7 @@ class UI:
         if not (enabled and self.interactive):
             yield None
             return
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
         bar = Progress(TextColumn("{task.description}"), BarColumn(),
                        TextColumn("{task.percentage:>3.0f}%  {task.fields[events]:,} events"),
                        TimeElapsedColumn(), console=self.err_console, transient=True)

@@ -127,12 +127,21 @@ def parse_expression(text: str, scope: str = "event", location: Location | None 
         raise ValueError(f"scope must be one of {SCOPES}, not {scope!r}")
     location = location or Location("<expression>", 1, 1)
     try:
-        tree = _parse(text)
-        compiler = _Compiler(scope, tuple(key_parts))
-        code = compiler.compile(tree)
+        return compile_tree(text, _plain(_parse(text)), scope, location, tuple(key_parts))
     except _ExpressionError as err:
         line, column = _file_position(location, verbatim, err.line, err.column)
         raise RuleError(location.path, line, column, err.message) from None
+
+
+def compile_tree(text: str, tree, scope: str, location: Location,
+                 key_parts: tuple[str, ...]) -> Expression:
+    """An :class:`Expression` from its lark-free parse tree.
+
+    Also how a pickled Expression is rebuilt (the rule cache): closures do
+    not pickle, the tree does, and compiling it needs no lark.
+    """
+    compiler = _Compiler(scope, key_parts)
+    code = compiler.compile(tree)
     return Expression(
         text=text,
         evaluate=code.run,
@@ -140,6 +149,9 @@ def parse_expression(text: str, scope: str = "event", location: Location | None 
         location=location,
         reference=compiler.top_reference(tree),
         equality=compiler.top_equality(tree),
+        tree=tree,
+        scope=scope,
+        key_parts=key_parts,
     )
 
 
@@ -179,6 +191,45 @@ def _parse(text):
                                err.line, err.column) from None
     except UnexpectedInput as err:
         raise _ExpressionError(f"cannot parse {shown!r}", err.line, err.column) from None
+
+
+# -- the parse tree, without lark ----------------------------------------------
+
+class _Node:
+    """A parse-tree node (``data``: the grammar's alias) with its position.
+
+    lark's own trees are converted right after parsing, so that what the
+    compiler reads, and the rule cache pickles, never needs lark.
+    """
+
+    __slots__ = ("data", "children", "line", "column")
+
+    def __init__(self, data: str, children: tuple, line: int | None, column: int | None):
+        self.data, self.children, self.line, self.column = data, children, line, column
+
+    def __reduce__(self):
+        return _Node, (self.data, self.children, self.line, self.column)
+
+
+class _Token:
+    """A token: its terminal's name (``INT``, ``NAME``, ``COMPARE``...), text and position."""
+
+    __slots__ = ("type", "value", "line", "column")
+
+    def __init__(self, type: str, value: str, line: int | None, column: int | None):
+        self.type, self.value, self.line, self.column = type, value, line, column
+
+    def __reduce__(self):
+        return _Token, (self.type, self.value, self.line, self.column)
+
+
+def _plain(node):
+    """A lark Tree or Token as :class:`_Node` / :class:`_Token`."""
+    if hasattr(node, "data"):
+        meta = node.meta
+        return _Node(str(node.data), tuple(_plain(child) for child in node.children),
+                     getattr(meta, "line", None), getattr(meta, "column", None))
+    return _Token(str(node.type), str(node.value), node.line, node.column)
 
 
 # -- compiled nodes ------------------------------------------------------------
@@ -301,9 +352,9 @@ class _Compiler:
         return None
 
     def compile(self, node) -> _Code:
-        if not hasattr(node, "data"):          # a lark Token: a literal
+        if isinstance(node, _Token):           # a literal
             return _constant(self.literal(node))
-        handler = getattr(self, "node_" + str(node.data).rstrip("_"))
+        handler = getattr(self, "node_" + node.data.rstrip("_"))
         return handler(*node.children)
 
     # literals
@@ -499,5 +550,4 @@ def _is_null(node) -> bool:
 
 def _position(node) -> tuple[int, int]:
     """(line, column) where a tree or token starts in the expression."""
-    where = getattr(node, "meta", node)
-    return where.line, where.column
+    return node.line, node.column

@@ -15,10 +15,8 @@ Three passes, each stopping at the first problem it finds:
 from __future__ import annotations
 
 import functools
-import json
 import os
 import re
-from importlib import resources
 
 from ..errors import RuleError, UsageError
 from .expr import parse_expression
@@ -29,8 +27,13 @@ SUPPORTED_VERSIONS = (1,)
 OVERRIDABLE = ("threshold", "timeout")
 
 
-def load_rules(path: str | os.PathLike) -> RuleSet:
-    """Read and check the rule file at ``path``."""
+def load_rules(path: str | os.PathLike, cache: bool = True) -> RuleSet:
+    """Read and check the rule file at ``path``.
+
+    With ``cache``, a file that was checked before is not checked again: its
+    model comes from :mod:`corr.rules.cache` (``CORR_NO_RULE_CACHE=1`` turns
+    that off everywhere).
+    """
     path = os.fspath(path)
     try:
         with open(path, encoding="utf-8") as f:
@@ -41,6 +44,9 @@ def load_rules(path: str | os.PathLike) -> RuleSet:
         raise RuleError(path, None, None,
                         f"cannot read: not UTF-8 text (byte {err.object[err.start]:#04x} "
                         f"at offset {err.start})") from None
+    if cache:
+        from . import cache as rule_cache
+        return rule_cache.load(path, text, lambda: parse_rules(text, path))
     return parse_rules(text, path)
 
 
@@ -101,6 +107,11 @@ def _document_rule(document, name):
 
 # -- pass 1: YAML --------------------------------------------------------------
 
+def read_document(text: str, path: str):
+    """The round-trip YAML document of a rule file's ``text`` (see RuleSet.document)."""
+    return _read_yaml(text, path)
+
+
 def _read_yaml(text, path):
     from ruamel.yaml import YAML
     from ruamel.yaml.error import MarkedYAMLError, YAMLError
@@ -123,6 +134,7 @@ class _Source:
 
     def __init__(self, path, text):
         self.path = path
+        self.text = text
         self.lines = text.splitlines()
 
     def at(self, position) -> Location:
@@ -180,6 +192,9 @@ def _key_position(parent, key):
 
 @functools.cache
 def _validator():
+    import json
+    from importlib import resources
+
     from jsonschema import Draft202012Validator
 
     schema = json.loads(resources.files(__package__).joinpath("schema.json").read_text("utf-8"))
@@ -330,7 +345,9 @@ class _Builder:
                                         f"(first at line {first_seen[name].line})")
             first_seen[name] = self.source.value(node, "name")
             rules.append(self.rule(node, self.source.value(document["rules"], index)))
-        return RuleSet(self.source.path, int(version), rules, document)
+        ruleset = RuleSet(self.source.path, int(version), rules, self.source.text)
+        ruleset.document = document
+        return ruleset
 
     def rule(self, node, location) -> Rule:
         if "span" in node:

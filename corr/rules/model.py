@@ -56,6 +56,16 @@ class Expression:
     # When it is ``a == b`` of two names: ((scope, name), (scope, name)).
     # The engine compares such pair filters without evaluating them.
     equality: tuple[tuple[str, str], tuple[str, str]] | None = None
+    # What it was compiled from (a lark-free parse tree, its scope and the
+    # key parts it may name): enough to compile it again after unpickling.
+    tree: object = field(default=None, repr=False, compare=False)
+    scope: str = "event"
+    key_parts: tuple[str, ...] = ()
+
+    def __reduce__(self):
+        """Pickled as its tree (the rule cache): compiled closures do not pickle."""
+        from .expr import compile_tree
+        return compile_tree, (self.text, self.tree, self.scope, self.location, self.key_parts)
 
 
 class Env:
@@ -132,9 +142,25 @@ class RuleSet:
     path: str
     version: int
     rules: list[Rule]
-    # The round-trip YAML document (ruamel.yaml), kept so that a tuned
-    # threshold can be written back with comments and layout intact.
-    document: object = None
+    text: str | None = field(default=None, repr=False)       # the file's text
+    _document: object = field(default=None, init=False, repr=False, compare=False)
+
+    @property
+    def document(self):
+        """The round-trip YAML document (ruamel.yaml), kept so that a tuned
+        threshold can be written back with comments and layout intact.
+
+        A rule set from the cache (:mod:`corr.rules.cache`) parses it from
+        ``text`` when first asked: most runs never need it, nor ruamel.yaml.
+        """
+        if self._document is None and self.text is not None:
+            from .loader import read_document
+            self._document = read_document(self.text, self.path)
+        return self._document
+
+    @document.setter
+    def document(self, value) -> None:
+        self._document = value
 
     def rule(self, name: str) -> Rule:
         for r in self.rules:
