@@ -14,6 +14,8 @@ import corr.api as api
 from corr.render import blame_graph, chrome_trace, folded
 from corr.testing import Scenario
 
+from conftest import one_line_error, run_corr
+
 RULES = Path(__file__).resolve().parent.parent / "rules" / "offcpu.yaml"
 
 
@@ -105,3 +107,32 @@ def test_chrome_trace_events(chain):
     client_path = [(e["name"], e["ts"], e["dur"]) for e in slices if e["tid"] == track]
     assert client_path[0] == ("RUNNING", (base + 1_000 - begin) / 1000, 1.0)
     assert sum(d for _, _, d in client_path) == 7.0
+
+
+@pytest.mark.parametrize("name,check", [
+    ("out.folded", lambda text: text.splitlines()[0] == "offcpu;client (101);PREEMPTED 1000"),
+    ("out.dot", lambda text: text.startswith("digraph blame {")),
+    ("out.graphml", lambda text: "<graphml" in text),
+    ("out.trace.json", lambda text: '"traceEvents"' in text),
+])
+def test_cli_picks_the_export_from_the_extension(chain, tmp_path, name, check):
+    trace = chain[1].traces[0]["path"]
+    out = tmp_path / name
+    proc = run_corr("run", str(RULES), str(trace), "--set", "offcpu.threshold=1us", "-o", str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert check(out.read_text())
+    assert out.stat().st_mode & 0o777 == 0o666 & ~_umask()
+
+
+def test_cli_refuses_an_export_without_blame(chain):
+    trace = chain[1].traces[0]["path"]
+    syscalls = RULES.parent / "syscalls.yaml"
+    proc = run_corr("run", str(syscalls), trace, "--format", "folded")
+    one_line_error(proc, "has blame:")
+
+
+def _umask() -> int:
+    import os
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask

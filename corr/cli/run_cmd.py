@@ -7,8 +7,12 @@ import os
 from ..errors import CorrError, UsageError
 from .options import add_trace_options, clock_offsets
 
-FORMATS = ("text", "json", "csv", "parquet")
-EXTENSIONS = {".json": "json", ".csv": "csv", ".parquet": "parquet", ".txt": "text"}
+FORMATS = ("text", "json", "csv", "parquet", "folded", "dot", "graphml", "chrome")
+EXTENSIONS = {".json": "json", ".csv": "csv", ".parquet": "parquet", ".txt": "text",
+              ".folded": "folded", ".dot": "dot", ".graphml": "graphml",
+              ".trace.json": "chrome", ".perfetto.json": "chrome"}
+# Formats of the scheduling join: only rules with blame: have something to write.
+BLAME_FORMATS = ("folded", "dot", "graphml", "chrome")
 
 
 def add_parser(sub) -> None:
@@ -20,7 +24,10 @@ def add_parser(sub) -> None:
     add_trace_options(p)
     p.add_argument("--format", choices=FORMATS, help="output format (default: from -o's "
                    "extension, else text)")
-    p.add_argument("-o", "--output", metavar="FILE", help="write to FILE (.json, .csv, .parquet, .txt)")
+    p.add_argument("-o", "--output", metavar="FILE",
+                   help="write to FILE: .json, .csv, .parquet, .txt; with blame: rules also "
+                        ".folded (flame graphs), .dot, .graphml (blame graph), "
+                        ".trace.json (Chrome trace events, for the Perfetto UI)")
     p.add_argument("--top", type=int, default=10, metavar="N",
                    help="show the N slowest intervals over threshold per rule (default 10)")
     p.add_argument("--all-intervals", action="store_true",
@@ -34,7 +41,11 @@ def output_format(args) -> str:
     if args.format:
         return args.format
     if args.output:
-        ext = os.path.splitext(args.output)[1].lower()
+        name = args.output.lower()
+        for ext, fmt in EXTENSIONS.items():
+            if ext.count(".") > 1 and name.endswith(ext):
+                return fmt
+        ext = os.path.splitext(name)[1]
         if ext not in EXTENSIONS:
             raise UsageError(f"-o {args.output}: cannot tell the format from {ext or 'no extension'!r}; "
                              f"use --format ({', '.join(FORMATS)})")
@@ -49,7 +60,7 @@ def run(args, ui) -> int:
     fmt = output_format(args)
     if args.top < 0:
         raise UsageError(f"--top {args.top}: must be 0 or more")
-    if fmt in ("csv", "parquet") and not args.output:
+    if fmt in ("csv", "parquet", "graphml") and not args.output:
         raise UsageError(f"--format {fmt} writes a file: give it with -o FILE")
     offsets = clock_offsets(args.clock_offset)
     with ui.progress("matching", enabled=not args.no_progress) as progress:
@@ -71,6 +82,8 @@ def run(args, ui) -> int:
             from ..render import intervals_table
             n = intervals_table.write_parquet(result, args.output)
             ui.error_console_note(f"wrote {n:,} intervals to {args.output}")
+        elif fmt in BLAME_FORMATS:
+            _write_blame(fmt, result, args, ui)
         elif args.output:
             from ..render import intervals_table
             intervals_table.atomic_write(args.output, lambda tmp: _write_rendered(tmp, result, args.top))
@@ -87,6 +100,27 @@ def run(args, ui) -> int:
                  f"cover what was read before)")
         return 2
     return 0
+
+
+def _write_blame(fmt: str, result, args, ui) -> None:
+    """Folded stacks, the blame graph or Chrome trace events, to -o or stdout."""
+    from ..render import blame_graph, chrome_trace, folded, intervals_table
+    if not any(r.analysis is not None for r in result.rules):
+        raise UsageError(f"--format {fmt}: no rule of {args.rules} has blame:, so there is no "
+                         f"scheduling analysis to write")
+    writers = {"folded": folded.write, "dot": blame_graph.write_dot,
+               "chrome": lambda r, f: chrome_trace.write(r, f, args.all_intervals)}
+    if fmt == "graphml":
+        intervals_table.atomic_write(args.output, lambda tmp: blame_graph.write_graphml(result, tmp))
+    elif args.output:
+        def write(tmp):
+            with open(tmp, "w") as f:
+                writers[fmt](result, f)
+        intervals_table.atomic_write(args.output, write)
+    else:
+        writers[fmt](result, ui.stdout)
+    if args.output:
+        ui.error_console_note(f"wrote {fmt} to {args.output}")
 
 
 def _write_json(path: str, result, all_intervals: bool) -> None:
