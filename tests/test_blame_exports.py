@@ -44,6 +44,7 @@ def test_json_has_breakdowns_paths_and_blame(chain):
     r = result.rule("offcpu").to_dict()
     by_tid = {iv["tid"]: iv for iv in r["intervals"]}
     client = by_tid[101]
+    assert (client["blamed_tid"], client["blamed_comm"]) == (101, "client")
     assert (client["start_ns"] - base, client["end_ns"] - base) == (1_000, 8_000)
     assert [(p["kind"], p["by"], p["ns"]) for p in client["breakdown"]] == [
         ("blocked", "server (102)", 6_000), ("preempted", None, 1_000)]
@@ -126,8 +127,8 @@ def test_cli_picks_the_export_from_the_extension(chain, tmp_path, name, check):
 
 def test_cli_refuses_an_export_without_blame(chain):
     trace = chain[1].traces[0]["path"]
-    syscalls = RULES.parent / "syscalls.yaml"
-    proc = run_corr("run", str(syscalls), trace, "--format", "folded")
+    irq = RULES.parent / "irq.yaml"          # no rule with blame:
+    proc = run_corr("run", str(irq), trace, "--format", "folded")
     one_line_error(proc, "has blame:")
 
 

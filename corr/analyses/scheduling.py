@@ -22,15 +22,16 @@ FAST_SAMPLE = 200          # fast intervals whose breakdown the differential vie
 class IntervalAnalysis:
     """One interval's breakdown and critical path."""
 
-    __slots__ = ("tid", "breakdown", "critical_path")
+    __slots__ = ("tid", "comm", "breakdown", "critical_path")
 
-    def __init__(self, tid, parts, path):
-        self.tid = tid
+    def __init__(self, tid, comm, parts, path):
+        self.tid = tid                  # the blamed thread
+        self.comm = comm
         self.breakdown = parts
         self.critical_path = path
 
     def to_dict(self) -> dict:
-        return {"tid": self.tid,
+        return {"blamed_tid": self.tid, "blamed_comm": self.comm,
                 "breakdown": [p.as_dict() for p in self.breakdown],
                 "critical_path": [s.as_dict() for s in self.critical_path]}
 
@@ -99,7 +100,8 @@ def analyse(rule_result, model: SchedModel) -> RuleAnalysis:
         waits: list = []
         path = critical_path(model, tid, int(start[i]), int(end[i]), waits=waits)
         parts = breakdown(model, tid, int(start[i]), int(end[i]))
-        out.intervals[int(i)] = IntervalAnalysis(tid, parts, path)
+        out.intervals[int(i)] = IntervalAnalysis(tid, model.name_at(tid, int(start[i])), parts,
+                                                 path)
         out.graph.add(tid, parts, waits)
         slow_parts.append((int(durations[i]), parts))
     out.differential = differential(slow_parts, _fast_breakdowns(rule_result, model, tids,

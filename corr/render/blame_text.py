@@ -25,7 +25,7 @@ def render_interval(iv: dict, begin: int, console: Console) -> None:
     total = iv["duration_ns"] or 1
     head = Text(f"  +{(iv['start_ns'] - begin) / 1e9:.6f} s  {duration(iv['duration_ns'])}  ",
                 style="bold")
-    head.append(Text(f"{iv.get('comm') or '-'} ({iv['tid']})"))
+    head.append(Text(f"{iv.get('blamed_comm') or '-'} ({iv['blamed_tid']})"))
     console.print(head)
     for part in iv["breakdown"]:
         line = Text(f"    {100 * part['ns'] / total:5.1f}%  {duration(part['ns']):>10}  ")
