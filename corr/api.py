@@ -54,11 +54,13 @@ def events(paths: Iterable[PathLike] | PathLike | TraceSet,
 
 
 def run(rules, traces, overrides: Iterable[str] = (), clock_offsets: dict[str, int] | None = None,
-        progress: Progress | None = None, reader: str = "auto"):
+        progress: Progress | None = None, reader: str = "auto", blame_limit: int | None = None):
     """Pair every rule's entries and exits over the traces: a :class:`RunResult`.
 
     ``rules`` is a rule file path or a loaded :class:`~corr.rules.model.RuleSet`;
     ``overrides`` are ``RULE.threshold=VALUE`` / ``RULE.timeout=VALUE`` strings.
+    Rules with ``blame:`` get their ``blame_limit`` slowest intervals
+    explained (default 1000; 0 for all).
     A trace that fails part-way gives a result whose ``stopped`` says where.
     """
     from .engine import run_rules
@@ -69,7 +71,7 @@ def run(rules, traces, overrides: Iterable[str] = (), clock_offsets: dict[str, i
     ruleset = rules if isinstance(rules, RuleSet) else load_rules(rules)
     apply_overrides(ruleset, list(overrides))
     traceset = traces if isinstance(traces, TraceSet) else open_traces(traces, clock_offsets)
-    return run_rules(traceset, ruleset, progress)
+    return run_rules(traceset, ruleset, progress, blame_limit)
 
 
 def check(rules, traces: Iterable[PathLike] = (), clock_offsets: dict[str, int] | None = None):

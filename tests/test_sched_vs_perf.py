@@ -349,7 +349,9 @@ def compare(recording: Recording, tid: int) -> Comparison:
     if key in recording.results:
         return recording.results[key]
     timeline = recording.model.timeline(tid)
-    ending_at = {s.end: i for i, s in enumerate(timeline)}
+    # (an empty sleep, woken at the ns it began, also ends there: the running
+    # segment before it is the one that ends at the switch-out)
+    ending_at = {s.end: i for i, s in enumerate(timeline) if s.end > s.start}
     printed = {(p.time_us, p.cpu, p.tid): p for p in recording.printed}
     sources = waking_sources(recording.events)
     switched_in = {}          # (cpu, ts) of each switch -> next_pid

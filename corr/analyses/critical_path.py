@@ -168,7 +168,9 @@ def breakdown(model: SchedModel, tid: int, start: int, end: int) -> list[Part]:
 
 def _waiting_cpu(model: SchedModel, tid: int, seg) -> int | None:
     """The CPU a runnable thread waited for: where it ran next, else where it was queued."""
-    for later in model.timeline(tid):
+    timeline = model.timeline(tid)
+    for k in range(model.segment_index(tid, seg.end), len(timeline)):
+        later = timeline[k]
         if later.start >= seg.end and later.state == RUNNING:
             return later.cpu
         if later.start > seg.end:

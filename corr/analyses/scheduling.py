@@ -17,6 +17,7 @@ from .blame import BlameGraph, differential
 from .critical_path import breakdown, critical_path
 
 FAST_SAMPLE = 200          # fast intervals whose breakdown the differential view uses
+DEFAULT_LIMIT = 1000       # slow intervals analysed per rule, slowest first (0: all)
 
 
 class IntervalAnalysis:
@@ -47,11 +48,14 @@ class RuleAnalysis:
         self.graph: BlameGraph | None = None
         self.differential: list[dict] = []
         self.unattributed = 0                    # slow intervals with no thread to blame
+        self.slow = 0                            # intervals over the threshold
+        self.limit = 0                           # at most this many analysed (0: all)
 
     def to_dict(self) -> dict:
         if not self.available:
             return {"blame": self.blame, "available": False, "reason": self.reason}
-        out = {"blame": self.blame, "available": True, "analysed": len(self.intervals),
+        out = {"blame": self.blame, "available": True, "slow": self.slow,
+               "analysed": len(self.intervals), "limit": self.limit,
                "unattributed": self.unattributed}
         out.update(self.graph.to_dict() if self.graph else {"nodes": [], "edges": []})
         out["differential"] = self.differential
@@ -75,8 +79,13 @@ def blamed_tids(rule_result, blame: str) -> np.ndarray:
     return np.asarray([v if isinstance(v, int) else NONE_INT for v in values], dtype=np.int64)
 
 
-def analyse(rule_result, model: SchedModel) -> RuleAnalysis:
-    """The breakdowns, critical paths and blame graph of one rule's slow intervals."""
+def analyse(rule_result, model: SchedModel, limit: int = DEFAULT_LIMIT) -> RuleAnalysis:
+    """The breakdowns, critical paths and blame graph of one rule's slow intervals.
+
+    The ``limit`` slowest are analysed (all with 0): a trace can hold
+    hundreds of thousands of slow intervals, and the slowest are the ones
+    a person reads; the result says how many there were.
+    """
     blame = rule_result.rule.blame
     if not model.available:
         return RuleAnalysis(blame, False, "the traces have no scheduling events (sched_switch)")
@@ -92,7 +101,11 @@ def analyse(rule_result, model: SchedModel) -> RuleAnalysis:
     threshold = rule_result.threshold_ns
     slow = np.flatnonzero(durations > threshold) if threshold is not None else np.arange(len(table))
     slow_parts = []
-    for i in slow[np.argsort(-durations[slow], kind="stable")]:
+    out.slow, out.limit = len(slow), limit
+    chosen = slow[np.argsort(-durations[slow], kind="stable")]
+    if limit:
+        chosen = chosen[:limit]
+    for i in chosen:
         tid = int(tids[i])
         if tid == NONE_INT or tid <= 0:
             out.unattributed += 1

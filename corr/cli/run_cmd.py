@@ -32,6 +32,9 @@ def add_parser(sub) -> None:
                    help="show the N slowest intervals over threshold per rule (default 10)")
     p.add_argument("--all-intervals", action="store_true",
                    help="JSON: include the intervals under the threshold too")
+    p.add_argument("--blame-limit", type=int, default=None, metavar="N",
+                   help="rules with blame: explain their N slowest intervals (default 1000; "
+                        "0: every one over the threshold)")
     p.add_argument("--set", action="append", default=[], metavar="RULE.ATTR=VALUE", dest="overrides",
                    help="override a rule's threshold or timeout, e.g. syscalls.threshold=2ms "
                         "(repeatable)")
@@ -60,12 +63,15 @@ def run(args, ui) -> int:
     fmt = output_format(args)
     if args.top < 0:
         raise UsageError(f"--top {args.top}: must be 0 or more")
+    if args.blame_limit is not None and args.blame_limit < 0:
+        raise UsageError(f"--blame-limit {args.blame_limit}: must be 0 or more")
     if fmt in ("csv", "parquet", "graphml") and not args.output:
         raise UsageError(f"--format {fmt} writes a file: give it with -o FILE")
     offsets = clock_offsets(args.clock_offset)
     with ui.progress("matching", enabled=not args.no_progress) as progress:
         result = api.run(args.rules, args.traces, overrides=args.overrides,
-                         clock_offsets=offsets, progress=progress, reader=args.reader)
+                         clock_offsets=offsets, progress=progress, reader=args.reader,
+                         blame_limit=args.blame_limit)
     try:
         if fmt == "json" and args.output:
             from ..render import intervals_table

@@ -12,7 +12,8 @@ __all__ = ["run_rules", "RunResult", "RuleResult", "Engine", "EventNames", "proj
            "unknown_event_warnings"]
 
 
-def run_rules(traceset: TraceSet, ruleset: RuleSet, progress=None) -> RunResult:
+def run_rules(traceset: TraceSet, ruleset: RuleSet, progress=None,
+              blame_limit: int | None = None) -> RunResult:
     """Pair every rule's entries and exits over the traces, in one pass."""
     warnings = unknown_event_warnings(ruleset, EventNames(traceset))
     scheduling = any(rule.blame for rule in ruleset.rules)
@@ -32,6 +33,7 @@ def run_rules(traceset: TraceSet, ruleset: RuleSet, progress=None) -> RunResult:
                            names=engine.thread_names.name_at)
         for result in rules:
             if result.rule.blame:
-                result.analysis = analyse(result, model)
+                result.analysis = (analyse(result, model) if blame_limit is None
+                                   else analyse(result, model, blame_limit))
     return RunResult(ruleset.path, rules, traces, engine.events, engine.begin_ns, engine.end_ns,
                      engine.discards, warnings, stopped)

@@ -54,9 +54,11 @@ def render_rule_blame(analysis, console: Console) -> None:
     ranking = analysis.graph.ranking() if analysis.graph else []
     if not ranking:
         return
-    table = Table(title=f"blame over {len(analysis.intervals):,} slow intervals "
-                        f"(who waited on what)", title_justify="left", show_edge=False,
-                  pad_edge=False)
+    scope = (f"the {len(analysis.intervals):,} slowest of {analysis.slow:,} slow intervals"
+             if len(analysis.intervals) < analysis.slow - analysis.unattributed
+             else f"{len(analysis.intervals):,} slow intervals")
+    table = Table(title=f"blame over {scope} (who waited on what)", title_justify="left",
+                  show_edge=False, pad_edge=False)
     for label in ("waiting", "on", "total", "intervals"):
         table.add_column(label, justify="right" if label in ("total", "intervals") else "left")
     for waiting, on, ns, count in ranking[:BLAME_ROWS]:

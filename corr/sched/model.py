@@ -17,6 +17,7 @@ interrupted.
 
 from __future__ import annotations
 
+import bisect
 from typing import NamedTuple
 
 import numpy as np
@@ -83,6 +84,7 @@ class SchedModel:
         self.end_ns = end_ns if end_ns is not None else self.begin_ns
         self.name_at = names or (lambda tid, ts=None: None)
         self._timelines: dict[int, list[Segment]] = {}
+        self._starts: dict[int, list[int]] = {}
         self._by_tid: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = {}
         self._cpus: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] | None = None
         self._contexts: dict[int, dict[str, np.ndarray]] | None = None
@@ -110,33 +112,44 @@ class SchedModel:
         found = self._timelines.get(tid)
         if found is None:
             found = self._timelines[tid] = self._build_timeline(tid)
+            self._starts[tid] = [seg.start for seg in found]
         return found
+
+    def segment_index(self, tid: int, at: int) -> int:
+        """Index of the thread's segment that contains ``at`` (or the first one)."""
+        self.timeline(tid)
+        return max(bisect.bisect_right(self._starts[tid], at) - 1, 0)
 
     def _events_of(self, tid: int) -> list[tuple]:
         """(seq, ts, what, a, b) for every event that changes the thread's state."""
         log = self.log
-        events = []
-        sw = log.table("switch")
-        for r in self._rows_of("switch", "prev_tid", tid):
-            events.append((int(sw["seq"][r]), int(sw["ts"][r]), "out", int(sw["cpu"][r]),
-                           int(sw["prev_state"][r])))
-        for r in self._rows_of("switch", "next_tid", tid):
-            events.append((int(sw["seq"][r]), int(sw["ts"][r]), "in", int(sw["cpu"][r]), None))
-        wk = log.table("wakeup")
+        events: list[tuple] = []
+
+        def take(kind, column, what, a=None, b=None):
+            rows = self._rows_of(kind, column, tid)
+            if not len(rows):
+                return
+            t = log.table(kind)
+            n = len(rows)
+            events.extend(zip(t["seq"][rows].tolist(), t["ts"][rows].tolist(),
+                              what if isinstance(what, list) else [what] * n,
+                              t[a][rows].tolist() if a else [None] * n,
+                              (rows.tolist() if b == "row" else t[b][rows].tolist()) if b
+                              else [None] * n))
+
+        take("switch", "prev_tid", "out", "cpu", "prev_state")
+        take("switch", "next_tid", "in", "cpu")
         # With sched_waking (emitted by the waker, in its context) the wake is
         # the waking; sched_wakeup (on the target CPU) then only completes a
         # wake that began before the thread was off its CPU.
-        late = WAKEUP if log.has_waking else None
-        for r in self._rows_of("wakeup", "tid", tid):
-            kind = int(wk["kind"][r])
-            what = "new" if kind == WAKEUP_NEW else "wakeup" if kind == late else "wake"
-            events.append((int(wk["seq"][r]), int(wk["ts"][r]), what, int(wk["target_cpu"][r]), r))
-        fk = log.table("fork")
-        for r in self._rows_of("fork", "child_tid", tid):
-            events.append((int(fk["seq"][r]), int(fk["ts"][r]), "fork", None, None))
-        ex = log.table("exit")
-        for r in self._rows_of("exit", "tid", tid):
-            events.append((int(ex["seq"][r]), int(ex["ts"][r]), "exit", None, None))
+        rows = self._rows_of("wakeup", "tid", tid)
+        if len(rows):
+            late = WAKEUP if log.has_waking else None
+            kinds = log.table("wakeup")["kind"][rows].tolist()
+            take("wakeup", "tid", ["new" if k == WAKEUP_NEW else "wakeup" if k == late else "wake"
+                                   for k in kinds], "target_cpu", "row")
+        take("fork", "child_tid", "fork")
+        take("exit", "tid", "exit")
         events.sort()
         return events
 
@@ -208,8 +221,12 @@ class SchedModel:
     def segments(self, tid: int, start: int, end: int) -> list[Segment]:
         """The thread's segments clipped to ``[start, end]``, tiling it exactly."""
         out = []
-        for seg in self.timeline(tid):
-            if seg.end <= start or seg.start >= end or seg.end <= seg.start:
+        timeline = self.timeline(tid)
+        for k in range(self.segment_index(tid, start), len(timeline)):
+            seg = timeline[k]
+            if seg.start >= end:
+                break
+            if seg.end <= start or seg.end <= seg.start:
                 continue
             out.append(seg._replace(start=max(seg.start, start), end=min(seg.end, end)))
         if not out:
@@ -236,28 +253,39 @@ class SchedModel:
         return Source("thread", waker)
 
     def context_at(self, cpu: int, seq: int, max_back: int = 256) -> Source | None:
-        """The innermost interrupt context open on ``cpu`` just before event ``seq``."""
+        """The innermost interrupt context open on ``cpu`` just before event ``seq``.
+
+        Per CPU, the nesting depth after each entry/exit is a cumulative sum;
+        less its running minimum (a trace can begin inside a handler), it is
+        0 exactly when no context is open, so most questions end there.  In
+        a context, the innermost open entry is the last one that reached the
+        current depth.
+        """
+        mine = self._context_tables().get(cpu)
+        if mine is None:
+            return None
+        seqs, level, depth, codes, ids = mine
+        i = int(np.searchsorted(seqs, seq)) - 1
+        if i < 0 or level[i] <= 0:
+            return None
+        here = depth[i]
+        for j in range(i, max(-1, i - max_back), -1):
+            if codes[j] > 0 and depth[j] == here:
+                return self._context_source(codes[j], ids[j])
+        return None
+
+    def _context_tables(self) -> dict:
         if self._contexts is None:
             ctx = self.log.table("context")
             self._contexts = {}
             for c in np.unique(ctx["cpu"]):
                 mine = ctx["cpu"] == c
-                self._contexts[int(c)] = {k: v[mine] for k, v in ctx.items()}
-        mine = self._contexts.get(cpu)
-        if mine is None:
-            return None
-        i = int(np.searchsorted(mine["seq"], seq)) - 1
-        pending = 0
-        codes, ids = mine["code"], mine["id"]
-        for j in range(i, max(-1, i - max_back), -1):
-            code = int(codes[j])
-            if code < 0:
-                pending += 1
-            elif pending:
-                pending -= 1
-            else:
-                return self._context_source(code, int(ids[j]))
-        return None
+                codes = ctx["code"][mine]
+                depth = np.cumsum(np.sign(codes))
+                level = depth - np.minimum(np.minimum.accumulate(depth), 0)
+                self._contexts[int(c)] = (ctx["seq"][mine], level, depth.tolist(),
+                                          codes.tolist(), ctx["id"][mine].tolist())
+        return self._contexts
 
     def _context_source(self, code: int, ident: int) -> Source:
         if code == IRQ:
