@@ -13,6 +13,7 @@ EXAMPLE := examples/llserver/trace
 demo: deps
 	$(CORR) inspect $(EXAMPLE)
 	$(CORR) run rules/llserver.yaml $(EXAMPLE)
+	$(CORR) run rules/offcpu.yaml $(EXAMPLE) --top 3
 
 test: deps
 	$(PY) -m pytest -q
