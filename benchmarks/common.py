@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -13,22 +14,74 @@ ROOT = HERE.parent
 RSS_LIMIT_MB = 300
 
 
-def measure(cmd: list[str]) -> tuple[float, float, str]:
-    """Wall seconds, peak RSS in MB, and stdout of one command."""
+def measure(cmd: list[str], env: dict | None = None,
+            tree_rss: bool = False) -> tuple[float, float, str]:
+    """Wall seconds, peak RSS in MB, and stdout of one command.
+
+    Peak RSS is ``wait4``'s ``ru_maxrss``: the largest single process of
+    the tree.  With ``tree_rss`` the whole tree's RSS (the command and every
+    descendant, e.g. parallel decode workers) is also summed every 5 ms and
+    the larger figure kept; shared pages count once per process, so the sum
+    overstates what forked workers really add.
+    """
     start = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                            env=None if env is None else {**os.environ, **env})
+    sampler = _TreeSampler(proc.pid) if tree_rss else None
     out = proc.stdout.read().decode()
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - start
+    peak_kb = usage.ru_maxrss
+    if sampler is not None:
+        peak_kb = max(peak_kb, sampler.stop())
     code = os.waitstatus_to_exitcode(status)
     if code != 0:
         raise SystemExit(f"{' '.join(cmd)} failed with {code}")
-    return wall, usage.ru_maxrss / 1024, out.strip()
+    return wall, peak_kb / 1024, out.strip()
 
 
-def best_of(cmd: list[str], repeat: int) -> tuple[float, float, str]:
-    runs = [measure(cmd) for _ in range(repeat)]
-    return min(r[0] for r in runs), max(r[1] for r in runs), runs[0][2]
+class _TreeSampler:
+    """Samples the summed RSS of a process and its descendants from a thread."""
+
+    def __init__(self, pid: int):
+        self.pid = pid
+        self.peak_kb = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak_kb = max(self.peak_kb, tree_rss_kb(self.pid))
+            self._stop.wait(0.005)
+
+    def stop(self) -> int:
+        self._stop.set()
+        self._thread.join()
+        return self.peak_kb
+
+
+def tree_rss_kb(pid: int) -> int:
+    """VmRSS of ``pid`` and all its descendants, in kB (0 for processes gone)."""
+    total, stack = 0, [pid]
+    while stack:
+        p = stack.pop()
+        try:
+            with open(f"/proc/{p}/status") as f:
+                total += next((int(line.split()[1]) for line in f if line.startswith("VmRSS:")), 0)
+            for task in os.listdir(f"/proc/{p}/task"):
+                with open(f"/proc/{p}/task/{task}/children") as f:
+                    stack.extend(int(c) for c in f.read().split())
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+    return total
+
+
+def best_of(cmd: list[str], repeat: int, env: dict | None = None) -> tuple[float, float, str]:
+    """Best wall time of ``repeat`` runs, and the peak tree RSS of one more (sampled) run."""
+    runs = [measure(cmd, env) for _ in range(repeat)]
+    _, rss, _ = measure(cmd, env, tree_rss=True)
+    return min(r[0] for r in runs), max(rss, *(r[1] for r in runs)), runs[0][2]
 
 
 def generated_trace(events: int) -> Path:

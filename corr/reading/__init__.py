@@ -5,7 +5,8 @@
         ...
 
 ``open_traces`` finds the CTF traces under the paths, reads their metadata
-and aligns their clocks; ``TraceSet.batches`` decodes (natively when it can)
+and aligns their clocks; ``TraceSet.batches`` decodes (natively when it can,
+a large trace's stream files in worker processes: ``jobs``, ``CORR_JOBS``)
 only the projected classes and fields, and merges the traces by time.
 """
 
@@ -47,14 +48,15 @@ class TraceSet:
         return min(b for b, _ in spans), max(e for _, e in spans)
 
     def batches(self, projection: Projection | None = None, batch_size: int = DEFAULT_BATCH,
-                reader: str = "auto") -> Iterator[EventBatch]:
+                reader: str = "auto", jobs: int | str | None = None) -> Iterator[EventBatch]:
         """Every projected event of every trace, merged in time order.
 
         Raises :class:`~corr.errors.TraceDecodeError` after the last event
-        that could be decoded when a trace fails part-way.
+        that could be decoded when a trace fails part-way.  ``jobs``: worker
+        processes per trace (see :func:`~corr.reading.graph.read_trace`).
         """
         projection = projection or Projection.all()
-        streams = [read_trace(t, self.registry, projection, batch_size, reader)
+        streams = [read_trace(t, self.registry, projection, batch_size, reader, jobs)
                    for t in self.traces]
         return merge(streams)
 

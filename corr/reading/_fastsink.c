@@ -6,9 +6,14 @@
  * class (to plan its decode).  Event messages of already-planned classes
  * are what a trace is made of, and this module pulls and decodes them
  * through libbabeltrace2's stable C API: timestamp, class, CPU and the
- * planned scalar fields appended to the batch's Python lists.  It hands
+ * planned scalar fields appended to the batch's Python lists (short strings
+ * shared through a small cache of recent values).  It hands
  * every other message back to Python, so Python stays the one place that
  * knows the rules; the result is identical (tests/test_reader_differential.py).
+ *
+ * A column is a Python list, or (in a parallel reader's worker) a bytearray
+ * of raw 64-bit words for integers: the worker sends those bytes as they
+ * are, and no int object is ever made for them.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -25,12 +30,14 @@ enum scope { S_PAYLOAD = 0, S_COMMON = 1, S_SPECIFIC = 2, S_PACKET = 3, S_COUNT 
 typedef struct {
     uint64_t index;
     int kind;
+    int raw;                 /* list is a bytearray of raw 64-bit words */
     PyObject *list;          /* borrowed from the plan tuple we keep */
 } spec_t;
 
 typedef struct {
     PyObject *tuple;         /* owned: keeps cid, lists alive */
     PyObject *cid;
+    int64_t cid_value;
     int has_base;
     int64_t base;
     PyObject *cpu_list;
@@ -48,6 +55,8 @@ typedef struct {
 typedef struct {
     const void *key;
     PyObject *cpu;           /* owned */
+    PyObject *tag;           /* owned: the stream's tag for run()'s tag list */
+    int64_t tag_value;       /* the same, for a raw tag column (-1: none) */
 } stream_slot_t;
 
 typedef struct {
@@ -55,8 +64,20 @@ typedef struct {
     int64_t cpu_member;      /* index of cpu_id in its packet context, -1: none */
 } stream_class_slot_t;
 
+/* Recently decoded short strings (comm names, mostly), by content. */
+#define STRING_CACHE 1024            /* slots, a power of two */
+#define STRING_CACHE_MAX 48          /* longer strings are not cached */
+
+typedef struct {
+    uint64_t hash;
+    Py_ssize_t len;
+    PyObject *str;                   /* owned; NULL: empty slot */
+    char bytes[STRING_CACHE_MAX];
+} string_slot_t;
+
 typedef struct {
     PyObject_HEAD
+    string_slot_t *strings;          /* STRING_CACHE slots, allocated on first use */
     class_slot_t *classes;
     size_t class_cap, class_count;
     stream_slot_t *streams;
@@ -172,12 +193,44 @@ static int class_put(Decoder *d, const void *key, plan_t *plan)
     return 0;
 }
 
-static PyObject *stream_cpu(Decoder *d, const void *key)
+static stream_slot_t *stream_find(Decoder *d, const void *key)
 {
     for (size_t i = 0; i < d->stream_count; i++)
         if (d->streams[i].key == key)
-            return d->streams[i].cpu;
-    return Py_None;
+            return &d->streams[i];
+    return NULL;
+}
+
+static PyObject *stream_cpu(Decoder *d, const void *key)
+{
+    stream_slot_t *slot = stream_find(d, key);
+    return slot ? slot->cpu : Py_None;
+}
+
+/* The slot of a stream, added (CPU and tag None) if new; NULL: no memory. */
+static stream_slot_t *stream_slot(Decoder *d, const void *key)
+{
+    stream_slot_t *slot = stream_find(d, key);
+    if (slot)
+        return slot;
+    if (d->stream_count == d->stream_cap) {
+        size_t cap = d->stream_cap ? d->stream_cap * 2 : 16;
+        stream_slot_t *s = PyMem_Realloc(d->streams, cap * sizeof(stream_slot_t));
+        if (!s) {
+            PyErr_NoMemory();
+            return NULL;
+        }
+        d->streams = s;
+        d->stream_cap = cap;
+    }
+    slot = &d->streams[d->stream_count++];
+    slot->key = key;
+    Py_INCREF(Py_None);
+    slot->cpu = Py_None;
+    Py_INCREF(Py_None);
+    slot->tag = Py_None;
+    slot->tag_value = -1;
+    return slot;
 }
 
 /* -- methods ----------------------------------------------------------------- */
@@ -192,26 +245,55 @@ static PyObject *Decoder_set_stream_cpu(Decoder *d, PyObject *args)
         PyErr_SetString(PyExc_TypeError, "expected a bt2 stream pointer");
         return NULL;
     }
-    for (size_t i = 0; i < d->stream_count; i++) {
-        if (d->streams[i].key == key) {
-            Py_INCREF(cpu);
-            Py_SETREF(d->streams[i].cpu, cpu);
-            Py_RETURN_NONE;
-        }
-    }
-    if (d->stream_count == d->stream_cap) {
-        size_t cap = d->stream_cap ? d->stream_cap * 2 : 16;
-        stream_slot_t *s = PyMem_Realloc(d->streams, cap * sizeof(stream_slot_t));
-        if (!s)
-            return PyErr_NoMemory();
-        d->streams = s;
-        d->stream_cap = cap;
-    }
+    stream_slot_t *slot = stream_slot(d, key);
+    if (!slot)
+        return NULL;
     Py_INCREF(cpu);
-    d->streams[d->stream_count].key = key;
-    d->streams[d->stream_count].cpu = cpu;
-    d->stream_count++;
+    Py_SETREF(slot->cpu, cpu);
     Py_RETURN_NONE;
+}
+
+/* set_stream_tag(stream, tag): what run() appends to its tag list for
+ * each event of this stream (the parallel reader's muxing key). */
+static PyObject *Decoder_set_stream_tag(Decoder *d, PyObject *args)
+{
+    PyObject *stream, *tag;
+    if (!PyArg_ParseTuple(args, "OO", &stream, &tag))
+        return NULL;
+    const void *key = swig_ptr(stream);
+    if (!key) {
+        PyErr_SetString(PyExc_TypeError, "expected a bt2 stream pointer");
+        return NULL;
+    }
+    int64_t value = -1;
+    if (tag != Py_None) {
+        value = PyLong_AsLongLong(tag);
+        if (value == -1 && PyErr_Occurred())
+            return NULL;
+    }
+    stream_slot_t *slot = stream_slot(d, key);
+    if (!slot)
+        return NULL;
+    Py_INCREF(tag);
+    Py_SETREF(slot->tag, tag);
+    slot->tag_value = value;
+    Py_RETURN_NONE;
+}
+
+/* Kinds a raw (bytearray) column can take: one 64-bit integer each. */
+static int is_raw_kind(int kind)
+{
+    return kind == K_SIGNED || kind == K_UNSIGNED || kind == K_BIT_ARRAY;
+}
+
+/* Append one raw 64-bit word to a bytearray (amortised: bytearrays over-allocate). */
+static int raw_put(PyObject *bytes, uint64_t word)
+{
+    Py_ssize_t n = PyByteArray_GET_SIZE(bytes);
+    if (PyByteArray_Resize(bytes, n + 8) < 0)
+        return -1;
+    memcpy(PyByteArray_AS_STRING(bytes) + n, &word, 8);
+    return 0;
 }
 
 /* set_plan(event_class, None) marks a class skipped;
@@ -242,6 +324,9 @@ static PyObject *Decoder_set_plan(Decoder *d, PyObject *args)
         Py_INCREF(tuple);
         plan->tuple = tuple;
         plan->cid = PyTuple_GET_ITEM(tuple, 0);
+        plan->cid_value = PyLong_AsLongLong(plan->cid);
+        if (plan->cid_value == -1 && PyErr_Occurred())
+            goto error;
         PyObject *base = PyTuple_GET_ITEM(tuple, 1);
         if (base != Py_None) {
             plan->has_base = 1;
@@ -268,11 +353,18 @@ static PyObject *Decoder_set_plan(Decoder *d, PyObject *args)
                     PyErr_SetString(PyExc_TypeError, "a field spec is (index, kind, list)");
                     goto error;
                 }
-                plan->specs[s][i].index = PyLong_AsUnsignedLongLong(PyTuple_GET_ITEM(item, 0));
-                plan->specs[s][i].kind = (int) PyLong_AsLong(PyTuple_GET_ITEM(item, 1));
-                plan->specs[s][i].list = PyTuple_GET_ITEM(item, 2);
+                spec_t *spec = &plan->specs[s][i];
+                spec->index = PyLong_AsUnsignedLongLong(PyTuple_GET_ITEM(item, 0));
+                spec->kind = (int) PyLong_AsLong(PyTuple_GET_ITEM(item, 1));
+                spec->list = PyTuple_GET_ITEM(item, 2);
+                spec->raw = PyByteArray_Check(spec->list);
                 if (PyErr_Occurred())
                     goto error;
+                if (spec->raw ? !is_raw_kind(spec->kind) : !PyList_Check(spec->list)) {
+                    PyErr_SetString(PyExc_TypeError,
+                                    "a column is a list, or a bytearray for an integer field");
+                    goto error;
+                }
             }
         }
     }
@@ -287,6 +379,50 @@ error:
 }
 
 static PyObject *field_value(const bt_field *field, int kind);
+
+static PyObject *decode_string(const char *s, Py_ssize_t len)
+{
+    return PyUnicode_DecodeUTF8(s, len, "surrogateescape");
+}
+
+/* The str of a C string: for a short value seen recently, the same object as
+ * then.  Traces repeat a few names a lot; a shared object costs no
+ * allocation here, and pickle sends it once per parallel worker message. */
+static PyObject *cached_string(Decoder *d, const char *s)
+{
+    uint64_t hash = 1469598103934665603ULL;          /* FNV-1a */
+    Py_ssize_t len = 0;
+    for (; s[len] && len < STRING_CACHE_MAX; len++) {
+        hash ^= (unsigned char) s[len];
+        hash *= 1099511628211ULL;
+    }
+    if (len == STRING_CACHE_MAX)
+        return decode_string(s, len + (Py_ssize_t) strlen(s + len));
+    if (!d->strings && !(d->strings = PyMem_Calloc(STRING_CACHE, sizeof(string_slot_t))))
+        return PyErr_NoMemory();
+    string_slot_t *slot = &d->strings[hash & (STRING_CACHE - 1)];
+    if (slot->str && slot->hash == hash && slot->len == len && !memcmp(slot->bytes, s, len)) {
+        Py_INCREF(slot->str);
+        return slot->str;
+    }
+    PyObject *str = decode_string(s, len);
+    if (!str)
+        return NULL;
+    Py_INCREF(str);
+    Py_XSETREF(slot->str, str);
+    slot->hash = hash;
+    slot->len = len;
+    memcpy(slot->bytes, s, len);
+    return str;
+}
+
+/* A string field's value (see field_value for the empty string). */
+static PyObject *string_value(Decoder *d, const bt_field *field)
+{
+    if (bt_field_string_get_length(field) == 0)
+        return PyUnicode_New(0, 0);
+    return cached_string(d, bt_field_string_get_value(field));
+}
 
 /* An array of integers (sched_process_fork's vtids, perf's syscall args). */
 static PyObject *int_array_value(const bt_field *field, int element_kind)
@@ -319,8 +455,13 @@ static PyObject *field_value(const bt_field *field, int kind)
     case K_UNSIGNED:
         return PyLong_FromUnsignedLongLong(bt_field_integer_unsigned_get_value(field));
     case K_STRING: {
+        /* libbabeltrace2 < 2.0.5 clears a string field without emptying its
+         * buffer: an empty string reads as whatever an earlier event of the
+         * pooled field held.  Its length is right. */
+        if (bt_field_string_get_length(field) == 0)
+            return PyUnicode_New(0, 0);
         const char *s = bt_field_string_get_value(field);
-        return PyUnicode_DecodeUTF8(s, (Py_ssize_t) strlen(s), "surrogateescape");
+        return decode_string(s, (Py_ssize_t) strlen(s));
     }
     case K_DOUBLE:
         return PyFloat_FromDouble(bt_field_real_double_precision_get_value(field));
@@ -344,20 +485,46 @@ static int append_new(PyObject *list, PyObject *value)
     return rc;
 }
 
-static int decode_scope(const bt_field *scope, const spec_t *specs, Py_ssize_t n)
+static uint64_t raw_value(const bt_field *field, int kind)
+{
+    switch (kind) {
+    case K_SIGNED:
+        return (uint64_t) bt_field_integer_signed_get_value(field);
+    case K_UNSIGNED:
+        return bt_field_integer_unsigned_get_value(field);
+    default:
+        return bt_field_bit_array_get_value_as_integer(field);
+    }
+}
+
+static int decode_scope(Decoder *d, const bt_field *scope, const spec_t *specs, Py_ssize_t n)
 {
     for (Py_ssize_t i = 0; i < n; i++) {
         const bt_field *f = bt_field_structure_borrow_member_field_by_index_const(scope, specs[i].index);
-        if (append_new(specs[i].list, field_value(f, specs[i].kind)) < 0)
+        int rc = specs[i].raw ? raw_put(specs[i].list, raw_value(f, specs[i].kind))
+                 : append_new(specs[i].list, specs[i].kind == K_STRING ? string_value(d, f)
+                                                                       : field_value(f, specs[i].kind));
+        if (rc < 0)
             return -1;
     }
     return 0;
 }
 
+/* Where run() appends each event's timestamp, class id and stream tag. */
+typedef struct {
+    PyObject *ts, *cid, *tag;    /* tag: NULL when not asked for */
+    int ts_raw, cid_raw, tag_raw;
+} targets_t;
+
+static Py_ssize_t column_length(PyObject *column, int raw)
+{
+    return raw ? PyByteArray_GET_SIZE(column) / 8 : PyList_GET_SIZE(column);
+}
+
 /* Append one event of a planned class to the batch.  0: done; 1: Python
  * must take it (its timestamp overflows); -1: error set. */
 static int decode_event(Decoder *d, const plan_t *plan, const bt_message *msg,
-                        const bt_event *event, PyObject *ts_list, PyObject *cid_list)
+                        const bt_event *event, const targets_t *t)
 {
     const bt_clock_snapshot *cs = bt_message_event_borrow_default_clock_snapshot_const(msg);
     int64_t ts;
@@ -365,24 +532,29 @@ static int decode_event(Decoder *d, const plan_t *plan, const bt_message *msg,
         ts = (int64_t) bt_clock_snapshot_get_value(cs) + plan->base;
     else if (bt_clock_snapshot_get_ns_from_origin(cs, &ts) != BT_CLOCK_SNAPSHOT_GET_NS_FROM_ORIGIN_STATUS_OK)
         return 1;
-    if (append_new(ts_list, PyLong_FromLongLong(ts)) < 0
-        || PyList_Append(cid_list, plan->cid) < 0
-        || PyList_Append(plan->cpu_list, stream_cpu(d, bt_event_borrow_stream_const(event))) < 0)
+    stream_slot_t *slot = stream_find(d, bt_event_borrow_stream_const(event));
+    if ((t->ts_raw ? raw_put(t->ts, (uint64_t) ts) : append_new(t->ts, PyLong_FromLongLong(ts))) < 0
+        || (t->cid_raw ? raw_put(t->cid, (uint64_t) plan->cid_value)
+                       : PyList_Append(t->cid, plan->cid)) < 0
+        || PyList_Append(plan->cpu_list, slot ? slot->cpu : Py_None) < 0)
+        return -1;
+    if (t->tag && (t->tag_raw ? raw_put(t->tag, (uint64_t) (slot ? slot->tag_value : -1))
+                              : PyList_Append(t->tag, slot ? slot->tag : Py_None)) < 0)
         return -1;
     if (plan->nspecs[S_PAYLOAD]
-        && decode_scope(bt_event_borrow_payload_field_const(event),
+        && decode_scope(d, bt_event_borrow_payload_field_const(event),
                         plan->specs[S_PAYLOAD], plan->nspecs[S_PAYLOAD]) < 0)
         return -1;
     if (plan->nspecs[S_COMMON]
-        && decode_scope(bt_event_borrow_common_context_field_const(event),
+        && decode_scope(d, bt_event_borrow_common_context_field_const(event),
                         plan->specs[S_COMMON], plan->nspecs[S_COMMON]) < 0)
         return -1;
     if (plan->nspecs[S_SPECIFIC]
-        && decode_scope(bt_event_borrow_specific_context_field_const(event),
+        && decode_scope(d, bt_event_borrow_specific_context_field_const(event),
                         plan->specs[S_SPECIFIC], plan->nspecs[S_SPECIFIC]) < 0)
         return -1;
     if (plan->nspecs[S_PACKET]
-        && decode_scope(bt_packet_borrow_context_field_const(bt_event_borrow_packet_const(event)),
+        && decode_scope(d, bt_packet_borrow_context_field_const(bt_event_borrow_packet_const(event)),
                         plan->specs[S_PACKET], plan->nspecs[S_PACKET]) < 0)
         return -1;
     return 0;
@@ -443,19 +615,35 @@ static int packet_beginning(Decoder *d, const bt_message *msg)
 
 enum run_status { RUN_FULL = 0, RUN_END = 1, RUN_AGAIN = 2, RUN_ERROR = 3, RUN_PYTHON = 4 };
 
-/* run(iterator, ts_list, cid_list, batch_size) -> (status, message or None)
+/* A run() column: a list, or a bytearray of raw words (*raw set). */
+static int check_column(PyObject *column, int *raw)
+{
+    *raw = PyByteArray_Check(column);
+    if (*raw || PyList_Check(column))
+        return 0;
+    PyErr_SetString(PyExc_TypeError, "run() columns are lists or bytearrays");
+    return -1;
+}
+
+/* run(iterator, ts_list, cid_list, batch_size[, tag_list]) -> (status, message or None)
  *
  * Pulls messages from the sink's iterator itself (no Python object per
  * message) and decodes them until the batch holds batch_size events
  * (RUN_FULL), the iterator ends (RUN_END) or asks to try again, or a
  * message needs Python (RUN_PYTHON: the message is returned, Python owns
- * its reference).  Messages already pulled wait in the decoder. */
+ * its reference).  Messages already pulled wait in the decoder.  With a
+ * tag_list (not None), each decoded event also appends its stream's tag.
+ * Each of the three is a list, or a bytearray of raw 64-bit words. */
 static PyObject *Decoder_run(Decoder *d, PyObject *args)
 {
-    PyObject *iter_obj, *ts_list, *cid_list;
+    PyObject *iter_obj, *tag_list = Py_None;
+    targets_t t = {0};
     Py_ssize_t batch_size;
-    if (!PyArg_ParseTuple(args, "OO!O!n", &iter_obj, &PyList_Type, &ts_list,
-                          &PyList_Type, &cid_list, &batch_size))
+    if (!PyArg_ParseTuple(args, "OOOn|O", &iter_obj, &t.ts, &t.cid, &batch_size, &tag_list))
+        return NULL;
+    t.tag = tag_list == Py_None ? NULL : tag_list;
+    if (check_column(t.ts, &t.ts_raw) < 0 || check_column(t.cid, &t.cid_raw) < 0
+        || (t.tag && check_column(t.tag, &t.tag_raw) < 0))
         return NULL;
     bt_message_iterator *it = (bt_message_iterator *) swig_ptr(iter_obj);
     if (!it || !message_swig_ty) {
@@ -464,7 +652,7 @@ static PyObject *Decoder_run(Decoder *d, PyObject *args)
     }
     for (;;) {
         if (d->pending_pos == d->pending_count) {
-            if (PyList_GET_SIZE(ts_list) >= batch_size)
+            if (column_length(t.ts, t.ts_raw) >= batch_size)
                 return Py_BuildValue("(iO)", RUN_FULL, Py_None);
             bt_message_array_const msgs;
             uint64_t count;
@@ -494,7 +682,7 @@ static PyObject *Decoder_run(Decoder *d, PyObject *args)
             if (!plan || plan->python_only)
                 goto to_python;
             if (!plan->skip) {
-                int rc = decode_event(d, plan, msg, event, ts_list, cid_list);
+                int rc = decode_event(d, plan, msg, event, &t);
                 if (rc < 0)
                     return NULL;
                 if (rc > 0)
@@ -525,12 +713,19 @@ static void Decoder_dealloc(Decoder *d)
         bt_message_put_ref(d->pending[i]);
     PyMem_Free(d->pending);
     PyMem_Free(d->stream_classes);
+    if (d->strings) {
+        for (size_t i = 0; i < STRING_CACHE; i++)
+            Py_XDECREF(d->strings[i].str);
+        PyMem_Free(d->strings);
+    }
     for (size_t i = 0; i < d->class_cap; i++)
         if (d->classes[i].key)
             plan_free(d->classes[i].plan);
     PyMem_Free(d->classes);
-    for (size_t i = 0; i < d->stream_count; i++)
+    for (size_t i = 0; i < d->stream_count; i++) {
         Py_XDECREF(d->streams[i].cpu);
+        Py_XDECREF(d->streams[i].tag);
+    }
     PyMem_Free(d->streams);
     Py_TYPE(d)->tp_free((PyObject *) d);
 }
@@ -538,6 +733,8 @@ static void Decoder_dealloc(Decoder *d)
 static PyMethodDef Decoder_methods[] = {
     {"set_plan", (PyCFunction) Decoder_set_plan, METH_VARARGS, "Plan (or skip) an event class."},
     {"set_stream_cpu", (PyCFunction) Decoder_set_stream_cpu, METH_VARARGS, "The CPU of a stream."},
+    {"set_stream_tag", (PyCFunction) Decoder_set_stream_tag, METH_VARARGS,
+     "The tag run() appends for each event of a stream (when given a tag list)."},
     {"set_cpu_member", (PyCFunction) Decoder_set_cpu_member, METH_VARARGS,
      "Where a stream class keeps cpu_id in its packet context (-1: nowhere)."},
     {"run", (PyCFunction) Decoder_run, METH_VARARGS,

@@ -16,6 +16,8 @@ decode cache and columnar analyses.
 
 from __future__ import annotations
 
+import struct
+from array import array
 from collections import namedtuple
 from collections.abc import Iterator
 
@@ -49,15 +51,61 @@ class EventClassInfo:
         return [f.name for f in self.fields]
 
 
+_WORDS = {"q": struct.Struct("=q"), "Q": struct.Struct("=Q")}
+
+
+class RawInts(bytearray):
+    """A column of 64-bit integers as raw machine words: a parallel worker's.
+
+    The C decoder appends words without making int objects, and the worker
+    sends the bytes as they are.  ``code`` is the ``array`` typecode ("q"
+    signed, "Q" unsigned); ``len`` and indexing count values, not bytes.
+    """
+
+    def __init__(self, code: str = "q"):
+        super().__init__()
+        self.code = code
+
+    def __len__(self) -> int:
+        return bytearray.__len__(self) >> 3
+
+    def __getitem__(self, i: int) -> int:
+        n = len(self)
+        if i < 0:
+            i += n
+        if not 0 <= i < n:
+            raise IndexError("RawInts index out of range")
+        return _WORDS[self.code].unpack_from(self, i * 8)[0]
+
+    def append(self, value: int) -> None:
+        self.extend(_WORDS[self.code].pack(value))
+
+    def tolist(self) -> list[int]:
+        return array(self.code, self).tolist()
+
+    def empty(self) -> "RawInts":
+        return RawInts(self.code)
+
+
 class ClassColumns:
     """The decoded columns of one event class within one batch."""
 
     __slots__ = ("info", "cpu", "fields")
 
-    def __init__(self, info: EventClassInfo, field_names: list[str]):
+    def __init__(self, info: EventClassInfo, field_names: list[str],
+                 raw: dict[str, str] | None = None):
         self.info = info
         self.cpu: list[int | None] = []
-        self.fields: dict[str, list] = {name: [] for name in field_names}
+        self.fields: dict[str, list] = {name: RawInts(raw[name]) if raw and name in raw else []
+                                        for name in field_names}
+
+    def fresh(self) -> "ClassColumns":
+        """Empty columns of the same names and kinds (lists or RawInts)."""
+        out = ClassColumns.__new__(ClassColumns)
+        out.info = self.info
+        out.cpu = []
+        out.fields = {k: v.empty() if isinstance(v, RawInts) else [] for k, v in self.fields.items()}
+        return out
 
     def __len__(self) -> int:
         return len(self.cpu)
@@ -75,18 +123,36 @@ class ClassColumns:
             v.extend(other.fields[k])
 
 
+class MuxKeys:
+    """Where each event and discard of a batch stands in babeltrace2's muxing order.
+
+    Only a parallel reader's worker fills these (see :mod:`parallel`): the
+    parent merges several workers' streams and needs them to order equal
+    timestamps as the muxer does.  ``streams[i]`` is the tag of event
+    ``i``'s stream (an index into the builder's ``stream_table``);
+    ``discards[j]`` is the muxer's timestamp of discard ``j``.
+    """
+
+    __slots__ = ("streams", "discards")
+
+    def __init__(self, streams: list | None = None, discards: list | None = None):
+        self.streams = streams if streams is not None else []
+        self.discards = discards if discards is not None else []
+
+
 class EventBatch:
     """A time-ordered run of events, stored column-wise per class."""
 
-    __slots__ = ("ts", "class_ids", "classes", "discards")
+    __slots__ = ("ts", "class_ids", "classes", "discards", "mux")
 
     def __init__(self, ts: list[int] | None = None, class_ids: list[int] | None = None,
                  classes: dict[int, ClassColumns] | None = None,
-                 discards: list[Discard] | None = None):
+                 discards: list[Discard] | None = None, mux: MuxKeys | None = None):
         self.ts = ts if ts is not None else []
         self.class_ids = class_ids if class_ids is not None else []
         self.classes = classes if classes is not None else {}
         self.discards = discards if discards is not None else []
+        self.mux = mux              # None except in a parallel reader's worker
 
     def __len__(self) -> int:
         return len(self.ts)

@@ -17,6 +17,7 @@ from ..errors import TraceDecodeError, UsageError
 from . import native_sink
 from .batch import EventBatch
 from .errors_bt2 import captured_c_stderr, describe
+from .groups import plan
 from .metadata import explain_failure
 from .projection import Projection
 from .public_sink import PublicSink
@@ -51,13 +52,26 @@ def choose_sink(reader: str = "auto"):
 
 
 def read_trace(trace: TraceInfo, registry: ClassRegistry, projection: Projection,
-               batch_size: int = DEFAULT_BATCH, reader: str = "auto") -> Iterator[EventBatch]:
+               batch_size: int = DEFAULT_BATCH, reader: str = "auto",
+               jobs: int | str | None = None) -> Iterator[EventBatch]:
     """Yield one trace's events in time order, a batch at a time.
 
     Raises :class:`TraceDecodeError` after yielding every event decoded
-    before a mid-trace failure.
+    before a mid-trace failure.  ``jobs``: worker processes decoding
+    groups of the trace's stream files (:mod:`parallel`); None or "auto"
+    (``CORR_JOBS`` overrides it) uses the CPUs for large traces only, 1 is
+    serial.  The events and their order are the same either way.
     """
-    builder = BatchBuilder(trace, registry, projection, batch_size)
+    groups = plan(trace.path, jobs, batch_size)
+    if groups:
+        from .parallel import read_parallel
+        return read_parallel(trace, registry, projection, batch_size, reader, groups)
+    return decode(BatchBuilder(trace, registry, projection, batch_size), reader)
+
+
+def decode(builder: BatchBuilder, reader: str = "auto") -> Iterator[EventBatch]:
+    """The serial decode: one graph for ``builder.trace``, yielding the builder's batches."""
+    trace = builder.trace
     graph = bt2.Graph()
     try:
         with captured_c_stderr() as log:       # where a metadata error gets its line

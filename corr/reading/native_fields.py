@@ -31,6 +31,12 @@ def _get_bool(f):
     return bool(N.field_bool_get_value(f))
 
 
+def _get_string(f):
+    # libbabeltrace2 < 2.0.5 leaves an emptied string field's old text in
+    # place: an empty string reads as an earlier event's.  Its length is right.
+    return N.field_string_get_value(f) if N.field_string_get_length(f) else ""
+
+
 # Scalar field class types, most specific first:
 # (type, short name, native reader, C kind).
 _SCALARS = (
@@ -42,7 +48,7 @@ _SCALARS = (
      N.field_real_single_precision_get_value, C_SINGLE),
     (_T.FIELD_CLASS_TYPE_DOUBLE_PRECISION_REAL, "float",
      N.field_real_double_precision_get_value, C_DOUBLE),
-    (_T.FIELD_CLASS_TYPE_STRING, "str", N.field_string_get_value, C_STRING),
+    (_T.FIELD_CLASS_TYPE_STRING, "str", _get_string, C_STRING),
 )
 _COMPOUND_NAMES = (
     (_T.FIELD_CLASS_TYPE_ARRAY, "list"), (_T.FIELD_CLASS_TYPE_STRUCTURE, "dict"),

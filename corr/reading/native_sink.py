@@ -54,6 +54,9 @@ def _load_accelerator():
 
 
 _fastsink = _load_accelerator()
+# C kinds a worker's C decoder writes as raw words (batch.RawInts), by typecode.
+_RAW_CODES = {native_fields.C_SIGNED: "q", native_fields.C_UNSIGNED: "Q",
+              native_fields.C_BIT_ARRAY: "Q"}
 # _fastsink.Decoder.run() statuses.
 RUN_FULL, RUN_END, RUN_AGAIN, RUN_ERROR, RUN_PYTHON = range(5)
 
@@ -113,6 +116,7 @@ class _NativeSinkBase:
         self._plans: dict[int, _Plan | None] = {}              # class pointer -> plan
         self._plans_of_class: dict[int, list[_Plan]] = {}      # class id -> its plans
         self._stream_names: dict[int, str] = {}
+        self._stream_tags: dict[int, int] = {}         # stream pointer -> tag (if tracked)
         self._stream_cpu: dict[int, int | None] = {}
         self._cpu_index: dict[int, int | None] = {}   # stream class -> cpu_id member
         self._decoder = (_fastsink.Decoder() if _fastsink is not None and self._accelerate
@@ -151,7 +155,11 @@ class _NativeSinkBase:
             plan = _Plan(info.id, ec, self._ts_base(sc), {
                 s: [(col, idx, conv, kind) for col, idx, conv, _, kind in scopes[s]
                     if col in wanted_set] for s in _SCOPES})
-            plan.bind(builder.columns_for(info, wanted))
+            raw = None
+            if self._decoder is not None:
+                raw = {col: _RAW_CODES[kind] for col, _, _, _, kind in all_fields
+                       if col in wanted_set and kind in _RAW_CODES}
+            plan.bind(builder.columns_for(info, wanted, raw))
             self._plans_of_class.setdefault(info.id, []).append(plan)
         if self._decoder is not None:
             self._decoder.set_plan(ec, None if plan is None else plan.c_plan())
@@ -174,6 +182,11 @@ class _NativeSinkBase:
         name = describe_stream_beginning(msg, self._builder.trace)
         stream = N.message_stream_beginning_borrow_stream_const(m)
         self._stream_names[int(stream)] = name
+        tag = self._builder.tag_stream(name, msg.stream)
+        if tag is not None:
+            self._stream_tags[int(stream)] = tag
+            if self._decoder is not None:
+                self._decoder.set_stream_tag(stream, tag)
         sc = N.stream_borrow_class_const(stream)
         if int(sc) not in self._cpu_index:
             index = None
@@ -274,7 +287,8 @@ class _NativeSinkBase:
         iterator = self._iter._ptr
         while True:
             batch = builder.batch
-            status, msg = run(iterator, batch.ts, batch.class_ids, builder.batch_size)
+            status, msg = run(iterator, batch.ts, batch.class_ids, builder.batch_size,
+                              None if batch.mux is None else batch.mux.streams)
             if status == RUN_PYTHON:
                 self._consume_python((msg,))
             elif status == RUN_FULL:
@@ -292,6 +306,8 @@ class _NativeSinkBase:
         batch = builder.batch
         ts_append = batch.ts.append
         cid_append = batch.class_ids.append
+        tag_append = None if batch.mux is None else batch.mux.streams.append
+        stream_tags = self._stream_tags
         offset = builder.trace.offset_ns
         plans = self._plans
         stream_cpu = self._stream_cpu
@@ -331,7 +347,10 @@ class _NativeSinkBase:
             else:
                 ts_append(ns_from_origin(borrow_cs(m))[1] + offset)
             cid_append(plan.cid)
-            plan.cpu_append(stream_cpu.get(int(borrow_stream(ev))))
+            stream = int(borrow_stream(ev))
+            plan.cpu_append(stream_cpu.get(stream))
+            if tag_append is not None:
+                tag_append(stream_tags.get(stream))
             if plan.payload:
                 scope = borrow_payload(ev)
                 for append, idx, conv, _, _ in plan.payload:

@@ -21,7 +21,7 @@ def to_python(field):
     if isinstance(field, bt2._RealFieldConst):
         return float(field)
     if isinstance(field, bt2._StringFieldConst):
-        return str(field)
+        return str(field) if len(field) else ""     # bt2 < 2.0.5: see native_fields._get_string
     if isinstance(field, bt2._StructureFieldConst):
         return {name: to_python(value) for name, value in field.items()}
     if isinstance(field, bt2._ArrayFieldConst):

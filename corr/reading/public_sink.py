@@ -29,6 +29,7 @@ class PublicSink(bt2._UserSinkComponent):
         self._builder = builder
         self._plans: dict[int, tuple | None] = {}
         self._stream_names: dict[int, str] = {}
+        self._stream_tags: dict[int, int] = {}        # stream address -> tag (if tracked)
 
     def _user_graph_is_configured(self):
         self._iter = self._create_message_iterator(self._port)
@@ -65,6 +66,8 @@ class PublicSink(bt2._UserSinkComponent):
                 batch = builder.batch
                 batch.ts.append(msg.default_clock_snapshot.ns_from_origin + builder.trace.offset_ns)
                 batch.class_ids.append(info.id)
+                if batch.mux is not None:
+                    batch.mux.streams.append(self._stream_tags.get(event.stream.addr))
                 packet = event.packet
                 cpu = None
                 if packet is not None and packet.context_field is not None \
@@ -79,7 +82,11 @@ class PublicSink(bt2._UserSinkComponent):
                     for col in scopes[scope_name]:
                         cols.fields[col].append(public_fields.to_python(field[col[len(prefix):]]))
         elif isinstance(msg, bt2._StreamBeginningMessageConst):
-            self._stream_names[msg.stream.addr] = describe_stream_beginning(msg, builder.trace)
+            name = describe_stream_beginning(msg, builder.trace)
+            self._stream_names[msg.stream.addr] = name
+            tag = builder.tag_stream(name, msg.stream)
+            if tag is not None:
+                self._stream_tags[msg.stream.addr] = tag
         elif isinstance(msg, bt2._PacketBeginningMessageConst):
             ctx = msg.packet.context_field
             if ctx is not None and "cpu_id" in ctx:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import bt2
 
-from .batch import ClassColumns, Discard, EventBatch, EventClassInfo, FieldInfo
+from .batch import ClassColumns, Discard, EventBatch, EventClassInfo, FieldInfo, MuxKeys, RawInts
 from .projection import ALL, Projection
 from .traceinfo import ClockInfo, StreamInfo, TraceInfo
 
@@ -38,10 +38,18 @@ class ClassRegistry:
 
 
 class BatchBuilder:
-    """Accumulates events of one trace into the current batch."""
+    """Accumulates events of one trace into the current batch.
+
+    With ``track_streams`` (a parallel reader's worker), every batch also
+    carries :class:`MuxKeys`: each event's stream tag and each discard's
+    muxing timestamp, and ``stream_table`` lists the streams by tag.  With
+    ``raw_ints`` (a worker decoding in C) timestamps, class ids, tags and
+    integer fields are :class:`RawInts` instead of lists.
+    """
 
     def __init__(self, trace: TraceInfo, registry: ClassRegistry,
-                 projection: Projection, batch_size: int):
+                 projection: Projection, batch_size: int, track_streams: bool = False,
+                 raw_ints: bool = False):
         self.trace = trace
         self.registry = registry
         self.projection = projection
@@ -50,15 +58,50 @@ class BatchBuilder:
         self.last_ts: int | None = None
         self.ready: list[EventBatch] = []
         self._columns: dict[int, ClassColumns] = {}
-        self.batch = EventBatch()
+        # tag -> (stream class id, stream id, stream name): the muxer's tie-break order.
+        self.stream_table: list[tuple[int, int, str]] | None = [] if track_streams else None
+        self.raw_ints = raw_ints
+        self.batch = self._new_batch()
         # Called with each new ClassColumns so sinks can rebind appenders.
         self.on_new_batch = []
 
-    def columns_for(self, info: EventClassInfo, field_names: list[str]) -> ClassColumns:
+    def _new_batch(self) -> EventBatch:
+        if self.raw_ints:
+            return EventBatch(ts=RawInts(), class_ids=RawInts(), mux=MuxKeys(streams=RawInts()))
+        return EventBatch() if self.stream_table is None else EventBatch(mux=MuxKeys())
+
+    def tag_stream(self, name: str, stream) -> int | None:
+        """The tag this stream's events carry, or None when streams are not tracked.
+
+        ``stream`` is bt2's stream object (from the stream-beginning message).
+        """
+        if self.stream_table is None:
+            return None
+        self.stream_table.append((stream.cls.id, stream.id, name))
+        return len(self.stream_table) - 1
+
+    def columns_for(self, info: EventClassInfo, field_names: list[str],
+                    raw: dict[str, str] | None = None) -> ClassColumns:
+        """The current batch's columns of a class; ``raw``: typecodes of columns
+        the C decoder may fill as :class:`RawInts` (only with ``raw_ints``)."""
+        raw = raw if self.raw_ints else None
         cols = self._columns.get(info.id)
         if cols is None:
-            cols = self._columns[info.id] = ClassColumns(info, field_names)
+            cols = self._columns[info.id] = ClassColumns(info, field_names, raw)
+        elif raw is not None:
+            self._agree(cols, raw)
         return cols
+
+    def _agree(self, cols: ClassColumns, raw: dict[str, str]) -> None:
+        """Two event classes share columns but disagree on an integer's sign: use lists."""
+        changed = False
+        for name, col in cols.fields.items():
+            if isinstance(col, RawInts) and raw.get(name) != col.code:
+                cols.fields[name] = col.tolist()
+                changed = True
+        if changed:
+            for callback in self.on_new_batch:
+                callback(cols.info.id, cols)
 
     def wanted_fields(self, class_name: str, available: list[str]) -> list[str] | None:
         """The columns to decode for a class, or None to skip it."""
@@ -77,6 +120,13 @@ class BatchBuilder:
             begin_ns=None if begin_ns is None else begin_ns + self.trace.offset_ns,
             end_ns=None if end_ns is None else end_ns + self.trace.offset_ns,
             cpu=stream.cpu if stream else None, trace=self.trace.index, stream=stream_name))
+        mux = self.batch.mux
+        if mux is not None:
+            # The muxer orders a discard by its beginning, else where it arrives.
+            if begin_ns is not None:
+                mux.discards.append(begin_ns + self.trace.offset_ns)
+            else:
+                mux.discards.append(self.batch.ts[-1] if self.batch.ts else self.last_ts)
 
     def flush(self) -> None:
         """Close the current batch (if it has anything) and start a new one."""
@@ -88,9 +138,9 @@ class BatchBuilder:
         self.events += len(batch.ts)
         batch.classes = {cid: cols for cid, cols in self._columns.items() if len(cols)}
         self.ready.append(batch)
-        self.batch = EventBatch()
+        self.batch = self._new_batch()
         for cid, cols in list(self._columns.items()):
-            self._columns[cid] = fresh = ClassColumns(cols.info, list(cols.fields))
+            self._columns[cid] = fresh = cols.fresh()
             for callback in self.on_new_batch:
                 callback(cid, fresh)
 

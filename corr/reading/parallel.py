@@ -1,0 +1,405 @@
+"""Decoding one trace on several cores: worker processes, one per group of stream files.
+
+Each worker is forked (after every import: nothing is re-imported) and
+runs the serial decode (:func:`graph.decode`) on a temporary trace folder
+holding its group's stream files (:mod:`groups`).  It ships its batches
+over a pipe (:mod:`wire`); the parent maps the worker's class ids to its
+own registry, merges the workers' streams by timestamp
+(:func:`merge.merge_groups`) and hands out plain-list batches: the same
+events in the same order as the serial decode.  Class ids may be
+numbered differently (the registry learns classes in another order); a
+class is the same (name, trace, fields) either way.
+
+The muxer's order at equal timestamps (stream class id, then stream id)
+is rebuilt from a stream tag per event, which the worker's sink records.
+
+Failures: when a worker reports an error (or dies), the parent stops
+every worker and replays the trace serially from the start, skipping the
+events it already delivered, so the events, the error and its counts are
+exactly the serial decode's.  Workers are killed and reaped, and their
+folders removed, when the consumer stops early, on errors and at exit.
+"""
+
+from __future__ import annotations
+
+import atexit
+import ctypes
+import fcntl
+import gc
+import os
+import shutil
+import signal
+import threading
+from collections.abc import Iterator
+from queue import Queue
+
+from . import native_sink, wire
+from .batch import EventBatch
+from .graph import choose_sink, decode
+from .groups import auto_stream_ids, bt2_path, make_group_dir, remove_stale_group_dirs
+from .merge import Part, drop_events, merge_groups
+from .projection import Projection
+from .sink_common import BatchBuilder, ClassRegistry
+from .traceinfo import StreamInfo, TraceInfo
+
+# Batches a worker may encode ahead of what the parent has read.
+_AHEAD = 4
+_PIPE_BYTES = 1 << 20
+_F_SETPIPE_SZ = 1031            # Linux fcntl: a pipe's buffer size
+_PR_SET_PDEATHSIG = 1           # Linux prctl: a signal for when the parent dies
+_LIVE: set["_Workers"] = set()      # closed at exit if a consumer never was
+
+
+class WorkerFailed(Exception):
+    """A worker reported an error or died: the parent falls back to the serial decode."""
+
+
+def read_parallel(trace: TraceInfo, registry: ClassRegistry, projection: Projection,
+                  batch_size: int, reader: str, groups: list[list[str]]) -> Iterator[EventBatch]:
+    """One trace's batches, decoded by one worker per group of stream files."""
+    events = discards = 0
+    try:
+        workers = _Workers(trace, projection, batch_size, reader, groups)
+    except OSError:                     # no process or folder to spare: decode here
+        yield from replay(trace, registry, projection, batch_size, reader, 0, 0)
+        return
+    import numpy  # noqa: F401  (the merge needs it: imported while the workers start)
+    try:
+        try:
+            for batch in merge_groups([workers.parts(i, registry) for i in range(len(groups))]):
+                events += len(batch.ts)
+                discards += len(batch.discards)
+                yield batch
+            return
+        except WorkerFailed:
+            pass
+    finally:
+        workers.close()
+    yield from replay(trace, registry, projection, batch_size, reader, events, discards)
+
+
+def replay(trace, registry, projection, batch_size, reader, events: int,
+           discards: int) -> Iterator[EventBatch]:
+    """The serial decode, without its first ``events`` events and ``discards`` discards."""
+    for batch in decode(BatchBuilder(trace, registry, projection, batch_size), reader):
+        if discards:
+            n = min(discards, len(batch.discards))
+            batch.discards = batch.discards[n:]
+            discards -= n
+        if events >= len(batch.ts):
+            events -= len(batch.ts)
+            if batch.discards:
+                yield EventBatch(discards=batch.discards)
+            continue
+        if events:
+            batch, events = drop_events(batch, events), 0
+        yield batch
+
+
+# -- the parent's side ---------------------------------------------------------------------
+
+class _Workers:
+    """The forked workers of one trace, their pipes and folders."""
+
+    def __init__(self, trace, projection, batch_size, reader, groups):
+        self.trace = trace
+        self.dirs: list[str] = []
+        self.pids: list[int] = []
+        self.receivers: list[wire.Receiver] = []
+        self.streams = _TraceStreams(trace, auto_stream_ids(trace.path))
+        _LIVE.add(self)
+        try:
+            remove_stale_group_dirs()
+            for files in groups:
+                self.dirs.append(make_group_dir(trace.path, files))
+                self._fork(self.dirs[-1], projection, batch_size, reader)
+        except BaseException:
+            self.close()
+            raise
+
+    def _fork(self, group_dir, projection, batch_size, reader) -> None:
+        read_fd, write_fd = os.pipe()
+        try:
+            pid = os.fork()
+        except OSError:
+            os.close(read_fd)
+            os.close(write_fd)
+            raise
+        if pid == 0:                    # the child never returns
+            _child(write_fd, self.trace, group_dir, projection, batch_size, reader)
+        os.close(write_fd)
+        self.pids.append(pid)
+        self.receivers.append(wire.Receiver(read_fd))
+
+    def parts(self, i: int, registry: ClassRegistry) -> Iterator[Part]:
+        """Worker ``i``'s batches as Parts, its classes and streams learned on the way."""
+        receiver = self.receivers[i]
+        decoder = _PartDecoder(self.trace, registry, self.streams, self.dirs[i])
+        while True:
+            msg = receiver.recv()
+            if msg is None:
+                raise WorkerFailed("a worker exited without finishing")
+            kind, body = msg
+            if kind == "error":
+                raise WorkerFailed(body)
+            decoder.learn(body)
+            if kind == "end":
+                return
+            yield decoder.part(body)
+
+    def close(self) -> None:
+        """Kill and reap every worker, close the pipes, remove the folders (idempotent)."""
+        for pid in self.pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        for pid in self.pids:
+            try:
+                os.waitpid(pid, 0)
+            except ChildProcessError:
+                pass
+        self.pids = []
+        for r in self.receivers:
+            os.close(r.fd)
+        self.receivers = []
+        for d in self.dirs:
+            shutil.rmtree(d, ignore_errors=True)
+        self.dirs = []
+        _LIVE.discard(self)
+
+
+@atexit.register
+def _close_all() -> None:
+    for workers in list(_LIVE):
+        workers.close()
+
+
+class _TraceStreams:
+    """The parent's trace.streams, learned from every worker, in the serial order.
+
+    The muxer hands out stream beginnings by (stream class id, stream id),
+    so the serial decode inserts streams in that order.
+    """
+
+    def __init__(self, trace: TraceInfo, auto_ids: dict[str, int] | None):
+        self.trace = trace
+        self.auto_ids = auto_ids
+        self.keys: dict[str, tuple] = {}
+
+    def key(self, name: str, class_id: int, stream_id: int) -> tuple:
+        """A stream's muxing key in the whole trace: (stream class id, stream id)."""
+        if self.auto_ids is not None:
+            stream_id = self.auto_ids.get(name.rsplit("/", 1)[-1], stream_id)
+        return class_id, stream_id
+
+    def add(self, name: str, key: tuple, packet_context: tuple) -> None:
+        self.keys[name] = key
+        streams = self.trace.streams
+        if name in streams:
+            return
+        streams[name] = StreamInfo(name=name, packet_context=packet_context)
+        ordered = sorted(streams.items(), key=lambda kv: (kv[0] not in self.keys,
+                                                          self.keys.get(kv[0], ())))
+        streams.clear()
+        streams.update(ordered)
+
+
+class _PartDecoder:
+    """Turns one worker's messages into Parts: its class ids and stream names mapped."""
+
+    def __init__(self, trace, registry, streams: _TraceStreams, group_dir: str):
+        self.trace = trace
+        self.registry = registry
+        self.streams = streams
+        self.cid_map: list[int] = []            # worker class id -> parent class id
+        self.stream_keys: list[tuple] = []      # tag -> (stream class id, stream id)
+        self.rename = _Renamer(group_dir, trace.path)
+        self._np_map = None
+
+    def learn(self, body: dict) -> None:
+        """New classes and streams, stream CPUs, and the trace's env and clock."""
+        for name, trace_index, fields in body["classes"]:
+            self.cid_map.append(self.registry.intern(name, trace_index, fields).id)
+            self._np_map = None
+        for sc_id, stream_id, name, packet_context in body["streams"]:
+            name = self.rename(name)
+            key = self.streams.key(name, sc_id, stream_id)
+            self.stream_keys.append(key)
+            self.streams.add(name, key, packet_context)
+        for name, cpu in body["cpus"]:
+            info = self.trace.streams.get(self.rename(name))
+            if info is not None:
+                info.cpu = cpu
+        if body.get("env") and not self.trace.env:
+            self.trace.env = body["env"]
+        if body.get("clock") is not None and self.trace.clock is None:
+            self.trace.clock = body["clock"]
+
+    def part(self, body: dict) -> Part:
+        import numpy as np
+        if self._np_map is None:
+            self._np_map = np.asarray(self.cid_map, dtype=np.int64)
+        classes = {}
+        for local, cpu, fields in body["columns"]:
+            cid = self.cid_map[local]
+            classes[cid] = [self.registry.classes[cid], _unpacked(cpu),
+                            {name: _unpacked(col) for name, col in fields}]
+        discards = [(ts, self.stream_keys[tag] if tag is not None else (),
+                     d._replace(stream=self.rename(d.stream)))
+                    for ts, tag, d in body["discards"]]
+        return Part(ts=_unpacked(body["ts"]), cids=self._np_map[_unpacked(body["cids"])],
+                    tags=_unpacked(body["tags"]), stream_keys=self.stream_keys,
+                    classes=classes, discards=discards)
+
+
+def _unpacked(spec):
+    """A numpy view of an array column; an object column as sent."""
+    if spec[0] == wire.ARRAY:
+        import numpy as np
+        return np.frombuffer(spec[2], dtype=np.dtype(spec[1]))
+    return spec[1]
+
+
+class _Renamer:
+    """A worker's stream names (under its folder) as the serial decode names them."""
+
+    def __init__(self, group_dir: str, trace_path: str):
+        self.worker = bt2_path(group_dir) + "/"
+        self.serial = bt2_path(trace_path) + "/"
+
+    def __call__(self, name: str) -> str:
+        if name.startswith(self.worker):
+            return self.serial + name[len(self.worker):]
+        return name
+
+
+# -- the worker's side ---------------------------------------------------------------------
+
+def _child(fd: int, trace: TraceInfo, group_dir: str, projection: Projection,
+           batch_size: int, reader: str) -> None:
+    """A worker's whole life: decode the group, send its batches, exit (never returns)."""
+    code = 1
+    try:
+        _detach(fd)
+        sender = _Sender(fd)
+        try:
+            _decode_group(sender, trace, group_dir, projection, batch_size, reader)
+        except Exception as exc:          # any failure: the parent replays serially
+            sender.put(("error", f"{type(exc).__name__}: {exc}"))
+        sender.finish()
+        code = 0
+    finally:
+        os._exit(code)
+
+
+def _detach(fd: int) -> None:
+    """Die with the parent, leave Ctrl-C to it, drop the other workers' pipes."""
+    parent = os.getppid()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):
+        pass
+    if os.getppid() != parent:
+        os._exit(1)
+    for workers in _LIVE:
+        for r in workers.receivers:
+            os.close(r.fd)
+    gc.disable()        # the worker makes no cycles; collections would only touch shared pages
+    try:
+        fcntl.fcntl(fd, _F_SETPIPE_SZ, _PIPE_BYTES)
+    except OSError:
+        pass
+
+
+def _decode_group(sender, trace, group_dir, projection, batch_size, reader) -> None:
+    local = TraceInfo(index=trace.index, path=group_dir, env=dict(trace.env),
+                      clock=trace.clock, offset_ns=trace.offset_ns)
+    raw = choose_sink(reader) is native_sink.NativeSink and native_sink.accelerated()
+    builder = BatchBuilder(local, ClassRegistry(), projection, batch_size,
+                           track_streams=True, raw_ints=raw)
+    shipper = _Shipper(builder)
+    for batch in decode(builder, reader):
+        sender.put(("batch", shipper.body(batch)))
+    sender.put(("end", shipper.body(None)))
+
+
+class _Sender:
+    """Writes the worker's messages from a thread, so decoding goes on meanwhile."""
+
+    def __init__(self, fd: int):
+        self.fd = fd
+        self.queue: Queue = Queue(maxsize=_AHEAD)
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def put(self, msg) -> None:
+        self.queue.put(wire.encode(msg))
+
+    def finish(self) -> None:
+        self.queue.put(None)
+        self.thread.join()
+
+    def _run(self) -> None:
+        while True:
+            parts = self.queue.get()
+            if parts is None:
+                return
+            try:
+                wire.write(self.fd, parts)
+            except OSError:             # the parent is gone or stopped reading
+                os._exit(1)
+
+
+class _Shipper:
+    """Encodes a worker's batches, with what the parent has not been told yet."""
+
+    def __init__(self, builder: BatchBuilder):
+        self.builder = builder
+        self.classes_sent = 0
+        self.streams_sent = 0
+        self.cpus_sent: dict[str, int | None] = {}
+        self.trace_sent = False
+
+    def body(self, batch: EventBatch | None) -> dict:
+        body = self._news()
+        if batch is not None:
+            body.update(self._events(batch))
+        return body
+
+    def _news(self) -> dict:
+        builder, trace = self.builder, self.builder.trace
+        classes = builder.registry.classes[self.classes_sent:]
+        self.classes_sent += len(classes)
+        table = builder.stream_table[self.streams_sent:]
+        self.streams_sent += len(table)
+        cpus = [(name, s.cpu) for name, s in trace.streams.items()
+                if self.cpus_sent.get(name, -1) != s.cpu]
+        self.cpus_sent.update(cpus)
+        body = {"classes": [(c.name, c.trace, c.fields) for c in classes],
+                "streams": [(sc, sid, name, self._packet_context(name)) for sc, sid, name in table],
+                "cpus": cpus}
+        if not self.trace_sent and table:
+            body["env"], body["clock"] = trace.env, trace.clock
+            self.trace_sent = True
+        return body
+
+    def _packet_context(self, name: str) -> tuple:
+        info = self.builder.trace.streams.get(name)
+        return info.packet_context if info is not None else ()
+
+    def _events(self, batch: EventBatch) -> dict:
+        tag_of = {name: tag for tag, (_, _, name) in enumerate(self.builder.stream_table)}
+        columns = []
+        for cid, cols in batch.classes.items():
+            types = {f.name: f.type for f in cols.info.fields}
+            columns.append((cid, wire.int_column(cols.cpu),
+                            [(name, wire.column(values, types.get(name)))
+                             for name, values in cols.fields.items()]))
+        return {"ts": wire.int_column(batch.ts, signed_only=True),
+                "cids": wire.int_column(batch.class_ids, signed_only=True),
+                "tags": wire.int_column(batch.mux.streams, signed_only=True),
+                "columns": columns,
+                "discards": [(ts, tag_of.get(d.stream), d)
+                             for ts, d in zip(batch.mux.discards, batch.discards)]}

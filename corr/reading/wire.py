@@ -1,0 +1,117 @@
+"""Messages between a parallel reader's workers and its parent, over a pipe.
+
+A message is a pickled header whose integer columns travel out of band:
+raw 64-bit words (the C decoder's :class:`~corr.reading.batch.RawInts`, or
+an ``array('q')`` made from a list) written as they are and read by the
+parent into one ``bytearray``, where numpy views them without a copy.
+Measured per value (docs/performance.md): pickled lists cost the parent
+~21 ns to load, raw words ~14 ns (their ``tolist``); only other values
+(strings, lists, None, floats) are pickled.
+
+Framing: ``<header length, buffer count>``, the buffer lengths, then the
+header and each buffer, each padded to 8 bytes (so numpy's views are aligned).
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import struct
+from array import array
+
+from .batch import RawInts
+
+_PREFIX = struct.Struct("<QI")
+_IOV_MAX = 1024
+_PAD = 8
+# Column kinds in a header.
+ARRAY, OBJECTS = "a", "o"
+
+
+def int_column(values, signed_only: bool = False):
+    """``(ARRAY, typecode, buffer)`` for RawInts or a list of ints, else ``(OBJECTS, list)``."""
+    if isinstance(values, RawInts):
+        return (ARRAY, values.code, pickle.PickleBuffer(values))
+    for code in ("q",) if signed_only else ("q", "Q"):
+        try:
+            return (ARRAY, code, pickle.PickleBuffer(array(code, values)))
+        except (TypeError, OverflowError):
+            continue
+    return (OBJECTS, values)
+
+
+def column(values, type_name: str | None):
+    """How one column travels: integer fields as arrays, the rest pickled."""
+    if isinstance(values, RawInts) or type_name in ("int", "enum") or type_name is None:
+        return int_column(values)
+    return (OBJECTS, values)
+
+
+def encode(header) -> list:
+    """One message as the byte chunks to write (arrays not copied)."""
+    buffers: list[pickle.PickleBuffer] = []
+    data = pickle.dumps(header, protocol=5, buffer_callback=buffers.append)
+    views = [b.raw() for b in buffers]
+    parts = [_PREFIX.pack(len(data), len(views)),
+             struct.pack(f"<{len(views)}Q", *(len(v) for v in views))]
+    for chunk in (data, *views):
+        parts.append(chunk)
+        if len(chunk) % _PAD:
+            parts.append(bytes(_PAD - len(chunk) % _PAD))
+    return parts
+
+
+def write(fd: int, parts: list) -> None:
+    """Write an encoded message: one ``writev`` (one release of the GIL) unless it is cut short."""
+    views = [memoryview(p).cast("B") for p in parts]
+    while views:
+        n = os.writev(fd, views[:_IOV_MAX])
+        while views and n >= len(views[0]):
+            n -= len(views[0])
+            views.pop(0)
+        if n:
+            views[0] = views[0][n:]
+
+
+def send(fd: int, header) -> None:
+    """Write one message (blocking until the reader has room for it)."""
+    write(fd, encode(header))
+
+
+class Receiver:
+    """Reads a worker's messages from its pipe."""
+
+    def __init__(self, fd: int):
+        self.fd = fd
+        self._file = open(fd, "rb", buffering=0, closefd=False)
+
+    def _read_exact(self, n: int) -> memoryview | None:
+        view = memoryview(bytearray(n))
+        got = 0
+        while got < n:
+            k = self._file.readinto(view[got:])
+            if not k:
+                return None
+            got += k
+        return view
+
+    def recv(self):
+        """The next message, or None when the worker closed its end."""
+        prefix = self._read_exact(_PREFIX.size)
+        if prefix is None:
+            return None
+        header_len, count = _PREFIX.unpack(prefix)
+        raw = self._read_exact(8 * count) if count else b""
+        if raw is None:
+            return None
+        lengths = struct.unpack(f"<{count}Q", raw)
+        padded = [n + (-n % _PAD) for n in lengths]
+        at = header_len + (-header_len % _PAD)
+        body = self._read_exact(at + sum(padded))
+        if body is None:
+            return None
+        buffers = []
+        for n, p in zip(lengths, padded):
+            buffers.append(body[at:at + n])
+            at += p
+        return pickle.loads(body[:header_len], buffers=buffers)

@@ -1,0 +1,356 @@
+"""Decoding one trace in parallel worker processes gives exactly the serial decode.
+
+Every event (timestamp, class, CPU, fields), in the same order (equal
+timestamps of different streams included), the same discards, the same
+error after the same events, the same stream facts; and no worker or
+temporary folder outlives the read.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import READABLE, shared_trace
+
+from corr.errors import TraceDecodeError, UsageError
+from corr.reading import Projection, groups, open_traces, parallel
+from corr.testing import Scenario, generate_kernel_trace
+
+
+@pytest.fixture(autouse=True)
+def two_cpus(monkeypatch):
+    """Two workers wherever the tests run (CI machines may have one CPU)."""
+    monkeypatch.setattr(groups, "_cpu_count", lambda: 2)
+    monkeypatch.delenv("CORR_JOBS", raising=False)
+
+
+@pytest.fixture
+def group_dirs(monkeypatch):
+    """The temporary folders the workers are given."""
+    made = []
+    real = groups.make_group_dir
+
+    def recording(path, files):
+        made.append(real(path, files))
+        return made[-1]
+    monkeypatch.setattr(parallel, "make_group_dir", recording)
+    return made
+
+
+def decode(path, jobs, projection=None, batch_size=32_768, reader="auto"):
+    """Everything a consumer can see of one decode."""
+    traces = open_traces(path)
+    events, discards, error = [], [], None
+    try:
+        for batch in traces.batches(projection or Projection.all(), batch_size=batch_size,
+                                    reader=reader, jobs=jobs):
+            assert batch.mux is None
+            for ts, cid, row in batch.rows():
+                cols = batch.classes[cid]
+                events.append((ts, cols.info.name, cols.info.fields, cols.cpu[row],
+                               tuple((k, v[row]) for k, v in cols.fields.items())))
+            discards.extend(batch.discards)
+    except TraceDecodeError as exc:
+        error = (str(exc), exc.path, exc.events_before, exc.stopped_at_ns)
+    streams = [[(s.name, s.cpu, s.packet_context) for s in t.streams.values()]
+               for t in traces.traces]
+    envs = [t.env for t in traces.traces]
+    return events, discards, error, streams, envs
+
+
+def assert_same_decode(path, projection=None, batch_size=32_768, reader="auto"):
+    serial = decode(path, 1, projection, batch_size, reader)
+    par = decode(path, 2, projection, batch_size, reader)
+    assert len(par[0]) == len(serial[0])
+    for i, (a, b) in enumerate(zip(par[0], serial[0])):
+        assert a == b, f"event {i}"
+    assert par[1:] == serial[1:]
+    return serial
+
+
+def children() -> list[int]:
+    """This process's child processes, zombies included."""
+    pid = os.getpid()
+    found = []
+    for task in os.listdir(f"/proc/{pid}/task"):
+        with open(f"/proc/{pid}/task/{task}/children") as f:
+            found.extend(int(c) for c in f.read().split())
+    return found
+
+
+def cross_group_ties(path) -> int:
+    """Equal timestamps of events from CPUs that the two workers decode apart."""
+    plan = groups.plan(str(path), 2)
+    group_of = {groups.cpu_key(f): i for i, files in enumerate(plan) for f in files}
+    events = decode(path, 1)[0]
+    return sum(1 for a, b in zip(events, events[1:])
+               if a[0] == b[0] and group_of.get(a[3]) != group_of.get(b[3]))
+
+
+# -- identical decodes ----------------------------------------------------------------------
+
+ONE_STREAM_FILE = {"flipping-endianness", "context-switches-ust"}      # nothing to split
+
+
+@pytest.mark.parametrize("name", READABLE + ["hello-lost"])
+def test_parallel_equals_serial_on_shared_traces(name, group_dirs):
+    events, _, error, _, _ = assert_same_decode(shared_trace(name))
+    assert bool(group_dirs) == (name not in ONE_STREAM_FILE), "split as planned"
+    if name == "hello-lost":
+        assert len(events) == 38 and error is not None and error[2] == 38
+    else:
+        assert error is None and events
+
+
+def test_muxer_order_of_equal_timestamps_is_kept():
+    # bug446190 has no stream_instance_id (stream ids follow file names) and
+    # hundreds of equal timestamps on CPUs the two workers decode apart.
+    path = shared_trace("bug446190")
+    assert groups.auto_stream_ids(str(path)) is not None
+    assert cross_group_ties(path) > 100
+    assert_same_decode(path)
+
+
+@pytest.mark.parametrize("projection, batch_size", [
+    (Projection.of({"sched_*": "*"}), 7),
+    (Projection.of({"syscall_*": ["ret", "fd"]}), 1000),
+    (Projection.of({"sched_switch": []}), 32_768),
+])
+def test_projected_decodes_and_small_batches(projection, batch_size):
+    assert_same_decode(shared_trace("many-threads"), projection, batch_size)
+
+
+@pytest.mark.parametrize("reader", ["native", "public"])
+def test_other_readers_in_workers(reader):
+    assert_same_decode(shared_trace("wget-k-20180802-115406"), batch_size=2000, reader=reader)
+
+
+def test_empty_strings_are_empty_in_every_decode():
+    # babeltrace2 2.0.4 reads an empty string field as an earlier event's
+    # text (fixed in 2.0.5): the value would depend on what each worker
+    # decoded before.  This openat's filename is empty.
+    path = shared_trace("wget-k-20180802-115043")
+    for jobs in (1, 2):
+        for batch in open_traces(path).batches(Projection.of({"syscall_entry_openat": "*"}),
+                                               jobs=jobs):
+            for ts, _, _, fields in batch.events():
+                if ts == 1533225044393045371:
+                    assert fields["filename"] == ""
+
+
+def test_generated_trace(tmp_path, group_dirs):
+    g = generate_kernel_trace(tmp_path / "gen", events=30_000, cpus=6, threads=40, seed=11,
+                              packet_events=500)
+    events = assert_same_decode(g.path, batch_size=3000)[0]
+    assert len(events) == 30_000 and len(group_dirs) == 2
+
+
+def _tied_scenario(cpus: int = 12) -> Scenario:
+    """Events at the same nanoseconds on every CPU, and losses at equal times."""
+    s = Scenario(cpus=cpus, packet_events=40)
+    for step in range(300):
+        for cpu in range(cpus):
+            at = 1_000 * step + (0 if (step + cpu) % 3 else 7)
+            s.event("corr_tick", cpu=cpu, at=at, step=step, cpu_seen=cpu, tag=f"s{step}c{cpu}")
+            if step % 50 == 0:
+                s.event("corr_tock", cpu=cpu, at=at, step=step)
+    for cpu in (0, 3, 10):
+        s.discarded(cpu=cpu, count=5 + cpu, begin=150_000, end=150_500)
+    return s
+
+
+def test_scenario_with_equal_timestamps_on_every_cpu(tmp_path):
+    path = tmp_path / "ties"
+    _tied_scenario().write(path)
+    assert cross_group_ties(path) > 1000
+    for batch_size in (5, 64, 32_768):
+        events, discards, _, _, _ = assert_same_decode(path, batch_size=batch_size)
+    assert len(events) == 300 * 12 + 6 * 12
+    assert sorted(d.cpu for d in discards) == [0, 3, 10]
+
+
+# -- failures and clean-up ------------------------------------------------------------------
+
+def test_a_failing_worker_gives_the_serial_result(monkeypatch):
+    """A worker dies part-way: the parent replays serially, skipping what it gave."""
+    path = shared_trace("many-threads")
+    expected = decode(path, 1, batch_size=5000)
+    real_decode, real_replay = parallel._decode_group, parallel.replay
+    skipped = []
+
+    def dies_after_two_batches(sender, *args):
+        class Dying:
+            sent = 0
+
+            def put(self, msg):
+                if self.sent == 2:
+                    sender.finish()
+                    os._exit(3)
+                self.sent += 1
+                sender.put(msg)
+        real_decode(Dying(), *args)
+
+    def replay(*args):
+        skipped.append(args[5])
+        return real_replay(*args)
+    monkeypatch.setattr(parallel, "_decode_group", dies_after_two_batches)
+    monkeypatch.setattr(parallel, "replay", replay)
+    assert decode(path, 2, batch_size=5000) == expected
+    assert skipped and skipped[0] > 0, "the parent had delivered events before the failure"
+    assert children() == []
+
+
+def test_stopping_early_leaves_no_worker_and_no_folder(group_dirs):
+    batches = open_traces(shared_trace("many-threads")).batches(batch_size=1000, jobs=2)
+    next(batches)
+    assert len(children()) == 2 and all(os.path.isdir(d) for d in group_dirs)
+    batches.close()
+    assert children() == []
+    assert group_dirs and not any(os.path.exists(d) for d in group_dirs)
+
+
+def test_a_dropped_reader_is_cleaned_up(group_dirs):
+    batches = open_traces(shared_trace("many-threads")).batches(batch_size=1000, jobs=2)
+    next(batches)
+    del batches
+    gc.collect()
+    assert children() == []
+    assert not any(os.path.exists(d) for d in group_dirs)
+
+
+def test_an_exception_in_the_consumer_cleans_up(group_dirs):
+    with pytest.raises(ZeroDivisionError):
+        for _ in open_traces(shared_trace("many-threads")).batches(batch_size=1000, jobs=2):
+            1 / 0
+    assert children() == []
+    assert not any(os.path.exists(d) for d in group_dirs)
+
+
+def test_workers_die_with_their_parent():
+    """A parent killed outright takes its workers with it (no orphans); a later
+    read removes the folders it left."""
+    script = (
+        "import os, sys\n"
+        "from corr.reading import groups, open_traces\n"
+        "groups._cpu_count = lambda: 2\n"
+        f"b = open_traces({str(shared_trace('many-threads'))!r}).batches(batch_size=100, jobs=2)\n"
+        "next(b)\n"
+        "print(' '.join(open(f'/proc/{os.getpid()}/task/{os.getpid()}/children').read().split()),"
+        " flush=True)\n"
+        "import time; time.sleep(60)\n")
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    workers = [int(p) for p in proc.stdout.readline().split()]
+    assert len(workers) == 2
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and any(_alive(p) for p in workers):
+        time.sleep(0.05)
+    assert not any(_alive(p) for p in workers)
+    left = Path(tempfile.gettempdir()).glob(f"corr-group-{proc.pid}-*")
+    assert len(list(left)) == 2
+    groups.remove_stale_group_dirs(older_than=0)
+    assert not list(Path(tempfile.gettempdir()).glob(f"corr-group-{proc.pid}-*"))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(")")[-1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+# -- when to split, and how -----------------------------------------------------------------
+
+def _files(tmp_path, sizes: dict[str, int]) -> Path:
+    (tmp_path / "metadata").write_text("/* CTF 1.8 */")
+    for name, size in sizes.items():
+        (tmp_path / name).write_bytes(b"\0" * size)
+    return tmp_path
+
+
+def test_files_of_one_cpu_stay_together_and_groups_balance(tmp_path):
+    path = _files(tmp_path, {"channel0_0": 9000, "channel0_0_1": 1000, "channel1_0": 2000,
+                             "channel0_1": 5000, "channel0_2": 4000, "channel0_3": 3000})
+    plan = groups.plan(str(path), 2)
+    assert sorted(map(sorted, plan)) == [["channel0_0", "channel0_0_1", "channel1_0"],
+                                         ["channel0_1", "channel0_2", "channel0_3"]]
+
+
+def test_when_a_trace_stays_serial(tmp_path, monkeypatch):
+    path = _files(tmp_path, {"channel0_0": 100, "channel0_1": 100})
+    assert groups.plan(str(path), None) is None            # auto: too small
+    assert groups.plan(str(path), 1) is None
+    assert groups.plan(str(path), 2) == [["channel0_0"], ["channel0_1"]]
+    monkeypatch.setenv("CORR_JOBS", "1")
+    assert groups.plan(str(path), None) is None
+    monkeypatch.setenv("CORR_JOBS", "2")
+    assert groups.plan(str(path), None) is not None
+    monkeypatch.setattr(groups, "_cpu_count", lambda: 1)
+    assert groups.plan(str(path), 2) is None               # one CPU
+    monkeypatch.setattr(groups, "_cpu_count", lambda: 2)
+    (tmp_path / "channel0_1").unlink()
+    (tmp_path / "channel0_0_1").write_bytes(b"\0" * 100)  # the same CPU's next file
+    assert groups.plan(str(path), 2) is None
+    for bad in (0, -1, "two"):
+        with pytest.raises(UsageError):
+            groups.plan(str(path), bad)
+
+
+def test_large_traces_split_by_default(tmp_path):
+    path = _files(tmp_path, {"channel0_0": groups.MIN_PARALLEL_BYTES, "channel0_1": 10})
+    assert groups.plan(str(path), None) is not None
+    assert groups.plan(str(path), None, batch_size=10) is None
+
+
+def test_group_folder_links_metadata_streams_and_indexes(tmp_path):
+    path = _files(tmp_path, {"channel0_0": 10, "channel0_1": 10})
+    (tmp_path / "index").mkdir()
+    (tmp_path / "index" / "channel0_1.idx").write_bytes(b"x")
+    group = groups.make_group_dir(str(path), ["channel0_1"])
+    try:
+        assert sorted(os.listdir(group)) == ["channel0_1", "index", "metadata"]
+        assert os.readlink(os.path.join(group, "index", "channel0_1.idx")) == \
+            str(tmp_path / "index" / "channel0_1.idx")
+    finally:
+        shutil.rmtree(group)
+
+
+def test_bt2_path_is_babeltrace2s_normalisation(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert groups.bt2_path("a/./b/../c/") == f"{os.getcwd()}/a/c"
+    assert groups.bt2_path("/x//y/.") == "/x/y"
+
+
+def test_raw_integer_columns():
+    from corr.reading.batch import EventClassInfo, RawInts
+    from corr.reading.sink_common import BatchBuilder, ClassRegistry
+    from corr.reading.traceinfo import TraceInfo
+
+    col = RawInts("Q")
+    for v in (0, 7, 2**64 - 1):
+        col.append(v)
+    assert len(col) == 3 and col[-1] == 2**64 - 1 and col.tolist() == [0, 7, 2**64 - 1]
+    # Two event classes sharing one class's columns but not the sign of a field:
+    # the column becomes a list, and every sink plan is told.
+    builder = BatchBuilder(TraceInfo(0, "t"), ClassRegistry(), Projection.all(), 10,
+                           track_streams=True, raw_ints=True)
+    told = []
+    builder.on_new_batch.append(lambda cid, cols: told.append(cid))
+    info = EventClassInfo(0, "e", 0)
+    cols = builder.columns_for(info, ["x", "s"], {"x": "q"})
+    cols.fields["x"].append(-5)
+    assert isinstance(cols.fields["x"], RawInts) and cols.fields["s"] == []
+    assert builder.columns_for(info, ["x", "s"], {"x": "Q"}) is cols
+    assert cols.fields["x"] == [-5] and told == [0]
