@@ -21,12 +21,8 @@ NO_DEADLINE = 2 ** 63
 
 
 # An open entry is a list (cheaper to make than an object, and mutable):
+# [ts, seq, key, tid, cpu, comm, values, deadline, timed out], made in entry().
 TS, SEQ, KEY, TID, CPU, COMM, VALUES, DEADLINE, TIMED_OUT = range(9)
-
-
-def _open_entry(ts, seq, key, tid, cpu, comm, values, deadline) -> list:
-    """An entry waiting for its exit (the fields are the constants above)."""
-    return [ts, seq, key, tid, cpu, comm, values, deadline, False]
 
 
 class Matcher:
@@ -267,46 +263,6 @@ class Matcher:
 
     # -- accounting ------------------------------------------------------------------
     def outcome_counts(self) -> dict:
-        """Entries and what became of them; the parts add up to ``entries``."""
-        return outcome_counts(self.intervals, self.entries, self.dropped, self.unmatched_exits)
-
-
-def pair_function(spec):
-    """A pair filter spec as a callable ``(entry values, exit values, duration)``.
-
-    A tuple ``(side, i, side, j)`` compares two captured values (side 0 is
-    the entry, 1 the exit) with the expression language's rule that an
-    absent value is unequal to everything; a callable is used as it is.
-    """
-    if spec is None or callable(spec):
-        return spec
-    sa, ia, sb, ib = spec
-
-    def equal(entry_values, exit_values, duration):
-        both = (entry_values, exit_values)
-        a, b = both[sa], both[sb]
-        if a is None or b is None:
-            return False
-        a, b = a[ia], b[ib]
-        return a is not None and b is not None and a == b
-    return equal
-
-
-def group_function(spec):
-    """A group spec as a callable ``(entry values, exit values, key, duration)``."""
-    if spec is None or callable(spec):
-        return spec
-    if spec == ("key",):
-        return lambda e, x, key, d: key
-    kind, i = spec
-    if kind == "key":
-        return lambda e, x, key, d: key[i]
-    if kind == "entry":
-        return lambda e, x, key, d: None if e is None else e[i]
-    return lambda e, x, key, d: None if x is None else x[i]
-
-
-def outcome_counts(self) -> dict:
         """Entries and what became of them; the parts add up to ``entries``."""
         return outcome_counts(self.intervals, self.entries, self.dropped, self.unmatched_exits)
 
