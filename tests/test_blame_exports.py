@@ -12,9 +12,9 @@ import pytest
 
 import corr.api as api
 from corr.render import blame_graph, chrome_trace, folded
-from corr.testing import Scenario
 
 from conftest import one_line_error, run_corr
+from test_sched_scenarios import chain_to_the_disk
 
 RULES = Path(__file__).resolve().parent.parent / "rules" / "offcpu.yaml"
 
@@ -22,17 +22,7 @@ RULES = Path(__file__).resolve().parent.parent / "rules" / "offcpu.yaml"
 @pytest.fixture(scope="module")
 def chain(tmp_path_factory):
     """client (101) waits on server (102), which waits on the disk (BLOCK softirq)."""
-    s = Scenario(cpus=2)
-    a = s.thread(tid=101, pid=101, comm="client")
-    b = s.thread(tid=102, pid=102, comm="server")
-    s.run(cpu=0, thread=a, at=0)
-    s.run(cpu=1, thread=b, at=0)
-    s.block(a, at=1_000, state="S")
-    s.block(b, at=2_000, state="D")
-    s.wakeup(b, by=s.softirq(cpu=1, vec="BLOCK", at=5_000, until=5_500), at=5_200)
-    s.run(cpu=1, thread=b, at=6_000)
-    s.wakeup(a, by=b, at=7_000)
-    s.run(cpu=0, thread=a, at=8_000)
+    s = chain_to_the_disk()
     path = tmp_path_factory.mktemp("chain") / "trace"
     s.write(path, end=10_000)
     result = api.run(str(RULES), [path], overrides=["offcpu.threshold=1us"])

@@ -45,7 +45,8 @@ class _Span:
         self.start, self.end = start, end
 
 
-def test_a_blocked_on_b_blocked_on_the_disk(tmp_path):
+def chain_to_the_disk() -> Scenario:
+    """client (101) waits on server (102), which waits on the disk (BLOCK softirq)."""
     s = Scenario(cpus=2)
     a = s.thread(tid=101, pid=101, comm="client")
     b = s.thread(tid=102, pid=102, comm="server")
@@ -57,7 +58,11 @@ def test_a_blocked_on_b_blocked_on_the_disk(tmp_path):
     s.run(cpu=1, thread=b, at=6_000)
     s.wakeup(a, by=b, at=7_000)
     s.run(cpu=0, thread=a, at=8_000)
-    t = Analysed(s, tmp_path / "t", end=10_000)
+    return s
+
+
+def test_a_blocked_on_b_blocked_on_the_disk(tmp_path):
+    t = Analysed(chain_to_the_disk(), tmp_path / "t", end=10_000)
     assert t.path(101, 500, 9_000) == [
         (101, "client", "RUNNING", 500, 1_000),
         (102, "server", "RUNNING", 1_000, 2_000),
@@ -244,18 +249,7 @@ def test_the_path_is_depth_bounded():
 
 def test_blame_graph_of_a_chain_to_the_disk(tmp_path):
     from corr.analyses.blame import BlameGraph, differential
-    s = Scenario(cpus=2)
-    a = s.thread(tid=101, pid=101, comm="client")
-    b = s.thread(tid=102, pid=102, comm="server")
-    s.run(cpu=0, thread=a, at=0)
-    s.run(cpu=1, thread=b, at=0)
-    s.block(a, at=1_000, state="S")
-    s.block(b, at=2_000, state="D")
-    s.wakeup(b, by=s.softirq(cpu=1, vec="BLOCK", at=5_000, until=5_500), at=5_200)
-    s.run(cpu=1, thread=b, at=6_000)
-    s.wakeup(a, by=b, at=7_000)
-    s.run(cpu=0, thread=a, at=8_000)
-    t = Analysed(s, tmp_path / "t", end=10_000)
+    t = Analysed(chain_to_the_disk(), tmp_path / "t", end=10_000)
     start, end = t.base + 500, t.base + 9_000
     graph = BlameGraph(t.model.name_at)
     waits: list = []

@@ -79,7 +79,7 @@ class BlameGraph:
         edges = sorted(g.edges(data=True), key=lambda e: (-e[2]["ns"], e[0], e[1]))
         return {
             "intervals": self.intervals,
-            "nodes": [{"id": n, **{k: v for k, v in d.items()}} for n, d in g.nodes(data=True)],
+            "nodes": [{"id": n, **d} for n, d in g.nodes(data=True)],
             "edges": [{"from": u, "to": v, "ns": d["ns"], "count": d["count"],
                        "kinds": sorted(d["kinds"])} for u, v, d in edges],
         }

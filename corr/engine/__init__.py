@@ -27,13 +27,13 @@ def run_rules(traceset: TraceSet, ruleset: RuleSet, progress=None,
                "alignment": t.alignment, "offset_ns": t.offset_ns} for t in traceset.traces]
     rules = [RuleResult(rule, matcher) for rule, matcher in zip(ruleset.rules, engine.matchers)]
     if scheduling:
-        from ..analyses.scheduling import analyse
+        from ..analyses.scheduling import DEFAULT_LIMIT, analyse
         from ..sched.model import SchedModel
         model = SchedModel(engine.sched_log, engine.begin_ns, engine.end_ns,
                            names=engine.thread_names.name_at)
         for result in rules:
             if result.rule.blame:
-                result.analysis = (analyse(result, model) if blame_limit is None
-                                   else analyse(result, model, blame_limit))
+                result.analysis = analyse(
+                    result, model, DEFAULT_LIMIT if blame_limit is None else blame_limit)
     return RunResult(ruleset.path, rules, traces, engine.events, engine.begin_ns, engine.end_ns,
                      engine.discards, warnings, stopped)

@@ -35,6 +35,8 @@ class ThreadNames:
         self.names: dict[int, str] = {}
         # (ts, tid, name) each time a thread got a new name, in time order.
         self.history: list | None = [] if keep_history else None
+        self._by_tid: dict | None = None       # the history indexed by tid, once read
+        self._indexed = 0                      # history entries the index covers
 
     def columns_pairs(self, class_name: str, cols):
         """The ``(tid column, name column)`` pairs a class names threads with, or None."""
@@ -74,7 +76,7 @@ class ThreadNames:
         return values[max(i, 0)]
 
     def _index(self):
-        if getattr(self, "_by_tid", None) is None or self._indexed != len(self.history):
+        if self._by_tid is None or self._indexed != len(self.history):
             by_tid: dict[int, tuple[list, list]] = {}
             for ts, tid, name in self.history:
                 times, values = by_tid.setdefault(tid, ([], []))
