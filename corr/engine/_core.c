@@ -1083,7 +1083,8 @@ static PyTypeObject CoreType = {
 /* run_batch(ts, class_ids, work, names, history=None)
  *
  * work[cid] is None or (feeds, learn, tids, cpus, procnames): feeds a tuple
- * of (kind, core, keys, values, extra, passes, values_at), learn a tuple of
+ * of (kind, core, keys, values, extra, passes, values_at) (passes None, a
+ * mask of one byte a row, or a callable of the row), learn a tuple of
  * (tid column, name column) pairs or None.  Rows count per class from 0.
  * Names learnt go into ``names``; with a ``history`` list, every change of
  * a thread's name is appended to it as (ts, tid, name).
@@ -1133,6 +1134,13 @@ static PyObject *run_batch(PyObject *self, PyObject *args)
             PyObject *keys = PyTuple_GET_ITEM(feed, 2), *values = PyTuple_GET_ITEM(feed, 3);
             PyObject *extra = PyTuple_GET_ITEM(feed, 4), *passes = PyTuple_GET_ITEM(feed, 5);
             PyObject *values_at = PyTuple_GET_ITEM(feed, 6);
+            /* A filter is a mask (bytes, one a row, evaluated column-wise)
+             * or, when the data did not allow that, a callable of the row. */
+            if (PyBytes_Check(passes)) {
+                if (r >= PyBytes_GET_SIZE(passes) || !PyBytes_AS_STRING(passes)[r])
+                    continue;
+                passes = Py_None;
+            }
             PyObject *row = NULL;
             if (passes != Py_None || values_at != Py_None) {
                 row = PyLong_FromSsize_t(r);

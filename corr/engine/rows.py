@@ -9,6 +9,7 @@ are evaluated row by row through light views of the columns.
 from __future__ import annotations
 
 from ..rules.model import Env, EventSpec
+from ..rules.vector import Unsupported, event_mask
 from . import threads
 from .plan import SYSCALL_PREFIXES
 
@@ -61,6 +62,15 @@ class Builtins:
         self.procnames = f.get("ctx.procname")
         self.syscall = next((class_name[len(p):] for p in SYSCALL_PREFIXES
                              if class_name.startswith(p)), None)
+
+    def column_of(self, scope: str, name: str):
+        """A field's column (scope ``event``) or a builtin's, for column-wise filters."""
+        if scope == "builtin":
+            col = self.column(name)
+            if col is None:          # $ts, $comm: they follow the events
+                raise Unsupported(f"${name} has no column")
+            return col
+        return self.cols.fields.get(name)
 
     def column(self, name: str):
         """A whole column for a builtin, when it does not depend on time."""
@@ -130,7 +140,7 @@ class Prepared:
     """One rule side on one class of one batch: keys, tids, filter, captures."""
 
     __slots__ = ("kind", "matcher", "keys", "where", "builtins", "cols", "capture", "reason",
-                 "durations", "rows", "sequential")
+                 "durations", "rows", "sequential", "mask")
 
     def __init__(self, kind, matcher, spec: EventSpec, cols, builtins: Builtins, capture, reason,
                  duration=None):
@@ -144,6 +154,10 @@ class Prepared:
         self.keys = self._keys(spec)
         self.durations = None if duration is None else self._evaluated(duration)
         self.rows, self.sequential = self._captures(capture)
+        # The filter as a mask over the rows, when it can be evaluated a
+        # column at a time; else ``passes`` evaluates it row by row.
+        self.mask = (None if self.where is None
+                     else event_mask(self.where, builtins.column_of, len(cols)))
 
     def _evaluated(self, expr):
         """An expression's value on every row: a column when it is one."""
@@ -197,6 +211,12 @@ class Prepared:
         for i, name in self.sequential:
             values[i] = self.builtins(name, row)
         return tuple(values)
+
+    def filter(self):
+        """What the walk asks: None (no filter), the mask, or ``passes``."""
+        if self.where is None:
+            return None
+        return self.mask if self.mask is not None else self.passes
 
     def passes(self, row: int) -> bool:
         if self.where is None:

@@ -202,7 +202,7 @@ class Engine:
                 # at the event (p.values) only when some follow time.
                 values = (p.rows if p.rows is not None else [None] * n) if not p.sequential else None
                 extra = p.durations if kind is SPAN else reason
-                passes = p.passes if p.where is not None else None
+                passes = p.filter()
                 values_at = p.values if values is None else None
                 feeds.append((kind, matcher, p.keys, values, extra, passes, values_at))
             per_class[cid] = (feeds, learn,
@@ -245,7 +245,8 @@ class Engine:
             rows[cid] = r + 1
             feeds, learn, tids, cpus, procnames = work
             for kind, call, keys, values, extra, passes, values_at in feeds:
-                if passes is not None and not passes(r):
+                if passes is not None and not (passes[r] if isinstance(passes, bytes)
+                                               else passes(r)):
                     continue
                 if kind is CANCEL:
                     call(ts, keys[r], extra)
