@@ -28,7 +28,7 @@ from ..engine.stats import nearest_rank
 
 PERCENTILES = (("p50", 50.0), ("p90", 90.0), ("p95", 95.0), ("p99", 99.0), ("p99.9", 99.9))
 CANDIDATE_PERCENTILES = ("p90", "p95", "p99", "p99.9")
-KNEE_METHOD = "knee of the log-duration CDF above the median"
+KNEE_METHOD = "widest log-gap past the knee of the log-duration CDF"
 
 # Histogram bucket edges: the 1-2-5 series (1us, 2us, 5us, 10us...), nearly
 # even on a log scale and readable as labels.
@@ -113,20 +113,23 @@ def histogram(sorted_ns: np.ndarray) -> list[Bucket]:
 
 
 def suggest(sorted_ns: np.ndarray) -> Suggestion | None:
-    """The knee of the tail: the threshold that separates the bulk from the outliers.
+    """The threshold that separates the bulk of the distribution from its tail.
 
-    Kneedle (Satopää et al., 2011) on the upper half of the empirical CDF
-    plotted over log-duration: between the median and the maximum, both
-    axes scaled to [0, 1], the knee is the interval where the CDF stands
-    farthest above the straight line (the chord) from the median to the
-    maximum.  That is where the bulk of the distribution ends and the long,
-    thin tail begins; on a bimodal distribution (fast operations and slow
-    ones) it is the last interval of the fast mode.
+    1. The knee: Kneedle (Satopää et al., 2011) on the upper half of the
+       empirical CDF plotted over log-duration.  Between the median and the
+       maximum, both axes scaled to [0, 1], the knee is the interval where
+       the CDF stands farthest above the straight line from the median to
+       the maximum: where the bulk ends and the long, thin tail begins.
+    2. The split: from the knee up to the p99.9, the widest gap on the log
+       scale between two consecutive durations.  The knee of a bulk with a
+       tail of its own (a lognormal mode) lies inside that tail; the gap
+       between two modes is wider than any gap inside either, so the split
+       moves there.  Stopping at the p99.9 keeps the sparse extreme top (a
+       few isolated outliers far apart) from always winning.
 
-    The suggestion flags exactly the intervals longer than the knee.  Its
+    The suggestion flags exactly the intervals longer than the split.  Its
     value is the roundest duration (fewest significant digits) near the
-    geometric middle of the gap between the knee and the next longer
-    interval, so that it is neither glued to the bulk nor to the tail.
+    geometric middle of the gap, neither glued to the bulk nor to the tail.
     """
     n = len(sorted_ns)
     if n == 0:
@@ -141,10 +144,14 @@ def suggest(sorted_ns: np.ndarray) -> Suggestion | None:
     cdf_low = cdf[0]
     x = (log_ns - log_ns[0]) / span
     y = (cdf - cdf_low) / (1.0 - cdf_low) if cdf_low < 1.0 else np.ones_like(cdf)
-    knee = median_index + int(np.argmax(y - x))
-    if knee == n - 1:
+    knee = int(np.argmax(y - x))                          # in log_ns
+    p999 = max(1, math.ceil(99.9 / 100.0 * n)) - 1 - median_index
+    last = min(max(knee, p999), len(log_ns) - 2)
+    if last < knee:
         return Suggestion(top, f"{KNEE_METHOD} (no tail: the max)")
-    below, above = int(sorted_ns[knee]), int(sorted_ns[knee + 1])
+    gaps = np.diff(log_ns[knee:last + 2])
+    split = median_index + knee + int(np.argmax(gaps))
+    below, above = int(sorted_ns[split]), int(sorted_ns[split + 1])
     return Suggestion(_roundest_between(below, above), KNEE_METHOD)
 
 
