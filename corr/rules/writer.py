@@ -23,13 +23,15 @@ _PLAIN_VALUE = re.compile(r"[^\s,\]}#]+")
 
 def updated_text(text: str, path: str, changes: dict[str, dict[str, int]]) -> str:
     """``text`` with ``changes`` ({rule: {"threshold"|"timeout": ns}}) applied."""
-    from .loader import parse_rules, read_document
+    from .loader import _document_rule, parse_rules, read_document
 
     document = read_document(text, path)
     lines = text.splitlines(keepends=True)
     edits = []                                   # (line, column, old length, new text)
     for name, values in changes.items():
-        node = _rule_node(document, name)
+        node = _document_rule(document, name)
+        if node is None:
+            raise UsageError(f"{path}: no rule {name!r} to write")
         for key, ns in values.items():
             if ns is None:
                 raise UsageError(f"{path}: rule {name!r}: cannot write an empty {key}")
@@ -66,14 +68,8 @@ def write_rule_file(ruleset, path: str | os.PathLike, changes: dict[str, dict[st
     try:
         atomic_write(path, write)
     except OSError as exc:
+        from .loader import _lower
         raise CorrError(f"{path}: cannot write: {_lower(exc.strerror or str(exc))}") from None
-
-
-def _rule_node(document, name):
-    for node in document.get("rules") or ():
-        if isinstance(node, dict) and node.get("name") == name:
-            return node
-    raise UsageError(f"no rule {name!r} in the rule file")
 
 
 def _edit(node, key, new, lines, path, name):
@@ -92,7 +88,3 @@ def _edit(node, key, new, lines, path, name):
                          f"add '{key}:' to it by hand once")
     line, column = node.lc.key("name")
     return line + 1, 0, 0, f"{' ' * column}{key}: {new}\n"
-
-
-def _lower(text: str) -> str:
-    return text[:1].lower() + text[1:]
