@@ -74,6 +74,31 @@ def run(rules, traces, overrides: Iterable[str] = (), clock_offsets: dict[str, i
     return run_rules(traceset, ruleset, progress, blame_limit)
 
 
+def tune(rules, traces, overrides: Iterable[str] = (),
+         clock_offsets: dict[str, int] | None = None, progress: Progress | None = None,
+         reader: str = "auto"):
+    """Each rule's sorted durations, for trying thresholds: a :class:`TuningSession`.
+
+    One pass like :func:`run`, without the scheduling join (a threshold
+    needs durations, not their causes).  ``overrides`` as for :func:`run`;
+    the session remembers the file's own values, so that
+    :meth:`TuningSession.write` saves what changed.
+    """
+    from .analyses.tuning import TuningSession
+    from .engine import run_rules
+    from .reading import TraceSet, open_traces
+    from .rules import apply_overrides, load_rules
+    from .rules.model import RuleSet
+
+    ruleset = rules if isinstance(rules, RuleSet) else load_rules(rules)
+    file_values = {rule.name: {"threshold": rule.threshold_ns, "timeout": rule.timeout_ns}
+                   for rule in ruleset.rules}
+    apply_overrides(ruleset, list(overrides))
+    traceset = traces if isinstance(traces, TraceSet) else open_traces(traces, clock_offsets)
+    result = run_rules(traceset, ruleset, progress, explain=False)
+    return TuningSession(ruleset, result, file_values)
+
+
 def check(rules, traces: Iterable[PathLike] = (), clock_offsets: dict[str, int] | None = None):
     """Validate a rule file; with traces, also that its events and fields exist.
 

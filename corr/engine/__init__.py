@@ -13,10 +13,14 @@ __all__ = ["run_rules", "RunResult", "RuleResult", "Engine", "EventNames", "proj
 
 
 def run_rules(traceset: TraceSet, ruleset: RuleSet, progress=None,
-              blame_limit: int | None = None) -> RunResult:
-    """Pair every rule's entries and exits over the traces, in one pass."""
+              blame_limit: int | None = None, explain: bool = True) -> RunResult:
+    """Pair every rule's entries and exits over the traces, in one pass.
+
+    Without ``explain`` the scheduling join is skipped even for rules with
+    ``blame:`` (a tuning session needs durations only, not their causes).
+    """
     warnings = unknown_event_warnings(ruleset, EventNames(traceset))
-    scheduling = any(rule.blame for rule in ruleset.rules)
+    scheduling = explain and any(rule.blame for rule in ruleset.rules)
     engine = Engine(traceset, ruleset, scheduling=scheduling).run(progress)
     stopped = None
     if engine.stopped is not None:

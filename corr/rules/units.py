@@ -44,3 +44,15 @@ def parse_duration(text: str | int | float) -> int:
     if ns != ns.to_integral_value():
         raise ValueError(f"{text!r} is not a whole number of nanoseconds")
     return int(ns)
+
+
+def format_duration(ns: int) -> str:
+    """``1_500_000`` -> ``"1.5ms"``: exact text :func:`parse_duration` reads back to ``ns``."""
+    ns = int(ns)
+    if ns < 0:
+        raise ValueError(f"{ns} is negative: a duration is >= 0")
+    for unit in ("s", "ms", "us"):
+        if ns >= NS_PER_UNIT[unit]:
+            value = Decimal(ns) / NS_PER_UNIT[unit]
+            return f"{value.normalize():f}{unit}"
+    return f"{ns}ns"
