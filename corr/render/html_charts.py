@@ -220,10 +220,7 @@ def blame_graph(graph, max_edges: int) -> str:
     g.add_edges_from((u, v, d) for u, v, d in edges)
     for n in g:
         g.nodes[n].update(graph.nodes[n])
-    _layer(g)
-    pos = nx.multipartite_layout(g, subset_key="layer", align="vertical")
-    layers = max(d["layer"] for _, d in g.nodes(data=True)) + 1
-    tallest = max(sum(1 for _, d in g.nodes(data=True) if d["layer"] == k) for k in range(layers))
+    pos = _positions(g)
     top = max((d["ns"] for _, _, d in g.edges(data=True)), default=1) or 1
 
     def draw(fig):
@@ -245,19 +242,20 @@ def blame_graph(graph, max_edges: int) -> str:
                       "ec": "#5b8def" if kind == "thread" else "#e0a030", "lw": 0.8})
         ax.margins(x=0.18, y=0.12)
         ax.set_axis_off()
-    return _render(draw, min(2.6 * layers + 1.5, 9.5), max(1.6, 0.7 * tallest + 0.8))
+    return _render(draw, WIDTH, max(2.4, min(6.0, 0.9 + 0.45 * len(g))))
 
 
-def _layer(g) -> None:
-    """Columns left to right: a node one column right of the furthest node
-    that waits on it (longest path over the graph's strongly connected
-    components, so that wakeup cycles share a column)."""
+def _positions(g) -> dict:
+    """The waiting threads (nobody waits on them) in the middle, what they
+    waited on around them, neighbours in the ring ordered by how deep in
+    the wait chain they are and by the time waited on them."""
     import networkx as nx
 
-    dag = nx.condensation(g)
-    column: dict[int, int] = {}
-    for c in nx.topological_sort(dag):
-        column[c] = max((column[p] + 1 for p in dag.predecessors(c)), default=0)
-    for c, members in dag.nodes(data="members"):
-        for n in members:
-            g.nodes[n]["layer"] = column[c]
+    roots = sorted(n for n in g if g.in_degree(n) == 0) or [max(sorted(g), key=g.out_degree)]
+    depth = nx.multi_source_dijkstra_path_length(g, roots, weight=lambda u, v, d: 1)
+    waited = {n: sum(d["ns"] for _, _, d in g.in_edges(n, data=True)) for n in g}
+    ring = sorted((n for n in g if n not in roots),
+                  key=lambda n: (depth.get(n, len(g)), -waited[n], n))
+    if not ring:
+        return nx.circular_layout(g)
+    return nx.shell_layout(g, nlist=[roots, ring])
