@@ -108,6 +108,13 @@ def test_the_page_loads_nothing(chain):
     assert CSP in html and "default-src 'none'" in html
 
 
+def test_the_same_result_gives_the_same_page(chain):
+    _, html, _ = chain
+    trace = chain[0]
+    again = html_report.render(api.run(str(RULES), [trace], overrides=["offcpu.threshold=1us"]))
+    assert again == html
+
+
 def test_cli_writes_html_from_the_extension_or_the_format(chain, tmp_path):
     trace, _, _ = chain
     for name, extra in (("report.html", ()), ("report.out", ("--format", "html"))):

@@ -55,12 +55,18 @@ _STYLE = {
     "text.color": INK,
 }
 WIDTH = 10.5               # inches: about the width of the page's cards
-_salt = itertools.count()
+_salt = itertools.count()      # ids unique across a page's SVGs; start_page() restarts it
 _SVG_ROOT = re.compile(r"<svg\b[^>]*>")
 _SIZE = re.compile(r'\s(width|height)="([\d.]+)pt"')
 _ATTRIBUTE = re.compile(r'="[^"]*"')               # text nodes (trace strings) never match
 _DIGITS = re.compile(r"(\d\.\d\d)\d+")               # coordinates to 1/100 pt
 _GROUP_ID = re.compile(r'<g id="[\w.]+_\d+"(/?)>')   # matplotlib's ids, the same in every SVG
+
+
+def start_page() -> None:
+    """Number a new page's figures from 0: the same result, the same page."""
+    global _salt
+    _salt = itertools.count()
 
 
 def _figure(width: float, height: float) -> Figure:

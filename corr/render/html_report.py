@@ -39,6 +39,9 @@ def write(result, path, top: int = 10) -> None:
 
 def render(result, top: int = 10) -> str:
     import jinja2
+
+    from . import html_charts
+    html_charts.start_page()
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
                              undefined=jinja2.StrictUndefined, trim_blocks=True,
                              lstrip_blocks=True)
