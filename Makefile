@@ -14,6 +14,9 @@ demo: deps
 	$(CORR) inspect $(EXAMPLE)
 	$(CORR) run rules/llserver.yaml $(EXAMPLE)
 	$(CORR) run rules/offcpu.yaml $(EXAMPLE) --top 3
+	$(CORR) run rules/llserver.yaml $(EXAMPLE) --top 5 -o report.html
+	$(CORR) run rules/offcpu.yaml $(EXAMPLE) --top 5 -o report-offcpu.html
+	@echo "open report.html and report-offcpu.html in a browser (docs/report.md says how to read them)"
 
 test: deps
 	$(PY) -m pytest -q
@@ -33,4 +36,4 @@ $(STAMP): pyproject.toml setup.py corr/reading/_fastsink.c corr/engine/_core.c
 	@touch $(STAMP)
 
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) build *.egg-info report.html report-offcpu.html

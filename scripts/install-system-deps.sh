@@ -5,7 +5,8 @@ set -euo pipefail
 packages=(python3-bt2 babeltrace2 lttng-tools liblttng-ust-dev linux-perf gcc make
           libbabeltrace2-dev python3-dev
           python3-lttnganalyses    # lttng-analyses: the reference of tests/test_rules_vs_tools.py
-          tmux)                    # drives corr tune --interactive in tests/test_tune_interactive.py
+          tmux                     # drives corr tune --interactive in tests/test_tune_interactive.py
+          chromium)                # headless, renders the HTML report in tests/test_html_report.py
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

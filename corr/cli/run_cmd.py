@@ -7,10 +7,11 @@ import os
 from ..errors import CorrError, UsageError
 from .options import add_trace_options, clock_offsets
 
-FORMATS = ("text", "json", "csv", "parquet", "folded", "dot", "graphml", "chrome")
+FORMATS = ("text", "json", "csv", "parquet", "folded", "dot", "graphml", "chrome", "html")
 EXTENSIONS = {".json": "json", ".csv": "csv", ".parquet": "parquet", ".txt": "text",
               ".folded": "folded", ".dot": "dot", ".graphml": "graphml",
-              ".trace.json": "chrome", ".perfetto.json": "chrome"}
+              ".trace.json": "chrome", ".perfetto.json": "chrome", ".html": "html",
+              ".htm": "html"}
 # Formats of the scheduling join: only rules with blame: have something to write.
 BLAME_FORMATS = ("folded", "dot", "graphml", "chrome")
 
@@ -27,7 +28,8 @@ def add_parser(sub) -> None:
     p.add_argument("-o", "--output", metavar="FILE",
                    help="write to FILE: .json, .csv, .parquet, .txt; with blame: rules also "
                         ".folded (flame graphs), .dot, .graphml (blame graph), "
-                        ".trace.json (Chrome trace events, for the Perfetto UI)")
+                        ".trace.json (Chrome trace events, for the Perfetto UI); .html: a "
+                        "report with histograms, timelines and critical paths (docs/report.md)")
     p.add_argument("--top", type=int, default=10, metavar="N",
                    help="show the N slowest intervals over threshold per rule (default 10)")
     p.add_argument("--all-intervals", action="store_true",
@@ -65,7 +67,7 @@ def run(args, ui) -> int:
         raise UsageError(f"--top {args.top}: must be 0 or more")
     if args.blame_limit is not None and args.blame_limit < 0:
         raise UsageError(f"--blame-limit {args.blame_limit}: must be 0 or more")
-    if fmt in ("csv", "parquet", "graphml") and not args.output:
+    if fmt in ("csv", "parquet", "graphml", "html") and not args.output:
         raise UsageError(f"--format {fmt} writes a file: give it with -o FILE")
     offsets = clock_offsets(args.clock_offset)
     with ui.progress("matching", enabled=not args.no_progress) as progress:
@@ -88,6 +90,11 @@ def run(args, ui) -> int:
             from ..render import intervals_table
             n = intervals_table.write_parquet(result, args.output)
             ui.error_console_note(f"wrote {n:,} intervals to {args.output}")
+        elif fmt == "html":
+            from ..render import html_report, intervals_table
+            intervals_table.atomic_write(args.output,
+                                         lambda tmp: html_report.write(result, tmp, args.top))
+            ui.error_console_note(f"wrote the report to {args.output}")
         elif fmt in BLAME_FORMATS:
             _write_blame(fmt, result, args, ui)
         elif args.output:
