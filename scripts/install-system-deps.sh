@@ -4,11 +4,15 @@
 set -euo pipefail
 packages=(python3-bt2 babeltrace2 lttng-tools liblttng-ust-dev linux-perf gcc make
           libbabeltrace2-dev python3-dev
-          python3-lttnganalyses)   # lttng-analyses: the reference of tests/test_rules_vs_tools.py
+          python3-lttnganalyses    # lttng-analyses: the reference of tests/test_rules_vs_tools.py
+          chromium nodejs)         # speedscope in headless Chromium: tests/test_exports_in_viewer.py
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+# Debian's nodejs comes without npm (a package of its own); other builds of
+# nodejs (NodeSource) include it and conflict with that package.
+command -v npm >/dev/null || missing+=(npm)
 [ ${#missing[@]} -eq 0 ] && exit 0
 echo "corr: installing Debian packages: ${missing[*]}" >&2
 SUDO=""
