@@ -3,6 +3,7 @@
 # python3-bt2) and are idempotent: a second run installs nothing.
 
 VENV    := .venv
+VIEWER  := tests/viewer
 PY      := $(VENV)/bin/python
 CORR    := $(VENV)/bin/corr
 STAMP   := $(VENV)/.corr-installed
@@ -25,7 +26,7 @@ bench: deps
 	$(PY) benchmarks/bench_read.py
 	$(PY) benchmarks/bench_rules.py
 
-deps: system-deps $(STAMP)
+deps: system-deps $(STAMP) $(VIEWER)/node_modules/.package-lock.json
 
 system-deps:
 	@bash scripts/install-system-deps.sh
@@ -34,6 +35,12 @@ $(STAMP): pyproject.toml setup.py corr/reading/_fastsink.c corr/engine/_core.c
 	@test -x $(PY) || /usr/bin/python3 -m venv --system-site-packages $(VENV)
 	$(PY) -m pip install -q --config-settings editable_mode=compat -e ".[dev]"
 	@touch $(STAMP)
+
+# speedscope, the viewer tests/test_exports_in_viewer.py opens the exports in
+# (pinned by its package-lock.json; node_modules is not committed).
+$(VIEWER)/node_modules/.package-lock.json: $(VIEWER)/package-lock.json
+	npm ci --prefix $(VIEWER) --no-audit --no-fund
+	@touch $@
 
 clean:
 	rm -rf $(VENV) build *.egg-info report.html report-offcpu.html

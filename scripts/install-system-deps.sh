@@ -6,11 +6,15 @@ packages=(python3-bt2 babeltrace2 lttng-tools liblttng-ust-dev linux-perf gcc ma
           libbabeltrace2-dev python3-dev
           python3-lttnganalyses    # lttng-analyses: the reference of tests/test_rules_vs_tools.py
           tmux                     # drives corr tune --interactive in tests/test_tune_interactive.py
-          chromium)                # headless, renders the HTML report in tests/test_html_report.py
+          chromium                 # headless: the HTML report (tests/test_html_report.py) and
+          nodejs)                  # speedscope opening the exports (tests/test_exports_in_viewer.py)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+# Debian's nodejs comes without npm (a package of its own); other builds of
+# nodejs (NodeSource) include it and conflict with that package.
+command -v npm >/dev/null || missing+=(npm)
 [ ${#missing[@]} -eq 0 ] && exit 0
 echo "corr: installing Debian packages: ${missing[*]}" >&2
 SUDO=""

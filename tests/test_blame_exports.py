@@ -94,7 +94,8 @@ def test_chrome_trace_events(chain):
     assert all(e["dur"] > 0 for e in events if e["ph"] == "X")
     begin = result.begin_ns
     track = next(e["tid"] for e in events
-                 if e["ph"] == "M" and e["name"] == "thread_name" and "(101)" in e["args"]["name"])
+                 if e["ph"] == "M" and e["name"] == "thread_name"
+                 and e["args"]["name"].startswith("interval ") and "(101)" in e["args"]["name"])
     client_path = [(e["name"], e["ts"], e["dur"]) for e in slices if e["tid"] == track]
     assert client_path[0] == ("RUNNING", (base + 1_000 - begin) / 1000, 1.0)
     assert sum(d for _, _, d in client_path) == 7.0

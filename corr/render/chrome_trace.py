@@ -5,6 +5,14 @@ is a process whose threads are the intervals' blamed threads (or keys);
 the critical paths of analysed intervals are one more process per rule,
 a track per interval, a slice per segment named by its state.  Times are
 microseconds from the trace's first event.
+
+As the Trace Event Format asks (and the Perfetto UI needs: it keeps only
+integer ids), pid and tid are integers: a thread's track is its tid, and
+intervals whose entry had no thread (block requests, IRQs keyed by
+CPU) get numbers after the rule's largest tid; every track is named by a
+``thread_name`` metadata event ("comm (tid)", or "key ...").
+``displayTimeUnit`` comes before the events, where the Perfetto UI looks
+for it (it reads only the start of the file for it).
 """
 
 from __future__ import annotations
@@ -23,8 +31,25 @@ def events(result, all_intervals: bool = False) -> list[dict]:
         pid = 2 * index + 1
         out.append({"ph": "M", "name": "process_name", "pid": pid,
                     "args": {"name": f"rule {r.name}"}})
-        for iv in r.iter_intervals(all_intervals):
-            track = iv["tid"] if iv["tid"] is not None else str(iv["key"])
+        intervals = list(r.iter_intervals(all_intervals))
+        tracks: dict = {}             # tid, or ("key", key) for intervals without one
+        spare = 1 + max((int(iv["tid"]) for iv in intervals if iv["tid"] is not None), default=0)
+        for iv in intervals:
+            if iv["tid"] is not None:
+                ident = int(iv["tid"])
+                label = f"{iv['comm'] or 'tid'} ({ident})"
+            else:
+                ident = ("key", str(iv["key"]))
+                label = f"key {iv['key']}"
+            if ident not in tracks:
+                if isinstance(ident, int):
+                    tracks[ident] = ident
+                else:
+                    tracks[ident] = spare
+                    spare += 1
+                out.append({"ph": "M", "name": "thread_name", "pid": pid, "tid": tracks[ident],
+                            "args": {"name": label}})
+            track = tracks[ident]
             out.append({"ph": "X", "name": f"{r.name} {iv['status']}", "cat": r.name,
                         "pid": pid, "tid": track, "ts": us(iv["start_ns"]),
                         "dur": iv["duration_ns"] / 1000.0,
@@ -48,4 +73,4 @@ def events(result, all_intervals: bool = False) -> list[dict]:
 
 
 def write(result, out, all_intervals: bool = False) -> None:
-    json.dump({"traceEvents": events(result, all_intervals), "displayTimeUnit": "ns"}, out)
+    json.dump({"displayTimeUnit": "ns", "traceEvents": events(result, all_intervals)}, out)
