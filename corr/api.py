@@ -54,7 +54,8 @@ def events(paths: Iterable[PathLike] | PathLike | TraceSet,
 
 
 def run(rules, traces, overrides: Iterable[str] = (), clock_offsets: dict[str, int] | None = None,
-        progress: Progress | None = None, reader: str = "auto", blame_limit: int | None = None):
+        progress: Progress | None = None, reader: str = "auto", blame_limit: int | None = None,
+        cache=None):
     """Pair every rule's entries and exits over the traces: a :class:`RunResult`.
 
     ``rules`` is a rule file path or a loaded :class:`~corr.rules.model.RuleSet`;
@@ -62,6 +63,10 @@ def run(rules, traces, overrides: Iterable[str] = (), clock_offsets: dict[str, i
     Rules with ``blame:`` get their ``blame_limit`` slowest intervals
     explained (default 1000; 0 for all).
     A trace that fails part-way gives a result whose ``stopped`` says where.
+    ``cache``: the decode cache folder, or False for none; None (default)
+    uses ``CORR_CACHE_DIR`` / ``$XDG_CACHE_HOME/corr`` unless ``CORR_NO_CACHE``
+    is set.  Results are the same with or without it; a cache problem is a
+    :class:`~corr.cache.CacheWarning`, never an error.
     """
     from .engine import run_rules
     from .reading import TraceSet, open_traces
@@ -71,7 +76,7 @@ def run(rules, traces, overrides: Iterable[str] = (), clock_offsets: dict[str, i
     ruleset = rules if isinstance(rules, RuleSet) else load_rules(rules)
     apply_overrides(ruleset, list(overrides))
     traceset = traces if isinstance(traces, TraceSet) else open_traces(traces, clock_offsets)
-    return run_rules(traceset, ruleset, progress, blame_limit)
+    return run_rules(traceset, ruleset, progress, blame_limit, cache)
 
 
 def check(rules, traces: Iterable[PathLike] = (), clock_offsets: dict[str, int] | None = None):

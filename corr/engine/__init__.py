@@ -13,11 +13,16 @@ __all__ = ["run_rules", "RunResult", "RuleResult", "Engine", "EventNames", "proj
 
 
 def run_rules(traceset: TraceSet, ruleset: RuleSet, progress=None,
-              blame_limit: int | None = None) -> RunResult:
-    """Pair every rule's entries and exits over the traces, in one pass."""
+              blame_limit: int | None = None, cache=None) -> RunResult:
+    """Pair every rule's entries and exits over the traces, in one pass.
+
+    ``cache``: the decode cache to read through (see :func:`corr.cache.resolve`).
+    """
+    from ..cache import open_cache
     warnings = unknown_event_warnings(ruleset, EventNames(traceset))
     scheduling = any(rule.blame for rule in ruleset.rules)
-    engine = Engine(traceset, ruleset, scheduling=scheduling).run(progress)
+    store = open_cache(cache, traceset)
+    engine = Engine(traceset, ruleset, scheduling=scheduling, cache=store).run(progress)
     stopped = None
     if engine.stopped is not None:
         exc = engine.stopped
