@@ -22,14 +22,24 @@ def run_rules(traceset: TraceSet, ruleset: RuleSet, progress=None,
     warnings = unknown_event_warnings(ruleset, EventNames(traceset))
     scheduling = any(rule.blame for rule in ruleset.rules)
     store = open_cache(cache, traceset)
+    if store is not None and not scheduling:
+        from ..cache.intervals import cached_run
+        hit = cached_run(store, ruleset, projection_for(ruleset))
+        if hit is not None:            # the same rules but thresholds: nothing to match again
+            events, begin_ns, end_ns, discards, matched = hit
+            rules = [RuleResult(rule, m) for rule, m in zip(ruleset.rules, matched)]
+            return RunResult(ruleset.path, rules, _trace_dicts(traceset), events, begin_ns,
+                             end_ns, discards, warnings, None)
     engine = Engine(traceset, ruleset, scheduling=scheduling, cache=store).run(progress)
+    if store is not None and not scheduling:
+        from ..cache.intervals import keep_run
+        keep_run(store, ruleset, projection_for(ruleset), engine)
     stopped = None
     if engine.stopped is not None:
         exc = engine.stopped
         stopped = {"path": exc.path, "cause": exc.cause, "at_ns": exc.stopped_at_ns,
                    "events_before": exc.events_before}
-    traces = [{"path": t.path, "tracer": t.tracer, "domain": t.domain,
-               "alignment": t.alignment, "offset_ns": t.offset_ns} for t in traceset.traces]
+    traces = _trace_dicts(traceset)
     rules = [RuleResult(rule, matcher) for rule, matcher in zip(ruleset.rules, engine.matchers)]
     if scheduling:
         from ..analyses.scheduling import DEFAULT_LIMIT, analyse
@@ -42,3 +52,8 @@ def run_rules(traceset: TraceSet, ruleset: RuleSet, progress=None,
                     result, model, DEFAULT_LIMIT if blame_limit is None else blame_limit)
     return RunResult(ruleset.path, rules, traces, engine.events, engine.begin_ns, engine.end_ns,
                      engine.discards, warnings, stopped)
+
+
+def _trace_dicts(traceset: TraceSet) -> list[dict]:
+    return [{"path": t.path, "tracer": t.tracer, "domain": t.domain,
+             "alignment": t.alignment, "offset_ns": t.offset_ns} for t in traceset.traces]
