@@ -79,11 +79,14 @@ class TraceCache:
         return body
 
     def _forget(self) -> None:
-        if self.entry.try_lock():
-            try:
-                self.entry.discard()
-            finally:
-                self.entry.unlock()
+        try:
+            if self.entry.try_lock():
+                try:
+                    self.entry.discard()
+                finally:
+                    self.entry.unlock()
+        except OSError:
+            pass                         # not writable: the entry is ignored all the same
 
     def events(self, projection) -> "CachedEvents":
         return CachedEvents(self, projection)

@@ -67,7 +67,7 @@ class Entry:
         try:
             with open(self.path(MANIFEST), "rb") as f:
                 stored = json.loads(f.read())
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):
             return None
         except (OSError, ValueError) as exc:
             raise EntryError(f"unreadable manifest: {exc}") from None

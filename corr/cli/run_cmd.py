@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 from ..errors import CorrError, UsageError
-from .options import add_trace_options, clock_offsets
+from .options import add_cache_options, add_trace_options, cache_choice, clock_offsets
 
 FORMATS = ("text", "json", "csv", "parquet", "folded", "dot", "graphml", "chrome")
 EXTENSIONS = {".json": "json", ".csv": "csv", ".parquet": "parquet", ".txt": "text",
@@ -22,6 +22,7 @@ def add_parser(sub) -> None:
                                    "slowest intervals over the threshold.")
     p.add_argument("rules", metavar="RULES", help="a rule file (YAML); see docs/rules.md")
     add_trace_options(p)
+    add_cache_options(p)
     p.add_argument("--format", choices=FORMATS, help="output format (default: from -o's "
                    "extension, else text)")
     p.add_argument("-o", "--output", metavar="FILE",
@@ -59,7 +60,10 @@ def output_format(args) -> str:
 def run(args, ui) -> int:
     # Imported here, and each renderer only for its format: start-up is part
     # of every run's time, and a text run needs neither pyarrow nor json.
+    import warnings
+
     from .. import api
+    from ..cache.settings import CacheWarning
     fmt = output_format(args)
     if args.top < 0:
         raise UsageError(f"--top {args.top}: must be 0 or more")
@@ -68,10 +72,14 @@ def run(args, ui) -> int:
     if fmt in ("csv", "parquet", "graphml") and not args.output:
         raise UsageError(f"--format {fmt} writes a file: give it with -o FILE")
     offsets = clock_offsets(args.clock_offset)
-    with ui.progress("matching", enabled=not args.no_progress) as progress:
+    with ui.progress("matching", enabled=not args.no_progress) as progress, \
+            warnings.catch_warnings(record=True) as cache_notes:
+        warnings.simplefilter("always", CacheWarning)
         result = api.run(args.rules, args.traces, overrides=args.overrides,
                          clock_offsets=offsets, progress=progress, reader=args.reader,
-                         blame_limit=args.blame_limit)
+                         blame_limit=args.blame_limit, cache=cache_choice(args))
+    for note in cache_notes:
+        ui.error(f"warning: {note.message}")
     try:
         if fmt == "json" and args.output:
             from ..render import intervals_table
