@@ -79,6 +79,7 @@ class TraceCache:
         return body
 
     def _forget(self) -> None:
+        """Remove an entry that cannot be trusted, if no other run is writing it."""
         try:
             if self.entry.try_lock():
                 try:
@@ -234,7 +235,8 @@ def _files(manifest: dict, body: dict, renames: dict) -> dict:
     """``{name: [length, crc]}`` of every file the grown manifest lists."""
     files = {name: list(crc_of(path)) for name, path in renames.items()}
     for name in [c["file"] for c in body["classes"]] + [r["file"] for r in body.get("rules", {}).values()]:
-        files.setdefault(name, manifest["files"][name])
+        if name not in files:
+            files[name] = manifest["files"][name]
     return files
 
 

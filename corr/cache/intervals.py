@@ -91,7 +91,10 @@ def cached_run(cache, ruleset, projection):
         return None
     try:
         matched = [_load(cache.entry, manifest, record) for record in records]
-    except (EntryError, NotCacheable, KeyError, ValueError, pa.ArrowException):
+    except (EntryError, NotCacheable, KeyError, ValueError, pa.ArrowException) as exc:
+        from .decoded import warn
+        warn(f"cache entry {cache.entry.folder}: {exc}; decoding again")
+        cache._forget()                  # rebuilt by this run
         return None
     run = records[0]["run"]
     return (run["events"], run["begin_ns"], run["end_ns"],
