@@ -54,7 +54,8 @@ def events(paths: Iterable[PathLike] | PathLike | TraceSet,
 
 
 def run(rules, traces, overrides: Iterable[str] = (), clock_offsets: dict[str, int] | None = None,
-        progress: Progress | None = None, reader: str = "auto", blame_limit: int | None = None):
+        progress: Progress | None = None, reader: str = "auto", blame_limit: int | None = None,
+        cache=None):
     """Pair every rule's entries and exits over the traces: a :class:`RunResult`.
 
     ``rules`` is a rule file path or a loaded :class:`~corr.rules.model.RuleSet`;
@@ -62,6 +63,10 @@ def run(rules, traces, overrides: Iterable[str] = (), clock_offsets: dict[str, i
     Rules with ``blame:`` get their ``blame_limit`` slowest intervals
     explained (default 1000; 0 for all).
     A trace that fails part-way gives a result whose ``stopped`` says where.
+    ``cache``: the decode cache folder, or False for none; None (default)
+    uses ``CORR_CACHE_DIR`` / ``$XDG_CACHE_HOME/corr`` unless ``CORR_NO_CACHE``
+    is set.  Results are the same with or without it; a cache problem is a
+    :class:`~corr.cache.CacheWarning`, never an error.
     """
     from .engine import run_rules
     from .reading import TraceSet, open_traces
@@ -71,18 +76,20 @@ def run(rules, traces, overrides: Iterable[str] = (), clock_offsets: dict[str, i
     ruleset = rules if isinstance(rules, RuleSet) else load_rules(rules)
     apply_overrides(ruleset, list(overrides))
     traceset = traces if isinstance(traces, TraceSet) else open_traces(traces, clock_offsets)
-    return run_rules(traceset, ruleset, progress, blame_limit)
+    return run_rules(traceset, ruleset, progress, blame_limit=blame_limit, cache=cache)
 
 
 def tune(rules, traces, overrides: Iterable[str] = (),
          clock_offsets: dict[str, int] | None = None, progress: Progress | None = None,
-         reader: str = "auto"):
+         reader: str = "auto", cache=None):
     """Each rule's sorted durations, for trying thresholds: a :class:`TuningSession`.
 
     One pass like :func:`run`, without the scheduling join (a threshold
     needs durations, not their causes).  ``overrides`` as for :func:`run`;
     the session remembers the file's own values, so that
-    :meth:`TuningSession.write` saves what changed.
+    :meth:`TuningSession.write` saves what changed.  ``cache`` as for
+    :func:`run`: a second session over the same traces neither decodes nor
+    matches again.
     """
     from .analyses.tuning import TuningSession
     from .engine import run_rules
@@ -95,7 +102,7 @@ def tune(rules, traces, overrides: Iterable[str] = (),
                    for rule in ruleset.rules}
     apply_overrides(ruleset, list(overrides))
     traceset = traces if isinstance(traces, TraceSet) else open_traces(traces, clock_offsets)
-    result = run_rules(traceset, ruleset, progress, explain=False)
+    result = run_rules(traceset, ruleset, progress, explain=False, cache=cache)
     return TuningSession(ruleset, result, file_values)
 
 

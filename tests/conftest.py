@@ -25,14 +25,17 @@ READABLE = ["many-threads", "bug446190", "flipping-endianness", "context-switche
 
 @pytest.fixture(autouse=True, scope="session")
 def _private_rule_cache(tmp_path_factory):
-    """The rule files tests load are cached in a temporary folder, never in ~/.cache."""
-    before = os.environ.get("XDG_CACHE_HOME")
+    """Rule files and decoded traces are cached in temporary folders, never in ~/.cache."""
+    before = {name: os.environ.get(name) for name in ("XDG_CACHE_HOME", "CORR_CACHE_DIR")}
     os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("xdg-cache"))
+    # The decode cache too (CORR_CACHE_DIR wins over XDG_CACHE_HOME for it).
+    os.environ["CORR_CACHE_DIR"] = str(tmp_path_factory.mktemp("decode-cache"))
     yield
-    if before is None:
-        del os.environ["XDG_CACHE_HOME"]
-    else:
-        os.environ["XDG_CACHE_HOME"] = before
+    for name, value in before.items():
+        if value is None:
+            del os.environ[name]
+        else:
+            os.environ[name] = value
 
 
 def shared_trace(name: str) -> Path:

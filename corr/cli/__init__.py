@@ -17,10 +17,11 @@ import sys
 
 from .. import __version__
 from ..errors import CorrError
-from . import check_cmd, inspect_cmd, run_cmd, tune_cmd
+from . import cache_cmd, check_cmd, inspect_cmd, run_cmd, tune_cmd
 from .ui import UI
 
-COMMANDS = {"run": run_cmd, "check": check_cmd, "inspect": inspect_cmd, "tune": tune_cmd}
+COMMANDS = {"run": run_cmd, "check": check_cmd, "inspect": inspect_cmd, "tune": tune_cmd,
+            "cache": cache_cmd}
 
 
 class _Parser(argparse.ArgumentParser):

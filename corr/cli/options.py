@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from contextlib import contextmanager
 
 from ..errors import UsageError
 
@@ -32,3 +33,31 @@ def clock_offsets(values: list[str]) -> dict[str, int]:
         except ValueError:
             raise UsageError(f"--clock-offset {value!r}: {ns!r} is not a whole number of ns") from None
     return out
+
+
+def add_cache_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--cache-dir", metavar="DIR",
+                        help="decode cache folder (default: $CORR_CACHE_DIR, else "
+                             "$XDG_CACHE_HOME/corr, i.e. ~/.cache/corr)")
+    parser.add_argument("--no-cache", action="store_true",
+                        help="decode the traces without reading or writing the decode cache")
+
+
+@contextmanager
+def reporting_cache_warnings(ui):
+    """Cache problems are warnings: said on stderr once the run is over, never fatal."""
+    import warnings
+
+    from ..cache.settings import CacheWarning
+    with warnings.catch_warnings(record=True) as notes:
+        warnings.simplefilter("always", CacheWarning)
+        yield
+    for note in notes:
+        ui.error(f"warning: {note.message}")
+
+
+def cache_choice(args):
+    """The ``cache`` argument of corr.api.run: False, a folder, or None (the default)."""
+    if args.no_cache:
+        return False
+    return args.cache_dir

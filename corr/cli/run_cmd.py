@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 
 from ..errors import CorrError, UsageError
-from .options import add_trace_options, clock_offsets
+from .options import (add_cache_options, add_trace_options, cache_choice, clock_offsets,
+                      reporting_cache_warnings)
 
 FORMATS = ("text", "json", "csv", "parquet", "folded", "dot", "graphml", "chrome", "html")
 EXTENSIONS = {".json": "json", ".csv": "csv", ".parquet": "parquet", ".txt": "text",
@@ -23,6 +24,7 @@ def add_parser(sub) -> None:
                                    "slowest intervals over the threshold.")
     p.add_argument("rules", metavar="RULES", help="a rule file (YAML); see docs/rules.md")
     add_trace_options(p)
+    add_cache_options(p)
     p.add_argument("--format", choices=FORMATS, help="output format (default: from -o's "
                    "extension, else text)")
     p.add_argument("-o", "--output", metavar="FILE",
@@ -70,10 +72,11 @@ def run(args, ui) -> int:
     if fmt in ("csv", "parquet", "graphml", "html") and not args.output:
         raise UsageError(f"--format {fmt} writes a file: give it with -o FILE")
     offsets = clock_offsets(args.clock_offset)
-    with ui.progress("matching", enabled=not args.no_progress) as progress:
+    with reporting_cache_warnings(ui), \
+            ui.progress("matching", enabled=not args.no_progress) as progress:
         result = api.run(args.rules, args.traces, overrides=args.overrides,
                          clock_offsets=offsets, progress=progress, reader=args.reader,
-                         blame_limit=args.blame_limit)
+                         blame_limit=args.blame_limit, cache=cache_choice(args))
     try:
         if fmt == "json" and args.output:
             from ..render import intervals_table

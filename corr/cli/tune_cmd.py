@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from ..errors import UsageError
-from .options import add_trace_options, clock_offsets
+from .options import (add_cache_options, add_trace_options, cache_choice, clock_offsets,
+                      reporting_cache_warnings)
 
 
 def add_parser(sub) -> None:
@@ -14,6 +15,7 @@ def add_parser(sub) -> None:
                                    "docs/tuning.md.")
     p.add_argument("rules", metavar="RULES", help="a rule file (YAML); see docs/rules.md")
     add_trace_options(p)
+    add_cache_options(p)
     p.add_argument("--set", action="append", default=[], metavar="RULE.threshold=VALUE",
                    dest="overrides",
                    help="try another threshold (or timeout), e.g. syscalls.threshold=2ms "
@@ -32,9 +34,11 @@ def run(args, ui) -> int:
     if args.groups < 0:
         raise UsageError(f"--groups {args.groups}: must be 0 or more")
     offsets = clock_offsets(args.clock_offset)
-    with ui.progress("matching", enabled=not args.no_progress and not args.interactive) as progress:
+    with reporting_cache_warnings(ui), \
+            ui.progress("matching", enabled=not args.no_progress and not args.interactive) as progress:
         session = api.tune(args.rules, args.traces, overrides=args.overrides,
-                           clock_offsets=offsets, progress=progress, reader=args.reader)
+                           clock_offsets=offsets, progress=progress, reader=args.reader,
+                           cache=cache_choice(args))
     if args.interactive:
         from .tune_interactive import TuneApp
         TuneApp(session, write_path=args.write, group_limit=args.groups).run()

@@ -13,22 +13,35 @@ __all__ = ["run_rules", "RunResult", "RuleResult", "Engine", "EventNames", "proj
 
 
 def run_rules(traceset: TraceSet, ruleset: RuleSet, progress=None,
-              blame_limit: int | None = None, explain: bool = True) -> RunResult:
+              blame_limit: int | None = None, explain: bool = True, cache=None) -> RunResult:
     """Pair every rule's entries and exits over the traces, in one pass.
 
     Without ``explain`` the scheduling join is skipped even for rules with
     ``blame:`` (a tuning session needs durations only, not their causes).
+    ``cache``: the decode cache to read through (see :func:`corr.cache.resolve`).
     """
+    from ..cache import open_cache
     warnings = unknown_event_warnings(ruleset, EventNames(traceset))
     scheduling = explain and any(rule.blame for rule in ruleset.rules)
-    engine = Engine(traceset, ruleset, scheduling=scheduling).run(progress)
+    store = open_cache(cache, traceset)
+    if store is not None and not scheduling:
+        from ..cache.intervals import cached_run
+        hit = cached_run(store, ruleset, projection_for(ruleset))
+        if hit is not None:            # the same rules but thresholds: nothing to match again
+            events, begin_ns, end_ns, discards, matched = hit
+            rules = [RuleResult(rule, m) for rule, m in zip(ruleset.rules, matched)]
+            return RunResult(ruleset.path, rules, _trace_dicts(traceset), events, begin_ns,
+                             end_ns, discards, warnings, None)
+    engine = Engine(traceset, ruleset, scheduling=scheduling, cache=store).run(progress)
+    if store is not None and not scheduling:
+        from ..cache.intervals import keep_run
+        keep_run(store, ruleset, projection_for(ruleset), engine)
     stopped = None
     if engine.stopped is not None:
         exc = engine.stopped
         stopped = {"path": exc.path, "cause": exc.cause, "at_ns": exc.stopped_at_ns,
                    "events_before": exc.events_before}
-    traces = [{"path": t.path, "tracer": t.tracer, "domain": t.domain,
-               "alignment": t.alignment, "offset_ns": t.offset_ns} for t in traceset.traces]
+    traces = _trace_dicts(traceset)
     rules = [RuleResult(rule, matcher) for rule, matcher in zip(ruleset.rules, engine.matchers)]
     if scheduling:
         from ..analyses.scheduling import DEFAULT_LIMIT, analyse
@@ -41,3 +54,8 @@ def run_rules(traceset: TraceSet, ruleset: RuleSet, progress=None,
                     result, model, DEFAULT_LIMIT if blame_limit is None else blame_limit)
     return RunResult(ruleset.path, rules, traces, engine.events, engine.begin_ns, engine.end_ns,
                      engine.discards, warnings, stopped)
+
+
+def _trace_dicts(traceset: TraceSet) -> list[dict]:
+    return [{"path": t.path, "tracer": t.tracer, "domain": t.domain,
+             "alignment": t.alignment, "offset_ns": t.offset_ns} for t in traceset.traces]

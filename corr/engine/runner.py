@@ -12,7 +12,7 @@ from __future__ import annotations
 import gc
 
 from ..errors import TraceDecodeError
-from ..normalise import Canonical
+from ..cache import event_source
 from ..reading import Projection, TraceSet
 from ..sched.log import PROJECTION as SCHED_PROJECTION
 from ..sched.log import SchedLog
@@ -27,7 +27,8 @@ from .rows import Builtins, Prepared, TupleView
 class Engine:
     """Rule matchers fed by the canonical event stream of a trace set."""
 
-    def __init__(self, traceset: TraceSet, ruleset: RuleSet, scheduling: bool = False):
+    def __init__(self, traceset: TraceSet, ruleset: RuleSet, scheduling: bool = False,
+                 cache=None):
         self.traceset = traceset
         self.ruleset = ruleset
         self.names = EventNames(traceset)
@@ -40,7 +41,8 @@ class Engine:
         projection = projection_for(ruleset)
         if scheduling:
             projection = projection.union(Projection.of(SCHED_PROJECTION))
-        self.canonical = Canonical(traceset, projection)
+        # The canonical event stream, read back from the decode cache when given one.
+        self.canonical = event_source(traceset, projection, cache)
         self._dispatch: dict[int, list] = {}
         self.events = 0
         self.begin_ns = None

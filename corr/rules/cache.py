@@ -61,13 +61,9 @@ def cache_directory() -> str | None:
     """Where entries go, or None when the cache is off or there is no home for it."""
     if os.environ.get(DISABLE, "") not in ("", "0"):
         return None
-    base = os.environ.get("XDG_CACHE_HOME", "")
-    if not os.path.isabs(base):                # unset or relative: the spec's default
-        home = os.path.expanduser("~")
-        if not os.path.isabs(home):
-            return None
-        base = os.path.join(home, ".cache")
-    return os.path.join(base, "corr", "rules")
+    from ..cache.settings import xdg_cache_home
+    base = xdg_cache_home()
+    return None if base is None else os.path.join(base, "corr", "rules")
 
 
 def _key(path: str, text: str) -> str | None:

@@ -1,0 +1,129 @@
+"""What a cache entry is keyed by: the traces' identity, corr's code, the projection.
+
+An entry's folder is named after the trace folders (real paths) and their
+clock offsets; what it holds is valid only for the identity recorded in
+its manifest: every file's path, size and mtime_ns, the bt2 version,
+corr's cache format and a fingerprint of the code that decodes,
+normalises and matches.  A touched trace or a changed corr therefore
+never meets a stale entry: the identity differs and the entry is rebuilt.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import zlib
+
+from ..reading.projection import ALL, Projection
+
+FORMAT = 1                       # bump when what an entry holds changes shape
+
+_fingerprint: str | None = None
+
+
+def code_fingerprint() -> str:
+    """Sizes and mtimes of the modules whose output the cache stores (cheap: stats only)."""
+    global _fingerprint
+    if _fingerprint is None:
+        package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        parts = []
+        for sub in ("reading", "normalise", "engine", "cache"):
+            folder = os.path.join(package, sub)
+            for name in sorted(os.listdir(folder)):
+                if name.endswith((".py", ".so", ".c")):
+                    st = os.stat(os.path.join(folder, name))
+                    parts.append(f"{sub}/{name}:{st.st_size}:{st.st_mtime_ns}")
+        _fingerprint = f"{zlib.crc32(chr(10).join(parts).encode()):08x}"
+    return _fingerprint
+
+
+def trace_files(path: str) -> list[list]:
+    """Every file under a trace folder: ``[relative path, size, mtime_ns]``, sorted."""
+    out = []
+    for root, dirs, files in os.walk(path, followlinks=True):
+        dirs.sort()
+        for name in sorted(files):
+            full = os.path.join(root, name)
+            st = os.stat(full)
+            out.append([os.path.relpath(full, path), st.st_size, st.st_mtime_ns])
+    return out
+
+
+def entry_name(traceset) -> str:
+    """The folder name of a trace set's entry: its traces and their clock offsets."""
+    key = json.dumps([[os.path.realpath(t.path), t.offset_ns] for t in traceset.traces])
+    return f"{zlib.crc32(key.encode()):08x}{zlib.adler32(key.encode()):08x}"
+
+
+def identity(traceset) -> dict:
+    """Everything the cached columns depend on besides the projection."""
+    import bt2
+    from .. import __version__
+    return {
+        "format": FORMAT, "corr": __version__, "code": code_fingerprint(),
+        "bt2": bt2.__version__,
+        "traces": [{"path": os.path.realpath(t.path), "offset_ns": t.offset_ns,
+                    "files": trace_files(t.path)} for t in traceset.traces],
+    }
+
+
+# -- projections, as JSON and compared ---------------------------------------------------
+
+def projection_to_json(projection: Projection):
+    """A canonical, JSON-able form: ``"*"`` for everything, else sorted ``[glob, fields]``."""
+    if projection.everything:
+        return ALL
+    merged: dict[str, object] = {}
+    for glob, fields in projection.wanted:
+        before = merged.get(glob)
+        if before == ALL or fields == ALL:
+            merged[glob] = ALL
+        else:
+            merged[glob] = (before or frozenset()) | fields
+    return [[g, f if f == ALL else sorted(f)] for g, f in sorted(merged.items())]
+
+
+def projection_from_json(value) -> Projection:
+    if value == ALL:
+        return Projection.all()
+    return Projection.of({g: f for g, f in value})
+
+
+def union(a: Projection, b: Projection) -> Projection:
+    return projection_from_json(projection_to_json(a.union(b)))
+
+
+def covers(have, need, names) -> bool:
+    """Does ``have`` decode every class and field ``need`` does, over ``names``?"""
+    for name in names:
+        wanted = need.fields_for(name)
+        if wanted is None:
+            continue
+        held = have.fields_for(name)
+        if held is None or (held != ALL and (wanted == ALL or not wanted <= held)):
+            return False
+    return True
+
+
+def missing(have, need, names) -> Projection:
+    """What to decode so that ``have`` + it covers ``need``: each class not
+    covered, with the fields of both (its cached columns are replaced)."""
+    out: dict[str, object] = {}
+    for name in names:
+        wanted = need.fields_for(name)
+        if wanted is None:
+            continue
+        held = have.fields_for(name)
+        if held is not None and (held == ALL or (wanted != ALL and wanted <= held)):
+            continue
+        out[name] = ALL if ALL in (held, wanted) else (held or frozenset()) | wanted
+    return Projection.of(out)
+
+
+def summary(projection_json) -> str:
+    """A short description for ``corr cache list``."""
+    if projection_json == ALL:
+        return "every class"
+    globs = [g for g, _ in projection_json]
+    shown = ", ".join(globs[:4])
+    return shown + (f" (+{len(globs) - 4})" if len(globs) > 4 else "")

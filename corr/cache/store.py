@@ -1,0 +1,184 @@
+"""One trace set's cache entry on disk: data files, a manifest, a lock.
+
+Data files (Arrow IPC) are written to temporary names (``.tmp-<pid>-...``)
+and renamed into place; the manifest, written last and atomically, lists
+every file with its length and CRC-32, and holds a checksum of itself.
+So a reader trusts nothing that is not in a manifest, and checks the
+files it reads against it first:
+
+- a writer that died half-way left temporary files (removed by the next
+  writer once their process is gone) and no new manifest: the old entry,
+  or none, stands;
+- a flipped byte or a truncated file fails its length or CRC: the entry is
+  rebuilt;
+- writers take an exclusive ``fcntl`` lock on the entry (without waiting:
+  a run that finds it taken just does not store); readers need no lock,
+  since files are never changed in place, only replaced.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import json
+import os
+import tempfile
+import time
+import zlib
+
+MANIFEST = "manifest.json"
+LOCK = ".lock"
+TEMP_PREFIX = ".tmp-"
+
+
+class EntryError(Exception):
+    """An entry that cannot be trusted (corrupt, truncated, stale) or written."""
+
+
+def crc_of(path: str) -> tuple[int, int]:
+    """(length, CRC-32) of a file, read in 16 MB chunks."""
+    crc, size = 0, 0
+    with open(path, "rb") as f:
+        while True:
+            chunk = f.read(1 << 24)
+            if not chunk:
+                return size, crc
+            size += len(chunk)
+            crc = zlib.crc32(chunk, crc)
+
+
+def _body_crc(body: dict) -> int:
+    return zlib.crc32(json.dumps(body, sort_keys=True).encode())
+
+
+class Entry:
+    """The folder of one trace set's entry."""
+
+    def __init__(self, folder: str):
+        self.folder = folder
+        self._lock_fd: int | None = None
+
+    def path(self, name: str) -> str:
+        return os.path.join(self.folder, name)
+
+    # -- reading ---------------------------------------------------------------------------
+    def manifest(self) -> dict | None:
+        """The manifest's body; None if there is none; EntryError if it is corrupt."""
+        try:
+            with open(self.path(MANIFEST), "rb") as f:
+                stored = json.loads(f.read())
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        except (OSError, ValueError) as exc:
+            raise EntryError(f"unreadable manifest: {exc}") from None
+        if not isinstance(stored, dict) or "body" not in stored or \
+                stored.get("crc") != _body_crc(stored["body"]):
+            raise EntryError("manifest checksum mismatch")
+        return stored["body"]
+
+    def open_arrow(self, manifest: dict, name: str):
+        """An Arrow IPC file of the entry, memory-mapped, after its length and CRC check."""
+        import pyarrow as pa
+        expected = manifest["files"].get(name)
+        if expected is None:
+            raise EntryError(f"{name} is not in the manifest")
+        try:
+            source = pa.memory_map(self.path(name))
+            data = source.read_buffer()
+            if (data.size, zlib.crc32(memoryview(data))) != tuple(expected):
+                raise EntryError(f"{name}: length or checksum mismatch")
+            return pa.ipc.open_file(data)
+        except (OSError, pa.ArrowException) as exc:
+            raise EntryError(f"{name}: {exc}") from None
+
+    # -- writing ---------------------------------------------------------------------------
+    def try_lock(self) -> bool:
+        """Take the entry's write lock if free (creating the folder); False if taken."""
+        os.makedirs(self.folder, mode=0o700, exist_ok=True)
+        fd = os.open(self.path(LOCK), os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            os.close(fd)
+            if exc.errno in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
+                return False
+            raise
+        self._lock_fd = fd
+        return True
+
+    def unlock(self) -> None:
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)            # closing releases the flock
+            self._lock_fd = None
+
+    def temp(self, suffix: str = ".arrow") -> str:
+        fd, path = tempfile.mkstemp(prefix=f"{TEMP_PREFIX}{os.getpid()}-", suffix=suffix,
+                                    dir=self.folder)
+        os.close(fd)
+        return path
+
+    def commit(self, body: dict, renames: dict[str, str]) -> None:
+        """Rename ``{final name: temp path}`` into place, then write ``body`` as the
+        manifest (its ``files`` must list them); remove what it no longer lists.
+        Call with the lock held."""
+        for final, temp in renames.items():
+            os.replace(temp, self.path(final))
+        tmp = self.temp(".json")
+        with open(tmp, "w") as f:
+            json.dump({"body": body, "crc": _body_crc(body)}, f, sort_keys=True)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, self.path(MANIFEST))
+        self.sweep(set(body["files"]))
+
+    def sweep(self, keep: set[str]) -> None:
+        """Remove files the manifest does not list, and dead writers' temporary files."""
+        for name in os.listdir(self.folder):
+            if name in keep or name in (MANIFEST, LOCK):
+                continue
+            if name.startswith(TEMP_PREFIX) and _writer_alive(name):
+                continue
+            try:
+                os.unlink(self.path(name))
+            except OSError:
+                pass
+
+    def discard(self) -> None:
+        """Forget the entry (corrupt or stale): its manifest first, then its files."""
+        try:
+            os.unlink(self.path(MANIFEST))
+        except FileNotFoundError:
+            pass
+        self.sweep(set())
+
+    def size(self) -> int:
+        total = 0
+        for name in os.listdir(self.folder):
+            try:
+                total += os.stat(self.path(name)).st_size
+            except OSError:
+                pass
+        return total
+
+    def age(self) -> float:
+        try:
+            return time.time() - os.stat(self.path(MANIFEST)).st_mtime
+        except OSError:
+            return 0.0
+
+
+def _writer_alive(name: str) -> bool:
+    """Is the process that owns this temporary file still running?"""
+    try:
+        pid = int(name[len(TEMP_PREFIX):].split("-", 1)[0])
+    except ValueError:
+        return False
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
