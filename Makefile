@@ -25,6 +25,8 @@ test: deps
 bench: deps
 	$(PY) benchmarks/bench_read.py
 	$(PY) benchmarks/bench_rules.py
+	$(PY) benchmarks/bench_cache.py
+	$(PY) benchmarks/bench_tune.py
 
 deps: system-deps $(STAMP) $(VIEWER)/node_modules/.package-lock.json
 

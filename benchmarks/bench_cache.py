@@ -13,14 +13,13 @@ Target: the re-run under 10% of the first run's wall time.
 
 from __future__ import annotations
 
-import argparse
 import json
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-from common import ROOT, best_of, default_traces, measure
+from common import ROOT, best_of, trace_arguments, measure
 
 TARGET = 0.10
 RULES = str(ROOT / "rules" / "syscalls.yaml")
@@ -40,12 +39,8 @@ print(json.dumps(times))
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("traces", nargs="*")
-    ap.add_argument("--repeat", type=int, default=3)
-    ap.add_argument("--events", type=int, default=5_000_000)
-    args = ap.parse_args()
-    traces = [Path(t) for t in args.traces] or default_traces(args.events)
+    args = trace_arguments(__doc__.split("\n")[0])
+    traces = args.traces
     corr = str(Path(sys.executable).parent / "corr")
     verdicts = []
     for trace in traces:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import argparse
+
 import os
 import subprocess
 import sys
@@ -94,6 +96,19 @@ def generated_trace(events: int) -> Path:
         g = generate_kernel_trace(path, events=events, cpus=4, threads=200, seed=1)
         print(f"  {g.events:,} events in {g.seconds:.1f} s", flush=True)
     return path
+
+
+def trace_arguments(description: str, **extra) -> argparse.Namespace:
+    """The benchmarks' shared options: TRACE..., --repeat, --events (a generated trace's size)."""
+    ap = argparse.ArgumentParser(description=description)
+    ap.add_argument("traces", nargs="*")
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--events", type=int, default=5_000_000)
+    for flag, options in extra.items():
+        ap.add_argument(flag, **options)
+    args = ap.parse_args()
+    args.traces = [Path(t) for t in args.traces] or default_traces(args.events)
+    return args
 
 
 def default_traces(events: int) -> list[Path]:

@@ -172,6 +172,7 @@ def _check_mixing(a: Value, b: Value, limit: float) -> None:
         raise Unsupported("integers that may overflow int64")
 
 
+_KEYWORDS = {"true": True, "false": False, "null": None}
 _ORDER = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
 _EQUALITY = {"==": operator.eq, "!=": operator.ne}
 
@@ -187,21 +188,14 @@ class _Evaluator:
     def evaluate(self, node) -> Value:
         if isinstance(node, _Token):
             return _constant(self.names.literal(node))
+        if node.data in _KEYWORDS:
+            return _constant(_KEYWORDS[node.data])
         handler = getattr(self, "node_" + node.data.rstrip("_"), None)
         if handler is None:
             raise Unsupported(f"a {node.data} in a filter")
         return handler(*node.children)
 
     # -- atoms ---------------------------------------------------------------------
-    def node_true(self):
-        return _constant(True)
-
-    def node_false(self):
-        return _constant(False)
-
-    def node_null(self):
-        return _constant(None)
-
     def node_reference(self, *tokens):
         scope, name = self.names.resolve(tokens)
         values = self.column(scope, name)
