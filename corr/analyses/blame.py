@@ -73,6 +73,23 @@ class BlameGraph:
         for waiter, on, ns in waits:
             self._edge(waiter, on, ns, "blocked", seen)
 
+    def add_totals(self, blamed: list[int], edges: list[tuple], intervals: int) -> None:
+        """Many intervals at once: their blamed threads and added-up edges
+        ``(waiter, on, ns, intervals, kinds)`` (see ``corr.analyses.bulk``)."""
+        self.intervals += intervals
+        for tid in blamed:
+            self._node(tid)
+        g = self.graph
+        for waiter, on, ns, count, kinds in edges:
+            u, v = self._node(waiter), self._node(on)
+            data = g.get_edge_data(u, v)
+            if data is None:
+                g.add_edge(u, v, ns=0, count=0, kinds=set())
+                data = g.get_edge_data(u, v)
+            data["ns"] += ns
+            data["count"] += count
+            data["kinds"] |= kinds
+
     def to_dict(self) -> dict:
         """Nodes and weighted edges, heaviest first (for JSON)."""
         g = self.graph

@@ -5,6 +5,11 @@ are indexed by thread once (numpy argsorts), and a thread's timeline is
 walked in Python only when an analysis asks for it, so the cost follows
 the slow intervals analysed, not the trace.
 
+With the C extension built, every timeline is made at once by
+:mod:`corr.sched.store` (one pass over all threads' events) and a thread's
+segments are read from its columns; ``native=False`` keeps the reference
+Python walk below, which the tests compare it with.
+
 A thread is ``running`` (on a CPU), ``runnable`` (preempted, or woken and
 waiting for a CPU), ``blocked`` (switched out asleep; the wakeup that ends
 it names its source) or ``exited``; before its first event it is
@@ -22,6 +27,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from . import store as _store
 from .log import HRTIMER, IRQ, SOFTIRQ, WAKEUP, WAKEUP_NEW, SchedLog
 
 RUNNING, RUNNABLE, BLOCKED, EXITED, UNKNOWN = "running", "runnable", "blocked", "exited", "unknown"
@@ -78,8 +84,10 @@ class SchedModel:
     """Thread timelines, CPU occupancy and interrupt contexts of a trace."""
 
     def __init__(self, log: SchedLog, begin_ns: int | None, end_ns: int | None,
-                 names=None):
+                 names=None, native: bool | None = None):
         self.log = log
+        self.native = _store.available() if native is None else native
+        self._store: _store.TimelineStore | None = None
         self.begin_ns = begin_ns if begin_ns is not None else 0
         self.end_ns = end_ns if end_ns is not None else self.begin_ns
         self.name_at = names or (lambda tid, ts=None: None)
@@ -107,13 +115,46 @@ class SchedModel:
         return order[lo:hi]
 
     # -- thread timelines ----------------------------------------------------------------
+    @property
+    def store(self) -> _store.TimelineStore:
+        """Every thread's timeline as columns (the C model; built on first use)."""
+        if self._store is None:
+            self._store = _store.TimelineStore(self.log, self.begin_ns)
+        return self._store
+
     def timeline(self, tid: int) -> list[Segment]:
         """The thread's segments, covering the trace from its beginning to its end."""
         found = self._timelines.get(tid)
         if found is None:
-            found = self._timelines[tid] = self._build_timeline(tid)
+            found = self._timelines[tid] = (self._stored_timeline(tid) if self.native
+                                            else self._build_timeline(tid))
             self._starts[tid] = [seg.start for seg in found]
         return found
+
+    def _stored_timeline(self, tid: int) -> list[Segment]:
+        """The thread's segments read from the store's columns."""
+        st = self.store
+        rows = st.rows(tid)
+        if rows is None:
+            return [Segment(self.begin_ns, OPEN_END, UNKNOWN)]
+        lo, hi = rows
+        states, reasons = _store.STATE_NAMES, _store.REASON_NAMES
+        return [Segment(start, end, states[state], None if cpu == _store.NO_CPU else cpu,
+                        self._source(kind, ident), reasons[reason])
+                for start, end, state, cpu, kind, ident, reason in zip(
+                    st.start[lo:hi].tolist(), st.end[lo:hi].tolist(), st.state[lo:hi].tolist(),
+                    st.cpu[lo:hi].tolist(), st.src_kind[lo:hi].tolist(),
+                    st.src_id[lo:hi].tolist(), st.reason[lo:hi].tolist())]
+
+    def _source(self, kind: int, ident: int) -> Source | None:
+        """A stored source code as a Source."""
+        if kind == _store.SRC_NONE:
+            return None
+        if kind == _store.SRC_THREAD:
+            return Source("thread", ident)
+        if kind == _store.SRC_UNKNOWN:
+            return UNKNOWN_SOURCE
+        return self._context_source(kind - 1, ident)
 
     def segment_index(self, tid: int, at: int) -> int:
         """Index of the thread's segment that contains ``at`` (or the first one)."""
