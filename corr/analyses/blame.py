@@ -80,15 +80,18 @@ class BlameGraph:
         for tid in blamed:
             self._node(tid)
         g = self.graph
+        fresh = g.number_of_edges() == 0
+        rows = []
         for waiter, on, ns, count, kinds in edges:
             u, v = self._node(waiter), self._node(on)
-            data = g.get_edge_data(u, v)
+            data = None if fresh else g.get_edge_data(u, v)
             if data is None:
-                g.add_edge(u, v, ns=0, count=0, kinds=set())
-                data = g.get_edge_data(u, v)
-            data["ns"] += ns
-            data["count"] += count
-            data["kinds"] |= kinds
+                rows.append((u, v, {"ns": ns, "count": count, "kinds": set(kinds)}))
+            else:
+                data["ns"] += ns
+                data["count"] += count
+                data["kinds"] |= kinds
+        g.add_edges_from(rows)
 
     def to_dict(self) -> dict:
         """Nodes and weighted edges, heaviest first (for JSON)."""

@@ -44,6 +44,7 @@ def totals(model: SchedModel, tids: np.ndarray, starts: np.ndarray, ends: np.nda
     parts, edges = _native.analyse(
         st.tids, st.off, st.start, st.end, st.state, st.cpu, st.src_kind, st.src_id,
         model.begin_ns, cpus, cpu_off, sw_ts, sw_next, sw_prev,
+        np.searchsorted(st.tids, sw_next), np.searchsorted(st.tids, sw_prev),
         np.ascontiguousarray(tids, dtype=np.int64), np.ascontiguousarray(starts, dtype=np.int64),
         np.ascontiguousarray(ends, dtype=np.int64), max_depth, with_edges)
     label = _Labels(model)

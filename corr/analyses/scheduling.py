@@ -49,19 +49,23 @@ class IntervalAnalysis:
 class LazyAnalyses(Mapping):
     """Interval index -> IntervalAnalysis, each computed when read (not kept)."""
 
-    def __init__(self, model: SchedModel, indexes, tids, start, end):
+    def __init__(self, model: SchedModel, indexes: np.ndarray, tids, start, end):
         self.model = model
-        self._order = [int(i) for i in indexes]            # slowest first
-        self._known = set(self._order)
+        self._order = indexes                               # slowest first
+        self._sorted = np.sort(indexes)
         self._tids, self._start, self._end = tids, start, end
 
     def __getitem__(self, i: int) -> IntervalAnalysis:
-        if i not in self._known:
+        if i not in self:
             raise KeyError(i)
         return explain(self.model, int(self._tids[i]), int(self._start[i]), int(self._end[i]))
 
+    def __contains__(self, i) -> bool:
+        k = int(np.searchsorted(self._sorted, i))
+        return k < len(self._sorted) and self._sorted[k] == i
+
     def __iter__(self):
-        return iter(self._order)
+        return iter(self._order.tolist())
 
     def __len__(self) -> int:
         return len(self._order)

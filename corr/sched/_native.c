@@ -27,6 +27,7 @@
 #define OPEN_END ((int64_t)1 << 62)
 #define NO_CPU INT64_MIN          /* the reference's cpu=None */
 #define DEAD (16 | 32)
+#define DENSE_PAIRS 1024              /* threads up to which edges are a dense matrix */
 
 enum { E_EXIT = 0, E_FORK = 1, E_IN = 2, E_NEW = 3, E_OUT = 4, E_WAKE = 5, E_WAKEUP = 6 };
 enum { S_RUNNING = 0, S_RUNNABLE = 1, S_BLOCKED = 2, S_EXITED = 3, S_UNKNOWN = 4 };
@@ -306,7 +307,14 @@ typedef struct {
     int64_t begin;
     /* switches grouped by CPU (cpus sorted, cpu_off[i]..cpu_off[i+1]) */
     const int64_t *cpus, *cpu_off, *sw_ts, *sw_next, *sw_prev;
+    const int64_t *sw_next_i, *sw_prev_i;   /* the same threads as indexes into tids */
     Py_ssize_t ncpus;
+    /* Preemptions by thread, dense: per occupant (parts) and, for traces of
+     * few threads, per (waiter, occupant) pair (edges); else edges hashed. */
+    int64_t *pre_ns;                  /* [ntids] */
+    int64_t *pair_ns, *pair_count, *pair_last;   /* [ntids * ntids] or NULL */
+    int8_t *pair_kinds;
+    int64_t waiter_i;                 /* the blamed thread's index (-1: none) */
     int max_depth;
     table_t edges, parts;
     int64_t interval;             /* the one being analysed (edge counts) */
@@ -419,10 +427,30 @@ static int add_part(model_t *m, int kind, int by_kind, int64_t by_id, int64_t ns
     return 0;
 }
 
+/* An edge between two threads of the store, in the dense matrix. */
+static void add_pair(model_t *m, Py_ssize_t w, Py_ssize_t o, int64_t ns, int kind)
+{
+    Py_ssize_t cell = w * m->ntids + o;
+    m->pair_ns[cell] += ns;
+    m->pair_kinds[cell] |= (int8_t)kind;
+    if (m->pair_last[cell] != m->interval) {     /* count intervals, not segments */
+        m->pair_last[cell] = m->interval;
+        m->pair_count[cell]++;
+    }
+}
+
 static int add_edge(model_t *m, int64_t waiter, int on_kind, int64_t on_id, int64_t ns, int kind)
 {
     if (ns <= 0)
         return 0;
+    if (m->pair_ns && on_kind == B_THREAD) {
+        Py_ssize_t w = find_sorted(m->tids, m->ntids, waiter);
+        Py_ssize_t o = w < 0 ? -1 : find_sorted(m->tids, m->ntids, on_id);
+        if (o >= 0) {
+            add_pair(m, w, o, ns, kind);
+            return 0;
+        }
+    }
     int64_t key[KEYS] = {waiter, on_kind, on_id, 0};
     slot_t *s = table_find(&m->edges, key);
     if (!s)
@@ -476,26 +504,37 @@ static int preempted(model_t *m, int64_t tid, const seg_t *seg, int edges)
     /* SchedModel.occupants: who held the CPU, piece by piece. */
     Py_ssize_t i = upper(ts, lo, hi, seg->start) - 1;
     int64_t current = i >= lo ? m->sw_next[i] : m->sw_prev[lo];
-    int64_t at = seg->start;
+    int64_t occupant = i >= lo ? m->sw_next_i[i] : m->sw_prev_i[lo];
+    int64_t at = seg->start, idle = 0;
     for (Py_ssize_t j = i + 1; ; j++) {
         int more = j < hi && ts[j] < seg->end;
         if (more && ts[j] <= at) {
             current = m->sw_next[j];
+            occupant = m->sw_next_i[j];
             continue;
         }
         int64_t until = more ? ts[j] : seg->end;
-        int idle = current == 0 || current == tid;
         int64_t ns = until - at;
-        if (add_part(m, P_PREEMPTED, idle ? B_NONE : B_THREAD, idle ? 0 : current, ns) < 0)
-            return -1;
-        if (edges && add_edge(m, tid, idle ? B_CPU_WAIT : B_THREAD, idle ? 0 : current, ns,
-                              W_PREEMPTED) < 0)
-            return -1;
+        if (current == 0 || current == tid) {
+            idle += ns;
+        } else if (ns > 0) {
+            m->pre_ns[occupant] += ns;
+            if (edges && m->pair_ns && m->waiter_i >= 0)
+                add_pair(m, m->waiter_i, occupant, ns, W_PREEMPTED);
+            else if (edges && add_edge(m, tid, B_THREAD, current, ns, W_PREEMPTED) < 0) {
+                return -1;
+            }
+        }
         if (!more)
             break;
         at = until;
         current = m->sw_next[j];
+        occupant = m->sw_next_i[j];
     }
+    if (add_part(m, P_PREEMPTED, B_NONE, 0, idle) < 0)
+        return -1;
+    if (edges && add_edge(m, tid, B_CPU_WAIT, 0, idle, W_PREEMPTED) < 0)
+        return -1;
     return 0;
 }
 
@@ -591,18 +630,18 @@ static PyObject *table_list(table_t *t, int with_edges)
  *    [(waiter tid, on kind, on id, ns, intervals, kinds)] in first-seen order */
 static PyObject *analyse(PyObject *self, PyObject *args)
 {
-    PyObject *o[16];
+    PyObject *o[18];
     long long begin;
     int max_depth, with_edges;
-    arr_t arr[16] = {{{0}}};
+    arr_t arr[18] = {{{0}}};
     PyObject *result = NULL;
     model_t m = {0};
-    if (!PyArg_ParseTuple(args, "OOOOOOOOLOOOOOOOOip", &o[0], &o[1], &o[2], &o[3], &o[4], &o[5],
-                          &o[6], &o[7], &begin, &o[8], &o[9], &o[10], &o[11], &o[12], &o[13],
-                          &o[14], &o[15], &max_depth, &with_edges))
+    if (!PyArg_ParseTuple(args, "OOOOOOOOLOOOOOOOOOOip", &o[0], &o[1], &o[2], &o[3], &o[4],
+                          &o[5], &o[6], &o[7], &begin, &o[8], &o[9], &o[10], &o[11], &o[12],
+                          &o[16], &o[17], &o[13], &o[14], &o[15], &max_depth, &with_edges))
         return NULL;
-    static const Py_ssize_t sizes[16] = {8, 8, 8, 8, 1, 8, 1, 8, 8, 8, 8, 8, 8, 8, 8, 8};
-    for (int i = 0; i < 16; i++)
+    static const Py_ssize_t sizes[18] = {8, 8, 8, 8, 1, 8, 1, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8};
+    for (int i = 0; i < 18; i++)
         if (arr_get(o[i], &arr[i], sizes[i], 0, "analyse") < 0)
             goto done;
     m.tids = I64(arr[0]); m.off = I64(arr[1]); m.start = I64(arr[2]); m.end = I64(arr[3]);
@@ -610,7 +649,25 @@ static PyObject *analyse(PyObject *self, PyObject *args)
     m.ntids = N(arr[0]); m.begin = begin;
     m.cpus = I64(arr[8]); m.cpu_off = I64(arr[9]); m.sw_ts = I64(arr[10]);
     m.sw_next = I64(arr[11]); m.sw_prev = I64(arr[12]); m.ncpus = N(arr[8]);
+    m.sw_next_i = I64(arr[16]); m.sw_prev_i = I64(arr[17]);
     m.max_depth = max_depth;
+    m.pre_ns = calloc((size_t)m.ntids + 1, sizeof(int64_t));
+    if (!m.pre_ns) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    if (with_edges && m.ntids <= DENSE_PAIRS) {
+        size_t cells = (size_t)m.ntids * (size_t)m.ntids + 1;
+        m.pair_ns = calloc(cells, sizeof(int64_t));
+        m.pair_count = calloc(cells, sizeof(int64_t));
+        m.pair_last = malloc(cells * sizeof(int64_t));
+        m.pair_kinds = calloc(cells, 1);
+        if (!m.pair_ns || !m.pair_count || !m.pair_last || !m.pair_kinds) {
+            PyErr_NoMemory();
+            goto done;
+        }
+        memset(m.pair_last, 0xff, cells * sizeof(int64_t));
+    }
     if (N(arr[1]) != m.ntids + 1 || N(arr[9]) != m.ncpus + 1) {
         PyErr_SetString(PyExc_ValueError, "analyse: offsets must have one more item");
         goto done;
@@ -622,11 +679,29 @@ static PyObject *analyse(PyObject *self, PyObject *args)
         m.max_depth = 62;
     for (Py_ssize_t i = 0; i < n; i++) {
         m.interval = i;
+        m.waiter_i = find_sorted(m.tids, m.ntids, itid[i]);
         if (breakdown(&m, itid[i], istart[i], iend[i], with_edges) < 0)
             goto done;
         if (with_edges && follow(&m, itid[i], istart[i], iend[i], 0, via, 0) < 0)
             goto done;
     }
+    /* The dense totals join the tables. */
+    for (Py_ssize_t k = 0; k < m.ntids; k++)
+        if (m.pre_ns[k] && add_part(&m, P_PREEMPTED, B_THREAD, m.tids[k], m.pre_ns[k]) < 0)
+            goto done;
+    for (Py_ssize_t w = 0; m.pair_ns && w < m.ntids; w++)
+        for (Py_ssize_t k = 0; k < m.ntids; k++) {
+            Py_ssize_t cell = w * m.ntids + k;
+            if (!m.pair_ns[cell])
+                continue;
+            int64_t key[KEYS] = {m.tids[w], B_THREAD, m.tids[k], 0};
+            slot_t *s = table_find(&m.edges, key);
+            if (!s)
+                goto done;
+            s->ns += m.pair_ns[cell];
+            s->count += m.pair_count[cell];
+            s->kinds |= m.pair_kinds[cell];
+        }
     PyObject *parts = table_list(&m.parts, 0);
     PyObject *edges = parts ? table_list(&m.edges, 1) : NULL;
     if (edges)
@@ -634,6 +709,11 @@ static PyObject *analyse(PyObject *self, PyObject *args)
     else
         Py_XDECREF(parts);
 done:
+    free(m.pre_ns);
+    free(m.pair_ns);
+    free(m.pair_count);
+    free(m.pair_last);
+    free(m.pair_kinds);
     free(m.parts.slots);
     free(m.edges.slots);
     arr_release(arr, 16);
