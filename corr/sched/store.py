@@ -94,8 +94,8 @@ def _cpu_switches(log: SchedLog):
     cpus_sorted = sw["cpu"][order]
     cpus = np.unique(cpus_sorted)
     off = np.searchsorted(cpus_sorted, np.append(cpus, np.iinfo(np.int64).max)).astype(np.int64)
-    return (cpus.astype(np.int64), off, sw["ts"][order], sw["next_tid"][order],
-            sw["prev_tid"][order], sw["seq"][order])
+    return (cpus.astype(np.int64), off, sw["ts"][order], sw["next_tid"][order].astype(np.int64),
+            sw["prev_tid"][order].astype(np.int64), sw["seq"][order])
 
 
 def wakeup_sources(log: SchedLog, rows: np.ndarray, contexts: ContextIndex,
@@ -130,13 +130,15 @@ class TimelineStore:
     def __init__(self, log: SchedLog, begin_ns: int):
         self.begin_ns = begin_ns
         events = _thread_events(log)
-        n = len(events[0]) + 2 * len(np.unique(events[0])) + 1
+        # At most one segment per event, plus a first and a last per thread.
+        n = len(events[0]) + 2 * (np.count_nonzero(np.diff(events[0])) + 1) + 1
         out = (np.empty(n, np.int64), np.empty(n, np.int64), np.empty(n, np.int64),
                np.empty(n, np.int8), np.empty(n, np.int64), np.empty(n, np.int64),
                np.empty(n, np.int8))
-        count = _native.timelines(*events[:5], begin_ns, *out)
+        count = _native.timelines(*events, begin_ns, *out)
+        del events
         tid, self.start, self.end, self.state, self.cpu, wake, self.reason = (
-            column[:count].copy() for column in out)
+            column[:count] for column in out)
         self.tids, first = np.unique(tid, return_index=True)
         self.off = np.append(first, count).astype(np.int64)
         self.switches = _cpu_switches(log)
@@ -166,33 +168,44 @@ def _by_tid_seq_code(tid: np.ndarray, seq: np.ndarray, code: np.ndarray) -> np.n
 
 
 def _thread_events(log: SchedLog):
-    """Every state-changing event per thread: (tid, ts, code, a, b), by (tid, seq, code)."""
-    parts = []
+    """Every state-changing event per thread: (tid, ts, code, a, b), by (tid, seq, code).
 
-    def add(table, tid_column, code, a=None, b=None):
-        t = log.table(table)
-        n = len(t["seq"])
-        if not n:
-            return
-        codes = code if isinstance(code, np.ndarray) else np.full(n, code, dtype=np.int8)
-        parts.append((t[tid_column], t["seq"], t["ts"], codes,
-                      t[a] if a else np.zeros(n, np.int64),
-                      (np.arange(n, dtype=np.int64) if b == "row" else t[b]) if b
-                      else np.zeros(n, np.int64)))
-
-    add("switch", "prev_tid", E_OUT, "cpu", "prev_state")
-    add("switch", "next_tid", E_IN, "cpu")
+    The order is found from (tid, seq, code) alone; then each column is
+    gathered in that order one at a time, so that few copies are alive at once.
+    """
+    sources = []           # (table, tid column, code, a column, b column)
+    sources.append(("switch", "prev_tid", E_OUT, "cpu", "prev_state"))
+    sources.append(("switch", "next_tid", E_IN, "cpu", None))
     kinds = log.table("wakeup")["kind"]
     late = WAKEUP if log.has_waking else -1
-    add("wakeup", "tid", np.where(kinds == WAKEUP_NEW, E_NEW,
-                                  np.where(kinds == late, E_WAKEUP, E_WAKE)).astype(np.int8),
-        "target_cpu", "row")
-    add("fork", "child_tid", E_FORK)
-    add("exit", "tid", E_EXIT)
-    if not parts:
+    wake_codes = np.where(kinds == WAKEUP_NEW, E_NEW,
+                          np.where(kinds == late, E_WAKEUP, E_WAKE)).astype(np.int8)
+    sources.append(("wakeup", "tid", wake_codes, "target_cpu", "row"))
+    sources.append(("fork", "child_tid", E_FORK, None, None))
+    sources.append(("exit", "tid", E_EXIT, None, None))
+    sources = [s for s in sources if len(log.table(s[0])["seq"])]
+    if not sources:
         empty = np.zeros(0, np.int64)
         return empty, empty, np.zeros(0, np.int8), empty, empty
-    tid, seq, ts, code, a, b = (np.concatenate(c) for c in zip(*parts))
-    order = _by_tid_seq_code(tid, seq, code)
-    return (tid[order].astype(np.int64), ts[order].astype(np.int64),
-            code[order].astype(np.int8), a[order].astype(np.int64), b[order].astype(np.int64))
+
+    def gather(column_of, dtype):
+        return np.concatenate([column_of(*s) for s in sources]).astype(dtype, copy=False)
+
+    def codes(table, tid_column, code, a, b):
+        n = len(log.table(table)["seq"])
+        return code if isinstance(code, np.ndarray) else np.full(n, code, dtype=np.int8)
+
+    def column(name):
+        def of(table, tid_column, code, a, b):
+            t = log.table(table)
+            wanted = {"tid": tid_column, "a": a, "b": b}.get(name, name)
+            if wanted == "row":
+                return np.arange(len(t["seq"]), dtype=np.int64)
+            return t[wanted] if wanted else np.zeros(len(t["seq"]), np.int64)
+        return of
+
+    order = _by_tid_seq_code(gather(column("tid"), np.int64), gather(column("seq"), np.int64),
+                             gather(codes, np.int8))
+    return tuple(gather(of, dtype)[order] for of, dtype in (
+        (column("tid"), np.int64), (column("ts"), np.int64), (codes, np.int8),
+        (column("a"), np.int64), (column("b"), np.int64)))
