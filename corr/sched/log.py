@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..reading.batch import RawInts
+
 SWITCH = "sched_switch"
 WAKEUP_CLASSES = {"sched_waking": 0, "sched_wakeup": 1, "sched_wakeup_new": 2}
 WAKING, WAKEUP, WAKEUP_NEW = range(3)
@@ -70,6 +72,8 @@ def _narrow(name: str, column: np.ndarray) -> np.ndarray:
 
 def _ints(values) -> np.ndarray:
     """A column as int64, absent values as -1."""
+    if isinstance(values, RawInts):   # a parallel worker's machine words: read in place
+        return np.frombuffer(values, dtype=np.int64)
     try:
         return np.asarray(values, dtype=np.int64)
     except OverflowError:             # unsigned 64-bit values (addresses): same bits
