@@ -113,18 +113,22 @@ def test_bulk_totals_equal_the_reference(stream, waking, spans):
     assert sorted(graph.to_dict()["edges"], key=str) == sorted(want_edges, key=str)
 
 
-@settings(max_examples=300, deadline=None)
-@given(STREAM, st.booleans(), SPANS, st.booleans())
-def test_breakdown_sums_and_path_tiles(stream, waking, spans, use_native):
-    if use_native and store._native is None:
-        use_native = False
-    model = models(stream, waking)[0 if use_native else 1]
+@settings(max_examples=500, deadline=None)
+@given(STREAM, st.booleans(), SPANS)
+def test_breakdown_sums_and_path_tiles(stream, waking, spans):
+    """On both models, which give the same breakdowns and paths."""
+    both = models(stream, waking) if store._native is not None else models(stream, waking)[1:]
     for tid, start, length in spans:
         end = start + length
-        assert sum(p.ns for p in breakdown(model, tid, start, end)) == length
-        path = critical_path(model, tid, start, end)
-        assert tile_check([_Span(s.start_ns, s.end_ns) for s in path], start, end)
-        assert all(s.end_ns > s.start_ns for s in path)
+        found = []
+        for model in both:
+            parts = breakdown(model, tid, start, end)
+            assert sum(p.ns for p in parts) == length
+            path = critical_path(model, tid, start, end)
+            assert tile_check([_Span(s.start_ns, s.end_ns) for s in path], start, end)
+            assert all(s.end_ns > s.start_ns for s in path)
+            found.append((parts, path))
+        assert all(f == found[-1] for f in found)
 
 
 class _Span:

@@ -13,6 +13,8 @@ durations: what grows in the slow ones is what to look at.
 
 from __future__ import annotations
 
+import heapq
+
 import networkx as nx
 
 from .critical_path import Part
@@ -104,11 +106,14 @@ class BlameGraph:
                        "kinds": sorted(d["kinds"])} for u, v, d in edges],
         }
 
-    def ranking(self) -> list[tuple[str, str, int, int]]:
-        """(from label, to label, ns, count) for every edge, heaviest first."""
+    def ranking(self, top: int | None = None) -> list[tuple[str, str, int, int]]:
+        """(from label, to label, ns, count) for every edge (or the ``top``), heaviest first."""
         g = self.graph
+        key = lambda e: (-e[2]["ns"], e[0], e[1])             # noqa: E731
+        edges = (sorted(g.edges(data=True), key=key) if top is None
+                 else heapq.nsmallest(top, g.edges(data=True), key=key))
         return [(g.nodes[u]["label"], g.nodes[v]["label"], d["ns"], d["count"])
-                for u, v, d in sorted(g.edges(data=True), key=lambda e: (-e[2]["ns"], e[0], e[1]))]
+                for u, v, d in edges]
 
 
 def shares(breakdowns: list[tuple[int, list[Part]]]) -> dict[str, float]:

@@ -131,13 +131,14 @@ class SchedModel:
             self._starts[tid] = [seg.start for seg in found]
         return found
 
-    def _stored_timeline(self, tid: int) -> list[Segment]:
-        """The thread's segments read from the store's columns."""
+    def _stored_timeline(self, tid: int, first: int | None = None,
+                         last: int | None = None) -> list[Segment]:
+        """The thread's segments (rows ``first:last`` of the store) as Segments."""
         st = self.store
         rows = st.rows(tid)
         if rows is None:
             return [Segment(self.begin_ns, OPEN_END, UNKNOWN)]
-        lo, hi = rows
+        lo, hi = rows if first is None else (first, last)
         states, reasons = _store.STATE_NAMES, _store.REASON_NAMES
         return [Segment(start, end, states[state], None if cpu == _store.NO_CPU else cpu,
                         self._source(kind, ident), reasons[reason])
@@ -261,10 +262,13 @@ class SchedModel:
 
     def segments(self, tid: int, start: int, end: int) -> list[Segment]:
         """The thread's segments clipped to ``[start, end]``, tiling it exactly."""
+        if self.native and tid not in self._timelines:
+            candidates = self._stored_range(tid, start, end)     # only those it needs
+        else:
+            timeline = self.timeline(tid)
+            candidates = timeline[self.segment_index(tid, start):]
         out = []
-        timeline = self.timeline(tid)
-        for k in range(self.segment_index(tid, start), len(timeline)):
-            seg = timeline[k]
+        for seg in candidates:
             if seg.start >= end:
                 break
             if seg.end <= start or seg.end <= seg.start:
@@ -277,6 +281,30 @@ class SchedModel:
         if out[-1].end < end:
             out.append(Segment(out[-1].end, end, UNKNOWN))
         return out
+
+    def _stored_range(self, tid: int, start: int, end: int) -> list[Segment]:
+        """The stored segments from the one containing ``start`` to the last before ``end``."""
+        rows = self.store.rows(tid)
+        if rows is None:
+            return self._stored_timeline(tid)
+        lo, hi = rows
+        starts = self.store.start[lo:hi]
+        first = max(int(np.searchsorted(starts, start, side="right")) - 1, 0)
+        last = int(np.searchsorted(starts, end, side="left"))
+        return self._stored_timeline(tid, lo + first, lo + max(last, first + 1))
+
+    def running_cpu_after(self, tid: int, at: int) -> int | None:
+        """The CPU of the thread's running segment starting at ``at`` (None: none does)."""
+        if self.native and tid not in self._timelines:
+            candidates = self._stored_range(tid, at, at + 1)
+        else:
+            candidates = self.timeline(tid)[self.segment_index(tid, at):]
+        for later in candidates:
+            if later.start >= at and later.state == RUNNING:
+                return later.cpu
+            if later.start > at:
+                break
+        return None
 
     # -- wakeup sources ----------------------------------------------------------------
     def source_of(self, wakeup_row: int) -> Source:
