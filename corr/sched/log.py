@@ -175,6 +175,8 @@ class SchedLog:
     # -- reading -------------------------------------------------------------------
     def table(self, kind: str) -> dict[str, np.ndarray]:
         """One kind of event (``switch``, ``wakeup``...) as columns in stream order."""
+        if self._chunks is None:
+            raise RuntimeError("SchedLog.table() after release()")
         if self._frozen is None:
             self._frozen = {}
         found = self._frozen.get(kind)
@@ -190,6 +192,14 @@ class SchedLog:
             found = {name: column.values() for name, column in chunks.items()}
             self._frozen[kind] = found
         return found
+
+    def release(self) -> None:
+        """Free the event columns once the C model has its own copy of what it needs.
+
+        Later reads of a table raise: only the Python reference model reads them.
+        """
+        self._chunks = None
+        self._frozen = None
 
     @property
     def has_waking(self) -> bool:

@@ -282,21 +282,22 @@ class SchedModel:
             out.append(Segment(out[-1].end, end, UNKNOWN))
         return out
 
-    def _stored_range(self, tid: int, start: int, end: int) -> list[Segment]:
-        """The stored segments from the one containing ``start`` to the last before ``end``."""
+    def _stored_range(self, tid: int, start: int, end: int, after: int = 0) -> list[Segment]:
+        """The stored segments from the one containing ``start`` to the last before
+        ``end``, and ``after`` more."""
         rows = self.store.rows(tid)
         if rows is None:
             return self._stored_timeline(tid)
         lo, hi = rows
         starts = self.store.start[lo:hi]
         first = max(int(np.searchsorted(starts, start, side="right")) - 1, 0)
-        last = int(np.searchsorted(starts, end, side="left"))
+        last = min(int(np.searchsorted(starts, end, side="left")) + after, hi - lo)
         return self._stored_timeline(tid, lo + first, lo + max(last, first + 1))
 
     def running_cpu_after(self, tid: int, at: int) -> int | None:
         """The CPU of the thread's running segment starting at ``at`` (None: none does)."""
         if self.native and tid not in self._timelines:
-            candidates = self._stored_range(tid, at, at + 1)
+            candidates = self._stored_range(tid, at, at + 1, after=1)   # and the next one
         else:
             candidates = self.timeline(tid)[self.segment_index(tid, at):]
         for later in candidates:
@@ -366,6 +367,11 @@ class SchedModel:
 
     # -- CPUs ------------------------------------------------------------------------------
     def _cpu_tables(self):
+        if self._cpus is None and self.native:
+            cpus, off, ts, next_tid, prev_tid, seq = self.store.switches
+            self._cpus = {int(c): (seq[off[k]:off[k + 1]], ts[off[k]:off[k + 1]],
+                                   next_tid[off[k]:off[k + 1]], prev_tid[off[k]:off[k + 1]])
+                          for k, c in enumerate(cpus)}
         if self._cpus is None:
             sw = self.log.table("switch")
             self._cpus = {}
