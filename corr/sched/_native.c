@@ -299,6 +299,12 @@ static slot_t *table_find(table_t *t, const int64_t *key)
 
 /* ------------------------------------------------------------- the model */
 
+/* One (waiter, occupant) cell: its fields together, one cache line's part. */
+typedef struct {
+    int64_t ns, last;
+    int32_t count, kinds;
+} pair_t;
+
 typedef struct {
     /* timelines, grouped by thread (tids sorted, off[i]..off[i+1]) */
     const int64_t *tids, *off, *start, *end, *cpu, *src_id;
@@ -312,8 +318,7 @@ typedef struct {
     /* Preemptions by thread, dense: per occupant (parts) and, for traces of
      * few threads, per (waiter, occupant) pair (edges); else edges hashed. */
     int64_t *pre_ns;                  /* [ntids] */
-    int64_t *pair_ns, *pair_count, *pair_last;   /* [ntids * ntids] or NULL */
-    int8_t *pair_kinds;
+    pair_t *pairs;                    /* [ntids * ntids] or NULL */
     int64_t waiter_i;                 /* the blamed thread's index (-1: none) */
     int max_depth;
     table_t edges, parts;
@@ -430,12 +435,12 @@ static int add_part(model_t *m, int kind, int by_kind, int64_t by_id, int64_t ns
 /* An edge between two threads of the store, in the dense matrix. */
 static void add_pair(model_t *m, Py_ssize_t w, Py_ssize_t o, int64_t ns, int kind)
 {
-    Py_ssize_t cell = w * m->ntids + o;
-    m->pair_ns[cell] += ns;
-    m->pair_kinds[cell] |= (int8_t)kind;
-    if (m->pair_last[cell] != m->interval) {     /* count intervals, not segments */
-        m->pair_last[cell] = m->interval;
-        m->pair_count[cell]++;
+    pair_t *p = &m->pairs[w * m->ntids + o];
+    p->ns += ns;
+    p->kinds |= kind;
+    if (p->last != m->interval) {     /* count intervals, not segments */
+        p->last = m->interval;
+        p->count++;
     }
 }
 
@@ -443,7 +448,7 @@ static int add_edge(model_t *m, int64_t waiter, int on_kind, int64_t on_id, int6
 {
     if (ns <= 0)
         return 0;
-    if (m->pair_ns && on_kind == B_THREAD) {
+    if (m->pairs && on_kind == B_THREAD) {
         Py_ssize_t w = find_sorted(m->tids, m->ntids, waiter);
         Py_ssize_t o = w < 0 ? -1 : find_sorted(m->tids, m->ntids, on_id);
         if (o >= 0) {
@@ -519,7 +524,7 @@ static int preempted(model_t *m, int64_t tid, const seg_t *seg, int edges)
             idle += ns;
         } else if (ns > 0) {
             m->pre_ns[occupant] += ns;
-            if (edges && m->pair_ns && m->waiter_i >= 0)
+            if (edges && m->pairs && m->waiter_i >= 0)
                 add_pair(m, m->waiter_i, occupant, ns, W_PREEMPTED);
             else if (edges && add_edge(m, tid, B_THREAD, current, ns, W_PREEMPTED) < 0) {
                 return -1;
@@ -658,15 +663,13 @@ static PyObject *analyse(PyObject *self, PyObject *args)
     }
     if (with_edges && m.ntids <= DENSE_PAIRS) {
         size_t cells = (size_t)m.ntids * (size_t)m.ntids + 1;
-        m.pair_ns = calloc(cells, sizeof(int64_t));
-        m.pair_count = calloc(cells, sizeof(int64_t));
-        m.pair_last = malloc(cells * sizeof(int64_t));
-        m.pair_kinds = calloc(cells, 1);
-        if (!m.pair_ns || !m.pair_count || !m.pair_last || !m.pair_kinds) {
+        m.pairs = calloc(cells, sizeof(pair_t));
+        if (!m.pairs) {
             PyErr_NoMemory();
             goto done;
         }
-        memset(m.pair_last, 0xff, cells * sizeof(int64_t));
+        for (size_t k = 0; k < cells; k++)
+            m.pairs[k].last = -1;
     }
     if (N(arr[1]) != m.ntids + 1 || N(arr[9]) != m.ncpus + 1) {
         PyErr_SetString(PyExc_ValueError, "analyse: offsets must have one more item");
@@ -689,18 +692,19 @@ static PyObject *analyse(PyObject *self, PyObject *args)
     for (Py_ssize_t k = 0; k < m.ntids; k++)
         if (m.pre_ns[k] && add_part(&m, P_PREEMPTED, B_THREAD, m.tids[k], m.pre_ns[k]) < 0)
             goto done;
-    for (Py_ssize_t w = 0; m.pair_ns && w < m.ntids; w++)
+    for (Py_ssize_t w = 0; m.pairs && w < m.ntids; w++)
         for (Py_ssize_t k = 0; k < m.ntids; k++) {
             Py_ssize_t cell = w * m.ntids + k;
-            if (!m.pair_ns[cell])
+            const pair_t *p = &m.pairs[cell];
+            if (!p->ns)
                 continue;
             int64_t key[KEYS] = {m.tids[w], B_THREAD, m.tids[k], 0};
             slot_t *s = table_find(&m.edges, key);
             if (!s)
                 goto done;
-            s->ns += m.pair_ns[cell];
-            s->count += m.pair_count[cell];
-            s->kinds |= m.pair_kinds[cell];
+            s->ns += p->ns;
+            s->count += p->count;
+            s->kinds |= p->kinds;
         }
     PyObject *parts = table_list(&m.parts, 0);
     PyObject *edges = parts ? table_list(&m.edges, 1) : NULL;
@@ -710,10 +714,7 @@ static PyObject *analyse(PyObject *self, PyObject *args)
         Py_XDECREF(parts);
 done:
     free(m.pre_ns);
-    free(m.pair_ns);
-    free(m.pair_count);
-    free(m.pair_last);
-    free(m.pair_kinds);
+    free(m.pairs);
     free(m.parts.slots);
     free(m.edges.slots);
     arr_release(arr, 16);

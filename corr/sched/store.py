@@ -139,7 +139,10 @@ class TimelineStore:
         del events
         tid, self.start, self.end, self.state, self.cpu, wake, self.reason = (
             column[:count] for column in out)
-        self.tids, first = np.unique(tid, return_index=True)
+        # Segments come grouped by thread, in tid order: the index is where tid changes.
+        first = np.concatenate(([0], np.flatnonzero(tid[1:] != tid[:-1]) + 1)) if count else \
+            np.zeros(0, np.int64)
+        self.tids = tid[first].copy()
         self.off = np.append(first, count).astype(np.int64)
         self.switches = _cpu_switches(log)
         self.src_kind = np.full(count, SRC_NONE, dtype=np.int8)
