@@ -299,9 +299,11 @@ static slot_t *table_find(table_t *t, const int64_t *key)
 
 /* ------------------------------------------------------------- the model */
 
-/* One (waiter, occupant) cell: its fields together, one cache line's part. */
+/* One (waiter, occupant) cell: its fields together, one cache line's part.
+ * ``seen`` is the last interval that counted it, plus one (0: none yet), so
+ * that calloc's zeroed pages need no initialising. */
 typedef struct {
-    int64_t ns, last;
+    int64_t ns, seen;
     int32_t count, kinds;
 } pair_t;
 
@@ -438,8 +440,8 @@ static void add_pair(model_t *m, Py_ssize_t w, Py_ssize_t o, int64_t ns, int kin
     pair_t *p = &m->pairs[w * m->ntids + o];
     p->ns += ns;
     p->kinds |= kind;
-    if (p->last != m->interval) {     /* count intervals, not segments */
-        p->last = m->interval;
+    if (p->seen != m->interval + 1) {     /* count intervals, not segments */
+        p->seen = m->interval + 1;
         p->count++;
     }
 }
@@ -668,8 +670,6 @@ static PyObject *analyse(PyObject *self, PyObject *args)
             PyErr_NoMemory();
             goto done;
         }
-        for (size_t k = 0; k < cells; k++)
-            m.pairs[k].last = -1;
     }
     if (N(arr[1]) != m.ntids + 1 || N(arr[9]) != m.ncpus + 1) {
         PyErr_SetString(PyExc_ValueError, "analyse: offsets must have one more item");
