@@ -15,4 +15,6 @@ setup(ext_modules=[
               libraries=["babeltrace2"], optional=True, extra_compile_args=FLAGS),
     Extension("corr.engine._core", ["corr/engine/_core.c"],
               optional=True, extra_compile_args=FLAGS),
+    Extension("corr.sched._native", ["corr/sched/_native.c"],
+              optional=True, extra_compile_args=FLAGS),
 ])

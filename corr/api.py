@@ -60,8 +60,8 @@ def run(rules, traces, overrides: Iterable[str] = (), clock_offsets: dict[str, i
 
     ``rules`` is a rule file path or a loaded :class:`~corr.rules.model.RuleSet`;
     ``overrides`` are ``RULE.threshold=VALUE`` / ``RULE.timeout=VALUE`` strings.
-    Rules with ``blame:`` get their ``blame_limit`` slowest intervals
-    explained (default 1000; 0 for all).
+    Rules with ``blame:`` get every slow interval explained, or only
+    their ``blame_limit`` slowest (default 0: all).
     A trace that fails part-way gives a result whose ``stopped`` says where.
     ``cache``: the decode cache folder, or False for none; None (default)
     uses ``CORR_CACHE_DIR`` / ``$XDG_CACHE_HOME/corr`` unless ``CORR_NO_CACHE``

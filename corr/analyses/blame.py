@@ -13,7 +13,7 @@ durations: what grows in the slow ones is what to look at.
 
 from __future__ import annotations
 
-import networkx as nx
+import heapq
 
 from .critical_path import Part
 
@@ -23,35 +23,61 @@ def thread_node(tid: int) -> str:
 
 
 class BlameGraph:
-    """The aggregated blame of one rule's analysed intervals."""
+    """The aggregated blame of one rule's analysed intervals.
+
+    Nodes and edges are kept in plain dicts while they are added up; the
+    networkx ``DiGraph`` (``graph``) is made from them when first read (by
+    the DOT and GraphML exports), so a run that only prints pays neither
+    networkx's import nor its per-edge cost.
+    """
 
     def __init__(self, names=None):
-        self.graph = nx.DiGraph()
         self.names = names or (lambda tid, ts=None: None)
         self.intervals = 0
+        self.nodes: dict[str, dict] = {}
+        self.edges: dict[tuple[str, str], dict] = {}
+        self._graph = None
+
+    @property
+    def graph(self):
+        """The blame graph as a networkx ``DiGraph`` (nodes and edges with their data)."""
+        if self._graph is None:
+            import networkx as nx
+            g = nx.DiGraph()
+            g.add_nodes_from(self.nodes.items())
+            g.add_edges_from((u, v, data) for (u, v), data in self.edges.items())
+            self._graph = g
+        return self._graph
 
     def _node(self, what) -> str:
         """A node for a thread id or a resource label."""
         if isinstance(what, int):
             node = thread_node(what)
-            if node not in self.graph:
+            if node not in self.nodes:
+                self._graph = None
                 comm = self.names(what)
-                self.graph.add_node(node, kind="thread", tid=what,
-                                    label=f"{comm} ({what})" if comm else f"tid {what}")
+                self.nodes[node] = {"kind": "thread", "tid": what,
+                                    "label": f"{comm} ({what})" if comm else f"tid {what}"}
         else:
             node = f"res:{what}"
-            if node not in self.graph:
-                self.graph.add_node(node, kind="resource", tid=None, label=str(what))
+            if node not in self.nodes:
+                self._graph = None
+                self.nodes[node] = {"kind": "resource", "tid": None, "label": str(what)}
         return node
+
+    def _data(self, u: str, v: str) -> dict:
+        """The edge's data, to be added to (the networkx copy is then stale)."""
+        self._graph = None
+        data = self.edges.get((u, v))
+        if data is None:
+            data = self.edges[(u, v)] = {"ns": 0, "count": 0, "kinds": set()}
+        return data
 
     def _edge(self, a, b, ns: int, kind: str, seen: set) -> None:
         if ns <= 0:
             return
         u, v = self._node(a), self._node(b)
-        data = self.graph.get_edge_data(u, v)
-        if data is None:
-            self.graph.add_edge(u, v, ns=0, count=0, kinds=set())
-            data = self.graph.get_edge_data(u, v)
+        data = self._data(u, v)
         data["ns"] += ns
         data["kinds"].add(kind)
         if (u, v) not in seen:           # count intervals, not segments
@@ -73,22 +99,37 @@ class BlameGraph:
         for waiter, on, ns in waits:
             self._edge(waiter, on, ns, "blocked", seen)
 
+    def add_totals(self, blamed: list[int], edges: list[tuple], intervals: int) -> None:
+        """Many intervals at once: their blamed threads and added-up edges
+        ``(waiter, on, ns, intervals, kinds)`` (see ``corr.analyses.bulk``)."""
+        self.intervals += intervals
+        for tid in blamed:
+            self._node(tid)
+        for waiter, on, ns, count, kinds in edges:
+            data = self._data(self._node(waiter), self._node(on))
+            data["ns"] += ns
+            data["count"] += count
+            data["kinds"] |= kinds
+
+    def _sorted_edges(self, top: int | None = None):
+        key = lambda e: (-e[1]["ns"], e[0][0], e[0][1])       # noqa: E731
+        items = self.edges.items()
+        return sorted(items, key=key) if top is None else heapq.nsmallest(top, items, key=key)
+
     def to_dict(self) -> dict:
         """Nodes and weighted edges, heaviest first (for JSON)."""
-        g = self.graph
-        edges = sorted(g.edges(data=True), key=lambda e: (-e[2]["ns"], e[0], e[1]))
         return {
             "intervals": self.intervals,
-            "nodes": [{"id": n, **d} for n, d in g.nodes(data=True)],
+            "nodes": [{"id": n, **d} for n, d in self.nodes.items()],
             "edges": [{"from": u, "to": v, "ns": d["ns"], "count": d["count"],
-                       "kinds": sorted(d["kinds"])} for u, v, d in edges],
+                       "kinds": sorted(d["kinds"])} for (u, v), d in self._sorted_edges()],
         }
 
-    def ranking(self) -> list[tuple[str, str, int, int]]:
-        """(from label, to label, ns, count) for every edge, heaviest first."""
-        g = self.graph
-        return [(g.nodes[u]["label"], g.nodes[v]["label"], d["ns"], d["count"])
-                for u, v, d in sorted(g.edges(data=True), key=lambda e: (-e[2]["ns"], e[0], e[1]))]
+    def ranking(self, top: int | None = None) -> list[tuple[str, str, int, int]]:
+        """(from label, to label, ns, count) for every edge (or the ``top``), heaviest first."""
+        nodes = self.nodes
+        return [(nodes[u]["label"], nodes[v]["label"], d["ns"], d["count"])
+                for (u, v), d in self._sorted_edges(top)]
 
 
 def shares(breakdowns: list[tuple[int, list[Part]]]) -> dict[str, float]:

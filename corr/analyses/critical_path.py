@@ -168,14 +168,8 @@ def breakdown(model: SchedModel, tid: int, start: int, end: int) -> list[Part]:
 
 def _waiting_cpu(model: SchedModel, tid: int, seg) -> int | None:
     """The CPU a runnable thread waited for: where it ran next, else where it was queued."""
-    timeline = model.timeline(tid)
-    for k in range(model.segment_index(tid, seg.end), len(timeline)):
-        later = timeline[k]
-        if later.start >= seg.end and later.state == RUNNING:
-            return later.cpu
-        if later.start > seg.end:
-            break
-    return seg.cpu
+    cpu = model.running_cpu_after(tid, seg.end)
+    return seg.cpu if cpu is None else cpu
 
 
 def _thread_label(name, tid: int, at: int) -> str:

@@ -5,19 +5,28 @@ entry's, the exit's, or the one a key part names) gets a breakdown and a
 critical path; the rule gets a blame graph over all of them and a
 differential view against a sample of its fast intervals.  The results
 are attached to the rule's result object; renderers only read them.
+
+Every slow interval is analysed by default.  With the C model the totals
+(blame graph, differential) come from ``corr.analyses.bulk`` in one call,
+and an interval's own breakdown and critical path are computed when a
+renderer reads it (text shows the top N; JSON and exports read them all),
+so memory does not grow with the number of slow intervals.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 
+from . import bulk
 from ..engine.intervals import COMPLETE, LATE, NONE_INT
 from ..sched.model import SchedModel
 from .blame import BlameGraph, differential
 from .critical_path import breakdown, critical_path
 
 FAST_SAMPLE = 200          # fast intervals whose breakdown the differential view uses
-DEFAULT_LIMIT = 1000       # slow intervals analysed per rule, slowest first (0: all)
+DEFAULT_LIMIT = 0          # slow intervals analysed per rule, slowest first (0: all)
 
 
 class IntervalAnalysis:
@@ -35,6 +44,39 @@ class IntervalAnalysis:
         return {"blamed_tid": self.tid, "blamed_comm": self.comm,
                 "breakdown": [p.as_dict() for p in self.breakdown],
                 "critical_path": [s.as_dict() for s in self.critical_path]}
+
+
+class LazyAnalyses(Mapping):
+    """Interval index -> IntervalAnalysis, each computed when read (not kept)."""
+
+    def __init__(self, model: SchedModel, indexes: np.ndarray, tids, start, end):
+        self.model = model
+        self._order = indexes                               # slowest first
+        self._sorted = np.sort(indexes)
+        self._tids, self._start, self._end = tids, start, end
+
+    def __getitem__(self, i: int) -> IntervalAnalysis:
+        if i not in self:
+            raise KeyError(i)
+        return explain(self.model, int(self._tids[i]), int(self._start[i]), int(self._end[i]))
+
+    def __contains__(self, i) -> bool:
+        k = int(np.searchsorted(self._sorted, i))
+        return k < len(self._sorted) and self._sorted[k] == i
+
+    def __iter__(self):
+        return iter(self._order.tolist())
+
+    def __len__(self) -> int:
+        return len(self._order)
+
+
+def explain(model: SchedModel, tid: int, start: int, end: int,
+            waits: list | None = None) -> IntervalAnalysis:
+    """One interval's breakdown and critical path (the Python references)."""
+    path = critical_path(model, tid, start, end, waits=waits)
+    parts = breakdown(model, tid, start, end)
+    return IntervalAnalysis(tid, model.name_at(tid, start), parts, path)
 
 
 class RuleAnalysis:
@@ -105,18 +147,22 @@ def analyse(rule_result, model: SchedModel, limit: int = DEFAULT_LIMIT) -> RuleA
     chosen = slow[np.argsort(-durations[slow], kind="stable")]
     if limit:
         chosen = chosen[:limit]
-    for i in chosen:
-        tid = int(tids[i])
-        if tid == NONE_INT or tid <= 0:
-            out.unattributed += 1
-            continue
-        waits: list = []
-        path = critical_path(model, tid, int(start[i]), int(end[i]), waits=waits)
-        parts = breakdown(model, tid, int(start[i]), int(end[i]))
-        out.intervals[int(i)] = IntervalAnalysis(tid, model.name_at(tid, int(start[i])), parts,
-                                                 path)
-        out.graph.add(tid, parts, waits)
-        slow_parts.append((int(durations[i]), parts))
+    attributed = (tids[chosen] != NONE_INT) & (tids[chosen] > 0)
+    out.unattributed = int(len(chosen) - np.count_nonzero(attributed))
+    chosen = chosen[attributed]
+    if bulk.available(model):
+        found = bulk.totals(model, tids[chosen], start[chosen], end[chosen])
+        out.intervals = LazyAnalyses(model, chosen, tids, start, end)
+        out.graph.add_totals(list(dict.fromkeys(tids[chosen].tolist())), found.edges,
+                             len(chosen))
+        slow_parts = [(int(durations[chosen].sum()), found.parts)] if len(chosen) else []
+    else:
+        for i in chosen:
+            waits: list = []
+            found = explain(model, int(tids[i]), int(start[i]), int(end[i]), waits)
+            out.intervals[int(i)] = found
+            out.graph.add(found.tid, found.breakdown, waits)
+            slow_parts.append((int(durations[i]), found.breakdown))
     out.differential = differential(slow_parts, _fast_breakdowns(rule_result, model, tids,
                                                                  start, end, durations))
     return out
@@ -132,5 +178,9 @@ def _fast_breakdowns(rule_result, model, tids, start, end, durations) -> list:
                           & (tids > 0))
     if len(fast) > FAST_SAMPLE:
         fast = fast[np.linspace(0, len(fast) - 1, FAST_SAMPLE).astype(np.int64)]
+    fast = fast[durations[fast] > 0]
+    if bulk.available(model):
+        found = bulk.totals(model, tids[fast], start[fast], end[fast], with_edges=False)
+        return [(int(durations[fast].sum()), found.parts)] if len(fast) else []
     return [(int(durations[i]), breakdown(model, int(tids[i]), int(start[i]), int(end[i])))
             for i in fast if durations[i] > 0]

@@ -37,7 +37,7 @@ def add_parser(sub) -> None:
     p.add_argument("--all-intervals", action="store_true",
                    help="JSON: include the intervals under the threshold too")
     p.add_argument("--blame-limit", type=int, default=None, metavar="N",
-                   help="rules with blame: explain their N slowest intervals (default 1000; "
+                   help="rules with blame: explain only their N slowest intervals (default "
                         "0: every one over the threshold)")
     p.add_argument("--set", action="append", default=[], metavar="RULE.ATTR=VALUE", dest="overrides",
                    help="override a rule's threshold or timeout, e.g. syscalls.threshold=2ms "

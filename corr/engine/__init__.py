@@ -48,6 +48,9 @@ def run_rules(traceset: TraceSet, ruleset: RuleSet, progress=None,
         from ..sched.model import SchedModel
         model = SchedModel(engine.sched_log, engine.begin_ns, engine.end_ns,
                            names=engine.thread_names.name_at)
+        if model.native and model.available:
+            model.store                      # built: the log's columns are no longer read
+            engine.sched_log.release()
         for result in rules:
             if result.rule.blame:
                 result.analysis = analyse(

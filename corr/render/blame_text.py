@@ -51,7 +51,7 @@ def render_rule_blame(analysis, console: Console) -> None:
     if not analysis.available:
         console.print(Text(f"blame: {analysis.reason}", style="yellow"))
         return
-    ranking = analysis.graph.ranking() if analysis.graph else []
+    ranking = analysis.graph.ranking(BLAME_ROWS) if analysis.graph else []
     if not ranking:
         return
     scope = (f"the {len(analysis.intervals):,} slowest of {analysis.slow:,} slow intervals"

@@ -2,14 +2,17 @@
 
 The engine walks events once; when a rule asks for blame, each batch's
 scheduling and interrupt events are copied here as numpy columns (a few
-integers an event), with their position in the stream (``seq``) so that
-events at the same nanosecond keep their order.  Thread names are not
+integers an event, in the narrowest type that holds them: thread ids and
+CPUs as int32, codes as int8), with their position in the stream
+(``seq``) so that events at the same nanosecond keep their order.  Thread names are not
 copied per event: the engine records a name only when it changes.
 """
 
 from __future__ import annotations
 
 import numpy as np
+
+from ..reading.batch import RawInts
 
 SWITCH = "sched_switch"
 WAKEUP_CLASSES = {"sched_waking": 0, "sched_wakeup": 1, "sched_wakeup_new": 2}
@@ -51,8 +54,26 @@ _COLUMNS = {
 }
 
 
+# Column types; unlisted columns are int64 (timestamps, positions, addresses).
+_NARROW = {"cpu": np.int32, "prev_tid": np.int32, "next_tid": np.int32, "prev_state": np.int32,
+           "tid": np.int32, "target_cpu": np.int32, "waker": np.int32, "parent_tid": np.int32,
+           "child_tid": np.int32, "dest_cpu": np.int32, "kind": np.int8, "code": np.int8}
+
+
+def _narrow(name: str, column: np.ndarray) -> np.ndarray:
+    """A column in its stored type (``_Column.append`` copies it out of the batch)."""
+    kind = _NARROW.get(name, np.int64)
+    if kind is not np.int64 and len(column):
+        info = np.iinfo(kind)
+        if column.min() < info.min or column.max() > info.max:
+            kind = np.int64            # out of range (a corrupt field): keep it whole
+    return np.asarray(column, dtype=kind)
+
+
 def _ints(values) -> np.ndarray:
     """A column as int64, absent values as -1."""
+    if isinstance(values, RawInts):   # a parallel worker's machine words: read in place
+        return np.frombuffer(values, dtype=np.int64)
     try:
         return np.asarray(values, dtype=np.int64)
     except OverflowError:             # unsigned 64-bit values (addresses): same bits
@@ -61,12 +82,41 @@ def _ints(values) -> np.ndarray:
         return _ints([-1 if v is None else v for v in values])
 
 
+class _Column:
+    """A growing column: one buffer whose capacity doubles (pages not yet
+    written cost no memory), instead of one small array per batch."""
+
+    __slots__ = ("data", "size")
+
+    def __init__(self, dtype) -> None:
+        self.data = np.empty(0, dtype=dtype)
+        self.size = 0
+
+    def append(self, values: np.ndarray) -> None:
+        end = self.size + len(values)
+        if values.dtype != self.data.dtype:
+            self.data = self.data.astype(np.result_type(self.data.dtype, values.dtype))
+        if end > len(self.data):
+            grown = np.empty(max(end, 2 * len(self.data), 4096), dtype=self.data.dtype)
+            grown[:self.size] = self.data[:self.size]
+            self.data = grown
+        self.data[self.size:end] = values
+        self.size = end
+
+    def values(self) -> np.ndarray:
+        return self.data[:self.size]
+
+    def reorder(self, order: np.ndarray) -> None:
+        self.data = self.values()[order]
+
+
 class SchedLog:
     """Scheduling and interrupt events, appended a batch at a time."""
 
     def __init__(self) -> None:
-        self._chunks: dict[str, dict[str, list]] = {
-            kind: {c: [] for c in cols} for kind, cols in _COLUMNS.items()}
+        self._chunks: dict[str, dict[str, _Column]] = {
+            kind: {c: _Column(_NARROW.get(c, np.int64)) for c in cols}
+            for kind, cols in _COLUMNS.items()}
         self.irq_names: dict[int, str] = {}
         self.classes_seen: set[str] = set()
         self._frozen: dict[str, dict[str, np.ndarray]] | None = None
@@ -119,28 +169,37 @@ class SchedLog:
     def _add(self, table: str, base: dict, **columns) -> None:
         chunks = self._chunks[table]
         for name in _COLUMNS[table]:
-            chunks[name].append(columns[name] if name in columns else base[name])
+            chunks[name].append(_narrow(name, columns[name] if name in columns else base[name]))
         self._frozen = None
 
     # -- reading -------------------------------------------------------------------
     def table(self, kind: str) -> dict[str, np.ndarray]:
         """One kind of event (``switch``, ``wakeup``...) as columns in stream order."""
+        if self._chunks is None:
+            raise RuntimeError("SchedLog.table() after release()")
         if self._frozen is None:
             self._frozen = {}
         found = self._frozen.get(kind)
         if found is None:
             chunks = self._chunks[kind]
-            found = {name: (np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64))
-                     for name, parts in chunks.items()}
-            # A batch's classes are appended one after another: back to stream order.
-            order = np.argsort(found["seq"], kind="stable")
+            # A batch's classes are appended one after another: back to stream order,
+            # one column at a time.
+            seq = chunks["seq"].values()
+            order = np.argsort(seq, kind="stable")
             if len(order) and np.any(order[1:] < order[:-1]):
-                found = {name: column[order] for name, column in found.items()}
-            # Consolidate: later reads reuse one array per column.
-            for name, column in found.items():
-                chunks[name][:] = [column] if len(column) else []
+                for column in chunks.values():
+                    column.reorder(order)
+            found = {name: column.values() for name, column in chunks.items()}
             self._frozen[kind] = found
         return found
+
+    def release(self) -> None:
+        """Free the event columns once the C model has its own copy of what it needs.
+
+        Later reads of a table raise: only the Python reference model reads them.
+        """
+        self._chunks = None
+        self._frozen = None
 
     @property
     def has_waking(self) -> bool:

@@ -5,6 +5,11 @@ are indexed by thread once (numpy argsorts), and a thread's timeline is
 walked in Python only when an analysis asks for it, so the cost follows
 the slow intervals analysed, not the trace.
 
+With the C extension built, every timeline is made at once by
+:mod:`corr.sched.store` (one pass over all threads' events) and a thread's
+segments are read from its columns; ``native=False`` keeps the reference
+Python walk below, which the tests compare it with.
+
 A thread is ``running`` (on a CPU), ``runnable`` (preempted, or woken and
 waiting for a CPU), ``blocked`` (switched out asleep; the wakeup that ends
 it names its source) or ``exited``; before its first event it is
@@ -22,6 +27,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from . import store as _store
 from .log import HRTIMER, IRQ, SOFTIRQ, WAKEUP, WAKEUP_NEW, SchedLog
 
 RUNNING, RUNNABLE, BLOCKED, EXITED, UNKNOWN = "running", "runnable", "blocked", "exited", "unknown"
@@ -78,8 +84,10 @@ class SchedModel:
     """Thread timelines, CPU occupancy and interrupt contexts of a trace."""
 
     def __init__(self, log: SchedLog, begin_ns: int | None, end_ns: int | None,
-                 names=None):
+                 names=None, native: bool | None = None):
         self.log = log
+        self.native = _store.available() if native is None else native
+        self._store: _store.TimelineStore | None = None
         self.begin_ns = begin_ns if begin_ns is not None else 0
         self.end_ns = end_ns if end_ns is not None else self.begin_ns
         self.name_at = names or (lambda tid, ts=None: None)
@@ -107,13 +115,47 @@ class SchedModel:
         return order[lo:hi]
 
     # -- thread timelines ----------------------------------------------------------------
+    @property
+    def store(self) -> _store.TimelineStore:
+        """Every thread's timeline as columns (the C model; built on first use)."""
+        if self._store is None:
+            self._store = _store.TimelineStore(self.log, self.begin_ns)
+        return self._store
+
     def timeline(self, tid: int) -> list[Segment]:
         """The thread's segments, covering the trace from its beginning to its end."""
         found = self._timelines.get(tid)
         if found is None:
-            found = self._timelines[tid] = self._build_timeline(tid)
+            found = self._timelines[tid] = (self._stored_timeline(tid) if self.native
+                                            else self._build_timeline(tid))
             self._starts[tid] = [seg.start for seg in found]
         return found
+
+    def _stored_timeline(self, tid: int, first: int | None = None,
+                         last: int | None = None) -> list[Segment]:
+        """The thread's segments (rows ``first:last`` of the store) as Segments."""
+        st = self.store
+        rows = st.rows(tid)
+        if rows is None:
+            return [Segment(self.begin_ns, OPEN_END, UNKNOWN)]
+        lo, hi = rows if first is None else (first, last)
+        states, reasons = _store.STATE_NAMES, _store.REASON_NAMES
+        return [Segment(start, end, states[state], None if cpu == _store.NO_CPU else cpu,
+                        self._source(kind, ident), reasons[reason])
+                for start, end, state, cpu, kind, ident, reason in zip(
+                    st.start[lo:hi].tolist(), st.end[lo:hi].tolist(), st.state[lo:hi].tolist(),
+                    st.cpu[lo:hi].tolist(), st.src_kind[lo:hi].tolist(),
+                    st.src_id[lo:hi].tolist(), st.reason[lo:hi].tolist())]
+
+    def _source(self, kind: int, ident: int) -> Source | None:
+        """A stored source code as a Source."""
+        if kind == _store.SRC_NONE:
+            return None
+        if kind == _store.SRC_THREAD:
+            return Source("thread", ident)
+        if kind == _store.SRC_UNKNOWN:
+            return UNKNOWN_SOURCE
+        return self._context_source(kind - 1, ident)
 
     def segment_index(self, tid: int, at: int) -> int:
         """Index of the thread's segment that contains ``at`` (or the first one)."""
@@ -220,10 +262,13 @@ class SchedModel:
 
     def segments(self, tid: int, start: int, end: int) -> list[Segment]:
         """The thread's segments clipped to ``[start, end]``, tiling it exactly."""
+        if self.native and tid not in self._timelines:
+            candidates = self._stored_range(tid, start, end)     # only those it needs
+        else:
+            timeline = self.timeline(tid)
+            candidates = timeline[self.segment_index(tid, start):]
         out = []
-        timeline = self.timeline(tid)
-        for k in range(self.segment_index(tid, start), len(timeline)):
-            seg = timeline[k]
+        for seg in candidates:
             if seg.start >= end:
                 break
             if seg.end <= start or seg.end <= seg.start:
@@ -236,6 +281,31 @@ class SchedModel:
         if out[-1].end < end:
             out.append(Segment(out[-1].end, end, UNKNOWN))
         return out
+
+    def _stored_range(self, tid: int, start: int, end: int, after: int = 0) -> list[Segment]:
+        """The stored segments from the one containing ``start`` to the last before
+        ``end``, and ``after`` more."""
+        rows = self.store.rows(tid)
+        if rows is None:
+            return self._stored_timeline(tid)
+        lo, hi = rows
+        starts = self.store.start[lo:hi]
+        first = max(int(np.searchsorted(starts, start, side="right")) - 1, 0)
+        last = min(int(np.searchsorted(starts, end, side="left")) + after, hi - lo)
+        return self._stored_timeline(tid, lo + first, lo + max(last, first + 1))
+
+    def running_cpu_after(self, tid: int, at: int) -> int | None:
+        """The CPU of the thread's running segment starting at ``at`` (None: none does)."""
+        if self.native and tid not in self._timelines:
+            candidates = self._stored_range(tid, at, at + 1, after=1)   # and the next one
+        else:
+            candidates = self.timeline(tid)[self.segment_index(tid, at):]
+        for later in candidates:
+            if later.start >= at and later.state == RUNNING:
+                return later.cpu
+            if later.start > at:
+                break
+        return None
 
     # -- wakeup sources ----------------------------------------------------------------
     def source_of(self, wakeup_row: int) -> Source:
@@ -297,6 +367,11 @@ class SchedModel:
 
     # -- CPUs ------------------------------------------------------------------------------
     def _cpu_tables(self):
+        if self._cpus is None and self.native:
+            cpus, off, ts, next_tid, prev_tid, seq = self.store.switches
+            self._cpus = {int(c): (seq[off[k]:off[k + 1]], ts[off[k]:off[k + 1]],
+                                   next_tid[off[k]:off[k + 1]], prev_tid[off[k]:off[k + 1]])
+                          for k, c in enumerate(cpus)}
         if self._cpus is None:
             sw = self.log.table("switch")
             self._cpus = {}

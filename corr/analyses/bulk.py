@@ -1,0 +1,81 @@
+"""Many intervals explained at once, in C: the totals a rule's blame needs.
+
+A rule can have hundreds of thousands of slow intervals (every syscall
+over 1 ms of a busy trace).  Their breakdowns and critical paths are not
+kept one by one: ``_native.analyse`` walks them over the timeline store
+and adds up, per breakdown part, the ns (the differential view) and, per
+blame-graph edge (a thread, what it waited on), the ns, the number of
+intervals and the kinds of wait.  The same semantics as the Python
+references ``breakdown`` and ``critical_path`` (tests/test_sched_native.py
+compares them); one interval's own breakdown and path are computed by
+those references when a renderer asks for it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..sched.model import SOFTIRQ_NAMES, SchedModel, Source
+from ..sched.store import _native
+from .critical_path import MAX_DEPTH, Part
+
+PART_KINDS = ("on_cpu", "preempted", "blocked", "unknown")
+WAIT_KINDS = ((1, "preempted"), (2, "unknown"), (4, "blocked"))
+# What a part names or a wait is on, by the C codes (1: a thread).
+B_NONE, B_THREAD, B_IRQ, B_SOFTIRQ, B_HRTIMER, B_UNKNOWN, B_NOT_WOKEN, B_CPU_WAIT, B_EXITED = \
+    range(9)
+_FIXED_LABELS = {B_HRTIMER: "timer", B_UNKNOWN: "unknown", B_NOT_WOKEN: "not woken in the trace",
+                 B_CPU_WAIT: "waiting for a CPU", B_EXITED: "exited"}
+
+
+class Totals:
+    """Breakdown parts and blame-graph edges added up over many intervals."""
+
+    def __init__(self, parts: list[Part], edges: list[tuple]):
+        self.parts = parts      # Part(kind, by, tid, ns), ns summed over the intervals
+        self.edges = edges      # (waiter tid, tid or resource label, ns, intervals, kinds)
+
+
+def totals(model: SchedModel, tids: np.ndarray, starts: np.ndarray, ends: np.ndarray,
+           with_edges: bool = True, max_depth: int = MAX_DEPTH) -> Totals:
+    """The added-up breakdowns (and blame edges) of the intervals ``(tid, start, end)``."""
+    st = model.store
+    cpus, cpu_off, sw_ts, sw_next, sw_prev, _ = st.switches
+    parts, edges = _native.analyse(
+        st.tids, st.off, st.start, st.end, st.state, st.cpu, st.src_kind, st.src_id,
+        model.begin_ns, cpus, cpu_off, sw_ts, sw_next, sw_prev,
+        np.searchsorted(st.tids, sw_next), np.searchsorted(st.tids, sw_prev),
+        np.ascontiguousarray(tids, dtype=np.int64), np.ascontiguousarray(starts, dtype=np.int64),
+        np.ascontiguousarray(ends, dtype=np.int64), max_depth, with_edges)
+    label = _Labels(model)
+    return Totals(
+        [Part(PART_KINDS[kind], label.of(by_kind, by_id), by_id if by_kind == B_THREAD else None,
+              ns) for kind, by_kind, by_id, ns in parts],
+        [(waiter, on_id if on_kind == B_THREAD else label.of(on_kind, on_id), ns, count,
+          {name for bit, name in WAIT_KINDS if kinds & bit})
+         for waiter, on_kind, on_id, ns, count, kinds in edges])
+
+
+class _Labels:
+    """Names of what the C codes designate, as the Python analyses write them."""
+
+    def __init__(self, model: SchedModel):
+        self.model = model
+
+    def of(self, kind: int, ident: int) -> str | None:
+        if kind == B_NONE:
+            return None
+        if kind == B_THREAD:
+            comm = self.model.name_at(ident)
+            return f"{comm} ({ident})" if comm else f"tid {ident}"
+        if kind in _FIXED_LABELS:
+            return _FIXED_LABELS[kind]
+        if kind == B_IRQ:
+            return Source("irq", ident, self.model.log.irq_names.get(ident)).label()
+        name = SOFTIRQ_NAMES[ident] if 0 <= ident < len(SOFTIRQ_NAMES) else None
+        return Source("softirq", ident, name).label()
+
+
+def available(model: SchedModel) -> bool:
+    """Whether ``totals`` can run: the C extension, and a model using it."""
+    return _native is not None and model.native

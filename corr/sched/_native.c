@@ -1,0 +1,742 @@
+/*
+ * corr.sched._native: the scheduling model's per-event and per-interval
+ * work in C.
+ *
+ * `timelines` runs the thread state machine of model.py
+ * (SchedModel._build_timeline, the reference) once over every thread's
+ * state-changing events, sorted by (tid, seq): one pass instead of one
+ * Python walk per thread.  Wakeup sources stay wakeup rows here; the
+ * caller resolves them column-wise.
+ *
+ * `analyse` explains many intervals at once, with the semantics of
+ * critical_path.breakdown and critical_path.critical_path (the Python
+ * references), and adds up what a rule's blame graph and differential
+ * view need: per (thread, what it waited on) edge the ns, the number of
+ * intervals and the kinds of wait; per breakdown part the ns.  Nothing
+ * per interval is kept, so memory follows the number of distinct edges.
+ *
+ * tests/test_sched_native.py compares both with the Python references.
+ * Arrays arrive through the buffer protocol (numpy, C-contiguous).
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define OPEN_END ((int64_t)1 << 62)
+#define NO_CPU INT64_MIN          /* the reference's cpu=None */
+#define DEAD (16 | 32)
+#define DENSE_PAIRS 1024              /* threads up to which edges are a dense matrix */
+
+enum { E_EXIT = 0, E_FORK = 1, E_IN = 2, E_NEW = 3, E_OUT = 4, E_WAKE = 5, E_WAKEUP = 6 };
+enum { S_RUNNING = 0, S_RUNNABLE = 1, S_BLOCKED = 2, S_EXITED = 3, S_UNKNOWN = 4 };
+enum { R_NONE = 0, R_PREEMPTED = 1, R_WOKEN = 2, R_NEW = 3 };
+/* What a part names or a wait is on (src_kind of a segment uses 1..5,
+ * -1 for a sleep never woken). */
+enum { B_NONE = 0, B_THREAD = 1, B_IRQ = 2, B_SOFTIRQ = 3, B_HRTIMER = 4, B_UNKNOWN = 5,
+       B_NOT_WOKEN = 6, B_CPU_WAIT = 7, B_EXITED = 8 };
+enum { P_ON_CPU = 0, P_PREEMPTED = 1, P_BLOCKED = 2, P_UNKNOWN = 3 };
+enum { W_PREEMPTED = 1, W_UNKNOWN = 2, W_BLOCKED = 4 };
+
+/* ------------------------------------------------------------ arrays in */
+
+typedef struct {
+    Py_buffer view;
+    int held;
+} arr_t;
+
+static int arr_get(PyObject *obj, arr_t *a, Py_ssize_t itemsize, int writable, const char *what)
+{
+    if (PyObject_GetBuffer(obj, &a->view, PyBUF_C_CONTIGUOUS | (writable ? PyBUF_WRITABLE : 0)) < 0)
+        return -1;
+    a->held = 1;
+    if (a->view.itemsize != itemsize) {
+        PyErr_Format(PyExc_TypeError, "%s: items of %zd bytes expected", what, itemsize);
+        return -1;
+    }
+    return 0;
+}
+
+#define N(a) ((a).view.len / (a).view.itemsize)
+#define I64(a) ((int64_t *)(a).view.buf)
+#define I8(a) ((int8_t *)(a).view.buf)
+
+static void arr_release(arr_t *arrs, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (arrs[i].held)
+            PyBuffer_Release(&arrs[i].view);
+}
+
+/* ------------------------------------------------------------- timelines */
+
+static int runnable_state(int64_t s)
+{
+    return s == 0 || (s > 0 && (s & 0xFF) == 0);
+}
+
+typedef struct {
+    int64_t *tid, *start, *end, *cpu, *wake;
+    int8_t *state, *reason;
+    Py_ssize_t n, cap, first;     /* first: the current thread's first segment */
+} segs_t;
+
+static int push(segs_t *o, int64_t tid, int64_t start, int64_t end, int state, int64_t cpu,
+                int64_t wake, int reason)
+{
+    if (o->n >= o->cap) {
+        PyErr_SetString(PyExc_ValueError, "timelines: output arrays too small");
+        return -1;
+    }
+    Py_ssize_t k = o->n++;
+    o->tid[k] = tid; o->start[k] = start; o->end[k] = end; o->state[k] = (int8_t)state;
+    o->cpu[k] = cpu; o->wake[k] = wake; o->reason[k] = (int8_t)reason;
+    return 0;
+}
+
+/* One thread's events [lo, hi): the reference's _build_timeline. */
+static int one_thread(segs_t *o, int64_t tid, const int64_t *ts, const int8_t *code,
+                      const int64_t *a, const int64_t *b, Py_ssize_t lo, Py_ssize_t hi,
+                      int64_t begin)
+{
+    int state = S_UNKNOWN, reason = R_NONE, exiting = 0, completing = 0;
+    int64_t since = begin, cpu = NO_CPU, source = -1, early = -1;
+    o->first = o->n;
+#define CLOSE(at) do { int64_t at_ = (at); \
+        if (at_ > since || o->n == o->first || state == S_BLOCKED) \
+            if (push(o, tid, since, at_, state, cpu, source, reason) < 0) return -1; } while (0)
+    for (Py_ssize_t i = lo; i < hi; i++) {
+        int64_t t = ts[i];
+        switch (code[i]) {
+        case E_IN:
+            CLOSE(t);
+            state = S_RUNNING; since = t; cpu = a[i]; source = -1; reason = R_NONE;
+            early = -1; completing = 0;
+            break;
+        case E_OUT:
+            if (state == S_RUNNABLE || state == S_BLOCKED) {
+                state = S_UNKNOWN; source = -1; reason = R_NONE;
+            }
+            CLOSE(t);
+            since = t; cpu = a[i]; source = -1;
+            if (exiting || (b[i] & DEAD)) {
+                exiting = 0; state = S_EXITED; reason = R_NONE;
+            } else if (runnable_state(b[i])) {
+                state = S_RUNNABLE; reason = R_PREEMPTED;
+            } else {
+                state = S_BLOCKED; reason = R_NONE;
+                if (early >= 0) {
+                    source = early; completing = 1;
+                }
+            }
+            early = -1;
+            break;
+        case E_WAKE:
+        case E_NEW:
+            if (state == S_RUNNING) {
+                if (code[i] == E_WAKE)
+                    early = b[i];
+            } else if (state == S_BLOCKED || state == S_UNKNOWN || state == S_EXITED
+                       || (state == S_RUNNABLE && reason == R_NEW)) {
+                if ((state == S_UNKNOWN || state == S_EXITED) && code[i] == E_WAKE)
+                    state = S_BLOCKED;
+                if (state == S_BLOCKED && !completing)
+                    source = b[i];
+                CLOSE(t);
+                state = S_RUNNABLE; since = t;
+                if (a[i] >= 0)
+                    cpu = a[i];
+                source = -1; reason = code[i] == E_WAKE ? R_WOKEN : R_NEW;
+                completing = 0;
+            }
+            break;
+        case E_WAKEUP:
+            if (state == S_BLOCKED && completing) {
+                CLOSE(t);
+                state = S_RUNNABLE; since = t; source = -1; reason = R_WOKEN;
+                completing = 0;
+            }
+            if (state == S_RUNNABLE && a[i] >= 0)
+                cpu = a[i];
+            break;
+        case E_EXIT:
+            exiting = 1;
+            break;
+        case E_FORK:
+            CLOSE(t);
+            state = S_RUNNABLE; since = t; cpu = NO_CPU; source = -1; reason = R_NEW;
+            break;
+        }
+    }
+    CLOSE(OPEN_END);
+#undef CLOSE
+    /* Empty segments go, except a sleep woken at the very ns it began. */
+    Py_ssize_t kept = o->first;
+    for (Py_ssize_t k = o->first; k < o->n; k++) {
+        if (o->end[k] > o->start[k] || o->wake[k] >= 0) {
+            if (kept != k) {
+                o->tid[kept] = o->tid[k]; o->start[kept] = o->start[k]; o->end[kept] = o->end[k];
+                o->state[kept] = o->state[k]; o->cpu[kept] = o->cpu[k];
+                o->wake[kept] = o->wake[k]; o->reason[kept] = o->reason[k];
+            }
+            kept++;
+        }
+    }
+    if (kept == o->first) {                 /* all empty: the last one stays */
+        Py_ssize_t last = o->n - 1;
+        o->tid[kept] = o->tid[last]; o->start[kept] = o->start[last]; o->end[kept] = o->end[last];
+        o->state[kept] = o->state[last]; o->cpu[kept] = o->cpu[last];
+        o->wake[kept] = o->wake[last]; o->reason[kept] = o->reason[last];
+        kept++;
+    }
+    o->n = kept;
+    return 0;
+}
+
+/* timelines(tid, ts, code, a, b, begin, out_tid, out_start, out_end, out_state,
+ *           out_cpu, out_wake, out_reason) -> number of segments written */
+static PyObject *timelines_impl(PyObject *self, PyObject *args)
+{
+    PyObject *o[12];
+    long long begin;
+    arr_t arr[12] = {{{0}}};
+    PyObject *result = NULL;
+    if (!PyArg_ParseTuple(args, "OOOOOLOOOOOOO", &o[0], &o[1], &o[2], &o[3], &o[4], &begin,
+                          &o[5], &o[6], &o[7], &o[8], &o[9], &o[10], &o[11]))
+        return NULL;
+    static const Py_ssize_t sizes[12] = {8, 8, 1, 8, 8, 8, 8, 8, 1, 8, 8, 1};
+    for (int i = 0; i < 12; i++)
+        if (arr_get(o[i], &arr[i], sizes[i], i >= 5, "timelines") < 0)
+            goto done;
+    Py_ssize_t n = N(arr[0]);
+    for (int i = 1; i < 5; i++)
+        if (N(arr[i]) != n) {
+            PyErr_SetString(PyExc_ValueError, "timelines: event columns differ in length");
+            goto done;
+        }
+    segs_t out = {I64(arr[5]), I64(arr[6]), I64(arr[7]), I64(arr[9]), I64(arr[10]),
+                  I8(arr[8]), I8(arr[11]), 0, N(arr[5]), 0};
+    for (int i = 6; i < 12; i++)
+        if (N(arr[i]) < out.cap)
+            out.cap = N(arr[i]);
+    const int64_t *tid = I64(arr[0]);
+    Py_ssize_t lo = 0;
+    while (lo < n) {
+        Py_ssize_t hi = lo + 1;
+        while (hi < n && tid[hi] == tid[lo])
+            hi++;
+        if (one_thread(&out, tid[lo], I64(arr[1]), I8(arr[2]), I64(arr[3]), I64(arr[4]),
+                       lo, hi, begin) < 0)
+            goto done;
+        lo = hi;
+    }
+    result = PyLong_FromSsize_t(out.n);
+done:
+    arr_release(arr, 12);
+    return result;
+}
+
+/* ------------------------------------------------------------ hash table */
+
+#define KEYS 4
+typedef struct {
+    int64_t key[KEYS];
+    int64_t ns, count, last, kinds, order;
+    int used;
+} slot_t;
+
+typedef struct {
+    slot_t *slots;
+    size_t cap, n;
+} table_t;
+
+static uint64_t hash_key(const int64_t *k)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (int i = 0; i < KEYS; i++) {
+        h ^= (uint64_t)k[i];
+        h *= 1099511628211ULL;
+        h ^= h >> 29;
+    }
+    return h;
+}
+
+static slot_t *table_find(table_t *t, const int64_t *key)
+{
+    if (2 * (t->n + 1) > t->cap) {
+        size_t cap = t->cap ? 2 * t->cap : 1024;
+        slot_t *slots = calloc(cap, sizeof(slot_t));
+        if (!slots) {
+            PyErr_NoMemory();
+            return NULL;
+        }
+        for (size_t i = 0; i < t->cap; i++) {
+            if (!t->slots[i].used)
+                continue;
+            size_t j = hash_key(t->slots[i].key) & (cap - 1);
+            while (slots[j].used)
+                j = (j + 1) & (cap - 1);
+            slots[j] = t->slots[i];
+        }
+        free(t->slots);
+        t->slots = slots;
+        t->cap = cap;
+    }
+    size_t j = hash_key(key) & (t->cap - 1);
+    while (t->slots[j].used) {
+        if (!memcmp(t->slots[j].key, key, sizeof(int64_t) * KEYS))
+            return &t->slots[j];
+        j = (j + 1) & (t->cap - 1);
+    }
+    slot_t *s = &t->slots[j];
+    memcpy(s->key, key, sizeof(int64_t) * KEYS);
+    s->used = 1;
+    s->last = -1;
+    s->order = (int64_t)t->n++;
+    return s;
+}
+
+/* ------------------------------------------------------------- the model */
+
+/* One (waiter, occupant) cell: its fields together, one cache line's part.
+ * ``seen`` is the last interval that counted it, plus one (0: none yet), so
+ * that calloc's zeroed pages need no initialising. */
+typedef struct {
+    int64_t ns, seen;
+    int32_t count, kinds;
+} pair_t;
+
+typedef struct {
+    /* timelines, grouped by thread (tids sorted, off[i]..off[i+1]) */
+    const int64_t *tids, *off, *start, *end, *cpu, *src_id;
+    const int8_t *state, *src_kind;
+    Py_ssize_t ntids;
+    int64_t begin;
+    /* switches grouped by CPU (cpus sorted, cpu_off[i]..cpu_off[i+1]) */
+    const int64_t *cpus, *cpu_off, *sw_ts, *sw_next, *sw_prev;
+    const int64_t *sw_next_i, *sw_prev_i;   /* the same threads as indexes into tids */
+    Py_ssize_t ncpus;
+    /* Preemptions by thread, dense: per occupant (parts) and, for traces of
+     * few threads, per (waiter, occupant) pair (edges); else edges hashed. */
+    int64_t *pre_ns;                  /* [ntids] */
+    pair_t *pairs;                    /* [ntids * ntids] or NULL */
+    int64_t waiter_i;                 /* the blamed thread's index (-1: none) */
+    int max_depth;
+    table_t edges, parts;
+    int64_t interval;             /* the one being analysed (edge counts) */
+} model_t;
+
+typedef struct {
+    int64_t start, end, cpu, src_id;
+    int state, src_kind;
+} seg_t;
+
+typedef struct {
+    seg_t *v;
+    Py_ssize_t n, cap;
+} seglist_t;
+
+static Py_ssize_t find_sorted(const int64_t *v, Py_ssize_t n, int64_t x)
+{
+    Py_ssize_t lo = 0, hi = n;
+    while (lo < hi) {
+        Py_ssize_t mid = (lo + hi) / 2;
+        if (v[mid] < x)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < n && v[lo] == x ? lo : -1;
+}
+
+/* Index of the first element > x in v[lo, hi). */
+static Py_ssize_t upper(const int64_t *v, Py_ssize_t lo, Py_ssize_t hi, int64_t x)
+{
+    while (lo < hi) {
+        Py_ssize_t mid = (lo + hi) / 2;
+        if (v[mid] <= x)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+static int seg_push(seglist_t *l, int64_t start, int64_t end, int state, int64_t cpu,
+                    int src_kind, int64_t src_id)
+{
+    if (l->n >= l->cap) {
+        Py_ssize_t cap = l->cap ? 2 * l->cap : 16;
+        seg_t *v = realloc(l->v, (size_t)cap * sizeof(seg_t));
+        if (!v) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        l->v = v;
+        l->cap = cap;
+    }
+    seg_t *s = &l->v[l->n++];
+    s->start = start; s->end = end; s->state = state; s->cpu = cpu;
+    s->src_kind = src_kind; s->src_id = src_id;
+    return 0;
+}
+
+/* The thread's segments clipped to [start, end]: SchedModel.segments. */
+static int clipped(const model_t *m, int64_t tid, int64_t start, int64_t end, seglist_t *out)
+{
+    out->n = 0;
+    Py_ssize_t t = find_sorted(m->tids, m->ntids, tid);
+    if (t < 0) {                      /* no events: unknown all along */
+        if (end > start && m->begin < end && OPEN_END > start)
+            if (seg_push(out, start > m->begin ? start : m->begin, end, S_UNKNOWN, NO_CPU,
+                         -1, 0) < 0)
+                return -1;
+    } else {
+        Py_ssize_t lo = m->off[t], hi = m->off[t + 1];
+        Py_ssize_t k = upper(m->start, lo, hi, start) - 1;
+        if (k < lo)
+            k = lo;
+        for (; k < hi; k++) {
+            int64_t s = m->start[k], e = m->end[k];
+            if (s >= end)
+                break;
+            if (e <= start || e <= s)
+                continue;
+            if (seg_push(out, s > start ? s : start, e < end ? e : end, m->state[k], m->cpu[k],
+                         m->src_kind[k], m->src_id[k]) < 0)
+                return -1;
+        }
+    }
+    if (!out->n)
+        return end > start ? seg_push(out, start, end, S_UNKNOWN, NO_CPU, -1, 0) : 0;
+    if (out->v[0].start > start) {
+        if (seg_push(out, 0, 0, 0, 0, 0, 0) < 0)
+            return -1;
+        memmove(out->v + 1, out->v, (size_t)(out->n - 1) * sizeof(seg_t));
+        out->v[0] = (seg_t){start, out->v[1].start, NO_CPU, 0, S_UNKNOWN, -1};
+    }
+    if (out->v[out->n - 1].end < end)
+        if (seg_push(out, out->v[out->n - 1].end, end, S_UNKNOWN, NO_CPU, -1, 0) < 0)
+            return -1;
+    return 0;
+}
+
+static int add_part(model_t *m, int kind, int by_kind, int64_t by_id, int64_t ns)
+{
+    if (ns <= 0)
+        return 0;
+    int64_t key[KEYS] = {kind, by_kind, by_id, 0};
+    slot_t *s = table_find(&m->parts, key);
+    if (!s)
+        return -1;
+    s->ns += ns;
+    return 0;
+}
+
+/* An edge between two threads of the store, in the dense matrix. */
+static void add_pair(model_t *m, Py_ssize_t w, Py_ssize_t o, int64_t ns, int kind)
+{
+    pair_t *p = &m->pairs[w * m->ntids + o];
+    p->ns += ns;
+    p->kinds |= kind;
+    if (p->seen != m->interval + 1) {     /* count intervals, not segments */
+        p->seen = m->interval + 1;
+        p->count++;
+    }
+}
+
+static int add_edge(model_t *m, int64_t waiter, int on_kind, int64_t on_id, int64_t ns, int kind)
+{
+    if (ns <= 0)
+        return 0;
+    if (m->pairs && on_kind == B_THREAD) {
+        Py_ssize_t w = find_sorted(m->tids, m->ntids, waiter);
+        Py_ssize_t o = w < 0 ? -1 : find_sorted(m->tids, m->ntids, on_id);
+        if (o >= 0) {
+            add_pair(m, w, o, ns, kind);
+            return 0;
+        }
+    }
+    int64_t key[KEYS] = {waiter, on_kind, on_id, 0};
+    slot_t *s = table_find(&m->edges, key);
+    if (!s)
+        return -1;
+    s->ns += ns;
+    s->kinds |= kind;
+    if (s->last != m->interval) {     /* count intervals, not segments */
+        s->count++;
+        s->last = m->interval;
+    }
+    return 0;
+}
+
+/* A source as a node: hrtimers are all "timer". */
+static int64_t source_id(int kind, int64_t id)
+{
+    return kind == B_HRTIMER || kind == B_UNKNOWN ? 0 : id;
+}
+
+/* The CPU a runnable thread waited for: where it ran next, else where it was queued. */
+static int64_t waiting_cpu(const model_t *m, int64_t tid, const seg_t *seg)
+{
+    Py_ssize_t t = find_sorted(m->tids, m->ntids, tid);
+    if (t >= 0) {
+        Py_ssize_t lo = m->off[t], hi = m->off[t + 1];
+        Py_ssize_t k = upper(m->start, lo, hi, seg->end) - 1;
+        if (k < lo)
+            k = lo;
+        for (; k < hi; k++) {
+            if (m->start[k] >= seg->end && m->state[k] == S_RUNNING)
+                return m->cpu[k];
+            if (m->start[k] > seg->end)
+                break;
+        }
+    }
+    return seg->cpu;
+}
+
+static int preempted(model_t *m, int64_t tid, const seg_t *seg, int edges)
+{
+    int64_t cpu = waiting_cpu(m, tid, seg);
+    int64_t span = seg->end - seg->start;
+    Py_ssize_t c = cpu == NO_CPU ? -1 : find_sorted(m->cpus, m->ncpus, cpu);
+    if (c < 0) {
+        if (add_part(m, P_PREEMPTED, B_NONE, 0, span) < 0)
+            return -1;
+        return edges ? add_edge(m, tid, B_CPU_WAIT, 0, span, W_PREEMPTED) : 0;
+    }
+    Py_ssize_t lo = m->cpu_off[c], hi = m->cpu_off[c + 1];
+    const int64_t *ts = m->sw_ts;
+    /* SchedModel.occupants: who held the CPU, piece by piece. */
+    Py_ssize_t i = upper(ts, lo, hi, seg->start) - 1;
+    int64_t current = i >= lo ? m->sw_next[i] : m->sw_prev[lo];
+    int64_t occupant = i >= lo ? m->sw_next_i[i] : m->sw_prev_i[lo];
+    int64_t at = seg->start, idle = 0;
+    for (Py_ssize_t j = i + 1; ; j++) {
+        int more = j < hi && ts[j] < seg->end;
+        if (more && ts[j] <= at) {
+            current = m->sw_next[j];
+            occupant = m->sw_next_i[j];
+            continue;
+        }
+        int64_t until = more ? ts[j] : seg->end;
+        int64_t ns = until - at;
+        if (current == 0 || current == tid) {
+            idle += ns;
+        } else if (ns > 0) {
+            m->pre_ns[occupant] += ns;
+            if (edges && m->pairs && m->waiter_i >= 0)
+                add_pair(m, m->waiter_i, occupant, ns, W_PREEMPTED);
+            else if (edges && add_edge(m, tid, B_THREAD, current, ns, W_PREEMPTED) < 0) {
+                return -1;
+            }
+        }
+        if (!more)
+            break;
+        at = until;
+        current = m->sw_next[j];
+        occupant = m->sw_next_i[j];
+    }
+    if (add_part(m, P_PREEMPTED, B_NONE, 0, idle) < 0)
+        return -1;
+    if (edges && add_edge(m, tid, B_CPU_WAIT, 0, idle, W_PREEMPTED) < 0)
+        return -1;
+    return 0;
+}
+
+static int breakdown(model_t *m, int64_t tid, int64_t start, int64_t end, int edges)
+{
+    seglist_t l = {0};
+    int rc = clipped(m, tid, start, end, &l);
+    for (Py_ssize_t k = 0; rc == 0 && k < l.n; k++) {
+        const seg_t *s = &l.v[k];
+        int64_t span = s->end - s->start;
+        switch (s->state) {
+        case S_RUNNING:
+            rc = add_part(m, P_ON_CPU, B_NONE, 0, span);
+            break;
+        case S_RUNNABLE:
+            rc = preempted(m, tid, s, edges);
+            break;
+        case S_BLOCKED:
+            if (s->src_kind < 0)
+                rc = add_part(m, P_BLOCKED, B_NOT_WOKEN, 0, span);
+            else
+                rc = add_part(m, P_BLOCKED, s->src_kind, source_id(s->src_kind, s->src_id), span);
+            break;
+        default:
+            rc = add_part(m, P_UNKNOWN, s->state == S_EXITED ? B_EXITED : B_NONE, 0, span);
+            if (rc == 0 && edges)
+                rc = add_edge(m, tid, B_UNKNOWN, 0, span, W_UNKNOWN);
+        }
+    }
+    free(l.v);
+    return rc;
+}
+
+/* The waits of critical_path._follow: a blame-graph edge per blocked stretch. */
+static int follow(model_t *m, int64_t tid, int64_t start, int64_t end, int depth,
+                  int64_t *via, int nvia)
+{
+    seglist_t l = {0};
+    int rc = clipped(m, tid, start, end, &l);
+    for (Py_ssize_t k = 0; rc == 0 && k < l.n; k++) {
+        const seg_t *s = &l.v[k];
+        if (s->state != S_BLOCKED)
+            continue;
+        int64_t span = s->end - s->start;
+        if (s->src_kind == B_THREAD) {
+            int64_t waker = s->src_id;
+            rc = add_edge(m, tid, B_THREAD, waker, span, W_BLOCKED);
+            int seen = waker == tid;
+            for (int v = 0; v < nvia && !seen; v++)
+                seen = via[v] == waker;
+            if (rc == 0 && depth < m->max_depth && !seen) {
+                via[nvia] = tid;
+                rc = follow(m, waker, s->start, s->end, depth + 1, via, nvia + 1);
+            }
+        } else if (s->src_kind < 0) {
+            rc = add_edge(m, tid, B_NOT_WOKEN, 0, span, W_BLOCKED);
+        } else {
+            rc = add_edge(m, tid, s->src_kind, source_id(s->src_kind, s->src_id), span, W_BLOCKED);
+        }
+    }
+    free(l.v);
+    return rc;
+}
+
+static PyObject *table_list(table_t *t, int with_edges)
+{
+    PyObject *out = PyList_New((Py_ssize_t)t->n);
+    if (!out)
+        return NULL;
+    for (size_t i = 0; i < t->cap; i++) {
+        slot_t *s = &t->slots[i];
+        if (!s->used)
+            continue;
+        PyObject *row = with_edges
+            ? Py_BuildValue("(LLLLLL)", (long long)s->key[0], (long long)s->key[1],
+                            (long long)s->key[2], (long long)s->ns, (long long)s->count,
+                            (long long)s->kinds)
+            : Py_BuildValue("(LLLL)", (long long)s->key[0], (long long)s->key[1],
+                            (long long)s->key[2], (long long)s->ns);
+        if (!row) {
+            Py_DECREF(out);
+            return NULL;
+        }
+        PyList_SET_ITEM(out, (Py_ssize_t)s->order, row);
+    }
+    return out;
+}
+
+/* analyse(tids, off, start, end, state, cpu, src_kind, src_id, begin,
+ *         cpus, cpu_off, sw_ts, sw_next, sw_prev,
+ *         itid, istart, iend, max_depth, edges)
+ * -> (parts, edges): [(part kind, by kind, by id, ns)],
+ *    [(waiter tid, on kind, on id, ns, intervals, kinds)] in first-seen order */
+static PyObject *analyse(PyObject *self, PyObject *args)
+{
+    PyObject *o[18];
+    long long begin;
+    int max_depth, with_edges;
+    arr_t arr[18] = {{{0}}};
+    PyObject *result = NULL;
+    model_t m = {0};
+    if (!PyArg_ParseTuple(args, "OOOOOOOOLOOOOOOOOOOip", &o[0], &o[1], &o[2], &o[3], &o[4],
+                          &o[5], &o[6], &o[7], &begin, &o[8], &o[9], &o[10], &o[11], &o[12],
+                          &o[16], &o[17], &o[13], &o[14], &o[15], &max_depth, &with_edges))
+        return NULL;
+    static const Py_ssize_t sizes[18] = {8, 8, 8, 8, 1, 8, 1, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8};
+    for (int i = 0; i < 18; i++)
+        if (arr_get(o[i], &arr[i], sizes[i], 0, "analyse") < 0)
+            goto done;
+    m.tids = I64(arr[0]); m.off = I64(arr[1]); m.start = I64(arr[2]); m.end = I64(arr[3]);
+    m.state = I8(arr[4]); m.cpu = I64(arr[5]); m.src_kind = I8(arr[6]); m.src_id = I64(arr[7]);
+    m.ntids = N(arr[0]); m.begin = begin;
+    m.cpus = I64(arr[8]); m.cpu_off = I64(arr[9]); m.sw_ts = I64(arr[10]);
+    m.sw_next = I64(arr[11]); m.sw_prev = I64(arr[12]); m.ncpus = N(arr[8]);
+    m.sw_next_i = I64(arr[16]); m.sw_prev_i = I64(arr[17]);
+    m.max_depth = max_depth;
+    m.pre_ns = calloc((size_t)m.ntids + 1, sizeof(int64_t));
+    if (!m.pre_ns) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    if (with_edges && m.ntids <= DENSE_PAIRS) {
+        size_t cells = (size_t)m.ntids * (size_t)m.ntids + 1;
+        m.pairs = calloc(cells, sizeof(pair_t));
+        if (!m.pairs) {
+            PyErr_NoMemory();
+            goto done;
+        }
+    }
+    if (N(arr[1]) != m.ntids + 1 || N(arr[9]) != m.ncpus + 1) {
+        PyErr_SetString(PyExc_ValueError, "analyse: offsets must have one more item");
+        goto done;
+    }
+    const int64_t *itid = I64(arr[13]), *istart = I64(arr[14]), *iend = I64(arr[15]);
+    Py_ssize_t n = N(arr[13]);
+    int64_t via[64];
+    if (max_depth > 62)
+        m.max_depth = 62;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        m.interval = i;
+        m.waiter_i = find_sorted(m.tids, m.ntids, itid[i]);
+        if (breakdown(&m, itid[i], istart[i], iend[i], with_edges) < 0)
+            goto done;
+        if (with_edges && follow(&m, itid[i], istart[i], iend[i], 0, via, 0) < 0)
+            goto done;
+    }
+    /* The dense totals join the tables. */
+    for (Py_ssize_t k = 0; k < m.ntids; k++)
+        if (m.pre_ns[k] && add_part(&m, P_PREEMPTED, B_THREAD, m.tids[k], m.pre_ns[k]) < 0)
+            goto done;
+    for (Py_ssize_t w = 0; m.pairs && w < m.ntids; w++)
+        for (Py_ssize_t k = 0; k < m.ntids; k++) {
+            Py_ssize_t cell = w * m.ntids + k;
+            const pair_t *p = &m.pairs[cell];
+            if (!p->ns)
+                continue;
+            int64_t key[KEYS] = {m.tids[w], B_THREAD, m.tids[k], 0};
+            slot_t *s = table_find(&m.edges, key);
+            if (!s)
+                goto done;
+            s->ns += p->ns;
+            s->count += p->count;
+            s->kinds |= p->kinds;
+        }
+    PyObject *parts = table_list(&m.parts, 0);
+    PyObject *edges = parts ? table_list(&m.edges, 1) : NULL;
+    if (edges)
+        result = Py_BuildValue("(NN)", parts, edges);
+    else
+        Py_XDECREF(parts);
+done:
+    free(m.pre_ns);
+    free(m.pairs);
+    free(m.parts.slots);
+    free(m.edges.slots);
+    arr_release(arr, 16);
+    return result;
+}
+
+static PyMethodDef methods[] = {
+    {"timelines", timelines_impl, METH_VARARGS,
+     "timelines(tid, ts, code, a, b, begin, out_tid, out_start, out_end, out_state, out_cpu, "
+     "out_wake, out_reason) -> segments written"},
+    {"analyse", analyse, METH_VARARGS,
+     "analyse(timeline columns..., switch columns..., itid, istart, iend, max_depth, edges) "
+     "-> (parts, edges)"},
+    {NULL}
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "corr.sched._native",
+    "The scheduling model's per-event and per-interval work in C.", -1, methods,
+};
+
+PyMODINIT_FUNC PyInit__native(void)
+{
+    return PyModule_Create(&module);
+}

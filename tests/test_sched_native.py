@@ -1,0 +1,136 @@
+"""The C scheduling model and bulk analysis agree with the Python references,
+and breakdowns and critical paths add up, on random scheduling streams.
+
+Random streams go straight into a SchedLog (switches with every kind of
+``prev_state``, wakings/wakeups/new wakeups with and without a waker,
+forks, exits, nested interrupt contexts, lost events, tid reuse), so the
+state machines meet states no well-formed trace has.  Every thread's
+timeline from the C store must equal the reference walk's; the totals of
+``corr.analyses.bulk`` must equal the references' breakdowns and blame
+edges added up interval by interval.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from corr.analyses import bulk
+from corr.analyses.blame import BlameGraph
+from corr.analyses.critical_path import breakdown, critical_path
+from corr.sched import store
+from corr.sched.log import _COLUMNS, SchedLog
+from corr.sched.model import SchedModel, tile_check
+
+native = pytest.mark.skipif(store._native is None, reason="the C model was not built")
+
+TIDS = st.sampled_from([0, 1, 2, 3])
+CPUS = st.sampled_from([0, 1])
+SWITCH = st.tuples(st.just("switch"), CPUS, TIDS,
+                   st.sampled_from([1, 2, 1, 0, 256, 1024, 16, 64, 130]), TIDS)
+WAKEUP = st.tuples(st.just("wakeup"), CPUS, TIDS, st.sampled_from([-1, 0, 1]),
+                   st.sampled_from([0, 1, 0, 1, 2]), st.sampled_from([-1, 0, 1, 2, 3]))
+FORK = st.tuples(st.just("fork"), TIDS, TIDS)
+EXIT = st.tuples(st.just("exit"), TIDS)
+CONTEXT = st.tuples(st.just("context"), CPUS, st.sampled_from([1, -1, 2, -2, 3, -3]),
+                    st.sampled_from([0, 3, 4]))
+# Mostly switches and wakeups, the state machines' diet.
+EVENT = st.sampled_from([SWITCH] * 4 + [WAKEUP] * 3 + [FORK, EXIT, CONTEXT]).flatmap(lambda s: s)
+STREAM = st.lists(st.tuples(st.integers(0, 40), EVENT), min_size=1, max_size=40)
+SPANS = st.lists(st.tuples(TIDS, st.integers(-50, 800), st.integers(0, 1500)), min_size=1,
+                 max_size=8)
+
+
+def make_log(stream, waking: bool) -> SchedLog:
+    """A SchedLog holding ``stream``: (gap, event) pairs, in seq order."""
+    log = SchedLog()
+    rows = {kind: {c: [] for c in cols} for kind, cols in _COLUMNS.items()}
+    ts = 0
+    for seq, (gap, event) in enumerate(stream):
+        ts += gap
+        kind, values = event[0], event[1:]
+        if kind == "wakeup" and not waking and values[3] == 0:
+            values = values[:3] + (1,) + values[4:]        # no sched_waking in this trace
+        columns = _COLUMNS[kind][2:]
+        for c, v in zip(("ts", "seq") + columns, (ts, seq) + values):
+            rows[kind][c].append(v)
+    for kind, columns in rows.items():
+        if columns["ts"]:
+            arrays = {c: np.asarray(v, dtype=np.int64) for c, v in columns.items()}
+            log._add(kind, arrays, **arrays)
+    log.classes_seen |= {"sched_switch"} | ({"sched_waking"} if waking else set())
+    log.irq_names[3] = "eth0"
+    return log
+
+
+def models(stream, waking):
+    log = make_log(stream, waking)
+    begin = 0
+    return (SchedModel(log, begin, None, native=True), SchedModel(log, begin, None, native=False))
+
+
+@native
+@settings(max_examples=1000, deadline=None)
+@given(STREAM, st.booleans())
+def test_timelines_equal_the_reference(stream, waking):
+    fast, reference = models(stream, waking)
+    for tid in range(7):
+        assert fast.timeline(tid) == reference.timeline(tid)
+
+
+def _reference_totals(model, spans):
+    """The references' breakdowns and blame edges, added up interval by interval."""
+    parts: dict = {}
+    graph = BlameGraph(model.name_at)
+    for tid, start, length in spans:
+        found = breakdown(model, tid, start, start + length)
+        for p in found:
+            key = (p.kind, p.by, p.tid)
+            parts[key] = parts.get(key, 0) + p.ns
+        waits: list = []
+        critical_path(model, tid, start, start + length, waits=waits)
+        graph.add(tid, found, waits)
+    return parts, graph.to_dict()["edges"]
+
+
+@native
+@settings(max_examples=1000, deadline=None)
+@given(STREAM, st.booleans(), SPANS)
+def test_bulk_totals_equal_the_reference(stream, waking, spans):
+    fast, reference = models(stream, waking)
+    spans = [(tid or 1, start, length) for tid, start, length in spans]
+    tids, starts, lengths = (np.asarray(c, dtype=np.int64) for c in zip(*spans))
+    found = bulk.totals(fast, tids, starts, starts + lengths)
+    parts: dict = {}
+    for p in found.parts:
+        parts[(p.kind, p.by, p.tid)] = parts.get((p.kind, p.by, p.tid), 0) + p.ns
+    graph = BlameGraph(fast.name_at)
+    graph.add_totals(sorted(set(tids.tolist())), found.edges, len(spans))
+    want_parts, want_edges = _reference_totals(reference, spans)
+    assert parts == want_parts
+    assert sorted(graph.to_dict()["edges"], key=str) == sorted(want_edges, key=str)
+
+
+@settings(max_examples=500, deadline=None)
+@given(STREAM, st.booleans(), SPANS)
+def test_breakdown_sums_and_path_tiles(stream, waking, spans):
+    """On both models, which give the same breakdowns and paths."""
+    both = models(stream, waking) if store._native is not None else models(stream, waking)[1:]
+    for tid, start, length in spans:
+        end = start + length
+        found = []
+        for model in both:
+            parts = breakdown(model, tid, start, end)
+            assert sum(p.ns for p in parts) == length
+            path = critical_path(model, tid, start, end)
+            assert tile_check([_Span(s.start_ns, s.end_ns) for s in path], start, end)
+            assert all(s.end_ns > s.start_ns for s in path)
+            found.append((parts, path))
+        assert all(f == found[-1] for f in found)
+
+
+class _Span:
+    def __init__(self, start, end):
+        self.start, self.end = start, end
