@@ -104,11 +104,24 @@ class CachedEvents:
     def batches(self):
         try:
             source = self._source()
-        except (OSError, EntryError, NotCacheable, ValueError, KeyError, pa.ArrowException) as exc:
+        except EntryError as exc:
+            # A damaged entry: removed, then decoded and stored anew.
+            warn(f"cache {self.cache.entry.folder}: {exc}; decoding it again")
+            self.cache._forget()
+            source = self._fallback()
+        except (OSError, NotCacheable, ValueError, KeyError, pa.ArrowException) as exc:
             warn(f"cache {self.cache.entry.folder}: {exc}; decoding without it")
             source = self._plain("off: " + str(exc))
         self.registry = source.registry if hasattr(source, "registry") else self.registry
         return source.batches()
+
+    def _fallback(self):
+        """After a damaged entry was removed: record a fresh one, else decode plainly."""
+        try:
+            return self._source()
+        except (OSError, EntryError, NotCacheable, ValueError, KeyError, pa.ArrowException) as exc:
+            warn(f"cache {self.cache.entry.folder}: {exc}; decoding without it")
+            return self._plain("off: " + str(exc))
 
     # -- choosing ----------------------------------------------------------------------------
     def _source(self):
