@@ -232,3 +232,20 @@ def test_an_unwritable_cache_folder_is_a_warning(tmp_path, generated):
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("corr: warning: cache folder")
     assert "not writable" in lines[0]
+
+
+def test_cached_columns_read_lazily_give_the_same_values():
+    """A re-run's name, key and field columns: Python values on demand, the same as a list."""
+    import pyarrow as pa
+
+    from corr.cache.lazy import ArrowList
+    values = ["sshd", None, "kworker/0:1", "sshd"] * 50
+    lazy = ArrowList(pa.chunked_array([pa.array(values[:7]), pa.array(values[7:])]))
+    assert len(lazy) == 200 and lazy[0] == "sshd" and lazy[1] is None and lazy[-2] == "kworker/0:1"
+    assert lazy._values is None                       # single reads convert nothing
+    with pytest.raises(IndexError):
+        lazy[200]
+    for i in range(len(lazy)):                        # read row by row: converted once, whole
+        assert lazy[i] == values[i]
+    assert lazy._values == values
+    assert list(lazy) == values and lazy[3:6] == values[3:6] and lazy == values

@@ -26,8 +26,9 @@ import pyarrow as pa
 
 from ..engine.intervals import IntervalTable
 from ..reading.batch import Discard
-from .columns import NotCacheable, to_arrow, to_list
+from .columns import NotCacheable, to_arrow
 from .identity import projection_to_json
+from .lazy import ArrowList
 from .store import EntryError, crc_of
 
 KEEP_RULES = 32                 # the most recently stored tables kept per entry
@@ -106,16 +107,21 @@ def _load(entry, manifest, record) -> Matched:
     out = IntervalTable(record["key_names"], tuple(record["field_names"]))
     for name, code in IntervalTable.INT_COLUMNS + (("lossy", "b"),):
         column = array(code)
-        column.frombytes(table.column(name).to_numpy().astype(np.dtype(code)).tobytes())
+        values = table.column(name).to_numpy().astype(np.dtype(code), copy=False)
+        column.frombytes(memoryview(np.ascontiguousarray(values)).cast("B"))
         setattr(out, name, column)
+    # Names, keys and fields become Python values when read (mostly: the
+    # few intervals shown), not all at once.
     for name in IntervalTable.OBJECT_COLUMNS:
-        setattr(out, name, to_list(table.column(name)))
+        setattr(out, name, ArrowList(table.column(name)))
     key = table.column("key")
     if record["key_array"]:
-        out.key = array("q", key.to_numpy().astype(np.int64).tobytes())
+        out.key = array("q")
+        out.key.frombytes(memoryview(np.ascontiguousarray(
+            key.to_numpy().astype(np.int64, copy=False))).cast("B"))
     else:
-        out.key = to_list(key)
-    out.fields = {name: to_list(table.column("f:" + name)) for name in out.field_names}
+        out.key = ArrowList(key)
+    out.fields = {name: ArrowList(table.column("f:" + name)) for name in out.field_names}
     return Matched(out, [_decode(v) for v in record["groups"]], json.loads(record["outcomes"]))
 
 

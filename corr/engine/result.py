@@ -60,10 +60,17 @@ class RuleResult:
             durations, groups = self._measured()
             statuses = self.intervals.statuses()
             all_groups = np.frombuffer(self.intervals.group, dtype=np.int32)
+            # Each group's rows as one slice of a stable sort by group (in
+            # their own order, as a mask would give them): one pass, not
+            # one pass a group.
+            n = len(self.group_values)
+            measured, measured_at = _by_group(durations, groups, n)
+            closed, closed_at = _by_group(statuses, all_groups, n)
             out = []
             for index, value in enumerate(self.group_values):
-                stats = summarize(durations[groups == index], self.threshold_ns)
-                mine = statuses[all_groups == index]
+                stats = summarize(measured[measured_at[index]:measured_at[index + 1]],
+                                  self.threshold_ns)
+                mine = closed[closed_at[index]:closed_at[index + 1]]
                 stats.update(timeouts=int((mine == 2).sum()), late=int((mine == LATE).sum()),
                              incomplete=int((mine == 3).sum()))
                 out.append({"key": _plain(value), "stats": stats})
@@ -168,3 +175,11 @@ def _plain(value):
 
 
 __all__ = ["RuleResult", "RunResult", "STATUS_NAMES", "FORMAT_VERSION"]
+
+
+def _by_group(values, groups, n: int):
+    """``values`` sorted by group (stably) and where each of the ``n`` groups starts."""
+    import numpy as np
+    order = np.argsort(groups, kind="stable")
+    starts = np.searchsorted(groups[order], np.arange(n + 1))
+    return values[order], starts
