@@ -72,8 +72,6 @@ def run(args, ui) -> int:
     if fmt in ("csv", "parquet", "graphml", "html") and not args.output:
         raise UsageError(f"--format {fmt} writes a file: give it with -o FILE")
     offsets = clock_offsets(args.clock_offset)
-    if fmt == "text" and not args.output:
-        _preload_text_renderer()
     with reporting_cache_warnings(ui), \
             ui.progress("matching", enabled=not args.no_progress) as progress:
         result = api.run(args.rules, args.traces, overrides=args.overrides,
@@ -118,21 +116,6 @@ def run(args, ui) -> int:
                  f"cover what was read before)")
         return 2
     return 0
-
-
-def _preload_text_renderer() -> None:
-    """Import rich and the text renderer on a thread while the run goes on.
-
-    The imports cost tens of milliseconds, a good part of a small trace's
-    run.  The decode holds the interpreter most of the time, but whenever
-    it waits (on decoding workers' pipes, on the disk) the thread imports;
-    Python's import locks make the render's own import wait for it.
-    """
-    import threading
-
-    def load():
-        from ..render import run_text  # noqa: F401
-    threading.Thread(target=load, name="corr-preload", daemon=True).start()
 
 
 def _write_blame(fmt: str, result, args, ui) -> None:
