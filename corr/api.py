@@ -68,7 +68,6 @@ def run(rules, traces, overrides: Iterable[str] = (), clock_offsets: dict[str, i
     is set.  Results are the same with or without it; a cache problem is a
     :class:`~corr.cache.CacheWarning`, never an error.
     """
-    from .engine import run_rules
     from .reading import TraceSet, open_traces
     from .rules import apply_overrides, load_rules
     from .rules.model import RuleSet
@@ -76,7 +75,11 @@ def run(rules, traces, overrides: Iterable[str] = (), clock_offsets: dict[str, i
     ruleset = rules if isinstance(rules, RuleSet) else load_rules(rules)
     apply_overrides(ruleset, list(overrides))
     traceset = traces if isinstance(traces, TraceSet) else open_traces(traces, clock_offsets)
-    return run_rules(traceset, ruleset, progress, blame_limit=blame_limit, cache=cache)
+    from .engine import run_rules, start_decoding
+    # The decode workers start before the engine's own imports, which they overlap.
+    started = start_decoding(traceset, ruleset, cache=cache)
+    return run_rules(traceset, ruleset, progress, blame_limit=blame_limit, cache=cache,
+                     started=started)
 
 
 def tune(rules, traces, overrides: Iterable[str] = (),

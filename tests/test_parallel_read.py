@@ -354,3 +354,45 @@ def test_raw_integer_columns():
     assert isinstance(cols.fields["x"], RawInts) and cols.fields["s"] == []
     assert builder.columns_for(info, ["x", "s"], {"x": "Q"}) is cols
     assert cols.fields["x"] == [-5] and told == [0]
+
+
+# -- workers started ahead of the run ---------------------------------------------------------
+
+def _run_json(rules, trace, **kwargs) -> str:
+    import io
+
+    from corr import api
+    from corr.render import run_json
+    out = io.StringIO()
+    run_json.write(api.run(rules, [trace], **kwargs), out, True)
+    return out.getvalue()
+
+
+def test_a_run_starts_its_workers_before_the_engine_and_gives_the_serial_result(
+        monkeypatch, group_dirs):
+    """corr.api.run forks a large trace's workers before importing the engine;
+    what it finds is what a serial decode finds."""
+    from corr.engine import start_decoding
+    from corr.rules import load_rules
+    rules = str(Path(__file__).parent.parent / "rules" / "wakeup.yaml")
+    trace = shared_trace("many-threads")
+    started = start_decoding(open_traces(trace), load_rules(rules), cache=False)
+    assert started is not None and len(children()) == 2
+    parallel._close_all()                              # nobody read them: stopped, removed
+    assert children() == [] and not any(os.path.exists(d) for d in group_dirs)
+    ahead = _run_json(rules, trace, cache=False)
+    assert children() == []
+    monkeypatch.setenv("CORR_JOBS", "1")
+    assert start_decoding(open_traces(trace), load_rules(rules), cache=False) is None
+    assert ahead == _run_json(rules, trace, cache=False)
+
+
+def test_nothing_starts_ahead_when_the_cache_may_serve_the_run(tmp_path):
+    from corr.engine import start_decoding
+    from corr.rules import load_rules
+    rules = str(Path(__file__).parent.parent / "rules" / "syscalls.yaml")
+    trace = shared_trace("many-threads")
+    first = _run_json(rules, trace, cache=tmp_path)    # started ahead, recorded on the way
+    assert start_decoding(open_traces(trace), load_rules(rules), cache=tmp_path) is None
+    assert _run_json(rules, trace, cache=tmp_path) == first == _run_json(rules, trace, cache=False)
+    assert children() == []

@@ -30,12 +30,18 @@ def open_cache(cache, traceset):
         return None
 
 
-def event_source(traceset, projection, cache=None):
-    """What the engine reads batches from: the normaliser, through ``cache`` if given."""
+def event_source(traceset, projection, cache=None, started=None):
+    """What the engine reads batches from: the normaliser, through ``cache`` if given.
+
+    ``started``: a Canonical of ``projection`` whose decode already began,
+    used wherever the run decodes the whole projection.
+    """
     if cache is None:
+        if started is not None:
+            return started
         from ..normalise import Canonical
         return Canonical(traceset, projection)
-    return cache.events(projection)
+    return cache.events(projection, started)
 
 
 def list_entries(cache=None):

@@ -89,17 +89,23 @@ class TraceCache:
         except OSError:
             pass                         # not writable: the entry is ignored all the same
 
-    def events(self, projection) -> "CachedEvents":
-        return CachedEvents(self, projection)
+    def events(self, projection, started=None) -> "CachedEvents":
+        return CachedEvents(self, projection, started)
 
 
 class CachedEvents:
     """``registry`` and ``batches()``, as Canonical has them, served through the cache."""
 
-    def __init__(self, cache: TraceCache, projection):
+    def __init__(self, cache: TraceCache, projection, started=None):
         self.cache = cache
         self.projection = projection
         self.registry = None
+        self._started = started           # a Canonical of projection, its decode begun
+
+    def _canonical(self):
+        """The decode of this projection: the one already started, else a new one."""
+        started, self._started = self._started, None
+        return started if started is not None else Canonical(self.cache.traceset, self.projection)
 
     def batches(self):
         try:
@@ -145,7 +151,7 @@ class CachedEvents:
                 cache.entry.unlock()
                 return self._replay(manifest, "hit")
             if manifest is None:
-                return _Recording(self, Canonical(cache.traceset, projection), None)
+                return _Recording(self, self._canonical(), None)
             return self._grow(manifest)
         except BaseException:
             cache.entry.unlock()
@@ -162,7 +168,7 @@ class CachedEvents:
 
     def _plain(self, why: str):
         self.cache.last = f"decoded: {why}"
-        return Canonical(self.cache.traceset, self.projection)
+        return self._canonical()
 
     # -- growing -----------------------------------------------------------------------------
     def _grow(self, manifest: dict):

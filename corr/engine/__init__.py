@@ -5,22 +5,33 @@ from __future__ import annotations
 from ..reading import TraceSet
 from ..rules.model import RuleSet
 from .result import RuleResult, RunResult
-from .plan import EventNames, projection_for, unknown_event_warnings
-from .runner import Engine
+from .plan import EventNames, projection_for, run_projection, unknown_event_warnings
 
 __all__ = ["run_rules", "RunResult", "RuleResult", "Engine", "EventNames", "projection_for",
-           "unknown_event_warnings"]
+           "run_projection", "unknown_event_warnings"]
+
+
+def __getattr__(name):
+    """``Engine`` on first use: its imports (numpy, the C core) wait for the run."""
+    if name == "Engine":
+        from .runner import Engine
+        return Engine
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def run_rules(traceset: TraceSet, ruleset: RuleSet, progress=None,
-              blame_limit: int | None = None, explain: bool = True, cache=None) -> RunResult:
+              blame_limit: int | None = None, explain: bool = True, cache=None,
+              started=None) -> RunResult:
     """Pair every rule's entries and exits over the traces, in one pass.
 
     Without ``explain`` the scheduling join is skipped even for rules with
     ``blame:`` (a tuning session needs durations only, not their causes).
     ``cache``: the decode cache to read through (see :func:`corr.cache.resolve`).
+    ``started``: a :class:`~corr.normalise.Canonical` of this run's
+    projection whose decode already began (:func:`start_decoding`).
     """
     from ..cache import open_cache
+    from .runner import Engine
     warnings = unknown_event_warnings(ruleset, EventNames(traceset))
     scheduling = explain and any(rule.blame for rule in ruleset.rules)
     store = open_cache(cache, traceset)
@@ -32,7 +43,8 @@ def run_rules(traceset: TraceSet, ruleset: RuleSet, progress=None,
             rules = [RuleResult(rule, m) for rule, m in zip(ruleset.rules, matched)]
             return RunResult(ruleset.path, rules, _trace_dicts(traceset), events, begin_ns,
                              end_ns, discards, warnings, None)
-    engine = Engine(traceset, ruleset, scheduling=scheduling, cache=store).run(progress)
+    engine = Engine(traceset, ruleset, scheduling=scheduling, cache=store,
+                    started=started).run(progress)
     if store is not None and not scheduling:
         from ..cache.intervals import keep_run
         keep_run(store, ruleset, projection_for(ruleset), engine)
@@ -62,3 +74,29 @@ def run_rules(traceset: TraceSet, ruleset: RuleSet, progress=None,
 def _trace_dicts(traceset: TraceSet) -> list[dict]:
     return [{"path": t.path, "tracer": t.tracer, "domain": t.domain,
              "alignment": t.alignment, "offset_ns": t.offset_ns} for t in traceset.traces]
+
+
+def start_decoding(traceset: TraceSet, ruleset: RuleSet, explain: bool = True, cache=None):
+    """Start the decode workers of the run's large traces now; a Canonical to pass
+    to :func:`run_rules` as ``started``, or None.
+
+    A small trace's run is mostly start-up: forking the workers before the
+    engine's imports (numpy, the C core, the scheduling model) lets them
+    decode while the parent imports.  Only when the run will decode: with a
+    cache entry for these traces, the cache may serve it, so nothing starts.
+    """
+    from ..cache.settings import resolve
+    directory = resolve(cache)
+    if directory is not None:
+        import os
+
+        from ..cache.identity import entry_name
+        from ..cache.settings import entries_directory
+        from ..cache.store import MANIFEST
+        if os.path.exists(os.path.join(entries_directory(directory), entry_name(traceset),
+                                       MANIFEST)):
+            return None
+    from ..normalise import Canonical
+    scheduling = explain and any(rule.blame for rule in ruleset.rules)
+    canonical = Canonical(traceset, run_projection(ruleset, scheduling))
+    return canonical if canonical.start() else None

@@ -142,6 +142,15 @@ def pair_names(rule: Rule, side: str) -> set[str]:
     return out
 
 
+def run_projection(ruleset: RuleSet, scheduling: bool) -> Projection:
+    """What a run decodes: the rules' projection, and the scheduling model's with blame."""
+    projection = projection_for(ruleset)
+    if scheduling:
+        from ..sched.events import PROJECTION
+        projection = projection.union(Projection.of(PROJECTION))
+    return projection
+
+
 def projection_for(ruleset: RuleSet) -> Projection:
     wanted: dict[str, set] = {}
 

@@ -13,22 +13,21 @@ import gc
 
 from ..errors import TraceDecodeError
 from ..cache import event_source
-from ..reading import Projection, TraceSet
-from ..sched.log import PROJECTION as SCHED_PROJECTION
+from ..reading import TraceSet
 from ..sched.log import SchedLog
 from ..rules.model import Env, Rule, RuleSet
 from . import threads
 from . import core
 from .matcher import Matcher, group_function, pair_function
-from .plan import (CANCEL, ENTRY, EXIT, SPAN, EventNames, capture_names, matches, sides,
-                   projection_for)
+from .plan import (CANCEL, ENTRY, EXIT, SPAN, EventNames, capture_names, matches, run_projection,
+                   sides)
 from .rows import Builtins, Prepared, TupleView
 
 class Engine:
     """Rule matchers fed by the canonical event stream of a trace set."""
 
     def __init__(self, traceset: TraceSet, ruleset: RuleSet, scheduling: bool = False,
-                 cache=None):
+                 cache=None, started=None):
         self.traceset = traceset
         self.ruleset = ruleset
         self.names = EventNames(traceset)
@@ -38,11 +37,10 @@ class Engine:
         self.thread_names = threads.ThreadNames(keep_history=scheduling)
         self.use_core = core.available()
         self.matchers = [self._matcher(rule) for rule in ruleset.rules]
-        projection = projection_for(ruleset)
-        if scheduling:
-            projection = projection.union(Projection.of(SCHED_PROJECTION))
-        # The canonical event stream, read back from the decode cache when given one.
-        self.canonical = event_source(traceset, projection, cache)
+        projection = run_projection(ruleset, scheduling)
+        # The canonical event stream, read back from the decode cache when
+        # given one; ``started``: its decode already begun, for this projection.
+        self.canonical = event_source(traceset, projection, cache, started)
         self._dispatch: dict[int, list] = {}
         self.events = 0
         self.begin_ns = None

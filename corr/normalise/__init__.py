@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 from ..reading import TraceSet
 from ..reading.batch import EventBatch
-from ..reading.graph import DEFAULT_BATCH, read_trace
+from ..reading.graph import DEFAULT_BATCH, read_trace, start_workers
 from ..reading.merge import merge
 from ..reading.projection import Projection
 from ..reading.sink_common import ClassRegistry
@@ -33,12 +33,28 @@ class Canonical:
                             for t in traceset.traces]
         self.batch_size = batch_size
         self.reader = reader
+        self._workers: dict[int, object] = {}      # trace index -> its started workers
+
+    def start(self) -> bool:
+        """Fork the decode workers of the large traces now; whether any started.
+
+        They decode ahead (into their pipes) while the caller does other
+        things, such as importing what the run needs; :meth:`batches`
+        reads from them.  Unread workers are stopped at exit.
+        """
+        for i, n in enumerate(self.normalisers):
+            if i not in self._workers:
+                workers = start_workers(n.trace, n.raw_projection(), self.batch_size, self.reader)
+                if workers is not None:
+                    self._workers[i] = workers
+        return bool(self._workers)
 
     def batches(self) -> Iterator[EventBatch]:
         streams = [normalise(n.trace, read_trace(n.trace, self.traceset.registry,
                                                  n.raw_projection(), self.batch_size,
-                                                 self.reader), n)
-                   for n in self.normalisers]
+                                                 self.reader, workers=self._workers.pop(i, None)),
+                             n)
+                   for i, n in enumerate(self.normalisers)]
         return merge(streams)
 
 

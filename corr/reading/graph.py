@@ -53,7 +53,7 @@ def choose_sink(reader: str = "auto"):
 
 def read_trace(trace: TraceInfo, registry: ClassRegistry, projection: Projection,
                batch_size: int = DEFAULT_BATCH, reader: str = "auto",
-               jobs: int | str | None = None) -> Iterator[EventBatch]:
+               jobs: int | str | None = None, workers=None) -> Iterator[EventBatch]:
     """Yield one trace's events in time order, a batch at a time.
 
     Raises :class:`TraceDecodeError` after yielding every event decoded
@@ -61,7 +61,13 @@ def read_trace(trace: TraceInfo, registry: ClassRegistry, projection: Projection
     groups of the trace's stream files (:mod:`parallel`); None or "auto"
     (``CORR_JOBS`` overrides it) uses the CPUs for large traces only, 1 is
     serial.  The events and their order are the same either way.
+    ``workers``: this trace's decode workers, already started
+    (:func:`start_workers`).
     """
+    if workers is not None:
+        from .parallel import read_parallel
+        return read_parallel(trace, registry, projection, batch_size, reader, workers.groups,
+                             workers)
     groups = plan(trace.path, jobs, batch_size)
     if groups:
         from .parallel import read_parallel
@@ -108,3 +114,14 @@ def decode(builder: BatchBuilder, reader: str = "auto") -> Iterator[EventBatch]:
             yield from builder.take()
     builder.flush()
     yield from builder.take()
+
+
+def start_workers(trace: TraceInfo, projection: Projection, batch_size: int = DEFAULT_BATCH,
+                  reader: str = "auto", jobs: int | str | None = None):
+    """Start a large trace's decode workers now, to pass to :func:`read_trace`;
+    None when the trace is decoded in one process."""
+    groups = plan(trace.path, jobs, batch_size)
+    if not groups:
+        return None
+    from . import parallel
+    return parallel.start_workers(trace, projection, batch_size, reader, groups)

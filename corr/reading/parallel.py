@@ -54,13 +54,26 @@ class WorkerFailed(Exception):
     """A worker reported an error or died: the parent falls back to the serial decode."""
 
 
-def read_parallel(trace: TraceInfo, registry: ClassRegistry, projection: Projection,
-                  batch_size: int, reader: str, groups: list[list[str]]) -> Iterator[EventBatch]:
-    """One trace's batches, decoded by one worker per group of stream files."""
-    events = discards = 0
+def start_workers(trace: TraceInfo, projection: Projection, batch_size: int, reader: str,
+                  groups: list[list[str]]) -> "_Workers | None":
+    """Fork the workers now (they decode ahead, into their pipes); None if they cannot be."""
     try:
-        workers = _Workers(trace, projection, batch_size, reader, groups)
-    except OSError:                     # no process or folder to spare: decode here
+        return _Workers(trace, projection, batch_size, reader, groups)
+    except OSError:
+        return None
+
+
+def read_parallel(trace: TraceInfo, registry: ClassRegistry, projection: Projection,
+                  batch_size: int, reader: str, groups: list[list[str]],
+                  workers: "_Workers | None" = None) -> Iterator[EventBatch]:
+    """One trace's batches, decoded by one worker per group of stream files.
+
+    ``workers``: the same trace's workers, already started (:func:`start_workers`).
+    """
+    events = discards = 0
+    if workers is None:
+        workers = start_workers(trace, projection, batch_size, reader, groups)
+    if workers is None:                 # no process or folder to spare: decode here
         yield from replay(trace, registry, projection, batch_size, reader, 0, 0)
         return
     import numpy  # noqa: F401  (the merge needs it: imported while the workers start)
@@ -103,6 +116,7 @@ class _Workers:
 
     def __init__(self, trace, projection, batch_size, reader, groups):
         self.trace = trace
+        self.groups = groups
         self.dirs: list[str] = []
         self.pids: list[int] = []
         self.receivers: list[wire.Receiver] = []

@@ -6,7 +6,15 @@ The analyses (breakdown, critical path, blame graph) live in
 ``corr.analyses``.
 """
 
-from .log import PROJECTION, SchedLog
-from .model import SchedModel, Segment, Source
-
 __all__ = ["SchedLog", "SchedModel", "Segment", "Source", "PROJECTION"]
+
+
+def __getattr__(name):
+    """The model's classes on first use: importing ``corr.sched.events`` stays light."""
+    if name in ("SchedLog", "PROJECTION"):
+        from . import log
+        return getattr(log, name)
+    if name in ("SchedModel", "Segment", "Source"):
+        from . import model
+        return getattr(model, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

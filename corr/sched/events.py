@@ -1,0 +1,37 @@
+"""The scheduling and interrupt event classes the model reads, and their fields.
+
+Kept apart from :mod:`.log` (numpy) so that a run can compute its
+projection, and start decoding, before importing the model.
+"""
+
+from __future__ import annotations
+
+SWITCH = "sched_switch"
+WAKEUP_CLASSES = {"sched_waking": 0, "sched_wakeup": 1, "sched_wakeup_new": 2}
+WAKING, WAKEUP, WAKEUP_NEW = range(3)
+FORK, EXIT, MIGRATE = "sched_process_fork", "sched_process_exit", "sched_migrate_task"
+# Interrupt contexts: entry code, exit code; the id field of each.
+CONTEXT_CLASSES = {
+    "irq_handler_entry": (1, "irq"), "irq_handler_exit": (-1, "irq"),
+    "irq_softirq_entry": (2, "vec"), "irq_softirq_exit": (-2, "vec"),
+    "timer_hrtimer_expire_entry": (3, "function"), "timer_hrtimer_expire_exit": (-3, None),
+}
+IRQ, SOFTIRQ, HRTIMER = 1, 2, 3
+
+# What the model needs decoded, by canonical class.
+PROJECTION = {
+    SWITCH: frozenset({"prev_tid", "prev_state", "next_tid", "prev_comm", "next_comm"}),
+    "sched_waking": frozenset({"tid", "target_cpu", "comm", "ctx.tid"}),
+    "sched_wakeup": frozenset({"tid", "target_cpu", "comm", "ctx.tid"}),
+    "sched_wakeup_new": frozenset({"tid", "target_cpu", "comm", "ctx.tid"}),
+    FORK: frozenset({"parent_tid", "child_tid", "child_comm"}),
+    EXIT: frozenset({"tid"}),
+    MIGRATE: frozenset({"tid", "dest_cpu"}),
+    "irq_handler_entry": frozenset({"irq", "name"}),
+    "irq_handler_exit": frozenset({"irq"}),
+    "irq_softirq_entry": frozenset({"vec"}),
+    "irq_softirq_exit": frozenset({"vec"}),
+    "timer_hrtimer_expire_entry": frozenset({"function"}),
+    "timer_hrtimer_expire_exit": frozenset(),
+    "lttng_statedump_process_state": frozenset({"tid", "name"}),
+}
