@@ -95,7 +95,7 @@ def tune(rules, traces, overrides: Iterable[str] = (),
     matches again.
     """
     from .analyses.tuning import TuningSession
-    from .engine import run_rules
+    from .engine import run_rules, start_decoding
     from .reading import TraceSet, open_traces
     from .rules import apply_overrides, load_rules
     from .rules.model import RuleSet
@@ -105,7 +105,8 @@ def tune(rules, traces, overrides: Iterable[str] = (),
                    for rule in ruleset.rules}
     apply_overrides(ruleset, list(overrides))
     traceset = traces if isinstance(traces, TraceSet) else open_traces(traces, clock_offsets)
-    result = run_rules(traceset, ruleset, progress, explain=False, cache=cache)
+    started = start_decoding(traceset, ruleset, explain=False, cache=cache)
+    result = run_rules(traceset, ruleset, progress, explain=False, cache=cache, started=started)
     return TuningSession(ruleset, result, file_values)
 
 
