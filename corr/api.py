@@ -78,8 +78,12 @@ def run(rules, traces, overrides: Iterable[str] = (), clock_offsets: dict[str, i
     from .engine import run_rules, start_decoding
     # The decode workers start before the engine's own imports, which they overlap.
     started = start_decoding(traceset, ruleset, cache=cache)
-    return run_rules(traceset, ruleset, progress, blame_limit=blame_limit, cache=cache,
-                     started=started)
+    try:
+        return run_rules(traceset, ruleset, progress, blame_limit=blame_limit, cache=cache,
+                         started=started)
+    finally:
+        if started is not None:
+            started.close()             # only what the run did not take
 
 
 def tune(rules, traces, overrides: Iterable[str] = (),
@@ -106,7 +110,12 @@ def tune(rules, traces, overrides: Iterable[str] = (),
     apply_overrides(ruleset, list(overrides))
     traceset = traces if isinstance(traces, TraceSet) else open_traces(traces, clock_offsets)
     started = start_decoding(traceset, ruleset, explain=False, cache=cache)
-    result = run_rules(traceset, ruleset, progress, explain=False, cache=cache, started=started)
+    try:
+        result = run_rules(traceset, ruleset, progress, explain=False, cache=cache,
+                           started=started)
+    finally:
+        if started is not None:
+            started.close()
     return TuningSession(ruleset, result, file_values)
 
 

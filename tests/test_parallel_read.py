@@ -396,3 +396,18 @@ def test_nothing_starts_ahead_when_the_cache_may_serve_the_run(tmp_path):
     assert start_decoding(open_traces(trace), load_rules(rules), cache=tmp_path) is None
     assert _run_json(rules, trace, cache=tmp_path) == first == _run_json(rules, trace, cache=False)
     assert children() == []
+
+
+def test_workers_a_failed_run_never_read_are_stopped(monkeypatch, group_dirs):
+    """An error between starting the workers and reading them leaves no process behind."""
+    import corr.engine
+    from corr import api
+
+    def failing(*args, **kwargs):
+        raise RuntimeError("the run failed before decoding")
+    monkeypatch.setattr(corr.engine, "run_rules", failing)
+    rules = str(Path(__file__).parent.parent / "rules" / "syscalls.yaml")
+    with pytest.raises(RuntimeError):
+        api.run(rules, [shared_trace("many-threads")], cache=False)
+    assert group_dirs and children() == []
+    assert not any(os.path.exists(d) for d in group_dirs)

@@ -49,6 +49,12 @@ class Canonical:
                     self._workers[i] = workers
         return bool(self._workers)
 
+    def close(self) -> None:
+        """Stop the started workers that :meth:`batches` did not take (a run that failed first)."""
+        for workers in self._workers.values():
+            workers.close()
+        self._workers.clear()
+
     def batches(self) -> Iterator[EventBatch]:
         streams = [normalise(n.trace, read_trace(n.trace, self.traceset.registry,
                                                  n.raw_projection(), self.batch_size,
