@@ -31,7 +31,6 @@ def run_rules(traceset: TraceSet, ruleset: RuleSet, progress=None,
     projection whose decode already began (:func:`start_decoding`).
     """
     from ..cache import open_cache
-    from .runner import Engine
     warnings = unknown_event_warnings(ruleset, EventNames(traceset))
     scheduling = explain and any(rule.blame for rule in ruleset.rules)
     store = open_cache(cache, traceset)
@@ -43,6 +42,7 @@ def run_rules(traceset: TraceSet, ruleset: RuleSet, progress=None,
             rules = [RuleResult(rule, m) for rule, m in zip(ruleset.rules, matched)]
             return RunResult(ruleset.path, rules, _trace_dicts(traceset), events, begin_ns,
                              end_ns, discards, warnings, None)
+    from .runner import Engine            # not needed when the cache answers
     engine = Engine(traceset, ruleset, scheduling=scheduling, cache=store,
                     started=started).run(progress)
     if store is not None and not scheduling:

