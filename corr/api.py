@@ -77,10 +77,10 @@ def run(rules, traces, overrides: Iterable[str] = (), clock_offsets: dict[str, i
     traceset = traces if isinstance(traces, TraceSet) else open_traces(traces, clock_offsets)
     from .engine import run_rules, start_decoding
     # The decode workers start before the engine's own imports, which they overlap.
-    started = start_decoding(traceset, ruleset, cache=cache)
+    started = start_decoding(traceset, ruleset, cache=cache, reader=reader)
     try:
         return run_rules(traceset, ruleset, progress, blame_limit=blame_limit, cache=cache,
-                         started=started)
+                         started=started, reader=reader)
     finally:
         if started is not None:
             started.close()             # only what the run did not take
@@ -109,10 +109,10 @@ def tune(rules, traces, overrides: Iterable[str] = (),
                    for rule in ruleset.rules}
     apply_overrides(ruleset, list(overrides))
     traceset = traces if isinstance(traces, TraceSet) else open_traces(traces, clock_offsets)
-    started = start_decoding(traceset, ruleset, explain=False, cache=cache)
+    started = start_decoding(traceset, ruleset, explain=False, cache=cache, reader=reader)
     try:
         result = run_rules(traceset, ruleset, progress, explain=False, cache=cache,
-                           started=started)
+                           started=started, reader=reader)
     finally:
         if started is not None:
             started.close()

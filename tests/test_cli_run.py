@@ -174,3 +174,16 @@ rules:
     assert result["stopped"]["cause"].startswith("timestamps go backwards")
     # The events decoded before the failure were matched and counted.
     assert result["rules"][0]["outcomes"]["entries"] > 0
+
+
+def test_the_reader_option_reaches_the_decode(tmp_path):
+    """--reader picks the bt2 reader of corr run's decode (the same events either way)."""
+    from corr import api
+    from corr.errors import UsageError
+    rules = str(ROOT / "rules" / "llserver.yaml")
+    with pytest.raises(UsageError, match="unknown reader 'bogus'"):
+        api.run(rules, [EXAMPLE_TRACE], reader="bogus", cache=False)
+    outputs = [run_corr("run", rules, str(EXAMPLE_TRACE), "--format", "json", "--no-cache",
+                        "--reader", reader) for reader in ("public", "auto")]
+    assert all(p.returncode == 0 for p in outputs), outputs[0].stderr
+    assert outputs[0].stdout == outputs[1].stdout

@@ -30,18 +30,19 @@ def open_cache(cache, traceset):
         return None
 
 
-def event_source(traceset, projection, cache=None, started=None):
+def event_source(traceset, projection, cache=None, started=None, reader: str = "auto"):
     """What the engine reads batches from: the normaliser, through ``cache`` if given.
 
     ``started``: a Canonical of ``projection`` whose decode already began,
-    used wherever the run decodes the whole projection.
+    used wherever the run decodes the whole projection.  ``reader``: the bt2
+    reader that decodes (see :func:`corr.reading.graph.choose_sink`).
     """
     if cache is None:
         if started is not None:
             return started
         from ..normalise import Canonical
-        return Canonical(traceset, projection)
-    return cache.events(projection, started)
+        return Canonical(traceset, projection, reader=reader)
+    return cache.events(projection, started, reader)
 
 
 def list_entries(cache=None):

@@ -89,23 +89,27 @@ class TraceCache:
         except OSError:
             pass                         # not writable: the entry is ignored all the same
 
-    def events(self, projection, started=None) -> "CachedEvents":
-        return CachedEvents(self, projection, started)
+    def events(self, projection, started=None, reader: str = "auto") -> "CachedEvents":
+        return CachedEvents(self, projection, started, reader)
 
 
 class CachedEvents:
     """``registry`` and ``batches()``, as Canonical has them, served through the cache."""
 
-    def __init__(self, cache: TraceCache, projection, started=None):
+    def __init__(self, cache: TraceCache, projection, started=None, reader: str = "auto"):
         self.cache = cache
         self.projection = projection
         self.registry = None
+        self.reader = reader              # which bt2 reader decodes what the entry lacks
         self._started = started           # a Canonical of projection, its decode begun
 
     def _canonical(self):
         """The decode of this projection: the one already started, else a new one."""
         started, self._started = self._started, None
-        return started if started is not None else Canonical(self.cache.traceset, self.projection)
+        return started if started is not None else self._decode(self.projection)
+
+    def _decode(self, projection):
+        return Canonical(self.cache.traceset, projection, reader=self.reader)
 
     def batches(self):
         try:
@@ -178,7 +182,7 @@ class CachedEvents:
         union = ident.union(have, self.projection)
         missing = ident.missing(have, self.projection, cache.names)
         recorder = Recorder(entry)
-        canonical = Canonical(cache.traceset, missing)
+        canonical = self._decode(missing)
         try:
             for batch in canonical.batches():
                 recorder.add(batch)
@@ -193,7 +197,7 @@ class CachedEvents:
             raise
         if merged is None:               # a timestamp on both sides: decode the union again
             cache.last = "decoded again: union (a timestamp shared with the cached events)"
-            full = Canonical(cache.traceset, union)
+            full = self._decode(union)
             _Recording(self, full, manifest, keep_open=False).drain()
         else:
             try:

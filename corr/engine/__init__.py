@@ -21,7 +21,7 @@ def __getattr__(name):
 
 def run_rules(traceset: TraceSet, ruleset: RuleSet, progress=None,
               blame_limit: int | None = None, explain: bool = True, cache=None,
-              started=None) -> RunResult:
+              started=None, reader: str = "auto") -> RunResult:
     """Pair every rule's entries and exits over the traces, in one pass.
 
     Without ``explain`` the scheduling join is skipped even for rules with
@@ -29,6 +29,7 @@ def run_rules(traceset: TraceSet, ruleset: RuleSet, progress=None,
     ``cache``: the decode cache to read through (see :func:`corr.cache.resolve`).
     ``started``: a :class:`~corr.normalise.Canonical` of this run's
     projection whose decode already began (:func:`start_decoding`).
+    ``reader``: the bt2 reader that decodes (``auto``, ``c``, ``native``, ``public``).
     """
     from ..cache import open_cache
     warnings = unknown_event_warnings(ruleset, EventNames(traceset))
@@ -44,7 +45,7 @@ def run_rules(traceset: TraceSet, ruleset: RuleSet, progress=None,
                              end_ns, discards, warnings, None)
     from .runner import Engine            # not needed when the cache answers
     engine = Engine(traceset, ruleset, scheduling=scheduling, cache=store,
-                    started=started).run(progress)
+                    started=started, reader=reader).run(progress)
     if store is not None and not scheduling:
         from ..cache.intervals import keep_run
         keep_run(store, ruleset, projection_for(ruleset), engine)
@@ -76,7 +77,8 @@ def _trace_dicts(traceset: TraceSet) -> list[dict]:
              "alignment": t.alignment, "offset_ns": t.offset_ns} for t in traceset.traces]
 
 
-def start_decoding(traceset: TraceSet, ruleset: RuleSet, explain: bool = True, cache=None):
+def start_decoding(traceset: TraceSet, ruleset: RuleSet, explain: bool = True, cache=None,
+                   reader: str = "auto"):
     """Start the decode workers of the run's large traces now; a Canonical to pass
     to :func:`run_rules` as ``started``, or None.
 
@@ -98,5 +100,5 @@ def start_decoding(traceset: TraceSet, ruleset: RuleSet, explain: bool = True, c
             return None
     from ..normalise import Canonical
     scheduling = explain and any(rule.blame for rule in ruleset.rules)
-    canonical = Canonical(traceset, run_projection(ruleset, scheduling))
+    canonical = Canonical(traceset, run_projection(ruleset, scheduling), reader=reader)
     return canonical if canonical.start() else None

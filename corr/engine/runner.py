@@ -27,7 +27,7 @@ class Engine:
     """Rule matchers fed by the canonical event stream of a trace set."""
 
     def __init__(self, traceset: TraceSet, ruleset: RuleSet, scheduling: bool = False,
-                 cache=None, started=None):
+                 cache=None, started=None, reader: str = "auto"):
         self.traceset = traceset
         self.ruleset = ruleset
         self.names = EventNames(traceset)
@@ -40,7 +40,7 @@ class Engine:
         projection = run_projection(ruleset, scheduling)
         # The canonical event stream, read back from the decode cache when
         # given one; ``started``: its decode already begun, for this projection.
-        self.canonical = event_source(traceset, projection, cache, started)
+        self.canonical = event_source(traceset, projection, cache, started, reader)
         self._dispatch: dict[int, list] = {}
         self.events = 0
         self.begin_ns = None
