@@ -75,15 +75,9 @@ def run(rules, traces, overrides: Iterable[str] = (), clock_offsets: dict[str, i
     ruleset = rules if isinstance(rules, RuleSet) else load_rules(rules)
     apply_overrides(ruleset, list(overrides))
     traceset = traces if isinstance(traces, TraceSet) else open_traces(traces, clock_offsets)
-    from .engine import run_rules, start_decoding
-    # The decode workers start before the engine's own imports, which they overlap.
-    started = start_decoding(traceset, ruleset, cache=cache, reader=reader)
-    try:
-        return run_rules(traceset, ruleset, progress, blame_limit=blame_limit, cache=cache,
-                         started=started, reader=reader)
-    finally:
-        if started is not None:
-            started.close()             # only what the run did not take
+    from .engine import run_rules
+    return run_rules(traceset, ruleset, progress, blame_limit=blame_limit, cache=cache,
+                     reader=reader)
 
 
 def tune(rules, traces, overrides: Iterable[str] = (),
@@ -99,7 +93,7 @@ def tune(rules, traces, overrides: Iterable[str] = (),
     matches again.
     """
     from .analyses.tuning import TuningSession
-    from .engine import run_rules, start_decoding
+    from .engine import run_rules
     from .reading import TraceSet, open_traces
     from .rules import apply_overrides, load_rules
     from .rules.model import RuleSet
@@ -109,13 +103,7 @@ def tune(rules, traces, overrides: Iterable[str] = (),
                    for rule in ruleset.rules}
     apply_overrides(ruleset, list(overrides))
     traceset = traces if isinstance(traces, TraceSet) else open_traces(traces, clock_offsets)
-    started = start_decoding(traceset, ruleset, explain=False, cache=cache, reader=reader)
-    try:
-        result = run_rules(traceset, ruleset, progress, explain=False, cache=cache,
-                           started=started, reader=reader)
-    finally:
-        if started is not None:
-            started.close()
+    result = run_rules(traceset, ruleset, progress, explain=False, cache=cache, reader=reader)
     return TuningSession(ruleset, result, file_values)
 
 

@@ -400,12 +400,12 @@ def test_nothing_starts_ahead_when_the_cache_may_serve_the_run(tmp_path):
 
 def test_workers_a_failed_run_never_read_are_stopped(monkeypatch, group_dirs):
     """An error between starting the workers and reading them leaves no process behind."""
-    import corr.engine
+    import corr.cache
     from corr import api
 
     def failing(*args, **kwargs):
         raise RuntimeError("the run failed before decoding")
-    monkeypatch.setattr(corr.engine, "run_rules", failing)
+    monkeypatch.setattr(corr.cache, "open_cache", failing)      # run_rules' next step
     rules = str(Path(__file__).parent.parent / "rules" / "syscalls.yaml")
     with pytest.raises(RuntimeError):
         api.run(rules, [shared_trace("many-threads")], cache=False)

@@ -13,7 +13,7 @@ from __future__ import annotations
 from .settings import CacheWarning, default_directory, resolve
 
 __all__ = ["CacheWarning", "default_directory", "resolve", "open_cache", "event_source",
-           "list_entries", "clear_entries"]
+           "list_entries", "clear_entries", "has_entry"]
 
 
 def open_cache(cache, traceset):
@@ -28,6 +28,18 @@ def open_cache(cache, traceset):
     except OSError as exc:
         warn(f"cache: cannot read the traces' identity ({exc}); decoding without a cache")
         return None
+
+
+def has_entry(cache, traceset) -> bool:
+    """Whether the cache (``cache`` as for :func:`.settings.resolve`) holds an entry
+    for these traces, without reading it (nor importing what reads it)."""
+    import os
+
+    from .identity import entry_folder
+    from .store import MANIFEST
+    directory = resolve(cache)
+    return directory is not None and os.path.exists(
+        os.path.join(entry_folder(directory, traceset), MANIFEST))
 
 
 def event_source(traceset, projection, cache=None, started=None, reader: str = "auto"):

@@ -35,7 +35,7 @@ from . import identity as ident
 from .columns import NotCacheable
 from .recorder import ORDER_SCHEMA, Recorder
 from .replay import Replay
-from .settings import CacheWarning, entries_directory
+from .settings import CacheWarning
 from .store import Entry, EntryError, crc_of
 from .universe import asks_raw_names, class_names
 
@@ -54,7 +54,7 @@ class TraceCache:
     def __init__(self, directory: str, traceset):
         self.directory = directory
         self.traceset = traceset
-        self.entry = Entry(os.path.join(entries_directory(directory), ident.entry_name(traceset)))
+        self.entry = Entry(ident.entry_folder(directory, traceset))
         self.identity = ident.identity(traceset)
         self._names = None
         self.last = None                 # how the last events() was served: for tests and notes

@@ -49,6 +49,12 @@ def trace_files(path: str) -> list[list]:
     return out
 
 
+def entry_folder(directory: str, traceset) -> str:
+    """Where a trace set's entry lives in the cache ``directory``."""
+    from .settings import entries_directory
+    return os.path.join(entries_directory(directory), entry_name(traceset))
+
+
 def entry_name(traceset) -> str:
     """The folder name of a trace set's entry: its traces and their clock offsets."""
     key = json.dumps([[os.path.realpath(t.path), t.offset_ns] for t in traceset.traces])

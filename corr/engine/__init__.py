@@ -21,23 +21,32 @@ def __getattr__(name):
 
 def run_rules(traceset: TraceSet, ruleset: RuleSet, progress=None,
               blame_limit: int | None = None, explain: bool = True, cache=None,
-              started=None, reader: str = "auto") -> RunResult:
+              reader: str = "auto") -> RunResult:
     """Pair every rule's entries and exits over the traces, in one pass.
 
     Without ``explain`` the scheduling join is skipped even for rules with
     ``blame:`` (a tuning session needs durations only, not their causes).
     ``cache``: the decode cache to read through (see :func:`corr.cache.resolve`).
-    ``started``: a :class:`~corr.normalise.Canonical` of this run's
-    projection whose decode already began (:func:`start_decoding`).
     ``reader``: the bt2 reader that decodes (``auto``, ``c``, ``native``, ``public``).
     """
+    # First of all, before the imports below: large traces' decode workers.
+    started = start_decoding(traceset, ruleset, explain, cache, reader)
+    try:
+        return _run(traceset, ruleset, progress, blame_limit, explain, cache, reader, started)
+    finally:
+        if started is not None:
+            started.close()             # only what the run did not take
+
+
+def _run(traceset, ruleset, progress, blame_limit, explain, cache, reader, started) -> RunResult:
     from ..cache import open_cache
     warnings = unknown_event_warnings(ruleset, EventNames(traceset))
     scheduling = explain and any(rule.blame for rule in ruleset.rules)
+    projection = projection_for(ruleset)
     store = open_cache(cache, traceset)
     if store is not None and not scheduling:
         from ..cache.intervals import cached_run
-        hit = cached_run(store, ruleset, projection_for(ruleset))
+        hit = cached_run(store, ruleset, projection)
         if hit is not None:            # the same rules but thresholds: nothing to match again
             events, begin_ns, end_ns, discards, matched = hit
             rules = [RuleResult(rule, m) for rule, m in zip(ruleset.rules, matched)]
@@ -48,7 +57,7 @@ def run_rules(traceset: TraceSet, ruleset: RuleSet, progress=None,
                     started=started, reader=reader).run(progress)
     if store is not None and not scheduling:
         from ..cache.intervals import keep_run
-        keep_run(store, ruleset, projection_for(ruleset), engine)
+        keep_run(store, ruleset, projection, engine)
     stopped = None
     if engine.stopped is not None:
         exc = engine.stopped
@@ -79,25 +88,17 @@ def _trace_dicts(traceset: TraceSet) -> list[dict]:
 
 def start_decoding(traceset: TraceSet, ruleset: RuleSet, explain: bool = True, cache=None,
                    reader: str = "auto"):
-    """Start the decode workers of the run's large traces now; a Canonical to pass
-    to :func:`run_rules` as ``started``, or None.
+    """Start the decode workers of the run's large traces now: a Canonical that
+    reads from them (its projection the run's), or None.
 
     A small trace's run is mostly start-up: forking the workers before the
     engine's imports (numpy, the C core, the scheduling model) lets them
     decode while the parent imports.  Only when the run will decode: with a
     cache entry for these traces, the cache may serve it, so nothing starts.
     """
-    from ..cache.settings import resolve
-    directory = resolve(cache)
-    if directory is not None:
-        import os
-
-        from ..cache.identity import entry_name
-        from ..cache.settings import entries_directory
-        from ..cache.store import MANIFEST
-        if os.path.exists(os.path.join(entries_directory(directory), entry_name(traceset),
-                                       MANIFEST)):
-            return None
+    from ..cache import has_entry
+    if has_entry(cache, traceset):
+        return None
     from ..normalise import Canonical
     scheduling = explain and any(rule.blame for rule in ruleset.rules)
     canonical = Canonical(traceset, run_projection(ruleset, scheduling), reader=reader)

@@ -64,14 +64,10 @@ def read_trace(trace: TraceInfo, registry: ClassRegistry, projection: Projection
     ``workers``: this trace's decode workers, already started
     (:func:`start_workers`).
     """
-    if workers is not None:
-        from .parallel import read_parallel
-        return read_parallel(trace, registry, projection, batch_size, reader, workers.groups,
-                             workers)
-    groups = plan(trace.path, jobs, batch_size)
+    groups = workers.groups if workers is not None else plan(trace.path, jobs, batch_size)
     if groups:
         from .parallel import read_parallel
-        return read_parallel(trace, registry, projection, batch_size, reader, groups)
+        return read_parallel(trace, registry, projection, batch_size, reader, groups, workers)
     return decode(BatchBuilder(trace, registry, projection, batch_size), reader)
 
 
