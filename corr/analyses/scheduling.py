@@ -20,7 +20,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from . import bulk
-from ..engine.intervals import COMPLETE, LATE, NONE_INT
+from ..engine.intervals import NONE_INT
 from ..sched.model import SchedModel
 from .blame import BlameGraph, differential
 from .critical_path import breakdown, critical_path
@@ -173,8 +173,7 @@ def _fast_breakdowns(rule_result, model, tids, start, end, durations) -> list:
     threshold = rule_result.threshold_ns
     if threshold is None:
         return []
-    statuses = rule_result.intervals.statuses()
-    fast = np.flatnonzero((durations <= threshold) & ((statuses == COMPLETE) | (statuses == LATE))
+    fast = np.flatnonzero((durations <= threshold) & rule_result.intervals.measured()
                           & (tids > 0))
     if len(fast) > FAST_SAMPLE:
         fast = fast[np.linspace(0, len(fast) - 1, FAST_SAMPLE).astype(np.int64)]

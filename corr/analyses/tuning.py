@@ -223,13 +223,11 @@ class RuleTuning:
     """One rule: its current threshold, its distribution and its groups' (most frequent first)."""
 
     def __init__(self, result, file_values: dict[str, int | None]):
-        from ..engine.intervals import COMPLETE, LATE
         self.result = result
         self.rule = result.rule
         self.name = result.name
         self.file_values = file_values      # threshold and timeout, as the rule file says
-        statuses = result.intervals.statuses()
-        rows = np.nonzero((statuses == COMPLETE) | (statuses == LATE))[0]
+        rows = np.nonzero(result.intervals.measured())[0]
         durations = result.intervals.durations()[rows]
         self.overall = Distribution(None, durations, rows, result)
         self.groups: list[Distribution] = []

@@ -113,6 +113,11 @@ class IntervalTable:
         import numpy as np
         return np.frombuffer(self.status, dtype=np.int8)
 
+    def measured(self):
+        """Where the intervals statistics count are: complete and late ones (a bool mask)."""
+        statuses = self.statuses()
+        return (statuses == COMPLETE) | (statuses == LATE)
+
     def mark_lossy(self, ranges: list[tuple[int, int]]) -> int:
         """Flag the intervals that overlap one of the ``(begin, end)`` ranges."""
         if not ranges or not len(self):

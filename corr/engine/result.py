@@ -31,8 +31,7 @@ class RuleResult:
     def _measured(self):
         """Durations and groups of complete and late intervals (what stats count)."""
         import numpy as np
-        statuses = self.intervals.statuses()
-        keep = (statuses == COMPLETE) | (statuses == LATE)
+        keep = self.intervals.measured()
         groups = np.frombuffer(self.intervals.group, dtype=np.int32)
         return self.intervals.durations()[keep], groups[keep]
 

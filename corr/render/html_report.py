@@ -17,7 +17,6 @@ from pathlib import Path
 
 import numpy as np
 
-from ..engine.intervals import COMPLETE, LATE
 from ..engine.result import _plain
 from .blame_text import _part_label
 from .run_text import _columns, _key_text, _stat_cells
@@ -73,8 +72,7 @@ def _rule(r, n: int, begin: int, span: int, top: int) -> dict:
     columns = _columns(r.stats)
     o = r.outcomes
     durations = r.intervals.durations()
-    statuses = r.intervals.statuses()
-    measured = durations[(statuses == COMPLETE) | (statuses == LATE)]
+    measured = durations[r.intervals.measured()]
     out = {
         "name": rule.name,
         "anchor": f"rule-{rule.name}",
