@@ -111,7 +111,8 @@ class BlameGraph:
             data["count"] += count
             data["kinds"] |= kinds
 
-    def _sorted_edges(self, top: int | None = None):
+    def heaviest_edges(self, top: int | None = None) -> list[tuple[tuple[str, str], dict]]:
+        """``((from, to), data)`` of every edge (or the ``top``), heaviest first."""
         key = lambda e: (-e[1]["ns"], e[0][0], e[0][1])       # noqa: E731
         items = self.edges.items()
         return sorted(items, key=key) if top is None else heapq.nsmallest(top, items, key=key)
@@ -122,14 +123,14 @@ class BlameGraph:
             "intervals": self.intervals,
             "nodes": [{"id": n, **d} for n, d in self.nodes.items()],
             "edges": [{"from": u, "to": v, "ns": d["ns"], "count": d["count"],
-                       "kinds": sorted(d["kinds"])} for (u, v), d in self._sorted_edges()],
+                       "kinds": sorted(d["kinds"])} for (u, v), d in self.heaviest_edges()],
         }
 
     def ranking(self, top: int | None = None) -> list[tuple[str, str, int, int]]:
         """(from label, to label, ns, count) for every edge (or the ``top``), heaviest first."""
         nodes = self.nodes
         return [(nodes[u]["label"], nodes[v]["label"], d["ns"], d["count"])
-                for (u, v), d in self._sorted_edges(top)]
+                for (u, v), d in self.heaviest_edges(top)]
 
 
 def shares(breakdowns: list[tuple[int, list[Part]]]) -> dict[str, float]:

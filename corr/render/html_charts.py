@@ -216,16 +216,16 @@ def critical_path(iv: dict) -> str:
     return _render(draw, WIDTH, 1.1 + 0.3 * len(threads))
 
 
-def blame_graph(graph, max_edges: int) -> str:
+def blame_graph(blame, max_edges: int) -> str:
     """Who waited on what: threads (boxes) and resources (ellipses), arrows
-    from the waiting to the waited-on, as thick as the time waited."""
+    from the waiting to the waited-on, as thick as the time waited; the
+    ``max_edges`` heaviest edges of a :class:`~corr.analyses.blame.BlameGraph`."""
     import networkx as nx
 
-    edges = sorted(graph.edges(data=True), key=lambda e: (-e[2]["ns"], e[0], e[1]))[:max_edges]
     g = nx.DiGraph()
-    g.add_edges_from((u, v, d) for u, v, d in edges)
+    g.add_edges_from((u, v, d) for (u, v), d in blame.heaviest_edges(max_edges))
     for n in g:
-        g.nodes[n].update(graph.nodes[n])
+        g.nodes[n].update(blame.nodes[n])
     pos = _positions(g)
     top = max((d["ns"] for _, _, d in g.edges(data=True)), default=1) or 1
 

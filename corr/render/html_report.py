@@ -193,8 +193,8 @@ def _blame(analysis) -> dict:
     from . import html_charts
     if not analysis.available:
         return {"available": False, "reason": analysis.reason}
-    graph = analysis.graph.graph if analysis.graph else None
-    edges = graph.number_of_edges() if graph is not None else 0
+    graph = analysis.graph
+    edges = len(graph.edges) if graph is not None else 0
     return {
         "available": True,
         "analysed": count(len(analysis.intervals)),
@@ -203,7 +203,7 @@ def _blame(analysis) -> dict:
         "edges": edges,
         "drawn": min(edges, BLAME_EDGES),
         "ranking": [{"waiting": w, "on": on, "total": duration(ns), "intervals": count(c)}
-                    for w, on, ns, c in analysis.graph.ranking()[:BLAME_ROWS]] if edges else [],
+                    for w, on, ns, c in graph.ranking(BLAME_ROWS)] if edges else [],
         "differential": [{"part": _share_label(d["part"]), "slow": f"{100 * d['slow_share']:.0f}%",
                           "fast": f"{100 * d['fast_share']:.0f}%",
                           "change": f"{100 * d['change']:+.0f} pts"}
