@@ -229,8 +229,10 @@ class Engine:
         """The walk over the batch's events, in Python (no C core)."""
         calls = {}
         for cid, (feeds, learn, tids, cpus, procnames) in per_class.items():
+            # A mask (one byte a row) is read like the row-by-row filter.
             calls[cid] = ([(kind, {ENTRY: m.entry, EXIT: m.exit, SPAN: m.span,
-                                   CANCEL: m.cancel}[kind], keys, values, extra, passes, values_at)
+                                   CANCEL: m.cancel}[kind], keys, values, extra,
+                            passes.__getitem__ if isinstance(passes, bytes) else passes, values_at)
                            for kind, m, keys, values, extra, passes, values_at in feeds],
                           None if learn is None else self.thread_names.updater(learn),
                           tids, cpus, procnames)
@@ -245,8 +247,7 @@ class Engine:
             rows[cid] = r + 1
             feeds, learn, tids, cpus, procnames = work
             for kind, call, keys, values, extra, passes, values_at in feeds:
-                if passes is not None and not (passes[r] if isinstance(passes, bytes)
-                                               else passes(r)):
+                if passes is not None and not passes(r):
                     continue
                 if kind is CANCEL:
                     call(ts, keys[r], extra)
