@@ -58,7 +58,13 @@ def entry_folder(directory: str, traceset) -> str:
 def entry_name(traceset) -> str:
     """The folder name of a trace set's entry: its traces and their clock offsets."""
     key = json.dumps([[os.path.realpath(t.path), t.offset_ns] for t in traceset.traces])
-    return f"{zlib.crc32(key.encode()):08x}{zlib.adler32(key.encode()):08x}"
+    return short_hash(key)
+
+
+def short_hash(text: str) -> str:
+    """16 hex digits naming ``text`` (an entry's folder, a rule's table)."""
+    data = text.encode()
+    return f"{zlib.crc32(data):08x}{zlib.adler32(data):08x}"
 
 
 def identity(traceset) -> dict:

@@ -27,7 +27,7 @@ import pyarrow as pa
 from ..engine.intervals import IntervalTable
 from ..reading.batch import Discard
 from .columns import NotCacheable, to_arrow
-from .identity import projection_to_json
+from .identity import projection_to_json, short_hash
 from .lazy import ArrowList
 from .store import EntryError, crc_of
 
@@ -50,7 +50,7 @@ def rule_definition(rule) -> dict:
 
 def rule_key(rule, projection) -> str:
     text = json.dumps([rule_definition(rule), projection_to_json(projection)], sort_keys=True)
-    return f"{zlib.crc32(text.encode()):08x}{zlib.adler32(text.encode()):08x}"
+    return short_hash(text)
 
 
 class Matched:
