@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import time
-import zlib
 from array import array
 
 import numpy as np

@@ -34,7 +34,7 @@ from rich.text import Text
 from ..analyses.tuning import step_down, step_up
 from ..errors import CorrError, UsageError
 from ..render import histogram
-from ..render.units import count, short_duration, timestamp
+from ..render.units import short_duration, timestamp
 from ..rules.units import format_duration, parse_duration
 
 HELP = ("←/→ move threshold  t type value  s suggestion  Tab rule  g group  "

@@ -7,7 +7,7 @@ statistics; renderers format it and never read a trace again.
 from __future__ import annotations
 
 from ..rules.model import Rule
-from .intervals import COMPLETE, LATE, STATUS_NAMES, IntervalTable
+from .intervals import LATE, STATUS_NAMES, IntervalTable
 from .stats import summarize
 
 FORMAT_VERSION = 1

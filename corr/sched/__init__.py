@@ -11,9 +11,12 @@ __all__ = ["SchedLog", "SchedModel", "Segment", "Source", "PROJECTION"]
 
 def __getattr__(name):
     """The model's classes on first use: importing ``corr.sched.events`` stays light."""
-    if name in ("SchedLog", "PROJECTION"):
-        from . import log
-        return getattr(log, name)
+    if name == "PROJECTION":
+        from .events import PROJECTION
+        return PROJECTION
+    if name == "SchedLog":
+        from .log import SchedLog
+        return SchedLog
     if name in ("SchedModel", "Segment", "Source"):
         from . import model
         return getattr(model, name)

@@ -14,8 +14,7 @@ import numpy as np
 
 from ..reading.batch import RawInts
 
-from .events import (CONTEXT_CLASSES, EXIT, FORK, HRTIMER, IRQ, MIGRATE, PROJECTION,  # noqa: F401
-                     SOFTIRQ, SWITCH, WAKEUP, WAKEUP_CLASSES, WAKEUP_NEW, WAKING)
+from .events import CONTEXT_CLASSES, EXIT, FORK, MIGRATE, SWITCH, WAKEUP_CLASSES
 
 _COLUMNS = {
     "switch": ("ts", "seq", "cpu", "prev_tid", "prev_state", "next_tid"),

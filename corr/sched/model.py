@@ -28,7 +28,8 @@ from typing import NamedTuple
 import numpy as np
 
 from . import store as _store
-from .log import HRTIMER, IRQ, SOFTIRQ, WAKEUP, WAKEUP_NEW, SchedLog
+from .events import IRQ, SOFTIRQ, WAKEUP, WAKEUP_NEW
+from .log import SchedLog
 
 RUNNING, RUNNABLE, BLOCKED, EXITED, UNKNOWN = "running", "runnable", "blocked", "exited", "unknown"
 SOFTIRQ_NAMES = ("HI", "TIMER", "NET_TX", "NET_RX", "BLOCK", "IRQ_POLL", "TASKLET", "SCHED",

@@ -19,7 +19,8 @@ import os
 
 import numpy as np
 
-from .log import WAKEUP, WAKEUP_NEW, SchedLog
+from .events import WAKEUP, WAKEUP_NEW
+from .log import SchedLog
 
 try:
     from . import _native
