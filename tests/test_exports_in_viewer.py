@@ -67,13 +67,18 @@ def exports(tmp_path_factory):
 
 # -- what the viewer must show ------------------------------------------------
 
-def flame_graph_mismatches(v: Viewed, name: str) -> list[str]:
-    """How speedscope's view of a .folded file differs from the ground truth."""
+def _opened(v: Viewed, name: str) -> list[str]:
+    """Whether speedscope imported the file and titled the page after it."""
     if not v.imported:
         return [f"not imported: {v.state} {v.message!r}"]
-    wrong = []
-    if v.title != f"{name} - speedscope":
-        wrong.append(f"title {v.title!r}")
+    return [] if v.title == f"{name} - speedscope" else [f"title {v.title!r}"]
+
+
+def flame_graph_mismatches(v: Viewed, name: str) -> list[str]:
+    """How speedscope's view of a .folded file differs from the ground truth."""
+    wrong = _opened(v, name)
+    if not v.imported:
+        return wrong
     if v.stacks() != expected_stacks():
         wrong.append(f"stacks {v.stacks()}")
     # The sandwich table: every frame's total weight, as displayed.
@@ -95,11 +100,9 @@ def _slice(frame: str) -> tuple[str, dict]:
 
 def timeline_mismatches(v: Viewed, name: str) -> list[str]:
     """How speedscope's view of a .trace.json differs from the ground truth."""
+    wrong = _opened(v, name)
     if not v.imported:
-        return [f"not imported: {v.state} {v.message!r}"]
-    wrong = []
-    if v.title != f"{name} - speedscope":
-        wrong.append(f"title {v.title!r}")
+        return wrong
     profiles = v.profiles()
     units = {p["unit"] for p in v.export["profiles"]}
     if units != {"microseconds"}:
