@@ -25,8 +25,11 @@ READABLE = ["many-threads", "bug446190", "flipping-endianness", "context-switche
 
 @pytest.fixture(autouse=True, scope="session")
 def _private_rule_cache(tmp_path_factory):
-    """Rule files and decoded traces are cached in temporary folders, never in ~/.cache."""
-    before = {name: os.environ.get(name) for name in ("XDG_CACHE_HOME", "CORR_CACHE_DIR")}
+    """Rule files and decoded traces are cached in temporary folders, never in ~/.cache;
+    commands run in their own process (tests/test_server.py turns the resident server on)."""
+    before = {name: os.environ.get(name) for name in ("XDG_CACHE_HOME", "CORR_CACHE_DIR",
+                                                      "CORR_SERVER")}
+    os.environ["CORR_SERVER"] = "off"
     os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("xdg-cache"))
     # The decode cache too (CORR_CACHE_DIR wins over XDG_CACHE_HOME for it).
     os.environ["CORR_CACHE_DIR"] = str(tmp_path_factory.mktemp("decode-cache"))

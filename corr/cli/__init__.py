@@ -13,15 +13,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 
 from .. import __version__
 from ..errors import CorrError
-from . import cache_cmd, check_cmd, inspect_cmd, run_cmd, tune_cmd
+from . import cache_cmd, check_cmd, inspect_cmd, run_cmd, server_cmd, tune_cmd
 from .ui import UI
 
 COMMANDS = {"run": run_cmd, "check": check_cmd, "inspect": inspect_cmd, "tune": tune_cmd,
-            "cache": cache_cmd}
+            "cache": cache_cmd, "server": server_cmd}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -64,6 +63,3 @@ def main(argv: list[str] | None = None, ui: UI | None = None) -> int:
                  "(please report it; CORR_DEBUG=1 shows the traceback)")
         return 70
 
-
-def entry_point() -> None:
-    sys.exit(main())

@@ -1,0 +1,40 @@
+"""The ``corr`` executable: through the resident server when one answers, else here.
+
+Kept to the standard library until it knows which way the command goes: a
+command the server runs costs this process only Python's own start-up.
+A command run here starts the server afterwards, in the background, so
+that the next one is served (``CORR_SERVER=off`` turns all of it off;
+``corr server`` starts, stops and lists servers; docs/server.md).
+"""
+
+from __future__ import annotations
+
+import sys
+
+
+def served(argv: list[str]) -> bool:
+    """Whether a command may go to the server: not ``corr server`` itself, not a
+    terminal session (``tune --interactive`` owns the terminal, its resizes and keys)."""
+    if not argv or argv[0] == "server":
+        return False
+    return not (argv[0] == "tune" and any(a in ("-i", "--interactive") for a in argv))
+
+
+def entry_point() -> None:
+    argv = sys.argv[1:]
+    from .server import address
+    use_server = address.mode() == "auto" and served(argv)
+    if use_server:
+        from .server import client
+        code = client.run(argv)
+        if code is not None:
+            sys.exit(code)
+    from .cli import main
+    code = main(argv)
+    if use_server:
+        try:
+            sys.stdout.flush()
+        except OSError:
+            pass
+        client.start_in_background()
+    sys.exit(code)

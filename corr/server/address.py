@@ -1,0 +1,89 @@
+"""Where the resident server listens, and whether it may be trusted.
+
+The socket lives in a folder only this user can enter
+(``$XDG_RUNTIME_DIR/corr``, else ``/tmp/corr-UID``), and its name carries
+a key of the code that would answer: corr's own files (sizes and mtimes),
+the Python executable and version, and the package folders on ``sys.path``
+(whose mtimes change when a package is installed, upgraded or removed).  A client
+whose code differs therefore never reaches a server running older code: it
+looks for a socket of another name.
+
+Imported by the client on every ``corr`` command: standard library only,
+stats only.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import sys
+import zlib
+
+PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def mode() -> str:
+    """``auto`` (use a running server, start one after a run) or ``off`` (``CORR_SERVER``)."""
+    value = os.environ.get("CORR_SERVER", "auto").strip().lower()
+    return "off" if value in ("off", "0", "no", "false") else "auto"
+
+
+def runtime_folder() -> str:
+    """The per-user folder of the sockets (not created here)."""
+    base = os.environ.get("XDG_RUNTIME_DIR")
+    if base and os.path.isabs(base):
+        return os.path.join(base, "corr")
+    return os.path.join("/tmp", f"corr-{os.getuid()}")
+
+
+def private_folder(create: bool) -> str | None:
+    """The runtime folder if it is ours and closed to others, else None.
+
+    With ``create`` a missing folder is made (mode 0700).  A folder owned
+    by another user, reachable by others or a symbolic link is refused: a
+    socket there could be someone else's.
+    """
+    folder = runtime_folder()
+    if create:
+        try:
+            os.makedirs(os.path.dirname(folder), exist_ok=True)
+            os.mkdir(folder, 0o700)
+        except FileExistsError:
+            pass
+        except OSError:
+            return None
+    try:
+        st = os.lstat(folder)
+    except OSError:
+        return None
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid() or st.st_mode & 0o077:
+        return None
+    return folder
+
+
+def code_key(package: str = PACKAGE) -> str:
+    """A short hash of the code a server would run (see the module docstring)."""
+    parts = [sys.executable, sys.version, os.path.realpath(package)]
+    for root, dirs, files in os.walk(package):
+        dirs[:] = sorted(d for d in dirs if d != "__pycache__")
+        for name in sorted(files):
+            if name.endswith((".py", ".so")):
+                st = os.stat(os.path.join(root, name))
+                parts.append(f"{os.path.relpath(os.path.join(root, name), package)}"
+                             f":{st.st_size}:{st.st_mtime_ns}")
+    for entry in sys.path:
+        if not entry.endswith(("site-packages", "dist-packages")):
+            continue                  # not the script's folder or the working directory
+        try:
+            parts.append(f"{entry}:{os.stat(entry or '.').st_mtime_ns}")
+        except OSError:
+            parts.append(entry)
+    return f"{zlib.crc32(chr(10).join(parts).encode()):08x}"
+
+
+def socket_path(folder: str, key: str) -> str:
+    return os.path.join(folder, f"server-{key}.sock")
+
+
+def pid_path(folder: str, key: str) -> str:
+    return os.path.join(folder, f"server-{key}.pid")

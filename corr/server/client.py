@@ -1,0 +1,86 @@
+"""The client side: hand a command to a running server, or say there is none.
+
+Signals the user sends to the client (Ctrl-C, a ``kill``) are passed on to
+the process running the command, so an interrupted command ends as it
+would in-process: ``corr: interrupted``, exit code 130.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import sys
+
+from . import address, protocol
+
+FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
+
+
+def connect() -> socket.socket | None:
+    """A connection to this code's server, or None when none answers."""
+    folder = address.private_folder(create=False)
+    if folder is None:
+        return None
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.connect(address.socket_path(folder, address.code_key()))
+    except OSError:
+        sock.close()
+        return None
+    return sock
+
+
+def run(argv: list[str]) -> int | None:
+    """The command's exit code, run by the server; None if it could not start there.
+
+    None is returned only while nothing has run, so the caller may run the
+    command itself.
+    """
+    sock = connect()
+    if sock is None:
+        return None
+    with sock:
+        try:
+            protocol.send_request(sock, argv)
+            kind, pid = protocol.recv_reply(sock)
+        except (OSError, protocol.ProtocolError):
+            return None
+        if kind != protocol.PID:
+            return None
+        previous = {sig: signal.signal(sig, _forward_to(pid)) for sig in FORWARDED}
+        try:
+            kind, code = protocol.recv_reply(sock)
+        except (OSError, protocol.ProtocolError):
+            sys.stderr.write("corr: the resident server's run ended without an exit code "
+                             "(CORR_SERVER=off runs corr in this process)\n")
+            return 70
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+    return code if kind == protocol.EXIT else 70
+
+
+def _forward_to(pid: int):
+    def forward(signum, frame):
+        try:
+            os.kill(pid, signum)
+        except ProcessLookupError:
+            pass
+    return forward
+
+
+def start_in_background() -> None:
+    """Start this code's server, detached; it exits at once if one is already there."""
+    import subprocess
+    folder = address.private_folder(create=True)
+    if folder is None:
+        return
+    log = os.path.join(folder, "server.log")
+    try:
+        with open(log, "ab") as err:
+            subprocess.Popen([sys.executable, "-m", "corr.server", "start", "--foreground"],
+                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err,
+                             start_new_session=True, close_fds=True)
+    except OSError:
+        pass

@@ -1,0 +1,255 @@
+"""The resident server: corr's imports done once, a fork per command.
+
+A ``corr`` command in a new process spends ~0.2 s importing Python, bt2,
+numpy, pyarrow and rich before it reads a byte: as long as babeltrace2's
+whole run over a small trace, and most of a re-run from the decode cache.
+A threshold-tuning session runs corr again and again, so the server keeps
+those imports warm, as Mercurial's chg does: it accepts a connection,
+forks, and the child becomes the command (the client's descriptors,
+working directory, environment and umask, then :func:`corr.cli.main`).
+
+One process, no threads of its own (a fork must not copy a half-held
+lock): BLAS pools are kept to one thread, and pyarrow's jemalloc, whose
+background thread starts when it loads, takes its locks around a fork
+(``pthread_atfork``) as it is made to.  It
+exits after ``idle`` seconds without a command, when its socket is removed
+or replaced, or on SIGTERM.  What it preloads is listed in ``PRELOAD``;
+what a command imports beyond that it imports in its own child.
+"""
+
+from __future__ import annotations
+
+import atexit
+import errno
+import fcntl
+import importlib
+import io
+import json
+import os
+import select
+import signal
+import socket
+import sys
+import time
+
+from . import address, protocol
+
+DEFAULT_IDLE_S = 900.0
+# What a `corr run`, `tune`, `check` or `cache` command imports, heaviest
+# first.  Not matplotlib (the HTML report's charts): 150 ms and 30 MB idle,
+# for the rare command that writes a report.
+PRELOAD = ("numpy", "bt2", "pyarrow", "pyarrow.ipc", "rich.console", "rich.table", "rich.text",
+           "rich.progress", "corr.cli", "corr.api", "corr.engine.runner", "corr.sched.model",
+           "corr.sched.store", "corr.analyses.scheduling", "corr.analyses.bulk",
+           "corr.analyses.tuning", "corr.render.run_text", "corr.render.blame_text",
+           "corr.render.run_json", "corr.render.histogram", "corr.cache", "corr.cache.intervals",
+           "corr.cache.replay", "corr.cache.recorder", "corr.rules.loader", "corr.rules.cache",
+           "corr.rules.vector")
+
+
+def preload() -> None:
+    """Import what commands use and warm the caches that do not depend on their input."""
+    # No BLAS threads: a fork copies only the forking thread, not a pool's.
+    for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(name, "1")
+    for name in PRELOAD:
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            pass                         # an optional part: its commands import it themselves
+    from rich.console import Console
+    from rich.table import Table
+
+    from ..cache.identity import code_fingerprint
+    from ..rules import cache as rule_cache
+    from ..rules.loader import _validator
+
+    code_fingerprint()
+    rule_cache._code_fingerprint()
+    _validator()
+    table = Table("a", "b", title="warm-up")           # rich's lazily imported parts
+    table.add_row("1", "2")
+    Console(file=io.StringIO(), width=80).print(table)
+
+
+class Server:
+    """Listens on the code key's socket; see the module docstring."""
+
+    def __init__(self, folder: str, key: str, idle_s: float):
+        self.folder, self.key, self.idle_s = folder, key, idle_s
+        self.path = address.socket_path(folder, key)
+        self.status_path = address.pid_path(folder, key)
+        self.runs = 0
+        self.started = time.time()
+        self.sock: socket.socket | None = None
+        self.inode = None
+
+    def listen(self) -> None:
+        """Bind a temporary name, listen, then rename it into place: clients see a ready server."""
+        tmp = f"{self.path}.{os.getpid()}.tmp"
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.bind(tmp)
+        sock.listen(64)
+        os.replace(tmp, self.path)
+        self.sock, self.inode = sock, os.stat(self.path).st_ino
+        self._write_status()
+
+    def _write_status(self) -> None:
+        tmp = f"{self.status_path}.tmp"
+        with open(tmp, "w") as f:
+            json.dump({"pid": os.getpid(), "key": self.key, "started": self.started,
+                       "runs": self.runs, "idle_s": self.idle_s, "socket": self.path}, f)
+        os.replace(tmp, self.status_path)
+
+    def _still_ours(self) -> bool:
+        try:
+            return os.stat(self.path).st_ino == self.inode
+        except OSError:
+            return False
+
+    def serve(self) -> None:
+        last = time.monotonic()
+        while True:
+            _reap()
+            left = self.idle_s - (time.monotonic() - last)
+            if left <= 0 or not self._still_ours():
+                return
+            try:
+                ready, _, _ = select.select([self.sock], [], [], min(left, 5.0))
+            except InterruptedError:
+                continue
+            if not ready:
+                continue
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                continue
+            last = time.monotonic()
+            if not _same_user(conn):
+                conn.close()
+                continue
+            self._fork(conn)
+            self.runs += 1
+            self._write_status()
+
+    def _fork(self, conn: socket.socket) -> None:
+        try:
+            pid = os.fork()
+        except OSError:
+            conn.close()
+            return
+        if pid == 0:
+            code = 70
+            try:
+                self.sock.close()
+                code = _become_command(conn)
+            finally:
+                os._exit(code)
+        conn.close()
+
+    def close(self) -> None:
+        """Remove the socket and status file if they are still this server's."""
+        if self.sock is not None and self._still_ours():
+            for path in (self.path, self.status_path):
+                try:
+                    os.unlink(path)
+                except OSError:
+                    pass
+        if self.sock is not None:
+            self.sock.close()
+            self.sock = None
+
+
+def _same_user(conn: socket.socket) -> bool:
+    import struct
+    creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    _, uid, _ = struct.unpack("3i", creds)
+    return uid == os.getuid()
+
+
+def _reap() -> None:
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+
+
+def _become_command(conn: socket.socket) -> int:
+    """In the forked child: take on the client's context, run the command, report its code."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    request, fds = protocol.recv_request(conn)
+    for target, fd in zip(protocol.STDIO, fds):
+        os.dup2(fd, target)
+        os.close(fd)
+    sys.stdin = io.TextIOWrapper(io.FileIO(0, "r", closefd=False))
+    sys.stdout = io.TextIOWrapper(io.FileIO(1, "w", closefd=False), line_buffering=os.isatty(1))
+    sys.stderr = io.TextIOWrapper(io.FileIO(2, "w", closefd=False), line_buffering=True,
+                                  errors="backslashreplace")
+    protocol.send_reply(conn, protocol.PID, os.getpid())
+    try:
+        os.chdir(request["cwd"])
+    except OSError as exc:
+        sys.stderr.write(f"corr: the working directory is gone: {exc.strerror}\n")
+        code = 2
+    else:
+        os.environ.clear()
+        os.environ.update(request["env"])
+        os.umask(request["umask"])
+        import tempfile
+        tempfile.tempdir = None          # TMPDIR is the client's
+        sys.argv = ["corr", *request["argv"]]
+        from ..cli import main
+        code = main(request["argv"])
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except OSError:
+            pass
+    atexit._run_exitfuncs()
+    try:
+        protocol.send_reply(conn, protocol.EXIT, code)
+    except OSError:
+        pass
+    return code
+
+
+def run(idle_s: float = DEFAULT_IDLE_S) -> int:
+    """Be the server of this code's key, unless one already is (then return at once)."""
+    folder = address.private_folder(create=True)
+    if folder is None:
+        return 1
+    key = address.code_key()
+    lock = open(os.path.join(folder, f"server-{key}.lock"), "w")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        if exc.errno in (errno.EAGAIN, errno.EACCES):
+            return 0                     # another server of this code runs or is starting
+        raise
+    preload()
+    server = Server(folder, key, idle_s)
+
+    def stop(signum, frame):
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    try:
+        server.listen()
+        server.serve()
+    finally:
+        server.close()
+    return 0
+
+
+def idle_seconds() -> float:
+    """``CORR_SERVER_IDLE`` (seconds), else the default."""
+    try:
+        value = float(os.environ.get("CORR_SERVER_IDLE", DEFAULT_IDLE_S))
+    except ValueError:
+        return DEFAULT_IDLE_S
+    return value if value > 0 else DEFAULT_IDLE_S

@@ -1,0 +1,175 @@
+"""The resident server: a command it runs behaves as one run in-process.
+
+Each test has its own runtime folder (``XDG_RUNTIME_DIR``), so its server
+is its own, and stops it at the end.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from corr.launcher import served
+from corr.server import address
+
+REPO = Path(__file__).resolve().parents[1]
+TRACE = REPO / "examples" / "llserver" / "trace"
+CORR = str(Path(sys.executable).parent / "corr")
+
+
+@pytest.fixture
+def server_env(tmp_path):
+    """An environment whose commands use the resident server of a private folder."""
+    runtime = tmp_path / "run"
+    runtime.mkdir(mode=0o700)
+    env = {**os.environ, "CORR_SERVER": "auto", "XDG_RUNTIME_DIR": str(runtime),
+           "CORR_CACHE_DIR": str(tmp_path / "cache")}
+    yield env
+    subprocess.run([CORR, "server", "stop"], env=env, capture_output=True)
+
+
+def corr(*args, env, **kw) -> subprocess.CompletedProcess:
+    return subprocess.run([CORR, *map(str, args)], capture_output=True, text=True, env=env, **kw)
+
+
+def served_count(env) -> int:
+    """How many commands this code's server has run (the status line says)."""
+    status = corr("server", "status", env=env)
+    assert status.returncode == 0, status.stdout + status.stderr
+    return int(status.stdout.split("], ")[1].split(" command")[0])
+
+
+def start(env) -> None:
+    started = corr("server", "start", env=env)
+    assert started.returncode == 0, started.stderr
+    assert "server running: pid" in started.stdout
+
+
+def test_a_served_command_prints_exactly_what_it_prints_in_process(server_env):
+    start(server_env)
+    args = ("run", REPO / "rules" / "llserver.yaml", TRACE, "--no-cache")
+    through = corr(*args, env=server_env)
+    alone = corr(*args, env={**server_env, "CORR_SERVER": "off"})
+    assert through.returncode == alone.returncode == 0
+    assert through.stdout == alone.stdout
+    assert "rule queue_delay" in through.stdout
+    assert served_count(server_env) == 1
+
+
+def test_errors_come_back_as_one_line_and_the_exit_code(server_env, tmp_path):
+    start(server_env)
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("version: 1\nrules:\n  - name: x\n    entry: a\n    exit: b\n")
+    proc = corr("run", bad, TRACE, env=server_env)
+    assert proc.returncode == 2
+    assert proc.stdout == ""
+    lines = proc.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"corr: {bad}:4:12: entry: expected a mapping"), \
+        proc.stderr
+    assert served_count(server_env) == 1
+
+
+def test_the_command_has_the_clients_directory_environment_and_umask(server_env, tmp_path):
+    start(server_env)
+    work = tmp_path / "work"
+    work.mkdir()
+    cache = tmp_path / "elsewhere"
+    proc = subprocess.run(
+        [CORR, "run", str(REPO / "rules" / "llserver.yaml"), str(TRACE), "-o", "out.csv"],
+        cwd=work, capture_output=True, text=True, env={**server_env, "CORR_CACHE_DIR": str(cache)},
+        preexec_fn=lambda: os.umask(0o077))
+    assert proc.returncode == 0, proc.stderr
+    out = work / "out.csv"
+    assert out.read_text().startswith("rule,")
+    assert out.stat().st_mode & 0o777 == 0o600
+    assert any(cache.iterdir())                      # the decode cache the client named
+    assert served_count(server_env) == 1
+
+
+def test_a_command_run_without_a_server_starts_one_for_the_next(server_env):
+    assert corr("server", "status", env=server_env).returncode == 1
+    first = corr("run", REPO / "rules" / "llserver.yaml", TRACE, env=server_env)
+    assert first.returncode == 0
+    deadline = time.monotonic() + 60
+    while corr("server", "status", env=server_env).returncode != 0:
+        assert time.monotonic() < deadline, "no server started"
+        time.sleep(0.1)
+    second = corr("run", REPO / "rules" / "llserver.yaml", TRACE, env=server_env)
+    assert second.stdout == first.stdout
+    assert served_count(server_env) == 1
+
+
+def test_ctrl_c_reaches_the_served_command(server_env, tmp_path):
+    start(server_env)
+    fifo = tmp_path / "rules.yaml"
+    os.mkfifo(fifo)                  # the command blocks reading it until interrupted
+    proc = subprocess.Popen([CORR, "run", str(fifo), str(TRACE)], env=server_env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 30
+    while served_count(server_env) < 1:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130
+    assert err == "corr: interrupted\n"
+
+
+def test_an_idle_server_exits_and_removes_its_socket(server_env):
+    env = {**server_env, "CORR_SERVER_IDLE": "0.5"}
+    start(env)
+    folder = Path(server_env["XDG_RUNTIME_DIR"]) / "corr"
+    assert list(folder.glob("server-*.sock"))
+    deadline = time.monotonic() + 30
+    while list(folder.glob("server-*.sock")):
+        assert time.monotonic() < deadline, "the idle server did not exit"
+        time.sleep(0.1)
+    assert corr("server", "status", env=env).returncode == 1
+
+
+def test_stop_stops_it_and_commands_then_run_in_process(server_env):
+    start(server_env)
+    assert corr("server", "stop", env=server_env).stdout == "stopped 1 server\n"
+    env = {**server_env, "CORR_SERVER": "off"}          # and none is started again
+    proc = corr("run", REPO / "rules" / "llserver.yaml", TRACE, env=env)
+    assert proc.returncode == 0 and "rule queue_delay" in proc.stdout
+    assert corr("server", "status", env=env).returncode == 1
+
+
+def test_a_folder_others_can_enter_is_not_used(server_env):
+    folder = Path(server_env["XDG_RUNTIME_DIR"]) / "corr"
+    folder.mkdir(mode=0o700)
+    folder.chmod(0o777)
+    proc = corr("run", REPO / "rules" / "llserver.yaml", TRACE, env=server_env)
+    assert proc.returncode == 0 and "rule queue_delay" in proc.stdout
+    assert corr("server", "start", env=server_env).returncode == 2
+    assert not list(folder.iterdir())
+
+
+def test_the_code_key_changes_with_the_code(tmp_path):
+    package = tmp_path / "pkg"
+    (package / "sub").mkdir(parents=True)
+    module = package / "sub" / "mod.py"
+    module.write_text("x = 1\n")
+    before = address.code_key(str(package))
+    assert address.code_key(str(package)) == before
+    module.write_text("x = 22\n")
+    assert address.code_key(str(package)) != before
+    after = address.code_key(str(package))
+    os.utime(module, ns=(1, 1))
+    assert address.code_key(str(package)) != after
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (["run", "r.yaml", "t"], True), (["tune", "r.yaml", "t"], True),
+    (["tune", "r.yaml", "t", "--interactive"], False), (["tune", "-i", "r.yaml", "t"], False),
+    (["server", "status"], False), ([], False)])
+def test_what_goes_to_the_server(argv, expected):
+    assert served(argv) is expected
