@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
-
+import contextlib
+import json
 import os
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -16,20 +18,28 @@ ROOT = HERE.parent
 RSS_LIMIT_MB = 300
 
 
+CORR = str(Path(sys.executable).parent / "corr")
+# How corr's commands run: each in a new process (start-up included), or
+# handed to a resident server started before the first (corr/server).
+COLD = {"CORR_SERVER": "off"}
+
+
 def measure(cmd: list[str], env: dict | None = None,
             tree_rss: bool = False) -> tuple[float, float, str]:
     """Wall seconds, peak RSS in MB, and stdout of one command.
 
     Peak RSS is ``wait4``'s ``ru_maxrss``: the largest single process of
     the tree.  With ``tree_rss`` the whole tree's RSS (the command and every
-    descendant, e.g. parallel decode workers) is also summed every 5 ms and
-    the larger figure kept; shared pages count once per process, so the sum
-    overstates what forked workers really add.
+    descendant, e.g. parallel decode workers, and for a command a resident
+    server runs, the server's forked children: their RSS counts the pages
+    they share with the server) is also summed every 5 ms and the larger
+    figure kept; shared pages count once per process, so the sum overstates
+    what forked workers really add.
     """
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                             env=None if env is None else {**os.environ, **env})
-    sampler = _TreeSampler(proc.pid) if tree_rss else None
+    sampler = _TreeSampler(proc.pid, server_pid(env)) if tree_rss else None
     out = proc.stdout.read().decode()
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - start
@@ -45,8 +55,8 @@ def measure(cmd: list[str], env: dict | None = None,
 class _TreeSampler:
     """Samples the summed RSS of a process and its descendants from a thread."""
 
-    def __init__(self, pid: int):
-        self.pid = pid
+    def __init__(self, pid: int, server: int | None = None):
+        self.pid, self.server = pid, server
         self.peak_kb = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -54,13 +64,52 @@ class _TreeSampler:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            self.peak_kb = max(self.peak_kb, tree_rss_kb(self.pid))
+            rss = tree_rss_kb(self.pid)
+            if self.server is not None:
+                rss += sum(tree_rss_kb(c) for c in children(self.server))
+            self.peak_kb = max(self.peak_kb, rss)
             self._stop.wait(0.005)
 
     def stop(self) -> int:
         self._stop.set()
         self._thread.join()
         return self.peak_kb
+
+
+def children(pid: int) -> list[int]:
+    try:
+        out = []
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{task}/children") as f:
+                out.extend(int(c) for c in f.read().split())
+        return out
+    except (FileNotFoundError, ProcessLookupError):
+        return []
+
+
+def server_pid(env: dict | None) -> int | None:
+    """The resident server a command run with ``env`` goes to, if any (see :func:`resident_server`)."""
+    folder = (env or {}).get("XDG_RUNTIME_DIR")
+    if not folder or (env or {}).get("CORR_SERVER") == "off":
+        return None
+    for status in (Path(folder) / "corr").glob("server-*.pid"):
+        return json.loads(status.read_text())["pid"]
+    return None
+
+
+@contextlib.contextmanager
+def resident_server():
+    """The environment of commands served by a resident server of their own, started first."""
+    with tempfile.TemporaryDirectory(prefix="corr-bench-") as runtime:
+        os.chmod(runtime, 0o700)
+        env = {"CORR_SERVER": "auto", "XDG_RUNTIME_DIR": runtime}
+        subprocess.run([CORR, "server", "start"], env={**os.environ, **env}, check=True,
+                       stdout=subprocess.DEVNULL)
+        try:
+            yield env
+        finally:
+            subprocess.run([CORR, "server", "stop"], env={**os.environ, **env},
+                           stdout=subprocess.DEVNULL)
 
 
 def tree_rss_kb(pid: int) -> int:
@@ -71,9 +120,7 @@ def tree_rss_kb(pid: int) -> int:
         try:
             with open(f"/proc/{p}/status") as f:
                 total += next((int(line.split()[1]) for line in f if line.startswith("VmRSS:")), 0)
-            for task in os.listdir(f"/proc/{p}/task"):
-                with open(f"/proc/{p}/task/{task}/children") as f:
-                    stack.extend(int(c) for c in f.read().split())
+            stack.extend(children(p))
         except (FileNotFoundError, ProcessLookupError):
             continue
     return total

@@ -173,3 +173,13 @@ def test_the_code_key_changes_with_the_code(tmp_path):
     (["server", "status"], False), ([], False)])
 def test_what_goes_to_the_server(argv, expected):
     assert served(argv) is expected
+
+
+@pytest.mark.parametrize("args", [("--version",), ("run", "--help"), ("run",)])
+def test_argparse_exits_come_back_as_they_would(server_env, args):
+    start(server_env)
+    through = corr(*args, env=server_env)
+    alone = corr(*args, env={**server_env, "CORR_SERVER": "off"})
+    assert (through.returncode, through.stdout, through.stderr) == \
+        (alone.returncode, alone.stdout, alone.stderr)
+    assert served_count(server_env) == 1

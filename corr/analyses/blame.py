@@ -103,13 +103,25 @@ class BlameGraph:
         """Many intervals at once: their blamed threads and added-up edges
         ``(waiter, on, ns, intervals, kinds)`` (see ``corr.analyses.bulk``)."""
         self.intervals += intervals
+        self._graph = None
+        ids: dict = {}                   # tid or label -> node, looked up once each
         for tid in blamed:
-            self._node(tid)
+            ids[tid] = self._node(tid)
+        table = self.edges
         for waiter, on, ns, count, kinds in edges:
-            data = self._data(self._node(waiter), self._node(on))
-            data["ns"] += ns
-            data["count"] += count
-            data["kinds"] |= kinds
+            u = ids.get(waiter)
+            if u is None:
+                u = ids[waiter] = self._node(waiter)
+            v = ids.get(on)
+            if v is None:
+                v = ids[on] = self._node(on)
+            data = table.get((u, v))
+            if data is None:
+                table[(u, v)] = {"ns": ns, "count": count, "kinds": set(kinds)}
+            else:
+                data["ns"] += ns
+                data["count"] += count
+                data["kinds"] |= kinds
 
     def heaviest_edges(self, top: int | None = None) -> list[tuple[tuple[str, str], dict]]:
         """``((from, to), data)`` of every edge (or the ``top``), heaviest first."""

@@ -21,6 +21,8 @@ from .critical_path import MAX_DEPTH, Part
 
 PART_KINDS = ("on_cpu", "preempted", "blocked", "unknown")
 WAIT_KINDS = ((1, "preempted"), (2, "unknown"), (4, "blocked"))
+# The kinds of wait an edge's bit set names, for every bit set.
+_KIND_SETS = tuple(frozenset(name for bit, name in WAIT_KINDS if k & bit) for k in range(8))
 # What a part names or a wait is on, by the C codes (1: a thread).
 B_NONE, B_THREAD, B_IRQ, B_SOFTIRQ, B_HRTIMER, B_UNKNOWN, B_NOT_WOKEN, B_CPU_WAIT, B_EXITED = \
     range(9)
@@ -52,7 +54,7 @@ def totals(model: SchedModel, tids: np.ndarray, starts: np.ndarray, ends: np.nda
         [Part(PART_KINDS[kind], label.of(by_kind, by_id), by_id if by_kind == B_THREAD else None,
               ns) for kind, by_kind, by_id, ns in parts],
         [(waiter, on_id if on_kind == B_THREAD else label.of(on_kind, on_id), ns, count,
-          {name for bit, name in WAIT_KINDS if kinds & bit})
+          _KIND_SETS[kinds])
          for waiter, on_kind, on_id, ns, count, kinds in edges])
 
 

@@ -76,13 +76,19 @@ class ThreadNames:
         return values[max(i, 0)]
 
     def _index(self):
-        if self._by_tid is None or self._indexed != len(self.history):
-            by_tid: dict[int, tuple[list, list]] = {}
-            for ts, tid, name in self.history:
-                times, values = by_tid.setdefault(tid, ([], []))
-                times.append(ts)
-                values.append(name)
-            self._by_tid, self._indexed = by_tid, len(self.history)
+        """The history by tid; the history only grows (in time order), so only its new
+        entries are added (a run asks for names between batches)."""
+        if self._by_tid is None:
+            self._by_tid, self._indexed = {}, 0
+        if self._indexed != len(self.history):
+            by_tid = self._by_tid
+            for ts, tid, name in self.history[self._indexed:]:
+                found = by_tid.get(tid)
+                if found is None:
+                    found = by_tid[tid] = ([], [])
+                found[0].append(ts)
+                found[1].append(name)
+            self._indexed = len(self.history)
         return self._by_tid
 
     def name(self, tid, cpu=None):

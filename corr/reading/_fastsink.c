@@ -625,7 +625,8 @@ static int check_column(PyObject *column, int *raw)
     return -1;
 }
 
-/* run(iterator, ts_list, cid_list, batch_size[, tag_list]) -> (status, message or None)
+/* run(iterator, ts_list, cid_list, batch_size[, tag_list[, max_messages]])
+ *     -> (status, message or None)
  *
  * Pulls messages from the sink's iterator itself (no Python object per
  * message) and decodes them until the batch holds batch_size events
@@ -633,13 +634,17 @@ static int check_column(PyObject *column, int *raw)
  * message needs Python (RUN_PYTHON: the message is returned, Python owns
  * its reference).  Messages already pulled wait in the decoder.  With a
  * tag_list (not None), each decoded event also appends its stream's tag.
- * Each of the three is a list, or a bytearray of raw 64-bit words. */
+ * Each of the three is a list, or a bytearray of raw 64-bit words.
+ * With max_messages > 0, a batch holding events is also RUN_FULL once this
+ * call has examined that many messages: a parallel worker whose rules keep
+ * few events then ships batches as it goes, not all of them at its end. */
 static PyObject *Decoder_run(Decoder *d, PyObject *args)
 {
     PyObject *iter_obj, *tag_list = Py_None;
     targets_t t = {0};
-    Py_ssize_t batch_size;
-    if (!PyArg_ParseTuple(args, "OOOn|O", &iter_obj, &t.ts, &t.cid, &batch_size, &tag_list))
+    Py_ssize_t batch_size, max_messages = 0, examined = 0;
+    if (!PyArg_ParseTuple(args, "OOOn|On", &iter_obj, &t.ts, &t.cid, &batch_size, &tag_list,
+                          &max_messages))
         return NULL;
     t.tag = tag_list == Py_None ? NULL : tag_list;
     if (check_column(t.ts, &t.ts_raw) < 0 || check_column(t.cid, &t.cid_raw) < 0
@@ -652,7 +657,8 @@ static PyObject *Decoder_run(Decoder *d, PyObject *args)
     }
     for (;;) {
         if (d->pending_pos == d->pending_count) {
-            if (column_length(t.ts, t.ts_raw) >= batch_size)
+            Py_ssize_t held = column_length(t.ts, t.ts_raw);
+            if (held >= batch_size || (max_messages > 0 && examined >= max_messages && held > 0))
                 return Py_BuildValue("(iO)", RUN_FULL, Py_None);
             bt_message_array_const msgs;
             uint64_t count;
@@ -673,6 +679,7 @@ static PyObject *Decoder_run(Decoder *d, PyObject *args)
             memcpy(d->pending, msgs, count * sizeof(*msgs));
             d->pending_pos = 0;
             d->pending_count = count;
+            examined += (Py_ssize_t) count;
         }
         const bt_message *msg = d->pending[d->pending_pos];
         bt_message_type type = bt_message_get_type(msg);

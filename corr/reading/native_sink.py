@@ -288,7 +288,8 @@ class _NativeSinkBase:
         while True:
             batch = builder.batch
             status, msg = run(iterator, batch.ts, batch.class_ids, builder.batch_size,
-                              None if batch.mux is None else batch.mux.streams)
+                              None if batch.mux is None else batch.mux.streams,
+                              builder.message_budget)
             if status == RUN_PYTHON:
                 self._consume_python((msg,))
             elif status == RUN_FULL:

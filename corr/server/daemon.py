@@ -22,6 +22,7 @@ from __future__ import annotations
 import atexit
 import errno
 import fcntl
+import gc
 import importlib
 import io
 import json
@@ -38,8 +39,9 @@ DEFAULT_IDLE_S = 900.0
 # What a `corr run`, `tune`, `check` or `cache` command imports, heaviest
 # first.  Not matplotlib (the HTML report's charts): 150 ms and 30 MB idle,
 # for the rare command that writes a report.
-PRELOAD = ("numpy", "bt2", "pyarrow", "pyarrow.ipc", "rich.console", "rich.table", "rich.text",
-           "rich.progress", "corr.cli", "corr.api", "corr.engine.runner", "corr.sched.model",
+PRELOAD = ("numpy", "numpy.ma", "bt2", "pyarrow", "pyarrow.ipc", "rich.console", "rich.table",
+           "rich.text", "rich.progress", "locale", "encodings.unicode_escape", "corr.cli",
+           "corr.api", "corr.reading.parallel", "corr.reading.wire", "corr.engine.runner", "corr.sched.model",
            "corr.sched.store", "corr.analyses.scheduling", "corr.analyses.bulk",
            "corr.analyses.tuning", "corr.render.run_text", "corr.render.blame_text",
            "corr.render.run_json", "corr.render.histogram", "corr.cache", "corr.cache.intervals",
@@ -64,11 +66,14 @@ def preload() -> None:
     from ..rules import cache as rule_cache
     from ..rules.loader import _validator
 
+    from ..cli import build_parser
+
     code_fingerprint()
     rule_cache._code_fingerprint()
     _validator()
-    table = Table("a", "b", title="warm-up")           # rich's lazily imported parts
-    table.add_row("1", "2")
+    build_parser().parse_args(["run", "rules.yaml", "trace"])     # argparse's regexes
+    table = Table("a", "b", title="warm-up — ┃")                 # rich's lazily loaded parts
+    table.add_row("1", "2 µs")
     Console(file=io.StringIO(), width=80).print(table)
 
 
@@ -177,11 +182,28 @@ def _reap() -> None:
             return
 
 
+def _recv_request(conn: socket.socket) -> tuple[dict, list[int]]:
+    """The request and the three descriptors it carried."""
+    data, fds, _, _ = socket.recv_fds(conn, 65536, len(protocol.STDIO))
+    if len(fds) != len(protocol.STDIO) or len(data) < 8:
+        for fd in fds:
+            os.close(fd)
+        raise protocol.ProtocolError("a request without its descriptors")
+    length = protocol.request_length(data)
+    body = bytearray(data[8:])
+    while len(body) < length:
+        chunk = conn.recv(length - len(body))
+        if not chunk:
+            raise protocol.ProtocolError("a request cut short")
+        body += chunk
+    return protocol.decode_request(bytes(body)), fds
+
+
 def _become_command(conn: socket.socket) -> int:
     """In the forked child: take on the client's context, run the command, report its code."""
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.default_int_handler)
-    request, fds = protocol.recv_request(conn)
+    request, fds = _recv_request(conn)
     for target, fd in zip(protocol.STDIO, fds):
         os.dup2(fd, target)
         os.close(fd)
@@ -189,21 +211,24 @@ def _become_command(conn: socket.socket) -> int:
     sys.stdout = io.TextIOWrapper(io.FileIO(1, "w", closefd=False), line_buffering=os.isatty(1))
     sys.stderr = io.TextIOWrapper(io.FileIO(2, "w", closefd=False), line_buffering=True,
                                   errors="backslashreplace")
-    protocol.send_reply(conn, protocol.PID, os.getpid())
+    conn.sendall(protocol.reply(protocol.PID, os.getpid()))
     try:
         os.chdir(request["cwd"])
     except OSError as exc:
         sys.stderr.write(f"corr: the working directory is gone: {exc.strerror}\n")
         code = 2
     else:
-        os.environ.clear()
-        os.environ.update(request["env"])
+        os.environb.clear()
+        os.environb.update(request["env"])
         os.umask(request["umask"])
         import tempfile
         tempfile.tempdir = None          # TMPDIR is the client's
         sys.argv = ["corr", *request["argv"]]
         from ..cli import main
-        code = main(request["argv"])
+        try:
+            code = main(request["argv"])
+        except SystemExit as exc:            # argparse's --help and --version
+            code = _exit_status(exc.code)
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
@@ -211,10 +236,20 @@ def _become_command(conn: socket.socket) -> int:
             pass
     atexit._run_exitfuncs()
     try:
-        protocol.send_reply(conn, protocol.EXIT, code)
+        conn.sendall(protocol.reply(protocol.EXIT, code))
     except OSError:
         pass
     return code
+
+
+def _exit_status(code) -> int:
+    """What ``sys.exit(code)`` would make the process's exit status."""
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code & 0xFF
+    sys.stderr.write(f"{code}\n")
+    return 1
 
 
 def run(idle_s: float = DEFAULT_IDLE_S) -> int:
@@ -231,6 +266,10 @@ def run(idle_s: float = DEFAULT_IDLE_S) -> int:
             return 0                     # another server of this code runs or is starting
         raise
     preload()
+    # Out of the collector's sight: a collection in a forked command would
+    # otherwise write to every preloaded object's header, copying the pages.
+    gc.collect()
+    gc.freeze()
     server = Server(folder, key, idle_s)
 
     def stop(signum, frame):

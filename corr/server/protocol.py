@@ -1,24 +1,27 @@
 """The client's request and the server's replies, over a Unix stream socket.
 
-Request: a 4-byte length, then JSON ``{argv, cwd, env, umask}``; the
-client's stdin, stdout and stderr travel with it as ``SCM_RIGHTS``, so the
-run writes straight to the user's terminal or pipe, never through us.
+Request: an 8-byte length, then NUL-separated fields (the umask, the
+working directory, the number of arguments, the arguments, then the
+environment's ``NAME=value`` entries), as bytes: none of them can hold a
+NUL.  The client's stdin, stdout and stderr travel with it as
+``SCM_RIGHTS``, so the command writes straight to the user's terminal or
+pipe, never through us.
 
 Replies, 5 bytes each: ``p`` and the pid of the process running the
 command (the client forwards signals to it), then ``x`` and the exit code.
+
+The client imports this on every command: no json, no ``socket`` module
+(their imports cost more than the rest of the client).
 """
 
 from __future__ import annotations
 
-import json
 import os
-import socket
-import struct
+import sys
 
-_LENGTH = struct.Struct("<I")
-_REPLY = struct.Struct("<ci")
-PID, EXIT = b"p", b"x"
 STDIO = (0, 1, 2)
+PID, EXIT = b"p", b"x"
+REPLY_SIZE = 5
 MAX_REQUEST = 16 << 20
 
 
@@ -26,46 +29,42 @@ class ProtocolError(Exception):
     """The other side broke the protocol or went away."""
 
 
-def send_request(sock: socket.socket, argv: list[str]) -> None:
+def encode_request(argv: list[str]) -> bytes:
     umask = os.umask(0)
     os.umask(umask)
-    body = json.dumps({"argv": argv, "cwd": os.getcwd(), "env": dict(os.environ),
-                       "umask": umask}).encode()
-    data = _LENGTH.pack(len(body)) + body
-    sent = socket.send_fds(sock, [data], list(STDIO))
-    if sent < len(data):
-        sock.sendall(data[sent:])
+    fields = [str(umask).encode(), os.fsencode(os.getcwd()), str(len(argv)).encode(),
+              *map(os.fsencode, argv), *(k + b"=" + v for k, v in os.environb.items())]
+    body = b"\0".join(fields)
+    return len(body).to_bytes(8, "little") + body
 
 
-def recv_request(sock: socket.socket) -> tuple[dict, list[int]]:
-    """The request and the three descriptors it carried."""
-    data, fds, _, _ = socket.recv_fds(sock, 65536, len(STDIO))
-    if len(fds) != len(STDIO) or len(data) < _LENGTH.size:
-        for fd in fds:
-            os.close(fd)
-        raise ProtocolError("a request without its descriptors")
-    (length,) = _LENGTH.unpack_from(data)
+def request_length(head: bytes) -> int:
+    """The body's length, from the first 8 bytes."""
+    length = int.from_bytes(head[:8], "little")
     if length > MAX_REQUEST:
         raise ProtocolError("a request too large")
-    body = bytearray(data[_LENGTH.size:])
-    while len(body) < length:
-        chunk = sock.recv(length - len(body))
-        if not chunk:
-            raise ProtocolError("a request cut short")
-        body += chunk
-    return json.loads(bytes(body)), fds
+    return length
 
 
-def send_reply(sock: socket.socket, kind: bytes, value: int) -> None:
-    sock.sendall(_REPLY.pack(kind, value))
+def decode_request(body: bytes) -> dict:
+    fields = body.split(b"\0")
+    try:
+        umask, cwd, argc = int(fields[0]), fields[1], int(fields[2])
+    except (IndexError, ValueError):
+        raise ProtocolError("a malformed request") from None
+    argv = [os.fsdecode(a) for a in fields[3:3 + argc]]
+    env = dict(e.split(b"=", 1) for e in fields[3 + argc:] if b"=" in e)
+    return {"umask": umask, "cwd": cwd, "argv": argv, "env": env}
 
 
-def recv_reply(sock: socket.socket) -> tuple[bytes, int]:
-    data = b""
-    while len(data) < _REPLY.size:
-        chunk = sock.recv(_REPLY.size - len(data))
-        if not chunk:
-            raise ProtocolError("the server closed the connection")
-        data += chunk
-    kind, value = _REPLY.unpack(data)
-    return kind, value
+def fd_rights(fds) -> bytes:
+    """``SCM_RIGHTS`` data: the descriptors as native C ints."""
+    return b"".join(fd.to_bytes(4, sys.byteorder, signed=True) for fd in fds)
+
+
+def reply(kind: bytes, value: int) -> bytes:
+    return kind + value.to_bytes(4, "little", signed=True)
+
+
+def parse_reply(data: bytes) -> tuple[bytes, int]:
+    return data[:1], int.from_bytes(data[1:REPLY_SIZE], "little", signed=True)
