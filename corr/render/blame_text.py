@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from rich.console import Console
-from rich.table import Table
 from rich.text import Text
 
+from .grid import Grid
 from .units import duration
 
 PATH_ROWS = 12          # critical-path segments shown per interval (the JSON has all)
@@ -32,8 +32,7 @@ def render_interval(iv: dict, begin: int, console: Console) -> None:
         line.append(Text(_part_label(part)))
         console.print(line)
     path = iv["critical_path"]
-    table = Table(show_edge=False, pad_edge=False, box=None, title="    critical path",
-                  title_justify="left", title_style="dim")
+    table = Grid(title="    critical path", title_style="dim", boxed=False)
     for label in ("at", "for", "state", "thread"):
         table.add_column(label, justify="right" if label in ("at", "for") else "left")
     for seg in path[:PATH_ROWS]:
@@ -57,8 +56,7 @@ def render_rule_blame(analysis, console: Console) -> None:
     scope = (f"the {len(analysis.intervals):,} slowest of {analysis.slow:,} slow intervals"
              if len(analysis.intervals) < analysis.slow - analysis.unattributed
              else f"{len(analysis.intervals):,} slow intervals")
-    table = Table(title=f"blame over {scope} (who waited on what)", title_justify="left",
-                  show_edge=False, pad_edge=False)
+    table = Grid(title=f"blame over {scope} (who waited on what)")
     for label in ("waiting", "on", "total", "intervals"):
         table.add_column(label, justify="right" if label in ("total", "intervals") else "left")
     for waiting, on, ns, count in ranking[:BLAME_ROWS]:

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from rich.console import Console
-from rich.table import Table
 from rich.text import Text
 
 from .blame_text import render_interval, render_rule_blame
+from .grid import Grid
 from .units import count, duration, short_duration
 
 STAT_COLUMNS = [("count", "count"), ("min", "min_ns"), ("mean", "mean_ns"), ("p50", "p50_ns"),
@@ -28,8 +28,8 @@ def _stat_cells(stats: dict, columns) -> list[str]:
     return cells
 
 
-def _stats_table(title: str, columns, first: str | None = None) -> Table:
-    table = Table(title=title or None, title_justify="left", show_edge=False, pad_edge=False)
+def _stats_table(title: str, columns, first: str | None = None) -> Grid:
+    table = Grid(title=title or None)
     if first:
         table.add_column(first, overflow="fold")
     for label, _ in columns:
@@ -90,8 +90,7 @@ def render(result, console: Console, top: int = 10, max_groups: int = 30) -> Non
                                    style="dim"))
         slow = r.selected_intervals(top=top)
         if slow and rule.threshold_ns is not None:
-            table = Table(title=f"slowest intervals over {duration(rule.threshold_ns)}",
-                          title_justify="left", show_edge=False, pad_edge=False)
+            table = Grid(title=f"slowest intervals over {duration(rule.threshold_ns)}")
             for label in ("start", "duration", "status", "key", "tid", "comm", "group"):
                 table.add_column(label, justify="right" if label in ("start", "duration", "tid") else "left")
             for iv in slow:
