@@ -41,6 +41,7 @@ class ClassRegistry:
 # ~120k messages): the parent's first batch came after 105 ms with full
 # batches only, after 42 ms from 16k messages; its run ended 18 ms sooner.
 FIRST_MESSAGE_BUDGET = 16_384
+MAX_MESSAGE_BUDGET = 1 << 30
 
 
 class BatchBuilder:
@@ -146,7 +147,8 @@ class BatchBuilder:
         if not batch.ts and not batch.discards:
             return
         self.events += len(batch.ts)
-        self.message_budget *= 2
+        if self.message_budget:
+            self.message_budget = min(2 * self.message_budget, MAX_MESSAGE_BUDGET)
         batch.classes = {cid: cols for cid, cols in self._columns.items() if len(cols)}
         self.ready.append(batch)
         self.batch = self._new_batch()
