@@ -432,3 +432,15 @@ def test_workers_a_failed_run_never_read_are_stopped(monkeypatch, group_dirs):
         api.run(rules, [shared_trace("many-threads")], cache=False)
     assert group_dirs and children() == []
     assert not any(os.path.exists(d) for d in group_dirs)
+
+
+@pytest.mark.parametrize("rule", ["syscalls", "offcpu"])
+def test_a_whole_run_from_workers_is_the_serial_run(rule, monkeypatch):
+    """Matching, normalising (tids derived column-wise from the merged arrays), the
+    scheduling log and the blame read the workers' merged columns as a serial run's."""
+    rules = str(Path(__file__).parent.parent / "rules" / f"{rule}.yaml")
+    trace = shared_trace("many-threads")
+    with no_serial_fallback():
+        merged = _run_json(rules, trace, cache=False)
+    monkeypatch.setenv("CORR_JOBS", "1")
+    assert merged == _run_json(rules, trace, cache=False)

@@ -26,6 +26,9 @@ def to_arrow(values) -> pa.Array:
     if isinstance(values, RawInts):
         import numpy as np
         return pa.array(np.frombuffer(values, dtype=np.dtype(values.code)))
+    array = getattr(values, "array", None)          # a merged IntColumn: its numpy array
+    if array is not None:
+        return pa.array(array)
     kinds = set(map(type, values))
     kinds.discard(type(None))
     if not kinds:

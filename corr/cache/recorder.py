@@ -11,6 +11,7 @@ import os
 
 import pyarrow as pa
 
+from ..reading.batch import int64_array
 from .columns import NotCacheable, to_arrow, unify
 
 ORDER_SCHEMA = pa.schema([("ts", pa.int64()), ("cid", pa.int32())])
@@ -85,7 +86,7 @@ class Recorder:
         if not batch.ts:
             return
         self.order.write_batch(pa.record_batch(
-            [pa.array(batch.ts, pa.int64()), pa.array(batch.class_ids, pa.int32())],
+            [pa.array(int64_array(batch.ts)), pa.array(int64_array(batch.class_ids), pa.int32())],
             schema=ORDER_SCHEMA))
         self.events += len(batch.ts)
         for cid, cols in batch.classes.items():

@@ -21,7 +21,8 @@ from dataclasses import dataclass, field
 from collections.abc import Iterator
 from itertools import chain, compress
 
-from ..reading.batch import ClassColumns, EventBatch, EventClassInfo, FieldInfo
+from ..reading.batch import (ClassColumns, EventBatch, EventClassInfo, FieldInfo, IntColumn,
+                             int64_array)
 from ..reading.projection import ALL, Projection
 from ..reading.sink_common import ClassRegistry
 from ..reading.traceinfo import TraceInfo
@@ -239,7 +240,7 @@ class TraceNormaliser:
         # Each class's rows, as batch positions: a stable sort by class keeps
         # them in time order, and the classes' lengths say where each starts.
         cids = sorted(batch.classes)
-        class_ids = np.fromiter(batch.class_ids, np.int64, n)
+        class_ids = int64_array(batch.class_ids, n)
         by_class = np.argsort(_small(np, class_ids, cids[-1] if cids else 0), kind="stable")
         positions, at = {}, 0
         for cid in cids:
@@ -247,8 +248,12 @@ class TraceNormaliser:
             positions[cid] = by_class[at:at + size]
             at += size
         try:
-            cpu_by_class = np.fromiter(chain.from_iterable(batch.classes[c].cpu for c in cids),
-                                       np.int64, n)
+            cpu_columns = [batch.classes[c].cpu for c in cids]
+            if all(getattr(c, "array", None) is not None for c in cpu_columns):
+                cpu_by_class = (np.concatenate([c.array for c in cpu_columns]) if cpu_columns
+                                else np.zeros(0, dtype=np.int64))
+            else:
+                cpu_by_class = np.fromiter(chain.from_iterable(cpu_columns), np.int64, n)
         except (TypeError, ValueError):
             return None                          # an event without a CPU
         cpu_all = np.empty(n, dtype=np.int64)
@@ -260,7 +265,7 @@ class TraceNormaliser:
             cols = batch.classes[switch_ids[0]]
             switch_at = positions[switch_ids[0]]
             is_switch[switch_at] = True
-            next_at[switch_at] = np.fromiter(cols.fields["next_tid"], np.int64, len(switch_at))
+            next_at[switch_at] = int64_array(cols.fields["next_tid"], len(switch_at))
         missing = np.iinfo(np.int64).min
         tid_all = np.empty(n, dtype=np.int64)
         by_cpu = np.argsort(_small(np, cpu_all, int(cpu_all.max()) if n else 0), kind="stable")
@@ -289,9 +294,10 @@ class TraceNormaliser:
             if m.kind != "static" or not m.static.derive_tid:
                 continue
             values = tid_all[positions[cid]]
-            column = values.tolist()
             if (values == missing).any():
-                column = [None if v == missing else v for v in column]
+                column = [None if v == missing else v for v in values.tolist()]
+            else:
+                column = IntColumn.of(values)
             out.classes[m.static.info.id].fields[TID] = column
         return out
 

@@ -87,6 +87,38 @@ class RawInts(bytearray):
         return RawInts(self.code)
 
 
+class IntColumn(list):
+    """A merged column of integers: the list the engine walks, and the numpy array
+    it was made from (``array``).
+
+    The parent of parallel workers merges their columns as numpy arrays,
+    then hands the engine lists; the stages that read columns as arrays
+    (the scheduling log, ``where`` filters, the normaliser) take ``array``
+    instead of converting the list back: on a 5M-event trace, ~0.4 s.
+    Like every batch column after the merge, it is never changed in place.
+    """
+
+    __slots__ = ("array",)
+
+    @classmethod
+    def of(cls, array) -> "IntColumn":
+        column = cls(array.tolist())
+        column.array = array
+        return column
+
+
+def int64_array(values, count: int | None = None):
+    """A column as an int64 numpy array: an IntColumn's own array or a RawInts' words
+    (no copy), else converted (``TypeError``/``ValueError`` for values that are not ints)."""
+    import numpy as np
+    array = getattr(values, "array", None)
+    if array is not None and array.dtype == np.int64:
+        return array
+    if isinstance(values, RawInts) and values.code == "q":
+        return np.frombuffer(values, dtype=np.int64)
+    return np.fromiter(values, np.int64, len(values) if count is None else count)
+
+
 class ClassColumns:
     """The decoded columns of one event class within one batch."""
 

@@ -25,7 +25,7 @@ from collections.abc import Iterator
 
 
 from ..errors import TraceDecodeError
-from .batch import ClassColumns, EventBatch
+from .batch import ClassColumns, EventBatch, IntColumn
 
 
 class _Pending:
@@ -96,7 +96,7 @@ def combine(parts: list[EventBatch]) -> EventBatch:
     ts = np.concatenate([np.asarray(p.ts, dtype=np.int64) for p in parts])
     cids = np.concatenate([np.asarray(p.class_ids, dtype=np.int64) for p in parts])
     order = np.argsort(ts, kind="stable")
-    out = EventBatch(ts=ts[order].tolist(), class_ids=cids[order].tolist())
+    out = EventBatch(ts=IntColumn.of(ts[order]), class_ids=IntColumn.of(cids[order]))
     for p in parts:
         out.classes.update(p.classes)
     return out
@@ -292,14 +292,14 @@ def combine_slices(slices: list[_Slice]) -> EventBatch:
     import numpy as np
     if len(slices) == 1:
         s = slices[0]
-        return EventBatch(ts=s.ts.tolist(), class_ids=s.cids.tolist(),
+        return EventBatch(ts=IntColumn.of(s.ts), class_ids=IntColumn.of(s.cids),
                           classes={cid: _columns(info, [cpu], [fields])
                                    for cid, (info, cpu, fields) in s.classes.items()})
     ts = np.concatenate([s.ts for s in slices])
     order = np.argsort(ts, kind="stable")
     order = _muxer_ties(ts, order, slices)
     cids = np.concatenate([s.cids for s in slices])
-    out = EventBatch(ts=ts[order].tolist(), class_ids=cids[order].tolist())
+    out = EventBatch(ts=IntColumn.of(ts[order]), class_ids=IntColumn.of(cids[order]))
     rank = _rank_in_class(cids)
     merged = cids[order]
     by_class = np.argsort(_small(merged), kind="stable")
@@ -399,8 +399,10 @@ def _joined(pieces: list):
 
 
 def _column(pieces: list, gather) -> list:
-    """One list from numpy or list pieces, in ``gather`` order (None: as concatenated)."""
+    """One list from numpy or list pieces, in ``gather`` order (None: as concatenated);
+    from numpy integers an :class:`IntColumn`, which keeps the array."""
     joined = _joined(pieces)
     if isinstance(joined, list):
         return joined if gather is None else list(map(joined.__getitem__, gather.tolist()))
-    return (joined if gather is None else joined[gather]).tolist()
+    array = joined if gather is None else joined[gather]
+    return IntColumn.of(array) if array.dtype.kind == "i" else array.tolist()

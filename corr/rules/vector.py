@@ -71,6 +71,8 @@ def column_value(values) -> Value:
     """A decoded column as a Value: numbers, strings, absent rows; else Unsupported."""
     if isinstance(values, np.ndarray):
         array = values
+    elif getattr(values, "array", None) is not None:        # an IntColumn's own array
+        array = values.array
     elif isinstance(values, (bytes, bytearray)) and hasattr(values, "code"):
         array = np.frombuffer(values, dtype=np.uint64 if values.code == "Q" else np.int64)
     else:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..reading.batch import RawInts
+from ..reading.batch import RawInts, int64_array
 
 from .events import CONTEXT_CLASSES, EXIT, FORK, MIGRATE, SWITCH, WAKEUP_CLASSES
 
@@ -44,6 +44,9 @@ def _narrow(name: str, column: np.ndarray) -> np.ndarray:
 
 def _ints(values) -> np.ndarray:
     """A column as int64, absent values as -1."""
+    array = getattr(values, "array", None)      # a merged IntColumn's: no conversion
+    if array is not None and array.dtype == np.int64:
+        return array
     if isinstance(values, RawInts):   # a parallel worker's machine words: read in place
         return np.frombuffer(values, dtype=np.int64)
     try:
@@ -102,8 +105,8 @@ class SchedLog:
                   or name in (FORK, EXIT, MIGRATE)}
         if not wanted:
             return
-        class_ids = np.asarray(batch.class_ids, dtype=np.int64)
-        ts_all = np.asarray(batch.ts, dtype=np.int64)
+        class_ids = int64_array(batch.class_ids)
+        ts_all = int64_array(batch.ts)
         for cid, name in wanted.items():
             cols = batch.classes[cid]
             if not len(cols):
