@@ -25,7 +25,9 @@ def thread_node(tid: int) -> str:
 class BlameGraph:
     """The aggregated blame of one rule's analysed intervals.
 
-    Nodes and edges are kept in plain dicts while they are added up; the
+    An edge's ``kinds`` is a frozenset (most edges share one of a few: a
+    rule can have tens of thousands of edges).  Nodes and edges are kept in
+    plain dicts while they are added up; the
     networkx ``DiGraph`` (``graph``) is made from them when first read (by
     the DOT and GraphML exports), so a run that only prints pays neither
     networkx's import nor its per-edge cost.
@@ -70,7 +72,7 @@ class BlameGraph:
         self._graph = None
         data = self.edges.get((u, v))
         if data is None:
-            data = self.edges[(u, v)] = {"ns": 0, "count": 0, "kinds": set()}
+            data = self.edges[(u, v)] = {"ns": 0, "count": 0, "kinds": frozenset()}
         return data
 
     def _edge(self, a, b, ns: int, kind: str, seen: set) -> None:
@@ -79,7 +81,8 @@ class BlameGraph:
         u, v = self._node(a), self._node(b)
         data = self._data(u, v)
         data["ns"] += ns
-        data["kinds"].add(kind)
+        if kind not in data["kinds"]:
+            data["kinds"] = data["kinds"] | {kind}
         if (u, v) not in seen:           # count intervals, not segments
             data["count"] += 1
             seen.add((u, v))
@@ -117,11 +120,11 @@ class BlameGraph:
                 v = ids[on] = self._node(on)
             data = table.get((u, v))
             if data is None:
-                table[(u, v)] = {"ns": ns, "count": count, "kinds": set(kinds)}
+                table[(u, v)] = {"ns": ns, "count": count, "kinds": kinds}
             else:
                 data["ns"] += ns
                 data["count"] += count
-                data["kinds"] |= kinds
+                data["kinds"] = data["kinds"] | kinds
 
     def heaviest_edges(self, top: int | None = None) -> list[tuple[tuple[str, str], dict]]:
         """``((from, to), data)`` of every edge (or the ``top``), heaviest first."""

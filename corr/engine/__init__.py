@@ -68,11 +68,14 @@ def _run(traceset, ruleset, progress, blame_limit, explain, cache, reader, start
     if scheduling:
         from ..analyses.scheduling import DEFAULT_LIMIT, analyse
         from ..sched.model import SchedModel
+        from .memory import release_freed_memory
+        release_freed_memory()               # the batches' leftovers, before the model's peak
         model = SchedModel(engine.sched_log, engine.begin_ns, engine.end_ns,
                            names=engine.thread_names.name_at)
         if model.native and model.available:
             model.store                      # built: the log's columns are no longer read
             engine.sched_log.release()
+            release_freed_memory()
         for result in rules:
             if result.rule.blame:
                 result.analysis = analyse(
