@@ -183,3 +183,22 @@ def test_argparse_exits_come_back_as_they_would(server_env, args):
     assert (through.returncode, through.stdout, through.stderr) == \
         (alone.returncode, alone.stdout, alone.stderr)
     assert served_count(server_env) == 1
+
+
+def on_demand(env) -> str:
+    status = corr("server", "status", env=env).stdout
+    return status.split("loaded for commands: ")[1].strip() if "loaded for" in status else ""
+
+
+def test_the_server_imports_pyarrow_once_a_command_used_the_cache(server_env):
+    """Runs without the decode cache never make the server hold pyarrow (26 MB);
+    after one that used the cache, the server imports it for the next ones."""
+    start(server_env)
+    args = ("run", REPO / "rules" / "llserver.yaml", TRACE)
+    assert corr(*args, "--no-cache", env=server_env).returncode == 0
+    assert corr(*args, "--no-cache", env=server_env).returncode == 0
+    assert on_demand(server_env) == ""
+    first = corr(*args, env=server_env)              # decodes, stores: imports pyarrow itself
+    again = corr(*args, env=server_env)              # the server imported it before this one
+    assert first.stdout == again.stdout
+    assert "pyarrow" in on_demand(server_env).split(", ")

@@ -87,3 +87,8 @@ def socket_path(folder: str, key: str) -> str:
 
 def pid_path(folder: str, key: str) -> str:
     return os.path.join(folder, f"server-{key}.pid")
+
+
+def wants_path(folder: str, key: str) -> str:
+    """Where commands name the modules the server should import (daemon.ON_DEMAND)."""
+    return os.path.join(folder, f"server-{key}.wants")

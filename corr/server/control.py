@@ -20,6 +20,7 @@ class ServerInfo:
     started: float
     idle_s: float
     socket: str
+    on_demand: list      # the modules it imported for earlier commands (daemon.ON_DEMAND)
 
 
 def servers() -> list[ServerInfo]:
@@ -39,7 +40,7 @@ def servers() -> list[ServerInfo]:
         except (OSError, ValueError, KeyError, TypeError):
             continue
         found.append(ServerInfo(s["pid"], s["key"], s["key"] == key, s["runs"], s["started"],
-                                s["idle_s"], s["socket"]))
+                                s["idle_s"], s["socket"], s.get("on_demand", [])))
     return sorted(found, key=lambda s: (not s.current, s.started))
 
 

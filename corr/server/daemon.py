@@ -15,6 +15,13 @@ background thread starts when it loads, takes its locks around a fork
 exits after ``idle`` seconds without a command, when its socket is removed
 or replaced, or on SIGTERM.  What it preloads is listed in ``PRELOAD``;
 what a command imports beyond that it imports in its own child.
+
+Some modules only some commands need (``ON_DEMAND``: pyarrow for the
+decode cache, 26 MB; jsonschema for a rule file not seen before): a
+command that imported one leaves its name in the server's ``.wants`` file,
+and the server imports it before the next command.  A server whose
+commands never use the cache stays without pyarrow, so a command's
+memory is not the larger for what it does not use.
 """
 
 from __future__ import annotations
@@ -39,14 +46,15 @@ DEFAULT_IDLE_S = 900.0
 # What a `corr run`, `tune`, `check` or `cache` command imports, heaviest
 # first.  Not matplotlib (the HTML report's charts): 150 ms and 30 MB idle,
 # for the rare command that writes a report.
-PRELOAD = ("numpy", "numpy.ma", "bt2", "pyarrow", "pyarrow.ipc", "rich.console", "rich.table",
+PRELOAD = ("numpy", "numpy.ma", "bt2", "rich.console", "rich.table",
            "rich.text", "rich.progress", "locale", "encodings.unicode_escape", "corr.cli",
            "corr.api", "corr.reading.parallel", "corr.reading.wire", "corr.engine.runner", "corr.sched.model",
            "corr.sched.store", "corr.analyses.scheduling", "corr.analyses.bulk",
            "corr.analyses.tuning", "corr.render.run_text", "corr.render.blame_text",
-           "corr.render.run_json", "corr.render.histogram", "corr.cache", "corr.cache.intervals",
-           "corr.cache.replay", "corr.cache.recorder", "corr.rules.loader", "corr.rules.cache",
-           "corr.rules.vector")
+           "corr.render.run_json", "corr.render.histogram", "corr.cache", "corr.rules.loader",
+           "corr.rules.cache", "corr.rules.vector")
+ON_DEMAND = ("pyarrow", "pyarrow.ipc", "corr.cache.intervals", "corr.cache.replay",
+             "corr.cache.recorder", "jsonschema")
 
 
 def preload() -> None:
@@ -63,18 +71,31 @@ def preload() -> None:
     from rich.table import Table
 
     from ..cache.identity import code_fingerprint
-    from ..rules import cache as rule_cache
-    from ..rules.loader import _validator
-
     from ..cli import build_parser
+    from ..rules import cache as rule_cache
 
     code_fingerprint()
     rule_cache._code_fingerprint()
-    _validator()
     build_parser().parse_args(["run", "rules.yaml", "trace"])     # argparse's regexes
     table = Table("a", "b", title="warm-up — ┃")                 # rich's lazily loaded parts
     table.add_row("1", "2 µs")
     Console(file=io.StringIO(), width=80).print(table)
+
+
+def load_on_demand(names) -> list[str]:
+    """Import the ``ON_DEMAND`` modules among ``names`` not imported yet; those imported."""
+    loaded = []
+    for name in ON_DEMAND:
+        if name in names and name not in sys.modules:
+            try:
+                importlib.import_module(name)
+            except ImportError:
+                continue
+            loaded.append(name)
+    if "jsonschema" in loaded:
+        from ..rules.loader import _validator
+        _validator()                     # the schema, compiled once
+    return loaded
 
 
 class Server:
@@ -84,6 +105,7 @@ class Server:
         self.folder, self.key, self.idle_s = folder, key, idle_s
         self.path = address.socket_path(folder, key)
         self.status_path = address.pid_path(folder, key)
+        self.wants_path = address.wants_path(folder, key)
         self.runs = 0
         self.started = time.time()
         self.sock: socket.socket | None = None
@@ -103,7 +125,8 @@ class Server:
         tmp = f"{self.status_path}.tmp"
         with open(tmp, "w") as f:
             json.dump({"pid": os.getpid(), "key": self.key, "started": self.started,
-                       "runs": self.runs, "idle_s": self.idle_s, "socket": self.path}, f)
+                       "runs": self.runs, "idle_s": self.idle_s, "socket": self.path,
+                       "on_demand": [m for m in ON_DEMAND if m in sys.modules]}, f)
         os.replace(tmp, self.status_path)
 
     def _still_ours(self) -> bool:
@@ -123,6 +146,7 @@ class Server:
                 ready, _, _ = select.select([self.sock], [], [], min(left, 5.0))
             except InterruptedError:
                 continue
+            self._learn()                # before the fork: the command inherits it
             if not ready:
                 continue
             try:
@@ -137,6 +161,19 @@ class Server:
             self.runs += 1
             self._write_status()
 
+    def _learn(self) -> None:
+        """Import what earlier commands asked for in the wants file (see the module docstring)."""
+        try:
+            with open(self.wants_path) as f:
+                names = set(f.read().split())
+            os.unlink(self.wants_path)
+        except OSError:
+            return
+        if load_on_demand(names):
+            gc.collect()
+            gc.freeze()
+            self._write_status()
+
     def _fork(self, conn: socket.socket) -> None:
         try:
             pid = os.fork()
@@ -147,7 +184,7 @@ class Server:
             code = 70
             try:
                 self.sock.close()
-                code = _become_command(conn)
+                code = _become_command(conn, self.wants_path)
             finally:
                 os._exit(code)
         conn.close()
@@ -155,7 +192,7 @@ class Server:
     def close(self) -> None:
         """Remove the socket and status file if they are still this server's."""
         if self.sock is not None and self._still_ours():
-            for path in (self.path, self.status_path):
+            for path in (self.path, self.status_path, self.wants_path):
                 try:
                     os.unlink(path)
                 except OSError:
@@ -199,8 +236,9 @@ def _recv_request(conn: socket.socket) -> tuple[dict, list[int]]:
     return protocol.decode_request(bytes(body)), fds
 
 
-def _become_command(conn: socket.socket) -> int:
+def _become_command(conn: socket.socket, wants_path: str) -> int:
     """In the forked child: take on the client's context, run the command, report its code."""
+    had = set(sys.modules)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.default_int_handler)
     request, fds = _recv_request(conn)
@@ -235,6 +273,14 @@ def _become_command(conn: socket.socket) -> int:
         except OSError:
             pass
     atexit._run_exitfuncs()
+    wanted = [m for m in ON_DEMAND if m in sys.modules and m not in had]
+    if wanted:           # for the server to import before the next command (written first)
+        try:
+            fd = os.open(wants_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            os.write(fd, ("\n".join(wanted) + "\n").encode())
+            os.close(fd)
+        except OSError:
+            pass
     try:
         conn.sendall(protocol.reply(protocol.EXIT, code))
     except OSError:
