@@ -12,6 +12,7 @@ does not pay for ``corr inspect``'s imports.
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 
 from .. import __version__
@@ -30,7 +31,14 @@ class _Parser(argparse.ArgumentParser):
         raise CorrError(message)
 
 
+@functools.cache
 def build_parser() -> argparse.ArgumentParser:
+    """The parser of every command, built once per process (a resident server's
+    commands share it; parsing never changes it)."""
+    return _build_parser()
+
+
+def _build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="corr", description=(
         "Pair entry/exit events of kernel and user traces into intervals, "
         "then explain the slow ones from scheduling."))

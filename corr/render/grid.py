@@ -106,13 +106,16 @@ class Grid:
                                   get_style(style) if style else None, light)
 
     def _line(self, console, cells, widths, style, vertical):
+        if not any(cell.style or cell.spans for cell in cells):
+            yield from self._plain_line(cells, widths, style, vertical)
+            return
         last = len(widths) - 1
         line = Text()
         styled = []                          # each cell's span, padding included
         for i, width in enumerate(widths):
             cell = cells[i] if i < len(cells) else Text()
             justify = self.columns[i][1]
-            if justify != "left" and cell.plain.endswith(" "):
+            if justify != "left" and cell.plain != cell.plain.rstrip():
                 cell = cell.copy()           # rich justifies right and centre without them
                 cell.rstrip()
             pad = width - cell_len(cell.plain)
@@ -134,4 +137,25 @@ class Grid:
             for start, end in styled:
                 line.stylize_before(style, start, end)
         yield from line.render(console)
+        yield Segment.line()
+
+    def _plain_line(self, cells, widths, style, vertical):
+        """A row of unstyled cells (most rows): strings joined, no Text per cell."""
+        last = len(widths) - 1
+        texts = []
+        for i, width in enumerate(widths):
+            plain = cells[i].plain if i < len(cells) else ""
+            justify = self.columns[i][1]
+            if justify != "left":
+                plain = plain.rstrip()               # as Text.rstrip, which rich justifies after
+            pad = width - cell_len(plain)
+            before = pad if justify == "right" else pad // 2 if justify == "center" else 0
+            texts.append(f"{' ' * ((i > 0) + before)}{plain}{' ' * ((i < last) + pad - before)}")
+        if style is None:
+            yield Segment((vertical if self.boxed else "").join(texts))
+        else:                                # the row's style on the cells, not on the box
+            for i, text in enumerate(texts):
+                if i and self.boxed:
+                    yield Segment(vertical)
+                yield Segment(text, style)
         yield Segment.line()
