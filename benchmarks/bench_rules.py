@@ -5,7 +5,9 @@ and of ``corr run`` on ``rules/syscalls.yaml``, ``rules/wakeup.yaml`` and
 ``rules/offcpu.yaml`` (text output, as a user runs it, without the decode
 cache; with their ``blame:``, every slow interval explained), each its own
 process, best of ``--repeat``.  Targets: syscalls and wakeup within 2x of
-babeltrace2 (issue 3), offcpu within 1.5x (issue 4); peak RSS under 300 MB.
+babeltrace2 (issue 3), offcpu within 1.5x (issue 4); peak memory under 300 MB
+(the command's own peak RSS, or its process tree's summed PSS if larger:
+see ``common.measure``).
 
 Each command is timed two ways (``--modes``): ``cold``, a new Python
 process that imports everything first (``CORR_SERVER=off``: a first

@@ -26,15 +26,16 @@ COLD = {"CORR_SERVER": "off"}
 
 def measure(cmd: list[str], env: dict | None = None,
             tree_rss: bool = False) -> tuple[float, float, str]:
-    """Wall seconds, peak RSS in MB, and stdout of one command.
+    """Wall seconds, peak memory in MB, and stdout of one command.
 
-    Peak RSS is ``wait4``'s ``ru_maxrss``: the largest single process of
-    the tree.  With ``tree_rss`` the whole tree's RSS (the command and every
-    descendant, e.g. parallel decode workers, and for a command a resident
-    server runs, the server's forked children: their RSS counts the pages
-    they share with the server) is also summed every 5 ms and the larger
-    figure kept; shared pages count once per process, so the sum overstates
-    what forked workers really add.
+    Peak memory is ``wait4``'s ``ru_maxrss`` (the command's own peak RSS)
+    or, with ``tree_rss``, the larger of that and the peak, sampled every
+    5 ms, of the proportional set sizes (PSS) summed over the command's
+    process tree: its decode workers and, for a command a resident server
+    runs, the server and its children.  PSS splits a page shared by N
+    processes (forked workers share their parent's pages, a served command
+    the server's) N ways, so the sum counts each page of memory once; a sum
+    of RSS would count it N times.
     """
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
@@ -53,7 +54,7 @@ def measure(cmd: list[str], env: dict | None = None,
 
 
 class _TreeSampler:
-    """Samples the summed RSS of a process and its descendants from a thread."""
+    """Samples the summed PSS of a process and its descendants (and a server's) from a thread."""
 
     def __init__(self, pid: int, server: int | None = None):
         self.pid, self.server = pid, server
@@ -64,10 +65,10 @@ class _TreeSampler:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            rss = tree_rss_kb(self.pid)
+            kb = tree_pss_kb(self.pid)
             if self.server is not None:
-                rss += sum(tree_rss_kb(c) for c in children(self.server))
-            self.peak_kb = max(self.peak_kb, rss)
+                kb += tree_pss_kb(self.server)
+            self.peak_kb = max(self.peak_kb, kb)
             self._stop.wait(0.005)
 
     def stop(self) -> int:
@@ -112,22 +113,22 @@ def resident_server():
                            stdout=subprocess.DEVNULL)
 
 
-def tree_rss_kb(pid: int) -> int:
-    """VmRSS of ``pid`` and all its descendants, in kB (0 for processes gone)."""
+def tree_pss_kb(pid: int) -> int:
+    """PSS of ``pid`` and all its descendants, in kB (0 for processes gone)."""
     total, stack = 0, [pid]
     while stack:
         p = stack.pop()
         try:
-            with open(f"/proc/{p}/status") as f:
-                total += next((int(line.split()[1]) for line in f if line.startswith("VmRSS:")), 0)
-            stack.extend(children(p))
-        except (FileNotFoundError, ProcessLookupError):
+            with open(f"/proc/{p}/smaps_rollup") as f:
+                total += next((int(line.split()[1]) for line in f if line.startswith("Pss:")), 0)
+        except (FileNotFoundError, ProcessLookupError, PermissionError):
             continue
+        stack.extend(children(p))
     return total
 
 
 def best_of(cmd: list[str], repeat: int, env: dict | None = None) -> tuple[float, float, str]:
-    """Best wall time of ``repeat`` runs, and the peak tree RSS of one more (sampled) run."""
+    """Best wall time of ``repeat`` runs, and the peak memory of one more (sampled) run."""
     runs = [measure(cmd, env) for _ in range(repeat)]
     _, rss, _ = measure(cmd, env, tree_rss=True)
     return min(r[0] for r in runs), max(rss, *(r[1] for r in runs)), runs[0][2]

@@ -64,15 +64,14 @@ def apply_overrides(ruleset: RuleSet, assignments: list[str]) -> None:
     """Apply ``--set RULE.threshold=VALUE`` / ``RULE.timeout=VALUE`` assignments.
 
     All are checked before any is applied.  The values change in the rules
-    and in ``ruleset.document``, so a later write of the document keeps them.
+    and in ``ruleset.document`` (when it is read: parsing it costs ruamel.yaml's
+    import, which a run never needs), so a later write of the document keeps them.
     Raises :class:`~corr.errors.UsageError`.
     """
     changes = [_parse_override(ruleset, assignment) for assignment in assignments]
     for rule, attribute, text, ns in changes:
         setattr(rule, attribute + "_ns", ns)
-        node = _document_rule(ruleset.document, rule.name)
-        if node is not None:
-            node[attribute] = text
+        ruleset.set_in_document(rule.name, attribute, text)
 
 
 def _parse_override(ruleset, assignment):

@@ -144,6 +144,8 @@ class RuleSet:
     rules: list[Rule]
     text: str | None = field(default=None, repr=False)       # the file's text
     _document: object = field(default=None, init=False, repr=False, compare=False)
+    # (rule name, attribute, text) set since, not yet in a parsed document.
+    _pending: list = field(default_factory=list, init=False, repr=False, compare=False)
 
     @property
     def document(self):
@@ -151,16 +153,28 @@ class RuleSet:
         threshold can be written back with comments and layout intact.
 
         A rule set from the cache (:mod:`corr.rules.cache`) parses it from
-        ``text`` when first asked: most runs never need it, nor ruamel.yaml.
+        ``text`` when first asked: most runs never need it, nor ruamel.yaml
+        (a ``--set`` waits for it too: see :meth:`set_in_document`).
         """
         if self._document is None and self.text is not None:
             from .loader import read_document
             self._document = read_document(self.text, self.path)
+        if self._pending and self._document is not None:
+            from .loader import _document_rule
+            for name, attribute, text in self._pending:
+                node = _document_rule(self._document, name)
+                if node is not None:
+                    node[attribute] = text
+            self._pending.clear()
         return self._document
 
     @document.setter
     def document(self, value) -> None:
         self._document = value
+
+    def set_in_document(self, name: str, attribute: str, text: str) -> None:
+        """Record a rule's new ``attribute`` value in the document, when it is read."""
+        self._pending.append((name, attribute, text))
 
     def rule(self, name: str) -> Rule:
         for r in self.rules:
