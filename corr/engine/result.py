@@ -72,7 +72,7 @@ class RuleResult:
                 mine = closed[closed_at[index]:closed_at[index + 1]]
                 stats.update(timeouts=int((mine == 2).sum()), late=int((mine == LATE).sum()),
                              incomplete=int((mine == 3).sum()))
-                out.append({"key": _plain(value), "stats": stats})
+                out.append({"key": plain_value(value), "stats": stats})
             out.sort(key=lambda g: (-g["stats"]["count"], str(g["key"])))
             self._group_stats = out
         return self._group_stats
@@ -98,7 +98,7 @@ class RuleResult:
 
     def interval(self, i: int) -> dict:
         row = self.intervals.row(i)
-        row["group"] = _plain(self.group_values[self.intervals.group[i]]) if self.group_values else None
+        row["group"] = plain_value(self.group_values[self.intervals.group[i]]) if self.group_values else None
         if self.analysis is not None:
             found = self.analysis.intervals.get(i)
             if found is not None:
@@ -166,10 +166,10 @@ class RunResult:
         }
 
 
-def _plain(value):
+def plain_value(value):
     """Group and key values as JSON can hold them."""
     if isinstance(value, tuple):
-        return [_plain(v) for v in value]
+        return [plain_value(v) for v in value]
     return value
 
 

@@ -12,7 +12,7 @@ PATH_ROWS = 12          # critical-path segments shown per interval (the JSON ha
 BLAME_ROWS = 10
 
 
-def _part_label(part: dict) -> str:
+def part_label(part: dict) -> str:
     kind = {"on_cpu": "on CPU", "preempted": "waiting for a CPU", "blocked": "blocked",
             "unknown": "unknown"}[part["kind"]]
     if part["by"] is None:
@@ -29,7 +29,7 @@ def render_interval(iv: dict, begin: int, console: Console) -> None:
     console.print(head)
     for part in iv["breakdown"]:
         line = Text(f"    {100 * part['ns'] / total:5.1f}%  {duration(part['ns']):>10}  ")
-        line.append(Text(_part_label(part)))
+        line.append(Text(part_label(part)))
         console.print(line)
     path = iv["critical_path"]
     table = Grid(title="    critical path", title_style="dim", boxed=False)

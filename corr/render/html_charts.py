@@ -23,7 +23,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 from matplotlib.ticker import LogLocator
 
-from .blame_text import _part_label
+from .blame_text import part_label
 from .units import duration, short_duration
 
 INK = "#1f2933"
@@ -180,7 +180,7 @@ def breakdowns(labels: list[str], intervals: list[dict]) -> str:
         _ms_axis(ax, "milliseconds")
         kinds = [k for k in KIND_COLOURS if any(p["kind"] == k for iv in intervals
                                                 for p in iv["breakdown"])]
-        ax.legend(handles=[Patch(color=KIND_COLOURS[k], label=_part_label({"kind": k, "by": None})) for k in kinds],
+        ax.legend(handles=[Patch(color=KIND_COLOURS[k], label=part_label({"kind": k, "by": None})) for k in kinds],
                   loc="lower center", bbox_to_anchor=(0.5, 1.0), ncols=len(kinds),
                   frameon=False, fontsize=8.5)
     return _render(draw, WIDTH, 0.9 + 0.3 * len(labels))

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..engine.result import _plain
-from .blame_text import _part_label
-from .run_text import _columns, _key_text, _stat_cells
+from ..engine.result import plain_value
+from .blame_text import part_label
+from .run_text import key_text, stat_cells, stat_columns
 from .units import count, duration, timestamp
 
 TEMPLATES = Path(__file__).with_name("templates")
@@ -69,7 +69,7 @@ def _rule(r, n: int, begin: int, span: int, top: int) -> dict:
 
     from . import html_charts
     rule = r.rule
-    columns = _columns(r.stats)
+    columns = stat_columns(r.stats)
     o = r.outcomes
     durations = r.intervals.durations()
     measured = durations[r.intervals.measured()]
@@ -82,7 +82,7 @@ def _rule(r, n: int, begin: int, span: int, top: int) -> dict:
         "how": "span: one event, its own duration" if rule.is_span else f"match {rule.match}",
         "blame": rule.blame,
         "stat_labels": [label for label, _ in columns],
-        "stat_cells": _stat_cells(r.stats, columns),
+        "stat_cells": stat_cells(r.stats, columns),
         "count": count(r.stats["count"]),
         "over": count(r.stats["over_threshold"]),
         "p99": duration(r.stats["p99_ns"]),
@@ -97,7 +97,7 @@ def _rule(r, n: int, begin: int, span: int, top: int) -> dict:
                                                    gid=f"threshold-{n}"))
         if np.any(measured > 0) else None,
         "group_by": ", ".join(e.text for e in rule.group_by),
-        "groups": [{"key": _key_text(g["key"]), "cells": _stat_cells(g["stats"], columns)}
+        "groups": [{"key": key_text(g["key"]), "cells": stat_cells(g["stats"], columns)}
                    for g in r.groups[:MAX_GROUPS]],
         "more_groups": max(0, len(r.groups) - MAX_GROUPS),
     }
@@ -113,9 +113,9 @@ def _lane_labels(r, index: np.ndarray) -> list:
     """The timeline lane of each interval: its group, else its thread."""
     t = r.intervals
     if r.rule.group_by:
-        return [_key_text(_plain(r.group_values[t.group[i]])) for i in index]
+        return [key_text(plain_value(r.group_values[t.group[i]])) for i in index]
     return [f"{t.entry_comm[i] or 'tid'} ({t.entry_tid[i]})" if t.entry_tid[i] >= 0
-            else _key_text(t.key[i]) for i in index]
+            else key_text(t.key[i]) for i in index]
 
 
 def _timeline(r, durations: np.ndarray, begin: int, span: int) -> dict:
@@ -151,9 +151,9 @@ def _slow_row(iv: dict, begin: int) -> dict:
     return {"start": f"+{(iv['start_ns'] - begin) / 1e9:.6f} s",
             "duration": duration(iv["duration_ns"]),
             "status": iv["status"] + (" (lossy)" if iv["lossy"] else ""),
-            "key": _key_text(iv["key"]),
+            "key": key_text(iv["key"]),
             "thread": f"{iv['comm'] or '-'} ({iv['tid']})" if iv["tid"] is not None else "-",
-            "group": _key_text(iv["group"]) if iv["group"] is not None else "-"}
+            "group": key_text(iv["group"]) if iv["group"] is not None else "-"}
 
 
 def _explained(analysed: list[dict], begin: int) -> dict:
@@ -175,7 +175,7 @@ def _explained(analysed: list[dict], begin: int) -> dict:
             "thread": f"{iv.get('blamed_comm') or '-'} ({iv['blamed_tid']})",
             "parts": [{"kind": p["kind"], "share": f"{100 * p['ns'] / total:.1f}%",
                        "width": f"{100 * p['ns'] / total:.2f}", "ns": duration(p["ns"]),
-                       "label": _part_label(p)} for p in iv["breakdown"]],
+                       "label": part_label(p)} for p in iv["breakdown"]],
             "path_svg": Markup(html_charts.critical_path(iv)) if path else None,
             "segments": [{"at": f"+{(s['start_ns'] - iv['start_ns']) / 1e6:.3f} ms",
                           "for": duration(s["end_ns"] - s["start_ns"]), "state": s["state"],
@@ -214,4 +214,4 @@ def _blame(analysis) -> dict:
 def _share_label(part: str) -> str:
     """``on_cpu`` / ``preempted: x`` as the breakdown says them (``on CPU``, ``preempted by x``)."""
     kind, _, by = part.partition(": ")
-    return _part_label({"kind": kind, "by": by or None})
+    return part_label({"kind": kind, "by": by or None})

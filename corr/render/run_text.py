@@ -16,11 +16,11 @@ STAT_COLUMNS = [("count", "count"), ("min", "min_ns"), ("mean", "mean_ns"), ("p5
 OUTCOME_COLUMNS = [("timeouts", "timeouts"), ("late", "late"), ("incomplete", "incomplete")]
 
 
-def _columns(stats: dict) -> list[tuple[str, str]]:
+def stat_columns(stats: dict) -> list[tuple[str, str]]:
     return STAT_COLUMNS + [c for c in OUTCOME_COLUMNS if stats.get(c[1])]
 
 
-def _stat_cells(stats: dict, columns) -> list[str]:
+def stat_cells(stats: dict, columns) -> list[str]:
     cells = []
     for _, key in columns:
         value = stats.get(key)
@@ -37,7 +37,7 @@ def _stats_table(title: str, columns, first: str | None = None) -> Grid:
     return table
 
 
-def _key_text(key) -> str:
+def key_text(key) -> str:
     if isinstance(key, dict):
         return " ".join(f"{k}={v}" for k, v in key.items())
     return str(key)
@@ -63,9 +63,9 @@ def render(result, console: Console, top: int = 10, max_groups: int = 30) -> Non
             extras.append(f"match {rule.match}")
         head.append(f"  ({', '.join(extras)})", style="dim")
         console.print(head)
-        columns = _columns(r.stats)
+        columns = stat_columns(r.stats)
         summary = _stats_table("", columns)
-        summary.add_row(*_stat_cells(r.stats, columns))
+        summary.add_row(*stat_cells(r.stats, columns))
         console.print(summary)
         o = r.outcomes
         reasons = ", ".join(f"{reason}: {n:,}" for reason, n in o["dropped_reasons"].items())
@@ -83,7 +83,7 @@ def render(result, console: Console, top: int = 10, max_groups: int = 30) -> Non
             labels = ", ".join(e.text for e in rule.group_by)
             groups = _stats_table(f"by {labels}", columns, first=labels)
             for g in r.groups[:max_groups]:
-                groups.add_row(Text(_key_text(g["key"])), *_stat_cells(g["stats"], columns))
+                groups.add_row(Text(key_text(g["key"])), *stat_cells(g["stats"], columns))
             console.print(groups)
             if len(r.groups) > max_groups:
                 console.print(Text(f"... and {len(r.groups) - max_groups} more groups (--format json)",
@@ -96,9 +96,9 @@ def render(result, console: Console, top: int = 10, max_groups: int = 30) -> Non
             for iv in slow:
                 table.add_row(f"+{(iv['start_ns'] - begin) / 1e9:.6f} s", duration(iv["duration_ns"]),
                               iv["status"] + (" (lossy)" if iv["lossy"] else ""),
-                              Text(_key_text(iv["key"])), str(iv["tid"] if iv["tid"] is not None else "-"),
+                              Text(key_text(iv["key"])), str(iv["tid"] if iv["tid"] is not None else "-"),
                               Text(str(iv["comm"] or "-")),
-                              Text(_key_text(iv["group"]) if iv["group"] is not None else "-"))
+                              Text(key_text(iv["group"]) if iv["group"] is not None else "-"))
             console.print(table)
             analysed = [iv for iv in slow if "critical_path" in iv]
             if analysed:
