@@ -26,6 +26,8 @@ import tempfile
 import time
 import zlib
 
+from ..processes import alive
+
 MANIFEST = "manifest.json"
 LOCK = ".lock"
 TEMP_PREFIX = ".tmp-"
@@ -175,12 +177,4 @@ def _writer_alive(name: str) -> bool:
         pid = int(name[len(TEMP_PREFIX):].split("-", 1)[0])
     except ValueError:
         return False
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    return pid == os.getpid() or alive(pid)

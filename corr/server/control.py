@@ -8,6 +8,7 @@ import signal
 import time
 from dataclasses import dataclass
 
+from ..processes import alive
 from . import address, client
 
 
@@ -36,7 +37,8 @@ def servers() -> list[ServerInfo]:
         try:
             with open(os.path.join(folder, name)) as f:
                 s = json.load(f)
-            os.kill(s["pid"], 0)
+            if not alive(s["pid"]):
+                continue
         except (OSError, ValueError, KeyError, TypeError):
             continue
         found.append(ServerInfo(s["pid"], s["key"], s["key"] == key, s["runs"], s["started"],
@@ -75,21 +77,6 @@ def stop(wait_s: float = 10.0) -> list[int]:
         except ProcessLookupError:
             pass
     deadline = time.monotonic() + wait_s
-    while stopped and time.monotonic() < deadline and any(_alive(p) for p in stopped):
+    while stopped and time.monotonic() < deadline and any(alive(p) for p in stopped):
         time.sleep(0.02)
     return stopped
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # A server started by this process and already exited is a zombie until reaped.
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
