@@ -6,6 +6,7 @@ is its own, and stops it at the end.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import signal
 import subprocess
@@ -202,3 +203,19 @@ def test_the_server_imports_pyarrow_once_a_command_used_the_cache(server_env):
     again = corr(*args, env=server_env)              # the server imported it before this one
     assert first.stdout == again.stdout
     assert "pyarrow" in on_demand(server_env).split(", ")
+
+
+def test_files_of_servers_gone_are_removed_when_one_starts(server_env):
+    """Each edit or upgrade of corr makes a new code key: a starting server removes
+    the files of other keys' servers that no longer run, not those of live ones."""
+    folder = Path(server_env["XDG_RUNTIME_DIR"]) / "corr"
+    folder.mkdir(mode=0o700)
+    for key in ("0ld0ld00", "11ve11ve"):
+        for suffix in (".lock", ".pid", ".wants", ".sock"):
+            (folder / f"server-{key}{suffix}").write_text("")
+    with open(folder / "server-11ve11ve.lock") as held:      # as a live server holds it
+        fcntl.flock(held, fcntl.LOCK_EX)
+        start(server_env)
+    assert not list(folder.glob("server-0ld0ld00*"))
+    assert len(list(folder.glob("server-11ve11ve*"))) == 4
+    assert len(list(folder.glob("server-*.lock"))) == 2

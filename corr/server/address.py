@@ -89,6 +89,11 @@ def pid_path(folder: str, key: str) -> str:
     return os.path.join(folder, f"server-{key}.pid")
 
 
+def lock_path(folder: str, key: str) -> str:
+    """Held (flock) by the server of ``key`` for its whole life."""
+    return os.path.join(folder, f"server-{key}.lock")
+
+
 def wants_path(folder: str, key: str) -> str:
     """Where commands name the modules the server should import (daemon.ON_DEMAND)."""
     return os.path.join(folder, f"server-{key}.wants")

@@ -298,19 +298,51 @@ def _exit_status(code) -> int:
     return 1
 
 
+def _try_lock(f) -> bool:
+    try:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        if exc.errno in (errno.EAGAIN, errno.EACCES):
+            return False
+        raise
+    return True
+
+
+def remove_gone_servers(folder: str, key: str) -> list[str]:
+    """Remove the files of other code keys' servers that no longer run (their lock is
+    free): each edit or upgrade of corr makes a new key.  The keys removed."""
+    removed = []
+    for name in os.listdir(folder):
+        if not (name.startswith("server-") and name.endswith(".lock")) or key in name:
+            continue
+        other = name[len("server-"):-len(".lock")]
+        try:
+            f = open(os.path.join(folder, name), "r")
+        except OSError:
+            continue
+        with f:
+            if not _try_lock(f):
+                continue                 # that server runs (or is starting)
+            for path in (address.socket_path(folder, other), address.pid_path(folder, other),
+                         address.wants_path(folder, other), address.lock_path(folder, other)):
+                try:
+                    os.unlink(path)
+                except OSError:
+                    pass
+            removed.append(other)
+    return removed
+
+
 def run(idle_s: float = DEFAULT_IDLE_S) -> int:
     """Be the server of this code's key, unless one already is (then return at once)."""
     folder = address.private_folder(create=True)
     if folder is None:
         return 1
     key = address.code_key()
-    lock = open(os.path.join(folder, f"server-{key}.lock"), "w")
-    try:
-        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError as exc:
-        if exc.errno in (errno.EAGAIN, errno.EACCES):
-            return 0                     # another server of this code runs or is starting
-        raise
+    lock = open(address.lock_path(folder, key), "w")
+    if not _try_lock(lock):
+        return 0                         # another server of this code runs or is starting
+    remove_gone_servers(folder, key)
     preload()
     # Out of the collector's sight: a collection in a forked command would
     # otherwise write to every preloaded object's header, copying the pages.
