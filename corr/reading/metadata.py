@@ -18,11 +18,54 @@ from ..errors import TraceError
 from .errors_bt2 import captured_c_stderr, describe, metadata_syntax_error
 from .traceinfo import ClockInfo, TraceInfo
 
-_BLOCK = re.compile(r"\b(env|clock)\s*\{(.*?)\}\s*;", re.S)
+# Each pattern starts with a literal, which the regex engine searches for
+# fast; a word boundary before it is checked by hand (``_at_word_start``):
+# a leading ``\b`` or alternation makes it try every position of a kernel
+# trace's 300 kB of metadata (blocks and names: 6 ms -> 1.5 ms).
+_BLOCKS = (("env", re.compile(r"env\s*\{(.*?)\}\s*;", re.S)),
+           ("clock", re.compile(r"clock\s*\{(.*?)\}\s*;", re.S)))
 _ASSIGN = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(\"(?:[^\"\\]|\\.)*\"|[^;]+?)\s*;")
 _INDEX_MAGIC = 0xC1F1DCC1
 _COMMENT = re.compile(r"/\*.*?\*/|//[^\n]*", re.S)
-_EVENT_NAME = re.compile(r"\bevent\s*\{[^{}]*?\bname\s*=\s*\"?([^\";]+)\"?\s*;")
+_EVENT_NAME = re.compile(r"event\s*\{[^{}]*?\bname\s*=\s*\"?([^\";]+)\"?\s*;")
+
+
+def _at_word_start(text: str, start: int) -> bool:
+    return start == 0 or not (text[start - 1].isalnum() or text[start - 1] == "_")
+
+
+def _search(pattern, text: str, pos: int):
+    """The pattern's next match from ``pos`` that starts a word (as ``\b`` would)."""
+    m = pattern.search(text, pos)
+    while m is not None and not _at_word_start(text, m.start()):
+        m = pattern.search(text, m.start() + 1)
+    return m
+
+
+def _scan(patterns, text: str) -> list[tuple[str, object]]:
+    """Matches of ``(label, pattern)``s, left to right, none inside another: what one
+    alternation of them would find, each pattern searched only past the last match."""
+    found, pos = [], 0
+    ahead = {label: _search(p, text, 0) for label, p in patterns}
+    compiled = dict(patterns)
+    while True:
+        live = [(m.start(), label) for label, m in ahead.items() if m is not None]
+        if not live:
+            return found
+        _, label = min(live)
+        m = ahead[label]
+        found.append((label, m))
+        pos = m.end()
+        for other, o in ahead.items():
+            if o is not None and o.start() < pos:
+                ahead[other] = _search(compiled[other], text, pos)
+
+
+def _event_names(text: str) -> list[str]:
+    matches = list(_EVENT_NAME.finditer(text))
+    if all(_at_word_start(text, m.start()) for m in matches):
+        return [m.group(1) for m in matches]    # then exactly what a \b-anchored scan finds
+    return [m.group(1) for _, m in _scan((("event", _EVENT_NAME),), text)]
 
 
 def _ctf_fs():
@@ -45,7 +88,8 @@ def parse_tsdl_blocks(text: str) -> tuple[dict, list[dict]]:
     """The ``env`` entries and each ``clock`` block of a TSDL text without comments."""
     env: dict = {}
     clocks: list[dict] = []
-    for kind, body in _BLOCK.findall(text):
+    for kind, m in _scan(_BLOCKS, text):
+        body = m.group(1)
         values = {k: _value(v) for k, v in _ASSIGN.findall(body)}
         if kind == "env":
             env.update(values)
@@ -121,7 +165,7 @@ def load(trace: TraceInfo) -> None:
     text = _COMMENT.sub("", text)
     env, clocks = parse_tsdl_blocks(text)
     trace.env = env
-    trace.class_names = sorted(set(_EVENT_NAME.findall(text)))
+    trace.class_names = sorted(set(_event_names(text)))
     if clocks:
         c = clocks[0]
         lttng = str(env.get("tracer_name", "")).startswith("lttng")
