@@ -7,8 +7,6 @@ to the nanosecond (times below are scenario times).
 
 from __future__ import annotations
 
-import pytest
-
 from corr.analyses.critical_path import breakdown, critical_path
 from corr.engine.runner import Engine
 from corr.reading import open_traces
