@@ -134,3 +134,23 @@ def test_breakdown_sums_and_path_tiles(stream, waking, spans):
 class _Span:
     def __init__(self, start, end):
         self.start, self.end = start, end
+
+
+@native
+def test_analyse_lets_go_of_every_array_it_is_given():
+    """Each array handed to the C analysis is released (a buffer kept is an array leaked,
+    once per rule of every run)."""
+    import sys
+
+    from corr.sched.store import _native
+    fast, _ = models([(0, ("switch", 0, 1, 1, 2)), (10, ("switch", 0, 2, 1, 1))], False)
+    st_ = fast.store
+    cpus, cpu_off, sw_ts, sw_next, sw_prev, _ = st_.switches
+    arrays = [st_.tids, st_.off, st_.start, st_.end, st_.state, st_.cpu, st_.src_kind,
+              st_.src_id, cpus, cpu_off, sw_ts, sw_next, sw_prev,
+              np.searchsorted(st_.tids, sw_next), np.searchsorted(st_.tids, sw_prev),
+              np.array([1], dtype=np.int64), np.array([0], dtype=np.int64),
+              np.array([20], dtype=np.int64)]
+    before = [sys.getrefcount(a) for a in arrays]
+    _native.analyse(*arrays[:8], 0, *arrays[8:], 8, True)
+    assert [sys.getrefcount(a) for a in arrays] == before

@@ -745,7 +745,7 @@ done:
     free(m.pairs);
     free(m.parts.slots);
     free(m.edges.slots);
-    arr_release(arr, 16);
+    arr_release(arr, 18);
     return result;
 }
 
