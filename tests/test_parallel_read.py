@@ -32,7 +32,7 @@ from corr.testing import Scenario, generate_kernel_trace
 @pytest.fixture(autouse=True)
 def two_cpus(monkeypatch):
     """Two workers wherever the tests run (CI machines may have one CPU)."""
-    monkeypatch.setattr(groups, "_cpu_count", lambda: 2)
+    monkeypatch.setattr(groups, "usable_cpus", lambda: 2)
     monkeypatch.delenv("CORR_JOBS", raising=False)
 
 
@@ -263,7 +263,7 @@ def test_workers_die_with_their_parent():
     script = (
         "import os, sys\n"
         "from corr.reading import groups, open_traces\n"
-        "groups._cpu_count = lambda: 2\n"
+        "groups.usable_cpus = lambda: 2\n"
         f"b = open_traces({str(shared_trace('many-threads'))!r}).batches(batch_size=100, jobs=2)\n"
         "next(b)\n"
         "print(' '.join(open(f'/proc/{os.getpid()}/task/{os.getpid()}/children').read().split()),"
@@ -318,9 +318,9 @@ def test_when_a_trace_stays_serial(tmp_path, monkeypatch):
     assert groups.plan(str(path), None) is None
     monkeypatch.setenv("CORR_JOBS", "2")
     assert groups.plan(str(path), None) is not None
-    monkeypatch.setattr(groups, "_cpu_count", lambda: 1)
+    monkeypatch.setattr(groups, "usable_cpus", lambda: 1)
     assert groups.plan(str(path), 2) is None               # one CPU
-    monkeypatch.setattr(groups, "_cpu_count", lambda: 2)
+    monkeypatch.setattr(groups, "usable_cpus", lambda: 2)
     (tmp_path / "channel0_1").unlink()
     (tmp_path / "channel0_0_1").write_bytes(b"\0" * 100)  # the same CPU's next file
     assert groups.plan(str(path), 2) is None

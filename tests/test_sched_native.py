@@ -113,6 +113,21 @@ def test_bulk_totals_equal_the_reference(stream, waking, spans):
     assert sorted(graph.to_dict()["edges"], key=str) == sorted(want_edges, key=str)
 
 
+@native
+@settings(max_examples=1000, deadline=None)
+@given(STREAM, st.booleans(), SPANS, st.sampled_from([2, 3]))
+def test_totals_in_threads_equal_one_thread_in_order(stream, waking, spans, threads):
+    """The intervals split among threads add up to the same parts and edges, listed in
+    the same (first-seen) order as one thread lists them."""
+    fast, _ = models(stream, waking)
+    spans = [(tid or 1, start, length) for tid, start, length in spans]
+    tids, starts, lengths = (np.asarray(c, dtype=np.int64) for c in zip(*spans))
+    one = bulk.totals(fast, tids, starts, starts + lengths, threads=1)
+    split = bulk.totals(fast, tids, starts, starts + lengths, threads=threads, min_per_thread=1)
+    assert split.parts == one.parts
+    assert split.edges == one.edges
+
+
 @settings(max_examples=500, deadline=None)
 @given(STREAM, st.booleans(), SPANS)
 def test_breakdown_sums_and_path_tiles(stream, waking, spans):

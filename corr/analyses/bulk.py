@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..reading.groups import usable_cpus
 from ..sched.model import SOFTIRQ_NAMES, SchedModel, Source
 from ..sched.store import _native
 from .critical_path import MAX_DEPTH, Part
@@ -39,8 +40,16 @@ class Totals:
 
 
 def totals(model: SchedModel, tids: np.ndarray, starts: np.ndarray, ends: np.ndarray,
-           with_edges: bool = True, max_depth: int = MAX_DEPTH) -> Totals:
-    """The added-up breakdowns (and blame edges) of the intervals ``(tid, start, end)``."""
+           with_edges: bool = True, max_depth: int = MAX_DEPTH, threads: int | None = None,
+           min_per_thread: int = 2048) -> Totals:
+    """The added-up breakdowns (and blame edges) of the intervals ``(tid, start, end)``.
+
+    With ``threads`` (default: the CPUs this process may use) the intervals
+    are split among that many threads, each at least ``min_per_thread``
+    intervals: the totals are the same, in the same order.
+    """
+    if threads is None:
+        threads = usable_cpus()
     st = model.store
     cpus, cpu_off, sw_ts, sw_next, sw_prev, _ = st.switches
     parts, edges = _native.analyse(
@@ -48,7 +57,8 @@ def totals(model: SchedModel, tids: np.ndarray, starts: np.ndarray, ends: np.nda
         model.begin_ns, cpus, cpu_off, sw_ts, sw_next, sw_prev,
         np.searchsorted(st.tids, sw_next), np.searchsorted(st.tids, sw_prev),
         np.ascontiguousarray(tids, dtype=np.int64), np.ascontiguousarray(starts, dtype=np.int64),
-        np.ascontiguousarray(ends, dtype=np.int64), max_depth, with_edges)
+        np.ascontiguousarray(ends, dtype=np.int64), max_depth, with_edges, threads,
+        min_per_thread)
     label = _Labels(model)
     return Totals(
         [Part(PART_KINDS[kind], label.of(by_kind, by_id), by_id if by_kind == B_THREAD else None,

@@ -27,7 +27,7 @@ MIN_PARALLEL_BATCH = 1024
 _CPU_SUFFIX = re.compile(r"_(\d+)(?:_\d+)?$")
 
 
-def _cpu_count() -> int:
+def usable_cpus() -> int:
     """The CPUs this process may run on."""
     try:
         return len(os.sched_getaffinity(0))
@@ -85,7 +85,7 @@ def plan(path: str, jobs=None, batch_size: int = 32_768) -> list[list[str]] | No
     buckets: dict[object, list[str]] = {}
     for f in files:
         buckets.setdefault(cpu_key(f), []).append(f)
-    k = min(_cpu_count(), len(buckets), wanted or len(buckets))
+    k = min(usable_cpus(), len(buckets), wanted or len(buckets))
     if k < 2:
         return None
     if wanted is None and (sum(sizes.values()) < MIN_PARALLEL_BYTES

@@ -20,6 +20,7 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -295,10 +296,8 @@ static slot_t *table_find(table_t *t, const int64_t *key)
     if (2 * (t->n + 1) > t->cap) {
         size_t cap = t->cap ? 2 * t->cap : 1024;
         slot_t *slots = calloc(cap, sizeof(slot_t));
-        if (!slots) {
-            PyErr_NoMemory();
-            return NULL;
-        }
+        if (!slots)
+            return NULL;              /* the caller, holding the GIL, says so */
         for (size_t i = 0; i < t->cap; i++) {
             if (!t->slots[i].used)
                 continue;
@@ -397,10 +396,8 @@ static int seg_push(seglist_t *l, int64_t start, int64_t end, int state, int64_t
     if (l->n >= l->cap) {
         Py_ssize_t cap = l->cap ? 2 * l->cap : 16;
         seg_t *v = realloc(l->v, (size_t)cap * sizeof(seg_t));
-        if (!v) {
-            PyErr_NoMemory();
-            return -1;
-        }
+        if (!v)
+            return -1;                /* out of memory: see table_find */
         l->v = v;
         l->cap = cap;
     }
@@ -658,22 +655,91 @@ static PyObject *table_list(table_t *t, int with_edges)
     return out;
 }
 
+/* ------------------------------------------------ the analysis, in threads */
+
+#define MAX_JOBS 8
+#define MIN_PER_JOB 2048              /* intervals: fewer are not worth a thread */
+
+typedef struct {
+    model_t m;                        /* shares the store; its own accumulators */
+    const int64_t *itid, *istart, *iend;
+    Py_ssize_t lo, hi;
+    int with_edges, rc;
+} job_t;
+
+/* Intervals [lo, hi) into the job's model (no Python API: runs without the GIL). */
+static void *run_job(void *arg)
+{
+    job_t *j = arg;
+    model_t *m = &j->m;
+    int64_t via[64];
+    for (Py_ssize_t i = j->lo; i < j->hi; i++) {
+        m->interval = i;
+        m->waiter_i = find_sorted(m->tids, m->ntids, j->itid[i]);
+        if (breakdown(m, j->itid[i], j->istart[i], j->iend[i], j->with_edges) < 0
+            || (j->with_edges && follow(m, j->itid[i], j->istart[i], j->iend[i], 0, via, 0) < 0)) {
+            j->rc = -1;
+            break;
+        }
+    }
+    return NULL;
+}
+
+/* A later job's totals added to m's: its table entries in their first-seen order
+ * (after m's own, as a serial pass would have met them), its dense cells. */
+static int merge_job(model_t *m, const model_t *o)
+{
+    for (int which = 0; which < 2; which++) {
+        table_t *into = which ? &m->edges : &m->parts;
+        const table_t *from = which ? &o->edges : &o->parts;
+        const slot_t **by_order = calloc(from->n + 1, sizeof(*by_order));
+        if (!by_order)
+            return -1;
+        for (size_t i = 0; i < from->cap; i++)
+            if (from->slots[i].used)
+                by_order[from->slots[i].order] = &from->slots[i];
+        for (size_t k = 0; k < from->n; k++) {
+            slot_t *s = table_find(into, by_order[k]->key);
+            if (!s) {
+                free(by_order);
+                return -1;
+            }
+            s->ns += by_order[k]->ns;
+            s->count += by_order[k]->count;
+            s->kinds |= by_order[k]->kinds;
+        }
+        free(by_order);
+    }
+    for (Py_ssize_t k = 0; k < m->ntids; k++)
+        m->pre_ns[k] += o->pre_ns[k];
+    if (m->pairs)
+        for (size_t c = 0; c < (size_t)m->ntids * (size_t)m->ntids; c++) {
+            pair_t *p = &m->pairs[c];
+            const pair_t *q = &o->pairs[c];
+            p->ns += q->ns;
+            p->count += q->count;
+            p->kinds |= q->kinds;
+        }
+    return 0;
+}
+
 /* analyse(tids, off, start, end, state, cpu, src_kind, src_id, begin,
  *         cpus, cpu_off, sw_ts, sw_next, sw_prev,
- *         itid, istart, iend, max_depth, edges)
+ *         itid, istart, iend, max_depth, edges[, threads[, min_per_job]])
  * -> (parts, edges): [(part kind, by kind, by id, ns)],
  *    [(waiter tid, on kind, on id, ns, intervals, kinds)] in first-seen order */
 static PyObject *analyse(PyObject *self, PyObject *args)
 {
     PyObject *o[18];
     long long begin;
-    int max_depth, with_edges;
+    int max_depth, with_edges, threads = 1, min_per_job = MIN_PER_JOB;
     arr_t arr[18] = {{{0}}};
     PyObject *result = NULL;
     model_t m = {0};
-    if (!PyArg_ParseTuple(args, "OOOOOOOOLOOOOOOOOOOip", &o[0], &o[1], &o[2], &o[3], &o[4],
+    if (!PyArg_ParseTuple(args, "OOOOOOOOLOOOOOOOOOOip|ii", &o[0], &o[1], &o[2], &o[3], &o[4],
                           &o[5], &o[6], &o[7], &begin, &o[8], &o[9], &o[10], &o[11], &o[12],
-                          &o[16], &o[17], &o[13], &o[14], &o[15], &max_depth, &with_edges))
+                          &o[16], &o[17], &o[13], &o[14], &o[15], &max_depth, &with_edges,
+                          &threads, &min_per_job))
         return NULL;
     static const Py_ssize_t sizes[18] = {8, 8, 8, 8, 1, 8, 1, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8};
     for (int i = 0; i < 18; i++)
@@ -705,21 +771,71 @@ static PyObject *analyse(PyObject *self, PyObject *args)
     }
     const int64_t *itid = I64(arr[13]), *istart = I64(arr[14]), *iend = I64(arr[15]);
     Py_ssize_t n = N(arr[13]);
-    int64_t via[64];
     if (max_depth > 62)
         m.max_depth = 62;
-    for (Py_ssize_t i = 0; i < n; i++) {
-        m.interval = i;
-        m.waiter_i = find_sorted(m.tids, m.ntids, itid[i]);
-        if (breakdown(&m, itid[i], istart[i], iend[i], with_edges) < 0)
-            goto done;
-        if (with_edges && follow(&m, itid[i], istart[i], iend[i], 0, via, 0) < 0)
-            goto done;
+    /* The intervals in halves, one thread each, when there are enough to pay
+     * for a thread: each half its own totals, then the second's added to the
+     * first's in its own first-seen order (the serial order). */
+    job_t jobs[MAX_JOBS];
+    memset(jobs, 0, sizeof jobs);
+    if (threads > MAX_JOBS)
+        threads = MAX_JOBS;
+    if (min_per_job < 1)
+        min_per_job = 1;
+    int njobs = threads > 1 && n >= 2 * (Py_ssize_t)min_per_job ? threads : 1;
+    int failed = 0;
+    for (int j = 0; j < njobs; j++) {
+        jobs[j].m = m;
+        jobs[j].itid = itid; jobs[j].istart = istart; jobs[j].iend = iend;
+        jobs[j].lo = n * j / njobs; jobs[j].hi = n * (j + 1) / njobs;
+        jobs[j].with_edges = with_edges;
+        if (j > 0) {                  /* its own accumulators; the first job's are m's */
+            jobs[j].m.parts = (table_t){0};
+            jobs[j].m.edges = (table_t){0};
+            jobs[j].m.pre_ns = calloc((size_t)m.ntids + 1, sizeof(int64_t));
+            jobs[j].m.pairs = m.pairs
+                ? calloc((size_t)m.ntids * (size_t)m.ntids + 1, sizeof(pair_t)) : NULL;
+            if (!jobs[j].m.pre_ns || (m.pairs && !jobs[j].m.pairs))
+                failed = 1;
+        }
+    }
+    if (!failed) {
+        pthread_t tids[MAX_JOBS];
+        int started[MAX_JOBS] = {0};
+        Py_BEGIN_ALLOW_THREADS
+        for (int j = 1; j < njobs; j++)
+            started[j] = pthread_create(&tids[j], NULL, run_job, &jobs[j]) == 0;
+        run_job(&jobs[0]);
+        for (int j = 1; j < njobs; j++) {
+            if (started[j])
+                pthread_join(tids[j], NULL);
+            else
+                run_job(&jobs[j]);    /* no thread to spare: here, after the first */
+        }
+        Py_END_ALLOW_THREADS
+        for (int j = 0; j < njobs; j++)
+            failed |= jobs[j].rc < 0;
+    }
+    m.parts = jobs[0].m.parts;        /* the first job grew m's tables */
+    m.edges = jobs[0].m.edges;
+    for (int j = 1; j < njobs && !failed; j++)
+        failed = merge_job(&m, &jobs[j].m) < 0;
+    for (int j = 1; j < njobs; j++) {
+        free(jobs[j].m.pre_ns);
+        free(jobs[j].m.pairs);
+        free(jobs[j].m.parts.slots);
+        free(jobs[j].m.edges.slots);
+    }
+    if (failed) {
+        PyErr_NoMemory();
+        goto done;
     }
     /* The dense totals join the tables. */
     for (Py_ssize_t k = 0; k < m.ntids; k++)
-        if (m.pre_ns[k] && add_part(&m, P_PREEMPTED, B_THREAD, m.tids[k], m.pre_ns[k]) < 0)
+        if (m.pre_ns[k] && add_part(&m, P_PREEMPTED, B_THREAD, m.tids[k], m.pre_ns[k]) < 0) {
+            PyErr_NoMemory();
             goto done;
+        }
     for (Py_ssize_t w = 0; m.pairs && w < m.ntids; w++)
         for (Py_ssize_t k = 0; k < m.ntids; k++) {
             Py_ssize_t cell = w * m.ntids + k;
@@ -728,8 +844,10 @@ static PyObject *analyse(PyObject *self, PyObject *args)
                 continue;
             int64_t key[KEYS] = {m.tids[w], B_THREAD, m.tids[k], 0};
             slot_t *s = table_find(&m.edges, key);
-            if (!s)
+            if (!s) {
+                PyErr_NoMemory();
                 goto done;
+            }
             s->ns += p->ns;
             s->count += p->count;
             s->kinds |= p->kinds;
