@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from collections.abc import Iterator
-from itertools import chain, compress
+from itertools import compress
 
 from ..reading.batch import (ClassColumns, EventBatch, EventClassInfo, FieldInfo, IntColumn,
                              int64_array)
@@ -248,12 +248,8 @@ class TraceNormaliser:
             positions[cid] = by_class[at:at + size]
             at += size
         try:
-            cpu_columns = [batch.classes[c].cpu for c in cids]
-            if all(getattr(c, "array", None) is not None for c in cpu_columns):
-                cpu_by_class = (np.concatenate([c.array for c in cpu_columns]) if cpu_columns
-                                else np.zeros(0, dtype=np.int64))
-            else:
-                cpu_by_class = np.fromiter(chain.from_iterable(cpu_columns), np.int64, n)
+            cpu_by_class = (np.concatenate([int64_array(batch.classes[c].cpu) for c in cids])
+                            if cids else np.zeros(0, dtype=np.int64))
         except (TypeError, ValueError):
             return None                          # an event without a CPU
         cpu_all = np.empty(n, dtype=np.int64)

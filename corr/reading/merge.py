@@ -288,7 +288,8 @@ def _ordered_discards(pending: list[_GroupPending], bound: int | None) -> list:
 
 
 def combine_slices(slices: list[_Slice]) -> EventBatch:
-    """One batch of plain lists from slices of several workers, in muxing order."""
+    """One batch of lists (integer columns as IntColumns) from slices of several workers,
+    in muxing order."""
     import numpy as np
     if len(slices) == 1:
         s = slices[0]

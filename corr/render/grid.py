@@ -119,7 +119,7 @@ class Grid:
                 cell = cell.copy()           # rich justifies right and centre without them
                 cell.rstrip()
             pad = width - cell_len(cell.plain)
-            before = pad if justify == "right" else pad // 2 if justify == "center" else 0
+            before = _before(pad, justify)
             start = len(line)
             if pad:                          # justified within the cell, in its own style
                 cell = cell.copy()
@@ -149,7 +149,7 @@ class Grid:
             if justify != "left":
                 plain = plain.rstrip()               # as Text.rstrip, which rich justifies after
             pad = width - cell_len(plain)
-            before = pad if justify == "right" else pad // 2 if justify == "center" else 0
+            before = _before(pad, justify)
             texts.append(f"{' ' * ((i > 0) + before)}{plain}{' ' * ((i < last) + pad - before)}")
         if style is None:
             yield Segment((vertical if self.boxed else "").join(texts))
@@ -159,3 +159,8 @@ class Grid:
                     yield Segment(vertical)
                 yield Segment(text, style)
         yield Segment.line()
+
+
+def _before(pad: int, justify: str) -> int:
+    """How much of a cell's ``pad`` goes before its text (the rest after), as rich justifies."""
+    return pad if justify == "right" else pad // 2 if justify == "center" else 0

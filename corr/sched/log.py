@@ -44,13 +44,10 @@ def _narrow(name: str, column: np.ndarray) -> np.ndarray:
 
 def _ints(values) -> np.ndarray:
     """A column as int64, absent values as -1."""
-    array = getattr(values, "array", None)      # a merged IntColumn's: no conversion
-    if array is not None and array.dtype == np.int64:
-        return array
-    if isinstance(values, RawInts):   # a parallel worker's machine words: read in place
+    if isinstance(values, RawInts):   # a parallel worker's machine words (signed or not): in place
         return np.frombuffer(values, dtype=np.int64)
     try:
-        return np.asarray(values, dtype=np.int64)
+        return int64_array(values)    # a merged IntColumn's own array: no conversion
     except OverflowError:             # unsigned 64-bit values (addresses): same bits
         return np.asarray(values, dtype=np.uint64).view(np.int64)
     except (TypeError, ValueError):

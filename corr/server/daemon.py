@@ -170,8 +170,7 @@ class Server:
         except OSError:
             return
         if load_on_demand(names):
-            gc.collect()
-            gc.freeze()
+            _freeze()
             self._write_status()
 
     def _fork(self, conn: socket.socket) -> None:
@@ -190,16 +189,27 @@ class Server:
         conn.close()
 
     def close(self) -> None:
-        """Remove the socket and status file if they are still this server's."""
+        """Remove the socket, status and wants files if they are still this server's."""
         if self.sock is not None and self._still_ours():
-            for path in (self.path, self.status_path, self.wants_path):
-                try:
-                    os.unlink(path)
-                except OSError:
-                    pass
+            _remove(self.path, self.status_path, self.wants_path)
         if self.sock is not None:
             self.sock.close()
             self.sock = None
+
+
+def _freeze() -> None:
+    """What is loaded now, out of the collector's sight: a collection in a forked
+    command would otherwise write to every such object's header, copying its page."""
+    gc.collect()
+    gc.freeze()
+
+
+def _remove(*paths: str) -> None:
+    for path in paths:
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
 
 
 def _same_user(conn: socket.socket) -> bool:
@@ -222,12 +232,12 @@ def _reap() -> None:
 def _recv_request(conn: socket.socket) -> tuple[dict, list[int]]:
     """The request and the three descriptors it carried."""
     data, fds, _, _ = socket.recv_fds(conn, 65536, len(protocol.STDIO))
-    if len(fds) != len(protocol.STDIO) or len(data) < 8:
+    if len(fds) != len(protocol.STDIO) or len(data) < protocol.LENGTH_SIZE:
         for fd in fds:
             os.close(fd)
         raise protocol.ProtocolError("a request without its descriptors")
     length = protocol.request_length(data)
-    body = bytearray(data[8:])
+    body = bytearray(data[protocol.LENGTH_SIZE:])
     while len(body) < length:
         chunk = conn.recv(length - len(body))
         if not chunk:
@@ -323,12 +333,8 @@ def remove_gone_servers(folder: str, key: str) -> list[str]:
         with f:
             if not _try_lock(f):
                 continue                 # that server runs (or is starting)
-            for path in (address.socket_path(folder, other), address.pid_path(folder, other),
-                         address.wants_path(folder, other), address.lock_path(folder, other)):
-                try:
-                    os.unlink(path)
-                except OSError:
-                    pass
+            _remove(address.socket_path(folder, other), address.pid_path(folder, other),
+                    address.wants_path(folder, other), address.lock_path(folder, other))
             removed.append(other)
     return removed
 
@@ -344,10 +350,7 @@ def run(idle_s: float = DEFAULT_IDLE_S) -> int:
         return 0                         # another server of this code runs or is starting
     remove_gone_servers(folder, key)
     preload()
-    # Out of the collector's sight: a collection in a forked command would
-    # otherwise write to every preloaded object's header, copying the pages.
-    gc.collect()
-    gc.freeze()
+    _freeze()
     server = Server(folder, key, idle_s)
 
     def stop(signum, frame):

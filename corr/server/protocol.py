@@ -22,6 +22,7 @@ import sys
 STDIO = (0, 1, 2)
 PID, EXIT = b"p", b"x"
 REPLY_SIZE = 5
+LENGTH_SIZE = 8                  # the request body's length, before it
 MAX_REQUEST = 16 << 20
 
 
@@ -35,12 +36,12 @@ def encode_request(argv: list[str]) -> bytes:
     fields = [str(umask).encode(), os.fsencode(os.getcwd()), str(len(argv)).encode(),
               *map(os.fsencode, argv), *(k + b"=" + v for k, v in os.environb.items())]
     body = b"\0".join(fields)
-    return len(body).to_bytes(8, "little") + body
+    return len(body).to_bytes(LENGTH_SIZE, "little") + body
 
 
 def request_length(head: bytes) -> int:
-    """The body's length, from the first 8 bytes."""
-    length = int.from_bytes(head[:8], "little")
+    """The body's length, from the first ``LENGTH_SIZE`` bytes."""
+    length = int.from_bytes(head[:LENGTH_SIZE], "little")
     if length > MAX_REQUEST:
         raise ProtocolError("a request too large")
     return length
