@@ -302,6 +302,18 @@ class Recording:
     results: dict = field(default_factory=dict)
 
 
+# A live recording's races go either way: on a busy host most of the racing
+# scenario's wakeups can land before the switch-out, which leaves too few
+# scheduling delays to compare.  Such a recording is made again, at most
+# this many times in all; every comparison asserts the same of the one kept.
+RECORD_ATTEMPTS = 3
+
+
+def enough_delays(n: Counter) -> bool:
+    """At least a quarter of a thread's rows compare a scheduling delay and a blocked time."""
+    return n["delay"] >= n["rows"] // 4 and n["blocked (perf wait - delay)"] >= n["rows"] // 4
+
+
 @pytest.fixture(scope="module", params=list(SCENARIOS))
 def recording(request, tmp_path_factory) -> Recording:
     if os.geteuid() != 0:
@@ -311,9 +323,16 @@ def recording(request, tmp_path_factory) -> Recording:
     cpus = sorted(os.sched_getaffinity(0))
     if request.param.startswith("two-cpus") and len(cpus) < 2:
         pytest.skip("the two-CPU scenarios need two CPUs")
-    outdir = tmp_path_factory.mktemp(f"pingpong-{request.param}")
+    for _ in range(RECORD_ATTEMPTS):
+        made = _record(request.param, tmp_path_factory.mktemp(f"pingpong-{request.param}"), cpus)
+        if all(enough_delays(compare(made, made.tids[name]).n) for name in ("ping", "pong")):
+            break
+    return made
+
+
+def _record(scenario: str, outdir: Path, cpus: list[int]) -> Recording:
     _run([RECORD, outdir, "--rounds", ROUNDS, "--sleep-every", SLEEP_EVERY,
-          "--sleep-us", SLEEP_US, *SCENARIOS[request.param].args(cpus)])
+          "--sleep-us", SLEEP_US, *SCENARIOS[scenario].args(cpus)])
     text = (outdir / "recording.txt").read_text()
     summary = re.search(r"^pingpong: pid (\d+) ping (\d+) pong (\d+) spin (-?\d+) rounds (\d+) "
                         r"sleeps (\d+)$", text, re.M)
@@ -328,7 +347,7 @@ def recording(request, tmp_path_factory) -> Recording:
     engine = Engine(open_traces([kernel]), RuleSet(str(kernel), 1, []), scheduling=True).run()
     model = SchedModel(engine.sched_log, engine.begin_ns, engine.end_ns,
                        names=engine.thread_names.name_at)
-    return Recording(request.param, outdir, tids, events, replay_timehist(events),
+    return Recording(scenario, outdir, tids, events, replay_timehist(events),
                      timehist_printed(outdir / "perf.data"), model)
 
 
@@ -532,7 +551,7 @@ def test_corr_agrees_with_perf_sched_timehist(recording, name):
     assert n["off-CPU"] >= rows * 9 // 10
     assert (n["delay"] + n["runnable after preemption (perf wait)"]
             + n["woken before its switch-out: delay not compared"]) >= rows * 9 // 10
-    assert n["delay"] >= rows // 4 and n["blocked (perf wait - delay)"] >= rows // 4
+    assert enough_delays(n), dict(n)
     assert n["blocked >= the sleep"] >= SLEEPS * 9 // 10    # ping waits out pong's sleeps
     assert n["runnable after preemption (perf wait)"] >= scenario.min_preempted
 
