@@ -36,5 +36,7 @@ def entry_point() -> None:
             sys.stdout.flush()
         except OSError:
             pass
+        from .server import wants
+        wants.record_for_next_server()       # the traces read here: parsed before it serves
         client.start_in_background()
     sys.exit(code)

@@ -37,8 +37,31 @@ def two_cpus(monkeypatch):
 
 
 @pytest.fixture
+def given(monkeypatch):
+    """What each forked worker was given: ports of the trace's prepared source, or a folder."""
+    works = []
+    real = parallel._Workers._fork
+
+    def recording(self, work, *args):
+        works.append(work)
+        return real(self, work, *args)
+    monkeypatch.setattr(parallel._Workers, "_fork", recording)
+    return works
+
+
+@pytest.fixture(params=["ports", "folders"])
+def split(request, monkeypatch, given):
+    """Workers reading ports of one prepared source, then (as when the ports cannot be
+    told apart) each its own temporary trace folder; what each worker was given."""
+    if request.param == "folders":
+        monkeypatch.setattr(parallel, "port_groups", lambda *args: None)
+    return request.param, given
+
+
+@pytest.fixture
 def group_dirs(monkeypatch):
-    """The temporary folders the workers are given."""
+    """Workers given temporary folders (no prepared source's ports); the folders."""
+    monkeypatch.setattr(parallel, "port_groups", lambda *args: None)
     made = []
     real = groups.make_group_dir
 
@@ -124,9 +147,13 @@ ONE_STREAM_FILE = {"flipping-endianness", "context-switches-ust"}      # nothing
 
 
 @pytest.mark.parametrize("name", READABLE + ["hello-lost"])
-def test_parallel_equals_serial_on_shared_traces(name, group_dirs):
+def test_parallel_equals_serial_on_shared_traces(name, split):
+    mode, given = split
     events, _, error, _, _ = assert_same_decode(shared_trace(name))
-    assert bool(group_dirs) == (name not in ONE_STREAM_FILE), "split as planned"
+    assert len(given) == (0 if name in ONE_STREAM_FILE else 2), "split as planned"
+    for work in given:          # every shared trace's ports are told apart
+        assert (work.source is not None) == (mode == "ports")
+        assert (work.group_dir is not None) == (mode == "folders")
     if name == "hello-lost":
         assert len(events) == 38 and error is not None and error[2] == 38
     else:
@@ -169,11 +196,11 @@ def test_empty_strings_are_empty_in_every_decode():
                     assert fields["filename"] == ""
 
 
-def test_generated_trace(tmp_path, group_dirs):
+def test_generated_trace(tmp_path, split):
     g = generate_kernel_trace(tmp_path / "gen", events=30_000, cpus=6, threads=40, seed=11,
                               packet_events=500)
     events = assert_same_decode(g.path, batch_size=3000)[0]
-    assert len(events) == 30_000 and len(group_dirs) == 2
+    assert len(events) == 30_000 and len(split[1]) == 2
 
 
 def _tied_scenario(cpus: int = 12) -> Scenario:
@@ -259,11 +286,12 @@ def test_an_exception_in_the_consumer_cleans_up(group_dirs):
 
 def test_workers_die_with_their_parent():
     """A parent killed outright takes its workers with it (no orphans); a later
-    read removes the folders it left."""
+    read removes the folders it left (workers given folders, not prepared ports)."""
     script = (
         "import os, sys\n"
-        "from corr.reading import groups, open_traces\n"
+        "from corr.reading import groups, open_traces, parallel\n"
         "groups.usable_cpus = lambda: 2\n"
+        "parallel.port_groups = lambda *args: None\n"
         f"b = open_traces({str(shared_trace('many-threads'))!r}).batches(batch_size=100, jobs=2)\n"
         "next(b)\n"
         "print(' '.join(open(f'/proc/{os.getpid()}/task/{os.getpid()}/children').read().split()),"
@@ -444,3 +472,52 @@ def test_a_whole_run_from_workers_is_the_serial_run(rule, monkeypatch):
         merged = _run_json(rules, trace, cache=False)
     monkeypatch.setenv("CORR_JOBS", "1")
     assert merged == _run_json(rules, trace, cache=False)
+
+
+# -- which ports carry which files ----------------------------------------------------------
+
+def test_ports_named_by_instance_id_follow_the_streams_first_files(tmp_path):
+    # Ports in the order of each stream's first file; a CPU's rotated files are one stream.
+    path = _files(tmp_path, {"channel0_0_0": 10, "channel0_0_1": 10, "channel0_1": 10,
+                             "channel0_10": 10, "channel1_0": 10, "channel0_2": 0})
+    ports = ["u | 0 | 0", "u | 0 | 1", "u | 0 | 10", "u | 1 | 0"]
+    plan = [["channel0_0_0", "channel0_0_1", "channel1_0"], ["channel0_1", "channel0_10"]]
+    assert groups.port_groups(ports, str(path), plan) == [[0, 3], [1, 2]]
+    assert groups.port_groups(ports[:3], str(path), plan) is None       # a stream without port
+    split_cpu = [["channel0_0_0", "channel1_0"], ["channel0_0_1", "channel0_1", "channel0_10"]]
+    assert groups.port_groups(ports, str(path), split_cpu) is None      # one stream, two groups
+
+
+def test_ports_named_by_path_are_their_files(tmp_path):
+    path = _files(tmp_path, {"a_0": 10, "a_1": 10, "a_2": 10})
+    ports = [f"u | 0 | {tmp_path}/{name}" for name in ("a_0", "a_1", "a_2")]
+    assert groups.port_groups(ports, str(path), [["a_1"], ["a_0", "a_2"]]) == [[1], [0, 2]]
+    assert groups.port_groups(ports, str(path), [["a_1"], ["a_0"]]) is None
+
+
+def test_a_wrong_port_guess_costs_a_serial_decode_not_a_wrong_result(monkeypatch, given):
+    """Workers check that each stream they read is a file of their group."""
+    path = shared_trace("many-threads")
+    expected = decode(path, 1, batch_size=5000)
+    real_port_groups, real_replay = groups.port_groups, parallel.replay
+    replays = []
+
+    def swapped(*args):
+        return real_port_groups(*args)[::-1]
+
+    def replay(*args):
+        replays.append(args[5])
+        return real_replay(*args)
+    monkeypatch.setattr(parallel, "port_groups", swapped)
+    monkeypatch.setattr(parallel, "replay", replay)
+    assert decode(path, 2, batch_size=5000) == expected
+    assert replays == [0] and all(work.source is not None for work in given)
+    assert children() == []
+
+
+def test_stopping_early_leaves_no_worker_with_prepared_ports(given):
+    batches = open_traces(shared_trace("many-threads")).batches(batch_size=1000, jobs=2)
+    next(batches)
+    assert len(children()) == 2 and all(w.group_dir is None for w in given)
+    batches.close()
+    assert children() == []

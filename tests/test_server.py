@@ -101,6 +101,7 @@ def test_a_command_run_without_a_server_starts_one_for_the_next(server_env):
     while corr("server", "status", env=server_env).returncode != 0:
         assert time.monotonic() < deadline, "no server started"
         time.sleep(0.1)
+    wait_for_parsed(server_env, TRACE)      # the trace the first command read
     second = corr("run", REPO / "rules" / "llserver.yaml", TRACE, env=server_env)
     assert second.stdout == first.stdout
     assert served_count(server_env) == 1
@@ -188,7 +189,45 @@ def test_argparse_exits_come_back_as_they_would(server_env, args):
 
 def on_demand(env) -> str:
     status = corr("server", "status", env=env).stdout
-    return status.split("loaded for commands: ")[1].strip() if "loaded for" in status else ""
+    if "loaded for" not in status:
+        return ""
+    return status.split("loaded for commands: ")[1].split(";")[0].strip()
+
+
+def parsed_traces(env) -> list[str]:
+    """The traces whose metadata the server holds parsed (its status line says)."""
+    status = corr("server", "status", env=env).stdout
+    if "metadata parsed: " not in status:
+        return []
+    return status.split("metadata parsed: ")[1].split(";")[0].strip().split(", ")
+
+
+def wait_for_parsed(env, trace) -> None:
+    """Until the server holds parsed the trace at ``trace/kernel`` (a session's kernel trace)."""
+    deadline = time.monotonic() + 60
+    while str(trace / "kernel") not in parsed_traces(env):
+        assert time.monotonic() < deadline, f"the server never parsed {trace}"
+        time.sleep(0.05)
+
+
+def test_the_server_parses_the_traces_its_commands_read(server_env, tmp_path):
+    """After a command over a trace the server holds its metadata parsed, forgets it
+    once the trace changes, and a command over it prints the same either way."""
+    start(server_env)
+    assert parsed_traces(server_env) == []
+    trace = tmp_path / "trace"
+    subprocess.run(["cp", "-r", TRACE, trace], check=True)
+    args = ("run", REPO / "rules" / "llserver.yaml", trace, "--no-cache")
+    alone = corr(*args, env={**server_env, "CORR_SERVER": "off"})
+    first = corr(*args, env=server_env)
+    wait_for_parsed(server_env, trace)
+    again = corr(*args, env=server_env)           # from the parsed source
+    assert alone.stdout == first.stdout == again.stdout and "rule queue_delay" in again.stdout
+    stream = next(p for p in trace.iterdir() if p.is_file() and p.name != "metadata")
+    os.utime(stream, ns=(1, 1))                   # touched: the parsed source is stale
+    touched = corr(*args, env=server_env)
+    assert touched.stdout == alone.stdout
+    wait_for_parsed(server_env, trace)            # parsed again after the command
 
 
 def test_the_server_imports_pyarrow_once_a_command_used_the_cache(server_env):

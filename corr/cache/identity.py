@@ -15,6 +15,7 @@ import os
 import zlib
 
 from ..reading.projection import ALL, Projection
+from ..reading.sources import trace_files
 
 FORMAT = 1                       # bump when what an entry holds changes shape
 
@@ -35,18 +36,6 @@ def code_fingerprint() -> str:
                     parts.append(f"{sub}/{name}:{st.st_size}:{st.st_mtime_ns}")
         _fingerprint = f"{zlib.crc32(chr(10).join(parts).encode()):08x}"
     return _fingerprint
-
-
-def trace_files(path: str) -> list[list]:
-    """Every file under a trace folder: ``[relative path, size, mtime_ns]``, sorted."""
-    out = []
-    for root, dirs, files in os.walk(path, followlinks=True):
-        dirs.sort()
-        for name in sorted(files):
-            full = os.path.join(root, name)
-            st = os.stat(full)
-            out.append([os.path.relpath(full, path), st.st_size, st.st_mtime_ns])
-    return out
 
 
 def entry_folder(directory: str, traceset) -> str:

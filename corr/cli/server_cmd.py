@@ -43,7 +43,8 @@ def run(args, ui) -> int:
         which = "this code" if s.current else "older code (exits when idle)"
         ui.write(f"pid {s.pid}: {which} [{s.key}], {s.runs} command(s) served, "
                  f"up {now - s.started:.0f} s, exits after {s.idle_s:.0f} s idle"
-                 + (f"; loaded for commands: {', '.join(s.on_demand)}" if s.on_demand else ""))
+                 + (f"; loaded for commands: {', '.join(s.on_demand)}" if s.on_demand else "")
+                 + (f"; metadata parsed: {', '.join(s.traces)}" if s.traces else ""))
     return 0 if found[0].current else 1
 
 

@@ -64,32 +64,48 @@ def read_trace(trace: TraceInfo, registry: ClassRegistry, projection: Projection
     ``workers``: this trace's decode workers, already started
     (:func:`start_workers`).
     """
+    from . import prepared
+    prepared.note_read(trace.path)
     groups = workers.groups if workers is not None else plan(trace.path, jobs, batch_size)
     if groups:
         from .parallel import read_parallel
         return read_parallel(trace, registry, projection, batch_size, reader, groups, workers)
-    return decode(BatchBuilder(trace, registry, projection, batch_size), reader)
+    return decode(BatchBuilder(trace, registry, projection, batch_size), reader,
+                  prepared.source_for(trace.path))
 
 
-def decode(builder: BatchBuilder, reader: str = "auto") -> Iterator[EventBatch]:
-    """The serial decode: one graph for ``builder.trace``, yielding the builder's batches."""
+def add_source(graph, path: str):
+    """``src.ctf.fs`` over the trace folder ``path`` in ``graph``: its metadata parsed and
+    its packets indexed.  A metadata error is a TraceError with the line it is at."""
+    with captured_c_stderr() as log:           # where a metadata error gets its line
+        try:
+            return graph.add_component(bt2.find_plugin("ctf").source_component_classes["fs"],
+                                       "src", {"inputs": [path]})
+        except bt2._Error as exc:
+            error = exc
+    raise explain_failure(path, error, log["text"]) from None
+
+
+def decode(builder: BatchBuilder, reader: str = "auto", source=None,
+           ports: list[int] | None = None) -> Iterator[EventBatch]:
+    """The serial decode: one graph for ``builder.trace``, yielding the builder's batches.
+
+    ``source``: the trace's :class:`~corr.reading.prepared.PreparedSource`, whose graph
+    this process has not used yet (its metadata is not parsed again); ``ports``: the
+    indexes of the source's output ports to read (None: all of them).
+    """
     trace = builder.trace
-    graph = bt2.Graph()
+    if source is not None and source.claim():
+        graph, src = source.graph, source.src
+    else:
+        graph = bt2.Graph()
+        src = add_source(graph, trace.path)
     try:
-        with captured_c_stderr() as log:       # where a metadata error gets its line
-            try:
-                src = graph.add_component(bt2.find_plugin("ctf").source_component_classes["fs"],
-                                          "src", {"inputs": [trace.path]})
-            except bt2._Error as exc:
-                error = exc
-            else:
-                error = None
-        if error is not None:
-            raise explain_failure(trace.path, error, log["text"]) from None
         mux = graph.add_component(bt2.find_plugin("utils").filter_component_classes["muxer"], "mux")
         sink = graph.add_component(choose_sink(reader), "sink", obj=builder)
-        for i, port in enumerate(src.output_ports.values()):
-            graph.connect_ports(port, mux.input_ports[f"in{i}"])
+        outputs = list(src.output_ports.values())
+        for i, n in enumerate(range(len(outputs)) if ports is None else ports):
+            graph.connect_ports(outputs[n], mux.input_ports[f"in{i}"])
         graph.connect_ports(mux.output_ports["out"], sink.input_ports["in"])
     except bt2._Error as exc:
         raise explain_failure(trace.path, exc) from None

@@ -121,6 +121,51 @@ def auto_stream_ids(path: str) -> dict[str, int] | None:
     return {f: i for i, f in enumerate(sorted(files, key=os.fsencode))}
 
 
+_ROTATED = re.compile(r"^(.*_\d+)_(\d+)$")
+
+
+def port_groups(port_names: list[str], path: str,
+                groups: list[list[str]]) -> list[list[int]] | None:
+    """The output ports of the trace's ``src.ctf.fs`` that carry each group's files,
+    or None when that cannot be told.
+
+    A port is one stream.  Its name ends with the stream's file path when the
+    packets name no stream instance; otherwise with the instance id, and
+    babeltrace2 creates the ports in the order of each stream's first file
+    (``compare_ds_file_groups_by_first_path``), a stream being one file or
+    LTTng's rotated files of one channel and CPU (``channel0_3_0``,
+    ``channel0_3_1``).  A worker checks that the streams it reads are its
+    group's files (:mod:`parallel`): a wrong guess costs a serial decode,
+    never a wrong result.
+    """
+    owner = {f: i for i, files in enumerate(groups) for f in files}
+    tails = [name.rsplit(" | ", 1)[-1] for name in port_names]
+    out: list[list[int]] = [[] for _ in groups]
+    if all(t.startswith("/") for t in tails):
+        for port, tail in enumerate(tails):
+            group = owner.get(os.path.basename(tail))
+            if group is None:
+                return None
+            out[group].append(port)
+        return out
+    streams: dict[str, list[str]] = {}
+    for f in stream_files(path):
+        if os.path.getsize(os.path.join(path, f)) > 0:
+            m = _ROTATED.match(f)
+            streams.setdefault(m.group(1) if m else f, []).append(f)
+    firsts = []
+    for files in streams.values():
+        files.sort(key=lambda f: (int(m.group(2)) if (m := _ROTATED.match(f)) else 0))
+        if len({owner.get(f) for f in files}) != 1 or owner.get(files[0]) is None:
+            return None
+        firsts.append(files[0])
+    if len(firsts) != len(port_names):
+        return None
+    for port, first in enumerate(sorted(firsts, key=os.fsencode)):
+        out[owner[first]].append(port)
+    return out
+
+
 _GROUP_PREFIX = "corr-group-"
 
 

@@ -1,8 +1,10 @@
 """Decoding one trace on several cores: worker processes, one per group of stream files.
 
 Each worker is forked (after every import: nothing is re-imported) and
-runs the serial decode (:func:`graph.decode`) on a temporary trace folder
-holding its group's stream files (:mod:`groups`).  It ships its batches
+runs the serial decode (:func:`graph.decode`) over its group's stream
+files (:mod:`groups`): the output ports of the trace's source, parsed
+once before the fork (:mod:`prepared`), that carry its files; or, when
+the ports cannot be told apart, a temporary trace folder holding them.  It ships its batches
 over a pipe (:mod:`wire`); the parent maps the worker's class ids to its
 own registry, merges the workers' streams by timestamp
 (:func:`merge.merge_groups`) and hands out plain-list batches: the same
@@ -32,11 +34,13 @@ import signal
 import threading
 from collections.abc import Iterator
 from queue import Queue
+from typing import NamedTuple
 
-from . import native_sink, wire
+from . import native_sink, prepared, wire
 from .batch import EventBatch
 from .graph import choose_sink, decode
-from .groups import auto_stream_ids, bt2_path, make_group_dir, remove_stale_group_dirs
+from .groups import (auto_stream_ids, bt2_path, make_group_dir, port_groups,
+                     remove_stale_group_dirs)
 from .merge import Part, drop_events, merge_groups
 from .projection import Projection
 from .sink_common import BatchBuilder, ClassRegistry
@@ -48,6 +52,9 @@ _PIPE_BYTES = 1 << 20
 _F_SETPIPE_SZ = 1031            # Linux fcntl: a pipe's buffer size
 _PR_SET_PDEATHSIG = 1           # Linux prctl: a signal for when the parent dies
 _LIVE: set["_Workers"] = set()      # closed at exit if a consumer never was
+# Without a prepared source (a command not served, a trace the server has not
+# read yet), parse the metadata here, once, rather than in every worker.
+PARSE_BEFORE_FORK = True
 
 
 class WorkerFailed(Exception):
@@ -118,20 +125,29 @@ class _Workers:
         self.trace = trace
         self.groups = groups
         self.dirs: list[str] = []
+        self.group_dirs: list[str | None] = []
         self.pids: list[int] = []
         self.receivers: list[wire.Receiver] = []
         self.streams = _TraceStreams(trace, auto_stream_ids(trace.path))
         _LIVE.add(self)
         try:
-            remove_stale_group_dirs()
-            for files in groups:
-                self.dirs.append(make_group_dir(trace.path, files))
-                self._fork(self.dirs[-1], projection, batch_size, reader)
+            source = prepared.source_for(trace.path, make=PARSE_BEFORE_FORK)
+            ports = source and port_groups(source.port_names, trace.path, groups)
+            if not ports:
+                remove_stale_group_dirs()
+            for i, files in enumerate(groups):
+                if ports:
+                    work = _Work(None, source, ports[i], frozenset(files))
+                else:
+                    self.dirs.append(make_group_dir(trace.path, files))
+                    work = _Work(self.dirs[-1], None, None, None)
+                self.group_dirs.append(work.group_dir)
+                self._fork(work, projection, batch_size, reader)
         except BaseException:
             self.close()
             raise
 
-    def _fork(self, group_dir, projection, batch_size, reader) -> None:
+    def _fork(self, work: "_Work", projection, batch_size, reader) -> None:
         read_fd, write_fd = os.pipe()
         try:
             pid = os.fork()
@@ -140,7 +156,7 @@ class _Workers:
             os.close(write_fd)
             raise
         if pid == 0:                    # the child never returns
-            _child(write_fd, self.trace, group_dir, projection, batch_size, reader)
+            _child(write_fd, self.trace, work, projection, batch_size, reader)
         os.close(write_fd)
         self.pids.append(pid)
         self.receivers.append(wire.Receiver(read_fd))
@@ -148,7 +164,7 @@ class _Workers:
     def parts(self, i: int, registry: ClassRegistry) -> Iterator[Part]:
         """Worker ``i``'s batches as Parts, its classes and streams learned on the way."""
         receiver = self.receivers[i]
-        decoder = _PartDecoder(self.trace, registry, self.streams, self.dirs[i])
+        decoder = _PartDecoder(self.trace, registry, self.streams, self.group_dirs[i])
         while True:
             msg = receiver.recv()
             if msg is None:
@@ -222,7 +238,7 @@ class _TraceStreams:
 class _PartDecoder:
     """Turns one worker's messages into Parts: its class ids and stream names mapped."""
 
-    def __init__(self, trace, registry, streams: _TraceStreams, group_dir: str):
+    def __init__(self, trace, registry, streams: _TraceStreams, group_dir: str | None):
         self.trace = trace
         self.registry = registry
         self.streams = streams
@@ -276,21 +292,34 @@ def _unpacked(spec):
 
 
 class _Renamer:
-    """A worker's stream names (under its folder) as the serial decode names them."""
+    """A worker's stream names (under its folder) as the serial decode names them
+    (a worker reading the trace's own source names them so already: ``group_dir`` None)."""
 
-    def __init__(self, group_dir: str, trace_path: str):
-        self.worker = bt2_path(group_dir) + "/"
+    def __init__(self, group_dir: str | None, trace_path: str):
+        self.worker = bt2_path(group_dir) + "/" if group_dir else None
         self.serial = bt2_path(trace_path) + "/"
 
     def __call__(self, name: str) -> str:
-        if name.startswith(self.worker):
+        if self.worker is not None and name.startswith(self.worker):
             return self.serial + name[len(self.worker):]
         return name
 
 
 # -- the worker's side ---------------------------------------------------------------------
 
-def _child(fd: int, trace: TraceInfo, group_dir: str, projection: Projection,
+class _Work(NamedTuple):
+    """What one worker decodes: a group folder, or ports of the trace's prepared source."""
+    group_dir: str | None
+    source: "prepared.PreparedSource | None"
+    ports: list[int] | None
+    files: frozenset[str] | None         # the group's stream files, to check the ports by
+
+
+class WrongStream(Exception):
+    """A port carried a stream file of another group: the port guess was wrong."""
+
+
+def _child(fd: int, trace: TraceInfo, work: _Work, projection: Projection,
            batch_size: int, reader: str) -> None:
     """A worker's whole life: decode the group, send its batches, exit (never returns)."""
     code = 1
@@ -298,7 +327,7 @@ def _child(fd: int, trace: TraceInfo, group_dir: str, projection: Projection,
         _detach(fd)
         sender = _Sender(fd)
         try:
-            _decode_group(sender, trace, group_dir, projection, batch_size, reader)
+            _decode_group(sender, trace, work, projection, batch_size, reader)
         except Exception as exc:          # any failure: the parent replays serially
             sender.put(("error", f"{type(exc).__name__}: {exc}"))
         sender.finish()
@@ -327,14 +356,14 @@ def _detach(fd: int) -> None:
         pass
 
 
-def _decode_group(sender, trace, group_dir, projection, batch_size, reader) -> None:
-    local = TraceInfo(index=trace.index, path=group_dir, env=dict(trace.env),
+def _decode_group(sender, trace, work: _Work, projection, batch_size, reader) -> None:
+    local = TraceInfo(index=trace.index, path=work.group_dir or trace.path, env=dict(trace.env),
                       clock=trace.clock, offset_ns=trace.offset_ns)
     raw = choose_sink(reader) is native_sink.NativeSink and native_sink.accelerated()
     builder = BatchBuilder(local, ClassRegistry(), projection, batch_size,
                            track_streams=True, raw_ints=raw)
-    shipper = _Shipper(builder)
-    for batch in decode(builder, reader):
+    shipper = _Shipper(builder, work.files)
+    for batch in decode(builder, reader, work.source, work.ports):
         sender.put(("batch", shipper.body(batch)))
     sender.put(("end", shipper.body(None)))
 
@@ -369,8 +398,9 @@ class _Sender:
 class _Shipper:
     """Encodes a worker's batches, with what the parent has not been told yet."""
 
-    def __init__(self, builder: BatchBuilder):
+    def __init__(self, builder: BatchBuilder, files: frozenset[str] | None = None):
         self.builder = builder
+        self.files = files
         self.classes_sent = 0
         self.streams_sent = 0
         self.cpus_sent: dict[str, int | None] = {}
@@ -388,6 +418,9 @@ class _Shipper:
         self.classes_sent += len(classes)
         table = builder.stream_table[self.streams_sent:]
         self.streams_sent += len(table)
+        for _, _, name in table:
+            if self.files is not None and name.rsplit("/", 1)[-1] not in self.files:
+                raise WrongStream(f"{name}: not a file of this worker's group")
         cpus = [(name, s.cpu) for name, s in trace.streams.items()
                 if self.cpus_sent.get(name, -1) != s.cpu]
         self.cpus_sent.update(cpus)

@@ -50,3 +50,15 @@ def discover(paths: list[str | os.PathLike]) -> list[TraceInfo]:
             seen.add(real)
             traces.append(TraceInfo(index=len(traces), path=d))
     return traces
+
+
+def trace_files(path: str) -> list[list]:
+    """Every file under a trace folder: ``[relative path, size, mtime_ns]``, sorted."""
+    out = []
+    for root, dirs, files in os.walk(path, followlinks=True):
+        dirs.sort()
+        for name in sorted(files):
+            full = os.path.join(root, name)
+            st = os.stat(full)
+            out.append([os.path.relpath(full, path), st.st_size, st.st_mtime_ns])
+    return out

@@ -22,6 +22,7 @@ class ServerInfo:
     idle_s: float
     socket: str
     on_demand: list      # the modules it imported for earlier commands (daemon.ON_DEMAND)
+    traces: list         # the traces whose metadata it holds parsed (reading.prepared)
 
 
 def servers() -> list[ServerInfo]:
@@ -42,7 +43,7 @@ def servers() -> list[ServerInfo]:
         except (OSError, ValueError, KeyError, TypeError):
             continue
         found.append(ServerInfo(s["pid"], s["key"], s["key"] == key, s["runs"], s["started"],
-                                s["idle_s"], s["socket"], s.get("on_demand", [])))
+                                s["idle_s"], s["socket"], s.get("on_demand", []), s.get("traces", [])))
     return sorted(found, key=lambda s: (not s.current, s.started))
 
 

@@ -18,10 +18,13 @@ what a command imports beyond that it imports in its own child.
 
 Some modules only some commands need (``ON_DEMAND``: pyarrow for the
 decode cache, 26 MB; jsonschema for a rule file not seen before): a
-command that imported one leaves its name in the server's ``.wants`` file,
-and the server imports it before the next command.  A server whose
-commands never use the cache stays without pyarrow, so a command's
-memory is not the larger for what it does not use.
+command that imported one leaves its name in the server's ``.wants`` file
+(:mod:`wants`), and the server imports it before the next command.  A
+server whose commands never use the cache stays without pyarrow, so a
+command's memory is not the larger for what it does not use.  The traces
+a command decoded go there too: the server parses their metadata
+(:mod:`corr.reading.prepared`), so the next command over them does not.
+The server wakes for that as soon as a command ends (SIGCHLD).
 """
 
 from __future__ import annotations
@@ -40,7 +43,7 @@ import socket
 import sys
 import time
 
-from . import address, protocol
+from . import address, protocol, wants
 
 DEFAULT_IDLE_S = 900.0
 # What a `corr run`, `tune`, `check` or `cache` command imports, heaviest
@@ -48,7 +51,7 @@ DEFAULT_IDLE_S = 900.0
 # for the rare command that writes a report.
 PRELOAD = ("numpy", "numpy.ma", "bt2", "rich.console", "rich.table",
            "rich.text", "rich.progress", "locale", "encodings.unicode_escape", "corr.cli",
-           "corr.api", "corr.reading.parallel", "corr.reading.wire", "corr.engine.runner", "corr.sched.model",
+           "corr.api", "corr.reading.parallel", "corr.reading.prepared", "corr.reading.wire", "corr.engine.runner", "corr.sched.model",
            "corr.sched.store", "corr.analyses.scheduling", "corr.analyses.bulk",
            "corr.analyses.tuning", "corr.render.run_text", "corr.render.blame_text",
            "corr.render.run_json", "corr.render.histogram", "corr.cache", "corr.rules.loader",
@@ -126,7 +129,8 @@ class Server:
         with open(tmp, "w") as f:
             json.dump({"pid": os.getpid(), "key": self.key, "started": self.started,
                        "runs": self.runs, "idle_s": self.idle_s, "socket": self.path,
-                       "on_demand": [m for m in ON_DEMAND if m in sys.modules]}, f)
+                       "on_demand": [m for m in ON_DEMAND if m in sys.modules],
+                       "traces": _prepared_traces()}, f)
         os.replace(tmp, self.status_path)
 
     def _still_ours(self) -> bool:
@@ -137,17 +141,25 @@ class Server:
 
     def serve(self) -> None:
         last = time.monotonic()
+        self._learn()                    # what the command that started the server read
+        self.wake_r, wake_w = os.pipe()  # a byte per SIGCHLD: a command ended
+        os.set_blocking(self.wake_r, False)
+        os.set_blocking(wake_w, False)
+        signal.signal(signal.SIGCHLD, lambda signum, frame: None)
+        signal.set_wakeup_fd(wake_w)
         while True:
             _reap()
             left = self.idle_s - (time.monotonic() - last)
             if left <= 0 or not self._still_ours():
                 return
             try:
-                ready, _, _ = select.select([self.sock], [], [], min(left, 5.0))
+                ready, _, _ = select.select([self.sock, self.wake_r], [], [], min(left, 5.0))
             except InterruptedError:
                 continue
+            if self.wake_r in ready:
+                _drain(self.wake_r)
             self._learn()                # before the fork: the command inherits it
-            if not ready:
+            if self.sock not in ready:
                 continue
             try:
                 conn, _ = self.sock.accept()
@@ -162,14 +174,14 @@ class Server:
             self._write_status()
 
     def _learn(self) -> None:
-        """Import what earlier commands asked for in the wants file (see the module docstring)."""
-        try:
-            with open(self.wants_path) as f:
-                names = set(f.read().split())
-            os.unlink(self.wants_path)
-        except OSError:
-            return
-        if load_on_demand(names):
+        """Import the modules and parse the traces earlier commands asked for (:mod:`wants`)."""
+        modules, traces = wants.take(self.wants_path)
+        loaded = load_on_demand(modules)
+        made = []
+        if traces:
+            from ..reading import prepared
+            made = prepared.prepare(traces)
+        if loaded or made:
             _freeze()
             self._write_status()
 
@@ -183,6 +195,9 @@ class Server:
             code = 70
             try:
                 self.sock.close()
+                signal.set_wakeup_fd(-1)
+                signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+                os.close(self.wake_r)
                 code = _become_command(conn, self.wants_path)
             finally:
                 os._exit(code)
@@ -217,6 +232,19 @@ def _same_user(conn: socket.socket) -> bool:
     creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
     _, uid, _ = struct.unpack("3i", creds)
     return uid == os.getuid()
+
+
+def _prepared_traces() -> list[str]:
+    prepared = sys.modules.get("corr.reading.prepared")
+    return prepared.kept() if prepared is not None else []
+
+
+def _drain(fd: int) -> None:
+    try:
+        while os.read(fd, 512):
+            pass
+    except BlockingIOError:
+        pass
 
 
 def _reap() -> None:
@@ -283,14 +311,10 @@ def _become_command(conn: socket.socket, wants_path: str) -> int:
         except OSError:
             pass
     atexit._run_exitfuncs()
-    wanted = [m for m in ON_DEMAND if m in sys.modules and m not in had]
-    if wanted:           # for the server to import before the next command (written first)
-        try:
-            fd = os.open(wants_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-            os.write(fd, ("\n".join(wanted) + "\n").encode())
-            os.close(fd)
-        except OSError:
-            pass
+    # For the server to have ready before the next command (written before the exit code).
+    from ..reading.prepared import traces_read
+    wants.record(wants_path, [m for m in ON_DEMAND if m in sys.modules and m not in had],
+                 traces_read())
     try:
         conn.sendall(protocol.reply(protocol.EXIT, code))
     except OSError:

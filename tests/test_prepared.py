@@ -1,0 +1,119 @@
+"""Prepared trace sources: a trace's metadata parsed once, never trusted once stale.
+
+Every process's parses are counted through a file (decode workers are
+forked), and each decode is compared with one made from scratch.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+
+from conftest import shared_trace
+
+from corr.reading import Projection, graph, groups, open_traces, prepared
+
+TRACE = "many-threads"
+PROJECTION = Projection.of({"sched_switch": "*", "sched_wakeup": "*"})
+
+
+@pytest.fixture(autouse=True)
+def fresh_registry(monkeypatch):
+    monkeypatch.setattr(prepared, "_sources", {})
+    monkeypatch.setattr(prepared, "_read", [])
+    monkeypatch.setattr(groups, "usable_cpus", lambda: 2)
+    monkeypatch.delenv("CORR_JOBS", raising=False)
+
+
+@pytest.fixture
+def parses(monkeypatch, tmp_path):
+    """How many times any process (workers included) parsed a trace's metadata."""
+    log = tmp_path / "parses"
+    log.write_text("")
+    real = graph.add_source
+
+    def counting(g, path):
+        with open(log, "a") as f:
+            f.write(f"{os.getpid()} {path}\n")
+        return real(g, path)
+    monkeypatch.setattr(graph, "add_source", counting)
+    return lambda: log.read_text().splitlines()
+
+
+def events(path, jobs):
+    out = []
+    for batch in open_traces(path).batches(PROJECTION, jobs=jobs):
+        out.extend((ts, batch.classes[cid].info.name, batch.classes[cid].fields["next_tid"][row]
+                    if "next_tid" in batch.classes[cid].fields else None)
+                   for ts, cid, row in batch.rows())
+    return out
+
+
+@pytest.fixture(scope="module")
+def expected():
+    return events(shared_trace(TRACE), 1)
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_a_prepared_trace_is_not_parsed_again(jobs, parses, expected):
+    path = shared_trace(TRACE)
+    assert prepared.prepare([path]) == [prepared.key(path)]
+    assert len(parses()) == 1
+    pid = os.fork()                 # a served command: a child of the process that prepared
+    if pid == 0:
+        code = 1
+        try:
+            code = 0 if events(path, jobs) == expected else 3
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert len(parses()) == 1, "neither the command nor its workers parsed the metadata"
+    assert prepared.kept() == [prepared.key(path)], "the preparing process keeps it"
+
+
+def test_without_one_the_workers_share_one_parse(parses, expected):
+    assert events(shared_trace(TRACE), 2) == expected
+    who = {line.split()[0] for line in parses()}
+    assert len(parses()) == 1 and who == {str(os.getpid())}, "parsed once, before the fork"
+
+
+def test_a_source_runs_once_then_is_forgotten(parses, expected):
+    path = shared_trace(TRACE)
+    prepared.prepare([path])
+    assert events(path, 1) == expected          # this process runs the prepared graph
+    assert prepared.kept() == []
+    assert events(path, 1) == expected          # a new graph: parsed again
+    assert len(parses()) == 2
+
+
+def test_a_changed_trace_is_parsed_again(tmp_path, parses, expected):
+    path = tmp_path / "trace"
+    shutil.copytree(shared_trace(TRACE), path)
+    prepared.prepare([path])
+    source = prepared.source_for(str(path))
+    assert source is not None and source.fresh()
+    os.utime(path / "channel0_3", ns=(1, 1))
+    assert not source.fresh()
+    assert prepared.source_for(str(path)) is None and prepared.kept() == []
+    assert events(path, 1) == expected
+    assert len(parses()) == 2
+
+
+def test_the_server_keeps_the_most_recent_few(tmp_path):
+    paths = []
+    for i in range(prepared.KEPT + 2):
+        paths.append(tmp_path / f"t{i}")
+        shutil.copytree(shared_trace("context-switches-ust"), paths[-1])
+    prepared.prepare(paths)
+    prepared.prepare([paths[0]])                # used again: the most recent
+    assert prepared.kept() == [str(p) for p in paths[3:]] + [str(paths[0])]
+
+
+def test_a_trace_that_cannot_be_parsed_is_not_kept(tmp_path):
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "metadata").write_text("/* CTF 1.8 */ trace { major = 1; minor = 8; ")
+    assert prepared.prepare([bad]) == [] and prepared.kept() == []
