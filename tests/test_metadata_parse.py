@@ -74,3 +74,28 @@ def tsdl_texts(draw):
 @given(tsdl_texts())
 def test_made_up_texts_read_as_the_reference_reads_them(text):
     assert ours(text) == reference(text)
+
+
+def test_a_trace_read_again_is_not_scanned_again_until_it_changes(tmp_path, monkeypatch):
+    import os
+    import shutil
+
+    from corr.reading.traceinfo import TraceInfo
+    path = tmp_path / "trace"
+    shutil.copytree(shared_trace("many-threads"), path)
+    monkeypatch.setattr(metadata, "_loaded", {})
+    scans = []
+    real = metadata._load
+    monkeypatch.setattr(metadata, "_load", lambda t: (scans.append(t.path), real(t)))
+    first, again = TraceInfo(0, str(path)), TraceInfo(0, str(path))
+    metadata.load(first)
+    metadata.load(again)
+    assert len(scans) == 1
+    for name in ("env", "class_names", "clock", "stream_count", "packets", "range_ns"):
+        assert getattr(again, name) == getattr(first, name), name
+    again.env["mine"] = 1                           # a trace's env is its own
+    assert "mine" not in first.env
+    os.utime(path / "channel0_0", ns=(1, 1))         # touched: scanned again
+    changed = TraceInfo(0, str(path))
+    metadata.load(changed)
+    assert len(scans) == 2 and changed.range_ns == first.range_ns

@@ -34,3 +34,16 @@ def test_sample_stdev_and_mean(values):
 def test_one_value_has_no_stdev():
     assert summarize([42])["stdev_ns"] is None
     assert summarize([])["count"] == 0
+
+
+def test_the_top_groups_are_the_first_of_all_groups():
+    """A text report summarizes only the groups it shows: the same ones, the same figures."""
+    from conftest import ROOT, shared_trace
+
+    from corr.api import run
+    result = run(ROOT / "rules" / "syscalls.yaml", [shared_trace("many-threads")], cache=False)
+    rule = result.rules[0]
+    top = rule.top_groups(30)            # before every group is summarized
+    assert rule.group_count == len(rule.groups) > 30
+    assert top == rule.groups[:30]
+    assert rule.top_groups(5) == rule.groups[:5] and rule.top_groups(None) == rule.groups

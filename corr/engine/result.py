@@ -52,30 +52,41 @@ class RuleResult:
     def groups(self) -> list[dict]:
         """Per group_by value: its statistics, most frequent first."""
         if self._group_stats is None:
-            import numpy as np
-            if not self.rule.group_by:
-                self._group_stats = []
-                return self._group_stats
-            durations, groups = self._measured()
-            statuses = self.intervals.statuses()
-            all_groups = np.frombuffer(self.intervals.group, dtype=np.int32)
-            # Each group's rows as one slice of a stable sort by group (in
-            # their own order, as a mask would give them): one pass, not
-            # one pass a group.
-            n = len(self.group_values)
-            measured, measured_at = _by_group(durations, groups, n)
-            closed, closed_at = _by_group(statuses, all_groups, n)
-            out = []
-            for index, value in enumerate(self.group_values):
-                stats = summarize(measured[measured_at[index]:measured_at[index + 1]],
-                                  self.threshold_ns)
-                mine = closed[closed_at[index]:closed_at[index + 1]]
-                stats.update(timeouts=int((mine == 2).sum()), late=int((mine == LATE).sum()),
-                             incomplete=int((mine == 3).sum()))
-                out.append({"key": plain_value(value), "stats": stats})
-            out.sort(key=lambda g: (-g["stats"]["count"], str(g["key"])))
-            self._group_stats = out
+            self._group_stats = self.top_groups(None)
         return self._group_stats
+
+    @property
+    def group_count(self) -> int:
+        return len(self.group_values) if self.rule.group_by else 0
+
+    def top_groups(self, limit: int | None) -> list[dict]:
+        """The ``limit`` most frequent groups of :attr:`groups` (None: all), only
+        theirs summarized: a text report shows 30 of what may be thousands."""
+        if not self.rule.group_by:
+            return []
+        if self._group_stats is not None:
+            return self._group_stats[:limit]
+        import numpy as np
+        durations, groups = self._measured()
+        statuses = self.intervals.statuses()
+        all_groups = np.frombuffer(self.intervals.group, dtype=np.int32)
+        # Each group's rows as one slice of a stable sort by group (in their
+        # own order, as a mask would give them): one pass, not one a group.
+        n = len(self.group_values)
+        measured, measured_at = _by_group(durations, groups, n)
+        closed, closed_at = _by_group(statuses, all_groups, n)
+        counts = np.diff(measured_at).tolist()
+        keys = [plain_value(value) for value in self.group_values]
+        order = sorted(range(n), key=lambda i: (-counts[i], str(keys[i])))
+        out = []
+        for index in order[:limit]:
+            stats = summarize(measured[measured_at[index]:measured_at[index + 1]],
+                              self.threshold_ns)
+            mine = closed[closed_at[index]:closed_at[index + 1]]
+            stats.update(timeouts=int((mine == 2).sum()), late=int((mine == LATE).sum()),
+                         incomplete=int((mine == 3).sum()))
+            out.append({"key": keys[index], "stats": stats})
+        return out
 
     def _selected(self, all_intervals: bool, top: int | None):
         import numpy as np

@@ -148,8 +148,46 @@ def explain_failure(path: str, exc, log: str = "") -> TraceError:
     return TraceError(*_metadata_error(path, exc, log + query_log["text"]))
 
 
+# What load() found in the last few traces, with the files it was found in: a
+# process that reads a trace again (the resident server's commands, a tuning
+# session in one process) scans its metadata text once (many-threads: 8 ms).
+KEPT = 8
+_loaded: dict[str, tuple[list, tuple]] = {}
+
+
 def load(trace: TraceInfo) -> None:
     """Fill ``trace.env``, ``trace.clock``, class names and time range."""
+    from .sources import trace_files
+    key = os.path.abspath(trace.path)
+    try:
+        files = trace_files(trace.path)
+    except OSError:
+        files = None
+    hit = _loaded.get(key)
+    if hit is not None and hit[0] == files:
+        env, trace.class_names, trace.clock, trace.stream_count, trace.packets, \
+            trace.range_ns = hit[1]
+        trace.env = dict(env)
+        return
+    _load(trace)
+    if files is not None:
+        _loaded.pop(key, None)
+        _loaded[key] = (files, (dict(trace.env), trace.class_names, trace.clock,
+                                trace.stream_count, trace.packets, trace.range_ns))
+        while len(_loaded) > KEPT:
+            del _loaded[next(iter(_loaded))]
+
+
+def remember(path: str) -> None:
+    """Load the trace at ``path`` now, for a later :func:`load` (a server between commands)."""
+    from ..errors import CorrError
+    try:
+        load(TraceInfo(index=0, path=path))
+    except (CorrError, OSError):
+        pass
+
+
+def _load(trace: TraceInfo) -> None:
     text = metadata_text(trace.path)
     if text is None:
         query = bt2.QueryExecutor(_ctf_fs(), "metadata-info", {"path": trace.path})

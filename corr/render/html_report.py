@@ -98,8 +98,8 @@ def _rule(r, n: int, begin: int, span: int, top: int) -> dict:
         if np.any(measured > 0) else None,
         "group_by": ", ".join(e.text for e in rule.group_by),
         "groups": [{"key": key_text(g["key"]), "cells": stat_cells(g["stats"], columns)}
-                   for g in r.groups[:MAX_GROUPS]],
-        "more_groups": max(0, len(r.groups) - MAX_GROUPS),
+                   for g in r.top_groups(MAX_GROUPS)],
+        "more_groups": max(0, r.group_count - MAX_GROUPS),
     }
     out.update(_timeline(r, durations, begin, span))
     slow = r.selected_intervals(top=top) if rule.threshold_ns is not None else []

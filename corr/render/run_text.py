@@ -79,14 +79,14 @@ def render(result, console: Console, top: int = 10, max_groups: int = 30) -> Non
         if lossy:
             console.print(Text(f"{lossy:,} intervals overlap discarded events: not to be trusted",
                                style="yellow"))
-        if r.groups:
+        if r.group_count:
             labels = ", ".join(e.text for e in rule.group_by)
             groups = _stats_table(f"by {labels}", columns, first=labels)
-            for g in r.groups[:max_groups]:
+            for g in r.top_groups(max_groups):
                 groups.add_row(Text(key_text(g["key"])), *stat_cells(g["stats"], columns))
             console.print(groups)
-            if len(r.groups) > max_groups:
-                console.print(Text(f"... and {len(r.groups) - max_groups} more groups (--format json)",
+            if r.group_count > max_groups:
+                console.print(Text(f"... and {r.group_count - max_groups} more groups (--format json)",
                                    style="dim"))
         slow = r.selected_intervals(top=top)
         if slow and rule.threshold_ns is not None:

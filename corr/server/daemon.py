@@ -179,8 +179,10 @@ class Server:
         loaded = load_on_demand(modules)
         made = []
         if traces:
-            from ..reading import prepared
+            from ..reading import metadata, prepared
             made = prepared.prepare(traces)
+            for path in traces:
+                metadata.remember(path)
         if loaded or made:
             _freeze()
             self._write_status()
