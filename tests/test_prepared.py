@@ -102,14 +102,16 @@ def test_a_changed_trace_is_parsed_again(tmp_path, parses, expected):
     assert len(parses()) == 2
 
 
-def test_the_server_keeps_the_most_recent_few(tmp_path):
+def test_the_server_keeps_the_last_commands_traces_only(tmp_path, parses):
     paths = []
     for i in range(prepared.KEPT + 2):
         paths.append(tmp_path / f"t{i}")
         shutil.copytree(shared_trace("context-switches-ust"), paths[-1])
-    prepared.prepare(paths)
-    prepared.prepare([paths[0]])                # used again: the most recent
-    assert prepared.kept() == [str(p) for p in paths[3:]] + [str(paths[0])]
+    prepared.prepare(paths)                     # a command that read them all: the last few
+    assert prepared.kept() == [str(p) for p in paths[-prepared.KEPT:]]
+    prepared.prepare(paths[-2:])                # the next command's: kept, not parsed again
+    assert prepared.kept() == [str(p) for p in paths[-2:]]
+    assert len(parses()) == prepared.KEPT
 
 
 def test_a_trace_that_cannot_be_parsed_is_not_kept(tmp_path):

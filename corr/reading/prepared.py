@@ -23,7 +23,9 @@ import os
 from .groups import bt2_path
 from .sources import trace_files
 
-# The sources a server keeps: the traces of a tuning session, not every trace ever read.
+# The most sources a process keeps.  A server keeps only those of the traces its
+# last command read: a source costs memory (many-threads' 300 KB of TSDL: 17 MB),
+# which every served command's measure counts.
 KEPT = 4
 
 _sources: dict[str, "PreparedSource"] = {}     # bt2 path -> source, least recent first
@@ -75,7 +77,12 @@ def source_for(path: str, make: bool = False) -> PreparedSource | None:
 
 
 def prepare(paths) -> list[str]:
-    """Make and keep the sources of ``paths`` (the server, between commands); those made."""
+    """Keep the sources of ``paths`` (the traces a command read: the server, between
+    commands), made now unless kept and fresh, and no other; those made."""
+    paths = list(paths)[-KEPT:]
+    wanted = {key(path) for path in paths}
+    for name in [n for n in _sources if n not in wanted]:
+        del _sources[name]
     made = []
     for path in paths:
         name = key(path)
