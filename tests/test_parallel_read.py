@@ -59,6 +59,19 @@ def split(request, monkeypatch, given):
 
 
 @pytest.fixture
+def replays(monkeypatch):
+    """The events each serial replay skipped (what the workers had delivered before)."""
+    skipped = []
+    real = parallel.replay
+
+    def replay(*args):
+        skipped.append(args[5])
+        return real(*args)
+    monkeypatch.setattr(parallel, "replay", replay)
+    return skipped
+
+
+@pytest.fixture
 def group_dirs(monkeypatch):
     """Workers given temporary folders (no prepared source's ports); the folders."""
     monkeypatch.setattr(parallel, "port_groups", lambda *args: None)
@@ -229,12 +242,11 @@ def test_scenario_with_equal_timestamps_on_every_cpu(tmp_path):
 
 # -- failures and clean-up ------------------------------------------------------------------
 
-def test_a_failing_worker_gives_the_serial_result(monkeypatch):
+def test_a_failing_worker_gives_the_serial_result(monkeypatch, replays):
     """A worker dies part-way: the parent replays serially, skipping what it gave."""
     path = shared_trace("many-threads")
     expected = decode(path, 1, batch_size=5000)
-    real_decode, real_replay = parallel._decode_group, parallel.replay
-    skipped = []
+    real_decode = parallel._decode_group
 
     def dies_after_two_batches(sender, *args):
         class Dying:
@@ -247,14 +259,9 @@ def test_a_failing_worker_gives_the_serial_result(monkeypatch):
                 self.sent += 1
                 sender.put(msg)
         real_decode(Dying(), *args)
-
-    def replay(*args):
-        skipped.append(args[5])
-        return real_replay(*args)
     monkeypatch.setattr(parallel, "_decode_group", dies_after_two_batches)
-    monkeypatch.setattr(parallel, "replay", replay)
     assert decode(path, 2, batch_size=5000) == expected
-    assert skipped and skipped[0] > 0, "the parent had delivered events before the failure"
+    assert replays and replays[0] > 0, "the parent had delivered events before the failure"
     assert children() == []
 
 
@@ -495,21 +502,16 @@ def test_ports_named_by_path_are_their_files(tmp_path):
     assert groups.port_groups(ports, str(path), [["a_1"], ["a_0"]]) is None
 
 
-def test_a_wrong_port_guess_costs_a_serial_decode_not_a_wrong_result(monkeypatch, given):
+def test_a_wrong_port_guess_costs_a_serial_decode_not_a_wrong_result(monkeypatch, given,
+                                                                    replays):
     """Workers check that each stream they read is a file of their group."""
     path = shared_trace("many-threads")
     expected = decode(path, 1, batch_size=5000)
-    real_port_groups, real_replay = groups.port_groups, parallel.replay
-    replays = []
+    real_port_groups = groups.port_groups
 
     def swapped(*args):
         return real_port_groups(*args)[::-1]
-
-    def replay(*args):
-        replays.append(args[5])
-        return real_replay(*args)
     monkeypatch.setattr(parallel, "port_groups", swapped)
-    monkeypatch.setattr(parallel, "replay", replay)
     assert decode(path, 2, batch_size=5000) == expected
     assert replays == [0] and all(work.source is not None for work in given)
     assert children() == []
