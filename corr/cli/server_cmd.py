@@ -9,12 +9,13 @@ from ..errors import CorrError
 
 def add_parser(sub) -> None:
     p = sub.add_parser("server", help="start, stop or list the resident server",
-                       description="A resident corr process keeps its imports warm, so that "
-                                   "commands start at once; a command started without one "
+                       description="A resident corr process keeps its imports warm, and the "
+                                   "metadata of the traces the last command read parsed, so "
+                                   "that commands start at once; a command started without one "
                                    "starts it (CORR_SERVER=off turns this off).")
     p.add_argument("action", choices=("start", "stop", "status"),
                    help="start: wait until this code's server runs; stop: stop every server; "
-                        "status: list them")
+                        "status: list them, with the traces each holds parsed")
     p.add_argument("--foreground", action="store_true",
                    help="start: be the server in this process (until idle)")
 

@@ -124,8 +124,7 @@ class _Workers:
     def __init__(self, trace, projection, batch_size, reader, groups):
         self.trace = trace
         self.groups = groups
-        self.dirs: list[str] = []
-        self.group_dirs: list[str | None] = []
+        self.group_dirs: list[str | None] = []     # each worker's folder (None: ports)
         self.pids: list[int] = []
         self.receivers: list[wire.Receiver] = []
         self.streams = _TraceStreams(trace, auto_stream_ids(trace.path))
@@ -139,8 +138,7 @@ class _Workers:
                 if ports:
                     work = _Work(None, source, ports[i], frozenset(files))
                 else:
-                    self.dirs.append(make_group_dir(trace.path, files))
-                    work = _Work(self.dirs[-1], None, None, None)
+                    work = _Work(make_group_dir(trace.path, files), None, None, None)
                 self.group_dirs.append(work.group_dir)
                 self._fork(work, projection, batch_size, reader)
         except BaseException:
@@ -193,9 +191,10 @@ class _Workers:
         for r in self.receivers:
             os.close(r.fd)
         self.receivers = []
-        for d in self.dirs:
-            shutil.rmtree(d, ignore_errors=True)
-        self.dirs = []
+        for d in self.group_dirs:
+            if d is not None:
+                shutil.rmtree(d, ignore_errors=True)
+        self.group_dirs = []
         _LIVE.discard(self)
 
 

@@ -86,11 +86,9 @@ def prepare(paths) -> list[str]:
     made = []
     for path in paths:
         name = key(path)
-        if name in _sources and _sources[name].fresh():
+        if source_for(name) is not None:                # kept and fresh
             _sources[name] = _sources.pop(name)        # the most recent now
-            continue
-        _sources.pop(name, None)
-        if _make(name) is not None:
+        elif _make(name) is not None:
             made.append(name)
     return made
 

@@ -142,22 +142,22 @@ class Server:
     def serve(self) -> None:
         last = time.monotonic()
         self._learn()                    # what the command that started the server read
-        self.wake_r, wake_w = os.pipe()  # a byte per SIGCHLD: a command ended
-        os.set_blocking(self.wake_r, False)
-        os.set_blocking(wake_w, False)
+        self.wake = os.pipe()            # a byte per SIGCHLD: a command ended
+        for fd in self.wake:
+            os.set_blocking(fd, False)
         signal.signal(signal.SIGCHLD, lambda signum, frame: None)
-        signal.set_wakeup_fd(wake_w)
+        signal.set_wakeup_fd(self.wake[1])
         while True:
             _reap()
             left = self.idle_s - (time.monotonic() - last)
             if left <= 0 or not self._still_ours():
                 return
             try:
-                ready, _, _ = select.select([self.sock, self.wake_r], [], [], min(left, 5.0))
+                ready, _, _ = select.select([self.sock, self.wake[0]], [], [], min(left, 5.0))
             except InterruptedError:
                 continue
-            if self.wake_r in ready:
-                _drain(self.wake_r)
+            if self.wake[0] in ready:
+                _drain(self.wake[0])
             self._learn()                # before the fork: the command inherits it
             if self.sock not in ready:
                 continue
@@ -199,7 +199,8 @@ class Server:
                 self.sock.close()
                 signal.set_wakeup_fd(-1)
                 signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-                os.close(self.wake_r)
+                for fd in self.wake:
+                    os.close(fd)
                 code = _become_command(conn, self.wants_path)
             finally:
                 os._exit(code)
