@@ -128,6 +128,76 @@ def test_totals_in_threads_equal_one_thread_in_order(stream, waking, spans, thre
     assert split.edges == one.edges
 
 
+@native
+@settings(max_examples=1000, deadline=None)
+@given(STREAM, st.booleans(), SPANS, st.sampled_from([1, 2, 3]))
+def test_totals_walked_in_time_order_equal_a_walk_in_the_given_order(stream, waking, spans,
+                                                                       threads):
+    """The walk in time order (the cache's order) lists the same parts and edges, in the
+    same first-met order, as a walk of the intervals in the order given."""
+    fast, _ = models(stream, waking)
+    spans = [(tid or 1, start, length) for tid, start, length in spans]
+    tids, starts, lengths = (np.asarray(c, dtype=np.int64) for c in zip(*spans))
+    given_order = bulk.totals(fast, tids, starts, starts + lengths, threads=1,
+                              in_time_order=False)
+    walked = bulk.totals(fast, tids, starts, starts + lengths, threads=threads,
+                         min_per_thread=1)
+    assert walked.parts == given_order.parts
+    assert walked.edges == given_order.edges
+
+
+def _first_met(found: bulk.Totals, alone: list[bulk.Totals]) -> tuple[list, list]:
+    """The entries that go through C's tables (not the dense per-thread cells, listed
+    after them), each as (first interval listing it, its place in that one's list)."""
+    def keys(t):
+        return ([(p.kind, p.by) for p in t.parts if p.tid is None],
+                [(e[0], e[1]) for e in t.edges if not isinstance(e[1], int)])
+    seen = [keys(t) for t in alone]
+    got = keys(found)
+    out = []
+    for which in (0, 1):
+        out.append([next((i, s[which].index(k)) for i, s in enumerate(seen) if k in s[which])
+                    for k in got[which]])
+    return out[0], out[1]
+
+
+@native
+@settings(max_examples=500, deadline=None)
+@given(STREAM, st.booleans(), SPANS, st.sampled_from([1, 2, 3]))
+def test_totals_list_parts_and_edges_in_the_order_a_walk_as_given_meets_them(
+        stream, waking, spans, threads):
+    """Walked in time order, the totals still list their entries as the intervals, taken
+    in the order given, first meet them: each interval analysed alone is the oracle."""
+    fast, _ = models(stream, waking)
+    spans = [(tid or 1, start, length) for tid, start, length in spans]
+    tids, starts, lengths = (np.asarray(c, dtype=np.int64) for c in zip(*spans))
+    found = bulk.totals(fast, tids, starts, starts + lengths, threads=threads, min_per_thread=1)
+    alone = [bulk.totals(fast, tids[i:i + 1], starts[i:i + 1], starts[i:i + 1] + lengths[i:i + 1],
+                         threads=1) for i in range(len(spans))]
+    parts, edges = _first_met(found, alone)
+    assert parts == sorted(parts)
+    assert edges == sorted(edges)
+
+
+@native
+def test_analyse_refuses_a_walk_that_is_not_a_permutation():
+    from corr.sched.store import _native
+    fast, _ = models([(0, ("switch", 0, 1, 1, 2)), (10, ("switch", 0, 2, 1, 1))], False)
+    st_ = fast.store
+    cpus, cpu_off, sw_ts, sw_next, sw_prev, _ = st_.switches
+    one = np.array([1], dtype=np.int64)
+    args = [st_.tids, st_.off, st_.start, st_.end, st_.state, st_.cpu, st_.src_kind,
+            st_.src_id, 0, cpus, cpu_off, sw_ts, sw_next, sw_prev,
+            np.searchsorted(st_.tids, sw_next), np.searchsorted(st_.tids, sw_prev),
+            one, np.array([0], dtype=np.int64), np.array([20], dtype=np.int64), 8, True, 1, 1]
+    for walk in (np.array([1], dtype=np.int64), np.array([-1], dtype=np.int64),
+                 np.array([0, 0], dtype=np.int64)):
+        with pytest.raises(ValueError, match="permutation"):
+            _native.analyse(*args, walk)
+    parts, edges = _native.analyse(*args, np.array([0], dtype=np.int64))
+    assert sum(p[3] for p in parts) == 20
+
+
 @settings(max_examples=500, deadline=None)
 @given(STREAM, st.booleans(), SPANS)
 def test_breakdown_sums_and_path_tiles(stream, waking, spans):

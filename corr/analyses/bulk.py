@@ -41,24 +41,30 @@ class Totals:
 
 def totals(model: SchedModel, tids: np.ndarray, starts: np.ndarray, ends: np.ndarray,
            with_edges: bool = True, max_depth: int = MAX_DEPTH, threads: int | None = None,
-           min_per_thread: int = 2048) -> Totals:
+           min_per_thread: int = 2048, in_time_order: bool = True) -> Totals:
     """The added-up breakdowns (and blame edges) of the intervals ``(tid, start, end)``.
 
+    Parts and edges are listed in the order a walk of the intervals as given
+    first meets them.  The walk itself goes in time order (``in_time_order``):
+    the slowest intervals, the order a rule hands them in, lie all over the
+    trace, and a walk by duration misses the cache on every timeline it reads.
     With ``threads`` (default: the CPUs this process may use) the intervals
     are split among that many threads, each at least ``min_per_thread``
     intervals: the totals are the same, in the same order.
     """
     if threads is None:
         threads = usable_cpus()
+    starts = np.ascontiguousarray(starts, dtype=np.int64)
+    walk = np.argsort(starts, kind="stable") if in_time_order else None
     st = model.store
     cpus, cpu_off, sw_ts, sw_next, sw_prev, _ = st.switches
     parts, edges = _native.analyse(
         st.tids, st.off, st.start, st.end, st.state, st.cpu, st.src_kind, st.src_id,
         model.begin_ns, cpus, cpu_off, sw_ts, sw_next, sw_prev,
         np.searchsorted(st.tids, sw_next), np.searchsorted(st.tids, sw_prev),
-        np.ascontiguousarray(tids, dtype=np.int64), np.ascontiguousarray(starts, dtype=np.int64),
+        np.ascontiguousarray(tids, dtype=np.int64), starts,
         np.ascontiguousarray(ends, dtype=np.int64), max_depth, with_edges, threads,
-        min_per_thread)
+        min_per_thread, walk)
     label = _Labels(model)
     return Totals(
         [Part(PART_KINDS[kind], label.of(by_kind, by_id), by_id if by_kind == B_THREAD else None,

@@ -269,9 +269,14 @@ done:
 /* ------------------------------------------------------------ hash table */
 
 #define KEYS 4
+/* A table entry.  ``first`` is where the entry was first met, as (interval
+ * rank, step within that interval): the intervals are walked in time order,
+ * for the cache's sake, but listed as a walk in the caller's order would
+ * have met them, so the result does not depend on the walk. */
 typedef struct {
     int64_t key[KEYS];
-    int64_t ns, count, last, kinds, order;
+    int64_t ns, count, last, kinds;
+    int64_t first[2];
     int used;
 } slot_t;
 
@@ -291,7 +296,13 @@ static uint64_t hash_key(const int64_t *k)
     return h;
 }
 
-static slot_t *table_find(table_t *t, const int64_t *key)
+static int before(const int64_t *a, const int64_t *b)
+{
+    return a[0] < b[0] || (a[0] == b[0] && a[1] < b[1]);
+}
+
+/* The entry of ``key``, made if new; ``at`` (rank, step) lowers its ``first``. */
+static slot_t *table_find(table_t *t, const int64_t *key, const int64_t *at)
 {
     if (2 * (t->n + 1) > t->cap) {
         size_t cap = t->cap ? 2 * t->cap : 1024;
@@ -312,15 +323,23 @@ static slot_t *table_find(table_t *t, const int64_t *key)
     }
     size_t j = hash_key(key) & (t->cap - 1);
     while (t->slots[j].used) {
-        if (!memcmp(t->slots[j].key, key, sizeof(int64_t) * KEYS))
-            return &t->slots[j];
+        slot_t *s = &t->slots[j];
+        if (!memcmp(s->key, key, sizeof(int64_t) * KEYS)) {
+            if (before(at, s->first)) {
+                s->first[0] = at[0];
+                s->first[1] = at[1];
+            }
+            return s;
+        }
         j = (j + 1) & (t->cap - 1);
     }
     slot_t *s = &t->slots[j];
     memcpy(s->key, key, sizeof(int64_t) * KEYS);
     s->used = 1;
     s->last = -1;
-    s->order = (int64_t)t->n++;
+    s->first[0] = at[0];
+    s->first[1] = at[1];
+    t->n++;
     return s;
 }
 
@@ -351,7 +370,8 @@ typedef struct {
     int64_t waiter_i;                 /* the blamed thread's index (-1: none) */
     int max_depth;
     table_t edges, parts;
-    int64_t interval;             /* the one being analysed (edge counts) */
+    int64_t interval;             /* the one being analysed: its rank in the caller's order */
+    int64_t step;                 /* table lookups so far for this interval */
 } model_t;
 
 typedef struct {
@@ -452,7 +472,8 @@ static int add_part(model_t *m, int kind, int by_kind, int64_t by_id, int64_t ns
     if (ns <= 0)
         return 0;
     int64_t key[KEYS] = {kind, by_kind, by_id, 0};
-    slot_t *s = table_find(&m->parts, key);
+    int64_t at[2] = {m->interval, m->step++};
+    slot_t *s = table_find(&m->parts, key, at);
     if (!s)
         return -1;
     s->ns += ns;
@@ -484,7 +505,8 @@ static int add_edge(model_t *m, int64_t waiter, int on_kind, int64_t on_id, int6
         }
     }
     int64_t key[KEYS] = {waiter, on_kind, on_id, 0};
-    slot_t *s = table_find(&m->edges, key);
+    int64_t at[2] = {m->interval, m->step++};
+    slot_t *s = table_find(&m->edges, key, at);
     if (!s)
         return -1;
     s->ns += ns;
@@ -631,15 +653,30 @@ static int follow(model_t *m, int64_t tid, int64_t start, int64_t end, int depth
     return rc;
 }
 
+static int by_first(const void *a, const void *b)
+{
+    const slot_t *x = *(const slot_t *const *)a, *y = *(const slot_t *const *)b;
+    return before(x->first, y->first) ? -1 : before(y->first, x->first) ? 1 : 0;
+}
+
+/* The entries as tuples, in the order they were first met (slot_t.first). */
 static PyObject *table_list(table_t *t, int with_edges)
 {
-    PyObject *out = PyList_New((Py_ssize_t)t->n);
-    if (!out)
+    const slot_t **sorted = malloc((t->n + 1) * sizeof(*sorted));
+    if (!sorted)
+        return PyErr_NoMemory();
+    size_t n = 0;
+    for (size_t i = 0; i < t->cap; i++)
+        if (t->slots[i].used)
+            sorted[n++] = &t->slots[i];
+    qsort(sorted, n, sizeof(*sorted), by_first);
+    PyObject *out = PyList_New((Py_ssize_t)n);
+    if (!out) {
+        free(sorted);
         return NULL;
-    for (size_t i = 0; i < t->cap; i++) {
-        slot_t *s = &t->slots[i];
-        if (!s->used)
-            continue;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const slot_t *s = sorted[i];
         PyObject *row = with_edges
             ? Py_BuildValue("(LLLLLL)", (long long)s->key[0], (long long)s->key[1],
                             (long long)s->key[2], (long long)s->ns, (long long)s->count,
@@ -647,11 +684,13 @@ static PyObject *table_list(table_t *t, int with_edges)
             : Py_BuildValue("(LLLL)", (long long)s->key[0], (long long)s->key[1],
                             (long long)s->key[2], (long long)s->ns);
         if (!row) {
+            free(sorted);
             Py_DECREF(out);
             return NULL;
         }
-        PyList_SET_ITEM(out, (Py_ssize_t)s->order, row);
+        PyList_SET_ITEM(out, (Py_ssize_t)i, row);
     }
+    free(sorted);
     return out;
 }
 
@@ -663,18 +702,21 @@ static PyObject *table_list(table_t *t, int with_edges)
 typedef struct {
     model_t m;                        /* shares the store; its own accumulators */
     const int64_t *itid, *istart, *iend;
+    const int64_t *walk;              /* the intervals in the order walked (NULL: as given) */
     Py_ssize_t lo, hi;
     int with_edges, rc;
 } job_t;
 
-/* Intervals [lo, hi) into the job's model (no Python API: runs without the GIL). */
+/* Walked intervals [lo, hi) into the job's model (no Python API: runs without the GIL). */
 static void *run_job(void *arg)
 {
     job_t *j = arg;
     model_t *m = &j->m;
     int64_t via[64];
-    for (Py_ssize_t i = j->lo; i < j->hi; i++) {
+    for (Py_ssize_t k = j->lo; k < j->hi; k++) {
+        Py_ssize_t i = j->walk ? (Py_ssize_t)j->walk[k] : k;
         m->interval = i;
+        m->step = 0;
         m->waiter_i = find_sorted(m->tids, m->ntids, j->itid[i]);
         if (breakdown(m, j->itid[i], j->istart[i], j->iend[i], j->with_edges) < 0
             || (j->with_edges && follow(m, j->itid[i], j->istart[i], j->iend[i], 0, via, 0) < 0)) {
@@ -685,30 +727,24 @@ static void *run_job(void *arg)
     return NULL;
 }
 
-/* A later job's totals added to m's: its table entries in their first-seen order
- * (after m's own, as a serial pass would have met them), its dense cells. */
+/* A later job's totals added to m's: its table entries (each keeping the
+ * earlier of the two first meetings), its dense cells. */
 static int merge_job(model_t *m, const model_t *o)
 {
     for (int which = 0; which < 2; which++) {
         table_t *into = which ? &m->edges : &m->parts;
         const table_t *from = which ? &o->edges : &o->parts;
-        const slot_t **by_order = calloc(from->n + 1, sizeof(*by_order));
-        if (!by_order)
-            return -1;
-        for (size_t i = 0; i < from->cap; i++)
-            if (from->slots[i].used)
-                by_order[from->slots[i].order] = &from->slots[i];
-        for (size_t k = 0; k < from->n; k++) {
-            slot_t *s = table_find(into, by_order[k]->key);
-            if (!s) {
-                free(by_order);
+        for (size_t i = 0; i < from->cap; i++) {
+            const slot_t *f = &from->slots[i];
+            if (!f->used)
+                continue;
+            slot_t *s = table_find(into, f->key, f->first);
+            if (!s)
                 return -1;
-            }
-            s->ns += by_order[k]->ns;
-            s->count += by_order[k]->count;
-            s->kinds |= by_order[k]->kinds;
+            s->ns += f->ns;
+            s->count += f->count;
+            s->kinds |= f->kinds;
         }
-        free(by_order);
     }
     for (Py_ssize_t k = 0; k < m->ntids; k++)
         m->pre_ns[k] += o->pre_ns[k];
@@ -725,21 +761,29 @@ static int merge_job(model_t *m, const model_t *o)
 
 /* analyse(tids, off, start, end, state, cpu, src_kind, src_id, begin,
  *         cpus, cpu_off, sw_ts, sw_next, sw_prev,
- *         itid, istart, iend, max_depth, edges[, threads[, min_per_job]])
+ *         itid, istart, iend, max_depth, edges[, threads[, min_per_job[, walk]]])
  * -> (parts, edges): [(part kind, by kind, by id, ns)],
- *    [(waiter tid, on kind, on id, ns, intervals, kinds)] in first-seen order */
+ *    [(waiter tid, on kind, on id, ns, intervals, kinds)] in first-seen order
+ * (first met by a walk of the intervals in the order given).
+ * walk: the order to visit the intervals in (a permutation of their indexes;
+ * None: as given); the result is the same whatever it is.  Visiting them in
+ * time order keeps the timelines they read in cache: 3x faster than by
+ * duration, the order a rule hands them in. */
 static PyObject *analyse(PyObject *self, PyObject *args)
 {
     PyObject *o[18];
     long long begin;
     int max_depth, with_edges, threads = 1, min_per_job = MIN_PER_JOB;
     arr_t arr[18] = {{{0}}};
+    arr_t walk_arr = {{0}};
+    PyObject *walk_obj = Py_None;
+    const int64_t *walk = NULL;
     PyObject *result = NULL;
     model_t m = {0};
-    if (!PyArg_ParseTuple(args, "OOOOOOOOLOOOOOOOOOOip|ii", &o[0], &o[1], &o[2], &o[3], &o[4],
+    if (!PyArg_ParseTuple(args, "OOOOOOOOLOOOOOOOOOOip|iiO", &o[0], &o[1], &o[2], &o[3], &o[4],
                           &o[5], &o[6], &o[7], &begin, &o[8], &o[9], &o[10], &o[11], &o[12],
                           &o[16], &o[17], &o[13], &o[14], &o[15], &max_depth, &with_edges,
-                          &threads, &min_per_job))
+                          &threads, &min_per_job, &walk_obj))
         return NULL;
     static const Py_ssize_t sizes[18] = {8, 8, 8, 8, 1, 8, 1, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8};
     for (int i = 0; i < 18; i++)
@@ -771,6 +815,22 @@ static PyObject *analyse(PyObject *self, PyObject *args)
     }
     const int64_t *itid = I64(arr[13]), *istart = I64(arr[14]), *iend = I64(arr[15]);
     Py_ssize_t n = N(arr[13]);
+    if (N(arr[14]) != n || N(arr[15]) != n) {
+        PyErr_SetString(PyExc_ValueError, "analyse: the intervals' columns differ in length");
+        goto done;
+    }
+    if (walk_obj != Py_None) {
+        if (arr_get(walk_obj, &walk_arr, 8, 0, "analyse") < 0)
+            goto done;
+        walk = I64(walk_arr);
+        int ok = N(walk_arr) == n;
+        for (Py_ssize_t k = 0; ok && k < n; k++)
+            ok = walk[k] >= 0 && walk[k] < n;
+        if (!ok) {
+            PyErr_SetString(PyExc_ValueError, "analyse: walk must be a permutation of the intervals");
+            goto done;
+        }
+    }
     if (max_depth > 62)
         m.max_depth = 62;
     /* The intervals in halves, one thread each, when there are enough to pay
@@ -787,6 +847,7 @@ static PyObject *analyse(PyObject *self, PyObject *args)
     for (int j = 0; j < njobs; j++) {
         jobs[j].m = m;
         jobs[j].itid = itid; jobs[j].istart = istart; jobs[j].iend = iend;
+        jobs[j].walk = walk;
         jobs[j].lo = n * j / njobs; jobs[j].hi = n * (j + 1) / njobs;
         jobs[j].with_edges = with_edges;
         if (j > 0) {                  /* its own accumulators; the first job's are m's */
@@ -830,7 +891,9 @@ static PyObject *analyse(PyObject *self, PyObject *args)
         PyErr_NoMemory();
         goto done;
     }
-    /* The dense totals join the tables. */
+    /* The dense totals join the tables, met after every interval. */
+    m.interval = INT64_MAX;
+    m.step = 0;
     for (Py_ssize_t k = 0; k < m.ntids; k++)
         if (m.pre_ns[k] && add_part(&m, P_PREEMPTED, B_THREAD, m.tids[k], m.pre_ns[k]) < 0) {
             PyErr_NoMemory();
@@ -843,7 +906,8 @@ static PyObject *analyse(PyObject *self, PyObject *args)
             if (!p->ns)
                 continue;
             int64_t key[KEYS] = {m.tids[w], B_THREAD, m.tids[k], 0};
-            slot_t *s = table_find(&m.edges, key);
+            int64_t at[2] = {m.interval, m.step++};
+            slot_t *s = table_find(&m.edges, key, at);
             if (!s) {
                 PyErr_NoMemory();
                 goto done;
@@ -864,6 +928,7 @@ done:
     free(m.parts.slots);
     free(m.edges.slots);
     arr_release(arr, 18);
+    arr_release(&walk_arr, 1);
     return result;
 }
 
