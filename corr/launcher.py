@@ -29,6 +29,7 @@ def entry_point() -> None:
         code = client.run(argv)
         if code is not None:
             _leave(code)
+    no_blas_threads()
     from .cli import main
     code = main(argv)
     if use_server:
@@ -40,6 +41,15 @@ def entry_point() -> None:
         wants.record_for_next_server()       # the traces read here: parsed before it serves
         client.start_in_background()
     sys.exit(code)
+
+
+def no_blas_threads() -> None:
+    """OpenBLAS (numpy's) without its thread pool, unless the user set one: corr
+    does no linear algebra, and the pool costs 10 ms at import and spins on a
+    core while decode workers need both (a fork copies only the forking thread)."""
+    import os
+    for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(name, "1")
 
 
 def _leave(code: int) -> None:

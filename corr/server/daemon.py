@@ -69,9 +69,8 @@ def on_demand(name: str) -> bool:
 
 def preload() -> None:
     """Import what commands use and warm the caches that do not depend on their input."""
-    # No BLAS threads: a fork copies only the forking thread, not a pool's.
-    for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ.setdefault(name, "1")
+    from ..launcher import no_blas_threads
+    no_blas_threads()
     for name in PRELOAD:
         try:
             importlib.import_module(name)
