@@ -247,6 +247,20 @@ def test_the_server_imports_pyarrow_once_a_command_used_the_cache(server_env):
     assert "corr.cache.decoded" in loaded
 
 
+def test_a_served_html_report_leaves_the_server_without_matplotlib(server_env, tmp_path):
+    """The report's charts need matplotlib (30 MB): the command imports it in its own
+    child, and the server, which every later command shares, does not."""
+    start(server_env)
+    pid = int(corr("server", "status", env=server_env).stdout.split()[1].rstrip(":"))
+    report = tmp_path / "report.html"
+    done = corr("run", REPO / "rules" / "llserver.yaml", TRACE, "-o", report, env=server_env)
+    assert done.returncode == 0, done.stderr
+    assert report.stat().st_size > 0
+    assert corr("run", REPO / "rules" / "llserver.yaml", TRACE, env=server_env).returncode == 0
+    assert served_count(server_env) == 2
+    assert "matplotlib" not in Path(f"/proc/{pid}/maps").read_text()
+
+
 def test_files_of_servers_gone_are_removed_when_one_starts(server_env):
     """Each edit or upgrade of corr makes a new code key: a starting server removes
     the files of other keys' servers that no longer run, not those of live ones."""

@@ -21,7 +21,7 @@ class ServerInfo:
     started: float
     idle_s: float
     socket: str
-    on_demand: list      # the modules it imported for earlier commands (daemon.on_demand)
+    on_demand: list      # the modules it imported for earlier commands (daemon.ON_DEMAND)
     traces: list         # the traces whose metadata it holds parsed (reading.prepared)
 
 

@@ -55,16 +55,14 @@ PRELOAD = ("numpy", "numpy.ma", "bt2", "rich.console", "rich.table",
            "corr.sched.store", "corr.analyses.scheduling", "corr.analyses.bulk",
            "corr.analyses.tuning", "corr.render.run_text", "corr.render.blame_text",
            "corr.render.run_json", "corr.render.histogram", "corr.cache", "corr.rules.loader",
-           "corr.rules.cache", "corr.rules.vector")
+           "corr.rules.cache", "corr.rules.vector", "corr.cache.store", "corr.engine.memory",
+           "corr.processes")
+# Each named by a command that imported it, imported by the server for the
+# next (the decode cache's modules import pyarrow).  A list, not "whatever
+# a command imported": an HTML report's charts would keep matplotlib in.
 ON_DEMAND = ("pyarrow", "pyarrow.ipc", "corr.cache.intervals", "corr.cache.replay",
-             "corr.cache.recorder", "jsonschema")
-
-
-def on_demand(name: str) -> bool:
-    """Whether the server imports ``name`` once a command has: the ``ON_DEMAND``
-    modules, and any of corr's own (a module a served command imports is
-    imported again in every later one, a few ms each)."""
-    return name in ON_DEMAND or name.startswith("corr.")
+             "corr.cache.recorder", "corr.cache.decoded", "corr.cache.universe",
+             "corr.cache.columns", "corr.cache.lazy", "jsonschema")
 
 
 def preload() -> None:
@@ -92,15 +90,13 @@ def preload() -> None:
 
 
 def load_on_demand(names) -> list[str]:
-    """Import the modules among ``names`` that :func:`on_demand` admits and that are
-    not imported yet (the ``ON_DEMAND`` ones first, in their order); those imported."""
+    """Import the ``ON_DEMAND`` modules among ``names`` not imported yet; those imported."""
     loaded = []
-    ours = sorted(n for n in names if n.startswith("corr.") and n not in ON_DEMAND)
-    for name in [*ON_DEMAND, *ours]:
-        if name in names and name not in sys.modules and on_demand(name):
+    for name in ON_DEMAND:
+        if name in names and name not in sys.modules:
             try:
                 importlib.import_module(name)
-            except Exception:            # noqa: BLE001 - the command imports it itself
+            except ImportError:
                 continue
             loaded.append(name)
     if "jsonschema" in loaded:
@@ -118,7 +114,6 @@ class Server:
         self.status_path = address.pid_path(folder, key)
         self.wants_path = address.wants_path(folder, key)
         self.runs = 0
-        self.loaded: list[str] = []      # corr's modules imported for commands (on_demand)
         self.started = time.time()
         self.sock: socket.socket | None = None
         self.inode = None
@@ -138,8 +133,7 @@ class Server:
         with open(tmp, "w") as f:
             json.dump({"pid": os.getpid(), "key": self.key, "started": self.started,
                        "runs": self.runs, "idle_s": self.idle_s, "socket": self.path,
-                       "on_demand": [m for m in ON_DEMAND if m in sys.modules]
-                                    + [m for m in self.loaded if m not in ON_DEMAND],
+                       "on_demand": [m for m in ON_DEMAND if m in sys.modules],
                        "traces": _prepared_traces()}, f)
         os.replace(tmp, self.status_path)
 
@@ -187,7 +181,6 @@ class Server:
         """Import the modules and parse the traces earlier commands asked for (:mod:`wants`)."""
         modules, traces = wants.take(self.wants_path)
         loaded = load_on_demand(modules)
-        self.loaded += loaded
         made = []
         if traces:
             from ..reading import metadata, prepared
@@ -327,7 +320,7 @@ def _become_command(conn: socket.socket, wants_path: str) -> int:
     atexit._run_exitfuncs()
     # For the server to have ready before the next command (written before the exit code).
     from ..reading.prepared import traces_read
-    wants.record(wants_path, [m for m in sys.modules if m not in had and on_demand(m)],
+    wants.record(wants_path, [m for m in ON_DEMAND if m in sys.modules and m not in had],
                  traces_read())
     try:
         conn.sendall(protocol.reply(protocol.EXIT, code))

@@ -1,8 +1,7 @@
 """What commands ask the server to have ready for the next one: its ``.wants`` file.
 
 A command run by the server (or the command before the server started)
-appends, when it ends, the modules it had to import that the server
-imports ahead (``daemon.on_demand``: corr's own, pyarrow, jsonschema)
+appends, when it ends, the ``daemon.ON_DEMAND`` modules it had to import
 and the traces it decoded; the server imports those modules and parses
 those traces' metadata (:mod:`corr.reading.prepared`) before it forks
 the next command.  One line per item (``module NAME``, ``trace PATH``),
