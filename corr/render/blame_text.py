@@ -29,12 +29,15 @@ def render_interval(iv: dict, begin: int, console: Console) -> None:
     lines.append(f"  +{(iv['start_ns'] - begin) / 1e9:.6f} s  {duration(iv['duration_ns'])}  "
                  f"{iv.get('blamed_comm') or '-'} ({iv['blamed_tid']})", style="bold")
     parts = iv["breakdown"]
+
+    def share(ns: int) -> str:
+        return f"\n    {100 * ns / total:5.1f}%  {duration(ns):>10}  "
+
     for part in parts[:PART_ROWS]:
-        lines.append(f"\n    {100 * part['ns'] / total:5.1f}%  {duration(part['ns']):>10}  ")
+        lines.append(share(part["ns"]))
         lines.append(part_label(part))
     if len(parts) > PART_ROWS:
-        rest = sum(part["ns"] for part in parts[PART_ROWS:])
-        lines.append(f"\n    {100 * rest / total:5.1f}%  {duration(rest):>10}  ")
+        lines.append(share(sum(part["ns"] for part in parts[PART_ROWS:])))
         lines.append(f"{len(parts) - PART_ROWS} more parts (--format json)", style="dim")
     console.print(lines)
     path = iv["critical_path"]
