@@ -33,7 +33,7 @@ deps: system-deps $(STAMP) $(VIEWER)/node_modules/.package-lock.json
 system-deps:
 	@bash scripts/install-system-deps.sh
 
-$(STAMP): pyproject.toml setup.py scripts/corr corr/reading/_fastsink.c corr/engine/_core.c corr/sched/_native.c
+$(STAMP): pyproject.toml setup.py scripts/corr scripts/corr_native.c corr/reading/_fastsink.c corr/engine/_core.c corr/sched/_native.c
 	@test -x $(PY) || /usr/bin/python3 -m venv --system-site-packages $(VENV)
 	$(PY) -m pip install -q --config-settings editable_mode=compat -e ".[dev]"
 	@touch $(STAMP)

@@ -22,11 +22,13 @@ def served(argv: list[str]) -> bool:
 
 def entry_point() -> None:
     argv = sys.argv[1:]
+    import os
+    link = os.environ.pop("CORR_CLIENT_LINK", None)     # the native client's (address.client_link)
     from .server import address
     use_server = address.mode() == "auto" and served(argv)
     if use_server:
         from .server import client
-        code = client.run(argv)
+        code = client.run(argv, link)
         if code is not None:
             _leave(code)
     no_blas_threads()
@@ -39,7 +41,7 @@ def entry_point() -> None:
             pass
         from .server import wants
         wants.record_for_next_server()       # the traces read here: parsed before it serves
-        client.start_in_background()
+        client.start_in_background(link)
     sys.exit(code)
 
 

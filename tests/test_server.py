@@ -1,7 +1,9 @@
 """The resident server: a command it runs behaves as one run in-process.
 
 Each test has its own runtime folder (``XDG_RUNTIME_DIR``), so its server
-is its own, and stops it at the end.
+is its own, and stops it at the end.  Each runs with both clients: the
+native ``corr`` command (scripts/corr_native.c) and the Python launcher
+(scripts/corr, the command where no C compiler was found at install).
 """
 
 from __future__ import annotations
@@ -22,21 +24,29 @@ from corr.server import address
 REPO = Path(__file__).resolve().parents[1]
 TRACE = REPO / "examples" / "llserver" / "trace"
 CORR = str(Path(sys.executable).parent / "corr")
+CLIENTS = {"native": [CORR], "python": [sys.executable, str(REPO / "scripts" / "corr")]}
 
 
-@pytest.fixture
-def server_env(tmp_path):
-    """An environment whose commands use the resident server of a private folder."""
+@pytest.fixture(params=sorted(CLIENTS))
+def server_env(request, tmp_path):
+    """An environment whose commands use the resident server of a private folder,
+    run by one of the clients (``command``)."""
     runtime = tmp_path / "run"
     runtime.mkdir(mode=0o700)
     env = {**os.environ, "CORR_SERVER": "auto", "XDG_RUNTIME_DIR": str(runtime),
-           "CORR_CACHE_DIR": str(tmp_path / "cache")}
+           "CORR_CACHE_DIR": str(tmp_path / "cache"), "CORR_TEST_CLIENT": request.param}
     yield env
     subprocess.run([CORR, "server", "stop"], env=env, capture_output=True)
 
 
+def command(env) -> list[str]:
+    """The client the environment's test runs with."""
+    return CLIENTS[env.get("CORR_TEST_CLIENT", "native")]
+
+
 def corr(*args, env, **kw) -> subprocess.CompletedProcess:
-    return subprocess.run([CORR, *map(str, args)], capture_output=True, text=True, env=env, **kw)
+    return subprocess.run([*command(env), *map(str, args)], capture_output=True, text=True,
+                          env=env, **kw)
 
 
 def served_count(env) -> int:
@@ -82,7 +92,8 @@ def test_the_command_has_the_clients_directory_environment_and_umask(server_env,
     work.mkdir()
     cache = tmp_path / "elsewhere"
     proc = subprocess.run(
-        [CORR, "run", str(REPO / "rules" / "llserver.yaml"), str(TRACE), "-o", "out.csv"],
+        [*command(server_env), "run", str(REPO / "rules" / "llserver.yaml"), str(TRACE),
+         "-o", "out.csv"],
         cwd=work, capture_output=True, text=True, env={**server_env, "CORR_CACHE_DIR": str(cache)},
         preexec_fn=lambda: os.umask(0o077))
     assert proc.returncode == 0, proc.stderr
@@ -111,7 +122,7 @@ def test_ctrl_c_reaches_the_served_command(server_env, tmp_path):
     start(server_env)
     fifo = tmp_path / "rules.yaml"
     os.mkfifo(fifo)                  # the command blocks reading it until interrupted
-    proc = subprocess.Popen([CORR, "run", str(fifo), str(TRACE)], env=server_env,
+    proc = subprocess.Popen([*command(server_env), "run", str(fifo), str(TRACE)], env=server_env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 30
     while served_count(server_env) < 1:
@@ -266,15 +277,20 @@ def test_a_served_html_report_leaves_the_server_without_matplotlib(server_env, t
 
 def test_files_of_servers_gone_are_removed_when_one_starts(server_env):
     """Each edit or upgrade of corr makes a new code key: a starting server removes
-    the files of other keys' servers that no longer run, not those of live ones."""
+    the files of other keys' servers that no longer run, and native clients' links
+    to them, not those of live ones."""
     folder = Path(server_env["XDG_RUNTIME_DIR"]) / "corr"
     folder.mkdir(mode=0o700)
     for key in ("0ld0ld00", "11ve11ve"):
         for suffix in (".lock", ".pid", ".wants", ".sock"):
             (folder / f"server-{key}{suffix}").write_text("")
+    for client, key in (("00000000", "0ld0ld00"), ("11111111", "11ve11ve")):
+        (folder / f"client-{client}.sock").symlink_to(f"server-{key}.sock")
     with open(folder / "server-11ve11ve.lock") as held:      # as a live server holds it
         fcntl.flock(held, fcntl.LOCK_EX)
         start(server_env)
     assert not list(folder.glob("server-0ld0ld00*"))
     assert len(list(folder.glob("server-11ve11ve*"))) == 4
     assert len(list(folder.glob("server-*.lock"))) == 2
+    # a native client's link to the gone server, not the one to the live server
+    assert [p.name for p in folder.glob("client-*")] == ["client-11111111.sock"]

@@ -64,21 +64,32 @@ def private_folder(create: bool) -> str | None:
 def code_key(package: str = PACKAGE) -> str:
     """A short hash of the code a server would run (see the module docstring)."""
     parts = [sys.executable, sys.version, os.path.realpath(package)]
-    for root, dirs, files in os.walk(package):
-        dirs[:] = sorted(d for d in dirs if d != "__pycache__")
-        for name in sorted(files):
-            if name.endswith((".py", ".so")):
-                st = os.stat(os.path.join(root, name))
-                parts.append(f"{os.path.relpath(os.path.join(root, name), package)}"
-                             f":{st.st_size}:{st.st_mtime_ns}")
-    for entry in sys.path:
-        if not entry.endswith(("site-packages", "dist-packages")):
-            continue                  # not the script's folder or the working directory
+    files, _ = code_paths(package)
+    for path in files:
+        st = os.stat(path)
+        parts.append(f"{os.path.relpath(path, package)}:{st.st_size}:{st.st_mtime_ns}")
+    for entry in package_folders():
         try:
             parts.append(f"{entry}:{os.stat(entry or '.').st_mtime_ns}")
         except OSError:
             parts.append(entry)
     return f"{zlib.crc32(chr(10).join(parts).encode()):08x}"
+
+
+def code_paths(package: str = PACKAGE) -> tuple[list[str], list[str]]:
+    """corr's ``.py`` and ``.so`` files, and the folders that hold them."""
+    files, folders = [], []
+    for root, dirs, names in os.walk(package):
+        dirs[:] = sorted(d for d in dirs if d != "__pycache__")
+        folders.append(root)
+        files += [os.path.join(root, n) for n in sorted(names) if n.endswith((".py", ".so"))]
+    return files, folders
+
+
+def package_folders() -> list[str]:
+    """The package folders on ``sys.path``: their mtimes change when a package is installed."""
+    return [entry for entry in sys.path          # not the script's folder or the working directory
+            if entry.endswith(("site-packages", "dist-packages"))]
 
 
 def socket_path(folder: str, key: str) -> str:
@@ -92,6 +103,39 @@ def pid_path(folder: str, key: str) -> str:
 def lock_path(folder: str, key: str) -> str:
     """Held (flock) by the server of ``key`` for its whole life."""
     return os.path.join(folder, f"server-{key}.lock")
+
+
+def client_link(folder: str, path: str | None) -> str | None:
+    """``path`` if it names a native client's link in ``folder``, else None.
+
+    The native client (scripts/corr_native.c) reaches its server through
+    ``client-<crc32 of its executable's path>.sock``, a symbolic link to
+    ``server-<key>.sock`` that the Python launcher points (it alone knows
+    the key); it names the link in ``CORR_CLIENT_LINK``.
+    """
+    if not path or os.path.dirname(path) != folder:
+        return None
+    name = os.path.basename(path)
+    return path if name.startswith("client-") and name.endswith(".sock") else None
+
+
+def point_link(link: str, key: str) -> None:
+    """Point a native client's link at the server of ``key`` (which may not run yet)."""
+    target = os.path.basename(socket_path(os.path.dirname(link), key))
+    try:
+        if os.readlink(link) == target:
+            return
+    except OSError:
+        pass
+    tmp = f"{link}.{os.getpid()}.tmp"
+    try:
+        os.symlink(target, tmp)
+        os.replace(tmp, link)
+    except OSError:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
 
 
 def wants_path(folder: str, key: str) -> str:

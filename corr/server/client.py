@@ -21,27 +21,35 @@ from . import address, protocol
 FORWARDED = (_signal.SIGINT, _signal.SIGTERM, _signal.SIGHUP, _signal.SIGQUIT)
 
 
-def connect():
-    """A connection to this code's server, or None when none answers."""
+def connect(link: str | None = None):
+    """A connection to this code's server, or None when none answers.
+
+    ``link``: the native client's link, pointed at this code's server
+    (running or not) so that the native client reaches it next time.
+    """
     folder = address.private_folder(create=False)
     if folder is None:
         return None
+    key = address.code_key()
+    link = address.client_link(folder, link)
+    if link is not None:
+        address.point_link(link, key)
     sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
     try:
-        sock.connect(address.socket_path(folder, address.code_key()))
+        sock.connect(address.socket_path(folder, key))
     except OSError:
         sock.close()
         return None
     return sock
 
 
-def run(argv: list[str]) -> int | None:
+def run(argv: list[str], link: str | None = None) -> int | None:
     """The command's exit code, run by the server; None if it could not start there.
 
     None is returned only while nothing has run, so the caller may run the
-    command itself.
+    command itself (a server of older code replies ``protocol.STALE``).
     """
-    sock = connect()
+    sock = connect(link)
     if sock is None:
         return None
     try:
@@ -90,12 +98,18 @@ def _forward_to(pid: int):
     return forward
 
 
-def start_in_background() -> None:
-    """Start this code's server, detached; it exits at once if one is already there."""
+def start_in_background(link: str | None = None) -> None:
+    """Start this code's server, detached; it exits at once if one is already there.
+
+    ``link``: the native client's link, pointed at it (see :func:`connect`).
+    """
     import subprocess
     folder = address.private_folder(create=True)
     if folder is None:
         return
+    link = address.client_link(folder, link)
+    if link is not None:
+        address.point_link(link, address.code_key())
     log = os.path.join(folder, "server.log")
     try:
         with open(log, "ab") as err:

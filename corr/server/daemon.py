@@ -43,7 +43,7 @@ import socket
 import sys
 import time
 
-from . import address, protocol, wants
+from . import address, freshness, protocol, wants
 
 DEFAULT_IDLE_S = 900.0
 # What a `corr run`, `tune`, `check` or `cache` command imports, heaviest
@@ -117,6 +117,7 @@ class Server:
         self.started = time.time()
         self.sock: socket.socket | None = None
         self.inode = None
+        self.code = freshness.CodeWatch(key)
 
     def listen(self) -> None:
         """Bind a temporary name, listen, then rename it into place: clients see a ready server."""
@@ -173,6 +174,9 @@ class Server:
             if not _same_user(conn):
                 conn.close()
                 continue
+            if not self.code.current():          # corr changed on disk: let a new server run it
+                _say_stale(conn)
+                return
             self._fork(conn)
             self.runs += 1
             self._write_status()
@@ -232,6 +236,14 @@ def _remove(*paths: str) -> None:
             os.unlink(path)
         except OSError:
             pass
+
+
+def _say_stale(conn: socket.socket) -> None:
+    try:
+        conn.sendall(protocol.reply(protocol.STALE, 0))
+    except OSError:
+        pass
+    conn.close()
 
 
 def _same_user(conn: socket.socket) -> bool:
@@ -351,7 +363,8 @@ def _try_lock(f) -> bool:
 
 def remove_gone_servers(folder: str, key: str) -> list[str]:
     """Remove the files of other code keys' servers that no longer run (their lock is
-    free): each edit or upgrade of corr makes a new key.  The keys removed."""
+    free), and native clients' links to them: each edit or upgrade of corr makes a
+    new key.  The keys removed."""
     removed = []
     for name in os.listdir(folder):
         if not (name.startswith("server-") and name.endswith(".lock")) or key in name:
@@ -367,6 +380,14 @@ def remove_gone_servers(folder: str, key: str) -> list[str]:
             _remove(address.socket_path(folder, other), address.pid_path(folder, other),
                     address.wants_path(folder, other), address.lock_path(folder, other))
             removed.append(other)
+    gone = {os.path.basename(address.socket_path(folder, other)) for other in removed}
+    for name in os.listdir(folder):                  # native clients' links to them
+        link = os.path.join(folder, name)
+        try:
+            if address.client_link(folder, link) and os.readlink(link) in gone:
+                os.unlink(link)
+        except OSError:
+            pass
     return removed
 
 

@@ -9,6 +9,9 @@ pipe, never through us.
 
 Replies, 5 bytes each: ``p`` and the pid of the process running the
 command (the client forwards signals to it), then ``x`` and the exit code.
+A server whose code changed on disk since it started replies ``s`` alone
+and exits: the client runs the command itself (the native client reaches
+servers through a link, not by code key, and cannot tell).
 
 The client imports this on every command: no json, no ``socket`` module
 (their imports cost more than the rest of the client).
@@ -20,7 +23,7 @@ import os
 import sys
 
 STDIO = (0, 1, 2)
-PID, EXIT = b"p", b"x"
+PID, EXIT, STALE = b"p", b"x", b"s"
 REPLY_SIZE = 5
 LENGTH_SIZE = 8                  # the request body's length, before it
 MAX_REQUEST = 16 << 20
