@@ -32,7 +32,7 @@ class BuildScripts(build_scripts):
 
         compiler = new_compiler()
         customize_compiler(compiler)
-        temp = os.path.join(self.build_dir, "native")
+        temp = os.path.join(self.get_finalized_command("build").build_temp, "corr-native")
         try:
             objects = compiler.compile(["scripts/corr_native.c"], output_dir=temp,
                                        macros=[("CORR_PYTHON", json.dumps(sys.executable))],
