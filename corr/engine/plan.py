@@ -19,6 +19,7 @@ from . import threads
 
 ENTRY, EXIT, CANCEL, SPAN = "entry", "exit", "cancel", "span"
 SYSCALL_PREFIXES = ("syscall_entry_", "syscall_exit_")
+_GLOB = frozenset("*?[")                 # what makes a pattern more than a name (fnmatch)
 # What each builtin reads from the event, besides cpu, name and ts.
 BUILTIN_FIELDS = {
     "tid": ("ctx.tid", "ctx.vtid"), "pid": ("ctx.pid", "ctx.vpid"),
@@ -51,7 +52,10 @@ class EventNames:
         key = (trace, pattern)
         found = self._has.get(key)
         if found is None:
-            found = self._has[key] = any(matches(n, pattern) for n in self.by_trace[trace])
+            names = self.by_trace[trace]
+            # A plain name is a set lookup, not a match against each of ~1,200 names.
+            found = self._has[key] = (pattern in names if not _GLOB.intersection(pattern)
+                                      else any(matches(n, pattern) for n in names))
         return found
 
     def anywhere(self, pattern: str) -> bool:
