@@ -108,7 +108,8 @@ def load_on_demand(names) -> list[str]:
 class Server:
     """Listens on the code key's socket; see the module docstring."""
 
-    def __init__(self, folder: str, key: str, idle_s: float):
+    def __init__(self, folder: str, key: str, idle_s: float,
+                 code: freshness.CodeWatch | None = None):
         self.folder, self.key, self.idle_s = folder, key, idle_s
         self.path = address.socket_path(folder, key)
         self.status_path = address.pid_path(folder, key)
@@ -117,7 +118,7 @@ class Server:
         self.started = time.time()
         self.sock: socket.socket | None = None
         self.inode = None
-        self.code = freshness.CodeWatch(key)
+        self.code = code or freshness.CodeWatch(key)
 
     def listen(self) -> None:
         """Bind a temporary name, listen, then rename it into place: clients see a ready server."""
@@ -400,10 +401,11 @@ def run(idle_s: float = DEFAULT_IDLE_S) -> int:
     lock = open(address.lock_path(folder, key), "w")
     if not _try_lock(lock):
         return 0                         # another server of this code runs or is starting
+    code = freshness.CodeWatch(key)      # before the imports: an edit during them is seen
     remove_gone_servers(folder, key)
     preload()
     _freeze()
-    server = Server(folder, key, idle_s)
+    server = Server(folder, key, idle_s, code)
 
     def stop(signum, frame):
         raise SystemExit(0)

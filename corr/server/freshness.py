@@ -18,6 +18,8 @@ from . import address
 
 
 class CodeWatch:
+    """The stats of the code of ``key``, taken when made; see the module docstring."""
+
     def __init__(self, key: str, package: str = address.PACKAGE):
         self.key, self.package = key, package
         self._snapshot()
