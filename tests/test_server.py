@@ -135,6 +135,46 @@ def test_ctrl_c_reaches_the_served_command(server_env, tmp_path):
     assert err == "corr: interrupted\n"
 
 
+def children_of(pid: int) -> list[int]:
+    """Live (not zombie) processes whose parent is ``pid``."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        state, ppid = stat.rsplit(")", 1)[1].split()[:2]
+        if int(ppid) == pid and state != "Z":
+            found.append(int(entry))
+    return found
+
+
+def test_a_client_killed_outright_takes_its_command_with_it(server_env, tmp_path):
+    """SIGKILL leaves the client nothing to pass on: the command sees its connection
+    close and ends as if interrupted, instead of running on for nobody."""
+    start(server_env)
+    server = int(corr("server", "status", env=server_env).stdout.split()[1].rstrip(":"))
+    fifo = tmp_path / "rules.yaml"
+    os.mkfifo(fifo)                  # the command blocks reading it
+    proc = subprocess.Popen([*command(server_env), "run", str(fifo), str(TRACE)], env=server_env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 30
+    while not children_of(server):
+        assert time.monotonic() < deadline, "the command never started"
+        time.sleep(0.05)
+    [child] = children_of(server)
+    time.sleep(0.2)
+    proc.kill()
+    proc.wait()
+    deadline = time.monotonic() + 30
+    while child in children_of(server):
+        assert time.monotonic() < deadline, "the command ran on without its client"
+        time.sleep(0.05)
+    assert corr("--version", env=server_env).returncode == 0    # the server serves on
+
+
 def test_an_idle_server_exits_and_removes_its_socket(server_env):
     env = {**server_env, "CORR_SERVER_IDLE": "0.5"}
     start(env)

@@ -322,9 +322,14 @@ def _become_command(conn: socket.socket, wants_path: str) -> int:
         sys.argv = ["corr", *request["argv"]]
         from ..cli import main
         try:
+            _end_with_the_client(conn)
             code = main(request["argv"])
         except SystemExit as exc:            # argparse's --help and --version
             code = _exit_status(exc.code)
+        except KeyboardInterrupt:            # the client left before main() could catch it
+            code = 130
+        finally:
+            signal.signal(signal.SIGIO, signal.SIG_IGN)
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
@@ -340,6 +345,34 @@ def _become_command(conn: socket.socket, wants_path: str) -> int:
     except OSError:
         pass
     return code
+
+
+def _end_with_the_client(conn: socket.socket) -> None:
+    """Interrupt the command, as Ctrl-C would, once its client is gone.
+
+    A client killed outright (SIGKILL, its terminal closed) passes nothing
+    on, and the command would run on, writing to a terminal nobody reads.
+    Its end of the connection closes then: the kernel sends this process
+    SIGIO (``O_ASYNC``).  A client never sends after its request, so the
+    connection at end-of-file means the client left.
+    """
+    def gone() -> bool:
+        try:
+            return conn.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+        except BlockingIOError:
+            return False
+        except OSError:
+            return True                  # reset
+
+    def on_sigio(signum, frame):
+        if gone():
+            raise KeyboardInterrupt
+
+    signal.signal(signal.SIGIO, on_sigio)
+    fcntl.fcntl(conn.fileno(), fcntl.F_SETOWN, os.getpid())
+    fcntl.fcntl(conn.fileno(), fcntl.F_SETFL, fcntl.fcntl(conn.fileno(), fcntl.F_GETFL) | os.O_ASYNC)
+    if gone():                           # it left before the signal was armed
+        raise KeyboardInterrupt
 
 
 def _exit_status(code) -> int:
