@@ -28,7 +28,8 @@ def entry_point() -> None:
     use_server = address.mode() == "auto" and served(argv)
     if use_server:
         from .server import client
-        code = client.run(argv, link)
+        key = address.code_key()             # the code this is: once, for all three below
+        code = client.run(argv, key, link)
         if code is not None:
             _leave(code)
     no_blas_threads()
@@ -40,8 +41,8 @@ def entry_point() -> None:
         except OSError:
             pass
         from .server import wants
-        wants.record_for_next_server()       # the traces read here: parsed before it serves
-        client.start_in_background(link)
+        wants.record_for_next_server(key)    # the traces read here: parsed before it serves
+        client.start_in_background(key, link)
     sys.exit(code)
 
 

@@ -21,8 +21,9 @@ from . import address, protocol
 FORWARDED = (_signal.SIGINT, _signal.SIGTERM, _signal.SIGHUP, _signal.SIGQUIT)
 
 
-def connect(link: str | None = None):
-    """A connection to this code's server, or None when none answers.
+def connect(key: str, link: str | None = None):
+    """A connection to the server of code ``key`` (:func:`address.code_key`), or None
+    when none answers.
 
     ``link``: the native client's link, pointed at this code's server
     (running or not) so that the native client reaches it next time.
@@ -30,7 +31,6 @@ def connect(link: str | None = None):
     folder = address.private_folder(create=False)
     if folder is None:
         return None
-    key = address.code_key()
     link = address.client_link(folder, link)
     if link is not None:
         address.point_link(link, key)
@@ -43,13 +43,13 @@ def connect(link: str | None = None):
     return sock
 
 
-def run(argv: list[str], link: str | None = None) -> int | None:
+def run(argv: list[str], key: str, link: str | None = None) -> int | None:
     """The command's exit code, run by the server; None if it could not start there.
 
     None is returned only while nothing has run, so the caller may run the
     command itself (a server of older code replies ``protocol.STALE``).
     """
-    sock = connect(link)
+    sock = connect(key, link)
     if sock is None:
         return None
     try:
@@ -98,8 +98,9 @@ def _forward_to(pid: int):
     return forward
 
 
-def start_in_background(link: str | None = None) -> None:
-    """Start this code's server, detached; it exits at once if one is already there.
+def start_in_background(key: str | None = None, link: str | None = None) -> None:
+    """Start this code's server (``key``: its code key, if known), detached; it exits
+    at once if one is already there.
 
     ``link``: the native client's link, pointed at it (see :func:`connect`).
     """
@@ -109,7 +110,7 @@ def start_in_background(link: str | None = None) -> None:
         return
     link = address.client_link(folder, link)
     if link is not None:
-        address.point_link(link, address.code_key())
+        address.point_link(link, key or address.code_key())
     log = os.path.join(folder, "server.log")
     try:
         with open(log, "ab") as err:

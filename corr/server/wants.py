@@ -50,12 +50,12 @@ def take(path: str) -> tuple[set[str], list[str]]:
     return modules, traces
 
 
-def record_for_next_server(modules=()) -> None:
-    """From a command run without the server: what the server about to start should have
-    ready (the traces this process decoded)."""
+def record_for_next_server(key: str, modules=()) -> None:
+    """From a command run without the server: what the server about to start (of code
+    ``key``) should have ready (the traces this process decoded)."""
     import sys
     prepared = sys.modules.get("corr.reading.prepared")
     traces = prepared.traces_read() if prepared is not None else []
     folder = address.private_folder(create=True)
     if folder is not None and (traces or modules):
-        record(address.wants_path(folder, address.code_key()), modules, traces)
+        record(address.wants_path(folder, key), modules, traces)
