@@ -16,15 +16,13 @@ import zlib
 from pathlib import Path
 
 import pytest
+from test_server import CORR, REPO, TRACE, corr, private_env, served_count, stop_servers
 
 from corr.server import address
 from corr.server.freshness import CodeWatch
 
-REPO = Path(__file__).resolve().parents[1]
-TRACE = REPO / "examples" / "llserver" / "trace"
 RULES = REPO / "rules" / "llserver.yaml"
-CORR = Path(sys.executable).parent / "corr"
-NATIVE = CORR.read_bytes()[:4] == b"\x7fELF"
+NATIVE = Path(CORR).read_bytes()[:4] == b"\x7fELF"
 
 needs_native = pytest.mark.skipif(not NATIVE and not os.environ.get("CI"),
                                   reason="corr was installed without a C compiler")
@@ -32,16 +30,10 @@ needs_native = pytest.mark.skipif(not NATIVE and not os.environ.get("CI"),
 
 @pytest.fixture
 def env(tmp_path):
-    runtime = tmp_path / "run"
-    runtime.mkdir(mode=0o700)
-    env = {**os.environ, "CORR_SERVER": "auto", "XDG_RUNTIME_DIR": str(runtime),
-           "CORR_CACHE_DIR": str(tmp_path / "cache")}
+    """:func:`test_server.private_env`, its commands run by the native client."""
+    env = private_env(tmp_path)
     yield env
-    subprocess.run([CORR, "server", "stop"], env=env, capture_output=True)
-
-
-def corr(*args, env) -> subprocess.CompletedProcess:
-    return subprocess.run([CORR, *map(str, args)], capture_output=True, text=True, env=env)
+    stop_servers(env)
 
 
 def folder_of(env) -> Path:
@@ -51,11 +43,6 @@ def folder_of(env) -> Path:
 def link_of(env) -> Path:
     """The link the native client connects to: named by its own path's crc32."""
     return folder_of(env) / f"client-{zlib.crc32(os.fsencode(os.path.realpath(CORR))):08x}.sock"
-
-
-def served_count(env) -> int:
-    status = corr("server", "status", env=env).stdout
-    return int(status.split("], ")[1].split(" command")[0]) if "], " in status else -1
 
 
 @needs_native
@@ -70,7 +57,7 @@ def test_the_first_command_points_the_link_and_the_next_is_served_through_it(env
     link = link_of(env)
     assert os.readlink(link) == f"server-{address.code_key()}.sock"
     deadline = time.monotonic() + 60
-    while served_count(env) < 0:
+    while corr("server", "status", env=env).returncode != 0:
         assert time.monotonic() < deadline, "no server started"
         time.sleep(0.1)
     second = corr("run", RULES, TRACE, env=env)
@@ -84,8 +71,8 @@ STALE_SERVER = """
 import sys
 from corr.server import address, daemon, freshness
 folder, package = sys.argv[1:]
-server = daemon.Server(folder, address.code_key(), 60)
-server.code = freshness.CodeWatch(address.code_key(package), package)
+server = daemon.Server(folder, address.code_key(), 60,
+                       freshness.CodeWatch(address.code_key(package), package))
 server.listen()
 try:
     server.serve()

@@ -27,16 +27,24 @@ CORR = str(Path(sys.executable).parent / "corr")
 CLIENTS = {"native": [CORR], "python": [sys.executable, str(REPO / "scripts" / "corr")]}
 
 
-@pytest.fixture(params=sorted(CLIENTS))
-def server_env(request, tmp_path):
-    """An environment whose commands use the resident server of a private folder,
-    run by one of the clients (``command``)."""
+def private_env(tmp_path) -> dict:
+    """An environment whose commands use the resident server of a private folder."""
     runtime = tmp_path / "run"
     runtime.mkdir(mode=0o700)
-    env = {**os.environ, "CORR_SERVER": "auto", "XDG_RUNTIME_DIR": str(runtime),
-           "CORR_CACHE_DIR": str(tmp_path / "cache"), "CORR_TEST_CLIENT": request.param}
-    yield env
+    return {**os.environ, "CORR_SERVER": "auto", "XDG_RUNTIME_DIR": str(runtime),
+            "CORR_CACHE_DIR": str(tmp_path / "cache")}
+
+
+def stop_servers(env) -> None:
     subprocess.run([CORR, "server", "stop"], env=env, capture_output=True)
+
+
+@pytest.fixture(params=sorted(CLIENTS))
+def server_env(request, tmp_path):
+    """:func:`private_env`, its commands run by one of the clients (``command``)."""
+    env = {**private_env(tmp_path), "CORR_TEST_CLIENT": request.param}
+    yield env
+    stop_servers(env)
 
 
 def command(env) -> list[str]:

@@ -108,8 +108,7 @@ def load_on_demand(names) -> list[str]:
 class Server:
     """Listens on the code key's socket; see the module docstring."""
 
-    def __init__(self, folder: str, key: str, idle_s: float,
-                 code: freshness.CodeWatch | None = None):
+    def __init__(self, folder: str, key: str, idle_s: float, code: freshness.CodeWatch):
         self.folder, self.key, self.idle_s = folder, key, idle_s
         self.path = address.socket_path(folder, key)
         self.status_path = address.pid_path(folder, key)
@@ -118,7 +117,7 @@ class Server:
         self.started = time.time()
         self.sock: socket.socket | None = None
         self.inode = None
-        self.code = code or freshness.CodeWatch(key)
+        self.code = code                 # what says the code on disk is still ``key``
 
     def listen(self) -> None:
         """Bind a temporary name, listen, then rename it into place: clients see a ready server."""
