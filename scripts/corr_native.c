@@ -172,9 +172,9 @@ struct buffer {
     size_t len, cap;
 };
 
-static int append(struct buffer *b, const char *s, size_t len, int separator)
+static int append(struct buffer *b, const char *s, size_t len)
 {
-    size_t need = b->len + len + (separator ? 1 : 0);
+    size_t need = b->len + len;
     if (need > b->cap) {
         size_t cap = b->cap ? b->cap : 4096;
         while (cap < need)
@@ -185,16 +185,17 @@ static int append(struct buffer *b, const char *s, size_t len, int separator)
         b->data = grown;
         b->cap = cap;
     }
-    if (separator)
-        b->data[b->len++] = '\0';
     memcpy(b->data + b->len, s, len);
     b->len += len;
     return 0;
 }
 
-static int append_str(struct buffer *b, const char *s)
+/* One field of the body, which starts after the length: NUL before all but the first. */
+static int field(struct buffer *b, const char *s)
 {
-    return append(b, s, strlen(s), b->len > LENGTH_SIZE);
+    if (b->len > LENGTH_SIZE && append(b, "", 1) != 0)
+        return -1;
+    return append(b, s, strlen(s));
 }
 
 /* protocol.encode_request: length, then umask, cwd, argc, arguments, environment. */
@@ -206,17 +207,17 @@ static int encode_request(struct buffer *b, int argc, char **argv)
         return -1;
     mode_t mask = umask(0);
     umask(mask);
-    int failed = append(b, "\0\0\0\0\0\0\0\0", LENGTH_SIZE, 0);
+    int failed = append(b, "\0\0\0\0\0\0\0\0", LENGTH_SIZE);
     snprintf(number, sizeof number, "%u", (unsigned)mask);
-    failed |= append(b, number, strlen(number), 0);
-    failed |= append_str(b, cwd);
+    failed |= field(b, number);
+    failed |= field(b, cwd);
     snprintf(number, sizeof number, "%d", argc - 1);
-    failed |= append_str(b, number);
+    failed |= field(b, number);
     for (int i = 1; i < argc; i++)
-        failed |= append_str(b, argv[i]);
+        failed |= field(b, argv[i]);
     for (char **e = environ; *e != NULL; e++)
         if (strncmp(*e, LINK_ENV "=", sizeof LINK_ENV) != 0)
-            failed |= append_str(b, *e);
+            failed |= field(b, *e);
     free(cwd);
     if (failed)
         return -1;
