@@ -17,12 +17,21 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from .analyses.inspection import Inspection, Progress
+    from .engine.filters import ThreadFilter
     from .reading import EventBatch, Projection, TraceSet
 
 # Each function imports what it uses: a command pays only for its own path
 # (``corr run`` never loads the inspection, ``corr check`` without traces no reader).
 
 PathLike = str | os.PathLike
+
+
+def __getattr__(name):
+    """``ThreadFilter`` (:mod:`corr.engine.filters`), imported when first asked for."""
+    if name == "ThreadFilter":
+        from .engine.filters import ThreadFilter
+        return ThreadFilter
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def inspect(paths: Iterable[PathLike] | PathLike, clock_offsets: dict[str, int] | None = None,
@@ -55,7 +64,7 @@ def events(paths: Iterable[PathLike] | PathLike | TraceSet,
 
 def run(rules, traces, overrides: Iterable[str] = (), clock_offsets: dict[str, int] | None = None,
         progress: Progress | None = None, reader: str = "auto", blame_limit: int | None = None,
-        cache=None):
+        cache=None, filter: ThreadFilter | None = None):
     """Pair every rule's entries and exits over the traces: a :class:`RunResult`.
 
     ``rules`` is a rule file path or a loaded :class:`~corr.rules.model.RuleSet`;
@@ -67,6 +76,10 @@ def run(rules, traces, overrides: Iterable[str] = (), clock_offsets: dict[str, i
     uses ``CORR_CACHE_DIR`` / ``$XDG_CACHE_HOME/corr`` unless ``CORR_NO_CACHE``
     is set.  Results are the same with or without it; a cache problem is a
     :class:`~corr.cache.CacheWarning`, never an error.
+    ``filter``: a :class:`ThreadFilter` (pids, tids, comm globs): only the
+    intervals whose explained thread (the rule's ``blame:`` thread, else the
+    entry's) it keeps are reported, and every statistic and analysis is
+    computed over them; the result's ``warnings`` say how many were kept.
     """
     from .reading import TraceSet, open_traces
     from .rules import apply_overrides, load_rules
@@ -77,12 +90,12 @@ def run(rules, traces, overrides: Iterable[str] = (), clock_offsets: dict[str, i
     traceset = traces if isinstance(traces, TraceSet) else open_traces(traces, clock_offsets)
     from .engine import run_rules
     return run_rules(traceset, ruleset, progress, blame_limit=blame_limit, cache=cache,
-                     reader=reader)
+                     reader=reader, thread_filter=_thread_filter(filter))
 
 
 def tune(rules, traces, overrides: Iterable[str] = (),
          clock_offsets: dict[str, int] | None = None, progress: Progress | None = None,
-         reader: str = "auto", cache=None):
+         reader: str = "auto", cache=None, filter: ThreadFilter | None = None):
     """Each rule's sorted durations, for trying thresholds: a :class:`TuningSession`.
 
     One pass like :func:`run`, without the scheduling join (a threshold
@@ -90,7 +103,8 @@ def tune(rules, traces, overrides: Iterable[str] = (),
     the session remembers the file's own values, so that
     :meth:`TuningSession.write` saves what changed.  ``cache`` as for
     :func:`run`: a second session over the same traces neither decodes nor
-    matches again.
+    matches again.  ``filter`` as for :func:`run`: the distributions are those
+    of the matching threads' intervals.
     """
     from .analyses.tuning import TuningSession
     from .engine import run_rules
@@ -103,8 +117,19 @@ def tune(rules, traces, overrides: Iterable[str] = (),
                    for rule in ruleset.rules}
     apply_overrides(ruleset, list(overrides))
     traceset = traces if isinstance(traces, TraceSet) else open_traces(traces, clock_offsets)
-    result = run_rules(traceset, ruleset, progress, explain=False, cache=cache, reader=reader)
+    result = run_rules(traceset, ruleset, progress, explain=False, cache=cache, reader=reader,
+                       thread_filter=_thread_filter(filter))
     return TuningSession(ruleset, result, file_values)
+
+
+def _thread_filter(value) -> ThreadFilter | None:
+    """``filter=`` of run() and tune(): a ThreadFilter, or None."""
+    if value is None:
+        return None
+    from .engine.filters import ThreadFilter
+    if not isinstance(value, ThreadFilter):
+        raise TypeError(f"filter: expected a corr.api.ThreadFilter, not {type(value).__name__}")
+    return value
 
 
 def check(rules, traces: Iterable[PathLike] = (), clock_offsets: dict[str, int] | None = None):

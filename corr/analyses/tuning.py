@@ -274,6 +274,12 @@ class TuningSession:
         self.run = run_result                 # events, warnings, stopped: as corr run has them
         self.rules = [RuleTuning(result, file_values[result.name]) for result in run_result.rules]
 
+    @property
+    def thread_filter(self):
+        """The run's :class:`~corr.engine.filters.ThreadFilter`: the distributions are
+        those of its threads' intervals (None: every thread's)."""
+        return self.run.thread_filter
+
     def rule(self, name: str) -> RuleTuning:
         for tuning in self.rules:
             if tuning.name == name:

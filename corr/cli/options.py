@@ -35,6 +35,52 @@ def clock_offsets(values: list[str]) -> dict[str, int]:
     return out
 
 
+def add_filter_options(parser: argparse.ArgumentParser) -> None:
+    """-p/--pid, -t/--tid, --comm: which threads' intervals to report, as bcc's tools filter."""
+    group = parser.add_argument_group(
+        "thread filters",
+        "Report only the intervals whose explained thread matches: the rule's blame: thread "
+        "when it has one, else the entry event's thread; statistics, groups, the accounting "
+        "and the blame analysis cover those intervals only.  Each option is repeatable: "
+        "values of one option OR together, different options AND together.")
+    group.add_argument("-p", "--pid", action="append", default=[], type=_id_of("pid"),
+                       metavar="PID", dest="pids",
+                       help="threads of process PID (learned from sched_process_fork, "
+                            "LTTng's state dump and pid/vpid contexts (perf's perf_pid); a "
+                            "thread whose process the trace never tells matches only as its "
+                            "process's main thread, tid = PID)")
+    group.add_argument("-t", "--tid", action="append", default=[], type=_id_of("tid"),
+                       metavar="TID", dest="tids", help="the thread TID")
+    group.add_argument("--comm", action="append", default=[], type=_comm, metavar="NAME",
+                       dest="comms",
+                       help="threads named NAME at the interval's start or end (a "
+                            "case-sensitive shell glob: 'java*', 'kworker/?:*')")
+
+
+def _id_of(kind: str):
+    def parse(text: str) -> int:
+        from ..engine.filters import parse_id
+        try:
+            return parse_id(text, kind)
+        except UsageError as exc:          # argparse names the option itself
+            raise argparse.ArgumentTypeError(str(exc).split(" ", 1)[1]) from None
+    return parse
+
+
+def _comm(text: str) -> str:
+    if not text:
+        raise argparse.ArgumentTypeError("'': a thread name or a glob ('java*') is needed")
+    return text
+
+
+def thread_filter(args):
+    """The ``filter`` argument of corr.api.run and corr.api.tune: a ThreadFilter, or None."""
+    if not (args.pids or args.tids or args.comms):
+        return None
+    from ..engine.filters import ThreadFilter
+    return ThreadFilter(pids=tuple(args.pids), tids=tuple(args.tids), comms=tuple(args.comms))
+
+
 def add_cache_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cache-dir", metavar="DIR",
                         help="decode cache folder (default: $CORR_CACHE_DIR, else "

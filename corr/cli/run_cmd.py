@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 
 from ..errors import CorrError, UsageError
-from .options import (add_cache_options, add_trace_options, cache_choice, clock_offsets,
-                      reporting_cache_warnings)
+from .options import (add_cache_options, add_filter_options, add_trace_options, cache_choice,
+                      clock_offsets, reporting_cache_warnings, thread_filter)
 
 FORMATS = ("text", "json", "csv", "parquet", "folded", "dot", "graphml", "chrome", "html")
 EXTENSIONS = {".json": "json", ".csv": "csv", ".parquet": "parquet", ".txt": "text",
@@ -25,6 +25,7 @@ def add_parser(sub) -> None:
     p.add_argument("rules", metavar="RULES", help="a rule file (YAML); see docs/rules.md")
     add_trace_options(p)
     add_cache_options(p)
+    add_filter_options(p)
     p.add_argument("--format", choices=FORMATS, help="output format (default: from -o's "
                    "extension, else text)")
     p.add_argument("-o", "--output", metavar="FILE",
@@ -76,7 +77,8 @@ def run(args, ui) -> int:
             ui.progress("matching", enabled=not args.no_progress) as progress:
         result = api.run(args.rules, args.traces, overrides=args.overrides,
                          clock_offsets=offsets, progress=progress, reader=args.reader,
-                         blame_limit=args.blame_limit, cache=cache_choice(args))
+                         blame_limit=args.blame_limit, cache=cache_choice(args),
+                         filter=thread_filter(args))
     try:
         if fmt == "json" and args.output:
             from ..render import intervals_table

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from ..errors import UsageError
-from .options import (add_cache_options, add_trace_options, cache_choice, clock_offsets,
-                      reporting_cache_warnings)
+from .options import (add_cache_options, add_filter_options, add_trace_options, cache_choice,
+                      clock_offsets, reporting_cache_warnings, thread_filter)
 
 
 def add_parser(sub) -> None:
@@ -16,6 +16,7 @@ def add_parser(sub) -> None:
     p.add_argument("rules", metavar="RULES", help="a rule file (YAML); see docs/rules.md")
     add_trace_options(p)
     add_cache_options(p)
+    add_filter_options(p)
     p.add_argument("--set", action="append", default=[], metavar="RULE.threshold=VALUE",
                    dest="overrides",
                    help="try another threshold (or timeout), e.g. syscalls.threshold=2ms "
@@ -38,7 +39,8 @@ def run(args, ui) -> int:
             ui.progress("matching", enabled=not args.no_progress and not args.interactive) as progress:
         session = api.tune(args.rules, args.traces, overrides=args.overrides,
                            clock_offsets=offsets, progress=progress, reader=args.reader,
-                           cache=cache_choice(args))
+                           cache=cache_choice(args),
+                           filter=thread_filter(args))
     if args.interactive:
         from .tune_interactive import TuneApp
         TuneApp(session, write_path=args.write, group_limit=args.groups).run()

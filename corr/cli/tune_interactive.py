@@ -132,6 +132,8 @@ class TuneApp:
         groups = len(tuning.distributions(self.group_limit)) - 1
         if groups:
             rules.append(f"   group {self.group_index}/{groups} (g)")
+        if self.session.thread_filter:
+            rules.append(f"   threads: {self.session.thread_filter.describe()}", style="dim")
         threshold = tuning.threshold_ns
         flagged = distribution.flagged(threshold)
         share = 100.0 * flagged / distribution.count if distribution.count else 0.0

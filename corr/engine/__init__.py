@@ -21,40 +21,46 @@ def __getattr__(name):
 
 def run_rules(traceset: TraceSet, ruleset: RuleSet, progress=None,
               blame_limit: int | None = None, explain: bool = True, cache=None,
-              reader: str = "auto") -> RunResult:
+              reader: str = "auto", thread_filter=None) -> RunResult:
     """Pair every rule's entries and exits over the traces, in one pass.
 
     Without ``explain`` the scheduling join is skipped even for rules with
     ``blame:`` (a tuning session needs durations only, not their causes).
     ``cache``: the decode cache to read through (see :func:`corr.cache.resolve`).
     ``reader``: the bt2 reader that decodes (``auto``, ``c``, ``native``, ``public``).
+    ``thread_filter``: a :class:`~corr.engine.filters.ThreadFilter`; only the
+    intervals of the threads it keeps are reported and analysed.
     """
     # First of all, before the imports below: large traces' decode workers.
     started = start_decoding(traceset, ruleset, explain, cache, reader)
     try:
-        return _run(traceset, ruleset, progress, blame_limit, explain, cache, reader, started)
+        return _run(traceset, ruleset, progress, blame_limit, explain, cache, reader, started,
+                    thread_filter or None)
     finally:
         if started is not None:
             started.close()             # only what the run did not take
 
 
-def _run(traceset, ruleset, progress, blame_limit, explain, cache, reader, started) -> RunResult:
+def _run(traceset, ruleset, progress, blame_limit, explain, cache, reader, started,
+         thread_filter) -> RunResult:
     from ..cache import open_cache
     warnings = unknown_event_warnings(ruleset, EventNames(traceset))
     scheduling = explain and any(rule.blame for rule in ruleset.rules)
     projection = projection_for(ruleset)
     store = open_cache(cache, traceset)
-    if store is not None and not scheduling:
+    if store is not None and not scheduling and not (thread_filter and
+                                                     thread_filter.needs_pass(ruleset)):
         from ..cache.intervals import cached_run
         hit = cached_run(store, ruleset, projection)
         if hit is not None:            # the same rules but thresholds: nothing to match again
             events, begin_ns, end_ns, discards, matched = hit
             rules = [RuleResult(rule, m) for rule, m in zip(ruleset.rules, matched)]
+            warnings += _filtered(rules, thread_filter, None)
             return RunResult(ruleset.path, rules, _trace_dicts(traceset), events, begin_ns,
-                             end_ns, discards, warnings, None)
+                             end_ns, discards, warnings, None, thread_filter=thread_filter)
     from .runner import Engine            # not needed when the cache answers
     engine = Engine(traceset, ruleset, scheduling=scheduling, cache=store,
-                    started=started, reader=reader).run(progress)
+                    started=started, reader=reader, thread_filter=thread_filter).run(progress)
     if store is not None and not scheduling:
         from ..cache.intervals import keep_run
         keep_run(store, ruleset, projection, engine)
@@ -65,6 +71,7 @@ def _run(traceset, ruleset, progress, blame_limit, explain, cache, reader, start
                    "events_before": exc.events_before}
     traces = _trace_dicts(traceset)
     rules = [RuleResult(rule, matcher) for rule, matcher in zip(ruleset.rules, engine.matchers)]
+    warnings += _filtered(rules, thread_filter, engine)
     if scheduling:
         from ..analyses.scheduling import DEFAULT_LIMIT, analyse
         from ..sched.model import SchedModel
@@ -81,7 +88,17 @@ def _run(traceset, ruleset, progress, blame_limit, explain, cache, reader, start
                 result.analysis = analyse(
                     result, model, DEFAULT_LIMIT if blame_limit is None else blame_limit)
     return RunResult(ruleset.path, rules, traces, engine.events, engine.begin_ns, engine.end_ns,
-                     engine.discards, warnings, stopped)
+                     engine.discards, warnings, stopped, thread_filter=thread_filter)
+
+
+def _filtered(rules, thread_filter, engine) -> list[str]:
+    """Each rule result restricted to the threads of ``thread_filter``; the notes saying so."""
+    if not thread_filter:
+        return []
+    from .filters import apply
+    if engine is None:
+        return apply(rules, thread_filter)
+    return apply(rules, thread_filter, engine.process_ids, engine.thread_names)
 
 
 def _trace_dicts(traceset: TraceSet) -> list[dict]:

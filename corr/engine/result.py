@@ -6,6 +6,8 @@ statistics; renderers format it and never read a trace again.
 
 from __future__ import annotations
 
+from array import array
+
 from ..rules.model import Rule
 from .intervals import LATE, STATUS_NAMES, IntervalTable
 from .stats import summarize
@@ -27,6 +29,34 @@ class RuleResult:
         self.analysis = None
         self._stats = None
         self._group_stats = None
+
+    def restrict(self, rows) -> None:
+        """Keep only the intervals at ``rows`` (a thread filter's choice, in table order):
+        statistics, groups, the accounting and the scheduling join then see those only.
+
+        The accounting counts the kept intervals; entries the matching dropped
+        (no interval, no thread) are left out, and ``filtered_out`` says how
+        many intervals of other threads were.
+        """
+        import numpy as np
+        from .filters import subset_table
+        from .matcher import outcome_counts
+        rows = np.asarray(rows, dtype=np.int64)
+        left_out = len(self.intervals) - len(rows)
+        table = subset_table(self.intervals, rows)
+        groups = np.frombuffer(table.group, dtype=np.int32)
+        if self.group_values and len(groups):
+            # Only the groups that still have intervals, renumbered.
+            used = np.unique(groups[groups >= 0])
+            renumbered = np.where(groups >= 0, np.searchsorted(used, groups), groups)
+            table.group = array("i", renumbered.astype(np.int32).tobytes())
+            self.group_values = [self.group_values[i] for i in used.tolist()]
+        elif self.group_values:
+            self.group_values = []
+        self.intervals = table
+        self.outcomes = outcome_counts(table, len(rows), {}, 0)
+        self.outcomes["filtered_out"] = left_out
+        self._stats = self._group_stats = None
 
     def _measured(self):
         """Durations and groups of complete and late intervals (what stats count)."""
@@ -140,7 +170,8 @@ class RunResult:
     """Everything ``corr run`` found, for every rule."""
 
     def __init__(self, rules_path: str, rules: list[RuleResult], traces: list[dict],
-                 events: int, begin_ns, end_ns, discards, warnings: list[str], stopped=None):
+                 events: int, begin_ns, end_ns, discards, warnings: list[str], stopped=None,
+                 thread_filter=None):
         self.rules_path = rules_path
         self.rules = rules
         self.traces = traces
@@ -150,6 +181,8 @@ class RunResult:
         self.discards = discards
         self.warnings = warnings
         self.stopped = stopped
+        # The ThreadFilter the rules' intervals were restricted to, or None.
+        self.thread_filter = thread_filter or None
 
     def rule(self, name: str) -> RuleResult:
         for r in self.rules:
@@ -173,6 +206,7 @@ class RunResult:
             "discards": [d._asdict() for d in self.discards],
             "warnings": self.warnings,
             "stopped": self.stopped,
+            "thread_filter": self.thread_filter.to_dict() if self.thread_filter else None,
             "rules": [r.to_dict(all_intervals, with_intervals) for r in self.rules],
         }
 

@@ -13,34 +13,49 @@ import gc
 
 from ..errors import TraceDecodeError
 from ..cache import event_source
-from ..reading import TraceSet
+from ..reading import Projection, TraceSet
 from ..sched.log import SchedLog
 from ..rules.model import Env, Rule, RuleSet
 from . import threads
 from . import core
 from .matcher import Matcher, group_function, pair_function
-from .plan import (CANCEL, ENTRY, EXIT, SPAN, EventNames, capture_names, matches, run_projection,
-                   sides)
+from .plan import (CANCEL, ENTRY, EXIT, SPAN, EventNames, alternatives, capture_names, matches,
+                   run_projection, sides)
 from .rows import Builtins, Prepared, TupleView
+from ..normalise.ust_threads import UstThreads, no_thread_reason
 
 class Engine:
     """Rule matchers fed by the canonical event stream of a trace set."""
 
     def __init__(self, traceset: TraceSet, ruleset: RuleSet, scheduling: bool = False,
-                 cache=None, started=None, reader: str = "auto"):
+                 cache=None, started=None, reader: str = "auto", thread_filter=None):
         self.traceset = traceset
         self.ruleset = ruleset
         self.names = EventNames(traceset)
         # With ``scheduling``, the pass also keeps what the scheduling model
         # needs: the scheduling and interrupt events, and names over time.
         self.sched_log = SchedLog() if scheduling else None
-        self.thread_names = threads.ThreadNames(keep_history=scheduling)
+        # A thread filter (corr.engine.filters) may need threads' processes
+        # learned, and names over time.
+        learn = thread_filter is not None and thread_filter.needs_pass(ruleset)
+        self.thread_names = threads.ThreadNames(keep_history=scheduling or learn)
+        self.process_ids = None
         self.use_core = core.available()
         self.matchers = [self._matcher(rule) for rule in ruleset.rules]
         projection = run_projection(ruleset, scheduling)
+        if thread_filter is not None and thread_filter.pids:
+            from .filters import ProcessIds
+            self.process_ids = ProcessIds()
+            events = [alt for rule in ruleset.rules for _, spec in sides(rule)
+                      for pattern in spec.events for alt in alternatives(pattern)]
+            projection = projection.union(Projection.of(ProcessIds.projection(events)))
         # The canonical event stream, read back from the decode cache when
         # given one; ``started``: its decode already begun, for this projection.
         self.canonical = event_source(traceset, projection, cache, started, reader)
+        # The threads of UST events recorded without vtid, from the kernel's
+        # switches: on the merged stream, after the cache (see ust_threads).
+        self.ust_threads = UstThreads.of(traceset)
+        self.no_thread = [no_thread_reason(t) for t in traceset.traces]
         self._dispatch: dict[int, list] = {}
         self.events = 0
         self.begin_ns = None
@@ -172,7 +187,11 @@ class Engine:
         registry = self.canonical.registry.classes
         if self.sched_log is not None:
             self.sched_log.add_batch(batch, lambda cid: registry[cid].name, self.events)
+        if self.process_ids is not None:
+            for cid, cols in batch.classes.items():
+                self.process_ids.learn(registry[cid].name, cols.fields)
         self.events += len(batch.ts)
+        derived = {} if self.ust_threads is None else self.ust_threads.columns(batch, registry)
         per_class: dict[int, tuple] = {}
         ts_list = batch.ts
         positions: dict[int, list] = {}
@@ -193,7 +212,7 @@ class Engine:
             learn = self.thread_names.columns_pairs(info.name, cols)
             if not bindings and learn is None:
                 continue
-            builtins = Builtins(info.name, cols, ts_of(cid), self.thread_names)
+            builtins = Builtins(info.name, cols, ts_of(cid), self.thread_names, derived.get(cid))
             n = len(cols)
             feeds = []
             for kind, matcher, spec, capture, reason, duration in bindings:
@@ -202,7 +221,10 @@ class Engine:
                 # at the event (p.values) only when some follow time.
                 values = (p.rows if p.rows is not None else [None] * n) if not p.sequential else None
                 extra = p.durations if kind is SPAN else reason
-                passes = p.filter()
+                # An entry without its thread is dropped, never keyed by null.
+                passes = (p.filter_threaded(lambda count, m=matcher, why=self.no_thread[info.trace]:
+                                            m.drop(why, count))
+                          if kind is ENTRY or kind is SPAN else p.filter())
                 values_at = p.values if values is None else None
                 feeds.append((kind, matcher, p.keys, values, extra, passes, values_at))
             per_class[cid] = (feeds, learn,
