@@ -10,6 +10,7 @@ the engine uses the Python matcher.
 from __future__ import annotations
 
 import os
+from collections import Counter
 
 from .intervals import IntervalTable
 from .matcher import outcome_counts
@@ -58,6 +59,11 @@ class CoreMatcher:
         self.span = self.core.span
         self.cancel = self.core.cancel
         self._intervals: IntervalTable | None = None
+        self._refused: Counter = Counter()      # entries dropped before pairing (drop)
+
+    def drop(self, reason: str, count: int = 1) -> None:
+        """As :meth:`Matcher.drop <corr.engine.matcher.Matcher.drop>`."""
+        self._refused[reason] += count
 
     def finish(self, end_ts: int) -> None:
         """The trace ended at ``end_ts``: settle every entry still waiting."""
@@ -73,11 +79,14 @@ class CoreMatcher:
 
     @property
     def entries(self) -> int:
-        return self.core.entries
+        return self.core.entries + sum(self._refused.values())
 
     @property
     def dropped(self) -> dict:
-        return self.core.dropped
+        dropped = self.core.dropped
+        for reason, count in self._refused.items():
+            dropped[reason] = dropped.get(reason, 0) + count
+        return dropped
 
     @property
     def unmatched_exits(self) -> int:

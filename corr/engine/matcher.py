@@ -90,6 +90,12 @@ class Matcher:
             if deadline < self.next_deadline:
                 self.next_deadline = deadline
 
+    def drop(self, reason: str, count: int = 1) -> None:
+        """``count`` entries refused before pairing (their thread is unknown, say):
+        counted as entries, dropped with ``reason``."""
+        self.entries += count
+        self.dropped[reason] += count
+
     # -- exits -----------------------------------------------------------------
     def exit(self, ts, key, tid, cpu, comm, values) -> None:
         if self.next_deadline < ts:

@@ -51,13 +51,16 @@ def _event_env(cols, row, builtins) -> Env:
 class Builtins:
     """``$name`` values for the rows of one class in one batch."""
 
-    def __init__(self, class_name: str, cols, ts_of_row, names: threads.ThreadNames):
+    def __init__(self, class_name: str, cols, ts_of_row, names: threads.ThreadNames,
+                 tids=None):
         self.class_name = class_name
         self.cols = cols
         self.ts_of_row = ts_of_row
         self.names = names
         f = cols.fields
-        self.tids = f.get("ctx.tid") or f.get("ctx.vtid")
+        # ``tids``: the threads derived for events that record none (a UST
+        # trace without vtid, from the kernel's switches: normalise.ust_threads).
+        self.tids = f.get("ctx.tid") or f.get("ctx.vtid") or tids
         self.pids = f.get("ctx.pid") or f.get("ctx.vpid")
         self.procnames = f.get("ctx.procname")
         self.syscall = next((class_name[len(p):] for p in SYSCALL_PREFIXES
@@ -116,6 +119,14 @@ class Builtins:
         return self.names.name(self.tids[row], self.cols.cpu[row])
 
 
+def _nulls(column):
+    """The rows where a column is null (a numpy-backed column has none; the C scan of
+    ``in`` costs ~5 ns a row, the Python one only runs when there are some)."""
+    if getattr(column, "array", None) is not None or None not in column:
+        return ()
+    return [r for r, v in enumerate(column) if v is None]
+
+
 class TupleView:
     """Captured values (a tuple) read by name, as pair expressions do."""
 
@@ -134,13 +145,28 @@ class TupleView:
 
 # Builtins that follow time (thread names change): read at each event.
 _SEQUENTIAL = ("$comm", "$procname", "$ts")
+# Key parts that name the emitting thread: null when the trace did not record it.
+THREAD_REFERENCES = frozenset({("builtin", "tid"), ("event", "ctx.tid"), ("event", "ctx.vtid")})
+
+
+def thread_parts(spec: EventSpec) -> list[int]:
+    """The positions of ``spec``'s key parts that are the emitting thread."""
+    return [i for i, part in enumerate(spec.key) if _reference(part.expression) in THREAD_REFERENCES]
+
+
+def _reference(expr):
+    ref = expr.reference
+    if ref is None:
+        return None
+    scope, name = ref
+    return ("builtin", name.lstrip("$")) if scope == "builtin" or name.startswith("$") else ref
 
 
 class Prepared:
     """One rule side on one class of one batch: keys, tids, filter, captures."""
 
     __slots__ = ("kind", "matcher", "keys", "where", "builtins", "cols", "capture", "reason",
-                 "durations", "rows", "sequential", "mask")
+                 "durations", "rows", "sequential", "mask", "unthreaded")
 
     def __init__(self, kind, matcher, spec: EventSpec, cols, builtins: Builtins, capture, reason,
                  duration=None):
@@ -151,7 +177,7 @@ class Prepared:
         self.where = spec.where
         self.capture = capture
         self.reason = reason
-        self.keys = self._keys(spec)
+        self.keys, self.unthreaded = self._keys(spec)
         self.durations = None if duration is None else self._evaluated(duration)
         self.rows, self.sequential = self._captures(capture)
         # The filter as a mask over the rows, when it can be evaluated a
@@ -168,10 +194,13 @@ class Prepared:
         return col
 
     def _keys(self, spec: EventSpec):
+        """The key of every row, and the rows whose thread key part is null (in order)."""
         columns = [self._evaluated(part.expression) for part in spec.key]
+        unthreaded = sorted({r for i in thread_parts(spec)
+                             for r in _nulls(columns[i])}) if spec.key else []
         if len(columns) == 1:
-            return columns[0]
-        return list(zip(*columns))
+            return columns[0], unthreaded
+        return list(zip(*columns)), unthreaded
 
     def _column(self, expr):
         ref = expr.reference
@@ -217,6 +246,33 @@ class Prepared:
         if self.where is None:
             return None
         return self.mask if self.mask is not None else self.passes
+
+    def filter_threaded(self, drop):
+        """:meth:`filter`, also refusing the rows whose thread key part is null: an
+        entry of an unknown thread is never paired with another thread's exit.
+        Each refused row that the filter passes is handed to ``drop(count)``
+        (at once for a mask, at its event for a row-by-row filter)."""
+        passes = self.filter()
+        rows = self.unthreaded
+        if not rows:
+            return passes
+        if passes is None or isinstance(passes, (bytes, bytearray)):
+            mask = bytearray(passes) if passes is not None else bytearray(b"\x01") * len(self.cols)
+            count = sum(mask[r] for r in rows)
+            for r in rows:
+                mask[r] = 0
+            if count:
+                drop(count)
+            return bytes(mask)
+        refused = frozenset(rows)
+
+        def threaded(row: int) -> bool:
+            if row in refused:
+                if passes(row):
+                    drop(1)
+                return False
+            return passes(row)
+        return threaded
 
     def passes(self, row: int) -> bool:
         if self.where is None:

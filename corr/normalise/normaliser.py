@@ -262,36 +262,17 @@ class TraceNormaliser:
             switch_at = positions[switch_ids[0]]
             is_switch[switch_at] = True
             next_at[switch_at] = int64_array(cols.fields["next_tid"], len(switch_at))
-        missing = np.iinfo(np.int64).min
-        tid_all = np.empty(n, dtype=np.int64)
-        by_cpu = np.argsort(_small(np, cpu_all, int(cpu_all.max()) if n else 0), kind="stable")
-        sorted_cpus = cpu_all[by_cpu]
-        bounds = [0, *(np.flatnonzero(np.diff(sorted_cpus)) + 1).tolist(), n] if n else []
-        current = self.current_tid
-        for lo, hi in zip(bounds, bounds[1:]):
-            cpu = int(sorted_cpus[lo])
-            events = by_cpu[lo:hi]                       # positions on this CPU, in order
-            switches = events[is_switch[events]]
-            before = current.get(cpu)
-            if before is None and len(switches):
-                # Before its first switch, a CPU ran that switch's prev task.
-                row = int(np.searchsorted(switch_at, switches[0]))
-                before = current[cpu] = cols.fields["prev_tid"][row]
-            # A switch itself still ran in the task before it: strictly before.
-            k = np.searchsorted(switches, events, side="left")
-            runs = np.empty(len(switches) + 1, dtype=np.int64)
-            runs[0] = missing if before is None else before
-            runs[1:] = next_at[switches]
-            tid_all[events] = runs[k]
-            if len(switches):
-                current[cpu] = int(runs[-1])
+        prev_tids = cols.fields["prev_tid"] if switch_ids else None
+        tid_all = running_tids(cpu_all, is_switch, next_at,
+                               lambda at: prev_tids[int(np.searchsorted(switch_at, at))],
+                               self.current_tid)
         out = self._rename_only(batch, maps, class_ids)
         for cid, m in maps.items():
             if m.kind != "static" or not m.static.derive_tid:
                 continue
             values = tid_all[positions[cid]]
-            if (values == missing).any():
-                column = [None if v == missing else v for v in values.tolist()]
+            if (values == MISSING).any():
+                column = [None if v == MISSING else v for v in values.tolist()]
             else:
                 column = IntColumn.of(values)
             out.classes[m.static.info.id].fields[TID] = column
@@ -442,6 +423,49 @@ class TraceNormaliser:
         name = self.open_syscall.get(parent[r])
         if name is not None:
             self.open_syscall[child[r]] = name
+
+
+MISSING = -(2 ** 63)          # a derived thread id that is not known (int64 minimum)
+
+
+def running_tids(cpu_all, is_switch, next_at, first_prev, current: dict):
+    """The thread each event ran in, from the per-CPU ``sched_switch`` history.
+
+    ``cpu_all``: every event's CPU (int64, in time order); ``is_switch``:
+    which events are switches; ``next_at``: a switch's ``next_tid`` at its
+    position; ``first_prev(position)``: the ``prev_tid`` of the switch at
+    that position.  On a CPU an event ran in the ``next_tid`` of the last
+    switch strictly before it (a switch itself still ran in the task before
+    it), before the CPU's first switch ever seen in ``current``'s task, else
+    in that first switch's ``prev_tid``.  ``current`` (CPU -> tid) is read
+    and carried forward: the state from batch to batch.  Unknown: MISSING.
+
+    One ``searchsorted`` per CPU, nothing per row in Python.
+    """
+    import numpy as np
+
+    n = len(cpu_all)
+    tid_all = np.empty(n, dtype=np.int64)
+    by_cpu = np.argsort(_small(np, cpu_all, int(cpu_all.max()) if n else 0), kind="stable")
+    sorted_cpus = cpu_all[by_cpu]
+    bounds = [0, *(np.flatnonzero(np.diff(sorted_cpus)) + 1).tolist(), n] if n else []
+    for lo, hi in zip(bounds, bounds[1:]):
+        cpu = int(sorted_cpus[lo])
+        events = by_cpu[lo:hi]                       # positions on this CPU, in order
+        switches = events[is_switch[events]]
+        before = current.get(cpu)
+        if before is None and len(switches):
+            # Before its first switch, a CPU ran that switch's prev task.
+            before = current[cpu] = first_prev(switches[0])
+        # A switch itself still ran in the task before it: strictly before.
+        k = np.searchsorted(switches, events, side="left")
+        runs = np.empty(len(switches) + 1, dtype=np.int64)
+        runs[0] = MISSING if before is None else before
+        runs[1:] = next_at[switches]
+        tid_all[events] = runs[k]
+        if len(switches):
+            current[cpu] = int(runs[-1])
+    return tid_all
 
 
 def _small(np, values, largest: int):
