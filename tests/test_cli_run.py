@@ -108,6 +108,27 @@ def test_output_file_format_from_extension(tmp_path, suffix):
     assert {"start_ns", "end_ns", "duration_ns", "status", "tid", "comm", "key.seqno"} <= set(rows[0])
 
 
+# Every extension -o knows, and what "wrote FILE (...)" says it holds.
+WROTE = {".json": "JSON", ".csv": "4,043 intervals", ".parquet": "4,043 intervals", ".txt": "text",
+         ".folded": "folded stacks", ".dot": "blame graph, DOT",
+         ".graphml": "blame graph, GraphML", ".trace.json": "Chrome trace events",
+         ".perfetto.json": "Chrome trace events", ".html": "HTML report", ".htm": "HTML report"}
+
+
+def test_every_output_extension_says_what_it_wrote(tmp_path):
+    from corr.cli.run_cmd import EXTENSIONS
+    assert set(WROTE) == set(EXTENSIONS)
+    for suffix, what in WROTE.items():
+        out = tmp_path / f"result{suffix}"
+        proc = run_corr("run", "-o", out, RULES, EXAMPLE_TRACE)
+        assert proc.returncode == 0, proc.stderr
+        assert (proc.stdout, proc.stderr) == ("", f"wrote {out} ({what})\n"), suffix
+        assert out.stat().st_size > 0
+    # Written to stdout, nothing is said.
+    proc = run_corr("run", "--format", "folded", RULES, EXAMPLE_TRACE)
+    assert proc.returncode == 0 and proc.stdout and proc.stderr == ""
+
+
 def test_unknown_extension_and_missing_output(tmp_path):
     one_line_error(run_corr("run", "-o", tmp_path / "x.xlsx", RULES, EXAMPLE_TRACE), "--format")
     one_line_error(run_corr("run", "--format", "csv", RULES, EXAMPLE_TRACE), "-o FILE")

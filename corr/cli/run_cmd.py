@@ -13,6 +13,10 @@ EXTENSIONS = {".json": "json", ".csv": "csv", ".parquet": "parquet", ".txt": "te
               ".folded": "folded", ".dot": "dot", ".graphml": "graphml",
               ".trace.json": "chrome", ".perfetto.json": "chrome", ".html": "html",
               ".htm": "html"}
+# What a file of each format holds, as "wrote FILE (...)" says it on stderr.
+FORMAT_NAMES = {"text": "text", "json": "JSON", "folded": "folded stacks",
+                "dot": "blame graph, DOT", "graphml": "blame graph, GraphML",
+                "chrome": "Chrome trace events", "html": "HTML report"}
 # Formats of the scheduling join: only rules with blame: have something to write.
 BLAME_FORMATS = ("folded", "dot", "graphml", "chrome")
 
@@ -73,6 +77,7 @@ def run(args, ui) -> int:
     if fmt in ("csv", "parquet", "graphml", "html") and not args.output:
         raise UsageError(f"--format {fmt} writes a file: give it with -o FILE")
     offsets = clock_offsets(args.clock_offset)
+    written = FORMAT_NAMES.get(fmt, fmt)           # what -o FILE holds, said once written
     with reporting_cache_warnings(ui), \
             ui.progress("matching", enabled=not args.no_progress) as progress:
         result = api.run(args.rules, args.traces, overrides=args.overrides,
@@ -90,16 +95,15 @@ def run(args, ui) -> int:
         elif fmt == "csv":
             from ..render import intervals_table
             n = intervals_table.write_csv(result, args.output)
-            ui.error_console_note(f"wrote {n:,} intervals to {args.output}")
+            written = f"{n:,} intervals"
         elif fmt == "parquet":
             from ..render import intervals_table
             n = intervals_table.write_parquet(result, args.output)
-            ui.error_console_note(f"wrote {n:,} intervals to {args.output}")
+            written = f"{n:,} intervals"
         elif fmt == "html":
             from ..render import html_report, intervals_table
             intervals_table.atomic_write(args.output,
                                          lambda tmp: html_report.write(result, tmp, args.top))
-            ui.error_console_note(f"wrote the report to {args.output}")
         elif fmt in BLAME_FORMATS:
             _write_blame(fmt, result, args, ui)
         elif args.output:
@@ -112,6 +116,8 @@ def run(args, ui) -> int:
         raise                  # stdout closed early (| head): main() ends quietly
     except OSError as exc:
         raise CorrError(f"{args.output}: cannot write: {exc.strerror or exc}") from None
+    if args.output:
+        ui.error_console_note(f"wrote {args.output} ({written})")
     if result.stopped:
         s = result.stopped
         ui.error(f"{s['path']}: {s['cause']} (decoding stopped part-way; the results above "
@@ -137,8 +143,6 @@ def _write_blame(fmt: str, result, args, ui) -> None:
         intervals_table.atomic_write(args.output, write)
     else:
         writers[fmt](result, ui.stdout)
-    if args.output:
-        ui.error_console_note(f"wrote {fmt} to {args.output}")
 
 
 def _write_json(path: str, result, all_intervals: bool) -> None:
