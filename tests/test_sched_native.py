@@ -30,8 +30,10 @@ TIDS = st.sampled_from([0, 1, 2, 3])
 CPUS = st.sampled_from([0, 1])
 SWITCH = st.tuples(st.just("switch"), CPUS, TIDS,
                    st.sampled_from([1, 2, 1, 0, 256, 1024, 16, 64, 130]), TIDS)
+# (cpu, tid, target_cpu, kind, waker, perf's common_flags: -1 none, 9 hard IRQ...)
 WAKEUP = st.tuples(st.just("wakeup"), CPUS, TIDS, st.sampled_from([-1, 0, 1]),
-                   st.sampled_from([0, 1, 0, 1, 2]), st.sampled_from([-1, 0, 1, 2, 3]))
+                   st.sampled_from([0, 1, 0, 1, 2]), st.sampled_from([-1, 0, 1, 2, 3]),
+                   st.sampled_from([-1, -1, -1, 0, 1, 9, 0x10, 0x19, 0x41]))
 FORK = st.tuples(st.just("fork"), TIDS, TIDS)
 EXIT = st.tuples(st.just("exit"), TIDS)
 CONTEXT = st.tuples(st.just("context"), CPUS, st.sampled_from([1, -1, 2, -2, 3, -3]),
@@ -61,6 +63,9 @@ def make_log(stream, waking: bool) -> SchedLog:
             arrays = {c: np.asarray(v, dtype=np.int64) for c, v in columns.items()}
             log._add(kind, arrays, **arrays)
     log.classes_seen |= {"sched_switch"} | ({"sched_waking"} if waking else set())
+    kinds = set(rows["wakeup"]["kind"])
+    log.classes_seen |= {"sched_wakeup"} if 1 in kinds else set()
+    log.has_flags = any(f >= 0 for f in rows["wakeup"]["flags"])
     log.irq_names[3] = "eth0"
     return log
 

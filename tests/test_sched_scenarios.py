@@ -18,12 +18,13 @@ from corr.testing import Scenario
 class Analysed:
     """A scenario's trace read with the scheduling model; times in scenario ns."""
 
-    def __init__(self, scenario: Scenario, path, end: int | None = None):
+    def __init__(self, scenario: Scenario, path, end: int | None = None,
+                 native: bool | None = None):
         scenario.write(path, end=end)
         engine = Engine(open_traces([path]), RuleSet(str(path), 1, []), scheduling=True).run()
         self.base = scenario.ns_from_origin(0)
         self.model = SchedModel(engine.sched_log, engine.begin_ns, engine.end_ns,
-                                names=engine.thread_names.name_at)
+                                names=engine.thread_names.name_at, native=native)
 
     def path(self, tid, start, end):
         segments = critical_path(self.model, tid, self.base + start, self.base + end)

@@ -124,7 +124,8 @@ static int push(segs_t *o, int64_t tid, int64_t start, int64_t end, int state, i
 
 /* One thread's events [lo, hi): the reference's _build_timeline. */
 static int one_thread(segs_t *o, int64_t tid, const int64_t *ts, const int8_t *code,
-                      col_t a, col_t b, Py_ssize_t lo, Py_ssize_t hi, int64_t begin)
+                      col_t a, col_t b, Py_ssize_t lo, Py_ssize_t hi, int64_t begin,
+                      int early_wakes)
 {
     int state = S_UNKNOWN, reason = R_NONE, exiting = 0, completing = 0;
     int64_t since = begin, cpu = NO_CPU, source = -1, early = -1;
@@ -161,7 +162,9 @@ static int one_thread(segs_t *o, int64_t tid, const int64_t *ts, const int8_t *c
         case E_WAKE:
         case E_NEW:
             if (state == S_RUNNING) {
-                if (code[i] == E_WAKE)
+                /* A waking while it still runs: it ends the sleep that follows
+                 * only if its sched_wakeup comes after that switch-out. */
+                if (code[i] == E_WAKE && early_wakes)
                     early = at(b, i);
             } else if (state == S_BLOCKED || state == S_UNKNOWN || state == S_EXITED
                        || (state == S_RUNNABLE && reason == R_NEW)) {
@@ -178,6 +181,8 @@ static int one_thread(segs_t *o, int64_t tid, const int64_t *ts, const int8_t *c
             }
             break;
         case E_WAKEUP:
+            if (state == S_RUNNING)
+                early = -1;           /* completed while it ran: no sleep's wake */
             if (state == S_BLOCKED && completing) {
                 CLOSE(t);
                 state = S_RUNNABLE; since = t; source = -1; reason = R_WOKEN;
@@ -226,10 +231,11 @@ static PyObject *timelines_impl(PyObject *self, PyObject *args)
 {
     PyObject *o[12];
     long long begin;
+    int early_wakes = 1;
     arr_t arr[12] = {{{0}}};
     PyObject *result = NULL;
-    if (!PyArg_ParseTuple(args, "OOOOOLOOOOOOO", &o[0], &o[1], &o[2], &o[3], &o[4], &begin,
-                          &o[5], &o[6], &o[7], &o[8], &o[9], &o[10], &o[11]))
+    if (!PyArg_ParseTuple(args, "OOOOOLOOOOOOO|p", &o[0], &o[1], &o[2], &o[3], &o[4], &begin,
+                          &o[5], &o[6], &o[7], &o[8], &o[9], &o[10], &o[11], &early_wakes))
         return NULL;
     /* tid, a and b: 32- or 64-bit (col_t); the rest as sized here. */
     static const Py_ssize_t sizes[12] = {0, 8, 1, 0, 0, 8, 8, 8, 1, 8, 8, 1};
@@ -256,7 +262,8 @@ static PyObject *timelines_impl(PyObject *self, PyObject *args)
         int64_t this_tid = at(tid, lo);
         while (hi < n && at(tid, hi) == this_tid)
             hi++;
-        if (one_thread(&out, this_tid, I64(arr[1]), I8(arr[2]), a, b, lo, hi, begin) < 0)
+        if (one_thread(&out, this_tid, I64(arr[1]), I8(arr[2]), a, b, lo, hi, begin,
+                       early_wakes) < 0)
             goto done;
         lo = hi;
     }
@@ -935,7 +942,7 @@ done:
 static PyMethodDef methods[] = {
     {"timelines", timelines_impl, METH_VARARGS,
      "timelines(tid, ts, code, a, b, begin, out_tid, out_start, out_end, out_state, out_cpu, "
-     "out_wake, out_reason) -> segments written"},
+     "out_wake, out_reason[, early_wakes]) -> segments written"},
     {"analyse", analyse, METH_VARARGS,
      "analyse(timeline columns..., switch columns..., itid, istart, iend, max_depth, edges) "
      "-> (parts, edges)"},

@@ -18,12 +18,19 @@ CONTEXT_CLASSES = {
 }
 IRQ, SOFTIRQ, HRTIMER = 1, 2, 3
 
+# The interrupt context a tracepoint fired in, as perf records it in every
+# tracepoint record (``common_flags``, the kernel's TRACE_FLAG_*): in a trace
+# without IRQ events, the only sign that a wakeup ran in an interrupt rather
+# than in the task it interrupted.  LTTng traces have no such field.
+FLAGS = "common_flags"
+FLAG_HARDIRQ, FLAG_SOFTIRQ, FLAG_NMI = 0x08, 0x10, 0x40
+
 # What the model needs decoded, by canonical class.
 PROJECTION = {
     SWITCH: frozenset({"prev_tid", "prev_state", "next_tid", "prev_comm", "next_comm"}),
-    "sched_waking": frozenset({"tid", "target_cpu", "comm", "ctx.tid"}),
-    "sched_wakeup": frozenset({"tid", "target_cpu", "comm", "ctx.tid"}),
-    "sched_wakeup_new": frozenset({"tid", "target_cpu", "comm", "ctx.tid"}),
+    "sched_waking": frozenset({"tid", "target_cpu", "comm", "ctx.tid", FLAGS}),
+    "sched_wakeup": frozenset({"tid", "target_cpu", "comm", "ctx.tid", FLAGS}),
+    "sched_wakeup_new": frozenset({"tid", "target_cpu", "comm", "ctx.tid", FLAGS}),
     FORK: frozenset({"parent_tid", "child_tid", "child_comm"}),
     EXIT: frozenset({"tid"}),
     MIGRATE: frozenset({"tid", "dest_cpu"}),

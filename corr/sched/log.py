@@ -14,11 +14,11 @@ import numpy as np
 
 from ..reading.batch import RawInts, int64_array
 
-from .events import CONTEXT_CLASSES, EXIT, FORK, MIGRATE, SWITCH, WAKEUP_CLASSES
+from .events import CONTEXT_CLASSES, EXIT, FLAGS, FORK, MIGRATE, SWITCH, WAKEUP_CLASSES
 
 _COLUMNS = {
     "switch": ("ts", "seq", "cpu", "prev_tid", "prev_state", "next_tid"),
-    "wakeup": ("ts", "seq", "cpu", "tid", "target_cpu", "kind", "waker"),
+    "wakeup": ("ts", "seq", "cpu", "tid", "target_cpu", "kind", "waker", "flags"),
     "fork": ("ts", "seq", "parent_tid", "child_tid"),
     "exit": ("ts", "seq", "tid"),
     "migrate": ("ts", "seq", "tid", "dest_cpu"),
@@ -29,7 +29,8 @@ _COLUMNS = {
 # Column types; unlisted columns are int64 (timestamps, positions, addresses).
 _NARROW = {"cpu": np.int32, "prev_tid": np.int32, "next_tid": np.int32, "prev_state": np.int32,
            "tid": np.int32, "target_cpu": np.int32, "waker": np.int32, "parent_tid": np.int32,
-           "child_tid": np.int32, "dest_cpu": np.int32, "kind": np.int8, "code": np.int8}
+           "child_tid": np.int32, "dest_cpu": np.int32, "kind": np.int8, "code": np.int8,
+           "flags": np.int32}
 
 
 def _narrow(name: str, column: np.ndarray) -> np.ndarray:
@@ -91,6 +92,7 @@ class SchedLog:
             for kind, cols in _COLUMNS.items()}
         self.irq_names: dict[int, str] = {}
         self.classes_seen: set[str] = set()
+        self.has_flags = False          # wakeups carry perf's common_flags
         self._frozen: dict[str, dict[str, np.ndarray]] | None = None
 
     # -- collecting --------------------------------------------------------------
@@ -117,11 +119,14 @@ class SchedLog:
                           prev_state=_ints(f["prev_state"]), next_tid=_ints(f["next_tid"]))
             elif name in WAKEUP_CLASSES:
                 n = len(rows)
-                waker = f.get("ctx.tid")
+                waker, flags = f.get("ctx.tid"), f.get(FLAGS)
+                if flags is not None:
+                    self.has_flags = True
                 self._add("wakeup", base, tid=_ints(f["tid"]),
                           target_cpu=_ints(f.get("target_cpu") or [-1] * n),
                           kind=np.full(n, WAKEUP_CLASSES[name], dtype=np.int64),
-                          waker=_ints(waker) if waker is not None else np.full(n, -1))
+                          waker=_ints(waker) if waker is not None else np.full(n, -1),
+                          flags=_ints(flags) if flags is not None else np.full(n, -1))
             elif name == FORK:
                 self._add("fork", base, parent_tid=_ints(f["parent_tid"]),
                           child_tid=_ints(f["child_tid"]))
@@ -176,6 +181,28 @@ class SchedLog:
     @property
     def has_waking(self) -> bool:
         return "sched_waking" in self.classes_seen
+
+    @property
+    def has_wakeup(self) -> bool:
+        return "sched_wakeup" in self.classes_seen
+
+    @property
+    def early_wakes(self) -> bool:
+        """Whether a waking seen while its thread still ran can end the sleep after
+        it: only when its sched_wakeup, recorded too, says it completed after the
+        switch-out (try_to_wake_up waits for it); else it belongs to no sleep."""
+        return self.has_waking and self.has_wakeup
+
+    @property
+    def has_contexts(self) -> bool:
+        """Interrupt entry/exit events were recorded (IRQ, softirq or hrtimer)."""
+        return any(name in CONTEXT_CLASSES for name in self.classes_seen)
+
+    @property
+    def interrupts_known(self) -> bool:
+        """Whether a wakeup done in an interrupt can be told from one done by the
+        task it interrupted: interrupt events, or perf's common_flags."""
+        return self.has_contexts or self.has_flags
 
     @property
     def has_scheduling(self) -> bool:

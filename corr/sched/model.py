@@ -28,7 +28,7 @@ from typing import NamedTuple
 import numpy as np
 
 from . import store as _store
-from .events import IRQ, SOFTIRQ, WAKEUP, WAKEUP_NEW
+from .events import FLAG_HARDIRQ, FLAG_NMI, FLAG_SOFTIRQ, IRQ, SOFTIRQ, WAKEUP, WAKEUP_NEW
 from .log import SchedLog
 
 RUNNING, RUNNABLE, BLOCKED, EXITED, UNKNOWN = "running", "runnable", "blocked", "exited", "unknown"
@@ -50,8 +50,12 @@ class Source(NamedTuple):
             comm = names(self.id) if names else None
             return f"{comm or 'tid'} ({self.id})" if comm else f"tid {self.id}"
         if self.kind == "irq":
+            if self.id is None or self.id < 0:        # known from perf's flags alone
+                return "NMI" if self.id == NMI_ID else "hard IRQ"
             return f"IRQ {self.id} ({self.name})" if self.name else f"IRQ {self.id}"
         if self.kind == "softirq":
+            if self.name is None and (self.id is None or self.id < 0):
+                return "softirq"
             return f"softirq {self.name or self.id}"
         if self.kind == "hrtimer":
             return "timer"
@@ -59,6 +63,21 @@ class Source(NamedTuple):
 
 
 UNKNOWN_SOURCE = Source("unknown")
+# Interrupts known only from perf's common_flags: which one is not recorded.
+ANY_IRQ_ID, NMI_ID, ANY_SOFTIRQ_ID = -1, -2, -1
+
+
+def flagged_source(flags: int) -> Source | None:
+    """The interrupt context perf's ``common_flags`` says a wakeup ran in (None: a task)."""
+    if flags < 0:
+        return None
+    if flags & FLAG_NMI:
+        return Source("irq", NMI_ID)
+    if flags & FLAG_HARDIRQ:          # innermost: a hard IRQ can interrupt a softirq
+        return Source("irq", ANY_IRQ_ID)
+    if flags & FLAG_SOFTIRQ:
+        return Source("softirq", ANY_SOFTIRQ_ID)
+    return None
 
 
 class Segment(NamedTuple):
@@ -231,7 +250,9 @@ class SchedModel:
                 early = None
             elif what in ("wake", "new"):
                 if state == RUNNING:
-                    if what == "wake":
+                    # A waking while it still runs ends the sleep that follows
+                    # only if its sched_wakeup comes after that switch-out.
+                    if what == "wake" and self.log.early_wakes:
                         early = b
                 elif state in (BLOCKED, UNKNOWN, EXITED) or (state == RUNNABLE and reason == "new"):
                     wake_source = self.source_of(b)
@@ -245,6 +266,8 @@ class SchedModel:
                     source, reason = None, "woken" if what == "wake" else "new"
                     completing = False
             elif what == "wakeup":                 # sched_wakeup when sched_waking exists
+                if state == RUNNING:
+                    early = None                   # completed while it ran: no sleep's wake
                 if state == BLOCKED and completing:
                     close(ts)
                     state, since, source, reason = RUNNABLE, ts, None, "woken"
@@ -316,6 +339,9 @@ class SchedModel:
         context = self.context_at(cpu, seq)
         if context is not None:
             return context
+        flagged = flagged_source(int(wk["flags"][wakeup_row]))
+        if flagged is not None:
+            return flagged
         waker = int(wk["waker"][wakeup_row])
         if waker < 0:
             waker = self.running_at(cpu, seq)
@@ -359,6 +385,8 @@ class SchedModel:
         return self._contexts
 
     def _context_source(self, code: int, ident: int) -> Source:
+        if ident < 0 and code in (IRQ, SOFTIRQ):     # from perf's flags: which one is unknown
+            return Source("irq" if code == IRQ else "softirq", ident)
         if code == IRQ:
             return Source("irq", ident, self.log.irq_names.get(ident))
         if code == SOFTIRQ:

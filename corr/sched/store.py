@@ -19,7 +19,7 @@ import os
 
 import numpy as np
 
-from .events import WAKEUP, WAKEUP_NEW
+from .events import FLAG_HARDIRQ, FLAG_NMI, FLAG_SOFTIRQ, IRQ, SOFTIRQ, WAKEUP, WAKEUP_NEW
 from .log import SchedLog
 
 try:
@@ -99,12 +99,27 @@ def _cpu_switches(log: SchedLog):
             sw["prev_tid"][order].astype(np.int64), sw["seq"][order])
 
 
+def _flagged_contexts(flags: np.ndarray, code: np.ndarray, ident: np.ndarray) -> None:
+    """Wakeups outside any recorded interrupt whose perf ``common_flags`` say they
+    ran in one: a hard IRQ (id -1), an NMI (id -2) or a softirq (id -1), in place
+    (``model.flagged_source``, column-wise)."""
+    free = (code == 0) & (flags >= 0)
+    if not free.any():
+        return
+    nmi = free & ((flags & FLAG_NMI) != 0)
+    hard = free & ~nmi & ((flags & FLAG_HARDIRQ) != 0)
+    soft = free & ~nmi & ~hard & ((flags & FLAG_SOFTIRQ) != 0)
+    code[nmi | hard], code[soft] = IRQ, SOFTIRQ
+    ident[nmi], ident[hard], ident[soft] = -2, -1, -1
+
+
 def wakeup_sources(log: SchedLog, rows: np.ndarray, contexts: ContextIndex,
                    switches) -> tuple[np.ndarray, np.ndarray]:
     """(src_kind, src_id) of wakeup rows: SchedModel.source_of, column-wise."""
     wk = log.table("wakeup")
     seq, cpu = wk["seq"][rows], wk["cpu"][rows]
     code, ident = contexts.lookup(cpu, seq)
+    _flagged_contexts(wk["flags"][rows], code, ident)
     kind = np.where(code > 0, code + 1, SRC_THREAD).astype(np.int8)   # IRQ 1 -> 2 ...
     waker = wk["waker"][rows].copy()
     missing = np.flatnonzero((code == 0) & (waker < 0))
@@ -136,7 +151,7 @@ class TimelineStore:
         out = (np.empty(n, np.int64), np.empty(n, np.int64), np.empty(n, np.int64),
                np.empty(n, np.int8), np.empty(n, np.int64), np.empty(n, np.int64),
                np.empty(n, np.int8))
-        count = _native.timelines(*events, begin_ns, *out)
+        count = _native.timelines(*events, begin_ns, *out, log.early_wakes)
         del events
         tid, self.start, self.end, self.state, self.cpu, wake, self.reason = (
             column[:count] for column in out)

@@ -60,6 +60,12 @@ _BLOCK_RQ = (
     ("tid", "s32"), ("rwbs", "u32"), ("comm", COMM),
 )
 
+# Events that carry perf's ``common_flags`` in a scenario with ``irq_flags``.
+FLAGGED_EVENTS = frozenset({"sched_waking", "sched_wakeup", "sched_wakeup_new"})
+# The kernel's TRACE_FLAG_* bits of a tracepoint fired in each interrupt context
+# (IRQs are off in a hard IRQ handler, and hrtimer callbacks run in one).
+CONTEXT_FLAGS = {"irq": 0x08 | 0x01, "hrtimer": 0x08 | 0x01, "softirq": 0x10}
+
 KERNEL_EVENTS: dict[str, tuple] = {
     # sched.h, kernel >= 4.4 variant (prev_state is a plain long).
     "sched_switch": (

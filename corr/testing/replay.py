@@ -151,7 +151,8 @@ class Replay:
         detail = f"prev_state {names.get(prev_state, prev_state)} on CPU {cpu}"
         self.status[thread.tid] = (becomes, self.intent.at, detail)
 
-    def waking(self, thread, by, cpu, target_cpu, wakeup_cpu, token, with_wakeup) -> None:
+    def waking(self, thread, by, cpu, target_cpu, wakeup_cpu, token, with_wakeup,
+               running=False) -> None:
         if isinstance(by, Interrupt):
             waking_cpu = by.cpu
         elif by is not None:
@@ -159,24 +160,44 @@ class Replay:
         else:
             waking_cpu = cpu
         state = self.state_of(thread)
-        if state not in ("new", "blocked"):
+        if running and state != "running":
+            self.fail(f"{thread} is {state}: running=True wakes a thread still on its CPU")
+        if not running and state not in ("new", "blocked"):
             where = f" on CPU {self.where[thread.tid]}" if state == "running" else ""
             self.fail(f"{thread} is {state}{where}: only a sleeping thread can be woken")
         target = target_cpu if target_cpu is not None else self.last_cpu.get(thread.tid, waking_cpu)
         self.use("sched_waking")
-        self.emit_kernel(waking_cpu, "sched_waking", _wakeup_fields(thread, target),
+        flags = layouts.CONTEXT_FLAGS.get(by.kind, 0) if isinstance(by, Interrupt) else 0
+        self.emit_kernel(waking_cpu, "sched_waking", self._flagged(thread, target, flags),
                          self.current(waking_cpu))
-        self.status[thread.tid] = ("runnable", self.intent.at, f"woken by {by}")
-        self.last_cpu[thread.tid] = target
-        self.tokens[token] = (target, target if wakeup_cpu is None else wakeup_cpu)
+        if not running:
+            self.status[thread.tid] = ("runnable", self.intent.at, f"woken by {by}")
+            self.last_cpu[thread.tid] = target
+        wakeup_cpu = target if wakeup_cpu is None else wakeup_cpu
+        # Where the waking ran, its sched_wakeup follows in the same context.
+        self.tokens[token] = (target, wakeup_cpu, flags if wakeup_cpu == waking_cpu else 0,
+                              running and not with_wakeup)
         if with_wakeup:
-            self.wakeup(thread, token, delay=int(self.tokens[token][1] != waking_cpu))
+            self.wakeup(thread, token, delay=int(wakeup_cpu != waking_cpu))
 
     def wakeup(self, thread, token, delay=0) -> None:
-        target, cpu = self.tokens[token]
+        target, cpu, flags, racing = self.tokens[token]
+        if racing:             # woken while switching out: this ends the sleep
+            if self.state_of(thread) != "blocked":
+                self.fail(f"{thread} must have switched out asleep before the sched_wakeup "
+                          f"of a waking that came while it ran{self.history(thread)}")
+            self.status[thread.tid] = ("runnable", self.intent.at, "woken while switching out")
+            self.last_cpu[thread.tid] = target
         self.use("sched_wakeup")
-        self.emit_kernel(cpu, "sched_wakeup", _wakeup_fields(thread, target), self.current(cpu),
-                         delay)
+        self.emit_kernel(cpu, "sched_wakeup", self._flagged(thread, target, flags),
+                         self.current(cpu), delay)
+
+    def _flagged(self, thread, target, flags) -> dict:
+        """A wakeup's fields, with perf's common_flags where the scenario records them."""
+        values = _wakeup_fields(thread, target)
+        if self.scenario.irq_flags:
+            values["common_flags"] = flags
+        return values
 
     def fork(self, parent, child, target_cpu) -> None:
         cpu = self.cpu_of(parent)
@@ -188,7 +209,8 @@ class Replay:
             "child_ns_inum": NS_INUM}, self.current(cpu))
         target = cpu if target_cpu is None else target_cpu
         self.use("sched_wakeup_new")
-        self.emit_kernel(cpu, "sched_wakeup_new", _wakeup_fields(child, target), self.current(cpu))
+        self.emit_kernel(cpu, "sched_wakeup_new", self._flagged(child, target, 0),
+                         self.current(cpu))
         self.status[child.tid] = ("runnable", self.intent.at, "forked")
         self.last_cpu[child.tid] = target
 

@@ -70,7 +70,11 @@ class Scenario:
     add-context -k`` would add them (``tid``, ``pid``, ``procname``...);
     ``ust_context`` is the UST channel's context.  ``packet_events`` starts a
     new packet every that many events per CPU (default: one packet per CPU,
-    plus the packet boundaries discarded events need).
+    plus the packet boundaries discarded events need).  ``irq_flags`` records,
+    as perf does, the interrupt context of each wakeup in a ``common_flags``
+    field (0x08 hard IRQ, 0x10 softirq): with interrupts made with
+    ``recorded=False``, a trace where only the flags tell a wakeup from an
+    interrupt apart from one by the task it interrupted.
     """
 
     def __init__(self, cpus: int = 1, *, start: int = DEFAULT_START_NS,
@@ -80,7 +84,7 @@ class Scenario:
                  clock_offset_ns: int = DEFAULT_CLOCK_OFFSET_NS,
                  clock_uuid: uuid.UUID = DEFAULT_CLOCK_UUID,
                  creation_datetime: str = "20231114T221320+0000",
-                 packet_events: int | None = None):
+                 packet_events: int | None = None, irq_flags: bool = False):
         if cpus < 1:
             raise ScenarioError("a scenario needs at least one CPU")
         _check_names(kernel_context, layouts.KERNEL_CONTEXTS, "kernel context")
@@ -98,6 +102,7 @@ class Scenario:
         self.clock_uuid = clock_uuid
         self.creation_datetime = creation_datetime
         self.packet_events = packet_events
+        self.irq_flags = irq_flags
         self._threads: dict[int, Thread] = {}
         self._born_at: dict[int, int] = {}
         self._scheduled: set[int] = set()
@@ -167,7 +172,8 @@ class Scenario:
 
     def wakeup(self, thread: Thread, by: Thread | Interrupt | None = None, at: int | None = None,
                *, cpu: int | None = None, target_cpu: int | None = None,
-               wakeup_at: int | None = None, wakeup_cpu: int | None = None) -> None:
+               wakeup_at: int | None = None, wakeup_cpu: int | None = None,
+               running: bool = False) -> None:
         """``by`` wakes ``thread``: ``sched_waking`` on the waker's CPU, ``sched_wakeup`` on the target.
 
         ``by`` is a running thread, an :class:`Interrupt` (then ``at``
@@ -176,6 +182,13 @@ class Scenario:
         goes to ``wakeup_cpu`` (default: the target) at ``wakeup_at``; by
         default that is ``at`` on the waking CPU and ``at + 1`` on another
         one, so that no reader sees the wakeup before the waking.
+
+        ``running=True`` wakes a thread still on its CPU (it had set itself
+        asleep but not yet switched out): without ``wakeup_at`` its
+        ``sched_wakeup`` follows at once and it runs on, woken for nothing
+        (the kernel's ``ttwu_runnable``); with ``wakeup_at`` the thread must
+        have switched out asleep by then, and the ``sched_wakeup`` ends that
+        sleep (``try_to_wake_up`` waited for the switch-out).
         """
         thread = self._known(thread)
         at = self._waking_time(by, at, cpu)
@@ -186,7 +199,7 @@ class Scenario:
                 self._check_cpu(number)
         token = object()
         self._add(at, f"s.wakeup({thread}, by={by})", Replay.waking,
-                  thread, by, cpu, target_cpu, wakeup_cpu, token, wakeup_at is None)
+                  thread, by, cpu, target_cpu, wakeup_cpu, token, wakeup_at is None, running)
         if wakeup_at is not None:
             self._add(wakeup_at, f"sched_wakeup of s.wakeup({thread})", Replay.wakeup,
                       thread, token)
@@ -273,18 +286,22 @@ class Scenario:
     # -- interrupts and devices ------------------------------------------------
 
     def irq(self, cpu: int, irq: int, name: str, at: int, until: int, *,
-            ret: int = IRQ_HANDLED) -> Interrupt:
-        """A hard IRQ handler on ``cpu`` from ``at`` to ``until``."""
+            ret: int = IRQ_HANDLED, recorded: bool = True) -> Interrupt:
+        """A hard IRQ handler on ``cpu`` from ``at`` to ``until`` (``recorded=False``:
+        it happens, but its entry and exit events are not in the trace)."""
         context = self._interrupt("irq", cpu, at, until, irq)
-        self._cpu_event(at, cpu, "irq_handler_entry", {"irq": irq, "name": name})
-        self._cpu_event(until, cpu, "irq_handler_exit", {"irq": irq, "ret": ret})
+        if recorded:
+            self._cpu_event(at, cpu, "irq_handler_entry", {"irq": irq, "name": name})
+            self._cpu_event(until, cpu, "irq_handler_exit", {"irq": irq, "ret": ret})
         return context
 
     def softirq(self, cpu: int, vec, at: int, until: int, *, raise_at: int | None = None,
-                raise_cpu: int | None = None) -> Interrupt:
+                raise_cpu: int | None = None, recorded: bool = True) -> Interrupt:
         """A softirq (``"NET_RX"``, ``"BLOCK"``...), optionally raised at ``raise_at``."""
         number = layouts.encode_softirq(vec)
         context = self._interrupt("softirq", cpu, at, until, number)
+        if not recorded:
+            return context
         if raise_at is not None:
             if raise_at > at:
                 raise ScenarioError(f"s.softirq({vec}): raised at {raise_at}, after its entry {at}")
@@ -295,9 +312,12 @@ class Scenario:
         return context
 
     def hrtimer(self, cpu: int, at: int, until: int, *, function: int,
-                hrtimer: int = 0xFFFF_8880_0000_1000, now: int | None = None) -> Interrupt:
+                hrtimer: int = 0xFFFF_8880_0000_1000, now: int | None = None,
+                recorded: bool = True) -> Interrupt:
         """An hrtimer callback; ``now`` defaults to the clock value at ``at``."""
         context = self._interrupt("hrtimer", cpu, at, until, hrtimer)
+        if not recorded:
+            return context
         now = self.clock_value(at) if now is None else now
         self._cpu_event(at, cpu, "timer_hrtimer_expire_entry",
                         {"hrtimer": hrtimer, "now": now, "function": function})
@@ -474,7 +494,10 @@ class Scenario:
             if name not in layouts.KERNEL_EVENTS:
                 raise ScenarioError(f"unknown kernel event {name!r}: declare it with "
                                     "s.declare_event()")
-            self._kernel_layouts[name] = layouts.KERNEL_EVENTS[name]
+            layout = layouts.KERNEL_EVENTS[name]
+            if self.irq_flags and name in layouts.FLAGGED_EVENTS:
+                layout = layout + (("common_flags", "u8"),)
+            self._kernel_layouts[name] = layout
 
     @staticmethod
     def _declare(table, name, layout) -> None:
