@@ -136,3 +136,25 @@ def test_w_without_write_asks_before_writing_back(files):
         pane.wait_closed()
     finally:
         pane.close()
+
+
+def test_a_groups_suggestion_says_it_sets_the_whole_rules_threshold(files):
+    rules, trace = files
+    pane = Pane(corr_command("tune", "-i", rules, trace))
+    try:
+        screen = pane.wait_for("flags 10 of 20 intervals (50.00%) at threshold 2us")
+        assert "for all its groups" not in screen         # the whole rule: nothing to say
+        pane.keys("g", "g")                               # group 1: 2.1, 2.2, 200, 450us
+        screen = pane.wait_for("flags 4 of 4 intervals (100.00%) at threshold 2us")
+        assert "the threshold is rule req's, for all its groups: 2us flags 10 of 20" in screen
+        pane.keys("s")                                    # its suggestion: 20us
+        screen = pane.wait_for("group 1's suggestion set rule req's threshold, for all its "
+                               "groups: 20us flags 2 of 20")
+        assert "flags 2 of 4 intervals (50.00%) at threshold 20us" in screen
+        assert "the threshold is rule req's, for all its groups: 20us flags 2 of 20" in screen
+        pane.keys("g")                                    # back to the whole rule: moved too
+        pane.wait_for("flags 2 of 20 intervals (10.00%) at threshold 20us")
+        pane.keys("q")
+        pane.wait_closed()
+    finally:
+        pane.close()

@@ -80,10 +80,25 @@ class TuneApp:
         self.group_index = (self.group_index + 1) % len(self.tuning.distributions(self.group_limit))
 
     def use_suggestion(self) -> None:
-        suggestion = self.distribution.suggestion
-        if suggestion is not None:
-            self.tuning.threshold_ns = suggestion.ns
+        distribution = self.distribution
+        suggestion = distribution.suggestion
+        if suggestion is None:
+            return
+        self.tuning.threshold_ns = suggestion.ns
+        if distribution.label is None:
             self.message = Text(f"suggested: {suggestion.method}")
+            return
+        # A rule has one threshold: a group's suggestion sets it for every group.
+        self.message = Text(f"group {distribution.label}'s suggestion set rule "
+                            f"{self.tuning.name}'s threshold, for all its groups: "
+                            f"{self._rule_flags()}", style="bold yellow")
+
+    def _rule_flags(self) -> str:
+        """The rule's threshold and what it flags over all its intervals (every group)."""
+        whole = self.tuning.distributions(self.group_limit)[0]
+        threshold = self.tuning.threshold_ns
+        return (f"{format_duration(threshold)} flags {whole.flagged(threshold):,} of "
+                f"{whole.count:,}")
 
     def _typed(self, buffer) -> bool:
         self.typing = False
@@ -149,7 +164,11 @@ class TuneApp:
             parts.append(Text(f"suggested {short_duration(suggestion.ns)} "
                               f"(flags {distribution.flagged(suggestion.ns):,}; "
                               f"{suggestion.method}): s takes it", style="dim"))
-        parts += [summary, self._slowest_table(distribution, threshold)]
+        parts.append(summary)
+        if distribution.label is not None and threshold is not None:
+            parts.append(Text(f"the threshold is rule {tuning.name}'s, for all its groups: "
+                              f"{self._rule_flags()}", style="yellow"))
+        parts.append(self._slowest_table(distribution, threshold))
         return Group(*parts)
 
     def _slowest_table(self, distribution, threshold) -> Table:
