@@ -87,6 +87,24 @@ def test_json_format_is_stable(tmp_path):
         assert iv["duration_ns"] > rule["threshold_ns"]
 
 
+def test_json_says_its_thread_filter():
+    plain = json.loads(run_corr("run", "--format", "json", RULES, EXAMPLE_TRACE).stdout)
+    assert plain["thread_filter"] is None
+    consumer = json.loads(run_corr("run", "--format", "json", RULES, EXAMPLE_TRACE,
+                                   "--comm", "consumer").stdout)
+    assert consumer["thread_filter"] == {"pids": [], "tids": [], "comms": ["consumer"]}
+    processing = [r for r in consumer["rules"] if r["name"] == "processing"][0]
+    assert {iv["comm"] for iv in processing["intervals"]} == {"consumer"}
+
+
+@pytest.mark.parametrize("command", ["run", "tune"])
+def test_help_documents_the_thread_filters(command):
+    out = run_corr(command, "--help").stdout
+    for option in ("-p PID, --pid PID", "-t TID, --tid TID", "--comm NAME", "OR together",
+                   "AND together", "tid = PID"):
+        assert option in " ".join(out.split()), option
+
+
 @pytest.mark.parametrize("suffix", [".json", ".csv", ".parquet"])
 def test_output_file_format_from_extension(tmp_path, suffix):
     out = tmp_path / f"result{suffix}"
