@@ -131,3 +131,27 @@ def recording(tmp_path_factory) -> Recording:
     return Recording(out, proc, before, lttng_daemons())
 
 
+
+
+# -- fresh perf recordings of the examples (examples/*/record.sh) ------------------------
+
+def run_checked(cmd, **kw) -> str:
+    """Run a command, assert it succeeded (its output's tail in the message); its stdout."""
+    proc = subprocess.run([str(c) for c in cmd], capture_output=True, text=True,
+                          errors="replace", timeout=600, **kw)
+    assert proc.returncode == 0, (f"{' '.join(map(str, cmd))} failed ({proc.returncode}):\n"
+                                  f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    return proc.stdout
+
+
+def record_example(name: str, outdir: Path, *args) -> str:
+    """Record ``examples/NAME`` into OUTDIR with its record.sh; its recording.txt.
+
+    Skipped where a system-wide perf recording cannot be made (not root, no perf).
+    """
+    if os.geteuid() != 0:
+        pytest.skip("recording system-wide sched tracepoints with perf needs root")
+    if shutil.which("perf") is None:
+        pytest.skip("perf is not installed")
+    run_checked([ROOT / "examples" / name / "record.sh", outdir, *args])
+    return (outdir / "recording.txt").read_text()

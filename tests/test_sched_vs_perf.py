@@ -12,10 +12,11 @@ nanosecond.  Three scenarios:
   preempts the writer (many "preempted" rows);
 - ``two-cpus``: one thread per CPU, cross-CPU wakeups; the second CPU is
   kept busy by a SCHED_IDLE spinner (see ``_IDLE_NOTE``);
-- ``two-cpus-racing``: the same without CPU work, each side spinning 0 to
-  10 µs between its write and its read, so that many wakeups land while the
-  woken thread is still switching out (``sched_waking`` before its
-  ``sched_switch``, ``sched_wakeup`` after it).
+- ``two-cpus-racing``: the same without CPU work, pong answering 0 to 3 µs
+  after ping began its read (pingpong's ``--race-ns``), so that many of
+  ping's wakeups land while it is still switching out (``sched_waking``
+  before its ``sched_switch``, ``sched_wakeup`` after it): about a third of
+  its sleeps, busy host or not.
 
 What ``perf sched timehist`` prints (tools/perf/builtin-sched.c of perf 6.1,
 ``timehist_sched_change_event`` / ``timehist_update_runtime_stats`` /
@@ -78,21 +79,19 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
-import subprocess
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from conftest import record_example, run_checked
 
 from corr.engine.runner import Engine
 from corr.reading import open_traces
 from corr.rules.model import RuleSet
 from corr.sched.model import BLOCKED, RUNNABLE, RUNNING, SchedModel
 
-ROOT = Path(__file__).resolve().parents[1]
-RECORD = ROOT / "examples" / "pingpong" / "record.sh"
+pytestmark = pytest.mark.recording
 
 ROUNDS, SLEEP_EVERY, SLEEP_US = 2000, 50, 1000
 SLEEPS = ROUNDS // SLEEP_EVERY
@@ -121,7 +120,7 @@ SCENARIOS = {
                          min_rows=ROUNDS * 9 // 10),
     "two-cpus-racing": Scenario(lambda c: ["--ping-cpu", c[0], "--pong-cpu", c[1],
                                            "--spin-cpu", c[1], "--work-us", 0,
-                                           "--gap-ns", 10_000],
+                                           "--race-ns", 3_000],
                                 min_rows=ROUNDS // 5, min_racing=20),
 }
 
@@ -175,17 +174,9 @@ _ROW = re.compile(r"^\s*(\d+)\.(\d{6}) \[(\d+)\]\s+(.*?)\s+(\d+)\.(\d{3})\s+(\d+
 _TASK_TID = re.compile(r"\[(-?\d+)(?:/-?\d+)?\]$")
 
 
-def _run(cmd, **kw) -> str:
-    proc = subprocess.run([str(c) for c in cmd], capture_output=True, text=True,
-                          errors="replace", timeout=600, **kw)
-    assert proc.returncode == 0, (f"{' '.join(map(str, cmd))} failed ({proc.returncode}):\n"
-                                  f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
-    return proc.stdout
-
-
 def perf_events(perf_data: Path) -> list[PerfEvent]:
     """The samples as ``perf script --ns`` gives them (time order, as timehist reads them)."""
-    out = _run(["perf", "script", "-i", perf_data, "--ns", "-F", "tid,cpu,time,event,trace"])
+    out = run_checked(["perf", "script", "-i", perf_data, "--ns", "-F", "tid,cpu,time,event,trace"])
     events = []
     for line in out.splitlines():
         m = _SCRIPT.match(line)
@@ -273,7 +264,7 @@ def _ms_us(ms: str, us: str) -> int:
 
 def timehist_printed(perf_data: Path) -> list[PrintedRow]:
     """``perf sched timehist``'s rows (µs, truncated), in its order."""
-    out = _run(["perf", "sched", "timehist", "-i", perf_data])
+    out = run_checked(["perf", "sched", "timehist", "-i", perf_data])
     rows = []
     for line in out.splitlines():
         m = _ROW.match(line)
@@ -316,10 +307,6 @@ def enough_delays(n: Counter) -> bool:
 
 @pytest.fixture(scope="module", params=list(SCENARIOS))
 def recording(request, tmp_path_factory) -> Recording:
-    if os.geteuid() != 0:
-        pytest.skip("recording system-wide sched tracepoints with perf needs root")
-    if shutil.which("perf") is None:
-        pytest.skip("perf is not installed")
     cpus = sorted(os.sched_getaffinity(0))
     if request.param.startswith("two-cpus") and len(cpus) < 2:
         pytest.skip("the two-CPU scenarios need two CPUs")
@@ -331,9 +318,8 @@ def recording(request, tmp_path_factory) -> Recording:
 
 
 def _record(scenario: str, outdir: Path, cpus: list[int]) -> Recording:
-    _run([RECORD, outdir, "--rounds", ROUNDS, "--sleep-every", SLEEP_EVERY,
-          "--sleep-us", SLEEP_US, *SCENARIOS[scenario].args(cpus)])
-    text = (outdir / "recording.txt").read_text()
+    text = record_example("pingpong", outdir, "--rounds", ROUNDS, "--sleep-every", SLEEP_EVERY,
+                          "--sleep-us", SLEEP_US, *SCENARIOS[scenario].args(cpus))
     summary = re.search(r"^pingpong: pid (\d+) ping (\d+) pong (\d+) spin (-?\d+) rounds (\d+) "
                         r"sleeps (\d+)$", text, re.M)
     assert summary, text
@@ -375,7 +361,7 @@ def compare(recording: Recording, tid: int) -> Comparison:
     sources = waking_sources(recording.events)
     switched_in = {}          # (cpu, ts) of each switch -> next_pid
     switch_out = {}           # ts of each switch-out of tid -> the event
-    racing = {}               # switch-out of tid -> a sched_waking of tid while it ran
+    racing = {}               # switch-out of tid -> the last sched_waking of tid while it ran
     pending = None
     for e in recording.events:
         if e.name == "sched_switch":
@@ -386,8 +372,8 @@ def compare(recording: Recording, tid: int) -> Comparison:
                     racing[e.ts] = pending
             if e.pid == tid or e.next_pid == tid:
                 pending = None
-        elif e.name == "sched_waking" and e.pid == tid and pending is None:
-            pending = e
+        elif e.name == "sched_waking" and e.pid == tid:
+            pending = e       # an earlier one found it running: it ended no sleep
     n: Counter = Counter()
     bad: list[str] = []
     wrong_source: list[str] = []

@@ -15,18 +15,17 @@
 # epoch offset, perf "perf_clock" with offset 0) over the same
 # CLOCK_MONOTONIC, so babeltrace2 reads each one but will not mux them.
 #
-# Needs root (system-wide perf tracepoints), lttng-tools, perf, babeltrace2,
-# gcc and liblttng-ust-dev. Exits non-zero with a message on any failure,
-# and never leaves a daemon or perf behind.
+# Needs root (system-wide perf tracepoints; tracefs is mounted if it is
+# not), lttng-tools, perf, babeltrace2, gcc and liblttng-ust-dev. Exits
+# non-zero with a message on any failure, and never leaves a daemon or perf
+# behind.
 set -euo pipefail
 
-prog=$(basename "$0")
 made_outdir=""
 started=""
 here=$(cd "$(dirname "$0")" && pwd)
-
-die() { echo "$prog: error: $*" >&2; exit 1; }
-note() { echo "$prog: $*"; }
+# shellcheck source=../record-common.sh
+. "$here/../record-common.sh"
 
 if [ $# -lt 1 ] || [ "$1" = "-h" ] || [ "$1" = "--help" ]; then
     cat <<EOF
@@ -119,8 +118,7 @@ trap 'exit 143' TERM
 for tool in lttng lttng-sessiond perf babeltrace2; do
     command -v "$tool" >/dev/null 2>&1 || die "'$tool' not found in PATH"
 done
-[ -d /sys/kernel/tracing/events/sched ] || [ -d /sys/kernel/debug/tracing/events/sched ] \
-    || die "kernel tracepoints not available (tracefs not mounted?)"
+ensure_tracepoints
 
 [ -d "$outdir" ] || made_outdir=1
 mkdir -p "$outdir" || die "cannot create $outdir"
@@ -196,8 +194,7 @@ mkfifo "$work/perf.ctl" "$work/perf.ack"
 exec {ctl_fd}<>"$work/perf.ctl" {ack_fd}<>"$work/perf.ack"
 perf record -a -k CLOCK_MONOTONIC -B -N -m 4M \
     -o "$work/perf.data" --control "fifo:$work/perf.ctl,$work/perf.ack" -D -1 \
-    -e sched:sched_switch -e sched:sched_waking -e sched:sched_wakeup \
-    -e sched:sched_wakeup_new -e sched:sched_process_fork -e sched:sched_process_exit \
+    "${SCHED_EVENTS[@]}" \
     -e raw_syscalls:sys_enter --filter "$comm_filter" \
     -e raw_syscalls:sys_exit --filter "$comm_filter" \
     >"$work/perf.log" 2>&1 &
