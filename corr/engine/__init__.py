@@ -121,5 +121,5 @@ def start_decoding(traceset: TraceSet, ruleset: RuleSet, explain: bool = True, c
         return None
     from ..normalise import Canonical
     scheduling = explain and any(rule.blame for rule in ruleset.rules)
-    canonical = Canonical(traceset, run_projection(ruleset, scheduling), reader=reader)
+    canonical = Canonical(traceset, run_projection(ruleset, scheduling, traceset), reader=reader)
     return canonical if canonical.start() else None

@@ -47,6 +47,7 @@ class EventNames:
             for raw in t.class_names:
                 names.update(possible_names(dialect, raw))
             self.by_trace.append(names)
+        self.traces = traceset.traces
 
     def has(self, trace: int, pattern: str) -> bool:
         key = (trace, pattern)
@@ -74,7 +75,9 @@ class EventNames:
 
 
 def unknown_event_warnings(ruleset: RuleSet, names: EventNames) -> list[str]:
-    """One line per event pattern of the rules that no trace has."""
+    """What to say of the rules' fit to the traces before any event is read: one
+    line per event pattern no trace has, then per thread no trace records
+    (:func:`thread_warnings`)."""
     out = []
     for rule in ruleset.rules:
         for role, spec in sides(rule):
@@ -87,6 +90,67 @@ def unknown_event_warnings(ruleset: RuleSet, names: EventNames) -> list[str]:
                 where = f"{spec.location}: " if spec.location else ""
                 hint = f" (did you mean {', '.join(dict.fromkeys(near))}?)" if near else ""
                 out.append(f"{where}rule {rule.name}: no trace has {role} event {pattern!r}{hint}")
+    return out + thread_warnings(ruleset, names)
+
+
+# Key parts that name the emitting thread: null when the trace did not record it.
+THREAD_REFERENCES = frozenset({("builtin", "tid"), ("event", "ctx.tid"), ("event", "ctx.vtid")})
+
+
+def thread_parts(spec) -> list[int]:
+    """The positions of ``spec``'s key parts that are the emitting thread."""
+    return [i for i, part in enumerate(spec.key) if _reference(part.expression) in THREAD_REFERENCES]
+
+
+def _reference(expr):
+    ref = expr.reference
+    if ref is None:
+        return None
+    scope, name = ref
+    return ("builtin", name.lstrip("$")) if scope == "builtin" or name.startswith("$") else ref
+
+
+_WITHOUT_THREAD = {ENTRY: "those entries are dropped", SPAN: "those events are dropped",
+                   EXIT: "those exits match no entry", CANCEL: "those cancels match nothing"}
+
+
+def thread_warnings(ruleset: RuleSet, names: EventNames) -> list[str]:
+    """One line per rule side that needs the emitting thread (a key part, or its
+    ``blame:``) from a UST trace that did not record it (no ``vtid`` context),
+    unless a kernel trace of its host gives it (``$tid`` and blame; see
+    normalise.ust_threads).  A key part reading ``ctx.vtid`` itself stays null."""
+    from ..normalise import ust_threads
+    traces = names.traces
+    without = [(t, ust_threads.kernel_source(traces, t) is not None) for t in traces
+               if ust_threads.is_ust(t) and not ust_threads.records_threads(t)]
+    if not without:
+        return []
+    # Without any kernel trace, blame has nothing to explain with anyway (the run says so).
+    scheduling = any(not ust_threads.is_ust(t) for t in traces)
+    out = []
+    for rule in ruleset.rules:
+        for role, spec in sides(rule):
+            # (what needs it, what happens without it, whether the kernel's switches give it)
+            needs = [(f"key part {spec.key[i].name!r}", _WITHOUT_THREAD[role],
+                      _reference(spec.key[i].expression) == ("builtin", "tid"))
+                     for i in thread_parts(spec)]
+            if scheduling and ((rule.blame == "entry" and role in (ENTRY, SPAN))
+                               or rule.blame == EXIT == role):
+                needs.append((f"blame: {rule.blame}", "their time cannot be explained", True))
+            where = f"{spec.location}: " if spec.location else ""
+            for alt in (a for pattern in spec.events for a in alternatives(pattern)):
+                for t, derived in without:
+                    if not names.has(t.index, alt):
+                        continue
+                    for need, outcome, derivable in needs:
+                        if derived and derivable:
+                            continue
+                        why = ("($tid takes it from the kernel trace)" if derived else
+                               "and no kernel trace of its host to derive it from")
+                        out.append(
+                            f"{where}rule {rule.name}: {need} reads the thread of {role} events "
+                            f"{alt!r}: {t.path} has no vtid context {why}; {outcome} (record "
+                            f"it with: {ust_threads.VTID_COMMAND})")
     return out
 
 
@@ -146,12 +210,19 @@ def pair_names(rule: Rule, side: str) -> set[str]:
     return out
 
 
-def run_projection(ruleset: RuleSet, scheduling: bool) -> Projection:
-    """What a run decodes: the rules' projection, and the scheduling model's with blame."""
+def run_projection(ruleset: RuleSet, scheduling: bool, traceset: TraceSet | None = None) -> Projection:
+    """What a run decodes: the rules' projection, the scheduling model's with blame,
+    and with ``traceset``, what gives threads to its UST events recorded without
+    them (normalise.ust_threads.evidence_projection)."""
     projection = projection_for(ruleset)
     if scheduling:
         from ..sched.events import PROJECTION
         projection = projection.union(Projection.of(PROJECTION))
+    if traceset is not None:
+        from ..normalise.ust_threads import evidence_projection
+        evidence = evidence_projection(traceset.traces)
+        if evidence:
+            projection = projection.union(Projection.of(evidence))
     return projection
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from ..rules.model import Env, EventSpec
 from ..rules.vector import Unsupported, event_mask
 from . import threads
-from .plan import SYSCALL_PREFIXES
+from .plan import SYSCALL_PREFIXES, thread_parts
 
 class _RowView:
     """A row of a class's columns, read by expressions (``.get``)."""
@@ -145,21 +145,6 @@ class TupleView:
 
 # Builtins that follow time (thread names change): read at each event.
 _SEQUENTIAL = ("$comm", "$procname", "$ts")
-# Key parts that name the emitting thread: null when the trace did not record it.
-THREAD_REFERENCES = frozenset({("builtin", "tid"), ("event", "ctx.tid"), ("event", "ctx.vtid")})
-
-
-def thread_parts(spec: EventSpec) -> list[int]:
-    """The positions of ``spec``'s key parts that are the emitting thread."""
-    return [i for i, part in enumerate(spec.key) if _reference(part.expression) in THREAD_REFERENCES]
-
-
-def _reference(expr):
-    ref = expr.reference
-    if ref is None:
-        return None
-    scope, name = ref
-    return ("builtin", name.lstrip("$")) if scope == "builtin" or name.startswith("$") else ref
 
 
 class Prepared:

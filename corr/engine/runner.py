@@ -42,7 +42,7 @@ class Engine:
         self.process_ids = None
         self.use_core = core.available()
         self.matchers = [self._matcher(rule) for rule in ruleset.rules]
-        projection = run_projection(ruleset, scheduling)
+        projection = run_projection(ruleset, scheduling, traceset)
         if thread_filter is not None and thread_filter.pids:
             from .filters import ProcessIds
             self.process_ids = ProcessIds()

@@ -27,7 +27,8 @@ from . import dialects
 from .normaliser import MISSING, running_tids
 
 SWITCH = "sched_switch"
-THREAD_CONTEXTS = ("ctx.tid", "ctx.vtid")
+TID = "ctx.tid"
+THREAD_CONTEXTS = (TID, "ctx.vtid")
 VTID_COMMAND = "lttng add-context -u -t vtid"
 # Why an entry whose thread key part is null is dropped, by the domain of its trace.
 NO_VTID = "no thread id (vtid context missing)"
@@ -89,69 +90,71 @@ class UstThreads:
 
     def columns(self, batch, registry) -> dict[int, list]:
         """``{class id: thread column}`` for the batch's UST classes that have no thread
-        context; every batch must be given, in order (the switches are state)."""
-        switches, targets = {}, {}
+        context; every batch must be given, in order (the CPUs' threads are state)."""
+        kernels: dict[int, tuple[list, list]] = {}
         for cid, cols in batch.classes.items():
             info = registry[cid]
             if info.trace in self.sources:
                 if not any(c in cols.fields for c in THREAD_CONTEXTS):
-                    targets.setdefault(self.sources[info.trace].index, []).append(cid)
-            elif info.name == SWITCH and info.trace in self.current:
-                switches.setdefault(info.trace, []).append(cid)
+                    kernels.setdefault(self.sources[info.trace].index, ([], []))[1].append(cid)
+            elif info.trace in self.current and (info.name == SWITCH or TID in cols.fields):
+                kernels.setdefault(info.trace, ([], []))[0].append(cid)
         out: dict[int, list] = {}
-        class_ids = None
-        for kernel in self.current:
-            found, wanted = switches.get(kernel, []), targets.get(kernel, [])
-            if not found and not wanted:
-                continue
-            if class_ids is None:
-                class_ids = int64_array(batch.class_ids)
-            out.update(self._derive(batch, class_ids, kernel, found, wanted))
+        for kernel, (evidence, targets) in kernels.items():
+            out.update(self._derive(batch, registry, kernel, evidence, targets))
         return out
 
-    def _derive(self, batch, class_ids, kernel: int, switch_ids: list, target_ids: list) -> dict:
+    def _derive(self, batch, registry, kernel: int, evidence: list, targets: list) -> dict:
+        """The targets' threads: on each CPU, the thread of the kernel's last event
+        before (a switch's ``next_tid``, any other event's ``ctx.tid``: a switch-in
+        the kernel trace lost is then seen at the thread's next event)."""
         import numpy as np
 
-        parts, cpus, nexts, prevs, kinds = [], [], [], [], []
-        for cid in switch_ids + target_ids:
+        n = len(batch.class_ids)
+        class_ids = int64_array(batch.class_ids, n)
+        wanted = np.zeros(int(class_ids.max()) + 1, dtype=bool)
+        wanted[evidence + targets] = True
+        sel = np.flatnonzero(wanted[class_ids])                 # positions, in time order
+        by_class = np.argsort(class_ids[sel], kind="stable")    # each class's in time order
+        cpu_at = np.full(n, -1, dtype=np.int64)
+        next_at = np.zeros(n, dtype=np.int64)
+        prev_at = np.zeros(n, dtype=np.int64)
+        is_evidence = np.zeros(n, dtype=bool)
+        rows_of, at = {}, 0
+        for cid in sorted(evidence + targets):
             cols = batch.classes[cid]
-            parts.append(np.flatnonzero(class_ids == cid))
-            cpus.append(_cpus(cols.cpu))
-            is_switch = cid in switch_ids
-            n = len(cols.cpu)
-            nexts.append(int64_array(cols.fields["next_tid"], n) if is_switch
-                         else np.zeros(n, dtype=np.int64))
-            prevs.append(int64_array(cols.fields["prev_tid"], n) if is_switch
-                         else np.zeros(n, dtype=np.int64))
-            kinds.append(np.full(n, is_switch))
-        positions = np.concatenate(parts)
-        order = np.argsort(positions, kind="stable")             # the batch's (time) order
-        cpu_all = np.concatenate(cpus)[order]
-        is_switch = np.concatenate(kinds)[order]
-        next_at = np.concatenate(nexts)[order]
-        prev_at = np.concatenate(prevs)[order]
-        known = cpu_all >= 0
-        tids = np.full(len(order), MISSING, dtype=np.int64)
-        tids[known] = running_tids(cpu_all[known], is_switch[known], next_at[known],
-                                   prev_at[known].__getitem__, self.current[kernel])
-        back = np.empty_like(order)
-        back[order] = np.arange(len(order))
+            rows = rows_of[cid] = sel[by_class[at:at + len(cols.cpu)]]
+            at += len(cols.cpu)
+            cpu_at[rows] = _ints(cols.cpu)
+            if cid in targets:
+                continue
+            is_evidence[rows] = True
+            if registry[cid].name == SWITCH:
+                next_at[rows] = _ints(cols.fields["next_tid"])
+                prev_at[rows] = _ints(cols.fields["prev_tid"])
+            else:                 # it ran in ctx.tid: before and after it
+                next_at[rows] = prev_at[rows] = tids = _ints(cols.fields[TID])
+                cpu_at[rows[tids < 0]] = -1
+        known = sel[cpu_at[sel] >= 0]
+        tid_at = np.full(n, MISSING, dtype=np.int64)
+        tid_at[known] = running_tids(cpu_at[known], is_evidence[known], next_at[known],
+                                     prev_at[known].__getitem__, self.current[kernel])
         bounds = self.bounds[kernel]
-        ts = int64_array(batch.ts) if bounds is not None else None
-        out, at = {}, sum(len(p) for p in parts[:len(switch_ids)])
-        for cid, where in zip(target_ids, parts[len(switch_ids):]):
-            values = tids[back[at:at + len(where)]]
-            at += len(where)
-            if bounds is not None:
-                t = ts[where]
+        ts = int64_array(batch.ts, n) if bounds is not None and targets else None
+        out = {}
+        for cid in targets:
+            rows = rows_of[cid]
+            values = tid_at[rows]
+            if ts is not None:
+                t = ts[rows]
                 values[(t < bounds[0]) | (t > bounds[1])] = MISSING
             out[cid] = (IntColumn.of(values) if not (values == MISSING).any()
                         else [None if v == MISSING else v for v in values.tolist()])
         return out
 
 
-def _cpus(column):
-    """A CPU column as int64, -1 where an event has none."""
+def _ints(column):
+    """A column of CPUs or thread ids as int64, -1 where an event has none."""
     try:
         return int64_array(column)
     except (TypeError, ValueError):
@@ -162,3 +165,27 @@ def _cpus(column):
 def no_thread_reason(trace) -> str:
     """Why an entry of ``trace`` whose thread key part is null is dropped."""
     return NO_VTID if is_ust(trace) else NO_KERNEL_TID
+
+
+def evidence_projection(traces) -> dict[str, frozenset]:
+    """``ctx.tid`` of every event of the kernel traces that give threads to a UST
+    trace recorded without vtid, when the kernel trace records it on each event
+    (perf's ``perf_tid``): each says which thread ran on its CPU, which a lost
+    switch-in would otherwise hide (LTTng kernel traces derive it from the
+    switches themselves, so they have nothing to add)."""
+    out: dict[str, frozenset] = {}
+    for ust in traces:
+        if not is_ust(ust) or records_threads(ust):
+            continue
+        kernel = kernel_source(traces, ust)
+        if kernel is None:
+            continue
+        d = dialects.detect(kernel.env, kernel.class_names)
+        if d.name != "perf":
+            continue
+        for raw in kernel.class_names:
+            name = dialects.canonical_name(d, raw)
+            for pattern in ([name] if name is not None
+                            else ["syscall_entry_*", "syscall_exit_*"]):
+                out[pattern] = frozenset({TID})
+    return out
