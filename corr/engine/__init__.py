@@ -102,8 +102,13 @@ def _filtered(rules, thread_filter, engine) -> list[str]:
 
 
 def _trace_dicts(traceset: TraceSet) -> list[dict]:
+    # begin_ns, end_ns: the trace's time range on the common time base, from its packets
+    # (whatever the rules decode): the renderers' "start" counts from the earliest begin.
     return [{"path": t.path, "tracer": t.tracer, "domain": t.domain,
-             "alignment": t.alignment, "offset_ns": t.offset_ns} for t in traceset.traces]
+             "alignment": t.alignment, "offset_ns": t.offset_ns,
+             "begin_ns": t.range_ns[0] + t.offset_ns if t.range_ns else None,
+             "end_ns": t.range_ns[1] + t.offset_ns if t.range_ns else None}
+            for t in traceset.traces]
 
 
 def start_decoding(traceset: TraceSet, ruleset: RuleSet, explain: bool = True, cache=None,
