@@ -144,8 +144,9 @@ def run_checked(cmd, **kw) -> str:
     return proc.stdout
 
 
-def record_example(name: str, outdir: Path, *args) -> str:
-    """Record ``examples/NAME`` into OUTDIR with its record.sh; its recording.txt.
+def record_example(name: str, outdir: Path, *args, wrap=()) -> str:
+    """Record ``examples/NAME`` into OUTDIR with its record.sh (run by the
+    command ``wrap`` when given); its recording.txt.
 
     Skipped where a system-wide perf recording cannot be made (not root, no perf).
     """
@@ -153,5 +154,5 @@ def record_example(name: str, outdir: Path, *args) -> str:
         pytest.skip("recording system-wide sched tracepoints with perf needs root")
     if shutil.which("perf") is None:
         pytest.skip("perf is not installed")
-    run_checked([ROOT / "examples" / name / "record.sh", outdir, *args])
+    run_checked([*wrap, ROOT / "examples" / name / "record.sh", outdir, *args])
     return (outdir / "recording.txt").read_text()
