@@ -90,13 +90,14 @@ def _reference_totals(model, spans):
     parts: dict = {}
     graph = BlameGraph(model.name_at)
     for tid, start, length in spans:
-        found = breakdown(model, tid, start, start + length)
+        waits: list = []
+        found = breakdown(model, tid, start, start + length, waits=waits)
         for p in found:
             key = (p.kind, p.by, p.tid)
             parts[key] = parts.get(key, 0) + p.ns
-        waits: list = []
         critical_path(model, tid, start, start + length, waits=waits)
-        graph.add(tid, found, waits)
+        graph.add(tid, waits)
+    graph.finish()
     return parts, graph.to_dict()["edges"]
 
 
@@ -149,6 +150,26 @@ def test_totals_walked_in_time_order_equal_a_walk_in_the_given_order(stream, wak
                          min_per_thread=1)
     assert walked.parts == given_order.parts
     assert walked.edges == given_order.edges
+
+
+@native
+@settings(max_examples=1000, deadline=None)
+@given(STREAM, st.booleans(), st.lists(SPANS.filter(bool).map(lambda s: s[0]), min_size=1,
+                                       max_size=24),
+       st.sampled_from([1, 2, 3]), st.booleans())
+def test_union_weights_compacted_at_every_range_equal_the_reference(stream, waking, spans,
+                                                                    threads, in_time_order):
+    """Edge weights are unions of ranges; with the range log compacted at every range
+    (final ranges leaving it early, jobs merged), they are still the reference's."""
+    fast, reference = models(stream, waking)
+    spans = [(tid or 1, start, length) for tid, start, length in spans]
+    tids, starts, lengths = (np.asarray(c, dtype=np.int64) for c in zip(*spans))
+    found = bulk.totals(fast, tids, starts, starts + lengths, threads=threads, min_per_thread=1,
+                        in_time_order=in_time_order, log_limit=1)
+    graph = BlameGraph(fast.name_at)
+    graph.add_totals(sorted(set(tids.tolist())), found.edges, len(spans))
+    _, want_edges = _reference_totals(reference, spans)
+    assert sorted(graph.to_dict()["edges"], key=str) == sorted(want_edges, key=str)
 
 
 def _first_met(found: bulk.Totals, alone: list[bulk.Totals]) -> tuple[list, list]:

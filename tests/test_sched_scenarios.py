@@ -253,13 +253,14 @@ def test_blame_graph_of_a_chain_to_the_disk(tmp_path):
     graph = BlameGraph(t.model.name_at)
     waits: list = []
     critical_path(t.model, 101, start, end, waits=waits)
-    parts = breakdown(t.model, 101, start, end)
-    graph.add(101, parts, waits)
-    graph.add(101, parts, waits)           # a second, identical interval
+    parts = breakdown(t.model, 101, start, end, waits=waits)
+    graph.add(101, waits)
+    graph.add(101, waits)                  # a second, identical interval: the same time
+    graph.finish()
     assert graph.ranking() == [
-        ("client (101)", "server (102)", 12_000, 2),
-        ("server (102)", "softirq BLOCK", 6_400, 2),
-        ("client (101)", "waiting for a CPU", 2_000, 2),
+        ("client (101)", "server (102)", 6_000, 2),
+        ("server (102)", "softirq BLOCK", 3_200, 2),
+        ("client (101)", "waiting for a CPU", 1_000, 2),
     ]
     fast = breakdown(t.model, 101, t.base + 8_000, t.base + 9_000)     # all on CPU
     rows = {r["part"]: r for r in differential([(8_500, parts)], [(1_000, fast)])}

@@ -2,9 +2,17 @@
 
 Per rule, a networkx ``DiGraph`` whose nodes are threads and resources
 (IRQs, softirqs, timers, "unknown") and whose edges go from a thread to
-what it waited on, weighted by nanoseconds and counted per interval: the
-blamed thread's own waits (preempted by, blocked on) and every wait along
-its critical path (the waker blocked on the disk, and so on).
+what it waited on: the blamed thread's own waits (preempted by, blocked
+on) and every wait along its critical path (the waker blocked on the disk,
+and so on).
+
+An edge's weight (``ns``) is the time during which that wait lay on at
+least one slow interval's critical path: the union of those stretches of
+the waiting thread's time, each nanosecond once, however many intervals
+shared it.  ``count`` is the number of intervals it was on.  So a thread's
+outgoing weights never add up to more than the time it spent waiting
+(each stretch of its time is one state, one edge), and a wait that three
+slow requests all sat behind counts once, with ``count`` 3.
 
 The *differential* view compares where the time of slow intervals went
 with where the time of fast ones (same rule) went, as shares of their
@@ -16,6 +24,19 @@ from __future__ import annotations
 import heapq
 
 from .critical_path import Part
+
+
+def union_ns(ranges: list[tuple[int, int]]) -> int:
+    """The length of the union of ``(start, end)`` ranges: each ns once."""
+    total, reach = 0, None
+    for start, end in sorted(ranges):
+        if reach is None or start > reach:
+            total += end - start
+            reach = end
+        elif end > reach:
+            total += end - reach
+            reach = end
+    return total
 
 
 def thread_node(tid: int) -> str:
@@ -38,6 +59,7 @@ class BlameGraph:
         self.intervals = 0
         self.nodes: dict[str, dict] = {}
         self.edges: dict[tuple[str, str], dict] = {}
+        self._ranges: dict[tuple[str, str], list] = {}    # add()'s, until finish()
         self._graph = None
 
     @property
@@ -75,36 +97,36 @@ class BlameGraph:
             data = self.edges[(u, v)] = {"ns": 0, "count": 0, "kinds": frozenset()}
         return data
 
-    def _edge(self, a, b, ns: int, kind: str, seen: set) -> None:
-        if ns <= 0:
-            return
-        u, v = self._node(a), self._node(b)
-        data = self._data(u, v)
-        data["ns"] += ns
-        if kind not in data["kinds"]:
-            data["kinds"] = data["kinds"] | {kind}
-        if (u, v) not in seen:           # count intervals, not segments
-            data["count"] += 1
-            seen.add((u, v))
-
-    def add(self, tid: int, parts: list[Part], waits: list[tuple]) -> None:
-        """One analysed interval: the blamed thread's breakdown and its path's waits."""
+    def add(self, tid: int, waits: list[tuple]) -> None:
+        """One analysed interval: its edges ``(waiter, on, kind, start, end)``, as
+        ``breakdown`` and ``critical_path`` list them.  The weights are unions:
+        :meth:`finish` computes them once every interval is added."""
         self.intervals += 1
         self._node(tid)
         seen: set = set()
-        for p in parts:
-            if p.kind == "preempted" and p.tid is not None:
-                self._edge(tid, p.tid, p.ns, "preempted", seen)
-            elif p.kind == "preempted":
-                self._edge(tid, "waiting for a CPU", p.ns, "preempted", seen)
-            elif p.kind == "unknown":
-                self._edge(tid, "unknown", p.ns, "unknown", seen)
-        for waiter, on, ns in waits:
-            self._edge(waiter, on, ns, "blocked", seen)
+        for waiter, on, kind, start, end in waits:
+            if end <= start:
+                continue
+            u, v = self._node(waiter), self._node(on)
+            data = self._data(u, v)
+            self._ranges.setdefault((u, v), []).append((start, end))
+            if kind not in data["kinds"]:
+                data["kinds"] = data["kinds"] | {kind}
+            if (u, v) not in seen:           # count intervals, not segments
+                data["count"] += 1
+                seen.add((u, v))
+
+    def finish(self) -> None:
+        """Each edge's weight, the union of the stretches :meth:`add` gave it."""
+        for edge, ranges in self._ranges.items():
+            self.edges[edge]["ns"] = union_ns(ranges)
+        self._ranges = {}
+        self._graph = None
 
     def add_totals(self, blamed: list[int], edges: list[tuple], intervals: int) -> None:
-        """Many intervals at once: their blamed threads and added-up edges
-        ``(waiter, on, ns, intervals, kinds)`` (see ``corr.analyses.bulk``)."""
+        """Many intervals at once: their blamed threads and their edges
+        ``(waiter, on, ns, intervals, kinds)``, weights already unions (see
+        ``corr.analyses.bulk``), from one call: an edge met twice is added up."""
         self.intervals += intervals
         self._graph = None
         ids: dict = {}                   # tid or label -> node, looked up once each

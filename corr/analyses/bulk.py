@@ -4,8 +4,11 @@ A rule can have hundreds of thousands of slow intervals (every syscall
 over 1 ms of a busy trace).  Their breakdowns and critical paths are not
 kept one by one: ``_native.analyse`` walks them over the timeline store
 and adds up, per breakdown part, the ns (the differential view) and, per
-blame-graph edge (a thread, what it waited on), the ns, the number of
-intervals and the kinds of wait.  The same semantics as the Python
+blame-graph edge (a thread, what it waited on), the union of the stretches
+it covered (each ns once), the number of intervals and the kinds of wait.
+The union is kept as one growing range per edge; ranges that do not meet
+it go to a log, merged when it grows, and in a walk in time order a range
+that ends before the current interval began is final and leaves it.  The same semantics as the Python
 references ``breakdown`` and ``critical_path`` (tests/test_sched_native.py
 compares them); one interval's own breakdown and path are computed by
 those references when a renderer asks for it.
@@ -41,7 +44,8 @@ class Totals:
 
 def totals(model: SchedModel, tids: np.ndarray, starts: np.ndarray, ends: np.ndarray,
            with_edges: bool = True, max_depth: int = MAX_DEPTH, threads: int | None = None,
-           min_per_thread: int = 2048, in_time_order: bool = True) -> Totals:
+           min_per_thread: int = 2048, in_time_order: bool = True,
+           log_limit: int = 65536) -> Totals:
     """The added-up breakdowns (and blame edges) of the intervals ``(tid, start, end)``.
 
     Parts and edges are listed in the order a walk of the intervals as given
@@ -64,7 +68,7 @@ def totals(model: SchedModel, tids: np.ndarray, starts: np.ndarray, ends: np.nda
         np.searchsorted(st.tids, sw_next), np.searchsorted(st.tids, sw_prev),
         np.ascontiguousarray(tids, dtype=np.int64), starts,
         np.ascontiguousarray(ends, dtype=np.int64), max_depth, with_edges, threads,
-        min_per_thread, walk)
+        min_per_thread, walk, log_limit)
     label = _Labels(model)
     return Totals(
         [Part(PART_KINDS[kind], label.of(by_kind, by_id), by_id if by_kind == B_THREAD else None,

@@ -20,6 +20,7 @@ from typing import NamedTuple
 from ..sched.model import BLOCKED, EXITED, RUNNABLE, RUNNING, SchedModel, Source
 
 MAX_DEPTH = 16
+CPU_WAIT = "waiting for a CPU"      # a blame edge to no thread: the CPU was idle or unknown
 
 # Trace Compass's critical-path state names.
 STATES = ("RUNNING", "PREEMPTED", "BLOCKED", "INTERRUPTED", "TIMER", "BLOCK_DEVICE", "NETWORK",
@@ -76,8 +77,8 @@ def critical_path(model: SchedModel, tid: int, start: int, end: int,
     """The critical path of ``tid`` over ``[start, end]``, merged where it continues.
 
     With a ``waits`` list, every wait on the path is appended to it as
-    ``(waiting tid, what it waited on, ns)``: a thread id, or a state name
-    for interrupts, timers and devices -- the edges of a blame graph.
+    ``(waiting tid, what it waited on, "blocked", start, end)``: a thread id,
+    or a label for interrupts, timers and devices -- the edges of a blame graph.
     """
     raw: list[PathSegment] = []
     _follow(model, tid, start, end, 0, max_depth, (), raw, waits)
@@ -98,7 +99,6 @@ def _follow(model, tid, start, end, depth, max_depth, via, out, waits) -> None:
     name = model.name_at
     for seg in model.segments(tid, start, end):
         comm = name(tid, seg.start)
-        span = seg.end - seg.start
         if seg.state == RUNNING:
             out.append(PathSegment(tid, comm, "RUNNING", seg.start, seg.end, via))
         elif seg.state == RUNNABLE:
@@ -108,7 +108,7 @@ def _follow(model, tid, start, end, depth, max_depth, via, out, waits) -> None:
             if source is not None and source.kind == "thread":
                 waker = source.id
                 if waits is not None:
-                    waits.append((tid, waker, span))
+                    waits.append((tid, waker, "blocked", seg.start, seg.end))
                 if depth < max_depth and waker != tid and waker not in via:
                     _follow(model, waker, seg.start, seg.end, depth + 1, max_depth,
                             via + (tid,), out, waits)
@@ -118,19 +118,29 @@ def _follow(model, tid, start, end, depth, max_depth, via, out, waits) -> None:
                 state = wait_state(source)
                 if waits is not None:
                     waits.append((tid, source.label() if source else "not woken in the trace",
-                                  span))
+                                  "blocked", seg.start, seg.end))
                 out.append(PathSegment(tid, comm, state, seg.start, seg.end, via))
         else:                                   # unknown, exited
             out.append(PathSegment(tid, comm, "UNKNOWN", seg.start, seg.end, via))
 
 
-def breakdown(model: SchedModel, tid: int, start: int, end: int) -> list[Part]:
-    """Where the thread's time over ``[start, end]`` went, largest part first."""
+def breakdown(model: SchedModel, tid: int, start: int, end: int,
+              waits: list | None = None) -> list[Part]:
+    """Where the thread's time over ``[start, end]`` went, largest part first.
+
+    With a ``waits`` list, the stretches it waited for a CPU (on whom) or
+    was unknown are appended to it as blame-graph edges, as
+    :func:`critical_path` appends its waits.
+    """
     totals: dict[tuple, int] = {}
 
     def add(kind, by, who, ns):
         if ns > 0:
             totals[(kind, by, who)] = totals.get((kind, by, who), 0) + ns
+
+    def edge(on, kind, at, until):
+        if waits is not None and until > at:
+            waits.append((tid, on, kind, at, until))
 
     name = model.name_at
     for seg in model.segments(tid, start, end):
@@ -141,12 +151,17 @@ def breakdown(model: SchedModel, tid: int, start: int, end: int) -> list[Part]:
             cpu = _waiting_cpu(model, tid, seg)
             if cpu is None:
                 add("preempted", None, None, span)
+                edge(CPU_WAIT, "preempted", seg.start, seg.end)
                 continue
+            at = seg.start
             for occupant, ns in model.occupants(cpu, seg.start, seg.end):
                 if occupant is None or occupant == tid or occupant == 0:
                     add("preempted", None, None, ns)      # the CPU was idle: plain latency
+                    edge(CPU_WAIT, "preempted", at, at + ns)
                 else:
                     add("preempted", _thread_label(name, occupant, seg.start), occupant, ns)
+                    edge(occupant, "preempted", at, at + ns)
+                at += ns
         elif seg.state == BLOCKED:
             source = seg.source
             if source is None:
@@ -159,8 +174,10 @@ def breakdown(model: SchedModel, tid: int, start: int, end: int) -> list[Part]:
                 add("blocked", source.label(), None, span)
         elif seg.state == EXITED:
             add("unknown", "exited", None, span)
+            edge("unknown", "unknown", seg.start, seg.end)
         else:
             add("unknown", None, None, span)
+            edge("unknown", "unknown", seg.start, seg.end)
     parts = [Part(kind, by, who, ns) for (kind, by, who), ns in totals.items()]
     parts.sort(key=lambda p: (-p.ns, p.kind, p.by or ""))
     return parts
@@ -178,4 +195,4 @@ def _thread_label(name, tid: int, at: int) -> str:
 
 
 __all__ = ["critical_path", "breakdown", "PathSegment", "Part", "STATES", "wait_state",
-           "MAX_DEPTH"]
+           "MAX_DEPTH", "CPU_WAIT"]

@@ -73,9 +73,10 @@ class LazyAnalyses(Mapping):
 
 def explain(model: SchedModel, tid: int, start: int, end: int,
             waits: list | None = None) -> IntervalAnalysis:
-    """One interval's breakdown and critical path (the Python references)."""
+    """One interval's breakdown and critical path (the Python references); with
+    ``waits``, the blame-graph edges of both appended to it."""
     path = critical_path(model, tid, start, end, waits=waits)
-    parts = breakdown(model, tid, start, end)
+    parts = breakdown(model, tid, start, end, waits=waits)
     return IntervalAnalysis(tid, model.name_at(tid, start), parts, path)
 
 
@@ -90,8 +91,9 @@ class RuleAnalysis:
         self.graph: BlameGraph | None = None
         self.differential: list[dict] = []
         self.unattributed = 0                    # slow intervals with no thread to blame
-        self.slow = 0                            # intervals over the threshold
+        self.slow = 0                            # intervals over the threshold (complete, late)
         self.limit = 0                           # at most this many analysed (0: all)
+        self.threads = None                      # the pass's ThreadNames (names over time)
 
     def to_dict(self) -> dict:
         if not self.available:
@@ -132,6 +134,8 @@ def analyse(rule_result, model: SchedModel, limit: int = DEFAULT_LIMIT) -> RuleA
     if not model.available:
         return RuleAnalysis(blame, False, "the traces have no scheduling events (sched_switch)")
     out = RuleAnalysis(blame, True)
+    names = getattr(model.name_at, "__self__", None)       # ThreadNames.name_at's
+    out.threads = names if hasattr(names, "one_name_per_thread") else None
     out.graph = BlameGraph(model.name_at)
     table = rule_result.intervals
     if not len(table):
@@ -141,7 +145,8 @@ def analyse(rule_result, model: SchedModel, limit: int = DEFAULT_LIMIT) -> RuleA
     end = np.frombuffer(table.end_ns, dtype=np.int64)
     durations = end - start
     threshold = rule_result.threshold_ns
-    slow = np.flatnonzero(durations > threshold) if threshold is not None else np.arange(len(table))
+    slow = (np.flatnonzero(rule_result.over_threshold()) if threshold is not None
+            else np.arange(len(table)))
     slow_parts = []
     out.slow, out.limit = len(slow), limit
     chosen = slow[np.argsort(-durations[slow], kind="stable")]
@@ -161,8 +166,9 @@ def analyse(rule_result, model: SchedModel, limit: int = DEFAULT_LIMIT) -> RuleA
             waits: list = []
             found = explain(model, int(tids[i]), int(start[i]), int(end[i]), waits)
             out.intervals[int(i)] = found
-            out.graph.add(found.tid, found.breakdown, waits)
+            out.graph.add(found.tid, waits)
             slow_parts.append((int(durations[i]), found.breakdown))
+        out.graph.finish()
     out.differential = differential(slow_parts, _fast_breakdowns(rule_result, model, tids,
                                                                  start, end, durations))
     return out

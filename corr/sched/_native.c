@@ -280,16 +280,28 @@ done:
  * rank, step within that interval): the intervals are walked in time order,
  * for the cache's sake, but listed as a walk in the caller's order would
  * have met them, so the result does not depend on the walk. */
+/* A union of time ranges, added to one range at a time (a blame edge's weight:
+ * each nanosecond once, however many intervals' paths it lay on).  ``cs``/``ce``
+ * is the range being grown; a range that neither overlaps nor touches it sends
+ * it to the model's log of ranges (see add_range), ``done`` holds the ns of
+ * ranges no later one can overlap. */
+typedef struct {
+    int64_t done, cs, ce;
+} uacc_t;
+
 typedef struct {
     int64_t key[KEYS];
     int64_t ns, count, last, kinds;
     int64_t first[2];
+    int64_t id;                       /* order of creation: the log's reference */
+    uacc_t u;                         /* edges: the union of their ranges */
     int used;
 } slot_t;
 
 typedef struct {
     slot_t *slots;
     size_t cap, n;
+    int64_t next_id;
 } table_t;
 
 static uint64_t hash_key(const int64_t *k)
@@ -344,6 +356,7 @@ static slot_t *table_find(table_t *t, const int64_t *key, const int64_t *at)
     memcpy(s->key, key, sizeof(int64_t) * KEYS);
     s->used = 1;
     s->last = -1;
+    s->id = t->next_id++;
     s->first[0] = at[0];
     s->first[1] = at[1];
     t->n++;
@@ -358,7 +371,19 @@ static slot_t *table_find(table_t *t, const int64_t *key, const int64_t *at)
 typedef struct {
     int64_t ns, seen;
     int32_t count, kinds;
+    uacc_t u;
 } pair_t;
+
+/* Ranges of an edge that left its accumulator: ``ref`` is a slot's id (table
+ * edges) or a cell of the dense matrix (pairs). */
+typedef struct {
+    int64_t ref, s, e;
+} range_t;
+
+typedef struct {
+    range_t *v;
+    size_t n, cap, compact_at;
+} rlog_t;
 
 typedef struct {
     /* timelines, grouped by thread (tids sorted, off[i]..off[i+1]) */
@@ -379,6 +404,13 @@ typedef struct {
     table_t edges, parts;
     int64_t interval;             /* the one being analysed: its rank in the caller's order */
     int64_t step;                 /* table lookups so far for this interval */
+    /* Edge ranges out of their accumulators, for table edges and pairs.  In a
+     * walk in time order no range of a later interval starts before the current
+     * interval's start (``watermark``), nor did any range of an earlier job
+     * end after ``floor``: a logged range between them is final. */
+    rlog_t slog, plog;
+    int64_t watermark, floor;
+    size_t log_limit;                 /* ranges a log holds before it is compacted */
 } model_t;
 
 typedef struct {
@@ -474,6 +506,97 @@ static int clipped(const model_t *m, int64_t tid, int64_t start, int64_t end, se
     return 0;
 }
 
+static int rlog_push(rlog_t *l, int64_t ref, int64_t s, int64_t e)
+{
+    if (l->n >= l->cap) {
+        size_t cap = l->cap ? 2 * l->cap : 1024;
+        range_t *v = realloc(l->v, cap * sizeof(range_t));
+        if (!v)
+            return -1;                /* out of memory: see table_find */
+        l->v = v;
+        l->cap = cap;
+    }
+    l->v[l->n++] = (range_t){ref, s, e};
+    return 0;
+}
+
+static int by_ref_start(const void *a, const void *b)
+{
+    const range_t *x = a, *y = b;
+    if (x->ref != y->ref)
+        return x->ref < y->ref ? -1 : 1;
+    return x->s < y->s ? -1 : x->s > y->s;
+}
+
+/* The log sorted, each reference's ranges merged where they overlap: a merged
+ * range that meets its accumulator's current range joins it; one that is final
+ * (``all``, or no later range can reach it: it ends by the watermark and starts
+ * after the floor) is counted in ``done``; the rest stay. */
+static int compact(model_t *m, rlog_t *l, int pairs, int all)
+{
+    slot_t **by_id = NULL;
+    if (!pairs && l->n) {
+        by_id = calloc((size_t)m->edges.next_id + 1, sizeof(*by_id));
+        if (!by_id)
+            return -1;
+        for (size_t i = 0; i < m->edges.cap; i++)
+            if (m->edges.slots[i].used)
+                by_id[m->edges.slots[i].id] = &m->edges.slots[i];
+    }
+    qsort(l->v, l->n, sizeof(range_t), by_ref_start);
+    size_t kept = 0, i = 0;
+    while (i < l->n) {
+        int64_t ref = l->v[i].ref;
+        uacc_t *u = pairs ? &m->pairs[ref].u : &by_id[ref]->u;
+        while (i < l->n && l->v[i].ref == ref) {
+            int64_t a = l->v[i].s, b = l->v[i].e;
+            for (i++; i < l->n && l->v[i].ref == ref && l->v[i].s <= b; i++)
+                if (l->v[i].e > b)
+                    b = l->v[i].e;
+            if (u->ce > u->cs && a <= u->ce && b >= u->cs) {
+                if (a < u->cs)
+                    u->cs = a;
+                if (b > u->ce)
+                    u->ce = b;
+            } else if (all || (b <= m->watermark && a >= m->floor)) {
+                u->done += b - a;
+            } else {
+                l->v[kept++] = (range_t){ref, a, b};
+            }
+        }
+    }
+    l->n = kept;
+    l->compact_at = 2 * kept > m->log_limit ? 2 * kept : m->log_limit;
+    free(by_id);
+    return 0;
+}
+
+/* One range into an edge's union: it grows the current range when it meets it,
+ * else the current range goes to the log and this one takes its place. */
+static int add_range(model_t *m, uacc_t *u, int64_t ref, int pairs, int64_t s, int64_t e)
+{
+    if (e <= s)
+        return 0;
+    if (u->ce <= u->cs) {
+        u->cs = s;
+        u->ce = e;
+        return 0;
+    }
+    if (s <= u->ce && e >= u->cs) {
+        if (s < u->cs)
+            u->cs = s;
+        if (e > u->ce)
+            u->ce = e;
+        return 0;
+    }
+    rlog_t *l = pairs ? &m->plog : &m->slog;
+    if (rlog_push(l, ref, u->cs, u->ce) < 0)
+        return -1;
+    u->cs = s;
+    u->ce = e;
+    return l->n >= l->compact_at && l->n >= m->log_limit ? compact(m, l, pairs, 0) : 0;
+}
+
 static int add_part(model_t *m, int kind, int by_kind, int64_t by_id, int64_t ns)
 {
     if (ns <= 0)
@@ -487,42 +610,44 @@ static int add_part(model_t *m, int kind, int by_kind, int64_t by_id, int64_t ns
     return 0;
 }
 
-/* An edge between two threads of the store, in the dense matrix. */
-static void add_pair(model_t *m, Py_ssize_t w, Py_ssize_t o, int64_t ns, int kind)
+/* An edge between two threads of the store, in the dense matrix: the waiter's
+ * time [start, end) spent on it. */
+static int add_pair(model_t *m, Py_ssize_t w, Py_ssize_t o, int64_t start, int64_t end, int kind)
 {
-    pair_t *p = &m->pairs[w * m->ntids + o];
-    p->ns += ns;
+    Py_ssize_t cell = w * m->ntids + o;
+    pair_t *p = &m->pairs[cell];
+    p->ns += end - start;
     p->kinds |= kind;
     if (p->seen != m->interval + 1) {     /* count intervals, not segments */
         p->seen = m->interval + 1;
         p->count++;
     }
+    return add_range(m, &p->u, cell, 1, start, end);
 }
 
-static int add_edge(model_t *m, int64_t waiter, int on_kind, int64_t on_id, int64_t ns, int kind)
+static int add_edge(model_t *m, int64_t waiter, int on_kind, int64_t on_id, int64_t start,
+                    int64_t end, int kind)
 {
-    if (ns <= 0)
+    if (end <= start)
         return 0;
     if (m->pairs && on_kind == B_THREAD) {
         Py_ssize_t w = find_sorted(m->tids, m->ntids, waiter);
         Py_ssize_t o = w < 0 ? -1 : find_sorted(m->tids, m->ntids, on_id);
-        if (o >= 0) {
-            add_pair(m, w, o, ns, kind);
-            return 0;
-        }
+        if (o >= 0)
+            return add_pair(m, w, o, start, end, kind);
     }
     int64_t key[KEYS] = {waiter, on_kind, on_id, 0};
     int64_t at[2] = {m->interval, m->step++};
     slot_t *s = table_find(&m->edges, key, at);
     if (!s)
         return -1;
-    s->ns += ns;
+    s->ns += end - start;
     s->kinds |= kind;
     if (s->last != m->interval) {     /* count intervals, not segments */
         s->count++;
         s->last = m->interval;
     }
-    return 0;
+    return add_range(m, &s->u, s->id, 0, start, end);
 }
 
 /* A source as a node: hrtimers are all "timer". */
@@ -558,7 +683,7 @@ static int preempted(model_t *m, int64_t tid, const seg_t *seg, int edges)
     if (c < 0) {
         if (add_part(m, P_PREEMPTED, B_NONE, 0, span) < 0)
             return -1;
-        return edges ? add_edge(m, tid, B_CPU_WAIT, 0, span, W_PREEMPTED) : 0;
+        return edges ? add_edge(m, tid, B_CPU_WAIT, 0, seg->start, seg->end, W_PREEMPTED) : 0;
     }
     Py_ssize_t lo = m->cpu_off[c], hi = m->cpu_off[c + 1];
     const int64_t *ts = m->sw_ts;
@@ -578,11 +703,14 @@ static int preempted(model_t *m, int64_t tid, const seg_t *seg, int edges)
         int64_t ns = until - at;
         if (current == 0 || current == tid) {
             idle += ns;
+            if (edges && add_edge(m, tid, B_CPU_WAIT, 0, at, until, W_PREEMPTED) < 0)
+                return -1;
         } else if (ns > 0) {
             m->pre_ns[occupant] += ns;
-            if (edges && m->pairs && m->waiter_i >= 0)
-                add_pair(m, m->waiter_i, occupant, ns, W_PREEMPTED);
-            else if (edges && add_edge(m, tid, B_THREAD, current, ns, W_PREEMPTED) < 0) {
+            if (edges && m->pairs && m->waiter_i >= 0) {
+                if (add_pair(m, m->waiter_i, occupant, at, until, W_PREEMPTED) < 0)
+                    return -1;
+            } else if (edges && add_edge(m, tid, B_THREAD, current, at, until, W_PREEMPTED) < 0) {
                 return -1;
             }
         }
@@ -592,11 +720,7 @@ static int preempted(model_t *m, int64_t tid, const seg_t *seg, int edges)
         current = m->sw_next[j];
         occupant = m->sw_next_i[j];
     }
-    if (add_part(m, P_PREEMPTED, B_NONE, 0, idle) < 0)
-        return -1;
-    if (edges && add_edge(m, tid, B_CPU_WAIT, 0, idle, W_PREEMPTED) < 0)
-        return -1;
-    return 0;
+    return add_part(m, P_PREEMPTED, B_NONE, 0, idle);
 }
 
 static int breakdown(model_t *m, int64_t tid, int64_t start, int64_t end, int edges)
@@ -622,7 +746,7 @@ static int breakdown(model_t *m, int64_t tid, int64_t start, int64_t end, int ed
         default:
             rc = add_part(m, P_UNKNOWN, s->state == S_EXITED ? B_EXITED : B_NONE, 0, span);
             if (rc == 0 && edges)
-                rc = add_edge(m, tid, B_UNKNOWN, 0, span, W_UNKNOWN);
+                rc = add_edge(m, tid, B_UNKNOWN, 0, s->start, s->end, W_UNKNOWN);
         }
     }
     free(l.v);
@@ -639,10 +763,9 @@ static int follow(model_t *m, int64_t tid, int64_t start, int64_t end, int depth
         const seg_t *s = &l.v[k];
         if (s->state != S_BLOCKED)
             continue;
-        int64_t span = s->end - s->start;
         if (s->src_kind == B_THREAD) {
             int64_t waker = s->src_id;
-            rc = add_edge(m, tid, B_THREAD, waker, span, W_BLOCKED);
+            rc = add_edge(m, tid, B_THREAD, waker, s->start, s->end, W_BLOCKED);
             int seen = waker == tid;
             for (int v = 0; v < nvia && !seen; v++)
                 seen = via[v] == waker;
@@ -651,9 +774,10 @@ static int follow(model_t *m, int64_t tid, int64_t start, int64_t end, int depth
                 rc = follow(m, waker, s->start, s->end, depth + 1, via, nvia + 1);
             }
         } else if (s->src_kind < 0) {
-            rc = add_edge(m, tid, B_NOT_WOKEN, 0, span, W_BLOCKED);
+            rc = add_edge(m, tid, B_NOT_WOKEN, 0, s->start, s->end, W_BLOCKED);
         } else {
-            rc = add_edge(m, tid, s->src_kind, source_id(s->src_kind, s->src_id), span, W_BLOCKED);
+            rc = add_edge(m, tid, s->src_kind, source_id(s->src_kind, s->src_id), s->start, s->end,
+                          W_BLOCKED);
         }
     }
     free(l.v);
@@ -712,6 +836,7 @@ typedef struct {
     const int64_t *walk;              /* the intervals in the order walked (NULL: as given) */
     Py_ssize_t lo, hi;
     int with_edges, rc;
+    int in_time_order;                /* the walk goes by start: edge ranges can be final early */
 } job_t;
 
 /* Walked intervals [lo, hi) into the job's model (no Python API: runs without the GIL). */
@@ -724,6 +849,8 @@ static void *run_job(void *arg)
         Py_ssize_t i = j->walk ? (Py_ssize_t)j->walk[k] : k;
         m->interval = i;
         m->step = 0;
+        if (j->in_time_order)
+            m->watermark = j->istart[i];
         m->waiter_i = find_sorted(m->tids, m->ntids, j->itid[i]);
         if (breakdown(m, j->itid[i], j->istart[i], j->iend[i], j->with_edges) < 0
             || (j->with_edges && follow(m, j->itid[i], j->istart[i], j->iend[i], 0, via, 0) < 0)) {
@@ -738,40 +865,103 @@ static void *run_job(void *arg)
  * earlier of the two first meetings), its dense cells. */
 static int merge_job(model_t *m, const model_t *o)
 {
-    for (int which = 0; which < 2; which++) {
+    /* The edges' ranges: a final one of either job overlaps nothing of the
+     * other; the rest are merged as ranges (nothing is final while merging). */
+    m->watermark = INT64_MIN;
+    int64_t *ids = calloc((size_t)o->edges.next_id + 1, sizeof(int64_t));
+    if (!ids)
+        return -1;
+    int rc = 0;
+    for (int which = 0; which < 2 && rc == 0; which++) {
         table_t *into = which ? &m->edges : &m->parts;
         const table_t *from = which ? &o->edges : &o->parts;
-        for (size_t i = 0; i < from->cap; i++) {
+        for (size_t i = 0; i < from->cap && rc == 0; i++) {
             const slot_t *f = &from->slots[i];
             if (!f->used)
                 continue;
             slot_t *s = table_find(into, f->key, f->first);
-            if (!s)
-                return -1;
+            if (!s) {
+                rc = -1;
+                break;
+            }
             s->ns += f->ns;
             s->count += f->count;
             s->kinds |= f->kinds;
+            if (which) {
+                ids[f->id] = s->id;
+                s->u.done += f->u.done;
+                rc = add_range(m, &s->u, s->id, 0, f->u.cs, f->u.ce);
+            }
         }
     }
+    for (size_t k = 0; k < o->slog.n && rc == 0; k++)
+        rc = rlog_push(&m->slog, ids[o->slog.v[k].ref], o->slog.v[k].s, o->slog.v[k].e);
+    free(ids);
+    if (rc < 0)
+        return -1;
     for (Py_ssize_t k = 0; k < m->ntids; k++)
         m->pre_ns[k] += o->pre_ns[k];
     if (m->pairs)
         for (size_t c = 0; c < (size_t)m->ntids * (size_t)m->ntids; c++) {
             pair_t *p = &m->pairs[c];
             const pair_t *q = &o->pairs[c];
+            if (!q->count)
+                continue;
             p->ns += q->ns;
             p->count += q->count;
             p->kinds |= q->kinds;
+            p->u.done += q->u.done;
+            if (add_range(m, &p->u, (int64_t)c, 1, q->u.cs, q->u.ce) < 0)
+                return -1;
         }
+    for (size_t k = 0; k < o->plog.n; k++)
+        if (rlog_push(&m->plog, o->plog.v[k].ref, o->plog.v[k].s, o->plog.v[k].e) < 0)
+            return -1;
+    return 0;
+}
+
+/* Every edge's weight: the union of its ranges.  The dense cells join the table
+ * first, as entries met after every interval. */
+static int finish_edges(model_t *m)
+{
+    m->interval = INT64_MAX;
+    m->step = 0;
+    if (compact(m, &m->plog, 1, 1) < 0)
+        return -1;
+    for (Py_ssize_t w = 0; m->pairs && w < m->ntids; w++)
+        for (Py_ssize_t k = 0; k < m->ntids; k++) {
+            const pair_t *p = &m->pairs[w * m->ntids + k];
+            if (!p->count)
+                continue;
+            int64_t key[KEYS] = {m->tids[w], B_THREAD, m->tids[k], 0};
+            int64_t at[2] = {m->interval, m->step++};
+            slot_t *s = table_find(&m->edges, key, at);
+            if (!s)
+                return -1;
+            s->count += p->count;
+            s->kinds |= p->kinds;
+            /* A pair of threads is never also a table edge: its union is its own. */
+            s->u.done += p->u.done + (p->u.ce > p->u.cs ? p->u.ce - p->u.cs : 0);
+        }
+    if (compact(m, &m->slog, 0, 1) < 0)
+        return -1;
+    for (size_t i = 0; i < m->edges.cap; i++) {
+        slot_t *s = &m->edges.slots[i];
+        if (s->used)
+            s->ns = s->u.done + (s->u.ce > s->u.cs ? s->u.ce - s->u.cs : 0);
+    }
     return 0;
 }
 
 /* analyse(tids, off, start, end, state, cpu, src_kind, src_id, begin,
  *         cpus, cpu_off, sw_ts, sw_next, sw_prev,
- *         itid, istart, iend, max_depth, edges[, threads[, min_per_job[, walk]]])
+ *         itid, istart, iend, max_depth, edges[, threads[, min_per_job[, walk[, log_limit]]]])
  * -> (parts, edges): [(part kind, by kind, by id, ns)],
  *    [(waiter tid, on kind, on id, ns, intervals, kinds)] in first-seen order
- * (first met by a walk of the intervals in the order given).
+ * (first met by a walk of the intervals in the order given).  A part's ns is
+ * the sum over the intervals; an edge's, the union of the waiter's stretches
+ * spent on it (each ns once: see blame.py).  log_limit: edge ranges kept
+ * before a compaction (tests make it 1 to compact at every range).
  * walk: the order to visit the intervals in (a permutation of their indexes;
  * None: as given); the result is the same whatever it is.  Visiting them in
  * time order keeps the timelines they read in cache: 3x faster than by
@@ -781,17 +971,19 @@ static PyObject *analyse(PyObject *self, PyObject *args)
     PyObject *o[18];
     long long begin;
     int max_depth, with_edges, threads = 1, min_per_job = MIN_PER_JOB;
+    Py_ssize_t log_limit = 65536;
     arr_t arr[18] = {{{0}}};
     arr_t walk_arr = {{0}};
     PyObject *walk_obj = Py_None;
     const int64_t *walk = NULL;
     PyObject *result = NULL;
     model_t m = {0};
-    if (!PyArg_ParseTuple(args, "OOOOOOOOLOOOOOOOOOOip|iiO", &o[0], &o[1], &o[2], &o[3], &o[4],
+    if (!PyArg_ParseTuple(args, "OOOOOOOOLOOOOOOOOOOip|iiOn", &o[0], &o[1], &o[2], &o[3], &o[4],
                           &o[5], &o[6], &o[7], &begin, &o[8], &o[9], &o[10], &o[11], &o[12],
                           &o[16], &o[17], &o[13], &o[14], &o[15], &max_depth, &with_edges,
-                          &threads, &min_per_job, &walk_obj))
+                          &threads, &min_per_job, &walk_obj, &log_limit))
         return NULL;
+    m.log_limit = log_limit > 0 ? (size_t)log_limit : 1;
     static const Py_ssize_t sizes[18] = {8, 8, 8, 8, 1, 8, 1, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8};
     for (int i = 0; i < 18; i++)
         if (arr_get(o[i], &arr[i], sizes[i], 0, "analyse") < 0)
@@ -851,15 +1043,29 @@ static PyObject *analyse(PyObject *self, PyObject *args)
         min_per_job = 1;
     int njobs = threads > 1 && n >= 2 * (Py_ssize_t)min_per_job ? threads : 1;
     int failed = 0;
+    /* Walked by start, an edge range ending before the current interval's start
+     * is final; in a later job, if it also starts after every earlier job's end. */
+    int in_time_order = 1;
+    for (Py_ssize_t k = 1; k < n && in_time_order; k++)
+        in_time_order = istart[walk ? walk[k] : k] >= istart[walk ? walk[k - 1] : k - 1];
+    int64_t ended = INT64_MIN;        /* the latest end of the intervals walked before */
+    m.watermark = INT64_MIN;
     for (int j = 0; j < njobs; j++) {
         jobs[j].m = m;
         jobs[j].itid = itid; jobs[j].istart = istart; jobs[j].iend = iend;
         jobs[j].walk = walk;
         jobs[j].lo = n * j / njobs; jobs[j].hi = n * (j + 1) / njobs;
         jobs[j].with_edges = with_edges;
+        jobs[j].in_time_order = in_time_order;
+        jobs[j].m.floor = ended;
+        for (Py_ssize_t k = jobs[j].lo; k < jobs[j].hi; k++)
+            if (iend[walk ? walk[k] : k] > ended)
+                ended = iend[walk ? walk[k] : k];
         if (j > 0) {                  /* its own accumulators; the first job's are m's */
             jobs[j].m.parts = (table_t){0};
             jobs[j].m.edges = (table_t){0};
+            jobs[j].m.slog = (rlog_t){0};
+            jobs[j].m.plog = (rlog_t){0};
             jobs[j].m.pre_ns = calloc((size_t)m.ntids + 1, sizeof(int64_t));
             jobs[j].m.pairs = m.pairs
                 ? calloc((size_t)m.ntids * (size_t)m.ntids + 1, sizeof(pair_t)) : NULL;
@@ -886,6 +1092,8 @@ static PyObject *analyse(PyObject *self, PyObject *args)
     }
     m.parts = jobs[0].m.parts;        /* the first job grew m's tables */
     m.edges = jobs[0].m.edges;
+    m.slog = jobs[0].m.slog;
+    m.plog = jobs[0].m.plog;
     for (int j = 1; j < njobs && !failed; j++)
         failed = merge_job(&m, &jobs[j].m) < 0;
     for (int j = 1; j < njobs; j++) {
@@ -893,6 +1101,8 @@ static PyObject *analyse(PyObject *self, PyObject *args)
         free(jobs[j].m.pairs);
         free(jobs[j].m.parts.slots);
         free(jobs[j].m.edges.slots);
+        free(jobs[j].m.slog.v);
+        free(jobs[j].m.plog.v);
     }
     if (failed) {
         PyErr_NoMemory();
@@ -906,23 +1116,10 @@ static PyObject *analyse(PyObject *self, PyObject *args)
             PyErr_NoMemory();
             goto done;
         }
-    for (Py_ssize_t w = 0; m.pairs && w < m.ntids; w++)
-        for (Py_ssize_t k = 0; k < m.ntids; k++) {
-            Py_ssize_t cell = w * m.ntids + k;
-            const pair_t *p = &m.pairs[cell];
-            if (!p->ns)
-                continue;
-            int64_t key[KEYS] = {m.tids[w], B_THREAD, m.tids[k], 0};
-            int64_t at[2] = {m.interval, m.step++};
-            slot_t *s = table_find(&m.edges, key, at);
-            if (!s) {
-                PyErr_NoMemory();
-                goto done;
-            }
-            s->ns += p->ns;
-            s->count += p->count;
-            s->kinds |= p->kinds;
-        }
+    if (with_edges && finish_edges(&m) < 0) {
+        PyErr_NoMemory();
+        goto done;
+    }
     PyObject *parts = table_list(&m.parts, 0);
     PyObject *edges = parts ? table_list(&m.edges, 1) : NULL;
     if (edges)
@@ -934,6 +1131,8 @@ done:
     free(m.pairs);
     free(m.parts.slots);
     free(m.edges.slots);
+    free(m.slog.v);
+    free(m.plog.v);
     arr_release(arr, 18);
     arr_release(&walk_arr, 1);
     return result;
