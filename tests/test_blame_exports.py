@@ -13,7 +13,7 @@ import pytest
 import corr.api as api
 from corr.render import blame_graph, chrome_trace, folded
 
-from conftest import one_line_error, run_corr
+from conftest import one_line_error, run_corr, shared_trace
 from test_sched_scenarios import chain_to_the_disk
 
 RULES = Path(__file__).resolve().parent.parent / "rules" / "offcpu.yaml"
@@ -85,6 +85,35 @@ def test_dot_and_graphml(chain, tmp_path):
     g = nx.read_graphml(tmp_path / "b.graphml")
     assert g.nodes["offcpu/tid:102"]["label"] == "server (102)"
     assert g.edges["offcpu/tid:101", "offcpu/tid:102"]["ns"] == 6_000
+
+
+def test_dot_leaves_out_small_edges_unless_asked(chain):
+    """Edges under a share of their rule's total (11,000 ns here) go, and the nodes
+    they leave alone; a comment says how many; --all-edges keeps them."""
+    _, result = chain
+    out = io.StringIO()
+    blame_graph.write_dot(result, out, min_share=0.1)        # under 1,100 ns
+    dot = out.getvalue()
+    assert "// 2 edges under 10% of their rule's total blame left out" in dot
+    assert dot.count(" -> ") == 2 and "waiting for a CPU" not in dot
+    out = io.StringIO()
+    blame_graph.write_dot(result, out, min_share=0)
+    assert out.getvalue().count(" -> ") == 4 and "//" not in out.getvalue()
+
+
+
+@pytest.mark.shared
+def test_dot_of_a_real_trace_is_readable(tmp_path):
+    """wget's off-CPU blame: 199 edges, 40 of them over 1% of the total."""
+    trace = shared_trace("wget-k-20180802-115043")
+    counts = {}
+    for extra in ([], ["--all-edges"]):
+        proc = run_corr("run", RULES, trace, "--format", "dot", "--no-cache", *extra)
+        assert proc.returncode == 0, proc.stderr
+        counts[bool(extra)] = proc.stdout.count(" -> ")
+        left_out = "// 159 edges under 1% of their rule's total blame left out"
+        assert (left_out in proc.stdout) is not bool(extra)
+    assert counts == {False: 40, True: 199}
 
 
 def test_chrome_trace_events(chain):

@@ -44,6 +44,9 @@ def add_parser(sub) -> None:
     p.add_argument("--blame-limit", type=int, default=None, metavar="N",
                    help="rules with blame: explain only their N slowest intervals (default "
                         "0: every one over the threshold)")
+    p.add_argument("--all-edges", action="store_true",
+                   help="DOT: keep every blame edge (default: edges under 1%% of their rule's "
+                        "total blame are left out, so the graph is readable)")
     p.add_argument("--set", action="append", default=[], metavar="RULE.ATTR=VALUE", dest="overrides",
                    help="override a rule's threshold or timeout, e.g. syscalls.threshold=2ms "
                         "(repeatable)")
@@ -132,7 +135,9 @@ def _write_blame(fmt: str, result, args, ui) -> None:
     if not any(r.analysis is not None for r in result.rules):
         raise UsageError(f"--format {fmt}: no rule of {args.rules} has blame:, so there is no "
                          f"scheduling analysis to write")
-    writers = {"folded": folded.write, "dot": blame_graph.write_dot,
+    writers = {"folded": folded.write,
+               "dot": lambda r, f: blame_graph.write_dot(r, f, 0 if args.all_edges else
+                                                         blame_graph.DOT_MIN_SHARE),
                "chrome": lambda r, f: chrome_trace.write(r, f, args.all_intervals)}
     if fmt == "graphml":
         intervals_table.atomic_write(args.output, lambda tmp: blame_graph.write_graphml(result, tmp))

@@ -2,7 +2,14 @@
 
 One graph for the run: a cluster per rule with ``blame:``, node ids
 prefixed with the rule's name so that rules never merge; edges carry the
-nanoseconds waited and the number of intervals.
+nanoseconds waited (each once, however many intervals shared the wait: see
+``corr.analyses.blame``) and the number of intervals.
+
+DOT is for people: a busy trace's graph has thousands of edges, most of
+them a few microseconds, and Graphviz draws them all into a hairball.  So
+edges under ``DOT_MIN_SHARE`` of their rule's total blame are left out
+(said in a comment at the top), and threads left with no edge; ``min_share=0``
+keeps them all.  GraphML, read by programs, always has every edge.
 """
 
 from __future__ import annotations
@@ -10,6 +17,8 @@ from __future__ import annotations
 import networkx as nx
 
 from .units import duration
+
+DOT_MIN_SHARE = 0.01
 
 
 def combined(result) -> nx.DiGraph:
@@ -31,9 +40,28 @@ def _quote(text) -> str:
     return '"' + str(text).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
 
 
-def write_dot(result, out) -> None:
-    g = combined(result)
-    out.write("digraph blame {\n  rankdir=LR;\n  node [shape=box, fontname=\"sans\"];\n")
+def _readable(g: nx.DiGraph, min_share: float) -> tuple[nx.DiGraph, int]:
+    """The graph without edges under ``min_share`` of their rule's total, nor the
+    nodes that leaves alone; and how many edges went."""
+    if min_share <= 0:
+        return g, 0
+    totals: dict = {}
+    for _, _, d in g.edges(data=True):
+        totals[d["rule"]] = totals.get(d["rule"], 0) + d["ns"]
+    small = [(u, v) for u, v, d in g.edges(data=True) if d["ns"] < min_share * totals[d["rule"]]]
+    kept = g.copy()
+    kept.remove_edges_from(small)
+    kept.remove_nodes_from([n for n in g if kept.degree(n) == 0 and g.degree(n) > 0])
+    return kept, len(small)
+
+
+def write_dot(result, out, min_share: float = DOT_MIN_SHARE) -> None:
+    g, dropped = _readable(combined(result), min_share)
+    out.write("digraph blame {\n")
+    if dropped:
+        out.write(f"  // {dropped} edges under {100 * min_share:g}% of their rule's total blame "
+                  "left out (corr run --all-edges keeps them)\n")
+    out.write("  rankdir=LR;\n  node [shape=box, fontname=\"sans\"];\n")
     for i, rule in enumerate(sorted({d["rule"] for _, d in g.nodes(data=True)})):
         out.write(f"  subgraph cluster_{i} {{\n    label={_quote('rule ' + rule)};\n")
         for node, d in g.nodes(data=True):
