@@ -243,10 +243,15 @@ def test_the_blamed_thread_is_the_one_filtered(wakes, flt, expected_waits):
 
 # -- the cache of matched intervals is never filtered -------------------------------------
 
-def test_cache_serves_filtered_and_unfiltered_runs_alike(traces, tmp_path):
+def test_cache_serves_filtered_and_unfiltered_runs_alike(traces, tmp_path, monkeypatch):
+    import corr.engine.runner
     cache = tmp_path / "cache"
     everything = spans(run_calls(traces, cache=cache))           # stores the tables
-    assert spans(run_calls(traces, ThreadFilter(comms=("db",)), cache=cache)) == expected(200)
+    with monkeypatch.context() as patched:                      # read back, not matched
+        patched.setattr(corr.engine.runner, "Engine", None)
+        assert spans(run_calls(traces, ThreadFilter(comms=("db",)), cache=cache)) == \
+            expected(200)
+        assert spans(run_calls(traces, cache=cache)) == everything
     assert spans(run_calls(traces, ThreadFilter(pids=(100,)), cache=cache)) == \
         expected(100, 101, 102)
     assert spans(run_calls(traces, cache=cache)) == everything == expected(100, 101, 102, 200)
