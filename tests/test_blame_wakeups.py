@@ -188,3 +188,40 @@ def test_wakeup_rule_measures_the_race_from_the_sched_wakeup(tmp_path):
     rule = json.loads(proc.stdout)["rules"][0]
     assert [(i["key"], i["duration_ns"]) for i in rule["intervals"]
             if i["status"] == "complete"] == [(101, 300)]
+
+
+@pytest.mark.parametrize("flags,recorded,note", [
+    (False, False, "wakeups in interrupts cannot be told apart: no IRQ events and no "
+                   "common_flags"),
+    (True, False, "wakeups in interrupts: from perf's common_flags"),
+    (True, True, "wakeups in interrupts: from IRQ, softirq and hrtimer events"),
+])
+def test_inspect_says_how_wakeups_in_interrupts_are_told(tmp_path, flags, recorded, note):
+    written = timer_sleeper_beside_busy(flags=flags, recorded=recorded).write(tmp_path / "t",
+                                                                              end=7_000)
+    proc = run_corr("inspect", "--json", written.root)
+    assert proc.returncode == 0, proc.stderr
+    notes = json.loads(proc.stdout)["traces"][0]["dialect_notes"]
+    assert [n for n in notes if n.startswith("wakeups in interrupts")] == [
+        next(n for n in notes if n.startswith(note))]
+
+
+def test_check_and_run_warn_when_interrupts_cannot_be_told(tmp_path):
+    blind = timer_sleeper_beside_busy(flags=False, recorded=False).write(tmp_path / "b",
+                                                                         end=7_000)
+    flagged = timer_sleeper_beside_busy(flags=True, recorded=False).write(tmp_path / "f",
+                                                                          end=7_000)
+    rules = ROOT / "rules" / "offcpu.yaml"
+    proc = run_corr("check", rules, blind.root)
+    assert proc.returncode == 0
+    assert (f"rule offcpu: blame: {blind.root}: wakeups in interrupts cannot be told apart"
+            in proc.stdout + proc.stderr)
+    proc = run_corr("check", rules, flagged.root)
+    assert proc.returncode == 0 and "cannot be told apart" not in proc.stdout + proc.stderr
+    for root, caveat in ((blind.root, True), (flagged.root, False)):
+        proc = run_corr("run", rules, root, "--format", "json", "--no-cache",
+                        "--set", "offcpu.threshold=1us")
+        blame = json.loads(proc.stdout)["rules"][0]["blame"]
+        assert ("caveats" in blame) is caveat
+        text = run_corr("run", rules, root, "--no-cache", "--set", "offcpu.threshold=1us").stdout
+        assert ("note: wakeups in interrupts cannot be told apart" in text) is caveat

@@ -10,7 +10,8 @@ from dataclasses import asdict, dataclass
 from typing import Callable
 
 from ..errors import TraceDecodeError
-from ..normalise.dialects import detect
+from ..normalise.dialects import canonical_fields_of, detect
+from ..sched.events import INTERRUPT_NOTES, interrupt_evidence
 from ..reading import Projection, TraceSet
 from ..reading.batch import Discard
 
@@ -133,9 +134,8 @@ def inspect_traces(traceset: TraceSet, progress: Progress | None = None,
                 classes.append(ClassSummary(name=name, count=0, fields=[], trace=t.index))
     classes.sort(key=lambda c: (-c.count, c.name))
     return Inspection(
-        traces=[_summary(t, per_trace[t.index], {
-            f.name for c in traceset.registry.classes if c.trace == t.index for f in c.fields})
-            for t in traceset.traces],
+        traces=[_summary(t, [c for c in traceset.registry.classes if c.trace == t.index],
+                         per_trace[t.index]) for t in traceset.traces],
         events=total, begin_ns=begin, end_ns=end, event_classes=classes,
         discards=discards, stopped=stopped)
 
@@ -146,11 +146,13 @@ def _fraction(ts: int, span: tuple[int, int] | None) -> float:
     return min(1.0, max(0.0, (ts - span[0]) / (span[1] - span[0])))
 
 
-def _summary(t, events: int, field_names: set[str]) -> TraceSummary:
-    d = detect(t.env, t.class_names, field_names)
+def _summary(t, classes, events: int) -> TraceSummary:
+    d = detect(t.env, t.class_names, {f.name for c in classes for f in c.fields})
+    evidence = interrupt_evidence(canonical_fields_of(d, classes)) if d.kernel else None
     return TraceSummary(
         path=t.path, domain=t.domain, tracer=t.tracer, dialect=d.name,
-        dialect_description=d.description, dialect_notes=d.notes,
+        dialect_description=d.description,
+        dialect_notes=d.notes + ([INTERRUPT_NOTES[evidence]] if evidence else []),
         hostname=t.env.get("hostname") or t.env.get("host"),
         clock=t.clock.name if t.clock else None,
         clock_offset_ns=t.clock.offset_ns if t.clock else None,

@@ -21,6 +21,7 @@ import numpy as np
 
 from . import bulk
 from ..engine.intervals import NONE_INT
+from ..sched.events import INTERRUPT_NOTES
 from ..sched.model import SchedModel
 from .blame import BlameGraph, differential
 from .critical_path import breakdown, critical_path
@@ -93,6 +94,7 @@ class RuleAnalysis:
         self.unattributed = 0                    # slow intervals with no thread to blame
         self.slow = 0                            # intervals over the threshold (complete, late)
         self.limit = 0                           # at most this many analysed (0: all)
+        self.caveats: list[str] = []             # what the traces cannot tell
         self.threads = None                      # the pass's ThreadNames (names over time)
 
     def to_dict(self) -> dict:
@@ -101,6 +103,8 @@ class RuleAnalysis:
         out = {"blame": self.blame, "available": True, "slow": self.slow,
                "analysed": len(self.intervals), "limit": self.limit,
                "unattributed": self.unattributed}
+        if self.caveats:
+            out["caveats"] = self.caveats
         out.update(self.graph.to_dict() if self.graph else {"nodes": [], "edges": []})
         out["differential"] = self.differential
         return out
@@ -134,6 +138,8 @@ def analyse(rule_result, model: SchedModel, limit: int = DEFAULT_LIMIT) -> RuleA
     if not model.available:
         return RuleAnalysis(blame, False, "the traces have no scheduling events (sched_switch)")
     out = RuleAnalysis(blame, True)
+    if model.log.has_wakeups and not model.log.interrupts_known:
+        out.caveats.append(INTERRUPT_NOTES["none"])
     names = getattr(model.name_at, "__self__", None)       # ThreadNames.name_at's
     out.threads = names if hasattr(names, "one_name_per_thread") else None
     out.graph = BlameGraph(model.name_at)

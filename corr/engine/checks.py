@@ -8,7 +8,8 @@ an empty result.
 from __future__ import annotations
 
 from ..errors import TraceDecodeError
-from ..normalise.dialects import detect, field_renames, possible_names
+from ..normalise.dialects import canonical_fields_of, detect
+from ..sched.events import INTERRUPT_NOTES, interrupt_evidence
 from ..reading import Projection, TraceSet
 from ..rules.model import RuleSet
 from .plan import (BUILTIN_FIELDS, EventNames, alternatives, captured, event_fields, matches,
@@ -23,16 +24,31 @@ def canonical_fields(traceset: TraceSet) -> dict[str, set[str]]:
     except TraceDecodeError:
         pass                      # what was seen before the failure still counts
     out: dict[str, set[str]] = {}
-    dialects = {t.index: detect(t.env, t.class_names) for t in traceset.traces}
-    for info in traceset.registry.classes:
-        dialect = dialects[info.trace]
-        renames = field_renames(dialect, info.name)
-        fields = {renames.get(f.name, f.name) for f in info.fields}
-        if dialect.kernel:
-            fields.add("ctx.tid")
-        for name in possible_names(dialect, info.name) + [info.name]:
-            out.setdefault(name, set()).update(fields)
+    for fields in fields_per_trace(traceset).values():
+        for name, names in fields.items():
+            out.setdefault(name, set()).update(names)
     return out
+
+
+def fields_per_trace(traceset: TraceSet) -> dict:
+    """Per trace (its path), canonical class name -> fields, over the classes seen."""
+    return {t.path: canonical_fields_of(detect(t.env, t.class_names),
+                                        [c for c in traceset.registry.classes
+                                         if c.trace == t.index])
+            for t in traceset.traces}
+
+
+def interrupt_warnings(ruleset: RuleSet, traceset: TraceSet) -> list[str]:
+    """Rules with blame: over kernel traces whose wakeups in interrupts cannot be told."""
+    blaming = [r for r in ruleset.rules if r.blame]
+    if not blaming:
+        return []
+    blind = [path for path, fields in fields_per_trace(traceset).items()
+             if interrupt_evidence(fields) == "none"]
+    return [f"rule {rule.name}: blame: {path}: {INTERRUPT_NOTES['none']}; record IRQ events "
+            "(perf -e 'irq:*' -e 'timer:hrtimer_*', lttng enable-event -k 'irq_*,timer_hrtimer_*') "
+            "or use perf, whose records carry common_flags"
+            for rule in blaming for path in blind]
 
 
 def check_against_traces(ruleset: RuleSet, traceset: TraceSet) -> list[str]:
@@ -58,4 +74,4 @@ def check_against_traces(ruleset: RuleSet, traceset: TraceSet) -> list[str]:
                         warnings.append(
                             f"{where}rule {rule.name}: {role} events {alt!r} have no field "
                             f"{field!r} (they have: {', '.join(sorted(have)) or 'none'})")
-    return warnings
+    return warnings + interrupt_warnings(ruleset, traceset)

@@ -141,6 +141,19 @@ def field_renames(dialect: Dialect, raw: str) -> dict[str, str]:
     return {}
 
 
+def canonical_fields_of(dialect: Dialect, classes) -> dict[str, set[str]]:
+    """Canonical class name -> its fields, over one trace's raw class infos."""
+    out: dict[str, set[str]] = {}
+    for info in classes:
+        renames = field_renames(dialect, info.name)
+        fields = {renames.get(f.name, f.name) for f in info.fields}
+        if dialect.kernel:
+            fields.add("ctx.tid")
+        for name in possible_names(dialect, info.name) + [info.name]:
+            out.setdefault(name, set()).update(fields)
+    return out
+
+
 def possible_names(dialect: Dialect, raw: str) -> list[str]:
     """Every canonical name events of a raw class may get."""
     name = canonical_name(dialect, raw)

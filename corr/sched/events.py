@@ -25,6 +25,29 @@ IRQ, SOFTIRQ, HRTIMER = 1, 2, 3
 FLAGS = "common_flags"
 FLAG_HARDIRQ, FLAG_SOFTIRQ, FLAG_NMI = 0x08, 0x10, 0x40
 
+# What says a wakeup ran in an interrupt, by what a trace recorded.
+INTERRUPT_NOTES = {
+    "events": "wakeups in interrupts: from IRQ, softirq and hrtimer events",
+    "flags": "wakeups in interrupts: from perf's common_flags (hard IRQ, softirq or NMI; "
+             "which one is not recorded)",
+    "none": "wakeups in interrupts cannot be told apart: no IRQ events and no common_flags, "
+            "so a wakeup an interrupt did reads as done by the task it interrupted "
+            "(docs/scheduling.md)",
+}
+
+
+def interrupt_evidence(fields_of: dict) -> str | None:
+    """How a trace tells wakeups done in interrupts (a key of INTERRUPT_NOTES), from
+    its canonical classes and their fields; None: it has no wakeups."""
+    wakeups = [name for name in WAKEUP_CLASSES if name in fields_of]
+    if not wakeups:
+        return None
+    if any(name in fields_of for name in CONTEXT_CLASSES):
+        return "events"
+    if any(FLAGS in fields_of[name] for name in wakeups):
+        return "flags"
+    return "none"
+
 # What the model needs decoded, by canonical class.
 PROJECTION = {
     SWITCH: frozenset({"prev_tid", "prev_state", "next_tid", "prev_comm", "next_comm"}),

@@ -199,6 +199,10 @@ class SchedLog:
         return any(name in CONTEXT_CLASSES for name in self.classes_seen)
 
     @property
+    def has_wakeups(self) -> bool:
+        return any(name in WAKEUP_CLASSES for name in self.classes_seen)
+
+    @property
     def interrupts_known(self) -> bool:
         """Whether a wakeup done in an interrupt can be told from one done by the
         task it interrupted: interrupt events, or perf's common_flags."""
