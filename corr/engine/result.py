@@ -118,18 +118,25 @@ class RuleResult:
             out.append({"key": keys[index], "stats": stats})
         return out
 
+    def over_threshold(self):
+        """Where the intervals over the threshold are (a bool mask): the complete and late
+        ones longer than it, those ``stats["over_threshold"]`` counts.  Timed-out and
+        incomplete intervals, whose end the trace does not tell, are counted apart."""
+        return (self.intervals.durations() > self.threshold_ns) & self.intervals.measured()
+
     def _selected(self, all_intervals: bool, top: int | None):
         import numpy as np
         durations = self.intervals.durations()
         if all_intervals or self.threshold_ns is None:
             index = np.arange(len(durations))
         else:
-            index = np.nonzero(durations > self.threshold_ns)[0]
+            index = np.flatnonzero(self.over_threshold())
         index = index[np.argsort(-durations[index], kind="stable")]
         return index if top is None else index[:top]
 
     def iter_intervals(self, all_intervals: bool = False, top: int | None = None):
-        """Intervals over the threshold (or all), slowest first, one dict at a time."""
+        """Intervals over the threshold (see :meth:`over_threshold`) or all, slowest first,
+        one dict at a time."""
         for i in self._selected(all_intervals, top):
             yield self.interval(int(i))
 
@@ -144,6 +151,8 @@ class RuleResult:
             found = self.analysis.intervals.get(i)
             if found is not None:
                 row.update(found.to_dict())
+            if getattr(self.analysis, "threads", None) is not None:
+                self.analysis.threads.one_name_per_thread(row)
         return row
 
     def to_dict(self, all_intervals: bool = False, with_intervals: bool = True) -> dict:
@@ -189,6 +198,22 @@ class RunResult:
             if r.name == name:
                 return r
         raise KeyError(name)
+
+    @property
+    def trace_begin_ns(self):
+        """Where relative times (``start``, timelines) count from: the traces' beginning,
+        the earliest begin of their packets, whatever the rules decoded (else the first
+        event read)."""
+        begins = [t["begin_ns"] for t in self.traces if t.get("begin_ns") is not None]
+        return min(begins) if begins else self.begin_ns
+
+    @property
+    def trace_end_ns(self):
+        """The traces' end: the latest end of their packets, or of the events read."""
+        ends = [t["end_ns"] for t in self.traces if t.get("end_ns") is not None]
+        if self.end_ns is not None:
+            ends.append(self.end_ns)
+        return max(ends) if ends else None
 
     @property
     def discarded_events(self) -> int:

@@ -75,6 +75,63 @@ class ThreadNames:
         i = bisect.bisect_right(times, ts) - 1
         return values[max(i, 0)]
 
+    def renamed(self, tid: int, at: int) -> dict | None:
+        """How the thread's name changed around ``at``, if it ever did: ``{"tid", "comm"
+        (its name at ``at``), "was", "until_ns" (the name before, and when the trace
+        first named it ``comm``), "then", "from_ns" (the next name, from when)}``, the
+        sides without a change None; None for a thread the trace gives one name."""
+        if tid == 0 or self.history is None:
+            return None
+        found = self._index().get(tid)
+        if not found or len(found[0]) < 2:
+            return None
+        times, values = found
+        i = max(bisect.bisect_right(times, at) - 1, 0)
+        out = {"tid": tid, "comm": values[i], "was": None, "until_ns": None,
+               "then": None, "from_ns": None}
+        if i > 0:
+            out.update(was=values[i - 1], until_ns=times[i])
+        if i + 1 < len(times):
+            out.update(then=values[i + 1], from_ns=times[i + 1])
+        return out
+
+    def one_name_per_thread(self, interval: dict) -> dict:
+        """``interval`` (a result row with its breakdown and critical path) with every
+        thread it names called by the name it had at the interval's start, and
+        ``renamed``: the changes of those whose name changed (see :meth:`renamed`)."""
+        at = interval["start_ns"]
+        tids: dict[int, None] = {}
+
+        def name(tid):
+            if tid is None or tid <= 0:
+                return None
+            tids[tid] = None
+            return self.name_at(tid, at)
+
+        for tid_key, comm_key in (("tid", "comm"), ("exit_tid", "exit_comm"),
+                                  ("blamed_tid", "blamed_comm")):
+            if interval.get(tid_key) is not None and name(interval[tid_key]) is not None:
+                interval[comm_key] = name(interval[tid_key])
+        parts: dict[tuple, dict] = {}
+        for part in interval.get("breakdown", ()):
+            if part.get("tid") is not None:
+                comm = name(part["tid"])
+                part["by"] = f"{comm} ({part['tid']})" if comm else f"tid {part['tid']}"
+            same = parts.get((part["kind"], part["by"], part.get("tid")))
+            if same is None:
+                parts[(part["kind"], part["by"], part.get("tid"))] = part
+            else:                       # one part, once named twice
+                same["ns"] += part["ns"]
+        if "breakdown" in interval:
+            interval["breakdown"] = sorted(parts.values(),
+                                           key=lambda p: (-p["ns"], p["kind"], p["by"] or ""))
+        for segment in interval.get("critical_path", ()):
+            comm = name(segment["tid"])
+            if comm is not None:
+                segment["comm"] = comm
+        interval["renamed"] = [r for r in map(lambda tid: self.renamed(tid, at), tids) if r]
+        return interval
+
     def _index(self):
         """The history by tid; the history only grows (in time order), so only its new
         entries are added (a run asks for names between batches)."""

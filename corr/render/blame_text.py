@@ -13,12 +13,38 @@ PART_ROWS = 12          # breakdown parts shown per interval, largest first (the
 BLAME_ROWS = 10
 
 
-def part_label(part: dict) -> str:
+def rename_note(iv: dict, tid, begin: int) -> str:
+    """How thread ``tid``'s name changed around interval ``iv`` (its ``renamed``), times
+    from ``begin``: ``was X until +0.1 s, renamed Y at +0.2 s``; "" when it did not."""
+    notes = []
+    for r in iv.get("renamed") or ():
+        if r["tid"] == tid:
+            if r["was"] is not None:
+                notes.append(f"was {r['was']} until +{(r['until_ns'] - begin) / 1e9:.6f} s")
+            if r["then"] is not None:
+                notes.append(f"renamed {r['then']} at +{(r['from_ns'] - begin) / 1e9:.6f} s")
+    return ", ".join(notes)
+
+
+def thread_label(iv: dict, tid, comm, begin: int) -> str:
+    """``comm (tid)``, the name the thread had at the interval's start, and how it changed."""
+    if tid is None:
+        return comm or "-"
+    note = rename_note(iv, tid, begin)
+    return f"{comm or '-'} ({tid}{', ' + note if note else ''})"
+
+
+def part_label(part: dict, iv: dict | None = None, begin: int = 0) -> str:
+    """A breakdown part as text; with its interval, a thread's renames are said."""
     kind = {"on_cpu": "on CPU", "preempted": "waiting for a CPU", "blocked": "blocked",
             "unknown": "unknown"}[part["kind"]]
-    if part["by"] is None:
+    by = part["by"]
+    if by is None:
         return kind
-    return f"{kind}: {part['by']}" if part["kind"] != "preempted" else f"preempted by {part['by']}"
+    note = rename_note(iv, part.get("tid"), begin) if iv is not None else ""
+    if note and by.endswith(")"):                  # "comm (tid)": the note inside
+        by = f"{by[:-1]}, {note})"
+    return f"{kind}: {by}" if part["kind"] != "preempted" else f"preempted by {by}"
 
 
 def render_interval(iv: dict, begin: int, console: Console) -> None:
@@ -27,7 +53,8 @@ def render_interval(iv: dict, begin: int, console: Console) -> None:
     # One Text, one print: rich spends ~0.2 ms a print, and a breakdown has dozens of lines.
     lines = Text()
     lines.append(f"  +{(iv['start_ns'] - begin) / 1e9:.6f} s  {duration(iv['duration_ns'])}  "
-                 f"{iv.get('blamed_comm') or '-'} ({iv['blamed_tid']})", style="bold")
+                 f"{thread_label(iv, iv['blamed_tid'], iv.get('blamed_comm'), begin)}",
+                 style="bold")
     parts = iv["breakdown"]
 
     def share(ns: int) -> str:
@@ -35,7 +62,7 @@ def render_interval(iv: dict, begin: int, console: Console) -> None:
 
     for part in parts[:PART_ROWS]:
         lines.append(share(part["ns"]))
-        lines.append(part_label(part))
+        lines.append(part_label(part, iv, begin))
     if len(parts) > PART_ROWS:
         lines.append(share(sum(part["ns"] for part in parts[PART_ROWS:])))
         lines.append(f"{len(parts) - PART_ROWS} more parts (--format json)", style="dim")
@@ -47,7 +74,7 @@ def render_interval(iv: dict, begin: int, console: Console) -> None:
     for seg in path[:PATH_ROWS]:
         table.add_row(f"+{(seg['start_ns'] - iv['start_ns']) / 1e6:.3f} ms",
                       duration(seg["end_ns"] - seg["start_ns"]), seg["state"],
-                      Text(f"{seg['comm'] or '-'} ({seg['tid']})"))
+                      Text(thread_label(iv, seg["tid"], seg["comm"], begin)))
     console.print(table)
     if len(path) > PATH_ROWS:
         console.print(Text(f"    ... {len(path) - PATH_ROWS} more segments (--format json)",

@@ -4,7 +4,8 @@ The Perfetto UI (ui.perfetto.dev) and chrome://tracing open it.  Each rule
 is a process whose threads are the intervals' blamed threads (or keys);
 the critical paths of analysed intervals are one more process per rule,
 a track per interval, a slice per segment named by its state.  Times are
-microseconds from the trace's first event.
+microseconds from the traces' beginning (``RunResult.trace_begin_ns``), as
+``corr run``'s ``start`` column counts them.
 
 As the Trace Event Format asks (and the Perfetto UI needs: it keeps only
 integer ids), pid and tid are integers: a thread's track is its tid, and
@@ -21,7 +22,7 @@ import json
 
 
 def events(result, all_intervals: bool = False) -> list[dict]:
-    begin = result.begin_ns or 0
+    begin = result.trace_begin_ns or 0
     out: list[dict] = []
 
     def us(ns):

@@ -18,8 +18,9 @@ from pathlib import Path
 import numpy as np
 
 from ..engine.result import plain_value
-from .blame_text import part_label
-from .run_text import key_text, stat_cells, stat_columns
+from .blame_text import part_label, thread_label
+from .run_text import (entry_thread_differs, explained_thread, key_text, stat_cells, stat_columns,
+                       unfinished_note)
 from .units import count, duration, timestamp
 
 TEMPLATES = Path(__file__).with_name("templates")
@@ -48,13 +49,14 @@ def render(result, top: int = 10) -> str:
 
 
 def _report(result, top: int) -> dict:
-    begin = result.begin_ns or 0
-    span = (result.end_ns - begin) if result.end_ns is not None else 0
+    begin = result.trace_begin_ns or 0
+    end = result.trace_end_ns
+    span = (end - begin) if end is not None else 0
     return {
         "rules_file": result.rules_path,
         "traces": [t.get("path") for t in result.traces],
         "events": count(result.events),
-        "begin": timestamp(result.begin_ns),
+        "begin": timestamp(result.trace_begin_ns),
         "span": duration(span),
         "discarded": count(result.discarded_events),
         "warnings": result.warnings,
@@ -103,7 +105,9 @@ def _rule(r, n: int, begin: int, span: int, top: int) -> dict:
     }
     out.update(_timeline(r, durations, begin, span))
     slow = r.selected_intervals(top=top) if rule.threshold_ns is not None else []
-    out["slow"] = [_slow_row(iv, begin) for iv in slow]
+    out["entry_thread"] = entry_thread_differs(rule, slow)
+    out["slow"] = [_slow_row(rule, iv, begin) for iv in slow]
+    out["unfinished"] = unfinished_note(r)
     out.update(_explained([iv for iv in slow if "critical_path" in iv], begin))
     out["blame_graph"] = _blame(r.analysis) if r.analysis is not None else None
     return out
@@ -125,7 +129,7 @@ def _timeline(r, durations: np.ndarray, begin: int, span: int) -> dict:
     threshold = r.threshold_ns
     if threshold is None or not len(durations):
         return {"timeline": None}
-    slow = np.flatnonzero(durations > threshold)
+    slow = np.flatnonzero(r.over_threshold())
     if not len(slow):
         return {"timeline": None}
     slow = slow[np.argsort(-durations[slow], kind="stable")][:MAX_TIMELINE]
@@ -141,18 +145,20 @@ def _timeline(r, durations: np.ndarray, begin: int, span: int) -> dict:
     svg = html_charts.timeline(lanes, np.array([lane_index[lb] for lb, k in zip(labels, keep) if k]),
                                (start - begin) / 1e9, durations[shown] / 1e9, durations[shown],
                                threshold, span / 1e9)
-    total = int((durations > threshold).sum())
+    total = int(r.stats["over_threshold"])
     return {"timeline": Markup(svg), "timeline_shown": count(len(shown)),
             "timeline_total": count(total), "timeline_lanes": len(busiest),
             "timeline_lanes_shown": len(lanes)}
 
 
-def _slow_row(iv: dict, begin: int) -> dict:
+def _slow_row(rule, iv: dict, begin: int) -> dict:
+    tid, comm = explained_thread(rule, iv)
     return {"start": f"+{(iv['start_ns'] - begin) / 1e9:.6f} s",
             "duration": duration(iv["duration_ns"]),
             "status": iv["status"] + (" (lossy)" if iv["lossy"] else ""),
             "key": key_text(iv["key"]),
-            "thread": f"{iv['comm'] or '-'} ({iv['tid']})" if iv["tid"] is not None else "-",
+            "thread": thread_label(iv, tid, comm, begin),
+            "entry_thread": thread_label(iv, iv["tid"], iv["comm"], begin),
             "group": key_text(iv["group"]) if iv["group"] is not None else "-"}
 
 
@@ -172,14 +178,14 @@ def _explained(analysed: list[dict], begin: int) -> dict:
             "n": n,
             "start": f"+{(iv['start_ns'] - begin) / 1e9:.6f} s",
             "duration": duration(iv["duration_ns"]),
-            "thread": f"{iv.get('blamed_comm') or '-'} ({iv['blamed_tid']})",
+            "thread": thread_label(iv, iv["blamed_tid"], iv.get("blamed_comm"), begin),
             "parts": [{"kind": p["kind"], "share": f"{100 * p['ns'] / total:.1f}%",
                        "width": f"{100 * p['ns'] / total:.2f}", "ns": duration(p["ns"]),
-                       "label": part_label(p)} for p in iv["breakdown"]],
+                       "label": part_label(p, iv, begin)} for p in iv["breakdown"]],
             "path_svg": Markup(html_charts.critical_path(iv)) if path else None,
             "segments": [{"at": f"+{(s['start_ns'] - iv['start_ns']) / 1e6:.3f} ms",
                           "for": duration(s["end_ns"] - s["start_ns"]), "state": s["state"],
-                          "thread": f"{s['comm'] or '-'} ({s['tid']})"}
+                          "thread": thread_label(iv, s["tid"], s["comm"], begin)}
                          for s in path[:PATH_ROWS]],
             "more_segments": max(0, len(path) - PATH_ROWS),
         })

@@ -5,7 +5,8 @@ from __future__ import annotations
 from rich.console import Console
 from rich.text import Text
 
-from .blame_text import render_interval, render_rule_blame
+from .blame_text import rename_note, render_interval, render_rule_blame, thread_label
+from ..engine.intervals import INCOMPLETE, TIMEOUT
 from .grid import Grid
 from .units import count, duration, short_duration
 
@@ -43,8 +44,60 @@ def key_text(key) -> str:
     return str(key)
 
 
+def unfinished_note(r) -> str | None:
+    """What ran past the threshold without an end in the trace (timed out, incomplete):
+    such intervals are not over the threshold (see ``RuleResult.over_threshold``)."""
+    import numpy as np
+    if r.threshold_ns is None or not len(r.intervals):
+        return None
+    past = (r.intervals.durations() > r.threshold_ns) & ~r.intervals.measured()
+    if not past.any():
+        return None
+    statuses = r.intervals.statuses()[past]
+    counts = [f"{n:,} {label}" for label, n in (
+        ("timed out", int((statuses == TIMEOUT).sum())),
+        ("incomplete", int((statuses == INCOMPLETE).sum()))) if n]
+    return (f"{int(past.sum()):,} more ran past {duration(r.threshold_ns)} with no end in the "
+            f"trace ({', '.join(counts)}): not counted over the threshold")
+
+
+def explained_thread(rule, iv: dict) -> tuple:
+    """``(tid, comm)`` of the thread an interval is about: the rule's ``blame:`` thread
+    (the entry's, the exit's or the one a key part names), else the entry's."""
+    if iv.get("blamed_tid") is not None:
+        return iv["blamed_tid"], iv.get("blamed_comm")
+    blame = rule.blame or "entry"
+    if blame == "entry" or (blame == "exit" and iv["exit_tid"] is None):
+        return iv["tid"], iv["comm"]
+    if blame == "exit":
+        return iv["exit_tid"], iv["exit_comm"]
+    key = iv["key"]
+    tid = key.get(blame) if isinstance(key, dict) else key
+    if not isinstance(tid, int):
+        return None, None
+    names = {iv["tid"]: iv["comm"], iv["exit_tid"]: iv["exit_comm"]}
+    return tid, names.get(tid)
+
+
+def entry_thread_differs(rule, intervals: list[dict]) -> bool:
+    """Whether some interval is about another thread than its entry event's
+    (``wakeup.yaml``: the woken thread, not the waker): then both are shown."""
+    return any(explained_thread(rule, iv)[0] != iv["tid"] for iv in intervals)
+
+
+def thread_cells(rule, iv: dict, begin: int, with_entry: bool) -> list:
+    """The tid and comm cells of an interval (its explained thread), and its entry's."""
+    tid, comm = explained_thread(rule, iv)
+    note = rename_note(iv, tid, begin)
+    cells = [str(tid if tid is not None else "-"),
+             Text(f"{comm or '-'}" + (f" ({note})" if note else ""))]
+    if with_entry:
+        cells.append(Text(thread_label(iv, iv["tid"], iv["comm"], begin)))
+    return cells
+
+
 def render(result, console: Console, top: int = 10, max_groups: int = 30) -> None:
-    begin = result.begin_ns or 0
+    begin = result.trace_begin_ns or 0
     for w in result.warnings:
         console.print(Text(f"warning: {w}", style="yellow"))
     for r in result.rules:
@@ -91,15 +144,20 @@ def render(result, console: Console, top: int = 10, max_groups: int = 30) -> Non
         slow = r.selected_intervals(top=top)
         if slow and rule.threshold_ns is not None:
             table = Grid(title=f"slowest intervals over {duration(rule.threshold_ns)}")
-            for label in ("start", "duration", "status", "key", "tid", "comm", "group"):
+            with_entry = entry_thread_differs(rule, slow)
+            for label in ("start", "duration", "status", "key", "tid", "comm",
+                          *(("entry thread",) if with_entry else ()), "group"):
                 table.add_column(label, justify="right" if label in ("start", "duration", "tid") else "left")
             for iv in slow:
                 table.add_row(f"+{(iv['start_ns'] - begin) / 1e9:.6f} s", duration(iv["duration_ns"]),
                               iv["status"] + (" (lossy)" if iv["lossy"] else ""),
-                              Text(key_text(iv["key"])), str(iv["tid"] if iv["tid"] is not None else "-"),
-                              Text(str(iv["comm"] or "-")),
+                              Text(key_text(iv["key"])), *thread_cells(rule, iv, begin, with_entry),
                               Text(key_text(iv["group"]) if iv["group"] is not None else "-"))
             console.print(table)
+        note = unfinished_note(r)
+        if note:
+            console.print(Text(note, style="dim"))
+        if slow and rule.threshold_ns is not None:
             analysed = [iv for iv in slow if "critical_path" in iv]
             if analysed:
                 console.print(Text("where the time of the slowest went", style="bold"))
