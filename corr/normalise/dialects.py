@@ -101,7 +101,9 @@ def _detect(env: dict, class_names: list[str], context_fields) -> Dialect:
     if tracer.startswith("lttng-ust") or env.get("domain") == "ust":
         return Dialect("lttng-ust", "LTTng-UST user-space events",
                        notes=["thread from the vtid context" if "ctx.vtid" in context_fields
-                              else "no vtid context"])
+                              else "no vtid context: each event's thread is the one its CPU "
+                                   "ran in a kernel trace of the same host, read with it "
+                                   "(docs/dialects.md)"])
     if tracer.startswith("lttng-modules") or env.get("domain") == "kernel":
         old = OLD_EXIT_SYSCALL in names or any(n.startswith("sys_") for n in names)
         d = Dialect("lttng-modules", "LTTng kernel events", old_syscalls=old,
