@@ -183,7 +183,7 @@ def test_the_sleeper_is_woken_in_the_hard_irq_of_the_busy_process(timersleep):
     rec = timersleep
     sleeps = rec.of(rec.ids["sleeper"])
     wakes = [rec.ending_wake(i) for i in sleeps]
-    assert len(sleeps) >= SLEEPS
+    assert len(sleeps) >= SLEEPS * 9 // 10     # (a switch lost by perf merges two)
     assert sum(w is not None and w.flags & 0x08 for w in wakes) >= len(sleeps) * 9 // 10
     in_busy = sum(w is not None and w.flags & 0x08 and w.waker == rec.ids["busy"] for w in wakes)
     assert in_busy >= SLEEPS // 4, f"only {in_busy} timer wakeups interrupted the busy process"

@@ -461,6 +461,11 @@ def compare(recording: Recording, tid: int) -> Comparison:
                 continue
             # Woken before its switch-out; perf forgot that wakeup at the switch-out.
             n["woken before its switch-out: delay not compared"] += 1
+            if row.last_time not in clean_out:
+                # ...in a run whose switch-in perf lost: to corr the thread
+                # was not running then, so that wakeup woke nothing.
+                n["skipped waker: woken in a run whose switch-in was not recorded"] += 1
+                continue
             asleep = [s for s in timeline[:i] if s.start >= row.last_time and s.state == BLOCKED]
             if not asleep:
                 wrong_source.append(f"woken before its switch-out by {waking}, corr has no "
