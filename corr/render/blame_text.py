@@ -92,13 +92,14 @@ def render_rule_blame(analysis, console: Console) -> None:
     scope = (f"the {len(analysis.intervals):,} slowest of {analysis.slow:,} slow intervals"
              if len(analysis.intervals) < analysis.slow - analysis.unattributed
              else f"{len(analysis.intervals):,} slow intervals")
-    table = Grid(title=f"blame over {scope} (who waited on what: the time it lay on their "
-                       "critical paths, each ns once)")
+    table = Grid(title=f"blame over {scope} (who waited on what)")
     for label in ("waiting", "on", "time", "intervals"):
         table.add_column(label, justify="right" if label in ("time", "intervals") else "left")
     for waiting, on, ns, count in ranking[:BLAME_ROWS]:
         table.add_row(Text(waiting), Text(on), duration(ns), f"{count:,}")
     console.print(table)
+    console.print(Text("time: how long the wait lay on their critical paths, each ns once",
+                       style="dim"))
     for caveat in analysis.caveats:
         console.print(Text(f"note: {caveat}", style="yellow"))
     grown = [r for r in analysis.differential if r["change"] > 0][:3]
