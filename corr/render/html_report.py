@@ -208,6 +208,7 @@ def _blame(analysis) -> dict:
         "svg": Markup(html_charts.blame_graph(graph, BLAME_EDGES)) if edges else None,
         "edges": edges,
         "drawn": min(edges, BLAME_EDGES),
+        "caveats": list(analysis.caveats),
         "ranking": [{"waiting": w, "on": on, "total": duration(ns), "intervals": count(c)}
                     for w, on, ns, c in graph.ranking(BLAME_ROWS)] if edges else [],
         "differential": [{"part": _share_label(d["part"]), "slow": f"{100 * d['slow_share']:.0f}%",
