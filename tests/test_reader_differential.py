@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import pytest
 
+from conftest import READABLE, shared_trace
+from corr.errors import TraceDecodeError
 from corr.reading import Projection, open_traces
 from corr.reading import native_sink
 
@@ -62,3 +64,37 @@ def test_batch_size_does_not_change_events(batch_size):
     ref = [e for b in open_traces(path).batches(batch_size=4096) for e in b.events()]
     got = [e for b in open_traces(path).batches(batch_size=batch_size) for e in b.events()]
     assert got == ref
+
+
+def _span(path, projection, reader, jobs):
+    """The trace's first and last event as a decode of ``projection`` saw them, and
+    what it raised (a trace that fails part-way)."""
+    traces = open_traces(path)
+    error = None
+    try:
+        for _ in traces.batches(Projection.of(projection), reader=reader, jobs=jobs):
+            pass
+    except TraceDecodeError as exc:
+        error = exc.cause
+    (trace,) = traces.traces
+    return trace.events_ns, error
+
+
+@pytest.mark.parametrize("name", READABLE + ["hello-lost"])
+def test_every_reader_sees_the_first_and_last_event_of_any_class(name):
+    """Whatever the projection skips, each reader (serial or in workers) records the
+    trace's first and last event: the first and last timestamps of a decode of all."""
+    path = shared_trace(name)
+    ts = []
+    traces = open_traces(path)
+    try:
+        for batch in traces.batches(Projection.of({"*": ()}), jobs=1):
+            ts.extend(batch.ts)
+    except TraceDecodeError:
+        pass                                        # hello-lost: the events before it
+    expected = (ts[0], ts[-1])
+    assert traces.traces[0].events_ns == expected
+    for projection in ({"no_such_event": "*"}, {"sched_switch": ("prev_tid",)}):
+        for reader in ("c", "native", "public"):
+            for jobs in (1, 2) if reader != "public" or name != "many-threads" else (1,):
+                assert _span(path, projection, reader, jobs)[0] == expected, (reader, jobs)

@@ -10,6 +10,8 @@
  * shared through a small cache of recent values).  It hands
  * every other message back to Python, so Python stays the one place that
  * knows the rules; the result is identical (tests/test_reader_differential.py).
+ * Whatever the plans skip, it notes where the trace begins and ends: the
+ * first and last event message of the ranges it pulls (span()).
  *
  * A column is a Python list, or (in a parallel reader's worker) a bytearray
  * of raw 64-bit words for integers: the worker sends those bytes as they
@@ -87,6 +89,10 @@ typedef struct {
     /* Messages taken from the iterator and not handled yet (run()). */
     const bt_message **pending;
     uint64_t pending_pos, pending_count, pending_cap;
+    /* ns from origin of the first and last event message run() pulled, of any
+     * class (skipped ones too): where the trace begins and ends (span()). */
+    int64_t first_ns, last_ns;
+    int has_first, has_last;
 } Decoder;
 
 /* SWIG wraps pointers in SwigPyObject, whose first member after the
@@ -613,6 +619,43 @@ static int packet_beginning(Decoder *d, const bt_message *msg)
     return 0;
 }
 
+/* 1 and *ns set when msg is an event message with a timestamp. */
+static int event_ns(const bt_message *msg, int64_t *ns)
+{
+    return bt_message_get_type(msg) == BT_MESSAGE_TYPE_EVENT
+        && bt_message_event_borrow_stream_class_default_clock_class_const(msg)
+        && bt_clock_snapshot_get_ns_from_origin(
+               bt_message_event_borrow_default_clock_snapshot_const(msg), ns)
+           == BT_CLOCK_SNAPSHOT_GET_NS_FROM_ORIGIN_STATUS_OK;
+}
+
+/* The first (until known) and last event messages of a range just pulled:
+ * a clock read or two per range, not one per message.  The muxer's order is
+ * the time order, so the last range's last event is the trace's. */
+static void note_span(Decoder *d, const bt_message *const *msgs, uint64_t count)
+{
+    int64_t ns;
+    for (uint64_t i = 0; !d->has_first && i < count; i++)
+        if (event_ns(msgs[i], &ns)) {
+            d->first_ns = ns;
+            d->has_first = 1;
+        }
+    for (uint64_t i = count; i-- > 0;)
+        if (event_ns(msgs[i], &ns)) {
+            d->last_ns = ns;
+            d->has_last = 1;
+            break;
+        }
+}
+
+/* span() -> (first, last) ns from origin of the event messages run() pulled, or None. */
+static PyObject *Decoder_span(Decoder *d, PyObject *unused)
+{
+    if (!d->has_first || !d->has_last)
+        Py_RETURN_NONE;
+    return Py_BuildValue("(LL)", (long long) d->first_ns, (long long) d->last_ns);
+}
+
 enum run_status { RUN_FULL = 0, RUN_END = 1, RUN_AGAIN = 2, RUN_ERROR = 3, RUN_PYTHON = 4 };
 
 /* A run() column: a list, or a bytearray of raw words (*raw set). */
@@ -679,6 +722,7 @@ static PyObject *Decoder_run(Decoder *d, PyObject *args)
             memcpy(d->pending, msgs, count * sizeof(*msgs));
             d->pending_pos = 0;
             d->pending_count = count;
+            note_span(d, msgs, count);
             examined += (Py_ssize_t) count;
         }
         const bt_message *msg = d->pending[d->pending_pos];
@@ -746,6 +790,8 @@ static PyMethodDef Decoder_methods[] = {
      "Where a stream class keeps cpu_id in its packet context (-1: nowhere)."},
     {"run", (PyCFunction) Decoder_run, METH_VARARGS,
      "Pull and decode messages until the batch is full, the end, or a message for Python."},
+    {"span", (PyCFunction) Decoder_span, METH_NOARGS,
+     "(first, last) ns from origin of the event messages run() pulled (any class), or None."},
     {NULL}
 };
 

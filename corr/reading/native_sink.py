@@ -122,6 +122,7 @@ class _NativeSinkBase:
         self._decoder = (_fastsink.Decoder() if _fastsink is not None and self._accelerate
                          else None)
         self._run = False        # the decoder pulls messages itself (see _consume_run)
+        self._first_seen = False  # the first event message (see _note_span)
         builder.on_new_batch.append(self._rebind)
 
     def _user_graph_is_configured(self):
@@ -269,6 +270,7 @@ class _NativeSinkBase:
                 if status == nbt.MESSAGE_ITERATOR_NEXT_STATUS_AGAIN:
                     raise bt2.TryAgain
                 raise bt2._Error("cannot advance the message iterator")
+            self._note_span(msgs)
             if self._decoder is not None and msgs:
                 # Learn bt2's SWIG types from real messages, then let C pull.
                 _fastsink.bind_swig_type(msgs[0])
@@ -285,22 +287,46 @@ class _NativeSinkBase:
         builder = self._builder
         run = self._decoder.run
         iterator = self._iter._ptr
-        while True:
-            batch = builder.batch
-            status, msg = run(iterator, batch.ts, batch.class_ids, builder.batch_size,
-                              None if batch.mux is None else batch.mux.streams,
-                              builder.message_budget)
-            if status == RUN_PYTHON:
-                self._consume_python((msg,))
-            elif status == RUN_FULL:
-                builder.flush()
-                return
-            elif status == RUN_END:
-                raise bt2.Stop
-            elif status == RUN_AGAIN:
-                raise bt2.TryAgain
-            else:
-                raise bt2._Error("cannot advance the message iterator")
+        try:
+            while True:
+                batch = builder.batch
+                status, msg = run(iterator, batch.ts, batch.class_ids, builder.batch_size,
+                                  None if batch.mux is None else batch.mux.streams,
+                                  builder.message_budget)
+                if status == RUN_PYTHON:
+                    self._consume_python((msg,))
+                elif status == RUN_FULL:
+                    builder.flush()
+                    return
+                elif status == RUN_END:
+                    raise bt2.Stop
+                elif status == RUN_AGAIN:
+                    raise bt2.TryAgain
+                else:
+                    raise bt2._Error("cannot advance the message iterator")
+        finally:
+            # The events C pulled so far, once per batch (or the end, or an error).
+            span = self._decoder.span()
+            if span is not None:
+                offset = builder.trace.offset_ns
+                builder.trace.saw_events(span[0] + offset, span[1] + offset)
+
+    def _note_span(self, msgs) -> None:
+        """The trace's first (until known) and last event in a range, of any class:
+        where it begins and ends whatever the plans decode (as _fastsink's note_span)."""
+        trace = self._builder.trace
+        last = None
+        for m in reversed(msgs):
+            last = _event_ns(m)
+            if last is not None:
+                break
+        else:
+            return
+        first = last
+        if not self._first_seen:
+            first = next(ns for ns in map(_event_ns, msgs) if ns is not None)
+            self._first_seen = True
+        trace.saw_events(first + trace.offset_ns, last + trace.offset_ns)
 
     def _consume_python(self, msgs):
         builder = self._builder
@@ -369,6 +395,16 @@ class _NativeSinkBase:
                 for append, idx, conv, _, _ in plan.packet:
                     append(conv(member(scope, idx)))
             put(m)
+
+
+def _event_ns(m) -> int | None:
+    """An event message's ns from origin; None for other messages."""
+    if N.message_get_type(m) != nbt.MESSAGE_TYPE_EVENT or \
+            N.message_event_borrow_stream_class_default_clock_class_const(m) is None:
+        return None
+    status, ns = N.clock_snapshot_get_ns_from_origin(
+        N.message_event_borrow_default_clock_snapshot_const(m))
+    return ns if status == nbt.CLOCK_SNAPSHOT_GET_NS_FROM_ORIGIN_STATUS_OK else None
 
 
 class NativeSink(_NativeSinkBase, bt2._UserSinkComponent):

@@ -247,7 +247,8 @@ class _PartDecoder:
         self._np_map = None
 
     def learn(self, body: dict) -> None:
-        """New classes and streams, stream CPUs, and the trace's env and clock."""
+        """New classes and streams, stream CPUs, the trace's env and clock, the first and
+        last event the worker saw."""
         for name, trace_index, fields in body["classes"]:
             self.cid_map.append(self.registry.intern(name, trace_index, fields).id)
             self._np_map = None
@@ -264,6 +265,8 @@ class _PartDecoder:
             self.trace.env = body["env"]
         if body.get("clock") is not None and self.trace.clock is None:
             self.trace.clock = body["clock"]
+        if body.get("events_ns") is not None:     # the trace's: min of firsts, max of lasts
+            self.trace.saw_events(*body["events_ns"])
 
     def part(self, body: dict) -> Part:
         import numpy as np
@@ -425,7 +428,7 @@ class _Shipper:
         self.cpus_sent.update(cpus)
         body = {"classes": [(c.name, c.trace, c.fields) for c in classes],
                 "streams": [(sc, sid, name, self._packet_context(name)) for sc, sid, name in table],
-                "cpus": cpus}
+                "cpus": cpus, "events_ns": trace.events_ns}
         if not self.trace_sent and table:
             body["env"], body["clock"] = trace.env, trace.clock
             self.trace_sent = True

@@ -30,6 +30,7 @@ class PublicSink(bt2._UserSinkComponent):
         self._plans: dict[int, tuple | None] = {}
         self._stream_names: dict[int, str] = {}
         self._stream_tags: dict[int, int] = {}        # stream address -> tag (if tracked)
+        self._last_event = None         # the last event message seen, any class (see _note_end)
 
     def _user_graph_is_configured(self):
         self._iter = self._create_message_iterator(self._port)
@@ -52,10 +53,29 @@ class PublicSink(bt2._UserSinkComponent):
         wanted_set = set(wanted)
         return info, {s: [n for n, _ in scopes[s] if n in wanted_set] for s in scopes}
 
+    def _note_end(self) -> None:
+        """Where the trace ends (or stopped): its last event message, of any class."""
+        if self._last_event is not None:
+            ns = self._event_ns(self._last_event)
+            self._builder.trace.saw_events(ns, ns)
+
+    def _event_ns(self, msg) -> int | None:
+        if msg.event.stream.cls.default_clock_class is None:
+            return None
+        return msg.default_clock_snapshot.ns_from_origin + self._builder.trace.offset_ns
+
     def _user_consume(self):
         builder = self._builder
-        msg = next(self._iter)          # raises bt2.Stop at the end
+        try:
+            msg = next(self._iter)          # raises bt2.Stop at the end
+        except BaseException:
+            self._note_end()
+            raise
         if isinstance(msg, bt2._EventMessageConst):
+            if self._last_event is None:         # where the trace begins, any class
+                ns = self._event_ns(msg)
+                builder.trace.saw_events(ns, ns)
+            self._last_event = msg
             event = msg.event
             plan = self._plans.get(event.cls.addr, False)
             if plan is False:

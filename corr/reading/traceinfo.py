@@ -58,9 +58,21 @@ class TraceInfo:
         self.stream_count = 0
         self.class_names: list[str] = []                  # declared in the metadata
         self.packets: list[tuple[int, int, int]] = []     # (begin, end, bytes), own clock
+        # The first and last event of any class the decodes saw, on the common time
+        # base: where the trace begins and ends (its packets may open well before).
+        self.events_ns: tuple[int, int] | None = None
 
     def __repr__(self) -> str:
         return f"TraceInfo({self.index}, {self.path!r})"
+
+    def saw_events(self, first: int | None, last: int | None) -> None:
+        """Widen :attr:`events_ns` to ``first``..``last`` (a decode, or a part of one,
+        saw events from ``first`` to ``last``; None: none)."""
+        if first is None or last is None:
+            return
+        if self.events_ns is not None:
+            first, last = min(first, self.events_ns[0]), max(last, self.events_ns[1])
+        self.events_ns = (first, last)
 
     @property
     def domain(self) -> str | None:
