@@ -112,6 +112,72 @@ def test_a_threshold_rerun_neither_decodes_nor_matches(tmp_path, generated, deco
     assert len(decodes) == 1
 
 
+PHP_RULES = {
+    "execute": ("ust_php:execute_entry", "ust_php:execute_exit"),
+    # LTTng-UST's state dump: the trace's first event, 33 ms before the first execute.
+    "statedump": ("lttng_ust_statedump:start", "lttng_ust_statedump:end"),
+}
+
+
+def php_rules(folder: Path, *names: str) -> Path:
+    path = folder / ("-".join(names) + ".yaml")
+    path.write_text("version: 1\nrules:\n" + "".join(
+        f"  - name: {name}\n    entry: {{event: \"{PHP_RULES[name][0]}\", key: {{tid: $tid}}}}\n"
+        f"    exit: {{event: \"{PHP_RULES[name][1]}\", key: {{tid: $tid}}}}\n"
+        "    threshold: 1ms\n" for name in names))
+    return path
+
+
+@pytest.mark.shared
+def test_a_run_from_the_cache_begins_and_ends_where_corr_inspect_says(tmp_path, decodes):
+    """The entry keeps each trace's first and last event of any class: a run that decodes
+    nothing (columns or interval tables read back), or only what the entry lacks, counts
+    from them, not from the first event its rules decode."""
+    import corr
+    trace = shared_trace("php-u-20180813-150550")
+    inspected = corr.inspect([trace])
+    span = (inspected.begin_ns, inspected.end_ns)
+    cache = tmp_path / "cache"
+
+    def run(rules):
+        result = api.run(rules, [trace], cache=cache)
+        if "statedump" not in rules.name:             # the trace's first event
+            assert result.begin_ns > span[0]          # is not the first these decode
+        return result.trace_begin_ns, result.trace_end_ns
+    execute = php_rules(tmp_path, "execute")
+    both = php_rules(tmp_path, "execute", "statedump")
+    assert run(execute) == span                       # recorded
+    assert run(both) == span                          # grown
+    grown = len(decodes)
+    assert run(php_rules(tmp_path, "statedump")) == span     # the columns read back
+    assert run(execute) == span                       # the interval tables read back
+    assert run(both) == span
+    assert len(decodes) == grown == 2
+
+
+@pytest.mark.shared
+@pytest.mark.parametrize("name", ["php-u-20180813-150550", "wget-k-20180802-115043"])
+def test_an_entry_from_before_first_and_last_events_were_kept_is_rebuilt(tmp_path, decodes,
+                                                                         name):
+    """Format 1 entries hold no first and last events: decoded again, never a start
+    counted from elsewhere (interval tables for php's rules, columns for wakeup.yaml's)."""
+    import corr
+    from corr.cache import store
+    trace = shared_trace(name)
+    rules = php_rules(tmp_path, "execute") if name.startswith("php") else WAKEUP
+    cache = tmp_path / "cache"
+    api.run(rules, [trace], cache=cache)
+    (manifest,) = (cache / "traces").glob("*/manifest.json")
+    body = json.loads(manifest.read_text())["body"]
+    del body["events_ns"]
+    body["identity"]["format"] = 1
+    manifest.write_text(json.dumps({"body": body, "crc": store._body_crc(body)}))
+    result = api.run(rules, [trace], cache=cache)
+    assert result.trace_begin_ns == corr.inspect([trace]).begin_ns
+    assert len(decodes) == 2
+    assert "events_ns" in json.loads(manifest.read_text())["body"]
+
+
 # -- rebuilt, never trusted ----------------------------------------------------------------
 
 def test_a_touched_trace_is_decoded_again(tmp_path, generated, decodes):

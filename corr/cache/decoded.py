@@ -167,6 +167,7 @@ class CachedEvents:
 
     def _replay(self, manifest: dict, how: str):
         replay = Replay(self.cache.entry, manifest, self.projection)
+        restore_event_spans(self.cache.traceset, manifest)
         self.cache.last = how
         return replay
 
@@ -208,8 +209,20 @@ class CachedEvents:
         fresh = cache.manifest()
         if fresh is None:
             return self._plain("grown entry unreadable")
-        replay = Replay(entry, fresh, self.projection)
-        return replay
+        return self._replay(fresh, cache.last)
+
+
+def event_spans(traceset) -> list:
+    """Each trace's first and last event (any class), as a manifest keeps them: a run
+    served from the entry decodes nothing, yet counts its times from the first."""
+    return [None if t.events_ns is None else list(t.events_ns) for t in traceset.traces]
+
+
+def restore_event_spans(traceset, manifest: dict) -> None:
+    """The traces' first and last events from the manifest (see :func:`event_spans`)."""
+    for trace, span in zip(traceset.traces, manifest["events_ns"]):
+        if span is not None:
+            trace.saw_events(*span)
 
 
 def _merge(entry, manifest, recorder, canonical, missing, union):
@@ -324,6 +337,7 @@ class _Recording:
                 "classes": classes, "order": f"order-{token}.arrow",
                 "discards": [list(d) for d in recorder.discards],
                 "events": recorder.events,
+                "events_ns": event_spans(self.events.cache.traceset),
                 "rules": (self.manifest or {}).get("rules", {})}
         body["files"] = {name: list(crc_of(path)) for name, path in renames.items()}
         for record in body["rules"].values():

@@ -17,7 +17,7 @@ import zlib
 from ..reading.projection import ALL, Projection
 from ..reading.sources import trace_files
 
-FORMAT = 1                       # bump when what an entry holds changes shape
+FORMAT = 2                       # bump when what an entry holds changes shape (2: events_ns)
 
 _fingerprint: str | None = None
 

@@ -89,10 +89,11 @@ def cached_run(cache, ruleset, projection):
     records = [manifest.get("rules", {}).get(rule_key(rule, projection)) for rule in ruleset.rules]
     if not records or any(r is None for r in records):
         return None
+    from .decoded import restore_event_spans, warn
     try:
         matched = [_load(cache.entry, manifest, record) for record in records]
+        restore_event_spans(cache.traceset, manifest)     # the run's start counts from these
     except (EntryError, NotCacheable, KeyError, ValueError, pa.ArrowException) as exc:
-        from .decoded import warn
         warn(f"cache entry {cache.entry.folder}: {exc}; decoding again")
         cache._forget()                  # rebuilt by this run
         return None

@@ -102,12 +102,14 @@ def _filtered(rules, thread_filter, engine) -> list[str]:
 
 
 def _trace_dicts(traceset: TraceSet) -> list[dict]:
-    # begin_ns, end_ns: the trace's time range on the common time base, from its packets
-    # (whatever the rules decode): the renderers' "start" counts from the earliest begin.
+    # begin_ns, end_ns: the trace's first and last event of any class on the common time
+    # base, whatever the rules decode (the readers see every event; a cached run has them
+    # from its entry): the renderers' "start" counts from the earliest begin.  Not its
+    # packets' range: LTTng opens packets well before the first event.
     return [{"path": t.path, "tracer": t.tracer, "domain": t.domain,
              "alignment": t.alignment, "offset_ns": t.offset_ns,
-             "begin_ns": t.range_ns[0] + t.offset_ns if t.range_ns else None,
-             "end_ns": t.range_ns[1] + t.offset_ns if t.range_ns else None}
+             "begin_ns": t.events_ns[0] if t.events_ns else None,
+             "end_ns": t.events_ns[1] if t.events_ns else None}
             for t in traceset.traces]
 
 

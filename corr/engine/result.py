@@ -202,14 +202,15 @@ class RunResult:
     @property
     def trace_begin_ns(self):
         """Where relative times (``start``, timelines) count from: the traces' beginning,
-        the earliest begin of their packets, whatever the rules decoded (else the first
-        event read)."""
+        their first event of any class whatever the rules decoded, as ``corr inspect``'s
+        ``begin`` (else the first event decoded)."""
         begins = [t["begin_ns"] for t in self.traces if t.get("begin_ns") is not None]
         return min(begins) if begins else self.begin_ns
 
     @property
     def trace_end_ns(self):
-        """The traces' end: the latest end of their packets, or of the events read."""
+        """The traces' end: their last event of any class (as ``corr inspect``'s ``end``),
+        or the last decoded."""
         ends = [t["end_ns"] for t in self.traces if t.get("end_ns") is not None]
         if self.end_ns is not None:
             ends.append(self.end_ns)
@@ -225,8 +226,10 @@ class RunResult:
             "rules_file": self.rules_path,
             "traces": self.traces,
             "events": self.events,
-            "begin_ns": self.begin_ns,
-            "end_ns": self.end_ns,
+            # The traces' first and last events (corr inspect's begin_ns and end_ns): where
+            # every relative time counts from, not the first event the rules decoded.
+            "begin_ns": self.trace_begin_ns,
+            "end_ns": self.trace_end_ns,
             "discarded_events": self.discarded_events,
             "discards": [d._asdict() for d in self.discards],
             "warnings": self.warnings,
