@@ -589,9 +589,13 @@ def test_shipped_wakeup_rule(tmp_path):
            exit_comm="sleeper", exit_cpu=1, group="kid"),
     ]
     # Switch-ins without a wakeup (the first ones, preempted threads back, idle) are
-    # exits without entry: at 0 (x2), 60, 100 and 2_000 (idle), 5_100.
-    assert_outcomes(rule.outcomes, entries=6, complete=5, dropped=1,
-                    dropped_reasons={"cancelled by sched_switch": 1}, exits_without_entry=7)
+    # exits without entry: at 0 (x2), 60, 100 and 2_000 (idle), 5_100.  Each wake's
+    # sched_wakeup is an entry too (it opens the wait when a switch-out cancelled the
+    # waking), found already open after a waking: 5 of the 11 entries.
+    assert_outcomes(rule.outcomes, entries=11, complete=5, dropped=6,
+                    dropped_reasons={"cancelled by sched_switch": 1,
+                                     "ignored: its key was already open (match: first)": 5},
+                    exits_without_entry=7)
     groups = {g["key"]: g["stats"] for g in rule.groups}
     assert_stats(groups["netd"], stats_of([250, 700], over_threshold=0, p50=250, p90=700,
                                           p99=700))
@@ -615,7 +619,10 @@ def test_idle_comm_agrees_with_procname_context(tmp_path):
         s.run(cpu=0, thread=t, at=1_000)
         trace = s.write(tmp_path / f"trace{len(context)}").root
         rule = corr.api.run(WAKEUP_RULES, [trace]).rule("wakeup")
-        assert_outcomes(rule.outcomes, entries=1, complete=1, exits_without_entry=4)
+        # The waking and its sched_wakeup: the second finds the wait already open.
+        assert_outcomes(rule.outcomes, entries=2, complete=1, dropped=1,
+                        dropped_reasons={"ignored: its key was already open (match: first)": 1},
+                        exits_without_entry=4)
         names.append(intervals(rule, "exit_tid", "exit_comm", "cpu", "exit_cpu"))
         assert names[-1] == [iv(s, 300, 1_000, "complete", 601, 0, "swapper/1", cpu=1,
                                 exit_tid=0, exit_comm="swapper/0", exit_cpu=0)]

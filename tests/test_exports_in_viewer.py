@@ -214,7 +214,7 @@ def _keyed_result():
                 "group": None, "status": "complete", "start_ns": start, "duration_ns": dur}
     ivs = [interval(64, 1_000, 5_000), interval(128, 2_000, 2_000), interval(64, 9_000, 1_000)]
     rule = SimpleNamespace(name="block", analysis=None, iter_intervals=lambda all=False: ivs)
-    return SimpleNamespace(begin_ns=0, rules=[rule])
+    return SimpleNamespace(begin_ns=0, trace_begin_ns=0, rules=[rule])
 
 
 def test_intervals_without_a_thread_get_integer_named_tracks():
