@@ -122,7 +122,8 @@ class _NativeSinkBase:
         self._decoder = (_fastsink.Decoder() if _fastsink is not None and self._accelerate
                          else None)
         self._run = False        # the decoder pulls messages itself (see _consume_run)
-        self._first_seen = False  # the first event message (see _note_span)
+        # ns from origin of the first and last event message taken in Python (_note_span).
+        self._first_ns = self._last_ns = None
         builder.on_new_batch.append(self._rebind)
 
     def _user_graph_is_configured(self):
@@ -259,6 +260,12 @@ class _NativeSinkBase:
     def _user_consume(self):
         if self._run:
             return self._consume_run()
+        try:
+            self._consume_ranges()
+        finally:
+            self._tell_span()
+
+    def _consume_ranges(self):
         builder = self._builder
         get_range = N.bt2_self_component_port_input_get_msg_range
         iterator = self._iter._ptr
@@ -305,28 +312,29 @@ class _NativeSinkBase:
                 else:
                     raise bt2._Error("cannot advance the message iterator")
         finally:
-            # The events C pulled so far, once per batch (or the end, or an error).
-            span = self._decoder.span()
-            if span is not None:
-                offset = builder.trace.offset_ns
-                builder.trace.saw_events(span[0] + offset, span[1] + offset)
+            self._tell_span()
 
     def _note_span(self, msgs) -> None:
-        """The trace's first (until known) and last event in a range, of any class:
-        where it begins and ends whatever the plans decode (as _fastsink's note_span)."""
-        trace = self._builder.trace
-        last = None
+        """The first (until known) and last event message of a range, of any class:
+        where the trace begins and ends whatever the plans decode (as _fastsink's
+        note_span)."""
         for m in reversed(msgs):
             last = _event_ns(m)
             if last is not None:
-                break
-        else:
-            return
-        first = last
-        if not self._first_seen:
-            first = next(ns for ns in map(_event_ns, msgs) if ns is not None)
-            self._first_seen = True
-        trace.saw_events(first + trace.offset_ns, last + trace.offset_ns)
+                self._last_ns = last
+                if self._first_ns is None:
+                    self._first_ns = next(ns for ns in map(_event_ns, msgs) if ns is not None)
+                return
+
+    def _tell_span(self) -> None:
+        """The trace's events seen so far (here and in C), once per consume call."""
+        trace = self._builder.trace
+        offset = trace.offset_ns
+        if self._first_ns is not None:
+            trace.saw_events(self._first_ns + offset, self._last_ns + offset)
+        span = self._decoder.span() if self._decoder is not None else None
+        if span is not None:
+            trace.saw_events(span[0] + offset, span[1] + offset)
 
     def _consume_python(self, msgs):
         builder = self._builder
