@@ -287,6 +287,7 @@ done:
  * ranges no later one can overlap. */
 typedef struct {
     int64_t done, cs, ce;
+    int64_t logged;                   /* its ranges in the log */
 } uacc_t;
 
 typedef struct {
@@ -409,6 +410,10 @@ typedef struct {
      * interval's start (``watermark``), nor did any range of an earlier job
      * end after ``floor``: a logged range between them is final. */
     rlog_t slog, plog;
+    /* A later job's final ranges that start before its floor: final within the
+     * job, but an earlier job's range of the same edge may still reach them
+     * (merge_job sorts that out, edge by edge, without sorting them). */
+    rlog_t sfinal, pfinal;
     int64_t watermark, floor;
     size_t log_limit;                 /* ranges a log holds before it is compacted */
 } model_t;
@@ -548,6 +553,7 @@ static int compact(model_t *m, rlog_t *l, int pairs, int all)
     while (i < l->n) {
         int64_t ref = l->v[i].ref;
         uacc_t *u = pairs ? &m->pairs[ref].u : &by_id[ref]->u;
+        size_t first = kept;
         while (i < l->n && l->v[i].ref == ref) {
             int64_t a = l->v[i].s, b = l->v[i].e;
             for (i++; i < l->n && l->v[i].ref == ref && l->v[i].s <= b; i++)
@@ -560,10 +566,16 @@ static int compact(model_t *m, rlog_t *l, int pairs, int all)
                     u->ce = b;
             } else if (all || (b <= m->watermark && a >= m->floor)) {
                 u->done += b - a;
+            } else if (b <= m->watermark) {
+                if (rlog_push(pairs ? &m->pfinal : &m->sfinal, ref, a, b) < 0) {
+                    free(by_id);
+                    return -1;
+                }
             } else {
                 l->v[kept++] = (range_t){ref, a, b};
             }
         }
+        u->logged = (int64_t)(kept - first);
     }
     l->n = kept;
     l->compact_at = 2 * kept > m->log_limit ? 2 * kept : m->log_limit;
@@ -589,9 +601,21 @@ static int add_range(model_t *m, uacc_t *u, int64_t ref, int pairs, int64_t s, i
             u->ce = e;
         return 0;
     }
+    /* The current range is final if no later range can reach it and none of its
+     * edge's is in the log (the usual case: a thread's sleeps, one after another). */
+    if (!u->logged && u->ce <= m->watermark) {
+        if (u->cs >= m->floor)
+            u->done += u->ce - u->cs;
+        else if (rlog_push(pairs ? &m->pfinal : &m->sfinal, ref, u->cs, u->ce) < 0)
+            return -1;
+        u->cs = s;
+        u->ce = e;
+        return 0;
+    }
     rlog_t *l = pairs ? &m->plog : &m->slog;
     if (rlog_push(l, ref, u->cs, u->ce) < 0)
         return -1;
+    u->logged++;
     u->cs = s;
     u->ce = e;
     return l->n >= l->compact_at && l->n >= m->log_limit ? compact(m, l, pairs, 0) : 0;
@@ -863,7 +887,46 @@ static void *run_job(void *arg)
 
 /* A later job's totals added to m's: its table entries (each keeping the
  * earlier of the two first meetings), its dense cells. */
-static int merge_job(model_t *m, const model_t *o)
+/* A later job's final ranges that start before its floor (refs already m's):
+ * counted where none of m's ranges of their edge reaches them (m's final ones
+ * ended before that job began), else logged to be merged. */
+static int settle_finals(model_t *m, const rlog_t *finals, int pairs)
+{
+    size_t n = pairs ? (size_t)m->ntids * (size_t)m->ntids : (size_t)m->edges.next_id;
+    int64_t *reach = malloc((n + 1) * sizeof(int64_t));
+    uacc_t **acc = calloc(n + 1, sizeof(*acc));
+    int rc = reach && acc ? 0 : -1;
+    for (size_t k = 0; rc == 0 && k <= n; k++)
+        reach[k] = INT64_MIN;
+    if (rc == 0 && pairs) {
+        for (size_t c = 0; c < n; c++)
+            acc[c] = &m->pairs[c].u;
+    } else if (rc == 0) {
+        for (size_t i = 0; i < m->edges.cap; i++)
+            if (m->edges.slots[i].used)
+                acc[m->edges.slots[i].id] = &m->edges.slots[i].u;
+    }
+    const rlog_t *log = pairs ? &m->plog : &m->slog;
+    for (size_t k = 0; rc == 0 && k < log->n; k++)
+        if (log->v[k].e > reach[log->v[k].ref])
+            reach[log->v[k].ref] = log->v[k].e;
+    for (size_t k = 0; rc == 0 && k < finals->n; k++) {
+        const range_t *r = &finals->v[k];
+        uacc_t *u = acc[r->ref];
+        int64_t far = reach[r->ref];
+        if (u->ce > u->cs && u->ce > far)
+            far = u->ce;
+        if (r->s >= far)
+            u->done += r->e - r->s;
+        else
+            rc = rlog_push(pairs ? &m->plog : &m->slog, r->ref, r->s, r->e);
+    }
+    free(reach);
+    free(acc);
+    return rc;
+}
+
+static int merge_job(model_t *m, model_t *o)
 {
     /* The edges' ranges: a final one of either job overlaps nothing of the
      * other; the rest are merged as ranges (nothing is final while merging). */
@@ -896,6 +959,11 @@ static int merge_job(model_t *m, const model_t *o)
     }
     for (size_t k = 0; k < o->slog.n && rc == 0; k++)
         rc = rlog_push(&m->slog, ids[o->slog.v[k].ref], o->slog.v[k].s, o->slog.v[k].e);
+    if (rc == 0 && o->sfinal.n) {
+        for (size_t k = 0; k < o->sfinal.n; k++)
+            o->sfinal.v[k].ref = ids[o->sfinal.v[k].ref];
+        rc = settle_finals(m, &o->sfinal, 0);
+    }
     free(ids);
     if (rc < 0)
         return -1;
@@ -917,7 +985,10 @@ static int merge_job(model_t *m, const model_t *o)
     for (size_t k = 0; k < o->plog.n; k++)
         if (rlog_push(&m->plog, o->plog.v[k].ref, o->plog.v[k].s, o->plog.v[k].e) < 0)
             return -1;
-    return 0;
+    if (o->pfinal.n && settle_finals(m, &o->pfinal, 1) < 0)
+        return -1;
+    /* Merged (nothing is final now): each edge's count of logged ranges again. */
+    return compact(m, &m->slog, 0, 0) < 0 || compact(m, &m->plog, 1, 0) < 0 ? -1 : 0;
 }
 
 /* Every edge's weight: the union of its ranges.  The dense cells join the table
@@ -1066,6 +1137,8 @@ static PyObject *analyse(PyObject *self, PyObject *args)
             jobs[j].m.edges = (table_t){0};
             jobs[j].m.slog = (rlog_t){0};
             jobs[j].m.plog = (rlog_t){0};
+            jobs[j].m.sfinal = (rlog_t){0};
+            jobs[j].m.pfinal = (rlog_t){0};
             jobs[j].m.pre_ns = calloc((size_t)m.ntids + 1, sizeof(int64_t));
             jobs[j].m.pairs = m.pairs
                 ? calloc((size_t)m.ntids * (size_t)m.ntids + 1, sizeof(pair_t)) : NULL;
@@ -1103,6 +1176,8 @@ static PyObject *analyse(PyObject *self, PyObject *args)
         free(jobs[j].m.edges.slots);
         free(jobs[j].m.slog.v);
         free(jobs[j].m.plog.v);
+        free(jobs[j].m.sfinal.v);
+        free(jobs[j].m.pfinal.v);
     }
     if (failed) {
         PyErr_NoMemory();
@@ -1133,6 +1208,8 @@ done:
     free(m.edges.slots);
     free(m.slog.v);
     free(m.plog.v);
+    free(m.sfinal.v);
+    free(m.pfinal.v);
     arr_release(arr, 18);
     arr_release(&walk_arr, 1);
     return result;
