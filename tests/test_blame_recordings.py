@@ -35,6 +35,7 @@ from pathlib import Path
 
 import pytest
 from conftest import ROOT, record_example, run_checked, run_corr
+from test_blame_invariants import assert_blame_invariants
 
 pytestmark = pytest.mark.recording
 
@@ -218,6 +219,13 @@ def test_wakers_are_what_woke_and_never_the_thread_itself(any_recording):
         wrong += [f"{seg} waits on itself" for seg in interval["critical_path"]
                   if seg["tid"] in seg["via"]]
     assert not wrong, f"{len(wrong)} wrong wakers, e.g.:\n" + "\n".join(wrong[:8])
+
+
+@pytest.mark.parametrize("rule", ["offcpu", "wakeup"])
+def test_blame_invariants_hold(any_recording, rule):
+    """As on every shared trace: nothing blamed on itself, no thread's blame above
+    its time off CPU, breakdowns and paths that add up."""
+    assert_blame_invariants(any_recording.kernel, rule)
 
 
 def test_the_busy_process_never_woke_the_sleeper(timersleep):
