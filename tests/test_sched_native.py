@@ -85,6 +85,18 @@ def test_timelines_equal_the_reference(stream, waking):
         assert fast.timeline(tid) == reference.timeline(tid)
 
 
+@native
+@settings(max_examples=1000, deadline=None)
+@given(STREAM, st.booleans(), SPANS, st.sampled_from([2, 16]))
+def test_critical_paths_walked_in_c_equal_the_reference(stream, waking, spans, depth):
+    """An interval's critical path from the C walk (what renderers read) is the
+    Python reference's, segment for segment, names and via chains included."""
+    fast, reference = models(stream, waking)
+    for tid, start, length in spans:
+        assert (critical_path(fast, tid or 1, start, start + length, max_depth=depth)
+                == critical_path(reference, tid or 1, start, start + length, max_depth=depth))
+
+
 def _reference_totals(model, spans):
     """The references' breakdowns and blame edges, added up interval by interval."""
     parts: dict = {}

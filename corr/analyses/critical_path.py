@@ -18,6 +18,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from ..sched.model import BLOCKED, EXITED, RUNNABLE, RUNNING, SchedModel, Source
+from ..sched.store import _native
 
 MAX_DEPTH = 16
 CPU_WAIT = "waiting for a CPU"      # a blame edge to no thread: the CPU was idle or unknown
@@ -79,9 +80,14 @@ def critical_path(model: SchedModel, tid: int, start: int, end: int,
     With a ``waits`` list, every wait on the path is appended to it as
     ``(waiting tid, what it waited on, "blocked", start, end)``: a thread id,
     or a label for interrupts, timers and devices -- the edges of a blame graph.
+    With the C model (and no ``waits``), the walk is ``_native.path``'s: the
+    same pieces, for paths of thousands of segments a renderer reads.
     """
     raw: list[PathSegment] = []
-    _follow(model, tid, start, end, 0, max_depth, (), raw, waits)
+    if waits is None and getattr(model, "native", False) and _native is not None:
+        raw = _native_pieces(model, tid, start, end, max_depth)
+    else:
+        _follow(model, tid, start, end, 0, max_depth, (), raw, waits)
     merged: list[PathSegment] = []
     for seg in raw:
         if seg.end_ns <= seg.start_ns:
@@ -93,6 +99,28 @@ def critical_path(model: SchedModel, tid: int, start: int, end: int,
         else:
             merged.append(seg)
     return merged
+
+
+_PIECE_STATES = ("RUNNING", "PREEMPTED", "BLOCKED")          # _native.path's first codes
+_PIECE_WAIT, _PIECE_UNKNOWN = 3, 4
+
+
+def _native_pieces(model, tid, start, end, max_depth) -> list[PathSegment]:
+    """``_follow``'s pieces, walked in C over the timeline store."""
+    st = model.store
+    pieces = _native.path(st.tids, st.off, st.start, st.end, st.state, st.cpu, st.src_kind,
+                          st.src_id, model.begin_ns, tid, start, end, max_depth)
+    name = model.name_at
+    out = []
+    for who, what, a, b, kind, ident, via in pieces:
+        if what < _PIECE_WAIT:
+            state = _PIECE_STATES[what]
+        elif what == _PIECE_WAIT:
+            state = wait_state(model._source(kind, ident))
+        else:
+            state = "UNKNOWN"
+        out.append(PathSegment(who, name(who, a), state, a, b, via))
+    return out
 
 
 def _follow(model, tid, start, end, depth, max_depth, via, out, waits) -> None:

@@ -1215,7 +1215,124 @@ done:
     return result;
 }
 
+/* ------------------------------------------ one interval's critical path */
+
+/* Path pieces, as critical_path._follow makes them: the thread, what it did
+ * (P_RUN running, P_PRE runnable, P_BLOCKED blocked on a thread not followed,
+ * P_WAIT blocked on a source (src_kind, src_id), P_UNKNOWN), the stretch, and
+ * the chain of threads it was reached through (via[0:depth]). */
+enum { P_RUN = 0, P_PRE = 1, P_BLOCKED_ON = 2, P_WAIT = 3, P_UNK = 4 };
+
+typedef struct {
+    PyObject *out;                    /* list of tuples */
+    int max_depth;
+} pathctx_t;
+
+static int path_piece(pathctx_t *c, int64_t tid, int what, const seg_t *s, const int64_t *via,
+                      int nvia)
+{
+    PyObject *chain = PyTuple_New(nvia);
+    if (!chain)
+        return -1;
+    for (int v = 0; v < nvia; v++) {
+        PyObject *t = PyLong_FromLongLong(via[v]);
+        if (!t) {
+            Py_DECREF(chain);
+            return -1;
+        }
+        PyTuple_SET_ITEM(chain, v, t);
+    }
+    PyObject *row = Py_BuildValue("(LiLLiLN)", (long long)tid, what, (long long)s->start,
+                                  (long long)s->end, s->src_kind, (long long)s->src_id, chain);
+    if (!row)
+        return -1;
+    int rc = PyList_Append(c->out, row);
+    Py_DECREF(row);
+    return rc;
+}
+
+static int path_follow(const model_t *m, pathctx_t *c, int64_t tid, int64_t start, int64_t end,
+                       int depth, int64_t *via, int nvia)
+{
+    seglist_t l = {0};
+    int rc = clipped(m, tid, start, end, &l);
+    if (rc < 0)
+        PyErr_NoMemory();
+    for (Py_ssize_t k = 0; rc == 0 && k < l.n; k++) {
+        const seg_t *s = &l.v[k];
+        switch (s->state) {
+        case S_RUNNING:
+            rc = path_piece(c, tid, P_RUN, s, via, nvia);
+            break;
+        case S_RUNNABLE:
+            rc = path_piece(c, tid, P_PRE, s, via, nvia);
+            break;
+        case S_BLOCKED:
+            if (s->src_kind == B_THREAD) {
+                int64_t waker = s->src_id;
+                int seen = waker == tid;
+                for (int v = 0; v < nvia && !seen; v++)
+                    seen = via[v] == waker;
+                if (depth < c->max_depth && !seen) {
+                    via[nvia] = tid;
+                    rc = path_follow(m, c, waker, s->start, s->end, depth + 1, via, nvia + 1);
+                } else {
+                    rc = path_piece(c, tid, P_BLOCKED_ON, s, via, nvia);
+                }
+            } else {
+                rc = path_piece(c, tid, P_WAIT, s, via, nvia);
+            }
+            break;
+        default:
+            rc = path_piece(c, tid, P_UNK, s, via, nvia);
+        }
+    }
+    free(l.v);
+    return rc;
+}
+
+/* path(tids, off, start, end, state, cpu, src_kind, src_id, begin, tid, istart, iend,
+ *      max_depth) -> [(tid, what, start, end, src_kind, src_id, via)]: the pieces of
+ * one interval's critical path, unmerged (critical_path.critical_path merges them). */
+static PyObject *path_impl(PyObject *self, PyObject *args)
+{
+    PyObject *o[8];
+    long long begin, tid, istart, iend;
+    int max_depth;
+    arr_t arr[8] = {{{0}}};
+    static const Py_ssize_t sizes[8] = {8, 8, 8, 8, 1, 8, 1, 8};
+    if (!PyArg_ParseTuple(args, "OOOOOOOOLLLLi", &o[0], &o[1], &o[2], &o[3], &o[4], &o[5],
+                          &o[6], &o[7], &begin, &tid, &istart, &iend, &max_depth))
+        return NULL;
+    PyObject *result = NULL;
+    for (int i = 0; i < 8; i++)
+        if (arr_get(o[i], &arr[i], sizes[i], 0, "path") < 0)
+            goto done;
+    model_t m = {0};
+    m.tids = I64(arr[0]); m.off = I64(arr[1]); m.start = I64(arr[2]); m.end = I64(arr[3]);
+    m.state = I8(arr[4]); m.cpu = I64(arr[5]); m.src_kind = I8(arr[6]); m.src_id = I64(arr[7]);
+    m.ntids = N(arr[0]); m.begin = begin;
+    if (N(arr[1]) != m.ntids + 1) {
+        PyErr_SetString(PyExc_ValueError, "path: offsets must have one more item");
+        goto done;
+    }
+    pathctx_t c = {PyList_New(0), max_depth > 62 ? 62 : max_depth};
+    if (!c.out)
+        goto done;
+    int64_t via[64];
+    if (path_follow(&m, &c, tid, istart, iend, 0, via, 0) < 0) {
+        Py_DECREF(c.out);
+        goto done;
+    }
+    result = c.out;
+done:
+    arr_release(arr, 8);
+    return result;
+}
+
 static PyMethodDef methods[] = {
+    {"path", path_impl, METH_VARARGS,
+     "path(timeline columns..., begin, tid, start, end, max_depth) -> critical path pieces"},
     {"timelines", timelines_impl, METH_VARARGS,
      "timelines(tid, ts, code, a, b, begin, out_tid, out_start, out_end, out_state, out_cpu, "
      "out_wake, out_reason[, early_wakes]) -> segments written"},
