@@ -16,6 +16,7 @@ from collections import defaultdict
 import pytest
 
 import corr
+from corr.sched.model import runnable_state
 from conftest import babeltrace2_counts, run_corr
 from test_recording import COMMITTED, UST_SUBDIR
 
@@ -23,12 +24,20 @@ from test_recording import COMMITTED, UST_SUBDIR
 def check_ust_events_inside_their_thread_runs(trace) -> int:
     """Each UST event of thread V on CPU C at t: the kernel events on C just
     before and just after t are V's (perf stamps each with the running tid),
-    and the next ``sched_switch`` on C switches V out."""
-    # cpu -> [(ts, tid running up to the event, tid running after it, switched-out tid)]
+    and the next ``sched_switch`` on C switches V out.
+
+    One exception, which the tracer makes, not the alignment: LTTng-UST reads
+    the CPU, then the clock.  A thread preempted between the two and resumed
+    on another CPU stamps its event with the first CPU and a time when it
+    no longer ran there: the kernel's last event on C before it is V's
+    preemption.  Those are left out, and must stay rare."""
+    # cpu -> [(ts, tid running up to the event, tid running after it, switched-out
+    #          tid, its prev_state)]
     kernel = defaultdict(list)
     ust = []                            # (ts, cpu, vtid)
     last_ts = None
-    for batch in corr.events(trace, {"sched_*": ["prev_tid", "next_tid", "ctx.tid"],
+    for batch in corr.events(trace, {"sched_*": ["prev_tid", "next_tid", "prev_state",
+                                                 "ctx.tid"],
                                      "syscall_*": ["ctx.tid"],
                                      "llserver:*": ["ctx.vtid"]}):
         for ts, name, cpu, f in batch.events():
@@ -39,28 +48,33 @@ def check_ust_events_inside_their_thread_runs(trace) -> int:
             else:
                 switch = name == "sched_switch"
                 kernel[cpu].append((ts, f["ctx.tid"], f["next_tid"] if switch else f["ctx.tid"],
-                                    f["prev_tid"] if switch else None))
+                                    f["prev_tid"] if switch else None,
+                                    f["prev_state"] if switch else None))
     assert ust and kernel
     # This kernel does not trace switches out of the idle task on some CPUs
     # (examples/llserver/README.md): there a thread can start running right
     # after a switch *to* idle, with no kernel event of its own yet.
     idle_switch_out_missing = {cpu for cpu, evs in kernel.items()
                                if not any(e[3] == 0 for e in evs)}
-    checked = 0
+    checked = moved = 0
+    times_of = {cpu: [e[0] for e in events] for cpu, events in kernel.items()}
     for ts, cpu, vtid in ust:
         events = kernel[cpu]
-        times = [e[0] for e in events]
-        i = bisect_left(times, ts)
+        i = bisect_left(times_of[cpu], ts)
         if i == len(events) or i == 0:
             continue                    # before the first or after the last kernel event
         before, after = events[i - 1], events[i]
+        if before[3] == vtid and before[2] != vtid and runnable_state(before[4]):
+            moved += 1                  # preempted inside the tracepoint (above)
+            continue
         assert before[2] == vtid or (before[2] == 0 and cpu in idle_switch_out_missing), \
             f"UST event of {vtid} at {ts} on cpu {cpu} follows {before}"
         assert after[1] == vtid, f"UST event of {vtid} at {ts} on cpu {cpu} precedes {after}"
-        next_switch = next(e for e in events[i:] + [(None, None, None, vtid)] if e[3] is not None)
+        next_switch = next(e for e in events[i:] + [(None, None, None, vtid, None)]
+                           if e[3] is not None)
         assert next_switch[3] == vtid, f"{vtid} at {ts} on cpu {cpu}: next switch out {next_switch}"
         checked += 1
-    assert checked > len(ust) * 0.9
+    assert checked > len(ust) * 0.9 and moved <= len(ust) * 0.01, (checked, moved, len(ust))
     return checked
 
 
