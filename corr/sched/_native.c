@@ -276,10 +276,6 @@ done:
 /* ------------------------------------------------------------ hash table */
 
 #define KEYS 4
-/* A table entry.  ``first`` is where the entry was first met, as (interval
- * rank, step within that interval): the intervals are walked in time order,
- * for the cache's sake, but listed as a walk in the caller's order would
- * have met them, so the result does not depend on the walk. */
 /* A union of time ranges, added to one range at a time (a blame edge's weight:
  * each nanosecond once, however many intervals' paths it lay on).  ``cs``/``ce``
  * is the range being grown; a range that neither overlaps nor touches it sends
@@ -290,6 +286,11 @@ typedef struct {
     int64_t logged;                   /* its ranges in the log */
 } uacc_t;
 
+/* A table entry.  ``first`` is where the entry was first met, as (interval
+ * rank, step within that interval): the intervals are walked in time order,
+ * for the cache's sake, but listed as a walk in the caller's order would
+ * have met them, so the result does not depend on the walk.  ``ns`` is a
+ * part's sum, or (once finish_edges ran) an edge's union. */
 typedef struct {
     int64_t key[KEYS];
     int64_t ns, count, last, kinds;
@@ -370,9 +371,9 @@ static slot_t *table_find(table_t *t, const int64_t *key, const int64_t *at)
  * ``seen`` is the last interval that counted it, plus one (0: none yet), so
  * that calloc's zeroed pages need no initialising. */
 typedef struct {
-    int64_t ns, seen;
+    int64_t seen;
     int32_t count, kinds;
-    uacc_t u;
+    uacc_t u;                         /* its weight: the union of its ranges */
 } pair_t;
 
 /* Ranges of an edge that left its accumulator: ``ref`` is a slot's id (table
@@ -511,6 +512,21 @@ static int clipped(const model_t *m, int64_t tid, int64_t start, int64_t end, se
     return 0;
 }
 
+/* The timeline store's columns (tids, off, start, end, state, cpu, src_kind,
+ * src_id: arr[0..7]) into m; -1 with a ValueError when they do not fit. */
+static int timeline_columns(model_t *m, const arr_t *arr, int64_t begin, const char *what)
+{
+    m->tids = I64(arr[0]); m->off = I64(arr[1]); m->start = I64(arr[2]); m->end = I64(arr[3]);
+    m->state = I8(arr[4]); m->cpu = I64(arr[5]); m->src_kind = I8(arr[6]);
+    m->src_id = I64(arr[7]);
+    m->ntids = N(arr[0]); m->begin = begin;
+    if (N(arr[1]) != m->ntids + 1) {
+        PyErr_Format(PyExc_ValueError, "%s: offsets must have one more item", what);
+        return -1;
+    }
+    return 0;
+}
+
 static int rlog_push(rlog_t *l, int64_t ref, int64_t s, int64_t e)
 {
     if (l->n >= l->cap) {
@@ -640,7 +656,6 @@ static int add_pair(model_t *m, Py_ssize_t w, Py_ssize_t o, int64_t start, int64
 {
     Py_ssize_t cell = w * m->ntids + o;
     pair_t *p = &m->pairs[cell];
-    p->ns += end - start;
     p->kinds |= kind;
     if (p->seen != m->interval + 1) {     /* count intervals, not segments */
         p->seen = m->interval + 1;
@@ -665,7 +680,6 @@ static int add_edge(model_t *m, int64_t waiter, int on_kind, int64_t on_id, int6
     slot_t *s = table_find(&m->edges, key, at);
     if (!s)
         return -1;
-    s->ns += end - start;
     s->kinds |= kind;
     if (s->last != m->interval) {     /* count intervals, not segments */
         s->count++;
@@ -777,6 +791,16 @@ static int breakdown(model_t *m, int64_t tid, int64_t start, int64_t end, int ed
     return rc;
 }
 
+/* Whether a blocked thread's waker is followed no further: itself, or a thread
+ * already on the chain (via[0:nvia]) -- critical_path._follow's cycle check. */
+static int on_chain(int64_t waker, int64_t tid, const int64_t *via, int nvia)
+{
+    int seen = waker == tid;
+    for (int v = 0; v < nvia && !seen; v++)
+        seen = via[v] == waker;
+    return seen;
+}
+
 /* The waits of critical_path._follow: a blame-graph edge per blocked stretch. */
 static int follow(model_t *m, int64_t tid, int64_t start, int64_t end, int depth,
                   int64_t *via, int nvia)
@@ -790,10 +814,7 @@ static int follow(model_t *m, int64_t tid, int64_t start, int64_t end, int depth
         if (s->src_kind == B_THREAD) {
             int64_t waker = s->src_id;
             rc = add_edge(m, tid, B_THREAD, waker, s->start, s->end, W_BLOCKED);
-            int seen = waker == tid;
-            for (int v = 0; v < nvia && !seen; v++)
-                seen = via[v] == waker;
-            if (rc == 0 && depth < m->max_depth && !seen) {
+            if (rc == 0 && depth < m->max_depth && !on_chain(waker, tid, via, nvia)) {
                 via[nvia] = tid;
                 rc = follow(m, waker, s->start, s->end, depth + 1, via, nvia + 1);
             }
@@ -885,8 +906,6 @@ static void *run_job(void *arg)
     return NULL;
 }
 
-/* A later job's totals added to m's: its table entries (each keeping the
- * earlier of the two first meetings), its dense cells. */
 /* A later job's final ranges that start before its floor (refs already m's):
  * counted where none of m's ranges of their edge reaches them (m's final ones
  * ended before that job began), else logged to be merged. */
@@ -926,6 +945,8 @@ static int settle_finals(model_t *m, const rlog_t *finals, int pairs)
     return rc;
 }
 
+/* A later job's totals added to m's: its table entries (each keeping the
+ * earlier of the two first meetings), its dense cells, its edge ranges. */
 static int merge_job(model_t *m, model_t *o)
 {
     /* The edges' ranges: a final one of either job overlaps nothing of the
@@ -975,7 +996,6 @@ static int merge_job(model_t *m, model_t *o)
             const pair_t *q = &o->pairs[c];
             if (!q->count)
                 continue;
-            p->ns += q->ns;
             p->count += q->count;
             p->kinds |= q->kinds;
             p->u.done += q->u.done;
@@ -1059,9 +1079,8 @@ static PyObject *analyse(PyObject *self, PyObject *args)
     for (int i = 0; i < 18; i++)
         if (arr_get(o[i], &arr[i], sizes[i], 0, "analyse") < 0)
             goto done;
-    m.tids = I64(arr[0]); m.off = I64(arr[1]); m.start = I64(arr[2]); m.end = I64(arr[3]);
-    m.state = I8(arr[4]); m.cpu = I64(arr[5]); m.src_kind = I8(arr[6]); m.src_id = I64(arr[7]);
-    m.ntids = N(arr[0]); m.begin = begin;
+    if (timeline_columns(&m, arr, begin, "analyse") < 0)
+        goto done;
     m.cpus = I64(arr[8]); m.cpu_off = I64(arr[9]); m.sw_ts = I64(arr[10]);
     m.sw_next = I64(arr[11]); m.sw_prev = I64(arr[12]); m.ncpus = N(arr[8]);
     m.sw_next_i = I64(arr[16]); m.sw_prev_i = I64(arr[17]);
@@ -1079,7 +1098,7 @@ static PyObject *analyse(PyObject *self, PyObject *args)
             goto done;
         }
     }
-    if (N(arr[1]) != m.ntids + 1 || N(arr[9]) != m.ncpus + 1) {
+    if (N(arr[9]) != m.ncpus + 1) {
         PyErr_SetString(PyExc_ValueError, "analyse: offsets must have one more item");
         goto done;
     }
@@ -1270,10 +1289,7 @@ static int path_follow(const model_t *m, pathctx_t *c, int64_t tid, int64_t star
         case S_BLOCKED:
             if (s->src_kind == B_THREAD) {
                 int64_t waker = s->src_id;
-                int seen = waker == tid;
-                for (int v = 0; v < nvia && !seen; v++)
-                    seen = via[v] == waker;
-                if (depth < c->max_depth && !seen) {
+                if (depth < c->max_depth && !on_chain(waker, tid, via, nvia)) {
                     via[nvia] = tid;
                     rc = path_follow(m, c, waker, s->start, s->end, depth + 1, via, nvia + 1);
                 } else {
@@ -1309,13 +1325,8 @@ static PyObject *path_impl(PyObject *self, PyObject *args)
         if (arr_get(o[i], &arr[i], sizes[i], 0, "path") < 0)
             goto done;
     model_t m = {0};
-    m.tids = I64(arr[0]); m.off = I64(arr[1]); m.start = I64(arr[2]); m.end = I64(arr[3]);
-    m.state = I8(arr[4]); m.cpu = I64(arr[5]); m.src_kind = I8(arr[6]); m.src_id = I64(arr[7]);
-    m.ntids = N(arr[0]); m.begin = begin;
-    if (N(arr[1]) != m.ntids + 1) {
-        PyErr_SetString(PyExc_ValueError, "path: offsets must have one more item");
+    if (timeline_columns(&m, arr, begin, "path") < 0)
         goto done;
-    }
     pathctx_t c = {PyList_New(0), max_depth > 62 ? 62 : max_depth};
     if (!c.out)
         goto done;
