@@ -59,7 +59,7 @@ def test_without_flags_or_irq_events_the_interrupted_task_is_all_there_is(tmp_pa
     """The limit docs/scheduling.md states: nothing tells the interrupt apart."""
     t = Analysed(timer_sleeper_beside_busy(flags=False, recorded=False), tmp_path / "t",
                  end=7_000)
-    assert not t.model.log.interrupts_known
+    assert t.model.log.interrupt_evidence == "none"
     assert ("blocked", "busy (102)", 4_050) in t.breakdown(101, 0, 6_000)
 
 

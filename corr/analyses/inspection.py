@@ -11,7 +11,7 @@ from typing import Callable
 
 from ..errors import TraceDecodeError
 from ..normalise.dialects import canonical_fields_of, detect
-from ..sched.events import INTERRUPT_NOTES, interrupt_evidence
+from ..sched.events import INTERRUPT_NOTES, fields_evidence
 from ..reading import Projection, TraceSet
 from ..reading.batch import Discard
 
@@ -148,7 +148,7 @@ def _fraction(ts: int, span: tuple[int, int] | None) -> float:
 
 def _summary(t, classes, events: int) -> TraceSummary:
     d = detect(t.env, t.class_names, {f.name for c in classes for f in c.fields})
-    evidence = interrupt_evidence(canonical_fields_of(d, classes)) if d.kernel else None
+    evidence = fields_evidence(canonical_fields_of(d, classes)) if d.kernel else None
     return TraceSummary(
         path=t.path, domain=t.domain, tracer=t.tracer, dialect=d.name,
         dialect_description=d.description,

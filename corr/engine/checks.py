@@ -9,42 +9,34 @@ from __future__ import annotations
 
 from ..errors import TraceDecodeError
 from ..normalise.dialects import canonical_fields_of, detect
-from ..sched.events import INTERRUPT_NOTES, interrupt_evidence
+from ..sched.events import INTERRUPT_NOTES, fields_evidence
 from ..reading import Projection, TraceSet
 from ..rules.model import RuleSet
 from .plan import (BUILTIN_FIELDS, EventNames, alternatives, captured, event_fields, matches,
                    sides, unknown_event_warnings)
 
 
-def canonical_fields(traceset: TraceSet) -> dict[str, set[str]]:
-    """Canonical class name -> the fields its events carry, across the traces."""
+def fields_per_trace(traceset: TraceSet) -> dict:
+    """Per trace (its path), canonical class name -> the fields its events carry,
+    over every class the traces hold (all are decoded once, with no field)."""
     try:
         for _ in traceset.batches(Projection.of({"*": ()})):
             pass
     except TraceDecodeError:
         pass                      # what was seen before the failure still counts
-    out: dict[str, set[str]] = {}
-    for fields in fields_per_trace(traceset).values():
-        for name, names in fields.items():
-            out.setdefault(name, set()).update(names)
-    return out
-
-
-def fields_per_trace(traceset: TraceSet) -> dict:
-    """Per trace (its path), canonical class name -> fields, over the classes seen."""
     return {t.path: canonical_fields_of(detect(t.env, t.class_names),
                                         [c for c in traceset.registry.classes
                                          if c.trace == t.index])
             for t in traceset.traces}
 
 
-def interrupt_warnings(ruleset: RuleSet, traceset: TraceSet) -> list[str]:
-    """Rules with blame: over kernel traces whose wakeups in interrupts cannot be told."""
+def interrupt_warnings(ruleset: RuleSet, per_trace: dict) -> list[str]:
+    """Rules with blame: over kernel traces whose wakeups in interrupts cannot be told
+    (``per_trace``: :func:`fields_per_trace`)."""
     blaming = [r for r in ruleset.rules if r.blame]
     if not blaming:
         return []
-    blind = [path for path, fields in fields_per_trace(traceset).items()
-             if interrupt_evidence(fields) == "none"]
+    blind = [path for path, fields in per_trace.items() if fields_evidence(fields) == "none"]
     return [f"rule {rule.name}: blame: {path}: {INTERRUPT_NOTES['none']}; record IRQ events "
             "(perf -e 'irq:*' -e 'timer:hrtimer_*', lttng enable-event -k 'irq_*,timer_hrtimer_*') "
             "or use perf, whose records carry common_flags"
@@ -54,7 +46,11 @@ def interrupt_warnings(ruleset: RuleSet, traceset: TraceSet) -> list[str]:
 def check_against_traces(ruleset: RuleSet, traceset: TraceSet) -> list[str]:
     names = EventNames(traceset)
     warnings = unknown_event_warnings(ruleset, names)
-    fields_of = canonical_fields(traceset)
+    per_trace = fields_per_trace(traceset)
+    fields_of: dict[str, set[str]] = {}          # across the traces
+    for fields in per_trace.values():
+        for name, names in fields.items():
+            fields_of.setdefault(name, set()).update(names)
     for rule in ruleset.rules:
         for role, spec in sides(rule):
             needed = event_fields([p.expression for p in spec.key] + [spec.where, rule.span_duration])
@@ -74,4 +70,4 @@ def check_against_traces(ruleset: RuleSet, traceset: TraceSet) -> list[str]:
                         warnings.append(
                             f"{where}rule {rule.name}: {role} events {alt!r} have no field "
                             f"{field!r} (they have: {', '.join(sorted(have)) or 'none'})")
-    return warnings + interrupt_warnings(ruleset, traceset)
+    return warnings + interrupt_warnings(ruleset, per_trace)

@@ -24,6 +24,8 @@ IRQ, SOFTIRQ, HRTIMER = 1, 2, 3
 # than in the task it interrupted.  LTTng traces have no such field.
 FLAGS = "common_flags"
 FLAG_HARDIRQ, FLAG_SOFTIRQ, FLAG_NMI = 0x08, 0x10, 0x40
+# The ids of interrupts known from those flags alone (which one is not recorded).
+ANY_IRQ_ID, NMI_ID, ANY_SOFTIRQ_ID = -1, -2, -1
 
 # What says a wakeup ran in an interrupt, by what a trace recorded.
 INTERRUPT_NOTES = {
@@ -36,17 +38,21 @@ INTERRUPT_NOTES = {
 }
 
 
-def interrupt_evidence(fields_of: dict) -> str | None:
+def interrupt_evidence(classes, flagged: bool) -> str | None:
     """How a trace tells wakeups done in interrupts (a key of INTERRUPT_NOTES), from
-    its canonical classes and their fields; None: it has no wakeups."""
-    wakeups = [name for name in WAKEUP_CLASSES if name in fields_of]
-    if not wakeups:
+    its canonical classes and whether its wakeups carry ``common_flags``; None:
+    it has no wakeups."""
+    if not any(name in classes for name in WAKEUP_CLASSES):
         return None
-    if any(name in fields_of for name in CONTEXT_CLASSES):
+    if any(name in classes for name in CONTEXT_CLASSES):
         return "events"
-    if any(FLAGS in fields_of[name] for name in wakeups):
-        return "flags"
-    return "none"
+    return "flags" if flagged else "none"
+
+
+def fields_evidence(fields_of: dict) -> str | None:
+    """:func:`interrupt_evidence` of a trace's canonical classes and their fields."""
+    return interrupt_evidence(fields_of, any(FLAGS in fields_of[name]
+                                             for name in WAKEUP_CLASSES if name in fields_of))
 
 # What the model needs decoded, by canonical class.
 PROJECTION = {

@@ -14,7 +14,8 @@ import numpy as np
 
 from ..reading.batch import RawInts, int64_array
 
-from .events import CONTEXT_CLASSES, EXIT, FLAGS, FORK, MIGRATE, SWITCH, WAKEUP_CLASSES
+from .events import (CONTEXT_CLASSES, EXIT, FLAGS, FORK, MIGRATE, SWITCH, WAKEUP_CLASSES,
+                     interrupt_evidence)
 
 _COLUMNS = {
     "switch": ("ts", "seq", "cpu", "prev_tid", "prev_state", "next_tid"),
@@ -194,19 +195,10 @@ class SchedLog:
         return self.has_waking and self.has_wakeup
 
     @property
-    def has_contexts(self) -> bool:
-        """Interrupt entry/exit events were recorded (IRQ, softirq or hrtimer)."""
-        return any(name in CONTEXT_CLASSES for name in self.classes_seen)
-
-    @property
-    def has_wakeups(self) -> bool:
-        return any(name in WAKEUP_CLASSES for name in self.classes_seen)
-
-    @property
-    def interrupts_known(self) -> bool:
-        """Whether a wakeup done in an interrupt can be told from one done by the
-        task it interrupted: interrupt events, or perf's common_flags."""
-        return self.has_contexts or self.has_flags
+    def interrupt_evidence(self) -> str | None:
+        """How a wakeup done in an interrupt is told from one done by the task it
+        interrupted (``events.interrupt_evidence``): "none" when it cannot be."""
+        return interrupt_evidence(self.classes_seen, self.has_flags)
 
     @property
     def has_scheduling(self) -> bool:

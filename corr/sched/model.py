@@ -28,7 +28,8 @@ from typing import NamedTuple
 import numpy as np
 
 from . import store as _store
-from .events import FLAG_HARDIRQ, FLAG_NMI, FLAG_SOFTIRQ, IRQ, SOFTIRQ, WAKEUP, WAKEUP_NEW
+from .events import (ANY_IRQ_ID, ANY_SOFTIRQ_ID, FLAG_HARDIRQ, FLAG_NMI, FLAG_SOFTIRQ, IRQ,
+                     NMI_ID, SOFTIRQ, WAKEUP, WAKEUP_NEW)
 from .log import SchedLog
 
 RUNNING, RUNNABLE, BLOCKED, EXITED, UNKNOWN = "running", "runnable", "blocked", "exited", "unknown"
@@ -63,8 +64,6 @@ class Source(NamedTuple):
 
 
 UNKNOWN_SOURCE = Source("unknown")
-# Interrupts known only from perf's common_flags: which one is not recorded.
-ANY_IRQ_ID, NMI_ID, ANY_SOFTIRQ_ID = -1, -2, -1
 
 
 def flagged_source(flags: int) -> Source | None:

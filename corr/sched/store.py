@@ -19,7 +19,8 @@ import os
 
 import numpy as np
 
-from .events import FLAG_HARDIRQ, FLAG_NMI, FLAG_SOFTIRQ, IRQ, SOFTIRQ, WAKEUP, WAKEUP_NEW
+from .events import (ANY_IRQ_ID, ANY_SOFTIRQ_ID, FLAG_HARDIRQ, FLAG_NMI, FLAG_SOFTIRQ, IRQ,
+                     NMI_ID, SOFTIRQ, WAKEUP, WAKEUP_NEW)
 from .log import SchedLog
 
 try:
@@ -101,7 +102,7 @@ def _cpu_switches(log: SchedLog):
 
 def _flagged_contexts(flags: np.ndarray, code: np.ndarray, ident: np.ndarray) -> None:
     """Wakeups outside any recorded interrupt whose perf ``common_flags`` say they
-    ran in one: a hard IRQ (id -1), an NMI (id -2) or a softirq (id -1), in place
+    ran in one: a hard IRQ, an NMI or a softirq (ids ANY_IRQ_ID...), in place
     (``model.flagged_source``, column-wise)."""
     free = (code == 0) & (flags >= 0)
     if not free.any():
@@ -110,7 +111,7 @@ def _flagged_contexts(flags: np.ndarray, code: np.ndarray, ident: np.ndarray) ->
     hard = free & ~nmi & ((flags & FLAG_HARDIRQ) != 0)
     soft = free & ~nmi & ~hard & ((flags & FLAG_SOFTIRQ) != 0)
     code[nmi | hard], code[soft] = IRQ, SOFTIRQ
-    ident[nmi], ident[hard], ident[soft] = -2, -1, -1
+    ident[nmi], ident[hard], ident[soft] = NMI_ID, ANY_IRQ_ID, ANY_SOFTIRQ_ID
 
 
 def wakeup_sources(log: SchedLog, rows: np.ndarray, contexts: ContextIndex,
