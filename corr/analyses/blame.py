@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import heapq
 
+from ..engine.threads import label
 from .critical_path import Part
 
 
@@ -79,9 +80,8 @@ class BlameGraph:
             node = thread_node(what)
             if node not in self.nodes:
                 self._graph = None
-                comm = self.names(what)
                 self.nodes[node] = {"kind": "thread", "tid": what,
-                                    "label": f"{comm} ({what})" if comm else f"tid {what}"}
+                                    "label": label(what, self.names(what))}
         else:
             node = f"res:{what}"
             if node not in self.nodes:

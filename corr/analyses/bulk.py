@@ -8,8 +8,8 @@ blame-graph edge (a thread, what it waited on), the union of the stretches
 it covered (each ns once), the number of intervals and the kinds of wait.
 The union is kept as one growing range per edge; ranges that do not meet
 it go to a log, merged when it grows, and in a walk in time order a range
-that ends before the current interval began is final and leaves it.  The same semantics as the Python
-references ``breakdown`` and ``critical_path`` (tests/test_sched_native.py
+that ends before the current interval began is final and leaves it.  The
+same semantics as the Python references ``breakdown`` and ``critical_path`` (tests/test_sched_native.py
 compares them); one interval's own breakdown and path are computed by
 those references when a renderer asks for it.
 """
@@ -18,10 +18,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..engine.threads import label
 from ..reading.groups import usable_cpus
 from ..sched.model import SOFTIRQ_NAMES, SchedModel, Source
 from ..sched.store import _native
-from .critical_path import MAX_DEPTH, Part
+from .critical_path import CPU_WAIT, MAX_DEPTH, Part
 
 PART_KINDS = ("on_cpu", "preempted", "blocked", "unknown")
 WAIT_KINDS = ((1, "preempted"), (2, "unknown"), (4, "blocked"))
@@ -31,7 +32,7 @@ _KIND_SETS = tuple(frozenset(name for bit, name in WAIT_KINDS if k & bit) for k 
 B_NONE, B_THREAD, B_IRQ, B_SOFTIRQ, B_HRTIMER, B_UNKNOWN, B_NOT_WOKEN, B_CPU_WAIT, B_EXITED = \
     range(9)
 _FIXED_LABELS = {B_HRTIMER: "timer", B_UNKNOWN: "unknown", B_NOT_WOKEN: "not woken in the trace",
-                 B_CPU_WAIT: "waiting for a CPU", B_EXITED: "exited"}
+                 B_CPU_WAIT: CPU_WAIT, B_EXITED: "exited"}
 
 
 class Totals:
@@ -88,8 +89,7 @@ class _Labels:
         if kind == B_NONE:
             return None
         if kind == B_THREAD:
-            comm = self.model.name_at(ident)
-            return f"{comm} ({ident})" if comm else f"tid {ident}"
+            return label(ident, self.model.name_at(ident))
         if kind in _FIXED_LABELS:
             return _FIXED_LABELS[kind]
         if kind == B_IRQ:

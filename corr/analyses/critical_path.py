@@ -18,6 +18,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from ..sched.model import BLOCKED, EXITED, RUNNABLE, RUNNING, SchedModel, Source
+from ..engine.threads import label
 from ..sched.store import _native
 
 MAX_DEPTH = 16
@@ -102,7 +103,7 @@ def critical_path(model: SchedModel, tid: int, start: int, end: int,
 
 
 _PIECE_STATES = ("RUNNING", "PREEMPTED", "BLOCKED")          # _native.path's first codes
-_PIECE_WAIT, _PIECE_UNKNOWN = 3, 4
+_PIECE_WAIT = 3                                              # then 4, unknown
 
 
 def _native_pieces(model, tid, start, end, max_depth) -> list[PathSegment]:
@@ -218,8 +219,7 @@ def _waiting_cpu(model: SchedModel, tid: int, seg) -> int | None:
 
 
 def _thread_label(name, tid: int, at: int) -> str:
-    comm = name(tid, at)
-    return f"{comm} ({tid})" if comm else f"tid {tid}"
+    return label(tid, name(tid, at))
 
 
 __all__ = ["critical_path", "breakdown", "PathSegment", "Part", "STATES", "wait_state",

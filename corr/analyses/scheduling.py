@@ -127,21 +127,23 @@ def blamed_tids(rule_result, blame: str) -> np.ndarray:
     return np.asarray([v if isinstance(v, int) else NONE_INT for v in values], dtype=np.int64)
 
 
-def analyse(rule_result, model: SchedModel, limit: int = DEFAULT_LIMIT) -> RuleAnalysis:
+def analyse(rule_result, model: SchedModel, limit: int = DEFAULT_LIMIT,
+            threads=None) -> RuleAnalysis:
     """The breakdowns, critical paths and blame graph of one rule's slow intervals.
 
     The ``limit`` slowest are analysed (all with 0): a trace can hold
     hundreds of thousands of slow intervals, and the slowest are the ones
-    a person reads; the result says how many there were.
+    a person reads; the result says how many there were.  ``threads``: the
+    pass's :class:`~corr.engine.threads.ThreadNames`, with which each
+    interval read calls every thread by its name at the interval's start.
     """
     blame = rule_result.rule.blame
     if not model.available:
         return RuleAnalysis(blame, False, "the traces have no scheduling events (sched_switch)")
     out = RuleAnalysis(blame, True)
-    if model.log.has_wakeups and not model.log.interrupts_known:
+    if model.log.interrupt_evidence == "none":
         out.caveats.append(INTERRUPT_NOTES["none"])
-    names = getattr(model.name_at, "__self__", None)       # ThreadNames.name_at's
-    out.threads = names if hasattr(names, "one_name_per_thread") else None
+    out.threads = threads
     out.graph = BlameGraph(model.name_at)
     table = rule_result.intervals
     if not len(table):

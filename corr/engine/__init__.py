@@ -86,7 +86,8 @@ def _run(traceset, ruleset, progress, blame_limit, explain, cache, reader, start
         for result in rules:
             if result.rule.blame:
                 result.analysis = analyse(
-                    result, model, DEFAULT_LIMIT if blame_limit is None else blame_limit)
+                    result, model, DEFAULT_LIMIT if blame_limit is None else blame_limit,
+                    threads=engine.thread_names)
     return RunResult(ruleset.path, rules, traces, engine.events, engine.begin_ns, engine.end_ns,
                      engine.discards, warnings, stopped, thread_filter=thread_filter)
 

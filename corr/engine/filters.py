@@ -212,7 +212,6 @@ def _comm_mask(globs, table, tids, candidates, names):
         return mask
     # Names over time: a thread none of whose names matches is skipped whole, one
     # all of whose names match is kept whole; the others are looked up per interval.
-    history = names._index()
     rest = np.flatnonzero(candidates & ~mask)
     if not len(rest):
         return mask
@@ -222,7 +221,7 @@ def _comm_mask(globs, table, tids, candidates, names):
     bounds = np.flatnonzero(np.diff(tids[order])) + 1
     for rows in np.split(order, bounds):
         tid = int(tids[rows[0]])
-        known = history.get(tid)
+        known = names.names_over_time(tid)
         if not known:
             continue
         hits = [matches(n) for n in set(known[1])]

@@ -23,6 +23,11 @@ NAMING_EVENTS = {
 }
 
 
+def label(tid: int, comm: str | None) -> str:
+    """A thread as every output names it: ``comm (tid)``, or ``tid N`` without a name."""
+    return f"{comm} ({tid})" if comm else f"tid {tid}"
+
+
 def projection() -> dict[str, frozenset[str]]:
     """What the names need decoded."""
     return {name: frozenset(f for pair in pairs for f in pair) for name, pairs in NAMING_EVENTS.items()}
@@ -75,6 +80,11 @@ class ThreadNames:
         i = bisect.bisect_right(times, ts) - 1
         return values[max(i, 0)]
 
+    def names_over_time(self, tid: int) -> tuple[list, list] | None:
+        """The thread's (times, names), each name from its time on (None: never named,
+        or no history kept)."""
+        return None if self.history is None else self._index().get(tid)
+
     def renamed(self, tid: int, at: int) -> dict | None:
         """How the thread's name changed around ``at``, if it ever did: ``{"tid", "comm"
         (its name at ``at``), "was", "until_ns" (the name before, and when the trace
@@ -110,13 +120,13 @@ class ThreadNames:
 
         for tid_key, comm_key in (("tid", "comm"), ("exit_tid", "exit_comm"),
                                   ("blamed_tid", "blamed_comm")):
-            if interval.get(tid_key) is not None and name(interval[tid_key]) is not None:
-                interval[comm_key] = name(interval[tid_key])
+            comm = name(interval.get(tid_key))
+            if comm is not None:
+                interval[comm_key] = comm
         parts: dict[tuple, dict] = {}
         for part in interval.get("breakdown", ()):
             if part.get("tid") is not None:
-                comm = name(part["tid"])
-                part["by"] = f"{comm} ({part['tid']})" if comm else f"tid {part['tid']}"
+                part["by"] = label(part["tid"], name(part["tid"]))
             same = parts.get((part["kind"], part["by"], part.get("tid")))
             if same is None:
                 parts[(part["kind"], part["by"], part.get("tid"))] = part
