@@ -262,3 +262,21 @@ def test_chromium_runs_no_script_from_trace_strings(hostile, tmp_path):
     groups = _rows(dom.find("h3", string="By entry.name").find_next("table"))
     assert {row[0] for row in groups} == {SCRIPT_NAME, QUOTES_NAME}
     assert f"{WAKER_COMM} (102)" in dom.select_one("figure.graph svg").get_text(" ")
+
+
+def test_a_path_through_many_threads_keeps_its_busiest_lanes():
+    """A parent waiting on its children goes through thousands of threads: the
+    threads with the most time on the path keep a lane, the others share one."""
+    from corr.render import html_charts
+    times = {101: 500, 102: 50, 103: 300, 104: 40, 105: 110}       # ns on the path, per thread
+    path, at = [], 1_000
+    for tid, ns in times.items():
+        path.append({"tid": tid, "comm": f"t{tid}", "state": "RUNNING", "start_ns": at,
+                     "end_ns": at + ns, "via": []})
+        at += ns
+    iv = {"start_ns": 1_000, "duration_ns": at - 1_000, "critical_path": path}
+    svg = html_charts.critical_path(iv, max_lanes=3)
+    assert "t101 (101)" in svg and "t103 (103)" in svg
+    assert "3 other threads" in svg
+    assert not any(f"t{tid} ({tid})" in svg for tid in (102, 104, 105))
+    assert "other threads" not in html_charts.critical_path(iv, max_lanes=5)

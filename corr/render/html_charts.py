@@ -186,34 +186,55 @@ def breakdowns(labels: list[str], intervals: list[dict]) -> str:
     return _render(draw, WIDTH, 0.9 + 0.3 * len(labels))
 
 
-def critical_path(iv: dict) -> str:
+def critical_path(iv: dict, max_lanes: int = 24) -> str:
     """The interval's critical path: a lane per thread it went through, a
-    bar per segment coloured by its state."""
+    bar per segment coloured by its state.  A path through a parent's many
+    children goes through thousands of threads: the ``max_lanes`` - 1 with
+    the most time on it keep their lanes, the others share the last one."""
     path = iv["critical_path"]
-    threads: dict[int, str] = {}
+    names: dict[int, str] = {}
+    time_on: dict[int, int] = {}
     for seg in path:
-        threads.setdefault(seg["tid"], f"{seg['comm'] or 'tid'} ({seg['tid']})")
-    lane = {tid: n for n, tid in enumerate(threads)}
+        names.setdefault(seg["tid"], f"{seg['comm'] or 'tid'} ({seg['tid']})")
+        time_on[seg["tid"]] = time_on.get(seg["tid"], 0) + seg["end_ns"] - seg["start_ns"]
+    labels = list(names.values())
+    lane = {tid: n for n, tid in enumerate(names)}
+    if len(names) > max_lanes:
+        kept = set(sorted(time_on, key=lambda t: (-time_on[t], t))[:max_lanes - 1])
+        shown = [tid for tid in names if tid in kept]
+        lane = {tid: shown.index(tid) if tid in kept else len(shown) for tid in names}
+        labels = [names[tid] for tid in shown] + [f"{len(names) - len(shown):,} other threads"]
+    # The bars of each (state, lane), gathered in one pass over the path; bars of
+    # one lane and state less than a pixel apart are drawn as one (a path of
+    # thousands of segments of microseconds, on a chart of a few hundred ms).
+    bars: dict[tuple[str, int], list] = {}
+    base = iv["start_ns"]
+    pixel = iv["duration_ns"] / 1e6 / (WIDTH * 100)
+    for s in path:
+        start, length = (s["start_ns"] - base) / 1e6, (s["end_ns"] - s["start_ns"]) / 1e6
+        mine = bars.setdefault((s["state"], lane[s["tid"]]), [])
+        if mine and start - (mine[-1][0] + mine[-1][1]) < pixel:
+            mine[-1] = (mine[-1][0], start + length - mine[-1][0])
+        else:
+            mine.append((start, length))
 
     def draw(fig):
         ax = fig.add_subplot()
-        base = iv["start_ns"]
         labelled: set = set()
         for state in STATE_COLOURS:
-            for tid, row in lane.items():
-                mine = [((s["start_ns"] - base) / 1e6, (s["end_ns"] - s["start_ns"]) / 1e6)
-                        for s in path if s["state"] == state and s["tid"] == tid]
+            for row in range(len(labels)):
+                mine = bars.get((state, row))
                 if mine:
                     ax.broken_barh(mine, (row - 0.3, 0.6), facecolors=STATE_COLOURS[state],
                                    linewidth=0, label=state if state not in labelled else None)
                     labelled.add(state)
-        ax.set_yticks(range(len(threads)), labels=list(threads.values()))
-        ax.set_ylim(len(threads) - 0.5, -0.5)
+        ax.set_yticks(range(len(labels)), labels=labels)
+        ax.set_ylim(len(labels) - 0.5, -0.5)
         ax.set_xlim(0, iv["duration_ns"] / 1e6)
         _ms_axis(ax, "milliseconds from the interval's start")
         ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncols=5, frameon=False,
                   fontsize=8)
-    return _render(draw, WIDTH, 1.1 + 0.3 * len(threads))
+    return _render(draw, WIDTH, 1.1 + 0.3 * len(labels))
 
 
 def blame_graph(blame, max_edges: int) -> str:
