@@ -88,7 +88,7 @@ def run(rules, traces, overrides: Iterable[str] = (), clock_offsets: dict[str, i
     ruleset = rules if isinstance(rules, RuleSet) else load_rules(rules)
     apply_overrides(ruleset, list(overrides))
     traceset = traces if isinstance(traces, TraceSet) else open_traces(traces, clock_offsets)
-    from .engine import run_rules
+    from .pipeline import run_rules
     return run_rules(traceset, ruleset, progress, blame_limit=blame_limit, cache=cache,
                      reader=reader, thread_filter=_thread_filter(filter))
 
@@ -107,7 +107,7 @@ def tune(rules, traces, overrides: Iterable[str] = (),
     of the matching threads' intervals.
     """
     from .analyses.tuning import TuningSession
-    from .engine import run_rules
+    from .pipeline import run_rules
     from .reading import TraceSet, open_traces
     from .rules import apply_overrides, load_rules
     from .rules.model import RuleSet

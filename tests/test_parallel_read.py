@@ -428,7 +428,7 @@ def test_a_run_starts_its_workers_before_the_engine_and_gives_the_serial_result(
         monkeypatch, group_dirs):
     """corr.api.run forks a large trace's workers before importing the engine;
     what it finds is what a serial decode finds."""
-    from corr.engine import start_decoding
+    from corr.pipeline import start_decoding
     from corr.rules import load_rules
     rules = str(Path(__file__).parent.parent / "rules" / "wakeup.yaml")
     trace = shared_trace("many-threads")
@@ -444,7 +444,7 @@ def test_a_run_starts_its_workers_before_the_engine_and_gives_the_serial_result(
 
 
 def test_nothing_starts_ahead_when_the_cache_may_serve_the_run(tmp_path):
-    from corr.engine import start_decoding
+    from corr.pipeline import start_decoding
     from corr.rules import load_rules
     rules = str(Path(__file__).parent.parent / "rules" / "syscalls.yaml")
     trace = shared_trace("many-threads")

@@ -155,12 +155,19 @@ class BlameGraph:
         return sorted(items, key=key) if top is None else heapq.nsmallest(top, items, key=key)
 
     def to_dict(self) -> dict:
-        """Nodes and weighted edges, heaviest first (for JSON)."""
+        """Nodes and weighted edges, heaviest first (for JSON).
+
+        Nodes in the order the heaviest edges first name them, then those on
+        no edge by id: the same order whichever walk (C or Python) found them.
+        """
+        edges = self.heaviest_edges()
+        order = dict.fromkeys(n for (u, v), _ in edges for n in (u, v))
+        order.update(dict.fromkeys(sorted(n for n in self.nodes if n not in order)))
         return {
             "intervals": self.intervals,
-            "nodes": [{"id": n, **d} for n, d in self.nodes.items()],
+            "nodes": [{"id": n, **self.nodes[n]} for n in order],
             "edges": [{"from": u, "to": v, "ns": d["ns"], "count": d["count"],
-                       "kinds": sorted(d["kinds"])} for (u, v), d in self.heaviest_edges()],
+                       "kinds": sorted(d["kinds"])} for (u, v), d in edges],
         }
 
     def ranking(self, top: int | None = None) -> list[tuple[str, str, int, int]]:
@@ -170,22 +177,30 @@ class BlameGraph:
                 for (u, v), d in self.heaviest_edges(top)]
 
 
-def shares(breakdowns: list[tuple[int, list[Part]]]) -> dict[str, float]:
-    """Each part's share of the total duration, over ``(duration, parts)`` pairs."""
+def shares(breakdowns: list[tuple[int, list[Part]]], name=None) -> dict[str, float]:
+    """Each part's share of the total duration, over ``(duration, parts)`` pairs.
+
+    With ``name`` (tid -> the thread's name), a part on a thread is called by
+    that one name whatever the thread was called in each interval, as the
+    C totals call it: a renamed thread is one part, not one per name.
+    """
     total = sum(d for d, _ in breakdowns)
     if not total:
         return {}
     out: dict[str, int] = {}
     for _, parts in breakdowns:
         for p in parts:
-            label = p.kind if p.by is None else f"{p.kind}: {p.by}"
-            out[label] = out.get(label, 0) + p.ns
+            by = label(p.tid, name(p.tid)) if name and p.tid is not None else p.by
+            key = p.kind if by is None else f"{p.kind}: {by}"
+            out[key] = out.get(key, 0) + p.ns
     return {k: v / total for k, v in out.items()}
 
 
-def differential(slow: list[tuple[int, list[Part]]], fast: list[tuple[int, list[Part]]]) -> list[dict]:
-    """How the slow intervals' breakdown differs from the fast ones', biggest change first."""
-    a, b = shares(slow), shares(fast)
+def differential(slow: list[tuple[int, list[Part]]], fast: list[tuple[int, list[Part]]],
+                 name=None) -> list[dict]:
+    """How the slow intervals' breakdown differs from the fast ones', biggest change first
+    (``name`` as for :func:`shares`)."""
+    a, b = shares(slow, name), shares(fast, name)
     rows = [{"part": k, "slow_share": round(a.get(k, 0.0), 6), "fast_share": round(b.get(k, 0.0), 6),
              "change": round(a.get(k, 0.0) - b.get(k, 0.0), 6)} for k in set(a) | set(b)]
     rows.sort(key=lambda r: (-abs(r["change"]), r["part"]))

@@ -178,7 +178,8 @@ def analyse(rule_result, model: SchedModel, limit: int = DEFAULT_LIMIT,
             slow_parts.append((int(durations[i]), found.breakdown))
         out.graph.finish()
     out.differential = differential(slow_parts, _fast_breakdowns(rule_result, model, tids,
-                                                                 start, end, durations))
+                                                                 start, end, durations),
+                                    model.name_at)
     return out
 
 

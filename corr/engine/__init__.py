@@ -1,13 +1,14 @@
-"""The matching engine: rules + canonical events -> intervals and statistics."""
+"""The matching engine: rules + canonical events -> intervals and statistics.
+
+The whole pipeline that drives it (reading to analyses) is :mod:`corr.pipeline`.
+"""
 
 from __future__ import annotations
 
-from ..reading import TraceSet
-from ..rules.model import RuleSet
 from .result import RuleResult, RunResult
 from .plan import EventNames, projection_for, run_projection, unknown_event_warnings
 
-__all__ = ["run_rules", "RunResult", "RuleResult", "Engine", "EventNames", "projection_for",
+__all__ = ["RunResult", "RuleResult", "Engine", "EventNames", "projection_for",
            "run_projection", "unknown_event_warnings"]
 
 
@@ -17,117 +18,3 @@ def __getattr__(name):
         from .runner import Engine
         return Engine
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def run_rules(traceset: TraceSet, ruleset: RuleSet, progress=None,
-              blame_limit: int | None = None, explain: bool = True, cache=None,
-              reader: str = "auto", thread_filter=None) -> RunResult:
-    """Pair every rule's entries and exits over the traces, in one pass.
-
-    Without ``explain`` the scheduling join is skipped even for rules with
-    ``blame:`` (a tuning session needs durations only, not their causes).
-    ``cache``: the decode cache to read through (see :func:`corr.cache.resolve`).
-    ``reader``: the bt2 reader that decodes (``auto``, ``c``, ``native``, ``public``).
-    ``thread_filter``: a :class:`~corr.engine.filters.ThreadFilter`; only the
-    intervals of the threads it keeps are reported and analysed.
-    """
-    # First of all, before the imports below: large traces' decode workers.
-    started = start_decoding(traceset, ruleset, explain, cache, reader)
-    try:
-        return _run(traceset, ruleset, progress, blame_limit, explain, cache, reader, started,
-                    thread_filter or None)
-    finally:
-        if started is not None:
-            started.close()             # only what the run did not take
-
-
-def _run(traceset, ruleset, progress, blame_limit, explain, cache, reader, started,
-         thread_filter) -> RunResult:
-    from ..cache import open_cache
-    warnings = unknown_event_warnings(ruleset, EventNames(traceset))
-    scheduling = explain and any(rule.blame for rule in ruleset.rules)
-    projection = projection_for(ruleset)
-    store = open_cache(cache, traceset)
-    if store is not None and not scheduling and not (thread_filter and
-                                                     thread_filter.needs_pass(ruleset)):
-        from ..cache.intervals import cached_run
-        hit = cached_run(store, ruleset, projection)
-        if hit is not None:            # the same rules but thresholds: nothing to match again
-            events, begin_ns, end_ns, discards, matched = hit
-            rules = [RuleResult(rule, m) for rule, m in zip(ruleset.rules, matched)]
-            warnings += _filtered(rules, thread_filter, None)
-            return RunResult(ruleset.path, rules, _trace_dicts(traceset), events, begin_ns,
-                             end_ns, discards, warnings, None, thread_filter=thread_filter)
-    from .runner import Engine            # not needed when the cache answers
-    engine = Engine(traceset, ruleset, scheduling=scheduling, cache=store,
-                    started=started, reader=reader, thread_filter=thread_filter).run(progress)
-    if store is not None and not scheduling:
-        from ..cache.intervals import keep_run
-        keep_run(store, ruleset, projection, engine)
-    stopped = None
-    if engine.stopped is not None:
-        exc = engine.stopped
-        stopped = {"path": exc.path, "cause": exc.cause, "at_ns": exc.stopped_at_ns,
-                   "events_before": exc.events_before}
-    traces = _trace_dicts(traceset)
-    rules = [RuleResult(rule, matcher) for rule, matcher in zip(ruleset.rules, engine.matchers)]
-    warnings += _filtered(rules, thread_filter, engine)
-    if scheduling:
-        from ..analyses.scheduling import DEFAULT_LIMIT, analyse
-        from ..sched.model import SchedModel
-        from .memory import release_freed_memory
-        release_freed_memory()               # the batches' leftovers, before the model's peak
-        model = SchedModel(engine.sched_log, engine.begin_ns, engine.end_ns,
-                           names=engine.thread_names.name_at)
-        if model.native and model.available:
-            model.store                      # built: the log's columns are no longer read
-            engine.sched_log.release()
-            release_freed_memory()
-        for result in rules:
-            if result.rule.blame:
-                result.analysis = analyse(
-                    result, model, DEFAULT_LIMIT if blame_limit is None else blame_limit,
-                    threads=engine.thread_names)
-    return RunResult(ruleset.path, rules, traces, engine.events, engine.begin_ns, engine.end_ns,
-                     engine.discards, warnings, stopped, thread_filter=thread_filter)
-
-
-def _filtered(rules, thread_filter, engine) -> list[str]:
-    """Each rule result restricted to the threads of ``thread_filter``; the notes saying so."""
-    if not thread_filter:
-        return []
-    from .filters import apply
-    if engine is None:
-        return apply(rules, thread_filter)
-    return apply(rules, thread_filter, engine.process_ids, engine.thread_names)
-
-
-def _trace_dicts(traceset: TraceSet) -> list[dict]:
-    # begin_ns, end_ns: the trace's first and last event of any class on the common time
-    # base, whatever the rules decode (the readers see every event; a cached run has them
-    # from its entry): the renderers' "start" counts from the earliest begin.  Not its
-    # packets' range: LTTng opens packets well before the first event.
-    return [{"path": t.path, "tracer": t.tracer, "domain": t.domain,
-             "alignment": t.alignment, "offset_ns": t.offset_ns,
-             "begin_ns": t.events_ns[0] if t.events_ns else None,
-             "end_ns": t.events_ns[1] if t.events_ns else None}
-            for t in traceset.traces]
-
-
-def start_decoding(traceset: TraceSet, ruleset: RuleSet, explain: bool = True, cache=None,
-                   reader: str = "auto"):
-    """Start the decode workers of the run's large traces now: a Canonical that
-    reads from them (its projection the run's), or None.
-
-    A small trace's run is mostly start-up: forking the workers before the
-    engine's imports (numpy, the C core, the scheduling model) lets them
-    decode while the parent imports.  Only when the run will decode: with a
-    cache entry for these traces, the cache may serve it, so nothing starts.
-    """
-    from ..cache import has_entry
-    if has_entry(cache, traceset):
-        return None
-    from ..normalise import Canonical
-    scheduling = explain and any(rule.blame for rule in ruleset.rules)
-    canonical = Canonical(traceset, run_projection(ruleset, scheduling, traceset), reader=reader)
-    return canonical if canonical.start() else None

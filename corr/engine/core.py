@@ -9,7 +9,6 @@ the engine uses the Python matcher.
 
 from __future__ import annotations
 
-import os
 from collections import Counter
 
 from .intervals import IntervalTable
@@ -26,8 +25,9 @@ ENTRY, EXIT, CANCEL, SPAN = range(4)
 
 
 def available() -> bool:
-    """Whether the engine should use the C core."""
-    return _core is not None and os.environ.get("CORR_ENGINE", "auto") != "python"
+    """Whether the engine should use the C core (see corr.accelerators)."""
+    from ..accelerators import enabled
+    return _core is not None and enabled("engine")
 
 
 class CoreMatcher:

@@ -16,6 +16,7 @@ import bt2
 from ..errors import TraceDecodeError, UsageError
 from . import native_sink
 from .batch import EventBatch
+from ..accelerators import enabled
 from .errors_bt2 import captured_c_stderr, describe
 from .groups import plan
 from .metadata import explain_failure
@@ -36,10 +37,12 @@ def choose_sink(reader: str = "auto"):
     "c": the C accelerator on libbabeltrace2 (with the native sink for rare
     messages); "native": bt2's native functions from Python; "public":
     bt2's documented API.  "auto" (``CORR_READER`` overrides it) takes the
-    fastest available.
+    fastest available (``native`` when the accelerators are off: corr.accelerators).
     """
     if reader == "auto":
         reader = os.environ.get("CORR_READER", "auto")
+    if reader == "auto" and not enabled("reader"):
+        reader = "native"               # the C accelerator's Python reference
     if reader not in READERS:
         raise UsageError(f"unknown reader {reader!r}: choose one of {', '.join(READERS)}")
     if reader == "public" or (reader == "auto" and not native_sink.available()):

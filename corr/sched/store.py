@@ -15,7 +15,6 @@ sleep; ``-1``: never woken) and ``reason``.
 
 from __future__ import annotations
 
-import os
 
 import numpy as np
 
@@ -40,8 +39,9 @@ MAX_BACK = 256          # how far back an open interrupt entry is looked for
 
 
 def available() -> bool:
-    """Whether the C model was built and not switched off (CORR_SCHED=python)."""
-    return _native is not None and os.environ.get("CORR_SCHED", "auto") != "python"
+    """Whether the C model was built and not switched off (see corr.accelerators)."""
+    from ..accelerators import enabled
+    return _native is not None and enabled("sched")
 
 
 class ContextIndex:

@@ -51,7 +51,7 @@ DEFAULT_IDLE_S = 900.0
 # for the rare command that writes a report.
 PRELOAD = ("numpy", "numpy.ma", "bt2", "rich.console", "rich.table",
            "rich.text", "rich.progress", "locale", "encodings.unicode_escape", "corr.cli",
-           "corr.api", "corr.reading.parallel", "corr.reading.prepared", "corr.reading.wire", "corr.engine.runner", "corr.sched.model",
+           "corr.api", "corr.pipeline", "corr.reading.parallel", "corr.reading.prepared", "corr.reading.wire", "corr.engine.runner", "corr.sched.model",
            "corr.sched.store", "corr.analyses.scheduling", "corr.analyses.bulk",
            "corr.analyses.tuning", "corr.render.run_text", "corr.render.blame_text",
            "corr.render.run_json", "corr.render.histogram", "corr.cache", "corr.rules.loader",
