@@ -278,7 +278,8 @@ def test_cache_list_and_clear(tmp_path, generated):
     listed = run_corr("cache", "list", "--cache-dir", cache)
     assert str(generated) in listed.stdout and str(other) not in listed.stdout
     assert run_corr("cache", "clear", "--cache-dir", cache).stdout.strip() == "removed 1 cache entry"
-    assert run_corr("cache", "list", "--cache-dir", cache).stdout.strip() == "no cache entries"
+    assert run_corr("cache", "list", "--cache-dir", cache, env={"CORR_CACHE_SIZE": ""}) \
+        .stdout.strip() == "no cache entries (size limit 4.0 GB)"
 
 
 def test_no_cache_writes_nothing(tmp_path, generated):

@@ -5,26 +5,31 @@ the first run stores what it decoded as Arrow IPC files in
 ``$XDG_CACHE_HOME/corr/traces/<entry>/`` and later runs read them back
 (memory-mapped) instead of decoding.  See docs/performance.md for the
 design; :mod:`.settings` for where it lives, :mod:`.store` for how entries
-stay trustworthy, :mod:`.decoded` and :mod:`.intervals` for what is kept.
+stay trustworthy, :mod:`.decoded` and :mod:`.intervals` for what is kept,
+:mod:`.limit` for the size limit (least recently used entries go first).
 """
 
 from __future__ import annotations
 
-from .settings import CacheWarning, default_directory, resolve
+from .settings import (DEFAULT_SIZE, CacheSettings, CacheWarning, default_directory, parse_size,
+                       resolve, resolve_size)
 
-__all__ = ["CacheWarning", "default_directory", "resolve", "open_cache", "event_source",
-           "list_entries", "clear_entries", "has_entry"]
+__all__ = ["CacheSettings", "CacheWarning", "DEFAULT_SIZE", "default_directory", "parse_size",
+           "resolve", "resolve_size", "open_cache", "event_source", "list_entries",
+           "clear_entries", "has_entry"]
 
 
 def open_cache(cache, traceset):
     """The trace set's entry for this run (a :class:`~.decoded.TraceCache`), or None
-    when the cache is off (``cache``: see :func:`.settings.resolve`)."""
+    when the cache is off (``cache``: see :func:`.settings.resolve`; its size limit:
+    :func:`.settings.resolve_size`, a bad one a UsageError)."""
     directory = resolve(cache)
     if directory is None:
         return None
+    limit = resolve_size(cache)
     from .decoded import TraceCache, warn
     try:
-        return TraceCache(directory, traceset)
+        return TraceCache(directory, traceset, limit)
     except OSError as exc:
         warn(f"cache: cannot read the traces' identity ({exc}); decoding without a cache")
         return None
@@ -58,8 +63,11 @@ def event_source(traceset, projection, cache=None, started=None, reader: str = "
 
 
 def list_entries(cache=None):
+    """The entries (:class:`~.entries.EntrySummary`), most recently used first,
+    after evicting what is beyond the size limit."""
     from .entries import list_entries as run
-    return run(resolve(True if cache is None else cache))
+    cache = True if cache is None else cache
+    return run(resolve(cache), resolve_size(cache))
 
 
 def clear_entries(cache=None, traces=None):

@@ -18,11 +18,16 @@ gives (``registry`` and ``batches()``):
   decoded again instead.
 
 Any problem with the cache (unwritable folder, corrupt entry) is a
-:class:`CacheWarning` and the run decodes as without a cache.
+:class:`CacheWarning` and the run decodes as without a cache.  An entry
+removed while read (another run evicted it) is a plain miss.  Every read or
+write stamps the entry's last use; after a store the cache is brought under
+its size limit (:mod:`.limit`), and an entry larger than the limit alone
+is not stored.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import warnings
 
@@ -35,9 +40,12 @@ from . import identity as ident
 from .columns import NotCacheable
 from .recorder import ORDER_SCHEMA, Recorder
 from .replay import Replay
-from .settings import CacheWarning
-from .store import Entry, EntryError, crc_of
+from .settings import DEFAULT_SIZE, CacheWarning
+from .store import Entry, EntryError, EntryGone, crc_of
 from .universe import asks_raw_names, class_names
+
+
+SIZE_CHECK = 64                  # batches recorded between checks of the files' size
 
 
 def warn(message: str) -> None:
@@ -51,9 +59,10 @@ def _token() -> str:
 class TraceCache:
     """One trace set's entry, as one run sees it."""
 
-    def __init__(self, directory: str, traceset):
+    def __init__(self, directory: str, traceset, limit: int = DEFAULT_SIZE):
         self.directory = directory
         self.traceset = traceset
+        self.limit = limit               # bytes, of every entry together
         self.entry = Entry(ident.entry_folder(directory, traceset))
         self.identity = ident.identity(traceset)
         self._names = None
@@ -92,6 +101,31 @@ class TraceCache:
     def events(self, projection, started=None, reader: str = "auto") -> "CachedEvents":
         return CachedEvents(self, projection, started, reader)
 
+    def fits(self, body: dict, what: str = "entry") -> bool:
+        """Would the entry with manifest ``body`` fit under the limit alone?  Warns if not."""
+        size = sum(length for length, _ in body["files"].values()) + len(json.dumps(body))
+        if size <= self.limit:
+            return True
+        warn(f"cache {self.entry.folder}: {what} not stored: it would take {_bytes(size)}, "
+             f"more than the cache's size limit of {_bytes(self.limit)} "
+             "(--cache-size, CORR_CACHE_SIZE)")
+        return False
+
+    def stored(self) -> None:
+        """After a store: stamped as used, and the cache brought under its limit
+        (least recently used entries evicted; never this one)."""
+        from .limit import enforce
+        self.entry.touch()
+        enforce(self.directory, self.limit, keep=[self.entry.folder])
+
+
+def _bytes(n: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n} B" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n} B"
+
 
 class CachedEvents:
     """``registry`` and ``batches()``, as Canonical has them, served through the cache."""
@@ -114,6 +148,9 @@ class CachedEvents:
     def batches(self):
         try:
             source = self._source()
+        except EntryGone:
+            # Evicted, cleared or replaced by another run while read: look again.
+            source = self._fallback()
         except EntryError as exc:
             # A damaged entry: removed, then decoded and stored anew.
             warn(f"cache {self.cache.entry.folder}: {exc}; decoding it again")
@@ -166,6 +203,7 @@ class CachedEvents:
         return ident.covers(have, self.projection, self.cache.names)
 
     def _replay(self, manifest: dict, how: str):
+        self.cache.entry.touch()
         replay = Replay(self.cache.entry, manifest, self.projection)
         restore_event_spans(self.cache.traceset, manifest)
         self.cache.last = how
@@ -200,15 +238,20 @@ class CachedEvents:
             cache.last = "decoded again: union (a timestamp shared with the cached events)"
             full = self._decode(union)
             _Recording(self, full, manifest, keep_open=False).drain()
+        elif not cache.fits(merged[0]):
+            _remove_temps(merged[1].values())
+            entry.unlock()
+            return self._plain("too large for the cache")
         else:
             try:
                 entry.commit(*merged)
             finally:
                 entry.unlock()
             cache.last = "grown"
+            cache.stored()
         fresh = cache.manifest()
-        if fresh is None:
-            return self._plain("grown entry unreadable")
+        if fresh is None or not self._covered(fresh):   # not stored after all
+            return self._plain("grown entry not stored")
         return self._replay(fresh, cache.last)
 
 
@@ -298,12 +341,18 @@ class _Recording:
             warn(f"cache {entry.folder}: cannot write ({exc.strerror or exc}); not storing")
             yield from self.canonical.batches()
             return
-        complete = False
+        complete = stored = False
         try:
-            for batch in self.canonical.batches():
+            for count, batch in enumerate(self.canonical.batches()):
                 if recorder is not None:
                     try:
                         recorder.add(batch)
+                        if count % SIZE_CHECK == SIZE_CHECK - 1 and recorder.size() > cache.limit:
+                            recorder.abort()
+                            recorder = None
+                            warn(f"cache {entry.folder}: not stored: more than the cache's "
+                                 f"size limit of {_bytes(cache.limit)} "
+                                 "(--cache-size, CORR_CACHE_SIZE)")
                     except (NotCacheable, OSError, pa.ArrowException) as exc:
                         recorder.abort()
                         recorder = None
@@ -314,7 +363,7 @@ class _Recording:
         finally:
             try:
                 if recorder is not None and complete:
-                    self._store(recorder)
+                    stored = self._store(recorder)
                 elif recorder is not None:
                     recorder.abort()
             except (OSError, NotCacheable, EntryError, pa.ArrowException) as exc:
@@ -322,8 +371,10 @@ class _Recording:
                 warn(f"cache {entry.folder}: not stored ({exc})")
             finally:
                 entry.unlock()
+            if stored:
+                cache.stored()           # evicting others: after the lock is released
 
-    def _store(self, recorder) -> None:
+    def _store(self, recorder) -> bool:
         entry = self.events.cache.entry
         classes, paths = recorder.finish()
         token = _token()
@@ -342,5 +393,17 @@ class _Recording:
         body["files"] = {name: list(crc_of(path)) for name, path in renames.items()}
         for record in body["rules"].values():
             body["files"][record["file"]] = self.manifest["files"][record["file"]]
+        if not self.events.cache.fits(body):
+            recorder.abort()
+            return False
         entry.commit(body, renames)
         self.events.cache.last = self.events.cache.last if self.manifest else "recorded"
+        return True
+
+
+def _remove_temps(paths) -> None:
+    for path in paths:
+        try:
+            os.unlink(path)
+        except OSError:
+            pass

@@ -28,7 +28,7 @@ from ..reading.batch import Discard
 from .columns import NotCacheable, to_arrow
 from .identity import projection_to_json, short_hash
 from .lazy import ArrowList
-from .store import EntryError, crc_of
+from .store import EntryError, EntryGone, crc_of
 
 KEEP_RULES = 32                 # the most recently stored tables kept per entry
 
@@ -90,9 +90,12 @@ def cached_run(cache, ruleset, projection):
     if not records or any(r is None for r in records):
         return None
     from .decoded import restore_event_spans, warn
+    cache.entry.touch()
     try:
         matched = [_load(cache.entry, manifest, record) for record in records]
         restore_event_spans(cache.traceset, manifest)     # the run's start counts from these
+    except EntryGone:
+        return None                      # evicted or replaced meanwhile: a miss
     except (EntryError, NotCacheable, KeyError, ValueError, pa.ArrowException) as exc:
         warn(f"cache entry {cache.entry.folder}: {exc}; decoding again")
         cache._forget()                  # rebuilt by this run
@@ -164,10 +167,15 @@ def keep_run(cache, ruleset, projection, engine) -> None:
             for record in rules.values():
                 name = record["file"]
                 files[name] = list(crc_of(renames[name])) if name in renames else current["files"][name]
-            entry.commit(dict(current, rules=rules, files=files),
-                         {k: v for k, v in renames.items() if any(r["file"] == k for r in rules.values())})
+            body = dict(current, rules=rules, files=files)
+            if not cache.fits(body, "intervals"):
+                _remove(renames.values())
+                return
+            entry.commit(body, {k: v for k, v in renames.items()
+                                if any(r["file"] == k for r in rules.values())})
         finally:
             entry.unlock()
+        cache.stored()
     except (OSError, EntryError, pa.ArrowException, ValueError) as exc:
         _remove(renames.values())
         from .decoded import warn

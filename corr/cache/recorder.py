@@ -95,6 +95,17 @@ class Recorder:
                 sink = self.sinks[cid] = _ClassSink(self.entry, cols.info)
             sink.add(cols)
 
+    def size(self) -> int:
+        """Bytes written to the files so far (what is still buffered not counted)."""
+        total = 0
+        for path in [self.order_path, *(s.path for s in self.sinks.values())]:
+            if path is not None:
+                try:
+                    total += os.stat(path).st_size
+                except OSError:
+                    pass
+        return total
+
     def finish(self) -> tuple[list[dict], dict[int, str]]:
         """Close the files: the classes (manifest form, keyed by this decode's
         class ids) and ``{class id: temporary path}``."""

@@ -1,4 +1,4 @@
-"""Where the decode cache lives, and whether it is on.
+"""Where the decode cache lives, whether it is on, and how large it may grow.
 
 ``$XDG_CACHE_HOME/corr`` (``~/.cache/corr``) by default, the same folder
 as the rule cache (:mod:`corr.rules.cache`, in its ``rules/`` sub-folder);
@@ -6,19 +6,77 @@ trace entries go in its ``traces/`` sub-folder.  ``CORR_CACHE_DIR`` moves
 it and ``CORR_NO_CACHE=1`` turns it off, for tests and scripts; the
 ``cache`` argument of :func:`corr.api.run` (``--cache-dir``,
 ``--no-cache``) overrides both.
+
+The entries together are kept under a size limit (:mod:`.limit`):
+``CORR_CACHE_SIZE`` or ``--cache-size`` (``500M``, ``4G``), or a
+:class:`CacheSettings` as the ``cache`` argument; 4 GiB by default.
 """
 
 from __future__ import annotations
 
 import os
+import re
+from dataclasses import dataclass
+from fractions import Fraction
 
 ENV_DIR = "CORR_CACHE_DIR"
 ENV_OFF = "CORR_NO_CACHE"
+ENV_SIZE = "CORR_CACHE_SIZE"
 ENTRIES = "traces"
+
+# An entry takes 1.5 to 2 times its traces' CTF size (a 5M-event kernel
+# trace of 160 MB: about 300 MB).  4 GiB keeps a tuning session's dozen
+# such trace sets, or one of 50M events, and is little on a disk today.
+DEFAULT_SIZE = 4 << 30
+
+_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+_SIZE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(?:([kmgt])(?:i?b)?|b)?\s*", re.IGNORECASE)
 
 
 class CacheWarning(UserWarning):
     """A cache problem: never fatal, the run decodes the trace instead."""
+
+
+def parse_size(text) -> int:
+    """Bytes in ``text``: a number of bytes, or one with K, M, G or T (powers of
+    1024, ``B`` or ``iB`` after it optional: ``500M``, ``4G``, ``4GiB``, ``1.5g``).
+    A ValueError saying what is expected otherwise, or for less than one byte."""
+    if isinstance(text, int) and not isinstance(text, bool):
+        value = text
+    else:
+        match = _SIZE.fullmatch(str(text))
+        if match is None:
+            raise ValueError(f"{text!r} is not a size (expected bytes, or a number with "
+                             "K, M, G or T: 500M, 4G, 4GiB)")
+        number, unit = match.groups()
+        value = int(Fraction(number) * _UNITS[(unit or "").lower()])
+    if value < 1:
+        raise ValueError(f"{text!r}: the cache size must be at least one byte "
+                         "(--no-cache or CORR_NO_CACHE=1 turn the cache off)")
+    return value
+
+
+@dataclass(frozen=True)
+class CacheSettings:
+    """The ``cache`` argument of :func:`corr.api.run` and ``tune`` with a size limit.
+
+    ``directory``: the cache folder; None uses the environment's choice, as
+    ``cache=None`` does (``CORR_NO_CACHE`` turns it off), True the default
+    folder whatever ``CORR_NO_CACHE`` says, False none.  ``size``: the limit of all its
+    entries together, bytes or a string such as ``"500M"``; None takes
+    ``CORR_CACHE_SIZE``, else 4 GiB.  A bad size is a UsageError here.
+    """
+
+    directory: str | os.PathLike | bool | None = None
+    size: int | str | None = None
+
+    def __post_init__(self):
+        if self.size is not None:
+            from ..errors import UsageError
+            try:
+                object.__setattr__(self, "size", parse_size(self.size))
+            except ValueError as exc:
+                raise UsageError(f"cache size: {exc}") from None
 
 
 def xdg_cache_home() -> str | None:
@@ -41,7 +99,10 @@ def default_directory() -> str | None:
 
 def resolve(cache) -> str | None:
     """The cache folder a run uses: ``cache`` is None (the environment's
-    choice), False (off), True (on, at the default place) or a folder."""
+    choice), False (off), True (on, at the default place), a folder, or a
+    :class:`CacheSettings` (its ``directory`` as one of these)."""
+    if isinstance(cache, CacheSettings):
+        cache = cache.directory
     if cache is False:
         return None
     if cache is None or cache is True:
@@ -49,6 +110,22 @@ def resolve(cache) -> str | None:
             return None
         return default_directory()
     return os.path.abspath(os.fspath(cache))
+
+
+def resolve_size(cache) -> int:
+    """The size limit of the cache's entries (bytes): a :class:`CacheSettings`'
+    ``size``, else ``CORR_CACHE_SIZE``, else :data:`DEFAULT_SIZE`.  A bad
+    ``CORR_CACHE_SIZE`` is a UsageError, as a bad ``--cache-size`` is."""
+    if isinstance(cache, CacheSettings) and cache.size is not None:
+        return cache.size
+    text = os.environ.get(ENV_SIZE, "")
+    if not text.strip():
+        return DEFAULT_SIZE
+    try:
+        return parse_size(text)
+    except ValueError as exc:
+        from ..errors import UsageError
+        raise UsageError(f"{ENV_SIZE}: {exc}") from None
 
 
 def entries_directory(directory: str) -> str:

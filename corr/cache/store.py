@@ -13,7 +13,16 @@ files it reads against it first:
   rebuilt;
 - writers take an exclusive ``fcntl`` lock on the entry (without waiting:
   a run that finds it taken just does not store); readers need no lock,
-  since files are never changed in place, only replaced.
+  since files are never changed in place, only replaced;
+- an entry evicted or cleared (:mod:`.limit`) is renamed away whole, then
+  deleted: a reader finds the manifest and its files, or neither.  A file
+  gone under a reader whose manifest changed or went is :class:`EntryGone`,
+  a miss; files it already mapped stay readable (Linux keeps an unlinked
+  file's pages while they are mapped).
+
+Each use (read or write) stamps the ``last-used`` file's mtime, set
+explicitly (atime cannot be relied on: ``noatime`` mounts never update it),
+for the least-recently-used eviction.
 """
 
 from __future__ import annotations
@@ -30,11 +39,17 @@ from ..processes import alive
 
 MANIFEST = "manifest.json"
 LOCK = ".lock"
+LAST_USED = "last-used"
 TEMP_PREFIX = ".tmp-"
 
 
 class EntryError(Exception):
     """An entry that cannot be trusted (corrupt, truncated, stale) or written."""
+
+
+class EntryGone(EntryError):
+    """The entry was removed or replaced while read (another run evicted, cleared or
+    grew it): a miss, not damage; read its manifest again."""
 
 
 def crc_of(path: str) -> tuple[int, int]:
@@ -90,21 +105,69 @@ class Entry:
             if (data.size, zlib.crc32(memoryview(data))) != tuple(expected):
                 raise EntryError(f"{name}: length or checksum mismatch")
             return pa.ipc.open_file(data)
+        except FileNotFoundError as exc:
+            if self._replaced(manifest):
+                raise EntryGone(f"{name}: removed while read") from None
+            raise EntryError(f"{name}: {exc}") from None
         except (OSError, pa.ArrowException) as exc:
             raise EntryError(f"{name}: {exc}") from None
 
+    def _replaced(self, manifest: dict) -> bool:
+        """Is ``manifest`` no longer the entry's (removed, or a newer one committed)?"""
+        try:
+            return self.manifest() != manifest
+        except EntryError:
+            return True
+
+    # -- use ---------------------------------------------------------------------------------
+    def touch(self) -> None:
+        """Stamp the entry as used now; nothing if it is gone or not writable."""
+        now = time.time_ns()
+        try:
+            fd = os.open(self.path(LAST_USED), os.O_WRONLY | os.O_CREAT, 0o600)
+            try:
+                os.utime(fd, ns=(now, now))
+            finally:
+                os.close(fd)
+        except OSError:
+            pass
+
+    def last_used_ns(self) -> int:
+        """When the entry was last used: its stamp, else its manifest's or folder's mtime."""
+        for name in (LAST_USED, MANIFEST, ""):
+            try:
+                return os.stat(self.path(name) if name else self.folder).st_mtime_ns
+            except OSError:
+                continue
+        return 0
+
     # -- writing ---------------------------------------------------------------------------
-    def try_lock(self) -> bool:
-        """Take the entry's write lock if free (creating the folder); False if taken."""
-        os.makedirs(self.folder, mode=0o700, exist_ok=True)
+    def try_lock(self, create: bool = True) -> bool:
+        """Take the entry's write lock if free (creating the folder unless not
+        ``create``: then FileNotFoundError if it is gone); False if taken.
+
+        The lock is held on the ``.lock`` file now in the folder: one opened
+        before the folder was evicted (renamed away) is not the entry's any more.
+        """
+        if create:
+            os.makedirs(self.folder, mode=0o700, exist_ok=True)
         fd = os.open(self.path(LOCK), os.O_RDWR | os.O_CREAT, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            held, now = os.fstat(fd), os.stat(self.path(LOCK))
+        except FileNotFoundError:
+            os.close(fd)
+            if create:
+                return False             # evicted right now: another run's turn
+            raise
         except OSError as exc:
             os.close(fd)
             if exc.errno in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
                 return False
             raise
+        if (held.st_dev, held.st_ino) != (now.st_dev, now.st_ino):
+            os.close(fd)
+            return False
         self._lock_fd = fd
         return True
 
@@ -138,7 +201,7 @@ class Entry:
     def sweep(self, keep: set[str]) -> None:
         """Remove files the manifest does not list, and dead writers' temporary files."""
         for name in os.listdir(self.folder):
-            if name in keep or name in (MANIFEST, LOCK):
+            if name in keep or name in (MANIFEST, LOCK, LAST_USED):
                 continue
             if name.startswith(TEMP_PREFIX) and _writer_alive(name):
                 continue
@@ -156,8 +219,13 @@ class Entry:
         self.sweep(set())
 
     def size(self) -> int:
+        """Bytes of every file in the folder (0 if it is gone)."""
         total = 0
-        for name in os.listdir(self.folder):
+        try:
+            names = os.listdir(self.folder)
+        except OSError:
+            return 0
+        for name in names:
             try:
                 total += os.stat(self.path(name)).st_size
             except OSError:

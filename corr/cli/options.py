@@ -82,11 +82,35 @@ def thread_filter(args):
 
 
 def add_cache_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--cache-dir", metavar="DIR",
+    parser.add_argument("--cache-dir", metavar="DIR", action=_CacheOption,
                         help="decode cache folder (default: $CORR_CACHE_DIR, else "
                              "$XDG_CACHE_HOME/corr, i.e. ~/.cache/corr)")
     parser.add_argument("--no-cache", action="store_true",
                         help="decode the traces without reading or writing the decode cache")
+    parser.add_argument("--cache-size", metavar="SIZE", action=_CacheOption,
+                        help="size limit of the decode cache's entries together: beyond it, "
+                             "the least recently used are removed (500M, 4G, 4GiB, bytes; "
+                             "default: $CORR_CACHE_SIZE, else 4G)")
+
+
+class _CacheOption(argparse.Action):
+    """--cache-dir and --cache-size, in either order, as one ``args.cache_dir``: the
+    folder, or with a size a corr.cache.CacheSettings (``cache_choice`` hands it
+    to corr.api as its ``cache`` argument).  A bad size: one ``corr:`` line."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        from ..cache.settings import CacheSettings, parse_size
+        chosen = namespace.cache_dir
+        folder = chosen.directory if isinstance(chosen, CacheSettings) else chosen
+        if self.dest == "cache_size":
+            try:
+                namespace.cache_size = parse_size(values)
+            except ValueError as exc:
+                raise argparse.ArgumentError(self, str(exc)) from None
+        else:
+            folder = values
+        size = namespace.cache_size
+        namespace.cache_dir = folder if size is None else CacheSettings(folder, size)
 
 
 @contextmanager
