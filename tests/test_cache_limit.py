@@ -227,6 +227,20 @@ def test_an_entry_larger_than_the_limit_alone_is_not_stored(tmp_path, traces, pl
     assert not list((cache / "traces").glob("*/.tmp-*"))
 
 
+def test_a_grown_entry_larger_than_the_limit_is_not_stored(tmp_path, traces, plain):
+    """The entry stays as it was (and is still read back); the run decodes."""
+    cache = tmp_path / "cache"
+    api.run(WAKEUP, [traces["a"]], cache=cached(cache))
+    limit = entry_size(cache) * 3 // 2
+    before = {p.name: p.stat().st_size for p in (cache / "traces").glob("*/*.*")}
+    result, notes = run_quietly(SYSCALLS, traces["a"], cached(cache, limit))
+    assert result == plain[SYSCALLS, "a"]
+    assert [n.split(": ", 1)[1].split(" not stored:")[0] for n in notes] == ["entry", "intervals"]
+    assert all("more than the cache's size limit" in n for n in notes)
+    assert {p.name: p.stat().st_size for p in (cache / "traces").glob("*/*.*")} == before
+    assert run_quietly(WAKEUP, traces["a"], cached(cache, limit)) == (plain[WAKEUP, "a"], [])
+
+
 # -- an entry removed while read --------------------------------------------------------------
 
 def evict_from_another_run(cache: Path, trace: Path, limit: int) -> None:
@@ -308,3 +322,22 @@ def test_an_entry_removed_after_its_files_were_mapped_is_still_read(tmp_path, tr
     result, notes = run_quietly(rules, traces["a"], cached(cache))
     assert cleared and result == plain[rules, "a"] and notes == []
     assert folders(cache) == {}
+
+
+def test_an_entry_evicted_before_its_intervals_are_added_is_left_alone(tmp_path, traces, plain,
+                                                                       monkeypatch):
+    """The run stored the columns; another run evicts the entry before this one adds
+    its interval tables: they are not stored, without a warning, nor a new folder."""
+    cache = tmp_path / "cache"
+    real, cleared = cached_intervals._write, []
+
+    def clear_then_write(entry, matcher):
+        if not cleared:
+            proc = run_corr("cache", "clear", "--cache-dir", cache)
+            assert proc.stdout.strip() == "removed 1 cache entry", proc.stderr
+            cleared.append(True)
+        return real(entry, matcher)
+    monkeypatch.setattr(cached_intervals, "_write", clear_then_write)
+    result, notes = run_quietly(SYSCALLS, traces["a"], cached(cache))
+    assert cleared and result == plain[SYSCALLS, "a"] and notes == []
+    assert list((cache / "traces").iterdir()) == []

@@ -17,6 +17,7 @@ stored either.
 from __future__ import annotations
 
 import json
+import os
 import time
 from array import array
 
@@ -152,7 +153,7 @@ def keep_run(cache, ruleset, projection, engine) -> None:
             record["file"] = f"rule-{key}-{int(time.time() * 1000)}.arrow"
             renames[record["file"]] = path
             made[key] = record
-        if not made or not entry.try_lock():
+        if not made or not entry.try_lock(create=False):
             _remove(renames.values())
             return
         try:
@@ -178,6 +179,8 @@ def keep_run(cache, ruleset, projection, engine) -> None:
         cache.stored()
     except (OSError, EntryError, pa.ArrowException, ValueError) as exc:
         _remove(renames.values())
+        if isinstance(exc, FileNotFoundError) and not os.path.isdir(entry.folder):
+            return                       # evicted meanwhile: nothing to add to
         from .decoded import warn
         warn(f"cache {entry.folder}: intervals not stored ({exc})")
 
@@ -208,7 +211,6 @@ def _write(entry, matcher) -> tuple[dict, str]:
 
 
 def _remove(paths) -> None:
-    import os
     for path in paths:
         try:
             os.unlink(path)

@@ -15,9 +15,6 @@ The entries together are kept under a size limit (:mod:`.limit`):
 from __future__ import annotations
 
 import os
-import re
-from dataclasses import dataclass
-from fractions import Fraction
 
 ENV_DIR = "CORR_CACHE_DIR"
 ENV_OFF = "CORR_NO_CACHE"
@@ -30,7 +27,7 @@ ENTRIES = "traces"
 DEFAULT_SIZE = 4 << 30
 
 _UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
-_SIZE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(?:([kmgt])(?:i?b)?|b)?\s*", re.IGNORECASE)
+_SIZE = r"\s*(\d+)(?:\.(\d+))?\s*(?:([kmgt])(?:i?b)?|b)?\s*"
 
 
 class CacheWarning(UserWarning):
@@ -44,19 +41,21 @@ def parse_size(text) -> int:
     if isinstance(text, int) and not isinstance(text, bool):
         value = text
     else:
-        match = _SIZE.fullmatch(str(text))
+        import re
+        match = re.fullmatch(_SIZE, str(text), re.IGNORECASE)
         if match is None:
             raise ValueError(f"{text!r} is not a size (expected bytes, or a number with "
                              "K, M, G or T: 500M, 4G, 4GiB)")
-        number, unit = match.groups()
-        value = int(Fraction(number) * _UNITS[(unit or "").lower()])
+        whole, fraction, unit = match.groups()
+        scale = _UNITS[(unit or "").lower()]
+        fraction = fraction or ""           # exact: "1.5K" is 1536, whatever floats say
+        value = int(whole) * scale + int(fraction or 0) * scale // 10 ** len(fraction)
     if value < 1:
         raise ValueError(f"{text!r}: the cache size must be at least one byte "
                          "(--no-cache or CORR_NO_CACHE=1 turn the cache off)")
     return value
 
 
-@dataclass(frozen=True)
 class CacheSettings:
     """The ``cache`` argument of :func:`corr.api.run` and ``tune`` with a size limit.
 
@@ -67,16 +66,27 @@ class CacheSettings:
     ``CORR_CACHE_SIZE``, else 4 GiB.  A bad size is a UsageError here.
     """
 
-    directory: str | os.PathLike | bool | None = None
-    size: int | str | None = None
+    __slots__ = ("directory", "size")
 
-    def __post_init__(self):
-        if self.size is not None:
-            from ..errors import UsageError
+    def __init__(self, directory: str | os.PathLike | bool | None = None,
+                 size: int | str | None = None):
+        if size is not None:
             try:
-                object.__setattr__(self, "size", parse_size(self.size))
+                size = parse_size(size)
             except ValueError as exc:
+                from ..errors import UsageError
                 raise UsageError(f"cache size: {exc}") from None
+        self.directory, self.size = directory, size
+
+    def __eq__(self, other):
+        return isinstance(other, CacheSettings) and \
+            (self.directory, self.size) == (other.directory, other.size)
+
+    def __hash__(self):
+        return hash((self.directory, self.size))
+
+    def __repr__(self) -> str:
+        return f"CacheSettings(directory={self.directory!r}, size={self.size!r})"
 
 
 def xdg_cache_home() -> str | None:
