@@ -17,6 +17,7 @@ import pytest
 
 from corr import api
 from corr.cache import CacheSettings, CacheWarning, parse_size, resolve_size
+from corr.cache import decoded
 from corr.cache import intervals as cached_intervals
 from corr.cache.limit import enforce, usage
 from corr.cache.replay import Replay
@@ -216,12 +217,18 @@ def test_the_entry_in_use_or_locked_is_never_evicted(tmp_path, traces, protected
         assert enforce(str(cache), 1) == [a] and folders(cache) == {}
 
 
-def test_an_entry_larger_than_the_limit_alone_is_not_stored(tmp_path, traces, plain):
+@pytest.mark.parametrize("when", ["at the end", "while recording"])
+def test_an_entry_larger_than_the_limit_alone_is_not_stored(tmp_path, traces, plain,
+                                                           monkeypatch, when):
+    """Found when the manifest is written, or (large decodes) while the files grow."""
     cache = tmp_path / "cache"
     api.run(WAKEUP, [traces["b"]], cache=cached(cache))
+    if when == "while recording":
+        monkeypatch.setattr(decoded, "SIZE_CHECK", 1)   # the files' size after every batch
     result, notes = run_quietly(SYSCALLS, traces["a"], cached(cache, "1K"))
     assert result == plain[SYSCALLS, "a"]
-    assert len(notes) == 1 and "not stored: it would take" in notes[0]
+    assert len(notes) == 1, notes
+    assert ("not stored: it would take" in notes[0]) == (when == "at the end")
     assert "more than the cache's size limit of 1.0 KiB (--cache-size, CORR_CACHE_SIZE)" in notes[0]
     assert sorted(folders(cache)) == ["b"]            # b is not evicted for an entry never stored
     assert not list((cache / "traces").glob("*/.tmp-*"))
