@@ -449,8 +449,7 @@ def critical_path(iv: dict, max_lanes: int = 24) -> str:
             for start, length, busy in bars.get((state, row), ()):
                 what = duration(busy) if busy == length else f"{duration(busy)} in {duration(length)}"
                 svg.rect(left + start * scale, ys[row] - bar / 2, max(length * scale, 0.6), bar,
-                         STATE_COLOURS[state], f"{state}, {label}: {what} at "
-                         f"+{start / 1e6:.3f} ms")
+                         STATE_COLOURS[state], f"{state}, {label}: {what} at +{duration(start)}")
     return svg.render()
 
 
