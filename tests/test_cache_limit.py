@@ -3,7 +3,6 @@ reading an entry another run removes gets the same result as without a cache."""
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import re
@@ -23,7 +22,6 @@ from corr.cache.limit import enforce, usage
 from corr.cache.replay import Replay
 from corr.cache.store import Entry
 from corr.errors import UsageError
-from corr.render import run_json
 from corr.testing.generate import generate_kernel_trace
 
 from conftest import ROOT, one_line_error, run_corr
@@ -34,9 +32,8 @@ BIG = CacheSettings(None, "1G")                      # a limit no test reaches
 
 
 def as_json(result) -> str:
-    out = io.StringIO()
-    run_json.write(result, out, True)
-    return out.getvalue()
+    """The whole result, every interval included, as comparable text."""
+    return json.dumps(result.to_dict(all_intervals=True), sort_keys=True, default=repr)
 
 
 @pytest.fixture(scope="module")
