@@ -381,7 +381,7 @@ def breakdowns(labels: list[str], intervals: list[dict]) -> str:
     pitch = (bottom - top) / max(len(labels), 1)
     ys = [top + (n + 0.5) * pitch for n in range(len(labels))]
     _x_axis(svg, left, right, top, bottom,
-            [(left + t * scale, text) for t, text in time_ticks(high, 8)], "time")
+            [(left + t * scale, text) for t, text in time_ticks(high, 8)], "duration")
     _lanes_axis(svg, left, ys, labels, top, bottom)
     bar = pitch * 0.6
     for y, label, iv in zip(ys, labels, intervals):
@@ -517,7 +517,7 @@ def _pack(desired: list[float], gaps: list[float]) -> list[float]:
     return [v + o for v, o in zip(out, offsets)]
 
 
-NODE_SLOT = 40.0           # px: a box (22) and the room around it, in its column
+NODE_SLOT = 46.0           # px: a box (22) and the room around it, in its column
 BOX_H = 22.0
 
 
@@ -542,7 +542,7 @@ def _layered(nodes: dict, edges: list, column: dict, thickness: list[float]):
         chain = [u]
         for c in range(cu + step, cv, step):
             dummy = ("edge", k, c)
-            col[dummy], slot[dummy] = c, thickness[k] + 8
+            col[dummy], slot[dummy] = c, thickness[k] + 10
             chain.append(dummy)
         chain.append(v)
         w = d["ns"] + 1
@@ -632,7 +632,7 @@ def blame_graph(blame, max_edges: int) -> str:
         centre_x.append(x + w / 2)
         x += w + gap
     same_col = any(ch is None for ch in chains)
-    height = max(200.0, inner_h + 2 * pad_y)
+    height = max(230.0, inner_h + 2 * pad_y)
     shift = (height - inner_h) / 2
     pos = {item: (centre_x[c], y[item] + shift) for c, m in enumerate(members) for item in m}
     if same_col:                                   # room for the arcs right of the last column
