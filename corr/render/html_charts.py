@@ -415,7 +415,8 @@ def critical_path(iv: dict, max_lanes: int = 24) -> str:
         shown = [tid for tid in names if tid in kept]
         lane = {tid: shown.index(tid) if tid in kept else len(shown) for tid in names}
         labels = [names[tid] for tid in shown] + [f"{len(names) - len(shown):,} other threads"]
-    states = [s for s in STATE_COLOURS if any(seg["state"] == s for seg in path)]
+    present = {seg["state"] for seg in path}
+    states = [s for s in STATE_COLOURS if s in present]
     rows = math.ceil(len(states) / 5)
     height = 64 + 16 * rows + 29 * len(labels)
     svg = _Svg(WIDTH, height, "critical path")
