@@ -246,7 +246,8 @@ def histogram(durations: np.ndarray, threshold_ns: int | None, gid: str = "thres
     svg = _Svg(WIDTH, 288, "latency histogram")
     left, right, top, bottom = 66.0, WIDTH - 18.0, 12.0, 288 - 44.0
     lo, hi = float(edges[0]), float(edges[-1])
-    if threshold_ns is not None:
+    line = threshold_ns is not None and threshold_ns > 0         # a log axis has no 0
+    if line:
         lo, hi = min(lo, threshold_ns), max(hi, threshold_ns)
     llo, lhi = math.log10(lo), math.log10(hi)
     pad = 0.05 * max(lhi - llo, 0.1)
@@ -299,7 +300,7 @@ def histogram(durations: np.ndarray, threshold_ns: int | None, gid: str = "thres
                  f"{c:,} interval{'s' if c != 1 else ''}{', over the threshold' if slow else ''}",
                  f' stroke="white" stroke-width="0.5" data-count="{c}" '
                  f'data-low-ns="{edges[i]:.0f}" data-high-ns="{edges[i + 1]:.0f}"')
-    if threshold_ns is not None:
+    if line:
         x = to_x(threshold_ns)
         svg.line(x, top, x, bottom, INK, 1.6, f' stroke-dasharray="6 3" id="{esc(gid)}"')
         label = f"threshold {duration(threshold_ns)}"
