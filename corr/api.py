@@ -1,6 +1,11 @@
 """corr's public library API: everything the command line does, callable.
 
     import corr
+    import corr.api
+    run = corr.api.run("rules/offcpu.yaml", ["trace/"])
+    corr.api.write(run, "offcpu.parquet")          # as corr run -o offcpu.parquet
+    corr.api.write(run, "jsonl", stream=f)         # as corr run --format jsonl
+
     result = corr.inspect(["trace/"])
     print(result.events, result.to_dict()["event_classes"][:3])
 
@@ -120,6 +125,30 @@ def tune(rules, traces, overrides: Iterable[str] = (),
     result = run_rules(traceset, ruleset, progress, explain=False, cache=cache, reader=reader,
                        thread_filter=_thread_filter(filter))
     return TuningSession(ruleset, result, file_values)
+
+
+def write(result, path_or_format: PathLike, *, format: str | None = None, stream=None,
+          **options) -> str:
+    """Write a :class:`RunResult` in one of ``corr run``'s output formats.
+
+    ``path_or_format`` is a format's name (``"json"``, ``"jsonl"``, ``"folded"``...),
+    written to ``stream`` (a text or binary stream; default stdout), or a file
+    path, its format from its extension as ``corr run -o`` tells it (or ``format``).
+    A file is replaced whole once written: a failure part-way leaves whatever
+    was there before.  ``options`` are ``corr run``'s: ``top`` (text, HTML),
+    ``all_intervals`` (JSON, JSON Lines, Chrome trace), ``all_edges`` (DOT).
+    Returns what was written, as ``corr run`` says it ("JSON", "4,043 intervals").
+    A format that needs ``blame:`` on rules without it, or one that writes only
+    files given no path, raises :class:`~corr.errors.UsageError`.
+    """
+    from .render import formats, output
+    opts = output.Options.of(**options)
+    if format is None and isinstance(path_or_format, str) and path_or_format in formats.REGISTRY:
+        return output.write(result, path_or_format, stream=stream, options=opts)
+    if stream is not None:
+        raise TypeError("stream: only with a format's name (a path is written to its file)")
+    path = os.fspath(path_or_format)
+    return output.write(result, format or formats.from_path(path), path=path, options=opts)
 
 
 def _thread_filter(value) -> ThreadFilter | None:

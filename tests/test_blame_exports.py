@@ -11,7 +11,7 @@ import networkx as nx
 import pytest
 
 import corr.api as api
-from corr.render import blame_graph, chrome_trace, folded
+from corr.render import blame_graph
 
 from conftest import one_line_error, run_corr, shared_trace
 from test_sched_scenarios import chain_to_the_disk
@@ -63,7 +63,7 @@ def test_json_has_breakdowns_paths_and_blame(chain):
 def test_folded_stacks(chain):
     _, result = chain
     out = io.StringIO()
-    folded.write(result, out)
+    api.write(result, "folded", stream=out)
     assert out.getvalue().splitlines() == [
         "offcpu;client (101);PREEMPTED 1000",
         "offcpu;client (101);server (102);BLOCK_DEVICE 3200",
@@ -119,7 +119,7 @@ def test_dot_of_a_real_trace_is_readable(tmp_path):
 def test_chrome_trace_events(chain):
     base, result = chain
     out = io.StringIO()
-    chrome_trace.write(result, out)
+    api.write(result, "chrome", stream=out)
     events = json.loads(out.getvalue())["traceEvents"]
     slices = [e for e in events if e["ph"] == "X" and e["cat"] == "critical_path"]
     assert all(e["dur"] > 0 for e in events if e["ph"] == "X")

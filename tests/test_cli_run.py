@@ -76,7 +76,7 @@ def test_set_changes_the_threshold(tmp_path):
 
 def test_json_format_is_stable(tmp_path):
     out = json.loads(run_corr("run", "--format", "json", RULES, EXAMPLE_TRACE).stdout)
-    assert out["format_version"] == 1
+    assert out["format_version"] == 2
     rule = out["rules"][0]
     assert set(rule["stats"]) >= {"count", "min_ns", "max_ns", "mean_ns", "stdev_ns", "p50_ns",
                                   "p90_ns", "p99_ns", "over_threshold", "timeouts", "late",
@@ -111,7 +111,7 @@ def test_output_file_format_from_extension(tmp_path, suffix):
     proc = run_corr("run", "-o", out, RULES, EXAMPLE_TRACE)
     assert proc.returncode == 0, proc.stderr
     if suffix == ".json":
-        assert json.loads(out.read_text())["format_version"] == 1
+        assert json.loads(out.read_text())["format_version"] == 2
         return
     if suffix == ".csv":
         with open(out) as f:
@@ -127,15 +127,15 @@ def test_output_file_format_from_extension(tmp_path, suffix):
 
 
 # Every extension -o knows, and what "wrote FILE (...)" says it holds.
-WROTE = {".json": "JSON", ".csv": "4,043 intervals", ".parquet": "4,043 intervals", ".txt": "text",
+WROTE = {".json": "JSON", ".jsonl": "JSON Lines", ".csv": "4,043 intervals", ".parquet": "4,043 intervals", ".txt": "text",
          ".folded": "folded stacks", ".dot": "blame graph, DOT",
          ".graphml": "blame graph, GraphML", ".trace.json": "Chrome trace events",
          ".perfetto.json": "Chrome trace events", ".html": "HTML report", ".htm": "HTML report"}
 
 
 def test_every_output_extension_says_what_it_wrote(tmp_path):
-    from corr.cli.run_cmd import EXTENSIONS
-    assert set(WROTE) == set(EXTENSIONS)
+    from corr.render.formats import extensions
+    assert set(WROTE) == set(extensions())
     for suffix, what in WROTE.items():
         out = tmp_path / f"result{suffix}"
         proc = run_corr("run", "-o", out, RULES, EXAMPLE_TRACE)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import shutil
@@ -27,9 +26,7 @@ WAKEUP = ROOT / "rules" / "wakeup.yaml"
 
 
 def as_json(result) -> str:
-    out = io.StringIO()
-    run_json.write(result, out, True)
-    return out.getvalue()
+    return run_json.render(result, all_intervals=True)
 
 
 def entry_files(cache: Path) -> list[Path]:

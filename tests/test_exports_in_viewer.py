@@ -22,6 +22,7 @@ from in_speedscope import Viewed, open_in_speedscope
 from test_blame_exports import RULES
 from test_sched_scenarios import chain_to_the_disk
 from corr.render import chrome_trace
+from corr.render.output import Destination, Options
 
 # The ground truth of chain_to_the_disk(), in ns from the scenario's origin:
 # client (101) blocks at 1000 on server (102), which blocks at 2000 on the
@@ -229,9 +230,9 @@ def test_intervals_without_a_thread_get_integer_named_tracks():
 
 def test_intervals_without_a_thread_in_speedscope(tmp_path):
     path = tmp_path / "block.trace.json"
-    with open(path, "w") as out:
-        chrome_trace.write(_keyed_result(), out)
-    assert path.read_text().startswith('{"displayTimeUnit": "ns", "traceEvents": [')
+    with open(path, "wb") as out:
+        chrome_trace.write(_keyed_result(), Destination(out), Options())
+    assert path.read_text().startswith('{"displayTimeUnit":"ns","traceEvents":[')
     v = open_in_speedscope(path, tmp_path)
     assert v.imported
     # One track per key; the selector shows each track's total time (5 + 1 us).

@@ -415,13 +415,9 @@ def test_raw_integer_columns():
 # -- workers started ahead of the run ---------------------------------------------------------
 
 def _run_json(rules, trace, **kwargs) -> str:
-    import io
-
     from corr import api
     from corr.render import run_json
-    out = io.StringIO()
-    run_json.write(api.run(rules, [trace], **kwargs), out, True)
-    return out.getvalue()
+    return run_json.render(api.run(rules, [trace], **kwargs), all_intervals=True)
 
 
 def test_a_run_starts_its_workers_before_the_engine_and_gives_the_serial_result(

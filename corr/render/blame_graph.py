@@ -77,5 +77,6 @@ def write_dot(result, out, min_share: float = DOT_MIN_SHARE) -> None:
     out.write("}\n")
 
 
-def write_graphml(result, path) -> None:
-    nx.write_graphml(combined(result), path)
+def write_graphml(result, out) -> None:
+    """GraphML to ``out``: a path, or a binary stream."""
+    nx.write_graphml(combined(result), out)

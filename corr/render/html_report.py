@@ -23,6 +23,12 @@ from .run_text import (entry_thread_differs, explained_thread, key_text, stat_ce
                        unfinished_note)
 from .units import count, duration, timestamp
 
+NAME = "html"
+EXTENSIONS = (".html", ".htm")
+DESCRIPTION = "HTML report"
+NEEDS_BLAME = False
+FILE_ONLY = True
+
 TEMPLATES = Path(__file__).with_name("templates")
 MAX_GROUPS = 30            # rows of the per-group table
 MAX_LANES = 24             # lanes of the timeline (the busiest groups or threads)
@@ -32,9 +38,10 @@ BLAME_EDGES = 24           # heaviest edges drawn in the blame graph
 BLAME_ROWS = 12
 
 
-def write(result, path, top: int = 10) -> None:
-    """Render the report of ``result`` into ``path``."""
-    Path(path).write_text(render(result, top), encoding="utf-8")
+def write(result, destination, options) -> None:
+    """Render the report of ``result`` (its ``options.top`` slowest per rule) to ``destination``."""
+    with destination.text() as out:
+        out.write(render(result, options.top))
 
 
 def render(result, top: int = 10) -> str:

@@ -1,87 +1,177 @@
-"""The intervals of every rule as one table: CSV or Parquet.
+"""The intervals of every rule as one table, for CSV and Parquet.
 
-One row per interval, every status included, with the rule's name; key
-parts get a ``key.<part>`` column each.  Files are written to a temporary
-name and renamed into place, so an error never leaves half a file.
+One row per interval, every status included, in each rule's table order,
+with the rule's name; key parts get a ``key.<part>`` column each and
+captured fields a ``fields.<name>`` column each (Parquet: one struct
+column ``fields``), in the order the rules name them; a rule without a
+key part or field has nulls there.  Threads are named as
+``RuleResult.interval`` names them (by their name at the interval's
+start, for rules with ``blame:``), but no interval is explained: the
+columns are read from the interval table a block of rows at a time,
+without a dict per interval.
 """
 
 from __future__ import annotations
 
-import csv
-import json
-import os
-import tempfile
+from .output import atomic_write  # noqa: F401  (rules/writer.py writes tuned rule files with it)
 
 COLUMNS = ["rule", "start_ns", "end_ns", "duration_ns", "status", "tid", "cpu", "comm",
            "exit_tid", "exit_cpu", "exit_comm", "group", "lossy"]
+BLOCK = 1 << 16            # rows turned into Python values at a time
 
 
-def rows(result):
-    """Every interval of every rule as a flat dict."""
-    key_parts = []
+def layout(result) -> tuple[list[str], list[str]]:
+    """The key parts and the captured fields of every rule, each once, in order."""
+    key_parts: list[str] = []
+    field_names: list[str] = []
     for r in result.rules:
         for name in r.intervals.key_names:
             if name not in key_parts:
                 key_parts.append(name)
+        for name in r.intervals.field_names:
+            if name not in field_names:
+                field_names.append(name)
+    return key_parts, field_names
+
+
+def count(result) -> int:
+    return sum(len(r.intervals) for r in result.rules)
+
+
+def blocks(result, key_parts: list[str], field_names: list[str]):
+    """``(rule result, columns)`` per block of rows: the table's columns as Python
+    lists, keyed as :data:`COLUMNS`, ``key.<part>`` and ``fields.<name>``."""
+    import numpy as np
+
+    from ..engine.intervals import NONE_INT, STATUS_NAMES
+    from ..engine.result import plain_value
+    statuses = np.array(STATUS_NAMES, dtype=object)
     for r in result.rules:
-        for i in range(len(r.intervals)):
-            row = r.interval(i)
-            key = row.pop("key")
-            fields = row.pop("fields")
-            out = {"rule": r.name}
-            out.update({c: row[c] for c in COLUMNS[1:]})
-            if isinstance(out["group"], list):
-                out["group"] = json.dumps(out["group"])
-            keys = key if isinstance(key, dict) else {r.intervals.key_names[0]: key}
+        table = r.intervals
+        n = len(table)
+        if not n:
+            continue
+        start = np.frombuffer(table.start_ns, dtype=np.int64)
+        end = np.frombuffer(table.end_ns, dtype=np.int64)
+        status = np.frombuffer(table.status, dtype=np.int8)
+        group = np.frombuffer(table.group, dtype=np.int32)
+        lossy = np.frombuffer(table.lossy, dtype=np.int8)
+        ints = {c: np.frombuffer(getattr(table, attr), dtype=np.int32)
+                for c, attr in (("tid", "entry_tid"), ("cpu", "entry_cpu"),
+                                ("exit_tid", "exit_tid"), ("exit_cpu", "exit_cpu"))}
+        entry_comm, exit_comm = table.entry_comm, table.exit_comm
+        keys, key_names = table.key, table.key_names
+        captured = table.fields
+        group_values = [plain_value(v) for v in r.group_values] if r.group_values else None
+        analysis = r.analysis
+        threads = getattr(analysis, "threads", None) if analysis is not None else None
+        for a in range(0, n, BLOCK):
+            b = min(a + BLOCK, n)
+            starts = start[a:b].tolist()
+            columns = {"rule": [r.name] * (b - a), "start_ns": starts,
+                       "end_ns": end[a:b].tolist(),
+                       "duration_ns": (end[a:b] - start[a:b]).tolist(),
+                       "status": statuses[status[a:b]].tolist()}
+            for c, values in ints.items():
+                part = values[a:b]
+                out = part.tolist()
+                if (part == NONE_INT).any():
+                    out = [None if v == NONE_INT else v for v in out]
+                columns[c] = out
+            columns["comm"] = _named(threads, columns["tid"], starts, entry_comm[a:b])
+            columns["exit_comm"] = _named(threads, columns["exit_tid"], starts, exit_comm[a:b])
+            columns["group"] = ([group_values[g] for g in group[a:b].tolist()]
+                                if group_values else [None] * (b - a))
+            columns["lossy"] = lossy[a:b].astype(bool).tolist()
+            part_keys = list(keys[a:b])
+            plain = not isinstance(keys, list) or all(type(k) is not tuple for k in part_keys)
             for part in key_parts:
-                out[f"key.{part}"] = keys.get(part)
-            out["fields"] = json.dumps(fields) if fields else None
-            yield out
+                at = key_names.index(part) if part in key_names else None
+                if at is None or (plain and at > 0):
+                    columns[f"key.{part}"] = [None] * (b - a)
+                elif plain:
+                    columns[f"key.{part}"] = part_keys
+                else:                 # a tuple's parts, as RuleResult.interval names them
+                    columns[f"key.{part}"] = [(k[at] if at < len(k) else None) if type(k) is tuple
+                                              else (k if at == 0 else None) for k in part_keys]
+            for name in field_names:
+                values = captured.get(name)
+                columns[f"fields.{name}"] = (list(values[a:b]) if values is not None
+                                             else [None] * (b - a))
+            yield r, columns
 
 
-def atomic_write(path: str, write) -> None:
-    """``write(tmp)`` a file beside ``path``, then rename it into place."""
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".corr-", dir=directory)
-    os.close(fd)
-    try:
-        write(tmp)
-        # mkstemp makes the file private; the output gets the usual mode.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+def _named(threads, tids: list, starts: list, comms: list) -> list:
+    """Each row's thread called as ``RuleResult.interval`` calls it: by its name at the
+    interval's start when the rule's analysis keeps names over time (a thread the
+    trace never named keeps the event's name)."""
+    comms = list(comms)
+    if threads is None:
+        return comms
+    name_at = threads.name_at
+    for j, tid in enumerate(tids):
+        if tid is not None and tid > 0:
+            name = name_at(tid, starts[j])
+            if name is not None:
+                comms[j] = name
+    return comms
 
 
-def write_csv(result, path: str) -> int:
-    table = list(rows(result))
+def selected(r, all_intervals: bool = False):
+    """The rows ``RuleResult.iter_intervals`` gives, in its order: those over the
+    threshold (or all), slowest first."""
+    import numpy as np
+    durations = r.intervals.durations()
+    if all_intervals or r.threshold_ns is None:
+        index = np.arange(len(durations))
+    else:
+        index = np.flatnonzero(r.over_threshold())
+    return index[np.argsort(-durations[index], kind="stable")]
 
-    def write(tmp):
-        with open(tmp, "w", newline="") as f:
-            names = list(table[0]) if table else COLUMNS
-            w = csv.DictWriter(f, fieldnames=names)
-            w.writeheader()
-            w.writerows(table)
-    atomic_write(path, write)
-    return len(table)
+
+def selected_rows(r, all_intervals: bool = False):
+    """``(rows, largest tid)`` of the :func:`selected` intervals: each row
+    ``(tid, comm, key, group, status, start_ns, duration_ns)`` as
+    ``RuleResult.interval`` gives them, read from the table's columns a block at a
+    time (nothing explained); the largest tid of them all, or None."""
+    import numpy as np
+
+    from ..engine.intervals import NONE_INT
+    index = selected(r, all_intervals)
+    table = r.intervals
+    tids = np.frombuffer(table.entry_tid, dtype=np.int32)
+    chosen = tids[index]
+    chosen = chosen[chosen != NONE_INT]
+    largest = int(chosen.max()) if len(chosen) else None
+    return _selected_rows(r, index), largest
 
 
-def write_parquet(result, path: str) -> int:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
+def _selected_rows(r, index):
+    import numpy as np
 
-    table = list(rows(result))
-    columns = list(table[0]) if table else COLUMNS
-    data = {c: [row.get(c) for row in table] for c in columns}
-    arrays = {}
-    for c, values in data.items():
-        try:
-            arrays[c] = pa.array(values)
-        except (pa.ArrowInvalid, pa.ArrowTypeError):      # mixed types across rules
-            arrays[c] = pa.array([None if v is None else str(v) for v in values])
-    atomic_write(path, lambda tmp: pq.write_table(pa.table(arrays), tmp))
-    return len(table)
+    from ..engine.intervals import NONE_INT, STATUS_NAMES
+    from ..engine.result import plain_value
+    table = r.intervals
+    start = np.frombuffer(table.start_ns, dtype=np.int64)
+    end = np.frombuffer(table.end_ns, dtype=np.int64)
+    status = np.frombuffer(table.status, dtype=np.int8)
+    group = np.frombuffer(table.group, dtype=np.int32)
+    tids = np.frombuffer(table.entry_tid, dtype=np.int32)
+    comms, keys, key_names = table.entry_comm, table.key, table.key_names
+    group_values = [plain_value(v) for v in r.group_values] if r.group_values else None
+    analysis = r.analysis
+    threads = getattr(analysis, "threads", None) if analysis is not None else None
+    for a in range(0, len(index), BLOCK):
+        at = index[a:a + BLOCK]
+        starts = start[at].tolist()
+        durations = (end[at] - start[at]).tolist()
+        block_tids = [None if t == NONE_INT else t for t in tids[at].tolist()]
+        rows = at.tolist()
+        names = _named(threads, block_tids, starts, [comms[i] for i in rows])
+        block_keys = [keys[i] for i in rows]
+        block_keys = [dict(zip(key_names, k)) if isinstance(k, tuple) else k
+                      for k in block_keys]
+        groups = ([group_values[g] for g in group[at].tolist()] if group_values
+                  else [None] * len(rows))
+        yield from zip(block_tids, names, block_keys, groups,
+                       [STATUS_NAMES[s] for s in status[at].tolist()], starts, durations)

@@ -10,6 +10,12 @@ from ..engine.intervals import INCOMPLETE, TIMEOUT
 from .grid import Grid
 from .units import count, duration, short_duration
 
+NAME = "text"
+EXTENSIONS = (".txt",)
+DESCRIPTION = "text"
+NEEDS_BLAME = False
+FILE_ONLY = False
+
 STAT_COLUMNS = [("count", "count"), ("min", "min_ns"), ("mean", "mean_ns"), ("p50", "p50_ns"),
                 ("p90", "p90_ns"), ("p99", "p99_ns"), ("max", "max_ns"), ("stdev", "stdev_ns"),
                 ("> thr", "over_threshold")]
@@ -94,6 +100,18 @@ def thread_cells(rule, iv: dict, begin: int, with_entry: bool) -> list:
     if with_entry:
         cells.append(Text(thread_label(iv, iv["tid"], iv["comm"], begin)))
     return cells
+
+
+def write(result, destination, options) -> None:
+    """The report as ``corr run`` prints it: on a stream as on the terminal (its width
+    there, 200 columns in a pipe), in a file 120 columns wide and without colour."""
+    with destination.text() as out:
+        if destination.is_file:
+            console = Console(file=out, width=120, no_color=True, emoji=False)
+        else:
+            console = Console(file=out, highlight=False, emoji=False, soft_wrap=False,
+                              width=None if destination.isatty() else 200)
+        render(result, console, top=options.top)
 
 
 def render(result, console: Console, top: int = 10, max_groups: int = 30) -> None:

@@ -1,0 +1,194 @@
+"""The one write path of every output format: stdout, a stream, or a file.
+
+A file is written to a temporary name beside it and renamed into place
+once whole, so a failure part-way (a full disk, Ctrl-C, a bad value) leaves
+no partial file and keeps whatever was at that path before; the temporary
+file is removed.  Formats write bytes to :attr:`Destination.binary` (or
+text to :meth:`Destination.text`) and never open, rename or flush files
+themselves.
+
+Text written to files is UTF-8; a string from a trace that is not valid
+UTF-8 (the reader keeps its bytes as surrogate escapes) is written with
+backslash escapes (``\\udcff``), never as a half-written file.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import tempfile
+from contextlib import contextmanager
+from dataclasses import dataclass, fields
+
+from ..errors import UsageError
+from . import formats
+
+
+@dataclass(frozen=True)
+class Options:
+    """What ``corr run``'s options tell the formats (each reads those it uses)."""
+
+    top: int = 10                    # text, HTML: the N slowest intervals shown per rule
+    all_intervals: bool = False      # JSON, JSON Lines, Chrome trace: under the threshold too
+    all_edges: bool = False          # DOT: every blame edge, small ones too
+
+    @classmethod
+    def of(cls, **values) -> "Options":
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise TypeError(f"unknown output option(s) {', '.join(unknown)} "
+                            f"(known: {', '.join(sorted(known))})")
+        return cls(**values)
+
+
+class Destination:
+    """Where a format writes: a binary stream, and how to write text to it."""
+
+    def __init__(self, binary, path: str | None = None, text_stream=None):
+        self.binary = binary                 # .write(bytes)
+        self.path = path                     # the file being written (None: a stream)
+        self._text_stream = text_stream      # the caller's own text stream, if any
+
+    @property
+    def is_file(self) -> bool:
+        return self.path is not None
+
+    def isatty(self) -> bool:
+        stream = self._text_stream if self._text_stream is not None else self.binary
+        isatty = getattr(stream, "isatty", None)
+        return bool(isatty and isatty())
+
+    @contextmanager
+    def text(self, newline: str | None = None):
+        """A text stream onto the destination: the caller's own text stream (stdout as
+        it is set up), or UTF-8 over the binary stream (``newline=""``: as written)."""
+        if self._text_stream is not None and newline is None:
+            yield self._text_stream
+            self._text_stream.flush()
+            return
+        wrapper = io.TextIOWrapper(_Unclosed(self.binary), encoding="utf-8",
+                                   errors="backslashreplace", newline=newline,
+                                   write_through=False)
+        try:
+            yield wrapper
+        finally:
+            wrapper.flush()
+            wrapper.detach()
+
+
+class _Unclosed(io.RawIOBase):
+    """A writable view of a binary stream that a TextIOWrapper may hold and let go
+    of without closing it."""
+
+    def __init__(self, binary):
+        self._binary = binary
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data) -> int:
+        self._binary.write(data)
+        return len(data)
+
+
+class _TextSink:
+    """A binary stream that decodes into a text stream with no bytes layer (StringIO)."""
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def write(self, data) -> int:
+        self._stream.write(bytes(data).decode("utf-8"))
+        return len(data)
+
+    def flush(self) -> None:
+        self._stream.flush()
+
+
+def check(fmt: str, to_file: bool):
+    """The module of format ``fmt`` once it is known it can be written there (before
+    a run: a wrong option costs no decoding)."""
+    module = formats.module(fmt)
+    if module.FILE_ONLY and not to_file:
+        raise UsageError(f"--format {fmt} writes a file: give it with -o FILE")
+    return module
+
+
+def write(result, fmt: str, path=None, stream=None, options: Options | None = None) -> str:
+    """Write ``result`` in format ``fmt`` to ``path`` (atomically) or ``stream``
+    (a text stream, else stdout); return what was written, as "wrote FILE (...)"
+    says it."""
+    module = check(fmt, path is not None)
+    options = options or Options()
+    if module.NEEDS_BLAME and not any(r.analysis is not None for r in result.rules):
+        raise UsageError(f"--format {fmt}: no rule of {result.rules_path} has blame:, so there "
+                         f"is no scheduling analysis to write")
+    if path is not None:
+        path = os.fspath(path)
+        said = []
+        atomic_stream(path, lambda binary: said.append(
+            module.write(result, Destination(binary, path), options)))
+        return said[0] or module.DESCRIPTION
+    if stream is None:
+        import sys
+        stream = sys.stdout
+    with _binary_of(stream) as binary:
+        said = module.write(result, Destination(binary, text_stream=stream), options)
+    return said or module.DESCRIPTION
+
+
+@contextmanager
+def _binary_of(stream):
+    """The bytes layer under a text stream (flushed first, buffered, left open), or the
+    stream itself if it takes bytes."""
+    if isinstance(stream, io.TextIOBase) or hasattr(stream, "encoding"):
+        stream.flush()
+        raw = getattr(stream, "buffer", None)
+        if raw is None:
+            yield _TextSink(stream)
+            return
+    else:
+        raw = stream
+    if isinstance(raw, io.RawIOBase):            # unbuffered (a served command's stdout)
+        buffered = io.BufferedWriter(raw, 1 << 16)
+        try:
+            yield buffered
+        finally:
+            buffered.flush()
+            buffered.detach()
+        return
+    yield raw
+    raw.flush()
+
+
+def _open(tmp: str):
+    """The temporary file's stream (a seam for the tests that fail a write part-way)."""
+    return open(tmp, "wb", buffering=1 << 20)
+
+
+def atomic_stream(path: str, write) -> None:
+    """``write(binary)`` a temporary file beside ``path``, then rename it into place."""
+    def into(tmp):
+        with _open(tmp) as binary:
+            write(binary)
+    atomic_write(path, into)
+
+
+def atomic_write(path: str, write) -> None:
+    """``write(tmp)`` a file beside ``path``, then rename it into place; on any failure
+    the temporary file goes and ``path`` is left as it was."""
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".corr-", dir=directory)
+    os.close(fd)
+    try:
+        write(tmp)
+        # mkstemp makes the file private; the output gets the usual mode.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
