@@ -12,7 +12,7 @@ from ..rules.model import Rule
 from .intervals import LATE, STATUS_NAMES, IntervalTable
 from .stats import summarize
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 
 class RuleResult:
