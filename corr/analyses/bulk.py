@@ -10,11 +10,16 @@ The union is kept as one growing range per edge; ranges that do not meet
 it go to a log, merged when it grows, and in a walk in time order a range
 that ends before the current interval began is final and leaves it.  The
 same semantics as the Python references ``breakdown`` and ``critical_path`` (tests/test_sched_native.py
-compares them); one interval's own breakdown and path are computed by
-those references when a renderer asks for it.
+compares them).
+
+Each interval's own breakdown and critical path come from ``_native.explain``,
+a chunk of intervals per call (:class:`Explained`): columns of codes, named
+here (tests/test_explain_native.py compares them with the references).
 """
 
 from __future__ import annotations
+
+from collections import Counter
 
 import numpy as np
 
@@ -22,7 +27,7 @@ from ..engine.threads import label
 from ..reading.groups import usable_cpus
 from ..sched.model import SOFTIRQ_NAMES, SchedModel, Source
 from ..sched.store import _native
-from .critical_path import CPU_WAIT, MAX_DEPTH, Part
+from .critical_path import CPU_WAIT, MAX_DEPTH, STATES, Part, PathSegment, wait_state
 
 PART_KINDS = ("on_cpu", "preempted", "blocked", "unknown")
 WAIT_KINDS = ((1, "preempted"), (2, "unknown"), (4, "blocked"))
@@ -66,8 +71,7 @@ def totals(model: SchedModel, tids: np.ndarray, starts: np.ndarray, ends: np.nda
     parts, edges = _native.analyse(
         st.tids, st.off, st.start, st.end, st.state, st.cpu, st.src_kind, st.src_id,
         model.begin_ns, cpus, cpu_off, sw_ts, sw_next, sw_prev,
-        np.searchsorted(st.tids, sw_next), np.searchsorted(st.tids, sw_prev),
-        np.ascontiguousarray(tids, dtype=np.int64), starts,
+        *st.switch_threads, np.ascontiguousarray(tids, dtype=np.int64), starts,
         np.ascontiguousarray(ends, dtype=np.int64), max_depth, with_edges, threads,
         min_per_thread, walk, log_limit)
     label = _Labels(model)
@@ -101,3 +105,163 @@ class _Labels:
 def available(model: SchedModel) -> bool:
     """Whether ``totals`` can run: the C extension, and a model using it."""
     return _native is not None and model.native
+
+
+# explain's flags: parts tied on (ns, kind), a renamed thread among the parts, on the path.
+F_TIES, F_RENAMED_PARTS, F_RENAMED_PATH = 1, 2, 4
+F_RENAMED = F_RENAMED_PARTS | F_RENAMED_PATH
+_new = tuple.__new__
+_I64 = np.dtype(np.int64)
+
+
+class Names:
+    """Thread names for many intervals, each thread's looked up once.
+
+    Most threads have one name whatever the time.  The renamed ones (two
+    names or more in the pass's history, ``threads``: the ThreadNames behind
+    ``model.name_at``) are named by time: C is given the times their names
+    begin (``ren_*``), and says which of its names (epoch) a part calls one
+    by.  Without ``threads``, names are taken not to change.
+    """
+
+    def __init__(self, model: SchedModel, threads=None):
+        self.model = model
+        self.name_at = model.name_at
+        self.renamed: dict[int, tuple[list, list]] = {}
+        history = getattr(threads, "history", None)
+        if history:
+            for tid, n in Counter(tid for _, tid, _ in history).items():
+                if n > 1:
+                    self.renamed[tid] = threads.names_over_time(tid)
+        tids = sorted(self.renamed)
+        times = [self.renamed[t][0] for t in tids]
+        self.ren = (np.asarray(tids, dtype=np.int64),
+                    np.cumsum([0] + [len(t) for t in times], dtype=np.int64),
+                    np.asarray([x for t in times for x in t], dtype=np.int64))
+        self._one: dict = {}
+        self._parts: dict = {}
+        self._labels = _Labels(model)
+        self.waits = _wait_states(model)
+
+    def at(self, tid: int, ts: int):
+        """``model.name_at(tid, ts)``, a thread that is never renamed looked up once."""
+        found = self._one.get(tid, self)
+        if found is self:
+            if tid in self.renamed:
+                return self.name_at(tid, ts)
+            found = self._one[tid] = self.name_at(tid, ts)
+        return found
+
+    def part(self, key: tuple) -> tuple:
+        """(kind, by, tid) of a part key from C: (kind, by kind, by id, name epoch)."""
+        found = self._parts.get(key)
+        if found is None:
+            kind, by_kind, by_id, epoch = key
+            if by_kind == B_THREAD:
+                renamed = self.renamed.get(by_id)
+                name = renamed[1][epoch] if renamed else self.at(by_id, None)
+                found = (PART_KINDS[kind], label(by_id, name), by_id)
+            else:
+                found = (PART_KINDS[kind], self._labels.of(by_kind, by_id), None)
+            self._parts[key] = found
+        return found
+
+
+def _wait_states(model: SchedModel) -> tuple:
+    """critical_path.wait_state as tables for C: per source kind (-1..5), the IRQs that
+    are IPIs, per softirq vector (the state's index in STATES)."""
+    from ..sched import store
+    kinds = [STATES.index(wait_state(None if k == store.SRC_NONE else
+                                     Source("thread", 1) if k == store.SRC_THREAD else
+                                     model._source(k, -1)))
+             for k in range(-1, 6)]
+    ipi = sorted(i for i in model.log.irq_names
+                 if i >= 0 and wait_state(model._source(store.SRC_IRQ, i)) == "IPI")
+    softirq = [STATES.index(wait_state(model._source(store.SRC_SOFTIRQ, v)))
+               for v in range(len(SOFTIRQ_NAMES))]
+    return (np.asarray(kinds, dtype=np.int8), np.asarray(ipi, dtype=np.int64),
+            np.asarray(softirq, dtype=np.int8))
+
+
+class Explained:
+    """A chunk of intervals explained in C (``_native.explain``): each one's breakdown
+    parts and critical-path segments as columns, read as Parts and PathSegments
+    (the references' objects) or straight as the dicts of a result row.
+
+    ``want``: what to explain at once (1 breakdowns, 2 paths, 3 both); the
+    other comes with a second call for the chunk when first read (the
+    folded stacks read only the paths).
+    """
+
+    def __init__(self, model: SchedModel, names: Names, tids, starts, ends,
+                 max_depth: int = MAX_DEPTH, want: int = 3):
+        self.model, self.names, self.max_depth = model, names, max_depth
+        self._intervals = tuple(np.ascontiguousarray(c, dtype=np.int64)
+                                for c in (tids, starts, ends))
+        self.flags: list[int] | None = None
+        self.part_off = self.seg_off = None
+        self._explain(want)
+
+    def _explain(self, want: int) -> None:
+        st, names = self.model.store, self.names
+        cpus, cpu_off, sw_ts, sw_next, sw_prev, _ = st.switches
+        raw = _native.explain(
+            st.tids, st.off, st.start, st.end, st.state, st.cpu, st.src_kind, st.src_id,
+            self.model.begin_ns, cpus, cpu_off, sw_ts, sw_next, sw_prev, *st.switch_threads,
+            *names.ren, *names.waits, *self._intervals, self.max_depth, want)
+        (keys, part_off, part_key, part_ns, flags, seg_off, seg_tid, seg_state, seg_start,
+         seg_end, seg_chain, chain_off, chain_tids) = (np.frombuffer(b, dtype=_I64).tolist()
+                                                       for b in raw)
+        self.flags = flags if self.flags is None else [a | b for a, b in zip(self.flags, flags)]
+        if want & 1:
+            part = names.part
+            self.labels = [part(tuple(k)) for k in zip(*[iter(keys)] * 4)]
+            self.part_off, self.part_key, self.part_ns = part_off, part_key, part_ns
+        if want & 2:
+            chain = [tuple(chain_tids[a:b]) for a, b in zip(chain_off, chain_off[1:])]
+            self.via = [chain[c] for c in seg_chain]
+            self.seg_off, self.seg_tid, self.seg_state = seg_off, seg_tid, seg_state
+            self.seg_start, self.seg_end = seg_start, seg_end
+
+    def _labelled(self, k: int):
+        """Interval k's parts as ((kind, by, tid), ns), in the references' order."""
+        if self.part_off is None:
+            self._explain(1)
+        lo, hi = self.part_off[k], self.part_off[k + 1]
+        found = zip(map(self.labels.__getitem__, self.part_key[lo:hi]), self.part_ns[lo:hi])
+        if self.flags[k] & (F_TIES | F_RENAMED_PARTS):
+            # A tie is broken by label; a renamed thread's names may meet again.
+            totals: dict = {}
+            for what, ns in found:
+                totals[what] = totals.get(what, 0) + ns
+            found = sorted(totals.items(), key=lambda p: (-p[1], p[0][0], p[0][1] or ""))
+        return found
+
+    def parts(self, k: int) -> list[Part]:
+        """Interval k's breakdown, as critical_path.breakdown gives it."""
+        return [_new(Part, (kind, by, tid, ns)) for (kind, by, tid), ns in self._labelled(k)]
+
+    def part_dicts(self, k: int) -> list[dict]:
+        """The same as ``Part.as_dict`` gives them."""
+        return [{"kind": kind, "by": by, "tid": tid, "ns": ns}
+                for (kind, by, tid), ns in self._labelled(k)]
+
+    def segments(self, k: int):
+        """Interval k's path as (tid, state index, start, end, via) rows."""
+        if self.seg_off is None:
+            self._explain(2)
+        lo, hi = self.seg_off[k], self.seg_off[k + 1]
+        return zip(self.seg_tid[lo:hi], self.seg_state[lo:hi], self.seg_start[lo:hi],
+                   self.seg_end[lo:hi], self.via[lo:hi])
+
+    def path(self, k: int) -> list[PathSegment]:
+        """Interval k's critical path, as critical_path.critical_path gives it."""
+        at = self.names.at
+        return [_new(PathSegment, (tid, at(tid, a), STATES[s], a, b, via))
+                for tid, s, a, b, via in self.segments(k)]
+
+    def path_dicts(self, k: int) -> list[dict]:
+        """The same as ``PathSegment.as_dict`` gives them."""
+        at = self.names.at
+        return [{"tid": tid, "comm": at(tid, a), "state": STATES[s], "start_ns": a, "end_ns": b,
+                 "via": list(via)} for tid, s, a, b, via in self.segments(k)]

@@ -81,14 +81,17 @@ def critical_path(model: SchedModel, tid: int, start: int, end: int,
     With a ``waits`` list, every wait on the path is appended to it as
     ``(waiting tid, what it waited on, "blocked", start, end)``: a thread id,
     or a label for interrupts, timers and devices -- the edges of a blame graph.
-    With the C model (and no ``waits``), the walk is ``_native.path``'s: the
-    same pieces, for paths of thousands of segments a renderer reads.
+    With the C model (and no ``waits``), the walk and the merge are
+    ``_native.explain``'s, for paths of thousands of segments.
     """
-    raw: list[PathSegment] = []
     if waits is None and getattr(model, "native", False) and _native is not None:
-        raw = _native_pieces(model, tid, start, end, max_depth)
-    else:
-        _follow(model, tid, start, end, 0, max_depth, (), raw, waits)
+        from .bulk import Explained, Names
+        found = Explained(model, Names(model), [tid], [start], [end], max_depth, want=2)
+        name = model.name_at
+        return [PathSegment(who, name(who, a), STATES[state], a, b, via)
+                for who, state, a, b, via in found.segments(0)]
+    raw: list[PathSegment] = []
+    _follow(model, tid, start, end, 0, max_depth, (), raw, waits)
     merged: list[PathSegment] = []
     for seg in raw:
         if seg.end_ns <= seg.start_ns:
@@ -100,28 +103,6 @@ def critical_path(model: SchedModel, tid: int, start: int, end: int,
         else:
             merged.append(seg)
     return merged
-
-
-_PIECE_STATES = ("RUNNING", "PREEMPTED", "BLOCKED")          # _native.path's first codes
-_PIECE_WAIT = 3                                              # then 4, unknown
-
-
-def _native_pieces(model, tid, start, end, max_depth) -> list[PathSegment]:
-    """``_follow``'s pieces, walked in C over the timeline store."""
-    st = model.store
-    pieces = _native.path(st.tids, st.off, st.start, st.end, st.state, st.cpu, st.src_kind,
-                          st.src_id, model.begin_ns, tid, start, end, max_depth)
-    name = model.name_at
-    out = []
-    for who, what, a, b, kind, ident, via in pieces:
-        if what < _PIECE_WAIT:
-            state = _PIECE_STATES[what]
-        elif what == _PIECE_WAIT:
-            state = wait_state(model._source(kind, ident))
-        else:
-            state = "UNKNOWN"
-        out.append(PathSegment(who, name(who, a), state, a, b, via))
-    return out
 
 
 def _follow(model, tid, start, end, depth, max_depth, via, out, waits) -> None:

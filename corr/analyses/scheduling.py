@@ -8,14 +8,15 @@ are attached to the rule's result object; renderers only read them.
 
 Every slow interval is analysed by default.  With the C model the totals
 (blame graph, differential) come from ``corr.analyses.bulk`` in one call,
-and an interval's own breakdown and critical path are computed when a
-renderer reads it (text shows the top N; JSON and exports read them all),
-so memory does not grow with the number of slow intervals.
+and the intervals' own breakdowns and critical paths when a renderer reads
+them, a chunk per C call (``_native.explain``; text shows the top N, JSON
+and exports read them all), so memory does not grow with the number of
+slow intervals.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import ItemsView, Mapping, ValuesView
 
 import numpy as np
 
@@ -31,35 +32,92 @@ DEFAULT_LIMIT = 0          # slow intervals analysed per rule, slowest first (0:
 
 
 class IntervalAnalysis:
-    """One interval's breakdown and critical path."""
+    """One interval's breakdown and critical path.
 
-    __slots__ = ("tid", "comm", "breakdown", "critical_path")
+    One from a chunk explained in C (``chunk``, its ``k``-th) builds its Parts
+    and PathSegments when they are first read, and its dict without them.
+    """
 
-    def __init__(self, tid, comm, parts, path):
+    __slots__ = ("tid", "comm", "_breakdown", "_critical_path", "_chunk", "_k")
+
+    def __init__(self, tid, comm, parts, path, chunk=None, k=0):
         self.tid = tid                  # the blamed thread
         self.comm = comm
-        self.breakdown = parts
-        self.critical_path = path
+        self._breakdown = parts
+        self._critical_path = path
+        self._chunk, self._k = chunk, k
+
+    @property
+    def breakdown(self) -> list:
+        if self._breakdown is None:
+            self._breakdown = self._chunk.parts(self._k)
+        return self._breakdown
+
+    @breakdown.setter
+    def breakdown(self, parts) -> None:
+        self._breakdown = parts
+
+    @property
+    def critical_path(self) -> list:
+        if self._critical_path is None:
+            self._critical_path = self._chunk.path(self._k)
+        return self._critical_path
+
+    @critical_path.setter
+    def critical_path(self, path) -> None:
+        self._critical_path = path
 
     def to_dict(self) -> dict:
+        chunk = self._chunk
         return {"blamed_tid": self.tid, "blamed_comm": self.comm,
-                "breakdown": [p.as_dict() for p in self.breakdown],
-                "critical_path": [s.as_dict() for s in self.critical_path]}
+                "breakdown": ([p.as_dict() for p in self._breakdown]
+                              if self._breakdown is not None else chunk.part_dicts(self._k)),
+                "critical_path": ([s.as_dict() for s in self._critical_path]
+                                  if self._critical_path is not None
+                                  else chunk.path_dicts(self._k))}
+
+
+class _Items(ItemsView):
+    def __iter__(self):
+        return self._mapping.explain_many(self._mapping._order)
+
+
+class _Values(ValuesView):
+    def __iter__(self):
+        for _, found in self._mapping.explain_many(self._mapping._order):
+            yield found
 
 
 class LazyAnalyses(Mapping):
-    """Interval index -> IntervalAnalysis, each computed when read (not kept)."""
+    """Interval index -> IntervalAnalysis, each computed when read (not kept).
 
-    def __init__(self, model: SchedModel, indexes: np.ndarray, tids, start, end):
+    Many are explained a chunk at a time (``CHUNK`` per C call): iterating
+    ``items()`` or ``values()`` does, and so do result rows
+    (:meth:`fill_rows`); nothing is kept beyond the chunk being read.
+    ``threads``: the pass's ThreadNames behind ``model.name_at`` (None: names
+    that do not change).
+    """
+
+    CHUNK = 2048
+
+    def __init__(self, model: SchedModel, indexes: np.ndarray, tids, start, end, threads=None):
         self.model = model
         self._order = indexes                               # slowest first
         self._sorted = np.sort(indexes)
         self._tids, self._start, self._end = tids, start, end
+        self._threads = threads
+        self._names: bulk.Names | None = None
+
+    @property
+    def names(self) -> bulk.Names:
+        if self._names is None:
+            self._names = bulk.Names(self.model, self._threads)
+        return self._names
 
     def __getitem__(self, i: int) -> IntervalAnalysis:
         if i not in self:
             raise KeyError(i)
-        return explain(self.model, int(self._tids[i]), int(self._start[i]), int(self._end[i]))
+        return next(self.explain_many([i]))[1]
 
     def __contains__(self, i) -> bool:
         k = int(np.searchsorted(self._sorted, i))
@@ -70,6 +128,89 @@ class LazyAnalyses(Mapping):
 
     def __len__(self) -> int:
         return len(self._order)
+
+    def items(self):
+        return _Items(self)
+
+    def values(self):
+        return _Values(self)
+
+    def _chunks(self, indexes, want: int = 3):
+        """(indexes, Explained) a chunk at a time."""
+        indexes = np.asarray(indexes, dtype=np.int64)
+        for lo in range(0, len(indexes), self.CHUNK):
+            chunk = indexes[lo:lo + self.CHUNK]
+            yield chunk.tolist(), bulk.Explained(self.model, self.names, self._tids[chunk],
+                                                 self._start[chunk], self._end[chunk],
+                                                 want=want)
+
+    def explain_many(self, indexes):
+        """(index, IntervalAnalysis) for analysed ``indexes``, in their order (the
+        breakdowns of a chunk computed when one of them is first read)."""
+        at = self.names.at
+        tids, starts = self._tids, self._start
+        for chunk, found in self._chunks(indexes, want=2):
+            for k, i in enumerate(chunk):
+                tid = int(tids[i])
+                yield i, IntervalAnalysis(tid, at(tid, int(starts[i])), None, None, found, k)
+
+    def fill_rows(self, indexes: list[int], rows: list[dict], threads) -> None:
+        """Each result row (of interval ``indexes[k]``) as ``row.update(self[i].to_dict())``
+        then ``threads.one_name_per_thread(row)`` leave it (only the latter for an
+        interval not analysed), without a name lookup per thread and row where no
+        thread the explanation names was ever renamed."""
+        index = np.asarray(indexes, dtype=np.int64)
+        known = self._sorted
+        analysed = (known[np.minimum(np.searchsorted(known, index), len(known) - 1)] == index
+                    if len(known) else np.zeros(len(index), dtype=bool))
+        names = self.names
+        places = iter(np.flatnonzero(analysed).tolist())
+        for chunk, found in self._chunks(index[analysed]):
+            for k, i in enumerate(chunk):
+                row = rows[next(places)]
+                tid = int(self._tids[i])
+                # Where the breakdown and path name no renamed thread (most rows), the
+                # threads are called by their one name already: only the row's own and
+                # the blamed thread may have to be renamed.
+                quick = threads is not None and not found.flags[k] & bulk.F_RENAMED
+                renamed = _own_names(row, threads, names, tid) if quick else None
+                row.update(blamed_tid=tid,
+                           blamed_comm=(_name(threads, names, tid, row["start_ns"]) if quick
+                                        else names.at(tid, int(self._start[i]))),
+                           breakdown=found.part_dicts(k), critical_path=found.path_dicts(k))
+                if quick:
+                    row["renamed"] = renamed
+                elif threads is not None:
+                    threads.one_name_per_thread(row)
+        if threads is not None:
+            for place in np.flatnonzero(~analysed).tolist():
+                row = rows[place]
+                row["renamed"] = _own_names(row, threads, names)
+
+
+def _name(threads, names: bulk.Names, tid: int, at: int):
+    """``threads.name_at(tid, at)``, a thread never renamed looked up once."""
+    return threads.name_at(tid, at) if tid in names.renamed else names.at(tid, at)
+
+
+def _own_names(row: dict, threads, names: bulk.Names, blamed: int | None = None) -> list:
+    """ThreadNames.one_name_per_thread for a row whose breakdown and path (if any) name
+    no renamed thread: the row's own threads called by their names at its start; the
+    ``renamed`` list (only its own and the blamed thread can be in it)."""
+    at = row["start_ns"]
+    renamed = []
+    for tid_key, comm_key in (("tid", "comm"), ("exit_tid", "exit_comm")):
+        tid = row[tid_key]
+        if tid is not None and tid > 0:
+            comm = _name(threads, names, tid, at)
+            if comm is not None:
+                row[comm_key] = comm
+    seen = set()
+    for tid in (row["tid"], row["exit_tid"], blamed):
+        if tid is not None and tid > 0 and tid in names.renamed and tid not in seen:
+            seen.add(tid)
+            renamed.append(threads.renamed(tid, at))
+    return renamed
 
 
 def explain(model: SchedModel, tid: int, start: int, end: int,
@@ -96,6 +237,20 @@ class RuleAnalysis:
         self.limit = 0                           # at most this many analysed (0: all)
         self.caveats: list[str] = []             # what the traces cannot tell
         self.threads = None                      # the pass's ThreadNames (names over time)
+
+    def explain_rows(self, indexes: list[int], rows: list[dict]) -> None:
+        """Result rows (RuleResult's dicts of intervals ``indexes``) with their intervals'
+        explanations, and every thread called by one name (see
+        ThreadNames.one_name_per_thread); many at once, a chunk per C call."""
+        if isinstance(self.intervals, LazyAnalyses):
+            self.intervals.fill_rows(indexes, rows, self.threads)
+            return
+        for i, row in zip(indexes, rows):
+            found = self.intervals.get(i)
+            if found is not None:
+                row.update(found.to_dict())
+            if self.threads is not None:
+                self.threads.one_name_per_thread(row)
 
     def to_dict(self) -> dict:
         if not self.available:
@@ -165,7 +320,7 @@ def analyse(rule_result, model: SchedModel, limit: int = DEFAULT_LIMIT,
     chosen = chosen[attributed]
     if bulk.available(model):
         found = bulk.totals(model, tids[chosen], start[chosen], end[chosen])
-        out.intervals = LazyAnalyses(model, chosen, tids, start, end)
+        out.intervals = LazyAnalyses(model, chosen, tids, start, end, threads)
         out.graph.add_totals(list(dict.fromkeys(tids[chosen].tolist())), found.edges,
                              len(chosen))
         slow_parts = [(int(durations[chosen].sum()), found.parts)] if len(chosen) else []

@@ -136,23 +136,28 @@ class RuleResult:
 
     def iter_intervals(self, all_intervals: bool = False, top: int | None = None):
         """Intervals over the threshold (see :meth:`over_threshold`) or all, slowest first,
-        one dict at a time."""
-        for i in self._selected(all_intervals, top):
-            yield self.interval(int(i))
+        one dict at a time; their explanations are computed a chunk at a time (one C
+        call each), and none is kept beyond its chunk."""
+        selected = self._selected(all_intervals, top)
+        size = 2048
+        for lo in range(0, len(selected), size):
+            chunk = selected[lo:lo + size].tolist()
+            rows = [self.interval(i, explained=False) for i in chunk]
+            if self.analysis is not None:
+                self.analysis.explain_rows(chunk, rows)
+            yield from rows
 
     def selected_intervals(self, all_intervals: bool = False, top: int | None = None) -> list[dict]:
         """Intervals over the threshold (or all), slowest first."""
         return list(self.iter_intervals(all_intervals, top))
 
-    def interval(self, i: int) -> dict:
+    def interval(self, i: int, explained: bool = True) -> dict:
+        """Interval ``i`` as a dict; ``explained``: with its breakdown and critical path
+        (rules with blame:) and each thread called by one name."""
         row = self.intervals.row(i)
         row["group"] = plain_value(self.group_values[self.intervals.group[i]]) if self.group_values else None
-        if self.analysis is not None:
-            found = self.analysis.intervals.get(i)
-            if found is not None:
-                row.update(found.to_dict())
-            if getattr(self.analysis, "threads", None) is not None:
-                self.analysis.threads.one_name_per_thread(row)
+        if explained and self.analysis is not None:
+            self.analysis.explain_rows([i], [row])
         return row
 
     def to_dict(self, all_intervals: bool = False, with_intervals: bool = True) -> dict:

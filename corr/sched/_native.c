@@ -15,7 +15,12 @@
  * intervals and the kinds of wait; per breakdown part the ns.  Nothing
  * per interval is kept, so memory follows the number of distinct edges.
  *
- * tests/test_sched_native.py compares both with the Python references.
+ * `explain` gives each interval of a chunk its own breakdown and critical
+ * path, as columns of codes that Python names (the same walk as analyse's,
+ * into per-interval outputs instead of totals).
+ *
+ * tests/test_sched_native.py and tests/test_explain_native.py compare them
+ * with the Python references.
  * Arrays arrive through the buffer protocol (numpy, C-contiguous).
  */
 #define PY_SSIZE_T_CLEAN
@@ -417,6 +422,8 @@ typedef struct {
     rlog_t sfinal, pfinal;
     int64_t watermark, floor;
     size_t log_limit;                 /* ranges a log holds before it is compacted */
+    /* explain: each interval's own parts and path go here, not into the totals. */
+    struct explain_s *one;
 } model_t;
 
 typedef struct {
@@ -637,10 +644,17 @@ static int add_range(model_t *m, uacc_t *u, int64_t ref, int pairs, int64_t s, i
     return l->n >= l->compact_at && l->n >= m->log_limit ? compact(m, l, pairs, 0) : 0;
 }
 
+typedef struct explain_s explain_t;
+static int one_part(explain_t *one, int kind, int by_kind, int64_t by_id, int64_t epoch,
+                    int64_t ns);
+static int64_t name_epoch(explain_t *one, int64_t tid, int64_t at);
+
 static int add_part(model_t *m, int kind, int by_kind, int64_t by_id, int64_t ns)
 {
     if (ns <= 0)
         return 0;
+    if (m->one)
+        return one_part(m->one, kind, by_kind, by_id, 0, ns);
     int64_t key[KEYS] = {kind, by_kind, by_id, 0};
     int64_t at[2] = {m->interval, m->step++};
     slot_t *s = table_find(&m->parts, key, at);
@@ -744,7 +758,13 @@ static int preempted(model_t *m, int64_t tid, const seg_t *seg, int edges)
             if (edges && add_edge(m, tid, B_CPU_WAIT, 0, at, until, W_PREEMPTED) < 0)
                 return -1;
         } else if (ns > 0) {
-            m->pre_ns[occupant] += ns;
+            if (m->one) {             /* named as at the wait's start */
+                if (one_part(m->one, P_PREEMPTED, B_THREAD, current,
+                             name_epoch(m->one, current, seg->start), ns) < 0)
+                    return -1;
+            } else {
+                m->pre_ns[occupant] += ns;
+            }
             if (edges && m->pairs && m->waiter_i >= 0) {
                 if (add_pair(m, m->waiter_i, occupant, at, until, W_PREEMPTED) < 0)
                     return -1;
@@ -778,6 +798,9 @@ static int breakdown(model_t *m, int64_t tid, int64_t start, int64_t end, int ed
         case S_BLOCKED:
             if (s->src_kind < 0)
                 rc = add_part(m, P_BLOCKED, B_NOT_WOKEN, 0, span);
+            else if (m->one && s->src_kind == B_THREAD)   /* named as at the wake */
+                rc = one_part(m->one, P_BLOCKED, B_THREAD, s->src_id,
+                              name_epoch(m->one, s->src_id, s->end), span);
             else
                 rc = add_part(m, P_BLOCKED, s->src_kind, source_id(s->src_kind, s->src_id), span);
             break;
@@ -1234,122 +1257,432 @@ done:
     return result;
 }
 
-/* ------------------------------------------ one interval's critical path */
+/* ------------------------------------ many intervals, each one explained */
+
+/* explain gives, for each interval, what critical_path.breakdown and
+ * critical_path.critical_path (the Python references) give, as columns:
+ *
+ * - parts, summed per (part kind, what it names, name epoch): a thread part
+ *   is named as the reference names it, by the thread's name at a time (the
+ *   wait's start when preempted, the wake when blocked); for the threads
+ *   whose name changes (ren_*: per thread, the times its names begin) the
+ *   epoch is which of its names that is.  Each interval's parts are sorted
+ *   by (-ns, kind); a flag says where two tie there (the reference breaks
+ *   the tie by label, which Python knows) and where a renamed thread is named.
+ * - critical-path segments, merged as the reference merges its pieces (same
+ *   thread, state and chain, end to end), each with its state (an index in
+ *   critical_path.STATES) and its chain of threads (an index into chains).
+ *
+ * The intervals are walked by start (their timelines stay in cache) and
+ * given back in the order given. */
+enum { ST_RUNNING = 0, ST_PREEMPTED = 1, ST_BLOCKED = 2, ST_IPI = 7, ST_UNKNOWN = 8 };
+enum { F_TIES = 1, F_RENAMED_PARTS = 2, F_RENAMED_PATH = 4 };
 
 /* Path pieces, as critical_path._follow makes them: the thread, what it did
  * (P_RUN running, P_PRE runnable, P_BLOCKED blocked on a thread not followed,
  * P_WAIT blocked on a source (src_kind, src_id), P_UNKNOWN), the stretch, and
  * the chain of threads it was reached through (via[0:depth]). */
 enum { P_RUN = 0, P_PRE = 1, P_BLOCKED_ON = 2, P_WAIT = 3, P_UNK = 4 };
+static const int PIECE_STATES[5] = {ST_RUNNING, ST_PREEMPTED, ST_BLOCKED, -1, ST_UNKNOWN};
 
 typedef struct {
-    PyObject *out;                    /* list of tuples */
-    int max_depth;
-} pathctx_t;
+    int64_t *v;
+    size_t n, cap;
+} vec_t;
 
-static int path_piece(pathctx_t *c, int64_t tid, int what, const seg_t *s, const int64_t *via,
-                      int nvia)
+static int vec_push(vec_t *v, int64_t x)
 {
-    PyObject *chain = PyTuple_New(nvia);
-    if (!chain)
-        return -1;
-    for (int v = 0; v < nvia; v++) {
-        PyObject *t = PyLong_FromLongLong(via[v]);
-        if (!t) {
-            Py_DECREF(chain);
+    if (v->n >= v->cap) {
+        size_t cap = v->cap ? 2 * v->cap : 256;
+        int64_t *p = realloc(v->v, cap * sizeof(int64_t));
+        if (!p)
             return -1;
-        }
-        PyTuple_SET_ITEM(chain, v, t);
+        v->v = p;
+        v->cap = cap;
     }
-    PyObject *row = Py_BuildValue("(LiLLiLN)", (long long)tid, what, (long long)s->start,
-                                  (long long)s->end, s->src_kind, (long long)s->src_id, chain);
-    if (!row)
+    v->v[v->n++] = x;
+    return 0;
+}
+
+struct explain_s {
+    /* Names that change: renamed threads (sorted) and the times their names begin. */
+    const int64_t *ren_tids, *ren_off, *ren_times;
+    Py_ssize_t nren;
+    /* Critical-path states of waits: by src_kind (-1..5, at +1), then IPIs among IRQs
+     * (sorted ids) and per softirq vector. */
+    const int8_t *kind_states, *softirq_states;
+    const int64_t *ipi;
+    Py_ssize_t nkind_states, nsoftirq, nipi;
+    /* The chunk's distinct parts (kind, by kind, by id, epoch): ids in creation order. */
+    table_t keys;
+    vec_t key_rows;                   /* 4 per id */
+    /* The current interval's parts: per key id, its ns and the interval that last met it. */
+    int64_t *acc, *stamp;
+    size_t acc_cap;
+    vec_t touched;                    /* its key ids */
+    int64_t interval;                 /* its stamp */
+    int flags;                        /* its F_* */
+    /* Walked output: parts (key id, ns); segments; chains (chain_off[k]..[k+1]). */
+    vec_t part_key, part_ns;
+    vec_t seg_tid, seg_state, seg_start, seg_end, seg_chain;
+    vec_t chain_off, chain_tids;
+    size_t seg_first;                 /* the current interval's first segment */
+};
+
+/* Which of the thread's names it had at ``at`` (ThreadNames.name_at's index). */
+static int64_t name_epoch(explain_t *one, int64_t tid, int64_t at)
+{
+    Py_ssize_t r = find_sorted(one->ren_tids, one->nren, tid);
+    if (r < 0)
+        return 0;
+    one->flags |= F_RENAMED_PARTS;
+    Py_ssize_t lo = one->ren_off[r], hi = one->ren_off[r + 1];
+    Py_ssize_t e = upper(one->ren_times, lo, hi, at) - lo - 1;
+    return e < 0 ? 0 : e;
+}
+
+static int one_part(explain_t *one, int kind, int by_kind, int64_t by_id, int64_t epoch,
+                    int64_t ns)
+{
+    if (ns <= 0)
+        return 0;
+    int64_t key[KEYS] = {kind, by_kind, by_id, epoch};
+    int64_t at[2] = {0, 0};
+    size_t known = one->keys.n;
+    slot_t *s = table_find(&one->keys, key, at);
+    if (!s)
         return -1;
-    int rc = PyList_Append(c->out, row);
-    Py_DECREF(row);
+    int64_t id = s->id;
+    if (one->keys.n != known) {       /* a new key */
+        for (int k = 0; k < KEYS; k++)
+            if (vec_push(&one->key_rows, key[k]) < 0)
+                return -1;
+        if ((size_t)id >= one->acc_cap) {
+            size_t cap = one->acc_cap ? 2 * one->acc_cap : 256;
+            int64_t *acc = realloc(one->acc, cap * sizeof(int64_t));
+            if (!acc)
+                return -1;
+            one->acc = acc;
+            int64_t *stamp = realloc(one->stamp, cap * sizeof(int64_t));
+            if (!stamp)
+                return -1;
+            one->stamp = stamp;
+            memset(one->stamp + one->acc_cap, 0, (cap - one->acc_cap) * sizeof(int64_t));
+            one->acc_cap = cap;
+        }
+    }
+    if (one->stamp[id] != one->interval) {
+        one->stamp[id] = one->interval;
+        one->acc[id] = 0;
+        if (vec_push(&one->touched, id) < 0)
+            return -1;
+    }
+    one->acc[id] += ns;
+    return 0;
+}
+
+typedef struct {
+    int64_t ns, kind, id;
+} partrow_t;
+
+static int by_ns_kind(const void *a, const void *b)
+{
+    const partrow_t *x = a, *y = b;
+    if (x->ns != y->ns)
+        return x->ns > y->ns ? -1 : 1;
+    if (x->kind != y->kind)
+        return x->kind < y->kind ? -1 : 1;
+    return x->id < y->id ? -1 : x->id > y->id;
+}
+
+/* The current interval's parts, largest first, to the output. */
+static int finish_parts(explain_t *one)
+{
+    size_t n = one->touched.n;
+    partrow_t *rows = malloc((n + 1) * sizeof(partrow_t));
+    if (!rows)
+        return -1;
+    for (size_t k = 0; k < n; k++) {
+        int64_t id = one->touched.v[k];
+        rows[k] = (partrow_t){one->acc[id], one->key_rows.v[KEYS * id], id};
+    }
+    qsort(rows, n, sizeof(partrow_t), by_ns_kind);
+    int rc = 0;
+    for (size_t k = 0; k < n && rc == 0; k++) {
+        if (k && rows[k].ns == rows[k - 1].ns && rows[k].kind == rows[k - 1].kind)
+            one->flags |= F_TIES;
+        rc = vec_push(&one->part_key, rows[k].id) < 0 || vec_push(&one->part_ns, rows[k].ns) < 0
+            ? -1 : 0;
+    }
+    free(rows);
+    one->touched.n = 0;
     return rc;
 }
 
-static int path_follow(const model_t *m, pathctx_t *c, int64_t tid, int64_t start, int64_t end,
-                       int depth, int64_t *via, int nvia)
+/* critical_path.wait_state, from the tables Python made with it. */
+static int wait_state(const explain_t *one, int kind, int64_t id)
+{
+    if (kind == B_IRQ && id >= 0 && find_sorted(one->ipi, one->nipi, id) >= 0)
+        return ST_IPI;
+    if (kind == B_SOFTIRQ && id >= 0 && id < one->nsoftirq)
+        return one->softirq_states[id];
+    return kind + 1 >= 0 && kind + 1 < one->nkind_states ? one->kind_states[kind + 1] : ST_UNKNOWN;
+}
+
+/* Whether chain k is via[0:nvia]. */
+static int chain_is(const explain_t *one, int64_t k, const int64_t *via, int nvia)
+{
+    int64_t lo = one->chain_off.v[k], hi = one->chain_off.v[k + 1];
+    return hi - lo == nvia && !memcmp(one->chain_tids.v + lo, via, (size_t)nvia * sizeof(int64_t));
+}
+
+/* One piece of the path: merged into the last segment where it continues it. */
+static int path_piece(explain_t *one, int64_t tid, int what, const seg_t *s, const int64_t *via,
+                      int nvia)
+{
+    if (s->end <= s->start)
+        return 0;
+    int state = what == P_WAIT ? wait_state(one, s->src_kind, s->src_id) : PIECE_STATES[what];
+    size_t last = one->seg_tid.n - 1;
+    if (one->seg_tid.n > one->seg_first && one->seg_tid.v[last] == tid
+            && one->seg_state.v[last] == state && one->seg_end.v[last] == s->start
+            && chain_is(one, one->seg_chain.v[last], via, nvia)) {
+        one->seg_end.v[last] = s->end;
+        return 0;
+    }
+    int64_t chain = (int64_t)one->chain_off.n - 2;       /* the last one made */
+    if (chain < 0 || !chain_is(one, chain, via, nvia)) {
+        for (int v = 0; v < nvia; v++)
+            if (vec_push(&one->chain_tids, via[v]) < 0)
+                return -1;
+        if (vec_push(&one->chain_off, (int64_t)one->chain_tids.n) < 0)
+            return -1;
+        chain = (int64_t)one->chain_off.n - 2;
+    }
+    if (find_sorted(one->ren_tids, one->nren, tid) >= 0)
+        one->flags |= F_RENAMED_PATH;
+    return vec_push(&one->seg_tid, tid) < 0 || vec_push(&one->seg_state, state) < 0
+        || vec_push(&one->seg_start, s->start) < 0 || vec_push(&one->seg_end, s->end) < 0
+        || vec_push(&one->seg_chain, chain) < 0 ? -1 : 0;
+}
+
+/* critical_path._follow over the store. */
+static int path_follow(const model_t *m, int64_t tid, int64_t start, int64_t end, int depth,
+                       int64_t *via, int nvia)
 {
     seglist_t l = {0};
     int rc = clipped(m, tid, start, end, &l);
-    if (rc < 0)
-        PyErr_NoMemory();
     for (Py_ssize_t k = 0; rc == 0 && k < l.n; k++) {
         const seg_t *s = &l.v[k];
         switch (s->state) {
         case S_RUNNING:
-            rc = path_piece(c, tid, P_RUN, s, via, nvia);
+            rc = path_piece(m->one, tid, P_RUN, s, via, nvia);
             break;
         case S_RUNNABLE:
-            rc = path_piece(c, tid, P_PRE, s, via, nvia);
+            rc = path_piece(m->one, tid, P_PRE, s, via, nvia);
             break;
         case S_BLOCKED:
             if (s->src_kind == B_THREAD) {
                 int64_t waker = s->src_id;
-                if (depth < c->max_depth && !on_chain(waker, tid, via, nvia)) {
+                if (depth < m->max_depth && !on_chain(waker, tid, via, nvia)) {
                     via[nvia] = tid;
-                    rc = path_follow(m, c, waker, s->start, s->end, depth + 1, via, nvia + 1);
+                    rc = path_follow(m, waker, s->start, s->end, depth + 1, via, nvia + 1);
                 } else {
-                    rc = path_piece(c, tid, P_BLOCKED_ON, s, via, nvia);
+                    rc = path_piece(m->one, tid, P_BLOCKED_ON, s, via, nvia);
                 }
             } else {
-                rc = path_piece(c, tid, P_WAIT, s, via, nvia);
+                rc = path_piece(m->one, tid, P_WAIT, s, via, nvia);
             }
             break;
         default:
-            rc = path_piece(c, tid, P_UNK, s, via, nvia);
+            rc = path_piece(m->one, tid, P_UNK, s, via, nvia);
         }
     }
     free(l.v);
     return rc;
 }
 
-/* path(tids, off, start, end, state, cpu, src_kind, src_id, begin, tid, istart, iend,
- *      max_depth) -> [(tid, what, start, end, src_kind, src_id, via)]: the pieces of
- * one interval's critical path, unmerged (critical_path.critical_path merges them). */
-static PyObject *path_impl(PyObject *self, PyObject *args)
+static void explain_free(explain_t *one)
 {
-    PyObject *o[8];
-    long long begin, tid, istart, iend;
-    int max_depth;
-    arr_t arr[8] = {{{0}}};
-    static const Py_ssize_t sizes[8] = {8, 8, 8, 8, 1, 8, 1, 8};
-    if (!PyArg_ParseTuple(args, "OOOOOOOOLLLLi", &o[0], &o[1], &o[2], &o[3], &o[4], &o[5],
-                          &o[6], &o[7], &begin, &tid, &istart, &iend, &max_depth))
+    vec_t *vecs[] = {&one->key_rows, &one->touched, &one->part_key, &one->part_ns, &one->seg_tid,
+                     &one->seg_state, &one->seg_start, &one->seg_end, &one->seg_chain,
+                     &one->chain_off, &one->chain_tids};
+    for (size_t k = 0; k < sizeof vecs / sizeof *vecs; k++)
+        free(vecs[k]->v);
+    free(one->keys.slots);
+    free(one->acc);
+    free(one->stamp);
+}
+
+static const int64_t *walk_start;     /* by_start's interval starts (explain holds the GIL) */
+
+static int by_start(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    if (walk_start[x] != walk_start[y])
+        return walk_start[x] < walk_start[y] ? -1 : 1;
+    return x < y ? -1 : x > y;
+}
+
+/* ``n`` items from each walked interval's range (lo[i], hi[i]) of ``v``, in the order
+ * given, as bytes; ``off`` gets each interval's first item and the end. */
+static PyObject *gathered(const vec_t *v, const int64_t *lo, const int64_t *hi, Py_ssize_t n,
+                          int64_t *off)
+{
+    size_t total = 0;
+    for (Py_ssize_t i = 0; i < n; i++)
+        total += (size_t)(hi[i] - lo[i]);
+    PyObject *out = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)(total * sizeof(int64_t)));
+    if (!out)
         return NULL;
+    int64_t *p = (int64_t *)PyBytes_AS_STRING(out);
+    size_t at = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (off)
+            off[i] = (int64_t)at;
+        memcpy(p + at, v->v + lo[i], (size_t)(hi[i] - lo[i]) * sizeof(int64_t));
+        at += (size_t)(hi[i] - lo[i]);
+    }
+    if (off)
+        off[n] = (int64_t)at;
+    return out;
+}
+
+static PyObject *bytes_of(const int64_t *v, size_t n)
+{
+    return PyBytes_FromStringAndSize((const char *)v, (Py_ssize_t)(n * sizeof(int64_t)));
+}
+
+/* explain(tids, off, start, end, state, cpu, src_kind, src_id, begin,
+ *         cpus, cpu_off, sw_ts, sw_next, sw_prev, sw_next_i, sw_prev_i,
+ *         ren_tids, ren_off, ren_times, kind_states, ipi, softirq_states,
+ *         itid, istart, iend, max_depth, want)
+ * -> 13 bytes objects of int64 items: keys (4 per distinct part: kind, by kind, by id,
+ *    epoch), part_off (n+1), part_key, part_ns, flags (n), seg_off (n+1), seg_tid,
+ *    seg_state, seg_start, seg_end, seg_chain, chain_off, chain_tids.
+ * want: 1 the breakdowns, 2 the critical paths, 3 both. */
+static PyObject *explain(PyObject *self, PyObject *args)
+{
+    PyObject *o[25];
+    long long begin;
+    int max_depth, want;
+    arr_t arr[25] = {{{0}}};
     PyObject *result = NULL;
-    for (int i = 0; i < 8; i++)
-        if (arr_get(o[i], &arr[i], sizes[i], 0, "path") < 0)
-            goto done;
     model_t m = {0};
-    if (timeline_columns(&m, arr, begin, "path") < 0)
+    explain_t one = {0};
+    int64_t *order = NULL, *lo = NULL, *hi = NULL, *part_off = NULL, *seg_off = NULL;
+    int64_t *flags = NULL;
+    if (!PyArg_ParseTuple(args, "OOOOOOOOLOOOOOOOOOOOOOOOOii", &o[0], &o[1], &o[2], &o[3],
+                          &o[4], &o[5], &o[6], &o[7], &begin, &o[8], &o[9], &o[10], &o[11],
+                          &o[12], &o[13], &o[14], &o[15], &o[16], &o[17], &o[18], &o[19],
+                          &o[20], &o[21], &o[22], &o[23], &max_depth, &want))
+        return NULL;
+    static const Py_ssize_t sizes[25] = {8, 8, 8, 8, 1, 8, 1, 8, 8, 8, 8, 8, 8, 8, 8,
+                                         8, 8, 8, 1, 8, 1, 8, 8, 8, 0};
+    for (int i = 0; i < 24; i++)
+        if (arr_get(o[i], &arr[i], sizes[i], 0, "explain") < 0)
+            goto done;
+    if (timeline_columns(&m, arr, begin, "explain") < 0)
         goto done;
-    pathctx_t c = {PyList_New(0), max_depth > 62 ? 62 : max_depth};
-    if (!c.out)
-        goto done;
-    int64_t via[64];
-    if (path_follow(&m, &c, tid, istart, iend, 0, via, 0) < 0) {
-        Py_DECREF(c.out);
+    m.cpus = I64(arr[8]); m.cpu_off = I64(arr[9]); m.sw_ts = I64(arr[10]);
+    m.sw_next = I64(arr[11]); m.sw_prev = I64(arr[12]); m.ncpus = N(arr[8]);
+    m.sw_next_i = I64(arr[13]); m.sw_prev_i = I64(arr[14]);
+    m.max_depth = max_depth > 62 ? 62 : max_depth;
+    m.waiter_i = -1;
+    m.one = &one;
+    one.ren_tids = I64(arr[15]); one.ren_off = I64(arr[16]); one.ren_times = I64(arr[17]);
+    one.nren = N(arr[15]);
+    one.kind_states = I8(arr[18]); one.nkind_states = N(arr[18]);
+    one.ipi = I64(arr[19]); one.nipi = N(arr[19]);
+    one.softirq_states = I8(arr[20]); one.nsoftirq = N(arr[20]);
+    const int64_t *itid = I64(arr[21]), *istart = I64(arr[22]), *iend = I64(arr[23]);
+    Py_ssize_t n = N(arr[21]);
+    if (N(arr[9]) != m.ncpus + 1 || N(arr[16]) != one.nren + 1) {
+        PyErr_SetString(PyExc_ValueError, "explain: offsets must have one more item");
         goto done;
     }
-    result = c.out;
+    if (N(arr[22]) != n || N(arr[23]) != n) {
+        PyErr_SetString(PyExc_ValueError, "explain: the intervals' columns differ in length");
+        goto done;
+    }
+    order = malloc((n + 1) * sizeof(int64_t));
+    lo = malloc((2 * n + 1) * sizeof(int64_t));
+    hi = malloc((2 * n + 1) * sizeof(int64_t));
+    part_off = malloc((n + 1) * sizeof(int64_t));
+    seg_off = malloc((n + 1) * sizeof(int64_t));
+    flags = malloc((n + 1) * sizeof(int64_t));
+    if (!order || !lo || !hi || !part_off || !seg_off || !flags || vec_push(&one.chain_off, 0) < 0)
+        goto nomem;
+    for (Py_ssize_t i = 0; i < n; i++)
+        order[i] = i;
+    walk_start = istart;
+    qsort(order, (size_t)n, sizeof(int64_t), by_start);
+    int64_t via[64];
+    for (Py_ssize_t w = 0; w < n; w++) {
+        Py_ssize_t i = (Py_ssize_t)order[w];
+        one.interval = w + 1;
+        one.flags = 0;
+        lo[i] = (int64_t)one.part_key.n;
+        if ((want & 1) && (breakdown(&m, itid[i], istart[i], iend[i], 0) < 0
+                           || finish_parts(&one) < 0))
+            goto nomem;
+        hi[i] = (int64_t)one.part_key.n;
+        lo[n + i] = (int64_t)one.seg_tid.n;
+        one.seg_first = one.seg_tid.n;
+        if ((want & 2) && path_follow(&m, itid[i], istart[i], iend[i], 0, via, 0) < 0)
+            goto nomem;
+        hi[n + i] = (int64_t)one.seg_tid.n;
+        flags[i] = one.flags;
+    }
+    PyObject *items[13] = {NULL};
+    items[0] = bytes_of(one.key_rows.v, one.key_rows.n);
+    items[2] = gathered(&one.part_key, lo, hi, n, part_off);
+    items[3] = gathered(&one.part_ns, lo, hi, n, NULL);
+    items[1] = bytes_of(part_off, (size_t)n + 1);
+    items[4] = bytes_of(flags, (size_t)n);
+    items[6] = gathered(&one.seg_tid, lo + n, hi + n, n, seg_off);
+    items[5] = bytes_of(seg_off, (size_t)n + 1);
+    items[7] = gathered(&one.seg_state, lo + n, hi + n, n, NULL);
+    items[8] = gathered(&one.seg_start, lo + n, hi + n, n, NULL);
+    items[9] = gathered(&one.seg_end, lo + n, hi + n, n, NULL);
+    items[10] = gathered(&one.seg_chain, lo + n, hi + n, n, NULL);
+    items[11] = bytes_of(one.chain_off.v, one.chain_off.n);
+    items[12] = bytes_of(one.chain_tids.v, one.chain_tids.n);
+    result = PyTuple_New(13);
+    for (int k = 0; k < 13; k++) {
+        if (!items[k] || !result) {
+            for (int j = k; j < 13; j++)
+                Py_XDECREF(items[j]);
+            Py_CLEAR(result);
+            break;
+        }
+        PyTuple_SET_ITEM(result, k, items[k]);
+    }
+    goto done;
+nomem:
+    PyErr_NoMemory();
 done:
-    arr_release(arr, 8);
+    explain_free(&one);
+    free(order);
+    free(lo);
+    free(hi);
+    free(part_off);
+    free(seg_off);
+    free(flags);
+    arr_release(arr, 25);
     return result;
 }
 
 static PyMethodDef methods[] = {
-    {"path", path_impl, METH_VARARGS,
-     "path(timeline columns..., begin, tid, start, end, max_depth) -> critical path pieces"},
     {"timelines", timelines_impl, METH_VARARGS,
      "timelines(tid, ts, code, a, b, begin, out_tid, out_start, out_end, out_state, out_cpu, "
      "out_wake, out_reason[, early_wakes]) -> segments written"},
     {"analyse", analyse, METH_VARARGS,
      "analyse(timeline columns..., switch columns..., itid, istart, iend, max_depth, edges) "
      "-> (parts, edges)"},
+    {"explain", explain, METH_VARARGS,
+     "explain(timeline columns..., switch columns..., name epochs..., wait states..., itid, "
+     "istart, iend, max_depth, want) -> each interval's breakdown and critical path, as columns"},
     {NULL}
 };
 

@@ -162,12 +162,23 @@ class TimelineStore:
         self.tids = tid[first].copy()
         self.off = np.append(first, count).astype(np.int64)
         self.switches = _cpu_switches(log)
+        self._switch_threads = None
         self.src_kind = np.full(count, SRC_NONE, dtype=np.int8)
         self.src_id = np.zeros(count, dtype=np.int64)
         woken = np.flatnonzero(wake >= 0)
         if len(woken):
             kind, ident = wakeup_sources(log, wake[woken], ContextIndex(log), self.switches)
             self.src_kind[woken], self.src_id[woken] = kind, ident
+
+    @property
+    def switch_threads(self) -> tuple[np.ndarray, np.ndarray]:
+        """The switches' next and previous threads as indexes into ``tids`` (found once:
+        every chunk of explained intervals reads them)."""
+        if self._switch_threads is None:
+            _, _, _, next_tid, prev_tid, _ = self.switches
+            self._switch_threads = (np.searchsorted(self.tids, next_tid),
+                                    np.searchsorted(self.tids, prev_tid))
+        return self._switch_threads
 
     def rows(self, tid: int) -> tuple[int, int] | None:
         """The segment range of a thread (None: no events)."""

@@ -1,0 +1,239 @@
+"""Each interval's breakdown and critical path from C (``_native.explain``, a chunk
+of intervals per call) equal the Python references', on random scheduling
+streams and on every shared kernel trace.
+
+The references are ``critical_path.breakdown`` and ``critical_path.critical_path``
+over the Python model (``SchedModel(native=False)``), and for a result row
+``row.update(explain(...).to_dict())`` then ``ThreadNames.one_name_per_thread``:
+what ``RuleResult.interval`` did before explanations came a chunk at a time.
+Thread names change over time in both (random renames, real traces' execs),
+since a part names a thread as it was called when the part happened.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import corr.api as api
+from corr.analyses import bulk, scheduling
+from corr.analyses.critical_path import breakdown, critical_path
+from corr.engine.threads import ThreadNames
+from corr.sched import store
+from corr.sched.log import SchedLog
+from corr.sched.model import SchedModel
+
+from conftest import READABLE, ROOT, shared_trace
+from test_sched_native import SPANS, STREAM, make_log
+
+native = pytest.mark.skipif(store._native is None, reason="the C model was not built")
+
+# (time, tid, name): names the threads of the random streams get, and when.
+RENAMES = st.lists(st.tuples(st.integers(-10, 900), st.sampled_from([1, 2, 3]),
+                             st.sampled_from(["a", "b", "c"])), max_size=8)
+
+
+def named(renames) -> ThreadNames:
+    """ThreadNames that learned ``renames`` in time order (as the engine's pass does)."""
+    threads = ThreadNames(keep_history=True)
+    events = sorted(renames, key=lambda r: r[0])
+    learn = threads.updater((([tid for _, tid, _ in events], [n for _, _, n in events]),))
+    for row, (ts, _, _) in enumerate(events):
+        learn(row, ts)
+    return threads
+
+
+def models(stream, waking, threads):
+    log = make_log(stream, waking)
+    names = threads.name_at if threads is not None else None
+    return (SchedModel(log, 0, None, names=names, native=True),
+            SchedModel(log, 0, None, names=names, native=False))
+
+
+def columns(spans):
+    spans = [(tid or 1, start, length) for tid, start, length in spans]
+    tids, starts, lengths = (np.asarray(c, dtype=np.int64) for c in zip(*spans))
+    return spans, tids, starts, starts + lengths
+
+
+@native
+@settings(max_examples=1000, deadline=None)
+@given(STREAM, st.booleans(), SPANS, RENAMES, st.booleans(), st.sampled_from([2, 16]))
+def test_explained_in_c_equal_the_references(stream, waking, spans, renames, with_names, depth):
+    """Every interval's Parts and PathSegments, and their dicts, are the references'."""
+    threads = named(renames) if with_names else None
+    fast, reference = models(stream, waking, threads)
+    spans, tids, starts, ends = columns(spans)
+    found = bulk.Explained(fast, bulk.Names(fast, threads), tids, starts, ends, depth)
+    for k, (tid, start, length) in enumerate(spans):
+        parts = breakdown(reference, tid, start, start + length)
+        path = critical_path(reference, tid, start, start + length, max_depth=depth)
+        assert found.parts(k) == parts
+        assert found.path(k) == path
+        assert found.part_dicts(k) == [p.as_dict() for p in parts]
+        assert found.path_dicts(k) == [s.as_dict() for s in path]
+
+
+@native
+@settings(max_examples=300, deadline=None)
+@given(STREAM, st.booleans(), SPANS, RENAMES, st.sampled_from([1, 2, 3]))
+def test_breakdowns_and_paths_asked_apart_are_those_asked_together(stream, waking, spans,
+                                                                   renames, first):
+    """A chunk explained for its paths only (the folded stacks) gives the same
+    breakdowns when they are then read, and the other way round."""
+    threads = named(renames)
+    fast, _ = models(stream, waking, threads)
+    spans, tids, starts, ends = columns(spans)
+    names = bulk.Names(fast, threads)
+    both = bulk.Explained(fast, names, tids, starts, ends)
+    apart = bulk.Explained(fast, names, tids, starts, ends, want=first)
+    for k in range(len(spans)):
+        assert apart.path(k) == both.path(k) and apart.parts(k) == both.parts(k)
+    assert apart.flags == both.flags
+
+
+def reference_row(row: dict, found, threads) -> dict:
+    """What RuleResult.interval made of a row before: the reference's dict, one name
+    per thread."""
+    if found is not None:
+        row.update(found.to_dict())
+    if threads is not None:
+        threads.one_name_per_thread(row)
+    return row
+
+
+def plain_row(tid, start, end, entry, exit_tid) -> dict:
+    """The part of a result row the explanation reads and changes."""
+    return {"start_ns": start, "end_ns": end, "tid": entry, "comm": "entry's",
+            "exit_tid": exit_tid, "exit_comm": None}
+
+
+@native
+@settings(max_examples=1000, deadline=None)
+@given(STREAM, st.booleans(), SPANS, RENAMES, st.booleans(), st.sampled_from([1, 2, 3]),
+       st.lists(st.sampled_from([None, 0, 1, 2, 3]), min_size=16, max_size=16))
+def test_result_rows_in_chunks_equal_the_reference(stream, waking, spans, renames, with_names,
+                                                   chunk, others):
+    """Result rows filled a chunk at a time (rows not analysed among them, threads
+    renamed or not) are the rows the references and one_name_per_thread make, and
+    items() and single reads give the references' analyses, in order."""
+    threads = named(renames) if with_names else None
+    fast, reference = models(stream, waking, threads)
+    spans, tids, starts, ends = columns(spans)
+    analysed = np.arange(0, 2 * len(spans), 2)[::-1]          # every other row, "slowest" first
+    n = 2 * len(spans)
+    all_tids, all_starts, all_ends = (np.zeros(n, dtype=np.int64) for _ in range(3))
+    all_tids[analysed], all_starts[analysed], all_ends[analysed] = tids, starts, ends
+    all_starts[1::2] = starts[::-1] + 7
+    all_ends[1::2] = ends[::-1] + 9
+    lazy = scheduling.LazyAnalyses(fast, analysed, all_tids, all_starts, all_ends, threads)
+    lazy.CHUNK = chunk
+
+    def rows(explained):
+        out = []
+        for i in range(n):
+            row = plain_row(int(all_tids[i]), int(all_starts[i]), int(all_ends[i]),
+                            others[i % 16], others[(i + 5) % 16])
+            found = (scheduling.explain(reference, int(all_tids[i]), int(all_starts[i]),
+                                        int(all_ends[i])) if explained and i in lazy else None)
+            out.append(reference_row(row, found, threads) if explained else row)
+        return out
+
+    order = list(range(n))[::-1]
+    got = rows(False)
+    got = [got[i] for i in order]
+    lazy.fill_rows(order, got, threads)
+    want = rows(True)
+    assert got == [want[i] for i in order]
+    assert [list(r) for r in got] == [list(want[i]) for i in order]     # keys in order too
+
+    items = list(lazy.items())
+    assert [i for i, _ in items] == analysed.tolist() == list(lazy)
+    for i, found in items + [(i, lazy[i]) for i in analysed.tolist()]:
+        want = scheduling.explain(reference, int(all_tids[i]), int(all_starts[i]),
+                                  int(all_ends[i]))
+        assert (found.tid, found.comm) == (want.tid, want.comm)
+        assert found.to_dict() == want.to_dict()
+        assert found.critical_path == want.critical_path
+        assert found.breakdown == want.breakdown
+    assert [v.tid for v in lazy.values()] == all_tids[analysed].tolist()
+    with pytest.raises(KeyError):
+        lazy[1]
+
+
+@native
+def test_explain_lets_go_of_every_array_it_is_given():
+    """Each array handed to explain is released, also when it refuses them."""
+    import sys
+
+    from corr.sched.store import _native
+    fast, _ = models([(0, ("switch", 0, 1, 1, 2)), (10, ("switch", 0, 2, 1, 1))], False, None)
+    st_ = fast.store
+    cpus, cpu_off, sw_ts, sw_next, sw_prev, _ = st_.switches
+    names = bulk.Names(fast)
+    arrays = [st_.tids, st_.off, st_.start, st_.end, st_.state, st_.cpu, st_.src_kind,
+              st_.src_id, cpus, cpu_off, sw_ts, sw_next, sw_prev, *st_.switch_threads,
+              *names.ren, *names.waits, np.array([1], dtype=np.int64),
+              np.array([0], dtype=np.int64), np.array([20], dtype=np.int64)]
+    before = [sys.getrefcount(a) for a in arrays]
+    out = _native.explain(*arrays[:8], 0, *arrays[8:], 16, 3)
+    assert [sys.getrefcount(a) for a in arrays] == before
+    part_ns = np.frombuffer(out[3], dtype=np.int64)
+    assert part_ns.sum() == 20
+    with pytest.raises(ValueError, match="differ in length"):
+        _native.explain(*arrays[:8], 0, *arrays[8:-1], np.array([20, 30], dtype=np.int64), 16, 3)
+    assert [sys.getrefcount(a) for a in arrays] == before
+
+
+# Every shared trace with a kernel half (the UST ones have no scheduling events).
+KERNEL = [n for n in READABLE if n not in ("context-switches-ust", "php-u-20180813-150550")]
+SAMPLE = 10_000          # slow intervals compared one by one; a huge trace's, an even sample
+
+
+@native
+@pytest.mark.shared
+@pytest.mark.parametrize("name", KERNEL)
+def test_shared_traces_explained_in_c_equal_the_reference(name, monkeypatch):
+    """rules/offcpu.yaml (every sleep over 1 us): each slow interval's row, its
+    IntervalAnalysis through items() and a single read are the references' over
+    the Python model."""
+    monkeypatch.setattr(SchedLog, "release", lambda self: None)     # the reference reads it
+    result = api.run(str(ROOT / "rules" / "offcpu.yaml"), [shared_trace(name)],
+                     overrides=["offcpu.threshold=1us"], cache=False)
+    r = result.rule("offcpu")
+    analysis = r.analysis
+    lazy = analysis.intervals
+    assert isinstance(lazy, scheduling.LazyAnalyses) and len(lazy) > 0
+    model = lazy.model
+    reference = SchedModel(model.log, model.begin_ns, model.end_ns, names=model.name_at,
+                           native=False)
+    threads = analysis.threads
+    order = r._selected(False, None)
+    rows = list(r.iter_intervals())
+    assert len(rows) == len(order) == analysis.slow
+    picked = np.arange(len(order))
+    if len(order) > SAMPLE:
+        picked = np.unique(np.linspace(0, len(order) - 1, SAMPLE).astype(np.int64))
+    picked = set(picked.tolist())
+    explained = {}
+    for n, (i, row) in enumerate(zip(order.tolist(), rows)):
+        if n not in picked:
+            continue
+        want = r.interval(i, explained=False)
+        found = None
+        if i in lazy:
+            found = explained[i] = scheduling.explain(reference, int(lazy._tids[i]),
+                                                      want["start_ns"], want["end_ns"])
+        assert row == reference_row(want, found, threads), i
+        assert list(row) == list(want)
+    assert explained, "nothing explained: the check would be vacuous"
+    for i, found in lazy.items():
+        want = explained.get(i)
+        if want is not None:
+            assert (found.tid, found.comm) == (want.tid, want.comm)
+            assert found.critical_path == want.critical_path, i
+            assert found.breakdown == want.breakdown, i
+    for i in list(explained)[:20]:
+        assert r.interval(i) == rows[order.tolist().index(i)]
