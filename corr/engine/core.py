@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from .intervals import IntervalTable
+from .intervals import IntervalTable, spill_rows
 from .matcher import outcome_counts
 
 try:
@@ -58,6 +58,7 @@ class CoreMatcher:
         self.exit = self.core.exit
         self.span = self.core.span
         self.cancel = self.core.cancel
+        self._table = IntervalTable(key_names, self.field_names)
         self._intervals: IntervalTable | None = None
         self._refused: Counter = Counter()      # entries dropped before pairing (drop)
 
@@ -65,10 +66,17 @@ class CoreMatcher:
         """As :meth:`Matcher.drop <corr.engine.matcher.Matcher.drop>`."""
         self._refused[reason] += count
 
+    def drain(self) -> None:
+        """Between batches: the intervals closed so far go to the table once there are
+        enough to seal a chunk, so that the C buffers never hold the whole trace's."""
+        if self.core.interval_count >= spill_rows():
+            self._table.absorb(self.core.take)
+
     def finish(self, end_ts: int) -> None:
         """The trace ended at ``end_ts``: settle every entry still waiting."""
         self.core.finish(end_ts)
-        self._intervals = IntervalTable.adopt(self.key_names, self.field_names, self.core.take)
+        self._table.absorb(self.core.take)
+        self._intervals = self._table
 
     @property
     def intervals(self) -> IntervalTable:

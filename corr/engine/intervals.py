@@ -4,10 +4,22 @@ A trace can yield millions of intervals; one Python object each would not
 fit the memory target, so a table keeps integer columns in ``array('q')``
 (8 bytes a value) and the rest in lists.  Rows are built by the matcher
 and read by statistics and renderers.
+
+A table's memory does not grow with the trace either: once it holds
+``spill_rows()`` rows in memory, those rows are *sealed* -- pickled, as one
+chunk, into a temporary file of its own that is unlinked at once (nothing
+is left behind, whatever ends the process) -- and only their durations,
+statuses and loss marks stay in memory (10 bytes an interval: exact
+statistics need every duration).  Rows are read back a chunk at a time;
+a whole column asked for by name is put together on demand.  Spilled or
+not, a table reads the same (tests/test_interval_spill.py).
 """
 
 from __future__ import annotations
 
+import os
+import pickle
+import tempfile
 from array import array
 
 # Status codes (the ``status`` column) and their names.
@@ -15,6 +27,57 @@ COMPLETE, LATE, TIMEOUT, INCOMPLETE = range(4)
 STATUS_NAMES = ("complete", "late", "timeout", "incomplete")
 
 NONE_INT = -(2 ** 31)          # an absent tid or cpu in their 32-bit columns
+
+SPILL_ROWS_ENV = "CORR_SPILL_ROWS"
+DEFAULT_SPILL_ROWS = 1 << 18     # about 25 MB of rows in memory per table, at most
+
+
+def spill_rows() -> int:
+    """Rows a table keeps in memory before it seals them into its spill file
+    (``CORR_SPILL_ROWS``; tests force a tiny budget with it)."""
+    try:
+        return max(1, int(os.environ.get(SPILL_ROWS_ENV, "")))
+    except ValueError:
+        return DEFAULT_SPILL_ROWS
+
+
+class _Spill:
+    """A table's sealed chunks, pickled one after the other into an unlinked file."""
+
+    def __init__(self):
+        fd, path = tempfile.mkstemp(prefix="corr-intervals-")
+        os.unlink(path)                  # only this process's descriptor keeps it
+        self.file = os.fdopen(fd, "w+b")
+        self.places: list[tuple[int, int]] = []     # (offset, length) of each chunk
+        self.first_rows: list[int] = [0]            # the first row of each chunk, then the end
+        self._last: tuple[int, dict] | None = None  # the chunk read last
+
+    def add(self, columns: dict, rows: int) -> None:
+        data = pickle.dumps(columns, protocol=pickle.HIGHEST_PROTOCOL)
+        self.file.seek(0, os.SEEK_END)
+        self.places.append((self.file.tell(), len(data)))
+        self.file.write(data)
+        self.first_rows.append(self.first_rows[-1] + rows)
+
+    @property
+    def rows(self) -> int:
+        return self.first_rows[-1]
+
+    def chunk(self, k: int) -> dict:
+        """Chunk ``k``'s columns (the last one read is kept)."""
+        if self._last is not None and self._last[0] == k:
+            return self._last[1]
+        offset, length = self.places[k]
+        self.file.flush()
+        data = os.pread(self.file.fileno(), length, offset)
+        if len(data) != length:
+            raise OSError(f"the interval spill file ended {length - len(data)} bytes early")
+        columns = pickle.loads(data)
+        self._last = (k, columns)
+        return columns
+
+    def close(self) -> None:
+        self.file.close()
 
 
 class IntervalTable:
@@ -25,93 +88,310 @@ class IntervalTable:
     INT_COLUMNS = (("start_ns", "q"), ("end_ns", "q"), ("status", "b"), ("entry_tid", "i"),
                    ("entry_cpu", "i"), ("exit_tid", "i"), ("exit_cpu", "i"), ("group", "i"))
     OBJECT_COLUMNS = ("entry_comm", "exit_comm")
+    _TYPECODES = dict(INT_COLUMNS)
 
     def __init__(self, key_names: list[str], field_names: tuple = ()):
         self.key_names = key_names
         self.field_names = tuple(field_names)
+        # The rows not sealed yet (all of them, in a table that never spilled).
         # One list per kept field: a dict per interval would cost ~200 bytes.
-        self.fields = {name: [] for name in self.field_names}
-        for name, typecode in self.INT_COLUMNS:
-            setattr(self, name, array(typecode))
-        for name in self.OBJECT_COLUMNS:
-            setattr(self, name, [])
         # Keys are most often one integer (a tid, a seqno): 8 bytes in an
         # array instead of a 28-byte int object; a list once any is not.
-        self.key: array | list = array("q")
-        self.lossy: array = array("b")       # overlaps a discarded-events range
+        self._tail: dict = {}
+        self._clear_tail()
+        self.lossy: array = array("b")       # every row's: overlaps a discarded-events range
+        self._spill: _Spill | None = None
+        self._limit = spill_rows()
+        # Of the sealed rows, what statistics read: durations and statuses.
+        self._sealed_durations: list = []
+        self._sealed_statuses: list = []
+
+    def _clear_tail(self) -> None:
+        tail = self._tail
+        for name, typecode in self.INT_COLUMNS:
+            tail[name] = array(typecode)
+        for name in self.OBJECT_COLUMNS:
+            tail[name] = []
+        tail["key"] = array("q")
+        tail["fields"] = {name: [] for name in self.field_names}
 
     @classmethod
     def adopt(cls, key_names: list[str], field_names: tuple, take) -> "IntervalTable":
         """A table from finished columns, ``take(name)`` handing each over:
         bytes for the integer ones, lists for the rest."""
         table = cls(key_names, field_names)
-        for name, _ in cls.INT_COLUMNS:
-            getattr(table, name).frombytes(take(name))
-        for name in cls.OBJECT_COLUMNS:
-            setattr(table, name, take(name))
-        key = take("key")
-        if isinstance(key, bytes):
-            table.key.frombytes(key)
-        else:
-            table.key = key
-        table.fields = dict(zip(table.field_names, take("fields")))
-        table.lossy = array("b", bytes(len(table)))
+        table.absorb(take)
         return table
 
+    def absorb(self, take) -> None:
+        """Rows appended from columns ``take(name)`` hands over (as for :meth:`adopt`):
+        a matcher's intervals a batch of them at a time."""
+        tail = self._tail
+        added = None
+        for name, _ in self.INT_COLUMNS:
+            column = tail[name]
+            before = len(column)
+            column.frombytes(take(name))
+            added = len(column) - before
+        for name in self.OBJECT_COLUMNS:
+            tail[name].extend(take(name))
+        key = take("key")
+        keys = tail["key"]
+        if isinstance(key, bytes) and type(keys) is array:
+            keys.frombytes(key)
+        else:
+            if type(keys) is array:
+                keys = tail["key"] = keys.tolist()
+            keys.extend(array("q", key).tolist() if isinstance(key, bytes) else key)
+        for column, values in zip(tail["fields"].values(), take("fields")):
+            column.extend(values)
+        self.lossy.frombytes(bytes(added or 0))
+        self._seal_if_full()
+
     def __len__(self) -> int:
-        return len(self.start_ns)
+        sealed = self._spill.rows if self._spill is not None else 0
+        return sealed + len(self._tail["start_ns"])
 
     def append(self, start, end, status, key, entry_tid, entry_cpu, entry_comm,
                exit_tid, exit_cpu, exit_comm, fields, group) -> None:
-        self.start_ns.append(start)
-        self.end_ns.append(end)
-        self.status.append(status)
-        keys = self.key
+        tail = self._tail
+        tail["start_ns"].append(start)
+        tail["end_ns"].append(end)
+        tail["status"].append(status)
+        keys = tail["key"]
         if type(keys) is array and (type(key) is not int or not -2 ** 63 <= key < 2 ** 63):
-            keys = self.key = list(keys)
+            keys = tail["key"] = list(keys)
         keys.append(key)
-        self.entry_tid.append(NONE_INT if entry_tid is None else entry_tid)
-        self.entry_cpu.append(NONE_INT if entry_cpu is None else entry_cpu)
-        self.entry_comm.append(entry_comm)
-        self.exit_tid.append(NONE_INT if exit_tid is None else exit_tid)
-        self.exit_cpu.append(NONE_INT if exit_cpu is None else exit_cpu)
-        self.exit_comm.append(exit_comm)
+        tail["entry_tid"].append(NONE_INT if entry_tid is None else entry_tid)
+        tail["entry_cpu"].append(NONE_INT if entry_cpu is None else entry_cpu)
+        tail["entry_comm"].append(entry_comm)
+        tail["exit_tid"].append(NONE_INT if exit_tid is None else exit_tid)
+        tail["exit_cpu"].append(NONE_INT if exit_cpu is None else exit_cpu)
+        tail["exit_comm"].append(exit_comm)
         if fields is not None:
-            for column, value in zip(self.fields.values(), fields):
+            for column, value in zip(tail["fields"].values(), fields):
                 column.append(value)
-        self.group.append(group)
+        tail["group"].append(group)
         self.lossy.append(0)
+        if len(tail["start_ns"]) >= self._limit:
+            self._seal_if_full()
+
+    # -- spilling ---------------------------------------------------------------------------
+
+    @property
+    def spilled(self) -> bool:
+        """Whether some rows are sealed in the spill file."""
+        return self._spill is not None
+
+    def _seal_if_full(self) -> None:
+        """Seal the rows in memory, a chunk of ``spill_rows()`` at a time, once there are that many."""
+        import numpy as np
+        tail = self._tail
+        while len(tail["start_ns"]) >= self._limit:
+            n = self._limit
+            if self._spill is None:
+                self._spill = _Spill()
+            chunk = {name: column[:n] for name, column in tail.items() if name != "fields"}
+            chunk["fields"] = {name: column[:n] for name, column in tail["fields"].items()}
+            self._spill.add(chunk, n)
+            start = np.frombuffer(chunk["start_ns"], dtype=np.int64)
+            self._sealed_durations.append(np.frombuffer(chunk["end_ns"], dtype=np.int64) - start)
+            self._sealed_statuses.append(np.frombuffer(chunk["status"], dtype=np.int8).copy())
+            for name, column in list(tail.items()):
+                if name == "fields":
+                    for values in column.values():
+                        del values[:n]
+                else:
+                    del column[:n]
+
+    def _chunks(self):
+        """``(first row, columns)`` of every sealed chunk, then of the rows in memory."""
+        if self._spill is not None:
+            for k in range(len(self._spill.places)):
+                yield self._spill.first_rows[k], self._spill.chunk(k)
+        yield len(self) - len(self._tail["start_ns"]), self._tail
+
+    def _whole(self, name: str):
+        """Column ``name`` over every row, put together from the chunks."""
+        if self._spill is None:
+            return self._tail[name]
+        if name == "fields":
+            return {f: [v for _, c in self._chunks() for v in c["fields"][f]]
+                    for f in self.field_names}
+        if name in self._TYPECODES:
+            out = array(self._TYPECODES[name])
+            for _, columns in self._chunks():
+                out.frombytes(columns[name].tobytes())
+            return out
+        parts = [columns[name] for _, columns in self._chunks()]
+        if name == "key" and all(type(p) is array for p in parts):
+            out = array("q")
+            for p in parts:
+                out.frombytes(p.tobytes())
+            return out
+        return [v for p in parts for v in p]
+
+    def _set_whole(self, name: str, value) -> None:
+        """Replace column ``name`` over every row (the rows come back into memory first)."""
+        if self._spill is not None:
+            self._unspill()
+        self._tail[name] = value
+
+    def _unspill(self) -> None:
+        whole = {name: self._whole(name) for name in self._tail}
+        self._spill.close()
+        self._spill = None
+        self._sealed_durations, self._sealed_statuses = [], []
+        self._tail = whole
+
+    def __getstate__(self):
+        """Pickled whole: a spill file does not travel."""
+        state = dict(self.__dict__)
+        if self._spill is not None:
+            state["_tail"] = {name: self._whole(name) for name in self._tail}
+            state.update(_spill=None, _sealed_durations=[], _sealed_statuses=[])
+        return state
 
     def row(self, i: int) -> dict:
         """One interval as a plain dict (for renderers and tests)."""
+        if i < 0:
+            i += len(self)
+        if not 0 <= i < len(self):
+            raise IndexError(i)
+        first, columns = self._chunk_of(i)
+        return self._row(columns, i - first, first)
+
+    def rows(self, indexes) -> list[dict]:
+        """The rows at ``indexes`` (any order), each chunk read once."""
+        return self._gather(indexes, self._row)
+
+    def groups_at(self, indexes) -> list[int]:
+        """The group numbers of the rows at ``indexes`` (any order), each chunk read once."""
+        return self._gather(indexes, lambda columns, i, first: columns["group"][i])
+
+    def gather(self, indexes) -> "IntervalTable":
+        """A table in memory of the rows at ``indexes``, in that order, each chunk read
+        once: what a renderer walks, slowest first, from a table that spilled."""
+        import numpy as np
+        at = np.asarray(indexes, dtype=np.int64)
+        n = len(at)
+        spill = self._spill
+        bounds = np.asarray(spill.first_rows if spill is not None else [0], dtype=np.int64)
+        which = np.searchsorted(bounds, at, side="right") - 1
+        order = np.argsort(which, kind="stable")
+        cuts = np.searchsorted(which[order], np.arange(len(bounds) + 1))
+        ints = {name: np.empty(n, dtype=np.dtype(typecode)) for name, typecode in
+                self.INT_COLUMNS}
+        objects = {name: [None] * n for name in self.OBJECT_COLUMNS}
+        fields = {name: [None] * n for name in self.field_names}
+        keys: list = [None] * n
+        int_keys = True
+        for k in range(len(bounds)):
+            positions = order[cuts[k]:cuts[k + 1]]
+            if not len(positions):
+                continue
+            if spill is not None and k < len(spill.places):
+                columns = spill.chunk(k)
+            else:
+                columns = self._tail
+            local = at[positions] - bounds[k]
+            for name, typecode in self.INT_COLUMNS:
+                ints[name][positions] = np.frombuffer(columns[name],
+                                                      dtype=np.dtype(typecode))[local]
+            local, positions = local.tolist(), positions.tolist()
+            for name in self.OBJECT_COLUMNS:
+                source, target = columns[name], objects[name]
+                for p, i in zip(positions, local):
+                    target[p] = source[i]
+            for name, source in columns["fields"].items():
+                target = fields[name]
+                for p, i in zip(positions, local):
+                    target[p] = source[i]
+            source = columns["key"]
+            int_keys &= type(source) is array
+            for p, i in zip(positions, local):
+                keys[p] = source[i]
+
+        def take(name):
+            if name in ints:
+                return ints[name].tobytes()
+            if name == "key":
+                return np.asarray(keys, dtype=np.int64).tobytes() if int_keys else keys
+            if name == "fields":
+                return [fields[f] for f in self.field_names]
+            return objects[name]
+        out = IntervalTable(self.key_names, self.field_names)
+        out._limit = n + 1                       # noqa: SLF001 -- it was asked for in memory
+        out.absorb(take)
+        out.lossy = array("b", np.frombuffer(self.lossy, dtype=np.int8)[at].tobytes())
+        return out
+
+    def _gather(self, indexes, read) -> list:
+        """``read(chunk's columns, row in the chunk, chunk's first row)`` for every index."""
+        indexes = [int(i) for i in indexes]
+        if self._spill is None:
+            return [read(self._tail, i, 0) for i in indexes]
+        import numpy as np
+        at = np.asarray(indexes, dtype=np.int64)
+        bounds = np.asarray(self._spill.first_rows, dtype=np.int64)
+        which = np.searchsorted(bounds, at, side="right") - 1
+        out: list = [None] * len(indexes)
+        order = np.argsort(which, kind="stable")
+        cuts = np.searchsorted(which[order], np.arange(len(bounds) + 1))
+        for k in range(len(bounds)):
+            mine = order[cuts[k]:cuts[k + 1]].tolist()
+            if not mine:
+                continue
+            if k < len(self._spill.places):
+                first, columns = int(bounds[k]), self._spill.chunk(k)
+            else:
+                first, columns = int(bounds[-1]), self._tail
+            for j in mine:
+                out[j] = read(columns, indexes[j] - first, first)
+        return out
+
+    def _chunk_of(self, i: int):
+        spill = self._spill
+        if spill is None or i >= spill.rows:
+            return (spill.rows if spill is not None else 0), self._tail
+        import bisect
+        k = bisect.bisect_right(spill.first_rows, i) - 1
+        return spill.first_rows[k], spill.chunk(k)
+
+    def _row(self, c: dict, i: int, first: int) -> dict:
+        """Row ``i`` of chunk ``c``, whose first row is the table's row ``first``."""
         def opt(v):
             return None if v == NONE_INT else v
-        key = self.key[i]
+        key = c["key"][i]
+        start, end = c["start_ns"][i], c["end_ns"][i]
         return {
-            "start_ns": self.start_ns[i],
-            "end_ns": self.end_ns[i],
-            "duration_ns": self.end_ns[i] - self.start_ns[i],
-            "status": STATUS_NAMES[self.status[i]],
+            "start_ns": start,
+            "end_ns": end,
+            "duration_ns": end - start,
+            "status": STATUS_NAMES[c["status"][i]],
             "key": dict(zip(self.key_names, key)) if isinstance(key, tuple) else key,
-            "tid": opt(self.entry_tid[i]),
-            "cpu": opt(self.entry_cpu[i]),
-            "comm": self.entry_comm[i],
-            "exit_tid": opt(self.exit_tid[i]),
-            "exit_cpu": opt(self.exit_cpu[i]),
-            "exit_comm": self.exit_comm[i],
-            "fields": {name: column[i] for name, column in self.fields.items()},
-            "lossy": bool(self.lossy[i]),
+            "tid": opt(c["entry_tid"][i]),
+            "cpu": opt(c["entry_cpu"][i]),
+            "comm": c["entry_comm"][i],
+            "exit_tid": opt(c["exit_tid"][i]),
+            "exit_cpu": opt(c["exit_cpu"][i]),
+            "exit_comm": c["exit_comm"][i],
+            "fields": {name: column[i] for name, column in c["fields"].items()},
+            "lossy": bool(self.lossy[first + i]),
         }
 
     def durations(self):
         """Durations of every row as an int64 numpy array."""
         import numpy as np
-        return (np.frombuffer(self.end_ns, dtype=np.int64)
-                - np.frombuffer(self.start_ns, dtype=np.int64))
+        tail = self._tail
+        recent = (np.frombuffer(tail["end_ns"], dtype=np.int64)
+                  - np.frombuffer(tail["start_ns"], dtype=np.int64))
+        return np.concatenate(self._sealed_durations + [recent]) if self._spill else recent
 
     def statuses(self):
         import numpy as np
-        return np.frombuffer(self.status, dtype=np.int8)
+        recent = np.frombuffer(self._tail["status"], dtype=np.int8)
+        return np.concatenate(self._sealed_statuses + [recent]) if self._spill else recent
 
     def measured(self):
         """Where the intervals statistics count are: complete and late ones (a bool mask)."""
@@ -123,11 +403,24 @@ class IntervalTable:
         if not ranges or not len(self):
             return 0
         import numpy as np
-        start = np.frombuffer(self.start_ns, dtype=np.int64)
-        end = np.frombuffer(self.end_ns, dtype=np.int64)
-        hit = np.zeros(len(self), dtype=bool)
-        for begin, stop in ranges:
-            hit |= (start <= stop) & (end >= begin)
         lossy = np.frombuffer(self.lossy, dtype=np.int8)
-        lossy[hit] = 1
-        return int(hit.sum())
+        marked = 0
+        for first, columns in self._chunks():
+            start = np.frombuffer(columns["start_ns"], dtype=np.int64)
+            end = np.frombuffer(columns["end_ns"], dtype=np.int64)
+            hit = np.zeros(len(start), dtype=bool)
+            for begin, stop in ranges:
+                hit |= (start <= stop) & (end >= begin)
+            lossy[first:first + len(start)][hit] = 1
+            marked += int(hit.sum())
+        return marked
+
+def _whole_column(name: str):
+    """Column ``name`` of every row, as an attribute (whatever was spilled)."""
+    return property(lambda table: table._whole(name),
+                    lambda table, value: table._set_whole(name, value),
+                    doc=f"``{name}`` of every row (put together from the chunks once spilled)")
+
+
+for _name in (*dict(IntervalTable.INT_COLUMNS), *IntervalTable.OBJECT_COLUMNS, "key", "fields"):
+    setattr(IntervalTable, _name, _whole_column(_name))

@@ -219,6 +219,9 @@ class Matcher:
             if len(deadlines) > 2 * len(by_seq) + 1024:     # mostly matched ones: compact
                 self._deadlines = deque(d for d in deadlines if d[1] in by_seq)
 
+    def drain(self) -> None:
+        """Between batches: nothing to do (the table seals its own chunks as rows come)."""
+
     def finish(self, end_ts: int) -> None:
         """The trace ended at ``end_ts``: settle every entry still waiting."""
         self.expire(end_ts, inclusive=True)

@@ -167,6 +167,8 @@ class Engine:
                 self.discards.extend(batch.discards)
                 if batch.ts:
                     self._process(batch)
+                    for m in self.matchers:
+                        m.drain()
                     if progress is not None:
                         progress(self.events, _fraction(self.end_ns, span))
         except TraceDecodeError as exc:
