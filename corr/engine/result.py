@@ -9,7 +9,7 @@ from __future__ import annotations
 from array import array
 
 from ..rules.model import Rule
-from .intervals import LATE, STATUS_NAMES, IntervalTable
+from .intervals import LATE, STATUS_NAMES, IntervalTable, spill_rows
 from .stats import summarize
 
 FORMAT_VERSION = 2
@@ -140,12 +140,25 @@ class RuleResult:
         call each), and none is kept beyond its chunk."""
         selected = self._selected(all_intervals, top)
         size = 2048
-        for lo in range(0, len(selected), size):
-            chunk = selected[lo:lo + size].tolist()
-            rows = [self.interval(i, explained=False) for i in chunk]
-            if self.analysis is not None:
-                self.analysis.explain_rows(chunk, rows)
-            yield from rows
+        table, window = self.intervals, max(1, len(selected))
+        if table.spilled:                # a window of rows at a time, each chunk read once
+            window = spill_rows()
+        for at in range(0, len(selected), window):
+            picked = selected[at:at + window]
+            rows_of = table.gather(picked) if table.spilled else table
+            for lo in range(0, len(picked), size):
+                chunk = picked[lo:lo + size].tolist()
+                local = range(lo, lo + len(chunk)) if table.spilled else chunk
+                rows = rows_of.rows(local)
+                if self.group_values:
+                    for row, group in zip(rows, rows_of.groups_at(local)):
+                        row["group"] = plain_value(self.group_values[group])
+                else:
+                    for row in rows:
+                        row["group"] = None
+                if self.analysis is not None:
+                    self.analysis.explain_rows(chunk, rows)
+                yield from rows
 
     def selected_intervals(self, all_intervals: bool = False, top: int | None = None) -> list[dict]:
         """Intervals over the threshold (or all), slowest first."""
@@ -155,7 +168,8 @@ class RuleResult:
         """Interval ``i`` as a dict; ``explained``: with its breakdown and critical path
         (rules with blame:) and each thread called by one name."""
         row = self.intervals.row(i)
-        row["group"] = plain_value(self.group_values[self.intervals.group[i]]) if self.group_values else None
+        row["group"] = (plain_value(self.group_values[self.intervals.groups_at([i])[0]])
+                        if self.group_values else None)
         if explained and self.analysis is not None:
             self.analysis.explain_rows([i], [row])
         return row
