@@ -157,21 +157,35 @@ class LazyAnalyses(Mapping):
     def fill_rows(self, indexes: list[int], rows: list[dict], threads) -> None:
         """Each result row (of interval ``indexes[k]``) as ``row.update(self[i].to_dict())``
         then ``threads.one_name_per_thread(row)`` leave it (only the latter for an
-        interval not analysed), without a name lookup per thread and row where no
-        thread the explanation names was ever renamed."""
+        interval not analysed)."""
+        for _ in self.filled(indexes, rows, threads):
+            pass
+
+    def filled(self, indexes, rows: list[dict], threads):
+        """:meth:`fill_rows`, one row at a time: each row is filled as it is handed out,
+        in order (one C call per chunk), so that a renderer writing them as they come
+        holds only the explanations it is writing.  Where the breakdown and path name
+        no renamed thread (most rows), they are built with each thread's one name,
+        and only the row's own and the blamed thread may have to be renamed."""
         index = np.asarray(indexes, dtype=np.int64)
         known = self._sorted
         analysed = (known[np.minimum(np.searchsorted(known, index), len(known) - 1)] == index
                     if len(known) else np.zeros(len(index), dtype=bool))
         names = self.names
-        places = iter(np.flatnonzero(analysed).tolist())
-        for chunk, found in self._chunks(index[analysed]):
-            for k, i in enumerate(chunk):
-                row = rows[next(places)]
+        for lo in range(0, len(index), self.CHUNK):
+            chunk, mine = index[lo:lo + self.CHUNK], analysed[lo:lo + self.CHUNK]
+            found = (bulk.Explained(self.model, names, self._tids[chunk[mine]],
+                                    self._start[chunk[mine]], self._end[chunk[mine]])
+                     if mine.any() else None)
+            k = 0
+            for place, (i, explained) in enumerate(zip(chunk.tolist(), mine.tolist()), lo):
+                row = rows[place]
+                if not explained:
+                    if threads is not None:
+                        row["renamed"] = _own_names(row, threads, names)
+                    yield row
+                    continue
                 tid = int(self._tids[i])
-                # Where the breakdown and path name no renamed thread (most rows), the
-                # threads are called by their one name already: only the row's own and
-                # the blamed thread may have to be renamed.
                 quick = threads is not None and not found.flags[k] & bulk.F_RENAMED
                 renamed = _own_names(row, threads, names, tid) if quick else None
                 row.update(blamed_tid=tid,
@@ -182,10 +196,8 @@ class LazyAnalyses(Mapping):
                     row["renamed"] = renamed
                 elif threads is not None:
                     threads.one_name_per_thread(row)
-        if threads is not None:
-            for place in np.flatnonzero(~analysed).tolist():
-                row = rows[place]
-                row["renamed"] = _own_names(row, threads, names)
+                k += 1
+                yield row
 
 
 def _name(threads, names: bulk.Names, tid: int, at: int):
@@ -242,8 +254,20 @@ class RuleAnalysis:
         """Result rows (RuleResult's dicts of intervals ``indexes``) with their intervals'
         explanations, and every thread called by one name (see
         ThreadNames.one_name_per_thread); many at once, a chunk per C call."""
+        for _ in self._filled(indexes, rows):
+            pass
+
+    def explained_rows(self, indexes: list[int], rows: list[dict]):
+        """:meth:`explain_rows`, each row filled as it is handed out.  ``rows`` is taken
+        over: each leaves the list as it goes, so that only the rows a renderer holds
+        are alive (a chunk's breakdowns at once took twice the time to build)."""
+        for place, row in enumerate(self._filled(indexes, rows)):
+            rows[place] = None
+            yield row
+
+    def _filled(self, indexes, rows):
         if isinstance(self.intervals, LazyAnalyses):
-            self.intervals.fill_rows(indexes, rows, self.threads)
+            yield from self.intervals.filled(indexes, rows, self.threads)
             return
         for i, row in zip(indexes, rows):
             found = self.intervals.get(i)
@@ -251,6 +275,7 @@ class RuleAnalysis:
                 row.update(found.to_dict())
             if self.threads is not None:
                 self.threads.one_name_per_thread(row)
+            yield row
 
     def to_dict(self) -> dict:
         if not self.available:

@@ -156,8 +156,8 @@ class RuleResult:
                 else:
                     for row in rows:
                         row["group"] = None
-                if self.analysis is not None:
-                    self.analysis.explain_rows(chunk, rows)
+                if self.analysis is not None:        # each explained as it is handed out
+                    rows = self.analysis.explained_rows(chunk, rows)
                 yield from rows
 
     def selected_intervals(self, all_intervals: bool = False, top: int | None = None) -> list[dict]:
