@@ -11,8 +11,8 @@ Frames name threads as ``comm (tid)``; ``;`` in names is replaced, since it
 separates frames, and line breaks too, since they separate stacks.
 
 A busy trace's paths have millions of segments: each stack's ranges are
-kept as two integer arrays (16 bytes a segment) and their union is taken
-with numpy, each frame's text made once.
+kept as two integer arrays (16 bytes a segment), each stack's text is made
+once, and a union of many ranges is taken with numpy.
 """
 
 from __future__ import annotations
@@ -32,41 +32,53 @@ def _frame(text) -> str:
 
 def folded_lines(result) -> list[str]:
     from array import array
-    ranges: dict[str, tuple[array, array]] = {}
-    frames: dict[tuple, str] = {}                 # (tid, comm) -> its frame
+    # Ranges by (rule, via, tid, state, the chain's names): the stack's text is made
+    # once per distinct key at the end (most paths are a segment or two, so the work
+    # per segment is a tuple and a dict look-up).
+    ranges: dict[tuple, tuple[array, array]] = {}
     for r in result.rules:
         analysis = r.analysis
         if analysis is None or not analysis.available:
             continue
-        head = _frame(r.name) + ";"
-        for index, found in analysis.intervals.items():
+        rule = r.name
+        for _, found in analysis.intervals.items():
             path = found.critical_path
             names: dict = {}
             for seg in path:
-                names.setdefault(seg.tid, seg.comm)
-            label = {}
-            for tid, comm in names.items():
-                text = frames.get((tid, comm))
-                if text is None:
-                    text = frames[(tid, comm)] = _frame(f"{comm or 'tid'} ({tid})")
-                label[tid] = text
-            stacks: dict = {}                     # (via, tid, state) -> stack, this path's
+                if seg[0] not in names:
+                    names[seg[0]] = seg[1]
             for tid, _, state, start, end, via in path:
-                if type(via) is not tuple:
-                    via = tuple(via)
-                stack = stacks.get((via, tid, state))
-                if stack is None:
+                if not via:
+                    key = (rule, (), tid, state, (names[tid],))
+                else:
+                    if type(via) is not tuple:
+                        via = tuple(via)
                     chain = via if tid in via else via + (tid,)
-                    stack = stacks[(via, tid, state)] = (
-                        head + ";".join([_frame(f"{names.get(t) or 'tid'} ({t})")
-                                         if t not in label else label[t] for t in chain])
-                        + ";" + state)
-                spans = ranges.get(stack)
+                    key = (rule, via, tid, state, tuple([names.get(t) for t in chain]))
+                spans = ranges.get(key)
                 if spans is None:
-                    spans = ranges[stack] = (array("q"), array("q"))
+                    spans = ranges[key] = (array("q"), array("q"))
                 spans[0].append(start)
                 spans[1].append(end)
-    totals = {stack: union_ns(starts, ends) for stack, (starts, ends) in ranges.items()}
+    by_stack: dict[str, tuple[array, array]] = {}
+    frames: dict = {}
+    for (rule, via, tid, state, chain_names), (starts, ends) in ranges.items():
+        chain = via if tid in via else via + (tid,)
+        parts = [_frame(rule)]
+        for t, name in zip(chain, chain_names):
+            text = frames.get((t, name))
+            if text is None:
+                text = frames[(t, name)] = _frame(f"{name or 'tid'} ({t})")
+            parts.append(text)
+        parts.append(state)
+        stack = ";".join(parts)
+        found = by_stack.get(stack)
+        if found is None:
+            by_stack[stack] = (starts, ends)
+        else:                                     # names that read the same once cleaned
+            found[0].extend(starts)
+            found[1].extend(ends)
+    totals = {stack: union_ns(starts, ends) for stack, (starts, ends) in by_stack.items()}
     return [f"{stack} {ns}" for stack, ns in sorted(totals.items()) if ns > 0]
 
 
