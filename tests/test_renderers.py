@@ -437,3 +437,30 @@ def test_folded_unions_are_the_analyses_unions():
                 spans.append((start, start + rng.randrange(0, 5000)))
             starts, ends = array("q", [s for s, _ in spans]), array("q", [e for _, e in spans])
             assert folded.union_ns(starts, ends) == union_ns(spans), spans
+
+
+def test_a_fifo_or_a_link_is_written_through(offcpu, tmp_path):
+    """-o a FIFO (or /dev/null, a terminal) writes into it, never replaces it with a
+    file; -o a symbolic link replaces the file it names and keeps the link."""
+    import os
+    import stat
+    import threading
+    fifo = tmp_path / "pipe.jsonl"
+    os.mkfifo(fifo)
+    got = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_bytes()))
+    reader.start()
+    api.write(offcpu, fifo)
+    reader.join(timeout=60)
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
+    out = io.BytesIO()
+    api.write(offcpu, "jsonl", stream=out)
+    assert got == [out.getvalue()]
+    real = tmp_path / "real.folded"
+    real.write_text("previous\n")
+    link = tmp_path / "link.folded"
+    link.symlink_to(real)
+    api.write(offcpu, link)
+    assert link.is_symlink() and real.read_text().startswith("offcpu;")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["link.folded", "pipe.jsonl",
+                                                          "real.folded"]
