@@ -158,6 +158,11 @@ def test_api_write_to_streams(offcpu):
     binary = io.BytesIO()
     assert api.write(offcpu, "json", stream=binary) == "JSON"
     assert binary.getvalue().decode() == text.getvalue() == run_json.render(offcpu)
+    as_text, as_bytes = io.StringIO(), io.BytesIO()
+    api.write(offcpu, "text", stream=as_text, top=3)
+    api.write(offcpu, "text", stream=as_bytes, top=3)
+    assert as_bytes.getvalue().decode() == as_text.getvalue()
+    assert "slowest intervals over" in as_text.getvalue()
     lines = io.StringIO()
     api.write(offcpu, "jsonl", stream=lines, all_intervals=True)
     assert len(lines.getvalue().splitlines()) == len(offcpu.rules[0].intervals)

@@ -136,7 +136,8 @@ def write(result, fmt: str, path=None, stream=None, options: Options | None = No
         import sys
         stream = sys.stdout
     with _binary_of(stream) as binary:
-        said = module.write(result, Destination(binary, text_stream=stream), options)
+        text = stream if _is_text(stream) else None
+        said = module.write(result, Destination(binary, text_stream=text), options)
     return said or module.DESCRIPTION
 
 
@@ -144,7 +145,7 @@ def write(result, fmt: str, path=None, stream=None, options: Options | None = No
 def _binary_of(stream):
     """The bytes layer under a text stream (flushed first, buffered, left open), or the
     stream itself if it takes bytes."""
-    if isinstance(stream, io.TextIOBase) or hasattr(stream, "encoding"):
+    if _is_text(stream):
         stream.flush()
         raw = getattr(stream, "buffer", None)
         if raw is None:
@@ -162,6 +163,10 @@ def _binary_of(stream):
         return
     yield raw
     raw.flush()
+
+
+def _is_text(stream) -> bool:
+    return isinstance(stream, io.TextIOBase) or hasattr(stream, "encoding")
 
 
 def _open(tmp: str):

@@ -39,9 +39,12 @@ def write(result, destination, options) -> str:
     for part in key_parts:
         types[f"key.{part}"] = _common([_key_type(r, part) for r in result.rules
                                         if part in r.intervals.key_names])
-    field_types = {name: _common([_inferred(r.intervals.fields[name]) for r in result.rules
-                                  if name in r.intervals.field_names])
-                   for name in field_names}
+    seen: dict = {name: [] for name in field_names}     # each rule's type of each field
+    for r in result.rules:
+        captured = r.intervals.fields                   # read once (a spilled table builds it)
+        for name in r.intervals.field_names:
+            seen[name].append(_inferred(captured[name]))
+    field_types = {name: _common(types) for name, types in seen.items()}
     names = COLUMNS + [f"key.{p}" for p in key_parts]
     schema = [pa.field(c, types[c]) for c in names]
     if field_names:
