@@ -34,10 +34,6 @@ def layout(result) -> tuple[list[str], list[str]]:
     return key_parts, field_names
 
 
-def count(result) -> int:
-    return sum(len(r.intervals) for r in result.rules)
-
-
 def blocks(result, key_parts: list[str], field_names: list[str]):
     """``(rule result, columns)`` per block of rows: the table's columns as Python
     lists, keyed as :data:`COLUMNS`, ``key.<part>`` and ``fields.<name>``."""
