@@ -179,6 +179,22 @@ class SchedLog:
         self._chunks = None
         self._frozen = None
 
+    def facts(self) -> dict:
+        """What the model reads of the log once its store is built: the classes seen,
+        whether wakeups carry flags, the IRQs' names (kept by the decode cache)."""
+        return {"classes_seen": sorted(self.classes_seen), "has_flags": self.has_flags,
+                "irq_names": sorted(self.irq_names.items())}
+
+    @classmethod
+    def from_facts(cls, facts: dict) -> "SchedLog":
+        """A released log with only :meth:`facts` (no event columns)."""
+        log = cls()
+        log.classes_seen = set(facts["classes_seen"])
+        log.has_flags = facts["has_flags"]
+        log.irq_names = dict(facts["irq_names"])
+        log.release()
+        return log
+
     @property
     def has_waking(self) -> bool:
         return "sched_waking" in self.classes_seen

@@ -116,6 +116,16 @@ class SchedModel:
         self._cpus: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] | None = None
         self._contexts: dict[int, dict[str, np.ndarray]] | None = None
 
+    @classmethod
+    def from_store(cls, store: "_store.TimelineStore | None", log: SchedLog,
+                   begin_ns: int | None, end_ns: int | None, names=None) -> "SchedModel":
+        """A C model over a timeline store built before (``TimelineStore.from_columns``),
+        ``log`` a released log with its facts (``SchedLog.from_facts``): the event
+        columns are not needed again (None: a log without scheduling events)."""
+        model = cls(log, begin_ns, end_ns, names=names, native=True)
+        model._store = store
+        return model
+
     @property
     def available(self) -> bool:
         """Whether the trace had scheduling events at all."""

@@ -170,6 +170,22 @@ class TimelineStore:
             kind, ident = wakeup_sources(log, wake[woken], ContextIndex(log), self.switches)
             self.src_kind[woken], self.src_id[woken] = kind, ident
 
+    # What a store is made of (``from_columns`` takes them back): per segment, per
+    # thread, and the switches by CPU (``_cpu_switches``' tuple).
+    COLUMNS = ("tids", "off", "start", "end", "state", "cpu", "src_kind", "src_id", "reason")
+
+    @classmethod
+    def from_columns(cls, begin_ns: int, columns: dict, switches: tuple) -> "TimelineStore":
+        """A store built before, from its columns (``COLUMNS``) and switches: no log is
+        read (the decode cache keeps them between runs)."""
+        self = cls.__new__(cls)
+        self.begin_ns = begin_ns
+        for name in cls.COLUMNS:
+            setattr(self, name, columns[name])
+        self.switches = tuple(switches)
+        self._switch_threads = None
+        return self
+
     @property
     def switch_threads(self) -> tuple[np.ndarray, np.ndarray]:
         """The switches' next and previous threads as indexes into ``tids`` (found once:
