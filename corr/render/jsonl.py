@@ -23,13 +23,13 @@ BATCH = 256
 def lines(result, all_intervals: bool = False):
     """Every line, as bytes ending with a newline."""
     from .run_json import encoder
-    encode = encoder()
+    encode = encoder(newline=True)
     for rule in result.rules:
         name = rule.name
         for interval in rule.iter_intervals(all_intervals):
             record = {"rule": name}
             record.update(interval)
-            yield encode(record) + b"\n"
+            yield encode(record)
 
 
 def write(result, destination, options) -> None:

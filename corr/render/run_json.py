@@ -61,17 +61,20 @@ def _finite(obj):
     return obj
 
 
-def encoder():
-    """``encode(obj) -> bytes``, compact: orjson, else the stdlib for what it refuses."""
+def encoder(newline: bool = False):
+    """``encode(obj) -> bytes``, compact (and ending with a newline, ``newline``):
+    orjson, else the stdlib for what it refuses."""
     import orjson
     fast = orjson.dumps
+    option = orjson.OPT_APPEND_NEWLINE if newline else 0
     refused = orjson.JSONEncodeError
+    end = b"\n" if newline else b""
 
     def encode(obj) -> bytes:
         try:
-            return fast(obj)
+            return fast(obj, option=option)
         except refused:
-            return _stdlib(obj, False)
+            return _stdlib(obj, False) + end
     return encode
 
 
@@ -87,15 +90,19 @@ def write(result, destination, options) -> None:
     for n, (rule_doc, rule) in enumerate(zip(rules, result.rules)):
         body = dumps(rule_doc, indent=True).replace(b"\n", b"\n    ")
         out.write((b"," if n else b"") + b"\n    " + body[:-6] + b',\n      "intervals": [')
+        # Separators and intervals as items of one list, joined once a batch: no
+        # interval's bytes are copied but into the stream's buffer.
         batch = []
         separator = b"\n        "
         for interval in rule.iter_intervals(all_intervals):
-            batch.append(separator + encode(interval))
+            batch.append(separator)
+            batch.append(encode(interval))
             separator = b",\n        "
-            if len(batch) >= BATCH:
+            if len(batch) >= 2 * BATCH:
                 out.write(b"".join(batch))
                 batch.clear()
-        out.write(b"".join(batch) + b"\n      ]\n    }")
+        batch.append(b"\n      ]\n    }")
+        out.write(b"".join(batch))
     out.write(b"\n  ]\n}\n")
 
 
