@@ -94,6 +94,37 @@ def test_breakdowns_and_paths_asked_apart_are_those_asked_together(stream, wakin
     assert apart.flags == both.flags
 
 
+# A thread (1) kept off its CPU by many others in turn: (tid, for how long), some
+# lengths alike (parts that tie on ns), more parts than the C sort's runs of 16.
+OCCUPANTS = st.lists(st.tuples(st.integers(2, 60),
+                               st.one_of(st.sampled_from([1, 2, 3]), st.integers(4, 10**6))),
+                     min_size=20, max_size=150)
+MANY_RENAMES = st.lists(st.tuples(st.integers(0, 10**7), st.integers(2, 60),
+                                  st.sampled_from(["a", "b"])), max_size=20)
+
+
+@native
+@settings(max_examples=300, deadline=None)
+@given(OCCUPANTS, MANY_RENAMES, st.integers(0, 10**5), st.integers(0, 10**5))
+def test_many_parts_sorted_and_named_as_the_reference(occupants, renames, cut_start, cut_end):
+    """A wait with up to 59 preempting threads (some renamed while it lasts): its
+    parts are summed, named and sorted as the reference's."""
+    stream = [(0, ("switch", 0, 0, 0, 1)), (10, ("switch", 0, 1, 0, occupants[0][0]))]
+    for k, (tid, length) in enumerate(occupants):
+        after = occupants[k + 1][0] if k + 1 < len(occupants) else 1
+        stream.append((length, ("switch", 0, tid, 0, after)))
+    threads = named(renames)
+    fast, reference = models(stream, False, threads)
+    end = sum(gap for gap, _ in stream) + 7
+    spans = [(1, cut_start, end - cut_start - cut_end)]
+    _, tids, starts, ends = columns(spans)
+    found = bulk.Explained(fast, bulk.Names(fast, threads), tids, starts, ends)
+    parts = breakdown(reference, 1, cut_start, end - cut_end)
+    assert found.parts(0) == parts
+    assert found.part_dicts(0) == [p.as_dict() for p in parts]
+    assert found.path(0) == critical_path(reference, 1, cut_start, end - cut_end)
+
+
 def reference_row(row: dict, found, threads) -> dict:
     """What RuleResult.interval made of a row before: the reference's dict, one name
     per thread."""

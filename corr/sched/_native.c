@@ -648,6 +648,7 @@ typedef struct explain_s explain_t;
 static int one_part(explain_t *one, int kind, int by_kind, int64_t by_id, int64_t epoch,
                     int64_t ns);
 static int64_t name_epoch(explain_t *one, int64_t tid, int64_t at);
+static int one_preempted(model_t *m, int64_t occupant, int64_t tid, int64_t at, int64_t ns);
 
 static int add_part(model_t *m, int kind, int by_kind, int64_t by_id, int64_t ns)
 {
@@ -759,8 +760,7 @@ static int preempted(model_t *m, int64_t tid, const seg_t *seg, int edges)
                 return -1;
         } else if (ns > 0) {
             if (m->one) {             /* named as at the wait's start */
-                if (one_part(m->one, P_PREEMPTED, B_THREAD, current,
-                             name_epoch(m->one, current, seg->start), ns) < 0)
+                if (one_preempted(m, occupant, current, seg->start, ns) < 0)
                     return -1;
             } else {
                 m->pre_ns[occupant] += ns;
@@ -1316,6 +1316,7 @@ struct explain_s {
     /* The chunk's distinct parts (kind, by kind, by id, epoch): ids in creation order. */
     table_t keys;
     vec_t key_rows;                   /* 4 per id */
+    int64_t *pre_key;                 /* per thread of the store, its preemptions' id + 1 */
     /* The current interval's parts: per key id, its ns and the interval that last met it. */
     int64_t *acc, *stamp;
     size_t acc_cap;
@@ -1341,11 +1342,9 @@ static int64_t name_epoch(explain_t *one, int64_t tid, int64_t at)
     return e < 0 ? 0 : e;
 }
 
-static int one_part(explain_t *one, int kind, int by_kind, int64_t by_id, int64_t epoch,
-                    int64_t ns)
+/* The id of a part key in the chunk's table (made if new), -1 out of memory. */
+static int64_t one_key(explain_t *one, int kind, int by_kind, int64_t by_id, int64_t epoch)
 {
-    if (ns <= 0)
-        return 0;
     int64_t key[KEYS] = {kind, by_kind, by_id, epoch};
     int64_t at[2] = {0, 0};
     size_t known = one->keys.n;
@@ -1371,6 +1370,12 @@ static int one_part(explain_t *one, int kind, int by_kind, int64_t by_id, int64_
             one->acc_cap = cap;
         }
     }
+    return id;
+}
+
+/* ns more of part ``id`` in the current interval. */
+static int one_add(explain_t *one, int64_t id, int64_t ns)
+{
     if (one->stamp[id] != one->interval) {
         one->stamp[id] = one->interval;
         one->acc[id] = 0;
@@ -1381,32 +1386,88 @@ static int one_part(explain_t *one, int kind, int by_kind, int64_t by_id, int64_
     return 0;
 }
 
+static int one_part(explain_t *one, int kind, int by_kind, int64_t by_id, int64_t epoch,
+                    int64_t ns)
+{
+    if (ns <= 0)
+        return 0;
+    int64_t id = one_key(one, kind, by_kind, by_id, epoch);
+    return id < 0 ? -1 : one_add(one, id, ns);
+}
+
+/* A preemption by thread ``tid`` (``occupant``: its index in the store), named as at
+ * ``at``: the most frequent part, its id kept per thread (under its first name). */
+static int one_preempted(model_t *m, int64_t occupant, int64_t tid, int64_t at, int64_t ns)
+{
+    explain_t *one = m->one;
+    int64_t epoch = name_epoch(one, tid, at);
+    if (epoch || occupant < 0 || occupant >= m->ntids || m->tids[occupant] != tid)
+        return one_part(one, P_PREEMPTED, B_THREAD, tid, epoch, ns);
+    int64_t id = one->pre_key[occupant] - 1;
+    if (id < 0) {
+        id = one_key(one, P_PREEMPTED, B_THREAD, tid, 0);
+        if (id < 0)
+            return -1;
+        one->pre_key[occupant] = id + 1;
+    }
+    return one_add(one, id, ns);
+}
+
 typedef struct {
     int64_t ns, kind, id;
 } partrow_t;
 
-static int by_ns_kind(const void *a, const void *b)
+/* Whether part x comes before y: more ns first, then by kind (ids break ties). */
+static inline int part_before(const partrow_t *x, const partrow_t *y)
 {
-    const partrow_t *x = a, *y = b;
     if (x->ns != y->ns)
-        return x->ns > y->ns ? -1 : 1;
-    if (x->kind != y->kind)
-        return x->kind < y->kind ? -1 : 1;
-    return x->id < y->id ? -1 : x->id > y->id;
+        return x->ns > y->ns;
+    return x->kind != y->kind ? x->kind < y->kind : x->id < y->id;
+}
+
+/* Parts in order: runs of 16 by insertion, then merged pairwise through tmp (n
+ * rows).  A few dozen parts an interval: glibc's qsort cost more than the walk. */
+static void sort_parts(partrow_t *rows, partrow_t *tmp, size_t n)
+{
+    const size_t run = 16;
+    for (size_t lo = 0; lo < n; lo += run) {
+        size_t hi = lo + run < n ? lo + run : n;
+        for (size_t k = lo + 1; k < hi; k++) {
+            partrow_t r = rows[k];
+            size_t j = k;
+            for (; j > lo && part_before(&r, &rows[j - 1]); j--)
+                rows[j] = rows[j - 1];
+            rows[j] = r;
+        }
+    }
+    for (size_t width = run; width < n; width *= 2) {
+        for (size_t lo = 0; lo < n; lo += 2 * width) {
+            size_t mid = lo + width < n ? lo + width : n;
+            size_t hi = lo + 2 * width < n ? lo + 2 * width : n;
+            size_t a = lo, b = mid, k = lo;
+            while (a < mid && b < hi)
+                tmp[k++] = part_before(&rows[b], &rows[a]) ? rows[b++] : rows[a++];
+            while (a < mid)
+                tmp[k++] = rows[a++];
+            while (b < hi)
+                tmp[k++] = rows[b++];
+        }
+        memcpy(rows, tmp, n * sizeof(partrow_t));
+    }
 }
 
 /* The current interval's parts, largest first, to the output. */
 static int finish_parts(explain_t *one)
 {
     size_t n = one->touched.n;
-    partrow_t *rows = malloc((n + 1) * sizeof(partrow_t));
+    partrow_t *rows = malloc((2 * n + 1) * sizeof(partrow_t));
     if (!rows)
         return -1;
     for (size_t k = 0; k < n; k++) {
         int64_t id = one->touched.v[k];
         rows[k] = (partrow_t){one->acc[id], one->key_rows.v[KEYS * id], id};
     }
-    qsort(rows, n, sizeof(partrow_t), by_ns_kind);
+    sort_parts(rows, rows + n, n);
     int rc = 0;
     for (size_t k = 0; k < n && rc == 0; k++) {
         if (k && rows[k].ns == rows[k - 1].ns && rows[k].kind == rows[k - 1].kind)
@@ -1510,6 +1571,7 @@ static void explain_free(explain_t *one)
     for (size_t k = 0; k < sizeof vecs / sizeof *vecs; k++)
         free(vecs[k]->v);
     free(one->keys.slots);
+    free(one->pre_key);
     free(one->acc);
     free(one->stamp);
 }
@@ -1590,6 +1652,7 @@ static PyObject *explain(PyObject *self, PyObject *args)
     m.max_depth = max_depth > 62 ? 62 : max_depth;
     m.waiter_i = -1;
     m.one = &one;
+    one.pre_key = calloc((size_t)m.ntids + 1, sizeof(int64_t));
     one.ren_tids = I64(arr[15]); one.ren_off = I64(arr[16]); one.ren_times = I64(arr[17]);
     one.nren = N(arr[15]);
     one.kind_states = I8(arr[18]); one.nkind_states = N(arr[18]);
@@ -1611,7 +1674,8 @@ static PyObject *explain(PyObject *self, PyObject *args)
     part_off = malloc((n + 1) * sizeof(int64_t));
     seg_off = malloc((n + 1) * sizeof(int64_t));
     flags = malloc((n + 1) * sizeof(int64_t));
-    if (!order || !lo || !hi || !part_off || !seg_off || !flags || vec_push(&one.chain_off, 0) < 0)
+    if (!order || !lo || !hi || !part_off || !seg_off || !flags || !one.pre_key
+            || vec_push(&one.chain_off, 0) < 0)
         goto nomem;
     for (Py_ssize_t i = 0; i < n; i++)
         order[i] = i;
