@@ -469,3 +469,41 @@ def test_a_fifo_or_a_link_is_written_through(offcpu, tmp_path):
     assert link.is_symlink() and real.read_text().startswith("offcpu;")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["link.folded", "pipe.jsonl",
                                                           "real.folded"]
+
+
+def test_names_that_are_not_utf8_are_escaped(tmp_path, monkeypatch):
+    """A thread name with bytes that were not UTF-8 (the reader keeps them as surrogate
+    escapes) is written escaped, in a whole file, by every format."""
+    import networkx as nx
+
+    from corr.render import blame_graph, graphml
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(NO_BLAME)
+    result = api.run(str(rules), [str(EXAMPLE_TRACE)], cache=False)
+    table = result.rules[0].intervals
+    table.entry_comm[:] = ["bad\udcffname"] * len(table)
+    assert table.row(0)["comm"] == "bad\udcffname"
+    escaped = "bad\\udcffname"
+    for fmt in [n for n in formats.REGISTRY if not formats.module(n).NEEDS_BLAME]:
+        path = tmp_path / f"out{extension(fmt)}"
+        api.write(result, path, top=3)
+        if fmt == "parquet":
+            assert {row["comm"] for row in pq.read_table(path).to_pylist()} == {escaped}
+        elif fmt in ("json", "jsonl"):           # JSON's own escape: the string comes back
+            assert "bad\\udcffname" in path.read_text() and "bad\udcffname" in [
+                iv["comm"] for iv in _intervals_of(fmt, path.read_text())]
+        else:
+            assert escaped in path.read_text(encoding="utf-8"), fmt
+    g = nx.DiGraph()
+    g.add_node("offcpu/tid:1", rule="offcpu", kind="thread", label="bad\udcffname (1)", tid=1)
+    monkeypatch.setattr(blame_graph, "combined", lambda result: g)
+    with open(tmp_path / "g.graphml", "wb") as out:
+        graphml.write(result, output.Destination(out), output.Options())
+    assert nx.read_graphml(tmp_path / "g.graphml").nodes["offcpu/tid:1"]["label"] == (
+        escaped + " (1)")
+
+
+def _intervals_of(fmt: str, text: str) -> list[dict]:
+    if fmt == "jsonl":
+        return [json.loads(line) for line in text.splitlines()]
+    return [iv for r in json.loads(text)["rules"] for iv in r["intervals"]]

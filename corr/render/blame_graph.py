@@ -78,5 +78,11 @@ def write_dot(result, out, min_share: float = DOT_MIN_SHARE) -> None:
 
 
 def write_graphml(result, out) -> None:
-    """GraphML to ``out``: a path, or a binary stream."""
-    nx.write_graphml(combined(result), out)
+    """GraphML to ``out``: a path, or a binary stream.  A name from a trace that is not
+    UTF-8 (its bytes kept as surrogate escapes) is written with backslash escapes."""
+    g = combined(result)
+    for _, data in list(g.nodes(data=True)) + [(None, d) for _, _, d in g.edges(data=True)]:
+        for key, value in data.items():
+            if isinstance(value, str) and not value.isascii():
+                data[key] = value.encode("utf-8", "backslashreplace").decode("utf-8")
+    nx.write_graphml(g, out)
