@@ -507,3 +507,26 @@ def _intervals_of(fmt: str, text: str) -> list[dict]:
     if fmt == "jsonl":
         return [json.loads(line) for line in text.splitlines()]
     return [iv for r in json.loads(text)["rules"] for iv in r["intervals"]]
+
+
+@pytest.mark.shared
+def test_spilled_tables_write_the_same_bytes(tmp_path, monkeypatch):
+    """Interval tables past CORR_SPILL_ROWS rows keep them in a spill file; the formats
+    that read the tables' columns read them a block at a time and write the same
+    (Parquet the same table: its row groups are the blocks)."""
+    from corr.engine import intervals
+    trace = str(shared_trace("wget-k-20180802-115043"))
+    outputs = {}
+    for budget in (None, "97"):
+        if budget:
+            monkeypatch.setenv(intervals.SPILL_ROWS_ENV, budget)
+            monkeypatch.setattr(intervals_table, "BLOCK", 100)     # many blocks, many chunks
+        result = api.run(str(ROOT / "rules" / "wakeup.yaml"), [trace], cache=False)
+        assert result.rules[0].intervals.spilled == bool(budget)
+        for fmt in ("csv", "parquet", "chrome", "jsonl"):
+            path = tmp_path / f"{budget}{extension(fmt)}"
+            api.write(result, path, all_intervals=True)
+            outputs[budget, fmt] = (pq.read_table(path) if fmt == "parquet"   # a row group
+                                    else path.read_bytes())                   # per block
+    for fmt in ("csv", "parquet", "chrome", "jsonl"):
+        assert outputs["97", fmt] == outputs[None, fmt], fmt

@@ -36,7 +36,8 @@ def layout(result) -> tuple[list[str], list[str]]:
 
 def blocks(result, key_parts: list[str], field_names: list[str]):
     """``(rule result, columns)`` per block of rows: the table's columns as Python
-    lists, keyed as :data:`COLUMNS`, ``key.<part>`` and ``fields.<name>``."""
+    lists, keyed as :data:`COLUMNS`, ``key.<part>`` and ``fields.<name>``.  A table
+    that spilled is read a block at a time (``IntervalTable.gather``), never whole."""
     import numpy as np
 
     from ..engine.intervals import NONE_INT, STATUS_NAMES
@@ -45,56 +46,71 @@ def blocks(result, key_parts: list[str], field_names: list[str]):
     for r in result.rules:
         table = r.intervals
         n = len(table)
-        if not n:
-            continue
-        start = np.frombuffer(table.start_ns, dtype=np.int64)
-        end = np.frombuffer(table.end_ns, dtype=np.int64)
-        status = np.frombuffer(table.status, dtype=np.int8)
-        group = np.frombuffer(table.group, dtype=np.int32)
-        lossy = np.frombuffer(table.lossy, dtype=np.int8)
-        ints = {c: np.frombuffer(getattr(table, attr), dtype=np.int32)
-                for c, attr in (("tid", "entry_tid"), ("cpu", "entry_cpu"),
-                                ("exit_tid", "exit_tid"), ("exit_cpu", "exit_cpu"))}
-        entry_comm, exit_comm = table.entry_comm, table.exit_comm
-        keys, key_names = table.key, table.key_names
-        captured = table.fields
         group_values = [plain_value(v) for v in r.group_values] if r.group_values else None
         analysis = r.analysis
         threads = getattr(analysis, "threads", None) if analysis is not None else None
+        key_names = table.key_names
+        whole = None if table.spilled else _Columns(table)
         for a in range(0, n, BLOCK):
             b = min(a + BLOCK, n)
-            starts = start[a:b].tolist()
+            if whole is None:
+                part, lo = _Columns(table.gather(np.arange(a, b))), 0
+            else:
+                part, lo = whole, a
+            hi = lo + (b - a)
+            start, end = part.start[lo:hi], part.end[lo:hi]
+            starts = start.tolist()
             columns = {"rule": [r.name] * (b - a), "start_ns": starts,
-                       "end_ns": end[a:b].tolist(),
-                       "duration_ns": (end[a:b] - start[a:b]).tolist(),
-                       "status": statuses[status[a:b]].tolist()}
-            for c, values in ints.items():
-                part = values[a:b]
-                out = part.tolist()
-                if (part == NONE_INT).any():
+                       "end_ns": end.tolist(), "duration_ns": (end - start).tolist(),
+                       "status": statuses[part.status[lo:hi]].tolist()}
+            for c, values in part.ints.items():
+                values = values[lo:hi]
+                out = values.tolist()
+                if (values == NONE_INT).any():
                     out = [None if v == NONE_INT else v for v in out]
                 columns[c] = out
-            columns["comm"] = _named(threads, columns["tid"], starts, entry_comm[a:b])
-            columns["exit_comm"] = _named(threads, columns["exit_tid"], starts, exit_comm[a:b])
-            columns["group"] = ([group_values[g] for g in group[a:b].tolist()]
+            columns["comm"] = _named(threads, columns["tid"], starts, part.entry_comm[lo:hi])
+            columns["exit_comm"] = _named(threads, columns["exit_tid"], starts,
+                                          part.exit_comm[lo:hi])
+            columns["group"] = ([group_values[g] for g in part.group[lo:hi].tolist()]
                                 if group_values else [None] * (b - a))
-            columns["lossy"] = lossy[a:b].astype(bool).tolist()
-            part_keys = list(keys[a:b])
+            columns["lossy"] = part.lossy[lo:hi].astype(bool).tolist()
+            keys = part.key
+            part_keys = list(keys[lo:hi])
             plain = not isinstance(keys, list) or all(type(k) is not tuple for k in part_keys)
-            for part in key_parts:
-                at = key_names.index(part) if part in key_names else None
+            for name in key_parts:
+                at = key_names.index(name) if name in key_names else None
                 if at is None or (plain and at > 0):
-                    columns[f"key.{part}"] = [None] * (b - a)
+                    columns[f"key.{name}"] = [None] * (b - a)
                 elif plain:
-                    columns[f"key.{part}"] = part_keys
+                    columns[f"key.{name}"] = part_keys
                 else:                 # a tuple's parts, as RuleResult.interval names them
-                    columns[f"key.{part}"] = [(k[at] if at < len(k) else None) if type(k) is tuple
+                    columns[f"key.{name}"] = [(k[at] if at < len(k) else None) if type(k) is tuple
                                               else (k if at == 0 else None) for k in part_keys]
+            captured = part.fields
             for name in field_names:
                 values = captured.get(name)
-                columns[f"fields.{name}"] = (list(values[a:b]) if values is not None
+                columns[f"fields.{name}"] = (list(values[lo:hi]) if values is not None
                                              else [None] * (b - a))
             yield r, columns
+
+
+class _Columns:
+    """A table's columns, each read once (a spilled table's are gathered blocks)."""
+
+    def __init__(self, table):
+        import numpy as np
+        self.start = np.frombuffer(table.start_ns, dtype=np.int64)
+        self.end = np.frombuffer(table.end_ns, dtype=np.int64)
+        self.status = np.frombuffer(table.status, dtype=np.int8)
+        self.group = np.frombuffer(table.group, dtype=np.int32)
+        self.lossy = np.frombuffer(table.lossy, dtype=np.int8)
+        self.ints = {c: np.frombuffer(getattr(table, attr), dtype=np.int32)
+                     for c, attr in (("tid", "entry_tid"), ("cpu", "entry_cpu"),
+                                     ("exit_tid", "exit_tid"), ("exit_cpu", "exit_cpu"))}
+        self.entry_comm, self.exit_comm = table.entry_comm, table.exit_comm
+        self.key = table.key
+        self.fields = table.fields
 
 
 def _named(threads, tids: list, starts: list, comms: list) -> list:
@@ -145,29 +161,35 @@ def selected_rows(r, all_intervals: bool = False):
 def _selected_rows(r, index):
     import numpy as np
 
-    from ..engine.intervals import NONE_INT, STATUS_NAMES
+    from ..engine.intervals import NONE_INT, STATUS_NAMES, spill_rows
     from ..engine.result import plain_value
     table = r.intervals
-    start = np.frombuffer(table.start_ns, dtype=np.int64)
-    end = np.frombuffer(table.end_ns, dtype=np.int64)
-    status = np.frombuffer(table.status, dtype=np.int8)
-    group = np.frombuffer(table.group, dtype=np.int32)
-    tids = np.frombuffer(table.entry_tid, dtype=np.int32)
-    comms, keys, key_names = table.entry_comm, table.key, table.key_names
+    key_names = table.key_names
     group_values = [plain_value(v) for v in r.group_values] if r.group_values else None
     analysis = r.analysis
     threads = getattr(analysis, "threads", None) if analysis is not None else None
-    for a in range(0, len(index), BLOCK):
-        at = index[a:a + BLOCK]
-        starts = start[at].tolist()
-        durations = (end[at] - start[at]).tolist()
-        block_tids = [None if t == NONE_INT else t for t in tids[at].tolist()]
+    whole = None if table.spilled else _Columns(table)
+    # A spilled table's rows are gathered as RuleResult.iter_intervals gathers them, a
+    # window as large as its chunks (each chunk read once a window).
+    window = BLOCK if whole is not None else max(BLOCK, spill_rows())
+    for a in range(0, len(index), window):
+        chosen = index[a:a + window]
+        if whole is None:                 # a spilled table: these rows gathered, in order
+            part, at = _Columns(table.gather(chosen)), np.arange(len(chosen))
+        else:
+            part, at = whole, chosen
+        start, end = part.start[at], part.end[at]
+        starts = start.tolist()
+        durations = (end - start).tolist()
+        block_tids = [None if t == NONE_INT else t for t in part.ints["tid"][at].tolist()]
         rows = at.tolist()
+        comms = part.entry_comm
         names = _named(threads, block_tids, starts, [comms[i] for i in rows])
+        keys = part.key
         block_keys = [keys[i] for i in rows]
         block_keys = [dict(zip(key_names, k)) if isinstance(k, tuple) else k
                       for k in block_keys]
-        groups = ([group_values[g] for g in group[at].tolist()] if group_values
+        groups = ([group_values[g] for g in part.group[at].tolist()] if group_values
                   else [None] * len(rows))
         yield from zip(block_tids, names, block_keys, groups,
-                       [STATUS_NAMES[s] for s in status[at].tolist()], starts, durations)
+                       [STATUS_NAMES[s] for s in part.status[at].tolist()], starts, durations)
