@@ -187,6 +187,8 @@ class IntervalTable:
         """Seal the rows in memory, a chunk of ``spill_rows()`` at a time, once there are that many."""
         import numpy as np
         tail = self._tail
+        if len(tail["start_ns"]) < self._limit:
+            return
         while len(tail["start_ns"]) >= self._limit:
             n = self._limit
             if self._spill is None:
@@ -203,6 +205,8 @@ class IntervalTable:
                         del values[:n]
                 else:
                     del column[:n]
+        from .memory import release_freed_memory
+        release_freed_memory()           # the sealed rows' objects: back to the system
 
     def _chunks(self):
         """``(first row, columns)`` of every sealed chunk, then of the rows in memory."""
@@ -386,7 +390,11 @@ class IntervalTable:
         tail = self._tail
         recent = (np.frombuffer(tail["end_ns"], dtype=np.int64)
                   - np.frombuffer(tail["start_ns"], dtype=np.int64))
-        return np.concatenate(self._sealed_durations + [recent]) if self._spill else recent
+        if not self._spill:
+            return recent
+        if len(self._sealed_durations) > 1:      # one array from now on: put together once
+            self._sealed_durations = [np.concatenate(self._sealed_durations)]
+        return np.concatenate(self._sealed_durations + [recent])
 
     def statuses(self):
         import numpy as np

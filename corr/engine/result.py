@@ -59,17 +59,15 @@ class RuleResult:
         self._stats = self._group_stats = None
 
     def _measured(self):
-        """Durations and groups of complete and late intervals (what stats count)."""
-        import numpy as np
-        keep = self.intervals.measured()
-        groups = np.frombuffer(self.intervals.group, dtype=np.int32)
-        return self.intervals.durations()[keep], groups[keep]
+        """Durations of complete and late intervals (what stats count), a new array."""
+        return self.intervals.durations()[self.intervals.measured()]
 
     @property
     def stats(self) -> dict:
         if self._stats is None:
-            durations, _ = self._measured()
-            self._stats = self._with_outcomes(summarize(durations, self.threshold_ns))
+            durations = self._measured()
+            self._stats = self._with_outcomes(summarize(durations, self.threshold_ns,
+                                                        owned=True))
         return self._stats
 
     def _with_outcomes(self, stats: dict) -> dict:
@@ -97,9 +95,10 @@ class RuleResult:
         if self._group_stats is not None:
             return self._group_stats[:limit]
         import numpy as np
-        durations, groups = self._measured()
         statuses = self.intervals.statuses()
-        all_groups = np.frombuffer(self.intervals.group, dtype=np.int32)
+        all_groups = np.frombuffer(self.intervals.group, dtype=np.int32)   # put together once
+        keep = self.intervals.measured()
+        durations, groups = self.intervals.durations()[keep], all_groups[keep]
         # Each group's rows as one slice of a stable sort by group (in their
         # own order, as a mask would give them): one pass, not one a group.
         n = len(self.group_values)
@@ -111,7 +110,7 @@ class RuleResult:
         out = []
         for index in order[:limit]:
             stats = summarize(measured[measured_at[index]:measured_at[index + 1]],
-                              self.threshold_ns)
+                              self.threshold_ns, owned=True)
             mine = closed[closed_at[index]:closed_at[index + 1]]
             stats.update(timeouts=int((mine == 2).sum()), late=int((mine == LATE).sum()),
                          incomplete=int((mine == 3).sum()))
