@@ -44,24 +44,33 @@ def _run(traceset, ruleset, progress, blame_limit, explain, cache, reader, start
     from .cache import open_cache
     warnings = unknown_event_warnings(ruleset, EventNames(traceset))
     scheduling = explain and any(rule.blame for rule in ruleset.rules)
+    limit = blame_limit
+    if scheduling and limit is None:
+        from .analyses.scheduling import DEFAULT_LIMIT
+        limit = DEFAULT_LIMIT
     projection = projection_for(ruleset)
     store = open_cache(cache, traceset)
-    if store is not None and not scheduling and not (thread_filter and
-                                                     thread_filter.needs_pass(ruleset)):
-        from .cache.intervals import cached_run
-        hit = cached_run(store, ruleset, projection)
-        if hit is not None:            # the same rules but thresholds: nothing to match again
-            events, begin_ns, end_ns, discards, matched = hit
-            rules = [RuleResult(rule, m) for rule, m in zip(ruleset.rules, matched)]
-            warnings += _filtered(rules, thread_filter, None)
-            return RunResult(ruleset.path, rules, _trace_dicts(traceset), events, begin_ns,
-                             end_ns, discards, warnings, None, thread_filter=thread_filter)
+    keys = None
+    if store is not None:
+        from .cache.intervals import RunKeys
+        keys = RunKeys(ruleset, projection, traceset, scheduling, thread_filter, limit)
+        if _servable(ruleset, scheduling, thread_filter):
+            from .cache.intervals import cached_run
+            hit = cached_run(store, keys)
+            if hit is not None:     # the same rules but thresholds: nothing to match again
+                rules = [RuleResult(rule, m) for rule, m in zip(ruleset.rules, hit.matched)]
+                warnings += _filtered(rules, thread_filter, None, hit.threads)
+                if scheduling:
+                    made = _explain(rules, hit.model, hit.threads, limit, hit)
+                    if made:
+                        from .cache.intervals import keep_run
+                        keep_run(store, keys, analyses=made)
+                return RunResult(ruleset.path, rules, _trace_dicts(traceset), hit.events,
+                                 hit.begin_ns, hit.end_ns, hit.discards, warnings, None,
+                                 thread_filter=thread_filter)
     from .engine.runner import Engine            # not needed when the cache answers
     engine = Engine(traceset, ruleset, scheduling=scheduling, cache=store,
                     started=started, reader=reader, thread_filter=thread_filter).run(progress)
-    if store is not None and not scheduling:
-        from .cache.intervals import keep_run
-        keep_run(store, ruleset, projection, engine)
     stopped = None
     if engine.stopped is not None:
         exc = engine.stopped
@@ -69,9 +78,9 @@ def _run(traceset, ruleset, progress, blame_limit, explain, cache, reader, start
                    "events_before": exc.events_before}
     traces = _trace_dicts(traceset)
     rules = [RuleResult(rule, matcher) for rule, matcher in zip(ruleset.rules, engine.matchers)]
-    warnings += _filtered(rules, thread_filter, engine)
+    warnings += _filtered(rules, thread_filter, engine.process_ids, engine.thread_names)
+    model, made = None, []
     if scheduling:
-        from .analyses.scheduling import DEFAULT_LIMIT, analyse
         from .sched.model import SchedModel
         from .engine.memory import release_freed_memory
         release_freed_memory()               # the batches' leftovers, before the model's peak
@@ -81,23 +90,45 @@ def _run(traceset, ruleset, progress, blame_limit, explain, cache, reader, start
             model.store                      # built: the log's columns are no longer read
             engine.sched_log.release()
             release_freed_memory()
-        for result in rules:
-            if result.rule.blame:
-                result.analysis = analyse(
-                    result, model, DEFAULT_LIMIT if blame_limit is None else blame_limit,
-                    threads=engine.thread_names)
+        made = _explain(rules, model, engine.thread_names, limit)
+    if store is not None:
+        from .cache.intervals import keep_run
+        keep_run(store, keys, engine, model, engine.thread_names, made)
     return RunResult(ruleset.path, rules, traces, engine.events, engine.begin_ns, engine.end_ns,
                      engine.discards, warnings, stopped, thread_filter=thread_filter)
 
 
-def _filtered(rules, thread_filter, engine) -> list[str]:
+def _servable(ruleset, scheduling, thread_filter) -> bool:
+    """Whether the cache may answer the run without a pass: not when the thread filter
+    needs what only a pass learns (process ids; names over time, unless the kept
+    model brings the pass's)."""
+    if not thread_filter:
+        return True
+    return not thread_filter.pids and (scheduling or not thread_filter.needs_pass(ruleset))
+
+
+def _explain(rules, model, threads, limit, kept=None) -> list:
+    """Each blame rule's analysis (``kept``'s, when the cache has it); the
+    (rule index, analysis) pairs made here."""
+    from .analyses.scheduling import analyse
+    made = []
+    for i, result in enumerate(rules):
+        if not result.rule.blame:
+            continue
+        found = kept.analysis(i, result) if kept is not None else None
+        if found is None:
+            found = analyse(result, model, limit, threads=threads)
+            made.append((i, found))
+        result.analysis = found
+    return made
+
+
+def _filtered(rules, thread_filter, process_ids, names) -> list[str]:
     """Each rule result restricted to the threads of ``thread_filter``; the notes saying so."""
     if not thread_filter:
         return []
     from .engine.filters import apply
-    if engine is None:
-        return apply(rules, thread_filter)
-    return apply(rules, thread_filter, engine.process_ids, engine.thread_names)
+    return apply(rules, thread_filter, process_ids, names)
 
 
 def _trace_dicts(traceset: TraceSet) -> list[dict]:

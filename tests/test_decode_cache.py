@@ -269,7 +269,7 @@ def test_cache_list_and_clear(tmp_path, generated):
     listed = run_corr("cache", "list", "--cache-dir", cache)
     assert listed.returncode == 0
     assert str(generated) in listed.stdout and str(other) in listed.stdout
-    assert "sched_switch" in listed.stdout and "MB" in listed.stdout or "kB" in listed.stdout
+    assert "irq_handler_entry" in listed.stdout and ("MB" in listed.stdout or "kB" in listed.stdout)
     cleared = run_corr("cache", "clear", other, "--cache-dir", cache)
     assert cleared.stdout.strip() == "removed 1 cache entry"
     listed = run_corr("cache", "list", "--cache-dir", cache)

@@ -313,7 +313,8 @@ def _merge(entry, manifest, recorder, canonical, missing, union):
 def _files(manifest: dict, body: dict, renames: dict) -> dict:
     """``{name: [length, crc]}`` of every file the grown manifest lists."""
     files = {name: list(crc_of(path)) for name, path in renames.items()}
-    for name in [c["file"] for c in body["classes"]] + [r["file"] for r in body.get("rules", {}).values()]:
+    from .intervals import derived_files
+    for name in [c["file"] for c in body["classes"]] + derived_files(body):
         if name not in files:
             files[name] = manifest["files"][name]
     return files
@@ -388,11 +389,13 @@ class _Recording:
                 "classes": classes, "order": f"order-{token}.arrow",
                 "discards": [list(d) for d in recorder.discards],
                 "events": recorder.events,
-                "events_ns": event_spans(self.events.cache.traceset),
-                "rules": (self.manifest or {}).get("rules", {})}
+                "events_ns": event_spans(self.events.cache.traceset)}
+        # What runs found (tables, models, analyses) holds for the same traces: kept.
+        from .intervals import derived_files, derived_sections
+        body.update(derived_sections(self.manifest or {}))
         body["files"] = {name: list(crc_of(path)) for name, path in renames.items()}
-        for record in body["rules"].values():
-            body["files"][record["file"]] = self.manifest["files"][record["file"]]
+        for name in derived_files(body):
+            body["files"][name] = self.manifest["files"][name]
         if not self.events.cache.fits(body):
             recorder.abort()
             return False

@@ -17,25 +17,29 @@ import zlib
 from ..reading.projection import ALL, Projection
 from ..reading.sources import trace_files
 
-FORMAT = 2                       # bump when what an entry holds changes shape (2: events_ns)
+FORMAT = 3                       # bump when what an entry holds changes shape (2: events_ns,
+                                 # 3: passes, scheduling models and analyses)
+# The code whose output an entry's columns and interval tables are; the scheduling
+# model and the analyses (kept per entry, keyed by their own code) add theirs.
+ENTRY_CODE = ("reading", "normalise", "engine", "cache")
 
-_fingerprint: str | None = None
+_fingerprints: dict[tuple, str] = {}
 
 
-def code_fingerprint() -> str:
-    """Sizes and mtimes of the modules whose output the cache stores (cheap: stats only)."""
-    global _fingerprint
-    if _fingerprint is None:
+def code_fingerprint(subs: tuple[str, ...] = ENTRY_CODE) -> str:
+    """Sizes and mtimes of the modules of corr's ``subs`` packages (cheap: stats only)."""
+    found = _fingerprints.get(subs)
+    if found is None:
         package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
         parts = []
-        for sub in ("reading", "normalise", "engine", "cache"):
+        for sub in subs:
             folder = os.path.join(package, sub)
             for name in sorted(os.listdir(folder)):
                 if name.endswith((".py", ".so", ".c")):
                     st = os.stat(os.path.join(folder, name))
                     parts.append(f"{sub}/{name}:{st.st_size}:{st.st_mtime_ns}")
-        _fingerprint = f"{zlib.crc32(chr(10).join(parts).encode()):08x}"
-    return _fingerprint
+        found = _fingerprints[subs] = f"{zlib.crc32(chr(10).join(parts).encode()):08x}"
+    return found
 
 
 def entry_folder(directory: str, traceset) -> str:

@@ -1,4 +1,4 @@
-"""Matched intervals kept per rule: a threshold-tuning re-run neither decodes nor matches.
+"""What a run found, kept per entry: a re-run neither decodes, matches nor explains again.
 
 A rule's interval table does not depend on its threshold (which only
 decides what is reported as slow), so it is stored keyed by the rule's
@@ -8,10 +8,22 @@ whose every rule is found is rebuilt from the tables: the result is the
 same object a matching pass gives, with the new thresholds applied when
 the statistics are computed.
 
-Rules with ``blame:`` also need the scheduling log, which is not stored:
-their runs use the decoded-columns cache only.  Tables whose keys, groups
-or fields Arrow cannot give back exactly (tuples, mixed types) are not
-stored either.
+Beside the tables, per entry (sections of its manifest):
+
+- ``passes``: what a pass counted (events, first and last event, the
+  tracer's discards), keyed by its projection: a pass that also reads the
+  scheduling events counts more of them than one that does not;
+- ``models``: with ``blame:`` rules, the scheduling model and the pass's
+  thread names (:mod:`.model`), keyed by the pass;
+- ``analyses``: each ``blame:`` rule's totals and chosen intervals
+  (:mod:`.analysis`), keyed by its threshold, the blame limit, the thread
+  filter and the model too; a threshold re-run adds up only the new ones
+  (over the kept model, without a pass).
+
+Tables whose keys, groups or fields Arrow cannot give back exactly
+(tuples, mixed types) are not stored; neither is a model of the Python
+reference (``CORR_SCHED=python``) nor a pass that learned process ids for
+``--pid`` (its run is not served from here: it needs them).
 """
 
 from __future__ import annotations
@@ -26,12 +38,20 @@ import pyarrow as pa
 
 from ..engine.intervals import IntervalTable
 from ..reading.batch import Discard
-from .columns import NotCacheable, to_arrow
+from . import analysis as kept_analysis
+from . import model as kept_model
+from . import packed
+from .columns import NotCacheable, numpy_of, to_arrow
 from .identity import projection_to_json, short_hash
 from .lazy import ArrowList
 from .store import EntryError, EntryGone, crc_of
 
 KEEP_RULES = 32                 # the most recently stored tables kept per entry
+# Each section of the manifest this module keeps, and how many of its records
+# (the most recently stored).
+KEEP = {"passes": 32, "rules": KEEP_RULES, "models": kept_model.KEEP_MODELS,
+        "analyses": kept_analysis.KEEP_ANALYSES}
+PREFIXES = {"rules": "rule", "models": "model", "analyses": "analysis"}     # of their files
 
 
 def rule_definition(rule) -> dict:
@@ -80,20 +100,93 @@ def _decode(value):
     return tuple(_decode(v) for v in value["t"]) if isinstance(value, dict) else value
 
 
+def pass_key(ruleset, scheduling: bool, traceset) -> str:
+    """A pass over the entry's traces: what it decodes (as the engine asks for it)."""
+    from ..engine.plan import run_projection
+    return short_hash(json.dumps(projection_to_json(run_projection(ruleset, scheduling,
+                                                                   traceset))))
+
+
+class RunKeys:
+    """Every key a run's kept results go by (None: not kept for this run)."""
+
+    def __init__(self, ruleset, projection, traceset, scheduling: bool, thread_filter=None,
+                 limit: int = 0):
+        self.rules = [rule_key(rule, projection) for rule in ruleset.rules]
+        # A pass that learns process ids decodes more: neither its counts nor its
+        # model are this projection's.
+        self.learns_pids = bool(thread_filter and thread_filter.pids)
+        self.run = pass_key(ruleset, scheduling, traceset)
+        self.model = kept_model.model_key(self.run) if scheduling else None
+        self.analyses = [kept_analysis.analysis_key(key, rule, limit, thread_filter, self.model)
+                         if scheduling and rule.blame else None
+                         for key, rule in zip(self.rules, ruleset.rules)]
+
+
+def derived_files(body: dict) -> list[str]:
+    """The files of every kept table, model and analysis of a manifest."""
+    return [record["file"] for section in KEEP for record in body.get(section, {}).values()
+            if "file" in record]
+
+
+def derived_sections(body: dict) -> dict:
+    """The sections of a manifest this module keeps (for one rewritten by a decode)."""
+    return {section: body[section] for section in KEEP if section in body}
+
+
+class Served:
+    """A run rebuilt from an entry: the pass's counts, each rule's table; with
+    ``blame:`` rules the model, the thread names and the analyses found
+    (``(record, arrays)`` per rule, None where not kept)."""
+
+    def __init__(self, run: dict, matched: list, model=None, threads=None, analyses=()):
+        self.events, self.begin_ns, self.end_ns = run["events"], run["begin_ns"], run["end_ns"]
+        self.discards = [Discard(*d) for d in run["discards"]]
+        self.matched = matched
+        self.model, self.threads = model, threads
+        self.analyses = list(analyses)
+
+    def analysis(self, i: int, rule_result):
+        """Rule ``i``'s kept analysis over ``rule_result``, or None (then to be made)."""
+        found = self.analyses[i]
+        if found is None:
+            return None
+        record, arrays = found
+        try:
+            return kept_analysis.restore(record, arrays, rule_result, self.model, self.threads)
+        except (KeyError, ValueError, IndexError, pa.ArrowException) as exc:
+            from .decoded import warn
+            warn(f"cache: a kept analysis of {rule_result.name} not read ({exc}); "
+                 "explaining again")
+            return None
+
+
 # -- reading -----------------------------------------------------------------------------
 
-def cached_run(cache, ruleset, projection):
-    """``(events, begin_ns, end_ns, discards, [Matched per rule])``, or None if any is missing."""
+def cached_run(cache, keys: RunKeys) -> Served | None:
+    """The run rebuilt from the entry, or None if anything it needs is missing."""
     manifest = cache.manifest()
-    if manifest is None:
+    if manifest is None or keys.learns_pids:
         return None
-    records = [manifest.get("rules", {}).get(rule_key(rule, projection)) for rule in ruleset.rules]
-    if not records or any(r is None for r in records):
+    run = manifest.get("passes", {}).get(keys.run)
+    records = [manifest.get("rules", {}).get(key) for key in keys.rules]
+    if run is None or not records or any(r is None for r in records):
         return None
+    model_record = None
+    if keys.model is not None:
+        model_record = manifest.get("models", {}).get(keys.model)
+        if model_record is None or not kept_model.usable():
+            return None
+    found = [manifest.get("analyses", {}).get(key) if key else None for key in keys.analyses]
     from .decoded import restore_event_spans, warn
     cache.entry.touch()
+    model = threads = None
     try:
         matched = [_load(cache.entry, manifest, record) for record in records]
+        if model_record is not None:
+            model, threads = kept_model.load(cache.entry, manifest, model_record)
+        analyses = [None if r is None else (r, packed.read(cache.entry, manifest, r["file"]))
+                    for r in found]
         restore_event_spans(cache.traceset, manifest)     # the run's start counts from these
     except EntryGone:
         return None                      # evicted or replaced meanwhile: a miss
@@ -101,9 +194,7 @@ def cached_run(cache, ruleset, projection):
         warn(f"cache entry {cache.entry.folder}: {exc}; decoding again")
         cache._forget()                  # rebuilt by this run
         return None
-    run = records[0]["run"]
-    return (run["events"], run["begin_ns"], run["end_ns"],
-            [Discard(*d) for d in run["discards"]], matched)
+    return Served(run, matched, model, threads, analyses)
 
 
 def _load(entry, manifest, record) -> Matched:
@@ -111,7 +202,7 @@ def _load(entry, manifest, record) -> Matched:
     out = IntervalTable(record["key_names"], tuple(record["field_names"]))
     for name, code in IntervalTable.INT_COLUMNS + (("lossy", "b"),):
         column = array(code)
-        values = table.column(name).to_numpy().astype(np.dtype(code), copy=False)
+        values = numpy_of(table.column(name)).astype(np.dtype(code), copy=False)
         column.frombytes(memoryview(np.ascontiguousarray(values)).cast("B"))
         setattr(out, name, column)
     # Names, keys and fields become Python values when read (mostly: the
@@ -122,7 +213,7 @@ def _load(entry, manifest, record) -> Matched:
     if record["key_array"]:
         out.key = array("q")
         out.key.frombytes(memoryview(np.ascontiguousarray(
-            key.to_numpy().astype(np.int64, copy=False))).cast("B"))
+            numpy_of(key).astype(np.int64, copy=False))).cast("B"))
     else:
         out.key = ArrowList(key)
     out.fields = {name: ArrowList(table.column("f:" + name)) for name in out.field_names}
@@ -131,29 +222,46 @@ def _load(entry, manifest, record) -> Matched:
 
 # -- storing -----------------------------------------------------------------------------
 
-def keep_run(cache, ruleset, projection, engine) -> None:
-    """Store every rule's table of a complete run (never fails; skips what cannot be kept)."""
+def keep_run(cache, keys: RunKeys, engine=None, model=None, threads=None,
+             analyses=()) -> None:
+    """Store what the entry lacks of a complete run (never fails; skips what cannot be
+    kept): with ``engine`` (a pass), its counts and every rule's table, and ``model``
+    with the pass's ``threads``; ``analyses``: (rule index, RuleAnalysis) made by
+    this run."""
     manifest = cache.manifest()
-    if manifest is None or engine.stopped is not None:
+    if manifest is None or (engine is not None and engine.stopped is not None):
         return
     entry = cache.entry
-    run = {"events": engine.events, "begin_ns": engine.begin_ns, "end_ns": engine.end_ns,
-           "discards": [list(d) for d in engine.discards]}
-    made, renames = {}, {}
+    made: dict[str, dict] = {section: {} for section in KEEP}
+    renames: dict[str, str] = {}
+    stamp = int(time.time() * 1000)
+
+    def add(section, key, write, *args):
+        if key is None or key in manifest.get(section, {}):
+            return
+        try:
+            record, path = write(entry, *args)
+        except NotCacheable:
+            return
+        record["file"] = f"{PREFIXES[section]}-{key}-{stamp}.arrow"
+        renames[record["file"]] = path
+        made[section][key] = record
+
     try:
-        for rule, matcher in zip(ruleset.rules, engine.matchers):
-            key = rule_key(rule, projection)
-            if key in manifest.get("rules", {}):
-                continue
-            try:
-                record, path = _write(entry, matcher)
-            except NotCacheable:
-                continue
-            record["run"] = run
-            record["file"] = f"rule-{key}-{int(time.time() * 1000)}.arrow"
-            renames[record["file"]] = path
-            made[key] = record
-        if not made or not entry.try_lock(create=False):
+        if engine is not None:
+            if not keys.learns_pids:
+                made["passes"][keys.run] = {
+                    "events": engine.events, "begin_ns": engine.begin_ns,
+                    "end_ns": engine.end_ns, "discards": [list(d) for d in engine.discards],
+                    "stored": time.time()}
+            for key, matcher in zip(keys.rules, engine.matchers):
+                add("rules", key, _write, matcher)
+            if model is not None and not keys.learns_pids:
+                add("models", keys.model, kept_model.write, model, threads)
+        if not keys.learns_pids:
+            for i, analysis in analyses:
+                add("analyses", keys.analyses[i], kept_analysis.write, analysis)
+        if not any(made.values()) or not entry.try_lock(create=False):
             _remove(renames.values())
             return
         try:
@@ -161,19 +269,26 @@ def keep_run(cache, ruleset, projection, engine) -> None:
             if current is None or current.get("order") != manifest.get("order"):
                 _remove(renames.values())             # changed meanwhile: store next time
                 return
-            rules = {**current.get("rules", {}), **made}
-            for key in sorted(rules, key=lambda k: rules[k]["stored"])[:-KEEP_RULES]:
-                del rules[key]
-            files = {k: v for k, v in current["files"].items() if not k.startswith("rule-")}
-            for record in rules.values():
-                name = record["file"]
-                files[name] = list(crc_of(renames[name])) if name in renames else current["files"][name]
-            body = dict(current, rules=rules, files=files)
-            if not cache.fits(body, "intervals"):
+            body = dict(current)
+            for section, records in made.items():
+                merged = {**current.get(section, {}), **records}
+                for key in sorted(merged, key=lambda k: merged[k]["stored"])[:-KEEP[section]]:
+                    del merged[key]
+                body[section] = merged
+            kept = set(derived_files(current))
+            files = {k: v for k, v in current["files"].items() if k not in kept}
+            for name in derived_files(body):
+                files[name] = list(crc_of(renames[name])) if name in renames \
+                    else current["files"][name]
+            body["files"] = files
+            what = " and ".join(name for section, name in (
+                ("rules", "intervals"), ("models", "scheduling model"), ("analyses", "analyses"))
+                if made[section]) or "counts"
+            if not cache.fits(body, what):
                 _remove(renames.values())
                 return
-            entry.commit(body, {k: v for k, v in renames.items()
-                                if any(r["file"] == k for r in rules.values())})
+            _remove(path for name, path in renames.items() if name not in files)  # trimmed
+            entry.commit(body, {k: v for k, v in renames.items() if k in files})
         finally:
             entry.unlock()
         cache.stored()
@@ -182,7 +297,7 @@ def keep_run(cache, ruleset, projection, engine) -> None:
         if isinstance(exc, FileNotFoundError) and not os.path.isdir(entry.folder):
             return                       # evicted meanwhile: nothing to add to
         from .decoded import warn
-        warn(f"cache {entry.folder}: intervals not stored ({exc})")
+        warn(f"cache {entry.folder}: intervals, model or analyses not stored ({exc})")
 
 
 def _write(entry, matcher) -> tuple[dict, str]:
@@ -205,8 +320,12 @@ def _write(entry, matcher) -> tuple[dict, str]:
               "key_array": key_array, "groups": [_encode(v) for v in matcher.groups],
               "outcomes": outcomes_text, "stored": time.time()}
     path = entry.temp()
-    with pa.ipc.new_file(path, pa.schema([(k, v.type) for k, v in columns.items()])) as writer:
-        writer.write_batch(pa.record_batch(list(columns.values()), names=list(columns)))
+    try:
+        with pa.ipc.new_file(path, pa.schema([(k, v.type) for k, v in columns.items()])) as w:
+            w.write_batch(pa.record_batch(list(columns.values()), names=list(columns)))
+    except BaseException:
+        _remove([path])
+        raise
     return record, path
 
 

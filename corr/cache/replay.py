@@ -12,7 +12,7 @@ import numpy as np
 from ..reading.batch import ClassColumns, Discard, EventBatch, FieldInfo
 from ..reading.projection import ALL
 from ..reading.sink_common import ClassRegistry
-from .columns import to_list
+from .columns import numpy_of, to_list
 from .recorder import CPU
 
 REPLAY_BATCH = 1 << 16
@@ -47,9 +47,9 @@ class Replay:
         lut = np.full(max((c["id"] for c in manifest["classes"]), default=0) + 1, -1, np.int32)
         for cached_id, info, _ in chosen:
             lut[cached_id] = info.id
-        cids = lut[order.column("cid").to_numpy()]
+        cids = lut[numpy_of(order.column("cid"))]
         keep = cids >= 0
-        self.ts = order.column("ts").to_numpy()[keep]
+        self.ts = numpy_of(order.column("ts"))[keep]
         self.cids = cids[keep]
         self.tables = [table for _, _, table in chosen]
 
