@@ -197,6 +197,28 @@ def test_a_damaged_or_vanished_model_is_a_miss(tmp_path, generated, kind, damage
     assert run(OFFCPU, generated, tmp_path) == (plain, [])
 
 
+def test_an_analysis_not_read_back_is_made_again_and_replaced(tmp_path, generated,
+                                                              monkeypatch):
+    """One that passes its CRC yet cannot be restored is explained again over the kept
+    model (a warning), and the new one replaces it."""
+    from corr.cache import analysis as kept_analysis
+    plain = written(api.run(OFFCPU, [generated], cache=False))
+    run(OFFCPU, generated, tmp_path)
+    (before,) = tmp_path.glob("traces/*/analysis-*.arrow")
+
+    def refuse(*args):
+        raise ValueError("not this one")
+    monkeypatch.setattr(kept_analysis, "restore", refuse)
+    forbid_pass(monkeypatch, totals=False)
+    out, notes = run(OFFCPU, generated, tmp_path)
+    assert out == plain and len(notes) == 1 and "explaining again" in notes[0], notes
+    monkeypatch.undo()
+    (after,) = tmp_path.glob("traces/*/analysis-*.arrow")
+    assert after != before
+    forbid_pass(monkeypatch)
+    assert run(OFFCPU, generated, tmp_path) == (plain, [])
+
+
 def test_a_model_evicted_between_manifest_and_file_is_a_quiet_miss(tmp_path, generated,
                                                                    monkeypatch):
     """Another run evicts the entry once the reader has its manifest, before it maps

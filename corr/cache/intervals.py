@@ -154,7 +154,7 @@ class Served:
         record, arrays = found
         try:
             return kept_analysis.restore(record, arrays, rule_result, self.model, self.threads)
-        except (KeyError, ValueError, IndexError, pa.ArrowException) as exc:
+        except (KeyError, ValueError, IndexError, TypeError, pa.ArrowException) as exc:
             from .decoded import warn
             warn(f"cache: a kept analysis of {rule_result.name} not read ({exc}); "
                  "explaining again")
@@ -236,8 +236,8 @@ def keep_run(cache, keys: RunKeys, engine=None, model=None, threads=None,
     renames: dict[str, str] = {}
     stamp = int(time.time() * 1000)
 
-    def add(section, key, write, *args):
-        if key is None or key in manifest.get(section, {}):
+    def add(section, key, write, *args, replace=False):
+        if key is None or (key in manifest.get(section, {}) and not replace):
             return
         try:
             record, path = write(entry, *args)
@@ -259,8 +259,8 @@ def keep_run(cache, keys: RunKeys, engine=None, model=None, threads=None,
             if model is not None and not keys.learns_pids:
                 add("models", keys.model, kept_model.write, model, threads)
         if not keys.learns_pids:
-            for i, analysis in analyses:
-                add("analyses", keys.analyses[i], kept_analysis.write, analysis)
+            for i, analysis in analyses:          # made: missing, or not read back
+                add("analyses", keys.analyses[i], kept_analysis.write, analysis, replace=True)
         if not any(made.values()) or not entry.try_lock(create=False):
             _remove(renames.values())
             return

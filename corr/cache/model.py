@@ -20,7 +20,7 @@ import time
 import numpy as np
 import pyarrow as pa
 
-from .columns import NotCacheable, to_arrow, to_list
+from .columns import NotCacheable, to_list
 from .identity import code_fingerprint, short_hash
 from . import packed
 
