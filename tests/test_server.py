@@ -310,8 +310,8 @@ def test_the_server_imports_pyarrow_once_a_command_used_the_cache(server_env):
 
 
 def test_a_served_html_report_leaves_the_server_without_matplotlib(server_env, tmp_path):
-    """The report's charts need matplotlib (30 MB): the command imports it in its own
-    child, and the server, which every later command shares, does not."""
+    """No plotting library in the server every later command shares: the report's
+    charts are written as SVG text, and a command's imports stay in its own child."""
     start(server_env)
     pid = int(corr("server", "status", env=server_env).stdout.split()[1].rstrip(":"))
     report = tmp_path / "report.html"

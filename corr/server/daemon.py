@@ -47,8 +47,8 @@ from . import address, freshness, protocol, wants
 
 DEFAULT_IDLE_S = 900.0
 # What a `corr run`, `tune`, `check` or `cache` command imports, heaviest
-# first.  Not matplotlib (the HTML report's charts): 150 ms and 30 MB idle,
-# for the rare command that writes a report.
+# first.  Not the HTML report's modules (jinja2 and the charts), for the
+# rare command that writes a report.
 PRELOAD = ("numpy", "numpy.ma", "bt2", "rich.console", "rich.table",
            "rich.text", "rich.progress", "locale", "encodings.unicode_escape", "corr.cli",
            "corr.api", "corr.pipeline", "corr.reading.parallel", "corr.reading.prepared", "corr.reading.wire", "corr.engine.runner", "corr.sched.model",
@@ -59,7 +59,7 @@ PRELOAD = ("numpy", "numpy.ma", "bt2", "rich.console", "rich.table",
            "corr.processes")
 # Each named by a command that imported it, imported by the server for the
 # next (the decode cache's modules import pyarrow).  A list, not "whatever
-# a command imported": an HTML report's charts would keep matplotlib in.
+# a command imported": one report would keep the report's modules in.
 ON_DEMAND = ("pyarrow", "pyarrow.ipc", "corr.cache.intervals", "corr.cache.replay",
              "corr.cache.recorder", "corr.cache.decoded", "corr.cache.universe",
              "corr.cache.columns", "corr.cache.lazy", "jsonschema")
