@@ -9,7 +9,7 @@ CORR    := $(VENV)/bin/corr
 STAMP   := $(VENV)/.corr-installed
 EXAMPLE := examples/llserver/trace
 
-.PHONY: demo test deps system-deps bench clean
+.PHONY: demo test deps system-deps bench bench-scale clean
 
 demo: deps
 	$(CORR) inspect $(EXAMPLE)
@@ -27,6 +27,11 @@ bench: deps
 	$(PY) benchmarks/bench_rules.py
 	$(PY) benchmarks/bench_cache.py
 	$(PY) benchmarks/bench_tune.py
+	$(PY) benchmarks/bench_outputs.py
+
+# The growth with the trace: 5M, 20M and 50M generated events (about 30 minutes).
+bench-scale: deps
+	$(PY) benchmarks/bench_scale.py
 
 deps: system-deps $(STAMP) $(VIEWER)/node_modules/.package-lock.json
 
