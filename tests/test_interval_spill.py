@@ -109,3 +109,35 @@ def test_spilled_runs_write_the_same_bytes(rules, name, tmp_path):
     trace = EXAMPLE_TRACE if name == "llserver-example" else shared_trace(name)
     spilled = _outputs(rules, trace, tmp_path, "97")
     assert spilled == _outputs(rules, trace, tmp_path, None)
+
+
+def test_no_room_to_spill_keeps_the_rows_in_memory(monkeypatch):
+    """A full or unwritable temporary folder is a warning: the rows stay in memory, and
+    the chunks already sealed are still read."""
+    import errno
+
+    from corr.cache import CacheWarning
+    rows = [(i * 10, i, i % 4, i, i, 0, "c", i % 3, -i) for i in range(25)]
+    whole = _table(rows, 10 ** 9, monkeypatch)
+    sealed = []
+    add = intervals._Spill.add
+
+    def add_twice(self, columns, n):
+        if len(sealed) == 2:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        sealed.append(n)
+        add(self, columns, n)
+    monkeypatch.setattr(intervals._Spill, "add", add_twice)
+    with pytest.warns(CacheWarning, match="No space left on device; they are kept in memory"):
+        spilled = _table(rows, 4, monkeypatch)
+    assert sealed == [4, 4] and spilled.spilled
+    assert len(spilled._tail["start_ns"]) == 25 - 8        # noqa: SLF001
+    assert _columns(spilled) == _columns(whole)
+    assert [spilled.row(i) for i in range(25)] == [whole.row(i) for i in range(25)]
+
+    def no_file(*args, **kwargs):
+        raise OSError(errno.EACCES, "Permission denied")
+    monkeypatch.setattr(intervals.tempfile, "mkstemp", no_file)
+    with pytest.warns(CacheWarning, match="Permission denied"):
+        unspilled = _table(rows, 4, monkeypatch)
+    assert not unspilled.spilled and _columns(unspilled) == _columns(whole)

@@ -19,8 +19,12 @@ from __future__ import annotations
 
 import os
 import pickle
+import sys
 import tempfile
+import warnings
 from array import array
+
+from ..cache.settings import CacheWarning
 
 # Status codes (the ``status`` column) and their names.
 COMPLETE, LATE, TIMEOUT, INCOMPLETE = range(4)
@@ -53,10 +57,13 @@ class _Spill:
         self._last: tuple[int, dict] | None = None  # the chunk read last
 
     def add(self, columns: dict, rows: int) -> None:
+        """One more chunk; recorded only once all of it is written (a failed write
+        leaves the chunks before it readable)."""
         data = pickle.dumps(columns, protocol=pickle.HIGHEST_PROTOCOL)
-        self.file.seek(0, os.SEEK_END)
-        self.places.append((self.file.tell(), len(data)))
+        offset = self.file.seek(0, os.SEEK_END)
         self.file.write(data)
+        self.file.flush()
+        self.places.append((offset, len(data)))
         self.first_rows.append(self.first_rows[-1] + rows)
 
     @property
@@ -68,7 +75,6 @@ class _Spill:
         if self._last is not None and self._last[0] == k:
             return self._last[1]
         offset, length = self.places[k]
-        self.file.flush()
         data = os.pread(self.file.fileno(), length, offset)
         if len(data) != length:
             raise OSError(f"the interval spill file ended {length - len(data)} bytes early")
@@ -191,11 +197,18 @@ class IntervalTable:
             return
         while len(tail["start_ns"]) >= self._limit:
             n = self._limit
-            if self._spill is None:
-                self._spill = _Spill()
             chunk = {name: column[:n] for name, column in tail.items() if name != "fields"}
             chunk["fields"] = {name: column[:n] for name, column in tail["fields"].items()}
-            self._spill.add(chunk, n)
+            try:
+                if self._spill is None:
+                    self._spill = _Spill()
+                self._spill.add(chunk, n)
+            except OSError as exc:      # no room for it: the rows stay in memory, as before
+                self._limit = sys.maxsize
+                warnings.warn(CacheWarning(
+                    f"cannot spill interval rows to {tempfile.gettempdir()}: "
+                    f"{exc.strerror or exc}; they are kept in memory"), stacklevel=2)
+                return
             start = np.frombuffer(chunk["start_ns"], dtype=np.int64)
             self._sealed_durations.append(np.frombuffer(chunk["end_ns"], dtype=np.int64) - start)
             self._sealed_statuses.append(np.frombuffer(chunk["status"], dtype=np.int8).copy())
