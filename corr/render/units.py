@@ -17,14 +17,23 @@ def duration(ns: int | float | None) -> str:
 
 
 def short_duration(ns: int | float | None) -> str:
-    """``32.3ms`` style: three significant digits, for tables."""
+    """``32.3ms`` style: three significant digits, for tables (a value that rounds
+    to 1000 of a unit is written in the unit above: ``1s``, not ``1e+03ms``)."""
     if ns is None:
         return "-"
     a = abs(ns)
-    for unit, scale in (("s", 1e9), ("ms", 1e6), ("us", 1e3)):
+    units = (("s", 1e9), ("ms", 1e6), ("us", 1e3))
+    for i, (unit, scale) in enumerate(units):
         if a >= scale:
             value = ns / scale
-            return f"{value:.3g}{unit}" if abs(value) < 1000 else f"{value:.0f}{unit}"
+            if abs(float(f"{value:.3g}")) < 1000:
+                return f"{value:.3g}{unit}"
+            if i == 0:
+                return f"{value:.0f}{unit}"
+            above, bigger = units[i - 1]
+            return f"{ns / bigger:.3g}{above}"
+    if abs(float(f"{ns:.3g}")) >= 1000:
+        return f"{ns / 1e3:.3g}us"
     return f"{ns:.0f}ns"
 
 
