@@ -267,21 +267,26 @@ def test_preemption_by_the_busy_process_is_reported(timersleep):
     assert not missing, f"{len(missing)} of {len(after_busy)} without the busy process: {missing[:3]}"
 
 
-def lock_waits(rec: Recording) -> list[tuple[int, int, dict]]:
+def lock_waits(rec: Recording, lost: set | None = None) -> list[tuple[int, int, dict]]:
     """(the holder, its fdatasync's return, a waiter's interval) for each worker
     asleep when a holder's fdatasync returned and woken after it (the trace's
     sched_waking says when): it waits for the mutex the holder still holds.  A
     worker the manager's broadcast woke before, still waiting for a CPU when
     the fdatasync returned, was not waiting for the lock; an interval spanning
-    events perf lost may hold both waits, and is left out."""
+    events perf lost may hold both waits, and is left out (``lost``, a set,
+    gets the fdatasync returns whose rounds lost one so)."""
     found = []
     for holder, _, exit_ in fdatasyncs(rec):
         for w in range(WORKERS):
             tid = rec.ids[f"worker-{w}"]
-            found += [(holder, exit_, i) for i in rec.of(tid)
-                      if tid != holder and i["start_ns"] < exit_ < i["end_ns"]
-                      and not spans_lost_events(i)
-                      and (rec.ending_wake(i) is None or rec.ending_wake(i).ts > exit_)]
+            for i in rec.of(tid):
+                if tid == holder or not i["start_ns"] < exit_ < i["end_ns"]:
+                    continue
+                if spans_lost_events(i):
+                    if lost is not None:
+                        lost.add(exit_)
+                elif rec.ending_wake(i) is None or rec.ending_wake(i).ts > exit_:
+                    found.append((holder, exit_, i))
     return found
 
 
@@ -289,14 +294,18 @@ def test_lock_waiters_wait_on_the_holder(workers):
     """Blocked on a worker that held the mutex (the holder, or a waiter the
     holder woke first), with the critical path leading into the holder."""
     rec = workers
-    waits = lock_waits(rec)
+    lost: set = set()
+    waits = lock_waits(rec, lost)
     workers_ = {rec.ids[f"worker-{w}"] for w in range(WORKERS)}
     wrong = [(holder, i["blamed_tid"], i["breakdown"]) for holder, _, i in waits
              if not blocked_on(i) or not blocked_on(i) <= workers_ - {i["blamed_tid"]}]
     assert not wrong, f"{len(wrong)} of {len(waits)} lock waits not on a worker: {wrong[:3]}"
-    # In every round with lock waiters, the holder's unlock woke one of them.
-    rounds = {exit_ for _, exit_, _ in waits}
-    direct = {exit_ for holder, exit_, i in waits if holder in blocked_on(i)}
+    # In every round with lock waiters, the holder's unlock woke one of them; but
+    # in a round where a waiter's sleep spans events perf lost, that sleep, left
+    # out, may be the one the holder woke (its waiter then woke the others).
+    rounds = {exit_ for _, exit_, _ in waits} - lost
+    assert len(rounds) >= ROUNDS // 2, f"{len(lost)} rounds lost events"
+    direct = {exit_ for holder, exit_, i in waits if holder in blocked_on(i)} - lost
     assert direct == rounds, f"{len(rounds - direct)} of {len(rounds)} rounds: nobody on the holder"
     unled = [(holder, i["critical_path"]) for holder, _, i in waits
              if not any(seg["tid"] == holder for seg in i["critical_path"])]
