@@ -27,8 +27,8 @@ from ..engine.threads import label
 from .critical_path import Part
 
 
-def union_ns(ranges: list[tuple[int, int]]) -> int:
-    """The length of the union of ``(start, end)`` ranges: each ns once."""
+def union_ns(ranges) -> int:
+    """The length of the union of ``(start, end)`` ranges (any iterable): each ns once."""
     total, reach = 0, None
     for start, end in sorted(ranges):
         if reach is None or start > reach:

@@ -92,11 +92,7 @@ def write(entry, analysis) -> tuple[dict, str]:
     if json.loads(json.dumps(record)) != record:
         raise NotCacheable("an analysis' counts")
     path = entry.temp()
-    try:
-        packed.write(path, arrays)
-    except BaseException:
-        _unlink(path)
-        raise
+    packed.write(path, arrays)
     return record, path
 
 
@@ -166,11 +162,3 @@ def _floats(values: list) -> pa.Array:
     if not all(type(v) is float for v in values):
         raise NotCacheable("shares that are not floats")
     return pa.array(values, type=pa.float64())
-
-
-def _unlink(path: str) -> None:
-    import os
-    try:
-        os.unlink(path)
-    except OSError:
-        pass

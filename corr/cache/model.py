@@ -67,11 +67,7 @@ def write(entry, model, threads) -> tuple[dict, str]:
     arrays["history_tid"] = _ints([h[1] for h in history])
     arrays["history_name"] = _names([h[2] for h in history])
     path = entry.temp()
-    try:
-        packed.write(path, arrays)
-    except BaseException:
-        _unlink(path)
-        raise
+    packed.write(path, arrays)
     record = {"facts": facts, "store": st is not None, "begin_ns": model.begin_ns,
               "end_ns": model.end_ns, "stored": time.time()}
     return record, path
@@ -111,11 +107,3 @@ def _names(values: list) -> pa.Array:
     if not all(v is None or type(v) is str for v in values):
         raise NotCacheable("thread names that are not strings")
     return pa.array(values, type=pa.string())
-
-
-def _unlink(path: str) -> None:
-    import os
-    try:
-        os.unlink(path)
-    except OSError:
-        pass

@@ -9,6 +9,8 @@ numeric array without nulls is a numpy view of the file's pages.
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pyarrow as pa
 
@@ -16,12 +18,20 @@ from .columns import numpy_of
 
 
 def write(path: str, arrays: dict[str, pa.Array]) -> None:
-    """``arrays`` (name -> Arrow array) as one IPC file at ``path``."""
+    """``arrays`` (name -> Arrow array) as one IPC file at ``path``; a write that
+    fails leaves no file there."""
     columns = [pa.LargeListArray.from_arrays(pa.array([0, len(a)], pa.int64()), a)
                for a in arrays.values()]
     batch = pa.record_batch(columns, names=list(arrays))
-    with pa.ipc.new_file(path, batch.schema) as writer:
-        writer.write_batch(batch)
+    try:
+        with pa.ipc.new_file(path, batch.schema) as writer:
+            writer.write_batch(batch)
+    except BaseException:
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
+        raise
 
 
 def read(entry, manifest: dict, name: str) -> dict[str, pa.Array]:

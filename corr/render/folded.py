@@ -17,6 +17,8 @@ once, and a union of many ranges is taken with numpy.
 
 from __future__ import annotations
 
+from ..analyses import blame
+
 NAME = "folded"
 EXTENSIONS = (".folded",)
 DESCRIPTION = "folded stacks"
@@ -86,15 +88,7 @@ def union_ns(starts, ends) -> int:
     """The length of the union of the ranges ``[starts[i], ends[i]]``: each ns once
     (``corr.analyses.blame.union_ns``, over arrays)."""
     if len(starts) <= SMALL:                   # most stacks: numpy's call costs more
-        total, reach = 0, None
-        for start, end in sorted(zip(starts, ends)):
-            if reach is None or start > reach:
-                total += end - start
-                reach = end
-            elif end > reach:
-                total += end - reach
-                reach = end
-        return total
+        return blame.union_ns(zip(starts, ends))
     import numpy as np
     s = np.frombuffer(starts, dtype=np.int64)
     e = np.frombuffer(ends, dtype=np.int64)
