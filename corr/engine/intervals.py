@@ -292,26 +292,13 @@ class IntervalTable:
         import numpy as np
         at = np.asarray(indexes, dtype=np.int64)
         n = len(at)
-        spill = self._spill
-        bounds = np.asarray(spill.first_rows if spill is not None else [0], dtype=np.int64)
-        which = np.searchsorted(bounds, at, side="right") - 1
-        order = np.argsort(which, kind="stable")
-        cuts = np.searchsorted(which[order], np.arange(len(bounds) + 1))
         ints = {name: np.empty(n, dtype=np.dtype(typecode)) for name, typecode in
                 self.INT_COLUMNS}
         objects = {name: [None] * n for name in self.OBJECT_COLUMNS}
         fields = {name: [None] * n for name in self.field_names}
         keys: list = [None] * n
         int_keys = True
-        for k in range(len(bounds)):
-            positions = order[cuts[k]:cuts[k + 1]]
-            if not len(positions):
-                continue
-            if spill is not None and k < len(spill.places):
-                columns = spill.chunk(k)
-            else:
-                columns = self._tail
-            local = at[positions] - bounds[k]
+        for columns, _, positions, local in self._by_chunk(at):
             for name, typecode in self.INT_COLUMNS:
                 ints[name][positions] = np.frombuffer(columns[name],
                                                       dtype=np.dtype(typecode))[local]
@@ -345,27 +332,32 @@ class IntervalTable:
 
     def _gather(self, indexes, read) -> list:
         """``read(chunk's columns, row in the chunk, chunk's first row)`` for every index."""
-        indexes = [int(i) for i in indexes]
         if self._spill is None:
-            return [read(self._tail, i, 0) for i in indexes]
+            return [read(self._tail, int(i), 0) for i in indexes]
         import numpy as np
-        at = np.asarray(indexes, dtype=np.int64)
-        bounds = np.asarray(self._spill.first_rows, dtype=np.int64)
+        at = np.asarray([int(i) for i in indexes], dtype=np.int64)
+        out: list = [None] * len(at)
+        for columns, first, positions, local in self._by_chunk(at):
+            for j, i in zip(positions.tolist(), local.tolist()):
+                out[j] = read(columns, i, first)
+        return out
+
+    def _by_chunk(self, at):
+        """For each chunk holding some of the rows ``at`` (an int64 array), once: ``(its
+        columns, its first row, the positions in at of its rows, their rows in it)``."""
+        import numpy as np
+        spill = self._spill
+        bounds = np.asarray(spill.first_rows if spill is not None else [0], dtype=np.int64)
         which = np.searchsorted(bounds, at, side="right") - 1
-        out: list = [None] * len(indexes)
         order = np.argsort(which, kind="stable")
         cuts = np.searchsorted(which[order], np.arange(len(bounds) + 1))
         for k in range(len(bounds)):
-            mine = order[cuts[k]:cuts[k + 1]].tolist()
-            if not mine:
+            positions = order[cuts[k]:cuts[k + 1]]
+            if not len(positions):
                 continue
-            if k < len(self._spill.places):
-                first, columns = int(bounds[k]), self._spill.chunk(k)
-            else:
-                first, columns = int(bounds[-1]), self._tail
-            for j in mine:
-                out[j] = read(columns, indexes[j] - first, first)
-        return out
+            columns = spill.chunk(k) if spill is not None and k < len(spill.places) \
+                else self._tail
+            yield columns, int(bounds[k]), positions, at[positions] - bounds[k]
 
     def _chunk_of(self, i: int):
         spill = self._spill
