@@ -111,6 +111,7 @@ def _explain(rules, model, threads, limit, kept=None) -> list:
     """Each blame rule's analysis (``kept``'s, when the cache has it); the
     (rule index, analysis) pairs made here."""
     from .analyses.scheduling import analyse
+    from .engine.memory import release_freed_memory
     made = []
     for i, result in enumerate(rules):
         if not result.rule.blame:
@@ -119,6 +120,7 @@ def _explain(rules, model, threads, limit, kept=None) -> list:
         if found is None:
             found = analyse(result, model, limit, threads=threads)
             made.append((i, found))
+            release_freed_memory()      # the C walk's threads' heaps, before what comes next
         result.analysis = found
     return made
 

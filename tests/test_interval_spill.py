@@ -3,8 +3,10 @@
 A table keeps at most ``CORR_SPILL_ROWS`` rows in memory; the rest are
 sealed in an unlinked temporary file, and only their durations, statuses
 and loss marks stay.  Random tables are compared column by column with
-one that never spilled; whole runs with a tiny budget must write the same
-bytes as runs without, in every format a program reads.
+one that never spilled; whole runs with a tiny budget (interval tables and
+the scheduling log spilled, the model built in buckets of threads onto a
+mapped store) must write the same bytes as runs without, in every format
+a program reads.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from hypothesis import strategies as st
 
 from corr.engine import intervals
 from corr.engine.intervals import IntervalTable
+from corr.sched.store import MODEL_EVENTS_ENV
 
 from conftest import EXAMPLE_TRACE, READABLE, ROOT, shared_trace
 
@@ -90,8 +93,10 @@ def test_the_matchers_seal_chunks_as_the_pass_goes(monkeypatch):
 def _outputs(rules: str, trace, tmp_path, budget: str | None) -> dict:
     env = {**os.environ, "CORR_SERVER": "off"}
     env.pop(intervals.SPILL_ROWS_ENV, None)
-    if budget:
+    env.pop(MODEL_EVENTS_ENV, None)
+    if budget:       # the interval tables and the scheduling log spill, the model is mapped
         env[intervals.SPILL_ROWS_ENV] = budget
+        env[MODEL_EVENTS_ENV] = str(int(budget) * 5)     # and built in buckets of threads
     out = {}
     for fmt in ("json", "csv", "txt") + (("folded",) if rules == "offcpu.yaml" else ()):
         path = tmp_path / f"out-{budget}.{fmt}"

@@ -12,6 +12,8 @@ edges added up interval by interval.
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -22,6 +24,7 @@ from corr.analyses.blame import BlameGraph
 from corr.analyses.critical_path import breakdown, critical_path
 from corr.sched import store
 from corr.sched.log import _COLUMNS, SchedLog
+from corr.spill import SPILL_ROWS_ENV
 from corr.sched.model import SchedModel, tile_check
 
 native = pytest.mark.skipif(store._native is None, reason="the C model was not built")
@@ -45,27 +48,29 @@ SPANS = st.lists(st.tuples(TIDS, st.integers(-50, 800), st.integers(0, 1500)), m
                  max_size=8)
 
 
-def make_log(stream, waking: bool) -> SchedLog:
-    """A SchedLog holding ``stream``: (gap, event) pairs, in seq order."""
+def make_log(stream, waking: bool, batch: int | None = None) -> SchedLog:
+    """A SchedLog holding ``stream``: (gap, event) pairs, in seq order, added
+    ``batch`` events at a time (None: all at once)."""
     log = SchedLog()
-    rows = {kind: {c: [] for c in cols} for kind, cols in _COLUMNS.items()}
+    batch = batch or len(stream)
     ts = 0
-    for seq, (gap, event) in enumerate(stream):
-        ts += gap
-        kind, values = event[0], event[1:]
-        if kind == "wakeup" and not waking and values[3] == 0:
-            values = values[:3] + (1,) + values[4:]        # no sched_waking in this trace
-        columns = _COLUMNS[kind][2:]
-        for c, v in zip(("ts", "seq") + columns, (ts, seq) + values):
-            rows[kind][c].append(v)
-    for kind, columns in rows.items():
-        if columns["ts"]:
-            arrays = {c: np.asarray(v, dtype=np.int64) for c, v in columns.items()}
-            log._add(kind, arrays, **arrays)
+    kinds = set()
+    for first in range(0, len(stream), batch):
+        rows = {kind: {c: [] for c in cols} for kind, cols in _COLUMNS.items()}
+        for seq, (gap, event) in enumerate(stream[first:first + batch], first):
+            ts += gap
+            kind, values = event[0], event[1:]
+            if kind == "wakeup" and not waking and values[3] == 0:
+                values = values[:3] + (1,) + values[4:]        # no sched_waking in this trace
+            columns = _COLUMNS[kind][2:]
+            for c, v in zip(("ts", "seq") + columns, (ts, seq) + values):
+                rows[kind][c].append(v)
+        log.add_tables({kind: {c: np.asarray(v, dtype=np.int64) for c, v in columns.items()}
+                        for kind, columns in rows.items() if columns["ts"]})
+        kinds |= set(rows["wakeup"]["kind"])
+        log.has_flags |= any(f >= 0 for f in rows["wakeup"]["flags"])
     log.classes_seen |= {"sched_switch"} | ({"sched_waking"} if waking else set())
-    kinds = set(rows["wakeup"]["kind"])
     log.classes_seen |= {"sched_wakeup"} if 1 in kinds else set()
-    log.has_flags = any(f >= 0 for f in rows["wakeup"]["flags"])
     log.irq_names[3] = "eth0"
     return log
 
@@ -83,6 +88,44 @@ def test_timelines_equal_the_reference(stream, waking):
     fast, reference = models(stream, waking)
     for tid in range(7):
         assert fast.timeline(tid) == reference.timeline(tid)
+
+
+@native
+@settings(max_examples=500, deadline=None)
+@given(STREAM, st.booleans(), st.integers(1, 6), st.integers(1, 5), st.integers(1, 12), SPANS)
+def test_a_log_spilled_in_batches_builds_the_same_model_in_buckets(stream, waking, batch, rows,
+                                                                  events, spans):
+    """Added a few events at a time, sealed to disk every few rows, and modelled a
+    bucket of a few events' threads at a time onto a mapped store, the log gives the
+    model it gives whole: the same timelines (with each wakeup's source found batch
+    by batch), the same switches by CPU, the same totals."""
+    whole = SchedModel(make_log(stream, waking), 0, None, native=True)
+    saved = {k: os.environ.get(k) for k in (SPILL_ROWS_ENV, store.MODEL_EVENTS_ENV)}
+    os.environ[SPILL_ROWS_ENV], os.environ[store.MODEL_EVENTS_ENV] = str(rows), str(events)
+    try:
+        log = make_log(stream, waking, batch)
+        split = SchedModel(log, 0, None, native=True)
+        split.store
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    per_kind = [sum(e[0] == kind for _, e in stream) for kind in _COLUMNS]
+    assert log.spilled == (max(per_kind) >= rows)
+    a, b = whole.store, split.store
+    for name in a.COLUMNS:
+        assert np.array_equal(getattr(a, name), getattr(b, name)), name
+    for x, y in zip(a.switches + a.switch_threads, b.switches + b.switch_threads):
+        assert np.array_equal(x, y)
+    for tid in range(7):
+        assert split.timeline(tid) == whole.timeline(tid)
+    spans = [(tid or 1, start, length) for tid, start, length in spans]
+    tids, starts, lengths = (np.asarray(c, dtype=np.int64) for c in zip(*spans))
+    one, other = (bulk.totals(m, tids, starts, starts + lengths) for m in (whole, split))
+    b.release_pages()
+    assert (one.parts, one.edges) == (other.parts, other.edges)
 
 
 @native

@@ -17,14 +17,13 @@ not, a table reads the same (tests/test_interval_spill.py).
 
 from __future__ import annotations
 
-import os
-import pickle
 import sys
 import tempfile
 import warnings
 from array import array
 
 from ..cache.settings import CacheWarning
+from ..spill import SPILL_ROWS_ENV, SpillFile, spill_rows  # noqa: F401 (spill_rows: theirs too)
 
 # Status codes (the ``status`` column) and their names.
 COMPLETE, LATE, TIMEOUT, INCOMPLETE = range(4)
@@ -32,58 +31,8 @@ STATUS_NAMES = ("complete", "late", "timeout", "incomplete")
 
 NONE_INT = -(2 ** 31)          # an absent tid or cpu in their 32-bit columns
 
-SPILL_ROWS_ENV = "CORR_SPILL_ROWS"
-DEFAULT_SPILL_ROWS = 1 << 18     # about 25 MB of rows in memory per table, at most
-
-
-def spill_rows() -> int:
-    """Rows a table keeps in memory before it seals them into its spill file
-    (``CORR_SPILL_ROWS``; tests force a tiny budget with it)."""
-    try:
-        return max(1, int(os.environ.get(SPILL_ROWS_ENV, "")))
-    except ValueError:
-        return DEFAULT_SPILL_ROWS
-
-
-class _Spill:
-    """A table's sealed chunks, pickled one after the other into an unlinked file."""
-
-    def __init__(self):
-        fd, path = tempfile.mkstemp(prefix="corr-intervals-")
-        os.unlink(path)                  # only this process's descriptor keeps it
-        self.file = os.fdopen(fd, "w+b")
-        self.places: list[tuple[int, int]] = []     # (offset, length) of each chunk
-        self.first_rows: list[int] = [0]            # the first row of each chunk, then the end
-        self._last: tuple[int, dict] | None = None  # the chunk read last
-
-    def add(self, columns: dict, rows: int) -> None:
-        """One more chunk; recorded only once all of it is written (a failed write
-        leaves the chunks before it readable)."""
-        data = pickle.dumps(columns, protocol=pickle.HIGHEST_PROTOCOL)
-        offset = self.file.seek(0, os.SEEK_END)
-        self.file.write(data)
-        self.file.flush()
-        self.places.append((offset, len(data)))
-        self.first_rows.append(self.first_rows[-1] + rows)
-
-    @property
-    def rows(self) -> int:
-        return self.first_rows[-1]
-
-    def chunk(self, k: int) -> dict:
-        """Chunk ``k``'s columns (the last one read is kept)."""
-        if self._last is not None and self._last[0] == k:
-            return self._last[1]
-        offset, length = self.places[k]
-        data = os.pread(self.file.fileno(), length, offset)
-        if len(data) != length:
-            raise OSError(f"the interval spill file ended {length - len(data)} bytes early")
-        columns = pickle.loads(data)
-        self._last = (k, columns)
-        return columns
-
-    def close(self) -> None:
-        self.file.close()
+# The budget and the spill file are shared with the scheduling log (corr/spill.py).
+_Spill = SpillFile
 
 
 class IntervalTable:

@@ -29,6 +29,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #define OPEN_END ((int64_t)1 << 62)
 #define NO_CPU INT64_MIN          /* the reference's cpu=None */
@@ -898,6 +899,57 @@ static PyObject *table_list(table_t *t, int with_edges)
 #define MAX_JOBS 8
 #define MIN_PER_JOB 2048              /* intervals: fewer are not worth a thread */
 
+/* A store mapped from a file (corr/spill.py): its pages are handed back every
+ * RELEASE_EVERY intervals, so that what stays resident is what the walk reads
+ * now, not all it has read (they stay in the page cache). */
+#define RELEASE_EVERY 4096
+#define MAX_REGIONS 8
+
+typedef struct {
+    Py_buffer views[MAX_REGIONS];
+    int n;
+} regions_t;
+
+static int regions_get(PyObject *seq, regions_t *r)
+{
+    r->n = 0;
+    if (seq == NULL || seq == Py_None)
+        return 0;
+    PyObject *fast = PySequence_Fast(seq, "mapped regions must be a sequence");
+    if (!fast)
+        return -1;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(fast);
+    if (n > MAX_REGIONS) {
+        Py_DECREF(fast);
+        PyErr_SetString(PyExc_ValueError, "too many mapped regions");
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (PyObject_GetBuffer(PySequence_Fast_GET_ITEM(fast, i), &r->views[r->n],
+                               PyBUF_SIMPLE) < 0) {
+            Py_DECREF(fast);
+            return -1;
+        }
+        r->n++;
+    }
+    Py_DECREF(fast);
+    return 0;
+}
+
+static void regions_release_pages(const regions_t *r)
+{
+    for (int i = 0; r && i < r->n; i++)
+        if (r->views[i].len > 0)
+            madvise(r->views[i].buf, (size_t)r->views[i].len, MADV_DONTNEED);
+}
+
+static void regions_free(regions_t *r)
+{
+    for (int i = 0; i < r->n; i++)
+        PyBuffer_Release(&r->views[i]);
+    r->n = 0;
+}
+
 typedef struct {
     model_t m;                        /* shares the store; its own accumulators */
     const int64_t *itid, *istart, *iend;
@@ -905,6 +957,7 @@ typedef struct {
     Py_ssize_t lo, hi;
     int with_edges, rc;
     int in_time_order;                /* the walk goes by start: edge ranges can be final early */
+    const regions_t *mapped;          /* the store's mapped files (NULL: in memory) */
 } job_t;
 
 /* Walked intervals [lo, hi) into the job's model (no Python API: runs without the GIL). */
@@ -915,6 +968,8 @@ static void *run_job(void *arg)
     int64_t via[64];
     for (Py_ssize_t k = j->lo; k < j->hi; k++) {
         Py_ssize_t i = j->walk ? (Py_ssize_t)j->walk[k] : k;
+        if (j->mapped && (k - j->lo) % RELEASE_EVERY == RELEASE_EVERY - 1)
+            regions_release_pages(j->mapped);
         m->interval = i;
         m->step = 0;
         if (j->in_time_order)
@@ -1088,15 +1143,21 @@ static PyObject *analyse(PyObject *self, PyObject *args)
     Py_ssize_t log_limit = 65536;
     arr_t arr[18] = {{{0}}};
     arr_t walk_arr = {{0}};
-    PyObject *walk_obj = Py_None;
+    PyObject *walk_obj = Py_None, *mapped_obj = Py_None;
     const int64_t *walk = NULL;
     PyObject *result = NULL;
     model_t m = {0};
-    if (!PyArg_ParseTuple(args, "OOOOOOOOLOOOOOOOOOOip|iiOn", &o[0], &o[1], &o[2], &o[3], &o[4],
-                          &o[5], &o[6], &o[7], &begin, &o[8], &o[9], &o[10], &o[11], &o[12],
-                          &o[16], &o[17], &o[13], &o[14], &o[15], &max_depth, &with_edges,
-                          &threads, &min_per_job, &walk_obj, &log_limit))
+    regions_t mapped = {0};
+    if (!PyArg_ParseTuple(args, "OOOOOOOOLOOOOOOOOOOip|iiOnO", &o[0], &o[1], &o[2], &o[3],
+                          &o[4], &o[5], &o[6], &o[7], &begin, &o[8], &o[9], &o[10], &o[11],
+                          &o[12], &o[16], &o[17], &o[13], &o[14], &o[15], &max_depth,
+                          &with_edges, &threads, &min_per_job, &walk_obj, &log_limit,
+                          &mapped_obj))
         return NULL;
+    if (regions_get(mapped_obj, &mapped) < 0) {
+        regions_free(&mapped);
+        return NULL;
+    }
     m.log_limit = log_limit > 0 ? (size_t)log_limit : 1;
     static const Py_ssize_t sizes[18] = {8, 8, 8, 8, 1, 8, 1, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8};
     for (int i = 0; i < 18; i++)
@@ -1170,6 +1231,7 @@ static PyObject *analyse(PyObject *self, PyObject *args)
         jobs[j].lo = n * j / njobs; jobs[j].hi = n * (j + 1) / njobs;
         jobs[j].with_edges = with_edges;
         jobs[j].in_time_order = in_time_order;
+        jobs[j].mapped = mapped.n ? &mapped : NULL;
         jobs[j].m.floor = ended;
         for (Py_ssize_t k = jobs[j].lo; k < jobs[j].hi; k++)
             if (iend[walk ? walk[k] : k] > ended)
@@ -1254,6 +1316,7 @@ done:
     free(m.pfinal.v);
     arr_release(arr, 18);
     arr_release(&walk_arr, 1);
+    regions_free(&mapped);
     return result;
 }
 

@@ -10,12 +10,19 @@ copied per event: the engine records a name only when it changes.
 
 from __future__ import annotations
 
+import sys
+import tempfile
+import warnings
+
 import numpy as np
 
 from ..reading.batch import RawInts, int64_array
 
+from ..cache.settings import CacheWarning
+from ..spill import SpillFile, spill_rows
 from .events import (CONTEXT_CLASSES, EXIT, FLAGS, FORK, MIGRATE, SWITCH, WAKEUP_CLASSES,
                      interrupt_evidence)
+from .sources import WakeupSources
 
 _COLUMNS = {
     "switch": ("ts", "seq", "cpu", "prev_tid", "prev_state", "next_tid"),
@@ -27,16 +34,20 @@ _COLUMNS = {
 }
 
 
+# Columns found as the pass goes, beside those read from the events.
+_DERIVED = {"wakeup": ("src_kind", "src_id")}
+
 # Column types; unlisted columns are int64 (timestamps, positions, addresses).
 _NARROW = {"cpu": np.int32, "prev_tid": np.int32, "next_tid": np.int32, "prev_state": np.int32,
            "tid": np.int32, "target_cpu": np.int32, "waker": np.int32, "parent_tid": np.int32,
            "child_tid": np.int32, "dest_cpu": np.int32, "kind": np.int8, "code": np.int8,
            "flags": np.int32}
+_TYPES = dict(_NARROW, src_kind=np.int8)
 
 
 def _narrow(name: str, column: np.ndarray) -> np.ndarray:
     """A column in its stored type (``_Column.append`` copies it out of the batch)."""
-    kind = _NARROW.get(name, np.int64)
+    kind = _TYPES.get(name, np.int64)
     if kind is not np.int64 and len(column):
         info = np.iinfo(kind)
         if column.min() < info.min or column.max() > info.max:
@@ -80,17 +91,72 @@ class _Column:
     def values(self) -> np.ndarray:
         return self.data[:self.size]
 
-    def reorder(self, order: np.ndarray) -> None:
-        self.data = self.values()[order]
+
+class _Table:
+    """One kind of event: the rows of the last batches in growing columns, the
+    earlier ones sealed into a spill file past the budget (``spill_rows()``)."""
+
+    __slots__ = ("names", "tail", "spill", "limit")
+
+    def __init__(self, names: tuple) -> None:
+        self.names = names
+        self.tail = {c: _Column(_TYPES.get(c, np.int64)) for c in names}
+        self.spill: SpillFile | None = None
+        self.limit = spill_rows()
+
+    def __len__(self) -> int:
+        return (self.spill.rows if self.spill is not None else 0) + self.tail[self.names[0]].size
+
+    def append(self, columns: dict) -> None:
+        for name in self.names:
+            self.tail[name].append(_narrow(name, columns[name]))
+        if self.tail[self.names[0]].size >= self.limit:
+            self._seal()
+
+    def _seal(self) -> None:
+        chunk = {name: column.values() for name, column in self.tail.items()}
+        try:
+            if self.spill is None:
+                self.spill = SpillFile("corr-sched-")
+            self.spill.add(chunk, len(chunk[self.names[0]]))
+        except OSError as exc:      # no room for it: the rows stay in memory
+            self.limit = sys.maxsize
+            warnings.warn(CacheWarning(
+                f"cannot spill scheduling events to {tempfile.gettempdir()}: "
+                f"{exc.strerror or exc}; they are kept in memory"), stacklevel=4)
+            return
+        self.tail = {c: _Column(column.data.dtype) for c, column in self.tail.items()}
+
+    def chunks(self):
+        """The table's columns a chunk at a time, in stream order."""
+        if self.spill is not None:
+            for k in range(len(self.spill.places)):
+                yield self.spill.chunk(k)
+        if self.tail[self.names[0]].size:
+            yield {name: column.values() for name, column in self.tail.items()}
+
+    def whole(self) -> dict[str, np.ndarray]:
+        if self.spill is None:
+            return {name: column.values() for name, column in self.tail.items()}
+        pieces = list(self.chunks())
+        return {name: np.concatenate([p[name] for p in pieces]) for name in self.names}
 
 
 class SchedLog:
-    """Scheduling and interrupt events, appended a batch at a time."""
+    """Scheduling and interrupt events, appended a batch at a time.
+
+    Past the spill budget (``CORR_SPILL_ROWS`` rows a table), the rows are
+    sealed into a temporary file and read back a chunk at a time
+    (:meth:`chunks`): the C model is built from them bucket by bucket.
+    Each wakeup's source (the interrupt or thread that did it) is found as
+    its batch is added (``sources.WakeupSources``), so the interrupt
+    contexts are needed only by the Python reference.
+    """
 
     def __init__(self) -> None:
-        self._chunks: dict[str, dict[str, _Column]] = {
-            kind: {c: _Column(_NARROW.get(c, np.int64)) for c in cols}
-            for kind, cols in _COLUMNS.items()}
+        self._tables: dict[str, _Table] | None = {
+            kind: _Table(cols + _DERIVED.get(kind, ())) for kind, cols in _COLUMNS.items()}
+        self._sources = WakeupSources()
         self.irq_names: dict[int, str] = {}
         self.classes_seen: set[str] = set()
         self.has_flags = False          # wakeups carry perf's common_flags
@@ -107,6 +173,13 @@ class SchedLog:
             return
         class_ids = int64_array(batch.class_ids)
         ts_all = int64_array(batch.ts)
+        pieces: dict[str, list[dict]] = {}
+
+        def add(table, base, **columns):
+            pieces.setdefault(table, []).append(
+                {name: columns[name] if name in columns else base[name]
+                 for name in _COLUMNS[table]})
+
         for cid, name in wanted.items():
             cols = batch.classes[cid]
             if not len(cols):
@@ -116,25 +189,25 @@ class SchedLog:
             base = {"ts": ts_all[rows], "seq": rows + first_seq, "cpu": _ints(cols.cpu)}
             f = cols.fields
             if name == SWITCH:
-                self._add("switch", base, prev_tid=_ints(f["prev_tid"]),
-                          prev_state=_ints(f["prev_state"]), next_tid=_ints(f["next_tid"]))
+                add("switch", base, prev_tid=_ints(f["prev_tid"]),
+                    prev_state=_ints(f["prev_state"]), next_tid=_ints(f["next_tid"]))
             elif name in WAKEUP_CLASSES:
                 n = len(rows)
                 waker, flags = f.get("ctx.tid"), f.get(FLAGS)
                 if flags is not None:
                     self.has_flags = True
-                self._add("wakeup", base, tid=_ints(f["tid"]),
-                          target_cpu=_ints(f.get("target_cpu") or [-1] * n),
-                          kind=np.full(n, WAKEUP_CLASSES[name], dtype=np.int64),
-                          waker=_ints(waker) if waker is not None else np.full(n, -1),
-                          flags=_ints(flags) if flags is not None else np.full(n, -1))
+                add("wakeup", base, tid=_ints(f["tid"]),
+                    target_cpu=_ints(f.get("target_cpu") or [-1] * n),
+                    kind=np.full(n, WAKEUP_CLASSES[name], dtype=np.int64),
+                    waker=_ints(waker) if waker is not None else np.full(n, -1),
+                    flags=_ints(flags) if flags is not None else np.full(n, -1))
             elif name == FORK:
-                self._add("fork", base, parent_tid=_ints(f["parent_tid"]),
-                          child_tid=_ints(f["child_tid"]))
+                add("fork", base, parent_tid=_ints(f["parent_tid"]),
+                    child_tid=_ints(f["child_tid"]))
             elif name == EXIT:
-                self._add("exit", base, tid=_ints(f["tid"]))
+                add("exit", base, tid=_ints(f["tid"]))
             elif name == MIGRATE:
-                self._add("migrate", base, tid=_ints(f["tid"]), dest_cpu=_ints(f["dest_cpu"]))
+                add("migrate", base, tid=_ints(f["tid"]), dest_cpu=_ints(f["dest_cpu"]))
             else:
                 code, id_field = CONTEXT_CLASSES[name]
                 n = len(rows)
@@ -142,41 +215,68 @@ class SchedLog:
                 if name == "irq_handler_entry":
                     for irq, irq_name in dict(zip(f["irq"], f["name"])).items():
                         self.irq_names.setdefault(irq, irq_name)
-                self._add("context", base, code=np.full(n, code, dtype=np.int64), id=ids)
+                add("context", base, code=np.full(n, code, dtype=np.int64), id=ids)
+        tables = {}
+        for table, parts in pieces.items():
+            tables[table] = {name: np.concatenate([p[name] for p in parts]) if len(parts) > 1
+                             else parts[0][name] for name in _COLUMNS[table]}
+        self.add_tables(tables)
 
-    def _add(self, table: str, base: dict, **columns) -> None:
-        chunks = self._chunks[table]
-        for name in _COLUMNS[table]:
-            chunks[name].append(_narrow(name, columns[name] if name in columns else base[name]))
+    def add_tables(self, tables: dict[str, dict[str, np.ndarray]]) -> None:
+        """A batch's events, per kind of event (``_COLUMNS``' columns); every event
+        of the batch comes after those of the batches before it."""
+        if self._tables is None:
+            raise RuntimeError("SchedLog.add_tables() after release()")
+        for table, columns in tables.items():
+            order = np.argsort(columns["seq"], kind="stable")
+            if len(order) and np.any(order[1:] < order[:-1]):    # classes one after another
+                tables[table] = {name: np.asarray(c)[order] for name, c in columns.items()}
+        wakeup = tables.get("wakeup")
+        if wakeup is not None or "context" in tables or "switch" in tables:
+            kind, ident = self._sources.add(tables.get("context"), tables.get("switch"), wakeup)
+            if wakeup is not None:
+                wakeup = tables["wakeup"] = dict(wakeup, src_kind=kind, src_id=ident)
+        for table, columns in tables.items():
+            if len(columns["seq"]):
+                self._tables[table].append(columns)
         self._frozen = None
 
     # -- reading -------------------------------------------------------------------
     def table(self, kind: str) -> dict[str, np.ndarray]:
-        """One kind of event (``switch``, ``wakeup``...) as columns in stream order."""
-        if self._chunks is None:
+        """One kind of event (``switch``, ``wakeup``...) as columns in stream order,
+        whole (the Python reference reads them so; the C model reads :meth:`chunks`)."""
+        if self._tables is None:
             raise RuntimeError("SchedLog.table() after release()")
         if self._frozen is None:
             self._frozen = {}
         found = self._frozen.get(kind)
         if found is None:
-            chunks = self._chunks[kind]
-            # A batch's classes are appended one after another: back to stream order,
-            # one column at a time.
-            seq = chunks["seq"].values()
-            order = np.argsort(seq, kind="stable")
-            if len(order) and np.any(order[1:] < order[:-1]):
-                for column in chunks.values():
-                    column.reorder(order)
-            found = {name: column.values() for name, column in chunks.items()}
-            self._frozen[kind] = found
+            found = self._frozen[kind] = self._tables[kind].whole()
         return found
+
+    def chunks(self, kind: str):
+        """One kind of event a chunk of columns at a time, in stream order."""
+        if self._tables is None:
+            raise RuntimeError("SchedLog.chunks() after release()")
+        frozen = (self._frozen or {}).get(kind)
+        return iter((frozen,)) if frozen is not None else self._tables[kind].chunks()
+
+    def count(self, kind: str) -> int:
+        """How many events of a kind the log holds."""
+        return len(self._tables[kind])
+
+    @property
+    def spilled(self) -> bool:
+        """Whether some events were sealed into the spill file."""
+        return self._tables is not None and any(t.spill is not None
+                                                for t in self._tables.values())
 
     def release(self) -> None:
         """Free the event columns once the C model has its own copy of what it needs.
 
         Later reads of a table raise: only the Python reference model reads them.
         """
-        self._chunks = None
+        self._tables = None
         self._frozen = None
 
     def facts(self) -> dict:

@@ -2,10 +2,12 @@
 
 The reference state machine (``SchedModel._build_timeline``) walks one
 thread's events in Python when asked; on a large trace with hundreds of
-thousands of intervals to explain, every thread gets asked.  Here all
-state-changing events go into one table sorted by (tid, seq), the C
-state machine runs over it once, and the wakeup rows that ended sleeps are
-resolved to their sources column-wise (numpy searchsorted per CPU).
+thousands of intervals to explain, every thread gets asked.  Here the
+state-changing events of a bucket of threads (``CORR_MODEL_EVENTS`` events
+at most, unless one thread has more) go into one table sorted by (tid,
+seq), the C state machine runs over it, and the sleeps' wakeups get the
+sources the log found for them as the pass went (``sources.py``).  A log
+that spilled to disk gets a store on disk, mapped (``corr.spill``).
 
 Columns: ``tids`` (sorted) and ``off`` index the segments of each thread
 (``off[i]:off[i+1]``); per segment ``start``, ``end``, ``state``,
@@ -15,12 +17,17 @@ sleep; ``-1``: never woken) and ``reason``.
 
 from __future__ import annotations
 
+import os
+import tempfile
+import warnings
 
 import numpy as np
 
-from .events import (ANY_IRQ_ID, ANY_SOFTIRQ_ID, FLAG_HARDIRQ, FLAG_NMI, FLAG_SOFTIRQ, IRQ,
-                     NMI_ID, SOFTIRQ, WAKEUP, WAKEUP_NEW)
+from ..cache.settings import CacheWarning
+from ..spill import MappedColumns
+from .events import WAKEUP, WAKEUP_NEW
 from .log import SchedLog
+from .sources import SRC_HRTIMER, SRC_IRQ, SRC_NONE, SRC_SOFTIRQ, SRC_THREAD, SRC_UNKNOWN  # noqa: F401
 
 try:
     from . import _native
@@ -33,9 +40,8 @@ OPEN_END = 2 ** 62
 E_EXIT, E_FORK, E_IN, E_NEW, E_OUT, E_WAKE, E_WAKEUP = range(7)
 STATE_NAMES = ("running", "runnable", "blocked", "exited", "unknown")
 REASON_NAMES = (None, "preempted", "woken", "new")
-# Source kinds (src_kind): the same codes the C analysis uses.
-SRC_NONE, SRC_THREAD, SRC_IRQ, SRC_SOFTIRQ, SRC_HRTIMER, SRC_UNKNOWN = -1, 1, 2, 3, 4, 5
-MAX_BACK = 256          # how far back an open interrupt entry is looked for
+MODEL_EVENTS_ENV = "CORR_MODEL_EVENTS"
+DEFAULT_MODEL_EVENTS = 1 << 20
 
 
 def available() -> bool:
@@ -44,134 +50,183 @@ def available() -> bool:
     return _native is not None and enabled("sched")
 
 
-class ContextIndex:
-    """Per CPU, the innermost interrupt context open before any event.
-
-    Per CPU, the nesting depth after each entry/exit is a cumulative sum;
-    less its running minimum (a trace can begin inside a handler), it is 0
-    exactly when no context is open.  In a context, the innermost open
-    entry is the last entry that reached the current depth: entries sorted
-    by (depth, position) answer that with one searchsorted.
-    """
-
-    def __init__(self, log: SchedLog):
-        ctx = log.table("context")
-        self.cpus: dict[int, tuple] = {}
-        for c in np.unique(ctx["cpu"]):
-            mine = np.flatnonzero(ctx["cpu"] == c)
-            codes = ctx["code"][mine]
-            depth = np.cumsum(np.sign(codes))
-            level = depth - np.minimum(np.minimum.accumulate(depth), 0)
-            entries = np.flatnonzero(codes > 0)
-            span = len(codes) + 1
-            keys = depth[entries] * span + entries
-            order = np.argsort(keys, kind="stable")
-            self.cpus[int(c)] = (ctx["seq"][mine], level, depth, codes, ctx["id"][mine],
-                                 keys[order], entries[order], span)
-
-    def lookup(self, cpu: np.ndarray, seq: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(code, id) of the context open before each (cpu, seq); code 0: none."""
-        code = np.zeros(len(seq), dtype=np.int64)
-        ident = np.zeros(len(seq), dtype=np.int64)
-        for c, (seqs, level, depth, codes, ids, keys, entries, span) in self.cpus.items():
-            rows = np.flatnonzero(cpu == c)
-            if not len(rows):
-                continue
-            i = np.searchsorted(seqs, seq[rows]) - 1
-            inside = i >= 0
-            inside[inside] = level[i[inside]] > 0
-            rows, i = rows[inside], i[inside]
-            pos = np.searchsorted(keys, depth[i] * span + i, side="right") - 1
-            j = entries[np.maximum(pos, 0)]
-            found = (pos >= 0) & (depth[j] == depth[i]) & (j > i - MAX_BACK)
-            code[rows[found]] = codes[j[found]]
-            ident[rows[found]] = ids[j[found]]
-        return code, ident
+def model_events() -> int:
+    """State-changing events the model's build sorts at once (``CORR_MODEL_EVENTS``;
+    tests force a tiny budget with it): threads are taken in buckets of about
+    that many events (a thread with more is a bucket of its own)."""
+    try:
+        return max(1, int(os.environ.get(MODEL_EVENTS_ENV, "")))
+    except ValueError:
+        return DEFAULT_MODEL_EVENTS
 
 
-def _cpu_switches(log: SchedLog):
-    """Switches grouped by CPU: (cpus, offsets, ts, next_tid, prev_tid, seq)."""
-    sw = log.table("switch")
-    order = np.argsort(sw["cpu"], kind="stable")
-    cpus_sorted = sw["cpu"][order]
-    cpus = np.unique(cpus_sorted)
-    off = np.searchsorted(cpus_sorted, np.append(cpus, np.iinfo(np.int64).max)).astype(np.int64)
-    return (cpus.astype(np.int64), off, sw["ts"][order], sw["next_tid"][order].astype(np.int64),
-            sw["prev_tid"][order].astype(np.int64), sw["seq"][order])
+# Thread-id columns of the events that change a thread's state: (table, column).
+_STATE_TIDS = (("switch", "prev_tid"), ("switch", "next_tid"), ("wakeup", "tid"),
+               ("fork", "child_tid"), ("exit", "tid"))
+# The store's columns, as the C analysis reads them.
+_SEGMENT_TYPES = {"start": np.int64, "end": np.int64, "state": np.int8, "cpu": np.int64,
+                  "src_kind": np.int8, "src_id": np.int64, "reason": np.int8}
+_SWITCH_TYPES = {"ts": np.int64, "next_tid": np.int64, "prev_tid": np.int64, "seq": np.int64,
+                 "next_at": np.int64, "prev_at": np.int64}
 
 
-def _flagged_contexts(flags: np.ndarray, code: np.ndarray, ident: np.ndarray) -> None:
-    """Wakeups outside any recorded interrupt whose perf ``common_flags`` say they
-    ran in one: a hard IRQ, an NMI or a softirq (ids ANY_IRQ_ID...), in place
-    (``model.flagged_source``, column-wise)."""
-    free = (code == 0) & (flags >= 0)
-    if not free.any():
-        return
-    nmi = free & ((flags & FLAG_NMI) != 0)
-    hard = free & ~nmi & ((flags & FLAG_HARDIRQ) != 0)
-    soft = free & ~nmi & ~hard & ((flags & FLAG_SOFTIRQ) != 0)
-    code[nmi | hard], code[soft] = IRQ, SOFTIRQ
-    ident[nmi], ident[hard], ident[soft] = NMI_ID, ANY_IRQ_ID, ANY_SOFTIRQ_ID
+def _state_events(log: SchedLog) -> int:
+    return sum(log.count(table) for table, _ in _STATE_TIDS)
 
 
-def wakeup_sources(log: SchedLog, rows: np.ndarray, contexts: ContextIndex,
-                   switches) -> tuple[np.ndarray, np.ndarray]:
-    """(src_kind, src_id) of wakeup rows: SchedModel.source_of, column-wise."""
-    wk = log.table("wakeup")
-    seq, cpu = wk["seq"][rows], wk["cpu"][rows]
-    code, ident = contexts.lookup(cpu, seq)
-    _flagged_contexts(wk["flags"][rows], code, ident)
-    kind = np.where(code > 0, code + 1, SRC_THREAD).astype(np.int8)   # IRQ 1 -> 2 ...
-    waker = wk["waker"][rows].copy()
-    missing = np.flatnonzero((code == 0) & (waker < 0))
-    if len(missing):
-        waker[missing] = -1
-        cpus, off, _, next_tid, _, seqs = switches
-        for k, c in enumerate(cpus):
-            mine = missing[cpu[missing] == c]
-            if not len(mine):
-                continue
-            lo, hi = off[k], off[k + 1]
-            i = np.searchsorted(seqs[lo:hi], seq[mine]) - 1
-            ok = i >= 0
-            waker[mine[ok]] = next_tid[lo:hi][i[ok]]
-    thread = code == 0
-    kind[thread & (waker <= 0)] = SRC_UNKNOWN
-    src_id = np.where(thread, np.where(waker > 0, waker, 0), ident)
-    return kind, src_id
+def _thread_buckets(log: SchedLog, budget: int) -> list[tuple[int, int]]:
+    """Ranges of thread ids ``[lo, hi)`` with about ``budget`` events each."""
+    if _state_events(log) <= budget:
+        return [(np.iinfo(np.int64).min, np.iinfo(np.int64).max)]
+    tids, counts = np.zeros(0, np.int64), np.zeros(0, np.int64)
+    for table, column in _STATE_TIDS:
+        for chunk in log.chunks(table):
+            found, n = np.unique(chunk[column], return_counts=True)
+            tids = np.concatenate((tids, found.astype(np.int64)))
+            counts = np.concatenate((counts, n))
+            tids, inverse = np.unique(tids, return_inverse=True)
+            counts = np.bincount(inverse, weights=counts).astype(np.int64)
+    buckets, lo, held = [], None, 0
+    for tid, n in zip(tids.tolist(), counts.tolist()):
+        if lo is None:
+            lo = tid
+        elif held + n > budget:
+            buckets.append((lo, tid))
+            lo, held = tid, 0
+        held += n
+    buckets.append((lo, np.iinfo(np.int64).max))
+    buckets[0] = (np.iinfo(np.int64).min, buckets[0][1])
+    return buckets
+
+
+class _Columns:
+    """Where a store's columns go: growing lists of pieces, or a mapped file."""
+
+    def __init__(self, types: dict, capacity: int, on_disk: bool):
+        self.mapped = None
+        if on_disk:
+            try:
+                self.mapped = MappedColumns(types, capacity, prefix="corr-model-")
+            except OSError as exc:
+                warnings.warn(CacheWarning(
+                    f"cannot keep the scheduling model in {tempfile.gettempdir()}: "
+                    f"{exc.strerror or exc}; it is kept in memory"), stacklevel=4)
+        self.pieces = {name: [] for name in types}
+        self.types = types
+
+    def append(self, name: str, values: np.ndarray) -> None:
+        if self.mapped is not None:
+            self.mapped.append(name, values)
+        else:
+            self.pieces[name].append(np.asarray(values, dtype=self.types[name]))
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        if self.mapped is not None:
+            return self.mapped.arrays()
+        return {name: (np.concatenate(p) if len(p) != 1 else p[0]) if p
+                else np.zeros(0, self.types[name]) for name, p in self.pieces.items()}
 
 
 class TimelineStore:
-    """All thread timelines of a log, built in one pass."""
+    """All thread timelines of a log, built a bucket of threads at a time.
+
+    A log that spilled to disk gets its store on disk too, mapped: the
+    explanations read it in place, and :meth:`release_pages` between their
+    chunks keeps only what they read now resident.
+    """
 
     def __init__(self, log: SchedLog, begin_ns: int):
         self.begin_ns = begin_ns
-        events = _thread_events(log)
+        self._mapped: list[MappedColumns] = []
+        on_disk = log.spilled
+        total = _state_events(log)
+        buckets = _thread_buckets(log, model_events())
         # At most one segment per event, plus a first and a last per thread.
-        n = len(events[0]) + 2 * (np.count_nonzero(np.diff(events[0])) + 1) + 1
-        out = (np.empty(n, np.int64), np.empty(n, np.int64), np.empty(n, np.int64),
-               np.empty(n, np.int8), np.empty(n, np.int64), np.empty(n, np.int64),
-               np.empty(n, np.int8))
-        count = _native.timelines(*events, begin_ns, *out, log.early_wakes)
-        del events
-        tid, self.start, self.end, self.state, self.cpu, wake, self.reason = (
-            column[:count] for column in out)
-        # Segments come grouped by thread, in tid order: the index is where tid changes.
-        first = np.concatenate(([0], np.flatnonzero(tid[1:] != tid[:-1]) + 1)) if count else \
-            np.zeros(0, np.int64)
-        self.tids = tid[first].copy()
-        self.off = np.append(first, count).astype(np.int64)
-        self.switches = _cpu_switches(log)
-        self._switch_threads = None
-        self.src_kind = np.full(count, SRC_NONE, dtype=np.int8)
-        self.src_id = np.zeros(count, dtype=np.int64)
-        woken = np.flatnonzero(wake >= 0)
-        if len(woken):
-            kind, ident = wakeup_sources(log, wake[woken], ContextIndex(log), self.switches)
-            self.src_kind[woken], self.src_id[woken] = kind, ident
+        out = _Columns(_SEGMENT_TYPES, 3 * total + 1, on_disk)
+        tids, firsts, count = [], [], 0
+        for lo, hi in buckets:
+            events, kinds, idents = _thread_events(log, lo, hi)
+            n = len(events[0]) + 2 * (np.count_nonzero(np.diff(events[0])) + 1) + 1
+            seg = (np.empty(n, np.int64), np.empty(n, np.int64), np.empty(n, np.int64),
+                   np.empty(n, np.int8), np.empty(n, np.int64), np.empty(n, np.int64),
+                   np.empty(n, np.int8))
+            made = _native.timelines(*events, begin_ns, *seg, log.early_wakes)
+            del events
+            tid, start, end, state, cpu, wake, reason = (column[:made] for column in seg)
+            src_kind = np.full(made, SRC_NONE, dtype=np.int8)
+            src_id = np.zeros(made, dtype=np.int64)
+            woken = np.flatnonzero(wake >= 0)
+            src_kind[woken], src_id[woken] = kinds[wake[woken]], idents[wake[woken]]
+            for name, column in (("start", start), ("end", end), ("state", state), ("cpu", cpu),
+                                 ("src_kind", src_kind), ("src_id", src_id),
+                                 ("reason", reason)):
+                out.append(name, column)
+            # Segments come grouped by thread, in tid order: the index is where tid changes.
+            if made:
+                first = np.concatenate(([0], np.flatnonzero(tid[1:] != tid[:-1]) + 1))
+                tids.append(tid[first].astype(np.int64))
+                firsts.append(first + count)
+            count += made
+            del seg, tid, start, end, state, cpu, wake, reason, src_kind, src_id
+        columns = out.arrays()
+        if out.mapped is not None:
+            self._mapped.append(out.mapped)
+        for name in _SEGMENT_TYPES:
+            setattr(self, name, columns[name])
+        self.tids = np.concatenate(tids) if tids else np.zeros(0, np.int64)
+        self.off = np.append(np.concatenate(firsts) if firsts else np.zeros(0, np.int64),
+                             count).astype(np.int64)
+        self.switches, self._switch_threads = self._by_cpu(log, on_disk)
+
+    def _by_cpu(self, log: SchedLog, on_disk: bool):
+        """The switches grouped by CPU: (cpus, offsets, ts, next_tid, prev_tid, seq), and
+        their next and previous threads as indexes into ``tids``."""
+        cpus = np.unique(np.concatenate([np.unique(c["cpu"]) for c in log.chunks("switch")]
+                                        or [np.zeros(0, np.int64)])).astype(np.int64)
+        out = _Columns(_SWITCH_TYPES, log.count("switch"), on_disk)
+        counts = []
+
+        def add(chunk, rows):
+            next_tid, prev_tid = chunk["next_tid"][rows], chunk["prev_tid"][rows]
+            for name, column in (("ts", chunk["ts"][rows]), ("next_tid", next_tid),
+                                 ("prev_tid", prev_tid), ("seq", chunk["seq"][rows]),
+                                 ("next_at", np.searchsorted(self.tids, next_tid)),
+                                 ("prev_at", np.searchsorted(self.tids, prev_tid))):
+                out.append(name, column)
+            counts.append(len(next_tid))
+
+        if not log.spilled:           # one chunk: one stable sort by CPU
+            switch = log.table("switch")
+            order = np.argsort(switch["cpu"], kind="stable")
+            add(switch, order)
+            counts[:] = np.bincount(np.searchsorted(cpus, switch["cpu"]),
+                                    minlength=len(cpus)).tolist() if len(cpus) else []
+        else:                         # the CPUs one at a time, each over every chunk
+            for c in cpus.tolist():
+                held = len(counts)
+                for chunk in log.chunks("switch"):
+                    add(chunk, np.flatnonzero(chunk["cpu"] == c))
+                counts[held:] = [sum(counts[held:])]
+        columns = out.arrays()
+        if out.mapped is not None:
+            self._mapped.append(out.mapped)
+        off = np.concatenate(([0], np.cumsum(counts, dtype=np.int64))).astype(np.int64)
+        return ((cpus, off, columns["ts"], columns["next_tid"], columns["prev_tid"],
+                 columns["seq"]), (columns["next_at"], columns["prev_at"]))
+
+    @property
+    def mapped(self) -> list:
+        """The mappings the store's columns are read through (none in memory): the C
+        analysis hands their pages back as it walks."""
+        return [m.mapping for m in self._mapped if m.mapping is not None]
+
+    def release_pages(self) -> None:
+        """Hand back the mapped pages read so far (a store kept in memory: nothing)."""
+        for mapped in self._mapped:
+            mapped.release_pages()
 
     # What a store is made of (``from_columns`` takes them back): per segment, per
-    # thread, and the switches by CPU (``_cpu_switches``' tuple).
+    # thread, and the switches by CPU (``_by_cpu``).
     COLUMNS = ("tids", "off", "start", "end", "state", "cpu", "src_kind", "src_id", "reason")
 
     @classmethod
@@ -184,6 +239,7 @@ class TimelineStore:
             setattr(self, name, columns[name])
         self.switches = tuple(switches)
         self._switch_threads = None
+        self._mapped = []
         return self
 
     @property
@@ -214,52 +270,73 @@ def _by_tid_seq_code(tid: np.ndarray, seq: np.ndarray, code: np.ndarray) -> np.n
     return np.lexsort((code, seq, tid))
 
 
-def _thread_events(log: SchedLog):
-    """Every state-changing event per thread: (tid, ts, code, a, b), by (tid, seq, code);
-    tid, a and b int32 or int64.
+def _thread_events(log: SchedLog, lo: int, hi: int):
+    """Every state-changing event of the threads ``lo <= tid < hi``:
+    ((tid, ts, code, a, b) by (tid, seq, code), src_kind, src_id).
 
-    The order is found from (tid, seq, code) alone; then each column is
-    gathered in that order one at a time, so that few copies are alive at once.
+    A wakeup's ``b`` is its index in ``src_kind``/``src_id``, its source (found
+    as the log was written).  tid, a and b are int32 or int64, as they come.
     """
-    sources = []           # (table, tid column, code, a column, b column)
-    sources.append(("switch", "prev_tid", E_OUT, "cpu", "prev_state"))
-    sources.append(("switch", "next_tid", E_IN, "cpu", None))
-    kinds = log.table("wakeup")["kind"]
     late = WAKEUP if log.has_waking else -1
-    wake_codes = np.where(kinds == WAKEUP_NEW, E_NEW,
-                          np.where(kinds == late, E_WAKEUP, E_WAKE)).astype(np.int8)
-    sources.append(("wakeup", "tid", wake_codes, "target_cpu", "row"))
-    sources.append(("fork", "child_tid", E_FORK, None, None))
-    sources.append(("exit", "tid", E_EXIT, None, None))
-    sources = [s for s in sources if len(log.table(s[0])["seq"])]
-    if not sources:
+    pieces = []                    # per source: (tid, seq, ts, code, a, b)
+    kinds, idents = [], []
+    wakes = 0
+    everything = lo == np.iinfo(np.int64).min and hi == np.iinfo(np.int64).max
+
+    def add(chunk, tid_column, code, a, b):
+        tid = chunk[tid_column]
+        rows = None if everything else np.flatnonzero((tid >= lo) & (tid < hi))
+
+        def pick(column):
+            return column if rows is None else column[rows]
+        n = len(tid) if rows is None else len(rows)
+        if not n:
+            return
+        if isinstance(code, str):             # the wakeups: their kind says which code
+            k = pick(chunk["kind"])
+            code = np.where(k == WAKEUP_NEW, E_NEW,
+                            np.where(k == late, E_WAKEUP, E_WAKE)).astype(np.int8)
+        else:
+            code = np.full(n, code, dtype=np.int8)
+        if b is None:
+            b = np.zeros(n, np.int32)
+        elif isinstance(b, str):
+            b = pick(chunk[b])
+        pieces.append((pick(tid), pick(chunk["seq"]), pick(chunk["ts"]), code,
+                       pick(chunk[a]) if a else np.zeros(n, np.int32), b))
+
+    for chunk in log.chunks("switch"):
+        add(chunk, "prev_tid", E_OUT, "cpu", "prev_state")
+        add(chunk, "next_tid", E_IN, "cpu", None)
+    for chunk in log.chunks("wakeup"):
+        tid = chunk["tid"]
+        rows = slice(None) if everything else np.flatnonzero((tid >= lo) & (tid < hi))
+        n = len(tid[rows])
+        if n:
+            row = np.arange(wakes, wakes + n, dtype=np.int32 if wakes + n < 2 ** 31
+                            else np.int64)
+            kinds.append(chunk["src_kind"][rows])
+            idents.append(chunk["src_id"][rows])
+            wakes += n
+            add(chunk, "tid", "wakeup", "target_cpu", row)
+    for chunk in log.chunks("fork"):
+        add(chunk, "child_tid", E_FORK, None, None)
+    for chunk in log.chunks("exit"):
+        add(chunk, "tid", E_EXIT, None, None)
+    kinds = np.concatenate(kinds) if kinds else np.zeros(0, np.int8)
+    idents = np.concatenate(idents) if idents else np.zeros(0, np.int64)
+    if not pieces:
         empty = np.zeros(0, np.int64)
-        return empty, empty, np.zeros(0, np.int8), empty, empty
+        return (empty, empty, np.zeros(0, np.int8), empty, empty), kinds, idents
 
-    def gather(column_of, dtype=None):
-        """One column over the sources; ``dtype`` None: the narrowest that holds its
-        pieces (the log keeps tids and CPUs as int32 unless a value needs more)."""
-        pieces = [column_of(*s) for s in sources]
-        return np.concatenate(pieces).astype(dtype or np.result_type(*pieces), copy=False)
+    def gather(k, dtype=None):
+        """One column over the pieces; ``dtype`` None: the narrowest that holds them
+        (the log keeps tids and CPUs as int32 unless a value needs more)."""
+        columns = [p[k] for p in pieces]
+        return np.concatenate(columns).astype(dtype or np.result_type(*columns), copy=False)
 
-    def codes(table, tid_column, code, a, b):
-        n = len(log.table(table)["seq"])
-        return code if isinstance(code, np.ndarray) else np.full(n, code, dtype=np.int8)
-
-    def column(name):
-        def of(table, tid_column, code, a, b):
-            t = log.table(table)
-            wanted = {"tid": tid_column, "a": a, "b": b}.get(name, name)
-            n = len(t["seq"])
-            if wanted == "row":
-                return np.arange(n, dtype=np.int32 if n < 2 ** 31 else np.int64)
-            return t[wanted] if wanted else np.zeros(n, np.int32)
-        return of
-
-    order = _by_tid_seq_code(gather(column("tid")), gather(column("seq"), np.int64),
-                             gather(codes, np.int8))
-    # tid, a and b as narrow as they come (the C timelines reads 32 or 64 bits):
-    # on a 5M-event trace, 18 MB less at the model's peak.
-    return tuple(gather(of, dtype)[order] for of, dtype in (
-        (column("tid"), None), (column("ts"), np.int64), (codes, np.int8),
-        (column("a"), None), (column("b"), None)))
+    order = _by_tid_seq_code(gather(0), gather(1, np.int64), gather(3, np.int8))
+    # One column at a time in that order, so that few copies are alive at once.
+    events = tuple(gather(k, dtype)[order] for k, dtype in (
+        (0, None), (2, np.int64), (3, np.int8), (4, None), (5, None)))
+    return events, kinds, idents

@@ -1,0 +1,137 @@
+"""Room on disk for what a large trace would otherwise keep in memory.
+
+Two shapes: :class:`SpillFile`, sealed chunks of columns read back a
+chunk at a time (interval tables, the scheduling log), and
+:class:`MappedColumns`, columns written once and then read in place
+through a read-only mapping (the timeline store), whose pages the reader
+hands back with :meth:`MappedColumns.release_pages` so that what stays
+resident is what it reads now, not all it has read.
+
+Both live in an unlinked temporary file: only this process's descriptor
+keeps it, so nothing is left behind whatever ends the process.  A
+failure to write is an ``OSError``; callers keep their data in memory
+then (and warn), as without a budget.
+"""
+
+from __future__ import annotations
+
+import mmap
+import os
+import pickle
+import tempfile
+
+import numpy as np
+
+SPILL_ROWS_ENV = "CORR_SPILL_ROWS"
+DEFAULT_SPILL_ROWS = 1 << 18     # about 25 MB of interval rows in memory per table, at most
+
+
+def spill_rows() -> int:
+    """Rows a table keeps in memory before it seals them into its spill file
+    (``CORR_SPILL_ROWS``; tests force a tiny budget with it)."""
+    try:
+        return max(1, int(os.environ.get(SPILL_ROWS_ENV, "")))
+    except ValueError:
+        return DEFAULT_SPILL_ROWS
+
+
+def _unlinked(prefix: str):
+    fd, path = tempfile.mkstemp(prefix=prefix)
+    os.unlink(path)
+    return os.fdopen(fd, "w+b")
+
+
+class SpillFile:
+    """Sealed chunks (a dict of columns each), pickled one after the other."""
+
+    def __init__(self, prefix: str = "corr-intervals-"):
+        self.file = _unlinked(prefix)
+        self.places: list[tuple[int, int]] = []     # (offset, length) of each chunk
+        self.first_rows: list[int] = [0]            # the first row of each chunk, then the end
+        self._last: tuple[int, dict] | None = None  # the chunk read last
+
+    def add(self, columns: dict, rows: int) -> None:
+        """One more chunk; recorded only once all of it is written (a failed write
+        leaves the chunks before it readable)."""
+        data = pickle.dumps(columns, protocol=pickle.HIGHEST_PROTOCOL)
+        offset = self.file.seek(0, os.SEEK_END)
+        self.file.write(data)
+        self.file.flush()
+        self.places.append((offset, len(data)))
+        self.first_rows.append(self.first_rows[-1] + rows)
+
+    @property
+    def rows(self) -> int:
+        return self.first_rows[-1]
+
+    def chunk(self, k: int) -> dict:
+        """Chunk ``k``'s columns (the last one read is kept)."""
+        if self._last is not None and self._last[0] == k:
+            return self._last[1]
+        offset, length = self.places[k]
+        data = os.pread(self.file.fileno(), length, offset)
+        if len(data) != length:
+            raise OSError(f"a spill file ended {length - len(data)} bytes early")
+        columns = pickle.loads(data)
+        self._last = (k, columns)
+        return columns
+
+    def close(self) -> None:
+        self.file.close()
+
+
+class MappedColumns:
+    """Typed columns appended piece by piece, then mapped read-only as arrays.
+
+    ``append`` writes each column's pieces to a region of its own (regions
+    are reserved on first use, ``capacity`` values each, and the file grows
+    sparsely); ``arrays()`` maps the file once and gives each column as a
+    NumPy view of its region.
+    """
+
+    def __init__(self, dtypes: dict, capacity: int, prefix: str = "corr-columns-"):
+        self.dtypes = {name: np.dtype(t) for name, t in dtypes.items()}
+        self.capacity = capacity
+        self.file = _unlinked(prefix)
+        self.sizes = dict.fromkeys(self.dtypes, 0)
+        self.base: dict[str, int] = {}
+        at = 0
+        for name, dtype in self.dtypes.items():
+            self.base[name] = at
+            at += -(-capacity * dtype.itemsize // mmap.PAGESIZE) * mmap.PAGESIZE
+        self.length = max(at, mmap.PAGESIZE)
+        self.file.truncate(self.length)
+        self._map: mmap.mmap | None = None
+
+    def append(self, name: str, values: np.ndarray) -> None:
+        dtype = self.dtypes[name]
+        values = np.ascontiguousarray(values, dtype=dtype)
+        n = self.sizes[name]
+        if n + len(values) > self.capacity:
+            raise ValueError(f"column {name}: more than the {self.capacity} values reserved")
+        data = memoryview(values).cast("B")
+        offset = self.base[name] + n * dtype.itemsize
+        while len(data):
+            written = os.pwrite(self.file.fileno(), data, offset)
+            data, offset = data[written:], offset + written
+        self.sizes[name] = n + len(values)
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """Every column as a read-only array over the mapping."""
+        if self._map is None:
+            self._map = mmap.mmap(self.file.fileno(), self.length, prot=mmap.PROT_READ)
+        return {name: np.frombuffer(self._map, dtype=dtype, count=self.sizes[name],
+                                    offset=self.base[name])
+                for name, dtype in self.dtypes.items()}
+
+    @property
+    def mapping(self) -> mmap.mmap | None:
+        """The mapping (once :meth:`arrays` made it), for C code that hands its
+        pages back itself as it goes."""
+        return self._map
+
+    def release_pages(self) -> None:
+        """Drop this process's hold on the pages read so far (they stay in the page
+        cache; the next read maps them again)."""
+        if self._map is not None:
+            self._map.madvise(mmap.MADV_DONTNEED)
