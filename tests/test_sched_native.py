@@ -320,3 +320,65 @@ def test_analyse_lets_go_of_every_array_it_is_given():
     before = [sys.getrefcount(a) for a in arrays]
     _native.analyse(*arrays[:8], 0, *arrays[8:], 8, True)
     assert [sys.getrefcount(a) for a in arrays] == before
+
+
+@native
+def test_no_room_to_spill_keeps_the_log_and_the_model_in_memory(monkeypatch):
+    """A full or unwritable temporary folder is a warning: the log's rows stay in
+    memory, the store is built there, and the timelines are the same."""
+    import errno
+
+    from corr import spill
+    from corr.cache import CacheWarning
+    stream = [(3, ("switch", 0, 1, 1, 2)), (2, ("wakeup", 1, 1, -1, 0, 2, -1)),
+              (4, ("switch", 1, 0, 0, 1)), (1, ("context", 0, 1, 3)),
+              (2, ("wakeup", 0, 3, 0, 1, -1, -1)), (5, ("context", 0, -1, 3)),
+              (3, ("switch", 0, 2, 1, 3))] * 4
+    whole = SchedModel(make_log(stream, True), 0, None, native=True)
+    monkeypatch.setenv(SPILL_ROWS_ENV, "2")
+    monkeypatch.setenv(store.MODEL_EVENTS_ENV, "3")
+
+    def no_file(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+    monkeypatch.setattr(spill.tempfile, "mkstemp", no_file)
+    with pytest.warns(CacheWarning, match="No space left on device; they are kept in memory"):
+        log = make_log(stream, True, batch=3)
+    assert not log.spilled
+    split = SchedModel(log, 0, None, native=True)
+    assert not split.store.mapped
+    for tid in range(5):
+        assert split.timeline(tid) == whole.timeline(tid)
+    monkeypatch.undo()
+    monkeypatch.setenv(SPILL_ROWS_ENV, "2")
+    monkeypatch.setenv(store.MODEL_EVENTS_ENV, "3")
+    log = make_log(stream, True, batch=3)
+    assert log.spilled
+
+    def no_map(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+    monkeypatch.setattr(store, "MappedColumns", no_map)
+    with pytest.warns(CacheWarning, match="No space left on device; it is kept in memory"):
+        split = SchedModel(log, 0, None, native=True)
+        assert not split.store.mapped
+    for tid in range(5):
+        assert split.timeline(tid) == whole.timeline(tid)
+
+
+@native
+@pytest.mark.parametrize("pairs", [100, 127, 128, 300])
+@pytest.mark.parametrize("batch", [1, 7, None])
+def test_wakeup_sources_found_batch_by_batch_look_back_as_far_as_the_reference(pairs, batch):
+    """A wakeup in an IRQ entered ``2 * pairs + 1`` context events before it (softirqs
+    in between): blamed on the IRQ within the reference's 256 events, else on the
+    thread, whether the log came in one batch or many."""
+    stream = [(1, ("switch", 0, 0, 1, 1)), (1, ("switch", 1, 2, 1, 3)), (1, ("context", 0, 1, 3))]
+    stream += [(1, ("context", 0, 2, 4)), (1, ("context", 0, -2, 4))] * pairs
+    stream += [(1, ("wakeup", 0, 2, 1, 0, -1, -1)), (1, ("context", 0, -1, 3)),
+               (1, ("switch", 0, 1, 1, 2))]
+    fast = SchedModel(make_log(stream, True, batch), 0, None, native=True)
+    reference = SchedModel(make_log(stream, True), 0, None, native=False)
+    assert fast.timeline(2) == reference.timeline(2)
+    woken = [s for s in fast.timeline(2) if s.reason == "woken"]
+    want = "irq" if 2 * pairs + 1 <= 256 else "thread"
+    assert [s.source.kind for s in fast.timeline(2) if s.source is not None] == [want]
+    assert woken
