@@ -159,7 +159,8 @@ def test_result_rows_in_chunks_equal_the_reference(stream, waking, spans, rename
     all_tids[analysed], all_starts[analysed], all_ends[analysed] = tids, starts, ends
     all_starts[1::2] = starts[::-1] + 7
     all_ends[1::2] = ends[::-1] + 9
-    lazy = scheduling.LazyAnalyses(fast, analysed, all_tids, all_starts, all_ends, threads)
+    lazy = scheduling.LazyAnalyses(fast, analysed, all_tids[analysed], all_starts[analysed],
+                                   all_ends[analysed], threads)
     lazy.CHUNK = chunk
 
     def rows(explained):

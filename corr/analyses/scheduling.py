@@ -16,6 +16,7 @@ slow intervals.
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import ItemsView, Mapping, ValuesView
 
 import numpy as np
@@ -88,6 +89,18 @@ class _Values(ValuesView):
             yield found
 
 
+class _ByRow:
+    """A column of some intervals only, read by interval index (``rows`` sorted)."""
+
+    __slots__ = ("rows", "values")
+
+    def __init__(self, rows: np.ndarray, values: np.ndarray):
+        self.rows, self.values = rows, values
+
+    def __getitem__(self, i):
+        return self.values[np.searchsorted(self.rows, i)]
+
+
 class LazyAnalyses(Mapping):
     """Interval index -> IntervalAnalysis, each computed when read (not kept).
 
@@ -101,10 +114,15 @@ class LazyAnalyses(Mapping):
     CHUNK = 2048
 
     def __init__(self, model: SchedModel, indexes: np.ndarray, tids, start, end, threads=None):
+        """``tids``, ``start`` and ``end``: the blamed thread and the bounds of each of the
+        intervals ``indexes`` (slowest first), in that order."""
         self.model = model
-        self._order = indexes                               # slowest first
-        self._sorted = np.sort(indexes)
-        self._tids, self._start, self._end = tids, start, end
+        self._order = np.asarray(indexes, dtype=np.int64)  # slowest first
+        by_row = np.argsort(self._order, kind="stable")
+        self._sorted = self._order[by_row]
+        self._tids = _ByRow(self._sorted, np.asarray(tids, dtype=np.int64)[by_row])
+        self._start = _ByRow(self._sorted, np.asarray(start, dtype=np.int64)[by_row])
+        self._end = _ByRow(self._sorted, np.asarray(end, dtype=np.int64)[by_row])
         self._threads = threads
         self._names: bulk.Names | None = None
 
@@ -290,18 +308,22 @@ class RuleAnalysis:
         return out
 
 
-def blamed_tids(rule_result, blame: str) -> np.ndarray:
-    """The thread id each interval's time is explained for (NONE_INT: none)."""
+def blamed_tids(rule_result, blame: str, narrow: bool = False) -> np.ndarray:
+    """The thread id each interval's time is explained for (NONE_INT: none); int64,
+    or with ``narrow`` int32 where every value fits."""
     table = rule_result.intervals
+    widen = (lambda a: a) if narrow else (lambda a: a.astype(np.int64))
     if blame == "entry":
-        return np.frombuffer(table.entry_tid, dtype=np.int32).astype(np.int64)
+        return widen(np.frombuffer(table.entry_tid, dtype=np.int32))
     if blame == "exit":
-        tids = np.frombuffer(table.exit_tid, dtype=np.int32).astype(np.int64)
-        entry = np.frombuffer(table.entry_tid, dtype=np.int32).astype(np.int64)
-        return np.where(tids == NONE_INT, entry, tids)     # no exit (timeout): the entry's
+        tids = np.frombuffer(table.exit_tid, dtype=np.int32)
+        entry = np.frombuffer(table.entry_tid, dtype=np.int32)
+        return widen(np.where(tids == NONE_INT, entry, tids))  # no exit (timeout): the entry's
     names = table.key_names
     index = names.index(blame)
     keys = table.key
+    if len(names) == 1 and isinstance(keys, array):       # one integer key: no objects
+        return np.frombuffer(keys, dtype=np.int64).copy()
     values = [k if len(names) == 1 else (k[index] if isinstance(k, tuple) else None)
               for k in keys]
     return np.asarray([v if isinstance(v, int) else NONE_INT for v in values], dtype=np.int64)
@@ -328,53 +350,63 @@ def analyse(rule_result, model: SchedModel, limit: int = DEFAULT_LIMIT,
     table = rule_result.intervals
     if not len(table):
         return out
-    tids = blamed_tids(rule_result, blame)
-    start = np.frombuffer(table.start_ns, dtype=np.int64)
-    end = np.frombuffer(table.end_ns, dtype=np.int64)
-    durations = end - start
+    # Per interval, only durations, blamed threads (32 bits) and the slow ones' order:
+    # the bounds are read for the intervals analysed.
+    tids = blamed_tids(rule_result, blame, narrow=True)
+    durations = table.durations()
     threshold = rule_result.threshold_ns
     slow = (np.flatnonzero(rule_result.over_threshold()) if threshold is not None
             else np.arange(len(table)))
     slow_parts = []
     out.slow, out.limit = len(slow), limit
     chosen = slow[np.argsort(-durations[slow], kind="stable")]
+    del slow
     if limit:
         chosen = chosen[:limit]
     attributed = (tids[chosen] != NONE_INT) & (tids[chosen] > 0)
     out.unattributed = int(len(chosen) - np.count_nonzero(attributed))
     chosen = chosen[attributed]
+    del attributed
+    chosen_tids = tids[chosen].astype(np.int64)
+    start = table.ints_at("start_ns", chosen)
+    end = start + durations[chosen]
     if bulk.available(model):
-        found = bulk.totals(model, tids[chosen], start[chosen], end[chosen])
-        out.intervals = LazyAnalyses(model, chosen, tids, start, end, threads)
-        out.graph.add_totals(list(dict.fromkeys(tids[chosen].tolist())), found.edges,
+        found = bulk.totals(model, chosen_tids, start, end)
+        out.intervals = LazyAnalyses(model, chosen, chosen_tids, start, end, threads)
+        out.graph.add_totals(list(dict.fromkeys(chosen_tids.tolist())), found.edges,
                              len(chosen))
         slow_parts = [(int(durations[chosen].sum()), found.parts)] if len(chosen) else []
     else:
-        for i in chosen:
+        for i, tid, s, e in zip(chosen.tolist(), chosen_tids.tolist(), start.tolist(),
+                                end.tolist()):
             waits: list = []
-            found = explain(model, int(tids[i]), int(start[i]), int(end[i]), waits)
-            out.intervals[int(i)] = found
+            found = explain(model, tid, s, e, waits)
+            out.intervals[i] = found
             out.graph.add(found.tid, waits)
-            slow_parts.append((int(durations[i]), found.breakdown))
+            slow_parts.append((e - s, found.breakdown))
         out.graph.finish()
+    del chosen_tids, start, end
     out.differential = differential(slow_parts, _fast_breakdowns(rule_result, model, tids,
-                                                                 start, end, durations),
+                                                                 durations),
                                     model.name_at)
     return out
 
 
-def _fast_breakdowns(rule_result, model, tids, start, end, durations) -> list:
+def _fast_breakdowns(rule_result, model, tids, durations) -> list:
     """Breakdowns of an even sample of the complete intervals under the threshold."""
     threshold = rule_result.threshold_ns
     if threshold is None:
         return []
-    fast = np.flatnonzero((durations <= threshold) & rule_result.intervals.measured()
-                          & (tids > 0))
+    table = rule_result.intervals
+    fast = np.flatnonzero((durations <= threshold) & table.measured() & (tids > 0))
     if len(fast) > FAST_SAMPLE:
         fast = fast[np.linspace(0, len(fast) - 1, FAST_SAMPLE).astype(np.int64)]
     fast = fast[durations[fast] > 0]
+    start = table.ints_at("start_ns", fast)
+    end = start + durations[fast]
+    fast_tids = tids[fast].astype(np.int64)
     if bulk.available(model):
-        found = bulk.totals(model, tids[fast], start[fast], end[fast], with_edges=False)
+        found = bulk.totals(model, fast_tids, start, end, with_edges=False)
         return [(int(durations[fast].sum()), found.parts)] if len(fast) else []
-    return [(int(durations[i]), breakdown(model, int(tids[i]), int(start[i]), int(end[i])))
-            for i in fast if durations[i] > 0]
+    return [(e - s, breakdown(model, tid, s, e))
+            for tid, s, e in zip(fast_tids.tolist(), start.tolist(), end.tolist())]

@@ -113,7 +113,6 @@ def restore(record: dict, arrays: dict, rule_result, model, threads):
 def _restore(record, arrays, rule_result, model, threads):
     from ..analyses.blame import BlameGraph
     from ..analyses.scheduling import LazyAnalyses, RuleAnalysis
-    from ..engine.intervals import NONE_INT
     out = RuleAnalysis(record["blame"], True)
     out.caveats = list(record["caveats"])
     out.threads = threads
@@ -134,12 +133,10 @@ def _restore(record, arrays, rule_result, model, threads):
         chosen = packed.numpy(arrays["chosen"], np.int64)
         if len(chosen) and int(chosen.max()) >= len(table):
             raise ValueError("an analysis of other intervals")
-        # Only the chosen intervals' blamed threads are read (their explanations).
-        tids = np.full(len(table), NONE_INT, dtype=np.int64)
-        tids[chosen] = packed.numpy(arrays["chosen_tid"], np.int64)
-        out.intervals = LazyAnalyses(model, chosen, tids,
-                                     np.frombuffer(table.start_ns, dtype=np.int64),
-                                     np.frombuffer(table.end_ns, dtype=np.int64), threads)
+        # Only the chosen intervals' blamed threads and bounds are read.
+        out.intervals = LazyAnalyses(model, chosen, packed.numpy(arrays["chosen_tid"], np.int64),
+                                     table.ints_at("start_ns", chosen),
+                                     table.ints_at("end_ns", chosen), threads)
     return out
 
 

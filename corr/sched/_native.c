@@ -902,7 +902,7 @@ static PyObject *table_list(table_t *t, int with_edges)
 /* A store mapped from a file (corr/spill.py): its pages are handed back every
  * RELEASE_EVERY intervals, so that what stays resident is what the walk reads
  * now, not all it has read (they stay in the page cache). */
-#define RELEASE_EVERY 4096
+#define RELEASE_EVERY 512
 #define MAX_REGIONS 8
 
 typedef struct {
