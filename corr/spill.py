@@ -109,11 +109,10 @@ class MappedColumns:
         n = self.sizes[name]
         if n + len(values) > self.capacity:
             raise ValueError(f"column {name}: more than the {self.capacity} values reserved")
-        data = memoryview(values).cast("B")
+        data = memoryview(values.view(np.uint8))
         offset = self.base[name] + n * dtype.itemsize
-        step = int(os.environ.get("XSTEP", "0")) or len(data)
         while len(data):
-            written = os.pwrite(self.file.fileno(), data[:step], offset)
+            written = os.pwrite(self.file.fileno(), data, offset)
             data, offset = data[written:], offset + written
         self.sizes[name] = n + len(values)
 
@@ -124,12 +123,6 @@ class MappedColumns:
         return {name: np.frombuffer(self._map, dtype=dtype, count=self.sizes[name],
                                     offset=self.base[name])
                 for name, dtype in self.dtypes.items()}
-
-    @property
-    def mapping(self) -> mmap.mmap | None:
-        """The mapping (once :meth:`arrays` made it), for C code that hands its
-        pages back itself as it goes."""
-        return self._map
 
     def release_pages(self) -> None:
         """Drop this process's hold on the pages read so far (they stay in the page

@@ -115,6 +115,7 @@ def test_a_log_spilled_in_batches_builds_the_same_model_in_buckets(stream, wakin
     per_kind = [sum(e[0] == kind for _, e in stream) for kind in _COLUMNS]
     assert log.spilled == (max(per_kind) >= rows)
     a, b = whole.store, split.store
+    assert b.mapped == log.spilled and not a.mapped
     for name in a.COLUMNS:
         assert np.array_equal(getattr(a, name), getattr(b, name)), name
     for x, y in zip(a.switches + a.switch_threads, b.switches + b.switch_threads):

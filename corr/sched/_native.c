@@ -29,7 +29,6 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 
 #define OPEN_END ((int64_t)1 << 62)
 #define NO_CPU INT64_MIN          /* the reference's cpu=None */
@@ -94,6 +93,35 @@ static int col_get(PyObject *obj, arr_t *a, col_t *c, const char *what)
 #define N(a) ((a).view.len / (a).view.itemsize)
 #define I64(a) ((int64_t *)(a).view.buf)
 #define I8(a) ((int8_t *)(a).view.buf)
+
+/* A column read in place with a stride: a field of the store's records
+ * (corr/sched/store.py lays segments and switches out as records, so that
+ * one page read holds all of a segment), or a plain contiguous array. */
+typedef struct {
+    const char *p;
+    Py_ssize_t step;
+} scol_t;
+
+#define G64(c, k) (*(const int64_t *)((c).p + (Py_ssize_t)(k) * (c).step))
+#define G8(c, k) (*(const int8_t *)((c).p + (Py_ssize_t)(k) * (c).step))
+
+static int arr_get_strided(PyObject *obj, arr_t *a, Py_ssize_t itemsize, const char *what)
+{
+    if (PyObject_GetBuffer(obj, &a->view, PyBUF_STRIDES) < 0)
+        return -1;
+    a->held = 1;
+    if (a->view.itemsize != itemsize || a->view.ndim != 1 || a->view.strides[0] < itemsize) {
+        PyErr_Format(PyExc_TypeError, "%s: a column of %zd-byte items expected", what, itemsize);
+        return -1;
+    }
+    return 0;
+}
+
+static scol_t scol(const arr_t *a)
+{
+    return (scol_t){(const char *)a->view.buf, a->view.strides ? a->view.strides[0]
+                                                               : a->view.itemsize};
+}
 
 static void arr_release(arr_t *arrs, int n)
 {
@@ -395,13 +423,14 @@ typedef struct {
 
 typedef struct {
     /* timelines, grouped by thread (tids sorted, off[i]..off[i+1]) */
-    const int64_t *tids, *off, *start, *end, *cpu, *src_id;
-    const int8_t *state, *src_kind;
+    const int64_t *tids, *off;
+    scol_t start, end, cpu, src_id, state, src_kind;     /* int64 but state, src_kind: int8 */
     Py_ssize_t ntids;
     int64_t begin;
     /* switches grouped by CPU (cpus sorted, cpu_off[i]..cpu_off[i+1]) */
-    const int64_t *cpus, *cpu_off, *sw_ts, *sw_next, *sw_prev;
-    const int64_t *sw_next_i, *sw_prev_i;   /* the same threads as indexes into tids */
+    const int64_t *cpus, *cpu_off;
+    scol_t sw_ts, sw_next, sw_prev;
+    scol_t sw_next_i, sw_prev_i;             /* the same threads as indexes into tids */
     Py_ssize_t ncpus;
     /* Preemptions by thread, dense: per occupant (parts) and, for traces of
      * few threads, per (waiter, occupant) pair (edges); else edges hashed. */
@@ -463,6 +492,19 @@ static Py_ssize_t upper(const int64_t *v, Py_ssize_t lo, Py_ssize_t hi, int64_t 
     return lo;
 }
 
+/* upper() over a strided column. */
+static Py_ssize_t upper_s(scol_t v, Py_ssize_t lo, Py_ssize_t hi, int64_t x)
+{
+    while (lo < hi) {
+        Py_ssize_t mid = (lo + hi) / 2;
+        if (G64(v, mid) <= x)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
 static int seg_push(seglist_t *l, int64_t start, int64_t end, int state, int64_t cpu,
                     int src_kind, int64_t src_id)
 {
@@ -492,17 +534,17 @@ static int clipped(const model_t *m, int64_t tid, int64_t start, int64_t end, se
                 return -1;
     } else {
         Py_ssize_t lo = m->off[t], hi = m->off[t + 1];
-        Py_ssize_t k = upper(m->start, lo, hi, start) - 1;
+        Py_ssize_t k = upper_s(m->start, lo, hi, start) - 1;
         if (k < lo)
             k = lo;
         for (; k < hi; k++) {
-            int64_t s = m->start[k], e = m->end[k];
+            int64_t s = G64(m->start, k), e = G64(m->end, k);
             if (s >= end)
                 break;
             if (e <= start || e <= s)
                 continue;
-            if (seg_push(out, s > start ? s : start, e < end ? e : end, m->state[k], m->cpu[k],
-                         m->src_kind[k], m->src_id[k]) < 0)
+            if (seg_push(out, s > start ? s : start, e < end ? e : end, G8(m->state, k),
+                         G64(m->cpu, k), G8(m->src_kind, k), G64(m->src_id, k)) < 0)
                 return -1;
         }
     }
@@ -520,13 +562,19 @@ static int clipped(const model_t *m, int64_t tid, int64_t start, int64_t end, se
     return 0;
 }
 
+/* Which arguments of analyse and explain are read in place, strided: the
+ * segments' columns (2..7) and the switches' (sw_ts, sw_next, sw_prev, and
+ * their thread indexes). */
+#define STRIDED_ANALYSE(i) (((i) >= 2 && (i) <= 7) || ((i) >= 10 && (i) <= 12) || (i) >= 16)
+#define STRIDED_EXPLAIN(i) (((i) >= 2 && (i) <= 7) || ((i) >= 10 && (i) <= 14))
+
 /* The timeline store's columns (tids, off, start, end, state, cpu, src_kind,
  * src_id: arr[0..7]) into m; -1 with a ValueError when they do not fit. */
 static int timeline_columns(model_t *m, const arr_t *arr, int64_t begin, const char *what)
 {
-    m->tids = I64(arr[0]); m->off = I64(arr[1]); m->start = I64(arr[2]); m->end = I64(arr[3]);
-    m->state = I8(arr[4]); m->cpu = I64(arr[5]); m->src_kind = I8(arr[6]);
-    m->src_id = I64(arr[7]);
+    m->tids = I64(arr[0]); m->off = I64(arr[1]); m->start = scol(&arr[2]);
+    m->end = scol(&arr[3]); m->state = scol(&arr[4]); m->cpu = scol(&arr[5]);
+    m->src_kind = scol(&arr[6]); m->src_id = scol(&arr[7]);
     m->ntids = N(arr[0]); m->begin = begin;
     if (N(arr[1]) != m->ntids + 1) {
         PyErr_Format(PyExc_ValueError, "%s: offsets must have one more item", what);
@@ -716,13 +764,13 @@ static int64_t waiting_cpu(const model_t *m, int64_t tid, const seg_t *seg)
     Py_ssize_t t = find_sorted(m->tids, m->ntids, tid);
     if (t >= 0) {
         Py_ssize_t lo = m->off[t], hi = m->off[t + 1];
-        Py_ssize_t k = upper(m->start, lo, hi, seg->end) - 1;
+        Py_ssize_t k = upper_s(m->start, lo, hi, seg->end) - 1;
         if (k < lo)
             k = lo;
         for (; k < hi; k++) {
-            if (m->start[k] >= seg->end && m->state[k] == S_RUNNING)
-                return m->cpu[k];
-            if (m->start[k] > seg->end)
+            if (G64(m->start, k) >= seg->end && G8(m->state, k) == S_RUNNING)
+                return G64(m->cpu, k);
+            if (G64(m->start, k) > seg->end)
                 break;
         }
     }
@@ -740,20 +788,20 @@ static int preempted(model_t *m, int64_t tid, const seg_t *seg, int edges)
         return edges ? add_edge(m, tid, B_CPU_WAIT, 0, seg->start, seg->end, W_PREEMPTED) : 0;
     }
     Py_ssize_t lo = m->cpu_off[c], hi = m->cpu_off[c + 1];
-    const int64_t *ts = m->sw_ts;
+    const scol_t ts = m->sw_ts;
     /* SchedModel.occupants: who held the CPU, piece by piece. */
-    Py_ssize_t i = upper(ts, lo, hi, seg->start) - 1;
-    int64_t current = i >= lo ? m->sw_next[i] : m->sw_prev[lo];
-    int64_t occupant = i >= lo ? m->sw_next_i[i] : m->sw_prev_i[lo];
+    Py_ssize_t i = upper_s(ts, lo, hi, seg->start) - 1;
+    int64_t current = i >= lo ? G64(m->sw_next, i) : G64(m->sw_prev, lo);
+    int64_t occupant = i >= lo ? G64(m->sw_next_i, i) : G64(m->sw_prev_i, lo);
     int64_t at = seg->start, idle = 0;
     for (Py_ssize_t j = i + 1; ; j++) {
-        int more = j < hi && ts[j] < seg->end;
-        if (more && ts[j] <= at) {
-            current = m->sw_next[j];
-            occupant = m->sw_next_i[j];
+        int more = j < hi && G64(ts, j) < seg->end;
+        if (more && G64(ts, j) <= at) {
+            current = G64(m->sw_next, j);
+            occupant = G64(m->sw_next_i, j);
             continue;
         }
-        int64_t until = more ? ts[j] : seg->end;
+        int64_t until = more ? G64(ts, j) : seg->end;
         int64_t ns = until - at;
         if (current == 0 || current == tid) {
             idle += ns;
@@ -776,8 +824,8 @@ static int preempted(model_t *m, int64_t tid, const seg_t *seg, int edges)
         if (!more)
             break;
         at = until;
-        current = m->sw_next[j];
-        occupant = m->sw_next_i[j];
+        current = G64(m->sw_next, j);
+        occupant = G64(m->sw_next_i, j);
     }
     return add_part(m, P_PREEMPTED, B_NONE, 0, idle);
 }
@@ -899,57 +947,6 @@ static PyObject *table_list(table_t *t, int with_edges)
 #define MAX_JOBS 8
 #define MIN_PER_JOB 2048              /* intervals: fewer are not worth a thread */
 
-/* A store mapped from a file (corr/spill.py): its pages are handed back every
- * RELEASE_EVERY intervals, so that what stays resident is what the walk reads
- * now, not all it has read (they stay in the page cache). */
-#define RELEASE_EVERY 512
-#define MAX_REGIONS 8
-
-typedef struct {
-    Py_buffer views[MAX_REGIONS];
-    int n;
-} regions_t;
-
-static int regions_get(PyObject *seq, regions_t *r)
-{
-    r->n = 0;
-    if (seq == NULL || seq == Py_None)
-        return 0;
-    PyObject *fast = PySequence_Fast(seq, "mapped regions must be a sequence");
-    if (!fast)
-        return -1;
-    Py_ssize_t n = PySequence_Fast_GET_SIZE(fast);
-    if (n > MAX_REGIONS) {
-        Py_DECREF(fast);
-        PyErr_SetString(PyExc_ValueError, "too many mapped regions");
-        return -1;
-    }
-    for (Py_ssize_t i = 0; i < n; i++) {
-        if (PyObject_GetBuffer(PySequence_Fast_GET_ITEM(fast, i), &r->views[r->n],
-                               PyBUF_SIMPLE) < 0) {
-            Py_DECREF(fast);
-            return -1;
-        }
-        r->n++;
-    }
-    Py_DECREF(fast);
-    return 0;
-}
-
-static void regions_release_pages(const regions_t *r)
-{
-    for (int i = 0; r && i < r->n; i++)
-        if (r->views[i].len > 0)
-            madvise(r->views[i].buf, (size_t)r->views[i].len, MADV_DONTNEED);
-}
-
-static void regions_free(regions_t *r)
-{
-    for (int i = 0; i < r->n; i++)
-        PyBuffer_Release(&r->views[i]);
-    r->n = 0;
-}
-
 typedef struct {
     model_t m;                        /* shares the store; its own accumulators */
     const int64_t *itid, *istart, *iend;
@@ -957,7 +954,6 @@ typedef struct {
     Py_ssize_t lo, hi;
     int with_edges, rc;
     int in_time_order;                /* the walk goes by start: edge ranges can be final early */
-    const regions_t *mapped;          /* the store's mapped files (NULL: in memory) */
 } job_t;
 
 /* Walked intervals [lo, hi) into the job's model (no Python API: runs without the GIL). */
@@ -968,8 +964,6 @@ static void *run_job(void *arg)
     int64_t via[64];
     for (Py_ssize_t k = j->lo; k < j->hi; k++) {
         Py_ssize_t i = j->walk ? (Py_ssize_t)j->walk[k] : k;
-        if (j->mapped && (k - j->lo) % RELEASE_EVERY == RELEASE_EVERY - 1)
-            regions_release_pages(j->mapped);
         m->interval = i;
         m->step = 0;
         if (j->in_time_order)
@@ -1143,31 +1137,26 @@ static PyObject *analyse(PyObject *self, PyObject *args)
     Py_ssize_t log_limit = 65536;
     arr_t arr[18] = {{{0}}};
     arr_t walk_arr = {{0}};
-    PyObject *walk_obj = Py_None, *mapped_obj = Py_None;
+    PyObject *walk_obj = Py_None;
     const int64_t *walk = NULL;
     PyObject *result = NULL;
     model_t m = {0};
-    regions_t mapped = {0};
-    if (!PyArg_ParseTuple(args, "OOOOOOOOLOOOOOOOOOOip|iiOnO", &o[0], &o[1], &o[2], &o[3],
-                          &o[4], &o[5], &o[6], &o[7], &begin, &o[8], &o[9], &o[10], &o[11],
-                          &o[12], &o[16], &o[17], &o[13], &o[14], &o[15], &max_depth,
-                          &with_edges, &threads, &min_per_job, &walk_obj, &log_limit,
-                          &mapped_obj))
+    if (!PyArg_ParseTuple(args, "OOOOOOOOLOOOOOOOOOOip|iiOn", &o[0], &o[1], &o[2], &o[3], &o[4],
+                          &o[5], &o[6], &o[7], &begin, &o[8], &o[9], &o[10], &o[11], &o[12],
+                          &o[16], &o[17], &o[13], &o[14], &o[15], &max_depth, &with_edges,
+                          &threads, &min_per_job, &walk_obj, &log_limit))
         return NULL;
-    if (regions_get(mapped_obj, &mapped) < 0) {
-        regions_free(&mapped);
-        return NULL;
-    }
     m.log_limit = log_limit > 0 ? (size_t)log_limit : 1;
     static const Py_ssize_t sizes[18] = {8, 8, 8, 8, 1, 8, 1, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8};
     for (int i = 0; i < 18; i++)
-        if (arr_get(o[i], &arr[i], sizes[i], 0, "analyse") < 0)
+        if ((STRIDED_ANALYSE(i) ? arr_get_strided(o[i], &arr[i], sizes[i], "analyse")
+                                : arr_get(o[i], &arr[i], sizes[i], 0, "analyse")) < 0)
             goto done;
     if (timeline_columns(&m, arr, begin, "analyse") < 0)
         goto done;
-    m.cpus = I64(arr[8]); m.cpu_off = I64(arr[9]); m.sw_ts = I64(arr[10]);
-    m.sw_next = I64(arr[11]); m.sw_prev = I64(arr[12]); m.ncpus = N(arr[8]);
-    m.sw_next_i = I64(arr[16]); m.sw_prev_i = I64(arr[17]);
+    m.cpus = I64(arr[8]); m.cpu_off = I64(arr[9]); m.sw_ts = scol(&arr[10]);
+    m.sw_next = scol(&arr[11]); m.sw_prev = scol(&arr[12]); m.ncpus = N(arr[8]);
+    m.sw_next_i = scol(&arr[16]); m.sw_prev_i = scol(&arr[17]);
     m.max_depth = max_depth;
     m.pre_ns = calloc((size_t)m.ntids + 1, sizeof(int64_t));
     if (!m.pre_ns) {
@@ -1231,7 +1220,6 @@ static PyObject *analyse(PyObject *self, PyObject *args)
         jobs[j].lo = n * j / njobs; jobs[j].hi = n * (j + 1) / njobs;
         jobs[j].with_edges = with_edges;
         jobs[j].in_time_order = in_time_order;
-        jobs[j].mapped = mapped.n ? &mapped : NULL;
         jobs[j].m.floor = ended;
         for (Py_ssize_t k = jobs[j].lo; k < jobs[j].hi; k++)
             if (iend[walk ? walk[k] : k] > ended)
@@ -1316,7 +1304,6 @@ done:
     free(m.pfinal.v);
     arr_release(arr, 18);
     arr_release(&walk_arr, 1);
-    regions_free(&mapped);
     return result;
 }
 
@@ -1705,13 +1692,14 @@ static PyObject *explain(PyObject *self, PyObject *args)
     static const Py_ssize_t sizes[25] = {8, 8, 8, 8, 1, 8, 1, 8, 8, 8, 8, 8, 8, 8, 8,
                                          8, 8, 8, 1, 8, 1, 8, 8, 8, 0};
     for (int i = 0; i < 24; i++)
-        if (arr_get(o[i], &arr[i], sizes[i], 0, "explain") < 0)
+        if ((STRIDED_EXPLAIN(i) ? arr_get_strided(o[i], &arr[i], sizes[i], "explain")
+                                : arr_get(o[i], &arr[i], sizes[i], 0, "explain")) < 0)
             goto done;
     if (timeline_columns(&m, arr, begin, "explain") < 0)
         goto done;
-    m.cpus = I64(arr[8]); m.cpu_off = I64(arr[9]); m.sw_ts = I64(arr[10]);
-    m.sw_next = I64(arr[11]); m.sw_prev = I64(arr[12]); m.ncpus = N(arr[8]);
-    m.sw_next_i = I64(arr[13]); m.sw_prev_i = I64(arr[14]);
+    m.cpus = I64(arr[8]); m.cpu_off = I64(arr[9]); m.sw_ts = scol(&arr[10]);
+    m.sw_next = scol(&arr[11]); m.sw_prev = scol(&arr[12]); m.ncpus = N(arr[8]);
+    m.sw_next_i = scol(&arr[13]); m.sw_prev_i = scol(&arr[14]);
     m.max_depth = max_depth > 62 ? 62 : max_depth;
     m.waiter_i = -1;
     m.one = &one;

@@ -63,11 +63,13 @@ def model_events() -> int:
 # Thread-id columns of the events that change a thread's state: (table, column).
 _STATE_TIDS = (("switch", "prev_tid"), ("switch", "next_tid"), ("wakeup", "tid"),
                ("fork", "child_tid"), ("exit", "tid"))
-# The store's columns, as the C analysis reads them.
-_SEGMENT_TYPES = {"start": np.int64, "end": np.int64, "state": np.int8, "cpu": np.int64,
-                  "src_kind": np.int8, "src_id": np.int64, "reason": np.int8}
-_SWITCH_TYPES = {"ts": np.int64, "next_tid": np.int64, "prev_tid": np.int64, "seq": np.int64,
-                 "next_at": np.int64, "prev_at": np.int64}
+# The store's layout: a record per segment and per switch, what the C walk reads of
+# one together (one page read brings all of it: a walk by time reads a little of
+# every thread), the columns being the records' fields, read in place.
+SEGMENT = np.dtype([("start", "<i8"), ("end", "<i8"), ("cpu", "<i8"), ("src_id", "<i8"),
+                    ("state", "i1"), ("src_kind", "i1"), ("reason", "i1"), ("_pad", "V5")])
+SWITCH = np.dtype([("ts", "<i8"), ("next_tid", "<i8"), ("next_at", "<i8"),
+                   ("prev_tid", "<i8"), ("prev_at", "<i8")])
 
 
 def _state_events(log: SchedLog) -> int:
@@ -131,8 +133,8 @@ class TimelineStore:
     """All thread timelines of a log, built a bucket of threads at a time.
 
     A log that spilled to disk gets its store on disk too, mapped: the
-    explanations read it in place, and :meth:`release_pages` between their
-    chunks keeps only what they read now resident.
+    explanations read it in place (no copy of it is ever made in memory),
+    and :meth:`release_pages` hands back what a walk read once it is done.
     """
 
     def __init__(self, log: SchedLog, begin_ns: int):
@@ -142,7 +144,7 @@ class TimelineStore:
         total = _state_events(log)
         buckets = _thread_buckets(log, model_events())
         # At most one segment per event, plus a first and a last per thread.
-        out = _Columns(_SEGMENT_TYPES, 3 * total + 1, on_disk)
+        out = _Columns({"segments": SEGMENT}, 3 * total + 1, on_disk)
         tids, firsts, count = [], [], 0
         for lo, hi in buckets:
             events, kinds, idents = _thread_events(log, lo, hi)
@@ -153,26 +155,26 @@ class TimelineStore:
             made = _native.timelines(*events, begin_ns, *seg, log.early_wakes)
             del events
             tid, start, end, state, cpu, wake, reason = (column[:made] for column in seg)
-            src_kind = np.full(made, SRC_NONE, dtype=np.int8)
-            src_id = np.zeros(made, dtype=np.int64)
+            records = np.zeros(made, dtype=SEGMENT)
+            records["start"], records["end"], records["state"] = start, end, state
+            records["cpu"], records["reason"] = cpu, reason
+            records["src_kind"] = SRC_NONE
             woken = np.flatnonzero(wake >= 0)
-            src_kind[woken], src_id[woken] = kinds[wake[woken]], idents[wake[woken]]
-            for name, column in (("start", start), ("end", end), ("state", state), ("cpu", cpu),
-                                 ("src_kind", src_kind), ("src_id", src_id),
-                                 ("reason", reason)):
-                out.append(name, column)
+            records["src_kind"][woken] = kinds[wake[woken]]
+            records["src_id"][woken] = idents[wake[woken]]
+            out.append("segments", records)
             # Segments come grouped by thread, in tid order: the index is where tid changes.
             if made:
                 first = np.concatenate(([0], np.flatnonzero(tid[1:] != tid[:-1]) + 1))
                 tids.append(tid[first].astype(np.int64))
                 firsts.append(first + count)
             count += made
-            del seg, tid, start, end, state, cpu, wake, reason, src_kind, src_id
-        columns = out.arrays()
+            del seg, tid, start, end, state, cpu, wake, reason, records
+        segments = out.arrays()["segments"]
         if out.mapped is not None:
             self._mapped.append(out.mapped)
-        for name in _SEGMENT_TYPES:
-            setattr(self, name, columns[name])
+        for name in ("start", "end", "state", "cpu", "src_kind", "src_id", "reason"):
+            setattr(self, name, segments[name])
         self.tids = np.concatenate(tids) if tids else np.zeros(0, np.int64)
         self.off = np.append(np.concatenate(firsts) if firsts else np.zeros(0, np.int64),
                              count).astype(np.int64)
@@ -183,17 +185,19 @@ class TimelineStore:
         their next and previous threads as indexes into ``tids``."""
         cpus = np.unique(np.concatenate([np.unique(c["cpu"]) for c in log.chunks("switch")]
                                         or [np.zeros(0, np.int64)])).astype(np.int64)
-        out = _Columns(_SWITCH_TYPES, log.count("switch"), on_disk)
+        out = _Columns({"switches": SWITCH, "seq": np.int64}, log.count("switch"), on_disk)
         counts = []
 
         def add(chunk, rows):
-            next_tid, prev_tid = chunk["next_tid"][rows], chunk["prev_tid"][rows]
-            for name, column in (("ts", chunk["ts"][rows]), ("next_tid", next_tid),
-                                 ("prev_tid", prev_tid), ("seq", chunk["seq"][rows]),
-                                 ("next_at", np.searchsorted(self.tids, next_tid)),
-                                 ("prev_at", np.searchsorted(self.tids, prev_tid))):
-                out.append(name, column)
-            counts.append(len(next_tid))
+            records = np.empty(len(rows), dtype=SWITCH)
+            records["ts"] = chunk["ts"][rows]
+            records["next_tid"] = next_tid = chunk["next_tid"][rows]
+            records["prev_tid"] = prev_tid = chunk["prev_tid"][rows]
+            records["next_at"] = np.searchsorted(self.tids, next_tid)
+            records["prev_at"] = np.searchsorted(self.tids, prev_tid)
+            out.append("switches", records)
+            out.append("seq", chunk["seq"][rows])
+            counts.append(len(rows))
 
         if not log.spilled:           # one chunk: one stable sort by CPU
             switch = log.table("switch")
@@ -211,14 +215,14 @@ class TimelineStore:
         if out.mapped is not None:
             self._mapped.append(out.mapped)
         off = np.concatenate(([0], np.cumsum(counts, dtype=np.int64))).astype(np.int64)
-        return ((cpus, off, columns["ts"], columns["next_tid"], columns["prev_tid"],
-                 columns["seq"]), (columns["next_at"], columns["prev_at"]))
+        sw = columns["switches"]
+        return ((cpus, off, sw["ts"], sw["next_tid"], sw["prev_tid"], columns["seq"]),
+                (sw["next_at"], sw["prev_at"]))
 
     @property
-    def mapped(self) -> list:
-        """The mappings the store's columns are read through (none in memory): the C
-        analysis hands their pages back as it walks."""
-        return [m.mapping for m in self._mapped if m.mapping is not None]
+    def mapped(self) -> bool:
+        """Whether the store's columns are read through a mapped file."""
+        return bool(self._mapped)
 
     def release_pages(self) -> None:
         """Hand back the mapped pages read so far (a store kept in memory: nothing)."""
