@@ -373,8 +373,7 @@ def analyse(rule_result, model: SchedModel, limit: int = DEFAULT_LIMIT,
     if bulk.available(model):
         found = bulk.totals(model, chosen_tids, start, end)
         out.intervals = LazyAnalyses(model, chosen, chosen_tids, start, end, threads)
-        out.graph.add_totals(list(dict.fromkeys(chosen_tids.tolist())), found.edges,
-                             len(chosen))
+        out.graph.add_totals(_first_seen(chosen_tids), found.edges, len(chosen))
         slow_parts = [(int(durations[chosen].sum()), found.parts)] if len(chosen) else []
     else:
         for i, tid, s, e in zip(chosen.tolist(), chosen_tids.tolist(), start.tolist(),
@@ -390,6 +389,13 @@ def analyse(rule_result, model: SchedModel, limit: int = DEFAULT_LIMIT,
                                                                  durations),
                                     model.name_at)
     return out
+
+
+def _first_seen(values: np.ndarray) -> list[int]:
+    """The distinct values in the order they first appear (``dict.fromkeys``, without
+    an object per value)."""
+    distinct, first = np.unique(values, return_index=True)
+    return distinct[np.argsort(first)].tolist()
 
 
 def _fast_breakdowns(rule_result, model, tids, durations) -> list:
