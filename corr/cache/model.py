@@ -1,7 +1,8 @@
 """The scheduling model kept per entry: a re-run of ``blame:`` rules builds none.
 
 Once the C timeline store is built, ``SchedModel`` and the explanations
-read only its columns (``TimelineStore.COLUMNS`` and the switches by CPU),
+read only its parts (``TimelineStore.PARTS``: the segments' and the switches'
+records, kept as bytes, and their indexes),
 three facts of the scheduling log (classes seen, wakeup flags, IRQ names)
 and the pass's thread names over time (``ThreadNames``' names and
 history: the blamed threads' names, renamed threads' epochs).  Those are
@@ -26,7 +27,6 @@ from . import packed
 
 MODEL_CODE = ("sched",)
 KEEP_MODELS = 4                 # the most recently stored models kept per entry
-_SWITCHES = ("sw_cpus", "sw_off", "sw_ts", "sw_next", "sw_prev", "sw_seq")
 
 
 def model_key(pass_key: str) -> str:
@@ -54,10 +54,11 @@ def write(entry, model, threads) -> tuple[dict, str]:
     arrays: dict[str, pa.Array] = {}
     st = model._store
     if st is not None:
-        for name in st.COLUMNS:
-            arrays[name] = pa.array(np.ascontiguousarray(getattr(st, name)))
-        for name, column in zip(_SWITCHES, st.switches):
-            arrays[name] = pa.array(np.ascontiguousarray(column))
+        # Records as their bytes, columns as they are: no copy (a mapped store is read
+        # straight from its file, and its pages handed back after).
+        for name in st.PARTS:
+            column = getattr(st, name)
+            arrays[name] = pa.array(column.view(np.uint8) if column.dtype.names else column)
     names, history = threads.names, threads.history
     if history is None:
         raise NotCacheable("thread names without their history")
@@ -67,7 +68,11 @@ def write(entry, model, threads) -> tuple[dict, str]:
     arrays["history_tid"] = _ints([h[1] for h in history])
     arrays["history_name"] = _names([h[2] for h in history])
     path = entry.temp()
-    packed.write(path, arrays)
+    try:
+        packed.write(path, arrays)
+    finally:
+        if st is not None:
+            st.release_pages()
     record = {"facts": facts, "store": st is not None, "begin_ns": model.begin_ns,
               "end_ns": model.end_ns, "stored": time.time()}
     return record, path
@@ -86,9 +91,8 @@ def load(entry, manifest: dict, record: dict):
                                to_list(arrays["history_name"])))
     store = None
     if record["store"]:
-        columns = {name: packed.numpy(arrays[name]) for name in TimelineStore.COLUMNS}
-        switches = tuple(packed.numpy(arrays[name], np.int64) for name in _SWITCHES)
-        store = TimelineStore.from_columns(record["begin_ns"], columns, switches)
+        store = TimelineStore.from_records(
+            record["begin_ns"], {name: packed.numpy(arrays[name]) for name in TimelineStore.PARTS})
     model = SchedModel.from_store(store, SchedLog.from_facts(record["facts"]),
                                   record["begin_ns"], record["end_ns"], names=threads.name_at)
     return model, threads

@@ -119,7 +119,7 @@ class SchedModel:
     @classmethod
     def from_store(cls, store: "_store.TimelineStore | None", log: SchedLog,
                    begin_ns: int | None, end_ns: int | None, names=None) -> "SchedModel":
-        """A C model over a timeline store built before (``TimelineStore.from_columns``),
+        """A C model over a timeline store built before (``TimelineStore.from_records``),
         ``log`` a released log with its facts (``SchedLog.from_facts``): the event
         columns are not needed again (None: a log without scheduling events)."""
         model = cls(log, begin_ns, end_ns, names=names, native=True)

@@ -173,16 +173,25 @@ class TimelineStore:
         segments = out.arrays()["segments"]
         if out.mapped is not None:
             self._mapped.append(out.mapped)
-        for name in ("start", "end", "state", "cpu", "src_kind", "src_id", "reason"):
-            setattr(self, name, segments[name])
         self.tids = np.concatenate(tids) if tids else np.zeros(0, np.int64)
         self.off = np.append(np.concatenate(firsts) if firsts else np.zeros(0, np.int64),
                              count).astype(np.int64)
-        self.switches, self._switch_threads = self._by_cpu(log, on_disk)
+        self._set(segments, *self._by_cpu(log, on_disk))
+
+    def _set(self, segments, cpus, cpu_off, switches, seq) -> None:
+        """The store's records, and each of their fields as a column (a strided view)."""
+        self.segments, self.cpus, self.cpu_off = segments, cpus, cpu_off
+        self.switch_records, self.switch_seq = switches, seq
+        for name in ("start", "end", "state", "cpu", "src_kind", "src_id", "reason"):
+            setattr(self, name, segments[name])
+        self.switches = (cpus, cpu_off, switches["ts"], switches["next_tid"],
+                         switches["prev_tid"], seq)
+        self.switch_threads = (switches["next_at"], switches["prev_at"])
 
     def _by_cpu(self, log: SchedLog, on_disk: bool):
-        """The switches grouped by CPU: (cpus, offsets, ts, next_tid, prev_tid, seq), and
-        their next and previous threads as indexes into ``tids``."""
+        """The switches grouped by CPU: (cpus, offsets, records, seq); the records hold
+        each switch's time, next and previous threads, and those as indexes into
+        ``tids``."""
         cpus = np.unique(np.concatenate([np.unique(c["cpu"]) for c in log.chunks("switch")]
                                         or [np.zeros(0, np.int64)])).astype(np.int64)
         out = _Columns({"switches": SWITCH, "seq": np.int64}, log.count("switch"), on_disk)
@@ -215,9 +224,7 @@ class TimelineStore:
         if out.mapped is not None:
             self._mapped.append(out.mapped)
         off = np.concatenate(([0], np.cumsum(counts, dtype=np.int64))).astype(np.int64)
-        sw = columns["switches"]
-        return ((cpus, off, sw["ts"], sw["next_tid"], sw["prev_tid"], columns["seq"]),
-                (sw["next_at"], sw["prev_at"]))
+        return cpus, off, columns["switches"], columns["seq"]
 
     @property
     def mapped(self) -> bool:
@@ -229,32 +236,23 @@ class TimelineStore:
         for mapped in self._mapped:
             mapped.release_pages()
 
-    # What a store is made of (``from_columns`` takes them back): per segment, per
-    # thread, and the switches by CPU (``_by_cpu``).
+    # What a store is made of (``from_records`` takes them back): per thread, per
+    # segment (records), per CPU, per switch (records, and their positions).
+    PARTS = ("tids", "off", "segments", "cpus", "cpu_off", "switch_records", "switch_seq")
+    # The segments' fields, each read as a column.
     COLUMNS = ("tids", "off", "start", "end", "state", "cpu", "src_kind", "src_id", "reason")
 
     @classmethod
-    def from_columns(cls, begin_ns: int, columns: dict, switches: tuple) -> "TimelineStore":
-        """A store built before, from its columns (``COLUMNS``) and switches: no log is
-        read (the decode cache keeps them between runs)."""
+    def from_records(cls, begin_ns: int, parts: dict) -> "TimelineStore":
+        """A store built before, from its parts (``PARTS``): no log is read (the decode
+        cache keeps them between runs, the records as bytes)."""
         self = cls.__new__(cls)
         self.begin_ns = begin_ns
-        for name in cls.COLUMNS:
-            setattr(self, name, columns[name])
-        self.switches = tuple(switches)
-        self._switch_threads = None
         self._mapped = []
+        self.tids, self.off = parts["tids"], parts["off"]
+        self._set(_as(parts["segments"], SEGMENT), parts["cpus"], parts["cpu_off"],
+                  _as(parts["switch_records"], SWITCH), parts["switch_seq"])
         return self
-
-    @property
-    def switch_threads(self) -> tuple[np.ndarray, np.ndarray]:
-        """The switches' next and previous threads as indexes into ``tids`` (found once:
-        every chunk of explained intervals reads them)."""
-        if self._switch_threads is None:
-            _, _, _, next_tid, prev_tid, _ = self.switches
-            self._switch_threads = (np.searchsorted(self.tids, next_tid),
-                                    np.searchsorted(self.tids, prev_tid))
-        return self._switch_threads
 
     def rows(self, tid: int) -> tuple[int, int] | None:
         """The segment range of a thread (None: no events)."""
@@ -262,6 +260,15 @@ class TimelineStore:
         if i < len(self.tids) and self.tids[i] == tid:
             return int(self.off[i]), int(self.off[i + 1])
         return None
+
+
+def _as(data: np.ndarray, record: np.dtype) -> np.ndarray:
+    """Records from their bytes (as kept in the cache), or records as they are."""
+    if data.dtype == record:
+        return data
+    if data.dtype != np.uint8 or len(data) % record.itemsize:
+        raise ValueError(f"{len(data)} bytes are not {record.itemsize}-byte records")
+    return data.view(record)
 
 
 def _by_tid_seq_code(tid: np.ndarray, seq: np.ndarray, code: np.ndarray) -> np.ndarray:
