@@ -326,7 +326,8 @@ def test_analyse_lets_go_of_every_array_it_is_given():
 @native
 def test_no_room_to_spill_keeps_the_log_and_the_model_in_memory(monkeypatch):
     """A full or unwritable temporary folder is a warning: the log's rows stay in
-    memory, the store is built there, and the timelines are the same."""
+    memory, the store is built there, and the timelines are the same; with no room
+    to deal the log's events out to the buckets, each bucket reads the whole log."""
     import errno
 
     from corr import spill
@@ -383,3 +384,12 @@ def test_wakeup_sources_found_batch_by_batch_look_back_as_far_as_the_reference(p
     want = "irq" if 2 * pairs + 1 <= 256 else "thread"
     assert [s.source.kind for s in fast.timeline(2) if s.source is not None] == [want]
     assert woken
+    monkeypatch.undo()
+    monkeypatch.setenv(SPILL_ROWS_ENV, "2")
+    monkeypatch.setenv(store.MODEL_EVENTS_ENV, "3")
+    log = make_log(stream, True, batch=3)
+    monkeypatch.setattr(store, "SpillFile", no_map)     # no room to deal the log out
+    split = SchedModel(log, 0, None, native=True)
+    assert split.store.mapped
+    for tid in range(5):
+        assert split.timeline(tid) == whole.timeline(tid)

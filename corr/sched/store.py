@@ -24,7 +24,7 @@ import warnings
 import numpy as np
 
 from ..cache.settings import CacheWarning
-from ..spill import MappedColumns
+from ..spill import MappedColumns, SpillFile
 from .events import WAKEUP, WAKEUP_NEW
 from .log import SchedLog
 from .sources import SRC_HRTIMER, SRC_IRQ, SRC_NONE, SRC_SOFTIRQ, SRC_THREAD, SRC_UNKNOWN  # noqa: F401
@@ -129,6 +129,94 @@ class _Columns:
                 else np.zeros(0, self.types[name]) for name, p in self.pieces.items()}
 
 
+# The events that change a thread's state, each under the thread it changes:
+# (name, table of the log, that thread's column, the columns the model reads).
+_SOURCES = (("out", "switch", "prev_tid", ("ts", "seq", "cpu", "prev_tid", "prev_state")),
+            ("in", "switch", "next_tid", ("ts", "seq", "cpu", "next_tid")),
+            ("wakeup", "wakeup", "tid",
+             ("ts", "seq", "tid", "target_cpu", "kind", "src_kind", "src_id")),
+            ("fork", "fork", "child_tid", ("ts", "seq", "child_tid")),
+            ("exit", "exit", "tid", ("ts", "seq", "tid")))
+
+
+class _Events:
+    """The state-changing events of the threads ``lo <= tid < hi`` (None: of every
+    thread), read from the log's tables."""
+
+    def __init__(self, log: SchedLog, lo: int | None = None, hi: int | None = None):
+        self.log, self.lo, self.hi = log, lo, hi
+
+    def chunks(self, name: str):
+        table, column = next((t, c) for n, t, c, _ in _SOURCES if n == name)
+        for chunk in self.log.chunks(table):
+            if self.lo is None:
+                yield chunk
+            else:
+                tid = chunk[column]
+                rows = np.flatnonzero((tid >= self.lo) & (tid < self.hi))
+                yield {k: v[rows] for k, v in chunk.items()}
+
+
+class _Dealt:
+    """Rows of the log dealt out to parts (buckets of threads, CPUs) in one pass over
+    it, into a spill file of their own: each part then reads only its rows, instead
+    of every part reading the whole log."""
+
+    def __init__(self):
+        self.file = SpillFile("corr-model-")
+        self.places: dict = {}
+
+    def deal(self, name: str, chunks, which_of, parts: int, keep) -> None:
+        """``chunks``' rows under ``name``, each to part ``which_of(chunk)[row]``, in order."""
+        for chunk in chunks:
+            which = which_of(chunk)
+            order = np.argsort(which, kind="stable")
+            cuts = np.searchsorted(which[order], np.arange(parts + 1))
+            for k in range(parts):
+                rows = order[cuts[k]:cuts[k + 1]]
+                if len(rows):
+                    self.file.add({c: chunk[c][rows] for c in keep}, len(rows))
+                    self.places.setdefault((k, name), []).append(len(self.file.places) - 1)
+
+    def part(self, k: int) -> "_Part":
+        return _Part(self, k)
+
+    def close(self) -> None:
+        self.file.close()
+
+
+class _Part:
+    """One part's rows of a :class:`_Dealt` log (what ``_Events`` is for the whole)."""
+
+    def __init__(self, dealt: _Dealt, k: int):
+        self.dealt, self.k = dealt, k
+
+    def chunks(self, name: str):
+        for i in self.dealt.places.get((self.k, name), ()):
+            yield self.dealt.file.chunk(i)
+
+
+def _by_thread(log: SchedLog, buckets: list[tuple[int, int]]) -> list:
+    """Each bucket's events (an ``_Events``-like source): a log in memory is read
+    again for each; a spilled one is dealt out to them in one pass (each bucket
+    reading the whole log from disk would make the build quadratic)."""
+    if len(buckets) == 1:
+        return [_Events(log)]
+    filtered = [_Events(log, lo, hi) for lo, hi in buckets]
+    if not log.spilled:
+        return filtered
+    uppers = np.asarray([hi for _, hi in buckets[:-1]], dtype=np.int64)
+    try:
+        dealt = _Dealt()
+        for name, table, tid_column, keep in _SOURCES:
+            dealt.deal(name, log.chunks(table),
+                       lambda chunk, c=tid_column: np.searchsorted(uppers, chunk[c], side="right"),
+                       len(buckets), keep)
+    except OSError:        # no room: each bucket reads the whole log (slower, as right)
+        return filtered
+    return [dealt.part(k) for k in range(len(buckets))]
+
+
 class TimelineStore:
     """All thread timelines of a log, built a bucket of threads at a time.
 
@@ -142,12 +230,13 @@ class TimelineStore:
         self._mapped: list[MappedColumns] = []
         on_disk = log.spilled
         total = _state_events(log)
-        buckets = _thread_buckets(log, model_events())
+        sources = _by_thread(log, _thread_buckets(log, model_events()))
+        late = WAKEUP if log.has_waking else -1
         # At most one segment per event, plus a first and a last per thread.
         out = _Columns({"segments": SEGMENT}, 3 * total + 1, on_disk)
         tids, firsts, count = [], [], 0
-        for lo, hi in buckets:
-            events, kinds, idents = _thread_events(log, lo, hi)
+        for source in sources:
+            events, kinds, idents = _thread_events(source, late)
             n = len(events[0]) + 2 * (np.count_nonzero(np.diff(events[0])) + 1) + 1
             seg = (np.empty(n, np.int64), np.empty(n, np.int64), np.empty(n, np.int64),
                    np.empty(n, np.int8), np.empty(n, np.int64), np.empty(n, np.int64),
@@ -170,6 +259,9 @@ class TimelineStore:
                 firsts.append(first + count)
             count += made
             del seg, tid, start, end, state, cpu, wake, reason, records
+        if isinstance(sources[0], _Part):
+            sources[0].dealt.close()
+        del sources
         segments = out.arrays()["segments"]
         if out.mapped is not None:
             self._mapped.append(out.mapped)
@@ -214,12 +306,26 @@ class TimelineStore:
             add(switch, order)
             counts[:] = np.bincount(np.searchsorted(cpus, switch["cpu"]),
                                     minlength=len(cpus)).tolist() if len(cpus) else []
-        else:                         # the CPUs one at a time, each over every chunk
-            for c in cpus.tolist():
+        else:                         # dealt by CPU in one pass, then a CPU at a time
+            dealt = None
+            try:
+                dealt = _Dealt()
+                dealt.deal("switch", log.chunks("switch"),
+                           lambda chunk: np.searchsorted(cpus, chunk["cpu"]), len(cpus),
+                           ("ts", "seq", "next_tid", "prev_tid"))
+            except OSError:
+                dealt = None          # no room: each CPU reads every chunk
+            for k, c in enumerate(cpus.tolist()):
                 held = len(counts)
-                for chunk in log.chunks("switch"):
-                    add(chunk, np.flatnonzero(chunk["cpu"] == c))
+                if dealt is not None:
+                    for chunk in dealt.part(k).chunks("switch"):
+                        add(chunk, np.arange(len(chunk["ts"])))
+                else:
+                    for chunk in log.chunks("switch"):
+                        add(chunk, np.flatnonzero(chunk["cpu"] == c))
                 counts[held:] = [sum(counts[held:])]
+            if dealt is not None:
+                dealt.close()
         columns = out.arrays()
         if out.mapped is not None:
             self._mapped.append(out.mapped)
@@ -281,30 +387,24 @@ def _by_tid_seq_code(tid: np.ndarray, seq: np.ndarray, code: np.ndarray) -> np.n
     return np.lexsort((code, seq, tid))
 
 
-def _thread_events(log: SchedLog, lo: int, hi: int):
-    """Every state-changing event of the threads ``lo <= tid < hi``:
-    ((tid, ts, code, a, b) by (tid, seq, code), src_kind, src_id).
+def _thread_events(source: "_Events", late: int):
+    """Every state-changing event ``source`` holds: ((tid, ts, code, a, b) by (tid,
+    seq, code), src_kind, src_id).
 
     A wakeup's ``b`` is its index in ``src_kind``/``src_id``, its source (found
     as the log was written).  tid, a and b are int32 or int64, as they come.
     """
-    late = WAKEUP if log.has_waking else -1
     pieces = []                    # per source: (tid, seq, ts, code, a, b)
     kinds, idents = [], []
     wakes = 0
-    everything = lo == np.iinfo(np.int64).min and hi == np.iinfo(np.int64).max
 
     def add(chunk, tid_column, code, a, b):
         tid = chunk[tid_column]
-        rows = None if everything else np.flatnonzero((tid >= lo) & (tid < hi))
-
-        def pick(column):
-            return column if rows is None else column[rows]
-        n = len(tid) if rows is None else len(rows)
+        n = len(tid)
         if not n:
             return
-        if isinstance(code, str):             # the wakeups: their kind says which code
-            k = pick(chunk["kind"])
+        if code is None:                      # the wakeups: their kind says which code
+            k = chunk["kind"]
             code = np.where(k == WAKEUP_NEW, E_NEW,
                             np.where(k == late, E_WAKEUP, E_WAKE)).astype(np.int8)
         else:
@@ -312,27 +412,26 @@ def _thread_events(log: SchedLog, lo: int, hi: int):
         if b is None:
             b = np.zeros(n, np.int32)
         elif isinstance(b, str):
-            b = pick(chunk[b])
-        pieces.append((pick(tid), pick(chunk["seq"]), pick(chunk["ts"]), code,
-                       pick(chunk[a]) if a else np.zeros(n, np.int32), b))
+            b = chunk[b]
+        pieces.append((tid, chunk["seq"], chunk["ts"], code,
+                       chunk[a] if a else np.zeros(n, np.int32), b))
 
-    for chunk in log.chunks("switch"):
+    for chunk in source.chunks("out"):
         add(chunk, "prev_tid", E_OUT, "cpu", "prev_state")
+    for chunk in source.chunks("in"):
         add(chunk, "next_tid", E_IN, "cpu", None)
-    for chunk in log.chunks("wakeup"):
-        tid = chunk["tid"]
-        rows = slice(None) if everything else np.flatnonzero((tid >= lo) & (tid < hi))
-        n = len(tid[rows])
+    for chunk in source.chunks("wakeup"):
+        n = len(chunk["tid"])
         if n:
             row = np.arange(wakes, wakes + n, dtype=np.int32 if wakes + n < 2 ** 31
                             else np.int64)
-            kinds.append(chunk["src_kind"][rows])
-            idents.append(chunk["src_id"][rows])
+            kinds.append(chunk["src_kind"])
+            idents.append(chunk["src_id"])
             wakes += n
-            add(chunk, "tid", "wakeup", "target_cpu", row)
-    for chunk in log.chunks("fork"):
+            add(chunk, "tid", None, "target_cpu", row)
+    for chunk in source.chunks("fork"):
         add(chunk, "child_tid", E_FORK, None, None)
-    for chunk in log.chunks("exit"):
+    for chunk in source.chunks("exit"):
         add(chunk, "tid", E_EXIT, None, None)
     kinds = np.concatenate(kinds) if kinds else np.zeros(0, np.int8)
     idents = np.concatenate(idents) if idents else np.zeros(0, np.int64)
