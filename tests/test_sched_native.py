@@ -364,6 +364,15 @@ def test_no_room_to_spill_keeps_the_log_and_the_model_in_memory(monkeypatch):
         assert not split.store.mapped
     for tid in range(5):
         assert split.timeline(tid) == whole.timeline(tid)
+    monkeypatch.undo()
+    monkeypatch.setenv(SPILL_ROWS_ENV, "2")
+    monkeypatch.setenv(store.MODEL_EVENTS_ENV, "3")
+    log = make_log(stream, True, batch=3)
+    monkeypatch.setattr(store, "SpillFile", no_map)     # no room to deal the log out
+    split = SchedModel(log, 0, None, native=True)
+    assert split.store.mapped
+    for tid in range(5):
+        assert split.timeline(tid) == whole.timeline(tid)
 
 
 @native
@@ -384,12 +393,3 @@ def test_wakeup_sources_found_batch_by_batch_look_back_as_far_as_the_reference(p
     want = "irq" if 2 * pairs + 1 <= 256 else "thread"
     assert [s.source.kind for s in fast.timeline(2) if s.source is not None] == [want]
     assert woken
-    monkeypatch.undo()
-    monkeypatch.setenv(SPILL_ROWS_ENV, "2")
-    monkeypatch.setenv(store.MODEL_EVENTS_ENV, "3")
-    log = make_log(stream, True, batch=3)
-    monkeypatch.setattr(store, "SpillFile", no_map)     # no room to deal the log out
-    split = SchedModel(log, 0, None, native=True)
-    assert split.store.mapped
-    for tid in range(5):
-        assert split.timeline(tid) == whole.timeline(tid)

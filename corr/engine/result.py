@@ -9,7 +9,7 @@ from __future__ import annotations
 from array import array
 
 from ..rules.model import Rule
-from .intervals import LATE, STATUS_NAMES, IntervalTable, spill_rows
+from .intervals import COMPLETE, LATE, STATUS_NAMES, IntervalTable, spill_rows
 from .stats import summarize
 
 FORMAT_VERSION = 2
@@ -100,19 +100,32 @@ class RuleResult:
         # and one sort for the durations and the statuses alike.
         n = len(self.group_values)
         table = self.intervals
-        order, starts = _group_order(np.frombuffer(table.group, dtype=np.int32), n)
-        closed = table.statuses()[order]
-        measured = table.measured()[order]
-        durations = table.durations()[order]
-        del order
-        counts = [int(np.count_nonzero(measured[starts[i]:starts[i + 1]])) for i in range(n)]
+        groups = np.frombuffer(table.group, dtype=np.int32)
+        closed = table.statuses()
+        measured = (closed == COMPLETE) | (closed == LATE)
+        kept = groups[measured]
+        counts = np.bincount(kept[kept >= 0], minlength=n).tolist()
+        del kept
         keys = [plain_value(value) for value in self.group_values]
-        order = sorted(range(n), key=lambda i: (-counts[i], str(keys[i])))
+        order = sorted(range(n), key=lambda i: (-counts[i], str(keys[i])))[:limit]
+        if len(order) * 8 < n or len(order) <= 64:
+            # A few groups: each one's rows found alone, no sort of every row.
+            def rows_of(index):
+                return np.flatnonzero(groups == index)
+        else:
+            rows, starts = _group_order(groups, n)
+
+            def rows_of(index):
+                return rows[starts[index]:starts[index + 1]]
+        # Per interval, its duration, status and whether it is measured, read through
+        # each group's rows: no copy of each column in group order.
+        durations = table.durations()
         out = []
-        for index in order[:limit]:
-            lo, hi = starts[index], starts[index + 1]
-            stats = summarize(durations[lo:hi][measured[lo:hi]], self.threshold_ns, owned=True)
-            mine = closed[lo:hi]
+        for index in order:
+            mine_rows = rows_of(index)
+            stats = summarize(durations[mine_rows[measured[mine_rows]]], self.threshold_ns,
+                              owned=True)
+            mine = closed[mine_rows]
             stats.update(timeouts=int((mine == 2).sum()), late=int((mine == LATE).sum()),
                          incomplete=int((mine == 3).sum()))
             out.append({"key": keys[index], "stats": stats})
@@ -277,4 +290,6 @@ def _group_order(groups, n: int):
         groups = groups.astype(np.int16)
     order = np.argsort(groups, kind="stable")
     starts = np.searchsorted(groups[order], np.arange(n + 1)).tolist()
+    if len(order) < 2 ** 31:
+        order = order.astype(np.int32)    # what stays while each group is summarized
     return order, starts
