@@ -59,8 +59,11 @@ class RuleResult:
         self._stats = self._group_stats = None
 
     def _measured(self):
-        """Durations of complete and late intervals (what stats count), a new array."""
-        return self.intervals.durations()[self.intervals.measured()]
+        """Durations of complete and late intervals (what stats count), a new array
+        (``durations()`` makes one: kept as it is when every interval counts)."""
+        durations = self.intervals.durations()
+        measured = self.intervals.measured()
+        return durations if measured.all() else durations[measured]
 
     @property
     def stats(self) -> dict:
@@ -146,8 +149,8 @@ class RuleResult:
         durations = self.intervals.durations()
         if all_intervals or self.threshold_ns is None:
             index = np.arange(len(durations))
-        else:
-            index = np.flatnonzero(self.over_threshold())
+        else:       # over_threshold(), from these durations (not a second copy of them)
+            index = np.flatnonzero((durations > self.threshold_ns) & self.intervals.measured())
         index = index[np.argsort(-durations[index], kind="stable")]
         return index if top is None else index[:top]
 
