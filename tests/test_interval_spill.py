@@ -146,3 +146,27 @@ def test_no_room_to_spill_keeps_the_rows_in_memory(monkeypatch):
     with pytest.warns(CacheWarning, match="Permission denied"):
         unspilled = _table(rows, 4, monkeypatch)
     assert not unspilled.spilled and _columns(unspilled) == _columns(whole)
+
+
+@settings(max_examples=200, deadline=None)
+@given(spans=st.lists(st.tuples(st.integers(0, 6), st.integers(0, 3)), max_size=60),
+       threshold=st.integers(-1, 5), top=st.integers(0, 70))
+def test_the_slowest_first_are_a_whole_sort_cut_short(spans, threshold, top):
+    """The ``top`` slowest intervals over the threshold (found among those at least as
+    long as the top-th, many tied) are the first ``top`` of all of them sorted slowest
+    first, ties in table order."""
+    from types import SimpleNamespace
+
+    from corr.engine.result import RuleResult
+    table = IntervalTable(["tid"], ())
+    for i, (span, status) in enumerate(spans):
+        table.append(i * 10, i * 10 + span, status, i, 1, 0, "c", 1, 0, "c", (), -1)
+    matcher = SimpleNamespace(intervals=table, groups=[],
+                              outcome_counts=lambda: {})
+    rule = SimpleNamespace(name="r", threshold_ns=threshold)
+    result = RuleResult(rule, matcher)
+    durations, measured = table.durations(), table.measured()
+    over = [i for i in range(len(spans)) if measured[i] and durations[i] > threshold]
+    whole = sorted(over, key=lambda i: (-durations[i], i))
+    assert result._selected(False, top).tolist() == whole[:top]      # noqa: SLF001
+    assert result._selected(False, None).tolist() == whole           # noqa: SLF001

@@ -357,8 +357,8 @@ class IntervalTable:
                   - np.frombuffer(tail["start_ns"], dtype=np.int64))
         if not self._spill:
             return recent
-        if len(self._sealed_durations) > 1:      # one array from now on: put together once
-            self._sealed_durations = [np.concatenate(self._sealed_durations)]
+        # Straight from the sealed chunks' arrays: putting those together first, to be
+        # kept, would hold the sealed durations twice while it is done.
         return np.concatenate(self._sealed_durations + [recent])
 
     def statuses(self):

@@ -151,6 +151,13 @@ class RuleResult:
             index = np.arange(len(durations))
         else:       # over_threshold(), from these durations (not a second copy of them)
             index = np.flatnonzero((durations > self.threshold_ns) & self.intervals.measured())
+        if top is not None and 0 < top < len(index):
+            # Only what can be among the ``top`` slowest is sorted: every row at least as
+            # long as the top-th longest (rows ascending, so ties keep their order).
+            picked = durations[index]
+            kth = np.partition(picked, len(picked) - top)[len(picked) - top]
+            index = index[picked >= kth]
+            del picked
         index = index[np.argsort(-durations[index], kind="stable")]
         return index if top is None else index[:top]
 
