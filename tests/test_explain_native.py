@@ -242,7 +242,7 @@ def test_shared_traces_explained_in_c_equal_the_reference(name, monkeypatch):
     reference = SchedModel(model.log, model.begin_ns, model.end_ns, names=model.name_at,
                            native=False)
     threads = analysis.threads
-    order = r._selected(False, None)
+    order = r.slowest(False, None)
     rows = list(r.iter_intervals())
     assert len(rows) == len(order) == analysis.slow
     picked = np.arange(len(order))

@@ -168,5 +168,5 @@ def test_the_slowest_first_are_a_whole_sort_cut_short(spans, threshold, top):
     durations, measured = table.durations(), table.measured()
     over = [i for i in range(len(spans)) if measured[i] and durations[i] > threshold]
     whole = sorted(over, key=lambda i: (-durations[i], i))
-    assert result._selected(False, top).tolist() == whole[:top]      # noqa: SLF001
-    assert result._selected(False, None).tolist() == whole           # noqa: SLF001
+    assert result.slowest(False, top).tolist() == whole[:top]
+    assert result.slowest(False, None).tolist() == whole

@@ -144,7 +144,9 @@ class RuleResult:
         incomplete intervals, whose end the trace does not tell, are counted apart."""
         return (self.intervals.durations() > self.threshold_ns) & self.intervals.measured()
 
-    def _selected(self, all_intervals: bool, top: int | None):
+    def slowest(self, all_intervals: bool = False, top: int | None = None):
+        """The rows over the threshold (or all), slowest first, ties in table order;
+        only the ``top`` first (None: all)."""
         import numpy as np
         durations = self.intervals.durations()
         if all_intervals or self.threshold_ns is None:
@@ -165,7 +167,7 @@ class RuleResult:
         """Intervals over the threshold (see :meth:`over_threshold`) or all, slowest first,
         one dict at a time; their explanations are computed a chunk at a time (one C
         call each), and none is kept beyond its chunk."""
-        selected = self._selected(all_intervals, top)
+        selected = self.slowest(all_intervals, top)
         size = 2048
         table, window = self.intervals, max(1, len(selected))
         if table.spilled:                # a window of rows at a time, each chunk read once

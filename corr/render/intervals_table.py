@@ -132,13 +132,7 @@ def _named(threads, tids: list, starts: list, comms: list) -> list:
 def selected(r, all_intervals: bool = False):
     """The rows ``RuleResult.iter_intervals`` gives, in its order: those over the
     threshold (or all), slowest first."""
-    import numpy as np
-    durations = r.intervals.durations()
-    if all_intervals or r.threshold_ns is None:
-        index = np.arange(len(durations))
-    else:
-        index = np.flatnonzero(r.over_threshold())
-    return index[np.argsort(-durations[index], kind="stable")]
+    return r.slowest(all_intervals)
 
 
 def selected_rows(r, all_intervals: bool = False):
