@@ -479,20 +479,7 @@ static Py_ssize_t find_sorted(const int64_t *v, Py_ssize_t n, int64_t x)
     return lo < n && v[lo] == x ? lo : -1;
 }
 
-/* Index of the first element > x in v[lo, hi). */
-static Py_ssize_t upper(const int64_t *v, Py_ssize_t lo, Py_ssize_t hi, int64_t x)
-{
-    while (lo < hi) {
-        Py_ssize_t mid = (lo + hi) / 2;
-        if (v[mid] <= x)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo;
-}
-
-/* upper() over a strided column. */
+/* Index of the first element > x in the column v's rows [lo, hi). */
 static Py_ssize_t upper_s(scol_t v, Py_ssize_t lo, Py_ssize_t hi, int64_t x)
 {
     while (lo < hi) {
@@ -503,6 +490,12 @@ static Py_ssize_t upper_s(scol_t v, Py_ssize_t lo, Py_ssize_t hi, int64_t x)
             hi = mid;
     }
     return lo;
+}
+
+/* The same over a contiguous array. */
+static Py_ssize_t upper(const int64_t *v, Py_ssize_t lo, Py_ssize_t hi, int64_t x)
+{
+    return upper_s((scol_t){(const char *)v, (Py_ssize_t)sizeof(int64_t)}, lo, hi, x);
 }
 
 static int seg_push(seglist_t *l, int64_t start, int64_t end, int state, int64_t cpu,
