@@ -355,7 +355,7 @@ def analyse(rule_result, model: SchedModel, limit: int = DEFAULT_LIMIT,
     tids = blamed_tids(rule_result, blame, narrow=True)
     durations = table.durations()
     threshold = rule_result.threshold_ns
-    slow = (np.flatnonzero(rule_result.over_threshold()) if threshold is not None
+    slow = (np.flatnonzero(rule_result.over_threshold(durations)) if threshold is not None
             else np.arange(len(table)))
     slow_parts = []
     out.slow, out.limit = len(slow), limit

@@ -138,11 +138,14 @@ class RuleResult:
         _trim_after(len(table))
         return out
 
-    def over_threshold(self):
+    def over_threshold(self, durations=None):
         """Where the intervals over the threshold are (a bool mask): the complete and late
         ones longer than it, those ``stats["over_threshold"]`` counts.  Timed-out and
-        incomplete intervals, whose end the trace does not tell, are counted apart."""
-        return (self.intervals.durations() > self.threshold_ns) & self.intervals.measured()
+        incomplete intervals, whose end the trace does not tell, are counted apart.
+        ``durations``: the table's, when the caller has them already."""
+        if durations is None:
+            durations = self.intervals.durations()
+        return (durations > self.threshold_ns) & self.intervals.measured()
 
     def slowest(self, all_intervals: bool = False, top: int | None = None):
         """The rows over the threshold (or all), slowest first, ties in table order;
@@ -151,8 +154,8 @@ class RuleResult:
         durations = self.intervals.durations()
         if all_intervals or self.threshold_ns is None:
             index = np.arange(len(durations))
-        else:       # over_threshold(), from these durations (not a second copy of them)
-            index = np.flatnonzero((durations > self.threshold_ns) & self.intervals.measured())
+        else:
+            index = np.flatnonzero(self.over_threshold(durations))
         if top is not None and 0 < top < len(index):
             # Only what can be among the ``top`` slowest is sorted: every row at least as
             # long as the top-th longest (rows ascending, so ties keep their order).

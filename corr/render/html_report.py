@@ -136,7 +136,7 @@ def _timeline(r, durations: np.ndarray, begin: int, span: int) -> dict:
     threshold = r.threshold_ns
     if threshold is None or not len(durations):
         return {"timeline": None}
-    slow = np.flatnonzero(r.over_threshold())
+    slow = np.flatnonzero(r.over_threshold(durations))
     if not len(slow):
         return {"timeline": None}
     slow = slow[np.argsort(-durations[slow], kind="stable")][:MAX_TIMELINE]
