@@ -35,6 +35,17 @@ def spill_rows() -> int:
         return DEFAULT_SPILL_ROWS
 
 
+def kept_in_memory(doing: str, exc: OSError, kept: str, stacklevel: int = 2) -> None:
+    """Warn (a CacheWarning, never an error) that there was no room on disk for
+    what ``doing`` says, and that ``kept`` stays in memory instead."""
+    import warnings
+
+    from .cache.settings import CacheWarning
+    warnings.warn(CacheWarning(
+        f"cannot {doing} {tempfile.gettempdir()}: {exc.strerror or exc}; {kept} kept in "
+        "memory"), stacklevel=stacklevel + 1)
+
+
 def _unlinked(prefix: str):
     fd, path = tempfile.mkstemp(prefix=prefix)
     os.unlink(path)

@@ -21,6 +21,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from corr import spill
 from corr.engine import intervals
 from corr.engine.intervals import IntervalTable
 from corr.sched.store import MODEL_EVENTS_ENV
@@ -142,7 +143,7 @@ def test_no_room_to_spill_keeps_the_rows_in_memory(monkeypatch):
 
     def no_file(*args, **kwargs):
         raise OSError(errno.EACCES, "Permission denied")
-    monkeypatch.setattr(intervals.tempfile, "mkstemp", no_file)
+    monkeypatch.setattr(spill.tempfile, "mkstemp", no_file)
     with pytest.warns(CacheWarning, match="Permission denied"):
         unspilled = _table(rows, 4, monkeypatch)
     assert not unspilled.spilled and _columns(unspilled) == _columns(whole)

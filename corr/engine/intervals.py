@@ -18,12 +18,9 @@ not, a table reads the same (tests/test_interval_spill.py).
 from __future__ import annotations
 
 import sys
-import tempfile
-import warnings
 from array import array
 
-from ..cache.settings import CacheWarning
-from ..spill import SPILL_ROWS_ENV, SpillFile, spill_rows  # noqa: F401 (spill_rows: theirs too)
+from ..spill import SPILL_ROWS_ENV, SpillFile, kept_in_memory, spill_rows  # noqa: F401
 
 # Status codes (the ``status`` column) and their names.
 COMPLETE, LATE, TIMEOUT, INCOMPLETE = range(4)
@@ -154,9 +151,7 @@ class IntervalTable:
                 self._spill.add(chunk, n)
             except OSError as exc:      # no room for it: the rows stay in memory, as before
                 self._limit = sys.maxsize
-                warnings.warn(CacheWarning(
-                    f"cannot spill interval rows to {tempfile.gettempdir()}: "
-                    f"{exc.strerror or exc}; they are kept in memory"), stacklevel=2)
+                kept_in_memory("spill interval rows to", exc, "they are", stacklevel=2)
                 return
             start = np.frombuffer(chunk["start_ns"], dtype=np.int64)
             self._sealed_durations.append(np.frombuffer(chunk["end_ns"], dtype=np.int64) - start)

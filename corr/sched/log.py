@@ -11,15 +11,11 @@ copied per event: the engine records a name only when it changes.
 from __future__ import annotations
 
 import sys
-import tempfile
-import warnings
 
 import numpy as np
 
 from ..reading.batch import RawInts, int64_array
-
-from ..cache.settings import CacheWarning
-from ..spill import SpillFile, spill_rows
+from ..spill import SpillFile, kept_in_memory, spill_rows
 from .events import (CONTEXT_CLASSES, EXIT, FLAGS, FORK, MIGRATE, SWITCH, WAKEUP_CLASSES,
                      interrupt_evidence)
 from .sources import WakeupSources
@@ -121,9 +117,7 @@ class _Table:
             self.spill.add(chunk, len(chunk[self.names[0]]))
         except OSError as exc:      # no room for it: the rows stay in memory
             self.limit = sys.maxsize
-            warnings.warn(CacheWarning(
-                f"cannot spill scheduling events to {tempfile.gettempdir()}: "
-                f"{exc.strerror or exc}; they are kept in memory"), stacklevel=4)
+            kept_in_memory("spill scheduling events to", exc, "they are", stacklevel=4)
             return
         self.tail = {c: _Column(column.data.dtype) for c, column in self.tail.items()}
 

@@ -18,13 +18,10 @@ sleep; ``-1``: never woken) and ``reason``.
 from __future__ import annotations
 
 import os
-import tempfile
-import warnings
 
 import numpy as np
 
-from ..cache.settings import CacheWarning
-from ..spill import MappedColumns, SpillFile
+from ..spill import MappedColumns, SpillFile, kept_in_memory
 from .events import WAKEUP, WAKEUP_NEW
 from .log import SchedLog
 from .sources import SRC_HRTIMER, SRC_IRQ, SRC_NONE, SRC_SOFTIRQ, SRC_THREAD, SRC_UNKNOWN  # noqa: F401
@@ -60,9 +57,16 @@ def model_events() -> int:
         return DEFAULT_MODEL_EVENTS
 
 
-# Thread-id columns of the events that change a thread's state: (table, column).
-_STATE_TIDS = (("switch", "prev_tid"), ("switch", "next_tid"), ("wakeup", "tid"),
-               ("fork", "child_tid"), ("exit", "tid"))
+# The events that change a thread's state, each under the thread it changes:
+# (name, table of the log, that thread's column, the columns the model reads).
+_SOURCES = (("out", "switch", "prev_tid", ("ts", "seq", "cpu", "prev_tid", "prev_state")),
+            ("in", "switch", "next_tid", ("ts", "seq", "cpu", "next_tid")),
+            ("wakeup", "wakeup", "tid",
+             ("ts", "seq", "tid", "target_cpu", "kind", "src_kind", "src_id")),
+            ("fork", "fork", "child_tid", ("ts", "seq", "child_tid")),
+            ("exit", "exit", "tid", ("ts", "seq", "tid")))
+
+
 # The store's layout: a record per segment and per switch, what the C walk reads of
 # one together (one page read brings all of it: a walk by time reads a little of
 # every thread), the columns being the records' fields, read in place.
@@ -73,7 +77,7 @@ SWITCH = np.dtype([("ts", "<i8"), ("next_tid", "<i8"), ("next_at", "<i8"),
 
 
 def _state_events(log: SchedLog) -> int:
-    return sum(log.count(table) for table, _ in _STATE_TIDS)
+    return sum(log.count(table) for _, table, _, _ in _SOURCES)
 
 
 def _thread_buckets(log: SchedLog, budget: int) -> list[tuple[int, int]]:
@@ -81,7 +85,7 @@ def _thread_buckets(log: SchedLog, budget: int) -> list[tuple[int, int]]:
     if _state_events(log) <= budget:
         return [(np.iinfo(np.int64).min, np.iinfo(np.int64).max)]
     tids, counts = np.zeros(0, np.int64), np.zeros(0, np.int64)
-    for table, column in _STATE_TIDS:
+    for _, table, column, _ in _SOURCES:
         for chunk in log.chunks(table):
             found, n = np.unique(chunk[column], return_counts=True)
             tids = np.concatenate((tids, found.astype(np.int64)))
@@ -110,9 +114,7 @@ class _Columns:
             try:
                 self.mapped = MappedColumns(types, capacity, prefix="corr-model-")
             except OSError as exc:
-                warnings.warn(CacheWarning(
-                    f"cannot keep the scheduling model in {tempfile.gettempdir()}: "
-                    f"{exc.strerror or exc}; it is kept in memory"), stacklevel=4)
+                kept_in_memory("keep the scheduling model in", exc, "it is", stacklevel=4)
         self.pieces = {name: [] for name in types}
         self.types = types
 
@@ -127,16 +129,6 @@ class _Columns:
             return self.mapped.arrays()
         return {name: (np.concatenate(p) if len(p) != 1 else p[0]) if p
                 else np.zeros(0, self.types[name]) for name, p in self.pieces.items()}
-
-
-# The events that change a thread's state, each under the thread it changes:
-# (name, table of the log, that thread's column, the columns the model reads).
-_SOURCES = (("out", "switch", "prev_tid", ("ts", "seq", "cpu", "prev_tid", "prev_state")),
-            ("in", "switch", "next_tid", ("ts", "seq", "cpu", "next_tid")),
-            ("wakeup", "wakeup", "tid",
-             ("ts", "seq", "tid", "target_cpu", "kind", "src_kind", "src_id")),
-            ("fork", "fork", "child_tid", ("ts", "seq", "child_tid")),
-            ("exit", "exit", "tid", ("ts", "seq", "tid")))
 
 
 class _Events:
@@ -162,24 +154,35 @@ class _Dealt:
     it, into a spill file of their own: each part then reads only its rows, instead
     of every part reading the whole log."""
 
-    def __init__(self):
+    def __init__(self, parts: int, deals):
+        """``deals``: (name, chunks, which_of, columns kept): each chunk's rows under
+        ``name``, row i to part ``which_of(chunk)[i]``, in order.  OSError when there
+        is no room for them (no file is left open then)."""
+        self.parts = parts
         self.file = SpillFile("corr-model-")
         self.places: dict = {}
+        try:
+            for name, chunks, which_of, keep in deals:
+                self._deal(name, chunks, which_of, keep)
+        except OSError:
+            self.close()
+            raise
 
-    def deal(self, name: str, chunks, which_of, parts: int, keep) -> None:
-        """``chunks``' rows under ``name``, each to part ``which_of(chunk)[row]``, in order."""
+    def _deal(self, name: str, chunks, which_of, keep) -> None:
         for chunk in chunks:
             which = which_of(chunk)
             order = np.argsort(which, kind="stable")
-            cuts = np.searchsorted(which[order], np.arange(parts + 1))
-            for k in range(parts):
+            cuts = np.searchsorted(which[order], np.arange(self.parts + 1))
+            for k in range(self.parts):
                 rows = order[cuts[k]:cuts[k + 1]]
                 if len(rows):
                     self.file.add({c: chunk[c][rows] for c in keep}, len(rows))
                     self.places.setdefault((k, name), []).append(len(self.file.places) - 1)
 
-    def part(self, k: int) -> "_Part":
-        return _Part(self, k)
+    def chunks(self, k: int, name: str):
+        """Part ``k``'s rows dealt under ``name``, a chunk at a time."""
+        for i in self.places.get((k, name), ()):
+            yield self.file.chunk(i)
 
     def close(self) -> None:
         self.file.close()
@@ -192,29 +195,28 @@ class _Part:
         self.dealt, self.k = dealt, k
 
     def chunks(self, name: str):
-        for i in self.dealt.places.get((self.k, name), ()):
-            yield self.dealt.file.chunk(i)
+        return self.dealt.chunks(self.k, name)
 
 
-def _by_thread(log: SchedLog, buckets: list[tuple[int, int]]) -> list:
-    """Each bucket's events (an ``_Events``-like source): a log in memory is read
-    again for each; a spilled one is dealt out to them in one pass (each bucket
-    reading the whole log from disk would make the build quadratic)."""
+def _by_thread(log: SchedLog, buckets: list[tuple[int, int]]):
+    """(each bucket's events as an ``_Events``-like source, the spill file behind them
+    or None): a log in memory is read again for each bucket; a spilled one is dealt
+    out to them in one pass (each bucket reading the whole log from disk would make
+    the build quadratic)."""
     if len(buckets) == 1:
-        return [_Events(log)]
+        return [_Events(log)], None
     filtered = [_Events(log, lo, hi) for lo, hi in buckets]
     if not log.spilled:
-        return filtered
+        return filtered, None
     uppers = np.asarray([hi for _, hi in buckets[:-1]], dtype=np.int64)
     try:
-        dealt = _Dealt()
-        for name, table, tid_column, keep in _SOURCES:
-            dealt.deal(name, log.chunks(table),
-                       lambda chunk, c=tid_column: np.searchsorted(uppers, chunk[c], side="right"),
-                       len(buckets), keep)
+        dealt = _Dealt(len(buckets), (
+            (name, log.chunks(table),
+             lambda chunk, c=tid_column: np.searchsorted(uppers, chunk[c], side="right"), keep)
+            for name, table, tid_column, keep in _SOURCES))
     except OSError:        # no room: each bucket reads the whole log (slower, as right)
-        return filtered
-    return [dealt.part(k) for k in range(len(buckets))]
+        return filtered, None
+    return [_Part(dealt, k) for k in range(len(buckets))], dealt
 
 
 class TimelineStore:
@@ -230,7 +232,7 @@ class TimelineStore:
         self._mapped: list[MappedColumns] = []
         on_disk = log.spilled
         total = _state_events(log)
-        sources = _by_thread(log, _thread_buckets(log, model_events()))
+        sources, dealt = _by_thread(log, _thread_buckets(log, model_events()))
         late = WAKEUP if log.has_waking else -1
         # At most one segment per event, plus a first and a last per thread.
         out = _Columns({"segments": SEGMENT}, 3 * total + 1, on_disk)
@@ -259,8 +261,8 @@ class TimelineStore:
                 firsts.append(first + count)
             count += made
             del seg, tid, start, end, state, cpu, wake, reason, records
-        if isinstance(sources[0], _Part):
-            sources[0].dealt.close()
+        if dealt is not None:
+            dealt.close()
         del sources
         segments = out.arrays()["segments"]
         if out.mapped is not None:
@@ -287,9 +289,8 @@ class TimelineStore:
         cpus = np.unique(np.concatenate([np.unique(c["cpu"]) for c in log.chunks("switch")]
                                         or [np.zeros(0, np.int64)])).astype(np.int64)
         out = _Columns({"switches": SWITCH, "seq": np.int64}, log.count("switch"), on_disk)
-        counts = []
 
-        def add(chunk, rows):
+        def add(chunk, rows) -> int:
             records = np.empty(len(rows), dtype=SWITCH)
             records["ts"] = chunk["ts"][rows]
             records["next_tid"] = next_tid = chunk["next_tid"][rows]
@@ -298,32 +299,27 @@ class TimelineStore:
             records["prev_at"] = np.searchsorted(self.tids, prev_tid)
             out.append("switches", records)
             out.append("seq", chunk["seq"][rows])
-            counts.append(len(rows))
+            return len(rows)
 
         if not log.spilled:           # one chunk: one stable sort by CPU
             switch = log.table("switch")
-            order = np.argsort(switch["cpu"], kind="stable")
-            add(switch, order)
-            counts[:] = np.bincount(np.searchsorted(cpus, switch["cpu"]),
-                                    minlength=len(cpus)).tolist() if len(cpus) else []
+            add(switch, np.argsort(switch["cpu"], kind="stable"))
+            counts = np.bincount(np.searchsorted(cpus, switch["cpu"]), minlength=len(cpus))
         else:                         # dealt by CPU in one pass, then a CPU at a time
-            dealt = None
             try:
-                dealt = _Dealt()
-                dealt.deal("switch", log.chunks("switch"),
-                           lambda chunk: np.searchsorted(cpus, chunk["cpu"]), len(cpus),
-                           ("ts", "seq", "next_tid", "prev_tid"))
+                dealt = _Dealt(len(cpus), [("switch", log.chunks("switch"),
+                                            lambda chunk: np.searchsorted(cpus, chunk["cpu"]),
+                                            ("ts", "seq", "next_tid", "prev_tid"))])
             except OSError:
                 dealt = None          # no room: each CPU reads every chunk
+            counts = []
             for k, c in enumerate(cpus.tolist()):
-                held = len(counts)
                 if dealt is not None:
-                    for chunk in dealt.part(k).chunks("switch"):
-                        add(chunk, np.arange(len(chunk["ts"])))
+                    counts.append(sum(add(chunk, np.arange(len(chunk["ts"])))
+                                      for chunk in dealt.chunks(k, "switch")))
                 else:
-                    for chunk in log.chunks("switch"):
-                        add(chunk, np.flatnonzero(chunk["cpu"] == c))
-                counts[held:] = [sum(counts[held:])]
+                    counts.append(sum(add(chunk, np.flatnonzero(chunk["cpu"] == c))
+                                      for chunk in log.chunks("switch")))
             if dealt is not None:
                 dealt.close()
         columns = out.arrays()
