@@ -337,42 +337,44 @@ def test_no_room_to_spill_keeps_the_log_and_the_model_in_memory(monkeypatch):
               (2, ("wakeup", 0, 3, 0, 1, -1, -1)), (5, ("context", 0, -1, 3)),
               (3, ("switch", 0, 2, 1, 3))] * 4
     whole = SchedModel(make_log(stream, True), 0, None, native=True)
-    monkeypatch.setenv(SPILL_ROWS_ENV, "2")
-    monkeypatch.setenv(store.MODEL_EVENTS_ENV, "3")
 
-    def no_file(*args, **kwargs):
+    def no_room(*args, **kwargs):
         raise OSError(errno.ENOSPC, "No space left on device")
-    monkeypatch.setattr(spill.tempfile, "mkstemp", no_file)
+
+    def tiny_budgets():
+        """Budgets tiny, nothing else patched."""
+        monkeypatch.undo()
+        monkeypatch.setenv(SPILL_ROWS_ENV, "2")
+        monkeypatch.setenv(store.MODEL_EVENTS_ENV, "3")
+
+    def same_timelines(model):
+        for tid in range(5):
+            assert model.timeline(tid) == whole.timeline(tid)
+
+    tiny_budgets()
+    monkeypatch.setattr(spill.tempfile, "mkstemp", no_room)
     with pytest.warns(CacheWarning, match="No space left on device; they are kept in memory"):
         log = make_log(stream, True, batch=3)
     assert not log.spilled
     split = SchedModel(log, 0, None, native=True)
     assert not split.store.mapped
-    for tid in range(5):
-        assert split.timeline(tid) == whole.timeline(tid)
-    monkeypatch.undo()
-    monkeypatch.setenv(SPILL_ROWS_ENV, "2")
-    monkeypatch.setenv(store.MODEL_EVENTS_ENV, "3")
+    same_timelines(split)
+
+    tiny_budgets()
     log = make_log(stream, True, batch=3)
     assert log.spilled
-
-    def no_map(*args, **kwargs):
-        raise OSError(errno.ENOSPC, "No space left on device")
-    monkeypatch.setattr(store, "MappedColumns", no_map)
+    monkeypatch.setattr(store, "MappedColumns", no_room)
     with pytest.warns(CacheWarning, match="No space left on device; it is kept in memory"):
         split = SchedModel(log, 0, None, native=True)
         assert not split.store.mapped
-    for tid in range(5):
-        assert split.timeline(tid) == whole.timeline(tid)
-    monkeypatch.undo()
-    monkeypatch.setenv(SPILL_ROWS_ENV, "2")
-    monkeypatch.setenv(store.MODEL_EVENTS_ENV, "3")
+    same_timelines(split)
+
+    tiny_budgets()
     log = make_log(stream, True, batch=3)
-    monkeypatch.setattr(store, "SpillFile", no_map)     # no room to deal the log out
+    monkeypatch.setattr(store, "SpillFile", no_room)     # no room to deal the log out
     split = SchedModel(log, 0, None, native=True)
     assert split.store.mapped
-    for tid in range(5):
-        assert split.timeline(tid) == whole.timeline(tid)
+    same_timelines(split)
 
 
 @native
