@@ -135,6 +135,11 @@ class MappedColumns:
                                     offset=self.base[name])
                 for name, dtype in self.dtypes.items()}
 
+    def whole(self) -> np.ndarray:
+        """The whole mapping as bytes (read-only; mapped first if it was not)."""
+        self.arrays()
+        return np.frombuffer(self._map, dtype=np.uint8)
+
     def release_pages(self) -> None:
         """Drop this process's hold on the pages read so far (they stay in the page
         cache; the next read maps them again)."""

@@ -92,16 +92,20 @@ def test_timelines_equal_the_reference(stream, waking):
 
 @native
 @settings(max_examples=500, deadline=None)
-@given(STREAM, st.booleans(), st.integers(1, 6), st.integers(1, 5), st.integers(1, 12), SPANS)
+@given(STREAM, st.booleans(), st.integers(1, 6), st.integers(1, 5), st.integers(1, 12), SPANS,
+       st.sampled_from([1, 2, 4, 64]))
 def test_a_log_spilled_in_batches_builds_the_same_model_in_buckets(stream, waking, batch, rows,
-                                                                  events, spans):
+                                                                  events, spans, block):
     """Added a few events at a time, sealed to disk every few rows, and modelled a
-    bucket of a few events' threads at a time onto a mapped store, the log gives the
-    model it gives whole: the same timelines (with each wakeup's source found batch
-    by batch), the same switches by CPU, the same totals."""
+    bucket of a few events' threads at a time onto a mapped store laid out by time
+    (in blocks of a few segments), the log gives the model it gives whole: the same
+    timelines (with each wakeup's source found batch by batch), the same switches by
+    CPU, the same totals, the same explanations."""
     whole = SchedModel(make_log(stream, waking), 0, None, native=True)
-    saved = {k: os.environ.get(k) for k in (SPILL_ROWS_ENV, store.MODEL_EVENTS_ENV)}
-    os.environ[SPILL_ROWS_ENV], os.environ[store.MODEL_EVENTS_ENV] = str(rows), str(events)
+    envs = (SPILL_ROWS_ENV, store.MODEL_EVENTS_ENV, store.BLOCK_ENV)
+    saved = {k: os.environ.get(k) for k in envs}
+    for k, v in zip(envs, (rows, events, block)):
+        os.environ[k] = str(v)
     try:
         log = make_log(stream, waking, batch)
         split = SchedModel(log, 0, None, native=True)
@@ -116,17 +120,34 @@ def test_a_log_spilled_in_batches_builds_the_same_model_in_buckets(stream, wakin
     assert log.spilled == (max(per_kind) >= rows)
     a, b = whole.store, split.store
     assert b.mapped == log.spilled and not a.mapped
-    for name in a.COLUMNS:
-        assert np.array_equal(getattr(a, name), getattr(b, name)), name
+    assert (b.bpos is not None) == log.spilled and a.bpos is None
+    n = int(a.off[-1]) if len(a.off) else 0
+    assert np.array_equal(a.tids, b.tids) and np.array_equal(a.off, b.off)
+    assert np.array_equal(a.segment_rows(0, n), b.segment_rows(0, n))   # by thread, each way
+    if b.bpos is not None and n:  # on disk: every record in one block, each block's first
+        sizes = np.minimum(n - np.arange(len(b.bpos)) * block, block)
+        covered = np.concatenate([np.arange(p, p + k) for p, k in zip(b.bpos, sizes)])
+        assert np.array_equal(np.sort(covered), np.arange(n))
+        assert np.array_equal(b.segments["start"][b.bpos], b.bfirst)
     for x, y in zip(a.switches + a.switch_threads, b.switches + b.switch_threads):
         assert np.array_equal(x, y)
     for tid in range(7):
         assert split.timeline(tid) == whole.timeline(tid)
+        rows_of = a.rows(tid)
+        if rows_of:               # the searches a thread's segments by start
+            for x in range(-1, 40, 3):
+                for side in ("left", "right"):
+                    assert a.search(*rows_of, x, side) == b.search(*rows_of, x, side)
     spans = [(tid or 1, start, length) for tid, start, length in spans]
     tids, starts, lengths = (np.asarray(c, dtype=np.int64) for c in zip(*spans))
     one, other = (bulk.totals(m, tids, starts, starts + lengths) for m in (whole, split))
     b.release_pages()
     assert (one.parts, one.edges) == (other.parts, other.edges)
+    for tid, start, length in spans:
+        assert (critical_path(split, tid, start, start + length)
+                == critical_path(whole, tid, start, start + length))
+        assert (breakdown(split, tid, start, start + length)
+                == breakdown(whole, tid, start, start + length))
 
 
 @native

@@ -73,7 +73,7 @@ def totals(model: SchedModel, tids: np.ndarray, starts: np.ndarray, ends: np.nda
         model.begin_ns, cpus, cpu_off, sw_ts, sw_next, sw_prev,
         *st.switch_threads, np.ascontiguousarray(tids, dtype=np.int64), starts,
         np.ascontiguousarray(ends, dtype=np.int64), max_depth, with_edges, threads,
-        min_per_thread, walk, log_limit)
+        min_per_thread, walk, log_limit, *st.layout(), st.mappings() or None)
     st.release_pages()        # a mapped store: what the walk read is not needed again
     label = _Labels(model)
     return Totals(
@@ -209,7 +209,7 @@ class Explained:
         raw = _native.explain(
             st.tids, st.off, st.start, st.end, st.state, st.cpu, st.src_kind, st.src_id,
             self.model.begin_ns, cpus, cpu_off, sw_ts, sw_next, sw_prev, *st.switch_threads,
-            *names.ren, *names.waits, *self._intervals, self.max_depth, want)
+            *names.ren, *names.waits, *self._intervals, self.max_depth, want, *st.layout())
         (keys, part_off, part_key, part_ns, flags, seg_off, seg_tid, seg_state, seg_start,
          seg_end, seg_chain, chain_off, chain_tids) = (np.frombuffer(b, dtype=_I64).tolist()
                                                        for b in raw)

@@ -58,6 +58,10 @@ def write(entry, model, threads) -> tuple[dict, str]:
         # straight from its file, and its pages handed back after).
         for name in st.PARTS:
             column = getattr(st, name)
+            if column is None:                # no blocks: a store laid out by thread
+                column = np.zeros(0, dtype=np.int64)
+            elif isinstance(column, int):     # the blocks' size
+                column = np.asarray([column], dtype=np.int64)
             arrays[name] = pa.array(column.view(np.uint8) if column.dtype.names else column)
     names, history = threads.names, threads.history
     if history is None:

@@ -29,6 +29,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #define OPEN_END ((int64_t)1 << 62)
 #define NO_CPU INT64_MIN          /* the reference's cpu=None */
@@ -427,6 +428,16 @@ typedef struct {
     scol_t start, end, cpu, src_id, state, src_kind;     /* int64 but state, src_kind: int8 */
     Py_ssize_t ntids;
     int64_t begin;
+    /* Segment k of the by-thread order is record PHYS(m, k): with blocks
+     * (store.py lays a large store out by time, BLOCK segments a block),
+     * bpos[k >> BLOCK_SHIFT] + the rest, and bfirst the start of each block's
+     * first segment (the binary searches' first steps, kept in memory);
+     * without (bpos NULL), record k. */
+    const int64_t *bpos, *bfirst;
+    int bshift;                       /* BLOCK_SHIFT: log2 of the segments in a block */
+    /* Mapped files whose pages the walk hands back as it goes (see run_job). */
+    struct { void *p; size_t len; } release[4];
+    int nrelease;
     /* switches grouped by CPU (cpus sorted, cpu_off[i]..cpu_off[i+1]) */
     const int64_t *cpus, *cpu_off;
     scol_t sw_ts, sw_next, sw_prev;
@@ -460,6 +471,14 @@ typedef struct {
     int64_t start, end, cpu, src_id;
     int state, src_kind;
 } seg_t;
+
+#define BLOCK_SHIFT (m->bshift)
+#define BLOCK ((Py_ssize_t)1 << BLOCK_SHIFT)
+
+static inline Py_ssize_t PHYS(const model_t *m, Py_ssize_t k)
+{
+    return m->bpos ? (Py_ssize_t)m->bpos[k >> BLOCK_SHIFT] + (k & (BLOCK - 1)) : k;
+}
 
 typedef struct {
     seg_t *v;
@@ -498,6 +517,29 @@ static Py_ssize_t upper(const int64_t *v, Py_ssize_t lo, Py_ssize_t hi, int64_t 
     return upper_s((scol_t){(const char *)v, (Py_ssize_t)sizeof(int64_t)}, lo, hi, x);
 }
 
+/* upper_s over one thread's segments [lo, hi) of the by-thread order.  With
+ * blocks, the blocks that begin inside the range are searched first by their
+ * first start (in memory), then the one block left: a search reads one block
+ * of the store, not a segment in every part of the trace. */
+static Py_ssize_t seg_upper(const model_t *m, Py_ssize_t lo, Py_ssize_t hi, int64_t x)
+{
+    if (!m->bpos || hi - lo <= 1)
+        return m->bpos ? (lo < hi && G64(m->start, PHYS(m, lo)) <= x ? hi : lo)
+                       : upper_s(m->start, lo, hi, x);
+    Py_ssize_t first = (lo >> BLOCK_SHIFT) + 1, a = first, z = ((hi - 1) >> BLOCK_SHIFT) + 1;
+    while (a < z) {                   /* the first block (of those) starting after x */
+        Py_ssize_t mid = a + (z - a) / 2;
+        if (m->bfirst[mid] <= x)
+            a = mid + 1;
+        else
+            z = mid;
+    }
+    Py_ssize_t base = a > first ? (a - 1) << BLOCK_SHIFT : lo;
+    Py_ssize_t limit = a < ((hi - 1) >> BLOCK_SHIFT) + 1 ? a << BLOCK_SHIFT : hi;
+    Py_ssize_t b = PHYS(m, base);     /* [base, limit) lies in one block: contiguous */
+    return base + upper_s(m->start, b, b + (limit - base), x) - b;
+}
+
 static int seg_push(seglist_t *l, int64_t start, int64_t end, int state, int64_t cpu,
                     int src_kind, int64_t src_id)
 {
@@ -527,17 +569,18 @@ static int clipped(const model_t *m, int64_t tid, int64_t start, int64_t end, se
                 return -1;
     } else {
         Py_ssize_t lo = m->off[t], hi = m->off[t + 1];
-        Py_ssize_t k = upper_s(m->start, lo, hi, start) - 1;
+        Py_ssize_t k = seg_upper(m, lo, hi, start) - 1;
         if (k < lo)
             k = lo;
         for (; k < hi; k++) {
-            int64_t s = G64(m->start, k), e = G64(m->end, k);
+            Py_ssize_t r = PHYS(m, k);
+            int64_t s = G64(m->start, r), e = G64(m->end, r);
             if (s >= end)
                 break;
             if (e <= start || e <= s)
                 continue;
-            if (seg_push(out, s > start ? s : start, e < end ? e : end, G8(m->state, k),
-                         G64(m->cpu, k), G8(m->src_kind, k), G64(m->src_id, k)) < 0)
+            if (seg_push(out, s > start ? s : start, e < end ? e : end, G8(m->state, r),
+                         G64(m->cpu, r), G8(m->src_kind, r), G64(m->src_id, r)) < 0)
                 return -1;
         }
     }
@@ -574,6 +617,71 @@ static int timeline_columns(model_t *m, const arr_t *arr, int64_t begin, const c
         return -1;
     }
     return 0;
+}
+
+/* The store's blocks (bpos, bfirst: None for a store in by-thread order) and the
+ * mappings to hand back as the walk goes (a tuple of buffers, or None) into m;
+ * -1 with an exception when they do not fit the columns (a crafted cache entry
+ * must not make the walk read outside them).  held: 2 + 4 arr_t. */
+static int store_layout(model_t *m, PyObject *bpos, PyObject *bfirst, int shift,
+                        PyObject *release, Py_ssize_t nrecords, arr_t *held, const char *what)
+{
+    if (bpos != Py_None || bfirst != Py_None) {
+        if (shift < 0 || shift > 20) {
+            PyErr_Format(PyExc_ValueError, "%s: blocks of 2**%d segments", what, shift);
+            return -1;
+        }
+        m->bshift = shift;
+        if (arr_get(bpos, &held[0], 8, 0, what) < 0 || arr_get(bfirst, &held[1], 8, 0, what) < 0)
+            return -1;
+        Py_ssize_t total = m->ntids ? m->off[m->ntids] : 0;
+        Py_ssize_t nblocks = (total + BLOCK - 1) >> BLOCK_SHIFT;
+        if (N(held[0]) != nblocks || N(held[1]) != nblocks) {
+            PyErr_Format(PyExc_ValueError, "%s: %zd blocks expected", what, nblocks);
+            return -1;
+        }
+        const int64_t *pos = I64(held[0]);
+        for (Py_ssize_t b = 0; b < nblocks; b++) {
+            Py_ssize_t size = total - (b << BLOCK_SHIFT) < BLOCK ? total - (b << BLOCK_SHIFT)
+                                                                 : BLOCK;
+            if (pos[b] < 0 || pos[b] > nrecords - size) {
+                PyErr_Format(PyExc_ValueError, "%s: block %zd out of the records", what, b);
+                return -1;
+            }
+        }
+        m->bpos = pos;
+        m->bfirst = I64(held[1]);
+    }
+    if (release != Py_None) {
+        if (!PyTuple_Check(release) || PyTuple_GET_SIZE(release) > 4) {
+            PyErr_Format(PyExc_TypeError, "%s: release must be a tuple of at most 4 buffers",
+                         what);
+            return -1;
+        }
+        for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(release); i++) {
+            arr_t *a = &held[2 + i];
+            if (PyObject_GetBuffer(PyTuple_GET_ITEM(release, i), &a->view, PyBUF_SIMPLE) < 0)
+                return -1;
+            a->held = 1;
+            m->release[m->nrelease].p = a->view.buf;
+            m->release[m->nrelease].len = (size_t)a->view.len;
+            m->nrelease++;
+        }
+    }
+    return 0;
+}
+
+/* Hand back the pages of the store's mappings read so far: a walk in time order
+ * over a store laid out by time then holds only what it reads now (the page
+ * cache keeps them; reading them again maps them again). */
+static void release_pages(const model_t *m)
+{
+    for (int i = 0; i < m->nrelease; i++) {
+        uintptr_t p = (uintptr_t)m->release[i].p, page = 4096;
+        uintptr_t from = p & ~(page - 1);
+        if (m->release[i].len)
+            madvise((void *)from, m->release[i].len + (p - from), MADV_DONTNEED);
+    }
 }
 
 static int rlog_push(rlog_t *l, int64_t ref, int64_t s, int64_t e)
@@ -757,13 +865,14 @@ static int64_t waiting_cpu(const model_t *m, int64_t tid, const seg_t *seg)
     Py_ssize_t t = find_sorted(m->tids, m->ntids, tid);
     if (t >= 0) {
         Py_ssize_t lo = m->off[t], hi = m->off[t + 1];
-        Py_ssize_t k = upper_s(m->start, lo, hi, seg->end) - 1;
+        Py_ssize_t k = seg_upper(m, lo, hi, seg->end) - 1;
         if (k < lo)
             k = lo;
         for (; k < hi; k++) {
-            if (G64(m->start, k) >= seg->end && G8(m->state, k) == S_RUNNING)
-                return G64(m->cpu, k);
-            if (G64(m->start, k) > seg->end)
+            Py_ssize_t r = PHYS(m, k);
+            if (G64(m->start, r) >= seg->end && G8(m->state, r) == S_RUNNING)
+                return G64(m->cpu, r);
+            if (G64(m->start, r) > seg->end)
                 break;
         }
     }
@@ -939,6 +1048,7 @@ static PyObject *table_list(table_t *t, int with_edges)
 
 #define MAX_JOBS 8
 #define MIN_PER_JOB 2048              /* intervals: fewer are not worth a thread */
+#define RELEASE_EVERY 4096            /* intervals a job walks between page releases */
 
 typedef struct {
     model_t m;                        /* shares the store; its own accumulators */
@@ -956,6 +1066,8 @@ static void *run_job(void *arg)
     model_t *m = &j->m;
     int64_t via[64];
     for (Py_ssize_t k = j->lo; k < j->hi; k++) {
+        if (m->nrelease && (k - j->lo) % RELEASE_EVERY == RELEASE_EVERY - 1)
+            release_pages(m);
         Py_ssize_t i = j->walk ? (Py_ssize_t)j->walk[k] : k;
         m->interval = i;
         m->step = 0;
@@ -1130,14 +1242,17 @@ static PyObject *analyse(PyObject *self, PyObject *args)
     Py_ssize_t log_limit = 65536;
     arr_t arr[18] = {{{0}}};
     arr_t walk_arr = {{0}};
-    PyObject *walk_obj = Py_None;
+    PyObject *walk_obj = Py_None, *bpos = Py_None, *bfirst = Py_None, *release = Py_None;
+    int shift = 0;
+    arr_t layout[6] = {{{0}}};
     const int64_t *walk = NULL;
     PyObject *result = NULL;
     model_t m = {0};
-    if (!PyArg_ParseTuple(args, "OOOOOOOOLOOOOOOOOOOip|iiOn", &o[0], &o[1], &o[2], &o[3], &o[4],
-                          &o[5], &o[6], &o[7], &begin, &o[8], &o[9], &o[10], &o[11], &o[12],
-                          &o[16], &o[17], &o[13], &o[14], &o[15], &max_depth, &with_edges,
-                          &threads, &min_per_job, &walk_obj, &log_limit))
+    if (!PyArg_ParseTuple(args, "OOOOOOOOLOOOOOOOOOOip|iiOnOOiO", &o[0], &o[1], &o[2], &o[3],
+                          &o[4], &o[5], &o[6], &o[7], &begin, &o[8], &o[9], &o[10], &o[11],
+                          &o[12], &o[16], &o[17], &o[13], &o[14], &o[15], &max_depth,
+                          &with_edges, &threads, &min_per_job, &walk_obj, &log_limit, &bpos,
+                          &bfirst, &shift, &release))
         return NULL;
     m.log_limit = log_limit > 0 ? (size_t)log_limit : 1;
     static const Py_ssize_t sizes[18] = {8, 8, 8, 8, 1, 8, 1, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8};
@@ -1145,7 +1260,8 @@ static PyObject *analyse(PyObject *self, PyObject *args)
         if ((STRIDED_ANALYSE(i) ? arr_get_strided(o[i], &arr[i], sizes[i], "analyse")
                                 : arr_get(o[i], &arr[i], sizes[i], 0, "analyse")) < 0)
             goto done;
-    if (timeline_columns(&m, arr, begin, "analyse") < 0)
+    if (timeline_columns(&m, arr, begin, "analyse") < 0
+        || store_layout(&m, bpos, bfirst, shift, release, N(arr[2]), layout, "analyse") < 0)
         goto done;
     m.cpus = I64(arr[8]); m.cpu_off = I64(arr[9]); m.sw_ts = scol(&arr[10]);
     m.sw_next = scol(&arr[11]); m.sw_prev = scol(&arr[12]); m.ncpus = N(arr[8]);
@@ -1297,6 +1413,7 @@ done:
     free(m.pfinal.v);
     arr_release(arr, 18);
     arr_release(&walk_arr, 1);
+    arr_release(layout, 6);
     return result;
 }
 
@@ -1677,10 +1794,13 @@ static PyObject *explain(PyObject *self, PyObject *args)
     explain_t one = {0};
     int64_t *order = NULL, *lo = NULL, *hi = NULL, *part_off = NULL, *seg_off = NULL;
     int64_t *flags = NULL;
-    if (!PyArg_ParseTuple(args, "OOOOOOOOLOOOOOOOOOOOOOOOOii", &o[0], &o[1], &o[2], &o[3],
+    PyObject *bpos = Py_None, *bfirst = Py_None;
+    int shift = 0;
+    arr_t layout[6] = {{{0}}};
+    if (!PyArg_ParseTuple(args, "OOOOOOOOLOOOOOOOOOOOOOOOOii|OOi", &o[0], &o[1], &o[2], &o[3],
                           &o[4], &o[5], &o[6], &o[7], &begin, &o[8], &o[9], &o[10], &o[11],
                           &o[12], &o[13], &o[14], &o[15], &o[16], &o[17], &o[18], &o[19],
-                          &o[20], &o[21], &o[22], &o[23], &max_depth, &want))
+                          &o[20], &o[21], &o[22], &o[23], &max_depth, &want, &bpos, &bfirst, &shift))
         return NULL;
     static const Py_ssize_t sizes[25] = {8, 8, 8, 8, 1, 8, 1, 8, 8, 8, 8, 8, 8, 8, 8,
                                          8, 8, 8, 1, 8, 1, 8, 8, 8, 0};
@@ -1688,7 +1808,8 @@ static PyObject *explain(PyObject *self, PyObject *args)
         if ((STRIDED_EXPLAIN(i) ? arr_get_strided(o[i], &arr[i], sizes[i], "explain")
                                 : arr_get(o[i], &arr[i], sizes[i], 0, "explain")) < 0)
             goto done;
-    if (timeline_columns(&m, arr, begin, "explain") < 0)
+    if (timeline_columns(&m, arr, begin, "explain") < 0
+        || store_layout(&m, bpos, bfirst, shift, Py_None, N(arr[2]), layout, "explain") < 0)
         goto done;
     m.cpus = I64(arr[8]); m.cpu_off = I64(arr[9]); m.sw_ts = scol(&arr[10]);
     m.sw_next = scol(&arr[11]); m.sw_prev = scol(&arr[12]); m.ncpus = N(arr[8]);
@@ -1778,6 +1899,7 @@ done:
     free(seg_off);
     free(flags);
     arr_release(arr, 25);
+    arr_release(layout, 6);
     return result;
 }
 

@@ -169,12 +169,12 @@ class SchedModel:
             return [Segment(self.begin_ns, OPEN_END, UNKNOWN)]
         lo, hi = rows if first is None else (first, last)
         states, reasons = _store.STATE_NAMES, _store.REASON_NAMES
+        found = st.segment_rows(lo, hi)
         return [Segment(start, end, states[state], None if cpu == _store.NO_CPU else cpu,
                         self._source(kind, ident), reasons[reason])
                 for start, end, state, cpu, kind, ident, reason in zip(
-                    st.start[lo:hi].tolist(), st.end[lo:hi].tolist(), st.state[lo:hi].tolist(),
-                    st.cpu[lo:hi].tolist(), st.src_kind[lo:hi].tolist(),
-                    st.src_id[lo:hi].tolist(), st.reason[lo:hi].tolist())]
+                    *(found[name].tolist() for name in (
+                        "start", "end", "state", "cpu", "src_kind", "src_id", "reason")))]
 
     def _source(self, kind: int, ident: int) -> Source | None:
         """A stored source code as a Source."""
@@ -322,9 +322,8 @@ class SchedModel:
         if rows is None:
             return self._stored_timeline(tid)
         lo, hi = rows
-        starts = self.store.start[lo:hi]
-        first = max(int(np.searchsorted(starts, start, side="right")) - 1, 0)
-        last = min(int(np.searchsorted(starts, end, side="left")) + after, hi - lo)
+        first = max(self.store.search(lo, hi, start, "right") - lo - 1, 0)
+        last = min(self.store.search(lo, hi, end, "left") - lo + after, hi - lo)
         return self._stored_timeline(tid, lo + first, lo + max(last, first + 1))
 
     def running_cpu_after(self, tid: int, at: int) -> int | None:

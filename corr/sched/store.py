@@ -10,9 +10,19 @@ sources the log found for them as the pass went (``sources.py``).  A log
 that spilled to disk gets a store on disk, mapped (``corr.spill``).
 
 Columns: ``tids`` (sorted) and ``off`` index the segments of each thread
-(``off[i]:off[i+1]``); per segment ``start``, ``end``, ``state``,
-``cpu`` (``NO_CPU`` for none), ``src_kind``/``src_id`` (what woke a
-sleep; ``-1``: never woken) and ``reason``.
+(``off[i]:off[i+1]``, in the *by-thread order*); per segment ``start``,
+``end``, ``state``, ``cpu`` (``NO_CPU`` for none), ``src_kind``/``src_id``
+(what woke a sleep; ``-1``: never woken) and ``reason``.
+
+A store on disk is laid out by time: the by-thread order is cut into
+blocks of ``BLOCK`` segments, and the blocks are written in the order of
+their first segment's start (``bpos``: where each block's records are;
+``bfirst``: that start, kept in memory for the binary searches).  The
+explanations walk the intervals in time order, so what they read of the
+store at any moment is a few neighbouring stretches of the file, and the
+pages behind are handed back as they go: laid out by thread, every
+thread's part of the file was read again and again, and all of it stayed
+resident.  A store in memory keeps the by-thread order (``bpos`` None).
 """
 
 from __future__ import annotations
@@ -39,6 +49,18 @@ STATE_NAMES = ("running", "runnable", "blocked", "exited", "unknown")
 REASON_NAMES = (None, "preempted", "woken", "new")
 MODEL_EVENTS_ENV = "CORR_MODEL_EVENTS"
 DEFAULT_MODEL_EVENTS = 1 << 20
+BLOCK_ENV = "CORR_STORE_BLOCK"
+DEFAULT_BLOCK_SHIFT = 6   # 64 segments a block of a store laid out by time
+
+
+def block_shift() -> int:
+    """log2 of the segments in a block (``CORR_STORE_BLOCK``, a power of two: tests
+    force blocks of a few segments with it)."""
+    try:
+        n = int(os.environ.get(BLOCK_ENV, ""))
+    except ValueError:
+        return DEFAULT_BLOCK_SHIFT
+    return min(max(n, 1).bit_length() - 1, 20)
 
 
 def available() -> bool:
@@ -219,6 +241,69 @@ def _by_thread(log: SchedLog, buckets: list[tuple[int, int]]):
     return [_Part(dealt, k) for k in range(len(buckets))], dealt
 
 
+class _Blocks:
+    """Segments in the by-thread order, written a block of ``BLOCK`` at a time in the
+    order of the blocks' first starts (each bucket of threads on its own: a
+    bucket's blocks are sorted among themselves); a bucket's last, partial
+    block waits for the next bucket's first segments."""
+
+    def __init__(self, out: _Columns):
+        self.shift = block_shift()
+        self.out = out
+        self.carry = np.zeros(0, dtype=SEGMENT)
+        self.written = 0
+        self.pos: list[np.ndarray] = []
+        self.first: list[np.ndarray] = []
+
+    def add(self, records: np.ndarray, last: bool = False) -> None:
+        block = 1 << self.shift
+        if len(self.carry):           # the last bucket's short block, made whole first
+            need = block - len(self.carry)
+            head, records = np.concatenate((self.carry, records[:need])), records[need:]
+            self.carry = np.zeros(0, dtype=SEGMENT)
+            if len(head) < block and not last:
+                self.carry = head
+                return
+            self._place(head)
+        whole = len(records) // block * block
+        if whole:
+            self._place(records[:whole])
+        rest = records[whole:]
+        if last:
+            if len(rest):
+                self._place(rest)
+        else:
+            self.carry = rest.copy()
+
+    def _place(self, records: np.ndarray) -> None:
+        """Write ``records`` (whole blocks, the last maybe short) a block at a time, by
+        their first starts."""
+        block = 1 << self.shift
+        first = np.ascontiguousarray(records["start"][::block])
+        order = np.argsort(first, kind="stable")
+        sizes = np.full(len(first), block, dtype=np.int64)
+        sizes[-1] = len(records) - (len(first) - 1) * block
+        # Block order[i] goes i-th: its records after those of the blocks before it.
+        placed = np.concatenate(([0], np.cumsum(sizes[order])[:-1]))
+        pos = np.empty(len(first), dtype=np.int64)
+        pos[order] = self.written + placed
+        if sizes[-1] == block:        # whole blocks: moved as rows of bytes
+            rows = np.ascontiguousarray(records).view(np.uint8).reshape(len(first), -1)
+            self.out.append("segments", rows[order].view(SEGMENT).reshape(-1))
+        else:
+            rows = (order[:, None] * block + np.arange(block)).reshape(-1)
+            self.out.append("segments", records[rows[rows < len(records)]])
+        self.written += len(records)
+        self.pos.append(pos)
+        self.first.append(first)
+
+    def finish(self) -> tuple[np.ndarray, np.ndarray, int]:
+        """(bpos, bfirst, block shift) of every block, once the last bucket is in."""
+        self.add(np.zeros(0, dtype=SEGMENT), last=True)
+        join = lambda parts: np.concatenate(parts) if parts else np.zeros(0, np.int64)  # noqa: E731
+        return join(self.pos), join(self.first), self.shift
+
+
 class TimelineStore:
     """All thread timelines of a log, built a bucket of threads at a time.
 
@@ -236,6 +321,7 @@ class TimelineStore:
         late = WAKEUP if log.has_waking else -1
         # At most one segment per event, plus a first and a last per thread.
         out = _Columns({"segments": SEGMENT}, 3 * total + 1, on_disk)
+        blocks = _Blocks(out) if on_disk else None
         tids, firsts, count = [], [], 0
         for source in sources:
             events, kinds, idents = _thread_events(source, late)
@@ -253,7 +339,10 @@ class TimelineStore:
             woken = np.flatnonzero(wake >= 0)
             records["src_kind"][woken] = kinds[wake[woken]]
             records["src_id"][woken] = idents[wake[woken]]
-            out.append("segments", records)
+            if blocks is not None:
+                blocks.add(records)
+            else:
+                out.append("segments", records)
             # Segments come grouped by thread, in tid order: the index is where tid changes.
             if made:
                 first = np.concatenate(([0], np.flatnonzero(tid[1:] != tid[:-1]) + 1))
@@ -264,6 +353,10 @@ class TimelineStore:
         if dealt is not None:
             dealt.close()
         del sources
+        self.bpos = self.bfirst = None
+        self.bshift = 0
+        if blocks is not None:
+            self.bpos, self.bfirst, self.bshift = blocks.finish()
         segments = out.arrays()["segments"]
         if out.mapped is not None:
             self._mapped.append(out.mapped)
@@ -338,9 +431,38 @@ class TimelineStore:
         for mapped in self._mapped:
             mapped.release_pages()
 
+    def segment_rows(self, lo: int, hi: int) -> np.ndarray:
+        """Segments ``lo:hi`` of the by-thread order, as records (a copy)."""
+        if self.bpos is None:
+            return np.array(self.segments[lo:hi])
+        k = np.arange(lo, hi, dtype=np.int64)
+        return self.segments[self.bpos[k >> self.bshift] + (k & ((1 << self.bshift) - 1))]
+
+    def search(self, lo: int, hi: int, x: int, side: str) -> int:
+        """``np.searchsorted`` of ``x`` in the starts of segments ``lo:hi`` (one thread's),
+        as a position in the by-thread order; a store laid out by time reads one block."""
+        if self.bpos is None:
+            return lo + int(np.searchsorted(self.start[lo:hi], x, side=side))
+        shift = self.bshift
+        b0, b1 = (lo >> shift) + 1, (hi - 1) >> shift        # the blocks beginning inside
+        j = int(np.searchsorted(self.bfirst[b0:b1 + 1], x, side=side)) if b1 >= b0 else 0
+        base = lo if j == 0 else (b0 + j - 1) << shift
+        limit = (b0 + j) << shift if b0 + j <= b1 else hi
+        return base + int(np.searchsorted(self.segment_rows(base, limit)["start"], x, side=side))
+
+    def layout(self) -> tuple:
+        """What the C walks take after the columns: (bpos, bfirst, block shift)."""
+        return self.bpos, self.bfirst, self.bshift
+
+    def mappings(self) -> tuple:
+        """The mapped files' bytes, for the C walk to hand their pages back as it goes."""
+        return tuple(m.whole() for m in self._mapped)
+
     # What a store is made of (``from_records`` takes them back): per thread, per
-    # segment (records), per CPU, per switch (records, and their positions).
-    PARTS = ("tids", "off", "segments", "cpus", "cpu_off", "switch_records", "switch_seq")
+    # segment (records), per CPU, per switch (records, and their positions), the
+    # blocks of a store laid out by time (empty: by thread).
+    PARTS = ("tids", "off", "segments", "cpus", "cpu_off", "switch_records", "switch_seq",
+             "bpos", "bfirst", "bshift")
     # The segments' fields, each read as a column.
     COLUMNS = ("tids", "off", "start", "end", "state", "cpu", "src_kind", "src_id", "reason")
 
@@ -352,6 +474,11 @@ class TimelineStore:
         self.begin_ns = begin_ns
         self._mapped = []
         self.tids, self.off = parts["tids"], parts["off"]
+        blocked = len(parts["bpos"]) or len(parts["bfirst"])
+        self.bpos = np.asarray(parts["bpos"], dtype=np.int64) if blocked else None
+        self.bfirst = np.asarray(parts["bfirst"], dtype=np.int64) if blocked else None
+        shift = np.asarray(parts["bshift"], dtype=np.int64)
+        self.bshift = int(shift[0]) if blocked and len(shift) == 1 else 0
         self._set(_as(parts["segments"], SEGMENT), parts["cpus"], parts["cpu_off"],
                   _as(parts["switch_records"], SWITCH), parts["switch_seq"])
         return self
