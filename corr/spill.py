@@ -19,6 +19,7 @@ import mmap
 import os
 import pickle
 import tempfile
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -53,42 +54,69 @@ def _unlinked(prefix: str):
 
 
 class SpillFile:
-    """Sealed chunks (a dict of columns each), pickled one after the other."""
+    """Sealed chunks (a dict of columns each), each column pickled on its own, so that
+    a reader of some columns unpickles only those (a table's numbers are read
+    without the strings and field values beside them)."""
 
     def __init__(self, prefix: str = "corr-intervals-"):
         self.file = _unlinked(prefix)
-        self.places: list[tuple[int, int]] = []     # (offset, length) of each chunk
+        self.places: list[dict[str, tuple[int, int]]] = []  # per chunk, (offset, length) a column
         self.first_rows: list[int] = [0]            # the first row of each chunk, then the end
-        self._last: tuple[int, dict] | None = None  # the chunk read last
+        self._last: SpilledChunk | None = None      # the chunk read last, with what it loaded
 
     def add(self, columns: dict, rows: int) -> None:
         """One more chunk; recorded only once all of it is written (a failed write
         leaves the chunks before it readable)."""
-        data = pickle.dumps(columns, protocol=pickle.HIGHEST_PROTOCOL)
         offset = self.file.seek(0, os.SEEK_END)
-        self.file.write(data)
+        places = {}
+        for name, values in columns.items():
+            data = pickle.dumps(values, protocol=pickle.HIGHEST_PROTOCOL)
+            self.file.write(data)
+            places[name] = (offset, len(data))
+            offset += len(data)
         self.file.flush()
-        self.places.append((offset, len(data)))
+        self.places.append(places)
         self.first_rows.append(self.first_rows[-1] + rows)
 
     @property
     def rows(self) -> int:
         return self.first_rows[-1]
 
-    def chunk(self, k: int) -> dict:
-        """Chunk ``k``'s columns (the last one read is kept)."""
-        if self._last is not None and self._last[0] == k:
-            return self._last[1]
-        offset, length = self.places[k]
+    def chunk(self, k: int) -> "SpilledChunk":
+        """Chunk ``k``'s columns, each read when first asked for (the last chunk is kept
+        with what was read of it)."""
+        if self._last is None or self._last.k != k:
+            self._last = SpilledChunk(self, k)
+        return self._last
+
+    def column(self, k: int, name: str):
+        offset, length = self.places[k][name]
         data = os.pread(self.file.fileno(), length, offset)
         if len(data) != length:
             raise OSError(f"a spill file ended {length - len(data)} bytes early")
-        columns = pickle.loads(data)
-        self._last = (k, columns)
-        return columns
+        return pickle.loads(data)
 
     def close(self) -> None:
         self.file.close()
+
+
+class SpilledChunk(Mapping):
+    """One sealed chunk's columns by name, each unpickled on first use."""
+
+    def __init__(self, spill: SpillFile, k: int):
+        self.spill, self.k = spill, k
+        self.loaded: dict = {}
+
+    def __getitem__(self, name: str):
+        if name not in self.loaded:
+            self.loaded[name] = self.spill.column(self.k, name)
+        return self.loaded[name]
+
+    def __iter__(self):
+        return iter(self.spill.places[self.k])
+
+    def __len__(self) -> int:
+        return len(self.spill.places[self.k])
 
 
 class MappedColumns:
@@ -131,6 +159,11 @@ class MappedColumns:
         """Every column as a read-only array over the mapping."""
         if self._map is None:
             self._map = mmap.mmap(self.file.fileno(), self.length, prot=mmap.PROT_READ)
+            # A walk reads a record here and there: map a page per read, not the 64 KB
+            # around it (fault-around) nor a 2 MB folio.
+            for advice in ("MADV_NOHUGEPAGE", "MADV_RANDOM"):
+                if hasattr(mmap, advice):
+                    self._map.madvise(getattr(mmap, advice))
         return {name: np.frombuffer(self._map, dtype=dtype, count=self.sizes[name],
                                     offset=self.base[name])
                 for name, dtype in self.dtypes.items()}

@@ -269,3 +269,12 @@ def test_shared_traces_explained_in_c_equal_the_reference(name, monkeypatch):
             assert found.breakdown == want.breakdown, i
     for i in list(explained)[:20]:
         assert r.interval(i) == rows[order.tolist().index(i)]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.integers(-3, 40), max_size=300), st.sampled_from([1, 2, 7, 1 << 16]))
+def test_threads_first_seen_in_chunks_are_in_the_order_a_walk_meets_them(values, chunk):
+    """The blame graph's node order: each distinct value where it first appears, found a
+    chunk at a time as a dict would find it over the whole column."""
+    column = np.asarray(values, dtype=np.int64)
+    assert scheduling._first_seen(column, chunk) == list(dict.fromkeys(values))

@@ -90,15 +90,16 @@ class _Values(ValuesView):
 
 
 class _ByRow:
-    """A column of some intervals only, read by interval index (``rows`` sorted)."""
+    """A column of some intervals only, read by interval index: ``rows`` sorted, and
+    ``at`` where each of them is in ``values`` (kept in the caller's order: no copy)."""
 
-    __slots__ = ("rows", "values")
+    __slots__ = ("rows", "at", "values")
 
-    def __init__(self, rows: np.ndarray, values: np.ndarray):
-        self.rows, self.values = rows, values
+    def __init__(self, rows: np.ndarray, at: np.ndarray, values: np.ndarray):
+        self.rows, self.at, self.values = rows, at, values
 
     def __getitem__(self, i):
-        return self.values[np.searchsorted(self.rows, i)]
+        return self.values[self.at[np.searchsorted(self.rows, i)]]
 
 
 class LazyAnalyses(Mapping):
@@ -120,9 +121,9 @@ class LazyAnalyses(Mapping):
         self._order = np.asarray(indexes, dtype=np.int64)  # slowest first
         by_row = np.argsort(self._order, kind="stable")
         self._sorted = self._order[by_row]
-        self._tids = _ByRow(self._sorted, np.asarray(tids, dtype=np.int64)[by_row])
-        self._start = _ByRow(self._sorted, np.asarray(start, dtype=np.int64)[by_row])
-        self._end = _ByRow(self._sorted, np.asarray(end, dtype=np.int64)[by_row])
+        self._tids = _ByRow(self._sorted, by_row, np.asarray(tids, dtype=np.int64))
+        self._start = _ByRow(self._sorted, by_row, np.asarray(start, dtype=np.int64))
+        self._end = _ByRow(self._sorted, by_row, np.asarray(end, dtype=np.int64))
         self._threads = threads
         self._names: bulk.Names | None = None
 
@@ -370,6 +371,9 @@ def analyse(rule_result, model: SchedModel, limit: int = DEFAULT_LIMIT,
     chosen_tids = tids[chosen].astype(np.int64)
     start = table.ints_at("start_ns", chosen)
     end = start + durations[chosen]
+    if len(chosen) >= 1 << 20:
+        from ..engine.memory import release_freed_memory
+        release_freed_memory()    # the sorts' and the reads' leftovers, before the walk's peak
     if bulk.available(model):
         found = bulk.totals(model, chosen_tids, start, end)
         out.intervals = LazyAnalyses(model, chosen, chosen_tids, start, end, threads)
@@ -391,11 +395,15 @@ def analyse(rule_result, model: SchedModel, limit: int = DEFAULT_LIMIT,
     return out
 
 
-def _first_seen(values: np.ndarray) -> list[int]:
+def _first_seen(values: np.ndarray, chunk: int = 1 << 16) -> list[int]:
     """The distinct values in the order they first appear (``dict.fromkeys``, without
-    an object per value)."""
-    distinct, first = np.unique(values, return_index=True)
-    return distinct[np.argsort(first)].tolist()
+    an object per value, nor a sort of all of them at once)."""
+    seen: dict[int, int] = {}
+    for lo in range(0, len(values), chunk):
+        distinct, first = np.unique(values[lo:lo + chunk], return_index=True)
+        for value, at in zip(distinct.tolist(), first.tolist()):
+            seen.setdefault(value, lo + at)
+    return sorted(seen, key=seen.__getitem__)
 
 
 def _fast_breakdowns(rule_result, model, tids, durations) -> list:

@@ -435,6 +435,9 @@ typedef struct {
      * without (bpos NULL), record k. */
     const int64_t *bpos, *bfirst;
     int bshift;                       /* BLOCK_SHIFT: log2 of the segments in a block */
+    /* The switches' times at every BLOCK-th switch (NULL: none), in memory: the
+     * same first step for the searches of a CPU's switches. */
+    const int64_t *sw_fence;
     /* Mapped files whose pages the walk hands back as it goes (see run_job). */
     struct { void *p; size_t len; } release[4];
     int nrelease;
@@ -517,27 +520,36 @@ static Py_ssize_t upper(const int64_t *v, Py_ssize_t lo, Py_ssize_t hi, int64_t 
     return upper_s((scol_t){(const char *)v, (Py_ssize_t)sizeof(int64_t)}, lo, hi, x);
 }
 
-/* upper_s over one thread's segments [lo, hi) of the by-thread order.  With
- * blocks, the blocks that begin inside the range are searched first by their
- * first start (in memory), then the one block left: a search reads one block
- * of the store, not a segment in every part of the trace. */
-static Py_ssize_t seg_upper(const model_t *m, Py_ssize_t lo, Py_ssize_t hi, int64_t x)
+/* upper_s over rows [lo, hi) of v (a thread's segments, a CPU's switches), row k
+ * being record bpos[k >> shift] + the rest (bpos NULL: record k), helped by
+ * fence, the value at every 2**shift-th row (NULL: none).  The blocks that begin
+ * inside the range are searched first by their first value (in memory), then
+ * the one block left: a search reads one block of a mapped store, not a record
+ * in every part of the trace. */
+static Py_ssize_t fenced_upper(scol_t v, const int64_t *fence, const int64_t *bpos, int shift,
+                               Py_ssize_t lo, Py_ssize_t hi, int64_t x)
 {
-    if (!m->bpos || hi - lo <= 1)
-        return m->bpos ? (lo < hi && G64(m->start, PHYS(m, lo)) <= x ? hi : lo)
-                       : upper_s(m->start, lo, hi, x);
-    Py_ssize_t first = (lo >> BLOCK_SHIFT) + 1, a = first, z = ((hi - 1) >> BLOCK_SHIFT) + 1;
+#define ROW(k) (bpos ? (Py_ssize_t)bpos[(k) >> shift] + ((k) & (((Py_ssize_t)1 << shift) - 1)) : (k))
+    if (!fence || hi - lo <= 1)
+        return bpos ? (lo < hi && G64(v, ROW(lo)) <= x ? hi : lo) : upper_s(v, lo, hi, x);
+    Py_ssize_t first = (lo >> shift) + 1, last = (hi - 1) >> shift, a = first, z = last + 1;
     while (a < z) {                   /* the first block (of those) starting after x */
         Py_ssize_t mid = a + (z - a) / 2;
-        if (m->bfirst[mid] <= x)
+        if (fence[mid] <= x)
             a = mid + 1;
         else
             z = mid;
     }
-    Py_ssize_t base = a > first ? (a - 1) << BLOCK_SHIFT : lo;
-    Py_ssize_t limit = a < ((hi - 1) >> BLOCK_SHIFT) + 1 ? a << BLOCK_SHIFT : hi;
-    Py_ssize_t b = PHYS(m, base);     /* [base, limit) lies in one block: contiguous */
-    return base + upper_s(m->start, b, b + (limit - base), x) - b;
+    Py_ssize_t base = a > first ? (a - 1) << shift : lo;
+    Py_ssize_t limit = a <= last ? a << shift : hi;
+    Py_ssize_t b = ROW(base);         /* [base, limit) lies in one block: contiguous */
+    return base + upper_s(v, b, b + (limit - base), x) - b;
+#undef ROW
+}
+
+static Py_ssize_t seg_upper(const model_t *m, Py_ssize_t lo, Py_ssize_t hi, int64_t x)
+{
+    return fenced_upper(m->start, m->bfirst, m->bpos, m->bshift, lo, hi, x);
 }
 
 static int seg_push(seglist_t *l, int64_t start, int64_t end, int state, int64_t cpu,
@@ -624,7 +636,8 @@ static int timeline_columns(model_t *m, const arr_t *arr, int64_t begin, const c
  * -1 with an exception when they do not fit the columns (a crafted cache entry
  * must not make the walk read outside them).  held: 2 + 4 arr_t. */
 static int store_layout(model_t *m, PyObject *bpos, PyObject *bfirst, int shift,
-                        PyObject *release, Py_ssize_t nrecords, arr_t *held, const char *what)
+                        PyObject *sw_fence, PyObject *release, Py_ssize_t nrecords,
+                        Py_ssize_t nswitches, arr_t *held, const char *what)
 {
     if (bpos != Py_None || bfirst != Py_None) {
         if (shift < 0 || shift > 20) {
@@ -651,6 +664,20 @@ static int store_layout(model_t *m, PyObject *bpos, PyObject *bfirst, int shift,
         }
         m->bpos = pos;
         m->bfirst = I64(held[1]);
+    }
+    if (sw_fence != Py_None) {
+        if (shift < 0 || shift > 20) {
+            PyErr_Format(PyExc_ValueError, "%s: blocks of 2**%d switches", what, shift);
+            return -1;
+        }
+        if (arr_get(sw_fence, &held[6], 8, 0, what) < 0)
+            return -1;
+        if (N(held[6]) != (nswitches + ((Py_ssize_t)1 << shift) - 1) >> shift) {
+            PyErr_Format(PyExc_ValueError, "%s: a switch fence of the wrong size", what);
+            return -1;
+        }
+        m->bshift = shift;
+        m->sw_fence = I64(held[6]);
     }
     if (release != Py_None) {
         if (!PyTuple_Check(release) || PyTuple_GET_SIZE(release) > 4) {
@@ -892,7 +919,7 @@ static int preempted(model_t *m, int64_t tid, const seg_t *seg, int edges)
     Py_ssize_t lo = m->cpu_off[c], hi = m->cpu_off[c + 1];
     const scol_t ts = m->sw_ts;
     /* SchedModel.occupants: who held the CPU, piece by piece. */
-    Py_ssize_t i = upper_s(ts, lo, hi, seg->start) - 1;
+    Py_ssize_t i = fenced_upper(ts, m->sw_fence, NULL, m->bshift, lo, hi, seg->start) - 1;
     int64_t current = i >= lo ? G64(m->sw_next, i) : G64(m->sw_prev, lo);
     int64_t occupant = i >= lo ? G64(m->sw_next_i, i) : G64(m->sw_prev_i, lo);
     int64_t at = seg->start, idle = 0;
@@ -1048,7 +1075,7 @@ static PyObject *table_list(table_t *t, int with_edges)
 
 #define MAX_JOBS 8
 #define MIN_PER_JOB 2048              /* intervals: fewer are not worth a thread */
-#define RELEASE_EVERY 4096            /* intervals a job walks between page releases */
+#define RELEASE_EVERY 1024           /* intervals a job walks between page releases */
 
 typedef struct {
     model_t m;                        /* shares the store; its own accumulators */
@@ -1243,16 +1270,17 @@ static PyObject *analyse(PyObject *self, PyObject *args)
     arr_t arr[18] = {{{0}}};
     arr_t walk_arr = {{0}};
     PyObject *walk_obj = Py_None, *bpos = Py_None, *bfirst = Py_None, *release = Py_None;
+    PyObject *sw_fence = Py_None;
     int shift = 0;
-    arr_t layout[6] = {{{0}}};
+    arr_t layout[7] = {{{0}}};
     const int64_t *walk = NULL;
     PyObject *result = NULL;
     model_t m = {0};
-    if (!PyArg_ParseTuple(args, "OOOOOOOOLOOOOOOOOOOip|iiOnOOiO", &o[0], &o[1], &o[2], &o[3],
+    if (!PyArg_ParseTuple(args, "OOOOOOOOLOOOOOOOOOOip|iiOnOOiOO", &o[0], &o[1], &o[2], &o[3],
                           &o[4], &o[5], &o[6], &o[7], &begin, &o[8], &o[9], &o[10], &o[11],
                           &o[12], &o[16], &o[17], &o[13], &o[14], &o[15], &max_depth,
                           &with_edges, &threads, &min_per_job, &walk_obj, &log_limit, &bpos,
-                          &bfirst, &shift, &release))
+                          &bfirst, &shift, &sw_fence, &release))
         return NULL;
     m.log_limit = log_limit > 0 ? (size_t)log_limit : 1;
     static const Py_ssize_t sizes[18] = {8, 8, 8, 8, 1, 8, 1, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8};
@@ -1261,7 +1289,8 @@ static PyObject *analyse(PyObject *self, PyObject *args)
                                 : arr_get(o[i], &arr[i], sizes[i], 0, "analyse")) < 0)
             goto done;
     if (timeline_columns(&m, arr, begin, "analyse") < 0
-        || store_layout(&m, bpos, bfirst, shift, release, N(arr[2]), layout, "analyse") < 0)
+        || store_layout(&m, bpos, bfirst, shift, sw_fence, release, N(arr[2]), N(arr[10]),
+                            layout, "analyse") < 0)
         goto done;
     m.cpus = I64(arr[8]); m.cpu_off = I64(arr[9]); m.sw_ts = scol(&arr[10]);
     m.sw_next = scol(&arr[11]); m.sw_prev = scol(&arr[12]); m.ncpus = N(arr[8]);
@@ -1413,7 +1442,7 @@ done:
     free(m.pfinal.v);
     arr_release(arr, 18);
     arr_release(&walk_arr, 1);
-    arr_release(layout, 6);
+    arr_release(layout, 7);
     return result;
 }
 
@@ -1794,13 +1823,13 @@ static PyObject *explain(PyObject *self, PyObject *args)
     explain_t one = {0};
     int64_t *order = NULL, *lo = NULL, *hi = NULL, *part_off = NULL, *seg_off = NULL;
     int64_t *flags = NULL;
-    PyObject *bpos = Py_None, *bfirst = Py_None;
+    PyObject *bpos = Py_None, *bfirst = Py_None, *sw_fence = Py_None;
     int shift = 0;
-    arr_t layout[6] = {{{0}}};
-    if (!PyArg_ParseTuple(args, "OOOOOOOOLOOOOOOOOOOOOOOOOii|OOi", &o[0], &o[1], &o[2], &o[3],
+    arr_t layout[7] = {{{0}}};
+    if (!PyArg_ParseTuple(args, "OOOOOOOOLOOOOOOOOOOOOOOOOii|OOiO", &o[0], &o[1], &o[2], &o[3],
                           &o[4], &o[5], &o[6], &o[7], &begin, &o[8], &o[9], &o[10], &o[11],
                           &o[12], &o[13], &o[14], &o[15], &o[16], &o[17], &o[18], &o[19],
-                          &o[20], &o[21], &o[22], &o[23], &max_depth, &want, &bpos, &bfirst, &shift))
+                          &o[20], &o[21], &o[22], &o[23], &max_depth, &want, &bpos, &bfirst, &shift, &sw_fence))
         return NULL;
     static const Py_ssize_t sizes[25] = {8, 8, 8, 8, 1, 8, 1, 8, 8, 8, 8, 8, 8, 8, 8,
                                          8, 8, 8, 1, 8, 1, 8, 8, 8, 0};
@@ -1809,7 +1838,8 @@ static PyObject *explain(PyObject *self, PyObject *args)
                                 : arr_get(o[i], &arr[i], sizes[i], 0, "explain")) < 0)
             goto done;
     if (timeline_columns(&m, arr, begin, "explain") < 0
-        || store_layout(&m, bpos, bfirst, shift, Py_None, N(arr[2]), layout, "explain") < 0)
+        || store_layout(&m, bpos, bfirst, shift, sw_fence, Py_None, N(arr[2]), N(arr[10]),
+                            layout, "explain") < 0)
         goto done;
     m.cpus = I64(arr[8]); m.cpu_off = I64(arr[9]); m.sw_ts = scol(&arr[10]);
     m.sw_next = scol(&arr[11]); m.sw_prev = scol(&arr[12]); m.ncpus = N(arr[8]);
@@ -1899,7 +1929,7 @@ done:
     free(seg_off);
     free(flags);
     arr_release(arr, 25);
-    arr_release(layout, 6);
+    arr_release(layout, 7);
     return result;
 }
 

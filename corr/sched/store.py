@@ -48,7 +48,7 @@ E_EXIT, E_FORK, E_IN, E_NEW, E_OUT, E_WAKE, E_WAKEUP = range(7)
 STATE_NAMES = ("running", "runnable", "blocked", "exited", "unknown")
 REASON_NAMES = (None, "preempted", "woken", "new")
 MODEL_EVENTS_ENV = "CORR_MODEL_EVENTS"
-DEFAULT_MODEL_EVENTS = 1 << 20
+DEFAULT_MODEL_EVENTS = 1 << 19
 BLOCK_ENV = "CORR_STORE_BLOCK"
 DEFAULT_BLOCK_SHIFT = 6   # 64 segments a block of a store laid out by time
 
@@ -353,7 +353,7 @@ class TimelineStore:
         if dealt is not None:
             dealt.close()
         del sources
-        self.bpos = self.bfirst = None
+        self.bpos = self.bfirst = self.sw_fence = None
         self.bshift = 0
         if blocks is not None:
             self.bpos, self.bfirst, self.bshift = blocks.finish()
@@ -364,6 +364,9 @@ class TimelineStore:
         self.off = np.append(np.concatenate(firsts) if firsts else np.zeros(0, np.int64),
                              count).astype(np.int64)
         self._set(segments, *self._by_cpu(log, on_disk))
+        if on_disk:               # the switches' times every block, for the searches
+            self.sw_fence = np.array(self.switch_records["ts"][::1 << self.bshift])
+            self.release_pages()
 
     def _set(self, segments, cpus, cpu_off, switches, seq) -> None:
         """The store's records, and each of their fields as a column (a strided view)."""
@@ -451,8 +454,9 @@ class TimelineStore:
         return base + int(np.searchsorted(self.segment_rows(base, limit)["start"], x, side=side))
 
     def layout(self) -> tuple:
-        """What the C walks take after the columns: (bpos, bfirst, block shift)."""
-        return self.bpos, self.bfirst, self.bshift
+        """What the C walks take after the columns: (bpos, bfirst, block shift, the
+        switches' fence)."""
+        return self.bpos, self.bfirst, self.bshift, self.sw_fence
 
     def mappings(self) -> tuple:
         """The mapped files' bytes, for the C walk to hand their pages back as it goes."""
@@ -462,7 +466,7 @@ class TimelineStore:
     # segment (records), per CPU, per switch (records, and their positions), the
     # blocks of a store laid out by time (empty: by thread).
     PARTS = ("tids", "off", "segments", "cpus", "cpu_off", "switch_records", "switch_seq",
-             "bpos", "bfirst", "bshift")
+             "bpos", "bfirst", "bshift", "sw_fence")
     # The segments' fields, each read as a column.
     COLUMNS = ("tids", "off", "start", "end", "state", "cpu", "src_kind", "src_id", "reason")
 
@@ -478,7 +482,9 @@ class TimelineStore:
         self.bpos = np.asarray(parts["bpos"], dtype=np.int64) if blocked else None
         self.bfirst = np.asarray(parts["bfirst"], dtype=np.int64) if blocked else None
         shift = np.asarray(parts["bshift"], dtype=np.int64)
-        self.bshift = int(shift[0]) if blocked and len(shift) == 1 else 0
+        self.bshift = int(shift[0]) if len(shift) == 1 else 0
+        fenced = len(parts["sw_fence"]) > 0
+        self.sw_fence = np.asarray(parts["sw_fence"], dtype=np.int64) if fenced else None
         self._set(_as(parts["segments"], SEGMENT), parts["cpus"], parts["cpu_off"],
                   _as(parts["switch_records"], SWITCH), parts["switch_seq"])
         return self
