@@ -173,6 +173,15 @@ class MappedColumns:
         self.arrays()
         return np.frombuffer(self._map, dtype=np.uint8)
 
+    def close(self) -> None:
+        """Close the file; the mapping goes with the last array over it."""
+        if self._map is not None:
+            try:
+                self._map.close()
+            except BufferError:       # arrays still read it: unmapped when they go
+                pass
+        self.file.close()
+
     def release_pages(self) -> None:
         """Drop this process's hold on the pages read so far (they stay in the page
         cache; the next read maps them again)."""

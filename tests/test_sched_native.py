@@ -129,6 +129,7 @@ def test_a_log_spilled_in_batches_builds_the_same_model_in_buckets(stream, wakin
         covered = np.concatenate([np.arange(p, p + k) for p, k in zip(b.bpos, sizes)])
         assert np.array_equal(np.sort(covered), np.arange(n))
         assert np.array_equal(b.segments["start"][b.bpos], b.bfirst)
+        assert np.all(np.diff(b.bfirst[np.argsort(b.bpos)]) >= 0)     # laid out by time
     for x, y in zip(a.switches + a.switch_threads, b.switches + b.switch_threads):
         assert np.array_equal(x, y)
     for tid in range(7):

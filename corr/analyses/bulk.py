@@ -209,7 +209,8 @@ class Explained:
         raw = _native.explain(
             st.tids, st.off, st.start, st.end, st.state, st.cpu, st.src_kind, st.src_id,
             self.model.begin_ns, cpus, cpu_off, sw_ts, sw_next, sw_prev, *st.switch_threads,
-            *names.ren, *names.waits, *self._intervals, self.max_depth, want, *st.layout())
+            *names.ren, *names.waits, *self._intervals, self.max_depth, want, *st.layout(),
+            st.mappings() or None)
         (keys, part_off, part_key, part_ns, flags, seg_off, seg_tid, seg_state, seg_start,
          seg_end, seg_chain, chain_off, chain_tids) = (np.frombuffer(b, dtype=_I64).tolist()
                                                        for b in raw)

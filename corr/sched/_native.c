@@ -29,7 +29,9 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #define OPEN_END ((int64_t)1 << 62)
 #define NO_CPU INT64_MIN          /* the reference's cpu=None */
@@ -438,9 +440,11 @@ typedef struct {
     /* The switches' times at every BLOCK-th switch (NULL: none), in memory: the
      * same first step for the searches of a CPU's switches. */
     const int64_t *sw_fence;
-    /* Mapped files whose pages the walk hands back as it goes (see run_job). */
+    /* Mapped files whose pages the walk hands back as it goes (see run_job), and
+     * the walk's count of reads that moved to another page since (NULL: none). */
     struct { void *p; size_t len; } release[4];
     int nrelease;
+    struct pages_s *pages;
     /* switches grouped by CPU (cpus sorted, cpu_off[i]..cpu_off[i+1]) */
     const int64_t *cpus, *cpu_off;
     scol_t sw_ts, sw_next, sw_prev;
@@ -474,6 +478,36 @@ typedef struct {
     int64_t start, end, cpu, src_id;
     int state, src_kind;
 } seg_t;
+
+/* The 2 MB regions of a mapped store read since the last release.  A read of a
+ * page maps the page cache's whole folio, and this kernel keeps written files in
+ * folios of up to 2 MB: what a walk holds mapped is about the regions it read. */
+#define REGION_SHIFT 21
+#define REGION_SLOTS 256              /* a power of two, above REGION_BUDGET */
+#define REGION_BUDGET 16              /* regions (64 MB) held before handing them back */
+struct pages_s {
+    uintptr_t last;
+    int n;
+    uintptr_t seen[REGION_SLOTS];     /* region + 1 (0: empty) */
+};
+
+static inline void touch(const model_t *m, scol_t c, Py_ssize_t r)
+{
+    struct pages_s *p = m->pages;
+    if (!p)
+        return;
+    uintptr_t region = ((uintptr_t)(c.p + r * c.step) >> REGION_SHIFT) + 1;
+    if (region == p->last)
+        return;
+    p->last = region;
+    size_t h = (size_t)(region * 0x9E3779B97F4A7C15ull) >> 56 & (REGION_SLOTS - 1);
+    while (p->seen[h] && p->seen[h] != region)
+        h = (h + 1) & (REGION_SLOTS - 1);
+    if (!p->seen[h]) {
+        p->seen[h] = region;
+        p->n++;
+    }
+}
 
 #define BLOCK_SHIFT (m->bshift)
 #define BLOCK ((Py_ssize_t)1 << BLOCK_SHIFT)
@@ -586,6 +620,7 @@ static int clipped(const model_t *m, int64_t tid, int64_t start, int64_t end, se
             k = lo;
         for (; k < hi; k++) {
             Py_ssize_t r = PHYS(m, k);
+            touch(m, m->start, r);
             int64_t s = G64(m->start, r), e = G64(m->end, r);
             if (s >= end)
                 break;
@@ -708,6 +743,18 @@ static void release_pages(const model_t *m)
         uintptr_t from = p & ~(page - 1);
         if (m->release[i].len)
             madvise((void *)from, m->release[i].len + (p - from), MADV_DONTNEED);
+    }
+}
+
+/* Before the next interval: the pages back once the walk has read more than
+ * REGION_BUDGET regions since the last time (a walk in time order rereads the
+ * same few for a while; one that jumps about, as a sample spread over the trace
+ * does, reads new ones at every interval). */
+static void maybe_release(const model_t *m)
+{
+    if (m->pages && m->pages->n >= REGION_BUDGET) {
+        release_pages(m);
+        memset(m->pages, 0, sizeof *m->pages);
     }
 }
 
@@ -897,6 +944,7 @@ static int64_t waiting_cpu(const model_t *m, int64_t tid, const seg_t *seg)
             k = lo;
         for (; k < hi; k++) {
             Py_ssize_t r = PHYS(m, k);
+            touch(m, m->start, r);
             if (G64(m->start, r) >= seg->end && G8(m->state, r) == S_RUNNING)
                 return G64(m->cpu, r);
             if (G64(m->start, r) > seg->end)
@@ -924,6 +972,8 @@ static int preempted(model_t *m, int64_t tid, const seg_t *seg, int edges)
     int64_t occupant = i >= lo ? G64(m->sw_next_i, i) : G64(m->sw_prev_i, lo);
     int64_t at = seg->start, idle = 0;
     for (Py_ssize_t j = i + 1; ; j++) {
+        if (j < hi)
+            touch(m, ts, j);
         int more = j < hi && G64(ts, j) < seg->end;
         if (more && G64(ts, j) <= at) {
             current = G64(m->sw_next, j);
@@ -1075,7 +1125,6 @@ static PyObject *table_list(table_t *t, int with_edges)
 
 #define MAX_JOBS 8
 #define MIN_PER_JOB 2048              /* intervals: fewer are not worth a thread */
-#define RELEASE_EVERY 1024           /* intervals a job walks between page releases */
 
 typedef struct {
     model_t m;                        /* shares the store; its own accumulators */
@@ -1092,9 +1141,11 @@ static void *run_job(void *arg)
     job_t *j = arg;
     model_t *m = &j->m;
     int64_t via[64];
+    struct pages_s pages = {0};
+    if (m->nrelease)
+        m->pages = &pages;
     for (Py_ssize_t k = j->lo; k < j->hi; k++) {
-        if (m->nrelease && (k - j->lo) % RELEASE_EVERY == RELEASE_EVERY - 1)
-            release_pages(m);
+        maybe_release(m);
         Py_ssize_t i = j->walk ? (Py_ssize_t)j->walk[k] : k;
         m->interval = i;
         m->step = 0;
@@ -1823,13 +1874,15 @@ static PyObject *explain(PyObject *self, PyObject *args)
     explain_t one = {0};
     int64_t *order = NULL, *lo = NULL, *hi = NULL, *part_off = NULL, *seg_off = NULL;
     int64_t *flags = NULL;
-    PyObject *bpos = Py_None, *bfirst = Py_None, *sw_fence = Py_None;
+    PyObject *bpos = Py_None, *bfirst = Py_None, *sw_fence = Py_None, *release = Py_None;
     int shift = 0;
+    struct pages_s pages = {0};
     arr_t layout[7] = {{{0}}};
-    if (!PyArg_ParseTuple(args, "OOOOOOOOLOOOOOOOOOOOOOOOOii|OOiO", &o[0], &o[1], &o[2], &o[3],
+    if (!PyArg_ParseTuple(args, "OOOOOOOOLOOOOOOOOOOOOOOOOii|OOiOO", &o[0], &o[1], &o[2], &o[3],
                           &o[4], &o[5], &o[6], &o[7], &begin, &o[8], &o[9], &o[10], &o[11],
                           &o[12], &o[13], &o[14], &o[15], &o[16], &o[17], &o[18], &o[19],
-                          &o[20], &o[21], &o[22], &o[23], &max_depth, &want, &bpos, &bfirst, &shift, &sw_fence))
+                          &o[20], &o[21], &o[22], &o[23], &max_depth, &want, &bpos, &bfirst, &shift, &sw_fence,
+                          &release))
         return NULL;
     static const Py_ssize_t sizes[25] = {8, 8, 8, 8, 1, 8, 1, 8, 8, 8, 8, 8, 8, 8, 8,
                                          8, 8, 8, 1, 8, 1, 8, 8, 8, 0};
@@ -1838,7 +1891,7 @@ static PyObject *explain(PyObject *self, PyObject *args)
                                 : arr_get(o[i], &arr[i], sizes[i], 0, "explain")) < 0)
             goto done;
     if (timeline_columns(&m, arr, begin, "explain") < 0
-        || store_layout(&m, bpos, bfirst, shift, sw_fence, Py_None, N(arr[2]), N(arr[10]),
+        || store_layout(&m, bpos, bfirst, shift, sw_fence, release, N(arr[2]), N(arr[10]),
                             layout, "explain") < 0)
         goto done;
     m.cpus = I64(arr[8]); m.cpu_off = I64(arr[9]); m.sw_ts = scol(&arr[10]);
@@ -1877,7 +1930,10 @@ static PyObject *explain(PyObject *self, PyObject *args)
     walk_start = istart;
     qsort(order, (size_t)n, sizeof(int64_t), by_start);
     int64_t via[64];
+    if (m.nrelease)
+        m.pages = &pages;
     for (Py_ssize_t w = 0; w < n; w++) {
+        maybe_release(&m);
         Py_ssize_t i = (Py_ssize_t)order[w];
         one.interval = w + 1;
         one.flags = 0;
@@ -1933,7 +1989,69 @@ done:
     return result;
 }
 
+/* read_blocks(fd, base, order, sizes, block_bytes, out) -> bytes read: the blocks
+ * order[0], order[1]... of a file (block b at base + b * block_bytes, sizes[b]
+ * bytes) one after the other into out, with pread (store.py lays a store out by
+ * time with it: a mapping would map a whole folio for every block read). */
+static PyObject *read_blocks(PyObject *self, PyObject *args)
+{
+    int fd;
+    long long base, block_bytes;
+    PyObject *o[3];
+    arr_t arr[3] = {{{0}}};
+    PyObject *result = NULL;
+    if (!PyArg_ParseTuple(args, "iLOOLO", &fd, &base, &o[0], &o[1], &block_bytes, &o[2]))
+        return NULL;
+    if (arr_get(o[0], &arr[0], 8, 0, "read_blocks") < 0 || arr_get(o[1], &arr[1], 8, 0,
+                                                                     "read_blocks") < 0
+        || arr_get(o[2], &arr[2], 1, 1, "read_blocks") < 0)
+        goto done;
+    const int64_t *order = I64(arr[0]), *sizes = I64(arr[1]);
+    Py_ssize_t n = N(arr[0]), nsizes = N(arr[1]);
+    char *out = arr[2].view.buf;
+    Py_ssize_t room = arr[2].view.len, at = 0;
+    int err = 0;
+    const char *problem = NULL;
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t i = 0; i < n && !err && !problem; i++) {
+        int64_t b = order[i];
+        if (b < 0 || b >= nsizes || sizes[b] < 0 || sizes[b] > room - at) {
+            problem = "a block out of range";
+            break;
+        }
+        int64_t done = 0;
+        while (done < sizes[b]) {
+            ssize_t got = pread(fd, out + at + done, (size_t)(sizes[b] - done),
+                                (off_t)(base + b * block_bytes + done));
+            if (got < 0) {
+                err = errno;
+                break;
+            }
+            if (got == 0) {
+                problem = "the file ended early";
+                break;
+            }
+            done += got;
+        }
+        at += done;
+    }
+    Py_END_ALLOW_THREADS
+    if (err) {
+        errno = err;
+        PyErr_SetFromErrno(PyExc_OSError);
+    } else if (problem) {
+        PyErr_Format(PyExc_OSError, "read_blocks: %s", problem);
+    } else {
+        result = PyLong_FromSsize_t(at);
+    }
+done:
+    arr_release(arr, 3);
+    return result;
+}
+
 static PyMethodDef methods[] = {
+    {"read_blocks", read_blocks, METH_VARARGS,
+     "read_blocks(fd, base, order, sizes, block_bytes, out) -> bytes read"},
     {"timelines", timelines_impl, METH_VARARGS,
      "timelines(tid, ts, code, a, b, begin, out_tid, out_start, out_end, out_state, out_cpu, "
      "out_wake, out_reason[, early_wakes]) -> segments written"},

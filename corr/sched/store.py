@@ -152,6 +152,12 @@ class _Columns:
         return {name: (np.concatenate(p) if len(p) != 1 else p[0]) if p
                 else np.zeros(0, self.types[name]) for name, p in self.pieces.items()}
 
+    def close(self) -> None:
+        """Let go of the columns (the file behind them goes with the last view)."""
+        if self.mapped is not None:
+            self.mapped.close()
+        self.pieces = {name: [] for name in self.types}
+
 
 class _Events:
     """The state-changing events of the threads ``lo <= tid < hi`` (None: of every
@@ -242,67 +248,72 @@ def _by_thread(log: SchedLog, buckets: list[tuple[int, int]]):
 
 
 class _Blocks:
-    """Segments in the by-thread order, written a block of ``BLOCK`` at a time in the
-    order of the blocks' first starts (each bucket of threads on its own: a
-    bucket's blocks are sorted among themselves); a bucket's last, partial
-    block waits for the next bucket's first segments."""
+    """Segments in the by-thread order, cut into blocks of ``2**shift``, then laid out
+    by time: written bucket after bucket as they come (a bucket's last, short
+    block waits for the next bucket's first segments), then copied into the
+    store's file in the order of the blocks' first starts.  Laid out so, what a
+    walk in time order reads at any moment is a stretch or two of the file;
+    with each bucket sorted on its own, it was a stretch in every bucket."""
 
-    def __init__(self, out: _Columns):
+    COPY_BLOCKS = 4096                # blocks copied at a time (pages handed back after)
+
+    def __init__(self, capacity: int):
         self.shift = block_shift()
-        self.out = out
+        self.capacity = capacity
+        self.staged = _Columns({"segments": SEGMENT}, capacity, True)
         self.carry = np.zeros(0, dtype=SEGMENT)
         self.written = 0
-        self.pos: list[np.ndarray] = []
         self.first: list[np.ndarray] = []
 
     def add(self, records: np.ndarray, last: bool = False) -> None:
         block = 1 << self.shift
         if len(self.carry):           # the last bucket's short block, made whole first
-            need = block - len(self.carry)
-            head, records = np.concatenate((self.carry, records[:need])), records[need:]
-            self.carry = np.zeros(0, dtype=SEGMENT)
+            head = np.concatenate((self.carry, records[:block - len(self.carry)]))
+            records = records[block - len(self.carry):]
+            self.carry = head
             if len(head) < block and not last:
-                self.carry = head
                 return
-            self._place(head)
-        whole = len(records) // block * block
-        if whole:
-            self._place(records[:whole])
-        rest = records[whole:]
-        if last:
-            if len(rest):
-                self._place(rest)
-        else:
-            self.carry = rest.copy()
+            self._stage(head)
+        whole = len(records) if last else len(records) // block * block
+        self._stage(records[:whole])
+        self.carry = records[whole:].copy()
 
-    def _place(self, records: np.ndarray) -> None:
-        """Write ``records`` (whole blocks, the last maybe short) a block at a time, by
-        their first starts."""
-        block = 1 << self.shift
-        first = np.ascontiguousarray(records["start"][::block])
+    def _stage(self, records: np.ndarray) -> None:
+        """Whole blocks (the very last maybe short), in the by-thread order."""
+        if len(records):
+            self.staged.append("segments", records)
+            self.first.append(np.ascontiguousarray(records["start"][::1 << self.shift]))
+            self.written += len(records)
+
+    def finish(self) -> tuple[_Columns, np.ndarray, np.ndarray, int]:
+        """(the store's columns, bpos, bfirst, block shift), once the last bucket is in."""
+        self.add(np.zeros(0, dtype=SEGMENT), last=True)
+        block, n = 1 << self.shift, self.written
+        first = np.concatenate(self.first) if self.first else np.zeros(0, np.int64)
         order = np.argsort(first, kind="stable")
         sizes = np.full(len(first), block, dtype=np.int64)
-        sizes[-1] = len(records) - (len(first) - 1) * block
-        # Block order[i] goes i-th: its records after those of the blocks before it.
-        placed = np.concatenate(([0], np.cumsum(sizes[order])[:-1]))
+        if len(first):
+            sizes[-1] = n - (len(first) - 1) * block
         pos = np.empty(len(first), dtype=np.int64)
-        pos[order] = self.written + placed
-        if sizes[-1] == block:        # whole blocks: moved as rows of bytes
-            rows = np.ascontiguousarray(records).view(np.uint8).reshape(len(first), -1)
-            self.out.append("segments", rows[order].view(SEGMENT).reshape(-1))
-        else:
-            rows = (order[:, None] * block + np.arange(block)).reshape(-1)
-            self.out.append("segments", records[rows[rows < len(records)]])
-        self.written += len(records)
-        self.pos.append(pos)
-        self.first.append(first)
-
-    def finish(self) -> tuple[np.ndarray, np.ndarray, int]:
-        """(bpos, bfirst, block shift) of every block, once the last bucket is in."""
-        self.add(np.zeros(0, dtype=SEGMENT), last=True)
-        join = lambda parts: np.concatenate(parts) if parts else np.zeros(0, np.int64)  # noqa: E731
-        return join(self.pos), join(self.first), self.shift
-
+        pos[order] = np.concatenate(([0], np.cumsum(sizes[order])[:-1])) if len(first) else 0
+        out = _Columns({"segments": SEGMENT}, max(n, 1), True)
+        size = SEGMENT.itemsize
+        if self.staged.mapped is not None:
+            # Read block by block (pread: a mapping would map a 2 MB folio for every
+            # block read, here and there in the staged file, all at once).
+            fd, base = self.staged.mapped.file.fileno(), self.staged.mapped.base["segments"]
+            buffer = np.empty(self.COPY_BLOCKS * block, dtype=SEGMENT)
+            lengths = sizes * size
+            for lo in range(0, len(order), self.COPY_BLOCKS):
+                got = _native.read_blocks(fd, base, order[lo:lo + self.COPY_BLOCKS], lengths,
+                                          block * size, buffer.view(np.uint8))
+                out.append("segments", buffer[:got // size])
+        else:                         # no room on disk: the staged columns are in memory
+            staged = self.staged.arrays()["segments"]
+            for b in order.tolist():
+                out.append("segments", staged[b * block:b * block + int(sizes[b])])
+        self.staged.close()
+        return out, pos, first, self.shift
 
 class TimelineStore:
     """All thread timelines of a log, built a bucket of threads at a time.
@@ -320,8 +331,8 @@ class TimelineStore:
         sources, dealt = _by_thread(log, _thread_buckets(log, model_events()))
         late = WAKEUP if log.has_waking else -1
         # At most one segment per event, plus a first and a last per thread.
-        out = _Columns({"segments": SEGMENT}, 3 * total + 1, on_disk)
-        blocks = _Blocks(out) if on_disk else None
+        blocks = _Blocks(3 * total + 1) if on_disk else None
+        out = None if on_disk else _Columns({"segments": SEGMENT}, 3 * total + 1, False)
         tids, firsts, count = [], [], 0
         for source in sources:
             events, kinds, idents = _thread_events(source, late)
@@ -356,7 +367,7 @@ class TimelineStore:
         self.bpos = self.bfirst = self.sw_fence = None
         self.bshift = 0
         if blocks is not None:
-            self.bpos, self.bfirst, self.bshift = blocks.finish()
+            out, self.bpos, self.bfirst, self.bshift = blocks.finish()
         segments = out.arrays()["segments"]
         if out.mapped is not None:
             self._mapped.append(out.mapped)
@@ -364,9 +375,6 @@ class TimelineStore:
         self.off = np.append(np.concatenate(firsts) if firsts else np.zeros(0, np.int64),
                              count).astype(np.int64)
         self._set(segments, *self._by_cpu(log, on_disk))
-        if on_disk:               # the switches' times every block, for the searches
-            self.sw_fence = np.array(self.switch_records["ts"][::1 << self.bshift])
-            self.release_pages()
 
     def _set(self, segments, cpus, cpu_off, switches, seq) -> None:
         """The store's records, and each of their fields as a column (a strided view)."""
@@ -385,10 +393,14 @@ class TimelineStore:
         cpus = np.unique(np.concatenate([np.unique(c["cpu"]) for c in log.chunks("switch")]
                                         or [np.zeros(0, np.int64)])).astype(np.int64)
         out = _Columns({"switches": SWITCH, "seq": np.int64}, log.count("switch"), on_disk)
+        fence, step, added = [], 1 << self.bshift, [0]   # on disk: every step-th time
 
         def add(chunk, rows) -> int:
             records = np.empty(len(rows), dtype=SWITCH)
             records["ts"] = chunk["ts"][rows]
+            if on_disk:
+                fence.append(records["ts"][-added[0] % step::step])
+                added[0] += len(rows)
             records["next_tid"] = next_tid = chunk["next_tid"][rows]
             records["prev_tid"] = prev_tid = chunk["prev_tid"][rows]
             records["next_at"] = np.searchsorted(self.tids, next_tid)
@@ -422,6 +434,8 @@ class TimelineStore:
         if out.mapped is not None:
             self._mapped.append(out.mapped)
         off = np.concatenate(([0], np.cumsum(counts, dtype=np.int64))).astype(np.int64)
+        self.sw_fence = np.concatenate(fence) if on_disk and fence else \
+            (np.zeros(0, np.int64) if on_disk else None)
         return cpus, off, columns["switches"], columns["seq"]
 
     @property
