@@ -120,6 +120,29 @@ def test_a_rerun_makes_no_pass_and_writes_the_same_bytes(tmp_path, monkeypatch, 
     same(text, written(api.run(rules, [trace], cache=False), "text"))
 
 
+def test_a_model_on_disk_is_kept_a_slice_at_a_time_and_served_the_same(tmp_path, monkeypatch,
+                                                                      generated):
+    """A model whose store went to disk (laid out by time, in blocks of a few segments)
+    is written to the cache a slice at a time, its pages handed back after each, and a
+    re-run served from it writes the bytes the run wrote."""
+    from corr.cache import packed
+    from corr.sched import store
+    from corr.spill import SPILL_ROWS_ENV
+    for name, value in ((SPILL_ROWS_ENV, "500"), (store.MODEL_EVENTS_ENV, "2000"),
+                        (store.BLOCK_ENV, "4")):
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr(packed._Sliced, "SLICE", 4096)
+    released = []
+    monkeypatch.setattr(store.TimelineStore, "release_pages",
+                        lambda self, _orig=store.TimelineStore.release_pages:
+                        (released.append(self.mapped), _orig(self))[1])
+    plain = written(api.run(OFFCPU, [generated], cache=False))
+    quiet(run(OFFCPU, generated, tmp_path), plain)
+    assert len(model_files(tmp_path)) == 1 and released.count(True) > 10
+    forbid_pass(monkeypatch)
+    quiet(run(OFFCPU, generated, tmp_path), plain)
+
+
 def test_the_command_line_rerun_writes_the_same_json(tmp_path):
     args = ("run", OFFCPU, EXAMPLE_TRACE, "--format", "json")
     plain = run_corr(*args, "--no-cache")

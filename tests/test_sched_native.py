@@ -417,3 +417,27 @@ def test_wakeup_sources_found_batch_by_batch_look_back_as_far_as_the_reference(p
     want = "irq" if 2 * pairs + 1 <= 256 else "thread"
     assert [s.source.kind for s in fast.timeline(2) if s.source is not None] == [want]
     assert woken
+
+
+@native
+def test_blocks_read_back_in_the_order_asked_and_never_past_their_buffer(tmp_path):
+    """read_blocks (the store laid out by time is copied with it): each block's bytes in
+    the order given, short last block included; a block outside the file or the buffer
+    is an OSError, not a read past either."""
+    data = bytes(range(256)) * 4                       # 1024 bytes: blocks of 100, last 24
+    path = tmp_path / "staged"
+    path.write_bytes(b"head" + data)
+    sizes = np.asarray([100] * 10 + [24], dtype=np.int64)
+    out = np.zeros(2048, dtype=np.uint8)
+    with open(path, "rb") as f:
+        order = np.asarray([10, 3, 0, 7], dtype=np.int64)
+        got = store._native.read_blocks(f.fileno(), 4, order, sizes, 100, out)
+        assert got == 324
+        assert bytes(out[:got]) == data[1000:] + data[300:400] + data[:100] + data[700:800]
+        for bad, room in (([11], 2048), ([-1], 2048), ([0, 1], 150)):
+            with pytest.raises(OSError, match="out of range"):
+                store._native.read_blocks(f.fileno(), 4, np.asarray(bad, dtype=np.int64),
+                                          sizes, 100, np.zeros(room, dtype=np.uint8))
+        with pytest.raises(OSError, match="ended early"):
+            store._native.read_blocks(f.fileno(), 500, np.asarray([7], dtype=np.int64),
+                                      sizes, 100, out)

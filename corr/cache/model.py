@@ -73,7 +73,7 @@ def write(entry, model, threads) -> tuple[dict, str]:
     arrays["history_name"] = _names([h[2] for h in history])
     path = entry.temp()
     try:
-        packed.write(path, arrays)
+        packed.write(path, arrays, st.release_pages if st is not None and st.mapped else None)
     finally:
         if st is not None:
             st.release_pages()

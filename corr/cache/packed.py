@@ -17,15 +17,47 @@ import pyarrow as pa
 from .columns import numpy_of
 
 
-def write(path: str, arrays: dict[str, pa.Array]) -> None:
+class _Sliced:
+    """A file the IPC writer writes to, a large buffer a slice at a time, ``release``
+    called after each: arrays over a mapped file (a model's store) are read a slice
+    at a time, their pages handed back after, never all mapped at once."""
+
+    SLICE = 32 << 20
+
+    def __init__(self, f, release):
+        self.f, self.release = f, release
+        self.closed = False
+
+    def write(self, data) -> int:
+        view = memoryview(data).cast("B")
+        for at in range(0, len(view), self.SLICE):
+            self.f.write(view[at:at + self.SLICE])
+            if len(view) > self.SLICE:
+                self.release()
+        return len(view)
+
+    def flush(self) -> None:
+        self.f.flush()
+
+    def close(self) -> None:
+        self.f.close()
+        self.closed = True
+
+
+def write(path: str, arrays: dict[str, pa.Array], release=None) -> None:
     """``arrays`` (name -> Arrow array) as one IPC file at ``path``; a write that
-    fails leaves no file there."""
+    fails leaves no file there.  ``release``: what hands back the pages of arrays
+    over a mapped file, called as their bytes are written."""
     columns = [pa.LargeListArray.from_arrays(pa.array([0, len(a)], pa.int64()), a)
                for a in arrays.values()]
     batch = pa.record_batch(columns, names=list(arrays))
     try:
-        with pa.ipc.new_file(path, batch.schema) as writer:
+        sink = path if release is None else \
+            pa.PythonFile(_Sliced(open(path, "wb"), release), mode="w")
+        with pa.ipc.new_file(sink, batch.schema) as writer:
             writer.write_batch(batch)
+        if release is not None:
+            sink.close()
     except BaseException:
         try:
             os.unlink(path)

@@ -30,6 +30,7 @@ from __future__ import annotations
 import errno
 import fcntl
 import json
+import mmap
 import os
 import tempfile
 import time
@@ -54,14 +55,23 @@ class EntryGone(EntryError):
 
 def crc_of(path: str) -> tuple[int, int]:
     """(length, CRC-32) of a file, read in 16 MB chunks."""
-    crc, size = 0, 0
     with open(path, "rb") as f:
-        while True:
-            chunk = f.read(1 << 24)
-            if not chunk:
-                return size, crc
-            size += len(chunk)
-            crc = zlib.crc32(chunk, crc)
+        return crc_of_file(f)
+
+
+def crc_of_file(f) -> tuple[int, int]:
+    """(length, CRC-32) of an open file from its start, read in 16 MB chunks into one
+    buffer."""
+    crc, size, at = 0, 0, 0
+    buffer = bytearray(1 << 24)
+    view = memoryview(buffer)
+    while True:
+        got = os.preadv(f.fileno(), [view], at)
+        if not got:
+            return size, crc
+        size += got
+        at += got
+        crc = zlib.crc32(view[:got], crc)
 
 
 def _body_crc(body: dict) -> int:
@@ -100,10 +110,15 @@ class Entry:
         if expected is None:
             raise EntryError(f"{name} is not in the manifest")
         try:
-            source = pa.memory_map(self.path(name))
-            data = source.read_buffer()
-            if (data.size, zlib.crc32(memoryview(data))) != tuple(expected):
-                raise EntryError(f"{name}: length or checksum mismatch")
+            # Checked with reads, then mapped from the same open file: a check through
+            # the mapping would map every page of it (a kept model is hundreds of MB;
+            # the reader needs the pages it reads).
+            with open(self.path(name), "rb") as f:
+                if crc_of_file(f) != tuple(expected):
+                    raise EntryError(f"{name}: length or checksum mismatch")
+                if not expected[0]:
+                    raise EntryError(f"{name}: empty")
+                data = pa.py_buffer(mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ))
             return pa.ipc.open_file(data)
         except FileNotFoundError as exc:
             if self._replaced(manifest):
