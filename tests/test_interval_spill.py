@@ -171,3 +171,49 @@ def test_the_slowest_first_are_a_whole_sort_cut_short(spans, threshold, top):
     whole = sorted(over, key=lambda i: (-durations[i], i))
     assert result.slowest(False, top).tolist() == whole[:top]
     assert result.slowest(False, None).tolist() == whole
+
+
+class _Matched:
+    """What the decode cache keeps of a rule: its table, groups and outcome counts."""
+
+    def __init__(self, table):
+        self.intervals, self.groups = table, ["g"]
+
+    def outcome_counts(self) -> dict:
+        return {"complete": len(self.intervals)}
+
+
+@settings(max_examples=150, deadline=None)
+@given(rows=st.lists(ROW, max_size=30), budget=st.integers(1, 7))
+def test_a_spilled_table_is_kept_in_the_cache_a_chunk_at_a_time(tmp_path_factory, rows, budget):
+    """The decode cache writes a table a chunk at a time (the chunks of one column may
+    hold Nones only, ints in 64 bits or not, keys of any kind); read back, it is the
+    table it was, or it is not kept at all (NotCacheable), as when written whole."""
+    from corr.cache import intervals as kept
+    from corr.cache.columns import NotCacheable
+
+    class Entry:
+        folder = tmp_path_factory.mktemp("entry")
+
+        def temp(self):
+            return str(self.folder / "intervals.arrow")
+
+        def open_arrow(self, manifest, name):
+            import pyarrow as pa
+            return pa.ipc.open_file(pa.memory_map(self.temp()))
+
+    with pytest.MonkeyPatch.context() as mp:
+        whole = _table(rows, 10 ** 9, mp)
+        spilled = _table(rows, budget, mp)
+    results = []
+    for table in (whole, spilled):
+        try:
+            record, _ = kept._write(Entry(), _Matched(table))
+        except NotCacheable:
+            results.append(None)
+            continue
+        record["file"] = "intervals.arrow"
+        back = kept._load(Entry(), {}, record).intervals
+        assert _columns(back) == _columns(whole)
+        results.append(record["key_array"])
+    assert results[1] == results[0] or (results[0] is not None and results[1] is None)

@@ -301,16 +301,20 @@ def keep_run(cache, keys: RunKeys, engine=None, model=None, threads=None,
 
 
 def _write(entry, matcher) -> tuple[dict, str]:
+    """A rule's intervals as an IPC file, a record batch per chunk of the table (a
+    table that spilled is read back a chunk at a time, never whole)."""
     table: IntervalTable = matcher.intervals
-    columns = {name: pa.array(np.frombuffer(getattr(table, name), dtype=np.dtype(code)))
-               for name, code in IntervalTable.INT_COLUMNS + (("lossy", "b"),)}
-    for name in IntervalTable.OBJECT_COLUMNS:
-        columns[name] = to_arrow(getattr(table, name))
-    key_array = isinstance(table.key, array)
-    columns["key"] = (pa.array(np.frombuffer(table.key, dtype=np.int64)) if key_array
-                      else to_arrow(table.key))
-    for name, values in table.fields.items():
-        columns["f:" + name] = to_arrow(values)
+    chunks = table.chunk_count()
+    key_array = all(isinstance(c["key"], array) for _, c in table.chunks(chunks))
+    # The object columns' Arrow types, agreed over the chunks first (a column of
+    # Nones in one chunk is of the type the others give).
+    types: dict = {}
+    for first, columns in table.chunks(chunks):
+        for name, values in _object_columns(columns, key_array):
+            found = _arrow(values).type
+            if found != pa.null():
+                if types.setdefault(name, found) != found:
+                    raise NotCacheable(f"column {name}: {types[name]} and {found}")
     outcomes = matcher.outcome_counts()
     # As a string: the manifest's keys are sorted, and the renderers keep this order.
     outcomes_text = json.dumps(outcomes)
@@ -319,14 +323,49 @@ def _write(entry, matcher) -> tuple[dict, str]:
     record = {"key_names": list(table.key_names), "field_names": list(table.field_names),
               "key_array": key_array, "groups": [_encode(v) for v in matcher.groups],
               "outcomes": outcomes_text, "stored": time.time()}
+    lossy = np.frombuffer(table.lossy, dtype=np.int8)
     path = entry.temp()
+    writer = None
     try:
-        with pa.ipc.new_file(path, pa.schema([(k, v.type) for k, v in columns.items()])) as w:
-            w.write_batch(pa.record_batch(list(columns.values()), names=list(columns)))
+        for first, columns in table.chunks(chunks):
+            n = len(columns["start_ns"])
+            batch = {name: pa.array(np.frombuffer(columns[name], dtype=np.dtype(code)))
+                     for name, code in IntervalTable.INT_COLUMNS}
+            batch["lossy"] = pa.array(lossy[first:first + n])
+            for name, values in _object_columns(columns, key_array):
+                column = _arrow(values)
+                kind = types.get(name, pa.null())
+                batch[name] = column if column.type == kind else pa.nulls(n, kind)
+            if writer is None:
+                writer = pa.ipc.new_file(path, pa.schema([(k, v.type) for k, v in batch.items()]))
+            writer.write_batch(pa.record_batch(list(batch.values()), names=list(batch)))
+        writer.close()
     except BaseException:
+        if writer is not None:
+            try:
+                writer.close()
+            except Exception:     # noqa: BLE001 -- the file goes anyway
+                pass
         _remove([path])
         raise
     return record, path
+
+
+def _arrow(values) -> pa.Array:
+    """A chunk's column as Arrow: 64-bit keys as they are, Python values converted."""
+    return pa.array(values) if isinstance(values, np.ndarray) else to_arrow(values)
+
+
+def _object_columns(columns, key_array: bool):
+    """(name, values) of a chunk's columns that hold Python values, as the file names
+    them; keys too unless every chunk's are 64-bit integers."""
+    for name in IntervalTable.OBJECT_COLUMNS:
+        yield name, columns[name]
+    key = columns["key"]
+    yield "key", (np.frombuffer(key, dtype=np.int64) if key_array
+                  else key.tolist() if isinstance(key, array) else key)
+    for name, values in columns["fields"].items():
+        yield "f:" + name, values
 
 
 def _remove(paths) -> None:

@@ -2,7 +2,8 @@
 
 The order of events (timestamp, class) goes to one file, each class's
 columns (``@cpu`` and its fields) to its own; a class's rows are buffered
-and written 256k at a time, so memory stays bounded on large traces.
+and written 64k at a time, so memory stays bounded on large traces (at 256k,
+the buffers of a 20M-event kernel trace's classes held 140 MB during the pass).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from .columns import NotCacheable, to_arrow, unify
 
 ORDER_SCHEMA = pa.schema([("ts", pa.int64()), ("cid", pa.int32())])
 CPU = "@cpu"
-SPILL_ROWS = 1 << 18
+SPILL_ROWS = 1 << 16
 
 
 class _ClassSink:

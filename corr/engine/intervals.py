@@ -165,6 +165,17 @@ class IntervalTable:
         from .memory import release_freed_memory
         release_freed_memory()           # the sealed rows' objects: back to the system
 
+    def chunk_count(self) -> int:
+        """How many sealed chunks the table has (read with :meth:`chunks`)."""
+        return len(self._spill.places) if self._spill is not None else 0
+
+    def chunks(self, sealed: int):
+        """``(first row, columns)`` of the first ``sealed`` sealed chunks, then of the
+        rows in memory (what the decode cache writes, a chunk at a time)."""
+        for k in range(sealed):
+            yield self._spill.first_rows[k], self._spill.chunk(k)
+        yield len(self) - len(self._tail["start_ns"]), self._tail
+
     def _chunks(self):
         """``(first row, columns)`` of every sealed chunk, then of the rows in memory."""
         if self._spill is not None:
