@@ -214,6 +214,12 @@ def test_a_spilled_table_is_kept_in_the_cache_a_chunk_at_a_time(tmp_path_factory
             continue
         record["file"] = "intervals.arrow"
         back = kept._load(Entry(), {}, record).intervals
+        order = list(range(len(rows)))[::-1]          # as renderers read them: any order
+        for _ in range(70 if rows else 0):            # more single reads than ArrowList's
+            assert back.rows(order[:1]) == whole.rows(order[:1])     # budget before it
+        assert back.rows(order) == whole.rows(order)                 # converts a column
+        assert all(getattr(c, "_values", None) is None          # read a chunk at a time,
+                   for c in (back.entry_comm, back.exit_comm))  # never converted whole
         assert _columns(back) == _columns(whole)
         results.append(record["key_array"])
     assert results[1] == results[0] or (results[0] is not None and results[1] is None)

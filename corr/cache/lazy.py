@@ -42,6 +42,13 @@ class ArrowList(Sequence):
             values = self._materialised()
         return values[index]
 
+    def take_values(self, indexes: list[int]) -> list:
+        """The values at ``indexes`` (in range), without converting the whole array."""
+        if self._values is not None:
+            return [self._values[i] for i in indexes]
+        import pyarrow as pa
+        return to_list(self._array.take(pa.array(indexes, type=pa.int64())))
+
     def __iter__(self):
         return iter(self._materialised())
 

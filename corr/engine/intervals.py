@@ -235,7 +235,24 @@ class IntervalTable:
 
     def rows(self, indexes) -> list[dict]:
         """The rows at ``indexes`` (any order), each chunk read once."""
+        if self._spill is None:
+            indexes = [int(i) for i in indexes]
+            tail = self._taken(self._tail, indexes)
+            return [self._row(tail, i, 0) for i in indexes]
         return self._gather(indexes, self._row)
+
+    @staticmethod
+    def _taken(columns: dict, indexes: list[int]) -> dict:
+        """``columns`` with each column that can ``take_values`` (a table read back from the
+        cache: Arrow arrays, converted to Python values only as read) replaced by the
+        values at ``indexes``: a renderer walking every row, slowest first, converts
+        them a chunk at a time, not each column whole."""
+        def taken(column):
+            take = getattr(column, "take_values", None)
+            return dict(zip(indexes, take(indexes))) if take is not None else column
+        out = {name: taken(column) for name, column in columns.items() if name != "fields"}
+        out["fields"] = {name: taken(column) for name, column in columns["fields"].items()}
+        return out
 
     def groups_at(self, indexes) -> list[int]:
         """The group numbers of the rows at ``indexes`` (any order), each chunk read once."""
