@@ -2,8 +2,8 @@
 
 The order of events (timestamp, class) goes to one file, each class's
 columns (``@cpu`` and its fields) to its own; a class's rows are buffered
-and written 64k at a time, so memory stays bounded on large traces (at 256k,
-the buffers of a 20M-event kernel trace's classes held 140 MB during the pass).
+and written 64k at a time, so memory stays bounded on large traces (a pass
+over a 20M-event kernel trace held 43 MB less than at 256k).
 """
 
 from __future__ import annotations
