@@ -483,8 +483,10 @@ typedef struct {
  * page maps the page cache's whole folio, and this kernel keeps written files in
  * folios of up to 2 MB: what a walk holds mapped is about the regions it read. */
 #define REGION_SHIFT 21
-#define REGION_SLOTS 256              /* a power of two, above REGION_BUDGET */
-#define REGION_BUDGET 16              /* regions (64 MB) held before handing them back */
+#define REGION_SLOTS 1024             /* a power of two, above any budget */
+#define REGION_BUDGET 16              /* regions (32 MB) held before handing them back... */
+#define REGION_BUDGET_MAX 512         /* ...plus one per CPU (a CPU's switches are a stretch
+                                       * of their own: a walk at one time reads each) */
 struct pages_s {
     uintptr_t last;
     int n;
@@ -500,7 +502,7 @@ static inline void touch(const model_t *m, scol_t c, Py_ssize_t r)
     if (region == p->last)
         return;
     p->last = region;
-    size_t h = (size_t)(region * 0x9E3779B97F4A7C15ull) >> 56 & (REGION_SLOTS - 1);
+    size_t h = (size_t)(region * 0x9E3779B97F4A7C15ull >> 54) & (REGION_SLOTS - 1);
     while (p->seen[h] && p->seen[h] != region)
         h = (h + 1) & (REGION_SLOTS - 1);
     if (!p->seen[h]) {
@@ -752,7 +754,8 @@ static void release_pages(const model_t *m)
  * does, reads new ones at every interval). */
 static void maybe_release(const model_t *m)
 {
-    if (m->pages && m->pages->n >= REGION_BUDGET) {
+    if (m->pages && m->pages->n >= REGION_BUDGET + (m->ncpus < REGION_BUDGET_MAX - REGION_BUDGET
+                                                    ? m->ncpus : REGION_BUDGET_MAX - REGION_BUDGET)) {
         release_pages(m);
         memset(m->pages, 0, sizeof *m->pages);
     }
