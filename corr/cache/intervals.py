@@ -304,12 +304,11 @@ def _write(entry, matcher) -> tuple[dict, str]:
     """A rule's intervals as an IPC file, a record batch per chunk of the table (a
     table that spilled is read back a chunk at a time, never whole)."""
     table: IntervalTable = matcher.intervals
-    chunks = table.chunk_count()
-    key_array = all(isinstance(c["key"], array) for _, c in table.chunks(chunks))
+    key_array = all(isinstance(c["key"], array) for _, c in table.chunks())
     # The object columns' Arrow types, agreed over the chunks first (a column of
     # Nones in one chunk is of the type the others give).
     types: dict = {}
-    for first, columns in table.chunks(chunks):
+    for first, columns in table.chunks():
         for name, values in _object_columns(columns, key_array):
             found = _arrow(values).type
             if found != pa.null():
@@ -327,7 +326,7 @@ def _write(entry, matcher) -> tuple[dict, str]:
     path = entry.temp()
     writer = None
     try:
-        for first, columns in table.chunks(chunks):
+        for first, columns in table.chunks():
             n = len(columns["start_ns"])
             batch = {name: pa.array(np.frombuffer(columns[name], dtype=np.dtype(code)))
                      for name, code in IntervalTable.INT_COLUMNS}

@@ -51,19 +51,20 @@ def write(path: str, arrays: dict[str, pa.Array], release=None) -> None:
     columns = [pa.LargeListArray.from_arrays(pa.array([0, len(a)], pa.int64()), a)
                for a in arrays.values()]
     batch = pa.record_batch(columns, names=list(arrays))
+    sink = path if release is None else \
+        pa.PythonFile(_Sliced(open(path, "wb"), release), mode="w")
     try:
-        sink = path if release is None else \
-            pa.PythonFile(_Sliced(open(path, "wb"), release), mode="w")
         with pa.ipc.new_file(sink, batch.schema) as writer:
             writer.write_batch(batch)
-        if release is not None:
-            sink.close()
     except BaseException:
         try:
             os.unlink(path)
         except OSError:
             pass
         raise
+    finally:
+        if sink is not path:
+            sink.close()
 
 
 def read(entry, manifest: dict, name: str) -> dict[str, pa.Array]:

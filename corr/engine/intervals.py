@@ -165,19 +165,9 @@ class IntervalTable:
         from .memory import release_freed_memory
         release_freed_memory()           # the sealed rows' objects: back to the system
 
-    def chunk_count(self) -> int:
-        """How many sealed chunks the table has (read with :meth:`chunks`)."""
-        return len(self._spill.places) if self._spill is not None else 0
-
-    def chunks(self, sealed: int):
-        """``(first row, columns)`` of the first ``sealed`` sealed chunks, then of the
-        rows in memory (what the decode cache writes, a chunk at a time)."""
-        for k in range(sealed):
-            yield self._spill.first_rows[k], self._spill.chunk(k)
-        yield len(self) - len(self._tail["start_ns"]), self._tail
-
-    def _chunks(self):
-        """``(first row, columns)`` of every sealed chunk, then of the rows in memory."""
+    def chunks(self):
+        """``(first row, columns)`` of every sealed chunk, then of the rows in memory
+        (the decode cache writes a table so, a chunk at a time)."""
         if self._spill is not None:
             for k in range(len(self._spill.places)):
                 yield self._spill.first_rows[k], self._spill.chunk(k)
@@ -188,14 +178,14 @@ class IntervalTable:
         if self._spill is None:
             return self._tail[name]
         if name == "fields":
-            return {f: [v for _, c in self._chunks() for v in c["fields"][f]]
+            return {f: [v for _, c in self.chunks() for v in c["fields"][f]]
                     for f in self.field_names}
         if name in self._TYPECODES:
             out = array(self._TYPECODES[name])
-            for _, columns in self._chunks():
+            for _, columns in self.chunks():
                 out.frombytes(columns[name].tobytes())
             return out
-        parts = [columns[name] for _, columns in self._chunks()]
+        parts = [columns[name] for _, columns in self.chunks()]
         if name == "key" and all(type(p) is array for p in parts):
             out = array("q")
             for p in parts:
@@ -401,7 +391,7 @@ class IntervalTable:
         import numpy as np
         lossy = np.frombuffer(self.lossy, dtype=np.int8)
         marked = 0
-        for first, columns in self._chunks():
+        for first, columns in self.chunks():
             start = np.frombuffer(columns["start_ns"], dtype=np.int64)
             end = np.frombuffer(columns["end_ns"], dtype=np.int64)
             hit = np.zeros(len(start), dtype=bool)

@@ -431,17 +431,17 @@ typedef struct {
     Py_ssize_t ntids;
     int64_t begin;
     /* Segment k of the by-thread order is record PHYS(m, k): with blocks
-     * (store.py lays a large store out by time, BLOCK segments a block),
-     * bpos[k >> BLOCK_SHIFT] + the rest, and bfirst the start of each block's
-     * first segment (the binary searches' first steps, kept in memory);
-     * without (bpos NULL), record k. */
+     * (store.py lays a large store out by time, 2**bshift segments a block),
+     * bpos[k >> bshift] + the rest, and bfirst the start of each block's first
+     * segment (the binary searches' first steps, kept in memory); without
+     * (bpos NULL), record k. */
     const int64_t *bpos, *bfirst;
-    int bshift;                       /* BLOCK_SHIFT: log2 of the segments in a block */
-    /* The switches' times at every BLOCK-th switch (NULL: none), in memory: the
+    int bshift;
+    /* The switches' times at every 2**bshift-th switch (NULL: none), in memory: the
      * same first step for the searches of a CPU's switches. */
     const int64_t *sw_fence;
     /* Mapped files whose pages the walk hands back as it goes (see run_job), and
-     * the walk's count of reads that moved to another page since (NULL: none). */
+     * the regions of them it read since the last time (NULL: none). */
     struct { void *p; size_t len; } release[4];
     int nrelease;
     struct pages_s *pages;
@@ -511,12 +511,15 @@ static inline void touch(const model_t *m, scol_t c, Py_ssize_t r)
     }
 }
 
-#define BLOCK_SHIFT (m->bshift)
-#define BLOCK ((Py_ssize_t)1 << BLOCK_SHIFT)
+/* Row k's record: bpos[k >> shift] + the rest (bpos NULL: record k). */
+static inline Py_ssize_t block_row(const int64_t *bpos, int shift, Py_ssize_t k)
+{
+    return bpos ? (Py_ssize_t)bpos[k >> shift] + (k & (((Py_ssize_t)1 << shift) - 1)) : k;
+}
 
 static inline Py_ssize_t PHYS(const model_t *m, Py_ssize_t k)
 {
-    return m->bpos ? (Py_ssize_t)m->bpos[k >> BLOCK_SHIFT] + (k & (BLOCK - 1)) : k;
+    return block_row(m->bpos, m->bshift, k);
 }
 
 typedef struct {
@@ -565,9 +568,9 @@ static Py_ssize_t upper(const int64_t *v, Py_ssize_t lo, Py_ssize_t hi, int64_t 
 static Py_ssize_t fenced_upper(scol_t v, const int64_t *fence, const int64_t *bpos, int shift,
                                Py_ssize_t lo, Py_ssize_t hi, int64_t x)
 {
-#define ROW(k) (bpos ? (Py_ssize_t)bpos[(k) >> shift] + ((k) & (((Py_ssize_t)1 << shift) - 1)) : (k))
     if (!fence || hi - lo <= 1)
-        return bpos ? (lo < hi && G64(v, ROW(lo)) <= x ? hi : lo) : upper_s(v, lo, hi, x);
+        return bpos ? (lo < hi && G64(v, block_row(bpos, shift, lo)) <= x ? hi : lo)
+                    : upper_s(v, lo, hi, x);
     Py_ssize_t first = (lo >> shift) + 1, last = (hi - 1) >> shift, a = first, z = last + 1;
     while (a < z) {                   /* the first block (of those) starting after x */
         Py_ssize_t mid = a + (z - a) / 2;
@@ -578,9 +581,8 @@ static Py_ssize_t fenced_upper(scol_t v, const int64_t *fence, const int64_t *bp
     }
     Py_ssize_t base = a > first ? (a - 1) << shift : lo;
     Py_ssize_t limit = a <= last ? a << shift : hi;
-    Py_ssize_t b = ROW(base);         /* [base, limit) lies in one block: contiguous */
+    Py_ssize_t b = block_row(bpos, shift, base);    /* [base, limit): one block, contiguous */
     return base + upper_s(v, b, b + (limit - base), x) - b;
-#undef ROW
 }
 
 static Py_ssize_t seg_upper(const model_t *m, Py_ssize_t lo, Py_ssize_t hi, int64_t x)
@@ -671,7 +673,8 @@ static int timeline_columns(model_t *m, const arr_t *arr, int64_t begin, const c
 /* The store's blocks (bpos, bfirst: None for a store in by-thread order) and the
  * mappings to hand back as the walk goes (a tuple of buffers, or None) into m;
  * -1 with an exception when they do not fit the columns (a crafted cache entry
- * must not make the walk read outside them).  held: 2 + 4 arr_t. */
+ * must not make the walk read outside them).  held: 7 arr_t (bpos, bfirst, 4
+ * mappings, the switches' fence). */
 static int store_layout(model_t *m, PyObject *bpos, PyObject *bfirst, int shift,
                         PyObject *sw_fence, PyObject *release, Py_ssize_t nrecords,
                         Py_ssize_t nswitches, arr_t *held, const char *what)
@@ -684,16 +687,15 @@ static int store_layout(model_t *m, PyObject *bpos, PyObject *bfirst, int shift,
         m->bshift = shift;
         if (arr_get(bpos, &held[0], 8, 0, what) < 0 || arr_get(bfirst, &held[1], 8, 0, what) < 0)
             return -1;
-        Py_ssize_t total = m->ntids ? m->off[m->ntids] : 0;
-        Py_ssize_t nblocks = (total + BLOCK - 1) >> BLOCK_SHIFT;
+        Py_ssize_t total = m->ntids ? m->off[m->ntids] : 0, block = (Py_ssize_t)1 << shift;
+        Py_ssize_t nblocks = (total + block - 1) >> shift;
         if (N(held[0]) != nblocks || N(held[1]) != nblocks) {
             PyErr_Format(PyExc_ValueError, "%s: %zd blocks expected", what, nblocks);
             return -1;
         }
         const int64_t *pos = I64(held[0]);
         for (Py_ssize_t b = 0; b < nblocks; b++) {
-            Py_ssize_t size = total - (b << BLOCK_SHIFT) < BLOCK ? total - (b << BLOCK_SHIFT)
-                                                                 : BLOCK;
+            Py_ssize_t size = total - (b << shift) < block ? total - (b << shift) : block;
             if (pos[b] < 0 || pos[b] > nrecords - size) {
                 PyErr_Format(PyExc_ValueError, "%s: block %zd out of the records", what, b);
                 return -1;

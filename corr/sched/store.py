@@ -259,7 +259,6 @@ class _Blocks:
 
     def __init__(self, capacity: int):
         self.shift = block_shift()
-        self.capacity = capacity
         self.staged = _Columns({"segments": SEGMENT}, capacity, True)
         self.carry = np.zeros(0, dtype=SEGMENT)
         self.written = 0
