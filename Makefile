@@ -34,10 +34,14 @@ bench-scale: deps
 	$(PY) benchmarks/bench_scale.py
 
 deps: system-deps $(STAMP) $(VIEWER)/node_modules/.package-lock.json
+	@$(PY) -m compileall -q corr >/dev/null
 
 system-deps:
 	@bash scripts/install-system-deps.sh
 
+# corr's bytecode is compiled once here (an editable install does not, and with
+# PYTHONDONTWRITEBYTECODE set every run compiled its 90 modules again: 0.13 s of
+# every start); compileall skips what is up to date.
 $(STAMP): pyproject.toml setup.py scripts/corr scripts/corr_native.c corr/reading/_fastsink.c corr/engine/_core.c corr/sched/_native.c
 	@test -x $(PY) || /usr/bin/python3 -m venv --system-site-packages $(VENV)
 	$(PY) -m pip install -q --config-settings editable_mode=compat -e ".[dev]"

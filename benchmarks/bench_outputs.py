@@ -66,7 +66,7 @@ def run_command(trace: Path, fmt: str | None, out_dir: str, cache: str | None = 
     cmd = [CORR, "run", "--no-progress", RULES, str(trace)]
     cmd += ["--cache-dir", cache] if cache else ["--no-cache"]
     if fmt is not None:
-        cmd += ["-o", str(Path(out_dir) / f"out{formats.module(fmt).EXTENSIONS[0]}")]
+        cmd += ["-o", str(Path(out_dir) / f"out{formats.extensions_of(fmt)[0]}")]
     return cmd
 
 

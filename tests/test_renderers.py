@@ -10,6 +10,8 @@ import io
 import json
 import random
 import re
+import subprocess
+import sys
 
 import pyarrow.parquet as pq
 import pytest
@@ -37,7 +39,7 @@ def wget():
 
 
 def extension(fmt: str) -> str:
-    return formats.module(fmt).EXTENSIONS[0]
+    return formats.extensions_of(fmt)[0]
 
 
 # -- one registry ----------------------------------------------------------------------------
@@ -50,7 +52,7 @@ def test_every_format_corr_run_lists_is_registered():
     for name in listed:
         module = formats.module(name)                  # declares all it must
         assert module.NAME == name and module.DESCRIPTION
-        for ext in module.EXTENSIONS:
+        for ext in formats.extensions_of(name):
             assert ext.startswith(".") and ext not in seen, (name, ext, seen.get(ext))
             seen[ext] = name
             assert ext in text                         # -o's help lists it
@@ -530,3 +532,14 @@ def test_spilled_tables_write_the_same_bytes(tmp_path, monkeypatch):
                                     else path.read_bytes())                   # per block
     for fmt in ("csv", "parquet", "chrome", "jsonl"):
         assert outputs["97", fmt] == outputs[None, fmt], fmt
+
+
+def test_the_format_of_an_output_path_is_told_without_importing_any_format():
+    """-o's extension names the format from the registry alone: asking imports no
+    format's module (each pulls in rich, pyarrow, orjson or Jinja2)."""
+    code = ("import sys; from corr.render.formats import from_path; "
+            "print(from_path('a/x.TRACE.json'), from_path('x.json'), from_path('r.htm')); "
+            "print(sorted(m for m in sys.modules if m.startswith('corr.render.')))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True)
+    assert proc.stdout.splitlines() == ["chrome json html", "['corr.render.formats']"]

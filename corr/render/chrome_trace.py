@@ -25,7 +25,6 @@ name encoded once (orjson, as every other event).
 from __future__ import annotations
 
 NAME = "chrome"
-EXTENSIONS = (".trace.json", ".perfetto.json")
 DESCRIPTION = "Chrome trace events"
 NEEDS_BLAME = True
 FILE_ONLY = False

@@ -10,7 +10,6 @@ CSV needs (commas, quotes, newlines in a thread's name stay in their cell).
 from __future__ import annotations
 
 NAME = "csv"
-EXTENSIONS = (".csv",)
 DESCRIPTION = "CSV"
 NEEDS_BLAME = False
 FILE_ONLY = True

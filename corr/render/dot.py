@@ -8,7 +8,6 @@ unless ``--all-edges``.
 from __future__ import annotations
 
 NAME = "dot"
-EXTENSIONS = (".dot",)
 DESCRIPTION = "blame graph, DOT"
 NEEDS_BLAME = True
 FILE_ONLY = False

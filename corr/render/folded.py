@@ -20,7 +20,6 @@ from __future__ import annotations
 from ..analyses import blame
 
 NAME = "folded"
-EXTENSIONS = (".folded",)
 DESCRIPTION = "folded stacks"
 NEEDS_BLAME = True
 FILE_ONLY = False

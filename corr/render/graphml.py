@@ -7,7 +7,6 @@ Every edge (programs read it, not people), written by
 from __future__ import annotations
 
 NAME = "graphml"
-EXTENSIONS = (".graphml",)
 DESCRIPTION = "blame graph, GraphML"
 NEEDS_BLAME = True
 FILE_ONLY = True

@@ -24,7 +24,6 @@ from .run_text import (entry_thread_differs, explained_thread, key_text, stat_ce
 from .units import count, duration, timestamp
 
 NAME = "html"
-EXTENSIONS = (".html", ".htm")
 DESCRIPTION = "HTML report"
 NEEDS_BLAME = False
 FILE_ONLY = True

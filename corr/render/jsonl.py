@@ -12,7 +12,6 @@ and blame graph are the JSON document's.  Encoded as
 from __future__ import annotations
 
 NAME = "jsonl"
-EXTENSIONS = (".jsonl",)
 DESCRIPTION = "JSON Lines"
 NEEDS_BLAME = False
 FILE_ONLY = False

@@ -14,7 +14,6 @@ so the table is never in memory whole.
 from __future__ import annotations
 
 NAME = "parquet"
-EXTENSIONS = (".parquet",)
 DESCRIPTION = "Parquet"
 NEEDS_BLAME = False
 FILE_ONLY = True

@@ -26,7 +26,6 @@ which is not JSON).
 from __future__ import annotations
 
 NAME = "json"
-EXTENSIONS = (".json",)
 DESCRIPTION = "JSON"
 NEEDS_BLAME = False
 FILE_ONLY = False

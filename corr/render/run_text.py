@@ -11,7 +11,6 @@ from .grid import Grid
 from .units import count, duration, short_duration
 
 NAME = "text"
-EXTENSIONS = (".txt",)
 DESCRIPTION = "text"
 NEEDS_BLAME = False
 FILE_ONLY = False
