@@ -13,6 +13,7 @@ since a part names a thread as it was called when the part happened.
 from __future__ import annotations
 
 import numpy as np
+import orjson
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -20,6 +21,8 @@ from hypothesis import strategies as st
 import corr.api as api
 from corr.analyses import bulk, scheduling
 from corr.analyses.critical_path import breakdown, critical_path
+from corr.encoded import EncodedJSON
+from corr.render import run_json
 from corr.engine.threads import ThreadNames
 from corr.sched import store
 from corr.sched.log import SchedLog
@@ -180,6 +183,13 @@ def test_result_rows_in_chunks_equal_the_reference(stream, waking, spans, rename
     want = rows(True)
     assert got == [want[i] for i in order]
     assert [list(r) for r in got] == [list(want[i]) for i in order]     # keys in order too
+    # Asked for JSON, the rows encode to the same bytes (breakdowns and paths made in C).
+    as_json = rows(False)
+    as_json = [as_json[i] for i in order]
+    for _ in lazy.filled(order, as_json, threads, encoded=True):
+        pass
+    encode = run_json.encoder()
+    assert [encode(r) for r in as_json] == [orjson.dumps(want[i]) for i in order]
 
     items = list(lazy.items())
     assert [i for i, _ in items] == analysed.tolist() == list(lazy)
@@ -269,6 +279,83 @@ def test_shared_traces_explained_in_c_equal_the_reference(name, monkeypatch):
             assert found.breakdown == want.breakdown, i
     for i in list(explained)[:20]:
         assert r.interval(i) == rows[order.tolist().index(i)]
+    # The rows a JSON renderer asks for, breakdowns and paths written in C: the same bytes.
+    encode = run_json.encoder()
+    in_c = 0
+    for row, as_json in zip(rows, r.iter_intervals(encoded=True)):
+        in_c += isinstance(as_json.get("breakdown"), EncodedJSON)
+        assert encode(as_json) == orjson.dumps(row)
+    assert in_c, "no breakdown written in C: the check would be vacuous"
+
+
+PART = st.tuples(st.sampled_from(bulk.PART_KINDS), st.one_of(st.none(), st.text(max_size=12)),
+                 st.one_of(st.none(), st.integers(-2**63, 2**63 - 1)),
+                 st.integers(-2**63, 2**63 - 1))
+SEGMENT = st.tuples(st.integers(-2**63, 2**63 - 1), st.one_of(st.none(), st.text(max_size=12)),
+                    st.integers(0, len(bulk.STATES) - 1), st.integers(-2**63, 2**63 - 1),
+                    st.integers(-2**63, 2**63 - 1),
+                    st.lists(st.integers(-2**63, 2**63 - 1), max_size=4))
+
+
+def _offsets(lists) -> np.ndarray:
+    return np.cumsum([0] + [len(x) for x in lists], dtype=np.int64)
+
+
+@native
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.lists(PART, max_size=6), max_size=6),
+       st.lists(st.lists(SEGMENT, max_size=6), max_size=6))
+def test_breakdowns_and_paths_written_as_json_in_c_are_orjsons(breakdowns, paths):
+    """parts_json and path_json write what orjson writes of the same dicts, whatever the
+    strings (encoded once in Python) and integers (negative, 64-bit extremes)."""
+    from corr.sched.store import _native
+    labels = sorted({p[:3] for parts in breakdowns for p in parts}, key=repr)
+    flat = [p for parts in breakdowns for p in parts]
+    got = _native.parts_json(
+        _offsets(breakdowns), np.asarray([labels.index(p[:3]) for p in flat], dtype=np.int64),
+        np.asarray([p[3] for p in flat], dtype=np.int64),
+        [orjson.dumps({"kind": k, "by": by, "tid": tid})[:-1] + b',"ns":'
+         for k, by, tid in labels])
+    assert got == [orjson.dumps([{"kind": k, "by": by, "tid": tid, "ns": ns}
+                                 for k, by, tid, ns in parts]) for parts in breakdowns]
+
+    people = sorted({s[:2] for segs in paths for s in segs}, key=repr)
+    segs = [s for segs in paths for s in segs]
+    chains = [s[5] for s in segs]
+    column = lambda values: np.asarray(values, dtype=np.int64)            # noqa: E731
+    got = _native.path_json(
+        _offsets(paths), column([people.index(s[:2]) for s in segs]), column([s[2] for s in segs]),
+        column([s[3] for s in segs]), column([s[4] for s in segs]), column(range(len(segs))),
+        _offsets(chains), column([t for c in chains for t in c]),
+        [orjson.dumps({"tid": tid, "comm": comm})[:-1] + b',"state":"' for tid, comm in people],
+        bulk._STATE_JSON)
+    assert got == [orjson.dumps([{"tid": tid, "comm": comm, "state": bulk.STATES[state],
+                                  "start_ns": a, "end_ns": b, "via": via}
+                                 for tid, comm, state, a, b, via in one]) for one in paths]
+
+
+@native
+def test_json_writers_refuse_columns_that_do_not_hold_together():
+    """Offsets, labels, threads, states or chains out of range are a ValueError, never a
+    read outside the columns; labels that are not bytes a TypeError."""
+    from corr.sched.store import _native
+    i64 = lambda *v: np.asarray(v, dtype=np.int64)                        # noqa: E731
+    with pytest.raises(ValueError):
+        _native.parts_json(i64(0, 2), i64(0), i64(5), [b"{"])              # past the parts
+    with pytest.raises(ValueError):
+        _native.parts_json(i64(0, 1), i64(1), i64(5), [b"{"])              # no label 1
+    with pytest.raises(ValueError):
+        _native.parts_json(i64(1, 0), i64(0), i64(5), [b"{"])              # backwards
+    with pytest.raises(TypeError):
+        _native.parts_json(i64(0, 1), i64(0), i64(5), ["{"])
+    ok = (i64(0, 1), i64(0), i64(0), i64(1), i64(2), i64(0), i64(0, 1), i64(7))
+    assert _native.path_json(*ok, [b'{"tid":1,"comm":null,"state":"'], bulk._STATE_JSON) == [
+        b'[{"tid":1,"comm":null,"state":"RUNNING","start_ns":1,"end_ns":2,"via":[7]}]']
+    for at, bad in ((1, i64(1)), (2, i64(len(bulk.STATES))), (5, i64(1)), (6, i64(0, 2))):
+        args = list(ok)
+        args[at] = bad
+        with pytest.raises(ValueError):
+            _native.path_json(*args, [b'{"tid":1,"comm":null,"state":"'], bulk._STATE_JSON)
 
 
 @settings(max_examples=300, deadline=None)

@@ -23,6 +23,7 @@ from collections import Counter
 
 import numpy as np
 
+from ..encoded import EncodedJSON
 from ..engine.threads import label
 from ..reading.groups import usable_cpus
 from ..sched.model import SOFTIRQ_NAMES, SchedModel, Source
@@ -113,6 +114,9 @@ F_TIES, F_RENAMED_PARTS, F_RENAMED_PATH = 1, 2, 4
 F_RENAMED = F_RENAMED_PARTS | F_RENAMED_PATH
 _new = tuple.__new__
 _I64 = np.dtype(np.int64)
+# A path segment's JSON from its state's name to its start (path_json's ``states``).
+_STATE_JSON = [name.encode() + b'","start_ns":' for name in STATES]
+
 
 
 class Names:
@@ -200,7 +204,9 @@ class Explained:
         self._intervals = tuple(np.ascontiguousarray(c, dtype=np.int64)
                                 for c in (tids, starts, ends))
         self.flags: list[int] | None = None
+        self.parts_raw = self.path_raw = None
         self.part_off = self.seg_off = None
+        self._sparse = False
         self._explain(want)
 
     def _explain(self, want: int) -> None:
@@ -212,25 +218,51 @@ class Explained:
             *names.ren, *names.waits, *self._intervals, self.max_depth, want, *st.layout(),
             st.mappings() or None)
         (keys, part_off, part_key, part_ns, flags, seg_off, seg_tid, seg_state, seg_start,
-         seg_end, seg_chain, chain_off, chain_tids) = (np.frombuffer(b, dtype=_I64).tolist()
-                                                       for b in raw)
+         seg_end, seg_chain, chain_off, chain_tids) = (np.frombuffer(b, dtype=_I64) for b in raw)
+        flags = flags.tolist()
         self.flags = flags if self.flags is None else [a | b for a, b in zip(self.flags, flags)]
         if want & 1:
             part = names.part
-            self.labels = [part(tuple(k)) for k in zip(*[iter(keys)] * 4)]
-            self.part_off, self.part_key, self.part_ns = part_off, part_key, part_ns
+            self.label_keys = [part(tuple(k)) for k in keys.reshape(-1, 4).tolist()]
+            self.parts_raw = (part_off, part_key, part_ns)
+            self.part_off = None
         if want & 2:
+            self.path_raw = (seg_off, seg_tid, seg_state, seg_start, seg_end, seg_chain,
+                             chain_off, chain_tids)
+            self.seg_off = None
+
+    def _part_lists(self) -> None:
+        """The breakdowns' columns as lists, for the Python objects read one by one."""
+        if self.parts_raw is None:
+            self._explain(1)
+        if self.part_off is None:
+            self.part_off, self.part_key, self.part_ns = (c.tolist() for c in self.parts_raw)
+
+    def _path_lists(self) -> None:
+        """The paths' columns as lists (each chain a tuple), for the Python objects."""
+        if self.path_raw is None:
+            self._explain(2)
+        if self.seg_off is None:
+            (self.seg_off, self.seg_tid, self.seg_state, self.seg_start, self.seg_end, seg_chain,
+             chain_off, chain_tids) = (c.tolist() for c in self.path_raw)
             chain = [tuple(chain_tids[a:b]) for a, b in zip(chain_off, chain_off[1:])]
             self.via = [chain[c] for c in seg_chain]
-            self.seg_off, self.seg_tid, self.seg_state = seg_off, seg_tid, seg_state
-            self.seg_start, self.seg_end = seg_start, seg_end
+
+    def _one_parts(self, k: int):
+        """Interval k's (part key, ns) lists: from the chunk's lists, or, once the chunk
+        is :meth:`encoded` (only the odd interval is read one by one), from its columns."""
+        if self.part_off is None and self._sparse:
+            off, key, ns = self.parts_raw
+            lo, hi = int(off[k]), int(off[k + 1])
+            return key[lo:hi].tolist(), ns[lo:hi].tolist()
+        self._part_lists()
+        lo, hi = self.part_off[k], self.part_off[k + 1]
+        return self.part_key[lo:hi], self.part_ns[lo:hi]
 
     def _labelled(self, k: int):
         """Interval k's parts as ((kind, by, tid), ns), in the references' order."""
-        if self.part_off is None:
-            self._explain(1)
-        lo, hi = self.part_off[k], self.part_off[k + 1]
-        found = zip(map(self.labels.__getitem__, self.part_key[lo:hi]), self.part_ns[lo:hi])
+        keys, ns = self._one_parts(k)
+        found = zip(map(self.label_keys.__getitem__, keys), ns)
         if self.flags[k] & (F_TIES | F_RENAMED_PARTS):
             # A tie is broken by label; a renamed thread's names may meet again.
             totals: dict = {}
@@ -250,8 +282,14 @@ class Explained:
 
     def segments(self, k: int):
         """Interval k's path as (tid, state index, start, end, via) rows."""
-        if self.seg_off is None:
-            self._explain(2)
+        if self.seg_off is None and self._sparse:
+            off, tid, state, start, end, chain, chain_off, chain_tids = self.path_raw
+            lo, hi = int(off[k]), int(off[k + 1])
+            via = [tuple(chain_tids[chain_off[c]:chain_off[c + 1]].tolist())
+                   for c in chain[lo:hi].tolist()]
+            return zip(tid[lo:hi].tolist(), state[lo:hi].tolist(), start[lo:hi].tolist(),
+                       end[lo:hi].tolist(), via)
+        self._path_lists()
         lo, hi = self.seg_off[k], self.seg_off[k + 1]
         return zip(self.seg_tid[lo:hi], self.seg_state[lo:hi], self.seg_start[lo:hi],
                    self.seg_end[lo:hi], self.via[lo:hi])
@@ -267,3 +305,30 @@ class Explained:
         at = self.names.at
         return [{"tid": tid, "comm": at(tid, a), "state": STATES[s], "start_ns": a, "end_ns": b,
                  "via": list(via)} for tid, s, a, b, via in self.segments(k)]
+
+    def encoded(self) -> tuple[list, list] | None:
+        """Every interval's breakdown and critical path as JSON (``orjson.dumps`` of
+        :meth:`part_dicts` and :meth:`path_dicts`), put together in C; right only
+        for intervals without ``F_TIES`` or ``F_RENAMED`` (their parts are sorted
+        again, their threads named by time, in Python).  None when a name is not
+        what orjson encodes (a lone surrogate): the dicts are written then."""
+        import orjson
+        if self.parts_raw is None:
+            self._explain(1)
+        if self.path_raw is None:
+            self._explain(2)
+        self._sparse = True
+        seg_off, seg_tid, seg_state, *rest = self.path_raw
+        # Each thread named as path_dicts first names it: at its first segment's start.
+        tids, first, who = np.unique(seg_tid, return_index=True, return_inverse=True)
+        at, dumps = self.names.at, orjson.dumps
+        try:
+            labels = [dumps({"kind": kind, "by": by, "tid": tid})[:-1] + b',"ns":'
+                      for kind, by, tid in self.label_keys]
+            people = [dumps({"tid": tid, "comm": at(tid, start)})[:-1] + b',"state":"'
+                      for tid, start in zip(tids.tolist(), rest[0][first].tolist())]
+        except orjson.JSONEncodeError:
+            return None
+        return (_native.parts_json(*self.parts_raw, labels),
+                _native.path_json(seg_off, who.astype(np.int64), seg_state, *rest, people,
+                                  _STATE_JSON))

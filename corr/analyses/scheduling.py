@@ -22,6 +22,7 @@ from collections.abc import ItemsView, Mapping, ValuesView
 import numpy as np
 
 from . import bulk
+from ..encoded import EncodedJSON
 from ..engine.intervals import NONE_INT
 from ..sched.events import INTERRUPT_NOTES
 from ..sched.model import SchedModel
@@ -180,12 +181,14 @@ class LazyAnalyses(Mapping):
         for _ in self.filled(indexes, rows, threads):
             pass
 
-    def filled(self, indexes, rows: list[dict], threads):
+    def filled(self, indexes, rows: list[dict], threads, encoded: bool = False):
         """:meth:`fill_rows`, one row at a time: each row is filled as it is handed out,
         in order (one C call per chunk), so that a renderer writing them as they come
         holds only the explanations it is writing.  Where the breakdown and path name
         no renamed thread (most rows), they are built with each thread's one name,
-        and only the row's own and the blamed thread may have to be renamed."""
+        and only the row's own and the blamed thread may have to be renamed; with
+        ``encoded``, those rows' breakdown and path come as JSON already
+        (:class:`corr.encoded.EncodedJSON`, made in C), for a renderer that writes JSON."""
         index = np.asarray(indexes, dtype=np.int64)
         known = self._sorted
         analysed = (known[np.minimum(np.searchsorted(known, index), len(known) - 1)] == index
@@ -193,24 +196,32 @@ class LazyAnalyses(Mapping):
         names = self.names
         for lo in range(0, len(index), self.CHUNK):
             chunk, mine = index[lo:lo + self.CHUNK], analysed[lo:lo + self.CHUNK]
-            found = (bulk.Explained(self.model, names, self._tids[chunk[mine]],
-                                    self._start[chunk[mine]], self._end[chunk[mine]])
-                     if mine.any() else None)
+            ours = chunk[mine]
+            tids, starts = self._tids[ours], self._start[ours]
+            found = (bulk.Explained(self.model, names, tids, starts, self._end[ours])
+                     if len(ours) else None)
+            as_json = found.encoded() if encoded and found is not None else None
+            tids, starts = tids.tolist(), starts.tolist()
             k = 0
-            for place, (i, explained) in enumerate(zip(chunk.tolist(), mine.tolist()), lo):
+            for place, explained in enumerate(mine.tolist(), lo):
                 row = rows[place]
                 if not explained:
                     if threads is not None:
                         row["renamed"] = _own_names(row, threads, names)
                     yield row
                     continue
-                tid = int(self._tids[i])
-                quick = threads is not None and not found.flags[k] & bulk.F_RENAMED
+                tid = tids[k]
+                flags = found.flags[k]
+                quick = threads is not None and not flags & bulk.F_RENAMED
                 renamed = _own_names(row, threads, names, tid) if quick else None
+                if as_json is not None and not flags & (bulk.F_TIES | bulk.F_RENAMED):
+                    parts, path = EncodedJSON(as_json[0][k]), EncodedJSON(as_json[1][k])
+                else:
+                    parts, path = found.part_dicts(k), found.path_dicts(k)
                 row.update(blamed_tid=tid,
                            blamed_comm=(_name(threads, names, tid, row["start_ns"]) if quick
-                                        else names.at(tid, int(self._start[i]))),
-                           breakdown=found.part_dicts(k), critical_path=found.path_dicts(k))
+                                        else names.at(tid, starts[k])),
+                           breakdown=parts, critical_path=path)
                 if quick:
                     row["renamed"] = renamed
                 elif threads is not None:
@@ -276,17 +287,18 @@ class RuleAnalysis:
         for _ in self._filled(indexes, rows):
             pass
 
-    def explained_rows(self, indexes: list[int], rows: list[dict]):
+    def explained_rows(self, indexes: list[int], rows: list[dict], encoded: bool = False):
         """:meth:`explain_rows`, each row filled as it is handed out.  ``rows`` is taken
         over: each leaves the list as it goes, so that only the rows a renderer holds
-        are alive (a chunk's breakdowns at once took twice the time to build)."""
-        for place, row in enumerate(self._filled(indexes, rows)):
+        are alive (a chunk's breakdowns at once took twice the time to build).
+        ``encoded``: breakdowns and paths may come as JSON (LazyAnalyses.filled)."""
+        for place, row in enumerate(self._filled(indexes, rows, encoded)):
             rows[place] = None
             yield row
 
-    def _filled(self, indexes, rows):
+    def _filled(self, indexes, rows, encoded: bool = False):
         if isinstance(self.intervals, LazyAnalyses):
-            yield from self.intervals.filled(indexes, rows, self.threads)
+            yield from self.intervals.filled(indexes, rows, self.threads, encoded)
             return
         for i, row in zip(indexes, rows):
             found = self.intervals.get(i)

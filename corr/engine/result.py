@@ -166,10 +166,13 @@ class RuleResult:
         index = index[np.argsort(-durations[index], kind="stable")]
         return index if top is None else index[:top]
 
-    def iter_intervals(self, all_intervals: bool = False, top: int | None = None):
+    def iter_intervals(self, all_intervals: bool = False, top: int | None = None,
+                       encoded: bool = False):
         """Intervals over the threshold (see :meth:`over_threshold`) or all, slowest first,
         one dict at a time; their explanations are computed a chunk at a time (one C
-        call each), and none is kept beyond its chunk."""
+        call each), and none is kept beyond its chunk.  ``encoded`` (for the JSON
+        renderers, through ``run_json.encoder``): a breakdown or critical path may be
+        JSON already, written in C (``analyses.bulk.EncodedJSON``)."""
         selected = self.slowest(all_intervals, top)
         size = 2048
         table, window = self.intervals, max(1, len(selected))
@@ -189,7 +192,7 @@ class RuleResult:
                     for row in rows:
                         row["group"] = None
                 if self.analysis is not None:        # each explained as it is handed out
-                    rows = self.analysis.explained_rows(chunk, rows)
+                    rows = self.analysis.explained_rows(chunk, rows, encoded)
                 yield from rows
 
     def selected_intervals(self, all_intervals: bool = False, top: int | None = None) -> list[dict]:

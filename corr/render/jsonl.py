@@ -25,7 +25,7 @@ def lines(result, all_intervals: bool = False):
     encode = encoder(newline=True)
     for rule in result.rules:
         name = rule.name
-        for interval in rule.iter_intervals(all_intervals):
+        for interval in rule.iter_intervals(all_intervals, encoded=True):
             record = {"rule": name}
             record.update(interval)
             yield encode(record)

@@ -170,8 +170,11 @@ def _is_text(stream) -> bool:
 
 
 def _open(tmp: str):
-    """The temporary file's stream (a seam for the tests that fail a write part-way)."""
-    return open(tmp, "wb", buffering=1 << 20)
+    """The temporary file's stream (a seam for the tests that fail a write part-way).
+    Opened without truncating it (mkstemp made it empty; a device or a FIFO has
+    nothing to truncate): ext4 flushes a file truncated on open when it is
+    closed, 0.08-0.2 s for 250 MB of JSON."""
+    return open(os.open(tmp, os.O_WRONLY), "wb", buffering=1 << 20)
 
 
 def atomic_stream(path: str, write) -> None:

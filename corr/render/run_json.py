@@ -25,6 +25,8 @@ which is not JSON).
 
 from __future__ import annotations
 
+from ..encoded import EncodedJSON
+
 NAME = "json"
 DESCRIPTION = "JSON"
 NEEDS_BLAME = False
@@ -51,6 +53,9 @@ def _stdlib(obj, indent: bool) -> bytes:
 
 
 def _finite(obj):
+    if isinstance(obj, EncodedJSON):
+        import json
+        return json.loads(obj.data)
     if isinstance(obj, float):
         return obj if obj == obj and obj not in (float("inf"), float("-inf")) else None
     if isinstance(obj, dict):
@@ -62,16 +67,22 @@ def _finite(obj):
 
 def encoder(newline: bool = False):
     """``encode(obj) -> bytes``, compact (and ending with a newline, ``newline``):
-    orjson, else the stdlib for what it refuses."""
+    orjson, else the stdlib for what it refuses; values already JSON
+    (:class:`EncodedJSON`, ``iter_intervals(encoded=True)``) written as they are."""
     import orjson
-    fast = orjson.dumps
+    fast, fragment = orjson.dumps, orjson.Fragment
     option = orjson.OPT_APPEND_NEWLINE if newline else 0
     refused = orjson.JSONEncodeError
     end = b"\n" if newline else b""
 
+    def as_is(value):
+        if type(value) is EncodedJSON:
+            return fragment(value.data)
+        raise TypeError(f"{type(value).__name__} is not JSON")
+
     def encode(obj) -> bytes:
         try:
-            return fast(obj, option=option)
+            return fast(obj, default=as_is, option=option)
         except refused:
             return _stdlib(obj, False) + end
     return encode
@@ -93,7 +104,7 @@ def write(result, destination, options) -> None:
         # interval's bytes are copied but into the stream's buffer.
         batch = []
         separator = b"\n        "
-        for interval in rule.iter_intervals(all_intervals):
+        for interval in rule.iter_intervals(all_intervals, encoded=True):
             batch.append(separator)
             batch.append(encode(interval))
             separator = b",\n        "

@@ -19,6 +19,11 @@
  * path, as columns of codes that Python names (the same walk as analyse's,
  * into per-interval outputs instead of totals).
  *
+ * `parts_json` and `path_json` write those columns as the JSON lists the
+ * run's JSON has (Explained.part_dicts / path_dicts through orjson, the
+ * reference): Python encodes every string once (a part's label, a thread's
+ * tid and name, a state) and C puts them together with the numbers.
+ *
  * tests/test_sched_native.py and tests/test_explain_native.py compare them
  * with the Python references.
  * Arrays arrive through the buffer protocol (numpy, C-contiguous).
@@ -2054,6 +2059,224 @@ done:
     return result;
 }
 
+/* ------------------------------------------------------------ JSON out */
+
+/* A growing byte buffer. */
+typedef struct {
+    char *p;
+    size_t len, cap;
+} jbuf_t;
+
+static int jb_room(jbuf_t *b, size_t n)
+{
+    if (b->len + n <= b->cap)
+        return 0;
+    size_t cap = b->cap ? b->cap : 4096;
+    while (cap < b->len + n)
+        cap *= 2;
+    char *p = realloc(b->p, cap);
+    if (!p)
+        return -1;
+    b->p = p;
+    b->cap = cap;
+    return 0;
+}
+
+static int jb_put(jbuf_t *b, const char *s, size_t n)
+{
+    if (jb_room(b, n) < 0)
+        return -1;
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    return 0;
+}
+
+/* An integer as JSON writes it (decimal, '-' when negative). */
+static int jb_int(jbuf_t *b, int64_t v)
+{
+    char tmp[24];
+    int n = 0;
+    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+    do {
+        tmp[sizeof tmp - 1 - n++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0)
+        tmp[sizeof tmp - 1 - n++] = '-';
+    return jb_put(b, tmp + sizeof tmp - n, (size_t)n);
+}
+
+/* The bytes objects of a list, as (pointer, length) pairs; NULL with an error set. */
+typedef struct {
+    const char *p;
+    Py_ssize_t n;
+} piece_t;
+
+static piece_t *pieces_of(PyObject *list, Py_ssize_t *count, const char *what)
+{
+    if (!PyList_Check(list)) {
+        PyErr_Format(PyExc_TypeError, "%s: a list of bytes expected", what);
+        return NULL;
+    }
+    Py_ssize_t n = PyList_GET_SIZE(list);
+    piece_t *out = malloc((size_t)(n ? n : 1) * sizeof *out);
+    if (!out) {
+        PyErr_NoMemory();
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *item = PyList_GET_ITEM(list, i);
+        if (!PyBytes_Check(item)) {
+            free(out);
+            PyErr_Format(PyExc_TypeError, "%s: a list of bytes expected", what);
+            return NULL;
+        }
+        out[i].p = PyBytes_AS_STRING(item);
+        out[i].n = PyBytes_GET_SIZE(item);
+    }
+    *count = n;
+    return out;
+}
+
+/* Each list's items [off[i], off[i+1]) of an offsets column, checked against the
+ * items' count; 0 when they hold. */
+static int offsets_ok(const int64_t *off, Py_ssize_t n, Py_ssize_t items, const char *what)
+{
+    for (Py_ssize_t i = 0; i < n; i++)
+        if (off[i] < 0 || off[i] > off[i + 1] || off[i + 1] > items) {
+            PyErr_Format(PyExc_ValueError, "%s: offsets out of range", what);
+            return -1;
+        }
+    return 0;
+}
+
+/* parts_json(part_off, part_key, part_ns, labels) -> [bytes]: interval i's parts
+ * part_off[i]:part_off[i+1] as `[{...,"ns":N},...]`, labels[key] being a part's
+ * JSON up to its ns (`{"kind":"preempted","by":"x (1)","tid":1,"ns":`). */
+static PyObject *parts_json(PyObject *self, PyObject *args)
+{
+    PyObject *o[3], *labels_list, *result = NULL;
+    arr_t arr[3] = {{{0}}};
+    piece_t *labels = NULL;
+    Py_ssize_t nlabels = 0;
+    jbuf_t b = {0};
+    if (!PyArg_ParseTuple(args, "OOOO", &o[0], &o[1], &o[2], &labels_list))
+        return NULL;
+    for (int i = 0; i < 3; i++)
+        if (arr_get(o[i], &arr[i], 8, 0, "parts_json") < 0)
+            goto done;
+    if (!(labels = pieces_of(labels_list, &nlabels, "parts_json")))
+        goto done;
+    const int64_t *off = I64(arr[0]), *key = I64(arr[1]), *ns = I64(arr[2]);
+    Py_ssize_t n = N(arr[0]) - 1, items = N(arr[1]);
+    if (n < 0 || N(arr[2]) != items) {
+        PyErr_SetString(PyExc_ValueError, "parts_json: columns of different lengths");
+        goto done;
+    }
+    if (offsets_ok(off, n, items, "parts_json") < 0)
+        goto done;
+    for (Py_ssize_t k = 0; k < items; k++)
+        if (key[k] < 0 || key[k] >= nlabels) {
+            PyErr_SetString(PyExc_ValueError, "parts_json: a part's label out of range");
+            goto done;
+        }
+    if (!(result = PyList_New(n)))
+        goto done;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        b.len = 0;
+        int bad = jb_put(&b, "[", 1);
+        for (int64_t k = off[i]; k < off[i + 1] && !bad; k++) {
+            const piece_t *l = &labels[key[k]];
+            bad = (k > off[i] && jb_put(&b, ",", 1) < 0) || jb_put(&b, l->p, (size_t)l->n) < 0
+                  || jb_int(&b, ns[k]) < 0 || jb_put(&b, "}", 1) < 0;
+        }
+        PyObject *one = bad || jb_put(&b, "]", 1) < 0 ? PyErr_NoMemory()
+                        : PyBytes_FromStringAndSize(b.p, (Py_ssize_t)b.len);
+        if (!one) {
+            Py_CLEAR(result);
+            goto done;
+        }
+        PyList_SET_ITEM(result, i, one);
+    }
+done:
+    free(b.p);
+    free(labels);
+    arr_release(arr, 3);
+    return result;
+}
+
+/* path_json(seg_off, seg_who, seg_state, seg_start, seg_end, seg_chain, chain_off,
+ *           chain_tids, who, states) -> [bytes]: interval i's path segments
+ * seg_off[i]:seg_off[i+1] as `[{"tid":T,"comm":C,"state":S,"start_ns":A,"end_ns":B,
+ * "via":[...]},...]`; who[seg_who[k]] is a segment's JSON up to its state's name
+ * (`{"tid":1,"comm":"x","state":"`), states[state] from there to its start
+ * (`running","start_ns":`), chain c's tids chain_tids[chain_off[c]:chain_off[c+1]]. */
+static PyObject *path_json(PyObject *self, PyObject *args)
+{
+    PyObject *o[8], *who_list, *states_list, *result = NULL;
+    arr_t arr[8] = {{{0}}};
+    piece_t *who = NULL, *states = NULL;
+    Py_ssize_t nwho = 0, nstates = 0;
+    jbuf_t b = {0};
+    if (!PyArg_ParseTuple(args, "OOOOOOOOOO", &o[0], &o[1], &o[2], &o[3], &o[4], &o[5], &o[6],
+                          &o[7], &who_list, &states_list))
+        return NULL;
+    for (int i = 0; i < 8; i++)
+        if (arr_get(o[i], &arr[i], 8, 0, "path_json") < 0)
+            goto done;
+    if (!(who = pieces_of(who_list, &nwho, "path_json"))
+        || !(states = pieces_of(states_list, &nstates, "path_json")))
+        goto done;
+    const int64_t *off = I64(arr[0]), *w = I64(arr[1]), *st = I64(arr[2]), *a = I64(arr[3]),
+                  *e = I64(arr[4]), *chain = I64(arr[5]), *coff = I64(arr[6]),
+                  *ctids = I64(arr[7]);
+    Py_ssize_t n = N(arr[0]) - 1, items = N(arr[1]), chains = N(arr[6]) - 1;
+    if (n < 0 || chains < 0 || N(arr[2]) != items || N(arr[3]) != items || N(arr[4]) != items
+        || N(arr[5]) != items) {
+        PyErr_SetString(PyExc_ValueError, "path_json: columns of different lengths");
+        goto done;
+    }
+    if (offsets_ok(off, n, items, "path_json") < 0
+        || offsets_ok(coff, chains, N(arr[7]), "path_json") < 0)
+        goto done;
+    for (Py_ssize_t k = 0; k < items; k++)
+        if (w[k] < 0 || w[k] >= nwho || st[k] < 0 || st[k] >= nstates || chain[k] < 0
+            || chain[k] >= chains) {
+            PyErr_SetString(PyExc_ValueError, "path_json: a segment's thread, state or chain "
+                            "out of range");
+            goto done;
+        }
+    if (!(result = PyList_New(n)))
+        goto done;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        b.len = 0;
+        int bad = jb_put(&b, "[", 1);
+        for (int64_t k = off[i]; k < off[i + 1] && !bad; k++) {
+            bad = (k > off[i] && jb_put(&b, ",", 1) < 0)
+                  || jb_put(&b, who[w[k]].p, (size_t)who[w[k]].n) < 0
+                  || jb_put(&b, states[st[k]].p, (size_t)states[st[k]].n) < 0
+                  || jb_int(&b, a[k]) < 0 || jb_put(&b, ",\"end_ns\":", 10) < 0
+                  || jb_int(&b, e[k]) < 0 || jb_put(&b, ",\"via\":[", 8) < 0;
+            for (int64_t c = coff[chain[k]]; c < coff[chain[k] + 1] && !bad; c++)
+                bad = (c > coff[chain[k]] && jb_put(&b, ",", 1) < 0) || jb_int(&b, ctids[c]) < 0;
+            bad = bad || jb_put(&b, "]}", 2) < 0;
+        }
+        PyObject *one = bad || jb_put(&b, "]", 1) < 0 ? PyErr_NoMemory()
+                        : PyBytes_FromStringAndSize(b.p, (Py_ssize_t)b.len);
+        if (!one) {
+            Py_CLEAR(result);
+            goto done;
+        }
+        PyList_SET_ITEM(result, i, one);
+    }
+done:
+    free(b.p);
+    free(who);
+    free(states);
+    arr_release(arr, 8);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"read_blocks", read_blocks, METH_VARARGS,
      "read_blocks(fd, base, order, sizes, block_bytes, out) -> bytes read"},
@@ -2063,6 +2286,11 @@ static PyMethodDef methods[] = {
     {"analyse", analyse, METH_VARARGS,
      "analyse(timeline columns..., switch columns..., itid, istart, iend, max_depth, edges) "
      "-> (parts, edges)"},
+    {"parts_json", parts_json, METH_VARARGS,
+     "parts_json(part_off, part_key, part_ns, labels) -> each interval's breakdown as JSON"},
+    {"path_json", path_json, METH_VARARGS,
+     "path_json(seg_off, seg_who, seg_state, seg_start, seg_end, seg_chain, chain_off, "
+     "chain_tids, who, states) -> each interval's critical path as JSON"},
     {"explain", explain, METH_VARARGS,
      "explain(timeline columns..., switch columns..., name epochs..., wait states..., itid, "
      "istart, iend, max_depth, want) -> each interval's breakdown and critical path, as columns"},
