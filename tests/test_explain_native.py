@@ -365,3 +365,22 @@ def test_threads_first_seen_in_chunks_are_in_the_order_a_walk_meets_them(values,
     chunk at a time as a dict would find it over the whole column."""
     column = np.asarray(values, dtype=np.int64)
     assert scheduling._first_seen(column, chunk) == list(dict.fromkeys(values))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 50), st.integers(0, 4), st.sampled_from(["a", "b", None])),
+                max_size=30),
+       st.lists(st.tuples(st.integers(-1, 5), st.one_of(st.none(), st.integers(-10, 60))),
+                max_size=40),
+       st.booleans())
+def test_many_names_at_once_are_name_at_one_by_one(changes, asked, history):
+    """ThreadNames.names_at (a thread with one name looked up once) is name_at's answer
+    for every (tid, time), with or without a history, tid 0 and times None included."""
+    threads = ThreadNames(keep_history=history)
+    for ts, tid, name in sorted(changes, key=lambda c: c[0]):
+        if tid and threads.names.get(tid) != name:
+            if history:
+                threads.history.append((ts, tid, name))
+            threads.names[tid] = name
+    tids, times = [t for t, _ in asked], [x for _, x in asked]
+    assert threads.names_at(tids, times) == [threads.name_at(t, x) for t, x in asked]

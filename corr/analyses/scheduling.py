@@ -168,11 +168,11 @@ class LazyAnalyses(Mapping):
         """(index, IntervalAnalysis) for analysed ``indexes``, in their order (the
         breakdowns of a chunk computed when one of them is first read)."""
         at = self.names.at
-        tids, starts = self._tids, self._start
         for chunk, found in self._chunks(indexes, want=2):
-            for k, i in enumerate(chunk):
-                tid = int(tids[i])
-                yield i, IntervalAnalysis(tid, at(tid, int(starts[i])), None, None, found, k)
+            picked = np.asarray(chunk, dtype=np.int64)
+            tids, starts = self._tids[picked].tolist(), self._start[picked].tolist()
+            for k, (i, tid, start) in enumerate(zip(chunk, tids, starts)):
+                yield i, IntervalAnalysis(tid, at(tid, start), None, None, found, k)
 
     def fill_rows(self, indexes: list[int], rows: list[dict], threads) -> None:
         """Each result row (of interval ``indexes[k]``) as ``row.update(self[i].to_dict())``

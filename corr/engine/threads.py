@@ -80,6 +80,21 @@ class ThreadNames:
         i = bisect.bisect_right(times, ts) - 1
         return values[max(i, 0)]
 
+    def names_at(self, tids, times) -> list:
+        """``[name_at(tid, ts) ...]`` for many threads and times, a thread with one name
+        in the history looked up once (most threads: a run's CSV asks for every row's)."""
+        if self.history is None:
+            names = self.names
+            return [None if tid == 0 else names.get(tid) for tid in tids]
+        index, name_at = self._index(), self.name_at
+        one = {tid: found[1][0] for tid, found in index.items() if len(found[0]) == 1}
+        absent = object()
+        out = []
+        for tid, ts in zip(tids, times):
+            name = absent if tid == 0 or ts is None else one.get(tid, absent)
+            out.append(name_at(tid, ts) if name is absent else name)
+        return out
+
     def names_over_time(self, tid: int) -> tuple[list, list] | None:
         """The thread's (times, names), each name from its time on (None: never named,
         or no history kept)."""

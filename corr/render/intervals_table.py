@@ -120,12 +120,9 @@ def _named(threads, tids: list, starts: list, comms: list) -> list:
     comms = list(comms)
     if threads is None:
         return comms
-    name_at = threads.name_at
-    for j, tid in enumerate(tids):
-        if tid is not None and tid > 0:
-            name = name_at(tid, starts[j])
-            if name is not None:
-                comms[j] = name
+    for j, (tid, name) in enumerate(zip(tids, threads.names_at(tids, starts))):
+        if name is not None and tid is not None and tid > 0:
+            comms[j] = name
     return comms
 
 
