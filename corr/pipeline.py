@@ -87,8 +87,7 @@ def _run(traceset, ruleset, progress, blame_limit, explain, cache, reader, start
         model = SchedModel(engine.sched_log, engine.begin_ns, engine.end_ns,
                            names=engine.thread_names.name_at)
         if model.native and model.available:
-            model.store                      # built: the log's columns are no longer read
-            engine.sched_log.release()
+            model.build_store()              # the log's columns are no longer read
             release_freed_memory()
         made = _explain(rules, model, engine.thread_names, limit)
     if store is not None:

@@ -93,34 +93,64 @@ def test_timelines_equal_the_reference(stream, waking):
 @native
 @settings(max_examples=500, deadline=None)
 @given(STREAM, st.booleans(), st.integers(1, 6), st.integers(1, 5), st.integers(1, 12), SPANS,
-       st.sampled_from([1, 2, 4, 64]))
+       st.sampled_from([1, 2, 4, 64]), st.booleans())
 def test_a_log_spilled_in_batches_builds_the_same_model_in_buckets(stream, waking, batch, rows,
-                                                                  events, spans, block):
+                                                                  events, spans, block,
+                                                                  release):
     """Added a few events at a time, sealed to disk every few rows, and modelled a
     bucket of a few events' threads at a time onto a mapped store laid out by time
     (in blocks of a few segments), the log gives the model it gives whole: the same
     timelines (with each wakeup's source found batch by batch), the same switches by
-    CPU, the same totals, the same explanations."""
+    CPU, the same totals, the same explanations.  Built as a run builds it
+    (``build_store``), a log dealt out to its buckets is released before the first
+    block is written, and nothing reads it after."""
     whole = SchedModel(make_log(stream, waking), 0, None, native=True)
     envs = (SPILL_ROWS_ENV, store.MODEL_EVENTS_ENV, store.BLOCK_ENV)
     saved = {k: os.environ.get(k) for k in envs}
     for k, v in zip(envs, (rows, events, block)):
         os.environ[k] = str(v)
+    released_first, dealt = [], []
+    staged, by_thread = store._Blocks.add, store._by_thread
+
+    def add(self, records, last=False):
+        if not released_first:
+            released_first.append(log._tables is None)
+        return staged(self, records, last)
+
+    def dealing(*args):
+        found = by_thread(*args)
+        dealt.append(found[1] is not None)
+        return found
+    store._Blocks.add, store._by_thread = add, dealing
     try:
         log = make_log(stream, waking, batch)
         split = SchedModel(log, 0, None, native=True)
-        split.store
+        if release:
+            split.build_store()
+        else:
+            split.store
     finally:
+        store._Blocks.add, store._by_thread = staged, by_thread
         for k, v in saved.items():
             if v is None:
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
     per_kind = [sum(e[0] == kind for _, e in stream) for kind in _COLUMNS]
-    assert log.spilled == (max(per_kind) >= rows)
+    if release:
+        assert log._tables is None                       # released, whatever the budget
+        # Dealt out to its buckets, the log went before the first block was written;
+        # read by the one bucket or kept in memory, after the build.
+        if dealt == [True]:
+            assert released_first == [True]
+        else:
+            assert True not in released_first
+    else:
+        assert log.spilled == (max(per_kind) >= rows)
     a, b = whole.store, split.store
-    assert b.mapped == log.spilled and not a.mapped
-    assert (b.bpos is not None) == log.spilled and a.bpos is None
+    spilled = b.mapped
+    assert spilled == (max(per_kind) >= rows) and not a.mapped
+    assert (b.bpos is not None) == spilled and a.bpos is None
     n = int(a.off[-1]) if len(a.off) else 0
     assert np.array_equal(a.tids, b.tids) and np.array_equal(a.off, b.off)
     assert np.array_equal(a.segment_rows(0, n), b.segment_rows(0, n))   # by thread, each way

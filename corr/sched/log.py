@@ -269,7 +269,11 @@ class SchedLog:
         """Free the event columns once the C model has its own copy of what it needs.
 
         Later reads of a table raise: only the Python reference model reads them.
+        A spilled table's file is closed now (its pages are free for what comes next).
         """
+        for table in (self._tables or {}).values():
+            if table.spill is not None:
+                table.spill.close()
         self._tables = None
         self._frozen = None
 

@@ -151,6 +151,13 @@ class SchedModel:
             self._store = _store.TimelineStore(self.log, self.begin_ns)
         return self._store
 
+    def build_store(self) -> None:
+        """Build the store now and release the log's columns (``SchedLog.release``) as
+        soon as the build has read them: only the Python reference reads them again."""
+        if self._store is None:
+            self._store = _store.TimelineStore(self.log, self.begin_ns, release=self.log.release)
+        self.log.release()
+
     def timeline(self, tid: int) -> list[Segment]:
         """The thread's segments, covering the trace from its beginning to its end."""
         found = self._timelines.get(tid)

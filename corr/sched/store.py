@@ -293,14 +293,14 @@ class _Blocks:
         sizes = np.full(len(first), block, dtype=np.int64)
         if len(first):
             sizes[-1] = n - (len(first) - 1) * block
+        mapped, size = self.staged.mapped, SEGMENT.itemsize
         pos = np.empty(len(first), dtype=np.int64)
         pos[order] = np.concatenate(([0], np.cumsum(sizes[order])[:-1])) if len(first) else 0
         out = _Columns({"segments": SEGMENT}, max(n, 1), True)
-        size = SEGMENT.itemsize
-        if self.staged.mapped is not None:
+        if mapped is not None:
             # Read block by block (pread: a mapping would map a 2 MB folio for every
             # block read, here and there in the staged file, all at once).
-            fd, base = self.staged.mapped.file.fileno(), self.staged.mapped.base["segments"]
+            fd, base = mapped.file.fileno(), mapped.base["segments"]
             buffer = np.empty(self.COPY_BLOCKS * block, dtype=SEGMENT)
             lengths = sizes * size
             for lo in range(0, len(order), self.COPY_BLOCKS):
@@ -314,6 +314,30 @@ class _Blocks:
         self.staged.close()
         return out, pos, first, self.shift
 
+
+class _Switches:
+    """The log's switches as the store takes them by CPU: their CPUs and count, and
+    for a spilled log the rows dealt out to the CPUs, read before the timelines
+    are built so that the log can go first (None: no room to deal them, each
+    CPU then reads the log's chunks)."""
+
+    def __init__(self, log: SchedLog):
+        self.count = log.count("switch")
+        self.spilled = log.spilled
+        self.cpus = np.unique(np.concatenate(
+            [np.unique(c["cpu"]) for c in log.chunks("switch")] or [np.zeros(0, np.int64)])
+        ).astype(np.int64)
+        self.dealt = None
+        if self.spilled:
+            cpus = self.cpus
+            try:
+                self.dealt = _Dealt(len(cpus), [("switch", log.chunks("switch"),
+                                                 lambda chunk: np.searchsorted(cpus, chunk["cpu"]),
+                                                 ("ts", "seq", "next_tid", "prev_tid"))])
+            except OSError:
+                pass
+
+
 class TimelineStore:
     """All thread timelines of a log, built a bucket of threads at a time.
 
@@ -322,12 +346,18 @@ class TimelineStore:
     and :meth:`release_pages` hands back what a walk read once it is done.
     """
 
-    def __init__(self, log: SchedLog, begin_ns: int):
+    def __init__(self, log: SchedLog, begin_ns: int, release=None):
+        """``release``: called once the log's columns are read for the last time (a
+        spilled log's rows are dealt out, by thread and by CPU, before the timelines
+        are built: its file goes before the store is written, not after)."""
         self.begin_ns = begin_ns
         self._mapped: list[MappedColumns] = []
         on_disk = log.spilled
         total = _state_events(log)
         sources, dealt = _by_thread(log, _thread_buckets(log, model_events()))
+        switches = _Switches(log)
+        if release is not None and dealt is not None and switches.dealt is not None:
+            release()     # the page cache holds the log or the store, not both
         late = WAKEUP if log.has_waking else -1
         # At most one segment per event, plus a first and a last per thread.
         blocks = _Blocks(3 * total + 1) if on_disk else None
@@ -373,7 +403,7 @@ class TimelineStore:
         self.tids = np.concatenate(tids) if tids else np.zeros(0, np.int64)
         self.off = np.append(np.concatenate(firsts) if firsts else np.zeros(0, np.int64),
                              count).astype(np.int64)
-        self._set(segments, *self._by_cpu(log, on_disk))
+        self._set(segments, *self._by_cpu(log, switches, on_disk))
 
     def _set(self, segments, cpus, cpu_off, switches, seq) -> None:
         """The store's records, and each of their fields as a column (a strided view)."""
@@ -385,13 +415,12 @@ class TimelineStore:
                          switches["prev_tid"], seq)
         self.switch_threads = (switches["next_at"], switches["prev_at"])
 
-    def _by_cpu(self, log: SchedLog, on_disk: bool):
+    def _by_cpu(self, log: SchedLog, switches: "_Switches", on_disk: bool):
         """The switches grouped by CPU: (cpus, offsets, records, seq); the records hold
         each switch's time, next and previous threads, and those as indexes into
         ``tids``."""
-        cpus = np.unique(np.concatenate([np.unique(c["cpu"]) for c in log.chunks("switch")]
-                                        or [np.zeros(0, np.int64)])).astype(np.int64)
-        out = _Columns({"switches": SWITCH, "seq": np.int64}, log.count("switch"), on_disk)
+        cpus = switches.cpus
+        out = _Columns({"switches": SWITCH, "seq": np.int64}, switches.count, on_disk)
         fence, step, added = [], 1 << self.bshift, [0]   # on disk: every step-th time
 
         def add(chunk, rows) -> int:
@@ -408,18 +437,12 @@ class TimelineStore:
             out.append("seq", chunk["seq"][rows])
             return len(rows)
 
-        if not log.spilled:           # one chunk: one stable sort by CPU
+        if not switches.spilled:      # one chunk: one stable sort by CPU
             switch = log.table("switch")
             add(switch, np.argsort(switch["cpu"], kind="stable"))
             counts = np.bincount(np.searchsorted(cpus, switch["cpu"]), minlength=len(cpus))
         else:                         # dealt by CPU in one pass, then a CPU at a time
-            try:
-                dealt = _Dealt(len(cpus), [("switch", log.chunks("switch"),
-                                            lambda chunk: np.searchsorted(cpus, chunk["cpu"]),
-                                            ("ts", "seq", "next_tid", "prev_tid"))])
-            except OSError:
-                dealt = None          # no room: each CPU reads every chunk
-            counts = []
+            dealt, counts = switches.dealt, []
             for k, c in enumerate(cpus.tolist()):
                 if dealt is not None:
                     counts.append(sum(add(chunk, np.arange(len(chunk["ts"])))
