@@ -314,9 +314,10 @@ def group_function(spec):
 def outcome_counts(intervals: IntervalTable, entries: int, dropped: dict, unmatched: int) -> dict:
     """A matcher's accounting, from its interval table and counters."""
     import numpy as np
-    statuses = intervals.statuses()
-    counts = (np.bincount(statuses.astype(np.int64), minlength=4) if len(statuses)
-              else np.zeros(4, dtype=int))
+    counts = np.zeros(4, dtype=np.int64)
+    for _, _, statuses, _ in intervals.pieces():      # a piece at a time: no copy of them all
+        if len(statuses):
+            counts += np.bincount(statuses, minlength=4)[:4]
     return {
         "entries": entries,
         "complete": int(counts[COMPLETE]),

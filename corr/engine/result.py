@@ -10,7 +10,7 @@ from array import array
 
 from ..rules.model import Rule
 from .intervals import COMPLETE, LATE, STATUS_NAMES, IntervalTable, spill_rows
-from .stats import summarize
+from .stats import summarize, summarize_pieces
 
 FORMAT_VERSION = 2
 
@@ -68,10 +68,11 @@ class RuleResult:
     @property
     def stats(self) -> dict:
         if self._stats is None:
-            durations = self._measured()
-            self._stats = self._with_outcomes(summarize(durations, self.threshold_ns,
-                                                        owned=True))
-            del durations
+            if self.intervals.spilled:       # read a piece at a time: no copy of them all
+                found = summarize_pieces(self.intervals.measured_pieces(), self.threshold_ns)
+            else:
+                found = summarize(self._measured(), self.threshold_ns, owned=True)
+            self._stats = self._with_outcomes(found)
             _trim_after(len(self.intervals))
         return self._stats
 
@@ -99,6 +100,8 @@ class RuleResult:
             return []
         if self._group_stats is not None:
             return self._group_stats[:limit]
+        if self.intervals.spilled:
+            return self._groups_in_pieces(limit)
         import numpy as np
         # Each group's rows as one slice of a stable sort by group (in their
         # own order, as a mask would give them): one pass, not one a group,
@@ -138,6 +141,74 @@ class RuleResult:
         _trim_after(len(table))
         return out
 
+    GROUP_VALUES_AT_ONCE = 1 << 22     # durations gathered for groups' statistics at once
+
+    def _groups_in_pieces(self, limit: int | None) -> list[dict]:
+        """:meth:`top_groups` of a table that spilled, read a piece at a time: counts in
+        one pass, then the groups' durations gathered a few groups at a time (at most
+        ``GROUP_VALUES_AT_ONCE`` values held), a larger group summarized straight
+        from the pieces.  The same numbers: every figure is order-free."""
+        import numpy as np
+        n, table, threshold = len(self.group_values), self.intervals, self.threshold_ns
+        by_status = np.zeros((4, n), dtype=np.int64)
+        for _, _, statuses, columns in table.pieces(("group",)):
+            groups = columns["group"]
+            grouped = groups >= 0
+            for status in range(4):
+                by_status[status] += np.bincount(groups[grouped & (statuses == status)],
+                                                 minlength=n)
+        counts = by_status[COMPLETE] + by_status[LATE]
+        keys = [plain_value(value) for value in self.group_values]
+        order = sorted(range(n), key=lambda i: (-int(counts[i]), str(keys[i])))[:limit]
+        found: dict[int, dict] = {}
+
+        def mine(wanted):
+            """Per piece, the measured durations of the groups ``wanted`` (a bool mask by
+            group), sorted by group: (their groups, their durations)."""
+            for _, durations, statuses, columns in table.pieces(("group",)):
+                groups = columns["group"]
+                keep = ((statuses == COMPLETE) | (statuses == LATE)) & (groups >= 0)
+                keep[keep] = wanted[groups[keep]]
+                by_group = np.argsort(groups[keep], kind="stable")
+                yield groups[keep][by_group], durations[keep][by_group]
+
+        batch, held = [], 0
+        for index in order + [None]:
+            size = int(counts[index]) if index is not None else 0
+            if index is not None and size > self.GROUP_VALUES_AT_ONCE:
+                wanted = np.zeros(n, dtype=bool)
+                wanted[index] = True
+                found[index] = summarize_pieces(lambda: (d for _, d in mine(wanted)), threshold)
+                continue
+            if batch and (index is None or held + size > self.GROUP_VALUES_AT_ONCE):
+                wanted = np.zeros(n, dtype=bool)
+                wanted[batch] = True
+                parts: dict[int, list] = {g: [] for g in batch}
+                for groups, durations in mine(wanted):
+                    if not len(groups):
+                        continue
+                    cuts = np.flatnonzero(np.diff(groups)) + 1
+                    for g, values in zip(groups[np.concatenate(([0], cuts))].tolist(),
+                                         np.split(durations, cuts)):
+                        if len(values):
+                            parts[g].append(values)
+                for g in batch:
+                    values = (np.concatenate(parts.pop(g)) if parts[g]
+                              else np.zeros(0, dtype=np.int64))
+                    found[g] = summarize(values, threshold, owned=True)
+                batch, held = [], 0
+            if index is not None:
+                batch.append(index)
+                held += size
+        out = []
+        for index in order:
+            stats = found[index]
+            stats.update(timeouts=int(by_status[2][index]), late=int(by_status[LATE][index]),
+                         incomplete=int(by_status[3][index]))
+            out.append({"key": keys[index], "stats": stats})
+        _trim_after(len(table))
+        return out
+
     def over_threshold(self, durations=None):
         """Where the intervals over the threshold are (a bool mask): the complete and late
         ones longer than it, those ``stats["over_threshold"]`` counts.  Timed-out and
@@ -151,19 +222,34 @@ class RuleResult:
         """The rows over the threshold (or all), slowest first, ties in table order;
         only the ``top`` first (None: all)."""
         import numpy as np
-        durations = self.intervals.durations()
+        table = self.intervals
         if all_intervals or self.threshold_ns is None:
+            durations = table.durations()
             index = np.arange(len(durations))
+        elif table.spilled:
+            # A piece at a time: only the rows over the threshold and their durations.
+            index, durations = [], []
+            for first, piece, statuses, _ in table.pieces():
+                over = np.flatnonzero((piece > self.threshold_ns)
+                                      & ((statuses == COMPLETE) | (statuses == LATE)))
+                index.append(over + first)
+                durations.append(piece[over])
+            index, durations = np.concatenate(index), np.concatenate(durations)
         else:
+            durations = table.durations()
             index = np.flatnonzero(self.over_threshold(durations))
+            durations = durations[index]
+        if all_intervals or self.threshold_ns is None:
+            picked = durations
+        else:
+            picked, durations = durations, None       # those of ``index``, in its order
         if top is not None and 0 < top < len(index):
             # Only what can be among the ``top`` slowest is sorted: every row at least as
             # long as the top-th longest (rows ascending, so ties keep their order).
-            picked = durations[index]
             kth = np.partition(picked, len(picked) - top)[len(picked) - top]
-            index = index[picked >= kth]
-            del picked
-        index = index[np.argsort(-durations[index], kind="stable")]
+            keep = picked >= kth
+            index, picked = index[keep], picked[keep]
+        index = index[np.argsort(-picked, kind="stable")]
         return index if top is None else index[:top]
 
     def iter_intervals(self, all_intervals: bool = False, top: int | None = None,
