@@ -149,19 +149,22 @@ def test_no_room_to_spill_keeps_the_rows_in_memory(monkeypatch):
     assert not unspilled.spilled and _columns(unspilled) == _columns(whole)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=300, deadline=None)
 @given(spans=st.lists(st.tuples(st.integers(0, 6), st.integers(0, 3)), max_size=60),
-       threshold=st.integers(-1, 5), top=st.integers(0, 70))
-def test_the_slowest_first_are_a_whole_sort_cut_short(spans, threshold, top):
+       threshold=st.integers(-1, 5), top=st.integers(0, 70), rows=st.sampled_from([1, 4, 1000]))
+def test_the_slowest_first_are_a_whole_sort_cut_short(spans, threshold, top, rows):
     """The ``top`` slowest intervals over the threshold (found among those at least as
-    long as the top-th, many tied) are the first ``top`` of all of them sorted slowest
-    first, ties in table order."""
+    long as the top-th, many tied; in a spilled table, a piece at a time) are the
+    first ``top`` of all of them sorted slowest first, ties in table order."""
     from types import SimpleNamespace
 
     from corr.engine.result import RuleResult
-    table = IntervalTable(["tid"], ())
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv(intervals.SPILL_ROWS_ENV, str(rows))
+        table = IntervalTable(["tid"], ())
     for i, (span, status) in enumerate(spans):
         table.append(i * 10, i * 10 + span, status, i, 1, 0, "c", 1, 0, "c", (), -1)
+    assert table.spilled == (len(spans) >= rows)
     matcher = SimpleNamespace(intervals=table, groups=[],
                               outcome_counts=lambda: {})
     rule = SimpleNamespace(name="r", threshold_ns=threshold)

@@ -383,14 +383,20 @@ def analyse(rule_result, model: SchedModel, limit: int = DEFAULT_LIMIT,
     chosen_tids = tids[chosen].astype(np.int64)
     start = table.ints_at("start_ns", chosen)
     end = start + durations[chosen]
+    slow_ns = int(durations[chosen].sum())
+    # Every interval's duration and thread go before the walk's peak (the sample of fast
+    # intervals reads them again after it): 12 bytes an interval, 40 MB at 50M events.
+    del durations, tids
+    from ..engine.memory import release_freed_memory
     if len(chosen) >= 1 << 20:
-        from ..engine.memory import release_freed_memory
         release_freed_memory()    # the sorts' and the reads' leftovers, before the walk's peak
     if bulk.available(model):
         found = bulk.totals(model, chosen_tids, start, end)
+        if len(chosen) >= 1 << 20:
+            release_freed_memory()    # the walking threads' heaps (85 MB at 50M events)
         out.intervals = LazyAnalyses(model, chosen, chosen_tids, start, end, threads)
         out.graph.add_totals(_first_seen(chosen_tids), found.edges, len(chosen))
-        slow_parts = [(int(durations[chosen].sum()), found.parts)] if len(chosen) else []
+        slow_parts = [(slow_ns, found.parts)] if len(chosen) else []
     else:
         for i, tid, s, e in zip(chosen.tolist(), chosen_tids.tolist(), start.tolist(),
                                 end.tolist()):
@@ -401,9 +407,11 @@ def analyse(rule_result, model: SchedModel, limit: int = DEFAULT_LIMIT,
             slow_parts.append((e - s, found.breakdown))
         out.graph.finish()
     del chosen_tids, start, end
-    out.differential = differential(slow_parts, _fast_breakdowns(rule_result, model, tids,
-                                                                 durations),
-                                    model.name_at)
+    out.differential = differential(
+        slow_parts, _fast_breakdowns(rule_result, model, blamed_tids(rule_result, blame,
+                                                                     narrow=True),
+                                     table.durations()),
+        model.name_at)
     return out
 
 
