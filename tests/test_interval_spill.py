@@ -226,3 +226,34 @@ def test_a_spilled_table_is_kept_in_the_cache_a_chunk_at_a_time(tmp_path_factory
         assert _columns(back) == _columns(whole)
         results.append(record["key_array"])
     assert results[1] == results[0] or (results[0] is not None and results[1] is None)
+
+
+def test_sealed_durations_kept_in_32_bits_where_they_fit(monkeypatch):
+    """A sealed chunk's durations are kept in 32 bits when all fit, in 64 when one does
+    not (a 5 s interval): durations(), the statistics and the slowest rows are those
+    of the table in memory."""
+    import numpy as np
+
+    from types import SimpleNamespace
+
+    from corr.engine.result import RuleResult
+    spans = [3, 2 ** 32 - 1, 7, 5_000_000_000, 1, 2 ** 32, 9, 4, 11]
+
+    def table_of(rows):
+        monkeypatch.setenv(intervals.SPILL_ROWS_ENV, str(rows))
+        table = IntervalTable(["tid"], ())
+        for i, span in enumerate(spans):
+            table.append(i * 10, i * 10 + span, 0, i, 1, 0, "c", 1, 0, "c", (), -1)
+        return table
+    spilled, whole = table_of(3), table_of(1000)
+    assert [d.dtype for _, d, _, _ in spilled.pieces()][:3] == [np.uint32, np.int64, np.uint32]
+    assert spilled.durations().dtype == np.int64
+    assert spilled.durations().tolist() == whole.durations().tolist() == spans
+
+    def result(table):
+        outcomes = {"timeouts": 0, "late": 0, "incomplete": 0, "dropped": 0}
+        matcher = SimpleNamespace(intervals=table, groups=[], outcome_counts=lambda: outcomes)
+        return RuleResult(SimpleNamespace(name="r", threshold_ns=5, group_by=None), matcher)
+    a, b = result(spilled), result(whole)
+    assert a.stats == b.stats and a.stats["max_ns"] == 5_000_000_000
+    assert a.slowest(top=3).tolist() == b.slowest(top=3).tolist() == [3, 5, 1]

@@ -44,7 +44,7 @@ def summarize(durations, threshold_ns: int | None = None, owned: bool = False) -
 
 def summarize_pieces(pieces, threshold_ns: int | None = None, _sortable: bool = False) -> dict:
     """:func:`summarize` of the values of ``pieces()`` (each call a new iterator of
-    int64 arrays), with no copy of all of them: a table of 15 million intervals
+    integer arrays), with no copy of all of them: a table of 15 million intervals
     keeps its durations in sealed pieces, and a sorted copy of them was 120 MB
     at the peak of a run.  Sums are exact integers; the percentiles are selected
     exactly, in a few passes over the pieces (:func:`_nth_smallest`)."""
@@ -54,7 +54,7 @@ def summarize_pieces(pieces, threshold_ns: int | None = None, _sortable: bool = 
     def pieces():        # a large piece read in slices: small temporaries, reused pages
         for part in whole():
             for at in range(0, len(part), SLICE):
-                yield part[at:at + SLICE]
+                yield part[at:at + SLICE].astype(np.int64, copy=False)
     n, lo, hi, total, squares = 0, None, None, 0, 0
     for part in pieces():
         if not len(part):
