@@ -257,3 +257,32 @@ def test_sealed_durations_kept_in_32_bits_where_they_fit(monkeypatch):
     a, b = result(spilled), result(whole)
     assert a.stats == b.stats and a.stats["max_ns"] == 5_000_000_000
     assert a.slowest(top=3).tolist() == b.slowest(top=3).tolist() == [3, 5, 1]
+
+
+@pytest.mark.parametrize("keys", [[5, 7, -1, 3, 9], [5, 2 ** 40, 1, 2, 3], [5, "x", 1, None, 2]])
+def test_blamed_keys_read_a_chunk_at_a_time_are_the_whole_columns(keys, monkeypatch):
+    """blame: on a one-integer key reads the keys a chunk at a time: the same thread ids
+    as from the whole column, in 32 bits when asked and all fit, in 64 when one does
+    not; a key that is not an integer is no thread (NONE_INT)."""
+    import numpy as np
+
+    from types import SimpleNamespace
+
+    from corr.analyses.scheduling import blamed_tids
+    from corr.engine.intervals import NONE_INT
+
+    def result(rows):
+        monkeypatch.setenv(intervals.SPILL_ROWS_ENV, str(rows))
+        table = IntervalTable(["tid"], ())
+        for i, key in enumerate(keys):
+            table.append(i, i + 1, 0, key, 1, 0, "c", 1, 0, "c", (), -1)
+        return SimpleNamespace(intervals=table)
+    want = [k if isinstance(k, int) else NONE_INT for k in keys]
+    for rows in (2, 1000):
+        r = result(rows)
+        assert r.intervals.spilled == (rows == 2)
+        for narrow in (False, True):
+            got = blamed_tids(r, "tid", narrow=narrow)
+            assert got.tolist() == want
+            fits = all(isinstance(k, int) and abs(k) < 2 ** 31 for k in keys)
+            assert got.dtype == (np.int32 if narrow and fits else np.int64)

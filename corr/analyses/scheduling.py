@@ -23,7 +23,7 @@ import numpy as np
 
 from . import bulk
 from ..encoded import EncodedJSON
-from ..engine.intervals import NONE_INT
+from ..engine.intervals import COMPLETE, LATE, NONE_INT
 from ..sched.events import INTERRUPT_NOTES
 from ..sched.model import SchedModel
 from .blame import BlameGraph, differential
@@ -334,9 +334,11 @@ def blamed_tids(rule_result, blame: str, narrow: bool = False) -> np.ndarray:
         return widen(np.where(tids == NONE_INT, entry, tids))  # no exit (timeout): the entry's
     names = table.key_names
     index = names.index(blame)
+    if len(names) == 1:
+        found = _int_keys(table, np.int32 if narrow else np.int64)
+        if found is not None:
+            return found
     keys = table.key
-    if len(names) == 1 and isinstance(keys, array):       # one integer key: no objects
-        return np.frombuffer(keys, dtype=np.int64).copy()
     values = [k if len(names) == 1 else (k[index] if isinstance(k, tuple) else None)
               for k in keys]
     return np.asarray([v if isinstance(v, int) else NONE_INT for v in values], dtype=np.int64)
@@ -380,13 +382,16 @@ def analyse(rule_result, model: SchedModel, limit: int = DEFAULT_LIMIT,
     out.unattributed = int(len(chosen) - np.count_nonzero(attributed))
     chosen = chosen[attributed]
     del attributed
+    # Every interval's duration and thread go before the bounds are read and the walk
+    # (the sample of fast intervals reads them again after it): 12 bytes an interval,
+    # 40 MB at 50M events.
     chosen_tids = tids[chosen].astype(np.int64)
+    del tids
+    end = durations[chosen]
+    del durations
+    slow_ns = int(end.sum())
     start = table.ints_at("start_ns", chosen)
-    end = start + durations[chosen]
-    slow_ns = int(durations[chosen].sum())
-    # Every interval's duration and thread go before the walk's peak (the sample of fast
-    # intervals reads them again after it): 12 bytes an interval, 40 MB at 50M events.
-    del durations, tids
+    end += start
     from ..engine.memory import release_freed_memory
     if len(chosen) >= 1 << 20:
         release_freed_memory()    # the sorts' and the reads' leftovers, before the walk's peak
@@ -409,9 +414,26 @@ def analyse(rule_result, model: SchedModel, limit: int = DEFAULT_LIMIT,
     del chosen_tids, start, end
     out.differential = differential(
         slow_parts, _fast_breakdowns(rule_result, model, blamed_tids(rule_result, blame,
-                                                                     narrow=True),
-                                     table.durations()),
+                                                                     narrow=True)),
         model.name_at)
+    return out
+
+
+def _int_keys(table, kind) -> np.ndarray | None:
+    """A table's one-integer keys as ``kind``, read a chunk at a time into one array (the
+    whole column put together first, then copied, held them twice: 52 MB at 50M
+    events); None when some key is not an integer (the caller's general path); int64
+    when ``kind`` is int32 and some key does not fit it."""
+    out = np.empty(len(table), dtype=kind)
+    for first, columns in table.chunks():
+        keys = columns["key"]
+        if type(keys) is not array:
+            return None
+        values = np.frombuffer(keys, dtype=np.int64)
+        if kind is np.int32 and len(values) and (values.min() < NONE_INT
+                                                 or values.max() >= -NONE_INT):
+            return _int_keys(table, np.int64)
+        out[first:first + len(values)] = values
     return out
 
 
@@ -426,21 +448,31 @@ def _first_seen(values: np.ndarray, chunk: int = 1 << 16) -> list[int]:
     return sorted(seen, key=seen.__getitem__)
 
 
-def _fast_breakdowns(rule_result, model, tids, durations) -> list:
-    """Breakdowns of an even sample of the complete intervals under the threshold."""
+def _fast_breakdowns(rule_result, model, tids) -> list:
+    """Breakdowns of an even sample of the complete intervals under the threshold
+    (``tids``: every interval's blamed thread), their durations read a piece at a time."""
     threshold = rule_result.threshold_ns
     if threshold is None:
         return []
     table = rule_result.intervals
-    fast = np.flatnonzero((durations <= threshold) & table.measured() & (tids > 0))
+    rows, lengths = [], []
+    for first, durations, statuses, _ in table.pieces():
+        mine = np.flatnonzero((durations <= threshold)
+                              & ((statuses == COMPLETE) | (statuses == LATE)))
+        mine = mine[tids[mine + first] > 0]
+        rows.append(mine + first)
+        lengths.append(durations[mine].astype(np.int64))
+    fast, lengths = np.concatenate(rows), np.concatenate(lengths)
     if len(fast) > FAST_SAMPLE:
-        fast = fast[np.linspace(0, len(fast) - 1, FAST_SAMPLE).astype(np.int64)]
-    fast = fast[durations[fast] > 0]
+        picked = np.linspace(0, len(fast) - 1, FAST_SAMPLE).astype(np.int64)
+        fast, lengths = fast[picked], lengths[picked]
+    positive = lengths > 0
+    fast, lengths = fast[positive], lengths[positive]
     start = table.ints_at("start_ns", fast)
-    end = start + durations[fast]
+    end = start + lengths
     fast_tids = tids[fast].astype(np.int64)
     if bulk.available(model):
         found = bulk.totals(model, fast_tids, start, end, with_edges=False)
-        return [(int(durations[fast].sum()), found.parts)] if len(fast) else []
+        return [(int(lengths.sum()), found.parts)] if len(fast) else []
     return [(e - s, breakdown(model, tid, s, e))
             for tid, s, e in zip(fast_tids.tolist(), start.tolist(), end.tolist())]

@@ -489,7 +489,7 @@ typedef struct {
  * folios of up to 2 MB: what a walk holds mapped is about the regions it read. */
 #define REGION_SHIFT 21
 #define REGION_SLOTS 1024             /* a power of two, above any budget */
-#define REGION_BUDGET 16              /* regions (32 MB) held before handing them back... */
+#define REGION_BUDGET 8               /* regions (16 MB) held before handing them back... */
 #define REGION_BUDGET_MAX 512         /* ...plus one per CPU (a CPU's switches are a stretch
                                        * of their own: a walk at one time reads each) */
 struct pages_s {

@@ -426,8 +426,8 @@ class TimelineStore:
         def add(chunk, rows) -> int:
             records = np.empty(len(rows), dtype=SWITCH)
             records["ts"] = chunk["ts"][rows]
-            if on_disk:
-                fence.append(records["ts"][-added[0] % step::step])
+            if on_disk:       # a copy: a view would keep every chunk's records alive
+                fence.append(records["ts"][-added[0] % step::step].copy())
                 added[0] += len(rows)
             records["next_tid"] = next_tid = chunk["next_tid"][rows]
             records["prev_tid"] = prev_tid = chunk["prev_tid"][rows]
