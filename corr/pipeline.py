@@ -71,6 +71,8 @@ def _run(traceset, ruleset, progress, blame_limit, explain, cache, reader, start
     from .engine.runner import Engine            # not needed when the cache answers
     engine = Engine(traceset, ruleset, scheduling=scheduling, cache=store,
                     started=started, reader=reader, thread_filter=thread_filter).run(progress)
+    from .engine.memory import map_large_blocks
+    map_large_blocks()                           # the analysis' arrays given back when freed
     stopped = None
     if engine.stopped is not None:
         exc = engine.stopped

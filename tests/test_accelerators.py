@@ -42,3 +42,4 @@ def test_the_references_give_the_same_result(monkeypatch):
     reference = run()
     assert accelerated["rules"][0]["stats"]["count"] > 0
     assert reference == accelerated
+

@@ -52,8 +52,8 @@ def _build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None, ui: UI | None = None) -> int:
     """Run corr with ``argv``; return the exit code."""
-    from ..engine.memory import map_large_blocks
-    map_large_blocks()
+    from ..engine.memory import own_the_heap
+    own_the_heap()
     ui = ui or UI()
     try:
         args = build_parser().parse_args(argv)
