@@ -23,7 +23,7 @@ import numpy as np
 
 from . import bulk
 from ..encoded import EncodedJSON
-from ..engine.intervals import COMPLETE, LATE, NONE_INT
+from ..engine.intervals import NONE_INT, measured
 from ..sched.events import INTERRUPT_NOTES
 from ..sched.model import SchedModel
 from .blame import BlameGraph, differential
@@ -467,8 +467,7 @@ def _fast_breakdowns(rule_result, model, tids) -> list:
     table = rule_result.intervals
     rows, lengths = [], []
     for first, durations, statuses, _ in table.pieces():
-        mine = np.flatnonzero((durations <= threshold)
-                              & ((statuses == COMPLETE) | (statuses == LATE)))
+        mine = np.flatnonzero((durations <= threshold) & measured(statuses))
         mine = mine[tids[mine + first] > 0]
         rows.append(mine + first)
         lengths.append(durations[mine].astype(np.int64))

@@ -28,6 +28,12 @@ STATUS_NAMES = ("complete", "late", "timeout", "incomplete")
 
 NONE_INT = -(2 ** 31)          # an absent tid or cpu in their 32-bit columns
 
+
+def measured(statuses):
+    """Where the statuses are complete or late (a bool mask): the intervals statistics
+    count, whose end the trace tells."""
+    return (statuses == COMPLETE) | (statuses == LATE)
+
 # The budget and the spill file are shared with the scheduling log (corr/spill.py).
 _Spill = SpillFile
 
@@ -414,7 +420,7 @@ class IntervalTable:
         so, and no copy of every duration is made."""
         def pieces():
             for _, durations, statuses, _ in self.pieces():
-                yield durations[(statuses == COMPLETE) | (statuses == LATE)]
+                yield durations[measured(statuses)]
         return pieces
 
     def statuses(self):
@@ -424,8 +430,7 @@ class IntervalTable:
 
     def measured(self):
         """Where the intervals statistics count are: complete and late ones (a bool mask)."""
-        statuses = self.statuses()
-        return (statuses == COMPLETE) | (statuses == LATE)
+        return measured(self.statuses())
 
     def mark_lossy(self, ranges: list[tuple[int, int]]) -> int:
         """Flag the intervals that overlap one of the ``(begin, end)`` ranges."""

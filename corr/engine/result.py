@@ -9,7 +9,7 @@ from __future__ import annotations
 from array import array
 
 from ..rules.model import Rule
-from .intervals import COMPLETE, LATE, STATUS_NAMES, IntervalTable, spill_rows
+from .intervals import COMPLETE, LATE, STATUS_NAMES, IntervalTable, measured, spill_rows
 from .stats import summarize, summarize_pieces
 
 FORMAT_VERSION = 2
@@ -62,8 +62,8 @@ class RuleResult:
         """Durations of complete and late intervals (what stats count), a new array
         (``durations()`` makes one: kept as it is when every interval counts)."""
         durations = self.intervals.durations()
-        measured = self.intervals.measured()
-        return durations if measured.all() else durations[measured]
+        counted = self.intervals.measured()
+        return durations if counted.all() else durations[counted]
 
     @property
     def stats(self) -> dict:
@@ -110,8 +110,8 @@ class RuleResult:
         table = self.intervals
         groups = np.frombuffer(table.group, dtype=np.int32)
         closed = table.statuses()
-        measured = (closed == COMPLETE) | (closed == LATE)
-        kept = groups[measured]
+        counted = measured(closed)
+        kept = groups[counted]
         counts = np.bincount(kept[kept >= 0], minlength=n).tolist()
         del kept
         keys = [plain_value(value) for value in self.group_values]
@@ -131,13 +131,13 @@ class RuleResult:
         out = []
         for index in order:
             mine_rows = rows_of(index)
-            stats = summarize(durations[mine_rows[measured[mine_rows]]], self.threshold_ns,
+            stats = summarize(durations[mine_rows[counted[mine_rows]]], self.threshold_ns,
                               owned=True)
             mine = closed[mine_rows]
             stats.update(timeouts=int((mine == 2).sum()), late=int((mine == LATE).sum()),
                          incomplete=int((mine == 3).sum()))
             out.append({"key": keys[index], "stats": stats})
-        del durations, closed, measured
+        del durations, closed, counted
         _trim_after(len(table))
         return out
 
@@ -167,7 +167,7 @@ class RuleResult:
             group), sorted by group: (their groups, their durations)."""
             for _, durations, statuses, columns in table.pieces(("group",)):
                 groups = columns["group"]
-                keep = ((statuses == COMPLETE) | (statuses == LATE)) & (groups >= 0)
+                keep = measured(statuses) & (groups >= 0)
                 keep[keep] = wanted[groups[keep]]
                 by_group = np.argsort(groups[keep], kind="stable")
                 yield groups[keep][by_group], durations[keep][by_group]
@@ -230,13 +230,7 @@ class RuleResult:
             return self._slowest_in_pieces(top)
         elif table.spilled:
             # A piece at a time: only the rows over the threshold and their durations.
-            index, durations = [], []
-            for first, piece, statuses, _ in table.pieces():
-                over = np.flatnonzero((piece > self.threshold_ns)
-                                      & ((statuses == COMPLETE) | (statuses == LATE)))
-                index.append(over + first)
-                durations.append(piece[over])
-            index, durations = np.concatenate(index), np.concatenate(durations)
+            index, durations = (np.concatenate(c) for c in zip(*self._over_in_pieces()))
         else:
             durations = table.durations()
             index = np.flatnonzero(self.over_threshold(durations))
@@ -261,17 +255,23 @@ class RuleResult:
         of 3 million rows held 120 MB of them at once)."""
         import numpy as np
         index, durations = np.zeros(0, np.int64), np.zeros(0, np.int64)
-        for first, piece, statuses, _ in self.intervals.pieces():
-            over = np.flatnonzero((piece > self.threshold_ns)
-                                  & ((statuses == COMPLETE) | (statuses == LATE)))
-            if not len(over):
+        for rows, lengths in self._over_in_pieces():
+            if not len(rows):
                 continue
-            index = np.concatenate((index, over + first))
-            durations = np.concatenate((durations, piece[over]))
+            index = np.concatenate((index, rows))
+            durations = np.concatenate((durations, lengths))
             if len(index) > top:
                 best = np.lexsort((index, ~durations))[:top]   # longest first, then by row
                 index, durations = index[best], durations[best]
         return index[np.lexsort((index, ~durations))]
+
+    def _over_in_pieces(self):
+        """Per piece of the table, (its rows over the threshold, their durations): what
+        :meth:`over_threshold` marks, without a copy of every duration."""
+        import numpy as np
+        for first, piece, statuses, _ in self.intervals.pieces():
+            over = np.flatnonzero((piece > self.threshold_ns) & measured(statuses))
+            yield over + first, piece[over]
 
     def iter_intervals(self, all_intervals: bool = False, top: int | None = None,
                        encoded: bool = False):

@@ -19,8 +19,12 @@ def nearest_rank(sorted_values, p: float):
     n = len(sorted_values)
     if n == 0:
         return None
-    rank = max(1, math.ceil(p / 100.0 * n))
-    return int(sorted_values[rank - 1])
+    return int(sorted_values[_rank(p, n) - 1])
+
+
+def _rank(p: float, n: int) -> int:
+    """The 1-based rank of the p-th nearest-rank percentile of n values."""
+    return max(1, math.ceil(p / 100.0 * n))
 
 
 CHUNK = 1 << 16          # values summed at a time: exact in 64 bits (see _exact_sums)
@@ -69,7 +73,7 @@ def summarize_pieces(pieces, threshold_ns: int | None = None, _sortable: bool = 
            "p50_ns": None, "p90_ns": None, "p99_ns": None, "over_threshold": 0}
     if n == 0:
         return out
-    ranks = [max(1, math.ceil(p / 100.0 * n)) for p in (50, 90, 99)]
+    ranks = [_rank(p, n) for p in (50, 90, 99)]
     if _sortable and n < SORTED_UP_TO:
         values = next(iter(whole()))
         values.sort()

@@ -2106,6 +2106,18 @@ static int jb_int(jbuf_t *b, int64_t v)
     return jb_put(b, tmp + sizeof tmp - n, (size_t)n);
 }
 
+/* Item i of list: the list begun in b, closed here (bad: a write to b failed); 0, or
+ * -1 with an exception. */
+static int jb_item(jbuf_t *b, int bad, PyObject *list, Py_ssize_t i)
+{
+    PyObject *one = bad || jb_put(b, "]", 1) < 0 ? PyErr_NoMemory()
+                    : PyBytes_FromStringAndSize(b->p, (Py_ssize_t)b->len);
+    if (!one)
+        return -1;
+    PyList_SET_ITEM(list, i, one);
+    return 0;
+}
+
 /* The bytes objects of a list, as (pointer, length) pairs; NULL with an error set. */
 typedef struct {
     const char *p;
@@ -2190,13 +2202,10 @@ static PyObject *parts_json(PyObject *self, PyObject *args)
             bad = (k > off[i] && jb_put(&b, ",", 1) < 0) || jb_put(&b, l->p, (size_t)l->n) < 0
                   || jb_int(&b, ns[k]) < 0 || jb_put(&b, "}", 1) < 0;
         }
-        PyObject *one = bad || jb_put(&b, "]", 1) < 0 ? PyErr_NoMemory()
-                        : PyBytes_FromStringAndSize(b.p, (Py_ssize_t)b.len);
-        if (!one) {
+        if (jb_item(&b, bad, result, i) < 0) {
             Py_CLEAR(result);
             goto done;
         }
-        PyList_SET_ITEM(result, i, one);
     }
 done:
     free(b.p);
@@ -2261,13 +2270,10 @@ static PyObject *path_json(PyObject *self, PyObject *args)
                 bad = (c > coff[chain[k]] && jb_put(&b, ",", 1) < 0) || jb_int(&b, ctids[c]) < 0;
             bad = bad || jb_put(&b, "]}", 2) < 0;
         }
-        PyObject *one = bad || jb_put(&b, "]", 1) < 0 ? PyErr_NoMemory()
-                        : PyBytes_FromStringAndSize(b.p, (Py_ssize_t)b.len);
-        if (!one) {
+        if (jb_item(&b, bad, result, i) < 0) {
             Py_CLEAR(result);
             goto done;
         }
-        PyList_SET_ITEM(result, i, one);
     }
 done:
     free(b.p);
