@@ -244,13 +244,15 @@ def test_json_parses_to_what_version_1_wrote(wget, all_intervals):
 
 def test_json_of_what_orjson_refuses():
     """Strings that were not UTF-8 (kept as surrogate escapes), integers past 64 bits
-    and NaN: what the stdlib writes (surrogates as \\u escapes), NaN as null."""
+    and NaN: what the stdlib writes, the bytes as \\xff text (a document any JSON
+    parser reads: no lone surrogate), NaN as null."""
     value = {"comm": "ab\udcffc", "big": 2 ** 70, "nan": float("nan"), "list": (1, "é")}
     encoded = run_json.encoder()(value)
-    assert json.loads(encoded) == {"comm": "ab\udcffc", "big": 2 ** 70, "nan": None,
+    assert json.loads(encoded) == {"comm": "ab\\xffc", "big": 2 ** 70, "nan": None,
                                    "list": [1, "é"]}
-    assert b"\\udcff" in encoded and b"\n" not in encoded
-    assert json.loads(run_json.dumps(value, indent=True))["comm"] == "ab\udcffc"
+    assert b"udcff" not in encoded and b"\n" not in encoded
+    encoded.decode("utf-8")
+    assert json.loads(run_json.dumps(value, indent=True))["comm"] == "ab\\xffc"
     assert json.loads(run_json.encoder()({"plain": "é"})) == {"plain": "é"}
 
 
@@ -485,17 +487,18 @@ def test_names_that_are_not_utf8_are_escaped(tmp_path, monkeypatch):
     table = result.rules[0].intervals
     table.entry_comm[:] = ["bad\udcffname"] * len(table)
     assert table.row(0)["comm"] == "bad\udcffname"
-    escaped = "bad\\udcffname"
+    escaped = "bad\\xffname"                    # as the reader decodes such bytes
     for fmt in [n for n in formats.REGISTRY if not formats.module(n).NEEDS_BLAME]:
         path = tmp_path / f"out{extension(fmt)}"
         api.write(result, path, top=3)
         if fmt == "parquet":
             assert {row["comm"] for row in pq.read_table(path).to_pylist()} == {escaped}
-        elif fmt in ("json", "jsonl"):           # JSON's own escape: the string comes back
-            assert "bad\\udcffname" in path.read_text() and "bad\udcffname" in [
-                iv["comm"] for iv in _intervals_of(fmt, path.read_text())]
+        elif fmt in ("json", "jsonl"):           # UTF-8 JSON: no lone surrogate escape
+            assert "udcff" not in path.read_text(encoding="utf-8")
+            assert {iv["comm"] for iv in _intervals_of(fmt, path.read_text())} == {escaped}
         else:
             assert escaped in path.read_text(encoding="utf-8"), fmt
+            assert "udcff" not in path.read_text(encoding="utf-8"), fmt
     g = nx.DiGraph()
     g.add_node("offcpu/tid:1", rule="offcpu", kind="thread", label="bad\udcffname (1)", tid=1)
     monkeypatch.setattr(blame_graph, "combined", lambda result: g)

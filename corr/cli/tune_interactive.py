@@ -34,6 +34,7 @@ from rich.text import Text
 from ..analyses.tuning import step_down, step_up
 from ..errors import CorrError, UsageError
 from ..render import histogram
+from ..render.escape import terminal
 from ..render.units import short_duration, timestamp
 from ..rules.units import format_duration, parse_duration
 
@@ -89,7 +90,7 @@ class TuneApp:
             self.message = Text(f"suggested: {suggestion.method}")
             return
         # A rule has one threshold: a group's suggestion sets it for every group.
-        self.message = Text(f"group {distribution.label}'s suggestion set rule "
+        self.message = Text(f"group {terminal(distribution.label)}'s suggestion set rule "
                             f"{self.tuning.name}'s threshold, for all its groups: "
                             f"{self._rule_flags()}", style="bold yellow")
 
@@ -178,10 +179,12 @@ class TuneApp:
             table.add_column(column, no_wrap=True,
                              justify="right" if column in ("duration", "tid") else "left")
         for row in distribution.slowest(threshold, self.slowest):
+            # Trace strings as Text (a str cell would be read as markup), escaped.
+            group = row.get("group")
             table.add_row(timestamp(row["start_ns"]), short_duration(row["duration_ns"]),
-                          str(row.get("tid", "")), str(row.get("comm") or ""),
-                          str(row.get("key")), str(row.get("group") if row.get("group") is not None
-                                                   else ""))
+                          str(row.get("tid", "")), Text(terminal(row.get("comm") or "")),
+                          Text(terminal(row.get("key"))),
+                          Text(terminal(group) if group is not None else ""))
         return table
 
     def _status(self) -> ANSI:

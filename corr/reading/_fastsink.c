@@ -386,9 +386,12 @@ error:
 
 static PyObject *field_value(const bt_field *field, int kind);
 
+/* A trace's string is bytes until proven text: bytes that are not UTF-8 become
+ * "\xff" text (as corr.render.escape.undecoded writes them), never surrogates
+ * that no output can encode. */
 static PyObject *decode_string(const char *s, Py_ssize_t len)
 {
-    return PyUnicode_DecodeUTF8(s, len, "surrogateescape");
+    return PyUnicode_DecodeUTF8(s, len, "backslashreplace");
 }
 
 /* The str of a C string: for a short value seen recently, the same object as

@@ -8,6 +8,7 @@ names from the TSDL; the time range comes from LTTng's packet index.
 
 from __future__ import annotations
 
+import codecs
 import os
 import re
 import struct
@@ -75,7 +76,10 @@ def _ctf_fs():
 def _value(text: str):
     text = text.strip()
     if text.startswith('"'):
-        return bytes(text[1:-1], "utf-8").decode("unicode_escape")
+        # TSDL escapes (\n, \x1b) over the UTF-8 bytes, then UTF-8 again ("unicode_escape"
+        # read the bytes as Latin-1: "é" became "Ã©"); bytes not UTF-8 as \xff text.
+        raw = codecs.escape_decode(text[1:-1].encode("utf-8", "surrogateescape"))[0]
+        return raw.decode("utf-8", "backslashreplace")
     if text.upper() in ("TRUE", "FALSE"):
         return text.upper() == "TRUE"
     try:

@@ -13,6 +13,8 @@ from collections.abc import Callable
 from bt2 import _native_bt as N
 from bt2 import native_bt as nbt
 
+from ..render.escape import undecoded
+
 Converter = Callable[[object], object]
 
 _T = nbt  # field class type constants live on the wrapper module
@@ -34,7 +36,10 @@ def _get_bool(f):
 def _get_string(f):
     # libbabeltrace2 < 2.0.5 leaves an emptied string field's old text in
     # place: an empty string reads as an earlier event's.  Its length is right.
-    return N.field_string_get_value(f) if N.field_string_get_length(f) else ""
+    if not N.field_string_get_length(f):
+        return ""
+    text = N.field_string_get_value(f)      # bytes that are not UTF-8: surrogate escapes
+    return text if text.isascii() else undecoded(text)
 
 
 # Scalar field class types, most specific first:

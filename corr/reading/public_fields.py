@@ -9,6 +9,8 @@ import collections.abc
 
 import bt2
 
+from ..render.escape import undecoded
+
 
 def to_python(field):
     """Convert a bt2 field object to an int, float, str, bool, list, dict or None."""
@@ -21,7 +23,10 @@ def to_python(field):
     if isinstance(field, bt2._RealFieldConst):
         return float(field)
     if isinstance(field, bt2._StringFieldConst):
-        return str(field) if len(field) else ""     # bt2 < 2.0.5: see native_fields._get_string
+        if not len(field):                           # bt2 < 2.0.5: see native_fields._get_string
+            return ""
+        text = str(field)
+        return text if text.isascii() else undecoded(text)
     if isinstance(field, bt2._StructureFieldConst):
         return {name: to_python(value) for name, value in field.items()}
     if isinstance(field, bt2._ArrayFieldConst):

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import networkx as nx
 
+from . import escape
 from .units import duration
 
 DOT_MIN_SHARE = 0.01
@@ -36,8 +37,7 @@ def combined(result) -> nx.DiGraph:
     return g
 
 
-def _quote(text) -> str:
-    return '"' + str(text).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+_quote = escape.dot_quoted
 
 
 def _readable(g: nx.DiGraph, min_share: float) -> tuple[nx.DiGraph, int]:
@@ -78,11 +78,13 @@ def write_dot(result, out, min_share: float = DOT_MIN_SHARE) -> None:
 
 
 def write_graphml(result, out) -> None:
-    """GraphML to ``out``: a path, or a binary stream.  A name from a trace that is not
-    UTF-8 (its bytes kept as surrogate escapes) is written with backslash escapes."""
+    """GraphML to ``out``: a path, or a binary stream.  Names from a trace hold nothing
+    XML 1.0 forbids (a control character, a byte that was not UTF-8): such characters
+    are written as ``\\x1b`` (:func:`corr.render.escape.xml`), so the file is well-formed."""
     g = combined(result)
-    for _, data in list(g.nodes(data=True)) + [(None, d) for _, _, d in g.edges(data=True)]:
-        for key, value in data.items():
-            if isinstance(value, str) and not value.isascii():
-                data[key] = value.encode("utf-8", "backslashreplace").decode("utf-8")
-    nx.write_graphml(g, out)
+    clean = nx.DiGraph()
+    for node, data in g.nodes(data=True):
+        clean.add_node(escape.xml(node), **{k: escape.xml(v) for k, v in data.items()})
+    for u, v, data in g.edges(data=True):
+        clean.add_edge(escape.xml(u), escape.xml(v), **{k: escape.xml(x) for k, x in data.items()})
+    nx.write_graphml(clean, out)

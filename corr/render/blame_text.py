@@ -1,10 +1,16 @@
-"""Text of the scheduling join: breakdowns, critical paths and blame lists."""
+"""Text of the scheduling join: breakdowns, critical paths and blame lists.
+
+Thread names and resource labels come from the trace: they are shown as
+:func:`corr.render.escape.terminal` writes them, and printed as ``Text``
+(never read as markup).
+"""
 
 from __future__ import annotations
 
 from rich.console import Console
 from rich.text import Text
 
+from .escape import terminal
 from .grid import Grid
 from .units import duration
 
@@ -20,18 +26,18 @@ def rename_note(iv: dict, tid, begin: int) -> str:
     for r in iv.get("renamed") or ():
         if r["tid"] == tid:
             if r["was"] is not None:
-                notes.append(f"was {r['was']} until +{(r['until_ns'] - begin) / 1e9:.6f} s")
+                notes.append(f"was {terminal(r['was'])} until +{(r['until_ns'] - begin) / 1e9:.6f} s")
             if r["then"] is not None:
-                notes.append(f"renamed {r['then']} at +{(r['from_ns'] - begin) / 1e9:.6f} s")
+                notes.append(f"renamed {terminal(r['then'])} at +{(r['from_ns'] - begin) / 1e9:.6f} s")
     return ", ".join(notes)
 
 
 def thread_label(iv: dict, tid, comm, begin: int) -> str:
     """``comm (tid)``, the name the thread had at the interval's start, and how it changed."""
     if tid is None:
-        return comm or "-"
+        return terminal(comm or "-")
     note = rename_note(iv, tid, begin)
-    return f"{comm or '-'} ({tid}{', ' + note if note else ''})"
+    return f"{terminal(comm or '-')} ({tid}{', ' + note if note else ''})"
 
 
 def part_label(part: dict, iv: dict | None = None, begin: int = 0) -> str:
@@ -41,6 +47,7 @@ def part_label(part: dict, iv: dict | None = None, begin: int = 0) -> str:
     by = part["by"]
     if by is None:
         return kind
+    by = terminal(by)
     note = rename_note(iv, part.get("tid"), begin) if iv is not None else ""
     if note and by.endswith(")"):                  # "comm (tid)": the note inside
         by = f"{by[:-1]}, {note})"
@@ -73,7 +80,7 @@ def render_interval(iv: dict, begin: int, console: Console) -> None:
         table.add_column(label, justify="right" if label in ("at", "for") else "left")
     for seg in path[:PATH_ROWS]:
         table.add_row(f"+{(seg['start_ns'] - iv['start_ns']) / 1e6:.3f} ms",
-                      duration(seg["end_ns"] - seg["start_ns"]), seg["state"],
+                      duration(seg["end_ns"] - seg["start_ns"]), terminal(seg["state"]),
                       Text(thread_label(iv, seg["tid"], seg["comm"], begin)))
     console.print(table)
     if len(path) > PATH_ROWS:
@@ -84,7 +91,7 @@ def render_interval(iv: dict, begin: int, console: Console) -> None:
 def render_rule_blame(analysis, console: Console) -> None:
     """A rule's aggregated blame: who waited on whom, heaviest first."""
     if not analysis.available:
-        console.print(Text(f"blame: {analysis.reason}", style="yellow"))
+        console.print(Text(f"blame: {terminal(analysis.reason)}", style="yellow"))
         return
     ranking = analysis.graph.ranking(BLAME_ROWS) if analysis.graph else []
     if not ranking:
@@ -96,14 +103,14 @@ def render_rule_blame(analysis, console: Console) -> None:
     for label in ("waiting", "on", "time", "intervals"):
         table.add_column(label, justify="right" if label in ("time", "intervals") else "left")
     for waiting, on, ns, count in ranking[:BLAME_ROWS]:
-        table.add_row(Text(waiting), Text(on), duration(ns), f"{count:,}")
+        table.add_row(Text(terminal(waiting)), Text(terminal(on)), duration(ns), f"{count:,}")
     console.print(table)
     console.print(Text("time: how long the wait lay on their critical paths, each ns once",
                        style="dim"))
     for caveat in analysis.caveats:
-        console.print(Text(f"note: {caveat}", style="yellow"))
+        console.print(Text(f"note: {terminal(caveat)}", style="yellow"))
     grown = [r for r in analysis.differential if r["change"] > 0][:3]
     if grown:
         console.print(Text("slow vs fast: " + "; ".join(
-            f"{r['part']} {100 * r['slow_share']:.0f}% vs {100 * r['fast_share']:.0f}%"
+            f"{terminal(r['part'])} {100 * r['slow_share']:.0f}% vs {100 * r['fast_share']:.0f}%"
             for r in grown), style="dim"))

@@ -7,8 +7,10 @@ nanoseconds spent there over the analysed intervals of every rule with
 during which it lay on at least one interval's path, each nanosecond once
 (two slow intervals of one thread sharing a wait count it once), so a
 blamed thread's stacks never weigh more than its slow intervals lasted.
-Frames name threads as ``comm (tid)``; ``;`` in names is replaced, since it
-separates frames, and line breaks too, since they separate stacks.
+Frames name threads as ``comm (tid)``, as :func:`corr.render.escape.folded_frame`
+writes a name from a trace: ``;`` as ``\\x3b`` (it separates frames), line
+breaks and other control characters as ``\\n``, ``\\x1b`` (a line is a stack),
+bytes that were not UTF-8 as ``\\xff``.
 
 A busy trace's paths have millions of segments: each stack's ranges are
 kept as two integer arrays (16 bytes a segment), each stack's text is made
@@ -18,6 +20,7 @@ once, and a union of many ranges is taken with numpy.
 from __future__ import annotations
 
 from ..analyses import blame
+from .escape import folded_frame
 
 NAME = "folded"
 DESCRIPTION = "folded stacks"
@@ -25,10 +28,6 @@ NEEDS_BLAME = True
 FILE_ONLY = False
 
 SMALL = 64             # ranges a stack's union adds up without numpy
-
-
-def _frame(text) -> str:
-    return str(text).replace(";", ":").replace("\n", " ").replace("\r", " ").strip() or "?"
 
 
 def folded_lines(result) -> list[str]:
@@ -65,13 +64,13 @@ def folded_lines(result) -> list[str]:
     frames: dict = {}
     for (rule, via, tid, state, chain_names), (starts, ends) in ranges.items():
         chain = via if tid in via else via + (tid,)
-        parts = [_frame(rule)]
+        parts = [folded_frame(rule)]
         for t, name in zip(chain, chain_names):
             text = frames.get((t, name))
             if text is None:
-                text = frames[(t, name)] = _frame(f"{name or 'tid'} ({t})")
+                text = frames[(t, name)] = folded_frame(f"{name or 'tid'} ({t})")
             parts.append(text)
-        parts.append(state)
+        parts.append(folded_frame(state))
         stack = ";".join(parts)
         found = by_stack.get(stack)
         if found is None:

@@ -1,7 +1,8 @@
 """``corr tune``: a distribution drawn for the terminal (rich renderables).
 
 Reads a :class:`corr.analyses.tuning.Distribution` only; the command-line
-report and the interactive session draw the same pieces.
+report and the interactive session draw the same pieces.  A group's value
+comes from the trace: shown as :func:`corr.render.escape.terminal` writes it.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
+from .escape import terminal
 from .units import count, short_duration
 
 BAR = "█"
@@ -69,7 +71,7 @@ def title(tuning, distribution) -> Text:
     """``rule NAME [group G] — N intervals, threshold T (file: F)``."""
     text = Text(f"rule {tuning.name}", style="bold")
     if distribution.label is not None:
-        text.append(f"  group {distribution.label}", style="bold magenta")
+        text.append(f"  group {terminal(distribution.label)}", style="bold magenta")
     text.append(f" — {count(distribution.count)} intervals, threshold "
                 f"{short_duration(tuning.threshold_ns)}")
     file_ns = tuning.file_values.get("threshold")
@@ -90,7 +92,7 @@ def distribution_view(tuning, distribution, width: int = 40) -> Group:
 def render(session, console, group_limit: int = 5) -> None:
     """Every rule of a tuning session, and its most frequent groups."""
     for warning in session.run.warnings:
-        console.print(Text(f"warning: {warning}", style="yellow"))
+        console.print(Text(f"warning: {terminal(warning)}", style="yellow"))
     for tuning in session.rules:
         for distribution in tuning.distributions(group_limit):
             console.print(distribution_view(tuning, distribution))

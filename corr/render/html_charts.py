@@ -16,12 +16,12 @@ from __future__ import annotations
 import html
 import itertools
 import math
-import re
 from collections import defaultdict
 
 import numpy as np
 
 from .blame_text import part_label
+from .escape import terminal
 from .units import duration, short_duration
 
 INK = "#1f2933"
@@ -45,7 +45,6 @@ SMALL = 11                 # px: legends, annotations, edge labels
 WIDTH = 1008               # px: the width of the page's cards
 MAX_LABEL = 48             # characters of a lane label drawn (the tooltip has all)
 _salt = itertools.count()      # ids unique across a page's SVGs; start_page() restarts it
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 def start_page() -> None:
@@ -55,10 +54,10 @@ def start_page() -> None:
 
 
 def esc(text) -> str:
-    """Text for SVG/HTML: markup characters escaped, and control characters
-    (which XML forbids even as references) written as ``\\xNN``."""
-    text = _CONTROL.sub(lambda m: f"\\x{ord(m.group(0)):02x}", str(text))
-    return html.escape(text, quote=True)
+    """Text for SVG/HTML: markup characters escaped, and control characters (which
+    XML forbids even as references) and bidi overrides written as ``\\x1b``,
+    ``\\u202e``, as the text report shows them (:func:`corr.render.escape.terminal`)."""
+    return html.escape(terminal(text), quote=True)
 
 
 def _f(x: float) -> str:

@@ -8,7 +8,9 @@ pictures are inline SVG (:mod:`corr.render.html_charts`), the page has no
 script and loads nothing (a Content-Security-Policy says so to the
 browser).  The page is a Jinja2 template with autoescaping on: every
 string that came from a trace (thread names, group values, keys, IRQ
-names) is escaped by the engine, not by hand.
+names) is escaped by the engine, not by hand; its control and bidi
+characters are shown as ``\\x1b``, ``\\u202e`` (:func:`corr.render.escape.terminal`),
+as in the text report.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import numpy as np
 
 from ..engine.result import plain_value
 from .blame_text import part_label, thread_label
+from .escape import terminal
 from .run_text import (entry_thread_differs, explained_thread, key_text, stat_cells, stat_columns,
                        unfinished_note)
 from .units import count, duration, timestamp
@@ -124,7 +127,7 @@ def _lane_labels(r, index: np.ndarray) -> list:
     t = r.intervals
     if r.rule.group_by:
         return [key_text(plain_value(r.group_values[t.group[i]])) for i in index]
-    return [f"{t.entry_comm[i] or 'tid'} ({t.entry_tid[i]})" if t.entry_tid[i] >= 0
+    return [f"{terminal(t.entry_comm[i] or 'tid')} ({t.entry_tid[i]})" if t.entry_tid[i] >= 0
             else key_text(t.key[i]) for i in index]
 
 
@@ -215,7 +218,8 @@ def _blame(analysis) -> dict:
         "edges": edges,
         "drawn": min(edges, BLAME_EDGES),
         "caveats": list(analysis.caveats),
-        "ranking": [{"waiting": w, "on": on, "total": duration(ns), "intervals": count(c)}
+        "ranking": [{"waiting": terminal(w), "on": terminal(on), "total": duration(ns),
+                     "intervals": count(c)}
                     for w, on, ns, c in graph.ranking(BLAME_ROWS)] if edges else [],
         "differential": [{"part": _share_label(d["part"]), "slow": f"{100 * d['slow_share']:.0f}%",
                           "fast": f"{100 * d['fast_share']:.0f}%",

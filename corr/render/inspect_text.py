@@ -1,4 +1,9 @@
-"""``corr inspect``: the Inspection as readable tables (rich)."""
+"""``corr inspect``: the Inspection as readable tables (rich).
+
+Everything the trace says (its path, environment, event class and field
+names, what stopped its decoding) is shown as :func:`corr.render.escape.terminal`
+writes it, as ``Text`` (never read as markup).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ..analyses.inspection import Inspection
+from .escape import terminal
 from .units import count, duration, timestamp
 
 
@@ -14,7 +20,7 @@ def render(result: Inspection, console: Console, max_fields: int = 8) -> None:
     """Print the inspection; trace strings are shown as plain text, never markup."""
     for i, t in enumerate(result.traces):
         head = Text(f"trace {i}: ", style="bold")
-        head.append(t.path)
+        head.append(terminal(t.path))
         console.print(head)
         rows = [
             ("dialect", f"{t.dialect} ({t.dialect_description})"),
@@ -32,7 +38,7 @@ def render(result: Inspection, console: Console, max_fields: int = 8) -> None:
         grid.add_column(style="dim")
         grid.add_column()
         for k, v in rows:
-            grid.add_row(k, Text(v))
+            grid.add_row(k, Text(terminal(v)))
         console.print(grid)
         console.print()
 
@@ -49,7 +55,7 @@ def render(result: Inspection, console: Console, max_fields: int = 8) -> None:
     for d in result.discards:
         console.print(Text(
             f"  lost {d.count if d.count is not None else '?'} {d.kind} on "
-            f"{'cpu ' + str(d.cpu) if d.cpu is not None else d.stream} "
+            f"{'cpu ' + str(d.cpu) if d.cpu is not None else terminal(d.stream)} "
             f"between {timestamp(d.begin_ns)} and {timestamp(d.end_ns)}", style="yellow"))
     console.print()
 
@@ -64,15 +70,15 @@ def render(result: Inspection, console: Console, max_fields: int = 8) -> None:
         names = sorted((f["name"] for f in c.fields),
                        key=lambda n: n.startswith(("perf_", "common_")))
         shown = ", ".join(names[:max_fields]) + (f", +{len(names) - max_fields}" if len(names) > max_fields else "")
-        row = [count(c.count), Text(c.name)]
+        row = [count(c.count), Text(terminal(c.name))]
         if len(result.traces) > 1:
             row.append(str(c.trace))
-        row.append(Text(shown))
+        row.append(Text(terminal(shown)))
         table.add_row(*row)
     console.print(table)
     if result.stopped:
         s = result.stopped
         console.print(Text(
-            f"decoding stopped in {s.path} after {count(s.events_before)} events"
+            f"decoding stopped in {terminal(s.path)} after {count(s.events_before)} events"
             + (f", at {timestamp(s.at_ns)}" if s.at_ns is not None else "")
-            + f": {s.cause}", style="bold red"))
+            + f": {terminal(s.cause)}", style="bold red"))

@@ -134,9 +134,10 @@ def _has_strings(kind) -> bool:
 
 
 def _escaped(value):
-    """Strings with surrogate escapes (bytes that were not UTF-8) as backslash escapes."""
+    """Strings with surrogate escapes (bytes that were not UTF-8) as ``\\xff``."""
     if isinstance(value, str):
-        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+        from .escape import undecoded
+        return undecoded(value)
     if isinstance(value, list):
         return [_escaped(v) for v in value]
     if isinstance(value, tuple):

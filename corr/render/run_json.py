@@ -11,9 +11,10 @@ paths, 246 MB): the stdlib's ``json.dumps`` 2.55 s, msgspec 0.58 s, orjson
 0.43 s (0.56 s for the whole list at once).  orjson is the fastest of the
 three on these dicts of ints, short strings and lists, and it appends the
 newline of a JSON Lines record itself.  Neither it nor msgspec encodes a
-lone surrogate (a trace string that was not UTF-8) nor an integer past 64
-bits: such an object is encoded by the stdlib instead (``\\udcff`` escapes,
-as format version 1 had them).
+lone surrogate (a string that was not UTF-8, kept as surrogate escapes)
+nor an integer past 64 bits: such an object is encoded by the stdlib
+instead, its undecoded bytes as ``\\xff`` text (the reader decodes a trace's
+strings so already), so that the document is UTF-8 any JSON parser reads.
 
 Format version 2 (orjson) has the keys, values and layout of version 1
 (the document indented by two, each interval one line) with orjson's
@@ -26,6 +27,7 @@ which is not JSON).
 from __future__ import annotations
 
 from ..encoded import EncodedJSON
+from .escape import undecoded
 
 NAME = "json"
 DESCRIPTION = "JSON"
@@ -46,7 +48,8 @@ def dumps(obj, indent: bool = False) -> bytes:
 
 def _stdlib(obj, indent: bool) -> bytes:
     """What orjson refuses (lone surrogates, integers past 64 bits), as the stdlib
-    writes it; floats that are not finite become null, as orjson makes them."""
+    writes it; floats that are not finite become null, as orjson makes them, and
+    bytes that were not UTF-8 (surrogate escapes) ``\\xff`` text."""
     import json
     return json.dumps(_finite(obj), indent=2 if indent else None,
                       separators=(",", ": ") if indent else (",", ":")).encode("ascii")
@@ -55,11 +58,13 @@ def _stdlib(obj, indent: bool) -> bytes:
 def _finite(obj):
     if isinstance(obj, EncodedJSON):
         import json
-        return json.loads(obj.data)
+        return _finite(json.loads(obj.data))
     if isinstance(obj, float):
         return obj if obj == obj and obj not in (float("inf"), float("-inf")) else None
+    if isinstance(obj, str):
+        return undecoded(obj)
     if isinstance(obj, dict):
-        return {k: _finite(v) for k, v in obj.items()}
+        return {_finite(k): _finite(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
         return [_finite(v) for v in obj]
     return obj

@@ -1,4 +1,10 @@
-"""``corr run``: per rule a summary, per group a table, the slowest intervals."""
+"""``corr run``: per rule a summary, per group a table, the slowest intervals.
+
+What comes from the trace (thread names, key parts, group values, warnings
+that quote it) is shown as :func:`corr.render.escape.terminal` writes it, in
+``Text`` (never read as markup): no escape sequence reaches the terminal and
+no newline splits a row.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +12,7 @@ from rich.console import Console
 from rich.text import Text
 
 from .blame_text import rename_note, render_interval, render_rule_blame, thread_label
+from .escape import terminal
 from ..engine.intervals import INCOMPLETE, TIMEOUT
 from .grid import Grid
 from .units import count, duration, short_duration
@@ -44,9 +51,10 @@ def _stats_table(title: str, columns, first: str | None = None) -> Grid:
 
 
 def key_text(key) -> str:
+    """A key or a group value as one line of text (``tid=5 fd=3``), escaped."""
     if isinstance(key, dict):
-        return " ".join(f"{k}={v}" for k, v in key.items())
-    return str(key)
+        return " ".join(f"{terminal(k)}={terminal(v)}" for k, v in key.items())
+    return terminal(key)
 
 
 def unfinished_note(r) -> str | None:
@@ -96,7 +104,7 @@ def thread_cells(rule, iv: dict, begin: int, with_entry: bool) -> list:
     tid, comm = explained_thread(rule, iv)
     note = rename_note(iv, tid, begin)
     cells = [str(tid if tid is not None else "-"),
-             Text(f"{comm or '-'}" + (f" ({note})" if note else ""))]
+             Text(terminal(comm or "-") + (f" ({note})" if note else ""))]
     if with_entry:
         cells.append(Text(thread_label(iv, iv["tid"], iv["comm"], begin)))
     return cells
@@ -117,7 +125,7 @@ def write(result, destination, options) -> None:
 def render(result, console: Console, top: int = 10, max_groups: int = 30) -> None:
     begin = result.trace_begin_ns or 0
     for w in result.warnings:
-        console.print(Text(f"warning: {w}", style="yellow"))
+        console.print(Text(f"warning: {terminal(w)}", style="yellow"))
     for r in result.rules:
         rule = r.rule
         head = Text(f"rule {rule.name}", style="bold")

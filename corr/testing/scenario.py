@@ -74,7 +74,8 @@ class Scenario:
     as perf does, the interrupt context of each wakeup in a ``common_flags``
     field (0x08 hard IRQ, 0x10 softirq): with interrupts made with
     ``recorded=False``, a trace where only the flags tell a wakeup from an
-    interrupt apart from one by the task it interrupted.
+    interrupt apart from one by the task it interrupted.  ``comm_bytes``: the
+    longest thread name (the kernel's 15; a hostile trace's may be any length).
     """
 
     def __init__(self, cpus: int = 1, *, start: int = DEFAULT_START_NS,
@@ -84,7 +85,8 @@ class Scenario:
                  clock_offset_ns: int = DEFAULT_CLOCK_OFFSET_NS,
                  clock_uuid: uuid.UUID = DEFAULT_CLOCK_UUID,
                  creation_datetime: str = "20231114T221320+0000",
-                 packet_events: int | None = None, irq_flags: bool = False):
+                 packet_events: int | None = None, irq_flags: bool = False,
+                 comm_bytes: int = 15):
         if cpus < 1:
             raise ScenarioError("a scenario needs at least one CPU")
         _check_names(kernel_context, layouts.KERNEL_CONTEXTS, "kernel context")
@@ -103,6 +105,7 @@ class Scenario:
         self.creation_datetime = creation_datetime
         self.packet_events = packet_events
         self.irq_flags = irq_flags
+        self.comm_bytes = comm_bytes
         self._threads: dict[int, Thread] = {}
         self._born_at: dict[int, int] = {}
         self._scheduled: set[int] = set()
@@ -519,8 +522,9 @@ class Scenario:
     def _add_thread(self, thread: Thread) -> None:
         if thread.tid <= 0:
             raise ScenarioError(f"{thread}: tids start at 1 (0 is the idle task)")
-        if len(thread.comm.encode()) > 15:
-            raise ScenarioError(f"{thread}: comm is at most 15 bytes (TASK_COMM_LEN)")
+        if len(thread.comm.encode()) > self.comm_bytes:
+            raise ScenarioError(f"{thread}: comm is at most {self.comm_bytes} bytes "
+                                f"(TASK_COMM_LEN)")
         if thread.cpu is not None:
             self._check_cpu(thread.cpu)
         if self._threads.get(thread.tid, thread) != thread:
