@@ -6,6 +6,7 @@ packages=(python3-bt2 babeltrace2 lttng-tools liblttng-ust-dev linux-perf gcc ma
           libbabeltrace2-dev python3-dev
           python3-lttnganalyses    # lttng-analyses: the reference of tests/test_rules_vs_tools.py
           tmux                     # drives corr tune --interactive in tests/test_tune_interactive.py
+          graphviz                 # dot parses the DOT export (tests/test_escaping.py)
           chromium                 # headless: the HTML report (tests/test_html_report.py) and
           nodejs)                  # speedscope opening the exports (tests/test_exports_in_viewer.py)
 missing=()

@@ -387,3 +387,33 @@ def test_inspect_text_and_json(hostile, served_env, mode):
         "tracer     lttng-ust 2.13, domain ust, host h\\x1b[31m[bold]é\\u202e"]
     doc = json.loads(corr(env, "inspect", "--json", trace).stdout.decode("utf-8"))
     assert [t["hostname"] for t in doc["traces"]] == [HOST, HOST]
+
+
+def test_every_reader_decodes_bytes_that_are_not_utf8_alike(hostile):
+    """The C, native-Python and public readers: ``\\xff`` text, never surrogates."""
+    from test_reader_differential import assert_readers_agree
+    events = assert_readers_agree(hostile[1])
+    names = {fields["prev_comm"] for _, name, _, fields in events if name == "sched_switch"}
+    assert names == {"swapper/0", "swapper/1", "swapper/2", SCREEN, BYTES, FORMULA}
+
+
+# -- the corr: line of an error ------------------------------------------------------------------
+
+
+def test_an_error_line_escapes_what_it_quotes():
+    from corr.cli.ui import UI
+    err = io.StringIO()
+    UI(stderr=err).error("no trace at x\x1b[2J\ny")
+    assert err.getvalue() == "corr: no trace at x\\x1b[2J\\ny\n"
+
+
+@pytest.mark.parametrize("mode", ["in-process", "served"])
+def test_an_error_about_a_hostile_path_is_one_line(hostile, served_env, tmp_path, mode):
+    rules, _ = hostile
+    missing = tmp_path / "x\x1b[2J\ny"
+    proc = subprocess.run([CORR, "run", str(rules), str(missing)], capture_output=True,
+                          env=modes(served_env)[mode], timeout=120)
+    assert proc.returncode == 2 and proc.stdout == b""
+    line = proc.stderr.decode("utf-8")
+    assert line.startswith("corr: ") and line.count("\n") == 1 and "\x1b" not in line, line
+    assert "x\\x1b[2J\\ny" in line

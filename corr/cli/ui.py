@@ -40,7 +40,10 @@ class UI:
             self.stdout.write("\n")
 
     def error(self, message: str) -> None:
-        self.stderr.write(f"corr: {message}\n")
+        """One ``corr:`` line: what a message quotes from a trace (an event's name, a
+        path) cannot break it in two or send an escape sequence to the terminal."""
+        from ..render.escape import terminal
+        self.stderr.write(f"corr: {terminal(message)}\n")
         self.stderr.flush()
 
     def error_console_note(self, message: str) -> None:
