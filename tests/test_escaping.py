@@ -417,3 +417,27 @@ def test_an_error_about_a_hostile_path_is_one_line(hostile, served_env, tmp_path
     line = proc.stderr.decode("utf-8")
     assert line.startswith("corr: ") and line.count("\n") == 1 and "\x1b" not in line, line
     assert "x\\x1b[2J\\ny" in line
+
+
+def test_on_a_terminal_only_corr_s_own_colours_are_escape_sequences(hostile):
+    """With colours on (a terminal), every escape sequence is an SGR colour of rich's:
+    none comes from the trace, and no C1 or bidi character is written raw."""
+    from rich.console import Console
+
+    import corr.api as api
+    from corr.render import histogram, inspect_text, run_text
+    rules, trace = hostile
+    result = api.run(str(rules), [trace], cache=False)
+    pages = []
+    for draw in (lambda c: run_text.render(result, c),
+                 lambda c: inspect_text.render(api.inspect([trace]), c),
+                 lambda c: histogram.render(api.tune(str(rules), [trace], cache=False), c)):
+        console = Console(file=io.StringIO(), force_terminal=True, color_system="truecolor",
+                          width=200, highlight=False, emoji=False)
+        draw(console)
+        pages.append(console.file.getvalue())
+    for page in pages:
+        plain = re.sub("\x1b\\[[0-9;]*m", "", page)
+        assert not RAW.findall(plain), sorted(set(RAW.findall(plain)))
+    assert SCREEN_SHOWN in re.sub("\x1b\\[[0-9;]*m", "", pages[0])
+    assert TITLE_SHOWN in re.sub("\x1b\\[[0-9;]*m", "", pages[2])

@@ -38,8 +38,7 @@ def _get_string(f):
     # place: an empty string reads as an earlier event's.  Its length is right.
     if not N.field_string_get_length(f):
         return ""
-    text = N.field_string_get_value(f)      # bytes that are not UTF-8: surrogate escapes
-    return text if text.isascii() else undecoded(text)
+    return undecoded(N.field_string_get_value(f))   # bytes not UTF-8 came as surrogates
 
 
 # Scalar field class types, most specific first:

@@ -25,8 +25,7 @@ def to_python(field):
     if isinstance(field, bt2._StringFieldConst):
         if not len(field):                           # bt2 < 2.0.5: see native_fields._get_string
             return ""
-        text = str(field)
-        return text if text.isascii() else undecoded(text)
+        return undecoded(str(field))                 # bytes not UTF-8 came as surrogates
     if isinstance(field, bt2._StructureFieldConst):
         return {name: to_python(value) for name, value in field.items()}
     if isinstance(field, bt2._ArrayFieldConst):
