@@ -441,3 +441,35 @@ def test_on_a_terminal_only_corr_s_own_colours_are_escape_sequences(hostile):
         assert not RAW.findall(plain), sorted(set(RAW.findall(plain)))
     assert SCREEN_SHOWN in re.sub("\x1b\\[[0-9;]*m", "", pages[0])
     assert TITLE_SHOWN in re.sub("\x1b\\[[0-9;]*m", "", pages[2])
+
+
+def test_the_interactive_tune_view_shows_names_escaped(hostile):
+    """Each group's screen of ``corr tune --interactive`` (as prompt_toolkit gets it:
+    ANSI text, here 250 columns wide), its slowest flagged intervals, and the message
+    a group's suggestion leaves."""
+    import corr.api as api
+    from corr.cli.tune_interactive import TuneApp
+    rules, trace = hostile
+    app = TuneApp(api.tune(str(rules), [trace], cache=False))
+    app._width = lambda: 250
+    views, messages = {}, []
+    for rule in range(2):
+        app.rule_index, app.group_index = rule, 0
+        for group in range(len(app.tuning.distributions(app.group_limit))):
+            app.group_index = group
+            app.tuning.threshold_ns = 1                 # every interval flagged
+            views[rule, app.distribution.label] = app._ansi(app.view()).value
+            app.use_suggestion()
+            messages.append(app._status().value)
+    assert len(views) == 6                          # each rule, and its groups
+    plain = {label: re.sub("\x1b\\[[0-9;]*m", "", v) for label, v in views.items()}
+    plain_messages = re.sub("\x1b\\[[0-9;]*m", "", "\n".join(messages))
+    for text in [*plain.values(), plain_messages]:
+        assert not RAW.findall(text), sorted(set(RAW.findall(text)))
+    for label, shown, comm in (((0, SCREEN), SCREEN_SHOWN, SCREEN_SHOWN),
+                               ((0, BYTES), BYTES_SHOWN, BYTES_SHOWN),
+                               ((1, TITLE), TITLE_SHOWN, SCREEN_SHOWN)):
+        slowest = plain[label].split("slowest flagged")[1].splitlines()
+        assert len([line for line in slowest if f"  {comm}  " in line and line.rstrip().endswith(
+            shown)]) == 1, slowest
+        assert f"group {shown}'s suggestion set rule" in plain_messages, shown
