@@ -412,3 +412,43 @@ def test_a_fifo_folder_or_symlink_in_an_entry_is_never_waited_on(pristine, trace
         assert again.stderr == b""               # the planted thing was replaced
     if where == "key" and what == "symlink":
         assert (tmp_path / "elsewhere").read_bytes() == b"not an arrow file"
+
+
+def test_a_fifo_in_an_entry_through_the_server(pristine, trace, plain, tmp_path):
+    """The served command opens the entry's files as the in-process one does."""
+    from test_server import private_env, served_count, start, stop_servers
+    cache = tmp_path / "cache"
+    shutil.copytree(pristine, cache)
+    env = {**private_env(tmp_path), "CORR_CACHE_DIR": str(cache)}
+    start(env)
+    try:
+        for _ in range(2):
+            plant(entry_of(cache) / "manifest.json", "fifo", tmp_path)
+            done = subprocess.run([sys.executable, "-m", "corr", "run", str(OFFCPU), str(trace),
+                                   "--format", "json"], capture_output=True, env=env,
+                                  timeout=120)
+            assert done.returncode == 0 and done.stdout == plain, done.stderr
+        assert served_count(env) == 2
+    finally:
+        stop_servers(env)
+
+
+def test_two_runs_at_once_over_a_damaged_entry(pristine, trace, plain, tmp_path):
+    """Both find the damage; one rebuilds, the other decodes without storing or waits
+    for nothing: the same bytes, and an entry that then serves quietly."""
+    cache = tmp_path / "cache"
+    shutil.copytree(pristine, cache)
+    folder = entry_of(cache)
+    body = body_of(folder)
+    damage_rule("status")(folder, body, tmp_path)
+    save(folder, body, "crafted")
+    env = {**os.environ, "CORR_SERVER": "off", "CORR_CACHE_DIR": str(cache)}
+    cmd = [sys.executable, "-m", "corr", "run", str(OFFCPU), str(trace), "--format", "json"]
+    procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+             for _ in range(2)]
+    outs = [p.communicate(timeout=120) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0]
+    assert [out for out, _ in outs] == [plain, plain]
+    assert all(line.startswith(b"corr: warning: cache") for _, err in outs
+               for line in err.splitlines())
+    assert run(trace, cache) == (plain, [])

@@ -2,7 +2,7 @@
 
 Data files (Arrow IPC) are written to temporary names (``.tmp-<pid>-...``)
 and renamed into place; the manifest, written last and atomically, lists
-every file with its length and CRC-32, and is sealed: an HMAC-SHA256 of it
+every file with its length and CRC-32, and is sealed: a keyed BLAKE2b of it
 under a key of the cache's own (``traces.key`` beside the ``traces``
 folder, made on the first store, readable by its user alone).  So a
 reader trusts nothing that is not in a sealed manifest, and checks the
@@ -35,25 +35,21 @@ from __future__ import annotations
 
 import errno
 import fcntl
-import hashlib
-import hmac
 import json
 import mmap
 import os
-import shutil
-import stat
 import tempfile
 import time
 import zlib
 
 from ..processes import alive
+from . import keys
+from .keys import TEMP_PREFIX, remove_any
 
 MANIFEST = "manifest.json"
 LOCK = ".lock"
 LAST_USED = "last-used"
-TEMP_PREFIX = ".tmp-"
 KEY = "traces.key"               # the seal's key, beside the folder of every entry
-KEY_SIZE = 32
 MAX_MANIFEST = 64 << 20
 
 
@@ -66,33 +62,16 @@ class EntryGone(EntryError):
     grew it): a miss, not damage; read its manifest again."""
 
 
-class NotRegular(EntryError, OSError):
+class NotRegular(EntryError, keys.NotRegular):
     """Something other than a regular file where an entry's file should be."""
 
 
-def open_regular(path: str, flags: int = os.O_RDONLY, mode: int = 0o600) -> int:
-    """A descriptor of ``path`` if it is a regular file: never waits (a FIFO), never
-    follows a symlink; NotRegular for anything else."""
-    fd = os.open(path, flags | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, mode)
+def open_regular(path: str, flags: int = os.O_RDONLY) -> int:
+    """:func:`.keys.open_regular`, its refusal an EntryError too."""
     try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise NotRegular(f"{os.path.basename(path)}: not a regular file")
-        os.set_blocking(fd, True)
-    except BaseException:
-        os.close(fd)
-        raise
-    return fd
-
-
-def remove_any(path: str) -> None:
-    """Remove what is at ``path``, a folder included; nothing if it cannot be."""
-    try:
-        if stat.S_ISDIR(os.lstat(path).st_mode):
-            shutil.rmtree(path, ignore_errors=True)
-        else:
-            os.unlink(path)
-    except OSError:
-        pass
+        return keys.open_regular(path, flags)
+    except keys.NotRegular as exc:
+        raise NotRegular(str(exc)) from None
 
 
 def crc_of(path: str) -> tuple[int, int]:
@@ -117,46 +96,13 @@ def crc_of_file(f) -> tuple[int, int]:
 
 
 def seal(body: dict, key: bytes) -> str:
-    """The manifest's seal: what only a holder of the cache's key can make."""
-    return hmac.new(key, json.dumps(body, sort_keys=True).encode(), hashlib.sha256).hexdigest()
+    """The manifest's seal (:mod:`.keys`)."""
+    return keys.seal(json.dumps(body, sort_keys=True).encode(), key)
 
 
 def read_key(folder: str) -> bytes | None:
     """The key of the entries of the cache in ``folder``; None if none or bad."""
-    try:
-        fd = open_regular(os.path.join(folder, KEY))
-    except OSError:
-        return None
-    with os.fdopen(fd, "rb") as f:
-        key = f.read(KEY_SIZE + 1)
-    return key if len(key) == KEY_SIZE else None
-
-
-def make_key(folder: str) -> bytes:
-    """The key of the entries of the cache in ``folder``, made now if there is none (or
-    a bad one: the entries it sealed are then rebuilt).  Made under a temporary name, then
-    linked into place: two runs making one at once agree on the first."""
-    key = read_key(folder)
-    if key is not None:
-        return key
-    fd, temp = tempfile.mkstemp(prefix=f"{TEMP_PREFIX}{os.getpid()}-", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(os.urandom(KEY_SIZE))
-        try:
-            os.link(temp, os.path.join(folder, KEY))
-        except FileExistsError:
-            key = read_key(folder)
-            if key is not None:
-                return key
-            remove_any(os.path.join(folder, KEY))       # damaged: replaced
-            os.replace(temp, os.path.join(folder, KEY))
-    finally:
-        remove_any(temp)
-    key = read_key(folder)
-    if key is None:
-        raise EntryError("the cache's key cannot be kept")
-    return key
+    return keys.read_key(os.path.join(folder, KEY))
 
 
 class Entry:
@@ -195,10 +141,10 @@ class Entry:
         if isinstance(stored, dict) and "body" in stored and "crc" in stored \
                 and "seal" not in stored:
             return None                  # format 3 and before: stale, quietly rebuilt
-        key = read_key(self.keys_folder)
-        if not isinstance(stored, dict) or "body" not in stored or key is None or \
-                not isinstance(stored.get("seal"), str) or \
-                not hmac.compare_digest(stored["seal"], seal(stored["body"], key)):
+        if not isinstance(stored, dict) or "body" not in stored or \
+                not isinstance(stored.get("seal"), str) or not keys.verifies(
+                    json.dumps(stored["body"], sort_keys=True).encode(),
+                    read_key(self.keys_folder), stored["seal"]):
             raise EntryError("manifest checksum mismatch")
         body = stored["body"]
         if isinstance(body, dict) and isinstance(body.get("identity"), dict) and \
@@ -321,7 +267,9 @@ class Entry:
         """Rename ``{final name: temp path}`` into place, then write ``body`` as the
         manifest (its ``files`` must list them); remove what it no longer lists.
         Call with the lock held."""
-        key = make_key(self.keys_folder)
+        key = keys.make_key(os.path.join(self.keys_folder, KEY))
+        if key is None:
+            raise EntryError("the cache's key cannot be kept")
         for final, temp in renames.items():
             if os.path.isdir(self.path(final)) and not os.path.islink(self.path(final)):
                 remove_any(self.path(final))        # a folder planted there
