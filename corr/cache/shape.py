@@ -18,7 +18,7 @@ from .store import LAST_USED, LOCK, MANIFEST, TEMP_PREFIX, EntryError
 # (corr.reading.batch.FieldInfo); fields of other types hold one primitive type.
 _PRIMITIVE = (pa.int64(), pa.uint64(), pa.float64(), pa.string(), pa.binary(), pa.bool_())
 FIELD_TYPES = {"int": (pa.int64(), pa.uint64()), "float": (pa.float64(),),
-               "str": (pa.string(),), "bool": (pa.bool_(),),
+               "str": (pa.string(), pa.binary()), "bool": (pa.bool_(),),
                "enum": (pa.string(), pa.int64(), pa.uint64())}
 MAX_ID = 1 << 20                 # class ids: indexes of lookup tables
 
