@@ -138,3 +138,26 @@ def test_the_exit_code_follows_where_the_fault_was(inner, expected):
     assert fate.exit_code(signal.SIGABRT, "") == 70            # no traceback: internal
     # A decode worker's traceback first, the command's own last: the last one counts.
     assert fate.exit_code(signal.SIGABRT, FAULT.format(inner="/x/bt2/a.py") + text) == expected
+
+
+def test_the_server_never_parses_the_traces_of_a_command_that_failed(server_env, tmp_path):
+    """The server parses in its own process the metadata of the traces its commands
+    read: a trace a command failed on may be one libbabeltrace2 aborts or hangs on,
+    so it is not parsed there; one a command succeeded on is."""
+    from test_server import parsed_traces
+    start(server_env)
+    bad, good = tmp_path / "bad", tmp_path / "good"
+    shutil.copytree(TRACE / "kernel", bad)
+    shutil.copytree(TRACE / "kernel", good)
+    stream = bad / "perf_stream_0"
+    data = bytearray(stream.read_bytes())
+    data[len(data) // 2:len(data) // 2 + 64] = b"\xff" * 64     # a packet in the middle
+    stream.write_bytes(bytes(data))
+    failed = corr("run", RULES, bad, "--no-cache", env=server_env, timeout=120)
+    assert failed.returncode == 2 and "decoding stopped part-way" in failed.stderr
+    assert corr("--version", env=server_env).returncode == 0   # forked after any parse
+    assert parsed_traces(server_env) == []
+    done = corr("run", RULES, good, "--no-cache", env=server_env, timeout=120)
+    assert done.returncode == 0
+    assert corr("--version", env=server_env).returncode == 0
+    assert parsed_traces(server_env) == [str(good)]

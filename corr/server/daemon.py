@@ -383,9 +383,11 @@ def _become_command(conn: socket.socket, wants_path: str) -> int:
             pass
     atexit._run_exitfuncs()
     # For the server to have ready before the next command (written before the exit code).
+    # Only the traces of a command that succeeded: the server parses their metadata in
+    # its own process, and one that failed may be one libbabeltrace2 aborts or hangs on.
     from ..reading.prepared import traces_read
     wants.record(wants_path, [m for m in ON_DEMAND if m in sys.modules and m not in had],
-                 traces_read())
+                 traces_read() if code == 0 else [])
     try:
         conn.sendall(protocol.reply(protocol.EXIT, code))
     except OSError:
