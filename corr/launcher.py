@@ -41,7 +41,8 @@ def entry_point() -> None:
         except OSError:
             pass
         from .server import wants
-        wants.record_for_next_server(key)    # the traces read here: parsed before it serves
+        if code == 0:                        # (not a trace that may abort or hang the server)
+            wants.record_for_next_server(key)    # the traces read here: parsed before it serves
         client.start_in_background(key, link)
     sys.exit(code)
 

@@ -250,12 +250,45 @@ static int send_request(int sock, const struct buffer *b)
     return write_all(sock, b->data + sent, b->len - (size_t)sent);
 }
 
+static volatile sig_atomic_t passed[NSIG];     /* the signals passed on to the command */
+
 static void forward(int signum)
 {
     int saved = errno;
+    if (signum > 0 && signum < NSIG)
+        passed[signum] = 1;
     if (command_pid > 0)
         kill(command_pid, signum);
     errno = saved;
+}
+
+/* A command killed by a signal (corr/server/fate.py, whose message this mirrors): one
+ * passed on from here kills this client too; another is one line and its exit code
+ * (value: the signal + 256 * the code). */
+static int killed(int32_t value)
+{
+    static const char *const names[] = {
+        [1] = "SIGHUP", [2] = "SIGINT", [3] = "SIGQUIT", [4] = "SIGILL", [5] = "SIGTRAP",
+        [6] = "SIGABRT", [7] = "SIGBUS", [8] = "SIGFPE", [9] = "SIGKILL", [10] = "SIGUSR1",
+        [11] = "SIGSEGV", [12] = "SIGUSR2", [13] = "SIGPIPE", [14] = "SIGALRM", [15] = "SIGTERM"};
+    int signum = value & 0xFF, code = value >> 8;
+    if (signum > 0 && signum < NSIG && passed[signum]) {
+        signal(signum, SIG_DFL);
+        raise(signum);
+    }
+    const char *described = strsignal(signum);
+    char unnamed[32];
+    const char *name = signum > 0 && signum <= 15 ? names[signum] : NULL;
+    if (name == NULL) {
+        snprintf(unnamed, sizeof unnamed, "signal %d", signum);
+        name = unnamed;
+    }
+    fprintf(stderr, "corr: the resident server's command was killed by %s (%s)%s\n", name,
+            described ? described : "unknown signal",
+            code == 2 ? " while decoding its traces (babeltrace2 stops so on some malformed "
+                        "traces)"
+                      : " (CORR_SERVER=off runs corr in this process)");
+    return code & 0xFF;
 }
 
 int main(int argc, char **argv)
@@ -299,7 +332,10 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < sizeof forwarded / sizeof forwarded[0]; i++)
         sigaction(forwarded[i], &action, NULL);
 
-    if (read_reply(sock, &kind, &value) != 0 || kind != 'x') {
+    int got = read_reply(sock, &kind, &value);
+    if (got == 0 && kind == 'k')
+        return killed(value);
+    if (got != 0 || kind != 'x') {
         fputs("corr: the resident server's run ended without an exit code "
               "(CORR_SERVER=off runs corr in this process)\n", stderr);
         return UNSERVED;

@@ -168,7 +168,8 @@ def test_an_entry_from_before_first_and_last_events_were_kept_is_rebuilt(tmp_pat
     body = json.loads(manifest.read_text())["body"]
     del body["events_ns"]
     body["identity"]["format"] = 1
-    manifest.write_text(json.dumps({"body": body, "crc": store._body_crc(body)}))
+    key = store.read_key(str(manifest.parent.parent.parent))
+    manifest.write_text(json.dumps({"body": body, "seal": store.seal(body, key)}))
     result = api.run(rules, [trace], cache=cache)
     assert result.trace_begin_ns == corr.inspect([trace]).begin_ns
     assert len(decodes) == 2

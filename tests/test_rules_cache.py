@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from corr.cache import keys
 from corr.errors import RuleError
 from corr.rules import apply_overrides, load_rules
 from corr.rules import cache as rule_cache
@@ -128,23 +129,62 @@ def test_pickled_rules_hold_no_lark_objects(tmp_path, cache_home):
     assert b"ruamel" not in entry.read_bytes()
 
 
-@pytest.mark.parametrize("damage", [b"", b"not a pickle", "truncated", "wrong key", "not a rule set"])
+def sealed(directory: Path, payload: bytes) -> bytes:
+    """An entry as the cache writes it: sealed with its key."""
+    key = keys.read_key(str(directory / rule_cache.KEY))
+    return rule_cache.FORMAT + keys.seal(payload, key).encode() + payload
+
+
+def unsealed(good: bytes) -> bytes:
+    return good[len(rule_cache.FORMAT) + keys.SEAL_SIZE:]
+
+
+class Planted:
+    """What unpickling it would do: leave a file behind."""
+
+    def __init__(self, path):
+        self.path = str(path)
+
+    def __reduce__(self):
+        return (Path.touch, (Path(self.path),))
+
+
+@pytest.mark.parametrize("damage", [b"", b"not a pickle", "truncated", "wrong key",
+                                    "not a rule set", "unsealed", "resealed badly", "fifo",
+                                    "symlink", "folder"])
 def test_a_corrupt_entry_is_rebuilt(tmp_path, cache_home, damage):
     path = write(tmp_path, RULES)
     expected = summary(load_rules(path))
     [entry] = entries(cache_home)
     good = entry.read_bytes()
+    ran = tmp_path / "code-ran"
     if damage == "truncated":
         entry.write_bytes(good[:len(good) // 2])
     elif damage == "wrong key":
-        _, ruleset = pickle.loads(good)
-        entry.write_bytes(pickle.dumps(("0" * 64, ruleset)))
+        _, ruleset = pickle.loads(unsealed(good))
+        entry.write_bytes(sealed(cache_home, pickle.dumps(("0" * 64, ruleset))))
     elif damage == "not a rule set":
-        key, _ = pickle.loads(good)
-        entry.write_bytes(pickle.dumps((key, {"rules": []})))
+        key, _ = pickle.loads(unsealed(good))
+        entry.write_bytes(sealed(cache_home, pickle.dumps((key, {"rules": []}))))
+    elif damage == "unsealed":                       # a pickle that runs code: never loaded
+        entry.write_bytes(pickle.dumps(Planted(ran)))
+    elif damage == "resealed badly":                 # its seal made without the key
+        payload = pickle.dumps(Planted(ran))
+        entry.write_bytes(rule_cache.FORMAT + keys.seal(payload, os.urandom(32)).encode() +
+                          payload)
+    elif damage in ("fifo", "symlink", "folder"):
+        entry.unlink()
+        if damage == "fifo":
+            os.mkfifo(entry)                         # read without waiting: a hang otherwise
+        elif damage == "symlink":
+            (tmp_path / "elsewhere").write_bytes(good)
+            entry.symlink_to(tmp_path / "elsewhere")
+        else:
+            entry.mkdir()
     else:
         entry.write_bytes(damage)
     assert summary(load_rules(path)) == expected
+    assert not ran.exists()
     assert entries(cache_home) == [entry]
     assert entry.read_bytes() == good                  # written again
     assert summary(load_rules(path)) == expected

@@ -110,9 +110,49 @@ def restore(record: dict, arrays: dict, rule_result, model, threads):
             gc.enable()
 
 
+# Each array's Arrow type, and the arrays of one length (a node's, an edge's, a row's,
+# a chosen interval's).
+_TYPES = {"chosen": pa.int64(), "chosen_tid": pa.int64(), "node_tid": pa.int64(),
+          "edge_ns": pa.int64(), "edge_count": pa.int64(), "edge_kinds": pa.int64(),
+          "slow_share": pa.float64(), "fast_share": pa.float64(), "change": pa.float64(),
+          **{name: pa.string() for name in ("node_id", "node_kind", "node_label", "edge_from",
+                                            "edge_to", "part")}}
+_SAME_LENGTH = (("chosen", "chosen_tid"), ("node_id", "node_kind", "node_tid", "node_label"),
+                ("edge_from", "edge_to", "edge_ns", "edge_count", "edge_kinds"),
+                ("part", "slow_share", "fast_share", "change"))
+
+
+def check(record: dict, arrays: dict, intervals: int) -> None:
+    """Bad unless a kept analysis' arrays are those :func:`write` makes, over a table of
+    ``intervals`` rows: types, lengths, and indexes in range."""
+    from .shape import need, no_nulls
+    need(sorted(arrays) == sorted(_TYPES), "an analysis of other arrays")
+    for name, kind in _TYPES.items():
+        need(arrays[name].type == kind or (not len(arrays[name]) and
+                                           pa.types.is_null(arrays[name].type)),
+             f"an analysis' {name} of type {arrays[name].type}")
+        if name != "node_tid":
+            no_nulls(arrays[name], "an analysis")
+    for names in _SAME_LENGTH:
+        need(len({len(arrays[name]) for name in names}) == 1, "an analysis' arrays differ")
+    kinds = packed.numpy(arrays["edge_kinds"], np.int64) if len(arrays["edge_kinds"]) else []
+    need(not len(kinds) or (kinds.min() >= 0 and kinds.max() < len(record["kinds"])),
+         "an analysis' kinds of wait out of range")
+    chosen = packed.numpy(arrays["chosen"], np.int64) if len(arrays["chosen"]) else []
+    need(not len(chosen) or (chosen.min() >= 0 and chosen.max() < intervals),
+         "an analysis of other intervals")
+    nodes = set(to_list(arrays["node_id"]))
+    need(len(nodes) == len(arrays["node_id"]) and
+         nodes.issuperset(to_list(arrays["edge_from"])) and
+         nodes.issuperset(to_list(arrays["edge_to"])), "an analysis' edges of other nodes")
+    pairs = set(zip(to_list(arrays["edge_from"]), to_list(arrays["edge_to"])))
+    need(len(pairs) == len(arrays["edge_from"]), "an analysis' edges repeated")
+
+
 def _restore(record, arrays, rule_result, model, threads):
     from ..analyses.blame import BlameGraph
     from ..analyses.scheduling import LazyAnalyses, RuleAnalysis
+    check(record, arrays, len(rule_result.intervals))
     out = RuleAnalysis(record["blame"], True)
     out.caveats = list(record["caveats"])
     out.threads = threads

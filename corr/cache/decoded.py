@@ -156,6 +156,11 @@ class CachedEvents:
             warn(f"cache {self.cache.entry.folder}: {exc}; decoding it again")
             self.cache._forget()
             source = self._fallback()
+        except (TypeError, IndexError, AttributeError, RecursionError) as exc:
+            # An entry that verified yet does not read (a writer's bug): rebuilt too.
+            warn(f"cache {self.cache.entry.folder}: {exc!r}; decoding it again")
+            self.cache._forget()
+            source = self._fallback()
         except (OSError, NotCacheable, ValueError, KeyError, pa.ArrowException) as exc:
             warn(f"cache {self.cache.entry.folder}: {exc}; decoding without it")
             source = self._plain("off: " + str(exc))

@@ -17,8 +17,8 @@ import zlib
 from ..reading.projection import ALL, Projection
 from ..reading.sources import trace_files
 
-FORMAT = 3                       # bump when what an entry holds changes shape (2: events_ns,
-                                 # 3: passes, scheduling models and analyses)
+FORMAT = 4                       # bump when what an entry holds changes shape (2: events_ns,
+                                 # 3: passes, scheduling models and analyses, 4: sealed)
 # The code whose output an entry's columns and interval tables are; the scheduling
 # model and the analyses (kept per entry, keyed by their own code) add theirs.
 ENTRY_CODE = ("reading", "normalise", "engine", "cache")

@@ -36,11 +36,11 @@ from array import array
 import numpy as np
 import pyarrow as pa
 
-from ..engine.intervals import IntervalTable
+from ..engine.intervals import STATUS_NAMES, IntervalTable
 from ..reading.batch import Discard
 from . import analysis as kept_analysis
 from . import model as kept_model
-from . import packed
+from . import packed, shape
 from .columns import NotCacheable, numpy_of, to_arrow
 from .identity import projection_to_json, short_hash
 from .lazy import ArrowList
@@ -97,7 +97,11 @@ def _encode(value):
 
 
 def _decode(value):
-    return tuple(_decode(v) for v in value["t"]) if isinstance(value, dict) else value
+    if isinstance(value, dict):
+        shape.need(list(value) == ["t"] and type(value["t"]) is list, "a bad group value")
+        return tuple(_decode(v) for v in value["t"])
+    shape.need(value is None or type(value) in (int, str, bool, float), "a bad group value")
+    return value
 
 
 def pass_key(ruleset, scheduling: bool, traceset) -> str:
@@ -154,7 +158,8 @@ class Served:
         record, arrays = found
         try:
             return kept_analysis.restore(record, arrays, rule_result, self.model, self.threads)
-        except (KeyError, ValueError, IndexError, TypeError, pa.ArrowException) as exc:
+        except (EntryError, KeyError, ValueError, IndexError, TypeError,
+                pa.ArrowException) as exc:
             from .decoded import warn
             warn(f"cache: a kept analysis of {rule_result.name} not read ({exc}); "
                  "explaining again")
@@ -190,15 +195,23 @@ def cached_run(cache, keys: RunKeys) -> Served | None:
         restore_event_spans(cache.traceset, manifest)     # the run's start counts from these
     except EntryGone:
         return None                      # evicted or replaced meanwhile: a miss
-    except (EntryError, NotCacheable, KeyError, ValueError, pa.ArrowException) as exc:
+    except (EntryError, NotCacheable, KeyError, ValueError, TypeError, IndexError,
+            RecursionError, pa.ArrowException) as exc:
         warn(f"cache entry {cache.entry.folder}: {exc}; decoding again")
         cache._forget()                  # rebuilt by this run
         return None
     return Served(run, matched, model, threads, analyses)
 
 
+_INTS = (pa.int8(), pa.int16(), pa.int32(), pa.int64())
+
+
 def _load(entry, manifest, record) -> Matched:
-    table = entry.open_arrow(manifest, record["file"]).read_all()
+    table = entry.read_table(manifest, record["file"])
+    groups = [_decode(v) for v in record["groups"]]
+    outcomes = json.loads(record["outcomes"])
+    shape.need(type(outcomes) is dict, f"{record['file']}: bad outcome counts")
+    _check_table(table, record, len(groups))
     out = IntervalTable(record["key_names"], tuple(record["field_names"]))
     for name, code in IntervalTable.INT_COLUMNS + (("lossy", "b"),):
         column = array(code)
@@ -217,7 +230,36 @@ def _load(entry, manifest, record) -> Matched:
     else:
         out.key = ArrowList(key)
     out.fields = {name: ArrowList(table.column("f:" + name)) for name in out.field_names}
-    return Matched(out, [_decode(v) for v in record["groups"]], json.loads(record["outcomes"]))
+    return Matched(out, groups, outcomes)
+
+
+# Each integer column's range: statuses index STATUS_NAMES, groups the rule's groups
+# (-1: none); the others must fit their array's type.
+_RANGES = {"status": (0, len(STATUS_NAMES) - 1), "lossy": (0, 1)}
+
+
+def _check_table(table, record: dict, groups: int) -> None:
+    """Bad unless a rule's interval file has the columns, types and ranges its record
+    and the readers expect."""
+    name = record["file"]
+    expected = {column: _INTS for column, _ in IntervalTable.INT_COLUMNS}
+    expected["lossy"] = _INTS
+    expected.update({column: None for column in IntervalTable.OBJECT_COLUMNS})
+    expected["key"] = (pa.int64(),) if record["key_array"] else None
+    expected.update({"f:" + field: None for field in record["field_names"]})
+    shape.check_columns(table, name, expected)
+    shape.need(table.num_rows == record["rows"], f"{name}: rows differ")
+    ranges = dict(_RANGES, group=(-1, groups - 1))
+    for column, code in IntervalTable.INT_COLUMNS + (("lossy", "b"),):
+        values = table.column(column)
+        shape.no_nulls(values, name)
+        low, high = ranges.get(column, (np.iinfo(code).min, np.iinfo(code).max))
+        if len(values):
+            found = numpy_of(values)
+            shape.need(low <= int(found.min()) and int(found.max()) <= high,
+                       f"{name}: {column} out of range")
+    if record["key_array"]:
+        shape.no_nulls(table.column("key"), name)
 
 
 # -- storing -----------------------------------------------------------------------------
@@ -321,7 +363,7 @@ def _write(entry, matcher) -> tuple[dict, str]:
         raise NotCacheable("outcome counts")
     record = {"key_names": list(table.key_names), "field_names": list(table.field_names),
               "key_array": key_array, "groups": [_encode(v) for v in matcher.groups],
-              "outcomes": outcomes_text, "stored": time.time()}
+              "outcomes": outcomes_text, "rows": len(table), "stored": time.time()}
     lossy = np.frombuffer(table.lossy, dtype=np.int8)
     path = entry.temp()
     writer = None

@@ -23,6 +23,7 @@ import pyarrow as pa
 
 from .columns import NotCacheable, to_list
 from .identity import code_fingerprint, short_hash
+from .shape import is_str_list
 from . import packed
 
 MODEL_CODE = ("sched",)
@@ -89,6 +90,7 @@ def load(entry, manifest: dict, record: dict):
     from ..sched.model import SchedModel
     from ..sched.store import TimelineStore
     arrays = packed.read(entry, manifest, record["file"])
+    check(record, arrays)
     threads = ThreadNames(keep_history=True)
     threads.names = dict(zip(to_list(arrays["name_tid"]), to_list(arrays["name"])))
     threads.history = list(zip(to_list(arrays["history_ts"]), to_list(arrays["history_tid"]),
@@ -100,6 +102,61 @@ def load(entry, manifest: dict, record: dict):
     model = SchedModel.from_store(store, SchedLog.from_facts(record["facts"]),
                                   record["begin_ns"], record["end_ns"], names=threads.name_at)
     return model, threads
+
+
+_NAMES = {"name_tid": (pa.int64(),), "name": (pa.string(),), "history_ts": (pa.int64(),),
+          "history_tid": (pa.int64(),), "history_name": (pa.string(),)}
+
+
+def check(record: dict, arrays: dict) -> None:
+    """Bad unless a kept model's arrays are what :func:`write` makes: the C walk indexes
+    segments by the threads' offsets, switches by the CPUs' and ``pre_ns`` by a
+    switch's thread index, trusting each to be in range."""
+    from ..sched.store import SEGMENT, SWITCH, TimelineStore
+    from .shape import need
+    facts = record["facts"]
+    need(is_str_list(facts.get("classes_seen")) and type(facts.get("has_flags")) is bool and
+         type(facts.get("irq_names")) is list and all(
+             type(p) is list and len(p) == 2 and type(p[0]) is int and type(p[1]) is str
+             for p in facts["irq_names"]), "a model's facts")
+    parts = TimelineStore.PARTS if record["store"] else ()
+    need(sorted(arrays) == sorted([*parts, *_NAMES]), "a model of other arrays")
+    for name, types in _NAMES.items():
+        need(arrays[name].type in types or (pa.types.is_null(arrays[name].type) and
+                                            not len(arrays[name])), f"a model's {name}")
+    need(len(arrays["name_tid"]) == len(arrays["name"]) and
+         len(arrays["history_ts"]) == len(arrays["history_tid"]) == len(arrays["history_name"]),
+         "a model's thread names differ in length")
+    need(all(arrays[n].null_count == 0 for n in ("name_tid", "history_ts", "history_tid")),
+         "a model's thread ids missing")
+    if not record["store"]:
+        return
+    for name in parts:
+        kind = pa.uint8() if name in ("segments", "switch_records") else pa.int64()
+        need(arrays[name].type == kind and arrays[name].null_count == 0, f"a model's {name}")
+    got = {name: packed.numpy(arrays[name]) for name in parts}
+    need(len(got["segments"]) % SEGMENT.itemsize == 0 and
+         len(got["switch_records"]) % SWITCH.itemsize == 0, "a model's records")
+    tids, off, cpus, cpu_off = got["tids"], got["off"], got["cpus"], got["cpu_off"]
+    segments = len(got["segments"]) // SEGMENT.itemsize
+    switches = got["switch_records"].view(SWITCH) if len(got["switch_records"]) else \
+        np.zeros(0, SWITCH)
+    need(_offsets(off, len(tids), segments) and _offsets(cpu_off, len(cpus), len(switches)),
+         "a model's offsets")
+    need(bool(np.all(tids[1:] > tids[:-1])) and bool(np.all(cpus[1:] > cpus[:-1])),
+         "a model's threads or CPUs out of order")
+    need(len(got["switch_seq"]) == len(switches) and len(got["bshift"]) <= 1,
+         "a model's switches")
+    for column in ("next_at", "prev_at"):
+        at = switches[column]
+        need(not len(at) or (int(at.min()) >= 0 and int(at.max()) <= len(tids)),
+             "a model's switches of other threads")
+
+
+def _offsets(off: np.ndarray, n: int, items: int) -> bool:
+    """Offsets of ``n`` runs into ``items`` rows: from 0, never down, within them."""
+    return off.dtype == np.int64 and len(off) == n + 1 and int(off[0]) == 0 and \
+        bool(np.all(off[1:] >= off[:-1])) and int(off[-1]) <= items
 
 
 def _ints(values: list) -> pa.Array:

@@ -69,9 +69,11 @@ def write(path: str, arrays: dict[str, pa.Array], release=None) -> None:
 
 def read(entry, manifest: dict, name: str) -> dict[str, pa.Array]:
     """The arrays of the entry's file ``name`` (checked against the manifest first)."""
-    table = entry.open_arrow(manifest, name).read_all()
-    if table.num_rows != 1:
-        raise ValueError(f"{name}: {table.num_rows} rows, 1 expected")
+    from .shape import need
+    table = entry.read_table(manifest, name)
+    need(table.num_rows == 1 and len(set(table.column_names)) == table.num_columns and
+         all(pa.types.is_large_list(t) for t in table.schema.types) and
+         all(c.null_count == 0 for c in table.columns), f"{name}: not one row of lists")
     return {column: table.column(column).chunk(0).flatten() for column in table.column_names}
 
 

@@ -1,19 +1,22 @@
 """Canonical batches read back from an entry: only the classes and columns a run needs.
 
-Every file the run reads is checked (length, CRC-32) before the first
-batch is given out: a corrupt entry is found while the run can still
-decode instead, never half-way through.
+Every file the run reads is checked (length, CRC-32, then its columns,
+rows and class ids against the manifest: :mod:`.shape`) before the first
+batch is given out: a corrupt or ill-fitting entry is found while the run
+can still decode instead, never half-way through.
 """
 
 from __future__ import annotations
 
 import numpy as np
+import pyarrow as pa
 
 from ..reading.batch import ClassColumns, Discard, EventBatch, FieldInfo
 from ..reading.projection import ALL
 from ..reading.sink_common import ClassRegistry
+from . import shape
 from .columns import numpy_of, to_list
-from .recorder import CPU
+from .recorder import CPU, ORDER_SCHEMA
 
 REPLAY_BATCH = 1 << 16
 
@@ -41,15 +44,32 @@ class Replay:
             info = self.registry.add(cached["name"], cached["trace"],
                                      [FieldInfo(n, types[n]) for n in names])
             info.raw_name = cached["raw_name"]
-            table = entry.open_arrow(manifest, cached["file"]).read_all()
+            table = entry.read_table(manifest, cached["file"])
+            shape.check_columns(table, cached["file"], {
+                CPU: (pa.int64(), pa.uint64()), **shape.field_types(cached["fields"])})
+            shape.need(table.num_rows == cached["rows"], f"{cached['file']}: rows differ")
             chosen.append((cached["id"], info, table.select([CPU, *names]).combine_chunks()))
-        order = entry.open_arrow(manifest, manifest["order"]).read_all()
-        lut = np.full(max((c["id"] for c in manifest["classes"]), default=0) + 1, -1, np.int32)
+        order = entry.read_table(manifest, manifest["order"])
+        shape.need(order.schema.equals(ORDER_SCHEMA), f"{manifest['order']}: other columns")
+        for column in order.columns:
+            shape.no_nulls(column, manifest["order"])
+        ts, cids = numpy_of(order.column("ts")), numpy_of(order.column("cid"))
+        rows = np.zeros(max((c["id"] for c in manifest["classes"]), default=0) + 1, np.int64)
+        for cached in manifest["classes"]:
+            rows[cached["id"]] = cached["rows"]
+        # Every event of a class the manifest lists, as many as its file's rows, in time
+        # order: what the batches below index by.
+        shape.need(not len(cids) or (int(cids.min()) >= 0 and int(cids.max()) < len(rows)),
+                   "events of classes not listed")
+        shape.need(np.array_equal(np.bincount(cids, minlength=len(rows)), rows),
+                   "events and class rows differ")
+        shape.need(bool(np.all(ts[1:] >= ts[:-1])), "events out of time order")
+        lut = np.full(len(rows), -1, np.int32)
         for cached_id, info, _ in chosen:
             lut[cached_id] = info.id
-        cids = lut[numpy_of(order.column("cid"))]
+        cids = lut[cids]
         keep = cids >= 0
-        self.ts = numpy_of(order.column("ts"))[keep]
+        self.ts = ts[keep]
         self.cids = cids[keep]
         self.tables = [table for _, _, table in chosen]
 

@@ -11,8 +11,12 @@ corr therefore never meets a stale model.
 
 - A file with a mistake raises before anything is written: errors are
   reported exactly as without the cache, every time.
-- An entry that cannot be read or unpickled (truncated, corrupt, written
-  by something else) is ignored, and replaced by a fresh one.
+- An entry is sealed with the cache's key (``rules.key`` in its folder,
+  :mod:`corr.cache.keys`) and never unpickled unless its seal verifies: an
+  entry that cannot be read, does not verify or does not unpickle to a
+  rule set (truncated, corrupt, written by something else) is ignored, and
+  replaced by a fresh one.  Only regular files are read there: a FIFO or
+  a symlink in place of an entry is never waited on nor followed.
 - Entries are written to a temporary file and renamed into place, so a
   reader never sees half of one; writing a path's entry removes its
   entries for older texts.
@@ -38,8 +42,10 @@ except ImportError:   # another Python than CPython
 from .. import __version__
 from .model import RuleSet
 
-FORMAT = b"corr rule cache 1"
+FORMAT = b"corr rule cache 2\n"          # then the seal, then the pickle
 DISABLE = "CORR_NO_RULE_CACHE"
+KEY = "rules.key"
+MAX_ENTRY = 64 << 20
 
 
 def load(path: str, text: str, build) -> RuleSet:
@@ -100,10 +106,19 @@ def _name_hash(path: str) -> str:
 
 
 def _read(entry: str, key: str) -> RuleSet | None:
+    from ..cache import keys
     try:
-        with open(entry, "rb") as f:
-            stored_key, ruleset = pickle.load(f)
-    except Exception:                          # absent, unreadable or corrupt: rebuild it
+        data = keys.read_regular(entry, MAX_ENTRY)
+    except OSError:                            # absent, unreadable, not a file: rebuild it
+        return None
+    start = len(FORMAT) + keys.SEAL_SIZE
+    if not data.startswith(FORMAT) or len(data) > MAX_ENTRY or not keys.verifies(
+            data[start:], keys.read_key(os.path.join(os.path.dirname(entry), KEY)),
+            data[len(FORMAT):start].decode("ascii", "replace")):
+        return None                            # not sealed by this cache: never unpickled
+    try:
+        stored_key, ruleset = pickle.loads(data[start:])
+    except Exception:                          # corrupt: rebuild it
         return None
     if stored_key != key or not isinstance(ruleset, RuleSet):
         return None
@@ -119,11 +134,18 @@ def _write(directory: str, entry: str, key: str, ruleset: RuleSet) -> None:
     try:
         # Neither the text (the key stands for it) nor the YAML document (ruamel's).
         bare = dataclasses.replace(ruleset, text=None)
+        from ..cache import keys
         data = pickle.dumps((key, bare), protocol=pickle.HIGHEST_PROTOCOL)
         os.makedirs(directory, mode=0o700, exist_ok=True)
+        sealing = keys.make_key(os.path.join(directory, KEY))
+        if sealing is None:
+            return
+        data = FORMAT + keys.seal(data, sealing).encode() + data
         fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".pickle", dir=directory)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
+        if os.path.isdir(entry) and not os.path.islink(entry):
+            keys.remove_any(entry)             # a folder in its place
         os.replace(tmp, entry)
         tmp = None
         prefix, mine = os.path.basename(entry).split("-", 1)[0] + "-", os.path.basename(entry)

@@ -2,7 +2,9 @@
 
 Signals the user sends to the client (Ctrl-C, a ``kill``) are passed on to
 the process running the command, so an interrupted command ends as it
-would in-process: ``corr: interrupted``, exit code 130.
+would in-process: ``corr: interrupted``, exit code 130; one the command
+dies of, the client then dies of too.  A command killed by any other
+signal is one ``corr:`` line naming it, exit code 2 or 70 (:mod:`.fate`).
 
 Every command passes through here, so it uses the C modules ``_socket``
 and ``_signal`` directly: their ``socket`` and ``signal`` wrappers import
@@ -64,7 +66,8 @@ def run(argv: list[str], key: str, link: str | None = None) -> int | None:
             return None
         if kind != protocol.PID:
             return None
-        previous = {sig: _signal.signal(sig, _forward_to(pid)) for sig in FORWARDED}
+        passed: set[int] = set()
+        previous = {sig: _signal.signal(sig, _forward_to(pid, passed)) for sig in FORWARDED}
         try:
             kind, code = _reply(sock)
         except (OSError, protocol.ProtocolError):
@@ -76,7 +79,23 @@ def run(argv: list[str], key: str, link: str | None = None) -> int | None:
                 _signal.signal(sig, handler)
     finally:
         sock.close()
+    if kind == protocol.KILLED:
+        return _killed(code, passed)
     return code if kind == protocol.EXIT else 70
+
+
+def _killed(value: int, passed: set[int]) -> int:
+    """The exit code of a command killed by a signal (see :mod:`.fate`); one the client
+    passed on kills the client too, as it would have killed corr in-process."""
+    from . import fate
+    signum = value & 0xFF
+    if signum in passed:
+        sys.stderr.flush()
+        _signal.signal(signum, _signal.SIG_DFL)
+        os.kill(os.getpid(), signum)
+    line, code = fate.message(value)
+    sys.stderr.write(line)
+    return code
 
 
 def _reply(sock) -> tuple[bytes, int]:
@@ -89,8 +108,9 @@ def _reply(sock) -> tuple[bytes, int]:
     return protocol.parse_reply(data)
 
 
-def _forward_to(pid: int):
+def _forward_to(pid: int, passed: set[int]):
     def forward(signum, frame):
+        passed.add(signum)
         try:
             os.kill(pid, signum)
         except ProcessLookupError:

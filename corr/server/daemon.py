@@ -25,6 +25,13 @@ command's memory is not the larger for what it does not use.  The traces
 a command decoded go there too: the server parses their metadata
 (:mod:`corr.reading.prepared`), so the next command over them does not.
 The server wakes for that as soon as a command ends (SIGCHLD).
+
+The server keeps each command's connection until it reaps the command: one
+that died by a signal (libbabeltrace2's abort on a malformed trace, a
+crash, the out-of-memory killer) could not send its exit code, so the
+server replies for it, with the signal and the exit code :mod:`fate`
+decides from the traceback :mod:`faulthandler` left in a memory file the
+command was given; then it serves on.
 """
 
 from __future__ import annotations
@@ -43,7 +50,7 @@ import socket
 import sys
 import time
 
-from . import address, freshness, protocol, wants
+from . import address, fate, freshness, protocol, wants
 
 DEFAULT_IDLE_S = 900.0
 # What a `corr run`, `tune`, `check` or `cache` command imports, heaviest
@@ -114,6 +121,7 @@ class Server:
         self.status_path = address.pid_path(folder, key)
         self.wants_path = address.wants_path(folder, key)
         self.runs = 0
+        self.running: dict[int, tuple[socket.socket, int]] = {}   # pid: connection, faults
         self.started = time.time()
         self.sock: socket.socket | None = None
         self.inode = None
@@ -153,7 +161,7 @@ class Server:
         signal.signal(signal.SIGCHLD, lambda signum, frame: None)
         signal.set_wakeup_fd(self.wake[1])
         while True:
-            _reap()
+            self._reap()
             left = self.idle_s - (time.monotonic() - last)
             if left <= 0 or not self._still_ours():
                 return
@@ -197,9 +205,14 @@ class Server:
 
     def _fork(self, conn: socket.socket) -> None:
         try:
+            faults = os.memfd_create("corr-faults", os.MFD_CLOEXEC)
+        except OSError:
+            faults = -1
+        try:
             pid = os.fork()
         except OSError:
             conn.close()
+            _close(faults)
             return
         if pid == 0:
             code = 70
@@ -209,10 +222,38 @@ class Server:
                 signal.signal(signal.SIGCHLD, signal.SIG_DFL)
                 for fd in self.wake:
                     os.close(fd)
+                for other, other_faults in self.running.values():
+                    other.close()
+                    _close(other_faults)
+                if faults >= 0:
+                    import faulthandler
+                    faulthandler.enable(file=faults, all_threads=False)
                 code = _become_command(conn, self.wants_path)
             finally:
                 os._exit(code)
-        conn.close()
+        self.running[pid] = (conn, faults)
+
+    def _reap(self) -> None:
+        """Collect the commands that ended; reply for those that died by a signal."""
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            conn, faults = self.running.pop(pid, (None, -1))
+            if conn is not None and os.WIFSIGNALED(status):
+                signum = os.WTERMSIG(status)
+                code = fate.exit_code(signum, _read_faults(faults))
+                try:
+                    conn.send(protocol.reply(protocol.KILLED, fate.reply_value(signum, code)),
+                              socket.MSG_DONTWAIT)
+                except OSError:
+                    pass                 # the client is gone
+            if conn is not None:
+                conn.close()
+            _close(faults)
 
     def close(self) -> None:
         """Remove the socket, status and wants files if they are still this server's."""
@@ -266,14 +307,20 @@ def _drain(fd: int) -> None:
         pass
 
 
-def _reap() -> None:
-    while True:
-        try:
-            pid, _ = os.waitpid(-1, os.WNOHANG)
-        except ChildProcessError:
-            return
-        if pid == 0:
-            return
+def _close(fd: int) -> None:
+    if fd >= 0:
+        os.close(fd)
+
+
+def _read_faults(fd: int) -> str:
+    """What faulthandler wrote into a command's memory file (the last 64 kB)."""
+    if fd < 0:
+        return ""
+    try:
+        size = os.fstat(fd).st_size
+        return os.pread(fd, 65536, max(0, size - 65536)).decode("utf-8", "replace")
+    except OSError:
+        return ""
 
 
 def _recv_request(conn: socket.socket) -> tuple[dict, list[int]]:
@@ -336,9 +383,11 @@ def _become_command(conn: socket.socket, wants_path: str) -> int:
             pass
     atexit._run_exitfuncs()
     # For the server to have ready before the next command (written before the exit code).
+    # Only the traces of a command that succeeded: the server parses their metadata in
+    # its own process, and one that failed may be one libbabeltrace2 aborts or hangs on.
     from ..reading.prepared import traces_read
     wants.record(wants_path, [m for m in ON_DEMAND if m in sys.modules and m not in had],
-                 traces_read())
+                 traces_read() if code == 0 else [])
     try:
         conn.sendall(protocol.reply(protocol.EXIT, code))
     except OSError:

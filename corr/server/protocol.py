@@ -8,7 +8,10 @@ NUL.  The client's stdin, stdout and stderr travel with it as
 pipe, never through us.
 
 Replies, 5 bytes each: ``p`` and the pid of the process running the
-command (the client forwards signals to it), then ``x`` and the exit code.
+command (the client forwards signals to it), then ``x`` and the exit code;
+or, from the server itself when that process died by a signal, ``k`` and
+the signal's number plus 256 times the exit code the client ends with
+(:mod:`.fate`).
 A server whose code changed on disk since it started replies ``s`` alone
 and exits: the client runs the command itself (the native client reaches
 servers through a link, not by code key, and cannot tell).
@@ -23,7 +26,7 @@ import os
 import sys
 
 STDIO = (0, 1, 2)
-PID, EXIT, STALE = b"p", b"x", b"s"
+PID, EXIT, STALE, KILLED = b"p", b"x", b"s", b"k"
 REPLY_SIZE = 5
 LENGTH_SIZE = 8                  # the request body's length, before it
 MAX_REQUEST = 16 << 20
