@@ -805,13 +805,21 @@ static int do_span(Core *c, int64_t ts, PyObject *key, PyObject *tid, PyObject *
     }
     if (negative)
         return count_drop(c, S_NEGATIVE, 1);
+    /* NaN, an infinity or beyond int64 (a trace's float or uint64 field, an
+       expression's result) is no duration: dropped as a missing one. */
     PyObject *as_int = PyNumber_Long(duration);
-    if (!as_int)
-        return -1;
-    int64_t d = PyLong_AsLongLong(as_int);
-    Py_DECREF(as_int);
-    if (d == -1 && PyErr_Occurred())
-        return -1;
+    int64_t d = -1;
+    if (as_int) {
+        d = PyLong_AsLongLong(as_int);
+        Py_DECREF(as_int);
+    }
+    if (d == -1 && PyErr_Occurred()) {
+        if (!PyErr_ExceptionMatches(PyExc_OverflowError) &&
+            !PyErr_ExceptionMatches(PyExc_ValueError))
+            return -1;
+        PyErr_Clear();
+        return count_drop(c, S_NEGATIVE, 1);
+    }
     int passes = pair_passes(c, values, values, d);
     if (passes < 0)
         return -1;

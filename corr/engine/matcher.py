@@ -152,7 +152,8 @@ class Matcher:
     def span(self, ts, key, tid, cpu, comm, values, duration) -> None:
         """One event that carries its own duration: the interval ends at it."""
         self.entries += 1
-        if not isinstance(duration, (int, float)) or duration < 0:
+        # NaN, an infinity or beyond int64 is no duration either (as in the C core).
+        if not isinstance(duration, (int, float)) or not 0 <= duration < 2**63:
             self.dropped["its duration is missing or negative"] += 1
             return
         duration = int(duration)

@@ -304,13 +304,18 @@ class _Evaluator:
     def node_not(self, operand):
         return Value(~_truthy(self.evaluate(operand), self.n), BOOL)
 
-    def node_and(self, left, right):
-        return Value(_truthy(self.evaluate(left), self.n) & _truthy(self.evaluate(right), self.n),
-                     BOOL)
+    def node_and(self, *operands):
+        """All operands of an ``and`` chain (one node, however long: see expr._plain)."""
+        mask = _truthy(self.evaluate(operands[0]), self.n)
+        for operand in operands[1:]:
+            mask = mask & _truthy(self.evaluate(operand), self.n)
+        return Value(mask, BOOL)
 
-    def node_or(self, left, right):
-        return Value(_truthy(self.evaluate(left), self.n) | _truthy(self.evaluate(right), self.n),
-                     BOOL)
+    def node_or(self, *operands):
+        mask = _truthy(self.evaluate(operands[0]), self.n)
+        for operand in operands[1:]:
+            mask = mask | _truthy(self.evaluate(operand), self.n)
+        return Value(mask, BOOL)
 
     def _absent(self, v: Value) -> np.ndarray:
         if v.kind == NULL:
