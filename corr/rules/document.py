@@ -35,7 +35,7 @@ import warnings
 
 from ..errors import RuleError
 
-MAX_BYTES = 2 * 1024 * 1024
+MAX_BYTES = 1024 * 1024
 MAX_DEPTH = 32
 MAX_ALIAS_NODES = 10_000
 MAX_NUMBER_CHARS = 30

@@ -98,9 +98,9 @@ BUILTIN: /\$[A-Za-z_][A-Za-z0-9_]*/
 
 # Limits, so that any expression is parsed and compiled quickly and without
 # deep recursion.  Chains of ``or`` (or of ``and``) are one node of many
-# operands, however long: a generated ``where`` of 40,000 terms (900 kB,
-# about 3 s to parse) is fine; a 10 MB one is refused at once.
-MAX_CHARS = 1_000_000
+# operands, however long: a generated ``where`` of 20,000 terms (450 kB,
+# a few seconds to check) is fine; a 10 MB one is refused at once.
+MAX_CHARS = 500_000
 MAX_NESTING = 64                # levels of operators, lists and negations
 MAX_INTEGER = 2**64 - 1         # literals: what a 64-bit trace field holds
 
