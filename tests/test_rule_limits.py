@@ -122,7 +122,11 @@ NASTY = [
      f"where: expression of {MAX_CHARS // 16 * 16 + 4:,} characters (at most {MAX_CHARS:,})"),
     ("where-error-is-short", BASE + "    where: " + "entry.x == 1 or " * 1000 + "or\n", 6, 16012,
      "where: unexpected 'or' in 'entry.x == 1 or entry.x == 1 or entry.x == 1 or entry.x == 1 or entry.x == 1 ...'"),
+    ("like-pattern-long", BASE + "    where: exit.comm like '" + "[a" * 20000 + "'\n", 6, 27,
+     "where: like pattern of 40,000 characters (at most 1,000)"),
     # event lists
+    ("event-glob-long", BASE.replace("event: a,", "event: '" + "[a" * 20000 + "',"), 4, 20,
+     "entry.event: an event name or glob of more than 1,000 characters"),
     ("events-too-many", BASE.replace("event: a,", "event: [" + ", ".join(f"e{i}" for i in range(1001)) + "],"),
      4, 20, "entry.event: 1,001 event names and alternatives (at most 1,000: use globs)"),
     ("alternatives-too-many", BASE.replace("event: a,", "event: '" + "|".join(f"e{i}" for i in range(1001)) + "',"),
@@ -269,6 +273,12 @@ def test_long_chains_in_a_rule_file_check_and_run_column_wise(tmp_path):
     # and through the rule cache (the tree is pickled): the same rule back
     assert len(load_rules(path).rules[0].entry.where.tree.children) == 5000
     assert len(load_rules(path).rules[0].entry.where.tree.children) == 5000
+
+
+def test_a_long_pattern_read_from_the_trace_matches_nothing():
+    like = parse_expression("comm like pattern", "event")
+    assert like.evaluate(Env(event={"comm": "ab", "pattern": "a*"})) is True
+    assert like.evaluate(Env(event={"comm": "ab", "pattern": "a" + "*" * 1000})) is False
 
 
 def test_no_recursion_error_however_deep_the_text():

@@ -103,6 +103,7 @@ BUILTIN: /\$[A-Za-z_][A-Za-z0-9_]*/
 MAX_CHARS = 500_000
 MAX_NESTING = 64                # levels of operators, lists and negations
 MAX_INTEGER = 2**64 - 1         # literals: what a 64-bit trace field holds
+MAX_GLOB = 1_000                # a glob's translation to a regex is quadratic in "["
 
 _parser = None
 
@@ -576,6 +577,9 @@ class _Compiler:
             if not isinstance(p.constant, str):
                 raise _ExpressionError(f"like needs a string pattern, not {p.constant!r}",
                                        *_position(pattern))
+            if len(p.constant) > MAX_GLOB:
+                raise _ExpressionError(f"like pattern of {len(p.constant):,} characters "
+                                       f"(at most {MAX_GLOB:,})", *_position(pattern))
             matches = re.compile(fnmatch.translate(p.constant)).match
 
             def like_constant(env):
@@ -585,8 +589,10 @@ class _Compiler:
         run_p = p.run
 
         def like(env):
+            # A pattern read from the trace: one longer than MAX_GLOB matches nothing.
             value, glob = run_a(env), run_p(env)
-            return isinstance(value, str) and isinstance(glob, str) and fnmatch.fnmatchcase(value, glob)
+            return (isinstance(value, str) and isinstance(glob, str) and len(glob) <= MAX_GLOB
+                    and fnmatch.fnmatchcase(value, glob))
         return _Code(like)
 
     def node_not(self, operand):

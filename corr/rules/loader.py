@@ -21,7 +21,7 @@ import re
 
 from ..errors import RuleError, UsageError
 from .document import load_yaml, read_text
-from .expr import parse_expression
+from .expr import MAX_GLOB, parse_expression
 from .model import Env, EventSpec, KeyPart, Location, Rule, RuleSet
 from .units import EXAMPLES, MAX_DURATION_NS, parse_duration
 
@@ -425,9 +425,12 @@ class _Builder:
             self.fail(node, "event", f"{label}.event: {count:,} event names and alternatives "
                                      f"(at most {MAX_EVENTS:,}: use globs)")
         for index, name in enumerate(names):
+            where = (parent, index) if parent is not None else (node, "event")
             if any(not alternative.strip() for alternative in name.split("|")):
-                where = (parent, index) if parent is not None else (node, "event")
                 self.fail(*where, f"{label}.event: {_shown(str(name))} has an empty alternative")
+            if any(len(alternative) > MAX_GLOB for alternative in name.split("|")):
+                self.fail(*where, f"{label}.event: an event name or glob of more than "
+                                  f"{MAX_GLOB:,} characters")
         return [str(name) for name in names]
 
     def key(self, node, label) -> list[KeyPart]:
