@@ -257,7 +257,7 @@ def _schema_error(error, document, source) -> RuleError:
         first = min(unknown, key=lambda k: _key_position(node, k))
         position = _key_position(node, first)
         container = "at the top level" if not path else f"in {_container(path, value)}"
-        message = f"unknown key {_plain_key(first)!r} {container} (allowed: {', '.join(allowed)})"
+        message = f"unknown key {_shown(_plain_key(first))} {container} (allowed: {', '.join(allowed)})"
     elif kind == "required":
         missing = next(k for k in error.validator_value if k not in value)
         message = f"{_container(path, value)}: missing required key {missing!r}"
