@@ -19,6 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import EXAMPLE_TRACE, one_line_error, run_corr
+from test_rules_loading import BASE
 from corr.errors import RuleError, UsageError
 from corr.rules import apply_overrides, load_rules, parse_duration, parse_expression
 from corr.rules.document import MAX_ALIAS_NODES, MAX_BYTES, MAX_DEPTH
@@ -29,13 +30,6 @@ from corr.rules.units import MAX_DURATION_NS
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = sorted((ROOT / "rules").glob("*.yaml"))
 
-BASE = """\
-version: 1
-rules:
-  - name: r
-    entry: {event: a, key: [x]}
-    exit: {event: b, key: [x]}
-"""
 SPAN = """\
 version: 1
 rules:
