@@ -269,6 +269,19 @@ def test_long_chains_in_a_rule_file_check_and_run_column_wise(tmp_path):
     assert len(load_rules(path).rules[0].entry.where.tree.children) == 5000
 
 
+def test_integer_arithmetic_beyond_floats_is_absent():
+    """Else a product of 256 literals (depth 8) would be 5,000 digits: no key, no output."""
+    product = "x"
+    for _ in range(8):
+        product = f"({product} * {product})"
+    assert parse_expression(product, "event").evaluate(Env(event={"x": 2**64 - 1})) is None
+    assert parse_expression(product, "event").evaluate(Env(event={"x": 2})) == 2**256
+    assert parse_expression(product, "event").evaluate(Env(event={"x": -1})) == 1
+    for text, value in [("x + x", None), ("x + x - x", None), ("x - 1 + x", 2**1024 - 1),
+                        ("-x - x", None), ("-x - x + 1", None), ("1e300 * 1e300", float("inf"))]:
+        assert parse_expression(text, "event").evaluate(Env(event={"x": 2**1023})) == value, text
+
+
 def test_a_long_pattern_read_from_the_trace_matches_nothing():
     like = parse_expression("comm like pattern", "event")
     assert like.evaluate(Env(event={"comm": "ab", "pattern": "a*"})) is True

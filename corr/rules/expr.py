@@ -8,7 +8,10 @@ context that was not recorded), so absence (None) is part of the
 semantics rather than an error:
 
 - arithmetic (``+ - * / %``, unary ``-``) is on numbers only; with None,
-  a non-number or a division by zero it gives None;
+  a non-number or a division by zero it gives None, and so does an
+  integer result of 2**1024 or more (beyond any float, as a float result
+  would be infinite; Python could not even print a product of a few
+  hundred 64-bit values);
 - a comparison (``== != < <= > >=``, ``in``, ``not in``, ``like``) with a
   None operand is false, and so is an ordering between a string and a
   number; ``x == null`` / ``x != null`` test whether ``x`` is absent;
@@ -331,10 +334,16 @@ def _arithmetic(op):
         if not (_is_number(a) and _is_number(b)):
             return None
         try:
-            return op(a, b)
+            value = op(a, b)
         except (ZeroDivisionError, OverflowError):
             return None
+        if type(value) is int and not -_TOO_LARGE < value < _TOO_LARGE:
+            return None
+        return value
     return apply
+
+
+_TOO_LARGE = 2**1024
 
 
 def _comparison(op):
