@@ -288,6 +288,15 @@ def test_a_long_pattern_read_from_the_trace_matches_nothing():
     assert like.evaluate(Env(event={"comm": "ab", "pattern": "a" + "*" * 1000})) is False
 
 
+def test_a_column_of_a_trace_s_arrays_falls_back_to_rows():
+    """An array field (poll's fds) is a column of lists: not evaluated column-wise."""
+    from corr.rules.vector import event_mask
+    expression = parse_expression("fds == 1 or fds in [2]", "event")
+    fds = [[1, 2], [3], [], None]
+    assert event_mask(expression, lambda scope, name: fds, 4) is None
+    assert [expression.evaluate(Env(event={"fds": v})) for v in fds] == [False] * 4
+
+
 def test_no_recursion_error_however_deep_the_text():
     for text in ["not " * 50_000 + "x", "-" * 50_000 + "1",
                  "[" * 50_000 + "]" * 50_000, "x in " + "[" * 50_000]:

@@ -76,7 +76,10 @@ def column_value(values) -> Value:
     elif isinstance(values, (bytes, bytearray)) and hasattr(values, "code"):
         array = np.frombuffer(values, dtype=np.uint64 if values.code == "Q" else np.int64)
     else:
-        array = np.asarray(values) if len(values) else np.zeros(0, dtype=np.int64)
+        try:
+            array = np.asarray(values) if len(values) else np.zeros(0, dtype=np.int64)
+        except (ValueError, TypeError, OverflowError):   # arrays of a trace's array fields
+            raise Unsupported("a column of sequences") from None
     kind = array.dtype.kind
     if kind == "i":
         return Value(array.astype(np.int64, copy=False), NUM)
