@@ -18,7 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import EXAMPLE_TRACE, one_line_error, run_corr
+from conftest import EXAMPLE_TRACE, one_line_error, run_corr, shared_trace
 from test_rules_loading import BASE
 from corr.errors import RuleError, UsageError
 from corr.rules import apply_overrides, load_rules, parse_duration, parse_expression
@@ -295,6 +295,24 @@ def test_a_column_of_a_trace_s_arrays_falls_back_to_rows():
     fds = [[1, 2], [3], [], None]
     assert event_mask(expression, lambda scope, name: fds, 4) is None
     assert [expression.evaluate(Env(event={"fds": v})) for v in fds] == [False] * 4
+
+
+def test_a_key_on_a_trace_s_array_field_pairs_by_its_value(tmp_path):
+    """poll's fds (an array of structures) as a key: paired, not an unhashable list."""
+    path = write(tmp_path, """\
+version: 1
+rules:
+  - name: polls
+    entry: {event: syscall_entry_poll, key: [fds]}
+    exit: {event: syscall_exit_poll, key: [fds]}
+""")
+    proc = run_corr("run", path, shared_trace("wget-k-20180802-115406"), "--format", "json",
+                    env={"CORR_SERVER": "off"})
+    assert proc.returncode == 0, proc.stderr
+    import json
+    rule = json.loads(proc.stdout)["rules"][0]
+    assert (rule["outcomes"]["entries"], rule["outcomes"]["complete"]) == (102, 9)
+    assert rule["intervals"][0]["key"]["fds"][:2] == [["fd", 18], ["raw_events", 1]]
 
 
 def test_no_recursion_error_however_deep_the_text():
