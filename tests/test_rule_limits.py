@@ -64,6 +64,8 @@ NASTY = [
     ("tag-python", "version: !!python/object:os.system 1\nrules: []\n", 1, 10,
      "yaml: tag '!!python/object:os.system' is not allowed"),
     ("tag-local", BASE + "    description: !mine x\n", 6, 18, "yaml: tag '!mine' is not allowed"),
+    ("tag-str", BASE.replace("name: r", "name: !!str r"), 3, 11,
+     "name: expected a string, got a value tagged !!str (write it without the tag)"),
     ("timestamp", BASE + "    description: 2001-12-14\n", 6, 18,
      "description: expected a string, got the date '2001-12-14' (quote it to make it a string)"),
     ("int-5000-digits", "version: " + "9" * 5000 + "\nrules: []\n", 1, 10,

@@ -14,10 +14,10 @@ Three passes, each stopping at the first problem it finds:
 
 from __future__ import annotations
 
+import datetime
 import functools
 import gc
 import os
-import re
 
 from ..errors import RuleError, UsageError
 from .document import load_yaml, read_text
@@ -62,7 +62,7 @@ def parse_rules(text: str, path: str = "<rules>") -> RuleSet:
 
 
 def _parse_rules(text, path):
-    document = _read_yaml(text, path)
+    document = load_yaml(text, path)
     source = _Source(path, text)
     if document is None:
         raise RuleError(path, 1, 1, "empty file: expected a mapping with version and rules")
@@ -119,10 +119,6 @@ def _document_rule(document, name):
 
 def read_document(text: str, path: str):
     """The round-trip YAML document of a rule file's ``text`` (see RuleSet.document)."""
-    return _read_yaml(text, path)
-
-
-def _read_yaml(text, path):
     return load_yaml(text, path)
 
 
@@ -299,9 +295,11 @@ def _describe(value) -> str:
         return "true" if value else "false"
     if isinstance(value, (str, int, float)):
         return _shown(value)
-    import datetime
     if isinstance(value, datetime.date):
         return f"the date {str(value)!r} (quote it to make it a string)"
+    tag = getattr(getattr(value, "tag", None), "value", None)
+    if isinstance(tag, str):                   # ruamel keeps an explicit !!str as a TaggedScalar
+        return f"a value tagged {tag.replace('tag:yaml.org,2002:', '!!')} (write it without the tag)"
     return f"a {type(value).__name__}"
 
 
@@ -511,10 +509,6 @@ def _shown(value) -> str:
     """``repr(value)`` for a message, cut short when long."""
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
-
-
-def _one_line(text: str) -> str:
-    return re.sub(r"\s+", " ", text).strip()
 
 
 def _lower(text: str) -> str:
