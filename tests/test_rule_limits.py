@@ -299,22 +299,40 @@ def test_a_column_of_a_trace_s_arrays_falls_back_to_rows():
     assert [expression.evaluate(Env(event={"fds": v})) for v in fds] == [False] * 4
 
 
-def test_a_key_on_a_trace_s_array_field_pairs_by_its_value(tmp_path):
-    """poll's fds (an array of structures) as a key: paired, not an unhashable list."""
-    path = write(tmp_path, """\
+ARRAY_RULES = """\
 version: 1
 rules:
-  - name: polls
+  - name: by_fds
     entry: {event: syscall_entry_poll, key: [fds]}
     exit: {event: syscall_exit_poll, key: [fds]}
-""")
-    proc = run_corr("run", path, shared_trace("wget-k-20180802-115406"), "--format", "json",
-                    env={"CORR_SERVER": "off"})
-    assert proc.returncode == 0, proc.stderr
+  - name: grouped
+    entry: {event: syscall_entry_poll, key: {tid: $tid}}
+    exit: {event: syscall_exit_poll, key: {tid: $tid}, fields: [fds]}
+    group_by: [exit.fds]
+  - name: grouped_twice
+    entry: {event: syscall_entry_poll, key: {tid: $tid}}
+    exit: {event: syscall_exit_poll, key: {tid: $tid}}
+    group_by: [exit.fds, entry.$tid]
+"""
+
+
+@pytest.mark.parametrize("engine", ["auto", "python"])
+def test_keys_and_groups_on_a_trace_s_array_field_use_its_value(tmp_path, engine):
+    """poll's fds (an array of structures) as a key or a group: its value, as nested
+    lists in JSON, in the C core and the Python matcher alike; not an unhashable list."""
     import json
-    rule = json.loads(proc.stdout)["rules"][0]
-    assert (rule["outcomes"]["entries"], rule["outcomes"]["complete"]) == (102, 9)
-    assert rule["intervals"][0]["key"]["fds"][:2] == [["fd", 18], ["raw_events", 1]]
+    path = write(tmp_path, ARRAY_RULES)
+    proc = run_corr("run", path, shared_trace("wget-k-20180802-115406"), "--format", "json",
+                    env={"CORR_SERVER": "off", "CORR_ENGINE": engine})
+    assert proc.returncode == 0, proc.stderr
+    rules = {r["name"]: r for r in json.loads(proc.stdout)["rules"]}
+    by_fds, grouped, twice = rules["by_fds"], rules["grouped"], rules["grouped_twice"]
+    assert (by_fds["outcomes"]["entries"], by_fds["outcomes"]["complete"]) == (102, 9)
+    assert by_fds["intervals"][0]["key"]["fds"][:2] == [["fd", 18], ["raw_events", 1]]
+    assert (grouped["outcomes"]["complete"], len(grouped["groups"])) == (98, 11)
+    assert grouped["groups"][1]["key"][0][:2] == [["fd", 28], ["raw_events", 4]]
+    assert (twice["outcomes"]["complete"], len(twice["groups"])) == (98, 17)
+    assert twice["groups"][0]["key"] == [[], 8693]
 
 
 def test_no_recursion_error_however_deep_the_text():

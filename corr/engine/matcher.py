@@ -258,7 +258,11 @@ class Matcher:
         if self.grouper is None:
             return 0
         value = self.grouper(entry_values, exit_values, key, duration)
-        index = self.groups.get(value)
+        try:
+            index = self.groups.get(value)
+        except TypeError:                      # an array or structure field (as the C core)
+            value = hashable(value)
+            index = self.groups.get(value)
         if index is None:
             index = self.groups[value] = len(self.groups)
         return index
@@ -296,6 +300,16 @@ def pair_function(spec):
         a, b = a[ia], b[ib]
         return a is not None and b is not None and a == b
     return equal
+
+
+def hashable(value):
+    """``value`` with the lists and dicts of a trace's array or structure fields as
+    tuples (a dict as its (name, value) pairs), so that it can be a key or a group."""
+    if isinstance(value, (list, tuple)):
+        return tuple(hashable(v) for v in value)
+    if isinstance(value, dict):
+        return tuple((k, hashable(v)) for k, v in value.items())
+    return value
 
 
 def group_function(spec):

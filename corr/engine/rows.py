@@ -11,6 +11,7 @@ from __future__ import annotations
 from ..rules.model import Env, EventSpec
 from ..rules.vector import Unsupported, event_mask
 from . import threads
+from .matcher import hashable
 from .plan import SYSCALL_PREFIXES, thread_parts
 
 class _RowView:
@@ -128,15 +129,7 @@ def _hashable(column):
     first = next((v for v in column if v is not None), None)
     if not isinstance(first, (list, dict)):
         return column
-    return [_frozen(v) for v in column]
-
-
-def _frozen(value):
-    if isinstance(value, list):
-        return tuple(_frozen(v) for v in value)
-    if isinstance(value, dict):
-        return tuple((k, _frozen(v)) for k, v in value.items())
-    return value
+    return [hashable(v) for v in column]
 
 
 def _nulls(column):
