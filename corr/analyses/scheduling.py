@@ -351,7 +351,9 @@ def blamed_tids(rule_result, blame: str, narrow: bool = False) -> np.ndarray:
     keys = table.key
     values = [k if len(names) == 1 else (k[index] if isinstance(k, tuple) else None)
               for k in keys]
-    return np.asarray([v if isinstance(v, int) else NONE_INT for v in values], dtype=np.int64)
+    # A key part computed by an expression can hold any integer: beyond int64 it names no thread.
+    return np.asarray([v if isinstance(v, int) and -2**63 <= v < 2**63 else NONE_INT
+                       for v in values], dtype=np.int64)
 
 
 def analyse(rule_result, model: SchedModel, limit: int = DEFAULT_LIMIT,

@@ -410,6 +410,59 @@ static int pair_passes(Core *c, PyObject *ev, PyObject *xv, int64_t duration)
     return 1;
 }
 
+/* A group value holding a trace's array or structure value (a list, a dict) as
+   nested tuples, so that it can be a dictionary key: lists become tuples, dicts
+   tuples of (name, value) pairs.  New reference; None past a nesting no trace has. */
+static PyObject *frozen(PyObject *value, int depth)
+{
+    if (depth > 64)
+        Py_RETURN_NONE;
+    if (PyList_Check(value)) {
+        Py_ssize_t n = PyList_GET_SIZE(value);
+        PyObject *out = PyTuple_New(n);
+        for (Py_ssize_t i = 0; out && i < n; i++) {
+            PyObject *item = frozen(PyList_GET_ITEM(value, i), depth + 1);
+            if (!item) {
+                Py_CLEAR(out);
+                break;
+            }
+            PyTuple_SET_ITEM(out, i, item);
+        }
+        return out;
+    }
+    if (PyTuple_Check(value)) {                 /* several groups, one of them a field */
+        Py_ssize_t n = PyTuple_GET_SIZE(value);
+        PyObject *out = PyTuple_New(n);
+        for (Py_ssize_t i = 0; out && i < n; i++) {
+            PyObject *item = frozen(PyTuple_GET_ITEM(value, i), depth + 1);
+            if (!item) {
+                Py_CLEAR(out);
+                break;
+            }
+            PyTuple_SET_ITEM(out, i, item);
+        }
+        return out;
+    }
+    if (PyDict_Check(value)) {
+        PyObject *out = PyTuple_New(PyDict_GET_SIZE(value));
+        PyObject *k, *v;
+        Py_ssize_t pos = 0, i = 0;
+        while (out && PyDict_Next(value, &pos, &k, &v)) {
+            PyObject *item = frozen(v, depth + 1);
+            PyObject *pair = item ? PyTuple_Pack(2, k, item) : NULL;
+            Py_XDECREF(item);
+            if (!pair) {
+                Py_CLEAR(out);
+                break;
+            }
+            PyTuple_SET_ITEM(out, i++, pair);
+        }
+        return out;
+    }
+    Py_INCREF(value);
+    return value;
+}
+
 /* The group index of an interval; new groups numbered in order of appearance. */
 static int group_of(Core *c, PyObject *ev, PyObject *xv, PyObject *key, int64_t duration,
                     int32_t *out)
@@ -443,6 +496,13 @@ static int group_of(Core *c, PyObject *ev, PyObject *xv, PyObject *key, int64_t 
     if (!value)
         return -1;
     PyObject *index = PyDict_GetItemWithError(c->groups, value);
+    if (!index && PyErr_ExceptionMatches(PyExc_TypeError)) {   /* an array or structure field */
+        PyErr_Clear();
+        Py_SETREF(value, frozen(value, 0));
+        if (!value)
+            return -1;
+        index = PyDict_GetItemWithError(c->groups, value);
+    }
     if (index) {
         *out = (int32_t)PyLong_AsLong(index);
         Py_DECREF(value);
@@ -805,13 +865,21 @@ static int do_span(Core *c, int64_t ts, PyObject *key, PyObject *tid, PyObject *
     }
     if (negative)
         return count_drop(c, S_NEGATIVE, 1);
+    /* NaN, an infinity or beyond int64 (a trace's float or uint64 field, an
+       expression's result) is no duration: dropped as a missing one. */
     PyObject *as_int = PyNumber_Long(duration);
-    if (!as_int)
-        return -1;
-    int64_t d = PyLong_AsLongLong(as_int);
-    Py_DECREF(as_int);
-    if (d == -1 && PyErr_Occurred())
-        return -1;
+    int64_t d = -1;
+    if (as_int) {
+        d = PyLong_AsLongLong(as_int);
+        Py_DECREF(as_int);
+    }
+    if (d == -1 && PyErr_Occurred()) {
+        if (!PyErr_ExceptionMatches(PyExc_OverflowError) &&
+            !PyErr_ExceptionMatches(PyExc_ValueError))
+            return -1;
+        PyErr_Clear();
+        return count_drop(c, S_NEGATIVE, 1);
+    }
     int passes = pair_passes(c, values, values, d);
     if (passes < 0)
         return -1;

@@ -152,7 +152,8 @@ class Matcher:
     def span(self, ts, key, tid, cpu, comm, values, duration) -> None:
         """One event that carries its own duration: the interval ends at it."""
         self.entries += 1
-        if not isinstance(duration, (int, float)) or duration < 0:
+        # NaN, an infinity or beyond int64 is no duration either (as in the C core).
+        if not isinstance(duration, (int, float)) or not 0 <= duration < 2**63:
             self.dropped["its duration is missing or negative"] += 1
             return
         duration = int(duration)
@@ -257,7 +258,11 @@ class Matcher:
         if self.grouper is None:
             return 0
         value = self.grouper(entry_values, exit_values, key, duration)
-        index = self.groups.get(value)
+        try:
+            index = self.groups.get(value)
+        except TypeError:                      # an array or structure field (as the C core)
+            value = hashable(value)
+            index = self.groups.get(value)
         if index is None:
             index = self.groups[value] = len(self.groups)
         return index
@@ -295,6 +300,16 @@ def pair_function(spec):
         a, b = a[ia], b[ib]
         return a is not None and b is not None and a == b
     return equal
+
+
+def hashable(value):
+    """``value`` with the lists and dicts of a trace's array or structure fields as
+    tuples (a dict as its (name, value) pairs), so that it can be a key or a group."""
+    if isinstance(value, (list, tuple)):
+        return tuple(hashable(v) for v in value)
+    if isinstance(value, dict):
+        return tuple((k, hashable(v)) for k, v in value.items())
+    return value
 
 
 def group_function(spec):

@@ -11,6 +11,7 @@ from __future__ import annotations
 from ..rules.model import Env, EventSpec
 from ..rules.vector import Unsupported, event_mask
 from . import threads
+from .matcher import hashable
 from .plan import SYSCALL_PREFIXES, thread_parts
 
 class _RowView:
@@ -119,6 +120,18 @@ class Builtins:
         return self.names.name(self.tids[row], self.cols.cpu[row])
 
 
+def _hashable(column):
+    """A key column of a trace's array or structure fields (lists, dicts) as tuples,
+    so that it can be a key: a field has one type in its class, so the first value
+    present tells."""
+    if not isinstance(column, list):
+        return column
+    first = next((v for v in column if v is not None), None)
+    if not isinstance(first, (list, dict)):
+        return column
+    return [hashable(v) for v in column]
+
+
 def _nulls(column):
     """The rows where a column is null (a numpy-backed column has none; the C scan of
     ``in`` costs ~5 ns a row, the Python one only runs when there are some)."""
@@ -180,7 +193,7 @@ class Prepared:
 
     def _keys(self, spec: EventSpec):
         """The key of every row, and the rows whose thread key part is null (in order)."""
-        columns = [self._evaluated(part.expression) for part in spec.key]
+        columns = [_hashable(self._evaluated(part.expression)) for part in spec.key]
         unthreaded = sorted({r for i in thread_parts(spec)
                              for r in _nulls(columns[i])}) if spec.key else []
         if len(columns) == 1:

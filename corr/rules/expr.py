@@ -8,7 +8,10 @@ context that was not recorded), so absence (None) is part of the
 semantics rather than an error:
 
 - arithmetic (``+ - * / %``, unary ``-``) is on numbers only; with None,
-  a non-number or a division by zero it gives None;
+  a non-number or a division by zero it gives None, and so does an
+  integer result of 2**1024 or more (beyond any float, as a float result
+  would be infinite; Python could not even print a product of a few
+  hundred 64-bit values);
 - a comparison (``== != < <= > >=``, ``in``, ``not in``, ``like``) with a
   None operand is false, and so is an ordering between a string and a
   number; ``x == null`` / ``x != null`` test whether ``x`` is absent;
@@ -96,6 +99,15 @@ BUILTIN: /\$[A-Za-z_][A-Za-z0-9_]*/
 %ignore /[ \t\r\n]+/
 """
 
+# Limits, so that any expression is parsed and compiled quickly and without
+# deep recursion.  Chains of ``or`` (or of ``and``) are one node of many
+# operands, however long: a generated ``where`` of 20,000 terms (450 kB,
+# a few seconds to check) is fine; a 10 MB one is refused at once.
+MAX_CHARS = 500_000
+MAX_NESTING = 64                # levels of operators, lists and negations
+MAX_INTEGER = 2**64 - 1         # literals: what a 64-bit trace field holds
+MAX_GLOB = 1_000                # a glob's translation to a regex is quadratic in "["
+
 _parser = None
 
 
@@ -127,6 +139,9 @@ def parse_expression(text: str, scope: str = "event", location: Location | None 
         raise ValueError(f"scope must be one of {SCOPES}, not {scope!r}")
     location = location or Location("<expression>", 1, 1)
     try:
+        if len(text) > MAX_CHARS:
+            raise _ExpressionError(f"expression of {len(text):,} characters "
+                                   f"(at most {MAX_CHARS:,})", 1, 1)
         return compile_tree(text, _plain(_parse(text)), scope, location, tuple(key_parts))
     except _ExpressionError as err:
         line, column = _file_position(location, verbatim, err.line, err.column)
@@ -176,7 +191,7 @@ def _file_position(location, verbatim, line, column):
 def _parse(text):
     from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 
-    shown = " ".join(text.split())
+    shown = _shown(text)
     try:
         return _get_parser().parse(text)
     except UnexpectedCharacters as err:
@@ -191,6 +206,12 @@ def _parse(text):
                                err.line, err.column) from None
     except UnexpectedInput as err:
         raise _ExpressionError(f"cannot parse {shown!r}", err.line, err.column) from None
+
+
+def _shown(text: str) -> str:
+    """The expression as an error quotes it: on one line, cut short when long."""
+    shown = " ".join(text[:200].split())
+    return shown if len(shown) <= 80 and len(text) <= 200 else shown[:77] + "..."
 
 
 # -- the parse tree, without lark ----------------------------------------------
@@ -223,13 +244,55 @@ class _Token:
         return _Token, (self.type, self.value, self.line, self.column)
 
 
-def _plain(node):
-    """A lark Tree or Token as :class:`_Node` / :class:`_Token`."""
-    if hasattr(node, "data"):
+_CHAINS = ("or_", "and_")
+
+
+def _plain(tree):
+    """A lark Tree as :class:`_Node` / :class:`_Token`, without recursion.
+
+    A chain of ``or`` (or of ``and``), however written (``a or b or c``,
+    ``a or (b or c)``), becomes one node with every operand as a child, so
+    that thousands of terms nest one level, not thousands.  Any other
+    nesting deeper than MAX_NESTING is an error at the node that crosses it.
+    """
+    done = []                                  # converted nodes, in order
+    work = [(tree, 1, False)]
+    while work:
+        node, depth, ready = work.pop()
+        if not hasattr(node, "data"):
+            done.append(_Token(str(node.type), str(node.value), node.line, node.column))
+            continue
         meta = node.meta
-        return _Node(str(node.data), tuple(_plain(child) for child in node.children),
-                     getattr(meta, "line", None), getattr(meta, "column", None))
-    return _Token(str(node.type), str(node.value), node.line, node.column)
+        line, column = getattr(meta, "line", None), getattr(meta, "column", None)
+        if ready:
+            count = len(node.children)
+            children = tuple(done[len(done) - count:]) if count else ()
+            del done[len(done) - count:]
+            done.append(_Node(str(node.data), children, line, column))
+            continue
+        if depth > MAX_NESTING:
+            raise _ExpressionError(f"expression nested more than {MAX_NESTING} levels deep",
+                                   line or 1, column or 1)
+        if node.data in _CHAINS:
+            node = _chain(node)
+        work.append((node, depth, True))
+        for child in reversed(node.children):
+            work.append((child, depth + 1, False))
+    return done[0]
+
+
+def _chain(node):
+    """``node`` (an or_ or and_) with the operands of its whole chain as children."""
+    from lark import Tree
+
+    operands, stack = [], [node]
+    while stack:
+        item = stack.pop()
+        if getattr(item, "data", None) == node.data:
+            stack.extend(reversed(item.children))
+        else:
+            operands.append(item)
+    return Tree(node.data, operands, node.meta)
 
 
 # -- compiled nodes ------------------------------------------------------------
@@ -271,10 +334,16 @@ def _arithmetic(op):
         if not (_is_number(a) and _is_number(b)):
             return None
         try:
-            return op(a, b)
+            value = op(a, b)
         except (ZeroDivisionError, OverflowError):
             return None
+        if type(value) is int and not -_TOO_LARGE < value < _TOO_LARGE:
+            return None
+        return value
     return apply
+
+
+_TOO_LARGE = 2**1024
 
 
 def _comparison(op):
@@ -361,10 +430,13 @@ class _Compiler:
 
     def literal(self, token):
         kind, text = token.type, token.value
-        if kind == "INT":
-            return int(text)
-        if kind == "HEX":
-            return int(text, 16)
+        if kind in ("INT", "HEX"):
+            digits = text[2:].lstrip("0") if kind == "HEX" else text.lstrip("0")
+            value = (int(text, 16) if kind == "HEX" else int(text)) if len(digits) <= 20 else None
+            if value is None or value > MAX_INTEGER:
+                raise _ExpressionError(f"integer {_shown(text)} is out of range "
+                                       f"(at most {MAX_INTEGER}, 64 bits)", token.line, token.column)
+            return value
         if kind == "FLOAT":
             return float(text)
         if kind == "STRING":
@@ -514,6 +586,9 @@ class _Compiler:
             if not isinstance(p.constant, str):
                 raise _ExpressionError(f"like needs a string pattern, not {p.constant!r}",
                                        *_position(pattern))
+            if len(p.constant) > MAX_GLOB:
+                raise _ExpressionError(f"like pattern of {len(p.constant):,} characters "
+                                       f"(at most {MAX_GLOB:,})", *_position(pattern))
             matches = re.compile(fnmatch.translate(p.constant)).match
 
             def like_constant(env):
@@ -523,8 +598,10 @@ class _Compiler:
         run_p = p.run
 
         def like(env):
+            # A pattern read from the trace: one longer than MAX_GLOB matches nothing.
             value, glob = run_a(env), run_p(env)
-            return isinstance(value, str) and isinstance(glob, str) and fnmatch.fnmatchcase(value, glob)
+            return (isinstance(value, str) and isinstance(glob, str) and len(glob) <= MAX_GLOB
+                    and fnmatch.fnmatchcase(value, glob))
         return _Code(like)
 
     def node_not(self, operand):
@@ -532,15 +609,21 @@ class _Compiler:
         run = code.run
         return _folded(lambda env: not run(env), code)
 
-    def node_and(self, left, right):
-        a, b = self.compile(left), self.compile(right)
-        run_a, run_b = a.run, b.run
-        return _folded(lambda env: bool(run_a(env)) and bool(run_b(env)), a, b)
+    def node_and(self, *operands):
+        codes = [self.compile(operand) for operand in operands]
+        runs = [code.run for code in codes]
+        if len(runs) == 2:
+            run_a, run_b = runs
+            return _folded(lambda env: bool(run_a(env)) and bool(run_b(env)), *codes)
+        return _folded(lambda env: all(run(env) for run in runs), *codes)
 
-    def node_or(self, left, right):
-        a, b = self.compile(left), self.compile(right)
-        run_a, run_b = a.run, b.run
-        return _folded(lambda env: bool(run_a(env)) or bool(run_b(env)), a, b)
+    def node_or(self, *operands):
+        codes = [self.compile(operand) for operand in operands]
+        runs = [code.run for code in codes]
+        if len(runs) == 2:
+            run_a, run_b = runs
+            return _folded(lambda env: bool(run_a(env)) or bool(run_b(env)), *codes)
+        return _folded(lambda env: any(run(env) for run in runs), *codes)
 
 
 def _is_null(node) -> bool:

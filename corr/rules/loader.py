@@ -14,17 +14,22 @@ Three passes, each stopping at the first problem it finds:
 
 from __future__ import annotations
 
+import datetime
 import functools
+import gc
 import os
-import re
 
 from ..errors import RuleError, UsageError
-from .expr import parse_expression
-from .model import EventSpec, KeyPart, Location, Rule, RuleSet
-from .units import EXAMPLES, parse_duration
+from .document import load_yaml, read_text
+from .expr import MAX_GLOB, parse_expression
+from .model import Env, EventSpec, KeyPart, Location, Rule, RuleSet
+from .units import EXAMPLES, MAX_DURATION_NS, parse_duration
 
 SUPPORTED_VERSIONS = (1,)
 OVERRIDABLE = ("threshold", "timeout")
+# Each name or glob of a side is matched against each event class of each
+# trace (about 1,200 in a kernel trace): 20,000 took over a minute.
+MAX_EVENTS = 1_000
 
 
 def load_rules(path: str | os.PathLike, cache: bool = True) -> RuleSet:
@@ -35,15 +40,7 @@ def load_rules(path: str | os.PathLike, cache: bool = True) -> RuleSet:
     that off everywhere).
     """
     path = os.fspath(path)
-    try:
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
-    except OSError as err:
-        raise RuleError(path, None, None, f"cannot read: {_lower(err.strerror or str(err))}") from None
-    except UnicodeDecodeError as err:
-        raise RuleError(path, None, None,
-                        f"cannot read: not UTF-8 text (byte {err.object[err.start]:#04x} "
-                        f"at offset {err.start})") from None
+    text = read_text(path)
     if cache:
         from . import cache as rule_cache
         return rule_cache.load(path, text, lambda: parse_rules(text, path))
@@ -52,7 +49,20 @@ def load_rules(path: str | os.PathLike, cache: bool = True) -> RuleSet:
 
 def parse_rules(text: str, path: str = "<rules>") -> RuleSet:
     """Check rule-file ``text``; ``path`` only names it in errors."""
-    document = _read_yaml(text, path)
+    # A long generated expression makes hundreds of thousands of small objects,
+    # none of them cyclic garbage: the collector's passes over them took 40% of
+    # checking a 40,000-term where.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        return _parse_rules(text, path)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _parse_rules(text, path):
+    document = load_yaml(text, path)
     source = _Source(path, text)
     if document is None:
         raise RuleError(path, 1, 1, "empty file: expected a mapping with version and rules")
@@ -74,8 +84,9 @@ def apply_overrides(ruleset: RuleSet, assignments: list[str]) -> None:
         ruleset.set_in_document(rule.name, attribute, text)
 
 
-def _parse_override(ruleset, assignment):
-    target, equals, text = assignment.partition("=")
+def _parse_override(ruleset, given):
+    target, equals, text = given.partition("=")
+    assignment = given if len(given) <= 80 else given[:77] + "..."
     rule_name, dot, attribute = target.strip().rpartition(".")
     text = text.strip()
     if not equals or not dot or not rule_name:
@@ -108,24 +119,7 @@ def _document_rule(document, name):
 
 def read_document(text: str, path: str):
     """The round-trip YAML document of a rule file's ``text`` (see RuleSet.document)."""
-    return _read_yaml(text, path)
-
-
-def _read_yaml(text, path):
-    from ruamel.yaml import YAML
-    from ruamel.yaml.error import MarkedYAMLError, YAMLError
-
-    yaml = YAML(typ="rt")
-    yaml.preserve_quotes = True
-    try:
-        return yaml.load(text)
-    except MarkedYAMLError as err:
-        mark = err.problem_mark or err.context_mark
-        problem = err.problem or err.context or "not valid YAML"
-        line, column = (mark.line + 1, mark.column + 1) if mark else (None, None)
-        raise RuleError(path, line, column, f"yaml: {_one_line(problem)}") from None
-    except YAMLError as err:
-        raise RuleError(path, None, None, f"yaml: {_one_line(str(err))}") from None
+    return load_yaml(text, path)
 
 
 class _Source:
@@ -259,21 +253,21 @@ def _schema_error(error, document, source) -> RuleError:
         first = min(unknown, key=lambda k: _key_position(node, k))
         position = _key_position(node, first)
         container = "at the top level" if not path else f"in {_container(path, value)}"
-        message = f"unknown key {_plain_key(first)!r} {container} (allowed: {', '.join(allowed)})"
+        message = f"unknown key {_shown(_plain_key(first))} {container} (allowed: {', '.join(allowed)})"
     elif kind == "required":
         missing = next(k for k in error.validator_value if k not in value)
         message = f"{_container(path, value)}: missing required key {missing!r}"
     elif "propertyNames" in error.absolute_schema_path:
         position = _key_position(node, _original_key(node, value))
-        message = f"{label}: part name {value!r} is not {hints['pattern']}"
+        message = f"{label}: part name {_shown(value)} is not {hints['pattern']}"
     elif kind == "type":
         expected = hints.get("type") or " or ".join(
             _TYPE_NAMES[t] for t in _as_list(error.validator_value))
         message = f"{label}: expected {expected}, got {_describe(value)}"
     elif kind == "enum":
-        message = f"{label}: {value!r} is not one of {', '.join(map(str, error.validator_value))}"
+        message = f"{label}: {_shown(value)} is not one of {', '.join(map(str, error.validator_value))}"
     elif kind == "pattern":
-        message = f"{label}: {value!r} is not {hints.get('pattern', 'well formed')}"
+        message = f"{label}: {_shown(value)} is not {hints.get('pattern', 'well formed')}"
     elif kind in hints:
         message = f"{label}: {hints[kind]}"
     else:
@@ -299,7 +293,14 @@ def _describe(value) -> str:
         return "nothing"
     if isinstance(value, bool):
         return "true" if value else "false"
-    return repr(value)
+    if isinstance(value, (str, int, float)):
+        return _shown(value)
+    if isinstance(value, datetime.date):
+        return f"the date {str(value)!r} (quote it to make it a string)"
+    tag = getattr(getattr(value, "tag", None), "value", None)
+    if isinstance(tag, str):                   # ruamel keeps an explicit !!str as a TaggedScalar
+        return f"a value tagged {tag.replace('tag:yaml.org,2002:', '!!')} (write it without the tag)"
+    return f"a {type(value).__name__}"
 
 
 def _label(path) -> str:
@@ -340,7 +341,7 @@ class _Builder:
         for index, node in enumerate(document["rules"]):
             name = node["name"]
             if name in first_seen:
-                self.fail(node, "name", f"name: duplicate rule name {name!r} "
+                self.fail(node, "name", f"name: duplicate rule name {_shown(name)} "
                                         f"(first at line {first_seen[name].line})")
             first_seen[name] = self.source.value(node, "name")
             rules.append(self.rule(node, self.source.value(document["rules"], index)))
@@ -398,7 +399,7 @@ class _Builder:
             where=self.expression(node, "where", "where", "pair") if "where" in node else None,
             blame=self.blame(node, parts),
             location=location,
-            span_duration=self.expression(span, "duration", "span.duration", "event"),
+            span_duration=self.span_duration(span),
         )
 
     def event_spec(self, parent, key, label, entry_parts=None) -> EventSpec:
@@ -417,18 +418,25 @@ class _Builder:
     def events(self, node, label) -> list[str]:
         value = node["event"]
         names, parent = ([value], None) if isinstance(value, str) else (value, value)
+        count = sum(str(name).count("|") + 1 for name in names)
+        if count > MAX_EVENTS:
+            self.fail(node, "event", f"{label}.event: {count:,} event names and alternatives "
+                                     f"(at most {MAX_EVENTS:,}: use globs)")
         for index, name in enumerate(names):
+            where = (parent, index) if parent is not None else (node, "event")
             if any(not alternative.strip() for alternative in name.split("|")):
-                where = (parent, index) if parent is not None else (node, "event")
-                self.fail(*where, f"{label}.event: {str(name)!r} has an empty alternative")
+                self.fail(*where, f"{label}.event: {_shown(str(name))} has an empty alternative")
+            if any(len(alternative) > MAX_GLOB for alternative in name.split("|")):
+                self.fail(*where, f"{label}.event: an event name or glob of more than "
+                                  f"{MAX_GLOB:,} characters")
         return [str(name) for name in names]
 
     def key(self, node, label) -> list[KeyPart]:
         key = node["key"]
         if isinstance(key, list):        # [seqno] is {seqno: seqno}
-            return [KeyPart(str(name), self.expression(key, i, f"{label}.key[{i}]", "event"))
+            return [KeyPart(str(name), self.value(key, i, f"{label}.key[{i}]", "event"))
                     for i, name in enumerate(key)]
-        return [KeyPart(str(part), self.expression(key, part, f"{label}.key.{part}", "event"))
+        return [KeyPart(str(part), self.value(key, part, f"{label}.key.{part}", "event"))
                 for part in key]
 
     def agree(self, node, label, key_parts, entry_parts) -> list[KeyPart]:
@@ -445,6 +453,25 @@ class _Builder:
             return parse_expression(str(parent[key]), scope, location, key_parts, verbatim)
         except RuleError as err:
             raise RuleError(err.path, err.line, err.column, f"{label}: {err.reason}") from None
+
+    def value(self, parent, key, label, scope, key_parts=()):
+        """A key part or group: an expression whose values are dictionary keys."""
+        expression = self.expression(parent, key, label, scope, key_parts)
+        if getattr(expression.tree, "data", None) == "list":
+            self.fail(parent, key, f"{label}: a list cannot be a key or a group "
+                                   f"(lists are for `in` and `not in`)")
+        return expression
+
+    def span_duration(self, span):
+        """The span's duration: an expression in ns; a constant is checked now."""
+        expression = self.value(span, "duration", "span.duration", "event")
+        if expression.references:
+            return expression
+        value = expression.evaluate(Env())
+        if not _is_number(value) or not 0 <= value <= MAX_DURATION_NS:
+            self.fail(span, "duration", f"span.duration: {_shown(value)} is not a duration in ns "
+                                        f"(0 to {MAX_DURATION_NS:,})")
+        return expression
 
     def duration(self, node, key, positive=False) -> int | None:
         if key not in node:
@@ -463,19 +490,25 @@ class _Builder:
         if value is None:
             return []
         if isinstance(value, str):
-            return [self.expression(node, "group_by", "group_by", "pair", parts)]
-        return [self.expression(value, i, f"group_by[{i}]", "pair", parts) for i in range(len(value))]
+            return [self.value(node, "group_by", "group_by", "pair", parts)]
+        return [self.value(value, i, f"group_by[{i}]", "pair", parts) for i in range(len(value))]
 
     def blame(self, node, parts):
         blame = node.get("blame")
         if blame is not None and blame not in ("entry", "exit") and blame not in parts:
-            self.fail(node, "blame", f"blame: {str(blame)!r} is not entry, exit or a key part "
+            self.fail(node, "blame", f"blame: {_shown(str(blame))} is not entry, exit or a key part "
                                      f"({', '.join(parts)})")
         return None if blame is None else str(blame)
 
 
-def _one_line(text: str) -> str:
-    return re.sub(r"\s+", " ", text).strip()
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _shown(value) -> str:
+    """``repr(value)`` for a message, cut short when long."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _lower(text: str) -> str:

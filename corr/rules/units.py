@@ -21,6 +21,12 @@ NS_PER_UNIT = {
 
 EXAMPLES = "e.g. 250us, 1ms, 2s"
 
+# The engines hold times as signed 64-bit nanoseconds and add a timeout to a
+# timestamp: a duration of at most 10**9 s (about 31 years) keeps every such
+# sum in range, and is longer than anything a trace can measure.
+MAX_DURATION_NS = 10**18
+MAX_TEXT = 64          # characters: longer is no duration (and no slow regex)
+
 _DURATION = re.compile(r"(?P<number>\d+(?:\.\d*)?|\.\d+)\s*(?P<unit>\S*)")
 
 
@@ -30,6 +36,8 @@ def parse_duration(text: str | int | float) -> int:
     Raises ValueError with a one-line message that quotes ``text``.
     """
     text = str(text).strip()
+    if len(text) > MAX_TEXT:
+        raise ValueError(f"{_shown(text)} is not a duration ({EXAMPLES})")
     if text.startswith("-") and _DURATION.fullmatch(text[1:].strip()):
         raise ValueError(f"{text!r} is negative: a duration is >= 0")
     match = _DURATION.fullmatch(text)
@@ -43,7 +51,15 @@ def parse_duration(text: str | int | float) -> int:
     ns = Decimal(match["number"]) * NS_PER_UNIT[unit]
     if ns != ns.to_integral_value():
         raise ValueError(f"{text!r} is not a whole number of nanoseconds")
+    if ns > MAX_DURATION_NS:
+        raise ValueError(f"{text!r} is too long: a duration is at most "
+                         f"{MAX_DURATION_NS // NS_PER_UNIT['s']}s (about 31 years)")
     return int(ns)
+
+
+def _shown(text: str) -> str:
+    """``text`` quoted for a message, cut short when long."""
+    return repr(text if len(text) <= 40 else text[:40] + "...")
 
 
 def format_duration(ns: int) -> str:

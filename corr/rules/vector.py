@@ -76,7 +76,10 @@ def column_value(values) -> Value:
     elif isinstance(values, (bytes, bytearray)) and hasattr(values, "code"):
         array = np.frombuffer(values, dtype=np.uint64 if values.code == "Q" else np.int64)
     else:
-        array = np.asarray(values) if len(values) else np.zeros(0, dtype=np.int64)
+        try:
+            array = np.asarray(values) if len(values) else np.zeros(0, dtype=np.int64)
+        except (ValueError, TypeError, OverflowError):   # arrays of a trace's array fields
+            raise Unsupported("a column of sequences") from None
     kind = array.dtype.kind
     if kind == "i":
         return Value(array.astype(np.int64, copy=False), NUM)
@@ -304,13 +307,18 @@ class _Evaluator:
     def node_not(self, operand):
         return Value(~_truthy(self.evaluate(operand), self.n), BOOL)
 
-    def node_and(self, left, right):
-        return Value(_truthy(self.evaluate(left), self.n) & _truthy(self.evaluate(right), self.n),
-                     BOOL)
+    def node_and(self, *operands):
+        """All operands of an ``and`` chain (one node, however long: see expr._plain)."""
+        mask = _truthy(self.evaluate(operands[0]), self.n)
+        for operand in operands[1:]:
+            mask = mask & _truthy(self.evaluate(operand), self.n)
+        return Value(mask, BOOL)
 
-    def node_or(self, left, right):
-        return Value(_truthy(self.evaluate(left), self.n) | _truthy(self.evaluate(right), self.n),
-                     BOOL)
+    def node_or(self, *operands):
+        mask = _truthy(self.evaluate(operands[0]), self.n)
+        for operand in operands[1:]:
+            mask = mask | _truthy(self.evaluate(operand), self.n)
+        return Value(mask, BOOL)
 
     def _absent(self, v: Value) -> np.ndarray:
         if v.kind == NULL:
