@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from ..errors import CorrError, UsageError
+from ..errors import UsageError
+from ..paths import display
 from ..render.formats import names as format_names
 from .options import (add_cache_options, add_filter_options, add_trace_options, cache_choice,
                       clock_offsets, reporting_cache_warnings, thread_filter)
@@ -82,21 +83,20 @@ def run(args, ui) -> int:
                          clock_offsets=offsets, progress=progress, reader=args.reader,
                          blame_limit=args.blame_limit, cache=cache_choice(args),
                          filter=thread_filter(args))
-    try:
-        options = dict(top=args.top, all_intervals=args.all_intervals, all_edges=args.all_edges)
-        if args.output:
-            written = api.write(result, args.output, format=fmt, **options)
-        else:
-            api.write(result, fmt, stream=ui.stdout, **options)
-    except BrokenPipeError:
-        raise                  # stdout closed early (| head): main() ends quietly
-    except OSError as exc:
-        raise CorrError(f"{args.output or 'stdout'}: cannot write: {exc.strerror or exc}") from None
+    options = dict(top=args.top, all_intervals=args.all_intervals, all_edges=args.all_edges)
+    stopped = result.stopped
+    if args.output and stopped:
+        # A file is whole or not written: an existing one stays as it was.
+        ui.error(f"{stopped['path']}: {stopped['cause']} (decoding stopped part-way; "
+                 f"{display(args.output)} not written)")
+        return 2
     if args.output:
-        ui.error_console_note(f"wrote {args.output} ({written})")
-    if result.stopped:
-        s = result.stopped
-        ui.error(f"{s['path']}: {s['cause']} (decoding stopped part-way; the results above "
-                 f"cover what was read before)")
+        written = api.write(result, args.output, format=fmt, **options)
+        ui.error_console_note(f"wrote {display(args.output)} ({written})")
+    else:
+        api.write(result, fmt, stream=ui.stdout, **options)
+    if stopped:
+        ui.error(f"{stopped['path']}: {stopped['cause']} (decoding stopped part-way; the "
+                 f"results above cover what was read before)")
         return 2
     return 0

@@ -22,7 +22,8 @@ import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
 
-from ..errors import UsageError
+from ..errors import OutputError, UsageError
+from ..paths import _lower, display, open_for_writing
 from . import formats
 
 
@@ -90,8 +91,8 @@ class _Unclosed(io.RawIOBase):
         return True
 
     def write(self, data) -> int:
-        self._binary.write(data)
-        return len(data)
+        written = self._binary.write(data)       # a raw stream may write part of it
+        return len(data) if written is None else written
 
 
 class _TextSink:
@@ -129,16 +130,49 @@ def write(result, fmt: str, path=None, stream=None, options: Options | None = No
     if path is not None:
         path = os.fspath(path)
         said = []
-        atomic_stream(path, lambda binary: said.append(
-            module.write(result, Destination(binary, path), options)))
+        with _naming_write_errors(display(path)):
+            atomic_stream(path, lambda binary: said.append(
+                module.write(result, Destination(binary, path), options)))
         return said[0] or module.DESCRIPTION
     if stream is None:
         import sys
         stream = sys.stdout
-    with _binary_of(stream) as binary:
+    if stream is None:                       # Python's own stdout when fd 1 is closed
+        raise OutputError("stdout", "cannot write: it is closed")
+    with _naming_write_errors(stream_name(stream)), _binary_of(stream) as binary:
         text = stream if _is_text(stream) else None
         said = module.write(result, Destination(binary, text_stream=text), options)
     return said or module.DESCRIPTION
+
+
+def stream_name(stream) -> str:
+    """How messages name a stream: "stdout" for descriptor 1, else its name."""
+    try:
+        if stream.fileno() == 1:
+            return "stdout"
+    except (AttributeError, OSError, ValueError):
+        pass
+    name = getattr(stream, "name", None)
+    if name == "<stdout>":
+        return "stdout"
+    return name if isinstance(name, str) and not name.startswith("<") else "the output stream"
+
+
+@contextmanager
+def _naming_write_errors(name: str):
+    """A write that fails (a full disk, a closed descriptor) as one OutputError naming
+    where it went; a closed pipe stays BrokenPipeError (the reader left: corr's
+    command line ends quietly, docs/output.md)."""
+    try:
+        yield
+    except BrokenPipeError:
+        raise
+    except OSError as exc:
+        raise OutputError(name, f"cannot write: {_lower(exc.strerror or str(exc))}") from None
+    except ValueError as exc:                # a stream closed under the writer
+        if "closed file" not in str(exc):
+            raise
+        raise OutputError(name, "cannot write: it is closed") from None
 
 
 @contextmanager
@@ -154,12 +188,18 @@ def _binary_of(stream):
     else:
         raw = stream
     if isinstance(raw, io.RawIOBase):            # unbuffered (a served command's stdout)
-        buffered = io.BufferedWriter(raw, 1 << 16)
+        # Over a view that never closes the caller's stream: when a write fails the
+        # buffer cannot be flushed, so neither detached, and closing it is all
+        # there is left to do.
+        buffered = io.BufferedWriter(_Unclosed(raw), 1 << 16)
         try:
             yield buffered
-        finally:
             buffered.flush()
-            buffered.detach()
+        finally:
+            try:
+                buffered.close()
+            except OSError:
+                pass
         return
     yield raw
     raw.flush()
@@ -173,8 +213,9 @@ def _open(tmp: str):
     """The temporary file's stream (a seam for the tests that fail a write part-way).
     Opened without truncating it (mkstemp made it empty; a device or a FIFO has
     nothing to truncate): ext4 flushes a file truncated on open when it is
-    closed, 0.08-0.2 s for 250 MB of JSON."""
-    return open(os.open(tmp, os.O_WRONLY), "wb", buffering=1 << 20)
+    closed, 0.08-0.2 s for 250 MB of JSON.  Without creating it: a path that is
+    not a regular file is written into as it is (paths.open_for_writing)."""
+    return open(open_for_writing(tmp), "wb", buffering=1 << 20)
 
 
 def atomic_stream(path: str, write) -> None:
@@ -202,7 +243,11 @@ def atomic_write(path: str, write) -> None:
     if mode is not None and stat.S_ISDIR(mode):
         raise IsADirectoryError(errno.EISDIR, "Is a directory", path)
     if mode is not None and not stat.S_ISREG(mode):
-        write(path)
+        held = open_for_writing(path)    # a FIFO with no reader: refused, not waited on
+        try:
+            write(path)
+        finally:
+            os.close(held)
         return
     directory = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix=".corr-", dir=directory)
