@@ -27,6 +27,10 @@ SUPPORTED_VERSIONS = (1,)
 OVERRIDABLE = ("threshold", "timeout")
 
 
+# Far beyond any rule file written by hand or generated; /dev/zero is not one.
+MAX_RULE_FILE_BYTES = 64 << 20
+
+
 def load_rules(path: str | os.PathLike, cache: bool = True) -> RuleSet:
     """Read and check the rule file at ``path``.
 
@@ -36,10 +40,7 @@ def load_rules(path: str | os.PathLike, cache: bool = True) -> RuleSet:
     """
     path = os.fspath(path)
     try:
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
-    except OSError as err:
-        raise RuleError(path, None, None, f"cannot read: {_lower(err.strerror or str(err))}") from None
+        text = _read_rule_text(path)
     except UnicodeDecodeError as err:
         raise RuleError(path, None, None,
                         f"cannot read: not UTF-8 text (byte {err.object[err.start]:#04x} "
@@ -48,6 +49,18 @@ def load_rules(path: str | os.PathLike, cache: bool = True) -> RuleSet:
         from . import cache as rule_cache
         return rule_cache.load(path, text, lambda: parse_rules(text, path))
     return parse_rules(text, path)
+
+
+def _read_rule_text(path: str) -> str:
+    """The file's text, as ``open(path, encoding="utf-8").read()`` gives it (newlines
+    made line feeds), from a regular file or a pipe only and with a bound on its size
+    (corr.paths): a FIFO nobody writes to or ``/dev/zero`` is one RuleError."""
+    from ..paths import PathError, read_bounded
+    try:
+        data = read_bounded(path, MAX_RULE_FILE_BYTES, "rule file")
+    except PathError as err:
+        raise RuleError(err.path, None, None, err.cause) from None
+    return data.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")
 
 
 def parse_rules(text: str, path: str = "<rules>") -> RuleSet:
