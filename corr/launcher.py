@@ -77,7 +77,7 @@ class ClosedStdout:
 
     def write(self, text):
         import errno
-        raise OSError(errno.EBADF, "It is closed")
+        raise OSError(errno.EBADF, "it was closed when corr started")
 
     def flush(self) -> None:
         pass

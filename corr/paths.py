@@ -5,8 +5,8 @@ socket could make corr wait forever (a FIFO nobody writes to) or read
 forever (``/dev/zero``); a search below a folder that follows symbolic
 links could walk the whole file system (``/proc/self/root``).  These
 helpers say what such a path is, in one line, instead: regular files are
-read with a bound, pipes that have a writer too (``<(generate-rules)``),
-and anything else is refused.
+read with a bound, so are pipes (``<(generate-rules)``) with bounded waits
+for their other end, and anything else is refused.
 """
 
 from __future__ import annotations
@@ -15,11 +15,16 @@ import errno
 import os
 import select
 import stat
+import time
 
 from .errors import CorrError
 
 # A pipe's writer that sends nothing for this long is taken to be stuck.
 PIPE_IDLE_S = 30.0
+# How long a FIFO may wait for its other end (a reader or writer started beside
+# corr, `corr run -o fifo & consumer < fifo`) before nobody is taken to come.
+FIFO_PEER_WAIT_S = 10.0
+_PEER_POLL_S = 0.02
 # Folders searched below one path before the search gives up (a link to "/").
 MAX_FOLDERS = 10_000
 
@@ -59,7 +64,7 @@ def read_bounded(path, limit: int, what: str = "file") -> bytes:
     """The bytes of the regular file or pipe at ``path``, at most ``limit`` of them.
 
     Anything else (a device, a socket, a folder) raises :class:`PathError`, as
-    do a FIFO with no writer (it would be waited on forever), a writer idle for
+    do a FIFO with no writer for :data:`FIFO_PEER_WAIT_S`, a writer idle for
     :data:`PIPE_IDLE_S`, a file that would block (``/proc/kmsg``) and one
     longer than ``limit`` (``what`` names it: "rule file").
     """
@@ -98,8 +103,10 @@ def _read_regular(fd: int, path, limit: int, what: str) -> bytes:
 
 def _read_pipe(fd: int, path, limit: int, what: str) -> bytes:
     """A pipe's bytes until its writer closes it.  A FIFO opened without blocking
-    reads end-of-file at once when nobody holds it open for writing."""
+    reads end-of-file while nobody holds it open for writing: a writer is waited
+    for :data:`FIFO_PEER_WAIT_S`, its bytes :data:`PIPE_IDLE_S` each."""
     chunks, size, first = [], 0, True
+    deadline = time.monotonic() + FIFO_PEER_WAIT_S
     while True:
         try:
             chunk = os.read(fd, min(1 << 16, limit + 1 - size))
@@ -111,10 +118,12 @@ def _read_pipe(fd: int, path, limit: int, what: str) -> bytes:
             first = False
             continue
         if not chunk:
+            if first and time.monotonic() < deadline:
+                time.sleep(_PEER_POLL_S)        # no writer yet
+                continue
             if first:
                 raise PathError(path, f"{kind(stat.S_IFIFO)} that nobody writes to "
-                                      f"(corr reads a {what} from a pipe only while "
-                                      f"its writer has it open)")
+                                      f"(waited {FIFO_PEER_WAIT_S:g} s)")
             return b"".join(chunks)
         first = False
         chunks.append(chunk)
@@ -124,19 +133,24 @@ def _read_pipe(fd: int, path, limit: int, what: str) -> bytes:
 
 
 def open_for_writing(path: str) -> int:
-    """A descriptor writing into the existing non-regular file at ``path`` (a device,
-    a FIFO, a terminal) as it is: never truncated, never replaced.  A FIFO with no
-    reader is refused rather than waited on."""
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-    except OSError as exc:
-        if exc.errno == errno.ENXIO:
+    """A descriptor writing into the existing file at ``path`` (a device, a FIFO, a
+    terminal; a temporary file) as it is: never truncated, never replaced.  A FIFO
+    is waited on for a reader :data:`FIFO_PEER_WAIT_S` at most."""
+    deadline = time.monotonic() + FIFO_PEER_WAIT_S
+    while True:
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+            break
+        except OSError as exc:
+            if exc.errno != errno.ENXIO:
+                raise
             mode = _mode(path)
-            if mode is not None and stat.S_ISFIFO(mode):
-                raise PathError(path, f"{kind(mode)} that nobody reads from") from None
-            if mode is not None:
-                raise PathError(path, f"{kind(mode)}, which cannot be written") from None
-        raise
+            if mode is None or not stat.S_ISFIFO(mode):
+                raise PathError(path, f"{kind(mode or 0)}, which cannot be written") from None
+            if time.monotonic() >= deadline:
+                raise PathError(path, f"{kind(mode)} that nobody reads from (waited "
+                                      f"{FIFO_PEER_WAIT_S:g} s)") from None
+            time.sleep(_PEER_POLL_S)            # no reader yet
     os.set_blocking(fd, True)
     return fd
 

@@ -51,6 +51,20 @@ def clock_offsets(values: list[str]) -> dict[str, int]:
     return out
 
 
+# More than any table, report or analysis can use; an int beyond C's.
+MAX_COUNT = 1_000_000_000
+
+
+def check_count(option: str, value: int | None) -> None:
+    """A count option's value (--top, --groups, --blame-limit): 0 to MAX_COUNT."""
+    if value is None:
+        return
+    if value < 0:
+        raise UsageError(f"{option} {value}: must be 0 or more")
+    if value > MAX_COUNT:
+        raise UsageError(f"{option} {value}: at most {MAX_COUNT:,}")
+
+
 def add_filter_options(parser: argparse.ArgumentParser) -> None:
     """-p/--pid, -t/--tid, --comm: which threads' intervals to report, as bcc's tools filter."""
     group = parser.add_argument_group(

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import argparse
 
-from ..errors import UsageError
+from ..errors import OutputError
 from ..paths import display
 from ..render.formats import names as format_names
 from .options import (add_cache_options, add_filter_options, add_trace_options, cache_choice,
-                      clock_offsets, reporting_cache_warnings, thread_filter)
+                      check_count, clock_offsets, reporting_cache_warnings, thread_filter)
 
 
 class _Help(argparse.HelpFormatter):
@@ -71,10 +71,8 @@ def run(args, ui) -> int:
     from .. import api
     from ..render import output
     fmt = output_format(args)
-    if args.top < 0:
-        raise UsageError(f"--top {args.top}: must be 0 or more")
-    if args.blame_limit is not None and args.blame_limit < 0:
-        raise UsageError(f"--blame-limit {args.blame_limit}: must be 0 or more")
+    check_count("--top", args.top)
+    check_count("--blame-limit", args.blame_limit)
     output.check(fmt, to_file=bool(args.output))
     offsets = clock_offsets(args.clock_offset)
     with reporting_cache_warnings(ui), \
@@ -90,11 +88,18 @@ def run(args, ui) -> int:
         ui.error(f"{stopped['path']}: {stopped['cause']} (decoding stopped part-way; "
                  f"{display(args.output)} not written)")
         return 2
+    try:
+        if args.output:
+            written = api.write(result, args.output, format=fmt, **options)
+        else:
+            api.write(result, fmt, stream=ui.stdout, **options)
+    except BrokenPipeError:
+        raise                  # stdout's reader left (| head): main() ends quietly
+    except OSError as exc:
+        raise OutputError(display(args.output) if args.output else "stdout",
+                          f"cannot write: {exc.strerror or exc}") from None
     if args.output:
-        written = api.write(result, args.output, format=fmt, **options)
         ui.error_console_note(f"wrote {display(args.output)} ({written})")
-    else:
-        api.write(result, fmt, stream=ui.stdout, **options)
     if stopped:
         ui.error(f"{stopped['path']}: {stopped['cause']} (decoding stopped part-way; the "
                  f"results above cover what was read before)")

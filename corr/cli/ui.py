@@ -99,8 +99,7 @@ def _naming_stdout():
     except BrokenPipeError:
         raise ReaderLeft() from None
     except OSError as exc:
-        cause = exc.strerror or str(exc)
-        raise OutputError("stdout", f"cannot write: {cause[:1].lower()}{cause[1:]}") from None
+        raise OutputError("stdout", f"cannot write: {exc.strerror or exc}") from None
     except ValueError as exc:                 # a stream closed under the writer
         if "closed file" not in str(exc):
             raise

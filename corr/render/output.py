@@ -22,8 +22,8 @@ import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
 
-from ..errors import OutputError, UsageError
-from ..paths import _lower, display, open_for_writing
+from ..errors import UsageError
+from ..paths import open_for_writing
 from . import formats
 
 
@@ -130,49 +130,18 @@ def write(result, fmt: str, path=None, stream=None, options: Options | None = No
     if path is not None:
         path = os.fspath(path)
         said = []
-        with _naming_write_errors(display(path)):
-            atomic_stream(path, lambda binary: said.append(
-                module.write(result, Destination(binary, path), options)))
+        atomic_stream(path, lambda binary: said.append(
+            module.write(result, Destination(binary, path), options)))
         return said[0] or module.DESCRIPTION
     if stream is None:
         import sys
         stream = sys.stdout
     if stream is None:                       # Python's own stdout when fd 1 is closed
-        raise OutputError("stdout", "cannot write: it is closed")
-    with _naming_write_errors(stream_name(stream)), _binary_of(stream) as binary:
+        raise OSError(errno.EBADF, "stdout is closed")
+    with _binary_of(stream) as binary:
         text = stream if _is_text(stream) else None
         said = module.write(result, Destination(binary, text_stream=text), options)
     return said or module.DESCRIPTION
-
-
-def stream_name(stream) -> str:
-    """How messages name a stream: "stdout" for descriptor 1, else its name."""
-    try:
-        if stream.fileno() == 1:
-            return "stdout"
-    except (AttributeError, OSError, ValueError):
-        pass
-    name = getattr(stream, "name", None)
-    if name == "<stdout>":
-        return "stdout"
-    return name if isinstance(name, str) and not name.startswith("<") else "the output stream"
-
-
-@contextmanager
-def _naming_write_errors(name: str):
-    """A write that fails (a full disk, a closed descriptor) as one OutputError naming
-    where it went; a closed pipe stays BrokenPipeError (the reader left: corr's
-    command line ends quietly, docs/output.md)."""
-    try:
-        yield
-    except BrokenPipeError:
-        raise
-    except OSError as exc:
-        raise OutputError(name, f"cannot write: {_lower(exc.strerror or str(exc))}") from None
-    except ValueError as exc:                # a stream closed under the writer
-        if "closed file" not in str(exc):
-            raise
-        raise OutputError(name, "cannot write: it is closed") from None
 
 
 @contextmanager
