@@ -78,6 +78,8 @@ def read_bounded(path, limit: int, what: str = "file") -> bytes:
             return _read_regular(fd, path, limit, what)
         if stat.S_ISFIFO(mode):
             return _read_pipe(fd, path, limit, what)
+        if stat.S_ISDIR(mode):
+            raise PathError(path, "cannot read: is a directory")    # as open() says
         raise PathError(path, f"{kind(mode)}, not a {what}")
     finally:
         os.close(fd)

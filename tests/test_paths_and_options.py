@@ -146,7 +146,7 @@ def test_a_rule_file_from_a_pipe_with_a_writer_is_read(env, tmp_path):
 
 @pytest.mark.parametrize("path, cause", [
     ("/dev/zero", "a character device, not a rule file"),
-    ("/proc/self", "a folder, not a rule file"),
+    ("/proc/self", "cannot read: is a directory"),
 ])
 def test_a_rule_file_that_is_not_a_file_is_one_line(env, path, cause):
     assert one_line_error(corr("check", path, env=env)) == f"corr: {path}: {cause}"
