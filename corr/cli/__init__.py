@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None, ui: UI | None = None) -> int:
         return 130
     except (BrokenPipeError, ReaderLeft):
         # The reader of stdout left (| head): end quietly, as a command killed by
-        # SIGPIPE does, with its status (128 + 13): output was lost (docs/output.md).
+        # SIGPIPE does, with its status (128 + 13): output was lost (README, Output formats).
         _stdout_to_devnull()
         return EXIT_BROKEN_PIPE
     except Exception as exc:  # a bug of ours, not bad input: say so in one line

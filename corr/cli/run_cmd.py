@@ -36,8 +36,9 @@ def add_parser(sub) -> None:
     p.add_argument("--format", choices=format_names(), help="output format (default: from -o's "
                    "extension, else text)")
     p.add_argument("-o", "--output", metavar="FILE",
-                   help="write to FILE (replaced whole once written, never left half-written), "
-                        "in the format of its extension: {extensions}.  The HTML report "
+                   help="write to FILE (replaced whole once written, never left half-written; "
+                        "a device or a named pipe is written into), in the format of its "
+                        "extension: {extensions}.  The HTML report "
                         "is described in docs/report.md")
     p.add_argument("--top", type=int, default=10, metavar="N",
                    help="show the N slowest intervals over threshold per rule (default 10)")
