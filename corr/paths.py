@@ -71,7 +71,7 @@ def read_bounded(path, limit: int, what: str = "file") -> bytes:
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError as exc:
-        raise PathError(path, f"cannot read: {_lower(exc.strerror or str(exc))}") from None
+        raise PathError(path, f"cannot read: {lower_first(exc.strerror or str(exc))}") from None
     try:
         mode = os.fstat(fd).st_mode
         if stat.S_ISREG(mode):
@@ -94,7 +94,7 @@ def _read_regular(fd: int, path, limit: int, what: str) -> bytes:
             raise PathError(path, f"reading it would wait (not a {what} that can be read "
                                   f"at once)") from None
         except OSError as exc:
-            raise PathError(path, f"cannot read: {_lower(exc.strerror or str(exc))}") from None
+            raise PathError(path, f"cannot read: {lower_first(exc.strerror or str(exc))}") from None
         if not chunk:
             return b"".join(chunks)
         chunks.append(chunk)
@@ -207,5 +207,5 @@ def walk(top: str, limit: int = MAX_FOLDERS):
         pending.extend(os.path.join(root, d) for d in reversed(dirs))
 
 
-def _lower(text: str) -> str:
+def lower_first(text: str) -> str:
     return text[:1].lower() + text[1:]

@@ -12,7 +12,7 @@ import os
 import stat
 
 from ..errors import TraceError
-from ..paths import PathError, _lower, display, kind, walk
+from ..paths import PathError, display, kind, lower_first, walk
 from .traceinfo import TraceInfo
 
 
@@ -29,7 +29,7 @@ def find_trace_dirs(path: str | os.PathLike) -> list[str]:
     except FileNotFoundError:
         raise TraceError(display(p), "no such file or directory") from None
     except OSError as exc:
-        raise TraceError(display(p), f"cannot read: {_lower(exc.strerror or str(exc))}") from None
+        raise TraceError(display(p), f"cannot read: {lower_first(exc.strerror or str(exc))}") from None
     if stat.S_ISREG(mode):
         if os.path.basename(p) == "metadata":
             return [_checked(os.path.dirname(p) or ".")]
