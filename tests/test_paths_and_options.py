@@ -223,3 +223,25 @@ def test_tune_option_values_out_of_range_are_one_line(env, option, message):
 def test_inspect_clock_offset_out_of_range_is_one_line(env):
     proc = corr("inspect", trace(), "--clock-offset", f"{trace()}=9223372036854775807", env=env)
     assert "out of range" in one_line_error(proc)
+
+
+def test_trace_files_list_what_os_walk_listed():
+    """The decode cache's identity of a trace (its files) is the same as when the
+    search was os.walk's: cached entries stay valid."""
+    from corr.reading.sources import discover, trace_files
+
+    def walked(path):
+        out = []
+        for root, dirs, files in os.walk(path, followlinks=True):
+            dirs.sort()
+            for name in sorted(files):
+                full = os.path.join(root, name)
+                st = os.stat(full)
+                out.append([os.path.relpath(full, path), st.st_size, st.st_mtime_ns])
+        return out
+
+    folders = [t.path for t in discover([shared_trace(name) for name in (
+        "wget-k-20180802-115043", "php-u-20180813-150550", "hello-lost")])]
+    assert len(folders) == 3
+    for folder in folders:
+        assert trace_files(folder) == walked(folder)
