@@ -245,3 +245,12 @@ def test_trace_files_list_what_os_walk_listed():
     assert len(folders) == 3
     for folder in folders:
         assert trace_files(folder) == walked(folder)
+
+
+def test_a_trace_file_linked_to_proc_is_refused_before_decoding(env, tmp_path):
+    folder = copy_of_kernel_trace(tmp_path / "trace")
+    (folder / "k_1").unlink()
+    (folder / "k_1").symlink_to("/proc/kmsg")             # regular to stat, blocks to read
+    proc = corr("run", OFFCPU, folder, env=env)
+    assert one_line_error(proc) == (f"corr: {folder / 'k_1'}: a file of /proc or /sys (read, "
+                                    f"it may wait or never end), not a trace file")

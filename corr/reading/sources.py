@@ -71,14 +71,34 @@ def _checked(folder: str) -> str:
             continue
         for entry in entries:
             try:
-                mode = entry.stat().st_mode
+                st = entry.stat()
             except OSError:
                 continue                              # a dangling link: the decoder says
-            if stat.S_ISREG(mode) or (stat.S_ISDIR(mode) and sub == folder):
+            if st.st_dev in pseudo_file_systems():
+                raise TraceError(display(entry.path), "a file of /proc or /sys (read, it may "
+                                                      "wait or never end), not a trace file")
+            if stat.S_ISREG(st.st_mode) or (stat.S_ISDIR(st.st_mode) and sub == folder):
                 continue
-            raise TraceError(display(entry.path), f"{kind(mode)}: a trace folder holds "
+            raise TraceError(display(entry.path), f"{kind(st.st_mode)}: a trace folder holds "
                                                   f"regular files only")
     return folder
+
+
+_PSEUDO: set[int] | None = None
+
+
+def pseudo_file_systems() -> set[int]:
+    """The devices of /proc and /sys, whose files look regular but may block
+    (``/proc/kmsg``) or never end."""
+    global _PSEUDO
+    if _PSEUDO is None:
+        _PSEUDO = set()
+        for top in ("/proc", "/sys"):
+            try:
+                _PSEUDO.add(os.stat(top).st_dev)
+            except OSError:
+                pass
+    return _PSEUDO
 
 
 def discover(paths: list[str | os.PathLike]) -> list[TraceInfo]:
