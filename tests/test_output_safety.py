@@ -244,8 +244,21 @@ def test_a_closed_stdout_does_not_stop_o(env, tmp_path, whole_json):
     assert out.read_bytes() == whole_json
 
 
-@pytest.mark.parametrize("name", ["run text", "run json", "run jsonl", "tune", "inspect"])
-def test_a_closed_pipe_ends_quietly_with_sigpipes_status(env, name):
+@pytest.mark.parametrize("name", COMMANDS)
+def test_a_pipe_whose_reader_left_ends_quietly_with_sigpipes_status(env, name):
+    read, write = os.pipe()
+    os.close(read)                                       # as `| true` leaves it
+    try:
+        proc = subprocess.run([CORR, *map(str, command(name))], env=env, stdout=write,
+                              stderr=subprocess.PIPE, timeout=120)
+    finally:
+        os.close(write)
+    assert proc.returncode == BROKEN_PIPE
+    assert proc.stderr == b""
+
+
+@pytest.mark.parametrize("name", ["run json", "run jsonl", "inspect"])   # over 64 KiB each
+def test_a_pipe_closed_part_way_ends_quietly_with_sigpipes_status(env, name):
     proc = subprocess.Popen([CORR, *map(str, command(name))], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     assert len(proc.stdout.read(10)) == 10
