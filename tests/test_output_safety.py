@@ -211,6 +211,8 @@ COMMANDS = {
     "run jsonl": ["run", OFFCPU, "TRACE", "--format", "jsonl"],
     "tune": ["tune", OFFCPU, "TRACE"],
     "inspect": ["inspect", "TRACE"],
+    "version": ["--version"],
+    "help": ["run", "--help"],
 }
 
 

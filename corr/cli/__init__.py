@@ -16,7 +16,7 @@ import functools
 import os
 
 from .. import __version__
-from ..errors import CorrError
+from ..errors import CorrError, OutputError
 from . import cache_cmd, check_cmd, inspect_cmd, run_cmd, server_cmd, tune_cmd
 from .ui import UI, ReaderLeft
 
@@ -29,6 +29,19 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message):
         raise CorrError(message)
+
+    def _print_message(self, message, file=None):
+        """--help and --version: a failed write is one line, as any command's."""
+        import sys
+        stream = file or sys.stderr
+        name = "stdout" if stream is sys.stdout else "stderr"
+        try:
+            super()._print_message(message, stream)
+            stream.flush()           # before exiting: a served command's stdout buffers
+        except BrokenPipeError:
+            raise
+        except OSError as exc:
+            raise OutputError(name, f"cannot write: {exc.strerror or exc}") from None
 
 
 @functools.cache
