@@ -56,3 +56,13 @@ class RuleError(CorrError):
             if column is not None:
                 where += f":{column}"
         super().__init__(f"{where}: {message}")
+
+
+class OutputError(CorrError):
+    """Output that could not be written (a full disk, a closed stdout): the message
+    names where it went (a file, "stdout") and the cause."""
+
+    def __init__(self, destination: str, cause: str):
+        self.destination = destination
+        self.cause = cause
+        super().__init__(f"{destination}: {cause}")

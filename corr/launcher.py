@@ -24,8 +24,9 @@ def entry_point() -> None:
     argv = sys.argv[1:]
     import os
     link = os.environ.pop("CORR_CLIENT_LINK", None)     # the native client's (address.client_link)
+    closed = occupy_closed_stdio()
     from .server import address
-    use_server = address.mode() == "auto" and served(argv)
+    use_server = address.mode() == "auto" and served(argv) and not closed
     if use_server:
         from .server import client
         key = address.code_key()             # the code this is: once, for all three below
@@ -47,6 +48,49 @@ def entry_point() -> None:
     sys.exit(code)
 
 
+def occupy_closed_stdio() -> list[int]:
+    """Which of descriptors 0, 1 and 2 were closed (``corr run ... >&-``), each now
+    held by /dev/null so that no file corr opens takes its number (a trace read
+    as stdin, a cache file written as stdout).  A closed stdout stays closed to
+    corr: what is written there fails with one ``corr: stdout: ...`` line."""
+    import os
+    closed = []
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            closed.append(fd)
+    for fd in closed:
+        held = os.open(os.devnull, os.O_RDWR)
+        if held != fd:
+            os.dup2(held, fd)
+            os.close(held)
+    if 1 in closed:
+        sys.stdout = ClosedStdout()
+    return closed
+
+
+class ClosedStdout:
+    """sys.stdout for a command started with stdout closed: every write fails."""
+
+    encoding = "utf-8"
+    name = "<stdout>"
+
+    def write(self, text):
+        import errno
+        raise OSError(errno.EBADF, "it was closed when corr started")
+
+    def flush(self) -> None:
+        pass
+
+    def isatty(self) -> bool:
+        return False
+
+    def fileno(self) -> int:
+        import io
+        raise io.UnsupportedOperation("stdout is closed")   # not /dev/null's descriptor
+
+
 def no_blas_threads() -> None:
     """OpenBLAS (numpy's) without its thread pool, unless the user set one: corr
     does no linear algebra, and the pool costs 10 ms at import and spins on a
@@ -63,6 +107,6 @@ def _leave(code: int) -> None:
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
-        except (OSError, ValueError):
+        except (AttributeError, OSError, ValueError):
             pass
     os._exit(code)

@@ -16,6 +16,7 @@
 
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdint.h>
@@ -291,9 +292,20 @@ static int killed(int32_t value)
     return code & 0xFF;
 }
 
+/* Whether stdin, stdout and stderr are all open: a command started with one
+ * closed (>&-) runs in Python, which says so (a socket opened here would take
+ * the closed descriptor's number and be sent as the command's stdout). */
+static int stdio_open(void)
+{
+    for (int fd = 0; fd <= 2; fd++)
+        if (fcntl(fd, F_GETFD) < 0)
+            return 0;
+    return 1;
+}
+
 int main(int argc, char **argv)
 {
-    if (!served(argc, argv) || server_off())
+    if (!served(argc, argv) || server_off() || !stdio_open())
         run_in_python(argc, argv, NULL);
 
     char folder[PATH_MAX], exe[PATH_MAX], link[PATH_MAX];

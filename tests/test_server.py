@@ -129,7 +129,8 @@ def test_a_command_run_without_a_server_starts_one_for_the_next(server_env):
 def test_ctrl_c_reaches_the_served_command(server_env, tmp_path):
     start(server_env)
     fifo = tmp_path / "rules.yaml"
-    os.mkfifo(fifo)                  # the command blocks reading it until interrupted
+    os.mkfifo(fifo)                  # the command blocks reading it until interrupted:
+    writer = os.open(fifo, os.O_RDWR)   # its writer holds it open and sends nothing
     proc = subprocess.Popen([*command(server_env), "run", str(fifo), str(TRACE)], env=server_env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 30
@@ -139,6 +140,7 @@ def test_ctrl_c_reaches_the_served_command(server_env, tmp_path):
     time.sleep(0.2)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=30)
+    os.close(writer)
     assert proc.returncode == 130
     assert err == "corr: interrupted\n"
 
@@ -165,7 +167,8 @@ def test_a_client_killed_outright_takes_its_command_with_it(server_env, tmp_path
     start(server_env)
     server = int(corr("server", "status", env=server_env).stdout.split()[1].rstrip(":"))
     fifo = tmp_path / "rules.yaml"
-    os.mkfifo(fifo)                  # the command blocks reading it
+    os.mkfifo(fifo)                  # the command blocks reading it:
+    writer = os.open(fifo, os.O_RDWR)   # its writer holds it open and sends nothing
     proc = subprocess.Popen([*command(server_env), "run", str(fifo), str(TRACE)], env=server_env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 30
@@ -180,6 +183,7 @@ def test_a_client_killed_outright_takes_its_command_with_it(server_env, tmp_path
     while child in children_of(server):
         assert time.monotonic() < deadline, "the command ran on without its client"
         time.sleep(0.05)
+    os.close(writer)
     assert corr("--version", env=server_env).returncode == 0    # the server serves on
 
 

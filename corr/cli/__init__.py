@@ -16,9 +16,9 @@ import functools
 import os
 
 from .. import __version__
-from ..errors import CorrError
+from ..errors import CorrError, OutputError
 from . import cache_cmd, check_cmd, inspect_cmd, run_cmd, server_cmd, tune_cmd
-from .ui import UI
+from .ui import UI, ReaderLeft
 
 COMMANDS = {"run": run_cmd, "check": check_cmd, "inspect": inspect_cmd, "tune": tune_cmd,
             "cache": cache_cmd, "server": server_cmd}
@@ -29,6 +29,19 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message):
         raise CorrError(message)
+
+    def _print_message(self, message, file=None):
+        """--help and --version: a failed write is one line, as any command's."""
+        import sys
+        stream = file or sys.stderr
+        name = "stdout" if stream is sys.stdout else "stderr"
+        try:
+            super()._print_message(message, stream)
+            stream.flush()           # before exiting: a served command's stdout buffers
+        except BrokenPipeError:
+            raise
+        except OSError as exc:
+            raise OutputError(name, f"cannot write: {exc.strerror or exc}") from None
 
 
 @functools.cache
@@ -50,6 +63,20 @@ def _build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+EXIT_BROKEN_PIPE = 141
+
+
+def _stdout_to_devnull() -> None:
+    """What is still buffered for the closed pipe goes nowhere, without a second
+    error when Python flushes stdout at exit."""
+    try:
+        null = os.open(os.devnull, os.O_WRONLY)
+    except OSError:
+        return
+    os.dup2(null, 1)
+    os.close(null)
+
+
 def main(argv: list[str] | None = None, ui: UI | None = None) -> int:
     """Run corr with ``argv``; return the exit code."""
     from ..engine.memory import own_the_heap
@@ -57,15 +84,20 @@ def main(argv: list[str] | None = None, ui: UI | None = None) -> int:
     ui = ui or UI()
     try:
         args = build_parser().parse_args(argv)
-        return COMMANDS[args.command].run(args, ui)
+        code = COMMANDS[args.command].run(args, ui)
+        ui.stdout.flush()            # a write that fails fails here, not at exit
+        return code
     except CorrError as exc:
         ui.error(str(exc))
         return exc.exit_code
     except KeyboardInterrupt:
         ui.error("interrupted")
         return 130
-    except BrokenPipeError:
-        return 0
+    except (BrokenPipeError, ReaderLeft):
+        # The reader of stdout left (| head): end quietly, as a command killed by
+        # SIGPIPE does, with its status (128 + 13): output was lost (README, Output formats).
+        _stdout_to_devnull()
+        return EXIT_BROKEN_PIPE
     except Exception as exc:  # a bug of ours, not bad input: say so in one line
         if os.environ.get("CORR_DEBUG"):
             raise

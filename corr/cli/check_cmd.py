@@ -21,6 +21,7 @@ def run(args, ui) -> int:
     ruleset, warnings = api.check(args.rules, args.traces, clock_offsets(args.clock_offset))
     for w in warnings:
         ui.error(f"warning: {w}")
-    ui.write(f"{args.rules}: {len(ruleset.rules)} rule(s) ok"
+    from ..paths import display
+    ui.write(f"{display(args.rules)}: {len(ruleset.rules)} rule(s) ok"
              + (f", {len(warnings)} warning(s)" if warnings else ""))
     return 0

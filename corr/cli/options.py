@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import os
 from contextlib import contextmanager
 
 from ..errors import UsageError
+from ..paths import display
 
 
 def add_trace_options(parser: argparse.ArgumentParser) -> None:
@@ -22,17 +24,45 @@ def add_trace_options(parser: argparse.ArgumentParser) -> None:
                         help="no progress bar (it is off anyway when stderr is not a terminal)")
 
 
+# A shift beyond ±2^62 ns (146 years) would take a trace's timestamps out of
+# the signed 64 bits they are kept in.
+MAX_CLOCK_OFFSET_NS = 1 << 62
+
+
 def clock_offsets(values: list[str]) -> dict[str, int]:
     out = {}
     for value in values:
         path, sep, ns = value.rpartition("=")
+        shown = display(value)
         if not sep or not path:
-            raise UsageError(f"--clock-offset {value!r}: expected TRACE=NS")
+            raise UsageError(f"--clock-offset {shown!r}: expected TRACE=NS")
         try:
-            out[path] = int(ns.replace("_", ""))
+            offset = int(ns.replace("_", ""))
         except ValueError:
-            raise UsageError(f"--clock-offset {value!r}: {ns!r} is not a whole number of ns") from None
+            raise UsageError(f"--clock-offset {shown!r}: {ns!r} is not a whole number of "
+                             f"ns") from None
+        if abs(offset) > MAX_CLOCK_OFFSET_NS:
+            raise UsageError(f"--clock-offset {shown!r}: out of range (at most "
+                             f"±{MAX_CLOCK_OFFSET_NS:,} ns, 146 years)")
+        if not os.path.exists(path):
+            raise UsageError(f"--clock-offset {shown!r}: {display(path)}: no such file or "
+                             f"directory")
+        out[path] = offset
     return out
+
+
+# More than any table, report or analysis can use; an int beyond C's.
+MAX_COUNT = 1_000_000_000
+
+
+def check_count(option: str, value: int | None) -> None:
+    """A count option's value (--top, --groups, --blame-limit): 0 to MAX_COUNT."""
+    if value is None:
+        return
+    if value < 0:
+        raise UsageError(f"{option} {value}: must be 0 or more")
+    if value > MAX_COUNT:
+        raise UsageError(f"{option} {value}: at most {MAX_COUNT:,}")
 
 
 def add_filter_options(parser: argparse.ArgumentParser) -> None:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import argparse
 
-from ..errors import CorrError, UsageError
+from ..errors import OutputError
+from ..paths import display
 from ..render.formats import names as format_names
 from .options import (add_cache_options, add_filter_options, add_trace_options, cache_choice,
-                      clock_offsets, reporting_cache_warnings, thread_filter)
+                      check_count, clock_offsets, reporting_cache_warnings, thread_filter)
 
 
 class _Help(argparse.HelpFormatter):
@@ -35,8 +36,9 @@ def add_parser(sub) -> None:
     p.add_argument("--format", choices=format_names(), help="output format (default: from -o's "
                    "extension, else text)")
     p.add_argument("-o", "--output", metavar="FILE",
-                   help="write to FILE (replaced whole once written, never left half-written), "
-                        "in the format of its extension: {extensions}.  The HTML report "
+                   help="write to FILE (replaced whole once written, never left half-written; "
+                        "a device or a named pipe is written into), in the format of its "
+                        "extension: {extensions}.  The HTML report "
                         "is described in docs/report.md")
     p.add_argument("--top", type=int, default=10, metavar="N",
                    help="show the N slowest intervals over threshold per rule (default 10)")
@@ -70,10 +72,8 @@ def run(args, ui) -> int:
     from .. import api
     from ..render import output
     fmt = output_format(args)
-    if args.top < 0:
-        raise UsageError(f"--top {args.top}: must be 0 or more")
-    if args.blame_limit is not None and args.blame_limit < 0:
-        raise UsageError(f"--blame-limit {args.blame_limit}: must be 0 or more")
+    check_count("--top", args.top)
+    check_count("--blame-limit", args.blame_limit)
     output.check(fmt, to_file=bool(args.output))
     offsets = clock_offsets(args.clock_offset)
     with reporting_cache_warnings(ui), \
@@ -82,21 +82,27 @@ def run(args, ui) -> int:
                          clock_offsets=offsets, progress=progress, reader=args.reader,
                          blame_limit=args.blame_limit, cache=cache_choice(args),
                          filter=thread_filter(args))
+    options = dict(top=args.top, all_intervals=args.all_intervals, all_edges=args.all_edges)
+    stopped = result.stopped
+    if args.output and stopped:
+        # A file is whole or not written: an existing one stays as it was.
+        ui.error(f"{stopped['path']}: {stopped['cause']} (decoding stopped part-way; "
+                 f"{display(args.output)} not written)")
+        return 2
     try:
-        options = dict(top=args.top, all_intervals=args.all_intervals, all_edges=args.all_edges)
         if args.output:
             written = api.write(result, args.output, format=fmt, **options)
         else:
             api.write(result, fmt, stream=ui.stdout, **options)
     except BrokenPipeError:
-        raise                  # stdout closed early (| head): main() ends quietly
+        raise                  # stdout's reader left (| head): main() ends quietly
     except OSError as exc:
-        raise CorrError(f"{args.output or 'stdout'}: cannot write: {exc.strerror or exc}") from None
+        raise OutputError(display(args.output) if args.output else "stdout",
+                          f"cannot write: {exc.strerror or exc}") from None
     if args.output:
-        ui.error_console_note(f"wrote {args.output} ({written})")
-    if result.stopped:
-        s = result.stopped
-        ui.error(f"{s['path']}: {s['cause']} (decoding stopped part-way; the results above "
-                 f"cover what was read before)")
+        ui.error_console_note(f"wrote {display(args.output)} ({written})")
+    if stopped:
+        ui.error(f"{stopped['path']}: {stopped['cause']} (decoding stopped part-way; the "
+                 f"results above cover what was read before)")
         return 2
     return 0

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from ..errors import UsageError
 from .options import (add_cache_options, add_filter_options, add_trace_options, cache_choice,
-                      clock_offsets, reporting_cache_warnings, thread_filter)
+                      check_count, clock_offsets, reporting_cache_warnings, thread_filter)
 
 
 def add_parser(sub) -> None:
@@ -32,8 +31,7 @@ def add_parser(sub) -> None:
 
 def run(args, ui) -> int:
     from .. import api
-    if args.groups < 0:
-        raise UsageError(f"--groups {args.groups}: must be 0 or more")
+    check_count("--groups", args.groups)
     offsets = clock_offsets(args.clock_offset)
     with reporting_cache_warnings(ui), \
             ui.progress("matching", enabled=not args.no_progress and not args.interactive) as progress:

@@ -12,7 +12,7 @@ from contextlib import contextmanager
 
 class UI:
     def __init__(self, stdout=None, stderr=None):
-        self.stdout = stdout or sys.stdout
+        self.stdout = _Stdout(stdout or sys.stdout)
         self.stderr = stderr or sys.stderr
         self._console = self._err_console = None
 
@@ -67,3 +67,43 @@ class UI:
         task = bar.add_task(label, total=1.0, events=0)
         with bar:
             yield lambda events, fraction: bar.update(task, completed=fraction, events=events)
+
+
+class ReaderLeft(Exception):
+    """stdout's reader closed the pipe (``| head``).  Not a BrokenPipeError: rich
+    would catch that and exit by itself."""
+
+
+class _Stdout:
+    """The command's stdout, whose failed writes (a full disk, a closed descriptor)
+    are one OutputError naming stdout rather than an internal error.  A closed
+    pipe is ReaderLeft (corr.cli.main ends quietly)."""
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def write(self, text):
+        with _naming_stdout():
+            return self._stream.write(text)
+
+    def flush(self) -> None:
+        with _naming_stdout():
+            self._stream.flush()
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+
+@contextmanager
+def _naming_stdout():
+    from ..errors import OutputError
+    try:
+        yield
+    except BrokenPipeError:
+        raise ReaderLeft() from None
+    except OSError as exc:
+        raise OutputError("stdout", f"cannot write: {exc.strerror or exc}") from None
+    except ValueError as exc:                 # a stream closed under the writer
+        if "closed file" not in str(exc):
+            raise
+        raise OutputError("stdout", "cannot write: it is closed") from None

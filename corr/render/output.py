@@ -23,6 +23,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, fields
 
 from ..errors import UsageError
+from ..paths import open_for_writing
 from . import formats
 
 
@@ -90,8 +91,8 @@ class _Unclosed(io.RawIOBase):
         return True
 
     def write(self, data) -> int:
-        self._binary.write(data)
-        return len(data)
+        written = self._binary.write(data)       # a raw stream may write part of it
+        return len(data) if written is None else written
 
 
 class _TextSink:
@@ -135,6 +136,8 @@ def write(result, fmt: str, path=None, stream=None, options: Options | None = No
     if stream is None:
         import sys
         stream = sys.stdout
+    if stream is None:                       # Python's own stdout when fd 1 is closed
+        raise OSError(errno.EBADF, "stdout is closed")
     with _binary_of(stream) as binary:
         text = stream if _is_text(stream) else None
         said = module.write(result, Destination(binary, text_stream=text), options)
@@ -154,12 +157,18 @@ def _binary_of(stream):
     else:
         raw = stream
     if isinstance(raw, io.RawIOBase):            # unbuffered (a served command's stdout)
-        buffered = io.BufferedWriter(raw, 1 << 16)
+        # Over a view that never closes the caller's stream: when a write fails the
+        # buffer cannot be flushed, so neither detached, and closing it is all
+        # there is left to do.
+        buffered = io.BufferedWriter(_Unclosed(raw), 1 << 16)
         try:
             yield buffered
-        finally:
             buffered.flush()
-            buffered.detach()
+        finally:
+            try:
+                buffered.close()
+            except OSError:
+                pass
         return
     yield raw
     raw.flush()
@@ -173,8 +182,9 @@ def _open(tmp: str):
     """The temporary file's stream (a seam for the tests that fail a write part-way).
     Opened without truncating it (mkstemp made it empty; a device or a FIFO has
     nothing to truncate): ext4 flushes a file truncated on open when it is
-    closed, 0.08-0.2 s for 250 MB of JSON."""
-    return open(os.open(tmp, os.O_WRONLY), "wb", buffering=1 << 20)
+    closed, 0.08-0.2 s for 250 MB of JSON.  Without creating it: a path that is
+    not a regular file is written into as it is (paths.open_for_writing)."""
+    return open(open_for_writing(tmp), "wb", buffering=1 << 20)
 
 
 def atomic_stream(path: str, write) -> None:
@@ -202,7 +212,11 @@ def atomic_write(path: str, write) -> None:
     if mode is not None and stat.S_ISDIR(mode):
         raise IsADirectoryError(errno.EISDIR, "Is a directory", path)
     if mode is not None and not stat.S_ISREG(mode):
-        write(path)
+        held = open_for_writing(path)    # a FIFO with no reader: refused, not waited on
+        try:
+            write(path)
+        finally:
+            os.close(held)
         return
     directory = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix=".corr-", dir=directory)

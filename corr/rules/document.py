@@ -28,9 +28,7 @@ file:line:col:
 
 from __future__ import annotations
 
-import os
 import re
-import stat
 import warnings
 
 from ..errors import RuleError
@@ -49,32 +47,14 @@ _NOT_ALLOWED = re.compile("[^\x09\x0A\x0D\x20-\x7E\x85\xA0-\uD7FF\uE000-\uFFFD"
 
 
 def read_text(path: str) -> str:
-    """The text of the rule file at ``path``: a regular file, at most MAX_BYTES, UTF-8."""
+    """The text of the rule file at ``path``: a regular file or a pipe (``<(...)``),
+    at most MAX_BYTES, UTF-8; a FIFO nobody writes to or ``/dev/zero`` is one RuleError."""
+    from ..paths import PathError, read_bounded
     try:
-        # O_NONBLOCK: opening a FIFO does not wait for a writer (it is refused below).
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-    except OSError as err:
-        raise RuleError(path, None, None, f"cannot read: {_lower(err.strerror or str(err))}") from None
-    try:
-        mode = os.fstat(fd).st_mode
-        if stat.S_ISDIR(mode):
-            raise RuleError(path, None, None, "cannot read: is a directory")
-        if not stat.S_ISREG(mode):
-            raise RuleError(path, None, None, f"cannot read: not a regular file ({_kind(mode)})")
-        chunks, size = [], 0
-        while size <= MAX_BYTES:
-            chunk = os.read(fd, MAX_BYTES + 1 - size)
-            if not chunk:
-                break
-            chunks.append(chunk)
-            size += len(chunk)
-    except OSError as err:
-        raise RuleError(path, None, None, f"cannot read: {_lower(err.strerror or str(err))}") from None
-    finally:
-        os.close(fd)
-    if size > MAX_BYTES:
-        raise RuleError(path, None, None, f"too large: a rule file is at most {MAX_BYTES:,} bytes")
-    return decode(b"".join(chunks), path)
+        data = read_bounded(path, MAX_BYTES, "rule file")
+    except PathError as err:
+        raise RuleError(err.path, None, None, err.cause) from None
+    return decode(data, path)
 
 
 def decode(data: bytes, path: str) -> str:
@@ -220,19 +200,6 @@ def _line_column(before: str) -> tuple[int, int]:
     return line, len(before) - (before.rfind("\n") + 1) + 1
 
 
-def _kind(mode: int) -> str:
-    if stat.S_ISFIFO(mode):
-        return "a FIFO"
-    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-        return "a device"
-    if stat.S_ISSOCK(mode):
-        return "a socket"
-    return "not a file"
-
-
 def _one_line(text: str) -> str:
     return re.sub(r"\s+", " ", text).strip()
 
-
-def _lower(text: str) -> str:
-    return text[:1].lower() + text[1:]
