@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT, one_line_error, shared_trace
+from corr.rules.document import MAX_BYTES
 
 CORR = str(Path(sys.executable).parent / "corr")
 OFFCPU = ROOT / "rules" / "offcpu.yaml"
