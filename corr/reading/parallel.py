@@ -125,6 +125,7 @@ def read_parallel(trace: TraceInfo, registry: ClassRegistry, projection: Project
             if workers.whole:
                 raise _whole_trace_error(trace, failed) from None
         except (DecoderDied, DecoderStalled) as exc:
+            prepared.note_unsafe(trace.path)
             raise trace_error(exc, trace.path, workers.describe(exc), events, last_ts) from None
     finally:
         workers.close()

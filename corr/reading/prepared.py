@@ -137,6 +137,14 @@ def note_read(path: str) -> None:
         _read.append(name)
 
 
+def note_unsafe(path: str) -> None:
+    """The trace at ``path`` made babeltrace2 abort or stall: no server should parse it."""
+    name = key(path)
+    if name in _read:
+        _read.remove(name)
+    _sources.pop(name, None)
+
+
 def traces_read() -> list[str]:
     """The traces this process decoded, as absolute paths: what a server may prepare."""
     return list(_read)
