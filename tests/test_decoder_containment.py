@@ -14,6 +14,7 @@ import json
 import os
 import shutil
 import signal
+import struct
 import subprocess
 import time
 
@@ -154,6 +155,29 @@ def test_a_clock_that_is_not_an_integer_is_a_trace_error(tmp_path):
         f"[1, 9223372036854775808)")
 
 
+def _cpu_id(stream, value):
+    """The first packet context's cpu_id of ``stream`` (LTTng kernel: at byte 80) set."""
+    def mutate(folder):
+        with open(folder / stream, "r+b") as f:
+            f.seek(80)
+            assert struct.unpack("<I", f.read(4))[0] == 1, "the recipe no longer applies"
+            f.seek(80)
+            f.write(struct.pack("<I", value))
+    return mutate
+
+
+@pytest.mark.parametrize("reader", ["c", "native", "public"])
+def test_a_cpu_id_out_of_range_stops_the_decode(tmp_path, reader):
+    path = mutant(tmp_path, _cpu_id("k_1", 0xFFFFFFF0))
+    proc = run_corr("run", RULES, path, "--format", "json", "--reader", reader)
+    cause = ("corrupt packet context in stream k_1: cpu_id 4294967280 is not a CPU number "
+             "(0 to 65535)")
+    assert one_line_error(proc) == (f"corr: {path}: {cause} (decoding stopped part-way; the "
+                                    f"results above cover what was read before)")
+    assert json.loads(proc.stdout)["stopped"] == {"path": path, "cause": cause, "at_ns": None,
+                                                  "events_before": 0}
+
+
 def test_a_prepared_source_is_only_made_after_a_child_made_one(tmp_path, stall_env):
     """The resident server prepares the traces its commands read: not a bad one."""
     for recipe in (DUPLICATED_MEMBER, TRUNCATED_PACKED):
@@ -169,7 +193,7 @@ def test_a_query_that_hangs_is_a_stall(stall_env):
 
 def test_a_query_that_aborts_is_a_death():
     with pytest.raises(containment.DecoderDied) as caught:
-        containment.call(os.abort)
+        containment.call(_abort)
     assert caught.value.signum == signal.SIGABRT and str(caught.value) == "SIGABRT"
 
 

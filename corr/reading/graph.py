@@ -128,7 +128,8 @@ def decode(builder: BatchBuilder, reader: str = "auto", source=None,
         except bt2._Error as exc:
             builder.flush()
             yield from builder.take()
-            raise TraceDecodeError(trace.path, describe(exc), stopped_at_ns=builder.last_ts,
+            raise TraceDecodeError(trace.path, builder.corrupt or describe(exc),
+                                   stopped_at_ns=builder.last_ts,
                                    events_before=builder.events) from None
         if builder.ready:
             yield from builder.take()
