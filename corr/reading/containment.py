@@ -151,8 +151,10 @@ class Watchdog:
 
     def wait_readable(self, fd: int) -> None:
         """Return once ``fd`` has data or is closed; DecoderStalled if the child stood still."""
+        poller = select.poll()               # not select(): fds past 1024 are fine
+        poller.register(fd, select.POLLIN | select.POLLHUP | select.POLLERR)
         while True:
-            ready, _, _ = select.select([fd], [], [], min(self.stall_s, 1.0))
+            ready = poller.poll(max(1, int(min(self.stall_s, 1.0) * 1000)))
             now = time.monotonic()
             count = self.progress.count
             if ready:

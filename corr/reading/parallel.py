@@ -69,6 +69,9 @@ _LIVE: set["_Workers"] = set()      # closed at exit if a consumer never was
 PARSE_BEFORE_FORK = False
 
 
+_EXITED = "a worker exited without finishing"
+
+
 class WorkerFailed(Exception):
     """A worker reported an error or exited: the parent falls back to the serial decode.
 
@@ -123,7 +126,7 @@ def read_parallel(trace: TraceInfo, registry: ClassRegistry, projection: Project
             raise workers.failure
         except WorkerFailed as failed:
             if workers.whole:
-                raise _whole_trace_error(trace, failed) from None
+                raise _whole_trace_error(trace, failed, events, last_ts) from None
         except (DecoderDied, DecoderStalled) as exc:
             prepared.note_unsafe(trace.path)
             raise trace_error(exc, trace.path, workers.describe(exc), events, last_ts) from None
@@ -132,12 +135,17 @@ def read_parallel(trace: TraceInfo, registry: ClassRegistry, projection: Project
     yield from replay(trace, registry, projection, batch_size, reader, events, discards)
 
 
-def _whole_trace_error(trace: TraceInfo, failed: WorkerFailed) -> Exception:
-    """The error of a serial decode, as its worker reported it."""
+def _whole_trace_error(trace: TraceInfo, failed: WorkerFailed, events: int,
+                       last_ts: int | None) -> Exception:
+    """The error of a serial decode, as its worker reported it: a corr error as it is,
+    a worker gone without a word as a decode error, anything else as the bug it is."""
     from ..errors import CorrError, TraceDecodeError
     if isinstance(failed.error, CorrError):
         return failed.error
-    return TraceDecodeError(trace.path, f"the decoder failed: {failed}")
+    if failed.error is None and str(failed) == _EXITED:
+        return TraceDecodeError(trace.path, "the decoding process exited without finishing",
+                                stopped_at_ns=last_ts, events_before=events)
+    return RuntimeError(f"the decoding process failed: {failed}")
 
 
 def replay(trace, registry, projection, batch_size, reader, events: int,
@@ -239,7 +247,7 @@ class _Workers:
             msg = receiver.recv(watch.wait_readable)
             if msg is None:
                 watch.ended()               # DecoderDied if a signal killed it
-                raise WorkerFailed("a worker exited without finishing")
+                raise WorkerFailed(_EXITED)
             kind, body = msg
             if kind == "error":
                 error = body if isinstance(body, BaseException) else None
