@@ -115,6 +115,8 @@ class ChildLog:
         os.dup2(self.fd, 2)
         global attached
         attached = True
+        import faulthandler
+        faulthandler.disable()      # babeltrace2's words are the last, not a Python dump
         import bt2
         if bt2.get_global_logging_level() > bt2.LoggingLevel.FATAL:
             bt2.set_global_logging_level(bt2.LoggingLevel.FATAL)

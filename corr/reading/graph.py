@@ -142,9 +142,12 @@ def _nothing() -> None:
 
 
 def start_workers(trace: TraceInfo, projection: Projection, batch_size: int = DEFAULT_BATCH,
-                  reader: str = "auto", jobs: int | str | None = None):
-    """Start a trace's decode workers now (one for a small trace), to pass to
-    :func:`read_trace`; None if they cannot be started."""
+                  reader: str = "auto", jobs: int | str | None = None, whole: bool = False):
+    """Start a large trace's decode workers now, to pass to :func:`read_trace`; None
+    when the trace is decoded serially (with ``whole``: its one worker, started now),
+    or when they cannot be started."""
     groups = plan(trace.path, jobs, batch_size)
+    if not groups and not whole:
+        return None
     from . import parallel
     return parallel.start_workers(trace, projection, batch_size, reader, groups or None)

@@ -255,7 +255,8 @@ class _Workers:
             decoder.learn(body)
             if kind == "end":
                 return
-            yield decoder.part(body)
+            if kind == "batch":
+                yield decoder.part(body)
 
     def describe(self, exc) -> str:
         """The stream files the worker that failed with ``exc`` was decoding."""
@@ -475,8 +476,12 @@ def _decode_group(sender, trace, work: _Work, projection, batch_size, reader,
     builder = BatchBuilder(local, ClassRegistry(), projection, batch_size,
                            track_streams=True, raw_ints=raw)
     shipper = _Shipper(builder, work.files)
-    for batch in decode(builder, reader, work.source, work.ports, progress):
-        sender.put(("batch", shipper.body(batch)))
+    try:
+        for batch in decode(builder, reader, work.source, work.ports, progress):
+            sender.put(("batch", shipper.body(batch)))
+    except Exception:
+        sender.put(("news", shipper.body(None)))    # what it learned since its last batch
+        raise
     sender.put(("end", shipper.body(None)))
 
 
