@@ -26,6 +26,11 @@ class TraceError(CorrError):
         self.cause = cause
         super().__init__(f"{self.path}: {cause}")
 
+    def __reduce__(self):
+        # Sent whole from a decoding child to its parent (pickle would call the
+        # constructor with the message alone).
+        return type(self), (self.path, self.cause)
+
 
 class TraceDecodeError(TraceError):
     """A trace that stopped decoding part-way.
@@ -40,6 +45,9 @@ class TraceDecodeError(TraceError):
         self.stopped_at_ns = stopped_at_ns
         self.events_before = events_before
         super().__init__(path, cause)
+
+    def __reduce__(self):
+        return type(self), (self.path, self.cause, self.stopped_at_ns, self.events_before)
 
 
 class RuleError(CorrError):

@@ -36,14 +36,21 @@ def two_cpus(monkeypatch):
     monkeypatch.delenv("CORR_JOBS", raising=False)
 
 
+def of_a_group(work) -> bool:
+    """Whether a worker decodes a group of the trace's files (not the whole trace)."""
+    return work.files is not None or work.group_dir is not None
+
+
 @pytest.fixture
 def given(monkeypatch):
-    """What each forked worker was given: ports of the trace's prepared source, or a folder."""
+    """What each forked worker of a group was given: ports of the trace's prepared source,
+    or a folder (the workers decoding a whole trace serially are not listed)."""
     works = []
     real = parallel._Workers._fork
 
     def recording(self, work, *args):
-        works.append(work)
+        if of_a_group(work):
+            works.append(work)
         return real(self, work, *args)
     monkeypatch.setattr(parallel._Workers, "_fork", recording)
     return works
@@ -55,6 +62,8 @@ def split(request, monkeypatch, given):
     told apart) each its own temporary trace folder; what each worker was given."""
     if request.param == "folders":
         monkeypatch.setattr(parallel, "port_groups", lambda *args: None)
+    else:                       # a source made before the fork (after a child made one)
+        monkeypatch.setattr(parallel, "PARSE_BEFORE_FORK", True)
     return request.param, given
 
 
@@ -249,6 +258,9 @@ def test_a_failing_worker_gives_the_serial_result(monkeypatch, replays):
     real_decode = parallel._decode_group
 
     def dies_after_two_batches(sender, *args):
+        if not of_a_group(args[1]):                 # the serial replay
+            return real_decode(sender, *args)
+
         class Dying:
             sent = 0
 
@@ -498,8 +510,14 @@ def test_ports_named_by_path_are_their_files(tmp_path):
     assert groups.port_groups(ports, str(path), [["a_1"], ["a_0"]]) is None
 
 
+@pytest.fixture
+def prepared_ports(monkeypatch):
+    """The trace's source made before the workers fork (as the resident server has it)."""
+    monkeypatch.setattr(parallel, "PARSE_BEFORE_FORK", True)
+
+
 def test_a_wrong_port_guess_costs_a_serial_decode_not_a_wrong_result(monkeypatch, given,
-                                                                    replays):
+                                                                    replays, prepared_ports):
     """Workers check that each stream they read is a file of their group."""
     path = shared_trace("many-threads")
     expected = decode(path, 1, batch_size=5000)
@@ -513,7 +531,7 @@ def test_a_wrong_port_guess_costs_a_serial_decode_not_a_wrong_result(monkeypatch
     assert children() == []
 
 
-def test_stopping_early_leaves_no_worker_with_prepared_ports(given):
+def test_stopping_early_leaves_no_worker_with_prepared_ports(given, prepared_ports):
     batches = open_traces(shared_trace("many-threads")).batches(batch_size=1000, jobs=2)
     next(batches)
     assert len(children()) == 2 and all(w.group_dir is None for w in given)

@@ -21,7 +21,7 @@ os.environ.setdefault("BABELTRACE_PLUGIN_CTF_METADATA_LOG_LEVEL", "E")
 
 from . import clocks, metadata, sources
 from .batch import ClassColumns, Discard, EventBatch, EventClassInfo, FieldInfo
-from .graph import DEFAULT_BATCH, read_trace
+from .graph import DEFAULT_BATCH, read_trace, start_workers
 from .merge import merge
 from .projection import ALL, Projection
 from .sink_common import ClassRegistry
@@ -56,8 +56,12 @@ class TraceSet:
         processes per trace (see :func:`~corr.reading.graph.read_trace`).
         """
         projection = projection or Projection.all()
-        streams = [read_trace(t, self.registry, projection, batch_size, reader, jobs)
-                   for t in self.traces]
+        # Several traces: every trace's workers start now, so that they decode at once
+        # (a trace's own would start only when the merge first asks it for a batch).
+        workers = [start_workers(t, projection, batch_size, reader, jobs, whole=True)
+                   if len(self.traces) > 1 else None for t in self.traces]
+        streams = [read_trace(t, self.registry, projection, batch_size, reader, jobs, w)
+                   for t, w in zip(self.traces, workers)]
         return merge(streams)
 
     def class_info(self, class_id: int) -> EventClassInfo:

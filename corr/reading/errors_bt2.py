@@ -79,7 +79,21 @@ def metadata_syntax_error(log: str) -> tuple[int | None, str] | None:
 
 @contextmanager
 def captured_c_stderr():
-    """Capture what C code writes on fd 2 (bt2 logs there), yield a reader."""
+    """Capture what C code writes on fd 2 (bt2 logs there), yield a reader.
+
+    In a decoding child fd 2 is already its log (:mod:`containment`): what is
+    written meanwhile is read back from there, and stays there for the parent
+    (an abort's last words)."""
+    from . import containment
+    if containment.attached:
+        start = os.lseek(2, 0, os.SEEK_END)
+        box = {"text": ""}
+        try:
+            yield box
+        finally:
+            end = os.lseek(2, 0, os.SEEK_END)
+            box["text"] = os.pread(2, end - start, start).decode("utf-8", "replace")
+        return
     import tempfile       # only on the (rare) error paths
 
     saved = os.dup(2)

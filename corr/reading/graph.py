@@ -63,18 +63,17 @@ def read_trace(trace: TraceInfo, registry: ClassRegistry, projection: Projection
     before a mid-trace failure.  ``jobs``: worker processes decoding
     groups of the trace's stream files (:mod:`parallel`); None or "auto"
     (``CORR_JOBS`` overrides it) uses the CPUs for large traces only, 1 is
-    serial.  The events and their order are the same either way.
-    ``workers``: this trace's decode workers, already started
-    (:func:`start_workers`).
+    serial.  The events and their order are the same either way.  A trace
+    decoded serially is decoded in one worker process all the same: babeltrace2
+    never runs in this process (:mod:`containment`).  ``workers``: this
+    trace's decode workers, already started (:func:`start_workers`).
     """
     from . import prepared
+    from .parallel import read_parallel
     prepared.note_read(trace.path)
     groups = workers.groups if workers is not None else plan(trace.path, jobs, batch_size)
-    if groups:
-        from .parallel import read_parallel
-        return read_parallel(trace, registry, projection, batch_size, reader, groups, workers)
-    return decode(BatchBuilder(trace, registry, projection, batch_size), reader,
-                  prepared.source_for(trace.path))
+    return read_parallel(trace, registry, projection, batch_size, reader, groups or None,
+                         workers)
 
 
 def add_source(graph, path: str):
@@ -90,12 +89,14 @@ def add_source(graph, path: str):
 
 
 def decode(builder: BatchBuilder, reader: str = "auto", source=None,
-           ports: list[int] | None = None) -> Iterator[EventBatch]:
+           ports: list[int] | None = None, progress=None) -> Iterator[EventBatch]:
     """The serial decode: one graph for ``builder.trace``, yielding the builder's batches.
 
+    Runs babeltrace2 in this process: only a decode worker calls it.
     ``source``: the trace's :class:`~corr.reading.prepared.PreparedSource`, whose graph
     this process has not used yet (its metadata is not parsed again); ``ports``: the
-    indexes of the source's output ports to read (None: all of them).
+    indexes of the source's output ports to read (None: all of them); ``progress``:
+    a :class:`~corr.reading.containment.Progress` told of each step (a watchdog reads it).
     """
     trace = builder.trace
     if source is not None and source.claim():
@@ -113,7 +114,11 @@ def decode(builder: BatchBuilder, reader: str = "auto", source=None,
     except bt2._Error as exc:
         raise explain_failure(trace.path, exc) from None
     run_once = graph.run_once
+    tick = progress.tick if progress is not None else _nothing
+    if progress is not None:
+        progress.opened()
     while True:
+        tick()
         try:
             run_once()
         except bt2.Stop:
@@ -123,7 +128,8 @@ def decode(builder: BatchBuilder, reader: str = "auto", source=None,
         except bt2._Error as exc:
             builder.flush()
             yield from builder.take()
-            raise TraceDecodeError(trace.path, describe(exc), stopped_at_ns=builder.last_ts,
+            raise TraceDecodeError(trace.path, builder.corrupt or describe(exc),
+                                   stopped_at_ns=builder.last_ts,
                                    events_before=builder.events) from None
         if builder.ready:
             yield from builder.take()
@@ -131,12 +137,17 @@ def decode(builder: BatchBuilder, reader: str = "auto", source=None,
     yield from builder.take()
 
 
+def _nothing() -> None:
+    pass
+
+
 def start_workers(trace: TraceInfo, projection: Projection, batch_size: int = DEFAULT_BATCH,
-                  reader: str = "auto", jobs: int | str | None = None):
-    """Start a large trace's decode workers now, to pass to :func:`read_trace`;
-    None when the trace is decoded in one process."""
+                  reader: str = "auto", jobs: int | str | None = None, whole: bool = False):
+    """Start a large trace's decode workers now, to pass to :func:`read_trace`; None
+    when the trace is decoded serially (with ``whole``: its one worker, started now),
+    or when they cannot be started."""
     groups = plan(trace.path, jobs, batch_size)
-    if not groups:
+    if not groups and not whole:
         return None
     from . import parallel
-    return parallel.start_workers(trace, projection, batch_size, reader, groups)
+    return parallel.start_workers(trace, projection, batch_size, reader, groups or None)

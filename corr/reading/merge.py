@@ -124,6 +124,10 @@ def merge(streams: list[Iterator[EventBatch]]) -> Iterator[EventBatch]:
         # comes after its buffer's last one, so nothing can precede this.
         watermark = min(p.batch.ts[-1] for p in live)
         parts = [x for x in (p.take_until(watermark) for p in live) if x is not None]
+        if not parts:
+            # No batch has an event at or before the smallest last timestamp: one's
+            # timestamps are out of order.  Its whole buffer goes (combine sorts).
+            parts = [p.take_until(None) for p in live if p.batch.ts[-1] == watermark]
         out = combine(parts)
         out.discards = discards
         yield out

@@ -1,9 +1,11 @@
 """Reading a trace's environment, clock and streams before decoding it.
 
 Clock alignment across traces must be decided before the first event is
-stamped, so we ask babeltrace2's ``src.ctf.fs`` for the metadata text
-(``metadata-info`` query, cheap) and read the ``env``, ``clock`` and event
-names from the TSDL; the time range comes from LTTng's packet index.
+stamped, so we read the metadata text (ourselves; babeltrace2's
+``metadata-info`` query for what we cannot unpack) and read the ``env``,
+``clock`` and event names from the TSDL; the time range comes from LTTng's
+packet index.  babeltrace2's queries run in a forked child
+(:mod:`containment`): they abort or hang on some malformed traces.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import struct
 import bt2
 
 from ..errors import TraceError
+from . import containment
 from .errors_bt2 import captured_c_stderr, describe, metadata_syntax_error
 from .traceinfo import ClockInfo, TraceInfo
 
@@ -78,7 +81,10 @@ def _value(text: str):
     if text.startswith('"'):
         # TSDL escapes (\n, \x1b) over the UTF-8 bytes, then UTF-8 again ("unicode_escape"
         # read the bytes as Latin-1: "é" became "Ã©"); bytes not UTF-8 as \xff text.
-        raw = codecs.escape_decode(text[1:-1].encode("utf-8", "surrogateescape"))[0]
+        try:
+            raw = codecs.escape_decode(text[1:-1].encode("utf-8", "surrogateescape"))[0]
+        except ValueError:                  # a malformed escape: the text as written
+            return text[1:-1]
         return raw.decode("utf-8", "backslashreplace")
     if text.upper() in ("TRUE", "FALSE"):
         return text.upper() == "TRUE"
@@ -191,29 +197,59 @@ def remember(path: str) -> None:
         pass
 
 
+def _queried_text(path: str) -> str:
+    """The metadata text from babeltrace2's ``metadata-info`` query (run in a child)."""
+    query = bt2.QueryExecutor(_ctf_fs(), "metadata-info", {"path": path})
+    query.logging_level = bt2.LoggingLevel.NONE
+    with captured_c_stderr() as log:
+        try:
+            return str(query.query()["text"])
+        except bt2._Error as error:
+            exc = error
+    raise explain_failure(path, exc, log["text"]) from None
+
+
+def _contained(fn, path: str, *args):
+    """``fn(path, *args)`` in a child; its abort or stall as the trace's TraceError."""
+    try:
+        return containment.call(fn, path, *args)
+    except (containment.DecoderDied, containment.DecoderStalled) as exc:
+        raise containment.trace_error(exc, path, "its metadata") from None
+
+
+# A clock's integer properties, with their ranges (CTF 1.8 §8: freq in Hz, offsets in
+# s and cycles); what does not fit is a malformed trace, said so.
+_CLOCK_INTS = (("freq", 1_000_000_000, 1, 1 << 63), ("offset_s", 0, -(1 << 63), 1 << 63),
+               ("offset", 0, -(1 << 63), 1 << 63))
+
+
+def _clock_ints(path: str, clock: dict) -> dict[str, int]:
+    out = {}
+    for name, default, low, high in _CLOCK_INTS:
+        value = clock.get(name, default)
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value < high:
+            raise TraceError(os.path.join(path, "metadata"),
+                             f"clock {name} = {str(value)[:40]!r} is not an integer in "
+                             f"[{low}, {high})")
+        out[name] = value
+    return out
+
+
 def _load(trace: TraceInfo) -> None:
     text = metadata_text(trace.path)
     if text is None:
-        query = bt2.QueryExecutor(_ctf_fs(), "metadata-info", {"path": trace.path})
-        query.logging_level = bt2.LoggingLevel.NONE
-        with captured_c_stderr() as log:
-            try:
-                text = str(query.query()["text"])
-                exc = None
-            except bt2._Error as error:
-                exc = error
-        if exc is not None:
-            raise explain_failure(trace.path, exc, log["text"]) from None
+        text = _contained(_queried_text, trace.path)
     text = _COMMENT.sub("", text)
     env, clocks = parse_tsdl_blocks(text)
     trace.env = env
     trace.class_names = sorted(set(_event_names(text)))
     if clocks:
         c = clocks[0]
+        ints = _clock_ints(trace.path, c)
         lttng = str(env.get("tracer_name", "")).startswith("lttng")
         trace.clock = ClockInfo(
-            name=str(c.get("name", "")), frequency=int(c.get("freq", 1_000_000_000)),
-            offset_s=int(c.get("offset_s", 0)), offset_cycles=int(c.get("offset", 0)),
+            name=str(c.get("name", "")), frequency=ints["freq"],
+            offset_s=ints["offset_s"], offset_cycles=ints["offset"],
             # src.ctf.fs gives LTTng clocks a Unix-epoch origin.
             origin_is_unix_epoch=bool(c.get("absolute", False)) or lttng,
             uuid=str(c["uuid"]) if "uuid" in c else None)
@@ -284,32 +320,20 @@ def stream_range_in_child(path: str) -> tuple[int, int] | None:
     """The trace's time range from babeltrace2's ``trace-infos`` query.
 
     Run in a forked child: on some corrupt streams bt2 2.0.4 aborts the
-    process inside this query, and a dead child only means "range unknown".
+    process inside this query (or hangs), and a dead or stalled child only
+    means "range unknown" (the decode then says what is wrong).
     """
-    read_fd, write_fd = os.pipe()
-    pid = os.fork()
-    if pid == 0:                      # child: answer on the pipe, never return
-        code = 1
-        try:
-            os.close(read_fd)
-            null = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(null, 2)
-            query = bt2.QueryExecutor(_ctf_fs(), "babeltrace.trace-infos", {"inputs": [path]})
-            query.logging_level = bt2.LoggingLevel.NONE
-            ranges = [s["range-ns"] for t in query.query() for s in t["stream-infos"]
-                      if "range-ns" in s]
-            if ranges:
-                begin = min(int(r["begin"]) for r in ranges)
-                end = max(int(r["end"]) for r in ranges)
-                os.write(write_fd, f"{begin} {end}".encode())
-            code = 0
-        finally:
-            os._exit(code)
-    os.close(write_fd)
-    with os.fdopen(read_fd, "rb") as pipe:
-        answer = pipe.read().decode()
-    os.waitpid(pid, 0)
-    if not answer:
+    try:
+        return containment.call(_stream_range, path)
+    except Exception:                   # noqa: BLE001 (whatever failed there: range unknown)
         return None
-    begin, end = map(int, answer.split())
-    return begin, end
+
+
+def _stream_range(path: str) -> tuple[int, int] | None:
+    query = bt2.QueryExecutor(_ctf_fs(), "babeltrace.trace-infos", {"inputs": [path]})
+    query.logging_level = bt2.LoggingLevel.NONE
+    ranges = [s["range-ns"] for t in query.query() for s in t["stream-infos"]
+              if "range-ns" in s]
+    if not ranges:
+        return None
+    return min(int(r["begin"]) for r in ranges), max(int(r["end"]) for r in ranges)

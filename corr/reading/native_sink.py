@@ -24,7 +24,7 @@ from bt2 import native_bt as nbt
 
 from . import native_fields
 from .batch import FieldInfo
-from .sink_common import BatchBuilder, describe_stream_beginning
+from .sink_common import BatchBuilder, checked_cpu, describe_stream_beginning
 
 TESTED_BT2 = ("2.0",)
 _NEEDED = ("bt2_self_component_port_input_get_msg_range", "message_get_type",
@@ -207,8 +207,9 @@ class _NativeSinkBase:
         if index is None:
             return
         ctx = N.packet_borrow_context_field_const(packet)
-        cpu = N.field_integer_unsigned_get_value(
-            N.field_structure_borrow_member_field_by_index_const(ctx, index))
+        cpu = checked_cpu(self._builder, N.field_integer_unsigned_get_value(
+            N.field_structure_borrow_member_field_by_index_const(ctx, index)),
+            self._stream_names.get(int(stream), ""))
         self._stream_cpu[int(stream)] = cpu
         if self._decoder is not None:
             self._decoder.set_stream_cpu(stream, cpu)

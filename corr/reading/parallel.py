@@ -1,4 +1,4 @@
-"""Decoding one trace on several cores: worker processes, one per group of stream files.
+"""Decoding a trace in worker processes: one per group of stream files, or one for all.
 
 Each worker is forked (after every import: nothing is re-imported) and
 runs the serial decode (:func:`graph.decode`) over its group's stream
@@ -15,10 +15,19 @@ class is the same (name, trace, fields) either way.
 The muxer's order at equal timestamps (stream class id, then stream id)
 is rebuilt from a stream tag per event, which the worker's sink records.
 
-Failures: when a worker reports an error (or dies), the parent stops
-every worker and replays the trace serially from the start, skipping the
-events it already delivered, so the events, the error and its counts are
-exactly the serial decode's.  Workers are killed and reaped, and their
+A trace too small to split is decoded by one worker over all its
+streams: babeltrace2 never runs in the corr process itself, so its
+aborts and hangs cannot take corr down (:mod:`containment`).  The parent
+watches each worker's progress: a worker killed by a signal or making no
+progress for ``CORR_DECODE_STALL_S`` ends the decode with a
+:class:`~corr.errors.TraceDecodeError` after the events it delivered.
+
+Failures: when one of several workers reports an error (or exits), the
+parent stops every worker and replays the trace serially from the start
+(in one worker over all the streams), skipping the events it already
+delivered, so the events, the error and its counts are exactly the
+serial decode's.  A worker killed by a signal or stalled is not replayed:
+the decode stops there.  Workers are killed and reaped, and their
 folders removed, when the consumer stops early, on errors and at exit.
 """
 
@@ -38,9 +47,11 @@ from typing import NamedTuple
 
 from . import native_sink, prepared, wire
 from .batch import EventBatch
+from .containment import (ChildLog, DecoderDied, DecoderStalled, Progress, Watchdog,
+                          describe_files, kill, stall_seconds, trace_error)
 from .graph import choose_sink, decode
 from .groups import (auto_stream_ids, bt2_path, make_group_dir, port_groups,
-                     remove_stale_group_dirs)
+                     remove_stale_group_dirs, stream_files)
 from .merge import Part, drop_events, merge_groups
 from .projection import Projection
 from .sink_common import BatchBuilder, ClassRegistry
@@ -52,18 +63,31 @@ _PIPE_BYTES = 1 << 20
 _F_SETPIPE_SZ = 1031            # Linux fcntl: a pipe's buffer size
 _PR_SET_PDEATHSIG = 1           # Linux prctl: a signal for when the parent dies
 _LIVE: set["_Workers"] = set()      # closed at exit if a consumer never was
-# Without a prepared source (a command not served, a trace the server has not
-# read yet), parse the metadata here, once, rather than in every worker.
-PARSE_BEFORE_FORK = True
+# babeltrace2 parses a trace's metadata in the workers only: a prepared source (made
+# by the resident server, after a child parsed it safely) is shared by them, but the
+# corr process never parses untrusted metadata itself to share it.
+PARSE_BEFORE_FORK = False
+
+
+_EXITED = "a worker exited without finishing"
 
 
 class WorkerFailed(Exception):
-    """A worker reported an error or died: the parent falls back to the serial decode."""
+    """A worker reported an error or exited: the parent falls back to the serial decode.
+
+    ``error``: the exception the worker reported, when it reported one.
+    """
+
+    def __init__(self, message: str, error: BaseException | None = None):
+        super().__init__(message)
+        self.error = error
 
 
 def start_workers(trace: TraceInfo, projection: Projection, batch_size: int, reader: str,
-                  groups: list[list[str]]) -> "_Workers | None":
-    """Fork the workers now (they decode ahead, into their pipes); None if they cannot be."""
+                  groups: list[list[str]] | None) -> "_Workers | None":
+    """Fork the workers now (they decode ahead, into their pipes); None if they cannot be.
+
+    ``groups`` None: one worker decodes the whole trace (the serial decode)."""
     try:
         return _Workers(trace, projection, batch_size, reader, groups)
     except OSError:
@@ -71,37 +95,64 @@ def start_workers(trace: TraceInfo, projection: Projection, batch_size: int, rea
 
 
 def read_parallel(trace: TraceInfo, registry: ClassRegistry, projection: Projection,
-                  batch_size: int, reader: str, groups: list[list[str]],
+                  batch_size: int, reader: str, groups: list[list[str]] | None,
                   workers: "_Workers | None" = None) -> Iterator[EventBatch]:
-    """One trace's batches, decoded by one worker per group of stream files.
+    """One trace's batches, decoded by one worker per group of stream files
+    (``groups`` None: by one worker over the whole trace, the serial decode).
 
     ``workers``: the same trace's workers, already started (:func:`start_workers`).
     """
     events = discards = 0
+    last_ts = None
     if workers is None:
         workers = start_workers(trace, projection, batch_size, reader, groups)
-    if workers is None:                 # no process or folder to spare: decode here
+    if workers is None:
+        if groups is None:
+            raise OSError("cannot start a process to decode the trace in")
         yield from replay(trace, registry, projection, batch_size, reader, 0, 0)
         return
     import numpy  # noqa: F401  (the merge needs it: imported while the workers start)
     try:
         try:
-            for batch in merge_groups([workers.parts(i, registry) for i in range(len(groups))]):
+            for batch in merge_groups([workers.parts(i, registry)
+                                       for i in range(len(workers.works))]):
                 events += len(batch.ts)
                 discards += len(batch.discards)
+                if len(batch.ts):
+                    last_ts = batch.ts[-1]
                 yield batch
-            return
-        except WorkerFailed:
-            pass
+            if workers.failure is None:
+                return
+            raise workers.failure
+        except WorkerFailed as failed:
+            if workers.whole:
+                raise _whole_trace_error(trace, failed, events, last_ts) from None
+        except (DecoderDied, DecoderStalled) as exc:
+            prepared.note_unsafe(trace.path)
+            raise trace_error(exc, trace.path, workers.describe(exc), events, last_ts) from None
     finally:
         workers.close()
     yield from replay(trace, registry, projection, batch_size, reader, events, discards)
 
 
+def _whole_trace_error(trace: TraceInfo, failed: WorkerFailed, events: int,
+                       last_ts: int | None) -> Exception:
+    """The error of a serial decode, as its worker reported it: a corr error as it is,
+    a worker gone without a word as a decode error, anything else as the bug it is."""
+    from ..errors import CorrError, TraceDecodeError
+    if isinstance(failed.error, CorrError):
+        return failed.error
+    if failed.error is None and str(failed) == _EXITED:
+        return TraceDecodeError(trace.path, "the decoding process exited without finishing",
+                                stopped_at_ns=last_ts, events_before=events)
+    return RuntimeError(f"the decoding process failed: {failed}")
+
+
 def replay(trace, registry, projection, batch_size, reader, events: int,
            discards: int) -> Iterator[EventBatch]:
-    """The serial decode, without its first ``events`` events and ``discards`` discards."""
-    for batch in decode(BatchBuilder(trace, registry, projection, batch_size), reader):
+    """The serial decode (in one worker), without its first ``events`` events and
+    ``discards`` discards."""
+    for batch in read_parallel(trace, registry, projection, batch_size, reader, None):
         if discards:
             n = min(discards, len(batch.discards))
             batch.discards = batch.discards[n:]
@@ -119,17 +170,29 @@ def replay(trace, registry, projection, batch_size, reader, events: int,
 # -- the parent's side ---------------------------------------------------------------------
 
 class _Workers:
-    """The forked workers of one trace, their pipes and folders."""
+    """The forked workers of one trace, their pipes, watchdogs and folders."""
 
     def __init__(self, trace, projection, batch_size, reader, groups):
         self.trace = trace
         self.groups = groups
+        self.whole = groups is None                # one worker, the serial decode
+        self.works: list[_Work] = []
         self.group_dirs: list[str | None] = []     # each worker's folder (None: ports)
         self.pids: list[int] = []
         self.receivers: list[wire.Receiver] = []
-        self.streams = _TraceStreams(trace, auto_stream_ids(trace.path))
+        self.watchdogs: list[Watchdog] = []
+        self.failure: Exception | None = None      # how the whole-trace worker ended early
+        self.stall_s = stall_seconds()
+        self.streams = _TraceStreams(trace, None if self.whole else auto_stream_ids(trace.path))
         _LIVE.add(self)
         try:
+            if self.whole:
+                source = prepared.source_for(trace.path)
+                self.group_dirs.append(None)
+                self._fork(_Work(None, source, None, None), projection, batch_size, reader)
+                if source is not None:
+                    source.claim()                 # the worker runs it: this process never
+                return
             source = prepared.source_for(trace.path, make=PARSE_BEFORE_FORK)
             ports = source and port_groups(source.port_names, trace.path, groups)
             if not ports:
@@ -146,34 +209,64 @@ class _Workers:
             raise
 
     def _fork(self, work: "_Work", projection, batch_size, reader) -> None:
+        progress, log = Progress(), ChildLog()
         read_fd, write_fd = os.pipe()
         try:
             pid = os.fork()
         except OSError:
             os.close(read_fd)
             os.close(write_fd)
+            log.close()
             raise
         if pid == 0:                    # the child never returns
-            _child(write_fd, self.trace, work, projection, batch_size, reader)
+            _child(write_fd, self.trace, work, projection, batch_size, reader, progress, log)
         os.close(write_fd)
+        self.works.append(work)
         self.pids.append(pid)
         self.receivers.append(wire.Receiver(read_fd))
+        self.watchdogs.append(Watchdog(pid, progress, log, self.stall_s))
 
     def parts(self, i: int, registry: ClassRegistry) -> Iterator[Part]:
-        """Worker ``i``'s batches as Parts, its classes and streams learned on the way."""
-        receiver = self.receivers[i]
+        """Worker ``i``'s batches as Parts, its classes and streams learned on the way.
+
+        The whole-trace worker's failure ends its stream (every event it sent is
+        merged) and is kept in :attr:`failure`; one of several workers' is raised.
+        """
+        try:
+            yield from self._parts(i, registry)
+        except (WorkerFailed, DecoderDied, DecoderStalled) as exc:
+            exc.group = i
+            if not self.whole:
+                raise
+            self.failure = exc
+
+    def _parts(self, i: int, registry: ClassRegistry) -> Iterator[Part]:
+        receiver, watch = self.receivers[i], self.watchdogs[i]
         decoder = _PartDecoder(self.trace, registry, self.streams, self.group_dirs[i])
         while True:
-            msg = receiver.recv()
+            msg = receiver.recv(watch.wait_readable)
             if msg is None:
-                raise WorkerFailed("a worker exited without finishing")
+                watch.ended()               # DecoderDied if a signal killed it
+                raise WorkerFailed(_EXITED)
             kind, body = msg
             if kind == "error":
-                raise WorkerFailed(body)
+                error = body if isinstance(body, BaseException) else None
+                raise WorkerFailed(str(body), error)
             decoder.learn(body)
             if kind == "end":
                 return
-            yield decoder.part(body)
+            if kind == "batch":
+                yield decoder.part(body)
+
+    def describe(self, exc) -> str:
+        """The stream files the worker that failed with ``exc`` was decoding."""
+        i = getattr(exc, "group", 0)
+        if self.whole:
+            try:
+                return describe_files(stream_files(self.trace.path))
+            except OSError:
+                return "its streams"
+        return describe_files(self.groups[i])
 
     def close(self) -> None:
         """Kill and reap every worker, close the pipes, remove the folders (idempotent)."""
@@ -191,6 +284,9 @@ class _Workers:
         for r in self.receivers:
             os.close(r.fd)
         self.receivers = []
+        for w in self.watchdogs:
+            w.log.close()
+        self.watchdogs = []
         for d in self.group_dirs:
             if d is not None:
                 shutil.rmtree(d, ignore_errors=True)
@@ -322,20 +418,34 @@ class WrongStream(Exception):
 
 
 def _child(fd: int, trace: TraceInfo, work: _Work, projection: Projection,
-           batch_size: int, reader: str) -> None:
+           batch_size: int, reader: str, progress: Progress, log: ChildLog) -> None:
     """A worker's whole life: decode the group, send its batches, exit (never returns)."""
     code = 1
     try:
         _detach(fd)
+        log.attach()
         sender = _Sender(fd)
         try:
-            _decode_group(sender, trace, work, projection, batch_size, reader)
+            _decode_group(sender, trace, work, projection, batch_size, reader, progress)
         except Exception as exc:          # any failure: the parent replays serially
-            sender.put(("error", f"{type(exc).__name__}: {exc}"))
+            sender.put(("error", _sendable(exc)))
         sender.finish()
         code = 0
     finally:
         os._exit(code)
+
+
+def _sendable(exc: Exception):
+    """A worker's failure as the parent gets it: a corr error whole, others as text."""
+    from ..errors import CorrError
+    if isinstance(exc, CorrError):
+        try:
+            import pickle
+            pickle.dumps(exc)
+            return exc
+        except Exception:               # noqa: BLE001
+            pass
+    return f"{type(exc).__name__}: {exc}"
 
 
 def _detach(fd: int) -> None:
@@ -358,15 +468,20 @@ def _detach(fd: int) -> None:
         pass
 
 
-def _decode_group(sender, trace, work: _Work, projection, batch_size, reader) -> None:
+def _decode_group(sender, trace, work: _Work, projection, batch_size, reader,
+                  progress: Progress | None = None) -> None:
     local = TraceInfo(index=trace.index, path=work.group_dir or trace.path, env=dict(trace.env),
                       clock=trace.clock, offset_ns=trace.offset_ns)
     raw = choose_sink(reader) is native_sink.NativeSink and native_sink.accelerated()
     builder = BatchBuilder(local, ClassRegistry(), projection, batch_size,
                            track_streams=True, raw_ints=raw)
     shipper = _Shipper(builder, work.files)
-    for batch in decode(builder, reader, work.source, work.ports):
-        sender.put(("batch", shipper.body(batch)))
+    try:
+        for batch in decode(builder, reader, work.source, work.ports, progress):
+            sender.put(("batch", shipper.body(batch)))
+    except Exception:
+        sender.put(("news", shipper.body(None)))    # what it learned since its last batch
+        raise
     sender.put(("end", shipper.body(None)))
 
 

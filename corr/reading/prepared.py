@@ -14,6 +14,11 @@ mtimes are compared before each use, and a trace that changed is parsed
 again.  A graph runs once: the decode that runs it claims it, and the source
 is forgotten; workers forked before that each claim their own copy.  The
 server never runs one, so every command it forks gets the sources fresh.
+
+Making a source runs libbabeltrace2 over the trace's metadata, which can
+abort or hang on a malformed one: a forked child makes it first
+(:func:`containment.call`), and only a trace it made a source of is parsed
+here (the resident server, between commands: it must outlive bad traces).
 """
 
 from __future__ import annotations
@@ -100,14 +105,24 @@ def key(path) -> str:
 
 def _make(name: str) -> PreparedSource | None:
     from ..errors import CorrError
+    from .containment import DecoderDied, DecoderStalled, call
     try:
+        files = trace_files(name)
+        call(_try_source, name)                 # aborts and hangs happen there
+        if trace_files(name) != files:          # not the trace the child parsed
+            return None
         source = PreparedSource(name)
-    except (CorrError, OSError):
+    except (CorrError, OSError, DecoderDied, DecoderStalled):
         return None
     _sources[name] = source
     while len(_sources) > KEPT:
         del _sources[next(iter(_sources))]
     return source
+
+
+def _try_source(name: str) -> None:
+    """Make (in a child) the source :func:`_make` will keep."""
+    PreparedSource(name)
 
 
 def kept() -> list[str]:
@@ -120,6 +135,14 @@ def note_read(path: str) -> None:
     name = key(path)
     if name not in _read:
         _read.append(name)
+
+
+def note_unsafe(path: str) -> None:
+    """The trace at ``path`` made babeltrace2 abort or stall: no server should parse it."""
+    name = key(path)
+    if name in _read:
+        _read.remove(name)
+    _sources.pop(name, None)
 
 
 def traces_read() -> list[str]:

@@ -11,7 +11,7 @@ import bt2
 
 from . import public_fields
 from .batch import FieldInfo
-from .sink_common import BatchBuilder, describe_stream_beginning
+from .sink_common import BatchBuilder, checked_cpu, describe_stream_beginning
 
 
 def _scope(struct_fc, prefix):
@@ -110,9 +110,11 @@ class PublicSink(bt2._UserSinkComponent):
         elif isinstance(msg, bt2._PacketBeginningMessageConst):
             ctx = msg.packet.context_field
             if ctx is not None and "cpu_id" in ctx:
-                info = builder.trace.streams.get(self._stream_names.get(msg.packet.stream.addr, ""))
+                name = self._stream_names.get(msg.packet.stream.addr, "")
+                cpu = checked_cpu(builder, int(ctx["cpu_id"]), name)
+                info = builder.trace.streams.get(name)
                 if info is not None:
-                    info.cpu = int(ctx["cpu_id"])
+                    info.cpu = cpu
         elif isinstance(msg, (bt2._DiscardedEventsMessageConst, bt2._DiscardedPacketsMessageConst)):
             kind = "events" if isinstance(msg, bt2._DiscardedEventsMessageConst) else "packets"
             has_cs = (msg.stream.cls.discarded_events_have_default_clock_snapshots if kind == "events"

@@ -62,6 +62,7 @@ class BatchBuilder:
         self.projection = projection
         self.batch_size = batch_size
         self.events = 0                 # events delivered so far (all batches)
+        self.corrupt: str | None = None  # why a sink stopped the decode (CorruptData)
         self.last_ts: int | None = None
         self.ready: list[EventBatch] = []
         self._columns: dict[int, ClassColumns] = {}
@@ -193,6 +194,26 @@ def _plain(value):
 
 class End(Exception):
     """Raised by a sink's consume when its upstream is exhausted."""
+
+
+# The largest CPU number a trace may name (Linux's NR_CPUS is at most 8192): a
+# corrupt packet context's cpu_id beyond it would reach per-CPU tables and
+# 32-bit columns.
+MAX_CPU = 65_535
+
+
+class CorruptData(Exception):
+    """Raised by a sink on a value babeltrace2 decoded but corr cannot use;
+    :attr:`BatchBuilder.corrupt` keeps the message for the decode's error."""
+
+
+def checked_cpu(builder: "BatchBuilder", cpu: int, stream_name: str) -> int:
+    """``cpu`` if it can be a CPU number; else the decode stops with a message."""
+    if 0 <= cpu <= MAX_CPU:
+        return cpu
+    builder.corrupt = (f"corrupt packet context in stream {stream_name.rsplit('/', 1)[-1]}: "
+                       f"cpu_id {cpu} is not a CPU number (0 to {MAX_CPU})")
+    raise CorruptData(builder.corrupt)
 
 
 Stop = bt2.Stop

@@ -85,29 +85,34 @@ class Receiver:
         self.fd = fd
         self._file = open(fd, "rb", buffering=0, closefd=False)
 
-    def _read_exact(self, n: int) -> memoryview | None:
+    def _read_exact(self, n: int, wait=None) -> memoryview | None:
         view = memoryview(bytearray(n))
         got = 0
         while got < n:
+            if wait is not None:
+                wait(self.fd)
             k = self._file.readinto(view[got:])
             if not k:
                 return None
             got += k
         return view
 
-    def recv(self):
-        """The next message, or None when the worker closed its end."""
-        prefix = self._read_exact(_PREFIX.size)
+    def recv(self, wait=None):
+        """The next message, or None when the worker closed its end.
+
+        ``wait(fd)``: called before each read, returns when the pipe has data
+        (a watchdog: it raises when the worker makes no progress)."""
+        prefix = self._read_exact(_PREFIX.size, wait)
         if prefix is None:
             return None
         header_len, count = _PREFIX.unpack(prefix)
-        raw = self._read_exact(8 * count) if count else b""
+        raw = self._read_exact(8 * count, wait) if count else b""
         if raw is None:
             return None
         lengths = struct.unpack(f"<{count}Q", raw)
         padded = [n + (-n % _PAD) for n in lengths]
         at = header_len + (-header_len % _PAD)
-        body = self._read_exact(at + sum(padded))
+        body = self._read_exact(at + sum(padded), wait)
         if body is None:
             return None
         buffers = []

@@ -122,10 +122,19 @@ def write(result, destination, options) -> None:
         render(result, console, top=options.top)
 
 
+def stopped_note(stopped: dict) -> str:
+    """What a run that stopped part-way covers, said before its results."""
+    return (f"decoding stopped part-way in {stopped['path']} after "
+            f"{count(stopped['events_before'])} events: {stopped['cause']}; "
+            f"these results cover only what was read before")
+
+
 def render(result, console: Console, top: int = 10, max_groups: int = 30) -> None:
     begin = result.trace_begin_ns or 0
     for w in result.warnings:
         console.print(Text(f"warning: {terminal(w)}", style="yellow"))
+    if result.stopped:
+        console.print(Text(terminal(stopped_note(result.stopped)), style="bold red"))
     for r in result.rules:
         rule = r.rule
         head = Text(f"rule {rule.name}", style="bold")
