@@ -19,8 +19,8 @@ from fuzz import campaign
 from fuzz.recipes import SHARED_TRACES, SMALL_TRACE_BASES, load_regressions
 
 SEED = 16
-TRACE_CASES = 130
-RULE_CASES = 80
+TRACE_CASES = 100
+RULE_CASES = 60
 TIMEOUT_S = 15          # per command: a hang, not a slow run (each takes well under 2 s)
 
 

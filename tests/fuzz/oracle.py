@@ -131,13 +131,23 @@ class Server:
                        stderr=subprocess.DEVNULL, preexec_fn=_limits, timeout=60)
 
     def pids(self) -> list[int]:
-        found = []
+        """Its servers: those of the pid files, and any other started for its runtime folder
+        (a served client starts one of its own when none answers)."""
+        found = set()
         for path in (self.runtime / "corr").glob("server-*.pid"):
             try:
-                found.append(int(json.loads(path.read_text())["pid"]))
+                found.add(int(json.loads(path.read_text())["pid"]))
             except (OSError, ValueError, KeyError, TypeError):
                 pass
-        return found
+        mark = f"XDG_RUNTIME_DIR={self.runtime}".encode()
+        for entry in Path("/proc").iterdir():
+            try:
+                if entry.name.isdigit() and b"corr.server" in (entry / "cmdline").read_bytes() \
+                        and mark in (entry / "environ").read_bytes().split(b"\0"):
+                    found.add(int(entry.name))
+            except OSError:
+                pass
+        return sorted(found)
 
     def restart(self, workdir: Path) -> None:
         """After a served command timed out: end the server and what it forked (the
@@ -219,7 +229,7 @@ def text_problems(out: bytes) -> tuple[str | None, list[str]]:
 def json_problems(text: str, lines: bool = False) -> list[str]:
     try:
         if lines:
-            for line in text.splitlines():
+            for line in text.split("\n")[:-1]:       # not splitlines: U+2028 is no line end
                 json.loads(line)
             if text and not text.endswith("\n"):
                 return ["invalid JSON"]
@@ -271,7 +281,7 @@ def file_problems(fmt: str, data: bytes) -> list[str]:
                               capture_output=True, timeout=60)
         return [] if proc.returncode == 0 else ["dot"]
     if fmt == "folded":
-        bad = [line for line in text.splitlines() if not re.fullmatch(r".+ \d+", line)]
+        bad = [line for line in text.split("\n")[:-1] if not re.fullmatch(r".+ \d+", line)]
         return (["half-written"] if bad else []) + shown_text_problems(text)
     return []
 
