@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import random
 import shutil
 import tempfile
@@ -11,7 +10,7 @@ from multiprocessing import get_context
 from pathlib import Path
 
 from . import hostile, oracle, rule_mutators, trace_mutators
-from .recipes import SMALL_TRACE_BASES, TRACE_BASES, Recipe
+from .recipes import TRACE_BASES, Recipe
 
 # How often each trace mutator is drawn (metadata damage is where the decoder hangs).
 TRACE_WEIGHTS = {"bit_flip": 4, "overwrite": 3, "truncate_stream": 2, "truncate_metadata": 3,
@@ -157,7 +156,3 @@ def describe(result) -> str:
 def _short(params, limit=160) -> str:
     text = repr(params)
     return text if len(text) <= limit else text[:limit] + "...}"
-
-
-def cpu_count() -> int:
-    return len(os.sched_getaffinity(0))

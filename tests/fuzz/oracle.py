@@ -152,32 +152,10 @@ class Server:
     def restart(self, workdir: Path) -> None:
         """After a served command timed out: end the server and what it forked (the
         server itself may be the one stuck: it parses trace metadata), start a new one."""
-        servers = set(self.pids())
-        self._kill_children(servers)
-        for pid in servers:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        self.kill()
         for path in (self.runtime / "corr").glob("server-*"):
             path.unlink(missing_ok=True)
         self.start(workdir)
-
-    @staticmethod
-    def _kill_children(servers) -> None:
-        for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit():
-                continue
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            ppid = int(stat[stat.rindex(")") + 2:].split()[1])
-            if ppid in servers:
-                try:
-                    os.kill(int(entry.name), signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
 
     def stop(self, workdir: Path) -> None:
         """``corr server stop``; what does not stop (a stuck server) is killed."""
@@ -187,9 +165,20 @@ class Server:
                            stderr=subprocess.DEVNULL, timeout=20)
         except subprocess.TimeoutExpired:
             pass
+        self.kill()
+
+    def kill(self) -> None:
+        """SIGKILL its servers and their children, by pid (all started by this harness)."""
         servers = set(self.pids())
-        self._kill_children(servers)
-        for pid in servers:
+        children = set()
+        for entry in Path("/proc").iterdir():
+            try:
+                stat = (entry / "stat").read_text() if entry.name.isdigit() else ""
+            except OSError:
+                continue
+            if stat and int(stat[stat.rindex(")") + 2:].split()[1]) in servers:
+                children.add(int(entry.name))
+        for pid in children | servers:
             try:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
