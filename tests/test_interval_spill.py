@@ -180,7 +180,9 @@ class _Matched:
     """What the decode cache keeps of a rule: its table, groups and outcome counts."""
 
     def __init__(self, table):
-        self.intervals, self.groups = table, ["g"]
+        # a name for every group a row points at (the cache checks them on reading)
+        self.intervals = table
+        self.groups = [f"g{i}" for i in range(max(list(table.group), default=0) + 1)]
 
     def outcome_counts(self) -> dict:
         return {"complete": len(self.intervals)}
@@ -194,9 +196,11 @@ def test_a_spilled_table_is_kept_in_the_cache_a_chunk_at_a_time(tmp_path_factory
     table it was, or it is not kept at all (NotCacheable), as when written whole."""
     from corr.cache import intervals as kept
     from corr.cache.columns import NotCacheable
+    from corr.cache.store import Entry as StoredEntry
 
     class Entry:
         folder = tmp_path_factory.mktemp("entry")
+        read_table = StoredEntry.read_table         # the real checks over this file
 
         def temp(self):
             return str(self.folder / "intervals.arrow")

@@ -11,7 +11,6 @@ replacing its bytes in the stream files (CTF strings carry no checksum).
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 # Same length as BAD_UTF8: the placeholder is swapped for it in the stream files.
@@ -39,25 +38,12 @@ def hostile_name(base: str) -> str:
     return NAMES[base]
 
 
-class _AnyComm:
-    """A Scenario whose threads may have names longer than the kernel's 15 bytes."""
-
-    @staticmethod
-    def make(**kw):
-        from corr.testing.scenario import Scenario
-
-        class AnyComm(Scenario):
-            def _add_thread(self, thread):
-                short = dataclasses.replace(thread, comm="x")
-                super()._add_thread(short)
-                self._threads[thread.tid] = thread
-        return AnyComm(**kw)
-
-
 def write(recipe, trace: Path) -> dict:
     """Write the recipe's trace (``recipe.base`` names the hostile string); its params."""
     name = NAMES[recipe.base]
-    s = _AnyComm.make(cpus=2, kernel_context=("tid",))
+    from corr.testing.scenario import Scenario
+    # comm_bytes: the names are longer than the kernel's 15 bytes.
+    s = Scenario(cpus=2, kernel_context=("tid",), comm_bytes=64)
     victim = s.thread(tid=101, pid=101, comm=name)
     worker = s.thread(tid=102, pid=102, comm="worker")
     s.run(cpu=0, thread=victim, at=0)
