@@ -140,3 +140,35 @@ def test_a_trace_that_cannot_be_parsed_is_not_kept(tmp_path):
     bad.mkdir()
     (bad / "metadata").write_text("/* CTF 1.8 */ trace { major = 1; minor = 8; ")
     assert prepared.prepare([bad]) == [] and prepared.kept() == []
+
+
+def test_a_served_command_decodes_a_trace_decoded_whole_before_in_its_own_process(expected):
+    """A trace the server keeps a source of was decoded to its end by a command that
+    succeeded: a served command (a child of the server) decodes it without a worker."""
+    from corr.reading import parallel
+    path = shared_trace(TRACE)
+    prepared.prepare([path])
+    pid = os.fork()                 # a served command: a child of the process that prepared
+    if pid == 0:
+        code = 1
+        try:
+            def no_worker(*args, **kwargs):
+                raise AssertionError("a worker was started")
+            parallel._Workers = no_worker
+            code = 0 if events(path, 1) == expected else 3
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_only_a_trace_decoded_to_its_end_is_one_a_server_may_prepare(jobs):
+    path = shared_trace(TRACE)
+    stream = open_traces(path).batches(PROJECTION, jobs=jobs)
+    next(stream)
+    stream.close()                  # a consumer that stopped early
+    assert prepared.traces_read() == []
+    for _ in open_traces(path).batches(PROJECTION, jobs=jobs):
+        pass
+    assert prepared.traces_read() == [prepared.key(path)]

@@ -65,12 +65,11 @@ def read_trace(trace: TraceInfo, registry: ClassRegistry, projection: Projection
     (``CORR_JOBS`` overrides it) uses the CPUs for large traces only, 1 is
     serial.  The events and their order are the same either way.  A trace
     decoded serially is decoded in one worker process all the same: babeltrace2
-    never runs in this process (:mod:`containment`).  ``workers``: this
+    never runs in this process (:mod:`containment`), but in a served command over
+    a trace decoded to its end before (:func:`parallel.decoded_whole_before`).  ``workers``: this
     trace's decode workers, already started (:func:`start_workers`).
     """
-    from . import prepared
     from .parallel import read_parallel
-    prepared.note_read(trace.path)
     groups = workers.groups if workers is not None else plan(trace.path, jobs, batch_size)
     return read_parallel(trace, registry, projection, batch_size, reader, groups or None,
                          workers)
@@ -92,7 +91,8 @@ def decode(builder: BatchBuilder, reader: str = "auto", source=None,
            ports: list[int] | None = None, progress=None) -> Iterator[EventBatch]:
     """The serial decode: one graph for ``builder.trace``, yielding the builder's batches.
 
-    Runs babeltrace2 in this process: only a decode worker calls it.
+    Runs babeltrace2 in this process: a decode worker calls it, or a served command over
+    a trace decoded to its end before (:func:`parallel.decoded_whole_before`).
     ``source``: the trace's :class:`~corr.reading.prepared.PreparedSource`, whose graph
     this process has not used yet (its metadata is not parsed again); ``ports``: the
     indexes of the source's output ports to read (None: all of them); ``progress``:
@@ -150,4 +150,6 @@ def start_workers(trace: TraceInfo, projection: Projection, batch_size: int = DE
     if not groups and not whole:
         return None
     from . import parallel
+    if not groups and parallel.decoded_whole_before(trace):
+        return None                     # decoded here: no worker to start
     return parallel.start_workers(trace, projection, batch_size, reader, groups or None)

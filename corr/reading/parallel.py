@@ -104,6 +104,11 @@ def read_parallel(trace: TraceInfo, registry: ClassRegistry, projection: Project
     """
     events = discards = 0
     last_ts = None
+    if workers is None and groups is None and decoded_whole_before(trace):
+        yield from decode(BatchBuilder(trace, registry, projection, batch_size), reader,
+                          prepared.source_for(trace.path))
+        prepared.note_read(trace.path)
+        return
     if workers is None:
         workers = start_workers(trace, projection, batch_size, reader, groups)
     if workers is None:
@@ -122,6 +127,7 @@ def read_parallel(trace: TraceInfo, registry: ClassRegistry, projection: Project
                     last_ts = batch.ts[-1]
                 yield batch
             if workers.failure is None:
+                prepared.note_read(trace.path)
                 return
             raise workers.failure
         except WorkerFailed as failed:
@@ -133,6 +139,15 @@ def read_parallel(trace: TraceInfo, registry: ClassRegistry, projection: Project
     finally:
         workers.close()
     yield from replay(trace, registry, projection, batch_size, reader, events, discards)
+
+
+def decoded_whole_before(trace: TraceInfo) -> bool:
+    """Whether this trace, as its files are now, was decoded to its end by a command that
+    succeeded: the resident server keeps a source of such traces only (made in a child
+    first, :mod:`prepared`), and a served command runs in a process of its own, whose
+    death by a signal the server reports.  A served command decodes such a trace in its
+    own process, without a worker: a fork and a pipe cost a small trace 0.1 s."""
+    return prepared.source_for(trace.path) is not None
 
 
 def _whole_trace_error(trace: TraceInfo, failed: WorkerFailed, events: int,

@@ -131,7 +131,8 @@ def kept() -> list[str]:
 
 
 def note_read(path: str) -> None:
-    """Remember that this process decoded the trace at ``path`` (for :func:`traces_read`)."""
+    """Remember that this process decoded the trace at ``path`` to its end, without an
+    error (for :func:`traces_read`)."""
     name = key(path)
     if name not in _read:
         _read.append(name)
@@ -146,5 +147,6 @@ def note_unsafe(path: str) -> None:
 
 
 def traces_read() -> list[str]:
-    """The traces this process decoded, as absolute paths: what a server may prepare."""
+    """The traces this process decoded to their end, as absolute paths: what a server may
+    prepare."""
     return list(_read)

@@ -102,10 +102,16 @@ def run_limited(argv, env, timeout, cwd=None, on_timeout=None):
         return None, out, err
 
 
+STALL_S = 3
+
+
 def base_env(workdir: Path) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CORR_")}
     env.update(CORR_CACHE_DIR=str(workdir / "cache"), XDG_CACHE_HOME=str(workdir / "xdg"),
-               CORR_SERVER="off", LC_ALL="C.UTF-8", PYTHONIOENCODING="utf-8")
+               CORR_SERVER="off", LC_ALL="C.UTF-8", PYTHONIOENCODING="utf-8",
+               # babeltrace2 spinning on a mutant is reported after this long, well
+               # within a case's timeout (the default, 30 s, is for busy hosts)
+               CORR_DECODE_STALL_S=str(STALL_S))
     env.pop("CORR_DEBUG", None)
     return env
 
