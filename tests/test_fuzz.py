@@ -19,8 +19,8 @@ from fuzz import campaign
 from fuzz.recipes import SHARED_TRACES, SMALL_TRACE_BASES, load_regressions
 
 SEED = 16
-TRACE_CASES = 64
-RULE_CASES = 40
+TRACE_CASES = 48
+RULE_CASES = 32
 TIMEOUT_S = 15          # per command: a hang, not a slow run (each takes well under 2 s)
 
 

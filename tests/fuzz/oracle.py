@@ -102,7 +102,7 @@ def run_limited(argv, env, timeout, cwd=None, on_timeout=None):
         return None, out, err
 
 
-STALL_S = 3
+STALL_S = 2
 
 
 def base_env(workdir: Path) -> dict:
