@@ -78,6 +78,31 @@ def run_corr(*args, env=None) -> subprocess.CompletedProcess:
                           env={**os.environ, **(env or {})})
 
 
+@pytest.fixture(scope="module")
+def served_env(tmp_path_factory):
+    """The environment of commands served by a private resident server, running for the
+    module that asks (its own runtime folder and cache)."""
+    base = tmp_path_factory.mktemp("served")
+    runtime = base / "run"
+    runtime.mkdir(mode=0o700)
+    env = {**os.environ, "CORR_SERVER": "auto", "XDG_RUNTIME_DIR": str(runtime),
+           "CORR_CACHE_DIR": str(base / "cache")}
+    corr = str(Path(os.sys.executable).parent / "corr")
+    started = subprocess.run([corr, "server", "start"], env=env, capture_output=True, text=True)
+    assert "server running" in started.stdout, started.stderr
+    yield env
+    subprocess.run([corr, "server", "stop"], env=env, capture_output=True, timeout=60)
+
+
+@pytest.fixture(params=["in-process", "served"])
+def env(request, served_env, tmp_path):
+    """A command's environment on each path: in this process's kind (CORR_SERVER=off),
+    then served (:func:`served_env`)."""
+    if request.param == "served":
+        return served_env
+    return {**os.environ, "CORR_SERVER": "off", "CORR_CACHE_DIR": str(tmp_path / "cache")}
+
+
 def one_line_error(proc, *needles) -> str:
     """Assert a CLI run failed as bad input should: one `corr: ...` line, exit 2."""
     assert proc.returncode == 2, (proc.returncode, proc.stdout, proc.stderr)

@@ -160,18 +160,6 @@ def hostile(tmp_path_factory):
 CORR = str(Path(sys.executable).parent / "corr")
 
 
-@pytest.fixture(scope="module")
-def served_env(tmp_path_factory):
-    """The environment of commands run by a private resident server."""
-    tmp = tmp_path_factory.mktemp("served")
-    runtime = tmp / "run"
-    runtime.mkdir(mode=0o700)
-    env = {**os.environ, "CORR_SERVER": "auto", "XDG_RUNTIME_DIR": str(runtime),
-           "CORR_CACHE_DIR": str(tmp / "cache")}
-    yield env
-    subprocess.run([CORR, "server", "stop"], env=env, capture_output=True, timeout=60)
-
-
 def modes(served_env) -> dict[str, dict]:
     return {"in-process": {**os.environ, "CORR_SERVER": "off"}, "served": served_env}
 

@@ -30,27 +30,6 @@ BROKEN_PIPE = 141
 pytestmark = pytest.mark.shared
 
 
-@pytest.fixture(scope="module")
-def served_env(tmp_path_factory):
-    """The environment of a private resident server, running for this module."""
-    base = tmp_path_factory.mktemp("served")
-    runtime = base / "run"
-    runtime.mkdir(mode=0o700)
-    env = {**os.environ, "CORR_SERVER": "auto", "XDG_RUNTIME_DIR": str(runtime),
-           "CORR_CACHE_DIR": str(base / "cache")}
-    started = subprocess.run([CORR, "server", "start"], env=env, capture_output=True, text=True)
-    assert "server running" in started.stdout, started.stderr
-    yield env
-    subprocess.run([CORR, "server", "stop"], env=env, capture_output=True)
-
-
-@pytest.fixture(params=["in-process", "served"])
-def env(request, served_env, tmp_path):
-    if request.param == "served":
-        return served_env
-    return {**os.environ, "CORR_SERVER": "off", "CORR_CACHE_DIR": str(tmp_path / "cache")}
-
-
 def corr(*args, env, **kw) -> subprocess.CompletedProcess:
     if "stdout" not in kw and "stderr" not in kw:
         kw["capture_output"] = True

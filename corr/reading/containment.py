@@ -207,14 +207,10 @@ def kill(pid: int | None) -> None:
         pass
 
 
-def call(fn, *args, stall_s: float | None = None):
-    """``fn(*args)`` run in a forked child, its result (or exception) brought back.
-
-    For one-off babeltrace2 queries on a trace: DecoderDied if the child
-    aborts, DecoderStalled if it runs longer than ``stall_s`` (a query makes
-    no progress we could watch: the limit is on its whole run).
-    """
-    stall_s = stall_seconds() if stall_s is None else stall_s
+def fork_watched() -> tuple[int, int, int, Progress, ChildLog]:
+    """Fork a child the parent watches (:class:`Watchdog`), with a pipe from it:
+    ``(pid, read_fd, write_fd, progress, log)``, as ``os.fork`` in both processes
+    (``pid`` 0 in the child).  Nothing is left open when the fork fails."""
     progress, log = Progress(), ChildLog()
     read_fd, write_fd = os.pipe()
     try:
@@ -224,6 +220,18 @@ def call(fn, *args, stall_s: float | None = None):
         os.close(write_fd)
         log.close()
         raise
+    return pid, read_fd, write_fd, progress, log
+
+
+def call(fn, *args, stall_s: float | None = None):
+    """``fn(*args)`` run in a forked child, its result (or exception) brought back.
+
+    For one-off babeltrace2 queries on a trace: DecoderDied if the child
+    aborts, DecoderStalled if it runs longer than ``stall_s`` (a query makes
+    no progress we could watch: the limit is on its whole run).
+    """
+    stall_s = stall_seconds() if stall_s is None else stall_s
+    pid, read_fd, write_fd, progress, log = fork_watched()
     if pid == 0:                                    # the child: answer, never return
         code = 1
         try:

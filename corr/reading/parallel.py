@@ -48,7 +48,7 @@ from typing import NamedTuple
 from . import native_sink, prepared, wire
 from .batch import EventBatch
 from .containment import (ChildLog, DecoderDied, DecoderStalled, Progress, Watchdog,
-                          describe_files, kill, stall_seconds, trace_error)
+                          describe_files, fork_watched, kill, stall_seconds, trace_error)
 from .graph import choose_sink, decode
 from .groups import (auto_stream_ids, bt2_path, make_group_dir, port_groups,
                      remove_stale_group_dirs, stream_files)
@@ -224,15 +224,7 @@ class _Workers:
             raise
 
     def _fork(self, work: "_Work", projection, batch_size, reader) -> None:
-        progress, log = Progress(), ChildLog()
-        read_fd, write_fd = os.pipe()
-        try:
-            pid = os.fork()
-        except OSError:
-            os.close(read_fd)
-            os.close(write_fd)
-            log.close()
-            raise
+        pid, read_fd, write_fd, progress, log = fork_watched()
         if pid == 0:                    # the child never returns
             _child(write_fd, self.trace, work, projection, batch_size, reader, progress, log)
         os.close(write_fd)
