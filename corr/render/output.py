@@ -7,9 +7,10 @@ file is removed.  Formats write bytes to :attr:`Destination.binary` (or
 text to :meth:`Destination.text`) and never open, rename or flush files
 themselves.
 
-Text written to files is UTF-8; a string from a trace that is not valid
-UTF-8 (the reader keeps its bytes as surrogate escapes) is written with
-backslash escapes (``\\udcff``), never as a half-written file.
+Text written to files is UTF-8.  The readers decode a trace's bytes that
+are not UTF-8 as ``\\xff`` text (:mod:`corr.render.escape`); a string that
+still holds them as surrogate escapes (given through the API) is written
+with backslash escapes (``\\udcff``), never as a half-written file.
 """
 
 from __future__ import annotations
