@@ -15,6 +15,7 @@ import errno
 import os
 import select
 import stat
+import tempfile
 import time
 
 from .errors import CorrError
@@ -155,6 +156,45 @@ def open_for_writing(path: str) -> int:
             time.sleep(_PEER_POLL_S)            # no reader yet
     os.set_blocking(fd, True)
     return fd
+
+
+def atomic_write(path: str, write) -> None:
+    """``write(tmp)`` a file beside ``path``, then rename it into place; on any failure
+    the temporary file goes and ``path`` is left as it was.
+
+    A symbolic link is followed (the file it names is replaced, the link kept); a
+    path that is not a regular file (``/dev/null``, a FIFO, a terminal) is written
+    directly, as there is no file to keep there (and a device must not be replaced
+    by one)."""
+    if os.path.islink(path) and os.path.isfile(os.path.realpath(path)):
+        path = os.path.realpath(path)
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        mode = None
+    if mode is not None and stat.S_ISDIR(mode):
+        raise IsADirectoryError(errno.EISDIR, "Is a directory", path)
+    if mode is not None and not stat.S_ISREG(mode):
+        held = open_for_writing(path)    # a FIFO with no reader: refused, not waited on
+        try:
+            write(path)
+        finally:
+            os.close(held)
+        return
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".corr-", dir=directory)
+    os.close(fd)
+    try:
+        write(tmp)
+        # mkstemp makes the file private; the output gets the usual mode.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
 
 
 def _mode(path) -> int | None:

@@ -24,6 +24,7 @@ from test_rules_loading import BASE
 from corr.errors import RuleError, UsageError
 from corr.rules import apply_overrides, load_rules, parse_duration, parse_expression
 from corr.rules.document import MAX_ALIAS_NODES, MAX_BYTES, MAX_DEPTH
+from corr.rules.loader import MAX_RULES
 from corr.rules.expr import MAX_CHARS, MAX_NESTING
 from corr.rules.model import Env, RuleSet
 from corr.rules.units import MAX_DURATION_NS
@@ -128,6 +129,11 @@ NASTY = [
      4, 20, "entry.event: 1,001 event names and alternatives (at most 1,000: use globs)"),
     ("alternatives-too-many", BASE.replace("event: a,", "event: '" + "|".join(f"e{i}" for i in range(1001)) + "',"),
      4, 20, "entry.event: 1,001 event names and alternatives"),
+    # rules: refused at the first one over the bound
+    ("rules-too-many", "version: 1\nrules:\n" + "".join(
+        f"  - name: r{i}\n    entry: {{event: a, key: [x]}}\n    exit: {{event: b, key: [x]}}\n"
+        for i in range(MAX_RULES + 1)), 3 + 3 * MAX_RULES, 5,
+     f"rules: {MAX_RULES + 1:,} rules (at most {MAX_RULES:,} a file"),
 ]
 
 
@@ -149,6 +155,13 @@ def test_nasty_rule_files_are_located(tmp_path, content, line, column, needle):
     assert str(err).startswith(f"{path}:{line}:{column}: ")
     assert "\n" not in str(err) and len(str(err)) < 400
     assert err.exit_code == 2
+
+
+def test_a_file_of_exactly_the_most_rules_loads(tmp_path):
+    path = write(tmp_path, "version: 1\nrules:\n" + "".join(
+        f"  - name: r{i}\n    entry: {{event: a, key: [x]}}\n    exit: {{event: b, key: [x]}}\n"
+        for i in range(MAX_RULES)))
+    assert [r.name for r in load_rules(path, cache=False).rules] == [f"r{i}" for i in range(MAX_RULES)]
 
 
 def test_shared_anchors_within_the_bound_load(tmp_path):

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from bt2 import _native_bt as N
 from bt2 import native_bt as nbt
 
-from ..render.escape import undecoded
+from ..text import undecoded
 
 Converter = Callable[[object], object]
 

@@ -9,7 +9,7 @@ import collections.abc
 
 import bt2
 
-from ..render.escape import undecoded
+from ..text import undecoded
 
 
 def to_python(field):

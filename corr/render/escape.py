@@ -21,8 +21,9 @@ through the one function here for its kind of output:
   break (``\\x3b``, ``\\n``).
 
 Bytes that are not UTF-8 become ``\\xNN`` text where a trace is decoded
-(``corr.reading``); :func:`undecoded` does the same for a string that still
-holds them as surrogate escapes (Python's ``surrogateescape``), so that every
+(``corr.reading``); :func:`undecoded` (from :mod:`corr.text`, which the
+readers share) does the same for a string that still holds them as
+surrogate escapes (Python's ``surrogateescape``), so that every
 output shows them alike: ``\\xff``, never raw bytes, never an encoding error.
 A backslash of the trace's own is left as it is.
 """
@@ -31,8 +32,9 @@ from __future__ import annotations
 
 import re
 
-# Python's surrogateescape keeps a byte 0x80-0xff that is not UTF-8 as U+DC80-U+DCFF.
-_SURROGATES = re.compile("[\ud800-\udfff]")
+from ..text import escaped as _escaped
+from ..text import undecoded
+
 _TERMINAL = re.compile(
     "[\x00-\x1f\x7f-\x9f"                     # C0, DEL, C1 (ESC, CSI, OSC, NUL, newline...)
     "\u061c\u200b-\u200f\u2028-\u202e"        # bidi marks, zero widths, separators, overrides
@@ -41,26 +43,7 @@ _TERMINAL = re.compile(
 # XML 1.0's Char: #x9 | #xA | #xD | [#x20-#xD7FF] | [#xE000-#xFFFD] | [#x10000-#x10FFFF]
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 _FOLDED = re.compile(";")
-_SHORT = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-
-
-def _escaped(match: re.Match) -> str:
-    c = match.group()
-    short = _SHORT.get(c)
-    if short is not None:
-        return short
-    n = ord(c)
-    if 0xdc80 <= n <= 0xdcff:                 # a byte that was not UTF-8
-        return f"\\x{n - 0xdc00:02x}"
-    return f"\\x{n:02x}" if n < 0x100 else f"\\u{n:04x}"
-
-
-def undecoded(text: str) -> str:
-    """``text`` with bytes that were not UTF-8 (surrogate escapes) as ``\\xNN``."""
-    if text.isascii():
-        return text
-    return _SURROGATES.sub(_escaped, text)
 
 
 def terminal(value) -> str:

@@ -13,7 +13,6 @@ without a dict per interval.
 
 from __future__ import annotations
 
-from .output import atomic_write  # noqa: F401  (rules/writer.py writes tuned rule files with it)
 
 COLUMNS = ["rule", "start_ns", "end_ns", "duration_ns", "status", "tid", "cpu", "comm",
            "exit_tid", "exit_cpu", "exit_comm", "group", "lossy"]

@@ -18,13 +18,11 @@ from __future__ import annotations
 import errno
 import io
 import os
-import stat
-import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
 
 from ..errors import UsageError
-from ..paths import open_for_writing
+from ..paths import atomic_write, open_for_writing
 from . import formats
 
 
@@ -195,41 +193,3 @@ def atomic_stream(path: str, write) -> None:
             write(binary)
     atomic_write(path, into)
 
-
-def atomic_write(path: str, write) -> None:
-    """``write(tmp)`` a file beside ``path``, then rename it into place; on any failure
-    the temporary file goes and ``path`` is left as it was.
-
-    A symbolic link is followed (the file it names is replaced, the link kept); a
-    path that is not a regular file (``/dev/null``, a FIFO, a terminal) is written
-    directly, as there is no file to keep there (and a device must not be replaced
-    by one)."""
-    if os.path.islink(path) and os.path.isfile(os.path.realpath(path)):
-        path = os.path.realpath(path)
-    try:
-        mode = os.stat(path).st_mode
-    except FileNotFoundError:
-        mode = None
-    if mode is not None and stat.S_ISDIR(mode):
-        raise IsADirectoryError(errno.EISDIR, "Is a directory", path)
-    if mode is not None and not stat.S_ISREG(mode):
-        held = open_for_writing(path)    # a FIFO with no reader: refused, not waited on
-        try:
-            write(path)
-        finally:
-            os.close(held)
-        return
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".corr-", dir=directory)
-    os.close(fd)
-    try:
-        write(tmp)
-        # mkstemp makes the file private; the output gets the usual mode.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise

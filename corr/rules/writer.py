@@ -55,7 +55,7 @@ def updated_text(text: str, path: str, changes: dict[str, dict[str, int]]) -> st
 
 def write_rule_file(ruleset, path: str | os.PathLike, changes: dict[str, dict[str, int]]) -> None:
     """Write ``ruleset``'s file text with ``changes`` applied to ``path``."""
-    from ..render.intervals_table import atomic_write
+    from ..paths import atomic_write
 
     path = os.fspath(path)
     if ruleset.text is None:
