@@ -29,53 +29,83 @@ from .batch import ClassColumns, EventBatch, IntColumn
 
 
 class _Pending:
-    """The not-yet-emitted rest of one trace's current batch."""
+    """The not-yet-emitted rest of one trace's stream: the batches read and not all taken."""
 
     def __init__(self, batches: Iterator[EventBatch]):
         self.batches = batches
-        self.batch: EventBatch | None = None
-        self.done = False
+        self.held: list[EventBatch] = []
+        self.done = False               # the trace sent its last batch (or stopped)
         self.error: TraceDecodeError | None = None
 
-    def fill(self, discards: list) -> None:
-        while not self.done and (self.batch is None or not self.batch.ts):
+    @property
+    def live(self) -> bool:
+        return bool(self.held)
+
+    def _read(self, discards: list) -> None:
+        """Hold the trace's next batch with events, its discards queued on the way."""
+        while not self.done:
             try:
                 nxt = next(self.batches)
             except StopIteration:
                 self.done = True
-                self.batch = None
                 return
             except TraceDecodeError as exc:
                 # Keep merging the other traces; report this one at the end.
-                self.done, self.batch, self.error = True, None, exc
+                self.done, self.error = True, exc
                 return
             discards.extend(nxt.discards)
             nxt.discards = []
-            self.batch = nxt if nxt.ts else None
+            if nxt.ts:
+                self.held.append(nxt)
+                return
 
-    def take_until(self, watermark: int | None) -> EventBatch | None:
-        """Split off the events at or before ``watermark`` (all if None)."""
-        batch = self.batch
-        if batch is None:
-            return None
-        cut = len(batch.ts) if watermark is None else bisect_right(batch.ts, watermark)
-        if cut == 0:
-            return None
-        if cut == len(batch.ts):
-            self.batch = None
-            return batch
-        counts = Counter(batch.class_ids[:cut])
-        head = EventBatch(ts=batch.ts[:cut], class_ids=batch.class_ids[:cut])
-        rest_classes: dict[int, ClassColumns] = {}
-        for cid, cols in batch.classes.items():
-            n = counts.get(cid, 0)
-            if n:
-                head.classes[cid] = cols.slice(0, n)
-            if n < len(cols):
-                rest_classes[cid] = cols.slice(n, len(cols))
-        self.batch = EventBatch(ts=batch.ts[cut:], class_ids=batch.class_ids[cut:],
-                                classes=rest_classes)
-        return head
+    def fill(self, discards: list) -> None:
+        if not self.held:
+            self._read(discards)
+
+    def extend(self, discards: list) -> None:
+        """Read one more batch (events at the watermark may go on in it)."""
+        self._read(discards)
+
+    def last_ts(self) -> int:
+        return self.held[-1].ts[-1]
+
+    def take_until(self, bound: int | None) -> EventBatch | None:
+        """Split off the held events at or before ``bound`` (all if None), as one batch."""
+        pieces = []
+        while self.held:
+            batch = self.held[0]
+            cut = len(batch.ts) if bound is None else bisect_right(batch.ts, bound)
+            if cut < len(batch.ts):
+                if cut:
+                    pieces.append(_head(batch, cut))
+                    self.held[0] = drop_events(batch, cut)
+                break
+            pieces.append(self.held.pop(0))
+        return _end_to_end(pieces)
+
+
+def _head(batch: EventBatch, n: int) -> EventBatch:
+    """``batch``'s first ``n`` events."""
+    counts = Counter(batch.class_ids[:n])
+    return EventBatch(ts=batch.ts[:n], class_ids=batch.class_ids[:n],
+                      classes={cid: cols.slice(0, counts[cid]) for cid, cols in batch.classes.items()
+                               if counts.get(cid, 0)})
+
+
+def _end_to_end(pieces: list[EventBatch]) -> EventBatch | None:
+    """One trace's consecutive batches as one (its classes' columns joined)."""
+    if len(pieces) <= 1:
+        return pieces[0] if pieces else None
+    out = EventBatch(ts=[t for p in pieces for t in p.ts],
+                     class_ids=[c for p in pieces for c in p.class_ids])
+    for piece in pieces:
+        for cid, cols in piece.classes.items():
+            into = out.classes.get(cid)
+            if into is None:
+                into = out.classes[cid] = cols.fresh()
+            into.extend(cols)
+    return out
 
 
 def drop_events(batch: EventBatch, n: int) -> EventBatch:
@@ -108,11 +138,11 @@ def merge(streams: list[Iterator[EventBatch]]) -> Iterator[EventBatch]:
         yield from streams[0]
         return
     pending = [_Pending(s) for s in streams]
+    discards: list = []
     while True:
-        discards: list = []
         for p in pending:
             p.fill(discards)
-        live = [p for p in pending if p.batch is not None]
+        live = [p for p in pending if p.live]
         if not live:
             if discards:
                 yield EventBatch(discards=discards)
@@ -121,15 +151,25 @@ def merge(streams: list[Iterator[EventBatch]]) -> Iterator[EventBatch]:
                 raise errors[0]
             return
         # Every live trace has buffered events; a later event of any of them
-        # comes after its buffer's last one, so nothing can precede this.
-        watermark = min(p.batch.ts[-1] for p in live)
-        parts = [x for x in (p.take_until(watermark) for p in live) if x is not None]
+        # comes at or after its buffer's last one, so nothing can precede the
+        # smallest of those.  A trace whose buffer ends there may go on at that
+        # very timestamp in its next batch: those events wait, so that at equal
+        # timestamps the earlier trace comes first however batches are cut.
+        watermark = min(p.last_ts() for p in live)
+        at_mark = [p for p in live if p.last_ts() == watermark]
+        bound = watermark if all(p.done for p in at_mark) else watermark - 1
+        parts = [x for x in (p.take_until(bound) for p in live) if x is not None]
         if not parts:
-            # No batch has an event at or before the smallest last timestamp: one's
-            # timestamps are out of order.  Its whole buffer goes (combine sorts).
-            parts = [p.take_until(None) for p in live if p.batch.ts[-1] == watermark]
+            waiting = [p for p in at_mark if not p.done]
+            if waiting:
+                for p in waiting:
+                    p.extend(discards)
+                continue
+            # No event at or before the watermark by bisection: a batch's timestamps
+            # are out of order (a damaged trace).  Its whole buffer goes (combine sorts).
+            parts = [p.take_until(None) for p in at_mark]
         out = combine(parts)
-        out.discards = discards
+        out.discards, discards = discards, []
         yield out
 
 
