@@ -33,3 +33,9 @@ def undecoded(text: str) -> str:
     if text.isascii():
         return text
     return SURROGATES.sub(escaped, text)
+
+
+def shown(value, limit: int = 60) -> str:
+    """``repr(value)`` for a message, cut short when long (a rule's value, an option's)."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit - 3] + "..."

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import os
 
+from ..text import shown
+
 ENV_DIR = "CORR_CACHE_DIR"
 ENV_OFF = "CORR_NO_CACHE"
 ENV_SIZE = "CORR_CACHE_SIZE"
@@ -27,7 +29,9 @@ ENTRIES = "traces"
 DEFAULT_SIZE = 4 << 30
 
 _UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
-_SIZE = r"\s*(\d+)(?:\.(\d+))?\s*(?:([kmgt])(?:i?b)?|b)?\s*"
+# The largest size: what a signed 64-bit byte count holds (8 EiB); beyond any disk.
+MAX_SIZE = (1 << 63) - 1
+_SIZE = r"\s*(\d{1,30})(?:\.(\d{1,30}))?\s*(?:([kmgt])(?:i?b)?|b)?\s*"
 
 
 class CacheWarning(UserWarning):
@@ -44,15 +48,17 @@ def parse_size(text) -> int:
         import re
         match = re.fullmatch(_SIZE, str(text), re.IGNORECASE)
         if match is None:
-            raise ValueError(f"{text!r} is not a size (expected bytes, or a number with "
+            raise ValueError(f"{shown(text)} is not a size (expected bytes, or a number with "
                              "K, M, G or T: 500M, 4G, 4GiB)")
         whole, fraction, unit = match.groups()
         scale = _UNITS[(unit or "").lower()]
         fraction = fraction or ""           # exact: "1.5K" is 1536, whatever floats say
         value = int(whole) * scale + int(fraction or 0) * scale // 10 ** len(fraction)
     if value < 1:
-        raise ValueError(f"{text!r}: the cache size must be at least one byte "
+        raise ValueError(f"{shown(text)}: the cache size must be at least one byte "
                          "(--no-cache or CORR_NO_CACHE=1 turn the cache off)")
+    if value > MAX_SIZE:
+        raise ValueError(f"{shown(text)}: the cache size must be at most 8 EiB ({MAX_SIZE:,} bytes)")
     return value
 
 

@@ -20,6 +20,7 @@ import gc
 import os
 
 from ..errors import RuleError, UsageError
+from ..text import shown as _shown
 from .document import load_yaml, read_text
 from .expr import MAX_GLOB, parse_expression
 from .model import Env, EventSpec, KeyPart, Location, Rule, RuleSet
@@ -511,12 +512,6 @@ class _Builder:
 
 def _is_number(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def _shown(value) -> str:
-    """``repr(value)`` for a message, cut short when long."""
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _lower(text: str) -> str:
