@@ -139,3 +139,13 @@ def test_a_kernel_alternative_records_the_first_perf_can(tmp_path):
 """)
     assert plan.kernel_events == tuple(SCHED) + ("block_rq_issue", "block_rq_complete")
     assert plan.unrecordable == ()
+
+
+def test_kernel_rules_perf_cannot_record_still_get_thread_names(tmp_path):
+    plan = _rules(tmp_path, """\
+  - name: alloc
+    entry: {event: kmem_kmalloc, key: {p: ptr}}
+    exit: {event: kmem_kfree, key: {p: ptr}}
+""")
+    assert plan.kernel_events == tuple(SCHED)
+    assert plan.unrecordable == ("kmem_kmalloc", "kmem_kfree")

@@ -135,7 +135,7 @@ def plan_for(ruleset: RuleSet) -> RecordPlan:
                         break
                 else:
                     unrecordable.update(dict.fromkeys(kernel_alts))
-    if kernel:
+    if kernel or unrecordable:
         for name in SCHEDULING:
             kernel.setdefault(name, WHY_NAMES)
     if any(rule.blame for rule in ruleset.rules):

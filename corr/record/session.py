@@ -349,6 +349,9 @@ def record(plan: RecordPlan, outdir: str, command: list[str] | None = None,
                                 "with the session (is the program built with lttng-ust "
                                 "tracepoints?)")
         result.notes += tracers.losses()
+        if plan.unrecordable:
+            result.notes.append(f"not recorded: {', '.join(plan.unrecordable)} (perf has no "
+                                "tracepoint corr knows for them: lttng-modules records them)")
         ok = True
         return result
     finally:
