@@ -299,3 +299,43 @@ def test_record_mounts_tracefs_on_a_fresh_machine(tmp_path):
     names, _ = _metadata(out / "kernel")
     assert "sched:sched_switch" in names
     assert list((tmp_path / "scratch").iterdir()) == []
+
+
+# -- without a command ---------------------------------------------------------------------
+
+def test_system_wide_until_sigint_keeps_the_recording(tmp_path):
+    out = tmp_path / "rec"
+    before = lttng_daemons()
+    proc = subprocess.Popen([str(CORR), "record", str(OFFCPU), "-o", str(out), "--system-wide",
+                             "--no-run"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=_env(tmp_path))
+    try:
+        deadline = time.monotonic() + 60
+        while not any("perf record" in p for p in _ours(tmp_path / "scratch")):
+            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+            time.sleep(0.1)
+        time.sleep(1)
+        proc.send_signal(signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, stderr
+    assert stdout == f"corr run {OFFCPU} {out}\n"
+    assert "sched:sched_switch" in _metadata(out / "kernel")[0]
+    _left_behind(tmp_path, before)
+
+
+def test_pid_records_until_the_process_exits(tmp_path):
+    sleeper = subprocess.Popen(["sleep", "2"])
+    try:
+        proc, out = record(tmp_path, OFFCPU, "--no-run", "-p", sleeper.pid)
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    assert proc.returncode == 0, proc.stderr
+    # The recording saw the process exit (it ended because it did).
+    text = subprocess.run(["babeltrace2", str(out / "kernel")], capture_output=True, text=True,
+                          errors="replace", timeout=300).stdout
+    assert re.search(rf"sched:sched_process_exit: .*\bpid = {sleeper.pid},", text), \
+        "no exit of the process in the recording"
