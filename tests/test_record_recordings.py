@@ -341,3 +341,24 @@ def test_pid_records_until_the_process_exits(tmp_path):
                           errors="replace", timeout=300).stdout
     assert re.search(rf"sched:sched_process_exit: .*\bpid = {sleeper.pid},", text), \
         "no exit of the process in the recording"
+
+
+def test_the_library_records_from_another_thread(tmp_path, monkeypatch):
+    """corr.api.record in a thread (no signal handler can be set there): the
+    session daemon's readiness is asked with lttng instead of its SIGUSR1."""
+    import tempfile
+    import threading
+
+    from corr import api
+    before = lttng_daemons()
+    monkeypatch.setenv("TMPDIR", _env(tmp_path)["TMPDIR"])
+    monkeypatch.setattr(tempfile, "tempdir", None)            # TMPDIR read again
+    made, out = {}, tmp_path / "rec"
+    thread = threading.Thread(target=lambda: made.setdefault("rec", api.record(
+        LLSERVER_RULES, out, [str(LLSERVER), "--duration-ms", "300", "--quiet"])))
+    thread.start()
+    thread.join(300)
+    assert made["rec"].status == 0 and made["rec"].notes == []
+    names, contexts = _metadata(out / UST_SUBDIR)
+    assert names == set(CORE_EVENTS) and contexts == {"vtid", "vpid", "procname"}
+    _left_behind(tmp_path, before)

@@ -176,27 +176,35 @@ class _Tracers:
             raise RecordError("record: an lttng-sessiond is already running; as root it owns "
                               "/var/run/lttng, so corr cannot start its own: stop it, or "
                               "record with the commands of corr record --print")
+        # Ready once it sends SIGUSR1 (--sig-parent), which only the main thread can
+        # catch; elsewhere, once an lttng command reaches it.
         ready = threading.Event()
-        previous = signal.signal(signal.SIGUSR1, lambda *_: ready.set())
+        main = threading.current_thread() is threading.main_thread()
+        previous = signal.signal(signal.SIGUSR1, lambda *_: ready.set()) if main else None
         log = open(os.path.join(self.work, "sessiond.log"), "wb")
         try:
             self.sessiond = subprocess.Popen(
-                ["lttng-sessiond", "--no-kernel", "--sig-parent"], env=self.env,
-                stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
-                preexec_fn=_die_with_parent)
+                ["lttng-sessiond", "--no-kernel"] + (["--sig-parent"] if main else []),
+                env=self.env, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                start_new_session=True, preexec_fn=_die_with_parent)
             deadline = time.monotonic() + SESSIOND_READY_S
-            while not ready.wait(0.1):
+            while not (ready.wait(0.1) if main else self._answers()):
                 if self.sessiond.poll() is not None or time.monotonic() > deadline:
                     raise RecordError("record: lttng-sessiond did not start: "
                                       + _tail(log.name))
         finally:
-            signal.signal(signal.SIGUSR1, previous)
+            if main:
+                signal.signal(signal.SIGUSR1, previous)
             log.close()
         self.sessiond_family = set(descendants(self.sessiond.pid))
         for cmd in commands.lttng_setup(self.plan, self.session, self.outdir):
             self._lttng(cmd)
             self.session_made = True
         self.sessiond_family |= set(descendants(self.sessiond.pid))
+
+    def _answers(self) -> bool:
+        return subprocess.run(["lttng", "list"], env=self.env, capture_output=True,
+                              stdin=subprocess.DEVNULL, timeout=60).returncode == 0
 
     def _lttng(self, cmd: list[str]) -> None:
         proc = subprocess.run(cmd, env=self.env, capture_output=True, text=True,
@@ -322,8 +330,9 @@ def record(plan: RecordPlan, outdir: str, command: list[str] | None = None,
     def on_signal(signum, _frame):
         raise Interrupted(signum)
 
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        previous[sig] = signal.signal(sig, on_signal)
+    if threading.current_thread() is threading.main_thread():   # else: the caller's to stop
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous[sig] = signal.signal(sig, on_signal)
     try:
         if plan.ust:
             tracers.start_lttng()
