@@ -145,24 +145,24 @@ def plan_for(ruleset: RuleSet) -> RecordPlan:
             kernel.setdefault(name, WHY_INTERRUPTS)
     order = list(PERF_TRACEPOINTS)
     kernel_events = tuple(sorted(kernel, key=order.index))
+    wanted = dict(projection_for(ruleset).wanted) if ust else {}
     return RecordPlan(ust_events=tuple(sorted(ust)),
-                      ust_contexts=_ust_contexts(ruleset, ust) if ust else (),
-                      ust_fields=_ust_fields(ruleset, ust),
+                      ust_contexts=_ust_contexts(wanted, ust) if ust else (),
+                      ust_fields=_ust_fields(wanted, ust),
                       kernel_events=kernel_events,
                       why={name: kernel[name] for name in kernel_events},
                       unrecordable=tuple(unrecordable))
 
 
-def _ust_fields(ruleset: RuleSet, ust) -> dict[str, tuple[str, ...]]:
-    """The payload fields the rules read from each UST pattern."""
-    wanted = dict(projection_for(ruleset).wanted)
+def _ust_fields(wanted: dict, ust) -> dict[str, tuple[str, ...]]:
+    """The payload fields the rules read from each UST pattern (``wanted``: the
+    rules' projection)."""
     return {p: tuple(sorted(f for f in wanted.get(p, ()) if not f.startswith("ctx.")))
             for p in sorted(ust)}
 
 
-def _ust_contexts(ruleset: RuleSet, ust) -> tuple[str, ...]:
+def _ust_contexts(wanted: dict, ust) -> tuple[str, ...]:
     """UST_CONTEXTS, then any other context the rules read from UST events."""
-    wanted = dict(projection_for(ruleset).wanted)
     extra = {f[4:] for p in ust for f in wanted.get(p, ()) if f.startswith("ctx.")}
     # ctx.tid / ctx.pid name the kernel's view: a UST trace gives them as vtid / vpid.
     extra -= {"tid", "pid", *UST_CONTEXTS}
