@@ -202,7 +202,8 @@ def record(rules, outdir: PathLike | None = None, command: Iterable[str] = (), *
     plan = plan_for(ruleset)
     command = list(command)
     if outdir is None:
-        outdir = "corr-record-" + __import__("time").strftime("%Y%m%d-%H%M%S")
+        import time
+        outdir = "corr-record-" + time.strftime("%Y%m%d-%H%M%S")
     outdir = os.fspath(outdir)
     if dry_run:
         result = Recording(outdir, plan)

@@ -11,7 +11,8 @@ them, and what is left behind (nothing but the trace).
   names (tests/test_recording.py's checks), every packet is one queue_delay
   and one processing interval, every backlog_trigger a backlog episode,
   and each lock spike one slow lock_wait of the consumer blocked by the logger.
-- A failing command, SIGINT and SIGTERM: no perf, lttng-sessiond or
+- A failing command, Ctrl-C (the recording kept) and SIGTERM (removed):
+  no perf, lttng-sessiond or
   lttng-consumerd of the recording survives it, nor its scratch folder.
 - ``--print``'s commands, run by bash, give a trace with the same event
   classes and contexts as ``corr record``'s.
@@ -223,13 +224,11 @@ def _children(pid: int) -> list[str]:
     return out.splitlines()
 
 
-@pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
-def test_a_signal_stops_the_recording_and_leaves_nothing(tmp_path, sig, code):
-    out = tmp_path / "rec"
-    before = lttng_daemons()
-    proc = subprocess.Popen([str(CORR), "record", str(LLSERVER_RULES), "-o", str(out), "--",
-                             "sleep", "600"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env=_env(tmp_path))
+def _record_sleep(tmp_path: Path, out: Path, sig: int) -> tuple[subprocess.Popen, str, str]:
+    """``corr record -- sleep 600`` sent ``sig`` once it records."""
+    proc = subprocess.Popen([str(CORR), "record", str(LLSERVER_RULES), "-o", str(out),
+                             "--no-run", "--", "sleep", "600"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=_env(tmp_path))
     try:
         assert _started(tmp_path, proc), proc.communicate(timeout=60)
         proc.send_signal(sig)
@@ -237,10 +236,29 @@ def test_a_signal_stops_the_recording_and_leaves_nothing(tmp_path, sig, code):
     finally:
         if proc.poll() is None:
             proc.kill()
-    assert proc.returncode == code, stderr
-    assert stderr.splitlines()[-1] == (f"corr: record: interrupted ({signal.Signals(sig).name}): "
+    return proc, stdout, stderr
+
+
+def test_sigterm_stops_the_recording_and_leaves_nothing(tmp_path):
+    out = tmp_path / "rec"
+    before = lttng_daemons()
+    proc, _, stderr = _record_sleep(tmp_path, out, signal.SIGTERM)
+    assert proc.returncode == 143, stderr
+    assert stderr.splitlines()[-1] == ("corr: record: interrupted (SIGTERM): "
                                        "the recording was stopped and removed")
     assert not out.exists()
+    assert not any("sleep 600" in p for p in _children(proc.pid))
+    _left_behind(tmp_path, before)
+
+
+def test_ctrl_c_stops_the_command_and_keeps_its_recording(tmp_path):
+    out = tmp_path / "rec"
+    before = lttng_daemons()
+    proc, stdout, stderr = _record_sleep(tmp_path, out, signal.SIGINT)
+    assert proc.returncode == 0, stderr
+    assert "warning: interrupted (SIGINT): sleep 600 was stopped; its recording is kept" in stderr
+    assert stdout == f"corr run {LLSERVER_RULES} {out}\n"
+    assert "sched:sched_switch" in _metadata(out / "kernel")[0]
     assert not any("sleep 600" in p for p in _children(proc.pid))
     _left_behind(tmp_path, before)
 

@@ -76,6 +76,9 @@ def run(args, ui) -> int:
         return EXIT_SIGNAL + exc.signum
     for note in made.notes:
         ui.error(f"warning: {note}")
+    if made.interrupted and command:
+        ui.error(f"warning: interrupted (SIGINT): {shlex.join(command)} was stopped; its "
+                 "recording is kept")
     if made.status:
         ui.error(f"warning: {shlex.join(command)} exited with status {made.status}; its "
                  f"recording is kept")

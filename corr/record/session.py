@@ -8,8 +8,8 @@ tracers, converts perf's data to CTF, and leaves ``DIR/ust`` and
 ``DIR/kernel``.  Whatever happens (a failing command, SIGINT, SIGTERM, a
 tracer that refuses to start), the ``finally`` stops every process it
 started, by pid (the session daemon's consumer daemons too), and removes the
-scratch folder; an interrupted or failed recording removes its partial
-output.  Started daemons also get SIGKILL if corr itself dies
+scratch folder; a recording stopped by SIGTERM or a failure of its own
+removes its partial output (Ctrl-C keeps it, as perf record does).  Started daemons also get SIGKILL if corr itself dies
 (``PR_SET_PDEATHSIG``).
 """
 
@@ -305,9 +305,10 @@ def record(plan: RecordPlan, outdir: str, command: list[str] | None = None,
     """Record ``plan`` into ``outdir`` while ``command`` runs (or until ``pid``
     exits, or ``duration`` seconds pass; system-wide, until SIGINT).
 
-    SIGINT stops a system-wide or ``pid`` recording and keeps it; during a
-    command it stops the command and discards the recording, as SIGTERM
-    always does (:class:`Interrupted`).  A command that fails keeps its
+    SIGINT (Ctrl-C) ends the recording and keeps it: a system-wide or ``pid``
+    one, or one of a command, which gets SIGINT too (``interrupted`` says so;
+    ``status`` is then None).  SIGTERM stops everything and discards the
+    recording (:class:`Interrupted`).  A command that fails keeps its
     recording: ``status`` says how it ended.
     """
     check_tools(plan)
@@ -343,9 +344,14 @@ def record(plan: RecordPlan, outdir: str, command: list[str] | None = None,
         try:
             result.status = _wait_for(app, pid, duration)
         except Interrupted as exc:
-            if exc.signum == signal.SIGTERM or command:
+            if exc.signum == signal.SIGTERM:
                 raise
+            # Ctrl-C is how a server under test is stopped: the command gets it too
+            # (from the terminal, or from here), and the recording is kept, as
+            # perf record keeps its data.
             result.interrupted = True
+            if app is not None and app.poll() is None:
+                _stop(app, signal.SIGINT)
         if app is not None and app.poll() is None:       # the duration passed
             _stop(app, signal.SIGTERM)
         tracers.stop_perf()
