@@ -175,3 +175,38 @@ def check(rules, traces: Iterable[PathLike] = (), clock_offsets: dict[str, int] 
     if not traces:
         return ruleset, []
     return ruleset, check_against_traces(ruleset, open_traces(traces, clock_offsets))
+
+
+def record(rules, outdir: PathLike | None = None, command: Iterable[str] = (), *,
+           pid: int | None = None, duration: float | None = None, dry_run: bool = False):
+    """Record what ``rules`` need while ``command`` runs: a :class:`Recording`.
+
+    User-space events the rules name go through a private ``lttng-sessiond``
+    (with the ``vtid``, ``vpid`` and ``procname`` contexts), kernel events
+    through ``perf record -k CLOCK_MONOTONIC`` converted to CTF, into
+    ``outdir/ust`` and ``outdir/kernel``: ``run(rules, [outdir])`` reads them.
+    Without ``command``: until process ``pid`` exits, or ``duration`` seconds
+    pass, or SIGINT (system-wide).  Nothing is left running or in temporary
+    files, whatever happens; an interrupted command's recording is removed.
+    ``dry_run``: nothing is recorded; the result's ``plan`` says what would
+    be, its ``script`` the equivalent ``lttng``/``perf`` commands.
+    """
+    from .record.commands import script
+    from .record.plan import plan_for
+    from .record.session import Recording
+    from .record.session import record as record_plan
+    from .rules import load_rules
+    from .rules.model import RuleSet
+
+    ruleset = rules if isinstance(rules, RuleSet) else load_rules(rules)
+    plan = plan_for(ruleset)
+    command = list(command)
+    if outdir is None:
+        import time
+        outdir = "corr-record-" + time.strftime("%Y%m%d-%H%M%S")
+    outdir = os.fspath(outdir)
+    if dry_run:
+        result = Recording(outdir, plan)
+        result.script = script(plan, ruleset.path, outdir, command or None, pid)
+        return result
+    return record_plan(plan, outdir, command or None, pid, duration)

@@ -13,9 +13,11 @@ import sys
 
 
 def served(argv: list[str]) -> bool:
-    """Whether a command may go to the server: not ``corr server`` itself, not a
-    terminal session (``tune --interactive`` owns the terminal, its resizes and keys)."""
-    if not argv or argv[0] == "server":
+    """Whether a command may go to the server: not ``corr server`` itself, not
+    ``corr record`` (its daemons and the command it runs are this process's
+    children, its signals stop them), not a terminal session (``tune
+    --interactive`` owns the terminal, its resizes and keys)."""
+    if not argv or argv[0] in ("server", "record"):
         return False
     return not (argv[0] == "tune" and any(a in ("-i", "--interactive") for a in argv))
 

@@ -75,10 +75,10 @@ static void run_in_python(int argc, char **argv, const char *link)
     _exit(UNSERVED);
 }
 
-/* corr.launcher.served: not ``corr server``, not a terminal session. */
+/* corr.launcher.served: not ``corr server``, not ``corr record``, not a terminal session. */
 static int served(int argc, char **argv)
 {
-    if (argc < 2 || strcmp(argv[1], "server") == 0)
+    if (argc < 2 || strcmp(argv[1], "server") == 0 || strcmp(argv[1], "record") == 0)
         return 0;
     if (strcmp(argv[1], "tune") == 0)
         for (int i = 2; i < argc; i++)

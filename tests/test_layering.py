@@ -27,6 +27,7 @@ FORBIDDEN = {
     "analyses": {"render", "api", "cli", "server"},
     "engine": {"render", "api", "cli", "server"},
     "sched": {"render", "api", "cli", "server", "analyses"},
+    "record": {"render", "analyses", "api", "cli", "server"},
     "api": {"cli", "server"},
 }
 MAY_IMPORT_CLI = {"cli", "launcher", "server", "__main__"}

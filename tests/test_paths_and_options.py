@@ -122,7 +122,7 @@ def test_a_rule_file_from_a_pipe_with_a_writer_is_read(env, tmp_path):
     proc = corr("check", fifo, env=env)
     writer.join(timeout=60)
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout == f"{fifo}: 1 rule(s) ok\n"
+    assert proc.stdout.splitlines()[0] == f"{fifo}: 1 rule(s) ok"
 
 
 @pytest.mark.parametrize("path, cause", [
@@ -152,7 +152,9 @@ def test_a_rule_file_path_that_is_not_utf8_works(env, tmp_path):
         f.write(OFFCPU.read_bytes())
     proc = corr("check", odd, env=env)
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout == f"{tmp_path}/rules\\xff.yaml: 1 rule(s) ok\n"
+    lines = proc.stdout.splitlines()
+    assert lines[0] == f"{tmp_path}/rules\\xff.yaml: 1 rule(s) ok"
+    assert lines[-1].startswith(f"record it with: corr record '{tmp_path}/rules\\xff.yaml' --")
 
 
 def test_an_o_path_that_is_not_utf8_works(env, tmp_path):

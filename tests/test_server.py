@@ -235,7 +235,8 @@ def test_the_code_key_changes_with_the_code(tmp_path):
 @pytest.mark.parametrize("argv, expected", [
     (["run", "r.yaml", "t"], True), (["tune", "r.yaml", "t"], True),
     (["tune", "r.yaml", "t", "--interactive"], False), (["tune", "-i", "r.yaml", "t"], False),
-    (["server", "status"], False), ([], False)])
+    (["server", "status"], False), ([], False),
+    (["record", "r.yaml", "--", "true"], False), (["record", "r.yaml", "--print"], False)])
 def test_what_goes_to_the_server(argv, expected):
     assert served(argv) is expected
 

@@ -17,11 +17,11 @@ import os
 
 from .. import __version__
 from ..errors import CorrError, OutputError
-from . import cache_cmd, check_cmd, inspect_cmd, run_cmd, server_cmd, tune_cmd
+from . import cache_cmd, check_cmd, inspect_cmd, record_cmd, run_cmd, server_cmd, tune_cmd
 from .ui import UI, ReaderLeft
 
 COMMANDS = {"run": run_cmd, "check": check_cmd, "inspect": inspect_cmd, "tune": tune_cmd,
-            "cache": cache_cmd, "server": server_cmd}
+            "cache": cache_cmd, "server": server_cmd, "record": record_cmd}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -77,13 +77,26 @@ def _stdout_to_devnull() -> None:
     os.close(null)
 
 
+def _parse(argv: list[str] | None) -> argparse.Namespace:
+    """The command line, ``corr record``'s command after ``--`` set apart."""
+    import sys
+    argv = list(sys.argv[1:] if argv is None else argv)
+    command = None
+    if argv[:1] == ["record"]:
+        argv, command = record_cmd.split_command(argv)
+    args = build_parser().parse_args(argv)
+    if command is not None:
+        args.workload = command
+    return args
+
+
 def main(argv: list[str] | None = None, ui: UI | None = None) -> int:
     """Run corr with ``argv``; return the exit code."""
     from ..engine.memory import own_the_heap
     own_the_heap()
     ui = ui or UI()
     try:
-        args = build_parser().parse_args(argv)
+        args = _parse(argv)
         code = COMMANDS[args.command].run(args, ui)
         ui.stdout.flush()            # a write that fails fails here, not at exit
         return code
