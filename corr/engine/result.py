@@ -7,8 +7,10 @@ statistics; renderers format it and never read a trace again.
 from __future__ import annotations
 
 from array import array
+from collections.abc import Iterator
 
 from ..rules.model import Rule
+from .interval import Interval
 from .intervals import COMPLETE, LATE, STATUS_NAMES, IntervalTable, measured, spill_rows
 from .stats import summarize, summarize_pieces
 
@@ -302,6 +304,18 @@ class RuleResult:
                     rows = self.analysis.explained_rows(chunk, rows, encoded)
                 yield from rows
 
+    def interval_objects(self, all_intervals: bool = False,
+                         top: int | None = None) -> Iterator[Interval]:
+        """:meth:`iter_intervals` as typed, immutable :class:`Interval` objects (each
+        explained, for a rule with ``blame:``): over the threshold (or all), slowest first."""
+        for row in self.iter_intervals(all_intervals, top):
+            yield Interval.of(self.name, row)
+
+    def table(self):
+        """Every interval of the rule as a pyarrow Table (see :meth:`RunResult.intervals`)."""
+        from .interval_arrow import arrow_table
+        return arrow_table([self]).flatten()
+
     def selected_intervals(self, all_intervals: bool = False, top: int | None = None) -> list[dict]:
         """Intervals over the threshold (or all), slowest first."""
         return list(self.iter_intervals(all_intervals, top))
@@ -360,6 +374,21 @@ class RunResult:
                 return r
         raise KeyError(name)
 
+    def intervals(self, rule: str):
+        """Every interval of rule ``rule`` (every status), as a ``pyarrow.Table``: a row an
+        interval in the order they were closed, typed columns as ``corr run -o x.parquet``
+        writes them (``start_ns``, ``end_ns``, ``duration_ns``, ``tid`` int64; ``status``,
+        ``comm`` strings; ``key.<part>`` and ``fields.<name>`` typed by their values),
+        the ``fields`` struct flattened into its columns.  ``.to_pandas()`` or
+        ``polars.from_arrow()`` make a DataFrame of it when those are installed."""
+        return self.rule(rule).table()
+
+    def interval_objects(self, rule: str, all_intervals: bool = False,
+                         top: int | None = None) -> Iterator[Interval]:
+        """Rule ``rule``'s intervals as :class:`Interval` objects, as the JSON output
+        lists them (see :meth:`RuleResult.interval_objects`)."""
+        return self.rule(rule).interval_objects(all_intervals, top)
+
     @property
     def trace_begin_ns(self):
         """Where relative times (``start``, timelines) count from: the traces' beginning,
@@ -407,7 +436,7 @@ def plain_value(value):
     return value
 
 
-__all__ = ["RuleResult", "RunResult", "STATUS_NAMES", "FORMAT_VERSION"]
+__all__ = ["RuleResult", "RunResult", "Interval", "STATUS_NAMES", "FORMAT_VERSION"]
 
 
 def _trim_after(rows: int) -> None:

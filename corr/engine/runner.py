@@ -28,7 +28,8 @@ class Engine:
     """Rule matchers fed by the canonical event stream of a trace set."""
 
     def __init__(self, traceset: TraceSet, ruleset: RuleSet, scheduling: bool = False,
-                 cache=None, started=None, reader: str = "auto", thread_filter=None):
+                 cache=None, started=None, reader: str = "auto", thread_filter=None,
+                 on_interval=None, on_timeout=None):
         self.traceset = traceset
         self.ruleset = ruleset
         self.names = EventNames(traceset)
@@ -62,6 +63,12 @@ class Engine:
         self.end_ns = None
         self.discards = []
         self.stopped: TraceDecodeError | None = None
+        # The library's callbacks (corr.engine.decisions), handed what each batch decided.
+        self.decisions = None
+        if on_interval is not None or on_timeout is not None:
+            from .decisions import Decisions
+            self.decisions = Decisions(ruleset.rules, self.matchers, on_interval, on_timeout,
+                                       self.thread_names.name)
 
     def _matcher(self, rule: Rule):
         key_names = [p.name for p in rule.entry.key]
@@ -162,25 +169,45 @@ class Engine:
                 gc.enable()
 
     def _run(self, span, progress):
+        decisions = self.decisions
+        batches = self.canonical.batches()
         try:
-            for batch in self.canonical.batches():
+            for batch in batches:
                 self.discards.extend(batch.discards)
                 if batch.ts:
                     self._process(batch)
                     for m in self.matchers:
                         m.drain()
+                    if decisions is not None:
+                        decisions.after_batch(batch.ts[-1])
                     if progress is not None:
                         progress(self.events, _fraction(self.end_ns, span))
         except TraceDecodeError as exc:
             self.stopped = exc
+        finally:
+            # A callback that raised leaves the readers' generators suspended:
+            # closed now, their decode workers stop with them.
+            close = getattr(batches, "close", None)
+            if close is not None:
+                close()
         end = self.end_ns if self.end_ns is not None else 0
+        if decisions is not None:
+            decisions.at_end(end)
         for m in self.matchers:
             m.finish(end)
+        if decisions is not None:
+            decisions.after_finish()
         ranges = [(d.begin_ns, d.end_ns) for d in self.discards
                   if d.begin_ns is not None and d.end_ns is not None]
         for m in self.matchers:
             m.intervals.mark_lossy(ranges)
         return self
+
+    def decided_so_far(self) -> None:
+        """After a callback raised: each matcher's table holds what was decided so far
+        (entries still open are left out), readable as after ``finish``."""
+        for m in self.matchers:
+            m.settle_decided()
 
     def _process(self, batch) -> None:
         if self.begin_ns is None:

@@ -27,7 +27,7 @@ def write(result, destination, options) -> str:
     import csv
 
     from .escape import csv_cell
-    from .intervals_table import COLUMNS, blocks, layout
+    from ..engine.interval_columns import COLUMNS, blocks, layout
     key_parts, field_names = layout(result)
     header = COLUMNS + [f"key.{p}" for p in key_parts] + [f"fields.{f}" for f in field_names]
     rows = 0

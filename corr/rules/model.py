@@ -176,6 +176,17 @@ class RuleSet:
         """Record a rule's new ``attribute`` value in the document, when it is read."""
         self._pending.append((name, attribute, text))
 
+    def copy(self) -> "RuleSet":
+        """A rule set whose thresholds, timeouts and document change apart from this
+        one's: what the library's overrides are applied to (its caller's stays as
+        given).  Expressions and event specs are shared: nothing changes them."""
+        import copy
+        twin = RuleSet(self.path, self.version, [copy.copy(r) for r in self.rules], self.text)
+        if self._document is not None:
+            twin._document = copy.deepcopy(self._document)
+        twin._pending = list(self._pending)
+        return twin
+
     def rule(self, name: str) -> Rule:
         for r in self.rules:
             if r.name == name:
