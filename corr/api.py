@@ -100,10 +100,9 @@ def events(paths: Iterable[PathLike] | PathLike | TraceSet,
     traceset = paths if isinstance(paths, TraceSet) else open_traces(paths, clock_offsets)
     if isinstance(projection, dict):
         projection = Projection.of(projection)
-    kwargs = {"reader": reader}
     if batch_size:
-        kwargs["batch_size"] = batch_size
-    return Canonical(traceset, projection, **kwargs).batches()
+        return Canonical(traceset, projection, batch_size, reader=reader).batches()
+    return Canonical(traceset, projection, reader=reader).batches()
 
 
 def run(rules: PathLike | RuleSet, traces: Iterable[PathLike] | PathLike | TraceSet,

@@ -63,6 +63,24 @@ def test_every_public_name_has_resolvable_type_hints(name):
         assert "return" in hints, f"{name} has no return annotation"
 
 
+def _public_methods(cls):
+    for name, member in vars(cls).items():
+        if name.startswith("_"):
+            continue
+        function = member.fget if isinstance(member, property) else member
+        function = getattr(function, "__func__", function)          # class and static methods
+        if callable(function) and hasattr(function, "__code__"):
+            yield name, function
+
+
+@pytest.mark.parametrize("name", [n for n in corr.__all__ if isinstance(getattr(corr, n), type)])
+def test_every_public_method_is_annotated(name):
+    cls = getattr(corr, name)
+    for method, function in _public_methods(cls):
+        hints = typing.get_type_hints(function)
+        assert "return" in hints, f"{name}.{method} has no return annotation"
+
+
 def test_the_api_functions_say_what_they_return():
     assert typing.get_type_hints(corr.run)["return"] is corr.RunResult
     assert typing.get_type_hints(corr.tune)["return"] is corr.TuningSession

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..engine.filters import ThreadFilter
 from ..engine.stats import nearest_rank
 
 PERCENTILES = (("p50", 50.0), ("p90", 90.0), ("p95", 95.0), ("p99", 99.0), ("p99.9", 99.9))
@@ -275,7 +276,7 @@ class TuningSession:
         self.rules = [RuleTuning(result, file_values[result.name]) for result in run_result.rules]
 
     @property
-    def thread_filter(self):
+    def thread_filter(self) -> ThreadFilter | None:
         """The run's :class:`~corr.engine.filters.ThreadFilter`: the distributions are
         those of its threads' intervals (None: every thread's)."""
         return self.run.thread_filter

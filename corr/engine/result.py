@@ -8,11 +8,19 @@ from __future__ import annotations
 
 from array import array
 from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+from numpy import ndarray
 
 from ..rules.model import Rule
 from .interval import Interval
 from .intervals import COMPLETE, LATE, STATUS_NAMES, IntervalTable, measured, spill_rows
 from .stats import summarize, summarize_pieces
+
+if TYPE_CHECKING:
+    from pyarrow import Table as ArrowTable
+else:
+    ArrowTable = Any          # pyarrow is imported only when a table is asked for
 
 FORMAT_VERSION = 2
 
@@ -211,7 +219,7 @@ class RuleResult:
         _trim_after(len(table))
         return out
 
-    def over_threshold(self, durations=None):
+    def over_threshold(self, durations: ndarray | None = None) -> ndarray:
         """Where the intervals over the threshold are (a bool mask): the complete and late
         ones longer than it, those ``stats["over_threshold"]`` counts.  Timed-out and
         incomplete intervals, whose end the trace does not tell, are counted apart.
@@ -220,7 +228,7 @@ class RuleResult:
             durations = self.intervals.durations()
         return (durations > self.threshold_ns) & self.intervals.measured()
 
-    def slowest(self, all_intervals: bool = False, top: int | None = None):
+    def slowest(self, all_intervals: bool = False, top: int | None = None) -> ndarray:
         """The rows over the threshold (or all), slowest first, ties in table order;
         only the ``top`` first (None: all)."""
         import numpy as np
@@ -276,7 +284,7 @@ class RuleResult:
             yield over + first, piece[over]
 
     def iter_intervals(self, all_intervals: bool = False, top: int | None = None,
-                       encoded: bool = False):
+                       encoded: bool = False) -> Iterator[dict[str, Any]]:
         """Intervals over the threshold (see :meth:`over_threshold`) or all, slowest first,
         one dict at a time; their explanations are computed a chunk at a time (one C
         call each), and none is kept beyond its chunk.  ``encoded`` (for the JSON
@@ -311,7 +319,7 @@ class RuleResult:
         for row in self.iter_intervals(all_intervals, top):
             yield Interval.of(self.name, row)
 
-    def table(self):
+    def table(self) -> ArrowTable:
         """Every interval of the rule as a pyarrow Table (see :meth:`RunResult.intervals`)."""
         from .interval_arrow import arrow_table
         return arrow_table([self]).flatten()
@@ -374,7 +382,7 @@ class RunResult:
                 return r
         raise KeyError(name)
 
-    def intervals(self, rule: str):
+    def intervals(self, rule: str) -> ArrowTable:
         """Every interval of rule ``rule`` (every status), as a ``pyarrow.Table``: a row an
         interval in the order they were closed, typed columns as ``corr run -o x.parquet``
         writes them (``start_ns``, ``end_ns``, ``duration_ns``, ``tid`` int64; ``status``,
@@ -390,7 +398,7 @@ class RunResult:
         return self.rule(rule).interval_objects(all_intervals, top)
 
     @property
-    def trace_begin_ns(self):
+    def trace_begin_ns(self) -> int | None:
         """Where relative times (``start``, timelines) count from: the traces' beginning,
         their first event of any class whatever the rules decoded, as ``corr inspect``'s
         ``begin`` (else the first event decoded)."""
@@ -398,7 +406,7 @@ class RunResult:
         return min(begins) if begins else self.begin_ns
 
     @property
-    def trace_end_ns(self):
+    def trace_end_ns(self) -> int | None:
         """The traces' end: their last event of any class (as ``corr inspect``'s ``end``),
         or the last decoded."""
         ends = [t["end_ns"] for t in self.traces if t.get("end_ns") is not None]

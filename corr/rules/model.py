@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 MATCH_POLICIES = ("nest", "fifo", "first", "last")
 BLAME_CHOICES = ("entry", "exit")        # or the name of a key part holding a tid
@@ -148,7 +149,7 @@ class RuleSet:
     _pending: list = field(default_factory=list, init=False, repr=False, compare=False)
 
     @property
-    def document(self):
+    def document(self) -> Any:
         """The round-trip YAML document (ruamel.yaml), kept so that a tuned
         threshold can be written back with comments and layout intact.
 
