@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:           # what a type checker sees; at run time, __getattr__ below
     from .analyses.inspection import Inspection
     from .analyses.tuning import TuningSession
-    from .api import check, events, inspect, run, tune, write
+    from .api import IntervalStream, check, events, inspect, run, stream, tune, write
     from .engine.filters import ThreadFilter
     from .engine.interval import Interval
     from .engine.intervals import STATUS_NAMES
@@ -28,7 +28,7 @@ if TYPE_CHECKING:           # what a type checker sees; at run time, __getattr__
 
 __version__ = "0.1.0"
 
-_API = ("run", "tune", "check", "inspect", "events", "write")
+_API = ("run", "stream", "tune", "check", "inspect", "events", "write", "IntervalStream")
 _EXPORTS = {
     **dict.fromkeys(_API, "corr.api"),
     "RunResult": "corr.engine.result", "RuleResult": "corr.engine.result",

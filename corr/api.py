@@ -167,6 +167,65 @@ def run(rules: PathLike | RuleSet, traces: Iterable[PathLike] | PathLike | Trace
                      on_interval=on_interval, on_timeout=on_timeout)
 
 
+class IntervalStream(Iterator["Interval"]):
+    """The intervals of :func:`stream`, as the pass decides them; ``stopped``: after
+    the last one, the :class:`~corr.errors.TraceDecodeError` of a trace that stopped
+    decoding part-way (what was decoded before it was streamed), else None."""
+
+    def __init__(self, intervals: Iterator[Interval]):
+        self._intervals = intervals
+        self.stopped: Exception | None = None
+
+    def __iter__(self) -> IntervalStream:
+        return self
+
+    def __next__(self) -> Interval:
+        try:
+            return next(self._intervals)
+        except StopIteration as end:
+            self.stopped = end.value
+            raise StopIteration from None
+
+    def close(self) -> None:
+        """Stop the pass early (its decode workers too); iterating again ends at once."""
+        close = getattr(self._intervals, "close", None)
+        if close is not None:
+            close()
+
+    def __enter__(self) -> IntervalStream:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def stream(rules: PathLike | RuleSet, traces: Iterable[PathLike] | PathLike | TraceSet,
+           overrides: Overrides = (), clock_offsets: dict[str, int] | None = None,
+           reader: str = "auto", cache: PathLike | bool | None = None, *,
+           timeouts: bool = False, progress: Progress | None = None) -> IntervalStream:
+    """The intervals :func:`run` would hand ``on_interval``, as an iterator: each
+    over its rule's threshold once the pass decides it, in the same order (see
+    docs/library.md), without a result at the end.
+
+    Only a batch's decisions are held at a time beyond what the engine holds
+    (its open entries and interval tables); with ``timeouts``, the ``timeout``
+    intervals at their deadlines come too, as ``on_timeout`` has them.  Not yet:
+    no interval is explained (``breakdown`` and ``critical_path`` are None: no
+    scheduling model is built), ``lossy`` is False, and the engine still keeps
+    every interval's row (spilled to disk past a bound) for the end of the pass.
+    Use it in a ``with`` block, or ``close()`` it, to stop early: the pass and its
+    decode workers stop.  ``rules``, ``overrides``, ``cache``, ``reader`` as for
+    :func:`run`; errors in the arguments are raised here, not at the first item.
+    """
+    resolve_annotations()
+    from .pipeline import stream_rules
+    from .reading import TraceSet, open_traces
+    ruleset = _ruleset(rules, overrides)
+    traceset = traces if isinstance(traces, TraceSet) else open_traces(traces, clock_offsets)
+    return IntervalStream(stream_rules(traceset, ruleset, cache=cache, reader=reader,
+                                       timeouts=timeouts, progress=progress))
+
+
 def tune(rules: PathLike | RuleSet, traces: Iterable[PathLike] | PathLike | TraceSet,
          overrides: Overrides = (), clock_offsets: dict[str, int] | None = None,
          progress: Progress | None = None, reader: str = "auto",

@@ -14,7 +14,7 @@ from .engine.result import RuleResult, RunResult
 from .reading import TraceSet
 from .rules.model import RuleSet
 
-__all__ = ["run_rules", "start_decoding"]
+__all__ = ["run_rules", "stream_rules", "start_decoding"]
 
 
 def run_rules(traceset: TraceSet, ruleset: RuleSet, progress=None,
@@ -111,6 +111,34 @@ def _run(traceset, ruleset, progress, blame_limit, explain, cache, reader, start
         keep_run(store, keys, engine, model, engine.thread_names, made)
     return RunResult(ruleset.path, rules, traces, engine.events, engine.begin_ns, engine.end_ns,
                      engine.discards, warnings, stopped, thread_filter=thread_filter)
+
+
+def stream_rules(traceset: TraceSet, ruleset: RuleSet, cache=None, reader: str = "auto",
+                 timeouts: bool = False, progress=None):
+    """The intervals a pass decides, as it decides them (see :mod:`corr.engine.decisions`):
+    a generator of :class:`~corr.engine.interval.Interval`, a batch's worth held at a
+    time.  No scheduling model is built (nothing is explained).  ``timeouts``: the
+    ``timeout`` intervals at their deadlines too.  Returns (as StopIteration's value)
+    the pass's TraceDecodeError when a trace stopped part-way, else None."""
+    started = start_decoding(traceset, ruleset, False, cache, reader)
+    try:
+        from .cache import open_cache
+        from .engine.runner import Engine
+        decided: list = []
+        engine = Engine(traceset, ruleset, scheduling=False, cache=open_cache(cache, traceset),
+                        started=started, reader=reader, on_interval=decided.append,
+                        on_timeout=decided.append if timeouts else None)
+        steps = engine.steps(progress)
+        try:
+            for _ in steps:
+                handed, decided[:] = list(decided), []
+                yield from handed
+        finally:
+            steps.close()
+        return engine.stopped
+    finally:
+        if started is not None:
+            started.close()
 
 
 def _partial(traceset, ruleset, engine, warnings, exc) -> RunResult:

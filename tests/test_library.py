@@ -30,7 +30,7 @@ LLSERVER = ROOT / "rules" / "llserver.yaml"
 OFFCPU = ROOT / "rules" / "offcpu.yaml"
 SYSCALLS = ROOT / "rules" / "syscalls.yaml"
 
-API = ("run", "tune", "check", "inspect", "events", "write")
+API = ("run", "stream", "tune", "check", "inspect", "events", "write")
 
 
 # -- 1. what import corr gives, typed --------------------------------------------------------
@@ -445,3 +445,50 @@ def test_callbacks_are_not_taken_with_a_filter():
     with pytest.raises(corr.UsageError, match="on_interval, on_timeout: not with filter="):
         corr.run(SYSCALLS, [EXAMPLE_TRACE], on_interval=print,
                  filter=corr.ThreadFilter(tids=[1]))
+
+
+# -- 6. stream ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("trace, rules, overrides", [
+    (EXAMPLE_TRACE, LLSERVER, {}),
+    ("many-threads", SYSCALLS, {"syscalls.threshold": "100us", "syscalls.timeout": "2ms"}),
+])
+def test_stream_gives_what_the_callbacks_get_in_their_order(engine, trace, rules, overrides):
+    trace = shared_trace(trace) if isinstance(trace, str) else trace
+    result, seen = _run_with_callbacks(rules, [trace], overrides=overrides)
+    streamed = corr.stream(rules, [trace], overrides=overrides, timeouts=True, cache=False)
+    assert isinstance(streamed, corr.IntervalStream)
+    got = list(streamed)
+    assert got == [iv for _, iv in seen]
+    assert len(got) > 10 and streamed.stopped is None
+    without = list(corr.stream(rules, [trace], overrides=overrides, cache=False))
+    assert without == [iv for kind, iv in seen if kind == "interval"]
+
+
+def test_stream_hands_intervals_out_during_the_pass():
+    progress = []
+    streamed = corr.stream(SYSCALLS, [shared_trace("many-threads")], cache=False,
+                           overrides={"syscalls.threshold": "100us"},
+                           progress=lambda events, fraction: progress.append(events))
+    first = next(streamed)
+    at_first = list(progress)
+    rest = list(streamed)
+    assert first.rule == "syscalls" and rest
+    assert at_first and at_first[-1] < progress[-1]        # before the trace was read
+
+
+def test_stream_errors_come_from_the_call():
+    with pytest.raises(corr.OverrideError, match="^overrides: nope.threshold=1ms"):
+        corr.stream(SYSCALLS, [EXAMPLE_TRACE], overrides=["nope.threshold=1ms"])
+
+
+def test_closing_a_stream_stops_its_decode_workers(monkeypatch):
+    trace = shared_trace("many-threads")
+    monkeypatch.setenv("CORR_JOBS", "2")
+    before = _children()
+    with corr.stream(SYSCALLS, [trace], cache=False,
+                     overrides={"syscalls.threshold": "10us"}) as streamed:
+        next(streamed)
+        assert _children() - before, "no decode worker ran: nothing is tested"
+    assert _children() <= before
+    assert list(streamed) == []

@@ -156,19 +156,36 @@ class Engine:
                                         matches(getattr(info, "raw_name", info.name), chosen))
 
     def run(self, progress=None):
+        for _ in self.steps(progress):
+            pass
+        return self
+
+    def steps(self, progress=None):
+        """The pass, a batch at a time: yields after each batch's walk (its decisions
+        handed out), and once at the end (the matchers finished).  Closing it early
+        stops the readers and their decode workers."""
         span = self.traceset.range_ns
         # The pass allocates millions of small containers (open entries,
         # captured tuples) and makes no reference cycles: the cyclic garbage
         # collector's generation scans would only cost time.
+        # Between steps, the consumer's own code runs with the collector as it was.
         was_enabled = gc.isenabled()
+        steps = self._steps(span, progress)
         gc.disable()
         try:
-            return self._run(span, progress)
+            for _ in steps:
+                if was_enabled:
+                    gc.enable()
+                try:
+                    yield
+                finally:
+                    gc.disable()
         finally:
+            steps.close()
             if was_enabled:
                 gc.enable()
 
-    def _run(self, span, progress):
+    def _steps(self, span, progress):
         decisions = self.decisions
         batches = self.canonical.batches()
         try:
@@ -182,6 +199,7 @@ class Engine:
                         decisions.after_batch(batch.ts[-1])
                     if progress is not None:
                         progress(self.events, _fraction(self.end_ns, span))
+                    yield
         except TraceDecodeError as exc:
             self.stopped = exc
         finally:
@@ -201,7 +219,7 @@ class Engine:
                   if d.begin_ns is not None and d.end_ns is not None]
         for m in self.matchers:
             m.intervals.mark_lossy(ranges)
-        return self
+        yield
 
     def decided_so_far(self) -> None:
         """After a callback raised: each matcher's table holds what was decided so far
