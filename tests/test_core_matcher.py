@@ -35,16 +35,7 @@ def _feed(m, names, steps, end):
     t = 0
     for kind, gap, key, tid, cpu, comm, values, duration in steps:
         t += gap
-        if kind == "in":
-            m.entry(t, key, tid, cpu, comm, values)
-        elif kind == "out":
-            m.exit(t, key, tid, cpu, comm, values)
-        elif kind == "cancel":
-            m.cancel(t, key, "sched_process_exit")
-        elif kind == "span":
-            m.span(t, key, tid, cpu, comm, values, duration)
-        elif tid:
-            names[tid] = f"name-{t}"          # a thread renamed (exec) on the way
+        _feed_step(m, names, t, kind, key, tid, cpu, comm, values, duration)
     m.finish(t + end)
     return m
 
