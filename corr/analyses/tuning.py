@@ -289,14 +289,15 @@ class TuningSession:
 
     def set(self, assignments: list[str]) -> None:
         """Apply ``RULE.threshold=VALUE`` assignments (checked, as ``corr run --set``)."""
-        from ..errors import UsageError
+        from ..errors import OverrideError
         from ..rules import apply_overrides
         for assignment in assignments:
             attribute = assignment.partition("=")[0].rpartition(".")[2].strip()
             if attribute == "timeout":
-                raise UsageError(f"--set {assignment}: a timeout changes the pairing: "
-                                 f"give it before the run (corr.api.tune(overrides=...))")
-        apply_overrides(self.ruleset, assignments)
+                raise OverrideError("assignments:", assignment,
+                                    "a timeout changes the pairing: give it before the run "
+                                    "(corr.tune(overrides=...))")
+        apply_overrides(self.ruleset, assignments, argument="assignments:")
         for tuning in self.rules:
             tuning.result.threshold_ns = tuning.rule.threshold_ns
 

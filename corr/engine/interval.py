@@ -17,11 +17,13 @@ from typing import Any
 
 from .intervals import STATUS_NAMES
 
-# The keys of an interval's dict that are attributes of Interval; anything an
-# explanation adds beyond them (a blamed thread's name...) is kept in ``extra``.
-_ATTRIBUTES = ("start_ns", "end_ns", "duration_ns", "status", "key", "tid", "cpu", "comm",
-               "exit_tid", "exit_cpu", "exit_comm", "fields", "lossy", "group",
-               "breakdown", "critical_path")
+# The keys of an interval's dict that are attributes of Interval: those every interval
+# has, then its explanation's; anything an explanation adds beyond them (a blamed
+# thread's name...) is kept in ``extra``.
+_ALWAYS = ("start_ns", "end_ns", "duration_ns", "status", "key", "tid", "cpu", "comm",
+           "exit_tid", "exit_cpu", "exit_comm", "fields", "lossy", "group")
+_EXPLANATION = ("breakdown", "critical_path")
+_ATTRIBUTES = _ALWAYS + _EXPLANATION
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,11 +79,11 @@ class Interval:
     def to_dict(self) -> dict[str, Any]:
         """The interval as the JSON output writes it (without the rule's name, which
         the output holds once for its rule's intervals)."""
-        out = {name: _thawed(getattr(self, name)) for name in _ATTRIBUTES[:14]}
-        if self.breakdown is not None:
-            out["breakdown"] = _thawed(self.breakdown)
-        if self.critical_path is not None:
-            out["critical_path"] = _thawed(self.critical_path)
+        out = {name: _thawed(getattr(self, name)) for name in _ALWAYS}
+        for name in _EXPLANATION:
+            value = getattr(self, name)
+            if value is not None:
+                out[name] = _thawed(value)
         out.update((name, _thawed(value)) for name, value in self.extra.items())
         return out
 

@@ -319,7 +319,7 @@ class RuleResult:
         for row in self.iter_intervals(all_intervals, top):
             yield Interval.of(self.name, row)
 
-    def table(self) -> ArrowTable:
+    def to_arrow(self) -> ArrowTable:
         """Every interval of the rule as a pyarrow Table (see :meth:`RunResult.intervals`)."""
         from .interval_arrow import arrow_table
         return arrow_table([self]).flatten()
@@ -389,7 +389,7 @@ class RunResult:
         ``comm`` strings; ``key.<part>`` and ``fields.<name>`` typed by their values),
         the ``fields`` struct flattened into its columns.  ``.to_pandas()`` or
         ``polars.from_arrow()`` make a DataFrame of it when those are installed."""
-        return self.rule(rule).table()
+        return self.rule(rule).to_arrow()
 
     def interval_objects(self, rule: str, all_intervals: bool = False,
                          top: int | None = None) -> Iterator[Interval]:

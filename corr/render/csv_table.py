@@ -1,6 +1,6 @@
 """``corr run -o intervals.csv``: every interval of every rule, one row each.
 
-The columns of :mod:`corr.render.intervals_table`: each captured field is a
+The columns of :mod:`corr.engine.interval_columns`: each captured field is a
 column of its own (``fields.prev_comm``, ``fields.prev_state``), its value
 as the trace gave it (a list or a structure as JSON); key parts likewise
 (``key.seqno``); an absent value is an empty cell.  Cells are quoted as

@@ -1,6 +1,7 @@
 """``corr run -o intervals.parquet``: every interval of every rule, typed.
 
-The columns of :mod:`corr.render.intervals_table`, with their types: times,
+The table of :mod:`corr.engine.interval_arrow` (``RunResult.intervals`` is the same),
+the columns of :mod:`corr.engine.interval_columns` with their types: times,
 durations and thread ids int64, names strings, ``lossy`` bool, each key
 part as its values are (int64 for a tid, string for a name), and one
 struct column ``fields`` with a child per captured field, typed by its
