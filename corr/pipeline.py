@@ -83,7 +83,10 @@ def _run(traceset, ruleset, progress, blame_limit, explain, cache, reader, start
     except Exception as exc:
         if engine.decisions is None or not engine.decisions.failed:
             raise
-        exc.partial = _partial(traceset, ruleset, engine, warnings, exc)
+        try:
+            exc.partial = _partial(traceset, ruleset, engine, warnings, exc)  # type: ignore[attr-defined]
+        except (AttributeError, TypeError):
+            pass                # an exception that takes no attribute: raised as it is
         raise
     from .engine.memory import map_large_blocks
     map_large_blocks()                           # the analysis' arrays given back when freed
