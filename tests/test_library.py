@@ -251,19 +251,24 @@ def _identity(rule: str, row: dict) -> tuple:
     return (rule, row["start_ns"], row["end_ns"], row["status"], json.dumps(row["key"]))
 
 
+def _rows(r) -> list[dict]:
+    """Every interval of a rule result as its dict, with its group, unexplained."""
+    return [r.interval(i, explained=False) for i in range(len(r.intervals))]
+
+
 def _expected_decisions(result) -> list[tuple]:
     """The result's intervals over their rule's threshold (complete, late, incomplete),
     in decision order: by end (the exit, or the trace's end), then rule, then table row."""
     found = []
     for index, r in enumerate(result.rules):
-        rows = r.intervals.rows(range(len(r.intervals)))
-        for n, row in enumerate(rows):
+        for n, row in enumerate(_rows(r)):
             if row["status"] == "timeout":
                 continue
             if r.threshold_ns is not None and row["duration_ns"] <= r.threshold_ns:
                 continue
-            found.append((row["end_ns"], index, n, _identity(r.name, row)))
-    return [f[3] for f in sorted(found)]
+            found.append((row["end_ns"], index, n, _identity(r.name, row),
+                          {k: row[k] for k in ("tid", "exit_tid", "fields", "group")}))
+    return sorted(found, key=lambda f: f[:3])
 
 
 def _run_with_callbacks(rules, traces, **kwargs):
@@ -277,15 +282,24 @@ def _run_with_callbacks(rules, traces, **kwargs):
 def _check_callbacks(result, seen):
     intervals = [iv for kind, iv in seen if kind == "interval"]
     got = [_identity(iv.rule, iv.to_dict()) for iv in intervals]
-    assert got == _expected_decisions(result)
+    expected = _expected_decisions(result)
+    assert got == [e[3] for e in expected]
+    assert [{k: iv.to_dict()[k] for k in ("tid", "exit_tid", "fields", "group")}
+            for iv in intervals] == [e[4] for e in expected]
+    # A timeout's entry side is its final interval's (a timeout, or late).
+    final = {(r.name, row["start_ns"], json.dumps(row["key"])): row for r in result.rules
+             for row in _rows(r) if row["status"] in ("timeout", "late")}
+    for kind, iv in seen:
+        if kind == "timeout":
+            row = final[(iv.rule, iv.start_ns, json.dumps(iv.to_dict()["key"]))]
+            assert (iv.tid, iv.to_dict()["group"]) == (row["tid"], row["group"])
     assert all(iv.breakdown is None and iv.critical_path is None for iv in intervals)
     # Decision times never go back, across rules and batches.
     times = [iv.end_ns for kind, iv in seen]
     assert times == sorted(times)
     # Every timeout of the result (status timeout or late) was announced once.
     announced = sorted((iv.rule, iv.start_ns) for kind, iv in seen if kind == "timeout")
-    want = sorted((r.name, row["start_ns"]) for r in result.rules
-                  for row in r.intervals.rows(range(len(r.intervals)))
+    want = sorted((r.name, row["start_ns"]) for r in result.rules for row in _rows(r)
                   if row["status"] in ("timeout", "late"))
     assert announced == want
     return len(got)
@@ -301,6 +315,18 @@ def engine(request, monkeypatch):
         if not core.available():
             pytest.skip("the C core is not built")
     return request.param
+
+
+def test_callbacks_get_the_same_intervals_from_both_matchers(monkeypatch):
+    from corr.engine import core
+    if not core.available():
+        pytest.skip("the C core is not built")
+    overrides = {"syscalls.threshold": "100us", "syscalls.timeout": "2ms"}
+    _, fast = _run_with_callbacks(SYSCALLS, [shared_trace("many-threads")], overrides=overrides)
+    monkeypatch.setenv("CORR_ENGINE", "python")
+    _, reference = _run_with_callbacks(SYSCALLS, [shared_trace("many-threads")],
+                                       overrides=overrides)
+    assert len(fast) > 100 and fast == reference
 
 
 @pytest.mark.parametrize("rules", [LLSERVER, OFFCPU])
