@@ -1,10 +1,14 @@
 """corr's public library API: everything the command line does, callable.
 
     import corr
-    import corr.api
-    run = corr.api.run("rules/offcpu.yaml", ["trace/"])
-    corr.api.write(run, "offcpu.parquet")          # as corr run -o offcpu.parquet
-    corr.api.write(run, "jsonl", stream=f)         # as corr run --format jsonl
+    result = corr.run("rules/offcpu.yaml", ["trace/"], overrides={"offcpu.threshold": "5ms"})
+    table = result.intervals("offcpu")             # a pyarrow Table, an interval a row
+    for interval in result.interval_objects("offcpu", top=3):
+        print(interval.duration_ns, interval.comm, interval.breakdown)
+    corr.write(result, "offcpu.parquet")           # as corr run -o offcpu.parquet
+    corr.write(result, "jsonl", stream=f)          # as corr run --format jsonl
+
+    corr.run(rules, traces, on_interval=print)     # each slow interval as it is decided
 
     result = corr.inspect(["trace/"])
     print(result.events, result.to_dict()["event_classes"][:3])
@@ -12,31 +16,65 @@
     for batch in corr.events(["trace/"], {"sched_switch": "*"}):
         for ts, name, cpu, fields in batch.events():
             ...
+
+docs/library.md says what a callback sees and when, and what the errors are.
+Inputs are never changed: a RuleSet given is copied before ``overrides``
+apply.  Errors speak of these functions' arguments (``overrides: ...``).
 """
 
 from __future__ import annotations
 
+import importlib
 import os
-from collections.abc import Iterable, Iterator
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import IO, TYPE_CHECKING, Any, Union
 
 if TYPE_CHECKING:
     from .analyses.inspection import Inspection, Progress
+    from .analyses.tuning import TuningSession
     from .engine.filters import ThreadFilter
+    from .engine.interval import Interval
+    from .engine.result import RunResult
     from .reading import EventBatch, Projection, TraceSet
+    from .record.session import Recording
+    from .rules.model import RuleSet
 
 # Each function imports what it uses: a command pays only for its own path
 # (``corr run`` never loads the inspection, ``corr check`` without traces no reader).
+# The names the annotations use are put in this module's namespace by
+# resolve_annotations(): ``import corr`` then ``corr.run`` does it (so that
+# ``typing.get_type_hints`` works), and so does every function here once called.
 
-PathLike = str | os.PathLike
+PathLike = Union[str, "os.PathLike[str]"]
+Overrides = Union[Iterable[str], Mapping[str, "str | int"]]
+
+_ANNOTATION_NAMES = {
+    "Inspection": "corr.analyses.inspection", "Progress": "corr.analyses.inspection",
+    "TuningSession": "corr.analyses.tuning", "ThreadFilter": "corr.engine.filters",
+    "Interval": "corr.engine.interval", "RunResult": "corr.engine.result",
+    "EventBatch": "corr.reading", "Projection": "corr.reading", "TraceSet": "corr.reading",
+    "RuleSet": "corr.rules.model", "Recording": "corr.record.session",
+}
 
 
-def __getattr__(name):
-    """``ThreadFilter`` (:mod:`corr.engine.filters`), imported when first asked for."""
-    if name == "ThreadFilter":
-        from .engine.filters import ThreadFilter
-        return ThreadFilter
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+def resolve_annotations() -> None:
+    """Import the types this module's annotations name (``typing.get_type_hints``
+    needs them; the command line, which imports this module for every command,
+    does not)."""
+    names = globals()
+    for name, module in _ANNOTATION_NAMES.items():
+        if name not in names:
+            names[name] = getattr(importlib.import_module(module), name)
+
+
+def __getattr__(name: str) -> Any:
+    """``ThreadFilter`` and the annotations' types, imported when first asked for."""
+    module = _ANNOTATION_NAMES.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
 
 
 def inspect(paths: Iterable[PathLike] | PathLike, clock_offsets: dict[str, int] | None = None,
@@ -46,34 +84,42 @@ def inspect(paths: Iterable[PathLike] | PathLike, clock_offsets: dict[str, int] 
     A trace that fails part-way gives an Inspection whose ``stopped`` says
     where and why, with everything decoded before it.
     """
+    resolve_annotations()
     from .analyses.inspection import inspect_traces
     from .reading import open_traces
     return inspect_traces(open_traces(paths, clock_offsets), progress=progress, reader=reader)
 
 
 def events(paths: Iterable[PathLike] | PathLike | TraceSet,
-           projection: Projection | dict | None = None,
+           projection: Projection | dict[str, Any] | None = None,
            clock_offsets: dict[str, int] | None = None, reader: str = "auto",
            batch_size: int | None = None) -> Iterator[EventBatch]:
     """Canonical, time-ordered event batches of the projected classes and fields."""
+    resolve_annotations()
     from .normalise import Canonical
     from .reading import Projection, TraceSet, open_traces
     traceset = paths if isinstance(paths, TraceSet) else open_traces(paths, clock_offsets)
     if isinstance(projection, dict):
         projection = Projection.of(projection)
-    kwargs = {"reader": reader}
     if batch_size:
-        kwargs["batch_size"] = batch_size
-    return Canonical(traceset, projection, **kwargs).batches()
+        return Canonical(traceset, projection, batch_size, reader=reader).batches()
+    return Canonical(traceset, projection, reader=reader).batches()
 
 
-def run(rules, traces, overrides: Iterable[str] = (), clock_offsets: dict[str, int] | None = None,
+def run(rules: PathLike | RuleSet, traces: Iterable[PathLike] | PathLike | TraceSet,
+        overrides: Overrides = (), clock_offsets: dict[str, int] | None = None,
         progress: Progress | None = None, reader: str = "auto", blame_limit: int | None = None,
-        cache=None, filter: ThreadFilter | None = None):
+        cache: PathLike | bool | None = None, filter: ThreadFilter | None = None, *,
+        on_interval: Callable[[Interval], object] | None = None,
+        on_timeout: Callable[[Interval], object] | None = None) -> RunResult:
     """Pair every rule's entries and exits over the traces: a :class:`RunResult`.
 
-    ``rules`` is a rule file path or a loaded :class:`~corr.rules.model.RuleSet`;
-    ``overrides`` are ``RULE.threshold=VALUE`` / ``RULE.timeout=VALUE`` strings.
+    ``rules`` is a rule file path or a loaded :class:`~corr.rules.model.RuleSet`
+    (never changed: the overrides apply to a copy).  ``overrides``: strings
+    ``"RULE.threshold=VALUE"`` / ``"RULE.timeout=VALUE"``, or a mapping
+    ``{"RULE.threshold": VALUE}`` (VALUE a duration's text, ``"5ms"``, or an int of
+    nanoseconds); a bad one raises :class:`~corr.errors.OverrideError` naming
+    ``overrides``.
     Rules with ``blame:`` get every slow interval explained, or only
     their ``blame_limit`` slowest (default 0: all).
     A trace that fails part-way gives a result whose ``stopped`` says where.
@@ -85,50 +131,180 @@ def run(rules, traces, overrides: Iterable[str] = (), clock_offsets: dict[str, i
     intervals whose explained thread (the rule's ``blame:`` thread, else the
     entry's) it keeps are reported, and every statistic and analysis is
     computed over them; the result's ``warnings`` say how many were kept.
-    """
-    from .reading import TraceSet, open_traces
-    from .rules import apply_overrides, load_rules
-    from .rules.model import RuleSet
 
-    ruleset = rules if isinstance(rules, RuleSet) else load_rules(rules)
-    apply_overrides(ruleset, list(overrides))
+    ``on_interval(interval)`` is called during the pass for each interval over
+    its rule's threshold (every interval of a rule without one) as soon as the
+    pass decides it: a complete or late one at its exit, an incomplete one at
+    the end of the trace.  ``on_timeout(interval)`` is called at entry +
+    timeout (trace time) for each entry still open then, with a ``"timeout"``
+    interval; when its exit comes later, ``on_interval`` has the ``"late"`` one
+    after.  Calls come in the trace-time order of the decisions across all
+    rules (ties: timeouts first, then the rules' order).  An interval a callback
+    sees is not explained yet (``breakdown`` and ``critical_path`` are None:
+    the scheduling model is built after the pass), and its ``lossy`` is False
+    (losses are marked at the end); the returned result has both.  A callback
+    that raises stops the run: its exception reaches the caller with a
+    ``partial`` attribute, a RunResult of the intervals decided until then
+    (unexplained; ``stopped`` names the exception); the decode workers are
+    stopped.  Callbacks are not taken with ``filter`` (which is decided after
+    the pass).  docs/library.md has the details.
+    """
+    resolve_annotations()
+    from .reading import TraceSet, open_traces
+
+    callbacks = on_interval is not None or on_timeout is not None
+    for name, callback in (("on_interval", on_interval), ("on_timeout", on_timeout)):
+        if callback is not None and not callable(callback):
+            raise TypeError(f"{name}: expected a callable, not {type(callback).__name__}")
+    if callbacks and filter is not None:
+        from .errors import UsageError
+        raise UsageError("on_interval, on_timeout: not with filter= (a thread filter is "
+                         "applied after the pass; filter in the callback instead)")
+    ruleset = _ruleset(rules, overrides)
     traceset = traces if isinstance(traces, TraceSet) else open_traces(traces, clock_offsets)
     from .pipeline import run_rules
     return run_rules(traceset, ruleset, progress, blame_limit=blame_limit, cache=cache,
-                     reader=reader, thread_filter=_thread_filter(filter))
+                     reader=reader, thread_filter=_thread_filter(filter),
+                     on_interval=on_interval, on_timeout=on_timeout)
 
 
-def tune(rules, traces, overrides: Iterable[str] = (),
-         clock_offsets: dict[str, int] | None = None, progress: Progress | None = None,
-         reader: str = "auto", cache=None, filter: ThreadFilter | None = None):
+class IntervalStream(Iterator["Interval"]):
+    """The intervals of :func:`stream`, as the pass decides them; ``stopped``: after
+    the last one, the :class:`~corr.errors.TraceDecodeError` of a trace that stopped
+    decoding part-way (what was decoded before it was streamed), else None."""
+
+    def __init__(self, intervals: Iterator[Interval]):
+        self._intervals = intervals
+        self.stopped: Exception | None = None
+
+    def __iter__(self) -> IntervalStream:
+        return self
+
+    def __next__(self) -> Interval:
+        try:
+            return next(self._intervals)
+        except StopIteration as end:
+            self.stopped = end.value
+            raise StopIteration from None
+
+    def close(self) -> None:
+        """Stop the pass early (its decode workers too); iterating again ends at once."""
+        close = getattr(self._intervals, "close", None)
+        if close is not None:
+            close()
+
+    def __enter__(self) -> IntervalStream:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def stream(rules: PathLike | RuleSet, traces: Iterable[PathLike] | PathLike | TraceSet,
+           overrides: Overrides = (), clock_offsets: dict[str, int] | None = None,
+           reader: str = "auto", cache: PathLike | bool | None = None, *,
+           timeouts: bool = False, progress: Progress | None = None) -> IntervalStream:
+    """The intervals :func:`run` would hand ``on_interval``, as an iterator: each
+    over its rule's threshold once the pass decides it, in the same order (see
+    docs/library.md), without a result at the end.
+
+    Only a batch's decisions are held at a time beyond what the engine holds
+    (its open entries and interval tables); with ``timeouts``, the ``timeout``
+    intervals at their deadlines come too, as ``on_timeout`` has them.  Not yet:
+    no interval is explained (``breakdown`` and ``critical_path`` are None: no
+    scheduling model is built), ``lossy`` is False, and the engine still keeps
+    every interval's row (spilled to disk past a bound) for the end of the pass.
+    Use it in a ``with`` block, or ``close()`` it, to stop early: the pass and its
+    decode workers stop.  ``rules``, ``overrides``, ``cache``, ``reader`` as for
+    :func:`run`; errors in the arguments are raised here, not at the first item.
+    """
+    resolve_annotations()
+    from .pipeline import stream_rules
+    from .reading import TraceSet, open_traces
+    ruleset = _ruleset(rules, overrides)
+    traceset = traces if isinstance(traces, TraceSet) else open_traces(traces, clock_offsets)
+    return IntervalStream(stream_rules(traceset, ruleset, cache=cache, reader=reader,
+                                       timeouts=timeouts, progress=progress))
+
+
+def tune(rules: PathLike | RuleSet, traces: Iterable[PathLike] | PathLike | TraceSet,
+         overrides: Overrides = (), clock_offsets: dict[str, int] | None = None,
+         progress: Progress | None = None, reader: str = "auto",
+         cache: PathLike | bool | None = None,
+         filter: ThreadFilter | None = None) -> TuningSession:
     """Each rule's sorted durations, for trying thresholds: a :class:`TuningSession`.
 
     One pass like :func:`run`, without the scheduling join (a threshold
-    needs durations, not their causes).  ``overrides`` as for :func:`run`;
-    the session remembers the file's own values, so that
-    :meth:`TuningSession.write` saves what changed.  ``cache`` as for
+    needs durations, not their causes).  ``overrides`` as for :func:`run`
+    (applied to a copy of ``rules``); the session remembers the file's own
+    values, so that :meth:`TuningSession.write` saves what changed.  ``cache`` as for
     :func:`run`: a second session over the same traces neither decodes nor
     matches again.  ``filter`` as for :func:`run`: the distributions are those
     of the matching threads' intervals.
     """
+    resolve_annotations()
     from .analyses.tuning import TuningSession
     from .pipeline import run_rules
     from .reading import TraceSet, open_traces
-    from .rules import apply_overrides, load_rules
+    from .rules import load_rules
     from .rules.model import RuleSet
 
-    ruleset = rules if isinstance(rules, RuleSet) else load_rules(rules)
+    given = rules if isinstance(rules, RuleSet) else load_rules(rules)
     file_values = {rule.name: {"threshold": rule.threshold_ns, "timeout": rule.timeout_ns}
-                   for rule in ruleset.rules}
-    apply_overrides(ruleset, list(overrides))
+                   for rule in given.rules}
+    ruleset = _ruleset(given, overrides)
     traceset = traces if isinstance(traces, TraceSet) else open_traces(traces, clock_offsets)
     result = run_rules(traceset, ruleset, progress, explain=False, cache=cache, reader=reader,
                        thread_filter=_thread_filter(filter))
     return TuningSession(ruleset, result, file_values)
 
 
-def write(result, path_or_format: PathLike, *, format: str | None = None, stream=None,
-          **options) -> str:
+def _ruleset(rules: PathLike | RuleSet, overrides: Overrides) -> RuleSet:
+    """The rule set to run: ``rules`` loaded, or a copy of the one given, with
+    ``overrides`` applied (the caller's is never changed)."""
+    from .rules import apply_overrides, load_rules
+    from .rules.model import RuleSet
+
+    if isinstance(rules, RuleSet):
+        ruleset = rules.copy()
+    elif isinstance(rules, (str, os.PathLike)):
+        ruleset = load_rules(rules)
+    else:
+        raise TypeError(f"rules: expected a rule file's path or a RuleSet, not "
+                        f"{type(rules).__name__}")
+    assignments = override_assignments(overrides)
+    if assignments:
+        if not isinstance(rules, RuleSet):
+            ruleset = ruleset.copy()        # a loaded set may be shared (corr.rules.cache)
+        apply_overrides(ruleset, assignments, argument="overrides:")
+    return ruleset
+
+
+def override_assignments(overrides: Overrides) -> list[str]:
+    """``overrides`` (strings, or a mapping ``{"RULE.attribute": value}``) as the
+    ``RULE.attribute=VALUE`` strings :func:`corr.rules.apply_overrides` reads;
+    an int value is nanoseconds."""
+    if isinstance(overrides, str):
+        raise TypeError("overrides: expected a list of 'RULE.threshold=VALUE' strings or a "
+                        "mapping, not one string")
+    if isinstance(overrides, Mapping):
+        out = []
+        for target, value in overrides.items():
+            if isinstance(value, bool) or not isinstance(value, (str, int)):
+                raise TypeError(f"overrides[{target!r}]: expected a duration's text or an int "
+                                f"of nanoseconds, not {type(value).__name__}")
+            out.append(f"{target}={value}ns" if isinstance(value, int) else f"{target}={value}")
+        return out
+    out = list(overrides)
+    for item in out:
+        if not isinstance(item, str):
+            raise TypeError(f"overrides: expected 'RULE.threshold=VALUE' strings, not "
+                            f"{type(item).__name__}")
+    return out
+
+
+def write(result: RunResult, path_or_format: PathLike, *, format: str | None = None,
+          stream: IO[Any] | None = None, **options: Any) -> str:
     """Write a :class:`RunResult` in one of ``corr run``'s output formats.
 
     ``path_or_format`` is a format's name (``"json"``, ``"jsonl"``, ``"folded"``...),
@@ -151,7 +327,7 @@ def write(result, path_or_format: PathLike, *, format: str | None = None, stream
     return output.write(result, format or formats.from_path(path), path=path, options=opts)
 
 
-def _thread_filter(value) -> ThreadFilter | None:
+def _thread_filter(value: object) -> ThreadFilter | None:
     """``filter=`` of run() and tune(): a ThreadFilter, or None."""
     if value is None:
         return None
@@ -161,7 +337,8 @@ def _thread_filter(value) -> ThreadFilter | None:
     return value
 
 
-def check(rules, traces: Iterable[PathLike] = (), clock_offsets: dict[str, int] | None = None):
+def check(rules: PathLike, traces: Iterable[PathLike] = (),
+          clock_offsets: dict[str, int] | None = None) -> tuple[RuleSet, list[str]]:
     """Validate a rule file; with traces, also that its events and fields exist.
 
     Returns ``(ruleset, warnings)``; a mistake in the file raises RuleError.
@@ -170,15 +347,17 @@ def check(rules, traces: Iterable[PathLike] = (), clock_offsets: dict[str, int] 
     from .reading import open_traces
     from .rules import load_rules
 
+    resolve_annotations()
     ruleset = load_rules(rules)
-    traces = list(traces)
-    if not traces:
+    paths = list(traces)
+    if not paths:
         return ruleset, []
-    return ruleset, check_against_traces(ruleset, open_traces(traces, clock_offsets))
+    return ruleset, check_against_traces(ruleset, open_traces(paths, clock_offsets))
 
 
-def record(rules, outdir: PathLike | None = None, command: Iterable[str] = (), *,
-           pid: int | None = None, duration: float | None = None, dry_run: bool = False):
+def record(rules: PathLike | RuleSet, outdir: PathLike | None = None,
+           command: Iterable[str] = (), *, pid: int | None = None,
+           duration: float | None = None, dry_run: bool = False) -> Recording:
     """Record what ``rules`` need while ``command`` runs: a :class:`Recording`.
 
     User-space events the rules name go through a private ``lttng-sessiond``
@@ -187,10 +366,12 @@ def record(rules, outdir: PathLike | None = None, command: Iterable[str] = (), *
     ``outdir/ust`` and ``outdir/kernel``: ``run(rules, [outdir])`` reads them.
     Without ``command``: until process ``pid`` exits, or ``duration`` seconds
     pass, or SIGINT (system-wide).  Nothing is left running or in temporary
-    files, whatever happens; an interrupted command's recording is removed.
+    files, whatever happens; SIGINT (Ctrl-C) ends the recording and keeps it,
+    SIGTERM removes it.
     ``dry_run``: nothing is recorded; the result's ``plan`` says what would
     be, its ``script`` the equivalent ``lttng``/``perf`` commands.
     """
+    resolve_annotations()
     from .record.commands import script
     from .record.plan import plan_for
     from .record.session import Recording

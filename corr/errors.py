@@ -18,6 +18,28 @@ class UsageError(CorrError):
     """An option or argument out of range."""
 
 
+class OverrideError(UsageError):
+    """A threshold or timeout override that cannot be applied.
+
+    ``argument`` is how the caller gave it: ``"--set"`` on the command line,
+    ``"overrides:"`` through :func:`corr.run`; :meth:`worded` says it as
+    another caller would (the CLI words the API's errors as its own flag).
+    """
+
+    def __init__(self, argument: str, assignment: str, reason: str):
+        self.argument = argument
+        self.assignment = assignment
+        self.reason = reason
+        super().__init__(f"{argument} {assignment}: {reason}")
+
+    def worded(self, argument: str) -> "OverrideError":
+        """The same error, said of ``argument``."""
+        return OverrideError(argument, self.assignment, self.reason)
+
+    def __reduce__(self):
+        return type(self), (self.argument, self.assignment, self.reason)
+
+
 class TraceError(CorrError):
     """A path that is not a trace, or a trace that cannot be read."""
 

@@ -14,12 +14,13 @@ from .engine.result import RuleResult, RunResult
 from .reading import TraceSet
 from .rules.model import RuleSet
 
-__all__ = ["run_rules", "start_decoding"]
+__all__ = ["run_rules", "stream_rules", "start_decoding"]
 
 
 def run_rules(traceset: TraceSet, ruleset: RuleSet, progress=None,
               blame_limit: int | None = None, explain: bool = True, cache=None,
-              reader: str = "auto", thread_filter=None) -> RunResult:
+              reader: str = "auto", thread_filter=None, on_interval=None,
+              on_timeout=None) -> RunResult:
     """Pair every rule's entries and exits over the traces, in one pass.
 
     Without ``explain`` the scheduling join is skipped even for rules with
@@ -28,19 +29,23 @@ def run_rules(traceset: TraceSet, ruleset: RuleSet, progress=None,
     ``reader``: the bt2 reader that decodes (``auto``, ``c``, ``native``, ``public``).
     ``thread_filter``: a :class:`~corr.engine.filters.ThreadFilter`; only the
     intervals of the threads it keeps are reported and analysed.
+    ``on_interval``, ``on_timeout``: the library's callbacks, called during the
+    pass (see :mod:`corr.engine.decisions`); the cache then never answers
+    without a pass.  An exception a callback raises ends the run: it reaches the
+    caller with ``partial``, a RunResult of what was decided before it.
     """
     # First of all, before the imports below: large traces' decode workers.
     started = start_decoding(traceset, ruleset, explain, cache, reader)
     try:
         return _run(traceset, ruleset, progress, blame_limit, explain, cache, reader, started,
-                    thread_filter or None)
+                    thread_filter or None, on_interval, on_timeout)
     finally:
         if started is not None:
             started.close()             # only what the run did not take
 
 
 def _run(traceset, ruleset, progress, blame_limit, explain, cache, reader, started,
-         thread_filter) -> RunResult:
+         thread_filter, on_interval=None, on_timeout=None) -> RunResult:
     from .cache import open_cache
     warnings = unknown_event_warnings(ruleset, EventNames(traceset))
     scheduling = explain and any(rule.blame for rule in ruleset.rules)
@@ -54,7 +59,8 @@ def _run(traceset, ruleset, progress, blame_limit, explain, cache, reader, start
     if store is not None:
         from .cache.intervals import RunKeys
         keys = RunKeys(ruleset, projection, traceset, scheduling, thread_filter, limit)
-        if _servable(ruleset, scheduling, thread_filter):
+        watched = on_interval is not None or on_timeout is not None
+        if _servable(ruleset, scheduling, thread_filter) and not watched:
             from .cache.intervals import cached_run
             hit = cached_run(store, keys)
             if hit is not None:     # the same rules but thresholds: nothing to match again
@@ -70,7 +76,18 @@ def _run(traceset, ruleset, progress, blame_limit, explain, cache, reader, start
                                  thread_filter=thread_filter)
     from .engine.runner import Engine            # not needed when the cache answers
     engine = Engine(traceset, ruleset, scheduling=scheduling, cache=store,
-                    started=started, reader=reader, thread_filter=thread_filter).run(progress)
+                    started=started, reader=reader, thread_filter=thread_filter,
+                    on_interval=on_interval, on_timeout=on_timeout)
+    try:
+        engine.run(progress)
+    except Exception as exc:
+        if engine.decisions is None or not engine.decisions.failed:
+            raise
+        try:
+            exc.partial = _partial(traceset, ruleset, engine, warnings, exc)  # type: ignore[attr-defined]
+        except (AttributeError, TypeError):
+            pass                # an exception that takes no attribute: raised as it is
+        raise
     from .engine.memory import map_large_blocks
     map_large_blocks()                           # the analysis' arrays given back when freed
     stopped = None
@@ -97,6 +114,45 @@ def _run(traceset, ruleset, progress, blame_limit, explain, cache, reader, start
         keep_run(store, keys, engine, model, engine.thread_names, made)
     return RunResult(ruleset.path, rules, traces, engine.events, engine.begin_ns, engine.end_ns,
                      engine.discards, warnings, stopped, thread_filter=thread_filter)
+
+
+def stream_rules(traceset: TraceSet, ruleset: RuleSet, cache=None, reader: str = "auto",
+                 timeouts: bool = False, progress=None):
+    """The intervals a pass decides, as it decides them (see :mod:`corr.engine.decisions`):
+    a generator of :class:`~corr.engine.interval.Interval`, a batch's worth held at a
+    time.  No scheduling model is built (nothing is explained).  ``timeouts``: the
+    ``timeout`` intervals at their deadlines too.  Returns (as StopIteration's value)
+    the pass's TraceDecodeError when a trace stopped part-way, else None."""
+    started = start_decoding(traceset, ruleset, False, cache, reader)
+    try:
+        from .cache import open_cache
+        from .engine.runner import Engine
+        decided: list = []
+        engine = Engine(traceset, ruleset, scheduling=False, cache=open_cache(cache, traceset),
+                        started=started, reader=reader, on_interval=decided.append,
+                        on_timeout=decided.append if timeouts else None)
+        steps = engine.steps(progress)
+        try:
+            for _ in steps:
+                handed, decided[:] = list(decided), []
+                yield from handed
+        finally:
+            steps.close()
+        return engine.stopped
+    finally:
+        if started is not None:
+            started.close()
+
+
+def _partial(traceset, ruleset, engine, warnings, exc) -> RunResult:
+    """What a pass stopped by a callback had decided: its intervals, unexplained,
+    unfiltered; ``stopped`` names the callback's exception."""
+    engine.decided_so_far()
+    rules = [RuleResult(rule, matcher) for rule, matcher in zip(ruleset.rules, engine.matchers)]
+    stopped = {"path": None, "cause": f"a callback raised {type(exc).__name__}: {exc}",
+               "at_ns": engine.end_ns, "events_before": engine.events}
+    return RunResult(ruleset.path, rules, _trace_dicts(traceset), engine.events, engine.begin_ns,
+                     engine.end_ns, engine.discards, list(warnings), stopped)
 
 
 def _servable(ruleset, scheduling, thread_filter) -> bool:

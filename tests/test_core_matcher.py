@@ -35,16 +35,7 @@ def _feed(m, names, steps, end):
     t = 0
     for kind, gap, key, tid, cpu, comm, values, duration in steps:
         t += gap
-        if kind == "in":
-            m.entry(t, key, tid, cpu, comm, values)
-        elif kind == "out":
-            m.exit(t, key, tid, cpu, comm, values)
-        elif kind == "cancel":
-            m.cancel(t, key, "sched_process_exit")
-        elif kind == "span":
-            m.span(t, key, tid, cpu, comm, values, duration)
-        elif tid:
-            names[tid] = f"name-{t}"          # a thread renamed (exec) on the way
+        _feed_step(m, names, t, kind, key, tid, cpu, comm, values, duration)
     m.finish(t + end)
     return m
 
@@ -87,3 +78,66 @@ def test_interval_columns_keep_their_types():
     m.entry(2, "s", None, None, None, None)
     m.finish(10)
     assert [m.intervals.row(i)["key"] for i in range(2)] == [5, "s"]
+
+
+# The library's callbacks (corr.engine.decisions): the entries that time out, taken
+# as they do; expiring at a batch's end and reading the table so far change nothing.
+
+def _feed_watched(m, names, steps, end):
+    m.watch_expired()
+    seen = []
+    t = 0
+    for n, (kind, gap, key, tid, cpu, comm, values, duration) in enumerate(steps):
+        t += gap
+        if kind == "name" and tid in (7, 8):     # a batch ends here
+            m.expire(t)
+        _feed_step(m, names, t, kind, key, tid, cpu, comm, values, duration)
+        seen.append((n, m.take_expired(), len(m.table_so_far())))
+    m.expire(t + end, True)
+    seen.append(("end", m.take_expired()))
+    m.finish(t + end)
+    seen.append(("finish", m.take_expired(), len(m.table_so_far())))
+    return seen
+
+
+def _feed_step(m, names, t, kind, key, tid, cpu, comm, values, duration):
+    if kind == "in":
+        m.entry(t, key, tid, cpu, comm, values)
+    elif kind == "out":
+        m.exit(t, key, tid, cpu, comm, values)
+    elif kind == "cancel":
+        m.cancel(t, key, "sched_process_exit")
+    elif kind == "span":
+        m.span(t, key, tid, cpu, comm, values, duration)
+    elif tid:
+        names[tid] = f"name-{t}"
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(STEP, max_size=60), st.sampled_from(["nest", "fifo", "first", "last"]),
+       st.one_of(st.none(), st.integers(1, 60)), st.integers(0, 80),
+       st.integers(0, len(GROUPS) - 1))
+def test_timed_out_entries_are_taken_alike(steps, match, timeout, tail, group):
+    entry_names, exit_names = ("x", "z"), ("y", "x")
+    py_names, c_names = {}, {}
+    reference = Matcher("r", ["k"], match, timeout, None, group_function(GROUPS[group]),
+                        ("x",), entry_names, exit_names)
+    reference.name_of = lambda tid, cpu: (None if cpu is None else f"swapper/{cpu}") \
+        if tid == 0 else py_names.get(tid)
+    fast = core.CoreMatcher("r", ["k"], match, timeout, None, GROUPS[group], ("x",),
+                            entry_names, exit_names, names=c_names)
+    watched = _feed_watched(reference, py_names, steps, tail)
+    assert _feed_watched(fast, c_names, steps, tail) == watched
+    assert _table(fast) == _table(reference)
+    # Without the watch and the batch-end expiries, the same intervals.
+    plain = Matcher("r", ["k"], match, timeout, None, group_function(GROUPS[group]), ("x",),
+                    entry_names, exit_names)
+    plain_names: dict = {}
+    plain.name_of = lambda tid, cpu: (None if cpu is None else f"swapper/{cpu}") \
+        if tid == 0 else plain_names.get(tid)
+    _feed(plain, plain_names, steps, tail)
+    assert _table(plain) == _table(reference)
+    # Every entry that timed out was taken once, and ended late or a timeout.
+    expired = sum(len(step[1]) for step in watched)
+    outcomes = reference.outcome_counts()
+    assert expired == outcomes["timeouts"] + outcomes["late"]

@@ -18,7 +18,8 @@ import pytest
 
 import corr.api as api
 from corr.errors import UsageError
-from corr.render import chrome_trace, folded, formats, intervals_table, output, run_json
+from corr.engine import interval_columns as intervals_table
+from corr.render import chrome_trace, folded, formats, output, run_json
 
 from conftest import EXAMPLE_TRACE, ROOT, one_line_error, run_corr, shared_trace
 

@@ -121,8 +121,10 @@ def test_set_re_evaluates_and_writes(session, files, tmp_path):
     assert session.write(out) == {"req": {"threshold": 150_000}}
     assert out.read_text() == RULES.replace("threshold: 2us", "threshold: 150us")
     assert load_rules(out, cache=False).rule("req").threshold_ns == 150_000
-    with pytest.raises(UsageError, match="no rule 'nope'"):
+    with pytest.raises(UsageError, match="^assignments: nope.threshold=1ms: no rule 'nope'"):
         session.set(["nope.threshold=1ms"])
+    with pytest.raises(UsageError, match="^assignments: req.timeout=1s: a timeout changes"):
+        session.set(["req.timeout=1s"])
 
 
 # -- the suggestion on distributions with a known answer --------------------------------

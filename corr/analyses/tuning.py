@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..engine.filters import ThreadFilter
 from ..engine.stats import nearest_rank
 
 PERCENTILES = (("p50", 50.0), ("p90", 90.0), ("p95", 95.0), ("p99", 99.0), ("p99.9", 99.9))
@@ -275,7 +276,7 @@ class TuningSession:
         self.rules = [RuleTuning(result, file_values[result.name]) for result in run_result.rules]
 
     @property
-    def thread_filter(self):
+    def thread_filter(self) -> ThreadFilter | None:
         """The run's :class:`~corr.engine.filters.ThreadFilter`: the distributions are
         those of its threads' intervals (None: every thread's)."""
         return self.run.thread_filter
@@ -288,14 +289,15 @@ class TuningSession:
 
     def set(self, assignments: list[str]) -> None:
         """Apply ``RULE.threshold=VALUE`` assignments (checked, as ``corr run --set``)."""
-        from ..errors import UsageError
+        from ..errors import OverrideError
         from ..rules import apply_overrides
         for assignment in assignments:
             attribute = assignment.partition("=")[0].rpartition(".")[2].strip()
             if attribute == "timeout":
-                raise UsageError(f"--set {assignment}: a timeout changes the pairing: "
-                                 f"give it before the run (corr.api.tune(overrides=...))")
-        apply_overrides(self.ruleset, assignments)
+                raise OverrideError("assignments:", assignment,
+                                    "a timeout changes the pairing: give it before the run "
+                                    "(corr.tune(overrides=...))")
+        apply_overrides(self.ruleset, assignments, argument="assignments:")
         for tuning in self.rules:
             tuning.result.threshold_ns = tuning.rule.threshold_ns
 

@@ -6,7 +6,7 @@ import argparse
 import os
 from contextlib import contextmanager
 
-from ..errors import UsageError
+from ..errors import OverrideError, UsageError
 from ..paths import display
 
 
@@ -141,6 +141,15 @@ class _CacheOption(argparse.Action):
             folder = values
         size = namespace.cache_size
         namespace.cache_dir = folder if size is None else CacheSettings(folder, size)
+
+
+@contextmanager
+def overrides_as_set():
+    """The library's override errors (``overrides: ...``) said of the ``--set`` they came from."""
+    try:
+        yield
+    except OverrideError as exc:
+        raise exc.worded("--set") from None
 
 
 @contextmanager

@@ -8,7 +8,8 @@ from ..errors import OutputError
 from ..paths import display
 from ..render.formats import names as format_names
 from .options import (add_cache_options, add_filter_options, add_trace_options, cache_choice,
-                      check_count, clock_offsets, reporting_cache_warnings, thread_filter)
+                      check_count, clock_offsets, overrides_as_set, reporting_cache_warnings,
+                      thread_filter)
 
 
 class _Help(argparse.HelpFormatter):
@@ -76,7 +77,7 @@ def run(args, ui) -> int:
     check_count("--blame-limit", args.blame_limit)
     output.check(fmt, to_file=bool(args.output))
     offsets = clock_offsets(args.clock_offset)
-    with reporting_cache_warnings(ui), \
+    with reporting_cache_warnings(ui), overrides_as_set(), \
             ui.progress("matching", enabled=not args.no_progress) as progress:
         result = api.run(args.rules, args.traces, overrides=args.overrides,
                          clock_offsets=offsets, progress=progress, reader=args.reader,

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from .options import (add_cache_options, add_filter_options, add_trace_options, cache_choice,
-                      check_count, clock_offsets, reporting_cache_warnings, thread_filter)
+                      check_count, clock_offsets, overrides_as_set, reporting_cache_warnings,
+                      thread_filter)
 
 
 def add_parser(sub) -> None:
@@ -33,7 +34,7 @@ def run(args, ui) -> int:
     from .. import api
     check_count("--groups", args.groups)
     offsets = clock_offsets(args.clock_offset)
-    with reporting_cache_warnings(ui), \
+    with reporting_cache_warnings(ui), overrides_as_set(), \
             ui.progress("matching", enabled=not args.no_progress and not args.interactive) as progress:
         session = api.tune(args.rules, args.traces, overrides=args.overrides,
                            clock_offsets=offsets, progress=progress, reader=args.reader,

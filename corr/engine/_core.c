@@ -131,6 +131,9 @@ typedef struct {
     buf_t start, end, status, etid, ecpu, xtid, xcpu, group, keyq;
     PyObject *keylist;       /* NULL while every key is an int64 */
     PyObject *entry_comm, *exit_comm, *field_cols;
+    /* With watch_expired(): (ts, key, tid, cpu, comm, values) of each entry that
+     * timed out since take_expired(), for the library's on_timeout; else NULL. */
+    PyObject *expired;
 } Core;
 
 static void Core_dealloc(Core *c)
@@ -140,6 +143,7 @@ static void Core_dealloc(Core *c)
     PyMem_Free(c->fifo);
     Py_XDECREF(c->open);
     Py_XDECREF(c->timed_out);
+    Py_XDECREF(c->expired);
     Py_XDECREF(c->dropped);
     Py_XDECREF(c->cancel_reasons);
     Py_XDECREF(c->names);
@@ -665,6 +669,16 @@ static int expire(Core *c, int64_t now, int inclusive)
                 return -1;
             }
             e->timed_out = 1;
+            if (c->expired) {
+                PyObject *seen = Py_BuildValue("(LOOOOO)", (long long)e->ts, e->key, e->tid,
+                                               e->cpu, e->comm, e->values);
+                if (!seen || PyList_Append(c->expired, seen) < 0) {
+                    Py_XDECREF(seen);
+                    Py_DECREF(e);
+                    return -1;
+                }
+                Py_DECREF(seen);
+            }
             PyObject *waiting = PyDict_GetItemWithError(c->timed_out, e->key);
             if (!waiting) {
                 if (PyErr_Occurred() || !(waiting = PyList_New(0))) {
@@ -1038,6 +1052,30 @@ static PyObject *Core_expire(Core *c, PyObject *args)
     Py_RETURN_NONE;
 }
 
+static PyObject *Core_watch_expired(Core *c, PyObject *unused)
+{
+    if (!c->expired && !(c->expired = PyList_New(0)))
+        return NULL;
+    Py_RETURN_NONE;
+}
+
+static PyObject *Core_take_expired(Core *c, PyObject *unused)
+{
+    PyObject *fresh = PyList_New(0);
+    if (!fresh)
+        return NULL;
+    PyObject *out = c->expired ? c->expired : PyList_New(0);
+    if (!out) {
+        Py_DECREF(fresh);
+        return NULL;
+    }
+    if (c->expired)
+        c->expired = fresh;
+    else
+        Py_DECREF(fresh);
+    return out;
+}
+
 static PyObject *Core_finish(Core *c, PyObject *arg)
 {
     int64_t t;
@@ -1120,6 +1158,10 @@ static PyMethodDef Core_methods[] = {
     {"cancel", (PyCFunction)Core_cancel, METH_VARARGS, "cancel(ts, key, reason)"},
     {"expire", (PyCFunction)Core_expire, METH_VARARGS, "expire(now, inclusive=False)"},
     {"finish", (PyCFunction)Core_finish, METH_O, "finish(end_ts)"},
+    {"watch_expired", (PyCFunction)Core_watch_expired, METH_NOARGS,
+     "watch_expired(): keep each entry that times out from now on, for take_expired()"},
+    {"take_expired", (PyCFunction)Core_take_expired, METH_NOARGS,
+     "take_expired(): [(ts, key, tid, cpu, comm, values)] timed out since the last call"},
     {"take", (PyCFunction)Core_take, METH_O, "take(column): hand one column over"},
     {NULL}
 };

@@ -54,6 +54,9 @@ class CoreMatcher:
                    (0, self.entry_names.index(n)) if n in self.entry_names else (None, None)
                    for n in self.field_names]
         self.core = _core.Core(match, timeout_ns, pair, group, sources, self.groups, names)
+        self.timeout_ns = timeout_ns
+        self.group_spec = group
+        self.field_sources = sources
         self.entry = self.core.entry
         self.exit = self.core.exit
         self.span = self.core.span
@@ -71,6 +74,27 @@ class CoreMatcher:
         enough to seal a chunk, so that the C buffers never hold the whole trace's."""
         if self.core.interval_count >= spill_rows():
             self._table.absorb(self.core.take)
+
+    def table_so_far(self) -> IntervalTable:
+        """The intervals recorded so far, taken from C now (for the library's callbacks)."""
+        self._table.absorb(self.core.take)
+        return self._table
+
+    def settle_decided(self) -> None:
+        """The intervals recorded so far become :attr:`intervals` (a run stopped early)."""
+        self._intervals = self.table_so_far()
+
+    def watch_expired(self) -> None:
+        """As :meth:`Matcher.watch_expired <corr.engine.matcher.Matcher.watch_expired>`."""
+        self.core.watch_expired()
+
+    def take_expired(self) -> list:
+        """As :meth:`Matcher.take_expired <corr.engine.matcher.Matcher.take_expired>`."""
+        return self.core.take_expired()
+
+    def expire(self, now: int, inclusive: bool = False) -> None:
+        """Time out every open entry whose deadline is before ``now`` (or at it)."""
+        self.core.expire(now, inclusive)
 
     def finish(self, end_ts: int) -> None:
         """The trace ended at ``end_ts``: settle every entry still waiting."""

@@ -32,6 +32,7 @@ class Matcher:
                  timeout_ns: int | None = None, pair_filter=None, grouper=None,
                  field_names: tuple = (), entry_names: tuple = (), exit_names: tuple = ()):
         self.name = name
+        self.key_names = key_names
         self.match = match
         self.timeout_ns = timeout_ns
         self.pair_filter = pair_filter        # (entry values, exit values, duration) -> bool
@@ -59,6 +60,37 @@ class Matcher:
         self._by_seq: dict[int, list] = {}   # entries whose deadline is still to come
         self.next_deadline = NO_DEADLINE
         self._single = match in ("first", "last")
+        # With watch_expired(): each entry that timed out since take_expired().
+        self._expired: list | None = None
+
+    @property
+    def group_spec(self):
+        """The rule's group function (None without ``group_by``), as the C core's spec."""
+        return self.grouper
+
+    @property
+    def field_sources(self) -> list:
+        """Per kept field, ``(side, index)`` in the captured values (side 0: the entry)."""
+        return self._field_sources
+
+    def table_so_far(self) -> IntervalTable:
+        """The intervals recorded so far (during the pass, for the library's callbacks)."""
+        return self.intervals
+
+    def settle_decided(self) -> None:
+        """Nothing to do: :attr:`intervals` is always what was recorded so far."""
+
+    def watch_expired(self) -> None:
+        """Keep ``(ts, key, tid, cpu, comm, values)`` of every entry that times out from now."""
+        if self._expired is None:
+            self._expired = []
+
+    def take_expired(self) -> list:
+        """The entries that timed out since the last call (see :meth:`watch_expired`)."""
+        found = self._expired or []
+        if self._expired is not None:
+            self._expired = []
+        return found
 
     # -- entries -------------------------------------------------------------
     def entry(self, ts, key, tid, cpu, comm, values) -> None:
@@ -193,6 +225,8 @@ class Matcher:
                 continue                  # matched or dropped since
             self._remove_open(e)
             e[TIMED_OUT] = True
+            if self._expired is not None:
+                self._expired.append((e[TS], e[KEY], e[TID], e[CPU], e[COMM], e[VALUES]))
             self._timed_out.setdefault(e[KEY], []).append(e)
         self.next_deadline = deadlines[0][0] if deadlines else NO_DEADLINE
 

@@ -7,10 +7,20 @@ statistics; renderers format it and never read a trace again.
 from __future__ import annotations
 
 from array import array
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+from numpy import ndarray
 
 from ..rules.model import Rule
+from .interval import Interval
 from .intervals import COMPLETE, LATE, STATUS_NAMES, IntervalTable, measured, spill_rows
 from .stats import summarize, summarize_pieces
+
+if TYPE_CHECKING:
+    from pyarrow import Table as ArrowTable
+else:
+    ArrowTable = Any          # pyarrow is imported only when a table is asked for
 
 FORMAT_VERSION = 2
 
@@ -209,7 +219,7 @@ class RuleResult:
         _trim_after(len(table))
         return out
 
-    def over_threshold(self, durations=None):
+    def over_threshold(self, durations: ndarray | None = None) -> ndarray:
         """Where the intervals over the threshold are (a bool mask): the complete and late
         ones longer than it, those ``stats["over_threshold"]`` counts.  Timed-out and
         incomplete intervals, whose end the trace does not tell, are counted apart.
@@ -218,7 +228,7 @@ class RuleResult:
             durations = self.intervals.durations()
         return (durations > self.threshold_ns) & self.intervals.measured()
 
-    def slowest(self, all_intervals: bool = False, top: int | None = None):
+    def slowest(self, all_intervals: bool = False, top: int | None = None) -> ndarray:
         """The rows over the threshold (or all), slowest first, ties in table order;
         only the ``top`` first (None: all)."""
         import numpy as np
@@ -274,7 +284,7 @@ class RuleResult:
             yield over + first, piece[over]
 
     def iter_intervals(self, all_intervals: bool = False, top: int | None = None,
-                       encoded: bool = False):
+                       encoded: bool = False) -> Iterator[dict[str, Any]]:
         """Intervals over the threshold (see :meth:`over_threshold`) or all, slowest first,
         one dict at a time; their explanations are computed a chunk at a time (one C
         call each), and none is kept beyond its chunk.  ``encoded`` (for the JSON
@@ -301,6 +311,18 @@ class RuleResult:
                 if self.analysis is not None:        # each explained as it is handed out
                     rows = self.analysis.explained_rows(chunk, rows, encoded)
                 yield from rows
+
+    def interval_objects(self, all_intervals: bool = False,
+                         top: int | None = None) -> Iterator[Interval]:
+        """:meth:`iter_intervals` as typed, immutable :class:`Interval` objects (each
+        explained, for a rule with ``blame:``): over the threshold (or all), slowest first."""
+        for row in self.iter_intervals(all_intervals, top):
+            yield Interval.of(self.name, row)
+
+    def to_arrow(self) -> ArrowTable:
+        """Every interval of the rule as a pyarrow Table (see :meth:`RunResult.intervals`)."""
+        from .interval_arrow import arrow_table
+        return arrow_table([self]).flatten()
 
     def selected_intervals(self, all_intervals: bool = False, top: int | None = None) -> list[dict]:
         """Intervals over the threshold (or all), slowest first."""
@@ -360,8 +382,23 @@ class RunResult:
                 return r
         raise KeyError(name)
 
+    def intervals(self, rule: str) -> ArrowTable:
+        """Every interval of rule ``rule`` (every status), as a ``pyarrow.Table``: a row an
+        interval in the order they were closed, typed columns as ``corr run -o x.parquet``
+        writes them (``start_ns``, ``end_ns``, ``duration_ns``, ``tid`` int64; ``status``,
+        ``comm`` strings; ``key.<part>`` and ``fields.<name>`` typed by their values),
+        the ``fields`` struct flattened into its columns.  ``.to_pandas()`` or
+        ``polars.from_arrow()`` make a DataFrame of it when those are installed."""
+        return self.rule(rule).to_arrow()
+
+    def interval_objects(self, rule: str, all_intervals: bool = False,
+                         top: int | None = None) -> Iterator[Interval]:
+        """Rule ``rule``'s intervals as :class:`Interval` objects, as the JSON output
+        lists them (see :meth:`RuleResult.interval_objects`)."""
+        return self.rule(rule).interval_objects(all_intervals, top)
+
     @property
-    def trace_begin_ns(self):
+    def trace_begin_ns(self) -> int | None:
         """Where relative times (``start``, timelines) count from: the traces' beginning,
         their first event of any class whatever the rules decoded, as ``corr inspect``'s
         ``begin`` (else the first event decoded)."""
@@ -369,7 +406,7 @@ class RunResult:
         return min(begins) if begins else self.begin_ns
 
     @property
-    def trace_end_ns(self):
+    def trace_end_ns(self) -> int | None:
         """The traces' end: their last event of any class (as ``corr inspect``'s ``end``),
         or the last decoded."""
         ends = [t["end_ns"] for t in self.traces if t.get("end_ns") is not None]
@@ -407,7 +444,7 @@ def plain_value(value):
     return value
 
 
-__all__ = ["RuleResult", "RunResult", "STATUS_NAMES", "FORMAT_VERSION"]
+__all__ = ["RuleResult", "RunResult", "Interval", "STATUS_NAMES", "FORMAT_VERSION"]
 
 
 def _trim_after(rows: int) -> None:

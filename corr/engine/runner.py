@@ -28,7 +28,8 @@ class Engine:
     """Rule matchers fed by the canonical event stream of a trace set."""
 
     def __init__(self, traceset: TraceSet, ruleset: RuleSet, scheduling: bool = False,
-                 cache=None, started=None, reader: str = "auto", thread_filter=None):
+                 cache=None, started=None, reader: str = "auto", thread_filter=None,
+                 on_interval=None, on_timeout=None):
         self.traceset = traceset
         self.ruleset = ruleset
         self.names = EventNames(traceset)
@@ -62,6 +63,12 @@ class Engine:
         self.end_ns = None
         self.discards = []
         self.stopped: TraceDecodeError | None = None
+        # The library's callbacks (corr.engine.decisions), handed what each batch decided.
+        self.decisions = None
+        if on_interval is not None or on_timeout is not None:
+            from .decisions import Decisions
+            self.decisions = Decisions(ruleset.rules, self.matchers, on_interval, on_timeout,
+                                       self.thread_names.name)
 
     def _matcher(self, rule: Rule):
         key_names = [p.name for p in rule.entry.key]
@@ -149,38 +156,76 @@ class Engine:
                                         matches(getattr(info, "raw_name", info.name), chosen))
 
     def run(self, progress=None):
+        for _ in self.steps(progress):
+            pass
+        return self
+
+    def steps(self, progress=None):
+        """The pass, a batch at a time: yields after each batch's walk (its decisions
+        handed out), and once at the end (the matchers finished).  Closing it early
+        stops the readers and their decode workers."""
         span = self.traceset.range_ns
         # The pass allocates millions of small containers (open entries,
         # captured tuples) and makes no reference cycles: the cyclic garbage
         # collector's generation scans would only cost time.
+        # Between steps, the consumer's own code runs with the collector as it was.
         was_enabled = gc.isenabled()
+        steps = self._steps(span, progress)
         gc.disable()
         try:
-            return self._run(span, progress)
+            for _ in steps:
+                if was_enabled:
+                    gc.enable()
+                try:
+                    yield
+                finally:
+                    gc.disable()
         finally:
+            steps.close()
             if was_enabled:
                 gc.enable()
 
-    def _run(self, span, progress):
+    def _steps(self, span, progress):
+        decisions = self.decisions
+        batches = self.canonical.batches()
         try:
-            for batch in self.canonical.batches():
+            for batch in batches:
                 self.discards.extend(batch.discards)
                 if batch.ts:
                     self._process(batch)
                     for m in self.matchers:
                         m.drain()
+                    if decisions is not None:
+                        decisions.after_batch(batch.ts[-1])
                     if progress is not None:
                         progress(self.events, _fraction(self.end_ns, span))
+                    yield
         except TraceDecodeError as exc:
             self.stopped = exc
+        finally:
+            # A callback that raised leaves the readers' generators suspended:
+            # closed now, their decode workers stop with them.
+            close = getattr(batches, "close", None)
+            if close is not None:
+                close()
         end = self.end_ns if self.end_ns is not None else 0
+        if decisions is not None:
+            decisions.at_end(end)
         for m in self.matchers:
             m.finish(end)
+        if decisions is not None:
+            decisions.after_finish()
         ranges = [(d.begin_ns, d.end_ns) for d in self.discards
                   if d.begin_ns is not None and d.end_ns is not None]
         for m in self.matchers:
             m.intervals.mark_lossy(ranges)
-        return self
+        yield
+
+    def decided_so_far(self) -> None:
+        """After a callback raised: each matcher's table holds what was decided so far
+        (entries still open are left out), readable as after ``finish``."""
+        for m in self.matchers:
+            m.settle_decided()
 
     def _process(self, batch) -> None:
         if self.begin_ns is None:

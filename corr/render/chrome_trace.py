@@ -123,7 +123,7 @@ def _slices(r, all_intervals: bool):
         tids = [iv["tid"] for iv in rows if iv["tid"] is not None]
         return ([(iv["tid"], iv["comm"], iv["key"], iv["group"], iv["status"], iv["start_ns"],
                   iv["duration_ns"]) for iv in rows], max(tids, default=None))
-    from .intervals_table import selected_rows
+    from ..engine.interval_columns import selected_rows
     return selected_rows(r, all_intervals)
 
 

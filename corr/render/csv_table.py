@@ -1,6 +1,6 @@
 """``corr run -o intervals.csv``: every interval of every rule, one row each.
 
-The columns of :mod:`corr.render.intervals_table`: each captured field is a
+The columns of :mod:`corr.engine.interval_columns`: each captured field is a
 column of its own (``fields.prev_comm``, ``fields.prev_state``), its value
 as the trace gave it (a list or a structure as JSON); key parts likewise
 (``key.seqno``); an absent value is an empty cell.  Cells are quoted as
@@ -27,7 +27,7 @@ def write(result, destination, options) -> str:
     import csv
 
     from .escape import csv_cell
-    from .intervals_table import COLUMNS, blocks, layout
+    from ..engine.interval_columns import COLUMNS, blocks, layout
     key_parts, field_names = layout(result)
     header = COLUMNS + [f"key.{p}" for p in key_parts] + [f"fields.{f}" for f in field_names]
     rows = 0

@@ -19,7 +19,7 @@ import functools
 import gc
 import os
 
-from ..errors import RuleError, UsageError
+from ..errors import OverrideError, RuleError
 from ..text import shown as _shown
 from .document import load_yaml, read_text
 from .expr import MAX_GLOB, parse_expression
@@ -75,40 +75,45 @@ def _parse_rules(text, path):
     return _Builder(source).ruleset(document)
 
 
-def apply_overrides(ruleset: RuleSet, assignments: list[str]) -> None:
-    """Apply ``--set RULE.threshold=VALUE`` / ``RULE.timeout=VALUE`` assignments.
+def apply_overrides(ruleset: RuleSet, assignments: list[str], argument: str = "--set") -> None:
+    """Apply ``RULE.threshold=VALUE`` / ``RULE.timeout=VALUE`` assignments, in place.
 
     All are checked before any is applied.  The values change in the rules
     and in ``ruleset.document`` (when it is read: parsing it costs ruamel.yaml's
     import, which a run never needs), so a later write of the document keeps them.
-    Raises :class:`~corr.errors.UsageError`.
+    Raises :class:`~corr.errors.OverrideError`, its message naming ``argument``
+    (the CLI's ``--set``; the library says ``overrides:``).  The library applies
+    them to a copy (:meth:`RuleSet.copy`): its caller's rule set never changes.
     """
-    changes = [_parse_override(ruleset, assignment) for assignment in assignments]
+    changes = [_parse_override(ruleset, assignment, argument) for assignment in assignments]
     for rule, attribute, text, ns in changes:
         setattr(rule, attribute + "_ns", ns)
         ruleset.set_in_document(rule.name, attribute, text)
 
 
-def _parse_override(ruleset, given):
+def _parse_override(ruleset, given, argument):
     target, equals, text = given.partition("=")
     assignment = given if len(given) <= 80 else given[:77] + "..."
+
+    def refused(reason):
+        return OverrideError(argument, assignment, reason)
     rule_name, dot, attribute = target.strip().rpartition(".")
     text = text.strip()
     if not equals or not dot or not rule_name:
-        raise UsageError(f"--set {assignment}: expected RULE.threshold=VALUE or RULE.timeout=VALUE")
+        raise refused("expected RULE.threshold=VALUE or RULE.timeout=VALUE")
     try:
         rule = ruleset.rule(rule_name)
     except KeyError:
         names = ", ".join(r.name for r in ruleset.rules)
-        raise UsageError(f"--set {assignment}: no rule {rule_name!r} (rules: {names})") from None
+        raise refused(f"no rule {rule_name!r} (rules: {names})") from None
     if attribute not in OVERRIDABLE:
-        raise UsageError(f"--set {assignment}: cannot set {attribute!r} (only threshold and timeout)")
+        raise refused(f"cannot set {attribute!r} (only threshold and timeout)")
     try:
         ns = parse_duration(text)
     except ValueError as err:
-        raise UsageError(f"--set {assignment}: {err}") from None
+        raise refused(str(err)) from None
     if attribute == "timeout" and ns == 0:
-        raise UsageError(f"--set {assignment}: timeout must be greater than 0")
+        raise refused("timeout must be greater than 0")
     return rule, attribute, text, ns
 
 

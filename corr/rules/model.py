@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 MATCH_POLICIES = ("nest", "fifo", "first", "last")
 BLAME_CHOICES = ("entry", "exit")        # or the name of a key part holding a tid
@@ -148,7 +149,7 @@ class RuleSet:
     _pending: list = field(default_factory=list, init=False, repr=False, compare=False)
 
     @property
-    def document(self):
+    def document(self) -> Any:
         """The round-trip YAML document (ruamel.yaml), kept so that a tuned
         threshold can be written back with comments and layout intact.
 
@@ -175,6 +176,17 @@ class RuleSet:
     def set_in_document(self, name: str, attribute: str, text: str) -> None:
         """Record a rule's new ``attribute`` value in the document, when it is read."""
         self._pending.append((name, attribute, text))
+
+    def copy(self) -> "RuleSet":
+        """A rule set whose thresholds, timeouts and document change apart from this
+        one's: what the library's overrides are applied to (its caller's stays as
+        given).  Expressions and event specs are shared: nothing changes them."""
+        import copy
+        twin = RuleSet(self.path, self.version, [copy.copy(r) for r in self.rules], self.text)
+        if self._document is not None:
+            twin._document = copy.deepcopy(self._document)
+        twin._pending = list(self._pending)
+        return twin
 
     def rule(self, name: str) -> Rule:
         for r in self.rules:

@@ -1,4 +1,4 @@
-"""The intervals of every rule as one table, for CSV and Parquet.
+"""The intervals of every rule as one table: CSV, Parquet and the library's Arrow tables.
 
 One row per interval, every status included, in each rule's table order,
 with the rule's name; key parts get a ``key.<part>`` column each and
@@ -20,10 +20,11 @@ BLOCK = 1 << 16            # rows turned into Python values at a time
 
 
 def layout(result) -> tuple[list[str], list[str]]:
-    """The key parts and the captured fields of every rule, each once, in order."""
+    """The key parts and the captured fields of every rule, each once, in order
+    (``result``: a RunResult, or a list of its RuleResults)."""
     key_parts: list[str] = []
     field_names: list[str] = []
-    for r in result.rules:
+    for r in getattr(result, "rules", result):
         for name in r.intervals.key_names:
             if name not in key_parts:
                 key_parts.append(name)
@@ -39,10 +40,10 @@ def blocks(result, key_parts: list[str], field_names: list[str]):
     that spilled is read a block at a time (``IntervalTable.gather``), never whole."""
     import numpy as np
 
-    from ..engine.intervals import NONE_INT, STATUS_NAMES
-    from ..engine.result import plain_value
+    from .intervals import NONE_INT, STATUS_NAMES
+    from .result import plain_value
     statuses = np.array(STATUS_NAMES, dtype=object)
-    for r in result.rules:
+    for r in getattr(result, "rules", result):
         table = r.intervals
         n = len(table)
         group_values = [plain_value(v) for v in r.group_values] if r.group_values else None
@@ -138,7 +139,7 @@ def selected_rows(r, all_intervals: bool = False):
     time (nothing explained); the largest tid of them all, or None."""
     import numpy as np
 
-    from ..engine.intervals import NONE_INT
+    from .intervals import NONE_INT
     index = selected(r, all_intervals)
     table = r.intervals
     tids = np.frombuffer(table.entry_tid, dtype=np.int32)
@@ -151,8 +152,8 @@ def selected_rows(r, all_intervals: bool = False):
 def _selected_rows(r, index):
     import numpy as np
 
-    from ..engine.intervals import NONE_INT, STATUS_NAMES, spill_rows
-    from ..engine.result import plain_value
+    from .intervals import NONE_INT, STATUS_NAMES, spill_rows
+    from .result import plain_value
     table = r.intervals
     key_names = table.key_names
     group_values = [plain_value(v) for v in r.group_values] if r.group_values else None
