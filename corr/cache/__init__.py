@@ -24,8 +24,8 @@ def open_cache(cache, traceset):
     when the cache is off (``cache``: see :func:`.settings.resolve`; its size limit:
     :func:`.settings.resolve_size`, a bad one a UsageError)."""
     directory = resolve(cache)
-    if directory is None:
-        return None
+    if directory is None or traceset.live is not None:
+        return None                 # a live session has no files to key an entry on
     limit = resolve_size(cache)
     from .decoded import TraceCache, warn
     try:
@@ -43,6 +43,8 @@ def has_entry(cache, traceset) -> bool:
     from .identity import entry_folder
     from .store import MANIFEST
     directory = resolve(cache)
+    if traceset.live is not None:
+        return False
     return directory is not None and os.path.exists(
         os.path.join(entry_folder(directory, traceset), MANIFEST))
 

@@ -54,10 +54,18 @@ class Decisions:
                 m.watch_expired()
         self._groups = [_group_getter(m) for m in matchers]
 
-    def after_batch(self, last_ts: int) -> None:
-        """The batch ended at ``last_ts``: expire what is due and hand out its decisions."""
+    def after_batch(self, last_ts: int | None, quiet_ns: int | None = None) -> None:
+        """The batch ended at ``last_ts``: expire what is due and hand out its decisions.
+
+        ``quiet_ns``: a live source's clock (:mod:`corr.reading.live`), no event before
+        it to come: the entries whose deadline is before it are handed to ``on_timeout``
+        now, although they time out for the table only when an event passes their
+        deadline (the final result is that of the recorded trace)."""
         for m in self.matchers:
-            m.expire(last_ts)
+            if last_ts is not None:
+                m.expire(last_ts)
+            if quiet_ns is not None and (last_ts is None or quiet_ns > last_ts):
+                m.announce_due(quiet_ns)
         self._hand_out()
 
     def at_end(self, end_ts: int) -> None:

@@ -62,6 +62,8 @@ class Matcher:
         self._single = match in ("first", "last")
         # With watch_expired(): each entry that timed out since take_expired().
         self._expired: list | None = None
+        # Entries announced by announce_due() (seqs), still open: not announced again.
+        self._announced: set[int] = set()
 
     @property
     def group_spec(self):
@@ -91,6 +93,26 @@ class Matcher:
         if self._expired is not None:
             self._expired = []
         return found
+
+    def announce_due(self, now: int) -> None:
+        """A live source's clock passed ``now`` with no event: hand the entries whose
+        deadline is before it to :meth:`take_expired` now, leaving them open.
+
+        They time out for the table only when an event (or the end) passes their
+        deadline, as in a pass over the recorded trace, so the final result is the
+        offline one; :meth:`expire` does not hand them out a second time.
+        """
+        if self._expired is None:
+            return
+        by_seq, announced = self._by_seq, self._announced
+        for deadline, seq in self._deadlines:
+            if deadline >= now:
+                break
+            e = by_seq.get(seq)
+            if e is None or seq in announced:
+                continue
+            announced.add(seq)
+            self._expired.append((e[TS], e[KEY], e[TID], e[CPU], e[COMM], e[VALUES]))
 
     # -- entries -------------------------------------------------------------
     def entry(self, ts, key, tid, cpu, comm, values) -> None:
@@ -225,7 +247,9 @@ class Matcher:
                 continue                  # matched or dropped since
             self._remove_open(e)
             e[TIMED_OUT] = True
-            if self._expired is not None:
+            if self._announced and seq in self._announced:
+                self._announced.discard(seq)
+            elif self._expired is not None:
                 self._expired.append((e[TS], e[KEY], e[TID], e[CPU], e[COMM], e[VALUES]))
             self._timed_out.setdefault(e[KEY], []).append(e)
         self.next_deadline = deadlines[0][0] if deadlines else NO_DEADLINE

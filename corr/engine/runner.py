@@ -41,7 +41,9 @@ class Engine:
         learn = thread_filter is not None and thread_filter.needs_pass(ruleset)
         self.thread_names = threads.ThreadNames(keep_history=scheduling or learn)
         self.process_ids = None
-        self.use_core = core.available()
+        # A live session's clock announces timeouts ahead of its events
+        # (Matcher.announce_due): the Python matcher's (its rate is a session's).
+        self.use_core = core.available() and traceset.live is None
         self.matchers = [self._matcher(rule) for rule in ruleset.rules]
         projection = run_projection(ruleset, scheduling, traceset)
         if thread_filter is not None and thread_filter.pids:
@@ -196,9 +198,12 @@ class Engine:
                     for m in self.matchers:
                         m.drain()
                     if decisions is not None:
-                        decisions.after_batch(batch.ts[-1])
+                        decisions.after_batch(batch.ts[-1], batch.quiet_ns)
                     if progress is not None:
                         progress(self.events, _fraction(self.end_ns, span))
+                    yield
+                elif batch.quiet_ns is not None and decisions is not None:
+                    decisions.after_batch(None, batch.quiet_ns)    # a live source, quiet
                     yield
         except TraceDecodeError as exc:
             self.stopped = exc

@@ -477,4 +477,6 @@ def normalise(trace: TraceInfo, raw_batches: Iterator[EventBatch],
               normaliser: TraceNormaliser) -> Iterator[EventBatch]:
     """Canonical batches of one trace."""
     for batch in raw_batches:
-        yield normaliser.process(batch)
+        out = normaliser.process(batch)
+        out.quiet_ns = batch.quiet_ns        # a live source's clock goes on
+        yield out

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 # errors with their line, which metadata.load captures to name the line.
 os.environ.setdefault("BABELTRACE_PLUGIN_CTF_METADATA_LOG_LEVEL", "E")
 
-from . import clocks, metadata, sources
+from . import clocks, live, metadata, sources
 from .batch import ClassColumns, Discard, EventBatch, EventClassInfo, FieldInfo
 from .graph import DEFAULT_BATCH, read_trace, start_workers
 from .merge import merge
@@ -64,6 +64,16 @@ class TraceSet:
                    for t, w in zip(self.traces, workers)]
         return merge(streams)
 
+    @property
+    def live(self):
+        """The live session's reader (:class:`~corr.reading.live.LiveSource`) when the
+        set is a live session, else None."""
+        for t in self.traces:
+            source = getattr(t, "live", None)
+            if source is not None:
+                return source
+        return None
+
     def class_info(self, class_id: int) -> EventClassInfo:
         return self.registry.classes[class_id]
 
@@ -72,8 +82,20 @@ def open_traces(paths, clock_offsets: dict[str, int] | None = None) -> TraceSet:
     """Find, check and align the traces under ``paths`` (no events decoded yet)."""
     if isinstance(paths, (str, bytes)) or hasattr(paths, "__fspath__"):
         paths = [paths]
-    traces = sources.discover(list(paths))
+    paths = list(paths)
+    if any(live.is_live(p) for p in paths):
+        return _open_live(paths)
+    traces = sources.discover(paths)
     for t in traces:
         metadata.load(t)
     clocks.align(traces, clock_offsets)
     return TraceSet(traces)
+
+
+def _open_live(paths) -> TraceSet:
+    """A live session (``net://...``), read alone: its events come as they are recorded,
+    and a trace folder read with it would be merged only once the session ended."""
+    if len(paths) > 1:
+        from ..errors import UsageError
+        raise UsageError("a live session (net://...) is read alone, without other traces")
+    return TraceSet([live.open_live(paths[0], 0)])

@@ -175,16 +175,19 @@ class MuxKeys:
 class EventBatch:
     """A time-ordered run of events, stored column-wise per class."""
 
-    __slots__ = ("ts", "class_ids", "classes", "discards", "mux")
+    __slots__ = ("ts", "class_ids", "classes", "discards", "mux", "quiet_ns")
 
     def __init__(self, ts: list[int] | None = None, class_ids: list[int] | None = None,
                  classes: dict[int, ClassColumns] | None = None,
-                 discards: list[Discard] | None = None, mux: MuxKeys | None = None):
+                 discards: list[Discard] | None = None, mux: MuxKeys | None = None,
+                 quiet_ns: int | None = None):
         self.ts = ts if ts is not None else []
         self.class_ids = class_ids if class_ids is not None else []
         self.classes = classes if classes is not None else {}
         self.discards = discards if discards is not None else []
         self.mux = mux              # None except in a parallel reader's worker
+        # A live source's clock (corr.reading.live): no event before it will follow.
+        self.quiet_ns = quiet_ns
 
     def __len__(self) -> int:
         return len(self.ts)

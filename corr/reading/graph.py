@@ -69,6 +69,8 @@ def read_trace(trace: TraceInfo, registry: ClassRegistry, projection: Projection
     a trace decoded to its end before (:func:`parallel.decoded_whole_before`).  ``workers``: this
     trace's decode workers, already started (:func:`start_workers`).
     """
+    if getattr(trace, "live", None) is not None:
+        return trace.live.batches(registry)      # a live session: every event, as it comes
     from .parallel import read_parallel
     groups = workers.groups if workers is not None else plan(trace.path, jobs, batch_size)
     return read_parallel(trace, registry, projection, batch_size, reader, groups or None,
@@ -146,6 +148,8 @@ def start_workers(trace: TraceInfo, projection: Projection, batch_size: int = DE
     """Start a large trace's decode workers now, to pass to :func:`read_trace`; None
     when the trace is decoded serially (with ``whole``: its one worker, started now),
     or when they cannot be started."""
+    if getattr(trace, "live", None) is not None:
+        return None                     # its reader started when it was opened
     groups = plan(trace.path, jobs, batch_size)
     if not groups and not whole:
         return None
