@@ -57,6 +57,14 @@ _ANNOTATION_NAMES = {
 }
 
 
+def is_live(trace: object) -> bool:
+    """Whether a trace argument names an LTTng live session (``net://HOST[:PORT]/host/
+    HOSTNAME/SESSION``, read through lttng-relayd) rather than a trace folder:
+    :func:`run` and :func:`stream` read it as it is recorded (docs/live.md)."""
+    from .reading.live import is_live as live
+    return live(trace)
+
+
 def resolve_annotations() -> None:
     """Import the types this module's annotations name (``typing.get_type_hints``
     needs them; the command line, which imports this module for every command,

@@ -96,6 +96,7 @@ def _run(traceset, ruleset, progress, blame_limit, explain, cache, reader, start
         stopped = {"path": exc.path, "cause": exc.cause, "at_ns": exc.stopped_at_ns,
                    "events_before": exc.events_before}
     traces = _trace_dicts(traceset)
+    warnings += live_notes(traceset)
     rules = [RuleResult(rule, matcher) for rule, matcher in zip(ruleset.rules, engine.matchers)]
     warnings += _filtered(rules, thread_filter, engine.process_ids, engine.thread_names)
     model, made = None, []
@@ -142,6 +143,19 @@ def stream_rules(traceset: TraceSet, ruleset: RuleSet, cache=None, reader: str =
     finally:
         if started is not None:
             started.close()
+
+
+def live_notes(traceset: TraceSet) -> list[str]:
+    """What a live session's result must say: a reader that attached late, a pass
+    ended by Ctrl-C rather than by the session's end."""
+    source = traceset.live
+    if source is None:
+        return []
+    notes = [f"{traceset.traces[0].path}: {source.late_attach}"] if source.late_attach else []
+    if source.interrupted:
+        notes.append(f"{traceset.traces[0].path}: interrupted (Ctrl-C): the results cover the "
+                     f"session until then")
+    return notes
 
 
 def _partial(traceset, ruleset, engine, warnings, exc) -> RunResult:

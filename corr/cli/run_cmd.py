@@ -77,12 +77,23 @@ def run(args, ui) -> int:
     check_count("--blame-limit", args.blame_limit)
     output.check(fmt, to_file=bool(args.output))
     offsets = clock_offsets(args.clock_offset)
+    # A live session: each decided interval printed as it comes, the summary after.
+    live = any(api.is_live(trace) for trace in args.traces)
+    callbacks = {}
+    if live:
+        if thread_filter(args) is not None:
+            from ..errors import UsageError
+            raise UsageError("-p/-t/--comm: not with a live session (its intervals are "
+                             "printed as they are decided; the filter is decided after)")
+        from ..render.live_lines import LivePrinter
+        printer = LivePrinter(ui.stdout, fmt if fmt == "jsonl" else "text")
+        callbacks = dict(on_interval=printer, on_timeout=printer)
     with reporting_cache_warnings(ui), overrides_as_set(), \
-            ui.progress("matching", enabled=not args.no_progress) as progress:
+            ui.progress("matching", enabled=not args.no_progress and not live) as progress:
         result = api.run(args.rules, args.traces, overrides=args.overrides,
                          clock_offsets=offsets, progress=progress, reader=args.reader,
                          blame_limit=args.blame_limit, cache=cache_choice(args),
-                         filter=thread_filter(args))
+                         filter=thread_filter(args), **callbacks)
     options = dict(top=args.top, all_intervals=args.all_intervals, all_edges=args.all_edges)
     stopped = result.stopped
     if args.output and stopped:

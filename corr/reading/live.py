@@ -24,13 +24,17 @@ relay, also when there is nothing to read, so a quiet session is never
 taken for a stalled decoder; a relay that stops answering is (after
 ``CORR_DECODE_STALL_S``).  The session's end (``lttng destroy``) ends the
 stream; Ctrl-C in the parent ends it too, as if the session had ended there
-(:attr:`LiveSource.interrupted`).
+(:attr:`LiveSource.interrupted`): while the stream is read, SIGINT stops the
+child instead of raising KeyboardInterrupt, so the pass ends as at the end of
+the session and its result is whole.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import signal
+import threading
 import time
 
 from ..errors import TraceDecodeError, TraceError
@@ -93,16 +97,30 @@ class LiveSource:
         self.trace.clock = body["clock"]
         self.trace.class_names = body["classes"]
 
+    def interrupt(self) -> None:
+        """End the stream here, as if the session had ended (Ctrl-C): the child is
+        killed, which wakes the wait on its pipe.  Safe in a signal handler."""
+        self.interrupted = True
+        if self.pid is not None:
+            try:
+                os.kill(self.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
     def _next(self):
         from .containment import DecoderDied, DecoderStalled, trace_error
         try:
             msg = self.receiver.recv(self.watchdog.wait_readable)
+            if self.interrupted:
+                return "end", {}
             if msg is None:
                 self.watchdog.ended()
                 return "error", TraceDecodeError(self.trace.path, "the live reader exited "
                                                  "without finishing", self.last_ts, self.events)
             return msg
         except (DecoderDied, DecoderStalled) as exc:
+            if self.interrupted:
+                return "end", {}
             return "error", trace_error(exc, self.trace.path, "the live session", self.events,
                                         self.last_ts)
 
@@ -110,15 +128,14 @@ class LiveSource:
         """The session's events as they come, a batch each time the source went quiet;
         a batch may hold no event and only ``quiet_ns``.  Ends with the session, or on
         Ctrl-C (:attr:`interrupted`)."""
+        previous = None
+        if threading.current_thread() is threading.main_thread():
+            previous = signal.signal(signal.SIGINT, lambda *_: self.interrupt())
         try:
             if getattr(self, "_ended", False):
                 return
             while True:
-                try:
-                    kind, body = self._next()
-                except KeyboardInterrupt:
-                    self.interrupted = True
-                    return
+                kind, body = self._next()
                 if kind == "error":
                     raise body
                 self._learn(body, registry)
@@ -130,6 +147,8 @@ class LiveSource:
                     self.last_ts = batch.ts[-1]
                 yield batch
         finally:
+            if previous is not None:
+                signal.signal(signal.SIGINT, previous)
             self.close()
 
     def _learn(self, body: dict, registry) -> None:

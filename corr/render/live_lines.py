@@ -1,0 +1,53 @@
+"""Intervals printed as a live session decides them: ``corr run RULES net://...``.
+
+One line each, flushed at once, so that a person (or ``jq``, ``grep
+--line-buffered``) sees a slow request or a timeout as it happens:
+
+- text: ``HH:MM:SS.mmm  RULE  STATUS  DURATION  key=KEY  tid=TID COMM``, the
+  time the interval ended (a timeout's: its deadline), in local time;
+- ``jsonl``: the interval's JSON object (``rule`` first, as ``--format jsonl``
+  writes them) with ``"live": true``, so that the live lines and the summary's
+  lines that follow can be told apart.
+
+The library's callbacks call them (``corr.run(on_interval=..., on_timeout=...)``).
+"""
+
+from __future__ import annotations
+
+import time
+
+from .run_text import key_text
+from .units import duration
+
+
+class LivePrinter:
+    """Writes each decided interval to a text stream, a line each, flushed."""
+
+    def __init__(self, stream, fmt: str = "text"):
+        self.stream = stream
+        self.json = fmt == "jsonl"
+        self.lines = 0
+
+    def __call__(self, interval) -> None:
+        if self.json:
+            from .run_json import encoder
+            record = {"rule": interval.rule, "live": True}
+            record.update(interval.to_dict())
+            line = encoder(newline=True)(record).decode("utf-8")
+        else:
+            line = text_line(interval) + "\n"
+        self.stream.write(line)
+        self.stream.flush()
+        self.lines += 1
+
+
+def text_line(interval) -> str:
+    """One interval as the text line a live run prints."""
+    seconds, ns = divmod(interval.end_ns, 1_000_000_000)
+    clock = time.strftime("%H:%M:%S", time.localtime(seconds)) + f".{ns // 1_000_000:03d}"
+    key = interval.key if not hasattr(interval.key, "items") else dict(interval.key)
+    thread = "" if interval.tid is None else f"  tid={interval.tid}"
+    if interval.comm:
+        thread += f" {interval.comm}"
+    return (f"{clock}  {interval.rule}  {interval.status}  {duration(interval.duration_ns)}"
+            f"  key={key_text(key)}{thread}")
