@@ -146,12 +146,12 @@ def stream_rules(traceset: TraceSet, ruleset: RuleSet, cache=None, reader: str =
 
 
 def live_notes(traceset: TraceSet) -> list[str]:
-    """What a live session's result must say: a reader that attached late, a pass
-    ended by Ctrl-C rather than by the session's end."""
+    """What a live session's result must say: a pass ended by Ctrl-C rather than by
+    the session's end."""
     source = traceset.live
     if source is None:
         return []
-    notes = [f"{traceset.traces[0].path}: {source.late_attach}"] if source.late_attach else []
+    notes = []
     if source.interrupted:
         notes.append(f"{traceset.traces[0].path}: interrupted (Ctrl-C): the results cover the "
                      f"session until then")

@@ -70,7 +70,6 @@ class LiveSource:
         from .containment import Watchdog, fork_watched, stall_seconds
         self.trace = trace
         self.interrupted = False          # Ctrl-C ended the stream
-        self.late_attach: str | None = None
         self._cid_map: list[int] = []
         pid, read_fd, write_fd, progress, log = fork_watched()
         if pid == 0:
@@ -154,8 +153,6 @@ class LiveSource:
     def _learn(self, body: dict, registry) -> None:
         for name, trace_index, fields in body.get("new_classes", ()):
             self._cid_map.append(registry.intern(name, trace_index, fields).id)
-        if body.get("late") and self.late_attach is None:
-            self.late_attach = body["late"]
         if body.get("events_ns") is not None:
             self.trace.saw_events(*body["events_ns"])
 
@@ -226,7 +223,6 @@ def _read(fd: int, url: str, index: int, progress) -> None:
     trace = TraceInfo(index=index, path=url)
     builder = BatchBuilder(trace, ClassRegistry(), Projection.all(), 1 << 15)
     builder.quiet_ns = None
-    builder.late = None
     builder.stream_classes = {}
     graph = bt2.Graph()
     try:
@@ -249,7 +245,7 @@ def _read(fd: int, url: str, index: int, progress) -> None:
         classes = builder.registry.classes[sent_classes:]
         sent_classes += len(classes)
         body = {"new_classes": [(c.name, c.trace, c.fields) for c in classes],
-                "events_ns": trace.events_ns, "late": builder.late,
+                "events_ns": trace.events_ns,
                 "quiet_ns": builder.quiet_ns}
         sent_quiet = builder.quiet_ns
         if batch is not None:
@@ -302,7 +298,7 @@ _SINK = None
 
 
 def _live_sink_class():
-    """The public sink, plus the live clock (inactivity messages) and the late-attach check."""
+    """The public sink, plus the live clock (inactivity messages) and the stream classes."""
     global _SINK
     if _SINK is not None:
         return _SINK
@@ -313,7 +309,6 @@ def _live_sink_class():
     class LiveSink(PublicSink, bt2._UserSinkComponent):   # bt2 looks at the direct bases
         def __init__(self, config, params, builder):
             super().__init__(config, params, builder)
-            self._packets_seen = set()
 
         def _user_consume(self):
             msg = next(self._iter)
@@ -325,8 +320,6 @@ def _live_sink_class():
                 return
             if isinstance(msg, bt2._StreamBeginningMessageConst):
                 builder.stream_classes[msg.stream.cls.addr] = msg.stream.cls
-            elif isinstance(msg, bt2._PacketBeginningMessageConst):
-                self._check_first_packet(msg)
             self._iter = _Replay(msg, self._iter)
             try:
                 PublicSink._user_consume(self)
@@ -336,19 +329,6 @@ def _live_sink_class():
                 ns = msg.default_clock_snapshot.ns_from_origin + builder.trace.offset_ns
                 if builder.quiet_ns is None or ns > builder.quiet_ns:
                     builder.quiet_ns = ns
-
-        def _check_first_packet(self, msg) -> None:
-            """A stream whose first packet is not its first (babeltrace2 attaches at
-            the last packet): the events before it were missed."""
-            stream = msg.packet.stream
-            if stream.addr in self._packets_seen:
-                return
-            self._packets_seen.add(stream.addr)
-            seq = _packet_seq_num(msg.packet)
-            if seq and self._builder.late is None:
-                self._builder.late = (f"attached late: the first packet read of a stream is "
-                                      f"its packet {seq}, not its first; the events recorded "
-                                      f"before it are not in this run")
 
     _SINK = LiveSink
     return _SINK
@@ -365,11 +345,3 @@ class _Replay:
         if msg is None:
             return next(self.rest)
         return msg
-
-
-def _packet_seq_num(packet) -> int | None:
-    """A packet's sequence number, when its context still carries it."""
-    ctx = packet.context_field
-    if ctx is not None and "packet_seq_num" in ctx:
-        return int(ctx["packet_seq_num"])
-    return None
