@@ -65,7 +65,7 @@ class TraceSet:
         return merge(streams)
 
     @property
-    def live(self):
+    def live(self) -> "live.LiveSource | None":
         """The live session's reader (:class:`~corr.reading.live.LiveSource`) when the
         set is a live session, else None."""
         for t in self.traces:
