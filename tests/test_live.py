@@ -145,21 +145,25 @@ class Lines:
             self.got.append((time.time(), line))
 
 
-def _corr(*args: str):
-    env = {**os.environ, "CORR_NO_CACHE": "1"}
+def _corr(*args: str, **more_env: str):
+    env = {**os.environ, "CORR_NO_CACHE": "1", **more_env}
     return subprocess.Popen([sys.executable, "-m", "corr", *args], cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
 def _wait_attached(daemons: Daemons, proc) -> None:
     """Until corr's reader is connected to the relay daemon's live port."""
+    _wait_connected(daemons, lambda: proc.poll() is None, lambda: proc.stderr.read())
+
+
+def _wait_connected(daemons: Daemons, alive, why) -> None:
     for _ in range(200):
         out = subprocess.run(["ss", "-tnH", "state", "established",
                               f"( dport = :{daemons.live} )"], capture_output=True, text=True)
         if out.stdout.strip():
             return
-        if proc.poll() is not None:
-            pytest.fail("corr exited: " + proc.stderr.read())
+        if not alive():
+            pytest.fail("corr's reader ended: " + why())
         time.sleep(0.05)
     pytest.fail("corr never connected to the relay daemon")
 
@@ -208,12 +212,15 @@ def test_intervals_and_timeouts_as_they_happen_then_the_offline_summary(daemons,
 
 def test_ctrl_c_prints_the_summary_so_far(daemons, app):
     url = daemons.session("live-int")
-    corr = _corr("run", RULES, url)
+    # The watchdog's limit far under the quiet spell below: a quiet session is not a stall.
+    corr = _corr("run", RULES, url, CORR_DECODE_STALL_S="0.3")
     lines = Lines(corr)
     _wait_attached(daemons, corr)
     served = subprocess.run([app, "6", "200", "3", "300", "0"], env=daemons.env,
                             capture_output=True, text=True)
     assert served.returncode == 0, served.stderr
+    time.sleep(1.5)                      # the session stays quiet
+    assert corr.poll() is None, corr.stderr.read()
     corr.send_signal(signal.SIGINT)
     corr.wait(60)
     lines.thread.join(10)
@@ -223,6 +230,37 @@ def test_ctrl_c_prints_the_summary_so_far(daemons, app):
     assert f"warning: {url}: interrupted (Ctrl-C): the results cover the session until then" in text
     assert "entries 6 = complete 6 + late 0 + timeouts 0 + incomplete 0 + dropped 0" in text
     daemons.lttng("destroy", "live-int")
+
+
+def test_the_library_streams_a_live_session(daemons, app):
+    import corr
+    url = daemons.session("live-lib")
+    got, failed = [], []
+
+    def consume():                      # corr.stream waits for the session's first stream
+        try:
+            with corr.stream(RULES, url, cache=False, timeouts=True) as intervals:
+                got.extend((i.rule, i.status, i.key) for i in intervals)
+        except BaseException as exc:    # noqa: BLE001 (reported by the test)
+            failed.append(exc)
+
+    reader = threading.Thread(target=consume, daemon=True)
+    reader.start()
+    _wait_connected(daemons, reader.is_alive, lambda: repr(failed))
+    served = subprocess.run([app, "9", "100", "4", "300", "9"], env=daemons.env,
+                            capture_output=True, text=True)
+    assert served.returncode == 0, served.stderr
+    daemons.lttng("destroy", "live-lib")
+    reader.join(60)
+    assert not failed and not reader.is_alive()
+    # 4 and 8 slow; 9 never ends, the last event: incomplete, 0 ns long (under the
+    # threshold), and the session is destroyed before its deadline.
+    assert got == [("request", "complete", 4), ("request", "complete", 8)]
+    offline = corr.run(RULES, daemons.copy_of("live-lib"), cache=False)
+    assert sorted((i.key, i.status) for i in offline.interval_objects("request")) == \
+        [(4, "complete"), (8, "complete")]
+    assert [(i.key, i.status) for i in offline.interval_objects("request", all_intervals=True)
+            if i.status != "complete"] == [(9, "incomplete")]
 
 
 def test_a_session_that_does_not_exist_is_one_corr_line(daemons):
