@@ -156,6 +156,12 @@ def run(rules: PathLike | RuleSet, traces: Iterable[PathLike] | PathLike | Trace
     (unexplained; ``stopped`` names the exception); the decode workers are
     stopped.  Callbacks are not taken with ``filter`` (which is decided after
     the pass).  docs/library.md has the details.
+
+    ``traces`` may be a live session's URL, ``net://HOST[:PORT]/host/HOSTNAME/SESSION``
+    (read alone, through lttng-relayd): the callbacks are called as the session
+    decides, a timeout when the session's clock passes its deadline although no
+    event came; the pass ends when the session is destroyed, or on SIGINT
+    (docs/live.md).
     """
     resolve_annotations()
     from .reading import TraceSet, open_traces
@@ -225,6 +231,8 @@ def stream(rules: PathLike | RuleSet, traces: Iterable[PathLike] | PathLike | Tr
     Use it in a ``with`` block, or ``close()`` it, to stop early: the pass and its
     decode workers stop.  ``rules``, ``overrides``, ``cache``, ``reader`` as for
     :func:`run`; errors in the arguments are raised here, not at the first item.
+    ``traces`` may be a live session's URL, as for :func:`run`: this call waits for
+    its first stream, and the items come as the session decides them.
     """
     resolve_annotations()
     from .pipeline import stream_rules

@@ -297,6 +297,18 @@ def test_a_session_that_does_not_exist_is_one_corr_line(daemons):
     assert len(lines) == 1 and lines[0].startswith(f"corr: {url}: "), proc.stderr
 
 
+def test_a_relay_daemon_that_is_not_there_is_one_corr_line():
+    with socket.socket() as s:           # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    url = f"net://127.0.0.1:{port}/host/h/s"
+    proc = subprocess.run([sys.executable, "-m", "corr", "run", RULES, url], cwd=ROOT,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == (f"corr: {url}: cannot read the live session: Connection "
+                                   f"failed: Connection refused")
+
+
 def test_a_bad_url_is_one_corr_line():
     proc = subprocess.run([sys.executable, "-m", "corr", "run", RULES, "net://localhost/nope"],
                           cwd=ROOT, capture_output=True, text=True, timeout=60)

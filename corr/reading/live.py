@@ -264,7 +264,7 @@ def _read(fd: int, url: str, index: int, progress) -> None:
         except bt2.TryAgain:
             quiet = True
         except bt2._Error as exc:
-            raise TraceError(url, f"live session: {describe(exc)}") from None
+            raise TraceError(url, f"cannot read the live session: {describe(exc)}") from None
         if not said_hello and trace.streams:
             wire.send(fd, ("hello", {"env": trace.env, "clock": trace.clock,
                                      "classes": stream_class_names(builder)}))
