@@ -8,7 +8,8 @@ opened: it waits for the session's first stream to learn what
 classes), sends that, then decodes every event (the rules' projection is
 not known yet; a live session's rate is a person's, not a disk's) and
 sends a batch each time the source goes quiet (babeltrace2's "try again"),
-so that what arrived is matched at once, not when 32k events are there.
+or has held events for :data:`MAX_HOLD_S`, so that what arrived is matched
+at once, not when 32k events are there.
 
 The live clock: while a stream has no data, the relay sends beacons and
 babeltrace2 turns them into message-iterator-inactivity messages whose
@@ -45,8 +46,8 @@ URL = re.compile(r"^net6?://(?P<host>\[[^\]]+\]|[^/:]+)(?::(?P<port>\d+))?"
                  r"/host/(?P<hostname>[^/]+)/(?P<session>[^/]+)/?$")
 # How long the child sleeps when the relay has nothing (babeltrace2 asks again at once).
 POLL_S = 0.05
-# The relay's default live port (lttng-relayd -L).
-DEFAULT_PORT = 5344
+# A session that is never quiet still has its events matched this often.
+MAX_HOLD_S = 0.2
 
 
 def is_live(path) -> bool:
@@ -239,6 +240,7 @@ def _read(fd: int, url: str, index: int, progress) -> None:
     sent_classes = 0
     said_hello = False
     sent_quiet = None
+    sent_at = time.monotonic()
 
     def send(kind: str, batch: EventBatch | None) -> None:
         nonlocal sent_classes, sent_quiet
@@ -269,7 +271,9 @@ def _read(fd: int, url: str, index: int, progress) -> None:
             wire.send(fd, ("hello", {"env": trace.env, "clock": trace.clock,
                                      "classes": stream_class_names(builder)}))
             said_hello = True
-        if quiet or builder.ready:
+        held = builder.batch.ts and time.monotonic() - sent_at >= MAX_HOLD_S
+        if quiet or builder.ready or held:
+            sent_at = time.monotonic()
             builder.flush()
             ready = builder.take()
             if said_hello:
