@@ -288,6 +288,25 @@ def test_a_late_reader_misses_the_first_events(daemons, app):
     assert entries < 30                 # the first requests were missed indeed
 
 
+def test_inspect_reads_a_live_session(daemons, app):
+    url = daemons.session("live-inspect")
+    inspect = _corr("inspect", url)
+    lines = Lines(inspect)
+    _wait_attached(daemons, inspect)
+    served = subprocess.run([app, "5", "50", "0", "0", "0"], env=daemons.env,
+                            capture_output=True, text=True)
+    assert served.returncode == 0, served.stderr
+    daemons.lttng("destroy", "live-inspect")
+    inspect.wait(60)
+    lines.thread.join(10)
+    assert inspect.returncode == 0, inspect.stderr.read()
+    text = "".join(line for _, line in lines.got)
+    assert "dialect    lttng-ust" in text
+    counts = {line.split()[2]: int(line.split()[0]) for line in text.splitlines()
+              if line.strip().endswith("ctx.procname") and "requests:" in line}
+    assert counts == {"requests:begin": 5, "requests:end": 5}
+
+
 def test_a_session_that_does_not_exist_is_one_corr_line(daemons):
     url = f"net://127.0.0.1:{daemons.live}/host/{socket.gethostname()}/no-such-session"
     proc = subprocess.run([sys.executable, "-m", "corr", "run", RULES, url], cwd=ROOT,

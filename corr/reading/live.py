@@ -40,7 +40,7 @@ import time
 
 from ..errors import TraceDecodeError, TraceError
 from .batch import EventBatch
-from .traceinfo import TraceInfo
+from .traceinfo import StreamInfo, TraceInfo
 
 URL = re.compile(r"^net6?://(?P<host>\[[^\]]+\]|[^/:]+)(?::(?P<port>\d+))?"
                  r"/host/(?P<hostname>[^/]+)/(?P<session>[^/]+)/?$")
@@ -156,6 +156,9 @@ class LiveSource:
             self._cid_map.append(registry.intern(name, trace_index, fields).id)
         if body.get("events_ns") is not None:
             self.trace.saw_events(*body["events_ns"])
+        for name, cpu, packet_context in body.get("streams", ()):
+            self.trace.streams[name] = StreamInfo(name, cpu, packet_context)
+        self.trace.stream_count = len(self.trace.streams)
 
     def _batch(self, body: dict, registry) -> EventBatch:
         from .batch import ClassColumns, Discard
@@ -248,6 +251,7 @@ def _read(fd: int, url: str, index: int, progress) -> None:
         sent_classes += len(classes)
         body = {"new_classes": [(c.name, c.trace, c.fields) for c in classes],
                 "events_ns": trace.events_ns,
+                "streams": [(s.name, s.cpu, s.packet_context) for s in trace.streams.values()],
                 "quiet_ns": builder.quiet_ns}
         sent_quiet = builder.quiet_ns
         if batch is not None:
