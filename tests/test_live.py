@@ -312,8 +312,10 @@ def test_a_session_that_does_not_exist_is_one_corr_line(daemons):
     proc = subprocess.run([sys.executable, "-m", "corr", "run", RULES, url], cwd=ROOT,
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith(f"corr: {url}: "), proc.stderr
+    assert proc.stderr.strip() == (
+        f"corr: {url}: the relay daemon has no live session 'no-such-session' of host "
+        f"'{socket.gethostname()}' (a session created with lttng create --live, sending to "
+        f"this relay daemon)")
 
 
 def test_a_relay_daemon_that_is_not_there_is_one_corr_line():

@@ -270,7 +270,7 @@ def _read(fd: int, url: str, index: int, progress) -> None:
         except bt2.TryAgain:
             quiet = True
         except bt2._Error as exc:
-            raise TraceError(url, f"cannot read the live session: {describe(exc)}") from None
+            raise _read_error(url, describe(exc)) from None
         if not said_hello and trace.streams:
             wire.send(fd, ("hello", {"env": trace.env, "clock": trace.clock,
                                      "classes": stream_class_names(builder)}))
@@ -292,6 +292,17 @@ def _read(fd: int, url: str, index: int, progress) -> None:
         for batch in builder.take():
             send("batch", batch)
     send("end", None)
+
+
+def _read_error(url: str, text: str) -> TraceError:
+    """babeltrace2's failure to read a session, in corr's words where they are known."""
+    if "session-not-found-action" in text:
+        match = URL.match(url)
+        return TraceError(url, f"the relay daemon has no live session "
+                               f"{match.group('session')!r} of host {match.group('hostname')!r} "
+                               f"(a session created with lttng create --live, sending to this "
+                               f"relay daemon)")
+    return TraceError(url, f"cannot read the live session: {text}")
 
 
 def stream_class_names(builder) -> list[str]:
