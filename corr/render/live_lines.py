@@ -3,8 +3,8 @@
 One line each, flushed at once, so that a person (or ``jq``, ``grep
 --line-buffered``) sees a slow request or a timeout as it happens:
 
-- text: ``HH:MM:SS.mmm  RULE  STATUS  DURATION  key=KEY  tid=TID COMM``, the
-  time the interval ended (a timeout's: its deadline), in local time;
+- text: ``HH:MM:SS.mmm  RULE  STATUS  DURATION  key=KEY  tid=TID COMM`` (a key
+  of several parts: ``PART=VALUE ...``), the time the interval ended (a timeout's: its deadline), in local time;
 - ``jsonl``: the interval's JSON object (``rule`` first, as ``--format jsonl``
   writes them) with ``"live": true``, so that the live lines and the summary's
   lines that follow can be told apart.
@@ -49,5 +49,6 @@ def text_line(interval) -> str:
     thread = "" if interval.tid is None else f"  tid={interval.tid}"
     if interval.comm:
         thread += f" {interval.comm}"
+    named = key_text(key) if isinstance(key, dict) else f"key={key_text(key)}"
     return (f"{clock}  {interval.rule}  {interval.status}  {duration(interval.duration_ns)}"
-            f"  key={key_text(key)}{thread}")
+            f"  {named}{thread}")
