@@ -49,6 +49,8 @@ EXPECTED = {
                    SCHED_PERF + ["block:block_rq_issue", "block:block_rq_complete"]),
     "llserver.yaml": (LLSERVER, UST_CONTEXTS, SCHED + IRQ, SCHED_PERF + IRQ_PERF),
     "valkey.yaml": (VALKEY, UST_CONTEXTS, SCHED + IRQ, SCHED_PERF + IRQ_PERF),
+    # user space only, no blame: no kernel event, no perf
+    "requests.yaml": (["requests:begin", "requests:end"], UST_CONTEXTS, [], []),
 }
 
 
