@@ -85,6 +85,9 @@ def run(rules, traces, overrides: Iterable[str] = (), clock_offsets: dict[str, i
     intervals whose explained thread (the rule's ``blame:`` thread, else the
     entry's) it keeps are reported, and every statistic and analysis is
     computed over them; the result's ``warnings`` say how many were kept.
+    ``symbols``: symbol files (kallsyms or perf map format) naming the frames of
+    rules with ``stacks: true``, besides what is found beside the traces
+    (docs/stacks.md).
     """
     from .reading import TraceSet, open_traces
     from .rules import apply_overrides, load_rules
@@ -95,7 +98,8 @@ def run(rules, traces, overrides: Iterable[str] = (), clock_offsets: dict[str, i
     traceset = traces if isinstance(traces, TraceSet) else open_traces(traces, clock_offsets)
     from .pipeline import run_rules
     return run_rules(traceset, ruleset, progress, blame_limit=blame_limit, cache=cache,
-                     reader=reader, thread_filter=_thread_filter(filter))
+                     reader=reader, thread_filter=_thread_filter(filter),
+                     symbol_files=tuple(symbols))
 
 
 def tune(rules, traces, overrides: Iterable[str] = (),
@@ -136,7 +140,8 @@ def write(result, path_or_format: PathLike, *, format: str | None = None, stream
     path, its format from its extension as ``corr run -o`` tells it (or ``format``).
     A file is replaced whole once written: a failure part-way leaves whatever
     was there before.  ``options`` are ``corr run``'s: ``top`` (text, HTML),
-    ``all_intervals`` (JSON, JSON Lines, Chrome trace), ``all_edges`` (DOT).
+    ``all_intervals`` (JSON, JSON Lines, Chrome trace), ``all_edges`` (DOT),
+    ``wakers`` (folded: the waker's stack after each code stack).
     Returns what was written, as ``corr run`` says it ("JSON", "4,043 intervals").
     A format that needs ``blame:`` on rules without it, or one that writes only
     files given no path, raises :class:`~corr.errors.UsageError`.

@@ -1,0 +1,245 @@
+"""Return addresses to ``function+0xoffset (dso)``: the symbol sources of code stacks.
+
+A CTF trace holds addresses only.  Where the names come from, first found first:
+
+1. the ``perf.data`` beside a perf trace (in its folder or the folder above):
+   ``perf script`` prints every sample's chain symbolised, which perf does
+   from the recording's own mmap events and the ELF files they name; each
+   address is learned per process (``pid``, address), kernel ones once;
+2. symbol files: a ``kallsyms`` file beside the trace (``/proc/kallsyms``
+   captured at record time), and any ``--symbols FILE``, in either format
+   docs/stacks.md describes (kallsyms lines ``ADDR TYPE NAME [MODULE]``, or
+   perf map lines ``START SIZE NAME``, hex);
+3. nothing: the frame stays its address, ``0x7fa548d79619`` -- never dropped.
+"""
+
+from __future__ import annotations
+
+import bisect
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+from ..errors import UsageError
+
+KERNEL_DSO = "[kernel.kallsyms]"
+KERNEL_START = 1 << 63          # x86-64 and arm64: kernel addresses have the top bit set
+PERF_SCRIPT_TIMEOUT_S = 600
+MAX_SYMBOL_LINES = 50_000_000   # a symbol file past this is not one
+
+
+def address(value: int) -> str:
+    """An unknown frame: its address."""
+    return f"{value:#x}"
+
+
+class SymbolTable:
+    """Sorted address ranges -> (name, dso): kallsyms's symbols end where the next begins."""
+
+    def __init__(self) -> None:
+        self._rows: list[tuple[int, int, str, str]] = []      # start, end (0: open), name, dso
+        self._starts: list[int] | None = None
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def add(self, start: int, size: int, name: str, dso: str) -> None:
+        self._rows.append((start, start + size if size else 0, name, dso))
+        self._starts = None
+
+    def lookup(self, value: int) -> str | None:
+        if self._starts is None:
+            self._rows.sort()
+            self._starts = [r[0] for r in self._rows]
+        k = bisect.bisect_right(self._starts, value) - 1
+        if k < 0:
+            return None
+        start, end, name, dso = self._rows[k]
+        if end and value >= end:
+            return None
+        if not end and k + 1 == len(self._rows) and value - start > 1 << 24:
+            return None                      # far past the last symbol: not its code
+        return f"{name}+{value - start:#x} ({dso})"
+
+
+def read_symbol_file(path, table: SymbolTable) -> None:
+    """Add the symbols of a kallsyms or perf map file to ``table``; a line of neither
+    format is a :class:`UsageError` naming the file and line."""
+    try:
+        handle = open(path, encoding="utf-8", errors="backslashreplace")
+    except OSError as exc:
+        raise UsageError(f"--symbols {os.fspath(path)}: {exc.strerror}") from None
+    with handle:
+        for number, line in enumerate(handle, 1):
+            if number > MAX_SYMBOL_LINES:
+                raise UsageError(f"{os.fspath(path)}: more than {MAX_SYMBOL_LINES:,} lines")
+            parts = line.split()
+            if not parts or parts[0].startswith("#"):
+                continue
+            try:
+                start = int(parts[0], 16)
+                if len(parts) >= 3 and len(parts[1]) == 1 and parts[1].isalpha():
+                    if start == 0:                # kallsyms read without the right to see them
+                        continue
+                    dso = parts[3].strip("[]") if len(parts) > 3 else ""
+                    table.add(start, 0, parts[2], f"[{dso}]" if dso else KERNEL_DSO)
+                elif len(parts) >= 3:
+                    name = line.split(None, 2)[2].rstrip("\n")
+                    table.add(start, int(parts[1], 16), name, os.path.basename(path))
+                else:
+                    raise ValueError
+            except ValueError:
+                raise UsageError(f"{os.fspath(path)}:{number}: not a symbol line (kallsyms "
+                                 "'ADDR TYPE NAME [MODULE]' or perf map 'START SIZE NAME', "
+                                 "hex; docs/stacks.md)") from None
+
+
+class PerfSymbols:
+    """What ``perf script`` says of a perf.data's chains, per sample: (tid, ns) -> pid
+    and the frames' text, innermost first, as the CTF's chain lists them.
+
+    perf script prints a user frame's address relative to its file, not the one
+    the CTF holds; the sample is found by its thread and time (equal in both: the
+    conversion keeps perf's clock), and its frames are paired in order with the
+    chain's addresses (:meth:`Symbolizer.learn`).
+    """
+
+    def __init__(self) -> None:
+        self.samples: dict[tuple[int, int], tuple[int, list[str | None]]] = {}
+
+    def read(self, lines) -> None:
+        """``perf script -F pid,tid,time,ip,sym,symoff,dso --ns`` output: a
+        ``pid/tid SEC.NS:`` line per sample, then one indented line per frame:
+        ``ADDR SYM+0xOFF (DSO)``, or ``ADDR [unknown] (...)`` (None)."""
+        frames: list | None = None
+        for line in lines:
+            if not line.strip():
+                continue
+            if not line[0].isspace():
+                frames = None
+                parts = line.split()
+                if len(parts) < 2:
+                    continue
+                pid_text, _, tid_text = parts[0].partition("/")
+                seconds, _, fraction = parts[1].rstrip(":").partition(".")
+                try:
+                    pid, tid = int(pid_text), int(tid_text or pid_text)
+                    ns = int(seconds) * 1_000_000_000 + int(fraction.ljust(9, "0")[:9])
+                except ValueError:
+                    continue
+                frames = []
+                self.samples[(tid, ns)] = (pid, frames)
+                continue
+            if frames is None:
+                continue
+            parts = line.strip().split(None, 1)
+            text = parts[1] if len(parts) > 1 else "[unknown]"
+            frames.append(None if text.startswith("[unknown]") else text)
+
+
+def run_perf_script(perf_data: Path) -> PerfSymbols | None:
+    """The symbols ``perf script`` gives of ``perf_data``; None without perf, or when it
+    fails (its chains then stay addresses, as without a symbol source)."""
+    perf = shutil.which("perf")
+    if perf is None:
+        return None
+    try:
+        done = subprocess.run(
+            [perf, "script", "-i", os.fspath(perf_data), "--ns",
+             "-F", "pid,tid,time,ip,sym,symoff,dso"],
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+            timeout=PERF_SCRIPT_TIMEOUT_S, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if done.returncode != 0:
+        return None
+    found = PerfSymbols()
+    found.read(done.stdout.decode("utf-8", "backslashreplace").splitlines())
+    return found
+
+
+def beside(trace_path, name: str) -> Path | None:
+    """A file named ``name`` in the trace's folder or the folder above it."""
+    folder = Path(trace_path)
+    for place in (folder, folder.parent):
+        candidate = place / name
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+class Symbolizer:
+    """Frames of chains to text, from every source found for a run's traces."""
+
+    def __init__(self, trace_paths=(), symbol_files=()) -> None:
+        self.perf: list[PerfSymbols] = []
+        self.table = SymbolTable()
+        self.sources: list[str] = []          # what was used, for the notes
+        seen: set[Path] = set()
+        for trace in trace_paths:
+            data = beside(trace, "perf.data")
+            if data is not None and data.resolve() not in seen:
+                seen.add(data.resolve())
+                found = run_perf_script(data)
+                if found is not None:
+                    self.perf.append(found)
+                    self.sources.append(f"perf script of {data}")
+            kallsyms = beside(trace, "kallsyms")
+            if kallsyms is not None and kallsyms.resolve() not in seen:
+                seen.add(kallsyms.resolve())
+                read_symbol_file(kallsyms, self.table)
+                self.sources.append(f"kallsyms {kallsyms}")
+        for path in symbol_files:
+            read_symbol_file(path, self.table)
+            self.sources.append(f"symbols {os.fspath(path)}")
+        self._memo: dict[tuple, str] = {}
+        self._kernel: dict[int, str] = {}                # learned from perf's samples
+        self._user: dict[tuple[int, int], str] = {}      # (pid, address)
+        self._pid_of: dict[int, int] = {}
+
+    def learn(self, events) -> None:
+        """Pair perf's symbolised samples with the CTF's chains: ``events`` are
+        (ns, tid, chain); each address of a chain whose sample perf printed with as
+        many frames gets that frame's text (kernel addresses once, user ones per
+        process)."""
+        if not self.perf:
+            return
+        for ns, tid, chain in events:
+            if not chain:
+                continue
+            for perf in self.perf:
+                found = perf.samples.get((tid, ns))
+                if found is None:
+                    continue
+                pid, texts = found
+                values = chain.kernel + chain.user
+                if len(texts) != len(values):
+                    break                        # not the same chain: leave it to the rest
+                self._pid_of[tid] = pid
+                for k, (value, text) in enumerate(zip(values, texts)):
+                    if text is None:
+                        continue
+                    if k < len(chain.kernel):
+                        self._kernel.setdefault(value, text)
+                    else:
+                        self._user.setdefault((pid, value), text)
+                break
+        self._memo.clear()
+
+    def frame(self, value: int, tid: int | None, kernel: bool) -> str:
+        key = (value, None if kernel else tid)
+        found = self._memo.get(key)
+        if found is None:
+            found = self._memo[key] = self._lookup(value, tid, kernel)
+        return found
+
+    def _lookup(self, value: int, tid, kernel: bool) -> str:
+        text = (self._kernel.get(value) if kernel
+                else self._user.get((self._pid_of.get(tid, tid), value)))
+        return text or self.table.lookup(value) or address(value)
+
+    def frames(self, chain, tid: int | None) -> tuple[list[str], list[str]]:
+        """A chain's kernel and user frames as text, innermost first."""
+        return ([self.frame(v, tid, True) for v in chain.kernel],
+                [self.frame(v, tid, False) for v in chain.user])
