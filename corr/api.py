@@ -69,7 +69,7 @@ def events(paths: Iterable[PathLike] | PathLike | TraceSet,
 
 def run(rules, traces, overrides: Iterable[str] = (), clock_offsets: dict[str, int] | None = None,
         progress: Progress | None = None, reader: str = "auto", blame_limit: int | None = None,
-        cache=None, filter: ThreadFilter | None = None):
+        cache=None, filter: ThreadFilter | None = None, symbols: Iterable = ()):
     """Pair every rule's entries and exits over the traces: a :class:`RunResult`.
 
     ``rules`` is a rule file path or a loaded :class:`~corr.rules.model.RuleSet`;

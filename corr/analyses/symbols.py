@@ -2,7 +2,7 @@
 
 A CTF trace holds addresses only.  Where the names come from, first found first:
 
-1. the ``perf.data`` beside a perf trace (in its folder or the folder above):
+1. the ``perf.data`` beside a perf trace (in the folder holding the trace's):
    ``perf script`` prints every sample's chain symbolised, which perf does
    from the recording's own mmap events and the ELF files they name; each
    address is learned per process (``pid``, address), kernel ones once;
@@ -160,13 +160,11 @@ def run_perf_script(perf_data: Path) -> PerfSymbols | None:
 
 
 def beside(trace_path, name: str) -> Path | None:
-    """A file named ``name`` in the trace's folder or the folder above it."""
-    folder = Path(trace_path)
-    for place in (folder, folder.parent):
-        candidate = place / name
-        if candidate.is_file():
-            return candidate
-    return None
+    """A file named ``name`` beside the trace's folder (``perf.data`` beside the
+    ``kernel/`` it was converted into; not inside: babeltrace2 would read it as a
+    stream)."""
+    candidate = Path(trace_path).parent / name
+    return candidate if candidate.is_file() else None
 
 
 class Symbolizer:
@@ -191,6 +189,9 @@ class Symbolizer:
                 read_symbol_file(kallsyms, self.table)
                 self.sources.append(f"kallsyms {kallsyms}")
         for path in symbol_files:
+            if Path(path).resolve() in seen:          # found beside a trace already
+                continue
+            seen.add(Path(path).resolve())
             read_symbol_file(path, self.table)
             self.sources.append(f"symbols {os.fspath(path)}")
         self._memo: dict[tuple, str] = {}
