@@ -80,6 +80,8 @@ def attribute(model, log, symbols: Symbolizer, tid: int, start: int, end: int) -
             name = model.name_at(on, at)
             who = f"{name or 'tid'} ({on})"
         wk, wu = symbols.frames(waker_chain, by) if waker_chain else ([], [])
+        if isinstance(on, str):
+            wu = []        # the user stack of the task the interrupt came upon: not the waker's
         wakers.append(WakerStack(at, woken, by, who, tuple(wk), tuple(wu)))
     wakers.sort(key=lambda w: (w.woken_tid != tid, w.at_ns))
     off_cpu = sum(seg.end - seg.start for seg in model.segments(tid, start, end)
