@@ -95,14 +95,23 @@ def code_stacks(result, wakers: bool = False) -> dict[str, int]:
     """Folded code stacks of the rules with ``stacks: true`` and their off-CPU ns."""
     totals: dict[str, int] = {}
     for r in result.rules:
-        analysis = r.analysis
-        if analysis is None or not analysis.available or analysis.stacks is None:
-            continue
+        for stack, ns in rule_code_stacks(r, wakers).items():
+            totals[stack] = totals.get(stack, 0) + ns
+    return totals
+
+
+def rule_code_stacks(r, wakers: bool = False, with_rule: bool = True) -> dict[str, int]:
+    """One rule's folded code stacks (none without ``stacks: true``) and their ns;
+    ``with_rule``: the rule's name as the first frame."""
+    totals: dict[str, int] = {}
+    analysis = r.analysis
+    if analysis is not None and analysis.available and analysis.stacks is not None:
         rule = folded_frame(r.name)
         for found in analysis.stacks.values():
             if found.off_cpu_ns <= 0:
                 continue
-            parts = [rule, folded_frame(f"{found.comm or 'tid'} ({found.tid})")]
+            parts = [rule] if with_rule else []
+            parts.append(folded_frame(f"{found.comm or 'tid'} ({found.tid})"))
             parts += [code_frame(f) for f in reversed(found.user)]
             parts += [code_frame(f) for f in reversed(found.kernel)]
             if wakers:
@@ -115,7 +124,6 @@ def code_stacks(result, wakers: bool = False) -> dict[str, int]:
             stack = ";".join(parts)
             totals[stack] = totals.get(stack, 0) + found.off_cpu_ns
     return totals
-
 
 
 def union_ns(starts, ends) -> int:
