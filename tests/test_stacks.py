@@ -291,3 +291,52 @@ def test_the_scenario_refuses_stacks_without_their_contexts():
     a = s.thread(tid=101, pid=100, comm="a")
     with pytest.raises(ScenarioError, match="callstack_kernel"):
         s.stack(a, at=0, kernel=(1,))
+
+
+def test_text_shows_the_top_frames_of_the_blocked_and_the_waker(tmp_path):
+    trace = _mutex_scenario(tmp_path)
+    result = api.run(_rules(tmp_path), [trace], symbols=_symbols(tmp_path), cache=False)
+    out = io.StringIO()
+    api.write(result, "text", stream=out)
+    lines = [line.rstrip() for line in out.getvalue().splitlines()]
+    at = lines.index("    blocked in")
+    assert lines[at:at + 12] == [
+        "    blocked in",
+        "      __schedule+0x10 ([kernel.kallsyms])",
+        "      futex_wait+0x20 ([kernel.kallsyms])",
+        "      entry_SYSCALL_64+0x30 ([kernel.kallsyms])",
+        "      0x7f0000001234",
+        "      wait_for_lock+0x20 (user.map)",
+        "      main+0x10 (user.map)",
+        "    woken by holder (102) from",
+        "      try_to_wake_up+0x10 ([kernel.kallsyms])",
+        "      entry_SYSCALL_64+0x30 ([kernel.kallsyms])",
+        "      hold_lock+0x30 (user.map)",
+        "      main+0x20 (user.map)"]
+
+
+def test_html_report_has_a_self_contained_flame_graph(tmp_path):
+    from bs4 import BeautifulSoup
+    trace = _mutex_scenario(tmp_path)
+    hostile = tmp_path / "symbols" / "hostile.map"
+    _symbols(tmp_path)
+    hostile.write_text(USER_MAP.replace("wait_for_lock", "<script>alert(1)</script>"))
+    result = api.run(_rules(tmp_path), [trace], cache=False,
+                     symbols=[str(tmp_path / "symbols" / "kallsyms"), str(hostile)])
+    path = tmp_path / "report.html"
+    api.write(result, str(path))
+    html = path.read_text()
+    page = BeautifulSoup(html, "html.parser")
+    assert not page.find_all(["script", "link", "iframe", "object", "embed", "img"])
+    assert "http://" not in html and "https://" not in html
+    svg = page.select_one("figure.flame svg")
+    titles = [t.get_text() for t in svg.find_all("title")]
+    frames = ["waiter (101)", "main+0x10 (hostile.map)",
+              "<script>alert(1)</script>+0x20 (hostile.map)", "0x7f0000001234",
+              "entry_SYSCALL_64+0x30 ([kernel.kallsyms])", "futex_wait+0x20 ([kernel.kallsyms])",
+              "__schedule+0x10 ([kernel.kallsyms])"]
+    assert titles == [f"{f}: 3.099 ms (100.0%)" for f in frames]
+    # Bottom to top: the thread lowest, the scheduler highest.
+    ys = [float(r["y"]) for r in svg.find_all("rect")]
+    assert ys == sorted(ys, reverse=True)
+    assert "<script>alert" not in html
