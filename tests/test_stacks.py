@@ -340,3 +340,22 @@ def test_html_report_has_a_self_contained_flame_graph(tmp_path):
     ys = [float(r["y"]) for r in svg.find_all("rect")]
     assert ys == sorted(ys, reverse=True)
     assert "<script>alert" not in html
+
+
+def test_perf_script_samples_are_read_whatever_the_pid_width():
+    from corr.analyses.symbols import PerfSymbols
+    found = PerfSymbols()
+    found.read([
+        " 6751/6758  62110.149577341: ",
+        "\tffffffff82248208 __schedule+0x628 ([kernel.kallsyms])",
+        "\t            1307 wait_for_lock+0x9 (/tmp/blocker)",
+        "\t    555a744422b0 [unknown] ([unknown])",
+        "",
+        "16353/16357 60946.324102372: ",
+        "\tffffffff82248b73 schedule+0x23 ([kernel.kallsyms])",
+    ])
+    assert found.samples == {
+        (6758, 62110_149577341): (6751, ["__schedule+0x628 ([kernel.kallsyms])",
+                                         "wait_for_lock+0x9 (/tmp/blocker)", None]),
+        (16357, 60946_324102372): (16353, ["schedule+0x23 ([kernel.kallsyms])"]),
+    }

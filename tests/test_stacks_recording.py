@@ -73,7 +73,8 @@ def _record(folder: Path, binary: Path) -> Recording:
 
 # -- perf's own view -------------------------------------------------------------
 
-_HEAD = re.compile(r"^\s*(\S+)\s+(\d+)\s+(\d+)\.(\d{9}):\s+(\S+):\s*(.*)$")
+# comm (which may hold spaces), tid, time, event, the tracepoint's fields
+_HEAD = re.compile(r"\s(\d+)\s+(\d+)\.(\d{9}):\s+(sched:\S+):\s*(.*)$")
 
 
 def perf_sleeps(perf_data: Path) -> list[tuple[int, int, int, list[str]]]:
@@ -87,13 +88,13 @@ def perf_sleeps(perf_data: Path) -> list[tuple[int, int, int, list[str]]]:
         lines = block.strip("\n").splitlines()
         if not lines:
             continue
-        head = _HEAD.match(lines[0])
+        head = _HEAD.search(" " + lines[0])
         if head is None:
             continue
-        ns = int(head.group(3)) * 1_000_000_000 + int(head.group(4))
+        ns = int(head.group(2)) * 1_000_000_000 + int(head.group(3))
         frames = [line.split(None, 1)[1] if len(line.split(None, 1)) > 1 else "?"
                   for line in lines[1:]]
-        events.append((ns, head.group(5), head.group(6), frames))
+        events.append((ns, head.group(4), head.group(5), frames))
     sleeps, open_ = [], {}
     for ns, event, trace, frames in events:
         if event != "sched:sched_switch":
@@ -250,3 +251,35 @@ def test_the_flame_graph_opens_in_speedscope(recording, result, tmp_path):
     v = open_in_speedscope(path, tmp_path)
     assert v.imported, (v.state, v.message)
     assert v.stacks() == dict(expected)
+
+
+def test_attribution_is_the_same_on_the_c_model_and_its_reference(recording, result, tmp_path):
+    """Each interval's stacks and wakers, from the C scheduling model and from the
+    Python reference, over every analysed interval of the recording."""
+    from corr.analyses.stacks import attribute
+    from corr.analyses.symbols import Symbolizer
+    from corr.engine.runner import Engine
+    from corr.reading import open_traces
+    from corr.rules import load_rules
+    from corr.sched.model import SchedModel
+    engine = Engine(open_traces([recording.kernel]), load_rules(_stacks_rules(tmp_path)),
+                    scheduling=True).run()
+    symbols = Symbolizer([recording.kernel])
+    symbols.learn(engine.stack_log.events())
+    out = io.StringIO()
+    api.write(result, "json", stream=out)
+    intervals = json.loads(out.getvalue())["rules"][0]["intervals"]
+    bounds = [(i["blamed_tid"], i["start_ns"], i["end_ns"]) for i in intervals if "stack" in i]
+    assert len(bounds) >= ROUNDS
+
+    def attributed(native: bool) -> list:
+        model = SchedModel(engine.sched_log, engine.begin_ns, engine.end_ns,
+                           names=engine.thread_names.name_at, native=native)
+        return [attribute(model, engine.stack_log, symbols, *b) for b in bounds]
+
+    reference = attributed(False)
+    assert attributed(True) == reference
+    # And what the run wrote is that.
+    written = [(i["stack"], i["off_cpu_ns"], i["wakeups"]) for i in intervals if "stack" in i]
+    assert written == [(r.to_dict()["stack"], r.off_cpu_ns, r.to_dict()["wakeups"])
+                       for r in reference]

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import bisect
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -24,6 +25,8 @@ from pathlib import Path
 from ..errors import UsageError
 
 KERNEL_DSO = "[kernel.kallsyms]"
+# A sample's first line in ``perf script -F pid,tid,time,...``: pid/tid and seconds.ns.
+_SAMPLE = re.compile(r"^\s*(-?\d+)/(-?\d+)\s+(\d+)\.(\d+):")
 KERNEL_START = 1 << 63          # x86-64 and arm64: kernel addresses have the top bit set
 PERF_SCRIPT_TIMEOUT_S = 600
 MAX_SYMBOL_LINES = 50_000_000   # a symbol file past this is not one
@@ -116,22 +119,15 @@ class PerfSymbols:
         for line in lines:
             if not line.strip():
                 continue
-            if not line[0].isspace():
-                frames = None
-                parts = line.split()
-                if len(parts) < 2:
-                    continue
-                pid_text, _, tid_text = parts[0].partition("/")
-                seconds, _, fraction = parts[1].rstrip(":").partition(".")
-                try:
-                    pid, tid = int(pid_text), int(tid_text or pid_text)
-                    ns = int(seconds) * 1_000_000_000 + int(fraction.ljust(9, "0")[:9])
-                except ValueError:
-                    continue
+            head = _SAMPLE.match(line)
+            if head is not None:                # " 6751/6758 62110.149577341:" (pids aligned)
+                pid, tid = int(head.group(1)), int(head.group(2))
+                ns = int(head.group(3)) * 1_000_000_000 + int(head.group(4).ljust(9, "0")[:9])
                 frames = []
                 self.samples[(tid, ns)] = (pid, frames)
                 continue
-            if frames is None:
+            if frames is None or not line.startswith("\t"):
+                frames = None                   # not a sample we read: none of its frames
                 continue
             parts = line.strip().split(None, 1)
             text = parts[1] if len(parts) > 1 else "[unknown]"
