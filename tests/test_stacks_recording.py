@@ -283,3 +283,20 @@ def test_attribution_is_the_same_on_the_c_model_and_its_reference(recording, res
     written = [(i["stack"], i["off_cpu_ns"], i["wakeups"]) for i in intervals if "stack" in i]
     assert written == [(r.to_dict()["stack"], r.off_cpu_ns, r.to_dict()["wakeups"])
                        for r in reference]
+
+
+def test_a_parallel_read_gives_the_same_stacks(recording, tmp_path, monkeypatch):
+    """Decoded by two workers (their columns merged), the stacks are the serial run's.
+    (By thread ids: a --pid filter learns no process from a parallel read, a fault
+    of the filter's own, apart from stacks.)"""
+    rules = _stacks_rules(tmp_path)
+    threads = ThreadFilter(tids=[recording.waiter, recording.holder, recording.syncer])
+    runs = {}
+    for jobs in ("1", "2"):
+        monkeypatch.setenv("CORR_JOBS", jobs)
+        runs[jobs] = api.run(str(rules), [str(recording.kernel)],
+                             overrides=["offcpu.threshold=1ns"], blame_limit=0, cache=False,
+                             filter=threads)
+    serial = sorted(_folded(runs["1"], wakers=True))
+    assert len(serial) >= ROUNDS
+    assert sorted(_folded(runs["2"], wakers=True)) == serial

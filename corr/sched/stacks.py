@@ -19,7 +19,11 @@ from __future__ import annotations
 import bisect
 from typing import NamedTuple
 
+import numpy as np
+
+from ..reading.batch import int64_array
 from .events import CALLCHAIN, CALLSTACK_KERNEL, CALLSTACK_USER, SWITCH, WAKEUP_CLASSES, WAKING
+from .log import _ints
 
 # perf's callchain context markers (linux/perf_event.h), as unsigned 64-bit values:
 # every value from PERF_CONTEXT_MAX up is a marker, not an address.
@@ -98,7 +102,7 @@ class StackLog:
     def add_batch(self, batch, class_name, first_seq: int) -> None:
         """The chains of the batch's switch-outs and wakeups; ``class_name(cid)`` names
         a class (as ``SchedLog.add_batch``)."""
-        class_ids = batch.class_ids
+        class_ids = ts = None
         for cid, cols in batch.classes.items():
             name = class_name(cid)
             if name != SWITCH and name not in WAKEUP_CLASSES or not len(cols):
@@ -106,18 +110,24 @@ class StackLog:
             chains = self._chains_of(cols.fields, len(cols))
             if chains is None:
                 continue
-            rows = [r for r, c in enumerate(class_ids) if c == cid]
-            ts = batch.ts
+            # Columns as plain ints whatever they came as (lists, merged IntColumns,
+            # a parallel worker's raw words), as the scheduling log reads them.
+            if class_ids is None:
+                class_ids = int64_array(batch.class_ids)
+                ts = int64_array(batch.ts)
+            rows = np.flatnonzero(class_ids == cid)
+            at = ts[rows].tolist()
+            seq = (rows + first_seq).tolist()
             f = cols.fields
             if name == SWITCH:
-                for k, (r, tid) in enumerate(zip(rows, f["prev_tid"])):
-                    self.switches.append((ts[r], r + first_seq, tid, chains[k]))
+                for k, tid in enumerate(_ints(f["prev_tid"]).tolist()):
+                    self.switches.append((at[k], seq[k], tid, chains[k]))
             else:
-                waker = f.get("ctx.tid") or [-1] * len(rows)
+                waker = f.get("ctx.tid")
+                wakers = _ints(waker).tolist() if waker is not None else [-1] * len(rows)
                 kind = WAKEUP_CLASSES[name]
-                for k, (r, tid, by) in enumerate(zip(rows, f["tid"], waker)):
-                    self.wakeups.append((ts[r], r + first_seq, tid, -1 if by is None else by,
-                                         chains[k], kind))
+                for k, (tid, by) in enumerate(zip(_ints(f["tid"]).tolist(), wakers)):
+                    self.wakeups.append((at[k], seq[k], tid, by, chains[k], kind))
         self._by_woken = self._by_switch = None
 
     def _chains_of(self, fields: dict, n: int) -> list[int] | None:
