@@ -359,3 +359,46 @@ def test_perf_script_samples_are_read_whatever_the_pid_width():
                                          "wait_for_lock+0x9 (/tmp/blocker)", None]),
         (16357, 60946_324102372): (16353, ["schedule+0x23 ([kernel.kallsyms])"]),
     }
+
+
+def _readelf_value(binary: Path, function: str) -> int:
+    """The symbol's value as readelf (not nm, which corr uses) reads it."""
+    import subprocess
+    text = subprocess.run(["readelf", "-sW", str(binary)], capture_output=True, text=True,
+                          check=True).stdout
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) >= 8 and parts[7] == function and parts[3] == "FUNC":
+            return int(parts[1], 16)
+    raise AssertionError(f"{function} not in {binary}")
+
+
+@pytest.mark.parametrize("pie", [False, True])
+def test_an_elf_file_names_user_frames(tmp_path, pie):
+    """tests/programs/blocker.c built here; a frame 4 bytes into wait_for_lock, at the
+    program's link address, or at a load base given as FILE@0xBASE for a PIE."""
+    import os
+    import shutil
+    import subprocess
+    if not (shutil.which("gcc") and shutil.which("readelf") and shutil.which("nm")):
+        if os.environ.get("CI"):
+            pytest.fail("gcc and binutils are installed in CI")
+        pytest.skip("gcc or binutils missing")
+    binary = tmp_path / "blocker"
+    subprocess.run(["gcc", "-O0", "-g", "-fno-omit-frame-pointer", "-pie" if pie else "-no-pie",
+                    *(["-fPIE"] if pie else ["-fno-pie"]), "-o", str(binary),
+                    str(ROOT / "tests" / "programs" / "blocker.c"), "-lpthread"],
+                   check=True, capture_output=True)
+    base = 0x555555554000 if pie else 0
+    frame = base + _readelf_value(binary, "wait_for_lock") + 4
+    s = Scenario(cpus=1, kernel_context=CALLSTACKS)
+    a = s.thread(tid=101, pid=100, comm="waiter")
+    s.run(cpu=0, thread=a, at=0)
+    s.stack(a, at=10, kernel=(), user=(frame,))
+    s.block(a, at=1_000, state="S")
+    s.wakeup(a, cpu=0, at=2_000_000)
+    s.run(cpu=0, thread=a, at=2_001_000)
+    trace = _written(s, tmp_path)
+    given = f"{binary}@{base:#x}" if pie else str(binary)
+    result = api.run(_rules(tmp_path), [trace], symbols=[given], cache=False)
+    assert _folded(result) == ["offcpu;waiter (101);wait_for_lock+0x4 (blocker) 2000000"]

@@ -9,7 +9,8 @@ A CTF trace holds addresses only.  Where the names come from, first found first:
 2. symbol files: a ``kallsyms`` file beside the trace (``/proc/kallsyms``
    captured at record time), and any ``--symbols FILE``, in either format
    docs/stacks.md describes (kallsyms lines ``ADDR TYPE NAME [MODULE]``, or
-   perf map lines ``START SIZE NAME``, hex);
+   perf map lines ``START SIZE NAME``, hex), or an ELF file (``FILE@0xBASE``
+   for one loaded at BASE), read with binutils' ``nm``;
 3. nothing: the frame stays its address, ``0x7fa548d79619`` -- never dropped.
 """
 
@@ -66,9 +67,67 @@ class SymbolTable:
         return f"{name}+{value - start:#x} ({dso})"
 
 
+ELF_MAGIC = b"\x7fELF"
+TEXT_TYPES = frozenset("TtWwi")          # nm's types of code symbols
+NM_TIMEOUT_S = 120
+
+
+def split_base(path) -> tuple[str, int]:
+    """``FILE@0xBASE`` -> (FILE, BASE): where a position-independent ELF file was
+    loaded (the start of its mapping at file offset 0); a plain path -> (path, 0)."""
+    text = os.fspath(path)
+    name, at, base = text.rpartition("@")
+    if at and name and not os.path.exists(text):
+        try:
+            return name, int(base, 16)
+        except ValueError:
+            pass
+    return text, 0
+
+
+def read_elf(path: str, base: int, table: SymbolTable) -> None:
+    """The code symbols of an ELF file (binutils' ``nm``, its dynamic symbols when it
+    is stripped), each at ``base`` + its value; the dso shown is the file's name."""
+    nm = shutil.which("nm")
+    if nm is None:
+        raise UsageError(f"--symbols {path}: an ELF file needs binutils' nm, not found")
+    found = 0
+    for extra in ([], ["--dynamic"]):
+        try:
+            done = subprocess.run([nm, "--defined-only", "-n", "-S", *extra, path],
+                                  stdin=subprocess.DEVNULL, capture_output=True,
+                                  timeout=NM_TIMEOUT_S, check=False)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise UsageError(f"--symbols {path}: nm failed ({exc})") from None
+        for line in done.stdout.decode("utf-8", "backslashreplace").splitlines():
+            parts = line.split(None, 3)
+            if len(parts) == 4 and len(parts[2]) == 1:          # value size type name
+                value, size, kind, name = parts
+            elif len(parts) == 3 and len(parts[1]) == 1:        # value type name
+                (value, kind, name), size = parts, "0"
+            else:
+                continue
+            if kind in TEXT_TYPES:
+                table.add(base + int(value, 16), int(size, 16), name, os.path.basename(path))
+                found += 1
+        if found:
+            return
+    raise UsageError(f"--symbols {path}: an ELF file without code symbols (nm found none)")
+
+
 def read_symbol_file(path, table: SymbolTable) -> None:
-    """Add the symbols of a kallsyms or perf map file to ``table``; a line of neither
-    format is a :class:`UsageError` naming the file and line."""
+    """Add the symbols of a kallsyms or perf map file, or of an ELF file
+    (``FILE[@0xBASE]``), to ``table``; a line of no known format is a
+    :class:`UsageError` naming the file and line."""
+    path, base = split_base(path)
+    try:
+        with open(path, "rb") as head:
+            magic = head.read(4)
+    except OSError as exc:
+        raise UsageError(f"--symbols {os.fspath(path)}: {exc.strerror}") from None
+    if magic == ELF_MAGIC:
+        read_elf(path, base, table)
+        return
     try:
         handle = open(path, encoding="utf-8", errors="backslashreplace")
     except OSError as exc:

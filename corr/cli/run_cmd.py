@@ -53,7 +53,8 @@ def add_parser(sub) -> None:
                         "total blame are left out, so the graph is readable)")
     p.add_argument("--symbols", action="append", default=[], metavar="FILE",
                    help="rules with stacks: true: a symbol file naming their frames "
-                        "(kallsyms or perf map format; repeatable), besides the perf.data and "
+                        "(kallsyms or perf map format, or an ELF file, FILE@0xBASE when loaded at "
+                        "BASE; repeatable), besides the perf.data and "
                         "kallsyms found beside the traces; see docs/stacks.md")
     p.add_argument("--wakers", action="store_true",
                    help="folded: after each blocked stack, '--' and the stack of the code that "
