@@ -94,7 +94,7 @@ def attribute_rules(rule_results, model, log, symbols: Symbolizer) -> None:
     """Each analysed interval's stacks, on ``analysis.stacks`` (interval index ->
     IntervalStacks) of every rule with ``stacks: true``."""
     from .scheduling import blamed_tids
-    symbols.learn(log.events())
+    symbols.learn(log.representatives())
     for result in rule_results:
         analysis = result.analysis
         if not result.rule.stacks or analysis is None or not analysis.available:

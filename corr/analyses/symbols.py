@@ -170,10 +170,11 @@ class PerfSymbols:
     def __init__(self) -> None:
         self.samples: dict[tuple[int, int], tuple[int, list[str | None]]] = {}
 
-    def read(self, lines) -> None:
+    def read(self, lines, wanted=None) -> None:
         """``perf script -F pid,tid,time,ip,sym,symoff,dso --ns`` output: a
         ``pid/tid SEC.NS:`` line per sample, then one indented line per frame:
-        ``ADDR SYM+0xOFF (DSO)``, or ``ADDR [unknown] (...)`` (None)."""
+        ``ADDR SYM+0xOFF (DSO)``, or ``ADDR [unknown] (...)`` (None).  With
+        ``wanted`` (a set of (tid, ns)), only those samples are kept."""
         frames: list | None = None
         for line in lines:
             if not line.strip():
@@ -182,6 +183,9 @@ class PerfSymbols:
             if head is not None:                # " 6751/6758 62110.149577341:" (pids aligned)
                 pid, tid = int(head.group(1)), int(head.group(2))
                 ns = int(head.group(3)) * 1_000_000_000 + int(head.group(4).ljust(9, "0")[:9])
+                if wanted is not None and (tid, ns) not in wanted:
+                    frames = None
+                    continue
                 frames = []
                 self.samples[(tid, ns)] = (pid, frames)
                 continue
@@ -193,25 +197,33 @@ class PerfSymbols:
             frames.append(None if text.startswith("[unknown]") else text)
 
 
-def run_perf_script(perf_data: Path) -> PerfSymbols | None:
-    """The symbols ``perf script`` gives of ``perf_data``; None without perf, or when it
-    fails (its chains then stay addresses, as without a symbol source)."""
+def run_perf_script(perf_data: Path, wanted=None) -> PerfSymbols | None:
+    """The symbols ``perf script`` gives of ``perf_data`` (only the samples ``wanted``,
+    read as perf prints them: a recording's million samples are not all kept); None
+    without perf, or when it fails (its chains then stay addresses, as without a
+    symbol source)."""
     perf = shutil.which("perf")
     if perf is None:
         return None
-    try:
-        done = subprocess.run(
-            [perf, "script", "-i", os.fspath(perf_data), "--ns",
-             "-F", "pid,tid,time,ip,sym,symoff,dso"],
-            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-            timeout=PERF_SCRIPT_TIMEOUT_S, check=False)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    if done.returncode != 0:
-        return None
     found = PerfSymbols()
-    found.read(done.stdout.decode("utf-8", "backslashreplace").splitlines())
-    return found
+    try:
+        with subprocess.Popen(
+                [perf, "script", "-i", os.fspath(perf_data), "--ns",
+                 "-F", "pid,tid,time,ip,sym,symoff,dso"],
+                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                text=True, encoding="utf-8", errors="backslashreplace") as proc:
+            try:
+                found.read(proc.stdout, wanted)
+            finally:
+                proc.stdout.close()
+                try:
+                    proc.wait(timeout=PERF_SCRIPT_TIMEOUT_S)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+    except OSError:
+        return None
+    return found if proc.returncode == 0 else None
 
 
 def beside(trace_path, name: str) -> Path | None:
@@ -226,7 +238,7 @@ class Symbolizer:
     """Frames of chains to text, from every source found for a run's traces."""
 
     def __init__(self, trace_paths=(), symbol_files=()) -> None:
-        self.perf: list[PerfSymbols] = []
+        self.perf_data: list[Path] = []       # run through perf script by learn()
         self.table = SymbolTable()
         self.sources: list[str] = []          # what was used, for the notes
         seen: set[Path] = set()
@@ -234,10 +246,7 @@ class Symbolizer:
             data = beside(trace, "perf.data")
             if data is not None and data.resolve() not in seen:
                 seen.add(data.resolve())
-                found = run_perf_script(data)
-                if found is not None:
-                    self.perf.append(found)
-                    self.sources.append(f"perf script of {data}")
+                self.perf_data.append(data)
             kallsyms = beside(trace, "kallsyms")
             if kallsyms is not None and kallsyms.resolve() not in seen:
                 seen.add(kallsyms.resolve())
@@ -256,15 +265,22 @@ class Symbolizer:
 
     def learn(self, events) -> None:
         """Pair perf's symbolised samples with the CTF's chains: ``events`` are
-        (ns, tid, chain); each address of a chain whose sample perf printed with as
-        many frames gets that frame's text (kernel addresses once, user ones per
-        process)."""
-        if not self.perf:
+        (ns, tid, chain), one per chain and thread is enough
+        (``StackLog.representatives``); each address of a chain whose sample perf
+        printed with as many frames gets that frame's text (kernel addresses once,
+        user ones per process)."""
+        if not self.perf_data:
             return
+        events = [e for e in events if e[2]]
+        wanted = {(tid, ns) for ns, tid, _ in events}
+        perfs = []
+        for data in self.perf_data:
+            found = run_perf_script(data, wanted)
+            if found is not None:
+                perfs.append(found)
+                self.sources.insert(len(perfs) - 1, f"perf script of {data}")
         for ns, tid, chain in events:
-            if not chain:
-                continue
-            for perf in self.perf:
+            for perf in perfs:
                 found = perf.samples.get((tid, ns))
                 if found is None:
                     continue

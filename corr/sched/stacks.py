@@ -145,6 +145,20 @@ class StackLog:
     def __len__(self) -> int:
         return len(self.switches) + len(self.wakeups)
 
+    def representatives(self):
+        """:meth:`events`, only the first of each chain in each thread: enough for a
+        symbol source joined on events, which names a chain's addresses once."""
+        seen = set()
+        chains = self.chains
+        for ts, _, tid, chain in self.switches:
+            if chain and (tid, chain) not in seen:
+                seen.add((tid, chain))
+                yield ts, tid, chains[chain]
+        for ts, _, _, by, chain, _ in self.wakeups:
+            if chain and (by, chain) not in seen:
+                seen.add((by, chain))
+                yield ts, by, chains[chain]
+
     def events(self):
         """(ns, tid whose chain it is, chain) of every event kept: the switched-out
         thread's, the waker's (what a symbol source is joined on)."""
