@@ -402,3 +402,18 @@ def test_an_elf_file_names_user_frames(tmp_path, pie):
     given = f"{binary}@{base:#x}" if pie else str(binary)
     result = api.run(_rules(tmp_path), [trace], symbols=[given], cache=False)
     assert _folded(result) == ["offcpu;waiter (101);wait_for_lock+0x4 (blocker) 2000000"]
+
+
+def test_every_format_writes_a_run_with_stacks(tmp_path):
+    """JSON Lines carries the stacks as JSON does; the table formats and the graph
+    exports write the run as they would without them."""
+    trace = _mutex_scenario(tmp_path)
+    result = api.run(_rules(tmp_path), [trace], symbols=_symbols(tmp_path), cache=False)
+    for name in ("o.jsonl", "o.csv", "o.parquet", "o.trace.json", "o.dot", "o.graphml",
+                 "o.txt", "o.html"):
+        api.write(result, str(tmp_path / name))
+    (line,) = (tmp_path / "o.jsonl").read_text().splitlines()
+    row = json.loads(line)
+    assert row["stack"] == _json_rule(result)["intervals"][0]["stack"]
+    assert row["wakeups"][0]["waker_stack"]["user"] == ["hold_lock+0x30 (user.map)",
+                                                        "main+0x20 (user.map)"]
