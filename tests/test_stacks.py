@@ -417,3 +417,16 @@ def test_every_format_writes_a_run_with_stacks(tmp_path):
     assert row["stack"] == _json_rule(result)["intervals"][0]["stack"]
     assert row["wakeups"][0]["waker_stack"]["user"] == ["hold_lock+0x30 (user.map)",
                                                         "main+0x20 (user.map)"]
+
+
+def test_a_run_with_stacks_is_never_answered_from_the_cache(tmp_path):
+    """The cache keeps no chains: with one, a run with stacks decodes and has them,
+    the second time as the first."""
+    trace = _mutex_scenario(tmp_path)
+    cache = tmp_path / "cache"
+    plain = api.run(_rules(tmp_path, stacks=False), [trace], cache=str(cache))
+    assert _folded(plain) == ["offcpu;waiter (101);PREEMPTED 100000",
+                              "offcpu;waiter (101);holder (102);RUNNING 2999000"]
+    for _ in range(2):
+        result = api.run(_rules(tmp_path), [trace], symbols=_symbols(tmp_path), cache=str(cache))
+        assert _folded(result) == [f"{WAITER_LINE} 3099000"]
