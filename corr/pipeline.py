@@ -100,7 +100,7 @@ def _run(traceset, ruleset, progress, blame_limit, explain, cache, reader, start
             from .analyses.stacks import attribute_rules
             from .analyses.symbols import Symbolizer
             symbols = Symbolizer([t.path for t in traceset.traces], symbol_files)
-            attribute_rules(rules, model, engine.stack_log, symbols)
+            warnings += attribute_rules(rules, model, engine.stack_log, symbols)
     if store is not None:
         from .cache.intervals import keep_run
         keep_run(store, keys, engine, model, engine.thread_names, made)

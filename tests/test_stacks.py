@@ -430,3 +430,20 @@ def test_a_run_with_stacks_is_never_answered_from_the_cache(tmp_path):
     for _ in range(2):
         result = api.run(_rules(tmp_path), [trace], symbols=_symbols(tmp_path), cache=str(cache))
         assert _folded(result) == [f"{WAITER_LINE} 3099000"]
+
+
+def test_stacks_asked_of_traces_without_chains_are_said_to_be_empty(tmp_path):
+    s = Scenario(cpus=1)
+    a = s.thread(tid=101, pid=100, comm="waiter")
+    s.run(cpu=0, thread=a, at=0)
+    s.block(a, at=1_000, state="S")
+    s.wakeup(a, cpu=0, at=2_000_000)
+    s.run(cpu=0, thread=a, at=2_001_000)
+    trace = _written(s, tmp_path)
+    result = api.run(_rules(tmp_path), [trace], cache=False)
+    assert [w for w in result.warnings if "stacks:" in w] == [
+        "rule offcpu: stacks: true, but no trace records call chains on its switches and "
+        "wakeups (perf record -g, or LTTng's callstack-kernel / callstack-user contexts: "
+        "docs/stacks.md); its stacks are empty"]
+    assert _folded(result) == ["offcpu;waiter (101) 2000000"]
+    assert _json_rule(result)["intervals"][0]["stack"] == {"kernel": [], "user": []}

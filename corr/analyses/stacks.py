@@ -90,10 +90,17 @@ def attribute(model, log, symbols: Symbolizer, tid: int, start: int, end: int) -
                           tuple(wakers), bool(chain), off_cpu)
 
 
-def attribute_rules(rule_results, model, log, symbols: Symbolizer) -> None:
+NO_CHAINS = ("rule {rule}: stacks: true, but no trace records call chains on its switches "
+             "and wakeups (perf record -g, or LTTng's callstack-kernel / callstack-user "
+             "contexts: docs/stacks.md); its stacks are empty")
+
+
+def attribute_rules(rule_results, model, log, symbols: Symbolizer) -> list[str]:
     """Each analysed interval's stacks, on ``analysis.stacks`` (interval index ->
-    IntervalStacks) of every rule with ``stacks: true``."""
+    IntervalStacks) of every rule with ``stacks: true``; the warnings to give."""
     from .scheduling import blamed_tids
+    warnings = [NO_CHAINS.format(rule=r.rule.name) for r in rule_results
+                if r.rule.stacks and r.rule.blame and not log.sources]
     symbols.learn(log.representatives())
     for result in rule_results:
         analysis = result.analysis
@@ -102,6 +109,7 @@ def attribute_rules(rule_results, model, log, symbols: Symbolizer) -> None:
         analysis.stack_sources = list(symbols.sources)
         indexes = np.fromiter(iter(analysis.intervals), dtype=np.int64)
         if not len(indexes):
+            analysis.stacks = {}
             continue
         table = result.intervals
         tids = blamed_tids(result, analysis.blame)[indexes]
@@ -111,3 +119,4 @@ def attribute_rules(rule_results, model, log, symbols: Symbolizer) -> None:
             i: attribute(model, log, symbols, tid, s, e)
             for i, tid, s, e in zip(indexes.tolist(), tids.tolist(), starts.tolist(),
                                     ends.tolist())}
+    return warnings
