@@ -447,3 +447,12 @@ def test_stacks_asked_of_traces_without_chains_are_said_to_be_empty(tmp_path):
         "docs/stacks.md); its stacks are empty"]
     assert _folded(result) == ["offcpu;waiter (101) 2000000"]
     assert _json_rule(result)["intervals"][0]["stack"] == {"kernel": [], "user": []}
+
+
+def test_a_damaged_perf_data_beside_the_trace_leaves_addresses(tmp_path):
+    trace = _mutex_scenario(tmp_path)
+    (trace.parent / "perf.data").write_bytes(b"PERFILE2" + bytes(range(256)) * 4)
+    result = api.run(_rules(tmp_path), [trace], cache=False)
+    frames = [f"{v:#x}" for v in reversed(WAITER_USER)] + [f"{v:#x}" for v in reversed(WAITER_KERNEL)]
+    assert _folded(result) == [f"offcpu;waiter (101);{';'.join(frames)} 3099000"]
+    assert _json_rule(result)["blame"]["stack_sources"] == []

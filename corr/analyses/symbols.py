@@ -21,6 +21,7 @@ import os
 import re
 import shutil
 import subprocess
+import threading
 from pathlib import Path
 
 from ..errors import UsageError
@@ -212,15 +213,16 @@ def run_perf_script(perf_data: Path, wanted=None) -> PerfSymbols | None:
                  "-F", "pid,tid,time,ip,sym,symoff,dso"],
                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                 text=True, encoding="utf-8", errors="backslashreplace") as proc:
+            # A perf that stands still (a damaged perf.data) is killed: its output ends.
+            watchdog = threading.Timer(PERF_SCRIPT_TIMEOUT_S, proc.kill)
+            watchdog.daemon = True
+            watchdog.start()
             try:
                 found.read(proc.stdout, wanted)
             finally:
                 proc.stdout.close()
-                try:
-                    proc.wait(timeout=PERF_SCRIPT_TIMEOUT_S)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+                proc.wait()
+                watchdog.cancel()
     except OSError:
         return None
     return found if proc.returncode == 0 else None
