@@ -73,8 +73,8 @@ def _record(folder: Path, binary: Path) -> Recording:
 
 # -- perf's own view -------------------------------------------------------------
 
-# comm (which may hold spaces), tid, time, event, the tracepoint's fields
-_HEAD = re.compile(r"\s(\d+)\s+(\d+)\.(\d{9}):\s+(sched:\S+):\s*(.*)$")
+# comm (which may hold spaces), tid (-1 for an exiting task), time, event, its fields
+_HEAD = re.compile(r"\s(-?\d+)\s+(\d+)\.(\d{9}):\s+(sched:\S+):\s*(.*)$")
 
 
 def perf_sleeps(perf_data: Path) -> list[tuple[int, int, int, list[str]]]:
@@ -84,17 +84,16 @@ def perf_sleeps(perf_data: Path) -> list[tuple[int, int, int, list[str]]]:
                            "-F", "comm,tid,time,event,trace,ip,sym"],
                           check=True, capture_output=True, text=True).stdout
     events = []
-    for block in text.split("\n\n"):
-        lines = block.strip("\n").splitlines()
-        if not lines:
+    for line in text.splitlines():            # a head line per event, its frames tab-indented
+        if line.startswith("\t"):
+            if events:
+                parts = line.split(None, 1)
+                events[-1][3].append(parts[1] if len(parts) > 1 else "?")
             continue
-        head = _HEAD.search(" " + lines[0])
-        if head is None:
-            continue
-        ns = int(head.group(2)) * 1_000_000_000 + int(head.group(3))
-        frames = [line.split(None, 1)[1] if len(line.split(None, 1)) > 1 else "?"
-                  for line in lines[1:]]
-        events.append((ns, head.group(4), head.group(5), frames))
+        head = _HEAD.search(" " + line)
+        if head is not None:
+            ns = int(head.group(2)) * 1_000_000_000 + int(head.group(3))
+            events.append((ns, head.group(4), head.group(5), []))
     sleeps, open_ = [], {}
     for ns, event, trace, frames in events:
         if event != "sched:sched_switch":
