@@ -62,6 +62,7 @@ def _record(folder: Path, binary: Path) -> Recording:
     out = folder / "program.txt"
     with open(out, "w") as handle:
         subprocess.run(["nice", "-n", "19", "perf", "record", "-a", "-g", "-k", "CLOCK_MONOTONIC",
+                        "-m", "8M",                  # as record-common.sh: fewer lost events
                         "-e", "sched:sched_switch", "-e", "sched:sched_waking",
                         "-o", str(folder / "perf.data"), "--",
                         str(binary), str(folder / "blocker.dat"), str(ROUNDS), str(SYNCS)],
@@ -79,7 +80,8 @@ _HEAD = re.compile(r"\s(-?\d+)\s+(\d+)\.(\d{9}):\s+(sched:\S+):\s*(.*)$")
 
 def perf_sleeps(perf_data: Path) -> list[tuple[int, int, int, list[str]]]:
     """Every sleeping switch-out perf recorded that has a switch-in after it:
-    (tid, off-CPU ns to that switch-in, switch-out ns, the chain's symbols innermost first)."""
+    (tid, off-CPU ns to that switch-in, switch-out ns, the chain's symbols innermost first),
+    paired as rules/offcpu.yaml pairs them."""
     text = subprocess.run(["perf", "script", "-i", str(perf_data), "--ns",
                            "-F", "comm,tid,time,event,trace,ip,sym"],
                           check=True, capture_output=True, text=True).stdout
@@ -104,7 +106,9 @@ def perf_sleeps(perf_data: Path) -> list[tuple[int, int, int, list[str]]]:
             start, chain = open_.pop(nxt)
             sleeps.append((nxt, ns - start, start, chain))
         prev, state = int(fields["prev_pid"]), fields["prev_state"]
-        if prev and state[0] in "SDI" and not state.startswith("R"):
+        # As rules/offcpu.yaml (match: first): a second switch-out before any switch-in
+        # (the switch-in was lost: perf's buffer overran) leaves the first one open.
+        if prev and state[0] in "SDI" and not state.startswith("R") and prev not in open_:
             open_[prev] = (ns, frames)
     return sleeps
 
