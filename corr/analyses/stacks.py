@@ -44,7 +44,6 @@ class IntervalStacks(NamedTuple):
     kernel: tuple
     user: tuple
     wakers: tuple             # WakerStack...
-    recorded: bool            # a chain was recorded at the switch-out
     off_cpu_ns: int           # the interval's time the thread was not running: the weight
 
     def to_dict(self) -> dict:
@@ -87,7 +86,7 @@ def attribute(model, log, symbols: Symbolizer, tid: int, start: int, end: int) -
     off_cpu = sum(seg.end - seg.start for seg in model.segments(tid, start, end)
                   if seg.state != RUNNING)
     return IntervalStacks(tid, model.name_at(tid, start), tuple(kernel), tuple(user),
-                          tuple(wakers), bool(chain), off_cpu)
+                          tuple(wakers), off_cpu)
 
 
 NO_CHAINS = ("rule {rule}: stacks: true, but no trace records call chains on its switches "
