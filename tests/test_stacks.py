@@ -456,3 +456,15 @@ def test_a_damaged_perf_data_beside_the_trace_leaves_addresses(tmp_path):
     frames = [f"{v:#x}" for v in reversed(WAITER_USER)] + [f"{v:#x}" for v in reversed(WAITER_KERNEL)]
     assert _folded(result) == [f"offcpu;waiter (101);{';'.join(frames)} 3099000"]
     assert _json_rule(result)["blame"]["stack_sources"] == []
+
+
+def test_inspect_says_whether_a_trace_records_call_chains(tmp_path):
+    from corr.sched.events import STACKS_NOTE
+    with_chains = _mutex_scenario(tmp_path / "a")
+    s = Scenario(cpus=1)
+    a = s.thread(tid=101, pid=100, comm="a")
+    s.run(cpu=0, thread=a, at=0)
+    s.block(a, at=1_000)
+    without = _written(s, tmp_path / "b")
+    notes = [t.dialect_notes for t in api.inspect([with_chains, without]).traces]
+    assert [STACKS_NOTE in n for n in notes] == [True, False]
