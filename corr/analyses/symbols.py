@@ -178,6 +178,12 @@ class PerfSymbols:
         ``wanted`` (a set of (tid, ns)), only those samples are kept."""
         frames: list | None = None
         for line in lines:
+            if line.startswith("\t"):               # a frame: most lines
+                if frames is not None:
+                    parts = line.strip().split(None, 1)
+                    text = parts[1] if len(parts) > 1 else "[unknown]"
+                    frames.append(None if text.startswith("[unknown]") else text)
+                continue
             if not line.strip():
                 continue
             head = _SAMPLE.match(line)
@@ -190,12 +196,7 @@ class PerfSymbols:
                 frames = []
                 self.samples[(tid, ns)] = (pid, frames)
                 continue
-            if frames is None or not line.startswith("\t"):
-                frames = None                   # not a sample we read: none of its frames
-                continue
-            parts = line.strip().split(None, 1)
-            text = parts[1] if len(parts) > 1 else "[unknown]"
-            frames.append(None if text.startswith("[unknown]") else text)
+            frames = None                       # not a sample we read: none of its frames
 
 
 def run_perf_script(perf_data: Path, wanted=None) -> PerfSymbols | None:
