@@ -118,6 +118,7 @@ def run(rules: PathLike | RuleSet, traces: Iterable[PathLike] | PathLike | Trace
         overrides: Overrides = (), clock_offsets: dict[str, int] | None = None,
         progress: Progress | None = None, reader: str = "auto", blame_limit: int | None = None,
         cache: PathLike | bool | None = None, filter: ThreadFilter | None = None, *,
+        symbols: Iterable[PathLike] = (),
         on_interval: Callable[[Interval], object] | None = None,
         on_timeout: Callable[[Interval], object] | None = None) -> RunResult:
     """Pair every rule's entries and exits over the traces: a :class:`RunResult`.
@@ -139,6 +140,9 @@ def run(rules: PathLike | RuleSet, traces: Iterable[PathLike] | PathLike | Trace
     intervals whose explained thread (the rule's ``blame:`` thread, else the
     entry's) it keeps are reported, and every statistic and analysis is
     computed over them; the result's ``warnings`` say how many were kept.
+    ``symbols``: symbol files (kallsyms or perf map format) naming the frames of
+    rules with ``stacks: true``, besides what is found beside the traces
+    (docs/stacks.md).
 
     ``on_interval(interval)`` is called during the pass for each interval over
     its rule's threshold (every interval of a rule without one) as soon as the
@@ -179,7 +183,8 @@ def run(rules: PathLike | RuleSet, traces: Iterable[PathLike] | PathLike | Trace
     from .pipeline import run_rules
     return run_rules(traceset, ruleset, progress, blame_limit=blame_limit, cache=cache,
                      reader=reader, thread_filter=_thread_filter(filter),
-                     on_interval=on_interval, on_timeout=on_timeout)
+                     on_interval=on_interval, on_timeout=on_timeout,
+                     symbol_files=tuple(symbols))
 
 
 class IntervalStream(Iterator["Interval"]):
@@ -328,7 +333,8 @@ def write(result: RunResult, path_or_format: PathLike, *, format: str | None = N
     path, its format from its extension as ``corr run -o`` tells it (or ``format``).
     A file is replaced whole once written: a failure part-way leaves whatever
     was there before.  ``options`` are ``corr run``'s: ``top`` (text, HTML),
-    ``all_intervals`` (JSON, JSON Lines, Chrome trace), ``all_edges`` (DOT).
+    ``all_intervals`` (JSON, JSON Lines, Chrome trace), ``all_edges`` (DOT),
+    ``wakers`` (folded: the waker's stack after each code stack).
     Returns what was written, as ``corr run`` says it ("JSON", "4,043 intervals").
     A format that needs ``blame:`` on rules without it, or one that writes only
     files given no path, raises :class:`~corr.errors.UsageError`.

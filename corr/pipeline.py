@@ -9,7 +9,8 @@ in between.
 
 from __future__ import annotations
 
-from .engine.plan import EventNames, projection_for, run_projection, unknown_event_warnings
+from .engine.plan import (EventNames, projection_for, run_projection, unknown_event_warnings,
+                          wants_stacks)
 from .engine.result import RuleResult, RunResult
 from .reading import TraceSet
 from .rules.model import RuleSet
@@ -20,7 +21,7 @@ __all__ = ["run_rules", "stream_rules", "start_decoding"]
 def run_rules(traceset: TraceSet, ruleset: RuleSet, progress=None,
               blame_limit: int | None = None, explain: bool = True, cache=None,
               reader: str = "auto", thread_filter=None, on_interval=None,
-              on_timeout=None) -> RunResult:
+              on_timeout=None, symbol_files=()) -> RunResult:
     """Pair every rule's entries and exits over the traces, in one pass.
 
     Without ``explain`` the scheduling join is skipped even for rules with
@@ -33,19 +34,21 @@ def run_rules(traceset: TraceSet, ruleset: RuleSet, progress=None,
     pass (see :mod:`corr.engine.decisions`); the cache then never answers
     without a pass.  An exception a callback raises ends the run: it reaches the
     caller with ``partial``, a RunResult of what was decided before it.
+    ``symbol_files``: symbol files for the frames of rules with ``stacks: true``
+    (docs/stacks.md), besides those found beside the traces.
     """
     # First of all, before the imports below: large traces' decode workers.
     started = start_decoding(traceset, ruleset, explain, cache, reader)
     try:
         return _run(traceset, ruleset, progress, blame_limit, explain, cache, reader, started,
-                    thread_filter or None, on_interval, on_timeout)
+                    thread_filter or None, on_interval, on_timeout, tuple(symbol_files))
     finally:
         if started is not None:
             started.close()             # only what the run did not take
 
 
 def _run(traceset, ruleset, progress, blame_limit, explain, cache, reader, started,
-         thread_filter, on_interval=None, on_timeout=None) -> RunResult:
+         thread_filter, on_interval=None, on_timeout=None, symbol_files=()) -> RunResult:
     from .cache import open_cache
     warnings = unknown_event_warnings(ruleset, EventNames(traceset))
     scheduling = explain and any(rule.blame for rule in ruleset.rules)
@@ -54,7 +57,8 @@ def _run(traceset, ruleset, progress, blame_limit, explain, cache, reader, start
         from .analyses.scheduling import DEFAULT_LIMIT
         limit = DEFAULT_LIMIT
     projection = projection_for(ruleset)
-    store = open_cache(cache, traceset)
+    # Stacks come from the pass's call chains, which the cache does not keep.
+    store = open_cache(cache, traceset) if not wants_stacks(ruleset) else None
     keys = None
     if store is not None:
         from .cache.intervals import RunKeys
@@ -110,6 +114,11 @@ def _run(traceset, ruleset, progress, blame_limit, explain, cache, reader, start
             model.build_store()              # the log's columns are no longer read
             release_freed_memory()
         made = _explain(rules, model, engine.thread_names, limit)
+        if engine.stack_log is not None:
+            from .analyses.stacks import attribute_rules
+            from .analyses.symbols import Symbolizer
+            symbols = Symbolizer([t.path for t in traceset.traces], symbol_files)
+            warnings += attribute_rules(rules, model, engine.stack_log, symbols)
     if store is not None:
         from .cache.intervals import keep_run
         keep_run(store, keys, engine, model, engine.thread_names, made)

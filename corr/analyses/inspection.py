@@ -11,7 +11,7 @@ from typing import Callable
 
 from ..errors import TraceDecodeError
 from ..normalise.dialects import canonical_fields_of, detect
-from ..sched.events import INTERRUPT_NOTES, fields_evidence
+from ..sched.events import INTERRUPT_NOTES, STACKS_NOTE, fields_evidence, records_stacks
 from ..reading import Projection, TraceSet
 from ..reading.batch import Discard
 
@@ -148,11 +148,13 @@ def _fraction(ts: int, span: tuple[int, int] | None) -> float:
 
 def _summary(t, classes, events: int) -> TraceSummary:
     d = detect(t.env, t.class_names, {f.name for c in classes for f in c.fields})
-    evidence = fields_evidence(canonical_fields_of(d, classes)) if d.kernel else None
+    fields_of = canonical_fields_of(d, classes) if d.kernel else {}
+    evidence = fields_evidence(fields_of) if d.kernel else None
     return TraceSummary(
         path=t.path, domain=t.domain, tracer=t.tracer, dialect=d.name,
         dialect_description=d.description,
-        dialect_notes=d.notes + ([INTERRUPT_NOTES[evidence]] if evidence else []),
+        dialect_notes=d.notes + ([INTERRUPT_NOTES[evidence]] if evidence else [])
+        + ([STACKS_NOTE] if records_stacks(fields_of) else []),
         hostname=t.env.get("hostname") or t.env.get("host"),
         clock=t.clock.name if t.clock else None,
         clock_offset_ns=t.clock.offset_ns if t.clock else None,

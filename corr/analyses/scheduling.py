@@ -289,6 +289,8 @@ class RuleAnalysis:
         self.limit = 0                           # at most this many analysed (0: all)
         self.caveats: list[str] = []             # what the traces cannot tell
         self.threads = None                      # the pass's ThreadNames (names over time)
+        self.stacks: dict | None = None          # interval index -> IntervalStacks (stacks: true)
+        self.stack_sources: list[str] = []       # where the frames' names came from
 
     def explain_rows(self, indexes: list[int], rows: list[dict]) -> None:
         """Result rows (RuleResult's dicts of intervals ``indexes``) with their intervals'
@@ -307,6 +309,16 @@ class RuleAnalysis:
             yield row
 
     def _filled(self, indexes, rows, encoded: bool = False):
+        if self.stacks is not None:               # each row with its interval's stacks
+            for i, row in zip(indexes, self._filled_paths(indexes, rows, encoded)):
+                found = self.stacks.get(i)
+                if found is not None:
+                    row.update(found.to_dict())
+                yield row
+            return
+        yield from self._filled_paths(indexes, rows, encoded)
+
+    def _filled_paths(self, indexes, rows, encoded: bool = False):
         if isinstance(self.intervals, LazyAnalyses):
             yield from self.intervals.filled(indexes, rows, self.threads, encoded)
             return
@@ -326,6 +338,8 @@ class RuleAnalysis:
                "unattributed": self.unattributed}
         if self.caveats:
             out["caveats"] = self.caveats
+        if self.stacks is not None:
+            out["stack_sources"] = self.stack_sources
         out.update(self.graph.to_dict() if self.graph else {"nodes": [], "edges": []})
         out["differential"] = self.differential
         return out

@@ -52,6 +52,14 @@ def add_parser(sub) -> None:
     p.add_argument("--all-edges", action="store_true",
                    help="DOT: keep every blame edge (default: edges under 1%% of their rule's "
                         "total blame are left out, so the graph is readable)")
+    p.add_argument("--symbols", action="append", default=[], metavar="FILE",
+                   help="rules with stacks: true: a symbol file naming their frames "
+                        "(kallsyms or perf map format, or an ELF file, FILE@0xBASE when loaded at "
+                        "BASE; repeatable), besides the perf.data and "
+                        "kallsyms found beside the traces; see docs/stacks.md")
+    p.add_argument("--wakers", action="store_true",
+                   help="folded: after each blocked stack, '--' and the stack of the code that "
+                        "woke it (flamegraph.pl's separator), for rules with stacks: true")
     p.add_argument("--set", action="append", default=[], metavar="RULE.ATTR=VALUE", dest="overrides",
                    help="override a rule's threshold or timeout, e.g. syscalls.threshold=2ms "
                         "(repeatable)")
@@ -93,8 +101,9 @@ def run(args, ui) -> int:
         result = api.run(args.rules, args.traces, overrides=args.overrides,
                          clock_offsets=offsets, progress=progress, reader=args.reader,
                          blame_limit=args.blame_limit, cache=cache_choice(args),
-                         filter=thread_filter(args), **callbacks)
-    options = dict(top=args.top, all_intervals=args.all_intervals, all_edges=args.all_edges)
+                         filter=thread_filter(args), symbols=args.symbols, **callbacks)
+    options = dict(top=args.top, all_intervals=args.all_intervals, all_edges=args.all_edges,
+                   wakers=args.wakers)
     stopped = result.stopped
     if args.output and stopped:
         # A file is whole or not written: an existing one stays as it was.

@@ -243,14 +243,21 @@ def run_projection(ruleset: RuleSet, scheduling: bool, traceset: TraceSet | None
     them (normalise.ust_threads.evidence_projection)."""
     projection = projection_for(ruleset)
     if scheduling:
-        from ..sched.events import PROJECTION
+        from ..sched.events import PROJECTION, STACK_PROJECTION
         projection = projection.union(Projection.of(PROJECTION))
+        if wants_stacks(ruleset):       # call chains cost their decode only when asked for
+            projection = projection.union(Projection.of(STACK_PROJECTION))
     if traceset is not None:
         from ..normalise.ust_threads import evidence_projection
         evidence = evidence_projection(traceset.traces)
         if evidence:
             projection = projection.union(Projection.of(evidence))
     return projection
+
+
+def wants_stacks(ruleset: RuleSet) -> bool:
+    """Whether a rule asks for code stacks (``stacks: true``, docs/stacks.md)."""
+    return any(rule.stacks and rule.blame for rule in ruleset.rules)
 
 
 def projection_for(ruleset: RuleSet) -> Projection:

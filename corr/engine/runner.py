@@ -15,12 +15,13 @@ from ..errors import TraceDecodeError
 from ..cache import event_source
 from ..reading import Projection, TraceSet
 from ..sched.log import SchedLog
+from ..sched.stacks import StackLog
 from ..rules.model import Env, Rule, RuleSet
 from . import threads
 from . import core
 from .matcher import Matcher, group_function, pair_function
 from .plan import (CANCEL, ENTRY, EXIT, SPAN, EventNames, alternatives, capture_names, matches,
-                   run_projection, sides)
+                   run_projection, sides, wants_stacks)
 from .rows import Builtins, Prepared, TupleView
 from ..normalise.ust_threads import UstThreads, no_thread_reason
 
@@ -36,6 +37,8 @@ class Engine:
         # With ``scheduling``, the pass also keeps what the scheduling model
         # needs: the scheduling and interrupt events, and names over time.
         self.sched_log = SchedLog() if scheduling else None
+        # With a rule asking for stacks, the switch-outs' and wakeups' call chains.
+        self.stack_log = StackLog() if scheduling and wants_stacks(ruleset) else None
         # A thread filter (corr.engine.filters) may need threads' processes
         # learned, and names over time.
         learn = thread_filter is not None and thread_filter.needs_pass(ruleset)
@@ -239,6 +242,8 @@ class Engine:
         registry = self.canonical.registry.classes
         if self.sched_log is not None:
             self.sched_log.add_batch(batch, lambda cid: registry[cid].name, self.events)
+        if self.stack_log is not None:
+            self.stack_log.add_batch(batch, lambda cid: registry[cid].name, self.events)
         if self.process_ids is not None:
             for cid, cols in batch.classes.items():
                 self.process_ids.learn(registry[cid].name, cols.fields)

@@ -53,7 +53,7 @@ PERF_CLASSES: dict[str, tuple[str, dict[str, str]]] = {
 PERF_SYS_ENTER = "raw_syscalls:sys_enter"
 PERF_SYS_EXIT = "raw_syscalls:sys_exit"
 # Fields perf adds to every event, and what they mean canonically.
-PERF_COMMON = {"perf_tid": "ctx.tid", "perf_pid": "ctx.pid"}
+PERF_COMMON = {"perf_tid": "ctx.tid", "perf_pid": "ctx.pid", "perf_callchain": "callchain"}
 
 OLD_EXIT_SYSCALL = "exit_syscall"
 

@@ -86,6 +86,36 @@ def render_interval(iv: dict, begin: int, console: Console) -> None:
     if len(path) > PATH_ROWS:
         console.print(Text(f"    ... {len(path) - PATH_ROWS} more segments (--format json)",
                            style="dim"))
+    if "stack" in iv:
+        render_stacks(iv, console)
+
+
+STACK_FRAMES = 5      # of each of the kernel's and the user's frames, innermost first
+
+
+def _frames(lines: Text, stack: dict, indent: str) -> None:
+    for side in ("kernel", "user"):
+        frames = stack[side]
+        for frame in frames[:STACK_FRAMES]:
+            lines.append(f"\n{indent}{terminal(frame)}")
+        if len(frames) > STACK_FRAMES:
+            lines.append(f"\n{indent}... {len(frames) - STACK_FRAMES} more {side} frames",
+                         style="dim")
+
+
+def render_stacks(iv: dict, console: Console) -> None:
+    """The code the thread blocked in, and the code that woke it (its own wakeup's;
+    the other wakeups of the critical path are in the JSON)."""
+    lines = Text("    blocked in", style="dim")
+    if not iv["stack"]["kernel"] and not iv["stack"]["user"]:
+        lines.append(": no call chain recorded", style="dim")
+    _frames(lines, iv["stack"], "      ")
+    own = [w for w in iv.get("wakeups", ()) if w["woken_tid"] == iv["blamed_tid"]]
+    if own:
+        waker = own[-1]
+        lines.append(f"\n    woken by {terminal(waker['waker'])} from", style="dim")
+        _frames(lines, waker["waker_stack"], "      ")
+    console.print(lines)
 
 
 def render_rule_blame(analysis, console: Console) -> None:

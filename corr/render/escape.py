@@ -18,7 +18,8 @@ through the one function here for its kind of output:
 * :func:`xml`: characters XML 1.0 does not allow written as ``\\x1b``.
 * :func:`dot_quoted`: a DOT quoted string, shown as :func:`terminal` shows it.
 * :func:`folded_frame`: a frame of a folded stack, without ``;`` or a line
-  break (``\\x3b``, ``\\n``).
+  break (``\\x3b``, ``\\n``); :func:`code_frame` also never reads as
+  flamegraph.pl's ``--`` separator (a symbol name is input from anyone too).
 
 Bytes that are not UTF-8 become ``\\xNN`` text where a trace is decoded
 (``corr.reading``); :func:`undecoded` (from :mod:`corr.text`, which the
@@ -81,3 +82,13 @@ def folded_frame(value) -> str:
     """A frame of a folded stack (``a;b;c 123``): as :func:`terminal` shows it (no line
     break), ``;`` as ``\\x3b`` (it separates frames); ``?`` when empty."""
     return _FOLDED.sub("\\\\x3b", terminal(value)).strip() or "?"
+
+
+SEPARATOR = "--"                # flamegraph.pl: the blocked stack ends, the waker's begins
+
+
+def code_frame(value) -> str:
+    """A code frame (``function+0x1a (dso)``) of a folded stack: :func:`folded_frame`,
+    and a frame that reads ``--`` (the separator) as ``\\x2d\\x2d``."""
+    text = folded_frame(value)
+    return "\\x2d\\x2d" if text == SEPARATOR else text

@@ -12,6 +12,13 @@ writes a name from a trace: ``;`` as ``\\x3b`` (it separates frames), line
 breaks and other control characters as ``\\n``, ``\\x1b`` (a line is a stack),
 bytes that were not UTF-8 as ``\\xff``.
 
+A rule with ``stacks: true`` has code stacks instead (docs/stacks.md): per
+analysed interval, ``rule;comm (tid);user frames;kernel frames``, outermost
+first (the scheduler's frames at the top of a flame graph), weighted by the
+interval's off-CPU time; with the ``wakers`` option, then ``--`` (flamegraph.pl's
+separator) and the code that woke the thread, innermost first, then the waker,
+as offwaketime writes them.  Frames are :func:`corr.render.escape.code_frame`'s.
+
 A busy trace's paths have millions of segments: each stack's ranges are
 kept as two integer arrays (16 bytes a segment), each stack's text is made
 once, and a union of many ranges is taken with numpy.
@@ -20,7 +27,7 @@ once, and a union of many ranges is taken with numpy.
 from __future__ import annotations
 
 from ..analyses import blame
-from .escape import folded_frame
+from .escape import SEPARATOR, code_frame, folded_frame
 
 NAME = "folded"
 DESCRIPTION = "folded stacks"
@@ -30,7 +37,7 @@ FILE_ONLY = False
 SMALL = 64             # ranges a stack's union adds up without numpy
 
 
-def folded_lines(result) -> list[str]:
+def folded_lines(result, wakers: bool = False) -> list[str]:
     from array import array
     # Ranges by (rule, via, tid, state, the chain's names): the stack's text is made
     # once per distinct key at the end (most paths are a segment or two, so the work
@@ -38,7 +45,7 @@ def folded_lines(result) -> list[str]:
     ranges: dict[tuple, tuple[array, array]] = {}
     for r in result.rules:
         analysis = r.analysis
-        if analysis is None or not analysis.available:
+        if analysis is None or not analysis.available or analysis.stacks is not None:
             continue
         rule = r.name
         for _, found in analysis.intervals.items():
@@ -79,7 +86,44 @@ def folded_lines(result) -> list[str]:
             found[0].extend(starts)
             found[1].extend(ends)
     totals = {stack: union_ns(starts, ends) for stack, (starts, ends) in by_stack.items()}
+    for stack, ns in code_stacks(result, wakers).items():
+        totals[stack] = totals.get(stack, 0) + ns
     return [f"{stack} {ns}" for stack, ns in sorted(totals.items()) if ns > 0]
+
+
+def code_stacks(result, wakers: bool = False) -> dict[str, int]:
+    """Folded code stacks of the rules with ``stacks: true`` and their off-CPU ns."""
+    totals: dict[str, int] = {}
+    for r in result.rules:
+        for stack, ns in rule_code_stacks(r, wakers).items():
+            totals[stack] = totals.get(stack, 0) + ns
+    return totals
+
+
+def rule_code_stacks(r, wakers: bool = False, with_rule: bool = True) -> dict[str, int]:
+    """One rule's folded code stacks (none without ``stacks: true``) and their ns;
+    ``with_rule``: the rule's name as the first frame."""
+    totals: dict[str, int] = {}
+    analysis = r.analysis
+    if analysis is not None and analysis.available and analysis.stacks is not None:
+        rule = folded_frame(r.name)
+        for found in analysis.stacks.values():
+            if found.off_cpu_ns <= 0:
+                continue
+            parts = [rule] if with_rule else []
+            parts.append(folded_frame(f"{found.comm or 'tid'} ({found.tid})"))
+            parts += [code_frame(f) for f in reversed(found.user)]
+            parts += [code_frame(f) for f in reversed(found.kernel)]
+            if wakers:
+                waker = found.own_waker()
+                if waker is not None:
+                    parts.append(SEPARATOR)
+                    parts += [code_frame(f) for f in waker.kernel]
+                    parts += [code_frame(f) for f in waker.user]
+                    parts.append(folded_frame(waker.waker))
+            stack = ";".join(parts)
+            totals[stack] = totals.get(stack, 0) + found.off_cpu_ns
+    return totals
 
 
 def union_ns(starts, ends) -> int:
@@ -100,6 +144,6 @@ def union_ns(starts, ends) -> int:
 
 def write(result, destination, options) -> None:
     out = destination.binary
-    lines = folded_lines(result)
+    lines = folded_lines(result, wakers=options.wakers)
     for a in range(0, len(lines), 4096):
         out.write(("\n".join(lines[a:a + 4096]) + "\n").encode("utf-8", "backslashreplace"))

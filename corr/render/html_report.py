@@ -3,7 +3,8 @@
 Per rule: the summary statistics, the latency histogram with the
 threshold, a timeline of the slow intervals, and for rules with
 ``blame:`` the breakdowns and critical paths of the slowest and the blame
-graph.  It reads only the :class:`~corr.engine.result.RunResult`; the
+graph, and for rules with ``stacks: true`` an off-CPU flame graph
+(:mod:`corr.render.flame_svg`).  It reads only the :class:`~corr.engine.result.RunResult`; the
 pictures are inline SVG (:mod:`corr.render.html_charts`), the page has no
 script and loads nothing (a Content-Security-Policy says so to the
 browser).  The page is a Jinja2 template with autoescaping on: every
@@ -119,7 +120,24 @@ def _rule(r, n: int, begin: int, span: int, top: int) -> dict:
     out["unfinished"] = unfinished_note(r)
     out.update(_explained([iv for iv in slow if "critical_path" in iv], begin))
     out["blame_graph"] = _blame(r.analysis) if r.analysis is not None else None
+    out["flame"] = _flame(r)
     return out
+
+
+def _flame(r) -> dict | None:
+    """The off-CPU flame graph of a rule with ``stacks: true`` (docs/stacks.md)."""
+    from markupsafe import Markup
+
+    from .flame_svg import flame_graph
+    from .folded import rule_code_stacks
+    if r.analysis is None or getattr(r.analysis, "stacks", None) is None:
+        return None
+    stacks = {tuple(stack.split(";")): ns
+              for stack, ns in rule_code_stacks(r, with_rule=False).items()}
+    return {"svg": Markup(flame_graph(stacks, f"off-CPU flame graph of {r.rule.name}")),
+            "intervals": count(len(r.analysis.stacks)),
+            "total": duration(sum(stacks.values())),
+            "sources": r.analysis.stack_sources}
 
 
 def _lane_labels(r, index: np.ndarray) -> list:

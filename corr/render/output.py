@@ -33,6 +33,7 @@ class Options:
     top: int = 10                    # text, HTML: the N slowest intervals shown per rule
     all_intervals: bool = False      # JSON, JSON Lines, Chrome trace: under the threshold too
     all_edges: bool = False          # DOT: every blame edge, small ones too
+    wakers: bool = False             # folded: "--" and the waker's stack after a code stack
 
     @classmethod
     def of(cls, **values) -> "Options":

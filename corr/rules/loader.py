@@ -383,6 +383,7 @@ class _Builder:
             group_by=self.group_by(node, parts),
             where=self.expression(node, "where", "where", "pair") if "where" in node else None,
             blame=self.blame(node, parts),
+            stacks=self.stacks(node),
             location=location,
         )
 
@@ -412,6 +413,7 @@ class _Builder:
             group_by=self.group_by(node, parts),
             where=self.expression(node, "where", "where", "pair") if "where" in node else None,
             blame=self.blame(node, parts),
+            stacks=self.stacks(node),
             location=location,
             span_duration=self.span_duration(span),
         )
@@ -506,6 +508,14 @@ class _Builder:
         if isinstance(value, str):
             return [self.value(node, "group_by", "group_by", "pair", parts)]
         return [self.value(value, i, f"group_by[{i}]", "pair", parts) for i in range(len(value))]
+
+    def stacks(self, node) -> bool:
+        """``stacks: true``: call chains for the rule's off-CPU intervals (docs/stacks.md);
+        they explain a thread's waits, so the rule needs ``blame:``."""
+        stacks = bool(node.get("stacks", False))
+        if stacks and node.get("blame") is None:
+            self.fail(node, "stacks", "stacks: true needs blame: (whose waits the stacks explain)")
+        return stacks
 
     def blame(self, node, parts):
         blame = node.get("blame")

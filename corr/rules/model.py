@@ -127,6 +127,9 @@ class Rule:
     group_by: list[Expression] = field(default_factory=list)   # scopes entry/exit/builtin
     where: Expression | None = None    # on the matched pair (scopes entry, exit, builtin)
     blame: str | None = None           # issue 4: whose time a breakdown explains
+    # Code stacks (docs/stacks.md): the blamed thread's call chain at its switch-out
+    # and each waker's at its wakeup; only with ``blame``.
+    stacks: bool = False
     location: Location | None = None
     # A span rule measures one event that carries its own duration (an
     # expression in ns): the interval ends at the event.  Its entry and

@@ -71,3 +71,23 @@ PROJECTION = {
     "timer_hrtimer_expire_exit": frozenset(),
     "lttng_statedump_process_state": frozenset({"tid", "name"}),
 }
+
+
+# Call chains, decoded only for a rule with ``stacks: true`` (docs/stacks.md): perf's
+# ``perf_callchain`` (the dialect names it ``callchain``; kernel and user sections behind
+# PERF_CONTEXT_KERNEL / PERF_CONTEXT_USER markers) and LTTng's callstack contexts.
+CALLCHAIN = "callchain"
+CALLSTACK_KERNEL, CALLSTACK_USER = "ctx.callstack_kernel", "ctx.callstack_user"
+STACK_FIELDS = frozenset({CALLCHAIN, CALLSTACK_KERNEL, CALLSTACK_USER})
+# The switch-out carries the blocked thread's stack; a waking the waker's.
+STACK_PROJECTION = {SWITCH: STACK_FIELDS, "sched_waking": STACK_FIELDS,
+                    "sched_wakeup": STACK_FIELDS}
+
+STACKS_NOTE = ("call chains on its switches and wakeups: rules with stacks: true name the "
+               "code that blocked and that woke (docs/stacks.md)")
+
+
+def records_stacks(fields_of: dict) -> bool:
+    """Whether a trace's canonical classes carry the call chains stacks are read from."""
+    return any(STACK_FIELDS & fields_of.get(name, set())
+               for name in (SWITCH, "sched_waking", "sched_wakeup"))

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 __all__ = [
     "Seq", "INTEGER_BITS", "KERNEL_EVENTS", "SYSCALLS", "KERNEL_CONTEXTS",
     "UST_CONTEXTS", "TASK_STATES", "SOFTIRQ_VECTORS", "RWBS_FLAGS",
-    "encode_prev_state", "encode_softirq", "encode_rwbs", "infer_type",
+    "encode_prev_state", "encode_softirq", "encode_rwbs", "infer_type", "context_layout",
     "default_value", "check_value", "syscall_layouts",
 ]
 
@@ -189,6 +189,10 @@ KERNEL_CONTEXTS = {
     "tid": "s32", "pid": "s32", "ppid": "s32", "vtid": "s32", "vpid": "s32",
     "vppid": "s32", "procname": "str", "prio": "s32", "nice": "s32",
     "hostname": "str",
+    # lttng-modules 2.11+ `callstack-kernel` / `callstack-user`: return addresses,
+    # innermost first, as a sequence counted by a length field written just before it.
+    "callstack_kernel": Seq("x64", "_callstack_kernel_length"),
+    "callstack_user": Seq("x64", "_callstack_user_length"),
 }
 
 # `lttng add-context -u -t NAME`: the user space context types.
@@ -264,6 +268,17 @@ def infer_type(value) -> str:
     if isinstance(value, str):
         return "str"
     raise TypeError(f"cannot infer a CTF field type from {type(value).__name__} {value!r}")
+
+
+def context_layout(names, table) -> tuple:
+    """A common context's members: each sequence preceded by its length field."""
+    out = []
+    for name in names:
+        type_code = table[name]
+        if isinstance(type_code, Seq):
+            out.append((type_code.length_field, "u32"))
+        out.append((name, type_code))
+    return tuple(out)
 
 
 def default_value(type_code):

@@ -37,6 +37,7 @@ class Replay:
         self.ust: list[ExpectedEvent] = []
         self.ust_processes: dict[int, Thread] = {}
         self.intent = None
+        self.stacks: dict[int, tuple[tuple, tuple]] = {}    # tid -> (kernel, user) call stacks
 
     def apply(self, intent) -> None:
         self.intent = intent
@@ -93,8 +94,14 @@ class Replay:
                     delay: int = 0) -> None:
         scenario = self.scenario
         layout = scenario._kernel_layouts[name]
-        context = {key: _kernel_context_value(key, context_thread, scenario)
-                   for key in scenario.kernel_context}
+        context = {}
+        for key in scenario.kernel_context:
+            if key.startswith("callstack_"):          # a sequence and its length before it
+                stack = self.stacks.get(context_thread.tid, ((), ()))[key == "callstack_user"]
+                context[f"_{key}_length"] = len(stack)
+                context[key] = list(stack)
+            else:
+                context[key] = _kernel_context_value(key, context_thread, scenario)
         self.kernel.append(self._expected("kernel", cpu, name, _packed(layout, values), context,
                                           delay))
 
@@ -116,6 +123,9 @@ class Replay:
         self.scenario._use_kernel_event(name)
 
     # -- actions (one per intent kind) ---------------------------------------------
+
+    def set_stack(self, thread: Thread, kernel: tuple, user: tuple) -> None:
+        self.stacks[thread.tid] = (kernel, user)
 
     def switch(self, cpu, prev_expected, next_thread, prev_state, exiting=False) -> None:
         """``sched_switch`` on ``cpu`` (or on the CPU ``prev_expected`` runs on)."""

@@ -167,6 +167,20 @@ class Scenario:
         self._add(at, f"s.block({thread})", Replay.switch,
                   None, self._known(thread), self._known_or_idle(next), code)
 
+    def stack(self, thread: Thread, at: int, *, kernel=(), user=()) -> None:
+        """From ``at`` on, ``thread``'s call stacks (return addresses, innermost first):
+        every kernel event in its context carries them in the ``callstack_kernel`` /
+        ``callstack_user`` contexts (``kernel_context`` must name them), as
+        lttng-modules records them: its switch-outs, and the wakeups it does."""
+        if not any(name.startswith("callstack_") for name in self.kernel_context):
+            raise ScenarioError(f"s.stack({thread}): add 'callstack_kernel' or "
+                                "'callstack_user' to kernel_context")
+        for value in (*kernel, *user):
+            if not isinstance(value, int) or not 0 <= value < 1 << 64:
+                raise ScenarioError(f"s.stack({thread}): {value!r} is not a 64-bit address")
+        self._add(at, f"s.stack({thread})", Replay.set_stack, self._known(thread),
+                  tuple(kernel), tuple(user))
+
     def preempt(self, thread: Thread, by: Thread | None, at: int) -> None:
         """``thread`` is preempted (``prev_state`` 256, "R+") by ``by`` on its CPU."""
         self._mark_scheduled(thread, by)
@@ -591,10 +605,9 @@ class Scenario:
             clock=ClockDescription(self.clock_offset_ns, self.clock_uuid),
             cpus=self.cpus,
             event_classes=dict(layouts_table),
-            common_context=tuple((name, (layouts.KERNEL_CONTEXTS if domain == "kernel"
-                                         else layouts.UST_CONTEXTS)[name])
-                                 for name in (self.kernel_context if domain == "kernel"
-                                              else self.ust_context)),
+            common_context=layouts.context_layout(
+                self.kernel_context if domain == "kernel" else self.ust_context,
+                layouts.KERNEL_CONTEXTS if domain == "kernel" else layouts.UST_CONTEXTS),
             log_levels={name: UST_DEBUG_LINE for name in layouts_table} if domain == "ust" else {},
         )
         records = ((e.clock_value, e.cpu, e.name, tuple(e.fields.values()),

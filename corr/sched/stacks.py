@@ -1,0 +1,217 @@
+"""The call chains of switch-outs and wakeups, kept for rules with ``stacks: true``.
+
+A perf trace recorded with ``-g`` carries ``perf_callchain`` on every event
+(the dialect names it ``callchain``): the kernel frames behind
+PERF_CONTEXT_KERNEL, then the user frames behind PERF_CONTEXT_USER, the
+innermost frame first.  An LTTng kernel trace carries the same as two
+contexts, ``callstack_kernel`` and ``callstack_user``.  Both become one
+:class:`Chain` (kernel frames, user frames; innermost first), interned: a
+thread blocks in a handful of places, so the log holds a few integers an
+event and each distinct chain once.
+
+Only the switch-outs (the blocked thread's chain at the moment it slept)
+and the wakeups (the waker's chain as it woke it) are kept; see
+docs/stacks.md.
+"""
+
+from __future__ import annotations
+
+import bisect
+from typing import NamedTuple
+
+import numpy as np
+
+from ..reading.batch import int64_array
+from .events import CALLCHAIN, CALLSTACK_KERNEL, CALLSTACK_USER, SWITCH, WAKEUP_CLASSES, WAKING
+from .log import _ints
+
+# perf's callchain context markers (linux/perf_event.h), as unsigned 64-bit values:
+# every value from PERF_CONTEXT_MAX up is a marker, not an address.
+PERF_CONTEXT_KERNEL = 0xFFFF_FFFF_FFFF_FF80
+PERF_CONTEXT_USER = 0xFFFF_FFFF_FFFF_FE00
+PERF_CONTEXT_MAX = 0xFFFF_FFFF_FFFF_F001       # (u64)-4095
+_MASK = (1 << 64) - 1
+
+
+class Chain(NamedTuple):
+    """One call chain: kernel and user return addresses, innermost first."""
+
+    kernel: tuple
+    user: tuple
+
+    def __bool__(self) -> bool:
+        return bool(self.kernel or self.user)
+
+
+def from_perf(values) -> Chain:
+    """A chain from perf's ``perf_callchain``: frames sorted into the section their
+    last marker opened (frames before any marker are kernel ones when the first is a
+    kernel address); other markers (guest, hypervisor) end a section."""
+    kernel: list[int] = []
+    user: list[int] = []
+    target = None
+    for value in values:
+        value &= _MASK                 # a signed reading of the same bits
+        if value >= PERF_CONTEXT_MAX:
+            target = (kernel if value == PERF_CONTEXT_KERNEL
+                      else user if value == PERF_CONTEXT_USER else None)
+            continue
+        if target is None:
+            if kernel or user or value < 1 << 63:
+                continue
+            target = kernel
+        target.append(value)
+    return Chain(tuple(kernel), tuple(user))
+
+
+def from_lttng(kernel, user) -> Chain:
+    """A chain from LTTng's ``callstack_kernel`` / ``callstack_user`` contexts
+    (lttng-modules ends a user stack it could not finish with ULONG_MAX)."""
+    kernel = tuple(v & _MASK for v in kernel or ())
+    user = tuple(v & _MASK for v in user or ())
+    while user and user[-1] == _MASK:
+        user = user[:-1]
+    return Chain(kernel, user)
+
+
+class StackLog:
+    """Per switch-out and per wakeup, the id of its call chain (``chains[id]``).
+
+    ``switches``: (ts, seq, switched-out tid, chain id) in stream order;
+    ``wakeups``: (ts, seq, woken tid, waker tid, chain id, kind): kind is
+    WAKEUP_CLASSES' code (sched_waking, fired in the waker, is preferred to
+    sched_wakeup, which may fire on the woken thread's CPU).
+    """
+
+    def __init__(self) -> None:
+        self.chains: list[Chain] = [Chain((), ())]     # id 0: no chain recorded
+        self._ids: dict[Chain, int] = {self.chains[0]: 0}
+        self.switches: list[tuple] = []
+        self.wakeups: list[tuple] = []
+        self.sources: set[str] = set()      # "perf", "lttng": what the chains came from
+        self._by_woken: dict[int, tuple[list, list]] | None = None
+        self._by_switch: dict[int, tuple[list, list]] | None = None
+
+    def intern(self, chain: Chain) -> int:
+        found = self._ids.get(chain)
+        if found is None:
+            found = self._ids[chain] = len(self.chains)
+            self.chains.append(chain)
+        return found
+
+    def add_batch(self, batch, class_name, first_seq: int) -> None:
+        """The chains of the batch's switch-outs and wakeups; ``class_name(cid)`` names
+        a class (as ``SchedLog.add_batch``)."""
+        class_ids = ts = None
+        for cid, cols in batch.classes.items():
+            name = class_name(cid)
+            if name != SWITCH and name not in WAKEUP_CLASSES or not len(cols):
+                continue
+            chains = self._chains_of(cols.fields, len(cols))
+            if chains is None:
+                continue
+            # Columns as plain ints whatever they came as (lists, merged IntColumns,
+            # a parallel worker's raw words), as the scheduling log reads them.
+            if class_ids is None:
+                class_ids = int64_array(batch.class_ids)
+                ts = int64_array(batch.ts)
+            rows = np.flatnonzero(class_ids == cid)
+            at = ts[rows].tolist()
+            seq = (rows + first_seq).tolist()
+            f = cols.fields
+            if name == SWITCH:
+                for k, tid in enumerate(_ints(f["prev_tid"]).tolist()):
+                    self.switches.append((at[k], seq[k], tid, chains[k]))
+            else:
+                waker = f.get("ctx.tid")
+                wakers = _ints(waker).tolist() if waker is not None else [-1] * len(rows)
+                kind = WAKEUP_CLASSES[name]
+                for k, (tid, by) in enumerate(zip(_ints(f["tid"]).tolist(), wakers)):
+                    self.wakeups.append((at[k], seq[k], tid, by, chains[k], kind))
+        self._by_woken = self._by_switch = None
+
+    def _chains_of(self, fields: dict, n: int) -> list[int] | None:
+        if CALLCHAIN in fields:
+            self.sources.add("perf")
+            return [self.intern(from_perf(v or ())) for v in fields[CALLCHAIN]]
+        kernel, user = fields.get(CALLSTACK_KERNEL), fields.get(CALLSTACK_USER)
+        if kernel is None and user is None:
+            return None
+        self.sources.add("lttng")
+        kernel = kernel if kernel is not None else [()] * n
+        user = user if user is not None else [()] * n
+        return [self.intern(from_lttng(k, u)) for k, u in zip(kernel, user)]
+
+    def __len__(self) -> int:
+        return len(self.switches) + len(self.wakeups)
+
+    def representatives(self):
+        """:meth:`events`, only the first of each chain in each thread: enough for a
+        symbol source joined on events, which names a chain's addresses once."""
+        seen = set()
+        chains = self.chains
+        for ts, _, tid, chain in self.switches:
+            if chain and (tid, chain) not in seen:
+                seen.add((tid, chain))
+                yield ts, tid, chains[chain]
+        for ts, _, _, by, chain, _ in self.wakeups:
+            if chain and (by, chain) not in seen:
+                seen.add((by, chain))
+                yield ts, by, chains[chain]
+
+    def events(self):
+        """(ns, tid whose chain it is, chain) of every event kept: the switched-out
+        thread's, the waker's (what a symbol source is joined on)."""
+        chains = self.chains
+        for ts, _, tid, chain in self.switches:
+            yield ts, tid, chains[chain]
+        for ts, _, _, by, chain, _ in self.wakeups:
+            yield ts, by, chains[chain]
+
+    # -- looking up ----------------------------------------------------------------
+    def switch_out(self, tid: int, start: int, end: int) -> Chain | None:
+        """The chain of ``tid``'s first switch-out in ``[start, end]`` (an off-CPU
+        interval starts at it), else of its last one before ``start``."""
+        if self._by_switch is None:
+            self._by_switch = _index((tid, (ts, chain)) for ts, _, tid, chain in self.switches)
+        found = self._by_switch.get(tid)
+        if found is None:
+            return None
+        times, chains = found
+        k = bisect.bisect_left(times, start)
+        if k < len(times) and times[k] <= end:
+            return self.chains[chains[k]]
+        return self.chains[chains[k - 1]] if k else None
+
+    def wakeup(self, tid: int, start: int, end: int) -> tuple[int, int, Chain] | None:
+        """The last wakeup of ``tid`` in ``[start, end]``, its sched_waking when it has
+        one: (at, waker tid, chain)."""
+        if self._by_woken is None:
+            self._by_woken = _index((tid, (ts, (by, chain, kind)))
+                                    for ts, _, tid, by, chain, kind in self.wakeups)
+        found = self._by_woken.get(tid)
+        if found is None:
+            return None
+        times, values = found
+        k = bisect.bisect_right(times, end) - 1
+        if k < 0 or times[k] < start:
+            return None
+        j = k
+        while j >= 0 and times[j] >= start and values[j][2] != WAKING:
+            j -= 1
+        if j >= 0 and times[j] >= start:
+            k = j
+        by, chain, _ = values[k]
+        return times[k], by, self.chains[chain]
+
+
+def _index(pairs) -> dict[int, tuple[list, list]]:
+    """tid -> (times, values) in time order (the log is in stream order)."""
+    out: dict[int, tuple[list, list]] = {}
+    for tid, (ts, value) in pairs:
+        found = out.get(tid)
+        if found is None:
+            found = out[tid] = ([], [])
+        found[0].append(ts)
+        found[1].append(value)
+    return out

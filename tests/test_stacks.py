@@ -1,0 +1,470 @@
+"""Code stacks (docs/stacks.md) over scenarios whose stacks are known.
+
+The scenario writer records LTTng's ``callstack_kernel`` / ``callstack_user``
+contexts; the symbols come from a kallsyms file and a perf map file written
+here, so every folded line, weight and JSON frame is known exactly.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT, run_corr
+from corr import api
+from corr.engine.plan import run_projection
+from corr.errors import UsageError
+from corr.reading import Projection, open_traces
+from corr.rules import load_rules
+from corr.sched import stacks as stack_log
+from corr.testing.scenario import Scenario, ScenarioError
+
+from test_reader_differential import assert_readers_agree
+
+OFFCPU = ROOT / "rules" / "offcpu.yaml"
+CALLSTACKS = ("callstack_kernel", "callstack_user")
+
+KALLSYMS = """\
+ffffffff81000000 T __schedule
+ffffffff81000100 T futex_wait
+ffffffff81000200 T entry_SYSCALL_64
+ffffffff81000300 t try_to_wake_up
+ffffffff81000400 T io_schedule
+ffffffff81000500 T blk_mq_end_request
+ffffffff81000600 T _etext
+"""
+USER_MAP = """\
+401000 100 wait_for_lock
+401100 100 main
+401200 100 hold_lock
+401300 80 write_and_sync
+"""
+# The waiter blocks in the kernel's futex wait, from wait_for_lock; an address
+# no symbol covers (in libc) stays an address.
+WAITER_KERNEL = (0xFFFFFFFF81000010, 0xFFFFFFFF81000120, 0xFFFFFFFF81000230)
+WAITER_USER = (0x7F0000001234, 0x401020, 0x401110)
+HOLDER_KERNEL = (0xFFFFFFFF81000310, 0xFFFFFFFF81000230)
+HOLDER_USER = (0x401230, 0x401120)
+
+WAITER_LINE = ("offcpu;waiter (101);main+0x10 (user.map);wait_for_lock+0x20 (user.map);"
+               "0x7f0000001234;entry_SYSCALL_64+0x30 ([kernel.kallsyms]);"
+               "futex_wait+0x20 ([kernel.kallsyms]);__schedule+0x10 ([kernel.kallsyms])")
+HOLDER_STACK = ("try_to_wake_up+0x10 ([kernel.kallsyms]);entry_SYSCALL_64+0x30 "
+                "([kernel.kallsyms]);hold_lock+0x30 (user.map);main+0x20 (user.map)")
+
+
+def _rules(tmp_path, stacks: bool = True) -> Path:
+    text = OFFCPU.read_text()
+    if stacks:
+        text = text.replace("blame: entry", "blame: entry\n    stacks: true")
+    path = tmp_path / "offcpu.yaml"
+    path.write_text(text)
+    return path
+
+
+def _symbols(tmp_path) -> list[str]:
+    """Symbol files, away from the trace (one beside it would be read anyway)."""
+    folder = tmp_path / "symbols"
+    folder.mkdir(exist_ok=True)
+    (folder / "kallsyms").write_text(KALLSYMS)
+    (folder / "user.map").write_text(USER_MAP)
+    return [str(folder / "kallsyms"), str(folder / "user.map")]
+
+
+def _mutex_scenario(tmp_path) -> Path:
+    """waiter (101) blocks at 1 µs from wait_for_lock; holder (102) wakes it from
+    hold_lock at 3 ms; it runs again at 3.1 ms: 3,099,000 ns off the CPU."""
+    s = Scenario(cpus=2, kernel_context=CALLSTACKS)
+    a = s.thread(tid=101, pid=100, comm="waiter")
+    b = s.thread(tid=102, pid=100, comm="holder")
+    s.run(cpu=0, thread=a, at=0)
+    s.run(cpu=1, thread=b, at=0)
+    s.stack(a, at=500, kernel=WAITER_KERNEL, user=WAITER_USER)
+    s.block(a, at=1_000, state="S")
+    s.stack(b, at=1_500, kernel=HOLDER_KERNEL, user=HOLDER_USER)
+    s.wakeup(a, by=b, at=3_000_000)
+    s.run(cpu=0, thread=a, at=3_100_000)
+    return _written(s, tmp_path)
+
+
+def _written(s: Scenario, tmp_path) -> Path:
+    s.write(tmp_path / "trace")
+    return tmp_path / "trace"
+
+
+def _folded(result, **options) -> list[str]:
+    out = io.StringIO()
+    api.write(result, "folded", stream=out, **options)
+    return out.getvalue().splitlines()
+
+
+def _json_rule(result) -> dict:
+    out = io.StringIO()
+    api.write(result, "json", stream=out)
+    return json.loads(out.getvalue())["rules"][0]
+
+
+def test_folded_code_stacks_of_a_known_scenario(tmp_path):
+    trace = _mutex_scenario(tmp_path)
+    result = api.run(_rules(tmp_path), [trace], symbols=_symbols(tmp_path), cache=False)
+    assert _folded(result) == [f"{WAITER_LINE} 3099000"]
+    # With the waker: offwaketime's layout, the waker's frames innermost first.
+    assert _folded(result, wakers=True) == [f"{WAITER_LINE};--;{HOLDER_STACK};holder (102) 3099000"]
+
+
+def test_json_intervals_carry_the_stack_and_each_waker_stack(tmp_path):
+    trace = _mutex_scenario(tmp_path)
+    result = api.run(_rules(tmp_path), [trace], symbols=_symbols(tmp_path), cache=False)
+    rule = _json_rule(result)
+    (interval,) = rule["intervals"]
+    assert interval["stack"] == {
+        "kernel": ["__schedule+0x10 ([kernel.kallsyms])", "futex_wait+0x20 ([kernel.kallsyms])",
+                   "entry_SYSCALL_64+0x30 ([kernel.kallsyms])"],
+        "user": ["0x7f0000001234", "wait_for_lock+0x20 (user.map)", "main+0x10 (user.map)"]}
+    assert interval["off_cpu_ns"] == 3_099_000
+    (wakeup,) = interval["wakeups"]
+    assert wakeup["woken_tid"] == 101 and wakeup["waker_tid"] == 102
+    assert wakeup["waker"] == "holder (102)"
+    assert wakeup["at_ns"] == interval["start_ns"] - 1_000 + 3_000_000
+    assert wakeup["waker_stack"] == {
+        "kernel": ["try_to_wake_up+0x10 ([kernel.kallsyms])",
+                   "entry_SYSCALL_64+0x30 ([kernel.kallsyms])"],
+        "user": ["hold_lock+0x30 (user.map)", "main+0x20 (user.map)"]}
+    assert rule["blame"]["stack_sources"] == [f"symbols {p}" for p in _symbols(tmp_path)]
+
+
+def test_every_wakeup_on_the_critical_path_has_its_waker_stack(tmp_path):
+    """waiter waits for holder, which itself waits for a writer (a chain of two):
+    both wakeups on the path are reported, the waiter's own first."""
+    s = Scenario(cpus=3, kernel_context=CALLSTACKS)
+    a = s.thread(tid=101, pid=100, comm="waiter")
+    b = s.thread(tid=102, pid=100, comm="holder")
+    c = s.thread(tid=103, pid=100, comm="writer")
+    for cpu, t in enumerate((a, b, c)):
+        s.run(cpu=cpu, thread=t, at=0)
+    s.stack(a, at=10, kernel=WAITER_KERNEL, user=WAITER_USER)
+    s.block(a, at=1_000, state="S")
+    s.stack(b, at=10, kernel=(0xFFFFFFFF81000410,), user=(0x401310,))
+    s.block(b, at=2_000, state="D")
+    s.stack(c, at=10, kernel=(0xFFFFFFFF81000520,), user=())
+    s.wakeup(b, by=c, at=2_000_000)
+    s.run(cpu=1, thread=b, at=2_000_100)
+    s.stack(b, at=2_000_200, kernel=HOLDER_KERNEL, user=HOLDER_USER)
+    s.wakeup(a, by=b, at=3_000_000)
+    s.run(cpu=0, thread=a, at=3_100_000)
+    trace = _written(s, tmp_path)
+    result = api.run(_rules(tmp_path), [trace], symbols=_symbols(tmp_path), cache=False)
+    rule = _json_rule(result)
+    waiter = [i for i in rule["intervals"] if i["tid"] == 101]
+    (interval,) = waiter
+    got = [(w["woken_tid"], w["waker"], w["waker_stack"]["kernel"], w["waker_stack"]["user"])
+           for w in interval["wakeups"]]
+    assert got == [
+        (101, "holder (102)", ["try_to_wake_up+0x10 ([kernel.kallsyms])",
+                               "entry_SYSCALL_64+0x30 ([kernel.kallsyms])"],
+         ["hold_lock+0x30 (user.map)", "main+0x20 (user.map)"]),
+        (102, "writer (103)", ["blk_mq_end_request+0x20 ([kernel.kallsyms])"], []),
+    ]
+    # The holder's own interval (D, in write_and_sync) is a slow interval with its stack.
+    holder = [i for i in rule["intervals"] if i["tid"] == 102]
+    assert holder[0]["stack"] == {"kernel": ["io_schedule+0x10 ([kernel.kallsyms])"],
+                                  "user": ["write_and_sync+0x10 (user.map)"]}
+    assert sorted(_folded(result)) == sorted([
+        f"{WAITER_LINE} 3099000",
+        "offcpu;holder (102);write_and_sync+0x10 (user.map);"
+        "io_schedule+0x10 ([kernel.kallsyms]) 1998100"])
+
+
+def test_without_symbols_frames_stay_addresses(tmp_path):
+    trace = _mutex_scenario(tmp_path)
+    result = api.run(_rules(tmp_path), [trace], cache=False)
+    frames = [f"{v:#x}" for v in reversed(WAITER_USER)] + [f"{v:#x}" for v in reversed(WAITER_KERNEL)]
+    assert _folded(result) == [f"offcpu;waiter (101);{';'.join(frames)} 3099000"]
+
+
+def test_a_kallsyms_file_beside_the_trace_names_kernel_frames(tmp_path):
+    trace = _mutex_scenario(tmp_path)
+    (trace.parent / "kallsyms").write_text(KALLSYMS)
+    result = api.run(_rules(tmp_path), [trace], cache=False)
+    (line,) = _folded(result)
+    assert line.endswith(";entry_SYSCALL_64+0x30 ([kernel.kallsyms]);futex_wait+0x20 "
+                         "([kernel.kallsyms]);__schedule+0x10 ([kernel.kallsyms]) 3099000")
+    assert ";0x401020;" in line                  # no user symbols: the address
+
+
+def test_rules_without_stacks_keep_the_thread_chain_folded_lines(tmp_path):
+    trace = _mutex_scenario(tmp_path)
+    result = api.run(_rules(tmp_path, stacks=False), [trace], cache=False)
+    assert _folded(result) == ["offcpu;waiter (101);PREEMPTED 100000",
+                               "offcpu;waiter (101);holder (102);RUNNING 2999000"]
+    assert "stack" not in _json_rule(result)["intervals"][0]
+
+
+def test_stacks_are_decoded_only_when_a_rule_asks(tmp_path):
+    trace = _mutex_scenario(tmp_path)
+    traces = open_traces([trace])
+    plain = run_projection(load_rules(_rules(tmp_path, stacks=False)), True, traces)
+    asked = run_projection(load_rules(_rules(tmp_path)), True, traces)
+    stack_fields = {"callchain", "ctx.callstack_kernel", "ctx.callstack_user"}
+    assert not stack_fields & set(plain.fields_for("sched_switch"))
+    assert not stack_fields & set(plain.fields_for("sched_waking"))
+    assert stack_fields <= set(asked.fields_for("sched_switch"))
+    assert stack_fields <= set(asked.fields_for("sched_waking"))
+    from corr.engine.runner import Engine
+    assert Engine(traces, load_rules(_rules(tmp_path, stacks=False)), scheduling=True).stack_log is None
+
+
+def test_the_readers_agree_on_callstack_contexts(tmp_path):
+    """The C reader and its Python references decode the sequences alike, whole
+    (every field) and projected to the stacks alone."""
+    trace = _mutex_scenario(tmp_path)
+    events = assert_readers_agree(trace)
+    switches = [f for _, name, _, f in events if name == "sched_switch"]
+    assert any(f["ctx.callstack_kernel"] == list(WAITER_KERNEL) for f in switches)
+    projection = Projection.of({"sched_switch": {"ctx.callstack_kernel", "ctx.callstack_user"}})
+    seen = {}
+    for reader in ("public", "native", "c"):
+        seen[reader] = [e for batch in open_traces([trace]).batches(projection, reader=reader)
+                        for e in batch.events()]
+    assert seen["c"] == seen["native"] == seen["public"]
+    assert [f["ctx.callstack_user"] for _, _, _, f in seen["c"]
+            if f["ctx.callstack_user"]] == [list(WAITER_USER)]
+
+
+def test_perf_chains_split_at_their_context_markers():
+    k, u = stack_log.PERF_CONTEXT_KERNEL, stack_log.PERF_CONTEXT_USER
+    chain = stack_log.from_perf([k, 0xFFFFFFFF81000010, 0xFFFFFFFF81000120, u, 0x7F01, 0x401020])
+    assert chain == stack_log.Chain((0xFFFFFFFF81000010, 0xFFFFFFFF81000120), (0x7F01, 0x401020))
+    # The same bits read as signed 64-bit integers.
+    signed = [v - (1 << 64) if v >= 1 << 63 else v for v in (k, 0xFFFFFFFF81000010, u, 0x7F01)]
+    assert stack_log.from_perf(signed) == stack_log.Chain((0xFFFFFFFF81000010,), (0x7F01,))
+    # A user-only chain; a guest marker ends the section it opens (nothing kept).
+    assert stack_log.from_perf([u, 0x401000]) == stack_log.Chain((), (0x401000,))
+    guest = 0xFFFFFFFFFFFFF800
+    assert stack_log.from_perf([u, 0x401000, guest, 0x1234]) == stack_log.Chain((), (0x401000,))
+    assert not stack_log.from_perf([])
+    # LTTng's user stack ends with ULONG_MAX when the walk could not finish.
+    assert stack_log.from_lttng([1, 2], [3, (1 << 64) - 1]) == stack_log.Chain((1, 2), (3,))
+
+
+def test_symbol_names_are_escaped_in_folded_lines(tmp_path):
+    trace = _mutex_scenario(tmp_path)
+    hostile = tmp_path / "hostile.map"
+    hostile.write_text("401000 100 a;b\x1b[2J\n401100 100 --\n")
+    result = api.run(_rules(tmp_path), [trace], symbols=[str(hostile)], cache=False)
+    (line,) = _folded(result)
+    assert ";--+0x10 (hostile.map);a\\x3bb\\x1b[2J+0x20 (hostile.map);" in line
+    assert "\x1b" not in line
+    # A frame that would read as flamegraph.pl's separator never does.
+    from corr.render.escape import code_frame
+    assert code_frame("--") == "\\x2d\\x2d" and code_frame("a--") == "a--"
+
+
+def test_a_bad_symbol_file_is_one_corr_line(tmp_path):
+    trace = _mutex_scenario(tmp_path)
+    bad = tmp_path / "bad.syms"
+    bad.write_text("ffffffff81000000 T ok\nthis is not a symbol\n")
+    with pytest.raises(UsageError, match=r"bad.syms:2: not a symbol line"):
+        api.run(_rules(tmp_path), [trace], symbols=[str(bad)], cache=False)
+    done = run_corr("run", str(_rules(tmp_path)), str(trace), "--symbols", str(bad),
+                    "--format", "folded")
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        f"corr: {bad}:2: not a symbol line (kallsyms 'ADDR TYPE NAME [MODULE]' or perf map "
+        "'START SIZE NAME', hex; docs/stacks.md)"]
+
+
+def test_stacks_need_blame(tmp_path):
+    text = OFFCPU.read_text().replace("    blame: entry\n", "    stacks: true\n")
+    path = tmp_path / "r.yaml"
+    path.write_text(text)
+    from corr.errors import RuleError
+    with pytest.raises(RuleError, match="stacks: true needs blame:"):
+        load_rules(path)
+
+
+def test_the_scenario_refuses_stacks_without_their_contexts():
+    s = Scenario(cpus=1)
+    a = s.thread(tid=101, pid=100, comm="a")
+    with pytest.raises(ScenarioError, match="callstack_kernel"):
+        s.stack(a, at=0, kernel=(1,))
+
+
+def test_text_shows_the_top_frames_of_the_blocked_and_the_waker(tmp_path):
+    trace = _mutex_scenario(tmp_path)
+    result = api.run(_rules(tmp_path), [trace], symbols=_symbols(tmp_path), cache=False)
+    out = io.StringIO()
+    api.write(result, "text", stream=out)
+    lines = [line.rstrip() for line in out.getvalue().splitlines()]
+    at = lines.index("    blocked in")
+    assert lines[at:at + 12] == [
+        "    blocked in",
+        "      __schedule+0x10 ([kernel.kallsyms])",
+        "      futex_wait+0x20 ([kernel.kallsyms])",
+        "      entry_SYSCALL_64+0x30 ([kernel.kallsyms])",
+        "      0x7f0000001234",
+        "      wait_for_lock+0x20 (user.map)",
+        "      main+0x10 (user.map)",
+        "    woken by holder (102) from",
+        "      try_to_wake_up+0x10 ([kernel.kallsyms])",
+        "      entry_SYSCALL_64+0x30 ([kernel.kallsyms])",
+        "      hold_lock+0x30 (user.map)",
+        "      main+0x20 (user.map)"]
+
+
+def test_html_report_has_a_self_contained_flame_graph(tmp_path):
+    from bs4 import BeautifulSoup
+    trace = _mutex_scenario(tmp_path)
+    hostile = tmp_path / "symbols" / "hostile.map"
+    _symbols(tmp_path)
+    hostile.write_text(USER_MAP.replace("wait_for_lock", "<script>alert(1)</script>"))
+    result = api.run(_rules(tmp_path), [trace], cache=False,
+                     symbols=[str(tmp_path / "symbols" / "kallsyms"), str(hostile)])
+    path = tmp_path / "report.html"
+    api.write(result, str(path))
+    html = path.read_text()
+    page = BeautifulSoup(html, "html.parser")
+    assert not page.find_all(["script", "link", "iframe", "object", "embed", "img"])
+    assert "http://" not in html and "https://" not in html
+    svg = page.select_one("figure.flame svg")
+    titles = [t.get_text() for t in svg.find_all("title")]
+    frames = ["waiter (101)", "main+0x10 (hostile.map)",
+              "<script>alert(1)</script>+0x20 (hostile.map)", "0x7f0000001234",
+              "entry_SYSCALL_64+0x30 ([kernel.kallsyms])", "futex_wait+0x20 ([kernel.kallsyms])",
+              "__schedule+0x10 ([kernel.kallsyms])"]
+    assert titles == [f"{f}: 3.099 ms (100.0%)" for f in frames]
+    # Bottom to top: the thread lowest, the scheduler highest.
+    ys = [float(r["y"]) for r in svg.find_all("rect")]
+    assert ys == sorted(ys, reverse=True)
+    assert "<script>alert" not in html
+
+
+def test_perf_script_samples_are_read_whatever_the_pid_width():
+    from corr.analyses.symbols import PerfSymbols
+    found = PerfSymbols()
+    found.read([
+        " 6751/6758  62110.149577341: ",
+        "\tffffffff82248208 __schedule+0x628 ([kernel.kallsyms])",
+        "\t            1307 wait_for_lock+0x9 (/tmp/blocker)",
+        "\t    555a744422b0 [unknown] ([unknown])",
+        "",
+        "16353/16357 60946.324102372: ",
+        "\tffffffff82248b73 schedule+0x23 ([kernel.kallsyms])",
+    ])
+    assert found.samples == {
+        (6758, 62110_149577341): (6751, ["__schedule+0x628 ([kernel.kallsyms])",
+                                         "wait_for_lock+0x9 (/tmp/blocker)", None]),
+        (16357, 60946_324102372): (16353, ["schedule+0x23 ([kernel.kallsyms])"]),
+    }
+
+
+def _readelf_value(binary: Path, function: str) -> int:
+    """The symbol's value as readelf (not nm, which corr uses) reads it."""
+    import subprocess
+    text = subprocess.run(["readelf", "-sW", str(binary)], capture_output=True, text=True,
+                          check=True).stdout
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) >= 8 and parts[7] == function and parts[3] == "FUNC":
+            return int(parts[1], 16)
+    raise AssertionError(f"{function} not in {binary}")
+
+
+@pytest.mark.parametrize("pie", [False, True])
+def test_an_elf_file_names_user_frames(tmp_path, pie):
+    """tests/programs/blocker.c built here; a frame 4 bytes into wait_for_lock, at the
+    program's link address, or at a load base given as FILE@0xBASE for a PIE."""
+    import os
+    import shutil
+    import subprocess
+    if not (shutil.which("gcc") and shutil.which("readelf") and shutil.which("nm")):
+        if os.environ.get("CI"):
+            pytest.fail("gcc and binutils are installed in CI")
+        pytest.skip("gcc or binutils missing")
+    binary = tmp_path / "blocker"
+    subprocess.run(["gcc", "-O0", "-g", "-fno-omit-frame-pointer", "-pie" if pie else "-no-pie",
+                    *(["-fPIE"] if pie else ["-fno-pie"]), "-o", str(binary),
+                    str(ROOT / "tests" / "programs" / "blocker.c"), "-lpthread"],
+                   check=True, capture_output=True)
+    base = 0x555555554000 if pie else 0
+    frame = base + _readelf_value(binary, "wait_for_lock") + 4
+    s = Scenario(cpus=1, kernel_context=CALLSTACKS)
+    a = s.thread(tid=101, pid=100, comm="waiter")
+    s.run(cpu=0, thread=a, at=0)
+    s.stack(a, at=10, kernel=(), user=(frame,))
+    s.block(a, at=1_000, state="S")
+    s.wakeup(a, cpu=0, at=2_000_000)
+    s.run(cpu=0, thread=a, at=2_001_000)
+    trace = _written(s, tmp_path)
+    given = f"{binary}@{base:#x}" if pie else str(binary)
+    result = api.run(_rules(tmp_path), [trace], symbols=[given], cache=False)
+    assert _folded(result) == ["offcpu;waiter (101);wait_for_lock+0x4 (blocker) 2000000"]
+
+
+def test_every_format_writes_a_run_with_stacks(tmp_path):
+    """JSON Lines carries the stacks as JSON does; the table formats and the graph
+    exports write the run as they would without them."""
+    trace = _mutex_scenario(tmp_path)
+    result = api.run(_rules(tmp_path), [trace], symbols=_symbols(tmp_path), cache=False)
+    for name in ("o.jsonl", "o.csv", "o.parquet", "o.trace.json", "o.dot", "o.graphml",
+                 "o.txt", "o.html"):
+        api.write(result, str(tmp_path / name))
+    (line,) = (tmp_path / "o.jsonl").read_text().splitlines()
+    row = json.loads(line)
+    assert row["stack"] == _json_rule(result)["intervals"][0]["stack"]
+    assert row["wakeups"][0]["waker_stack"]["user"] == ["hold_lock+0x30 (user.map)",
+                                                        "main+0x20 (user.map)"]
+
+
+def test_a_run_with_stacks_is_never_answered_from_the_cache(tmp_path):
+    """The cache keeps no chains: with one, a run with stacks decodes and has them,
+    the second time as the first."""
+    trace = _mutex_scenario(tmp_path)
+    cache = tmp_path / "cache"
+    plain = api.run(_rules(tmp_path, stacks=False), [trace], cache=str(cache))
+    assert _folded(plain) == ["offcpu;waiter (101);PREEMPTED 100000",
+                              "offcpu;waiter (101);holder (102);RUNNING 2999000"]
+    for _ in range(2):
+        result = api.run(_rules(tmp_path), [trace], symbols=_symbols(tmp_path), cache=str(cache))
+        assert _folded(result) == [f"{WAITER_LINE} 3099000"]
+
+
+def test_stacks_asked_of_traces_without_chains_are_said_to_be_empty(tmp_path):
+    s = Scenario(cpus=1)
+    a = s.thread(tid=101, pid=100, comm="waiter")
+    s.run(cpu=0, thread=a, at=0)
+    s.block(a, at=1_000, state="S")
+    s.wakeup(a, cpu=0, at=2_000_000)
+    s.run(cpu=0, thread=a, at=2_001_000)
+    trace = _written(s, tmp_path)
+    result = api.run(_rules(tmp_path), [trace], cache=False)
+    assert [w for w in result.warnings if "stacks:" in w] == [
+        "rule offcpu: stacks: true, but no trace records call chains on its switches and "
+        "wakeups (perf record -g, or LTTng's callstack-kernel / callstack-user contexts: "
+        "docs/stacks.md); its stacks are empty"]
+    assert _folded(result) == ["offcpu;waiter (101) 2000000"]
+    assert _json_rule(result)["intervals"][0]["stack"] == {"kernel": [], "user": []}
+
+
+def test_a_damaged_perf_data_beside_the_trace_leaves_addresses(tmp_path):
+    trace = _mutex_scenario(tmp_path)
+    (trace.parent / "perf.data").write_bytes(b"PERFILE2" + bytes(range(256)) * 4)
+    result = api.run(_rules(tmp_path), [trace], cache=False)
+    frames = [f"{v:#x}" for v in reversed(WAITER_USER)] + [f"{v:#x}" for v in reversed(WAITER_KERNEL)]
+    assert _folded(result) == [f"offcpu;waiter (101);{';'.join(frames)} 3099000"]
+    assert _json_rule(result)["blame"]["stack_sources"] == []
+
+
+def test_inspect_says_whether_a_trace_records_call_chains(tmp_path):
+    from corr.sched.events import STACKS_NOTE
+    with_chains = _mutex_scenario(tmp_path / "a")
+    s = Scenario(cpus=1)
+    a = s.thread(tid=101, pid=100, comm="a")
+    s.run(cpu=0, thread=a, at=0)
+    s.block(a, at=1_000)
+    without = _written(s, tmp_path / "b")
+    notes = [t.dialect_notes for t in api.inspect([with_chains, without]).traces]
+    assert [STACKS_NOTE in n for n in notes] == [True, False]
