@@ -9,8 +9,8 @@ in between.
 
 from __future__ import annotations
 
-from .engine.plan import (EventNames, projection_for, run_projection, unknown_event_warnings,
-                          wants_stacks)
+from .engine.plan import (EventNames, engine_projection, projection_for,
+                          unknown_event_warnings, wants_stacks)
 from .engine.result import RuleResult, RunResult
 from .reading import TraceSet
 from .rules.model import RuleSet
@@ -38,7 +38,7 @@ def run_rules(traceset: TraceSet, ruleset: RuleSet, progress=None,
     (docs/stacks.md), besides those found beside the traces.
     """
     # First of all, before the imports below: large traces' decode workers.
-    started = start_decoding(traceset, ruleset, explain, cache, reader)
+    started = start_decoding(traceset, ruleset, explain, cache, reader, thread_filter)
     try:
         return _run(traceset, ruleset, progress, blame_limit, explain, cache, reader, started,
                     thread_filter or None, on_interval, on_timeout, tuple(symbol_files))
@@ -226,7 +226,7 @@ def _trace_dicts(traceset: TraceSet) -> list[dict]:
 
 
 def start_decoding(traceset: TraceSet, ruleset: RuleSet, explain: bool = True, cache=None,
-                   reader: str = "auto"):
+                   reader: str = "auto", thread_filter=None):
     """Start the decode workers of the run's large traces now: a Canonical that
     reads from them (its projection the run's), or None.
 
@@ -240,5 +240,8 @@ def start_decoding(traceset: TraceSet, ruleset: RuleSet, explain: bool = True, c
         return None
     from .normalise import Canonical
     scheduling = explain and any(rule.blame for rule in ruleset.rules)
-    canonical = Canonical(traceset, run_projection(ruleset, scheduling, traceset), reader=reader)
+    # Exactly the engine's projection: a thread filter by process id decodes the
+    # process ids too (the workers once decoded without them, and --pid learned nothing).
+    canonical = Canonical(traceset, engine_projection(ruleset, scheduling, traceset,
+                                                      thread_filter or None), reader=reader)
     return canonical if canonical.start() else None

@@ -378,3 +378,24 @@ def test_why_was_wget_slow():
     text = run_corr("run", "--no-progress", ROOT / "rules" / "offcpu.yaml", trace,
                     "--comm", "wget").stdout
     assert "wget (12243)" in text and "java" not in text
+
+
+@pytest.mark.shared
+def test_a_pid_filter_learns_processes_in_a_parallel_read_too():
+    """Decode workers started before the engine decode its whole projection, process
+    ids included: pid 851 of many-threads is a process of two threads with
+    off-CPU intervals (its state dump says so), in a serial read and in a
+    parallel one alike.  The workers once decoded without the pid fields, and
+    a parallel run kept one of the two threads."""
+    trace = shared_trace("many-threads")
+    runs = {}
+    for jobs in ("1", "2"):
+        proc = run_corr("run", "--format", "json", "--no-progress", "--no-cache", "--all-intervals",
+                        ROOT / "rules" / "offcpu.yaml", trace, "--pid", "851",
+                        env={"CORR_JOBS": jobs, "CORR_SERVER": "off"})
+        assert proc.returncode == 0, proc.stderr
+        doc = json.loads(proc.stdout)
+        assert not any("tell no thread's process" in w for w in doc["warnings"]), doc["warnings"]
+        runs[jobs] = doc["rules"][0]["intervals"]
+    assert len({iv["tid"] for iv in runs["1"]}) == 2 and len(runs["1"]) == 14
+    assert runs["2"] == runs["1"]

@@ -56,12 +56,20 @@ def event_source(traceset, projection, cache=None, started=None, reader: str = "
     used wherever the run decodes the whole projection.  ``reader``: the bt2
     reader that decodes (see :func:`corr.reading.graph.choose_sink`).
     """
+    if started is not None and not _same(started.projection, projection):
+        started.close()         # decoding what the engine does not want: never used
+        started = None
     if cache is None:
         if started is not None:
             return started
         from ..normalise import Canonical
         return Canonical(traceset, projection, reader=reader)
     return cache.events(projection, started, reader)
+
+
+def _same(a, b) -> bool:
+    """Whether two projections decode the same classes and fields."""
+    return a.everything == b.everything and dict(a.wanted) == dict(b.wanted)
 
 
 def list_entries(cache=None):

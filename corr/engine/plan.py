@@ -255,6 +255,20 @@ def run_projection(ruleset: RuleSet, scheduling: bool, traceset: TraceSet | None
     return projection
 
 
+def engine_projection(ruleset: RuleSet, scheduling: bool, traceset: TraceSet | None = None,
+                      thread_filter=None) -> Projection:
+    """What the engine decodes: :func:`run_projection`, and with a thread filter by
+    process id, what tells each thread's process (:class:`~corr.engine.filters.ProcessIds`).
+    The decode workers a run starts early decode exactly this."""
+    projection = run_projection(ruleset, scheduling, traceset)
+    if thread_filter is not None and thread_filter.pids:
+        from .filters import ProcessIds
+        events = [alt for rule in ruleset.rules for _, spec in sides(rule)
+                  for pattern in spec.events for alt in alternatives(pattern)]
+        projection = projection.union(Projection.of(ProcessIds.projection(events)))
+    return projection
+
+
 def wants_stacks(ruleset: RuleSet) -> bool:
     """Whether a rule asks for code stacks (``stacks: true``, docs/stacks.md)."""
     return any(rule.stacks and rule.blame for rule in ruleset.rules)

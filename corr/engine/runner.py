@@ -13,15 +13,15 @@ import gc
 
 from ..errors import TraceDecodeError
 from ..cache import event_source
-from ..reading import Projection, TraceSet
+from ..reading import TraceSet
 from ..sched.log import SchedLog
 from ..sched.stacks import StackLog
 from ..rules.model import Env, Rule, RuleSet
 from . import threads
 from . import core
 from .matcher import Matcher, group_function, pair_function
-from .plan import (CANCEL, ENTRY, EXIT, SPAN, EventNames, alternatives, capture_names, matches,
-                   run_projection, sides, wants_stacks)
+from .plan import (CANCEL, ENTRY, EXIT, SPAN, EventNames, capture_names, engine_projection,
+                   matches, sides, wants_stacks)
 from .rows import Builtins, Prepared, TupleView
 from ..normalise.ust_threads import UstThreads, no_thread_reason
 
@@ -48,13 +48,10 @@ class Engine:
         # (Matcher.announce_due): the Python matcher's (its rate is a session's).
         self.use_core = core.available() and traceset.live is None
         self.matchers = [self._matcher(rule) for rule in ruleset.rules]
-        projection = run_projection(ruleset, scheduling, traceset)
+        projection = engine_projection(ruleset, scheduling, traceset, thread_filter)
         if thread_filter is not None and thread_filter.pids:
             from .filters import ProcessIds
             self.process_ids = ProcessIds()
-            events = [alt for rule in ruleset.rules for _, spec in sides(rule)
-                      for pattern in spec.events for alt in alternatives(pattern)]
-            projection = projection.union(Projection.of(ProcessIds.projection(events)))
         # The canonical event stream, read back from the decode cache when
         # given one; ``started``: its decode already begun, for this projection.
         self.canonical = event_source(traceset, projection, cache, started, reader)
