@@ -322,3 +322,38 @@ def _text_note(text, stopped):
     assert (f"decoding stopped part-way in {stopped['path']} after "
             f"{stopped['events_before']:,} events: {stopped['cause']}; these results cover "
             f"only what was read before") in " ".join(text.split())
+
+
+def test_a_watched_child_keeps_no_pipe_or_socket_of_its_parent():
+    """A pipe's write end the parent holds (a subprocess's, in another thread) is not
+    held by a child corr forks: the pipe's reader sees its end when the parent
+    closes it, however long the child lives.  Regular files stay open."""
+    import pickle
+    import socket
+    from corr.reading import containment
+    read_end, write_end = os.pipe()
+    left, right = socket.socketpair()
+    with open(__file__, "rb") as regular:
+        fds = [write_end, read_end, left.fileno(), regular.fileno()]
+        pid, answer_r, answer_w, _, log = containment.fork_watched()
+        if pid == 0:
+            still = []
+            for fd in fds:
+                try:
+                    os.fstat(fd)
+                    still.append(fd)
+                except OSError:
+                    pass
+            os.write(answer_w, pickle.dumps(still))
+            os._exit(0)
+        os.close(answer_w)
+        os.close(write_end)
+        left.close()
+        right.close()
+        with os.fdopen(answer_r, "rb") as answer:
+            still = pickle.loads(answer.read())
+        os.waitpid(pid, 0)
+        log.close()
+        assert still == [regular.fileno()]
+    assert os.read(read_end, 1) == b""          # no one else holds the write end
+    os.close(read_end)

@@ -19,6 +19,7 @@ import pickle
 import re
 import select
 import signal
+import stat
 import time
 
 from ..errors import UsageError
@@ -220,7 +221,36 @@ def fork_watched() -> tuple[int, int, int, Progress, ChildLog]:
         os.close(write_fd)
         log.close()
         raise
+    if pid == 0:
+        close_inherited_pipes(keep=(read_fd, write_fd))
     return pid, read_fd, write_fd, progress, log
+
+
+def close_inherited_pipes(keep) -> None:
+    """In a child: close the pipes and sockets it inherited but its own (fds 0-2 stay).
+
+    A fork copies every descriptor, close-on-exec or not, and the child never
+    execs.  A write end it holds keeps its reader from seeing the end: a
+    library user's thread running a subprocess while corr forked a live
+    session's reader in another waited for the reader's whole life.  Regular
+    files stay open: a prepared source's stream files are among them.
+    """
+    try:
+        fds = [int(name) for name in os.listdir("/proc/self/fd")]
+    except OSError:
+        return
+    for fd in fds:
+        if fd < 3 or fd in keep:
+            continue
+        try:
+            mode = os.fstat(fd).st_mode
+        except OSError:
+            continue                    # the listing's own descriptor, gone
+        if stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
 
 
 def call(fn, *args, stall_s: float | None = None):

@@ -467,7 +467,10 @@ def _detach(fd: int) -> None:
         os._exit(1)
     for workers in _LIVE:
         for r in workers.receivers:
-            os.close(r.fd)
+            try:
+                os.close(r.fd)
+            except OSError:
+                pass                # closed at the fork (containment.close_inherited_pipes)
     gc.disable()        # the worker makes no cycles; collections would only touch shared pages
     try:
         fcntl.fcntl(fd, _F_SETPIPE_SZ, _PIPE_BYTES)
