@@ -301,5 +301,9 @@ def test_a_parallel_read_gives_the_same_stacks(recording, tmp_path, monkeypatch)
                              overrides=["offcpu.threshold=1ns"], blame_limit=0, cache=False,
                              filter=threads)
     serial = sorted(_folded(runs["1"], wakers=True))
-    assert len(serial) >= ROUNDS
+    # What the recording fixture makes sure of (the waiter's waits, the syncer's
+    # syncs): the lines compared hold both.  Identical stacks fold into one line, so
+    # how many lines there are is the recording's, not corr's.
+    functions = {_function(frame) for frames, _ in serial for frame in frames}
+    assert {"wait_for_lock", "write_and_sync"} <= functions, serial[:5]
     assert sorted(_folded(runs["2"], wakers=True)) == serial
