@@ -152,9 +152,10 @@ def run(rules: PathLike | RuleSet, traces: Iterable[PathLike] | PathLike | Trace
     interval; when its exit comes later, ``on_interval`` has the ``"late"`` one
     after.  Calls come in the trace-time order of the decisions across all
     rules (ties: timeouts first, then the rules' order).  An interval a callback
-    sees is not explained yet (``breakdown`` and ``critical_path`` are None:
-    the scheduling model is built after the pass), and its ``lossy`` is False
-    (losses are marked at the end); the returned result has both.  A callback
+    sees is explained as the result explains it (``breakdown``, ``critical_path``:
+    rules with ``blame:``, complete and late intervals), from the scheduling events
+    read by then; its ``lossy`` is False (losses are marked at the end; the
+    returned result has them).  A callback
     that raises stops the run: its exception reaches the caller with a
     ``partial`` attribute, a RunResult of the intervals decided until then
     (unexplained; ``stopped`` names the exception); the decode workers are
@@ -227,12 +228,11 @@ def stream(rules: PathLike | RuleSet, traces: Iterable[PathLike] | PathLike | Tr
     over its rule's threshold once the pass decides it, in the same order (see
     docs/library.md), without a result at the end.
 
-    Only a batch's decisions are held at a time beyond what the engine holds
-    (its open entries and interval tables); with ``timeouts``, the ``timeout``
-    intervals at their deadlines come too, as ``on_timeout`` has them.  Not yet:
-    no interval is explained (``breakdown`` and ``critical_path`` are None: no
-    scheduling model is built), ``lossy`` is False, and the engine still keeps
-    every interval's row (spilled to disk past a bound) for the end of the pass.
+    Each is explained as :func:`run`'s callbacks have it (rules with ``blame:``);
+    with ``timeouts``, the ``timeout`` intervals at their deadlines come too, as
+    ``on_timeout`` has them; ``lossy`` is False.  Memory is bounded by what is
+    open: a batch's decisions are handed out and forgotten, and the scheduling
+    events kept are those the entries still waiting may need (docs/library.md).
     Use it in a ``with`` block, or ``close()`` it, to stop early: the pass and its
     decode workers stop.  ``rules``, ``overrides``, ``cache``, ``reader`` as for
     :func:`run`; errors in the arguments are raised here, not at the first item.

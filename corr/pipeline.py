@@ -81,7 +81,8 @@ def _run(traceset, ruleset, progress, blame_limit, explain, cache, reader, start
     from .engine.runner import Engine            # not needed when the cache answers
     engine = Engine(traceset, ruleset, scheduling=scheduling, cache=store,
                     started=started, reader=reader, thread_filter=thread_filter,
-                    on_interval=on_interval, on_timeout=on_timeout)
+                    on_interval=on_interval, on_timeout=on_timeout,
+                    explain_decided=scheduling)
     try:
         engine.run(progress)
     except Exception as exc:
@@ -130,22 +131,26 @@ def stream_rules(traceset: TraceSet, ruleset: RuleSet, cache=None, reader: str =
                  timeouts: bool = False, progress=None):
     """The intervals a pass decides, as it decides them (see :mod:`corr.engine.decisions`):
     a generator of :class:`~corr.engine.interval.Interval`, a batch's worth held at a
-    time.  No scheduling model is built (nothing is explained).  ``timeouts``: the
+    time, explained as decided (:mod:`corr.analyses.as_decided`).  ``timeouts``: the
     ``timeout`` intervals at their deadlines too.  Returns (as StopIteration's value)
     the pass's TraceDecodeError when a trace stopped part-way, else None."""
-    started = start_decoding(traceset, ruleset, False, cache, reader)
+    started = start_decoding(traceset, ruleset, True, cache, reader)
     try:
         from .cache import open_cache
         from .engine.runner import Engine
-        decided: list = []
+        # The callbacks are never called (defer): the stream takes each batch's
+        # decisions, explained a chunk at a time as they are read.
+        def never(interval):
+            raise AssertionError("a deferred decision was handed to a callback")
+
         engine = Engine(traceset, ruleset, scheduling=False, cache=open_cache(cache, traceset),
-                        started=started, reader=reader, on_interval=decided.append,
-                        on_timeout=decided.append if timeouts else None)
+                        started=started, reader=reader, on_interval=never,
+                        on_timeout=never if timeouts else None,
+                        explain_decided=True, keep_decided=False, defer=True)
         steps = engine.steps(progress)
         try:
             for _ in steps:
-                handed, decided[:] = list(decided), []
-                yield from handed
+                yield from engine.decisions.take_deferred()
         finally:
             steps.close()
         return engine.stopped

@@ -293,7 +293,7 @@ def _check_callbacks(result, seen):
         if kind == "timeout":
             row = final[(iv.rule, iv.start_ns, json.dumps(iv.to_dict()["key"]))]
             assert (iv.tid, iv.to_dict()["group"]) == (row["tid"], row["group"])
-    assert all(iv.breakdown is None and iv.critical_path is None for iv in intervals)
+    _check_explained(result, intervals)
     # Decision times never go back, across rules and batches.
     times = [iv.end_ns for kind, iv in seen]
     assert times == sorted(times)
@@ -303,6 +303,37 @@ def _check_callbacks(result, seen):
                   if row["status"] in ("timeout", "late"))
     assert announced == want
     return len(got)
+
+
+# What a callback's explanation must equal of the result's row (a stream knows a thread's
+# renames up to the interval's end only: ``renamed`` is the result's business).
+EXPLANATION = ("blamed_tid", "blamed_comm", "breakdown", "critical_path")
+
+
+def _check_explained(result, intervals) -> int:
+    """Each interval a callback had is explained as the result explains it: those of
+    rules with blame whose end the trace tells (complete, late), with the result's
+    breakdown and critical path; the others not at all.  How many were compared."""
+    rules = {r.name: r for r in result.rules}
+    rows = {}
+    for r in result.rules:
+        if r.analysis is not None:
+            for i in r.analysis.intervals:
+                row = r.interval(i)
+                rows[_identity(r.name, row)] = row
+    compared = 0
+    for iv in intervals:
+        r = rules[iv.rule]
+        if not r.rule.blame or iv.status not in ("complete", "late") or iv.tid is None:
+            assert iv.breakdown is None and iv.critical_path is None
+            continue
+        got = iv.to_dict()
+        assert iv.explained and got["breakdown"] and got["critical_path"]
+        want = rows.get(_identity(iv.rule, got))
+        if want is not None:
+            assert {k: got[k] for k in EXPLANATION} == {k: want[k] for k in EXPLANATION}
+            compared += 1
+    return compared
 
 
 @pytest.fixture(params=["c", "python"])

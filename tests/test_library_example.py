@@ -33,16 +33,20 @@ def test_the_slow_request_monitor_prints_what_the_result_holds():
     by_exit = sorted(slow, key=lambda iv: iv.end_ns)
     found = [line for line in out if line.startswith("slow request ")]
     assert found == [f"slow request {iv.key}: {iv.duration_ns / 1e6:.3f} ms "
-                     f"({iv.status}, thread {iv.comm} {iv.tid})" for iv in by_exit]
+                     f"({iv.status}, thread {iv.comm} {iv.tid}), {_top(iv)}" for iv in by_exit]
     entries = result.rule("processing").outcomes["entries"]
     at = out.index(f"{len(slow)} slow requests of {entries}; where their time went:")
     summary = out[at + 1:]
     assert len(summary) == len(slow)
     for line, iv in zip(summary, sorted(slow, key=lambda iv: iv.start_ns)):
-        top = max(iv.breakdown, key=lambda part: part["ns"])
-        who = top["by"] if top["by"] is not None else "itself"
-        assert line == (f"  request {iv.key}: {iv.duration_ns / 1e6:.3f} ms, "
-                        f"{top['kind']} {top['ns'] / 1e6:.3f} ms: {who}")
+        assert line == f"  request {iv.key}: {iv.duration_ns / 1e6:.3f} ms, {_top(iv)}"
+
+
+def _top(iv) -> str:
+    """The result's largest part of an interval, as the example prints it."""
+    top = max(iv.breakdown, key=lambda part: part["ns"])
+    who = top["by"] if top["by"] is not None else "itself"
+    return f"{top['kind']} {top['ns'] / 1e6:.3f} ms: {who}"
 
 
 def test_a_type_checker_finds_no_error_in_the_examples_and_the_api():

@@ -60,3 +60,23 @@ def test_jsonl_lines_are_the_interval_objects_marked_live():
     assert json.loads(out.getvalue()) == {"rule": "request", "live": True,
                                          **Interval.of("request", TIMEOUT).to_dict()}
     assert out.getvalue().endswith("}\n") and out.getvalue().count("\n") == 1
+
+
+def test_an_explained_interval_says_where_most_of_its_time_went(utc):
+    explained = {**ROW, "breakdown": [
+        {"kind": "on_cpu", "by": None, "tid": None, "ns": 100_000_000},
+        {"kind": "blocked", "by": "worker-2 (43)", "tid": 43, "ns": 200_123_456}]}
+    out = Flushes()
+    LivePrinter(out)(Interval.of("request", explained))
+    assert out.getvalue() == ("22:13:20.300  request  complete  300.123 ms  key=3  "
+                              "tid=42 requests  blocked 200.123 ms by worker-2 (43)\n")
+
+
+def test_what_comes_from_the_trace_is_escaped_in_a_line(utc):
+    hostile = {**ROW, "comm": "evil\x1b[2Jname", "breakdown": [
+        {"kind": "blocked", "by": "x\x1b]0;owned\x07 (7)", "tid": 7, "ns": 1}]}
+    out = Flushes()
+    LivePrinter(out)(Interval.of("re\x1bquest", hostile))
+    line = out.getvalue()
+    assert "\x1b" not in line and "\x07" not in line
+    assert "evil" in line and "owned" in line

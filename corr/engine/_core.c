@@ -1076,6 +1076,40 @@ static PyObject *Core_take_expired(Core *c, PyObject *unused)
     return out;
 }
 
+/* The earliest start of the entries still waiting (open, and with ``timed_out``
+ * those timed out awaiting a late exit), or None: what an explanation of the
+ * intervals still to be decided may need of the past (corr.sched.window). */
+static PyObject *Core_oldest_waiting(Core *c, PyObject *args)
+{
+    int timed_out = 1;
+    if (!PyArg_ParseTuple(args, "|p", &timed_out))
+        return NULL;
+    int64_t oldest = 0;
+    int found = 0;
+    PyObject *key, *value;
+    Py_ssize_t pos = 0;
+    while (PyDict_Next(c->open, &pos, &key, &value)) {
+        Py_ssize_t n = c->single ? 1 : PyList_GET_SIZE(value);
+        for (Py_ssize_t i = 0; i < n; i++) {
+            Entry *e = c->single ? (Entry *)value : (Entry *)PyList_GET_ITEM(value, i);
+            if (!found || e->ts < oldest)
+                oldest = e->ts;
+            found = 1;
+        }
+    }
+    pos = 0;
+    while (timed_out && PyDict_Next(c->timed_out, &pos, &key, &value))
+        for (Py_ssize_t i = 0; i < PyList_GET_SIZE(value); i++) {
+            Entry *e = (Entry *)PyList_GET_ITEM(value, i);
+            if (!found || e->ts < oldest)
+                oldest = e->ts;
+            found = 1;
+        }
+    if (!found)
+        Py_RETURN_NONE;
+    return PyLong_FromLongLong(oldest);
+}
+
 static PyObject *Core_finish(Core *c, PyObject *arg)
 {
     int64_t t;
@@ -1158,6 +1192,8 @@ static PyMethodDef Core_methods[] = {
     {"cancel", (PyCFunction)Core_cancel, METH_VARARGS, "cancel(ts, key, reason)"},
     {"expire", (PyCFunction)Core_expire, METH_VARARGS, "expire(now, inclusive=False)"},
     {"finish", (PyCFunction)Core_finish, METH_O, "finish(end_ts)"},
+    {"oldest_waiting", (PyCFunction)Core_oldest_waiting, METH_VARARGS,
+     "oldest_waiting(timed_out=True): earliest start of the entries still waiting"},
     {"watch_expired", (PyCFunction)Core_watch_expired, METH_NOARGS,
      "watch_expired(): keep each entry that times out from now on, for take_expired()"},
     {"take_expired", (PyCFunction)Core_take_expired, METH_NOARGS,

@@ -84,6 +84,15 @@ class CoreMatcher:
         """The intervals recorded so far become :attr:`intervals` (a run stopped early)."""
         self._intervals = self.table_so_far()
 
+    def oldest_waiting(self, timed_out: bool = True) -> int | None:
+        """As :meth:`Matcher.oldest_waiting <corr.engine.matcher.Matcher.oldest_waiting>`."""
+        return self.core.oldest_waiting(timed_out)
+
+    def forget_decided(self) -> None:
+        """As :meth:`Matcher.forget_decided <corr.engine.matcher.Matcher.forget_decided>`."""
+        self._table.absorb(self.core.take)
+        self._table = IntervalTable(self.key_names, self.field_names)
+
     def watch_expired(self) -> None:
         """As :meth:`Matcher.watch_expired <corr.engine.matcher.Matcher.watch_expired>`."""
         self.core.watch_expired()

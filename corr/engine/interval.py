@@ -37,8 +37,7 @@ class Interval:
     captured fields; ``group`` the ``group_by`` value or None.  ``breakdown``
     and ``critical_path`` are the scheduling explanation of a rule with
     ``blame:`` (None when the rule has none, or the interval was not explained:
-    below the threshold, past the blame limit, or handed to a callback during
-    the pass, before the model exists).
+    below the threshold, past the blame limit, timed out or incomplete).
     """
 
     rule: str
@@ -71,6 +70,15 @@ class Interval:
         extra = {name: _frozen(value) for name, value in row.items() if name not in _ATTRIBUTES}
         return cls(rule=rule, extra=MappingProxyType(extra), **values)
 
+    @classmethod
+    def _adopt(cls, rule: str, row: dict[str, Any]) -> "Interval":
+        """:meth:`of` for a row corr made and nobody else holds (a decision handed out):
+        its dicts and lists are wrapped read-only in place rather than copied (a
+        critical path is tens of dicts)."""
+        values = {name: _adopted(row[name]) for name in _ATTRIBUTES if name in row}
+        extra = {name: _adopted(value) for name, value in row.items() if name not in _ATTRIBUTES}
+        return cls(rule=rule, extra=MappingProxyType(extra), **values)
+
     @property
     def explained(self) -> bool:
         """Whether the interval carries its scheduling explanation."""
@@ -88,13 +96,40 @@ class Interval:
         return out
 
 
+# Values kept as they are (most of an explanation's: a critical path is tens of dicts
+# of these), told by their exact type without a call.
+_PLAIN = frozenset((int, str, float, bool, type(None), bytes))
+
+
 def _frozen(value: Any) -> Any:
     """``value`` with its dicts as read-only mappings and its lists as tuples."""
+    kind = type(value)
+    if kind is dict:
+        return MappingProxyType({k: v if type(v) in _PLAIN else _frozen(v)
+                                 for k, v in value.items()})
+    if kind is list:
+        return tuple([v if type(v) in _PLAIN else _frozen(v) for v in value])
     if isinstance(value, dict):
         return MappingProxyType({k: _frozen(v) for k, v in value.items()})
     if isinstance(value, list):
         return tuple(_frozen(v) for v in value)
     return value
+
+
+def _adopted(value: Any) -> Any:
+    """:func:`_frozen` in place: the same value, its own dicts and lists made read-only."""
+    kind = type(value)
+    if kind is dict:
+        for k, v in value.items():
+            if type(v) not in _PLAIN:
+                value[k] = _adopted(v)
+        return MappingProxyType(value)
+    if kind is list:
+        for n, v in enumerate(value):
+            if type(v) not in _PLAIN:
+                value[n] = _adopted(v)
+        return tuple(value)
+    return _frozen(value)
 
 
 def _thawed(value: Any) -> Any:

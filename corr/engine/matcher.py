@@ -82,6 +82,22 @@ class Matcher:
     def settle_decided(self) -> None:
         """Nothing to do: :attr:`intervals` is always what was recorded so far."""
 
+    def oldest_waiting(self, timed_out: bool = True) -> int | None:
+        """The earliest start of the entries still waiting: open ones, and with
+        ``timed_out`` those timed out awaiting a late exit (None: none).  What an
+        explanation of the intervals still to be decided may need of the past
+        (:mod:`corr.sched.window`)."""
+        starts = [e[TS] for pending in self._open.values()
+                  for e in ([pending] if self._single else pending)]
+        if timed_out:
+            starts.extend(e[TS] for waiting in self._timed_out.values() for e in waiting)
+        return min(starts, default=None)
+
+    def forget_decided(self) -> None:
+        """Drop the intervals recorded so far: a stream has handed them out and keeps
+        nothing of them (counts of entries and drops stay)."""
+        self.intervals = IntervalTable(self.key_names, self.field_names)
+
     def watch_expired(self) -> None:
         """Keep ``(ts, key, tid, cpu, comm, values)`` of every entry that times out from now."""
         if self._expired is None:

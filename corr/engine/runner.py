@@ -30,7 +30,8 @@ class Engine:
 
     def __init__(self, traceset: TraceSet, ruleset: RuleSet, scheduling: bool = False,
                  cache=None, started=None, reader: str = "auto", thread_filter=None,
-                 on_interval=None, on_timeout=None):
+                 on_interval=None, on_timeout=None, explain_decided: bool = False,
+                 keep_decided: bool = True, defer: bool = False):
         self.traceset = traceset
         self.ruleset = ruleset
         self.names = EventNames(traceset)
@@ -42,13 +43,19 @@ class Engine:
         # A thread filter (corr.engine.filters) may need threads' processes
         # learned, and names over time.
         learn = thread_filter is not None and thread_filter.needs_pass(ruleset)
-        self.thread_names = threads.ThreadNames(keep_history=scheduling or learn)
+        # With ``explain_decided`` (and callbacks), the intervals of rules with blame
+        # are explained as they are decided (corr.analyses.as_decided).
+        explain_decided = (explain_decided and (on_interval is not None or on_timeout is not None)
+                           and any(rule.blame for rule in ruleset.rules))
+        self.thread_names = threads.ThreadNames(keep_history=scheduling or learn
+                                                or explain_decided)
         self.process_ids = None
         # A live session's clock announces timeouts ahead of its events
         # (Matcher.announce_due): the Python matcher's (its rate is a session's).
         self.use_core = core.available() and traceset.live is None
         self.matchers = [self._matcher(rule) for rule in ruleset.rules]
-        projection = engine_projection(ruleset, scheduling, traceset, thread_filter)
+        projection = engine_projection(ruleset, scheduling or explain_decided, traceset,
+                                       thread_filter)
         if thread_filter is not None and thread_filter.pids:
             from .filters import ProcessIds
             self.process_ids = ProcessIds()
@@ -67,10 +74,15 @@ class Engine:
         self.stopped: TraceDecodeError | None = None
         # The library's callbacks (corr.engine.decisions), handed what each batch decided.
         self.decisions = None
+        self.explainer = None
+        if explain_decided:
+            from ..analyses.as_decided import Explainer
+            self.explainer = Explainer(ruleset.rules, self.matchers, self.thread_names)
         if on_interval is not None or on_timeout is not None:
             from .decisions import Decisions
             self.decisions = Decisions(ruleset.rules, self.matchers, on_interval, on_timeout,
-                                       self.thread_names.name)
+                                       self.thread_names.name, explain=self.explainer,
+                                       keep_decided=keep_decided, defer=defer)
 
     def _matcher(self, rule: Rule):
         key_names = [p.name for p in rule.entry.key]
@@ -241,6 +253,8 @@ class Engine:
             self.sched_log.add_batch(batch, lambda cid: registry[cid].name, self.events)
         if self.stack_log is not None:
             self.stack_log.add_batch(batch, lambda cid: registry[cid].name, self.events)
+        if self.explainer is not None:
+            self.explainer.add_batch(batch, lambda cid: registry[cid].name, self.events)
         if self.process_ids is not None:
             for cid, cols in batch.classes.items():
                 self.process_ids.learn(registry[cid].name, cols.fields)

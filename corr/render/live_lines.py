@@ -5,6 +5,8 @@ One line each, flushed at once, so that a person (or ``jq``, ``grep
 
 - text: ``HH:MM:SS.mmm  RULE  STATUS  DURATION  key=KEY  tid=TID COMM`` (a key
   of several parts: ``PART=VALUE ...``), the time the interval ended (a timeout's: its deadline), in local time;
+  an explained interval (a rule with ``blame:``) adds its largest part
+  (``  blocked 3.2ms by worker-2``); what comes from the trace is escaped;
 - ``jsonl``: the interval's JSON object (``rule`` first, as ``--format jsonl``
   writes them) with ``"live": true``, so that the live lines and the summary's
   lines that follow can be told apart.
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import time
 
+from .escape import terminal
 from .run_text import key_text
 from .units import duration
 
@@ -48,7 +51,16 @@ def text_line(interval) -> str:
     key = interval.key if not hasattr(interval.key, "items") else dict(interval.key)
     thread = "" if interval.tid is None else f"  tid={interval.tid}"
     if interval.comm:
-        thread += f" {interval.comm}"
+        thread += f" {terminal(interval.comm)}"
     named = key_text(key) if isinstance(key, dict) else f"key={key_text(key)}"
-    return (f"{clock}  {interval.rule}  {interval.status}  {duration(interval.duration_ns)}"
-            f"  {named}{thread}")
+    return (f"{clock}  {terminal(interval.rule)}  {interval.status}  "
+            f"{duration(interval.duration_ns)}  {named}{thread}{top_part(interval)}")
+
+
+def top_part(interval) -> str:
+    """An explained interval's largest part (``  blocked 3.2ms by worker-2``), else ''."""
+    if not interval.breakdown:
+        return ""
+    part = max(interval.breakdown, key=lambda p: p["ns"])
+    by = f" by {terminal(part['by'])}" if part["by"] is not None else ""
+    return f"  {part['kind']} {duration(part['ns'])}{by}"

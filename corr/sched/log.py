@@ -235,6 +235,23 @@ class SchedLog:
                 self._tables[table].append(columns)
         self._frozen = None
 
+    def keep_rows(self, keep: dict[str, np.ndarray]) -> None:
+        """Only the rows ``keep[kind]`` selects (a boolean mask over :meth:`table`'s
+        rows) stay, in order; kinds not in ``keep`` stay whole.  What a stream drops
+        once no explanation to come can need it (:mod:`corr.sched.window`); the
+        wakeup sources found so far, and what is being found, are unchanged."""
+        if self._tables is None:
+            raise RuntimeError("SchedLog.keep_rows() after release()")
+        for kind, mask in keep.items():
+            columns = self.table(kind)
+            old = self._tables[kind]
+            fresh = self._tables[kind] = _Table(old.names)
+            if old.spill is not None:
+                old.spill.close()
+            if np.any(mask):
+                fresh.append({name: columns[name][mask] for name in old.names})
+        self._frozen = None
+
     # -- reading -------------------------------------------------------------------
     def table(self, kind: str) -> dict[str, np.ndarray]:
         """One kind of event (``switch``, ``wakeup``...) as columns in stream order,

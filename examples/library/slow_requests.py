@@ -1,12 +1,12 @@
 #!/usr/bin/env python3
 """A per-request latency monitor built on corr: each slow llserver request as the
-pass finds it, then each one's top blamed thread.
+pass finds it, with its top blamed thread, then a summary from the result.
 
     python examples/library/slow_requests.py [TRACE] [--threshold 5ms]
 
 The callback prints a request the moment corr decides it (its exit, in trace
-time); the explanation (whose time the request waited on) comes from the
-returned result, since the scheduling model is built after the pass.
+time), explained already: whose time the request waited on most.  The
+returned result explains the same requests the same way.
 """
 
 from __future__ import annotations
@@ -44,7 +44,8 @@ def main(argv: list[str] | None = None) -> int:
     def found(interval: corr.Interval) -> None:
         if interval.rule == RULE:
             print(f"slow request {interval.key}: {ms(interval.duration_ns)} "
-                  f"({interval.status}, thread {interval.comm} {interval.tid})", flush=True)
+                  f"({interval.status}, thread {interval.comm} {interval.tid}), "
+                  f"{top_blamed(interval)}", flush=True)
 
     result = corr.run(RULES, [args.trace], overrides={f"{RULE}.threshold": args.threshold},
                       on_interval=found)
