@@ -13,6 +13,8 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING
 
+from .lazy import lazy_exports
+
 if TYPE_CHECKING:           # what a type checker sees; at run time, __getattr__ below
     from .analyses.inspection import Inspection
     from .analyses.tuning import TuningSession
@@ -47,18 +49,11 @@ _EXPORTS = {
 __all__ = [*_EXPORTS, "__version__"]
 
 
-def __getattr__(name: str) -> object:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'corr' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
+def _resolve_api_annotations(module: str) -> None:
+    """The types the API's annotations name, so that ``typing.get_type_hints`` works on
+    what ``corr`` exports (corr.api itself leaves them: the CLI imports it)."""
     if module == "corr.api":
-        # The types the API's annotations name, so that typing.get_type_hints works
-        # (corr.api itself leaves them to the first call: the CLI imports it).
         importlib.import_module(module).resolve_annotations()
-    globals()[name] = value
-    return value
 
 
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, _resolve_api_annotations)

@@ -29,6 +29,8 @@ import os
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import IO, TYPE_CHECKING, Any, Union
 
+from .lazy import lazy_exports
+
 if TYPE_CHECKING:
     from .analyses.inspection import Inspection, Progress
     from .analyses.tuning import TuningSession
@@ -43,7 +45,7 @@ if TYPE_CHECKING:
 # (``corr run`` never loads the inspection, ``corr check`` without traces no reader).
 # The names the annotations use are put in this module's namespace by
 # resolve_annotations(): ``import corr`` then ``corr.run`` does it (so that
-# ``typing.get_type_hints`` works), and so does every function here once called.
+# ``typing.get_type_hints`` works).
 
 PathLike = Union[str, "os.PathLike[str]"]
 Overrides = Union[Iterable[str], Mapping[str, "str | int"]]
@@ -75,14 +77,8 @@ def resolve_annotations() -> None:
             names[name] = getattr(importlib.import_module(module), name)
 
 
-def __getattr__(name: str) -> Any:
-    """``ThreadFilter`` and the annotations' types, imported when first asked for."""
-    module = _ANNOTATION_NAMES.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+# ``ThreadFilter`` and the annotations' types, imported when first asked for.
+__getattr__, _ = lazy_exports(__name__, _ANNOTATION_NAMES)
 
 
 def inspect(paths: Iterable[PathLike] | PathLike, clock_offsets: dict[str, int] | None = None,
@@ -92,7 +88,6 @@ def inspect(paths: Iterable[PathLike] | PathLike, clock_offsets: dict[str, int] 
     A trace that fails part-way gives an Inspection whose ``stopped`` says
     where and why, with everything decoded before it.
     """
-    resolve_annotations()
     from .analyses.inspection import inspect_traces
     from .reading import open_traces
     return inspect_traces(open_traces(paths, clock_offsets), progress=progress, reader=reader)
@@ -103,7 +98,6 @@ def events(paths: Iterable[PathLike] | PathLike | TraceSet,
            clock_offsets: dict[str, int] | None = None, reader: str = "auto",
            batch_size: int | None = None) -> Iterator[EventBatch]:
     """Canonical, time-ordered event batches of the projected classes and fields."""
-    resolve_annotations()
     from .normalise import Canonical
     from .reading import Projection, TraceSet, open_traces
     traceset = paths if isinstance(paths, TraceSet) else open_traces(paths, clock_offsets)
@@ -168,7 +162,6 @@ def run(rules: PathLike | RuleSet, traces: Iterable[PathLike] | PathLike | Trace
     event came; the pass ends when the session is destroyed, or on SIGINT
     (docs/live.md).
     """
-    resolve_annotations()
     from .reading import TraceSet, open_traces
 
     callbacks = on_interval is not None or on_timeout is not None
@@ -239,7 +232,6 @@ def stream(rules: PathLike | RuleSet, traces: Iterable[PathLike] | PathLike | Tr
     ``traces`` may be a live session's URL, as for :func:`run`: this call waits for
     its first stream, and the items come as the session decides them.
     """
-    resolve_annotations()
     from .pipeline import stream_rules
     from .reading import TraceSet, open_traces
     ruleset = _ruleset(rules, overrides)
@@ -263,7 +255,6 @@ def tune(rules: PathLike | RuleSet, traces: Iterable[PathLike] | PathLike | Trac
     matches again.  ``filter`` as for :func:`run`: the distributions are those
     of the matching threads' intervals.
     """
-    resolve_annotations()
     from .analyses.tuning import TuningSession
     from .pipeline import run_rules
     from .reading import TraceSet, open_traces
@@ -369,7 +360,6 @@ def check(rules: PathLike, traces: Iterable[PathLike] = (),
     from .reading import open_traces
     from .rules import load_rules
 
-    resolve_annotations()
     ruleset = load_rules(rules)
     paths = list(traces)
     if not paths:
@@ -393,7 +383,6 @@ def record(rules: PathLike | RuleSet, outdir: PathLike | None = None,
     ``dry_run``: nothing is recorded; the result's ``plan`` says what would
     be, its ``script`` the equivalent ``lttng``/``perf`` commands.
     """
-    resolve_annotations()
     from .record.commands import script
     from .record.plan import plan_for
     from .record.session import Recording

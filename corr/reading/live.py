@@ -200,14 +200,14 @@ def _child(fd: int, url: str, index: int, progress, log) -> None:
     code = 1
     try:
         from . import wire
-        from .parallel import _detach
-        _detach(fd)
+        from .parallel import detach_worker
+        detach_worker(fd)
         log.attach()
         try:
             _read(fd, url, index, progress)
         except Exception as exc:            # noqa: BLE001 (sent to the parent)
-            from .parallel import _sendable
-            error = _sendable(exc)
+            from .parallel import sendable
+            error = sendable(exc)
             if not isinstance(error, BaseException):
                 error = TraceError(url, f"live session: {error}")
             wire.send(fd, ("error", error))

@@ -429,20 +429,20 @@ def _child(fd: int, trace: TraceInfo, work: _Work, projection: Projection,
     """A worker's whole life: decode the group, send its batches, exit (never returns)."""
     code = 1
     try:
-        _detach(fd)
+        detach_worker(fd)
         log.attach()
         sender = _Sender(fd)
         try:
             _decode_group(sender, trace, work, projection, batch_size, reader, progress)
         except Exception as exc:          # any failure: the parent replays serially
-            sender.put(("error", _sendable(exc)))
+            sender.put(("error", sendable(exc)))
         sender.finish()
         code = 0
     finally:
         os._exit(code)
 
 
-def _sendable(exc: Exception):
+def sendable(exc: Exception):
     """A worker's failure as the parent gets it: a corr error whole, others as text."""
     from ..errors import CorrError
     if isinstance(exc, CorrError):
@@ -455,7 +455,7 @@ def _sendable(exc: Exception):
     return f"{type(exc).__name__}: {exc}"
 
 
-def _detach(fd: int) -> None:
+def detach_worker(fd: int) -> None:
     """Die with the parent, leave Ctrl-C to it, drop the other workers' pipes."""
     parent = os.getppid()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
