@@ -341,11 +341,7 @@ class RuleResult:
     def to_dict(self, all_intervals: bool = False, with_intervals: bool = True) -> dict:
         rule = self.rule
         out = {
-            "name": rule.name,
-            "description": rule.description,
-            "threshold_ns": rule.threshold_ns,
-            "timeout_ns": rule.timeout_ns,
-            "match": rule.match,
+            **rule.to_dict(),
             "stats": self.stats,
             "outcomes": self.outcomes,
             "groups": self.groups,

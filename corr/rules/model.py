@@ -140,6 +140,16 @@ class Rule:
     def is_span(self) -> bool:
         return self.span_duration is not None
 
+    def to_dict(self) -> dict:
+        """The rule's fields that its JSON shows (corr/rules/fields.py: ``in_json``)."""
+        from .fields import FIELDS
+        return {f.attribute: getattr(self, f.attribute) for f in FIELDS if f.in_json}
+
+    def overridable_values(self) -> dict:
+        """``{key: value}`` of what ``--set`` may change (``threshold``, ``timeout``)."""
+        from .fields import FIELDS
+        return {f.key: getattr(self, f.attribute) for f in FIELDS if f.overridable}
+
 
 @dataclass
 class RuleSet:
