@@ -104,6 +104,8 @@ def _rule(r, n: int, begin: int, span: int, top: int) -> dict:
                       ("timeouts", "timeouts"), ("incomplete", "incomplete"),
                       ("dropped", "dropped"), ("exits without entry", "exits_without_entry"))],
         "dropped_reasons": [(reason, count(n)) for reason, n in o["dropped_reasons"].items()],
+        "expression_errors": [(reason, count(n))
+                              for reason, n in (o.get("expression_errors") or {}).items()],
         "lossy": count(int(sum(r.intervals.lossy))),
         "histogram": Markup(html_charts.histogram(measured, rule.threshold_ns,
                                                    gid=f"threshold-{n}"))

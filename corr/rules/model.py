@@ -83,16 +83,21 @@ class Env:
     puts the entry's builtins into ``entry`` under ``$``-names; the pair's
     own ``$duration`` reads ``env.builtins.get("duration")``.  ``key`` maps
     key part names to the matched key's values (``group_by: [syscall]``).
+
+    ``note``, when given, is called with the reason each time the expression
+    gives null because of an error (``'+' of a string and a number``,
+    ``division by zero``): the engine counts them in the rule's outcomes.
     """
 
-    __slots__ = ("event", "entry", "exit", "builtins", "key")
+    __slots__ = ("event", "entry", "exit", "builtins", "key", "note")
 
-    def __init__(self, event=None, entry=None, exit=None, builtins=None, key=None):
+    def __init__(self, event=None, entry=None, exit=None, builtins=None, key=None, note=None):
         self.event = event or {}
         self.entry = entry or {}
         self.exit = exit or {}
         self.builtins = builtins or {}
         self.key = key or {}
+        self.note = note
 
 
 @dataclass
