@@ -64,7 +64,9 @@ class RuleResult:
         elif self.group_values:
             self.group_values = []
         self.intervals = table
-        self.outcomes = outcome_counts(table, len(rows), {}, 0)
+        # The expressions' errors are the pass's, whoever's intervals are kept.
+        self.outcomes = outcome_counts(table, len(rows), {}, 0,
+                                       self.outcomes.get("expression_errors") or {})
         self.outcomes["filtered_out"] = left_out
         self._stats = self._group_stats = None
 
