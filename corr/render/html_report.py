@@ -110,7 +110,7 @@ def _rule(r, n: int, begin: int, span: int, top: int) -> dict:
         "histogram": Markup(html_charts.histogram(measured, rule.threshold_ns,
                                                    gid=f"threshold-{n}"))
         if np.any(measured > 0) else None,
-        "group_by": ", ".join(e.text for e in rule.group_by),
+        "group_by": " / ".join(e.text for e in rule.group_by),
         "groups": [{"key": key_text(g["key"]), "cells": stat_cells(g["stats"], columns)}
                    for g in r.top_groups(MAX_GROUPS)],
         "more_groups": max(0, r.group_count - MAX_GROUPS),

@@ -175,7 +175,7 @@ def render(result, console: Console, top: int = 10, max_groups: int = 30) -> Non
             console.print(Text(f"{lossy:,} intervals overlap discarded events: not to be trusted",
                                style="yellow"))
         if r.group_count:
-            labels = ", ".join(e.text for e in rule.group_by)
+            labels = " / ".join(e.text for e in rule.group_by)      # as the groups read
             groups = _stats_table(f"by {labels}", columns, first=labels)
             for g in r.top_groups(max_groups):
                 groups.add_row(Text(key_text(g["key"])), *stat_cells(g["stats"], columns))
