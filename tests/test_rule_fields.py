@@ -91,6 +91,18 @@ def test_a_key_that_changes_matching_changes_the_cache_key(field):
     assert getattr(rule, field.attribute) != getattr(other, field.attribute)
 
 
+@pytest.mark.parametrize("field", FIELDS, ids=lambda f: f.key)
+def test_a_key_that_changes_the_analysis_changes_its_key(field):
+    from corr.cache.analysis import analysis_key
+    base = SPAN if field.key in SPAN and field.key not in PAIR else PAIR
+    changed = {**base, field.key: OTHER[field.key]}
+
+    def key(keys):
+        rule = parse_rules(text_of(keys)).rules[0]
+        return analysis_key(rule_key(rule, PROJECTION), rule, 10, None, "model")
+    assert (key(base) == key(changed)) is not (field.matching or field.explaining)
+
+
 def test_a_cache_key_names_exactly_the_matching_fields():
     from corr.cache.intervals import rule_definition
     rule = parse_rules(text_of(PAIR)).rules[0]

@@ -12,11 +12,14 @@ now derived from :data:`FIELDS`:
   the YAML value into the :class:`~corr.rules.model.Rule` attribute;
 - the overrides ``--set RULE.KEY=VALUE`` may make (``overridable``);
 - the interval cache's key (``matching``: the key changes which intervals
-  are found; :func:`definition`);
+  are found; :func:`definition`) and the kept analyses' (``explaining``:
+  it changes what a ``blame:`` analysis of the same intervals finds;
+  :func:`explanation`);
 - a rule's JSON (``in_json``: :meth:`Rule.to_dict`).
 
 tests/test_rule_fields.py checks that every attribute of ``Rule`` is
-declared here and that changing any ``matching`` key changes the cache key.
+declared here and that changing any ``matching`` key changes the cache key
+(any ``explaining`` one, the analysis key).
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ class RuleField:
     schema: dict                  # JSON Schema of its value ($refs into schema.json's $defs)
     parse: str                    # the loader's _Builder method: (node, field, context) -> value
     matching: bool                # changes which intervals are found: in the cache key
+    explaining: bool = False      # changes a blame: analysis of the same intervals (its key)
     overridable: bool = False     # ``--set RULE.KEY=VALUE`` / the library's overrides
     default: Any = None           # when the file does not say
     required: bool = False        # in every rule
@@ -59,7 +63,7 @@ FIELDS: tuple[RuleField, ...] = (
     RuleField("cancel", "cancel", {"type": "array", "items": {"$ref": "#/$defs/cancel"}},
               "cancel", matching=True, default=(), in_span=False),
     RuleField("threshold", "threshold_ns", {"$ref": "#/$defs/duration"}, "duration",
-              matching=False, overridable=True, in_json=True),
+              matching=False, explaining=True, overridable=True, in_json=True),
     RuleField("timeout", "timeout_ns", {"$ref": "#/$defs/duration"}, "positive_duration",
               matching=True, overridable=True, in_span=False, in_json=True),
     RuleField("match", "match", {"enum": ["nest", "fifo", "first", "last"]}, "text",
@@ -68,9 +72,10 @@ FIELDS: tuple[RuleField, ...] = (
                                        "items": _expression()},
               "group_by", matching=True, default=()),
     RuleField("where", "where", _expression(), "pair_expression", matching=True),
-    RuleField("blame", "blame", {"type": "string", "minLength": 1}, "blame", matching=False),
+    RuleField("blame", "blame", {"type": "string", "minLength": 1}, "blame", matching=False,
+              explaining=True),
     RuleField("stacks", "stacks", {"type": "boolean"}, "stacks", matching=False,
-              default=False),
+              explaining=True, default=False),
 )
 
 # Rule attributes that no key of the file sets.
@@ -95,6 +100,13 @@ def definition(rule) -> dict:
     """Every ``matching`` field of ``rule`` as JSON: what decides its intervals."""
     return {field.key: _as_json(getattr(rule, field.attribute))
             for field in FIELDS if field.matching}
+
+
+def explanation(rule) -> dict:
+    """Every ``explaining`` field of ``rule`` as JSON: what its analysis depends on
+    besides its intervals."""
+    return {field.key: _as_json(getattr(rule, field.attribute))
+            for field in FIELDS if field.explaining}
 
 
 def _as_json(value):
