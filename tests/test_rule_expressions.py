@@ -147,3 +147,26 @@ def test_check_refuses_an_expression_that_is_always_null(tmp_path):
     assert proc.returncode == 2
     assert proc.stderr == (f"corr: {rules}:13:44: entry.key.conn: '+' of a string and a number "
                            "is always null\n")
+
+
+def test_check_with_the_traces_finds_what_their_field_types_make_always_null(recorded, tmp_path):
+    """``corr check RULES TRACE`` knows each field's type from the trace's metadata:
+    an expression every evaluation of which is an error is a warning."""
+    _, _, trace = recorded
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(RULES + """\
+  - name: by_reason
+    entry: {event: conn:open, key: [fd]}
+    exit: {event: conn:close, key: [fd]}
+    where: exit.reason * 2 > 1
+    group_by: ['hex(exit.reason)', 'hex(entry.addr)', 'exit.reason + "!"']
+""")
+    proc = run_corr("check", rules, trace)
+    assert proc.returncode == 0
+    assert proc.stderr.splitlines() == [
+        f"""corr: warning: {rules}:13:44: rule concat_of_a_number: '"fd" + fd': '+' of a string """
+        "and a number is always null with these traces' fields (fd is a number)",
+        f"corr: warning: {rules}:22:12: rule by_reason: 'exit.reason * 2 > 1': '*' of a string "
+        "and a number is always null with these traces' fields (exit.reason is a string)",
+        f"corr: warning: {rules}:23:17: rule by_reason: 'hex(exit.reason)': hex() of a string is "
+        "always null with these traces' fields (exit.reason is a string)"]

@@ -182,6 +182,17 @@ def compile_tree(text: str, tree, scope: str, location: Location,
     )
 
 
+def type_error(expression: Expression, kinds: dict) -> str | None:
+    """Why ``expression`` is always null given the types of the fields it reads
+    (``kinds``: ``{(scope, name): "a number"}``, as :attr:`Expression.references`
+    names them), or None: what ``corr check`` finds with the traces' metadata."""
+    try:
+        _Compiler(expression.scope, expression.key_parts, kinds).compile(expression.tree)
+    except _ExpressionError as err:
+        return err.message
+    return None
+
+
 class _ExpressionError(Exception):
     """A problem at (line, column) within the expression text, both 1-based."""
 
@@ -521,10 +532,11 @@ def _reader(scope: str, name: str) -> Callable[[Env], object]:
 class _Compiler:
     """Turns a parse tree into closures, checking each reference against the scope."""
 
-    def __init__(self, scope: str, key_parts: tuple[str, ...]):
+    def __init__(self, scope: str, key_parts: tuple[str, ...], kinds: dict | None = None):
         self.scope = scope
         self.key_parts = key_parts
         self.references: set[tuple[str, str]] = set()
+        self.kinds = kinds or {}          # (scope, field) -> its kind, when a trace tells
 
     def top_reference(self, tree):
         """``(scope, name)`` when the whole expression is one reference."""
@@ -591,7 +603,8 @@ class _Compiler:
         scope, name = self.resolve(tokens)
         self.references.add((scope, name))
         return _Code(_reader(scope, name), kind=_BUILTIN_KINDS.get(name.lstrip("$"))
-                     if scope == "builtin" or name.startswith("$") else None)
+                     if scope == "builtin" or name.startswith("$")
+                     else self.kinds.get((scope, name)))
 
     # functions
 
