@@ -12,7 +12,7 @@ from corr.cache.intervals import rule_key
 from corr.errors import OverrideError, RuleError
 from corr.reading import Projection
 from corr.rules import apply_overrides, parse_rules
-from corr.rules.fields import FIELDS, NOT_KEYS, OVERRIDABLE
+from corr.rules.fields import BY_KEY, FIELDS, NOT_KEYS, OVERRIDABLE
 from corr.rules.model import Rule
 
 PROJECTION = Projection.of({"*": ()})
@@ -127,7 +127,10 @@ def test_a_span_rule_refuses_what_it_cannot_have(key):
 
 
 def test_overrides_are_the_overridable_keys():
+    from corr.rules.loader import _OVERRIDE_PARSERS
     assert OVERRIDABLE == ("threshold", "timeout")
+    # --set knows how to read each overridable key's value.
+    assert all(BY_KEY[key].parse in _OVERRIDE_PARSERS for key in OVERRIDABLE)
     ruleset = parse_rules(text_of(PAIR))
     apply_overrides(ruleset, ["r.threshold=3ms", "r.timeout=4s"])
     assert ruleset.rules[0].overridable_values() == {"threshold": 3_000_000,

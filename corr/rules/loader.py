@@ -100,8 +100,7 @@ def _parse_override(ruleset, given, argument):
     rule_name, dot, attribute = target.strip().rpartition(".")
     text = text.strip()
     if not equals or not dot or not rule_name:
-        raise refused(" or ".join(f"expected RULE.{key}=VALUE" if i == 0 else f"RULE.{key}=VALUE"
-                                  for i, key in enumerate(OVERRIDABLE)))
+        raise refused("expected " + " or ".join(f"RULE.{key}=VALUE" for key in OVERRIDABLE))
     try:
         rule = ruleset.rule(rule_name)
     except KeyError:
