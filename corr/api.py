@@ -262,8 +262,7 @@ def tune(rules: PathLike | RuleSet, traces: Iterable[PathLike] | PathLike | Trac
     from .rules.model import RuleSet
 
     given = rules if isinstance(rules, RuleSet) else load_rules(rules)
-    file_values = {rule.name: {"threshold": rule.threshold_ns, "timeout": rule.timeout_ns}
-                   for rule in given.rules}
+    file_values = {rule.name: rule.overridable_values() for rule in given.rules}
     ruleset = _ruleset(given, overrides)
     traceset = traces if isinstance(traces, TraceSet) else open_traces(traces, clock_offsets)
     result = run_rules(traceset, ruleset, progress, explain=False, cache=cache, reader=reader,

@@ -35,6 +35,24 @@ def undecoded(text: str) -> str:
     return SURROGATES.sub(escaped, text)
 
 
+def group_label(value) -> str:
+    """A group as one line: a ``group_by`` of several parts (a list in JSON) as its
+    parts joined by `` / ``, an absent part as ``(none)`` and an empty string as
+    ``(empty)`` (``(empty) / quicksort``); a single value as ``str`` writes it.
+    Not escaped: each output escapes it its own way."""
+    if isinstance(value, (list, tuple)):
+        return " / ".join(_group_part(v) for v in value)
+    return str(value)
+
+
+def _group_part(value) -> str:
+    if value is None:
+        return "(none)"
+    if value == "":
+        return "(empty)"
+    return group_label(value)
+
+
 def shown(value, limit: int = 60) -> str:
     """``repr(value)`` for a message, cut short when long (a rule's value, an option's)."""
     text = repr(value)

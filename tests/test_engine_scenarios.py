@@ -74,7 +74,8 @@ def intervals(rule, *extra) -> list[dict]:
 def assert_outcomes(outcomes: dict, **expected) -> None:
     """The outcomes are exactly ``expected`` (absent counts 0), and they add up."""
     want = {"entries": 0, "complete": 0, "late": 0, "timeouts": 0, "incomplete": 0,
-            "dropped": 0, "dropped_reasons": {}, "exits_without_entry": 0}
+            "dropped": 0, "dropped_reasons": {}, "exits_without_entry": 0,
+            "expression_errors": {}}
     want.update(expected)
     assert outcomes == want
     assert_conserved(outcomes)

@@ -122,7 +122,8 @@ def test_statistics_groups_and_accounting_cover_the_kept_intervals(traces):
                                                                      "write": 1}
     assert rule.outcomes == {"entries": 4, "complete": 4, "late": 0, "timeouts": 0,
                              "incomplete": 0, "dropped": 0, "dropped_reasons": {},
-                             "exits_without_entry": 0, "filtered_out": 2}
+                             "exits_without_entry": 0, "expression_errors": {},
+                             "filtered_out": 2}
     assert_conserved(rule.outcomes)
     # A group no kept interval is in is gone (db's only write is not web's).
     web = run_calls(traces, ThreadFilter(comms=("web",)))

@@ -99,7 +99,7 @@ def test_threads_from_the_kernel_pair_as_with_vtid(traces):
         101, 102, 101, 102]
     assert rule["outcomes"] == {"entries": 4, "complete": 4, "late": 0, "timeouts": 0,
                                 "incomplete": 0, "dropped": 0, "dropped_reasons": {},
-                                "exits_without_entry": 0}
+                                "exits_without_entry": 0, "expression_errors": {}}
     # Blame is computed, for the right thread: beta's wait on alpha.
     assert rule["blame"]["slow"] == rule["blame"]["analysed"] == 2
     assert rule["blame"]["unattributed"] == 0
@@ -161,7 +161,8 @@ def test_without_the_kernel_half_entries_are_dropped_and_both_commands_warn(trac
     assert rule["intervals"] == []
     assert rule["outcomes"] == {"entries": 4, "complete": 0, "late": 0, "timeouts": 0,
                                 "incomplete": 0, "dropped": 4,
-                                "dropped_reasons": {NO_VTID: 4}, "exits_without_entry": 4}
+                                "dropped_reasons": {NO_VTID: 4}, "exits_without_entry": 4,
+                                "expression_errors": {}}
     assert NO_VTID == "no thread id (vtid context missing)"
 
     text = run_corr("run", "--no-progress", rules, ust)

@@ -261,9 +261,8 @@ class RuleTuning:
 
 
 def _group_label(value) -> str:
-    if isinstance(value, tuple):
-        return ", ".join(map(str, value))
-    return str(value)
+    from ..text import group_label
+    return group_label(value)
 
 
 class TuningSession:

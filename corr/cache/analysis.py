@@ -37,9 +37,11 @@ _ROW_KEYS = ["part", "slow_share", "fast_share", "change"]
 
 
 def analysis_key(rule_key: str, rule, limit: int, thread_filter, model_key: str) -> str:
-    """What a rule's analysis depends on, besides the intervals its ``rule_key`` names."""
+    """What a rule's analysis depends on, besides the intervals its ``rule_key`` names:
+    the rule's fields that change it (corr/rules/fields.py: threshold, blame, stacks)."""
+    from ..rules.fields import explanation
     return short_hash(json.dumps([
-        rule_key, rule.threshold_ns, rule.blame, limit,
+        rule_key, explanation(rule), limit,
         thread_filter.to_dict() if thread_filter else None, model_key,
         code_fingerprint(ANALYSIS_CODE)]))
 

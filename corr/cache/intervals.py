@@ -55,17 +55,10 @@ PREFIXES = {"rules": "rule", "models": "model", "analyses": "analysis"}     # of
 
 
 def rule_definition(rule) -> dict:
-    """Everything that decides a rule's intervals: its definition but the threshold."""
-    def text(expr):
-        return None if expr is None else expr.text
-
-    def side(spec):
-        return {"events": spec.events, "key": [[p.name, p.expression.text] for p in spec.key],
-                "where": text(spec.where), "fields": spec.fields}
-    return {"name": rule.name, "entry": side(rule.entry), "exit": side(rule.exit),
-            "cancel": [side(c) for c in rule.cancel], "timeout_ns": rule.timeout_ns,
-            "match": rule.match, "group_by": [e.text for e in rule.group_by],
-            "where": text(rule.where), "span": text(rule.span_duration)}
+    """Everything that decides a rule's intervals: each of its fields declared as
+    changing them (corr/rules/fields.py: not the threshold, the blame...)."""
+    from ..rules.fields import definition
+    return definition(rule)
 
 
 def rule_key(rule, projection) -> str:

@@ -8,12 +8,13 @@ an empty result.
 from __future__ import annotations
 
 from ..errors import TraceDecodeError
-from ..normalise.dialects import canonical_fields_of, detect
+from ..normalise.dialects import canonical_fields_of, detect, field_renames, possible_names
+from ..text import shown
 from ..sched.events import INTERRUPT_NOTES, fields_evidence
 from ..reading import Projection, TraceSet
 from ..rules.model import RuleSet
-from .plan import (BUILTIN_FIELDS, EventNames, alternatives, captured, event_fields, matches,
-                   sides, unknown_event_warnings)
+from .plan import (BUILTIN_FIELDS, ENTRY, EXIT, SPAN, EventNames, alternatives, captured,
+                   event_fields, matches, sides, unknown_event_warnings)
 
 
 def fields_per_trace(traceset: TraceSet) -> dict:
@@ -70,4 +71,74 @@ def check_against_traces(ruleset: RuleSet, traceset: TraceSet) -> list[str]:
                         warnings.append(
                             f"{where}rule {rule.name}: {role} events {alt!r} have no field "
                             f"{field!r} (they have: {', '.join(sorted(have)) or 'none'})")
-    return warnings + interrupt_warnings(ruleset, per_trace)
+    return warnings + type_warnings(ruleset, field_kinds(traceset)) + \
+        interrupt_warnings(ruleset, per_trace)
+
+
+# How the expression language names the values of a trace's field types.
+_KINDS = {"int": "a number", "float": "a number", "str": "a string", "bool": "a boolean"}
+
+
+def field_kinds(traceset: TraceSet) -> dict:
+    """Canonical class name -> {field: kind} over the traces (after
+    :func:`fields_per_trace` decoded them): a field whose types differ, or
+    whose type the language has no name for (enums, arrays), is left out."""
+    out: dict[str, dict] = {}
+    for t in traceset.traces:
+        dialect = detect(t.env, t.class_names)
+        for info in traceset.registry.classes:
+            if info.trace != t.index:
+                continue
+            renames = field_renames(dialect, info.name)
+            for name in possible_names(dialect, info.name) + [info.name]:
+                kinds = out.setdefault(name, {})
+                for f in info.fields:
+                    field = renames.get(f.name, f.name)
+                    kind = _KINDS.get(f.type, "")
+                    kinds[field] = kind if kinds.get(field, kind) == kind else ""
+    return {name: {f: k for f, k in kinds.items() if k} for name, kinds in out.items()}
+
+
+def _side_kinds(spec, kinds_of: dict) -> dict:
+    """{field: kind} of a side's events: the fields every class of it that has them agrees on."""
+    out: dict[str, str] = {}
+    for pattern in spec.events:
+        for alt in alternatives(pattern):
+            for name, kinds in kinds_of.items():
+                if matches(name, alt):
+                    for field, kind in kinds.items():
+                        out[field] = kind if out.get(field, kind) == kind else ""
+    return {f: k for f, k in out.items() if k}
+
+
+def type_warnings(ruleset: RuleSet, kinds_of: dict) -> list[str]:
+    """Expressions that are always null given the fields' types in these traces
+    (``'"fd" + fd'`` where ``fd`` is an integer): every evaluation would be an error."""
+    from ..rules.expr import type_error
+    warnings = []
+    for rule in ruleset.rules:
+        found = []
+        sides_kinds = {}
+        for role, spec in sides(rule):
+            kinds = _side_kinds(spec, kinds_of)
+            sides_kinds[role] = kinds
+            event = {("event", f): k for f, k in kinds.items()}
+            found += [(e, event) for e in [p.expression for p in spec.key] + [spec.where]
+                      + ([rule.span_duration] if role == SPAN else []) if e is not None]
+        entry = sides_kinds.get(SPAN, sides_kinds.get(ENTRY, {}))
+        exit = sides_kinds.get(SPAN, sides_kinds.get(EXIT, {}))
+        pair = {**{("entry", f): k for f, k in entry.items()},
+                **{("exit", f): k for f, k in exit.items()}}
+        found += [(e, pair) for e in [rule.where, *rule.group_by] if e is not None]
+        seen = set()
+        for expression, kinds in found:
+            if id(expression) in seen:
+                continue
+            seen.add(id(expression))
+            error = type_error(expression, kinds)
+            if error is not None:
+                read = ", ".join(f"{'.'.join(ref)} is {kinds[ref]}".replace("event.", "")
+                                 for ref in sorted(expression.references) if ref in kinds)
+                warnings.append(f"{expression.location}: rule {rule.name}: {shown(expression.text)}: "
+                                f"{error} with these traces' fields ({read})")
+    return warnings

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import Counter
 
 from .intervals import IntervalTable, spill_rows
-from .matcher import outcome_counts
+from .matcher import ExpressionErrors, outcome_counts
 
 try:
     from . import _core
@@ -64,6 +64,7 @@ class CoreMatcher:
         self._table = IntervalTable(key_names, self.field_names)
         self._intervals: IntervalTable | None = None
         self._refused: Counter = Counter()      # entries dropped before pairing (drop)
+        self.problems = ExpressionErrors()
 
     def drop(self, reason: str, count: int = 1) -> None:
         """As :meth:`Matcher.drop <corr.engine.matcher.Matcher.drop>`."""
@@ -135,7 +136,8 @@ class CoreMatcher:
 
     def outcome_counts(self) -> dict:
         """Entries and what became of them; the parts add up to ``entries``."""
-        return outcome_counts(self.intervals, self.entries, self.dropped, self.unmatched_exits)
+        return outcome_counts(self.intervals, self.entries, self.dropped, self.unmatched_exits,
+                              self.problems.counts)
 
 
 def run_batch(ts, class_ids, work, names, history=None) -> None:

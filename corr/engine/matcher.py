@@ -20,6 +20,28 @@ from .intervals import COMPLETE, INCOMPLETE, LATE, TIMEOUT, IntervalTable
 NO_DEADLINE = 2 ** 63
 
 
+class ExpressionErrors:
+    """How often each of a rule's expressions gave null because of an error (``'+' of a
+    string and a number``, ``division by zero``): one ``Env.note`` per expression.
+
+    Expressions are evaluated in Python whichever matcher pairs (keys and
+    filters column-wise before the walk, pair filters and groups called by
+    the C core), so both matchers count them here alike.
+    """
+
+    def __init__(self):
+        self.counts: Counter = Counter()
+
+    def noter(self, expression):
+        """The ``Env.note`` for ``expression``: counts ``TEXT: REASON``."""
+        from ..text import shown
+        counts, text = self.counts, shown(expression.text, 80)
+
+        def note(reason: str) -> None:
+            counts[f"{text}: {reason}"] += 1
+        return note
+
+
 # An open entry is a list (cheaper to make than an object, and mutable):
 # [ts, seq, key, tid, cpu, comm, values, deadline, timed out], made in entry().
 TS, SEQ, KEY, TID, CPU, COMM, VALUES, DEADLINE, TIMED_OUT = range(9)
@@ -52,6 +74,7 @@ class Matcher:
         self.groups: dict[object, int] = {} if grouper is not None else {None: 0}
         self.entries = 0
         self.dropped: Counter = Counter()
+        self.problems = ExpressionErrors()
         self.unmatched_exits = 0
         self._seq = 0
         self._open: dict = {}                 # key -> open entry (first/last) or a list/deque of them
@@ -352,7 +375,8 @@ class Matcher:
     # -- accounting ------------------------------------------------------------------
     def outcome_counts(self) -> dict:
         """Entries and what became of them; the parts add up to ``entries``."""
-        return outcome_counts(self.intervals, self.entries, self.dropped, self.unmatched_exits)
+        return outcome_counts(self.intervals, self.entries, self.dropped, self.unmatched_exits,
+                              self.problems.counts)
 
 
 def pair_function(spec):
@@ -400,8 +424,12 @@ def group_function(spec):
     return lambda e, x, key, d: None if x is None else x[i]
 
 
-def outcome_counts(intervals: IntervalTable, entries: int, dropped: dict, unmatched: int) -> dict:
-    """A matcher's accounting, from its interval table and counters."""
+def outcome_counts(intervals: IntervalTable, entries: int, dropped: dict, unmatched: int,
+                   expression_errors: dict) -> dict:
+    """A matcher's accounting, from its interval table and counters.  ``expression_errors``
+    (:class:`ExpressionErrors`): evaluations that gave null because of an error, by
+    expression and reason; what they dropped is among the other outcomes (a ``where``
+    that was false, a key or group that is null)."""
     import numpy as np
     counts = np.zeros(4, dtype=np.int64)
     for _, _, statuses, _ in intervals.pieces():      # a piece at a time: no copy of them all
@@ -416,4 +444,5 @@ def outcome_counts(intervals: IntervalTable, entries: int, dropped: dict, unmatc
         "dropped": int(sum(dropped.values())),
         "dropped_reasons": dict(dropped),
         "exits_without_entry": unmatched,
+        "expression_errors": dict(expression_errors),
     }

@@ -64,7 +64,9 @@ class RuleResult:
         elif self.group_values:
             self.group_values = []
         self.intervals = table
-        self.outcomes = outcome_counts(table, len(rows), {}, 0)
+        # The expressions' errors are the pass's, whoever's intervals are kept.
+        self.outcomes = outcome_counts(table, len(rows), {}, 0,
+                                       self.outcomes.get("expression_errors") or {})
         self.outcomes["filtered_out"] = left_out
         self._stats = self._group_stats = None
 
@@ -341,11 +343,7 @@ class RuleResult:
     def to_dict(self, all_intervals: bool = False, with_intervals: bool = True) -> dict:
         rule = self.rule
         out = {
-            "name": rule.name,
-            "description": rule.description,
-            "threshold_ns": rule.threshold_ns,
-            "timeout_ns": rule.timeout_ns,
-            "match": rule.match,
+            **rule.to_dict(),
             "stats": self.stats,
             "outcomes": self.outcomes,
             "groups": self.groups,

@@ -45,8 +45,15 @@ class _BuiltinView:
         return default if value is None else value
 
 
-def _event_env(cols, row, builtins) -> Env:
-    return Env(event=_RowView(cols, row, builtins), builtins=_BuiltinView(builtins, row))
+def _event_env(cols, row, builtins, note=None) -> Env:
+    return Env(event=_RowView(cols, row, builtins), builtins=_BuiltinView(builtins, row),
+               note=note)
+
+
+def _noter(matcher, expression):
+    """The ``Env.note`` counting ``expression``'s errors in the matcher's outcomes."""
+    problems = getattr(matcher, "problems", None)
+    return None if problems is None or expression is None else problems.noter(expression)
 
 
 class Builtins:
@@ -164,7 +171,7 @@ class Prepared:
     """One rule side on one class of one batch: keys, tids, filter, captures."""
 
     __slots__ = ("kind", "matcher", "keys", "where", "builtins", "cols", "capture", "reason",
-                 "durations", "rows", "sequential", "mask", "unthreaded")
+                 "durations", "rows", "sequential", "mask", "unthreaded", "where_note")
 
     def __init__(self, kind, matcher, spec: EventSpec, cols, builtins: Builtins, capture, reason,
                  duration=None):
@@ -173,6 +180,7 @@ class Prepared:
         self.cols = cols
         self.builtins = builtins
         self.where = spec.where
+        self.where_note = _noter(matcher, spec.where)
         self.capture = capture
         self.reason = reason
         self.keys, self.unthreaded = self._keys(spec)
@@ -187,7 +195,8 @@ class Prepared:
         """An expression's value on every row: a column when it is one."""
         col = self._column(expr)
         if col is None:               # an expression, or a builtin that follows time
-            col = [expr.evaluate(_event_env(self.cols, r, self.builtins))
+            note = _noter(self.matcher, expr)
+            col = [expr.evaluate(_event_env(self.cols, r, self.builtins, note))
                    for r in range(len(self.cols))]
         return col
 
@@ -275,4 +284,5 @@ class Prepared:
     def passes(self, row: int) -> bool:
         if self.where is None:
             return True
-        return bool(self.where.evaluate(_event_env(self.cols, row, self.builtins)))
+        return bool(self.where.evaluate(_event_env(self.cols, row, self.builtins,
+                                                   self.where_note)))

@@ -19,7 +19,7 @@ from ..sched.stacks import StackLog
 from ..rules.model import Env, Rule, RuleSet
 from . import threads
 from . import core
-from .matcher import Matcher, group_function, pair_function
+from .matcher import ExpressionErrors, Matcher, group_function, pair_function
 from .plan import (CANCEL, ENTRY, EXIT, SPAN, EventNames, capture_names, engine_projection,
                    matches, sides, wants_stacks)
 from .rows import Builtins, Prepared, TupleView
@@ -89,15 +89,20 @@ class Engine:
         entry_names, exit_names = capture_names(rule)
         entry_index = {n: i for i, n in enumerate(entry_names)}
         exit_index = {n: i for i, n in enumerate(exit_names)}
-        pair = None if rule.where is None else self._pair_spec(rule.where, entry_index, exit_index)
-        group = self._group_spec(rule, key_names, entry_index, exit_index) if rule.group_by else None
+        problems = ExpressionErrors()
+        pair = (None if rule.where is None
+                else self._pair_spec(rule.where, entry_index, exit_index, problems))
+        group = (self._group_spec(rule, key_names, entry_index, exit_index, problems)
+                 if rule.group_by else None)
         fields = tuple(dict.fromkeys([*rule.entry.fields, *rule.exit.fields]))
         if self.use_core:
-            return core.CoreMatcher(rule.name, key_names, rule.match, rule.timeout_ns, pair, group,
-                                    fields, entry_names, exit_names, names=self.thread_names.names)
-        m = Matcher(rule.name, key_names, rule.match, rule.timeout_ns, pair_function(pair),
-                    group_function(group), fields, entry_names, exit_names)
-        m.name_of = self.thread_names.name
+            m = core.CoreMatcher(rule.name, key_names, rule.match, rule.timeout_ns, pair, group,
+                                 fields, entry_names, exit_names, names=self.thread_names.names)
+        else:
+            m = Matcher(rule.name, key_names, rule.match, rule.timeout_ns, pair_function(pair),
+                        group_function(group), fields, entry_names, exit_names)
+            m.name_of = self.thread_names.name
+        m.problems = problems
         return m
 
     @staticmethod
@@ -106,7 +111,7 @@ class Engine:
         return pair_function(Engine._pair_spec(pair, entry_index, exit_index))
 
     @staticmethod
-    def _pair_spec(pair, entry_index, exit_index):
+    def _pair_spec(pair, entry_index, exit_index, problems=None):
         """The pair filter: ``(side, i, side, j)`` for ``entry.x == exit.y``, else a callable."""
         sides = {"entry": (0, entry_index), "exit": (1, exit_index)}
         if pair.equality is not None and all(ref[0] in sides for ref in pair.equality):
@@ -116,7 +121,8 @@ class Engine:
         # One Env for every evaluation: only the values change.
         entry_view, exit_view = TupleView(entry_index, None), TupleView(exit_index, None)
         builtins = {"duration": None}
-        env = Env(entry=entry_view, exit=exit_view, builtins=builtins)
+        env = Env(entry=entry_view, exit=exit_view, builtins=builtins,
+                  note=None if problems is None else problems.noter(pair))
         evaluate = pair.evaluate
 
         def pair_filter(entry_values, exit_values, duration):
@@ -127,7 +133,7 @@ class Engine:
         return pair_filter
 
     @staticmethod
-    def _group_spec(rule: Rule, key_names: list[str], entry_index, exit_index):
+    def _group_spec(rule: Rule, key_names: list[str], entry_index, exit_index, problems=None):
         """The interval's group: a spec for one plain reference, else a callable
         ``(entry values, exit values, key, duration) -> value``."""
         specs = []
@@ -140,10 +146,11 @@ class Engine:
             elif ref is not None and ref[0] == "exit":
                 specs.append(("exit", exit_index[ref[1]]))
             else:
-                specs.append(lambda e, x, key, d, expr=expr: expr.evaluate(Env(
+                note = None if problems is None else problems.noter(expr)
+                specs.append(lambda e, x, key, d, expr=expr, note=note: expr.evaluate(Env(
                     entry=TupleView(entry_index, e), exit=TupleView(exit_index, x),
                     builtins={"duration": d},
-                    key=dict(zip(key_names, key if len(key_names) > 1 else (key,))))))
+                    key=dict(zip(key_names, key if len(key_names) > 1 else (key,))), note=note)))
         if len(specs) == 1:
             return specs[0]
         getters = [group_function(s) for s in specs]

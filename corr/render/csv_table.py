@@ -27,6 +27,7 @@ def write(result, destination, options) -> str:
     import csv
 
     from .escape import csv_cell
+    from ..text import group_label
     from ..engine.interval_columns import COLUMNS, blocks, layout
     key_parts, field_names = layout(result)
     header = COLUMNS + [f"key.{p}" for p in key_parts] + [f"fields.{f}" for f in field_names]
@@ -37,7 +38,8 @@ def write(result, destination, options) -> str:
         for _, columns in blocks(result, key_parts, field_names):
             for name in TEXT_COLUMNS:
                 columns[name] = [csv_cell(v) for v in columns[name]]
-            columns["group"] = [csv_cell(_cell(v)) for v in columns["group"]]
+            columns["group"] = [csv_cell(group_label(v) if isinstance(v, (list, tuple)) else v)
+                                for v in columns["group"]]
             for name in [f"key.{p}" for p in key_parts] + [f"fields.{f}" for f in field_names]:
                 values = columns[name]
                 if any(type(v) is not int and v is not None for v in values):

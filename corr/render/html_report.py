@@ -104,11 +104,13 @@ def _rule(r, n: int, begin: int, span: int, top: int) -> dict:
                       ("timeouts", "timeouts"), ("incomplete", "incomplete"),
                       ("dropped", "dropped"), ("exits without entry", "exits_without_entry"))],
         "dropped_reasons": [(reason, count(n)) for reason, n in o["dropped_reasons"].items()],
+        "expression_errors": [(reason, count(n))
+                              for reason, n in (o.get("expression_errors") or {}).items()],
         "lossy": count(int(sum(r.intervals.lossy))),
         "histogram": Markup(html_charts.histogram(measured, rule.threshold_ns,
                                                    gid=f"threshold-{n}"))
         if np.any(measured > 0) else None,
-        "group_by": ", ".join(e.text for e in rule.group_by),
+        "group_by": " / ".join(e.text for e in rule.group_by),
         "groups": [{"key": key_text(g["key"]), "cells": stat_cells(g["stats"], columns)}
                    for g in r.top_groups(MAX_GROUPS)],
         "more_groups": max(0, r.group_count - MAX_GROUPS),

@@ -13,6 +13,7 @@ from rich.text import Text
 
 from .blame_text import rename_note, render_interval, render_rule_blame, thread_label
 from .escape import terminal
+from ..text import group_label
 from ..engine.intervals import INCOMPLETE, TIMEOUT
 from .grid import Grid
 from .units import count, duration, short_duration
@@ -51,10 +52,11 @@ def _stats_table(title: str, columns, first: str | None = None) -> Grid:
 
 
 def key_text(key) -> str:
-    """A key or a group value as one line of text (``tid=5 fd=3``), escaped."""
+    """A key or a group value as one line of text (``tid=5 fd=3``, ``(empty) / quicksort``
+    for a group of two parts: :func:`corr.text.group_label`), escaped."""
     if isinstance(key, dict):
         return " ".join(f"{terminal(k)}={terminal(v)}" for k, v in key.items())
-    return terminal(key)
+    return terminal(group_label(key))
 
 
 def unfinished_note(r) -> str | None:
@@ -163,12 +165,17 @@ def render(result, console: Console, top: int = 10, max_groups: int = 30) -> Non
             + (f" ({reasons})" if reasons else "")
             + (f"; exits without entry {o['exits_without_entry']:,}" if o["exits_without_entry"] else ""),
             style="dim"))
+        errors = o.get("expression_errors") or {}
+        if errors:
+            console.print(Text("expressions that gave null (an error, not an absent field): "
+                               + ", ".join(f"{terminal(reason)} ({n:,} times)"
+                                           for reason, n in errors.items()), style="yellow"))
         lossy = int(sum(r.intervals.lossy))
         if lossy:
             console.print(Text(f"{lossy:,} intervals overlap discarded events: not to be trusted",
                                style="yellow"))
         if r.group_count:
-            labels = ", ".join(e.text for e in rule.group_by)
+            labels = " / ".join(e.text for e in rule.group_by)      # as the groups read
             groups = _stats_table(f"by {labels}", columns, first=labels)
             for g in r.top_groups(max_groups):
                 groups.add_row(Text(key_text(g["key"])), *stat_cells(g["stats"], columns))

@@ -7,11 +7,18 @@ Values read from a trace may be absent (a field one dialect lacks, a
 context that was not recorded), so absence (None) is part of the
 semantics rather than an error:
 
-- arithmetic (``+ - * / %``, unary ``-``) is on numbers only; with None,
-  a non-number or a division by zero it gives None, and so does an
-  integer result of 2**1024 or more (beyond any float, as a float result
-  would be infinite; Python could not even print a product of a few
-  hundred 64-bit values);
+- arithmetic (``+ - * / %``, unary ``-``) is on numbers; ``+`` of two
+  strings concatenates them.  With an absent operand it gives None.
+  Anything else is an *error* that gives None too: operands of other
+  types (``"a" + 1``), a division by zero, an integer result of 2**1024
+  or more (beyond any float, as a float result would be infinite; Python
+  could not even print a product of a few hundred 64-bit values).  An
+  error known before any trace is read (``"a" + 1``, ``1 / 0``,
+  ``"x" + $tid``: every operand's type is known) is a RuleError when the
+  rule is loaded; one found on an event is handed to ``env.note`` (the
+  engine counts them in the rule's outcomes);
+- functions (:data:`FUNCTIONS`): ``hex(x)`` (``0x8051111``), ``str(x)``
+  and ``format("{}:{}", a, b)``; an absent argument gives None;
 - a comparison (``== != < <= > >=``, ``in``, ``not in``, ``like``) with a
   None operand is false, and so is an ordering between a string and a
   number; ``x == null`` / ``x != null`` test whether ``x`` is absent;
@@ -51,6 +58,9 @@ from .units import parse_duration
 
 EVENT_BUILTINS = ("name", "syscall", "cpu", "ts", "tid", "pid", "comm", "procname")
 PAIR_BUILTINS = ("duration",)
+# What each builtin holds when present (fields' types are the trace's, unknown here).
+_BUILTIN_KINDS = {**dict.fromkeys(("name", "syscall", "comm", "procname"), "a string"),
+                  **dict.fromkeys(("cpu", "ts", "tid", "pid", "duration"), "a number")}
 SCOPES = ("event", "pair")
 
 GRAMMAR = r"""
@@ -77,10 +87,12 @@ GRAMMAR = r"""
     | "true"                            -> true
     | "false"                           -> false
     | "null"                            -> null
+    | call
     | reference
     | list
     | "(" disjunction ")"
 list: "[" (disjunction ("," disjunction)* ","?)? "]"
+call: NAME "(" (disjunction ("," disjunction)*)? ")"
 reference: (NAME ".")* (NAME | BUILTIN)
 
 COMPARE: "==" | "!=" | "<=" | ">=" | "<" | ">"
@@ -168,6 +180,17 @@ def compile_tree(text: str, tree, scope: str, location: Location,
         scope=scope,
         key_parts=key_parts,
     )
+
+
+def type_error(expression: Expression, kinds: dict) -> str | None:
+    """Why ``expression`` is always null given the types of the fields it reads
+    (``kinds``: ``{(scope, name): "a number"}``, as :attr:`Expression.references`
+    names them), or None: what ``corr check`` finds with the traces' metadata."""
+    try:
+        _Compiler(expression.scope, expression.key_parts, kinds).compile(expression.tree)
+    except _ExpressionError as err:
+        return err.message
+    return None
 
 
 class _ExpressionError(Exception):
@@ -301,13 +324,19 @@ _NOT_CONSTANT = object()
 
 
 class _Code:
-    """A compiled node: ``run(env)`` gives its value; constants are folded."""
+    """A compiled node: ``run(env)`` gives its value; constants are folded.
 
-    __slots__ = ("run", "constant")
+    ``kind`` is the type of its value when present, as far as known before
+    any trace is read (:func:`kind_of`'s words), else None.
+    """
 
-    def __init__(self, run: Callable[[Env], object], constant: object = _NOT_CONSTANT):
+    __slots__ = ("run", "constant", "kind")
+
+    def __init__(self, run: Callable[[Env], object], constant: object = _NOT_CONSTANT,
+                 kind: str | None = None):
         self.run = run
         self.constant = constant
+        self.kind = kind_of(constant) if constant is not _NOT_CONSTANT else kind
 
     @property
     def is_constant(self) -> bool:
@@ -318,32 +347,136 @@ def _constant(value) -> _Code:
     return _Code(lambda env: value, value)
 
 
-def _folded(run, *children: _Code) -> _Code:
-    """``run`` as a node; evaluated once now when every child is a constant."""
+def _folded(run, *children: _Code, kind: str | None = None) -> _Code:
+    """``run`` as a node; evaluated once now when every child is a constant
+    (``run(None)``: an error then is known before any trace is read)."""
     if all(child.is_constant for child in children):
         return _constant(run(None))
-    return _Code(run)
+    return _Code(run, kind=kind)
+
+
+class _KnownError(Exception):
+    """An error found while folding constants: the expression's, at load time."""
+
+
+def _error(env, reason: str) -> None:
+    """An evaluation that gives None because of an error: told to ``env.note``."""
+    if env is None:
+        raise _KnownError(reason)
+    if env.note is not None:
+        env.note(reason)
+    return None
 
 
 def _is_number(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def _arithmetic(op):
-    def apply(a, b):
-        if not (_is_number(a) and _is_number(b)):
+def kind_of(value) -> str | None:
+    """How errors name a value's type: ``a number``, ``a string``..."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if _is_number(value):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, (list, tuple)):
+        return "a list"
+    return "a " + type(value).__name__
+
+
+NUMBER, STRING = "a number", "a string"
+
+
+def _operands_error(symbol, a, b) -> str:
+    return f"{symbol!r} of {kind_of(a)} and {kind_of(b)}"
+
+
+def _arithmetic(op, symbol):
+    def apply(a, b, env=None):
+        if a is None or b is None:
             return None
+        if not (_is_number(a) and _is_number(b)):
+            if symbol == "+" and type(a) is str and type(b) is str:
+                return a + b
+            return _error(env, _operands_error(symbol, a, b))
         try:
             value = op(a, b)
-        except (ZeroDivisionError, OverflowError):
-            return None
+        except ZeroDivisionError:
+            return _error(env, "division by zero")
+        except OverflowError:
+            return _error(env, f"{symbol!r} beyond a float")
         if type(value) is int and not -_TOO_LARGE < value < _TOO_LARGE:
-            return None
+            return _error(env, f"{symbol!r} beyond 2**1024")
         return value
     return apply
 
 
 _TOO_LARGE = 2**1024
+
+
+def _arithmetic_kind(symbol, a: _Code, b: _Code) -> str | None:
+    """The result's kind, or a RuleError-worthy reason when the operands never go together."""
+    if a.kind is None or b.kind is None or "null" in (a.kind, b.kind):
+        return None
+    if a.kind == b.kind == NUMBER:
+        return NUMBER
+    if symbol == "+" and a.kind == b.kind == STRING:
+        return STRING
+    raise _KnownError(f"{symbol!r} of {a.kind} and {b.kind}")
+
+
+def _text(value, env, function):
+    """A value as text in ``str`` and ``format``: strings as they are, numbers in
+    decimal, booleans as true/false."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if type(value) is str or _is_number(value):
+        return str(value)
+    return _error(env, f"{function}() of {kind_of(value)}")
+
+
+def _hex(value, env):
+    if value is None:
+        return None
+    if type(value) is int:
+        return hex(value)
+    return _error(env, "hex() of a fraction" if type(value) is float
+                  else f"hex() of {kind_of(value)}")
+
+
+def _format_pieces(template: str) -> list[str] | None:
+    """The literal pieces between ``{}`` placeholders (``{{`` and ``}}`` are braces),
+    or None when ``template`` has another brace."""
+    pieces, piece, i = [], [], 0
+    while i < len(template):
+        c = template[i]
+        if template.startswith("{{", i) or template.startswith("}}", i):
+            piece.append(c)
+            i += 2
+        elif template.startswith("{}", i):
+            pieces.append("".join(piece))
+            piece = []
+            i += 2
+        elif c in "{}":
+            return None
+        else:
+            piece.append(c)
+            i += 1
+    pieces.append("".join(piece))
+    return pieces
+
+
+# Functions an expression may call: name -> (arguments: "N" or "N+", what it does).
+FUNCTIONS = {
+    "hex": ("1", "an integer in hexadecimal: hex(134544145) is '0x8051111'"),
+    "str": ("1", "a number, string or boolean as text: str(3) is '3'"),
+    "format": ("1+", "a constant template whose {} take the arguments in turn, "
+                     "as str() writes them ({{ and }} for braces): "
+                     "format('{}:{}', 'fd', 3) is 'fd:3'"),
+}
 
 
 def _comparison(op):
@@ -358,11 +491,11 @@ def _comparison(op):
 
 
 ARITHMETIC = {
-    "+": _arithmetic(operator.add),
-    "-": _arithmetic(operator.sub),
-    "*": _arithmetic(operator.mul),
-    "/": _arithmetic(operator.truediv),
-    "%": _arithmetic(operator.mod),
+    "+": _arithmetic(operator.add, "+"),
+    "-": _arithmetic(operator.sub, "-"),
+    "*": _arithmetic(operator.mul, "*"),
+    "/": _arithmetic(operator.truediv, "/"),
+    "%": _arithmetic(operator.mod, "%"),
 }
 
 COMPARISONS = {
@@ -399,10 +532,11 @@ def _reader(scope: str, name: str) -> Callable[[Env], object]:
 class _Compiler:
     """Turns a parse tree into closures, checking each reference against the scope."""
 
-    def __init__(self, scope: str, key_parts: tuple[str, ...]):
+    def __init__(self, scope: str, key_parts: tuple[str, ...], kinds: dict | None = None):
         self.scope = scope
         self.key_parts = key_parts
         self.references: set[tuple[str, str]] = set()
+        self.kinds = kinds or {}          # (scope, field) -> its kind, when a trace tells
 
     def top_reference(self, tree):
         """``(scope, name)`` when the whole expression is one reference."""
@@ -424,7 +558,10 @@ class _Compiler:
         if isinstance(node, _Token):           # a literal
             return _constant(self.literal(node))
         handler = getattr(self, "node_" + node.data.rstrip("_"))
-        return handler(*node.children)
+        try:
+            return handler(*node.children)
+        except _KnownError as err:             # an error whatever the trace holds
+            raise _ExpressionError(f"{err} is always null", node.line, node.column) from None
 
     # literals
 
@@ -465,7 +602,74 @@ class _Compiler:
     def node_reference(self, *tokens):
         scope, name = self.resolve(tokens)
         self.references.add((scope, name))
-        return _Code(_reader(scope, name))
+        return _Code(_reader(scope, name), kind=_BUILTIN_KINDS.get(name.lstrip("$"))
+                     if scope == "builtin" or name.startswith("$")
+                     else self.kinds.get((scope, name)))
+
+    # functions
+
+    def node_call(self, name, *arguments):
+        function = name.value
+        if function not in FUNCTIONS:
+            raise _ExpressionError(f"unknown function {function!r} (functions: "
+                                   f"{', '.join(FUNCTIONS)})", name.line, name.column)
+        arity = FUNCTIONS[function][0]
+        wanted = int(arity.rstrip("+"))
+        if len(arguments) < wanted or (not arity.endswith("+") and len(arguments) > wanted):
+            count = "one argument" if arity == "1" else f"at least {wanted} argument"
+            raise _ExpressionError(f"{function}() takes {count}, not {len(arguments)}",
+                                   name.line, name.column)
+        codes = [self.compile(argument) for argument in arguments]
+        return getattr(self, "call_" + function)(codes, arguments)
+
+    def call_hex(self, codes, arguments):
+        (code,) = codes
+        if code.kind not in (None, "null", NUMBER):
+            raise _KnownError(f"hex() of {code.kind}")
+        run = code.run
+        return _folded(lambda env: _hex(run(env), env), code, kind=STRING)
+
+    def call_str(self, codes, arguments):
+        (code,) = codes
+        if code.kind == "a list":
+            raise _KnownError("str() of a list")
+        run = code.run
+
+        def text(env):
+            value = run(env)
+            return None if value is None else _text(value, env, "str")
+        return _folded(text, code, kind=STRING)
+
+    def call_format(self, codes, arguments):
+        template, *values = codes
+        if not (template.is_constant and isinstance(template.constant, str)):
+            raise _ExpressionError("format() needs a constant string template first",
+                                   *_position(arguments[0]))
+        pieces = _format_pieces(template.constant)
+        if pieces is None:
+            raise _ExpressionError(f"format() template {_shown(template.constant)!r}: only {{}} "
+                                   "placeholders ({{ and }} for braces)", *_position(arguments[0]))
+        if len(pieces) - 1 != len(values):
+            raise _ExpressionError(f"format() template has {len(pieces) - 1} {{}} for "
+                                   f"{len(values)} values", *_position(arguments[0]))
+        if any(code.kind == "a list" for code in values):
+            raise _KnownError("format() of a list")
+        runs = [code.run for code in values]
+        first, rest = pieces[0], pieces[1:]
+
+        def formatted(env):
+            out = [first]
+            for run, piece in zip(runs, rest):
+                value = run(env)
+                if value is None:
+                    return None
+                text = _text(value, env, "format")
+                if text is None:
+                    return None
+                out.append(text)
+                out.append(piece)
+            return "".join(out)
+        return _folded(formatted, *values, kind=STRING)
 
     def resolve(self, tokens) -> tuple[str, str]:
         if self.scope == "event":
@@ -531,13 +735,22 @@ class _Compiler:
 
     def node_neg(self, _minus, operand):
         code = self.compile(operand)
-        run, negate = code.run, _arithmetic(lambda a, _: -a)
-        return _folded(lambda env: negate(run(env), 0), code)
+        if code.kind not in (None, "null", NUMBER):
+            raise _KnownError(f"'-' of {code.kind}")
+        run = code.run
+
+        def negate(env):
+            value = run(env)
+            if value is None or _is_number(value):
+                return None if value is None else -value
+            return _error(env, f"'-' of {kind_of(value)}")
+        return _folded(negate, code, kind=code.kind)
 
     def node_arith(self, left, op, right):
         a, b = self.compile(left), self.compile(right)
+        kind = _arithmetic_kind(op.value, a, b)
         apply, run_a, run_b = ARITHMETIC[op.value], a.run, b.run
-        return _folded(lambda env: apply(run_a(env), run_b(env)), a, b)
+        return _folded(lambda env: apply(run_a(env), run_b(env), env), a, b, kind=kind)
 
     def node_compare(self, left, op, right):
         a, b = self.compile(left), self.compile(right)

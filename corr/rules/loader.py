@@ -23,11 +23,11 @@ from ..errors import OverrideError, RuleError
 from ..text import shown as _shown
 from .document import load_yaml, read_text
 from .expr import MAX_GLOB, parse_expression
+from .fields import BY_KEY, FIELDS, OVERRIDABLE, default, rule_schema
 from .model import Env, EventSpec, KeyPart, Location, Rule, RuleSet
 from .units import EXAMPLES, MAX_DURATION_NS, parse_duration
 
 SUPPORTED_VERSIONS = (1,)
-OVERRIDABLE = ("threshold", "timeout")
 # Each name or glob of a side is matched against each event class of each
 # trace (about 1,200 in a kernel trace): 20,000 took over a minute.
 MAX_EVENTS = 1_000
@@ -86,9 +86,9 @@ def apply_overrides(ruleset: RuleSet, assignments: list[str], argument: str = "-
     them to a copy (:meth:`RuleSet.copy`): its caller's rule set never changes.
     """
     changes = [_parse_override(ruleset, assignment, argument) for assignment in assignments]
-    for rule, attribute, text, ns in changes:
-        setattr(rule, attribute + "_ns", ns)
-        ruleset.set_in_document(rule.name, attribute, text)
+    for rule, field, text, value in changes:
+        setattr(rule, field.attribute, value)
+        ruleset.set_in_document(rule.name, field.key, text)
 
 
 def _parse_override(ruleset, given, argument):
@@ -100,21 +100,37 @@ def _parse_override(ruleset, given, argument):
     rule_name, dot, attribute = target.strip().rpartition(".")
     text = text.strip()
     if not equals or not dot or not rule_name:
-        raise refused("expected RULE.threshold=VALUE or RULE.timeout=VALUE")
+        raise refused("expected " + " or ".join(f"RULE.{key}=VALUE" for key in OVERRIDABLE))
     try:
         rule = ruleset.rule(rule_name)
     except KeyError:
         names = ", ".join(r.name for r in ruleset.rules)
         raise refused(f"no rule {rule_name!r} (rules: {names})") from None
     if attribute not in OVERRIDABLE:
-        raise refused(f"cannot set {attribute!r} (only threshold and timeout)")
+        raise refused(f"cannot set {attribute!r} (only {' and '.join(OVERRIDABLE)})")
+    field = BY_KEY[attribute]
     try:
-        ns = parse_duration(text)
+        value = _OVERRIDE_PARSERS[field.parse](text)
+    except _NotPositive:
+        raise refused(f"{attribute} must be greater than 0") from None
     except ValueError as err:
         raise refused(str(err)) from None
-    if attribute == "timeout" and ns == 0:
-        raise refused("timeout must be greater than 0")
-    return rule, attribute, text, ns
+    return rule, field, text, value
+
+
+class _NotPositive(ValueError):
+    """A duration of 0 where one greater than 0 is needed."""
+
+
+def _positive_duration(text: str) -> int:
+    ns = parse_duration(text)
+    if ns == 0:
+        raise _NotPositive(text)
+    return ns
+
+
+# How ``--set`` reads the value of each kind of overridable field (RuleField.parse).
+_OVERRIDE_PARSERS = {"duration": parse_duration, "positive_duration": _positive_duration}
 
 
 def _document_rule(document, name):
@@ -201,6 +217,7 @@ def _validator():
     from jsonschema import Draft202012Validator
 
     schema = json.loads(resources.files(__package__).joinpath("schema.json").read_text("utf-8"))
+    schema["$defs"]["rule"].update(rule_schema())       # the rule's keys: corr/rules/fields.py
     return Draft202012Validator(schema)
 
 
@@ -333,6 +350,15 @@ def _container(path, value) -> str:
 
 # -- pass 3: the model ---------------------------------------------------------
 
+class _RuleContext:
+    """What one field's parsing tells the next: the key's part names (for exit,
+    cancel, group_by and blame) and a span rule's entry and exit."""
+
+    def __init__(self):
+        self.parts: list[str] = []
+        self.sides: dict = {}
+
+
 class _Builder:
     """Builds the model from a document of the right shape, checking the rest."""
 
@@ -364,35 +390,40 @@ class _Builder:
         return ruleset
 
     def rule(self, node, location) -> Rule:
+        """The rule, each key parsed as :data:`~corr.rules.fields.FIELDS` says, in its order."""
         if "span" in node:
-            return self.span_rule(node, location)
-        entry = self.event_spec(node, "entry", "entry")
-        parts = [part.name for part in entry.key]
-        exit = self.event_spec(node, "exit", "exit", parts)
-        cancels = node.get("cancel") or []
-        cancel = [self.event_spec(cancels, i, f"cancel[{i}]", parts) for i in range(len(cancels))]
-        return Rule(
-            name=str(node["name"]),
-            entry=entry,
-            exit=exit,
-            description=str(node["description"]) if "description" in node else None,
-            cancel=cancel,
-            threshold_ns=self.duration(node, "threshold"),
-            timeout_ns=self.duration(node, "timeout", positive=True),
-            match=str(node.get("match", "nest")),
-            group_by=self.group_by(node, parts),
-            where=self.expression(node, "where", "where", "pair") if "where" in node else None,
-            blame=self.blame(node, parts),
-            stacks=self.stacks(node),
-            location=location,
-        )
+            for field in FIELDS:
+                if not field.in_span and field.key in node:
+                    self.fail(node, field.key, f"{field.key}: a span rule measures single "
+                                               f"events: it has no {field.key}")
+        context = _RuleContext()
+        values = {"location": location}
+        for field in FIELDS:
+            values[field.attribute] = (getattr(self, "parse_" + field.parse)(node, field, context)
+                                       if field.key in node else default(field))
+        values.update(context.sides)
+        return Rule(**values)
 
-    def span_rule(self, node, location) -> Rule:
-        """A rule on one event that carries its duration (``span:``)."""
-        for key in ("match", "timeout", "cancel"):
-            if key in node:
-                self.fail(node, key, f"{key}: a span rule measures single events: "
-                                     f"it has no {key}")
+    # -- one method a kind of field (RuleField.parse) ----------------------------------
+
+    def parse_text(self, node, field, context) -> str:
+        return str(node[field.key])
+
+    def parse_entry(self, node, field, context) -> EventSpec:
+        spec = self.event_spec(node, "entry", "entry")
+        context.parts = [part.name for part in spec.key]
+        return spec
+
+    def parse_exit(self, node, field, context) -> EventSpec:
+        return self.event_spec(node, "exit", "exit", context.parts)
+
+    def parse_cancel(self, node, field, context) -> list[EventSpec]:
+        cancels = node["cancel"] or []
+        return [self.event_spec(cancels, i, f"cancel[{i}]", context.parts)
+                for i in range(len(cancels))]
+
+    def parse_span(self, node, field, context):
+        """A rule on one event that carries its duration: its entry and exit both."""
         span = node["span"]
         if "key" in span:
             spec = self.event_spec(node, "span", "span")
@@ -403,20 +434,27 @@ class _Builder:
                              if "where" in span else None,
                              fields=[str(name) for name in span.get("fields") or []],
                              location=self.source.value(span, "event"))
-        parts = [part.name for part in spec.key]
-        return Rule(
-            name=str(node["name"]),
-            entry=spec,
-            exit=spec,
-            description=str(node["description"]) if "description" in node else None,
-            threshold_ns=self.duration(node, "threshold"),
-            group_by=self.group_by(node, parts),
-            where=self.expression(node, "where", "where", "pair") if "where" in node else None,
-            blame=self.blame(node, parts),
-            stacks=self.stacks(node),
-            location=location,
-            span_duration=self.span_duration(span),
-        )
+        context.parts = [part.name for part in spec.key]
+        context.sides = {"entry": spec, "exit": spec}
+        return self.span_duration(span)
+
+    def parse_duration(self, node, field, context) -> int:
+        return self.duration(node, field.key)
+
+    def parse_positive_duration(self, node, field, context) -> int:
+        return self.duration(node, field.key, positive=True)
+
+    def parse_group_by(self, node, field, context):
+        return self.group_by(node, context.parts)
+
+    def parse_pair_expression(self, node, field, context):
+        return self.expression(node, field.key, field.key, "pair")
+
+    def parse_blame(self, node, field, context):
+        return self.blame(node, context.parts)
+
+    def parse_stacks(self, node, field, context) -> bool:
+        return self.stacks(node)
 
     def event_spec(self, parent, key, label, entry_parts=None) -> EventSpec:
         node = parent[key]

@@ -83,16 +83,21 @@ class Env:
     puts the entry's builtins into ``entry`` under ``$``-names; the pair's
     own ``$duration`` reads ``env.builtins.get("duration")``.  ``key`` maps
     key part names to the matched key's values (``group_by: [syscall]``).
+
+    ``note``, when given, is called with the reason each time the expression
+    gives null because of an error (``'+' of a string and a number``,
+    ``division by zero``): the engine counts them in the rule's outcomes.
     """
 
-    __slots__ = ("event", "entry", "exit", "builtins", "key")
+    __slots__ = ("event", "entry", "exit", "builtins", "key", "note")
 
-    def __init__(self, event=None, entry=None, exit=None, builtins=None, key=None):
+    def __init__(self, event=None, entry=None, exit=None, builtins=None, key=None, note=None):
         self.event = event or {}
         self.entry = entry or {}
         self.exit = exit or {}
         self.builtins = builtins or {}
         self.key = key or {}
+        self.note = note
 
 
 @dataclass
@@ -139,6 +144,16 @@ class Rule:
     @property
     def is_span(self) -> bool:
         return self.span_duration is not None
+
+    def to_dict(self) -> dict:
+        """The rule's fields that its JSON shows (corr/rules/fields.py: ``in_json``)."""
+        from .fields import FIELDS
+        return {f.attribute: getattr(self, f.attribute) for f in FIELDS if f.in_json}
+
+    def overridable_values(self) -> dict:
+        """``{key: value}`` of what ``--set`` may change (``threshold``, ``timeout``)."""
+        from .fields import FIELDS
+        return {f.key: getattr(self, f.attribute) for f in FIELDS if f.overridable}
 
 
 @dataclass

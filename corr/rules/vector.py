@@ -7,8 +7,10 @@ whole numpy columns, to a mask of the rows that pass.
 
 The row-wise evaluator (:mod:`corr.rules.expr`) stays the definition.
 This module follows it exactly -- absent values (None) compare false,
-arithmetic on a non-number is absent, ``x in [...]`` of an absent value is
-false both ways -- and wherever it cannot be exact (a column of mixed or
+arithmetic on an absent value is absent, ``x in [...]`` of an absent value is
+false both ways -- and wherever it cannot be exact or an error is to be
+counted (strings in arithmetic, a division by zero: see
+:mod:`corr.rules.expr`) (a column of mixed or
 unusual types, integers large enough to overflow 64 bits or lose
 precision as floats, a builtin that follows time such as ``$comm``), it
 gives up and the engine evaluates row by row.
@@ -214,15 +216,20 @@ class _Evaluator:
     # -- operators -----------------------------------------------------------------
     def node_neg(self, _minus, operand):
         v = self.evaluate(operand)
-        if v.kind != NUM:
+        if v.kind == NULL:
             return Value(None, NULL)
+        if v.kind != NUM:
+            raise Unsupported("an error, noted row by row")
         _check_mixing(v, v, _HALF)
         return Value(-v.data, NUM, v.present)
 
     def node_arith(self, left, op, right):
         a, b = self.evaluate(left), self.evaluate(right)
+        if NULL in (a.kind, b.kind):
+            return Value(None, NULL)          # arithmetic on an absent value is absent
         if a.kind != NUM or b.kind != NUM:
-            return Value(None, NULL)          # arithmetic on a non-number is absent
+            # Strings concatenate; anything else is an error the rule's outcomes count.
+            raise Unsupported("strings or an error, evaluated row by row")
         symbol = op.value
         _check_mixing(a, b, _SMALL if symbol == "*" else _HALF)
         if symbol == "/" and max(_magnitude(a), _magnitude(b)) > _EXACT_FLOAT:
@@ -231,7 +238,9 @@ class _Evaluator:
         if symbol in ("/", "%"):
             nonzero = b.data != 0
             if not isinstance(nonzero, np.ndarray) and not nonzero:
-                return Value(None, NULL)      # division by the constant 0
+                raise Unsupported("a division by zero, noted row by row")
+            if isinstance(nonzero, np.ndarray) and _and_present(~nonzero, present).any():
+                raise Unsupported("a division by zero, noted row by row")
             safe = np.where(nonzero, b.data, 1) if isinstance(nonzero, np.ndarray) else b.data
             data = np.true_divide(a.data, safe) if symbol == "/" else np.remainder(a.data, safe)
             if isinstance(nonzero, np.ndarray):

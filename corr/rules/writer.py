@@ -16,6 +16,7 @@ import os
 import re
 
 from ..errors import CorrError, UsageError
+from .fields import BY_KEY
 from .units import format_duration
 
 _PLAIN_VALUE = re.compile(r"[^\s,\]}#]+")
@@ -47,7 +48,7 @@ def updated_text(text: str, path: str, changes: dict[str, dict[str, int]]) -> st
     for name, values in changes.items():
         rule = ruleset.rule(name)
         for key, ns in values.items():
-            if getattr(rule, key + "_ns") != ns:
+            if getattr(rule, BY_KEY[key].attribute) != ns:
                 raise CorrError(f"{path}: rule {name!r}: writing {key} {format_duration(ns)} "
                                 f"did not give that {key} back")
     return out
