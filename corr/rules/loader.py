@@ -384,6 +384,7 @@ class _Builder:
             where=self.expression(node, "where", "where", "pair") if "where" in node else None,
             blame=self.blame(node, parts),
             stacks=self.stacks(node),
+            activity=self.activity(node),
             location=location,
         )
 
@@ -414,6 +415,7 @@ class _Builder:
             where=self.expression(node, "where", "where", "pair") if "where" in node else None,
             blame=self.blame(node, parts),
             stacks=self.stacks(node),
+            activity=self.activity(node),
             location=location,
             span_duration=self.span_duration(span),
         )
@@ -516,6 +518,15 @@ class _Builder:
         if stacks and node.get("blame") is None:
             self.fail(node, "stacks", "stacks: true needs blame: (whose waits the stacks explain)")
         return stacks
+
+    def activity(self, node) -> bool:
+        """``activity: true``: what the kernel did in each analysed interval for the
+        threads involved (docs/scheduling.md); they come from ``blame:``."""
+        activity = bool(node.get("activity", False))
+        if activity and node.get("blame") is None:
+            self.fail(node, "activity", "activity: true needs blame: (whose threads the "
+                                        "activity is of)")
+        return activity
 
     def blame(self, node, parts):
         blame = node.get("blame")
