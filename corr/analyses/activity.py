@@ -40,26 +40,49 @@ def stretches(blamed: int, start: int, end: int, path) -> dict[int, list[tuple[i
     return out
 
 
-def _clipped(spans: Spans, rows: np.ndarray, a: int, b: int) -> np.ndarray:
-    return np.minimum(spans.end[rows], b) - np.maximum(spans.start[rows], a)
+def _pieces(segments, spans):
+    """``segments`` (sorted, tiling a range) cut to ``spans`` (sorted, disjoint, in it):
+    (segment, start, end) for each non-empty overlap."""
+    k = 0
+    for seg in segments:
+        while k < len(spans) and spans[k][1] <= seg.start:
+            k += 1
+        j = k
+        while j < len(spans) and spans[j][0] < seg.end:
+            a, b = max(seg.start, spans[j][0]), min(seg.end, spans[j][1])
+            if b > a:
+                yield seg, a, b
+            j += 1
 
 
-def _add(found: dict, spans: Spans, key: int, a: int, b: int) -> None:
-    """Each span of ``key`` meeting [a, b): its id -> (set of rows, clipped ns)."""
-    rows = spans.meeting(key, a, b)
-    if not len(rows):
-        return
-    ns = _clipped(spans, rows, a, b)
-    for row, ident, n in zip(rows.tolist(), spans.ident[rows].tolist(), ns.tolist()):
-        seen, total = found.get(ident, (set(), 0))
-        seen.add(row)
-        found[ident] = (seen, total + n)
+class _Found:
+    """Spans met, gathered over an interval's windows, then summed per id: the number
+    of distinct spans and their ns within the windows."""
 
+    def __init__(self, spans: Spans):
+        self.spans = spans
+        self.rows: list[np.ndarray] = []
+        self.ns: list[np.ndarray] = []
 
-def _listed(found: dict, label) -> list[dict]:
-    out = [dict(label(ident), count=len(seen), ns=ns) for ident, (seen, ns) in found.items()]
-    out.sort(key=lambda d: (-d["ns"], -d["count"], str(d.get("name"))))
-    return out
+    def add(self, key: int, a, b) -> None:
+        rows, ns = self.spans.meeting(key, a, b)
+        if len(rows):
+            self.rows.append(rows)
+            self.ns.append(ns)
+
+    def listed(self, label) -> list[dict]:
+        if not self.rows:
+            return []
+        rows, ns = np.concatenate(self.rows), np.concatenate(self.ns)
+        ids, at = np.unique(self.spans.ident[rows], return_inverse=True)
+        totals = np.bincount(at, weights=ns, minlength=len(ids))
+        distinct = np.unique(rows)
+        counted = np.searchsorted(ids, self.spans.ident[distinct])
+        counts = np.bincount(counted, minlength=len(ids))
+        out = [dict(label(ident), count=int(c), ns=int(round(t)))
+               for ident, c, t in zip(ids.tolist(), counts.tolist(), totals.tolist())]
+        out.sort(key=lambda d: (-d["ns"], -d["count"], str(d.get("name"))))
+        return out
 
 
 class IntervalActivity:
@@ -85,55 +108,50 @@ class IntervalActivity:
         critical path is ``path`` ((tid, start, end) pieces)."""
         index, recorded = self.index, self.index.recorded
         threads = []
-        totals = {"syscalls": {}, "irqs": {}, "softirqs": {}, "waits": {}}
-        cpu_total, migrations_total = 0, 0
+        syscalls, irqs, softirqs = _Found(index.calls), _Found(index.irqs), _Found(index.softirqs)
+        waits: dict[str, tuple[int, int]] = {}
+        cpu_total = migrations_total = 0
         for thread, spans in stretches(tid, start, end, path).items():
-            calls: dict = {}
-            runs, waits = [], {}
-            cpu_ns, cpus, migrations = 0, set(), 0
-            for a, b in spans:
-                for seg in self.model.segments(thread, a, b):
-                    if seg.state == RUNNING:
-                        cpu_ns += seg.end - seg.start
-                        if seg.cpu is not None and seg.cpu >= 0:
-                            cpus.add(seg.cpu)
-                            runs.append((seg.cpu, seg.start, seg.end))
-                    elif (seg.state == BLOCKED and seg.source is not None
-                          and seg.source.kind in ("irq", "softirq")):
-                        label = seg.source.label()
-                        count, ns = waits.get(label, (0, 0))
-                        waits[label] = (count + 1, ns + seg.end - seg.start)
-                _add(calls, index.calls, thread, a, b)
-                if index.migrations is not None:
-                    migrations += len(index.migrations.meeting(thread, a, b))
-            for cpu, a, b in runs:
-                _add(totals["irqs"], index.irqs, cpu, a, b)
-                _add(totals["softirqs"], index.softirqs, cpu, a, b)
-            for ident, (seen, ns) in calls.items():
-                had = totals["syscalls"].get(ident, (set(), 0))
-                totals["syscalls"][ident] = (had[0] | {(thread, r) for r in seen}, had[1] + ns)
-            for label, (count, ns) in waits.items():
-                had = totals["waits"].get(label, (0, 0))
-                totals["waits"][label] = (had[0] + count, had[1] + ns)
+            mine = _Found(index.calls)
+            runs: dict[int, list] = {}
+            cpu_ns = 0
+            segments = self.model.segments(thread, spans[0][0], spans[-1][1])
+            for seg, a, b in _pieces(segments, spans):
+                if seg.state == RUNNING:
+                    cpu_ns += b - a
+                    if seg.cpu is not None and seg.cpu >= 0:
+                        runs.setdefault(seg.cpu, []).append((a, b))
+                elif (seg.state == BLOCKED and seg.source is not None
+                      and seg.source.kind in ("irq", "softirq")):
+                    label = seg.source.label()
+                    count, ns = waits.get(label, (0, 0))
+                    waits[label] = (count + 1, ns + b - a)
+            a, b = np.array(spans, dtype=np.int64).T
+            mine.add(thread, a, b)
+            syscalls.rows += mine.rows
+            syscalls.ns += mine.ns
+            migrations = (len(index.migrations.meeting(thread, a, b)[0])
+                          if index.migrations is not None else 0)
+            for cpu, ranges in runs.items():
+                a, b = np.array(ranges, dtype=np.int64).T
+                irqs.add(cpu, a, b)
+                softirqs.add(cpu, a, b)
             cpu_total += cpu_ns
             migrations_total += migrations
             threads.append({
                 "tid": thread, "comm": self.model.name_at(thread, spans[0][0]),
-                "ns": sum(b - a for a, b in spans), "cpu_ns": cpu_ns, "cpus": sorted(cpus),
+                "ns": sum(b - a for a, b in spans), "cpu_ns": cpu_ns, "cpus": sorted(runs),
                 "migrations": migrations if recorded.get("migrations") else None,
-                "syscalls": (_listed(calls, self._syscall) if recorded.get("syscalls")
-                             else None)})
+                "syscalls": mine.listed(self._syscall) if recorded.get("syscalls") else None})
         return {
             "threads": threads,
             "cpu_ns": cpu_total,
             "migrations": migrations_total if recorded.get("migrations") else None,
-            "syscalls": (_listed(totals["syscalls"], self._syscall)
-                         if recorded.get("syscalls") else None),
-            "irqs": (_listed(totals["irqs"], self._irq) if recorded.get("irqs") else None),
-            "softirqs": (_listed(totals["softirqs"], self._softirq)
-                         if recorded.get("softirqs") else None),
+            "syscalls": syscalls.listed(self._syscall) if recorded.get("syscalls") else None,
+            "irqs": irqs.listed(self._irq) if recorded.get("irqs") else None,
+            "softirqs": softirqs.listed(self._softirq) if recorded.get("softirqs") else None,
             "waits": sorted(({"on": WAIT_ON.get(label, "irq"), "by": label, "count": count,
-                              "ns": ns} for label, (count, ns) in totals["waits"].items()),
+                              "ns": ns} for label, (count, ns) in waits.items()),
                             key=lambda d: (-d["ns"], d["by"])),
             "not_recorded": self.not_recorded,
         }

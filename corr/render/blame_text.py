@@ -89,7 +89,7 @@ def render_interval(iv: dict, begin: int, console: Console) -> None:
     if "stack" in iv:
         render_stacks(iv, console)
     if "activity" in iv:
-        render_activity(iv, console)
+        render_activity(iv, begin, console)
 
 
 ACTIVITY_ITEMS = 5     # syscalls, IRQs... named per line (the JSON has all)
@@ -134,10 +134,10 @@ def activity_rows(iv: dict, begin: int = 0) -> list[tuple[str, str]]:
     ]
 
 
-def render_activity(iv: dict, console: Console) -> None:
+def render_activity(iv: dict, begin: int, console: Console) -> None:
     """What the kernel did in the interval for its threads, a line a kind."""
     lines = Text("    kernel activity", style="dim")
-    for label, text in activity_rows(iv):
+    for label, text in activity_rows(iv, begin):
         lines.append(f"\n      {label:<9} ")
         lines.append(text, style="dim" if text in ("none", "not recorded") else "")
     console.print(lines)

@@ -118,26 +118,35 @@ class Spans:
 
     def __init__(self, group, start, end, ident):
         self.group, self.start, self.end, self.ident = group, start, end, ident
-        self._groups, self._first = np.unique(group, return_index=True)
+        groups, first = np.unique(group, return_index=True)
+        bounds = np.append(first, len(group)).tolist()
+        self._where = {g: (bounds[k], bounds[k + 1]) for k, g in enumerate(groups.tolist())}
 
-    def _bounds(self, key: int) -> tuple[int, int]:
-        k = int(np.searchsorted(self._groups, key))
-        if k == len(self._groups) or self._groups[k] != key:
-            return 0, 0
-        hi = int(self._first[k + 1]) if k + 1 < len(self._first) else len(self.group)
-        return int(self._first[k]), hi
-
-    def meeting(self, key: int, a: int, b: int) -> np.ndarray:
-        """Rows of ``key``'s spans that overlap [a, b), and its instants in it."""
-        lo, hi = self._bounds(key)
+    def meeting(self, key: int, a, b) -> tuple[np.ndarray, np.ndarray]:
+        """``key``'s spans that overlap the windows [a, b) (arrays, or one window), and
+        its instants in them: (rows, ns of the row's span in the window).  A row meeting
+        two windows comes twice."""
+        a, b = np.atleast_1d(a), np.atleast_1d(b)
+        lo, hi = self._where.get(key, (0, 0))
         if lo == hi:
-            return np.zeros(0, dtype=np.int64)
-        first = lo + int(np.searchsorted(self.end[lo:hi], a, "left"))
-        last = lo + int(np.searchsorted(self.start[lo:hi], b, "left"))
-        rows = np.arange(first, max(first, last))
-        if len(rows):     # an instant (a migration) at ``a`` counts; a span ending at ``a`` does not
-            rows = rows[(self.end[rows] > a) | (self.start[rows] == self.end[rows])]
-        return rows
+            return _NONE, _NONE
+        first = lo + np.searchsorted(self.end[lo:hi], a, "left")
+        last = lo + np.searchsorted(self.start[lo:hi], b, "left")
+        counts = np.maximum(last - first, 0)
+        total = int(counts.sum())
+        if not total:
+            return _NONE, _NONE
+        window = np.repeat(np.arange(len(a)), counts)
+        rows = np.arange(total) + np.repeat(first - np.cumsum(counts) + counts, counts)
+        start, end = self.start[rows], self.end[rows]
+        # An instant (a migration) at ``a`` counts; a span ending at ``a`` does not.
+        keep = (end > a[window]) | (start == end)
+        rows, window = rows[keep], window[keep]
+        ns = np.minimum(end[keep], b[window]) - np.maximum(start[keep], a[window])
+        return rows, ns
+
+
+_NONE = np.zeros(0, dtype=np.int64)
 
 
 def _spans(group, ts, entries, exits, ident, begin: int, end: int) -> Spans:

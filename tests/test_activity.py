@@ -1,0 +1,258 @@
+"""Kernel activity per interval (``activity: true``, docs/scheduling.md) on scenarios whose
+system calls, interrupts and schedule are known to the nanosecond; its invariants by
+hypothesis and on every shared kernel trace."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from conftest import ROOT, run_corr, shared_trace
+import corr.api as api
+from corr.engine.plan import run_projection
+from corr.rules import load_rules
+from corr.sched.activity import pair
+from corr.testing import Scenario
+
+OFFCPU = ROOT / "rules" / "offcpu.yaml"
+
+
+def _rules(tmp_path, activity: bool = True, threshold: str = "1us"):
+    text = OFFCPU.read_text().replace("threshold: 1ms", f"threshold: {threshold}")
+    if activity:
+        text = text.replace("blame: entry", "blame: entry\n    activity: true")
+    path = tmp_path / "offcpu.yaml"
+    path.write_text(text)
+    return path
+
+
+def _disk_chain(tmp_path, irqs: bool = True, syscalls: bool = True):
+    """client (101) reads from 500 to 9,500 and sleeps from 1,000 to 8,000 on server
+    (102), which runs (1,000-2,000), sleeps on the disk (2,000-6,000; softirq BLOCK
+    wakes it at 5,200) and runs again (6,000-7,000) before waking the client; the
+    client waits for CPU 0 until 8,000 and is migrated at 7,500."""
+    s = Scenario(cpus=2)
+    a = s.thread(tid=101, pid=101, comm="client")
+    b = s.thread(tid=102, pid=102, comm="server")
+    s.run(cpu=0, thread=a, at=0)
+    s.run(cpu=1, thread=b, at=0)
+    if syscalls:
+        s.syscall(a, "read", at=500, until=9_500)
+        s.syscall(b, "write", at=1_200, until=1_800)
+        s.syscall(b, "fsync", at=1_900, until=6_100)
+        s.syscall(b, "write", at=6_200, until=6_500)
+    s.block(a, at=1_000, state="S")
+    # While the server runs on CPU 1: counted.
+    s.irq(cpu=1, irq=18, name="eth0", at=1_300, until=1_400, recorded=irqs)
+    s.block(b, at=2_000, state="D")
+    # While the server sleeps, or on the client's CPU while it sleeps: not counted.
+    s.irq(cpu=1, irq=19, name="ahci", at=3_000, until=3_100, recorded=irqs)
+    s.softirq(cpu=0, vec="TIMER", at=4_000, until=4_100, recorded=irqs)
+    s.wakeup(b, by=s.softirq(cpu=1, vec="BLOCK", at=5_000, until=5_500, recorded=irqs),
+             at=5_200)
+    s.run(cpu=1, thread=b, at=6_000)
+    # A softirq with an IRQ nested in it, while the server runs: both counted.
+    s.softirq(cpu=1, vec="NET_RX", at=6_300, until=6_400, recorded=irqs)
+    s.irq(cpu=1, irq=18, name="eth0", at=6_320, until=6_340, recorded=irqs)
+    s.wakeup(a, by=b, at=7_000)
+    s.migrate(a, dest_cpu=0, at=7_500, cpu=1)
+    s.run(cpu=0, thread=a, at=8_000)
+    path = tmp_path / "trace"
+    s.write(path, end=10_000)
+    return path, s.ns_from_origin(0)
+
+
+def _intervals(tmp_path, trace, activity: bool = True, threshold: str = "1us"):
+    result = api.run(str(_rules(tmp_path, activity, threshold)), [trace])
+    return result.rule("offcpu").to_dict()
+
+
+CLIENT = {
+    "threads": [
+        {"tid": 101, "comm": "client", "ns": 7_000, "cpu_ns": 0, "cpus": [], "migrations": 1,
+         "syscalls": [{"name": "read", "count": 1, "ns": 7_000}]},
+        {"tid": 102, "comm": "server", "ns": 6_000, "cpu_ns": 2_000, "cpus": [1],
+         "migrations": 0,
+         "syscalls": [{"name": "fsync", "count": 1, "ns": 4_200},
+                      {"name": "write", "count": 2, "ns": 900}]}],
+    "cpu_ns": 2_000,
+    "migrations": 1,
+    "syscalls": [{"name": "read", "count": 1, "ns": 7_000},
+                 {"name": "fsync", "count": 1, "ns": 4_200},
+                 {"name": "write", "count": 2, "ns": 900}],
+    "irqs": [{"irq": 18, "name": "eth0", "count": 2, "ns": 120}],
+    "softirqs": [{"vec": 3, "name": "NET_RX", "count": 1, "ns": 100}],
+    "waits": [{"on": "disk", "by": "softirq BLOCK", "count": 1, "ns": 3_200}],
+    "not_recorded": [],
+}
+SERVER = {
+    "threads": [{"tid": 102, "comm": "server", "ns": 4_000, "cpu_ns": 0, "cpus": [],
+                 "migrations": 0, "syscalls": [{"name": "fsync", "count": 1, "ns": 4_000}]}],
+    "cpu_ns": 0, "migrations": 0,
+    "syscalls": [{"name": "fsync", "count": 1, "ns": 4_000}],
+    "irqs": [], "softirqs": [],
+    "waits": [{"on": "disk", "by": "softirq BLOCK", "count": 1, "ns": 3_200}],
+    "not_recorded": [],
+}
+
+
+def test_exact_activity_of_a_chain_to_the_disk(tmp_path):
+    trace, base = _disk_chain(tmp_path)
+    r = _intervals(tmp_path, trace)
+    got = [(iv["blamed_tid"], iv["start_ns"] - base, iv["duration_ns"], iv["activity"])
+           for iv in r["intervals"]]
+    assert got == [(101, 1_000, 7_000, CLIENT), (102, 2_000, 4_000, SERVER)]
+    assert r["blame"]["activity_not_recorded"] == []
+
+
+def test_the_text_and_the_report_show_it(tmp_path):
+    trace, _ = _disk_chain(tmp_path)
+    rules = _rules(tmp_path)
+    text = run_corr("run", rules, trace)
+    assert text.returncode == 0, text.stderr
+    assert ("    kernel activity\n"
+            "      threads   client (101) the interval; server (102) 6.000 us on its path\n"
+            "      CPU       2.000 us on CPU 1; 1 migration\n"
+            "      syscalls  read ×1 7.000 us, fsync ×1 4.200 us, write ×2 900 ns\n"
+            "      IRQs      IRQ 18 (eth0) ×2 120 ns\n"
+            "      softirqs  NET_RX ×1 100 ns\n"
+            "      waits     disk (softirq BLOCK) ×1 3.200 us\n") in text.stdout
+    report = tmp_path / "report.html"
+    made = run_corr("run", rules, trace, "-o", report)
+    assert made.returncode == 0, made.stderr
+    html = report.read_text()
+    assert "<h4>Kernel activity</h4>" in html
+    assert "<tr><th>IRQs</th><td>IRQ 18 (eth0) ×2 120 ns</td></tr>" in html
+
+
+def test_what_is_not_recorded_is_said_not_zero(tmp_path):
+    """No IRQ events (as perf recordings often have) and no system calls: null and
+    "not recorded", never zeros; the disk wait is still told from the wakeup."""
+    trace, _ = _disk_chain(tmp_path, irqs=False, syscalls=False)
+    r = _intervals(tmp_path, trace)
+    act = r["intervals"][0]["activity"]
+    assert (act["syscalls"], act["irqs"], act["softirqs"]) == (None, None, None)
+    assert act["threads"][0]["syscalls"] is None
+    assert act["not_recorded"] == ["syscalls", "irqs", "softirqs"]
+    assert act["cpu_ns"] == 2_000 and act["migrations"] == 1
+    text = run_corr("run", _rules(tmp_path), trace).stdout
+    assert "      syscalls  not recorded\n      IRQs      not recorded\n" in text
+
+
+def test_no_cost_unless_a_rule_asks(tmp_path):
+    """Without ``activity: true`` neither the system calls are decoded nor any activity
+    is computed; with it, only their thread."""
+    trace, _ = _disk_chain(tmp_path)
+    plain = load_rules(_rules(tmp_path, activity=False))
+    assert run_projection(plain, True).fields_for("syscall_entry_read") is None
+    asking = load_rules(_rules(tmp_path))
+    assert run_projection(asking, True).fields_for("syscall_exit_fsync") == {"ctx.tid"}
+    r = _intervals(tmp_path, trace, activity=False)
+    assert all("activity" not in iv for iv in r["intervals"])
+    assert "activity_not_recorded" not in r["blame"]
+
+
+def test_activity_needs_blame(tmp_path):
+    path = tmp_path / "r.yaml"
+    path.write_text(OFFCPU.read_text().replace("blame: entry", "activity: true"))
+    done = run_corr("check", path)
+    assert done.returncode == 2
+    assert "activity: true needs blame:" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_pairing_entries_and_exits():
+    """Per group in stream order: entry then exit is a span; a leading exit is open
+    since ``begin``, a trailing entry until ``end``; an entry followed by an entry (a
+    lost exit) or an exit by an exit is left out."""
+    group = np.array([7, 7, 7, 7, 7, 7, 9, 9, 9])
+    code = np.array([-1, 1, -1, 1, 1, -1, 1, -1, 1])
+    seq = np.arange(len(group))
+    entries, exits = pair(group, seq, code, begin=0, end=100)
+    assert list(zip(entries.tolist(), exits.tolist())) == [
+        (-1, 0), (1, 2), (4, 5), (6, 7), (8, -1)]
+    entries, exits = pair(group, seq, code)        # interrupts: only whole pairs
+    assert list(zip(entries.tolist(), exits.tolist())) == [(1, 2), (4, 5), (6, 7)]
+
+
+# -- invariants ----------------------------------------------------------------------
+
+def check_invariants(iv: dict) -> None:
+    """Each thread's CPU time and its system calls' time within the time it is counted
+    for (one call at a time), the blamed thread's the whole interval, the others' on
+    the path within it; IRQ and softirq time within the CPU time they interrupted."""
+    act, duration = iv["activity"], iv["duration_ns"]
+    first, *others = act["threads"]
+    assert (first["tid"], first["ns"]) == (iv["blamed_tid"], duration)
+    assert sum(t["ns"] for t in others) <= duration
+    for t in act["threads"]:
+        assert 0 <= t["cpu_ns"] <= t["ns"]
+        if t["syscalls"] is not None:
+            assert sum(c["ns"] for c in t["syscalls"]) <= t["ns"]
+            assert all(c["count"] >= 1 and c["ns"] >= 0 for c in t["syscalls"])
+    assert act["cpu_ns"] == sum(t["cpu_ns"] for t in act["threads"])
+    for kind in ("irqs", "softirqs"):
+        if act[kind] is not None:
+            assert sum(c["ns"] for c in act[kind]) <= act["cpu_ns"]
+    assert sum(w["ns"] for w in act["waits"]) <= sum(t["ns"] for t in act["threads"])
+
+
+@st.composite
+def _sleeper(draw):
+    """One thread on one CPU: runs, sleeps (woken by a helper), runs again; system
+    calls at random (each may span sleeps)."""
+    n = draw(st.integers(1, 5))
+    cuts = sorted(draw(st.lists(st.integers(1, 999), min_size=2 * n, max_size=2 * n,
+                                unique=True)))
+    sleeps = [(cuts[2 * k] * 100, cuts[2 * k + 1] * 100) for k in range(n)]
+    marks = sorted(m for m in draw(st.lists(st.integers(1, 100_999), max_size=12, unique=True))
+                   if not any(a <= m <= b for a, b in sleeps))     # while it runs
+    calls = [(marks[k], marks[k + 1]) for k in range(0, len(marks) - 1, 2)]
+    return sleeps, calls
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(_sleeper())
+def test_syscall_and_cpu_time_within_the_interval(tmp_path_factory, drawn):
+    sleeps, calls = drawn
+    s = Scenario(cpus=2)
+    a = s.thread(tid=101, pid=101, comm="sleeper")
+    w = s.thread(tid=102, pid=102, comm="waker")
+    s.run(cpu=0, thread=a, at=0)
+    s.run(cpu=1, thread=w, at=0)
+    for k, (at, until) in enumerate(calls):
+        s.syscall(a, "read" if k % 2 else "write", at=at, until=until)
+    for at, until in sleeps:
+        s.block(a, at=at)
+        s.wakeup(a, by=w, at=until, target_cpu=0)
+        s.run(cpu=0, thread=a, at=until)
+    tmp = tmp_path_factory.mktemp("prop")
+    s.write(tmp / "trace", end=101_000)
+    base = s.ns_from_origin(0)
+    r = _intervals(tmp, tmp / "trace", threshold="1ns")
+    assert len(r["intervals"]) == len(sleeps)
+    for iv in r["intervals"]:
+        check_invariants(iv)
+        start, end = iv["start_ns"] - base, iv["start_ns"] - base + iv["duration_ns"]
+        # Clipped to the interval, the calls' time is exactly their overlap with it.
+        overlap = sum(max(0, min(b, end) - max(a_, start)) for a_, b in calls)
+        got = iv["activity"]["threads"][0]["syscalls"]
+        if not calls:                  # the trace has no system call events at all
+            assert got is None and "syscalls" in iv["activity"]["not_recorded"]
+            continue
+        assert sum(c["ns"] for c in got) == overlap
+        assert sum(c["count"] for c in got) == sum(
+            1 for a_, b in calls if a_ < end and b > start)
+
+
+@pytest.mark.parametrize("name", ["many-threads", "bug446190", "wget-k-20180802-115043",
+                                  "wget-k-20180802-115406", "flipping-endianness"])
+def test_invariants_on_shared_kernel_traces(tmp_path, name):
+    trace = shared_trace(name)
+    r = _intervals(tmp_path, trace, threshold="1ms")
+    analysed = [iv for iv in r["intervals"] if "activity" in iv]
+    assert analysed and len(analysed) == r["blame"]["analysed"]
+    for iv in analysed:
+        check_invariants(iv)
