@@ -98,7 +98,11 @@ SERVER = {
 }
 
 
-def test_exact_activity_of_a_chain_to_the_disk(tmp_path):
+@pytest.mark.parametrize("model", ["c", "python"])
+def test_exact_activity_of_a_chain_to_the_disk(tmp_path, monkeypatch, model):
+    """The same with the C model's timelines and the Python reference's."""
+    if model == "python":
+        monkeypatch.setenv("CORR_SCHED", "python")
     trace, base = _disk_chain(tmp_path)
     r = _intervals(tmp_path, trace)
     got = [(iv["blamed_tid"], iv["start_ns"] - base, iv["duration_ns"], iv["activity"])
@@ -139,6 +143,8 @@ def test_what_is_not_recorded_is_said_not_zero(tmp_path):
     assert act["cpu_ns"] == 2_000 and act["migrations"] == 1
     text = run_corr("run", _rules(tmp_path), trace).stdout
     assert "      syscalls  not recorded\n      IRQs      not recorded\n" in text
+    assert ("note: kernel activity: the traces do not record syscalls, irqs, softirqs "
+            "(shown as not recorded, not as zeros)") in text
 
 
 def test_no_cost_unless_a_rule_asks(tmp_path):

@@ -14,8 +14,6 @@ only the intervals a renderer shows cost anything.  See docs/scheduling.md.
 
 from __future__ import annotations
 
-import numpy as np
-
 from ..sched.activity import ActivityIndex, Spans
 from ..sched.model import BLOCKED, RUNNING, SOFTIRQ_NAMES, SchedModel
 
@@ -56,31 +54,35 @@ def _pieces(segments, spans):
 
 
 class _Found:
-    """Spans met, gathered over an interval's windows, then summed per id: the number
-    of distinct spans and their ns within the windows."""
+    """Spans met over an interval's windows, per id: the number of distinct spans and
+    their ns within the windows."""
 
     def __init__(self, spans: Spans):
         self.spans = spans
-        self.rows: list[np.ndarray] = []
-        self.ns: list[np.ndarray] = []
+        self.by_id: dict[int, list[int]] = {}
+        self.seen: set[int] = set()
 
-    def add(self, key: int, a, b) -> None:
-        rows, ns = self.spans.meeting(key, a, b)
-        if len(rows):
-            self.rows.append(rows)
-            self.ns.append(ns)
+    def add(self, key: int, windows) -> None:
+        by_id, seen = self.by_id, self.seen
+        for row, ident, ns in self.spans.meeting(key, windows):
+            found = by_id.get(ident)
+            if found is None:
+                found = by_id[ident] = [0, 0]
+            if row not in seen:
+                seen.add(row)
+                found[0] += 1
+            found[1] += ns
+
+    def merge(self, other: "_Found") -> None:
+        """Another thread's (its spans are not this one's)."""
+        for ident, (count, ns) in other.by_id.items():
+            found = self.by_id.setdefault(ident, [0, 0])
+            found[0] += count
+            found[1] += ns
 
     def listed(self, label) -> list[dict]:
-        if not self.rows:
-            return []
-        rows, ns = np.concatenate(self.rows), np.concatenate(self.ns)
-        ids, at = np.unique(self.spans.ident[rows], return_inverse=True)
-        totals = np.bincount(at, weights=ns, minlength=len(ids))
-        distinct = np.unique(rows)
-        counted = np.searchsorted(ids, self.spans.ident[distinct])
-        counts = np.bincount(counted, minlength=len(ids))
-        out = [dict(label(ident), count=int(c), ns=int(round(t)))
-               for ident, c, t in zip(ids.tolist(), counts.tolist(), totals.tolist())]
+        out = [dict(label(ident), count=count, ns=ns)
+               for ident, (count, ns) in self.by_id.items()]
         out.sort(key=lambda d: (-d["ns"], -d["count"], str(d.get("name"))))
         return out
 
@@ -126,16 +128,13 @@ class IntervalActivity:
                     label = seg.source.label()
                     count, ns = waits.get(label, (0, 0))
                     waits[label] = (count + 1, ns + b - a)
-            a, b = np.array(spans, dtype=np.int64).T
-            mine.add(thread, a, b)
-            syscalls.rows += mine.rows
-            syscalls.ns += mine.ns
-            migrations = (len(index.migrations.meeting(thread, a, b)[0])
+            mine.add(thread, spans)
+            syscalls.merge(mine)
+            migrations = (len(index.migrations.meeting(thread, spans))
                           if index.migrations is not None else 0)
             for cpu, ranges in runs.items():
-                a, b = np.array(ranges, dtype=np.int64).T
-                irqs.add(cpu, a, b)
-                softirqs.add(cpu, a, b)
+                irqs.add(cpu, ranges)
+                softirqs.add(cpu, ranges)
             cpu_total += cpu_ns
             migrations_total += migrations
             threads.append({

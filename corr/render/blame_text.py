@@ -192,6 +192,10 @@ def render_rule_blame(analysis, console: Console) -> None:
                        style="dim"))
     for caveat in analysis.caveats:
         console.print(Text(f"note: {terminal(caveat)}", style="yellow"))
+    if getattr(analysis, "activity", None) is not None and analysis.activity.not_recorded:
+        console.print(Text("note: kernel activity: the traces do not record "
+                           + ", ".join(analysis.activity.not_recorded)
+                           + " (shown as not recorded, not as zeros)", style="yellow"))
     grown = [r for r in analysis.differential if r["change"] > 0][:3]
     if grown:
         console.print(Text("slow vs fast: " + "; ".join(

@@ -122,31 +122,28 @@ class Spans:
         bounds = np.append(first, len(group)).tolist()
         self._where = {g: (bounds[k], bounds[k + 1]) for k, g in enumerate(groups.tolist())}
 
-    def meeting(self, key: int, a, b) -> tuple[np.ndarray, np.ndarray]:
-        """``key``'s spans that overlap the windows [a, b) (arrays, or one window), and
-        its instants in them: (rows, ns of the row's span in the window).  A row meeting
-        two windows comes twice."""
-        a, b = np.atleast_1d(a), np.atleast_1d(b)
+    def meeting(self, key: int, windows) -> list[tuple[int, int, int]]:
+        """``key``'s spans that overlap the windows (sorted, disjoint (a, b) pairs), and
+        its instants in them: (row, id, ns of the span in the window), a row meeting two
+        windows twice.  Windows hold few spans: numpy finds where, Python walks them."""
         lo, hi = self._where.get(key, (0, 0))
-        if lo == hi:
-            return _NONE, _NONE
-        first = lo + np.searchsorted(self.end[lo:hi], a, "left")
-        last = lo + np.searchsorted(self.start[lo:hi], b, "left")
-        counts = np.maximum(last - first, 0)
-        total = int(counts.sum())
-        if not total:
-            return _NONE, _NONE
-        window = np.repeat(np.arange(len(a)), counts)
-        rows = np.arange(total) + np.repeat(first - np.cumsum(counts) + counts, counts)
-        start, end = self.start[rows], self.end[rows]
-        # An instant (a migration) at ``a`` counts; a span ending at ``a`` does not.
-        keep = (end > a[window]) | (start == end)
-        rows, window = rows[keep], window[keep]
-        ns = np.minimum(end[keep], b[window]) - np.maximum(start[keep], a[window])
-        return rows, ns
-
-
-_NONE = np.zeros(0, dtype=np.int64)
+        if lo == hi or not windows:
+            return []
+        ends, starts = self.end[lo:hi], self.start[lo:hi]
+        firsts = ends.searchsorted([a for a, _ in windows], "left").tolist()
+        lasts = starts.searchsorted([b for _, b in windows], "left").tolist()
+        out = []
+        for (a, b), first, last in zip(windows, firsts, lasts):
+            if last <= first:
+                continue
+            for row, (s, e, ident) in enumerate(zip(starts[first:last].tolist(),
+                                                    ends[first:last].tolist(),
+                                                    self.ident[lo + first:lo + last].tolist()),
+                                                lo + first):
+                # An instant (a migration) at ``a`` counts; a span ending at ``a`` does not.
+                if e > a or s == e:
+                    out.append((row, ident, min(e, b) - max(s, a)))
+        return out
 
 
 def _spans(group, ts, entries, exits, ident, begin: int, end: int) -> Spans:
