@@ -181,6 +181,12 @@ def test_pairing_entries_and_exits():
         (-1, 0), (1, 2), (4, 5), (6, 7), (8, -1)]
     entries, exits = pair(group, seq, code)        # interrupts: only whole pairs
     assert list(zip(entries.tolist(), exits.tolist())) == [(1, 2), (4, 5), (6, 7)]
+    # Rows not in stream order: the same spans, named by their rows.
+    shuffled = np.array([5, 2, 8, 0, 7, 3, 1, 6, 4])
+    entries, exits = pair(group[shuffled], seq[shuffled], code[shuffled], begin=0, end=100)
+    assert [(shuffled[e] if e >= 0 else -1, shuffled[x] if x >= 0 else -1)
+            for e, x in zip(entries.tolist(), exits.tolist())] == [
+        (-1, 0), (1, 2), (4, 5), (6, 7), (8, -1)]
 
 
 # -- invariants ----------------------------------------------------------------------

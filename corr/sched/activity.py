@@ -84,7 +84,8 @@ def pair(group: np.ndarray, seq: np.ndarray, code: np.ndarray, begin: int | None
     Anything else unpaired (an entry followed by an entry, an exit by an exit: lost
     events) is left out.  Returns (rows of the entries or -1, rows of the exits or -1),
     sorted by (group, seq)."""
-    order = np.lexsort((seq, group))
+    in_order = len(seq) < 2 or bool(np.all(seq[1:] >= seq[:-1]))   # logs are, in stream order
+    order = np.argsort(group, kind="stable") if in_order else np.lexsort((seq, group))
     g, c = group[order], code[order]
     n = len(order)
     if not n:
@@ -97,18 +98,16 @@ def pair(group: np.ndarray, seq: np.ndarray, code: np.ndarray, begin: int | None
     entry = c > 0
     paired = np.zeros(n, dtype=bool)
     paired[:-1] = entry[:-1] & ~last[:-1] & (c[1:] < 0)
-    starts = [np.flatnonzero(paired)]
+    opens = paired                 # each span found at its first event: in (group, seq) order
     if end is not None:
-        starts.append(np.flatnonzero(entry & last))
+        opens = opens | (entry & last)
     if begin is not None:
-        starts.append(np.flatnonzero(~entry & first))
-    at = np.concatenate(starts)
+        opens = opens | (~entry & first)
+    at = np.flatnonzero(opens)
     entries = np.where(entry[at], order[at], -1)
     exit_at = np.where(entry[at], np.where(paired[at], at + 1, -1), at)
     exits = np.where(exit_at >= 0, order[np.maximum(exit_at, 0)], -1)
-    key = np.lexsort((np.where(entries >= 0, seq[np.maximum(entries, 0)], -1),
-                      group[np.where(entries >= 0, entries, exits)]))
-    return entries[key], exits[key]
+    return entries, exits
 
 
 class Spans:
