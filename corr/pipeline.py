@@ -218,15 +218,10 @@ def _activity_index(engine, model):
     """The pass's system calls, interrupts and migrations indexed for reading per
     interval (before the model's store releases the scheduling log), and what the
     traces recorded of them."""
+    from .engine.plan import recorded_activity
     from .sched.activity import ActivityIndex
-    from .sched.events import MIGRATE
-    names = engine.names
-    recorded = {"syscalls": names.anywhere("syscall_entry_*"),
-                "irqs": names.anywhere("irq_handler_entry"),
-                "softirqs": names.anywhere("irq_softirq_entry"),
-                "migrations": names.anywhere(MIGRATE)}
     return ActivityIndex(engine.syscall_log, engine.sched_log, model.begin_ns, model.end_ns,
-                         recorded)
+                         recorded_activity(engine.names))
 
 
 def _filtered(rules, thread_filter, process_ids, names) -> list[str]:

@@ -145,6 +145,10 @@ def test_what_is_not_recorded_is_said_not_zero(tmp_path):
     assert "      syscalls  not recorded\n      IRQs      not recorded\n" in text
     assert ("note: kernel activity: the traces do not record syscalls, irqs, softirqs "
             "(shown as not recorded, not as zeros)") in text
+    checked = run_corr("check", _rules(tmp_path), trace)
+    assert ("rule offcpu: activity: true, but no trace records syscalls (syscall_entry_*), "
+            "irqs (irq_handler_entry), softirqs (irq_softirq_entry): its intervals say not "
+            "recorded for them") in checked.stdout + checked.stderr
 
 
 def test_no_cost_unless_a_rule_asks(tmp_path):

@@ -14,12 +14,13 @@ only the intervals a renderer shows cost anything.  See docs/scheduling.md.
 
 from __future__ import annotations
 
+from ..engine.plan import ACTIVITY_CLASSES
 from ..sched.activity import ActivityIndex, Spans
 from ..sched.model import BLOCKED, RUNNING, SOFTIRQ_NAMES, SchedModel
 
 # What a wait ended by an interrupt was on, by the wakeup source's label.
 WAIT_ON = {"softirq BLOCK": "disk", "softirq NET_RX": "network", "softirq NET_TX": "network"}
-KINDS = ("syscalls", "irqs", "softirqs", "migrations")
+KINDS = tuple(ACTIVITY_CLASSES)         # syscalls, irqs, softirqs, migrations
 
 
 def stretches(blamed: int, start: int, end: int, path) -> dict[int, list[tuple[int, int]]]:

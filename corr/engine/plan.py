@@ -282,6 +282,17 @@ def wants_activity(ruleset: RuleSet) -> bool:
     return any(rule.activity and rule.blame for rule in ruleset.rules)
 
 
+# What ``activity: true`` reports, and the class whose presence in a trace says it was
+# recorded: a kind no trace records is said so ("not recorded"), never shown as zeros.
+ACTIVITY_CLASSES = {"syscalls": "syscall_entry_*", "irqs": "irq_handler_entry",
+                    "softirqs": "irq_softirq_entry", "migrations": "sched_migrate_task"}
+
+
+def recorded_activity(names: EventNames) -> dict[str, bool]:
+    """Per kind of kernel activity, whether some trace records it."""
+    return {kind: names.anywhere(name) for kind, name in ACTIVITY_CLASSES.items()}
+
+
 def projection_for(ruleset: RuleSet) -> Projection:
     wanted: dict[str, set] = {}
 
