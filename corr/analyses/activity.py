@@ -143,6 +143,7 @@ class IntervalActivity:
                 "ns": sum(b - a for a, b in spans), "cpu_ns": cpu_ns, "cpus": sorted(runs),
                 "migrations": migrations if recorded.get("migrations") else None,
                 "syscalls": mine.listed(self._syscall) if recorded.get("syscalls") else None})
+        threads[1:] = sorted(threads[1:], key=lambda t: (-t["ns"], t["tid"]))
         return {
             "threads": threads,
             "cpu_ns": cpu_total,

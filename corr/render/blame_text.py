@@ -119,7 +119,9 @@ def activity_rows(iv: dict, begin: int = 0) -> list[tuple[str, str]]:
     threads = "; ".join(
         f"{thread_label(iv, t['tid'], t['comm'], begin)} "
         + ("the interval" if k == 0 else f"{duration(t['ns'])} on its path")
-        for k, t in enumerate(act["threads"]))
+        for k, t in enumerate(act["threads"][:ACTIVITY_ITEMS]))
+    if len(act["threads"]) > ACTIVITY_ITEMS:
+        threads += f"; {len(act['threads']) - ACTIVITY_ITEMS} more on its path"
     cpus = sorted({c for t in act["threads"] for c in t["cpus"]})
     migrations = ("migrations not recorded" if act["migrations"] is None
                   else f"{act['migrations']:,} migration{'s' if act['migrations'] != 1 else ''}")
