@@ -111,6 +111,48 @@ def test_exact_activity_of_a_chain_to_the_disk(tmp_path, monkeypatch, model):
     assert r["blame"]["activity_not_recorded"] == []
 
 
+def test_a_thread_twice_on_the_path(tmp_path):
+    """client (101) sleeps 1,000-6,500 on server (102), which sleeps 2,000-4,000 on
+    worker (103), itself asleep until IRQ 30 wakes it at 2,500: the path leaves the
+    server for the worker and comes back.  The server's futex (1,500-4,500) counts once,
+    for its 1,000 ns inside the server's two stretches; the worker's wait counts for
+    its 500 ns on the path; the IRQ came while the worker did not run: not counted."""
+    s = Scenario(cpus=3)
+    a = s.thread(tid=101, pid=101, comm="client")
+    b = s.thread(tid=102, pid=102, comm="server")
+    c = s.thread(tid=103, pid=103, comm="worker")
+    for cpu, thread in enumerate((a, b, c)):
+        s.run(cpu=cpu, thread=thread, at=0)
+    s.block(c, at=500)
+    s.block(a, at=1_000)
+    s.syscall(b, "futex", at=1_500, until=4_500)
+    s.block(b, at=2_000)
+    s.wakeup(c, by=s.irq(cpu=2, irq=30, name="nvme0q1", at=2_400, until=2_600), at=2_500)
+    s.run(cpu=2, thread=c, at=2_600)
+    s.wakeup(b, by=c, at=4_000)
+    s.run(cpu=1, thread=b, at=4_100)
+    s.wakeup(a, by=b, at=6_000)
+    s.run(cpu=0, thread=a, at=6_500)
+    s.write(tmp_path / "trace", end=8_000)
+    base = s.ns_from_origin(0)
+    (client,) = [iv for iv in _intervals(tmp_path, tmp_path / "trace")["intervals"]
+                 if iv["blamed_tid"] == 101]
+    assert (client["start_ns"] - base, client["duration_ns"]) == (1_000, 5_500)
+    assert client["activity"] == {
+        "threads": [
+            {"tid": 101, "comm": "client", "ns": 5_500, "cpu_ns": 0, "cpus": [],
+             "migrations": None, "syscalls": []},
+            {"tid": 102, "comm": "server", "ns": 3_000, "cpu_ns": 2_900, "cpus": [1],
+             "migrations": None, "syscalls": [{"name": "futex", "count": 1, "ns": 1_000}]},
+            {"tid": 103, "comm": "worker", "ns": 2_000, "cpu_ns": 1_400, "cpus": [2],
+             "migrations": None, "syscalls": []}],
+        "cpu_ns": 4_300, "migrations": None,
+        "syscalls": [{"name": "futex", "count": 1, "ns": 1_000}],
+        "irqs": [], "softirqs": None,
+        "waits": [{"on": "irq", "by": "IRQ 30 (nvme0q1)", "count": 1, "ns": 500}],
+        "not_recorded": ["softirqs", "migrations"]}
+
+
 def test_the_text_and_the_report_show_it(tmp_path):
     trace, _ = _disk_chain(tmp_path)
     rules = _rules(tmp_path)

@@ -18,8 +18,10 @@ from ..engine.plan import ACTIVITY_CLASSES
 from ..sched.activity import ActivityIndex, Spans
 from ..sched.model import BLOCKED, RUNNING, SOFTIRQ_NAMES, SchedModel
 
-# What a wait ended by an interrupt was on, by the wakeup source's label.
+# What a wait ended by an interrupt was on, by the wakeup source's label (other IRQs:
+# "irq", other softirqs: "softirq"); timers are sleeps, not waits on a device.
 WAIT_ON = {"softirq BLOCK": "disk", "softirq NET_RX": "network", "softirq NET_TX": "network"}
+TIMERS = frozenset({"softirq TIMER", "softirq HRTIMER"})
 KINDS = tuple(ACTIVITY_CLASSES)         # syscalls, irqs, softirqs, migrations
 
 
@@ -119,16 +121,19 @@ class IntervalActivity:
             runs: dict[int, list] = {}
             cpu_ns = 0
             segments = self.model.segments(thread, spans[0][0], spans[-1][1])
+            counted = None            # a wait cut by two stretches is one wait
             for seg, a, b in _pieces(segments, spans):
                 if seg.state == RUNNING:
                     cpu_ns += b - a
                     if seg.cpu is not None and seg.cpu >= 0:
                         runs.setdefault(seg.cpu, []).append((a, b))
                 elif (seg.state == BLOCKED and seg.source is not None
-                      and seg.source.kind in ("irq", "softirq")):
+                      and seg.source.kind in ("irq", "softirq")
+                      and seg.source.label() not in TIMERS):
                     label = seg.source.label()
                     count, ns = waits.get(label, (0, 0))
-                    waits[label] = (count + 1, ns + b - a)
+                    waits[label] = (count + (seg is not counted), ns + b - a)
+                    counted = seg
             mine.add(thread, spans)
             syscalls.merge(mine)
             migrations = (len(index.migrations.meeting(thread, spans))
@@ -151,7 +156,8 @@ class IntervalActivity:
             "syscalls": syscalls.listed(self._syscall) if recorded.get("syscalls") else None,
             "irqs": irqs.listed(self._irq) if recorded.get("irqs") else None,
             "softirqs": softirqs.listed(self._softirq) if recorded.get("softirqs") else None,
-            "waits": sorted(({"on": WAIT_ON.get(label, "irq"), "by": label, "count": count,
+            "waits": sorted(({"on": WAIT_ON.get(label, label.split(" ")[0].lower()),
+                              "by": label, "count": count,
                               "ns": ns} for label, (count, ns) in waits.items()),
                             key=lambda d: (-d["ns"], d["by"])),
             "not_recorded": self.not_recorded,
