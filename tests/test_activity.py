@@ -109,6 +109,11 @@ def test_exact_activity_of_a_chain_to_the_disk(tmp_path, monkeypatch, model):
            for iv in r["intervals"]]
     assert got == [(101, 1_000, 7_000, CLIENT), (102, 2_000, 4_000, SERVER)]
     assert r["blame"]["activity_not_recorded"] == []
+    # The library's interval objects carry the same, read-only.
+    result = api.run(str(_rules(tmp_path)), [trace])
+    objects = list(result.interval_objects("offcpu"))
+    assert [o.to_dict()["activity"] for o in objects] == [CLIENT, SERVER]
+    assert objects[0].extra["activity"]["syscalls"][0]["name"] == "read"
 
 
 def test_a_thread_twice_on_the_path(tmp_path):
