@@ -14,6 +14,8 @@ only the intervals a renderer shows cost anything.  See docs/scheduling.md.
 
 from __future__ import annotations
 
+from typing import Any
+
 from ..engine.plan import ACTIVITY_CLASSES
 from ..sched.activity import ActivityIndex, Spans
 from ..sched.model import BLOCKED, RUNNING, SOFTIRQ_NAMES, SchedModel
@@ -112,7 +114,7 @@ class IntervalActivity:
         """The activity over interval [start, end] of blamed thread ``tid`` whose
         critical path is ``path`` ((tid, start, end) pieces)."""
         index, recorded = self.index, self.index.recorded
-        threads = []
+        threads: list[dict[str, Any]] = []
         syscalls, irqs, softirqs = _Found(index.calls), _Found(index.irqs), _Found(index.softirqs)
         waits: dict[str, tuple[int, int]] = {}
         cpu_total = migrations_total = 0

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..reading.batch import int64_array
-from .events import CONTEXT_CLASSES, IRQ, MIGRATE, SOFTIRQ
+from .events import IRQ, MIGRATE, SOFTIRQ
 from .log import _ints, _Table
 
 ENTRY_PREFIX, EXIT_PREFIX = "syscall_entry_", "syscall_exit_"
@@ -200,7 +200,3 @@ def _empty() -> Spans:
     none = np.zeros(0, dtype=np.int64)
     return Spans(none, none, none, none)
 
-
-def context_classes() -> list[str]:
-    """The interrupt classes whose presence says IRQs (softirqs) were recorded."""
-    return [name for name, (code, _) in CONTEXT_CLASSES.items() if code in (IRQ, SOFTIRQ)]
