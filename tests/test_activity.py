@@ -178,6 +178,33 @@ def test_the_text_and_the_report_show_it(tmp_path):
     assert "<tr><th>IRQs</th><td>IRQ 18 (eth0) ×2 120 ns</td></tr>" in html
 
 
+def test_names_from_the_trace_are_escaped(tmp_path):
+    """An IRQ name is the trace's: never a raw control character in the text, never
+    markup in the report."""
+    s = Scenario(cpus=1)
+    a = s.thread(tid=101, pid=101, comm="sleeper")
+    w = s.thread(tid=102, pid=102, comm="waker")
+    s.run(cpu=0, thread=a, at=0)
+    s.block(a, at=500, next=w)
+    s.irq(cpu=0, irq=5, name="\x1b[2J<b>x", at=1_000, until=1_200)   # the waker on the path
+    s.wakeup(a, by=w, at=2_000, target_cpu=0)
+    s.block(w, at=2_100, next=a)
+    s.block(a, at=3_000)
+    s.wakeup(a, by=s.irq(cpu=0, irq=5, name="\x1b[2J<b>x", at=3_900, until=4_100), at=4_000)
+    s.run(cpu=0, thread=a, at=4_200)
+    s.write(tmp_path / "trace", end=5_000)
+    rules = _rules(tmp_path)
+    text = run_corr("run", rules, tmp_path / "trace")
+    assert text.returncode == 0, text.stderr
+    assert "\x1b" not in text.stdout
+    assert "      IRQs      IRQ 5 (\\x1b[2J<b>x) ×1 200 ns\n" in text.stdout
+    assert "      waits     irq (IRQ 5 (\\x1b[2J<b>x)) ×1 1.000 us\n" in text.stdout
+    made = run_corr("run", rules, tmp_path / "trace", "-o", tmp_path / "r.html")
+    assert made.returncode == 0, made.stderr
+    html = (tmp_path / "r.html").read_text()
+    assert "<b>x" not in html and "IRQ 5 (\\x1b[2J&lt;b&gt;x)" in html
+
+
 def test_what_is_not_recorded_is_said_not_zero(tmp_path):
     """No IRQ events (as perf recordings often have) and no system calls: null and
     "not recorded", never zeros; the disk wait is still told from the wakeup."""
