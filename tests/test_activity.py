@@ -346,3 +346,55 @@ def test_invariants_on_shared_kernel_traces(tmp_path, name):
     assert analysed and len(analysed) == r["blame"]["analysed"]
     for iv in analysed:
         check_invariants(iv)
+
+
+def _reference_calls(trace) -> dict[int, list[tuple[str, int, int]]]:
+    """Each thread's system calls (name, start, end) from bt2 alone (the events' threads
+    from the CPUs' switches, as tests/test_rules_vs_tools.py reads them), paired as
+    docs/scheduling.md says: an entry then an exit; a thread's first event an exit:
+    from the trace's first event; its last an entry: to its last."""
+    from test_rules_vs_tools import NEW_ENTRY, NEW_EXIT, OLD_ENTRY, OLD_EXIT, Reference
+    ref = Reference(trace)
+    begin, end = ref.events[0][0], ref.events[-1][0]
+    events: dict[int, list] = {}
+    for ts, name, _, tid in ref._with_threads():
+        if name.startswith((NEW_ENTRY, OLD_ENTRY)):
+            events.setdefault(tid, []).append((1, Reference._call(name), ts))
+        elif name.startswith(NEW_EXIT) or name == OLD_EXIT:
+            call = name[len(NEW_EXIT):] if name.startswith(NEW_EXIT) else "unknown"
+            events.setdefault(tid, []).append((-1, call, ts))
+    calls: dict[int, list] = {}
+    for tid, mine in events.items():
+        for k, (code, call, ts) in enumerate(mine):
+            if code > 0 and k + 1 == len(mine):
+                calls.setdefault(tid, []).append((call, ts, end))
+            elif code > 0 and mine[k + 1][0] < 0:
+                calls.setdefault(tid, []).append((call, ts, mine[k + 1][2]))
+            elif code < 0 and k == 0:
+                calls.setdefault(tid, []).append((call, begin, ts))
+    return calls
+
+
+@pytest.mark.parametrize("name", ["bug446190", "wget-k-20180802-115043",
+                                  "wget-k-20180802-115406"])
+def test_blamed_threads_calls_against_bt2(tmp_path, name):
+    """Every analysed interval's blamed thread's calls, by name (count, clipped ns),
+    equal to what the trace's events read by bt2 alone say."""
+    trace = shared_trace(name)
+    calls = _reference_calls(trace)
+    r = _intervals(tmp_path, trace, threshold="1ms")
+    checked = 0
+    for iv in r["intervals"]:
+        if "activity" not in iv:
+            continue
+        s, e = iv["start_ns"], iv["start_ns"] + iv["duration_ns"]
+        expected: dict[str, list[int]] = {}
+        for call, a, b in calls.get(iv["blamed_tid"], ()):
+            if a < e and (b > s or a == b >= s):
+                found = expected.setdefault(call, [0, 0])
+                found[0] += 1
+                found[1] += min(b, e) - max(a, s)
+        got = {c["name"]: [c["count"], c["ns"]] for c in iv["activity"]["threads"][0]["syscalls"]}
+        assert got == expected, (iv["blamed_tid"], s, e)
+        checked += 1
+    assert checked == r["blame"]["analysed"] > 0
