@@ -398,3 +398,79 @@ def test_blamed_threads_calls_against_bt2(tmp_path, name):
         assert got == expected, (iv["blamed_tid"], s, e)
         checked += 1
     assert checked == r["blame"]["analysed"] > 0
+
+
+def _reference_runs_and_interrupts(trace):
+    """From bt2 alone: each thread's running windows (cpu, start, end) between its
+    switches in and out (or the trace's last event), and each CPU's hard IRQ and softirq
+    spans (entry then exit)."""
+    import bt2
+    runs: dict[int, list] = {}
+    spans: dict[tuple[str, int], list] = {}          # (irqs|softirqs, cpu) -> [(id, start, end)]
+    running: dict[int, tuple[int, int]] = {}         # cpu -> (tid, since)
+    opened: dict[tuple[str, int], tuple[int, int]] = {}
+    kinds = {"irq_handler_entry": ("irqs", 1, "irq"), "irq_handler_exit": ("irqs", -1, "irq"),
+             "irq_softirq_entry": ("softirqs", 1, "vec"),
+             "irq_softirq_exit": ("softirqs", -1, "vec"),
+             # lttng-modules before 2.6 (bug446190)
+             "softirq_entry": ("softirqs", 1, "vec"), "softirq_exit": ("softirqs", -1, "vec")}
+    ts = 0
+    for msg in bt2.TraceCollectionMessageIterator(str(trace)):
+        if not isinstance(msg, bt2._EventMessageConst):
+            continue
+        event, ts = msg.event, msg.default_clock_snapshot.ns_from_origin
+        cpu = int(event.packet.context_field["cpu_id"])
+        if event.name == "sched_switch":
+            payload = event.payload_field
+            was = running.get(cpu)
+            if was is not None and was[0] == int(payload["prev_tid"]):
+                runs.setdefault(was[0], []).append((cpu, was[1], ts))
+            running[cpu] = (int(payload["next_tid"]), ts)
+        elif event.name in kinds:
+            kind, code, field = kinds[event.name]
+            ident = int(event.payload_field[field])
+            if code > 0:
+                opened[(kind, cpu)] = (ident, ts)
+            elif (kind, cpu) in opened:
+                ident, since = opened.pop((kind, cpu))
+                spans.setdefault((kind, cpu), []).append((ident, since, ts))
+    for cpu, (tid, since) in running.items():          # still running at the end
+        runs.setdefault(tid, []).append((cpu, since, ts))
+    return runs, spans
+
+
+@pytest.mark.parametrize("name", ["bug446190", "wget-k-20180802-115043"])
+def test_cpu_time_and_interrupts_against_bt2(tmp_path, name):
+    """System calls blamed on their thread: where the critical path never leaves it,
+    its CPU time and the IRQs and softirqs that came while it ran equal what bt2 alone
+    reads (its runs between its switches, each CPU's interrupt entries and exits)."""
+    trace = shared_trace(name)
+    runs, spans = _reference_runs_and_interrupts(trace)
+    text = (ROOT / "rules" / "syscalls.yaml").read_text()
+    text = text.replace("threshold: 1ms", "threshold: 50us").replace(
+        "timeout: 10s", "timeout: 10s\n    blame: entry\n    activity: true")
+    rules = tmp_path / "syscalls.yaml"
+    rules.write_text(text)
+    r = api.run(str(rules), [trace]).rule("syscalls").to_dict()
+    checked = with_interrupts = 0
+    for iv in r["intervals"]:
+        act = iv.get("activity")
+        if act is None or len(act["threads"]) != 1:
+            continue
+        s, e = iv["start_ns"], iv["start_ns"] + iv["duration_ns"]
+        windows = [(cpu, max(a, s), min(b, e)) for cpu, a, b in runs.get(iv["blamed_tid"], ())
+                   if a < e and b > s]
+        assert act["cpu_ns"] == sum(b - a for _, a, b in windows), (iv["blamed_tid"], s)
+        for kind, label in (("irqs", "irq"), ("softirqs", "vec")):
+            expected: dict[int, list[int]] = {}
+            for cpu, a, b in windows:
+                for ident, x, y in spans.get((kind, cpu), ()):
+                    if x < b and y > a:
+                        found = expected.setdefault(ident, [0, 0])
+                        found[0] += 1
+                        found[1] += min(y, b) - max(x, a)
+            got = {c[label]: [c["count"], c["ns"]] for c in act[kind]}
+            assert got == expected, (kind, iv["blamed_tid"], s)
+            with_interrupts += bool(got)
+        checked += 1
+    assert checked > 0 and with_interrupts > 0
