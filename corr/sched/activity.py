@@ -129,8 +129,12 @@ class Spans:
         if lo == hi or not windows:
             return []
         ends, starts = self.end[lo:hi], self.start[lo:hi]
-        firsts = ends.searchsorted([a for a, _ in windows], "left").tolist()
-        lasts = starts.searchsorted([b for _, b in windows], "left").tolist()
+        if len(windows) == 1:          # most: one stretch, one run (no list made into an array)
+            firsts = [int(ends.searchsorted(windows[0][0], "left"))]
+            lasts = [int(starts.searchsorted(windows[0][1], "left"))]
+        else:
+            firsts = ends.searchsorted([a for a, _ in windows], "left").tolist()
+            lasts = starts.searchsorted([b for _, b in windows], "left").tolist()
         out = []
         for (a, b), first, last in zip(windows, firsts, lasts):
             if last <= first:
