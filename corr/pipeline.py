@@ -112,7 +112,10 @@ def _run(traceset, ruleset, progress, blame_limit, explain, cache, reader, start
         release_freed_memory()               # the batches' leftovers, before the model's peak
         model = SchedModel(engine.sched_log, engine.begin_ns, engine.end_ns,
                            names=engine.thread_names.name_at)
-        activity = _activity_index(engine, model) if engine.syscall_log is not None else None
+        activity = None
+        if engine.syscall_log is not None:
+            activity = _activity_index(engine, model)
+            engine.syscall_log = None        # its calls are the index's now
         if model.native and model.available:
             model.build_store()              # the log's columns are no longer read
             release_freed_memory()
