@@ -10,7 +10,7 @@ in between.
 from __future__ import annotations
 
 from .engine.plan import (EventNames, engine_projection, projection_for,
-                          unknown_event_warnings, wants_stacks)
+                          unknown_event_warnings, wants_activity, wants_stacks)
 from .engine.result import RuleResult, RunResult
 from .reading import TraceSet
 from .rules.model import RuleSet
@@ -57,8 +57,10 @@ def _run(traceset, ruleset, progress, blame_limit, explain, cache, reader, start
         from .analyses.scheduling import DEFAULT_LIMIT
         limit = DEFAULT_LIMIT
     projection = projection_for(ruleset)
-    # Stacks come from the pass's call chains, which the cache does not keep.
-    store = open_cache(cache, traceset) if not wants_stacks(ruleset) else None
+    # Stacks come from the pass's call chains, activity from its system calls and
+    # interrupts: the cache keeps neither.
+    store = (open_cache(cache, traceset)
+             if not wants_stacks(ruleset) and not wants_activity(ruleset) else None)
     keys = None
     if store is not None:
         from .cache.intervals import RunKeys
@@ -111,10 +113,20 @@ def _run(traceset, ruleset, progress, blame_limit, explain, cache, reader, start
         release_freed_memory()               # the batches' leftovers, before the model's peak
         model = SchedModel(engine.sched_log, engine.begin_ns, engine.end_ns,
                            names=engine.thread_names.name_at)
+        activity = None
+        if engine.syscall_log is not None:
+            activity = _activity_index(engine, model)
+            engine.syscall_log = None        # its calls are the index's now
         if model.native and model.available:
             model.build_store()              # the log's columns are no longer read
             release_freed_memory()
         made = _explain(rules, model, engine.thread_names, limit)
+        if activity is not None:
+            from .analyses.activity import IntervalActivity
+            for result in rules:
+                if result.rule.activity and result.analysis is not None \
+                        and result.analysis.available:
+                    result.analysis.activity = IntervalActivity(activity, model)
         if engine.stack_log is not None:
             from .analyses.stacks import attribute_rules
             from .analyses.symbols import Symbolizer
@@ -208,6 +220,16 @@ def _explain(rules, model, threads, limit, kept=None) -> list:
             release_freed_memory()      # the C walk's threads' heaps, before what comes next
         result.analysis = found
     return made
+
+
+def _activity_index(engine, model):
+    """The pass's system calls, interrupts and migrations indexed for reading per
+    interval (before the model's store releases the scheduling log), and what the
+    traces recorded of them."""
+    from .engine.plan import recorded_activity
+    from .sched.activity import ActivityIndex
+    return ActivityIndex(engine.syscall_log, engine.sched_log, model.begin_ns, model.end_ns,
+                         recorded_activity(engine.names))
 
 
 def _filtered(rules, thread_filter, process_ids, names) -> list[str]:

@@ -78,6 +78,21 @@ def test_why_each_kernel_event_is_recorded():
     assert why["sched_switch"] == "names the rules' kernel threads"
 
 
+def test_activity_records_system_calls_and_migrations(tmp_path):
+    """``activity: true`` adds what it reads besides the model's events; without it
+    offcpu.yaml records no system call."""
+    text = (ROOT / "rules" / "offcpu.yaml").read_text()
+    assert not plan_for(load_rules(ROOT / "rules" / "offcpu.yaml")).syscalls
+    path = tmp_path / "offcpu.yaml"
+    path.write_text(text.replace("blame: entry", "blame: entry\n    activity: true"))
+    plan = plan_for(load_rules(path, cache=False))
+    why = "kernel activity per interval (activity: true)"
+    assert {name: plan.why[name] for name in plan.kernel_events if plan.why[name] == why} == {
+        "syscall_entry_*": why, "syscall_exit_*": why, "sched_migrate_task": why}
+    assert {"raw_syscalls:sys_enter", "raw_syscalls:sys_exit",
+            "sched:sched_migrate_task"} <= set(plan.perf_events)
+
+
 def test_fields_the_rules_read_from_user_space_events():
     fields = plan_for(load_rules(ROOT / "rules" / "llserver.yaml")).ust_fields
     assert fields == {

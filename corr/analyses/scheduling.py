@@ -291,6 +291,7 @@ class RuleAnalysis:
         self.threads = None                      # the pass's ThreadNames (names over time)
         self.stacks: dict | None = None          # interval index -> IntervalStacks (stacks: true)
         self.stack_sources: list[str] = []       # where the frames' names came from
+        self.activity = None                     # IntervalActivity (activity: true)
 
     def explain_rows(self, indexes: list[int], rows: list[dict]) -> None:
         """Result rows (RuleResult's dicts of intervals ``indexes``) with their intervals'
@@ -309,6 +310,15 @@ class RuleAnalysis:
             yield row
 
     def _filled(self, indexes, rows, encoded: bool = False):
+        if self.activity is not None:             # each analysed row with its activity
+            for row in self._filled_stacks(indexes, rows):     # read from the path's dicts
+                if "critical_path" in row:
+                    row["activity"] = self.activity.of_row(row)
+                yield row
+            return
+        yield from self._filled_stacks(indexes, rows, encoded)
+
+    def _filled_stacks(self, indexes, rows, encoded: bool = False):
         if self.stacks is not None:               # each row with its interval's stacks
             for i, row in zip(indexes, self._filled_paths(indexes, rows, encoded)):
                 found = self.stacks.get(i)
@@ -340,6 +350,8 @@ class RuleAnalysis:
             out["caveats"] = self.caveats
         if self.stacks is not None:
             out["stack_sources"] = self.stack_sources
+        if self.activity is not None:
+            out["activity_not_recorded"] = self.activity.not_recorded
         out.update(self.graph.to_dict() if self.graph else {"nodes": [], "edges": []})
         out["differential"] = self.differential
         return out

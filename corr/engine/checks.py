@@ -13,8 +13,9 @@ from ..text import shown
 from ..sched.events import INTERRUPT_NOTES, fields_evidence
 from ..reading import Projection, TraceSet
 from ..rules.model import RuleSet
-from .plan import (BUILTIN_FIELDS, ENTRY, EXIT, SPAN, EventNames, alternatives, captured,
-                   event_fields, matches, sides, unknown_event_warnings)
+from .plan import (ACTIVITY_CLASSES, BUILTIN_FIELDS, ENTRY, EXIT, SPAN, EventNames,
+                   alternatives, captured, event_fields, matches, recorded_activity, sides,
+                   unknown_event_warnings)
 
 
 def fields_per_trace(traceset: TraceSet) -> dict:
@@ -44,9 +45,23 @@ def interrupt_warnings(ruleset: RuleSet, per_trace: dict) -> list[str]:
             for rule in blaming for path in blind]
 
 
+def activity_warnings(ruleset: RuleSet, names: EventNames) -> list[str]:
+    """Rules with ``activity: true`` over traces that record none of some kind of it."""
+    asking = [r for r in ruleset.rules if r.activity and r.blame]
+    if not asking:
+        return []
+    missing = [kind for kind, found in recorded_activity(names).items() if not found]
+    if not missing:
+        return []
+    classes = ", ".join(f"{kind} ({ACTIVITY_CLASSES[kind]})" for kind in missing)
+    return [f"rule {rule.name}: activity: true, but no trace records {classes}: its intervals "
+            "say not recorded for them" for rule in asking]
+
+
 def check_against_traces(ruleset: RuleSet, traceset: TraceSet) -> list[str]:
     names = EventNames(traceset)
     warnings = unknown_event_warnings(ruleset, names)
+    activity = activity_warnings(ruleset, names)
     per_trace = fields_per_trace(traceset)
     fields_of: dict[str, set[str]] = {}          # across the traces
     for fields in per_trace.values():
@@ -72,7 +87,7 @@ def check_against_traces(ruleset: RuleSet, traceset: TraceSet) -> list[str]:
                             f"{where}rule {rule.name}: {role} events {alt!r} have no field "
                             f"{field!r} (they have: {', '.join(sorted(have)) or 'none'})")
     return warnings + type_warnings(ruleset, field_kinds(traceset)) + \
-        interrupt_warnings(ruleset, per_trace)
+        interrupt_warnings(ruleset, per_trace) + activity
 
 
 # How the expression language names the values of a trace's field types.

@@ -247,6 +247,9 @@ def run_projection(ruleset: RuleSet, scheduling: bool, traceset: TraceSet | None
         projection = projection.union(Projection.of(PROJECTION))
         if wants_stacks(ruleset):       # call chains cost their decode only when asked for
             projection = projection.union(Projection.of(STACK_PROJECTION))
+        if wants_activity(ruleset):     # and system calls theirs
+            from ..sched.events import ACTIVITY_PROJECTION
+            projection = projection.union(Projection.of(ACTIVITY_PROJECTION))
     if traceset is not None:
         from ..normalise.ust_threads import evidence_projection
         evidence = evidence_projection(traceset.traces)
@@ -272,6 +275,22 @@ def engine_projection(ruleset: RuleSet, scheduling: bool, traceset: TraceSet | N
 def wants_stacks(ruleset: RuleSet) -> bool:
     """Whether a rule asks for code stacks (``stacks: true``, docs/stacks.md)."""
     return any(rule.stacks and rule.blame for rule in ruleset.rules)
+
+
+def wants_activity(ruleset: RuleSet) -> bool:
+    """Whether a rule asks for kernel activity per interval (``activity: true``)."""
+    return any(rule.activity and rule.blame for rule in ruleset.rules)
+
+
+# What ``activity: true`` reports, and the class whose presence in a trace says it was
+# recorded: a kind no trace records is said so ("not recorded"), never shown as zeros.
+ACTIVITY_CLASSES = {"syscalls": "syscall_entry_*", "irqs": "irq_handler_entry",
+                    "softirqs": "irq_softirq_entry", "migrations": "sched_migrate_task"}
+
+
+def recorded_activity(names: EventNames) -> dict[str, bool]:
+    """Per kind of kernel activity, whether some trace records it."""
+    return {kind: names.anywhere(name) for kind, name in ACTIVITY_CLASSES.items()}
 
 
 def projection_for(ruleset: RuleSet) -> Projection:

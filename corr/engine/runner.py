@@ -15,13 +15,14 @@ from ..errors import TraceDecodeError
 from ..cache import event_source
 from ..reading import TraceSet
 from ..sched.log import SchedLog
+from ..sched.activity import SyscallLog
 from ..sched.stacks import StackLog
 from ..rules.model import Env, Rule, RuleSet
 from . import threads
 from . import core
 from .matcher import ExpressionErrors, Matcher, group_function, pair_function
 from .plan import (CANCEL, ENTRY, EXIT, SPAN, EventNames, capture_names, engine_projection,
-                   matches, sides, wants_stacks)
+                   matches, sides, wants_activity, wants_stacks)
 from .rows import Builtins, Prepared, TupleView
 from ..normalise.ust_threads import UstThreads, no_thread_reason
 
@@ -40,6 +41,8 @@ class Engine:
         self.sched_log = SchedLog() if scheduling else None
         # With a rule asking for stacks, the switch-outs' and wakeups' call chains.
         self.stack_log = StackLog() if scheduling and wants_stacks(ruleset) else None
+        # With a rule asking for kernel activity, the system calls.
+        self.syscall_log = SyscallLog() if scheduling and wants_activity(ruleset) else None
         # A thread filter (corr.engine.filters) may need threads' processes
         # learned, and names over time.
         learn = thread_filter is not None and thread_filter.needs_pass(ruleset)
@@ -262,6 +265,8 @@ class Engine:
             self.stack_log.add_batch(batch, lambda cid: registry[cid].name, self.events)
         if self.explainer is not None:
             self.explainer.add_batch(batch, lambda cid: registry[cid].name, self.events)
+        if self.syscall_log is not None:
+            self.syscall_log.add_batch(batch, lambda cid: registry[cid].name, self.events)
         if self.process_ids is not None:
             for cid, cols in batch.classes.items():
                 self.process_ids.learn(registry[cid].name, cols.fields)

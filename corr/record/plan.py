@@ -43,6 +43,9 @@ WHY_RULES = "named by the rules"
 WHY_NAMES = "names the rules' kernel threads"
 WHY_BLAME = "scheduling model (blame)"
 WHY_INTERRUPTS = "wakeups done in interrupts (blame)"
+WHY_ACTIVITY = "kernel activity per interval (activity: true)"
+# What ``activity: true`` reads besides the scheduling model's events.
+ACTIVITY = (SYSCALL_ENTRY, SYSCALL_EXIT, "sched_migrate_task")
 
 
 @dataclass(frozen=True)
@@ -143,6 +146,9 @@ def plan_for(ruleset: RuleSet) -> RecordPlan:
             kernel[name] = WHY_BLAME if kernel.get(name, WHY_NAMES) == WHY_NAMES else kernel[name]
         for name in INTERRUPTS:
             kernel.setdefault(name, WHY_INTERRUPTS)
+    if any(rule.activity and rule.blame for rule in ruleset.rules):
+        for name in ACTIVITY:
+            kernel.setdefault(name, WHY_ACTIVITY)
     order = list(PERF_TRACEPOINTS)
     kernel_events = tuple(sorted(kernel, key=order.index))
     wanted = dict(projection_for(ruleset).wanted) if ust else {}

@@ -88,6 +88,61 @@ def render_interval(iv: dict, begin: int, console: Console) -> None:
                            style="dim"))
     if "stack" in iv:
         render_stacks(iv, console)
+    if "activity" in iv:
+        render_activity(iv, begin, console)
+
+
+ACTIVITY_ITEMS = 5     # syscalls, IRQs... named per line (the JSON has all)
+
+
+def _items(found: list | None, label) -> str:
+    """``read ×3 1.000 ms, write ×1 200 ns, 2 more``; ``not recorded`` for None."""
+    if found is None:
+        return "not recorded"
+    if not found:
+        return "none"
+    shown = [f"{terminal(label(f))} ×{f['count']:,} {duration(f['ns'])}"
+             for f in found[:ACTIVITY_ITEMS]]
+    if len(found) > ACTIVITY_ITEMS:
+        shown.append(f"{len(found) - ACTIVITY_ITEMS} more")
+    return ", ".join(shown)
+
+
+def _irq_name(f: dict) -> str:
+    return f"IRQ {f['irq']} ({f['name']})" if f.get("name") else f"IRQ {f['irq']}"
+
+
+def activity_rows(iv: dict, begin: int = 0) -> list[tuple[str, str]]:
+    """An interval's kernel activity (``activity: true``) as (label, text) lines, what
+    the traces did not record said so (shared by the text and the HTML report)."""
+    act = iv["activity"]
+    threads = "; ".join(
+        f"{thread_label(iv, t['tid'], t['comm'], begin)} "
+        + ("the interval" if k == 0 else f"{duration(t['ns'])} on its path")
+        for k, t in enumerate(act["threads"][:ACTIVITY_ITEMS]))
+    if len(act["threads"]) > ACTIVITY_ITEMS:
+        threads += f"; {len(act['threads']) - ACTIVITY_ITEMS} more on its path"
+    cpus = sorted({c for t in act["threads"] for c in t["cpus"]})
+    migrations = ("migrations not recorded" if act["migrations"] is None
+                  else f"{act['migrations']:,} migration{'s' if act['migrations'] != 1 else ''}")
+    where = f" on CPU {', '.join(map(str, cpus))}" if cpus else ""
+    return [
+        ("threads", threads),
+        ("CPU", f"{duration(act['cpu_ns'])}{where}; {migrations}"),
+        ("syscalls", _items(act["syscalls"], lambda f: f["name"])),
+        ("IRQs", _items(act["irqs"], _irq_name)),
+        ("softirqs", _items(act["softirqs"], lambda f: f["name"] or f"vec {f['vec']}")),
+        ("waits", _items(act["waits"], lambda f: f"{f['on']} ({f['by']})")),
+    ]
+
+
+def render_activity(iv: dict, begin: int, console: Console) -> None:
+    """What the kernel did in the interval for its threads, a line a kind."""
+    lines = Text("    kernel activity", style="dim")
+    for label, text in activity_rows(iv, begin):
+        lines.append(f"\n      {label:<9} ")
+        lines.append(text, style="dim" if text in ("none", "not recorded") else "")
+    console.print(lines)
 
 
 STACK_FRAMES = 5      # of each of the kernel's and the user's frames, innermost first
@@ -139,6 +194,10 @@ def render_rule_blame(analysis, console: Console) -> None:
                        style="dim"))
     for caveat in analysis.caveats:
         console.print(Text(f"note: {terminal(caveat)}", style="yellow"))
+    if getattr(analysis, "activity", None) is not None and analysis.activity.not_recorded:
+        console.print(Text("note: kernel activity: the traces do not record "
+                           + ", ".join(analysis.activity.not_recorded)
+                           + " (shown as not recorded, not as zeros)", style="yellow"))
     grown = [r for r in analysis.differential if r["change"] > 0][:3]
     if grown:
         console.print(Text("slow vs fast: " + "; ".join(

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from ..engine.result import plain_value
-from .blame_text import part_label, thread_label
+from .blame_text import activity_rows, part_label, thread_label
 from .escape import terminal
 from .run_text import (entry_thread_differs, explained_thread, key_text, stat_cells, stat_columns,
                        unfinished_note)
@@ -217,6 +217,7 @@ def _explained(analysed: list[dict], begin: int) -> dict:
                           "thread": thread_label(iv, s["tid"], s["comm"], begin)}
                          for s in path[:PATH_ROWS]],
             "more_segments": max(0, len(path) - PATH_ROWS),
+            "activity": activity_rows(iv, begin) if "activity" in iv else None,
         })
     return {"breakdowns": Markup(html_charts.breakdowns(labels, analysed)),
             "explained": explained}

@@ -76,6 +76,8 @@ FIELDS: tuple[RuleField, ...] = (
               explaining=True),
     RuleField("stacks", "stacks", {"type": "boolean"}, "stacks", matching=False,
               explaining=True, default=False),
+    RuleField("activity", "activity", {"type": "boolean"}, "activity", matching=False,
+              explaining=True, default=False),
 )
 
 # Rule attributes that no key of the file sets.

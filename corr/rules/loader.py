@@ -456,6 +456,9 @@ class _Builder:
     def parse_stacks(self, node, field, context) -> bool:
         return self.stacks(node)
 
+    def parse_activity(self, node, field, context) -> bool:
+        return self.activity(node)
+
     def event_spec(self, parent, key, label, entry_parts=None) -> EventSpec:
         node = parent[key]
         key_parts = self.key(node, label)
@@ -554,6 +557,15 @@ class _Builder:
         if stacks and node.get("blame") is None:
             self.fail(node, "stacks", "stacks: true needs blame: (whose waits the stacks explain)")
         return stacks
+
+    def activity(self, node) -> bool:
+        """``activity: true``: what the kernel did in each analysed interval for the
+        threads involved (docs/scheduling.md); they come from ``blame:``."""
+        activity = bool(node.get("activity", False))
+        if activity and node.get("blame") is None:
+            self.fail(node, "activity", "activity: true needs blame: (whose threads the "
+                                        "activity is of)")
+        return activity
 
     def blame(self, node, parts):
         blame = node.get("blame")

@@ -135,6 +135,9 @@ class Rule:
     # Code stacks (docs/stacks.md): the blamed thread's call chain at its switch-out
     # and each waker's at its wakeup; only with ``blame``.
     stacks: bool = False
+    # Kernel activity per interval (docs/scheduling.md): system calls, IRQs and
+    # softirqs, CPU time, migrations of the threads involved; only with ``blame``.
+    activity: bool = False
     location: Location | None = None
     # A span rule measures one event that carries its own duration (an
     # expression in ns): the interval ends at the event.  Its entry and

@@ -73,6 +73,12 @@ PROJECTION = {
 }
 
 
+# System calls, decoded only for a rule with ``activity: true``: the thread of each
+# entry and exit (the name is the class's).
+ACTIVITY_PROJECTION = {"syscall_entry_*": frozenset({"ctx.tid"}),
+                       "syscall_exit_*": frozenset({"ctx.tid"})}
+
+
 # Call chains, decoded only for a rule with ``stacks: true`` (docs/stacks.md): perf's
 # ``perf_callchain`` (the dialect names it ``callchain``; kernel and user sections behind
 # PERF_CONTEXT_KERNEL / PERF_CONTEXT_USER markers) and LTTng's callstack contexts.

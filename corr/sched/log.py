@@ -37,7 +37,8 @@ _DERIVED = {"wakeup": ("src_kind", "src_id")}
 _NARROW = {"cpu": np.int32, "prev_tid": np.int32, "next_tid": np.int32, "prev_state": np.int32,
            "tid": np.int32, "target_cpu": np.int32, "waker": np.int32, "parent_tid": np.int32,
            "child_tid": np.int32, "dest_cpu": np.int32, "kind": np.int8, "code": np.int8,
-           "flags": np.int32}
+           "flags": np.int32,
+           "name": np.int32}      # a system call's interned name (sched.activity.SyscallLog)
 _TYPES = dict(_NARROW, src_kind=np.int8)
 
 
