@@ -81,17 +81,11 @@ static void aof_append(const char *cmd, long k, long v)
     aof_len += (size_t)n;
 }
 
-static void rt(int prio)
-{
-    struct sched_param sp = { .sched_priority = prio };
-    check(pthread_setschedparam(pthread_self(), SCHED_FIFO, &sp), "pthread_setschedparam (SCHED_FIFO needs root)");
-}
-
 static void *cpuhog(void *arg)
 {
     (void)arg;
     hog_tid = become("cpuhog", (int)cpu);
-    rt(2);
+    realtime(2);
     sem_post(&hog_done);
     while (sem_wait(&hog_go) == 0) {
         uint64_t until;
@@ -200,7 +194,7 @@ int main(int argc, char **argv)
         die("open appendonly.aof");
 
     server_tid = become("valkey-server", (int)cpu);
-    rt(1);
+    realtime(1);
     sem_init(&hog_go, 0, 0);
     sem_init(&hog_done, 0, 0);
     check(pthread_create(&hog, NULL, cpuhog, NULL), "pthread_create");
