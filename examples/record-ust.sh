@@ -264,17 +264,8 @@ _ust_report() { # BIN ARGS...
 }
 
 record_ust() {
-    if [ $# -lt 1 ] || [ "$1" = "-h" ] || [ "$1" = "--help" ]; then
-        cat <<USAGE
-usage: $prog OUTDIR [$UST_NAME args...]
-
-Record $UST_NAME (LTTng-UST) and the kernel (perf) into OUTDIR/ust and
-OUTDIR/kernel. OUTDIR must not already contain a trace. Run as root.
-Environment: $(echo "${UST_NAME}_BIN" | tr '[:lower:]' '[:upper:]') (use this binary instead of building one).
-Example: $prog $UST_EXAMPLE
-USAGE
-        [ $# -lt 1 ] && exit 2 || exit 0
-    fi
+    record_usage "$UST_NAME" "$UST_EXAMPLE" \
+        "Record $UST_NAME (LTTng-UST) and the kernel (perf) into OUTDIR/ust and OUTDIR/kernel." "$@"
     outdir=$1
     shift
     work="" logdir="" session="$UST_NAME-$$" sessiond_pid="" sessiond_family=""
@@ -283,15 +274,9 @@ USAGE
     trap 'exit 130' INT
     trap 'exit 143' TERM
 
-    [ "$(id -u)" -eq 0 ] || die "must run as root (perf records system-wide sched tracepoints)"
-    local tool bin
-    for tool in lttng lttng-sessiond perf babeltrace2; do
-        command -v "$tool" >/dev/null 2>&1 || die "'$tool' not found in PATH"
-    done
-    ensure_tracepoints
-    [ -d "$outdir" ] || made_outdir=1
-    mkdir -p "$outdir" || die "cannot create $outdir"
-    outdir=$(cd "$outdir" && pwd)
+    local bin
+    check_recorder lttng lttng-sessiond perf babeltrace2
+    make_outdir
     if [ -e "$outdir/kernel" ] || [ -e "$outdir/ust" ]; then
         die "$outdir already holds a trace (kernel/ or ust/); remove it or pick another OUTDIR"
     fi

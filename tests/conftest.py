@@ -204,3 +204,9 @@ def ust_clock_offset(trace: Path) -> int:
     import json
     info = json.loads(run_corr("inspect", "--json", trace).stdout)
     return next(t for t in info["traces"] if t["domain"] == "ust")["clock_offset_ns"]
+
+
+def assert_small(trace: Path, limit: int = 2 * 1024 * 1024) -> None:
+    """A committed recording stays small enough to keep in the repository."""
+    total = sum(f.stat().st_size for f in trace.rglob("*") if f.is_file())
+    assert total < limit, f"{trace} holds {total} bytes"

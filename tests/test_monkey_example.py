@@ -28,7 +28,7 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, record_ust_example, run_corr, ust_clock_offset
+from conftest import ROOT, assert_small, record_ust_example, run_corr, ust_clock_offset
 
 RULES = ROOT / "rules" / "monkey.yaml"
 COMMITTED = ROOT / "examples" / "monkey" / "trace"
@@ -120,8 +120,7 @@ def test_committed_recording(tmp_path):
 
 
 def test_committed_recording_is_small():
-    total = sum(f.stat().st_size for f in COMMITTED.rglob("*") if f.is_file())
-    assert total < 2 * 1024 * 1024, total
+    assert_small(COMMITTED)
 
 
 @pytest.mark.recording
