@@ -4,8 +4,8 @@
 # Build the valkey stand-in if needed, then record one run of it
 # (examples/record-ust.sh): user space with LTTng-UST, the session Valkey's
 # documentation (shared/seeds/001_*) creates, every event of its providers
-# and no context; the kernel with perf (scheduling, system-wide, and the
-# program's system calls) on CLOCK_MONOTONIC.  The program runs in a scratch
+# (valkey_*) and no context; the kernel with perf (scheduling, system-wide,
+# and the program's system calls) on CLOCK_MONOTONIC.  The program runs in a scratch
 # folder on disk, so that its fdatasync() waits for the disk.
 #
 # Writes OUTDIR/ust/, OUTDIR/kernel/ and OUTDIR/recording.txt (with the
@@ -20,7 +20,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 
 UST_NAME=valkey
 UST_EXAMPLE="/tmp/vk --cycles 300"
-UST_EVENTS=('valkey_commands:*' 'valkey_server:*' 'valkey_aof:*' 'valkey_db:*')
+UST_EVENTS=('valkey_*')
 UST_CONTEXTS=()
 UST_COMMS=(valkey valkey-server cpuhog)
 UST_ARGS=()

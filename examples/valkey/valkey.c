@@ -1,8 +1,8 @@
 /*
  * valkey — a stand-in for a Valkey server's event loop, emitting Valkey's own
- * LTTng-UST tracepoints (providers valkey_commands, valkey_server, valkey_aof
- * and valkey_db, as its src/trace/ headers define them; seed 001), with three
- * slow spots injected at known cycles:
+ * LTTng-UST tracepoints (providers valkey_commands, valkey_server, valkey_aof,
+ * valkey_db, valkey_cluster and valkey_rdb, as its src/trace/ headers define
+ * them; seed 001), with three slow spots injected at known cycles:
  *
  *   hog    cycle --hog-at: a GET wakes "cpuhog", a SCHED_FIFO thread on the
  *          server's CPU that spins --hog-ms: the GET is slow, preempted
@@ -17,7 +17,10 @@
  * one every --cycle-us (absolute clock_nanosleep): each runs --commands
  * commands (SET, GET, INCR in turn: fast commands), every 100th cycle the
  * cron (an expire cycle), then flushes the AOF buffer into appendonly.aof in
- * the current folder (write, no fsync, but for the fsync cycle).  Durations
+ * the current folder (write, no fsync, but for the fsync cycle).  Before the
+ * loop it saves a cluster configuration (nodes.conf: valkey_cluster events),
+ * after it a BGSAVE forks a child that writes the keyspace (valkey_rdb fork
+ * and rdb_unlink_temp_file).  Durations
  * are in microseconds, measured as Valkey measures them (ustime() before and
  * after), and traced when the operation ends.
  *
@@ -46,6 +49,10 @@
 #include "valkey_server_tp.h"
 #include "valkey_aof_tp.h"
 #include "valkey_db_tp.h"
+#include "valkey_cluster_tp.h"
+#include "valkey_rdb_tp.h"
+
+#include <sys/wait.h>
 
 static long cycles = 300, cycle_us = 1000, n_commands = 3, n_keys = 1000000;
 static long hog_at = 100, hog_ms = 20, keys_at = 150, fsync_at = 200, fsync_kb = 32768;
@@ -133,6 +140,65 @@ static void command(const char *name, int fast, long k, long *out, int hog, stru
         *rec = (struct injected){ name, b, e, now_ns(), us };
 }
 
+/* One measured step, traced as Valkey's latencyTraceIfNeeded does. */
+#define MEASURED(provider, event, what)                                  \
+    do {                                                                 \
+        uint64_t b_ = now_ns();                                          \
+        what;                                                            \
+        lttng_ust_tracepoint(provider, event, (now_ns() - b_) / 1000);   \
+    } while (0)
+
+/* clusterSaveConfig(): nodes.conf written to a temporary file, synced,
+ * renamed into place, its folder synced. */
+static void save_cluster_config(void)
+{
+    static const char conf[] = "0123456789abcdef 127.0.0.1:6379@16379 myself,master - 0 0 1 connected 0-16383\n"
+                               "vars currentEpoch 1 lastVoteEpoch 0\n";
+    int fd = -1, dir = -1;
+    MEASURED(valkey_cluster, cluster_config_open,
+             fd = open("nodes.conf.tmp", O_WRONLY | O_CREAT | O_TRUNC, 0644));
+    if (fd < 0)
+        die("open nodes.conf.tmp");
+    MEASURED(valkey_cluster, cluster_config_write,
+             if (write(fd, conf, sizeof conf - 1) != (ssize_t)(sizeof conf - 1)) die("write nodes.conf.tmp"));
+    MEASURED(valkey_cluster, cluster_config_fsync, if (fsync(fd) < 0) die("fsync nodes.conf.tmp"));
+    MEASURED(valkey_cluster, cluster_config_rename,
+             if (rename("nodes.conf.tmp", "nodes.conf") < 0) die("rename nodes.conf"));
+    if ((dir = open(".", O_RDONLY)) < 0)
+        die("open .");
+    MEASURED(valkey_cluster, cluster_config_dir_fsync, if (fsync(dir) < 0) die("fsync ."));
+    close(dir);
+    MEASURED(valkey_cluster, cluster_config_close, close(fd));
+}
+
+/* BGSAVE: fork() timed as Valkey times it, the child writes the keyspace to
+ * temp-PID.rdb; the parent then removes the temporary file (as after an
+ * aborted save). */
+static void bgsave(void)
+{
+    char tmp[64];
+    pid_t child;
+    int status;
+    uint64_t b = now_ns();
+    if ((child = fork()) < 0)
+        die("fork");
+    if (child == 0) {                                 /* not traced: no ust-fork hooks */
+        FILE *f;
+        long i;
+        snprintf(tmp, sizeof tmp, "temp-%d.rdb", (int)getpid());
+        if (!(f = fopen(tmp, "w")))
+            _exit(1);
+        for (i = 0; i < n_keys; i += 10)
+            fprintf(f, "%s=%ld\n", keys[i], values[i]);
+        _exit(fclose(f) == 0 ? 0 : 1);
+    }
+    lttng_ust_tracepoint(valkey_rdb, fork, (now_ns() - b) / 1000);
+    if (waitpid(child, &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status))
+        die("bgsave child");
+    snprintf(tmp, sizeof tmp, "temp-%d.rdb", (int)child);
+    MEASURED(valkey_rdb, rdb_unlink_temp_file, unlink(tmp));
+}
+
 static void usage(FILE *f)
 {
     fprintf(f,
@@ -199,6 +265,7 @@ int main(int argc, char **argv)
     sem_init(&hog_done, 0, 0);
     check(pthread_create(&hog, NULL, cpuhog, NULL), "pthread_create");
     sem_wait(&hog_done);
+    save_cluster_config();                            /* as at start-up */
 
     next = now_ns();
     for (c = 0; c < cycles; c++) {
@@ -256,6 +323,7 @@ int main(int argc, char **argv)
         }
         lttng_ust_tracepoint(valkey_server, eventloop, (now_ns() - loop) / 1000);
     }
+    bgsave();                                         /* as at shutdown */
     for (i = 0; i < 3; i++)
         if (inj[i].name)
             printf("valkey: inject %s name %s begin %llu end %llu traced %llu duration_us %llu\n",
@@ -269,5 +337,6 @@ int main(int argc, char **argv)
     printf("valkey: pid %d server %d cpuhog %d\n", (int)getpid(), (int)server_tid, (int)hog_tid);
     close(aof_fd);
     unlink("appendonly.aof");
+    unlink("nodes.conf");
     return 0;
 }
