@@ -92,6 +92,12 @@ def check(trace: Path) -> None:
     counts = re.search(r"valkey: commands (\d+) cycles (\d+)", (trace / "recording.txt").read_text())
     assert rules["commands"]["outcomes"]["complete"] == int(counts[1])
     assert rules["event_loop"]["outcomes"]["complete"] == int(counts[2])
+    # The cluster configuration save (6 steps) and the BGSAVE (fork, unlink).
+    assert {g["key"]: g["stats"]["count"] for g in rules["cluster_config"]["groups"]} == {
+        f"valkey_cluster:cluster_config_{step}": 1
+        for step in ("open", "write", "fsync", "rename", "dir_fsync", "close")}
+    assert {g["key"]: g["stats"]["count"] for g in rules["fork"]["groups"]} == {
+        "valkey_rdb:fork": 1, "valkey_rdb:rdb_unlink_temp_file": 1}
 
     # The slow fsync: blocked on what is not the program (the disk's workers, interrupts).
     fsyncs = [i for i in slow(rules["aof"]) if i["group"] == "valkey_aof:aof_fsync_always"]
