@@ -109,4 +109,14 @@ static inline pid_t become(const char *name, int cpu)
     return (pid_t)syscall(SYS_gettid);
 }
 
+/* Run the calling thread at SCHED_FIFO priority prio (needs root): on a busy
+ * host no other process's thread then preempts it, so what the recording shows
+ * is the program's own doing. */
+static inline void realtime(int prio)
+{
+    struct sched_param sp = { .sched_priority = prio };
+    check(pthread_setschedparam(pthread_self(), SCHED_FIFO, &sp),
+          "pthread_setschedparam (SCHED_FIFO needs root)");
+}
+
 #endif

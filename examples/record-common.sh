@@ -30,6 +30,42 @@ ensure_tracepoints() {
     have_tracepoints || die "kernel tracepoints not available (tracefs not mounted, and mounting it failed)"
 }
 
+# record_usage NAME EXAMPLE WHAT [the script's args...]: the usage text, then
+# exit, when the script got no OUTDIR (status 2) or -h / --help (status 0).
+record_usage() {
+    local name=$1 example=$2 what=$3
+    shift 3
+    if [ $# -lt 1 ] || [ "$1" = "-h" ] || [ "$1" = "--help" ]; then
+        cat <<EOF
+usage: $prog OUTDIR [$name args...]
+
+$what
+OUTDIR must not already hold a recording. Run as root.
+Environment: $(echo "${name}_BIN" | tr '[:lower:]' '[:upper:]') (use this binary instead of building one).
+Example: $prog $example
+EOF
+        [ $# -lt 1 ] && exit 2 || exit 0
+    fi
+}
+
+# check_recorder TOOL...: root, the tools in PATH, kernel tracepoints visible.
+check_recorder() {
+    local tool
+    [ "$(id -u)" -eq 0 ] || die "must run as root (perf records system-wide sched tracepoints)"
+    for tool in "$@"; do
+        command -v "$tool" >/dev/null 2>&1 || die "'$tool' not found in PATH"
+    done
+    ensure_tracepoints
+}
+
+# make_outdir: $outdir made if missing (made_outdir=1 then: the clean-up
+# removes it on failure), and made absolute.
+make_outdir() {
+    [ -d "$outdir" ] || made_outdir=1
+    mkdir -p "$outdir" || die "cannot create $outdir"
+    outdir=$(cd "$outdir" && pwd)
+}
+
 # build_example NAME [gcc flags...]: $here/NAME from $here/NAME.c when missing
 # or older than its sources (example.h too); prints the binary's path.  NAME_BIN (upper case)
 # names a ready binary instead.
@@ -64,17 +100,8 @@ record_example() {
     while [ $# -gt 0 ] && [ "$1" != "--" ]; do rec_events+=("$1"); shift; done
     [ $# -gt 0 ] || die "record_example: no -- before OUTDIR"
     shift
-    if [ $# -lt 1 ] || [ "$1" = "-h" ] || [ "$1" = "--help" ]; then
-        cat <<EOF
-usage: $prog OUTDIR [$rec_name args...]
-
-Record $rec_name with perf into OUTDIR/perf.data and OUTDIR/kernel (CTF).
-OUTDIR must not already hold a recording. Run as root.
-Environment: $(echo "${rec_name}_BIN" | tr '[:lower:]' '[:upper:]') (use this binary instead of building one).
-Example: $prog $rec_example
-EOF
-        [ $# -lt 1 ] && exit 2 || exit 0
-    fi
+    record_usage "$rec_name" "$rec_example" \
+        "Record $rec_name with perf into OUTDIR/perf.data and OUTDIR/kernel (CTF)." "$@"
     outdir=$1
     shift
     work="" perf_pid="" started="" made_outdir=""
@@ -82,12 +109,8 @@ EOF
     trap 'exit 130' INT
     trap 'exit 143' TERM
 
-    [ "$(id -u)" -eq 0 ] || die "must run as root (perf records system-wide sched tracepoints)"
-    command -v perf >/dev/null 2>&1 || die "'perf' not found in PATH"
-    ensure_tracepoints
-    [ -d "$outdir" ] || made_outdir=1
-    mkdir -p "$outdir" || die "cannot create $outdir"
-    outdir=$(cd "$outdir" && pwd)
+    check_recorder perf
+    make_outdir
     for f in perf.data kernel; do
         [ ! -e "$outdir/$f" ] || die "$outdir already holds $f; remove it or pick another OUTDIR"
     done

@@ -181,3 +181,32 @@ def record_example(name: str, outdir: Path, *args, wrap=()) -> str:
         pytest.skip("perf is not installed")
     run_checked([*wrap, ROOT / "examples" / name / "record.sh", outdir, *args])
     return (outdir / "recording.txt").read_text()
+
+
+def record_ust_example(name: str, outdir: Path, *args) -> str:
+    """Record ``examples/NAME`` (an LTTng-UST example, examples/record-ust.sh) into
+    OUTDIR: its recording.txt.  Skipped where it cannot be made (not root, lttng or
+    perf missing, another lttng-sessiond running: as root it owns /var/run/lttng)."""
+    if os.geteuid() != 0:
+        pytest.skip("recording needs root (system-wide perf tracepoints, root lttng-sessiond)")
+    missing = [t for t in ("lttng", "lttng-sessiond", "perf", "babeltrace2") if shutil.which(t) is None]
+    if missing:
+        pytest.skip(f"not installed: {', '.join(missing)}")
+    if lttng_daemons():
+        pytest.skip("an lttng-sessiond already runs (as root it owns /var/run/lttng)")
+    run_checked([ROOT / "examples" / name / "record.sh", outdir, *args])
+    return (outdir / "recording.txt").read_text()
+
+
+def ust_clock_offset(trace: Path) -> int:
+    """What to add to a UST timestamp in cycles (CLOCK_MONOTONIC ns, as the examples
+    read it) to get corr's time base: the UST trace's clock offset."""
+    import json
+    info = json.loads(run_corr("inspect", "--json", trace).stdout)
+    return next(t for t in info["traces"] if t["domain"] == "ust")["clock_offset_ns"]
+
+
+def assert_small(trace: Path, limit: int = 2 * 1024 * 1024) -> None:
+    """A committed recording stays small enough to keep in the repository."""
+    total = sum(f.stat().st_size for f in trace.rglob("*") if f.is_file())
+    assert total < limit, f"{trace} holds {total} bytes"

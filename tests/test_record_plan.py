@@ -33,6 +33,9 @@ VALKEY = ["valkey_aof:*", "valkey_bgsave:fork", "valkey_bgsave:rdb_unlink_temp_f
           "valkey_server:eventloop_cron", "valkey_server:fast_command",
           "valkey_server:module_acquire_gil", "valkey_server:while_blocked_cron",
           "valkey_sys:fork", "valkey_sys:rdb_unlink_temp_file"]
+CALCJOB = ["calcjob:job_end", "calcjob:job_start", "calcjob:job_submit", "calcjob:lock_acquired",
+           "calcjob:lock_release", "calcjob:lock_request"]
+MONKEY = ["monkey:epoll", "monkey:scheduler"]
 UST_CONTEXTS = ["vtid", "vpid", "procname"]
 
 # rule file -> (UST events, UST contexts, kernel events, perf tracepoints)
@@ -49,6 +52,8 @@ EXPECTED = {
                    SCHED_PERF + ["block:block_rq_issue", "block:block_rq_complete"]),
     "llserver.yaml": (LLSERVER, UST_CONTEXTS, SCHED + IRQ, SCHED_PERF + IRQ_PERF),
     "valkey.yaml": (VALKEY, UST_CONTEXTS, SCHED + IRQ, SCHED_PERF + IRQ_PERF),
+    "calcjob.yaml": (CALCJOB, UST_CONTEXTS, SCHED + IRQ, SCHED_PERF + IRQ_PERF),
+    "monkey.yaml": (MONKEY, UST_CONTEXTS, SCHED + IRQ, SCHED_PERF + IRQ_PERF),
     # user space only, no blame: no kernel event, no perf
     "requests.yaml": (["requests:begin", "requests:end"], UST_CONTEXTS, [], []),
 }

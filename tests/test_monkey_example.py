@@ -1,0 +1,129 @@
+"""rules/monkey.yaml on examples/monkey: every connection's life is the one the
+program logged, under forced fd reuse.
+
+The program (two Monkey-like epoll workers with Monkey's tracepoints, seed 002)
+prints each connection (recording.txt): its worker's thread, its fd, how it
+ended, how many requests it made, and pairs of clock reads around its
+REGISTERED, its reason event (FORCED CLOSE or TIMEOUT) and its DELETE_CLIENT
+tracepoints.  Every forced close with a next connection has that next one
+registered on the same fd by the other worker between its close(fd) and its
+DELETE_CLIENT, as Monkey allows.  So:
+
+- ``connection`` (keyed by worker thread and fd) has one interval per logged
+  connection, starting at its REGISTERED and ending at its DELETE_CLIENT (each
+  inside its bracket);
+- the same rule keyed by fd alone pairs each reused fd's two connections
+  crosswise: exactly the reused pairs come out wrong;
+- ``ended_by`` gives the forced and timed-out connections up to their reason
+  event, grouped by it, and cancels the ones the server closed;
+- ``request`` completes every request; the workers' listening channels' EPOLLINs
+  are the incomplete ones, the closing reads are cancelled;
+- ``forced_close`` counts each worker's forced closes.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from conftest import ROOT, assert_small, record_ust_example, run_corr, ust_clock_offset
+
+RULES = ROOT / "rules" / "monkey.yaml"
+COMMITTED = ROOT / "examples" / "monkey" / "trace"
+CONNS, WORKERS = 12, 2
+_CONN = re.compile(r"monkey: conn (\d+) worker (\d+) tid (\d+) fd (\d+) reason (\w+) requests (\d+) "
+                   r"registered (\d+) (\d+) ended (\d+) (\d+) deleted (\d+) (\d+) reused_from (-?\d+)")
+REASON_EVENT = {"forced": "FORCED CLOSE", "timeout": "TIMEOUT"}
+
+
+def connections(trace: Path) -> list[dict]:
+    out = []
+    for m in _CONN.finditer((trace / "recording.txt").read_text()):
+        conn = dict(zip(("id", "worker", "tid", "fd"), map(int, m.groups()[:4])))
+        conn["reason"] = m[5]
+        conn.update(zip(("requests", "r0", "r1", "x0", "x1", "d0", "d1", "reused_from"),
+                        map(int, m.groups()[5:])))
+        out.append(conn)
+    assert len(out) == CONNS
+    return out
+
+
+def run(rules: Path, trace: Path) -> dict:
+    proc = run_corr("run", rules, trace, "--format", "json", "--all-intervals")
+    assert proc.returncode == 0, proc.stderr
+    return {r["name"]: r for r in json.loads(proc.stdout)["rules"]}
+
+
+def lifetime_of(interval: dict, conns: list[dict], offset: int, end: str = "d") -> dict | None:
+    """The logged connection whose brackets hold the interval's start and end."""
+    start, stop = interval["start_ns"] - offset, interval["end_ns"] - offset
+    for c in conns:
+        if c["r0"] <= start <= c["r1"] and c[end + "0"] <= stop <= c[end + "1"]:
+            return c
+    return None
+
+
+def check(trace: Path, tmp_path: Path) -> None:
+    conns, offset = connections(trace), ust_clock_offset(trace)
+    rules = run(RULES, trace)
+    reused = [c for c in conns if c["reused_from"] >= 0]
+    assert len(reused) == 4
+
+    # The program forced the reuse: the next connection registered on the fd
+    # before the previous one's DELETE_CLIENT, in the other worker.
+    for c in reused:
+        old = conns[c["reused_from"]]
+        assert (c["fd"], old["reason"]) == (old["fd"], "forced") and c["tid"] != old["tid"]
+        assert c["r1"] < old["d0"]
+
+    # Every connection's life, exactly as logged.
+    connection = rules["connection"]
+    assert connection["outcomes"]["complete"] == connection["outcomes"]["entries"] == CONNS
+    found = [lifetime_of(i, conns, offset) for i in connection["intervals"]]
+    assert sorted(c["id"] for c in found if c) == list(range(CONNS))
+    for interval, c in zip(connection["intervals"], found):
+        assert interval["key"] == {"tid": c["tid"], "fd": c["fd"]} and interval["tid"] == c["tid"]
+
+    # Keyed by fd alone, each reused pair is paired crosswise (a stack: the
+    # older connection's DELETE_CLIENT ends the newer one).
+    fd_only = tmp_path / "fd-only.yaml"
+    fd_only.write_text(RULES.read_text().replace("{tid: $tid, fd: fd}", "{fd: fd}"))
+    wrong = run(fd_only, trace)["connection"]
+    right = [i for i in wrong["intervals"] if lifetime_of(i, conns, offset)]
+    assert len(wrong["intervals"]) == CONNS and len(right) == CONNS - 2 * len(reused)
+
+    # How the forced and timed-out connections ended; the server-closed ones
+    # have no reason event and are cancelled at their DELETE_CLIENT.
+    ended = rules["ended_by"]
+    ends = sorted((c["id"], REASON_EVENT[c["reason"]]) for c in conns if c["reason"] in REASON_EVENT)
+    got = sorted((lifetime_of(i, conns, offset, end="x")["id"], i["group"]) for i in ended["intervals"])
+    assert got == ends
+    closed = sum(c["reason"] == "close" for c in conns)
+    assert ended["outcomes"]["dropped_reasons"] == {"cancelled by monkey:scheduler": closed}
+
+    # Every request is complete; the listening channels' EPOLLINs are not.
+    request = rules["request"]
+    assert request["outcomes"]["complete"] == sum(c["requests"] for c in conns)
+    assert request["outcomes"]["incomplete"] == WORKERS
+    forced = sum(c["reason"] == "forced" for c in conns)
+    assert request["outcomes"]["dropped_reasons"]["cancelled by monkey:epoll"] == forced
+
+    per_worker = {g["key"]: g["stats"]["count"] for g in rules["forced_close"]["groups"]}
+    assert per_worker == {tid: sum(c["reason"] == "forced" and c["tid"] == tid for c in conns)
+                          for tid in {c["tid"] for c in conns}}
+
+
+def test_committed_recording(tmp_path):
+    check(COMMITTED, tmp_path)
+
+
+def test_committed_recording_is_small():
+    assert_small(COMMITTED)
+
+
+@pytest.mark.recording
+def test_fresh_recording(tmp_path):
+    record_ust_example("monkey", tmp_path / "rec")
+    check(tmp_path / "rec", tmp_path)
