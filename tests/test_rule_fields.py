@@ -30,6 +30,7 @@ PAIR = {
     "where": "'$duration > 5us'",
     "blame": "entry",
     "stacks": "true",
+    "activity": "true",
 }
 SPAN = {
     "name": "s",
@@ -53,6 +54,7 @@ OTHER = {
     "where": "'$duration > 6us'",
     "blame": "exit",
     "stacks": "false",
+    "activity": "false",
     "span": "{event: a_span, duration: dur * 1000}",
 }
 
