@@ -139,6 +139,13 @@ def _run(traceset, ruleset, progress, blame_limit, explain, cache, reader, start
                      engine.discards, warnings, stopped, thread_filter=thread_filter)
 
 
+# Events a stream's batch: what a batch decides is explained, made objects and handed
+# out before the next is read, and what the pass holds for one batch grows with it
+# (an offcpu stream of 2M events peaked at 278 MB with 32,768, 156 MB with this;
+# benchmarks/bench_stream.py).
+STREAM_BATCH = 16_384
+
+
 def stream_rules(traceset: TraceSet, ruleset: RuleSet, cache=None, reader: str = "auto",
                  timeouts: bool = False, progress=None):
     """The intervals a pass decides, as it decides them (see :mod:`corr.engine.decisions`):
@@ -146,7 +153,7 @@ def stream_rules(traceset: TraceSet, ruleset: RuleSet, cache=None, reader: str =
     time, explained as decided (:mod:`corr.analyses.as_decided`).  ``timeouts``: the
     ``timeout`` intervals at their deadlines too.  Returns (as StopIteration's value)
     the pass's TraceDecodeError when a trace stopped part-way, else None."""
-    started = start_decoding(traceset, ruleset, True, cache, reader)
+    started = start_decoding(traceset, ruleset, True, cache, reader, batch_size=STREAM_BATCH)
     try:
         from .cache import open_cache
         from .engine.runner import Engine
@@ -158,7 +165,8 @@ def stream_rules(traceset: TraceSet, ruleset: RuleSet, cache=None, reader: str =
         engine = Engine(traceset, ruleset, scheduling=False, cache=open_cache(cache, traceset),
                         started=started, reader=reader, on_interval=never,
                         on_timeout=never if timeouts else None,
-                        explain_decided=True, keep_decided=False, defer=True)
+                        explain_decided=True, keep_decided=False, defer=True,
+                        batch_size=STREAM_BATCH)
         steps = engine.steps(progress)
         try:
             for _ in steps:
@@ -253,7 +261,7 @@ def _trace_dicts(traceset: TraceSet) -> list[dict]:
 
 
 def start_decoding(traceset: TraceSet, ruleset: RuleSet, explain: bool = True, cache=None,
-                   reader: str = "auto", thread_filter=None):
+                   reader: str = "auto", thread_filter=None, batch_size: int | None = None):
     """Start the decode workers of the run's large traces now: a Canonical that
     reads from them (its projection the run's), or None.
 
@@ -270,5 +278,6 @@ def start_decoding(traceset: TraceSet, ruleset: RuleSet, explain: bool = True, c
     # Exactly the engine's projection: a thread filter by process id decodes the
     # process ids too (the workers once decoded without them, and --pid learned nothing).
     canonical = Canonical(traceset, engine_projection(ruleset, scheduling, traceset,
-                                                      thread_filter or None), reader=reader)
+                                                      thread_filter or None), batch_size,
+                          reader=reader)
     return canonical if canonical.start() else None

@@ -49,12 +49,14 @@ def has_entry(cache, traceset) -> bool:
         os.path.join(entry_folder(directory, traceset), MANIFEST))
 
 
-def event_source(traceset, projection, cache=None, started=None, reader: str = "auto"):
+def event_source(traceset, projection, cache=None, started=None, reader: str = "auto",
+                 batch_size: int | None = None):
     """What the engine reads batches from: the normaliser, through ``cache`` if given.
 
     ``started``: a Canonical of ``projection`` whose decode already began,
     used wherever the run decodes the whole projection.  ``reader``: the bt2
     reader that decodes (see :func:`corr.reading.graph.choose_sink`).
+    ``batch_size``: events a decoded batch (None: the reader's default).
     """
     if started is not None and not _same(started.projection, projection):
         started.close()         # decoding what the engine does not want: never used
@@ -63,8 +65,8 @@ def event_source(traceset, projection, cache=None, started=None, reader: str = "
         if started is not None:
             return started
         from ..normalise import Canonical
-        return Canonical(traceset, projection, reader=reader)
-    return cache.events(projection, started, reader)
+        return Canonical(traceset, projection, batch_size, reader=reader)
+    return cache.events(projection, started, reader, batch_size)
 
 
 def _same(a, b) -> bool:

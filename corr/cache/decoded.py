@@ -98,8 +98,9 @@ class TraceCache:
         except OSError:
             pass                         # not writable: the entry is ignored all the same
 
-    def events(self, projection, started=None, reader: str = "auto") -> "CachedEvents":
-        return CachedEvents(self, projection, started, reader)
+    def events(self, projection, started=None, reader: str = "auto",
+               batch_size: int | None = None) -> "CachedEvents":
+        return CachedEvents(self, projection, started, reader, batch_size)
 
     def fits(self, body: dict, what: str = "entry") -> bool:
         """Would the entry with manifest ``body`` fit under the limit alone?  Warns if not."""
@@ -130,11 +131,13 @@ def _bytes(n: int) -> str:
 class CachedEvents:
     """``registry`` and ``batches()``, as Canonical has them, served through the cache."""
 
-    def __init__(self, cache: TraceCache, projection, started=None, reader: str = "auto"):
+    def __init__(self, cache: TraceCache, projection, started=None, reader: str = "auto",
+                 batch_size: int | None = None):
         self.cache = cache
         self.projection = projection
         self.registry = None
         self.reader = reader              # which bt2 reader decodes what the entry lacks
+        self.batch_size = batch_size      # events a decoded batch (None: the default)
         self._started = started           # a Canonical of projection, its decode begun
 
     def _canonical(self):
@@ -143,7 +146,7 @@ class CachedEvents:
         return started if started is not None else self._decode(self.projection)
 
     def _decode(self, projection):
-        return Canonical(self.cache.traceset, projection, reader=self.reader)
+        return Canonical(self.cache.traceset, projection, self.batch_size, reader=self.reader)
 
     def batches(self):
         try:
@@ -415,3 +418,4 @@ def _remove_temps(paths) -> None:
             os.unlink(path)
         except OSError:
             pass
+

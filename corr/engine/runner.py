@@ -32,7 +32,8 @@ class Engine:
     def __init__(self, traceset: TraceSet, ruleset: RuleSet, scheduling: bool = False,
                  cache=None, started=None, reader: str = "auto", thread_filter=None,
                  on_interval=None, on_timeout=None, explain_decided: bool = False,
-                 keep_decided: bool = True, defer: bool = False):
+                 keep_decided: bool = True, defer: bool = False,
+                 batch_size: int | None = None):
         self.traceset = traceset
         self.ruleset = ruleset
         self.names = EventNames(traceset)
@@ -64,7 +65,7 @@ class Engine:
             self.process_ids = ProcessIds()
         # The canonical event stream, read back from the decode cache when
         # given one; ``started``: its decode already begun, for this projection.
-        self.canonical = event_source(traceset, projection, cache, started, reader)
+        self.canonical = event_source(traceset, projection, cache, started, reader, batch_size)
         # The threads of UST events recorded without vtid, from the kernel's
         # switches: on the merged stream, after the cache (see ust_threads).
         self.ust_threads = UstThreads.of(traceset)

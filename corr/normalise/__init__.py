@@ -25,13 +25,13 @@ class Canonical:
     """The canonical event stream of a trace set, and its class registry."""
 
     def __init__(self, traceset: TraceSet, projection: Projection | None = None,
-                 batch_size: int = DEFAULT_BATCH, reader: str = "auto"):
+                 batch_size: int | None = DEFAULT_BATCH, reader: str = "auto"):
         self.traceset = traceset
         self.projection = projection or Projection.all()
         self.registry = ClassRegistry()
         self.normalisers = [TraceNormaliser(t, self.projection, self.registry, traceset.registry)
                             for t in traceset.traces]
-        self.batch_size = batch_size
+        self.batch_size = batch_size or DEFAULT_BATCH      # None: the default
         self.reader = reader
         self._workers: dict[int, object] = {}      # trace index -> its started workers
 
