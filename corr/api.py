@@ -216,12 +216,15 @@ class IntervalStream(Iterator["Interval"]):
 def stream(rules: PathLike | RuleSet, traces: Iterable[PathLike] | PathLike | TraceSet,
            overrides: Overrides = (), clock_offsets: dict[str, int] | None = None,
            reader: str = "auto", cache: PathLike | bool | None = None, *,
-           timeouts: bool = False, progress: Progress | None = None) -> IntervalStream:
+           timeouts: bool = False, progress: Progress | None = None,
+           explain: bool = True) -> IntervalStream:
     """The intervals :func:`run` would hand ``on_interval``, as an iterator: each
     over its rule's threshold once the pass decides it, in the same order (see
     docs/library.md), without a result at the end.
 
-    Each is explained as :func:`run`'s callbacks have it (rules with ``blame:``);
+    Each is explained as :func:`run`'s callbacks have it (rules with ``blame:``), unless
+    ``explain`` is False (no scheduling events are kept then: faster, as the making
+    of each explanation's objects is most of a stream's time);
     with ``timeouts``, the ``timeout`` intervals at their deadlines come too, as
     ``on_timeout`` has them; ``lossy`` is False.  Memory is bounded by what is
     open: a batch's decisions are handed out and forgotten, and the scheduling
@@ -237,7 +240,7 @@ def stream(rules: PathLike | RuleSet, traces: Iterable[PathLike] | PathLike | Tr
     ruleset = _ruleset(rules, overrides)
     traceset = traces if isinstance(traces, TraceSet) else open_traces(traces, clock_offsets)
     return IntervalStream(stream_rules(traceset, ruleset, cache=cache, reader=reader,
-                                       timeouts=timeouts, progress=progress))
+                                       timeouts=timeouts, progress=progress, explain=explain))
 
 
 def tune(rules: PathLike | RuleSet, traces: Iterable[PathLike] | PathLike | TraceSet,

@@ -147,13 +147,13 @@ STREAM_BATCH = 16_384
 
 
 def stream_rules(traceset: TraceSet, ruleset: RuleSet, cache=None, reader: str = "auto",
-                 timeouts: bool = False, progress=None):
+                 timeouts: bool = False, progress=None, explain: bool = True):
     """The intervals a pass decides, as it decides them (see :mod:`corr.engine.decisions`):
     a generator of :class:`~corr.engine.interval.Interval`, a batch's worth held at a
     time, explained as decided (:mod:`corr.analyses.as_decided`).  ``timeouts``: the
     ``timeout`` intervals at their deadlines too.  Returns (as StopIteration's value)
     the pass's TraceDecodeError when a trace stopped part-way, else None."""
-    started = start_decoding(traceset, ruleset, True, cache, reader, batch_size=STREAM_BATCH)
+    started = start_decoding(traceset, ruleset, explain, cache, reader, batch_size=STREAM_BATCH)
     try:
         from .cache import open_cache
         from .engine.runner import Engine
@@ -165,7 +165,7 @@ def stream_rules(traceset: TraceSet, ruleset: RuleSet, cache=None, reader: str =
         engine = Engine(traceset, ruleset, scheduling=False, cache=open_cache(cache, traceset),
                         started=started, reader=reader, on_interval=never,
                         on_timeout=never if timeouts else None,
-                        explain_decided=True, keep_decided=False, defer=True,
+                        explain_decided=explain, keep_decided=False, defer=True,
                         batch_size=STREAM_BATCH)
         steps = engine.steps(progress)
         try:

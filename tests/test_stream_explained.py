@@ -156,3 +156,15 @@ def test_callbacks_of_a_run_get_the_explanation_of_its_result():
     assert got.keys() == rows.keys() and len(got) > 100
     for identity, row in rows.items():
         assert {k: got[identity][k] for k in EXPLANATION} == {k: row[k] for k in EXPLANATION}
+
+
+def test_a_stream_asked_not_to_explain_gives_the_same_intervals_unexplained():
+    trace = shared_trace("many-threads")
+    explained = [iv.to_dict() for iv in corr.stream(OFFCPU, [trace], cache=False)]
+    plain = [iv.to_dict() for iv in corr.stream(OFFCPU, [trace], cache=False, explain=False)]
+    # An explained row calls each thread by one name, as a run's rows do (a renamed
+    # thread's exit_comm may differ from the name at the exit).
+    drop = set(EXPLANATION) | {"renamed", "comm", "exit_comm"}
+    assert sum("breakdown" in d for d in explained) > 100
+    assert not any("breakdown" in d for d in plain)
+    assert plain == [{k: v for k, v in d.items() if k not in drop} for d in explained]
