@@ -21,8 +21,10 @@ from ..rules.model import Env, Rule, RuleSet
 from . import threads
 from . import core
 from .matcher import ExpressionErrors, Matcher, group_function, pair_function
-from .plan import (CANCEL, ENTRY, EXIT, SPAN, EventNames, capture_names, engine_projection,
-                   matches, sides, wants_activity, wants_stacks)
+from .plan import (CANCEL, ENTRY, EXIT, SPAN, STEP, EventNames, capture_names,
+                   engine_projection, matches, sequence_names, sides, step_names,
+                   wants_activity, wants_stacks)
+from .sequence import SequenceMatcher
 from .rows import Builtins, Prepared, TupleView
 from ..normalise.ust_threads import UstThreads, no_thread_reason
 
@@ -92,14 +94,25 @@ class Engine:
         key_names = [p.name for p in rule.entry.key]
         entry_names, exit_names = capture_names(rule)
         entry_index = {n: i for i, n in enumerate(entry_names)}
-        exit_index = {n: i for i, n in enumerate(exit_names)}
+        # With steps, their captures follow the exit's values (corr.engine.sequence).
+        value_names = exit_names + sequence_names(rule)
+        exit_index = {n: i for i, n in enumerate(value_names)}
         problems = ExpressionErrors()
         pair = (None if rule.where is None
                 else self._pair_spec(rule.where, entry_index, exit_index, problems))
         group = (self._group_spec(rule, key_names, entry_index, exit_index, problems)
                  if rule.group_by else None)
-        fields = tuple(dict.fromkeys([*rule.entry.fields, *rule.exit.fields]))
-        if self.use_core:
+        fields = tuple(dict.fromkeys([*rule.entry.fields, *rule.exit.fields, *(
+            f"steps.{step.name}.{name}" for step in rule.steps for name in step.spec.fields)]))
+        if rule.steps:
+            # Steps are matched in Python only; the rule's other sides with them.
+            steps = [(step.name, step.occurs, step.within_ns, len(step_names(rule, step)))
+                     for step in rule.steps]
+            m = SequenceMatcher(rule.name, key_names, rule.match, rule.timeout_ns,
+                                pair_function(pair), group_function(group), fields, entry_names,
+                                exit_names, steps=steps, value_names=value_names)
+            m.name_of = self.thread_names.name
+        elif self.use_core:
             m = core.CoreMatcher(rule.name, key_names, rule.match, rule.timeout_ns, pair, group,
                                  fields, entry_names, exit_names, names=self.thread_names.names)
         else:
@@ -164,14 +177,20 @@ class Engine:
         """(kind, matcher, spec, capture, reason) for every rule side a class feeds."""
         found = []
         for rule, matcher in zip(self.ruleset.rules, self.matchers):
+            steps = {id(step.spec): (i, step) for i, step in enumerate(rule.steps)}
             for kind, spec in sides(rule):
                 if not any(self._class_matches(info, pattern) for pattern in spec.events):
                     continue
                 capture = {ENTRY: matcher.entry_names, SPAN: matcher.entry_names,
                            EXIT: matcher.exit_names}.get(kind, ())
                 reason = info.name if kind == CANCEL else None
+                if kind == STEP:              # its index in the rule's steps
+                    reason, step = steps[id(spec)]
+                    capture = step_names(rule, step)
                 found.append((kind, matcher, spec, capture, reason, rule.span_duration))
-        order = {CANCEL: 0, EXIT: 1, ENTRY: 2, SPAN: 3}     # close before opening anew
+        # Close before opening anew; a step is strictly between: an event that is also
+        # an exit is seen after it closed, one that is also an entry before it opened.
+        order = {CANCEL: 0, EXIT: 1, STEP: 2, ENTRY: 3, SPAN: 4}
         found.sort(key=lambda b: order[b[0]])
         return found
 
@@ -313,7 +332,10 @@ class Engine:
                               cols.cpu,
                               builtins.procnames if builtins.procnames is not None else [None] * n)
         if self.use_core:
+            in_python = _python_feeds(per_class)
             self._walk_in_c(batch, per_class)
+            if in_python:                # rules with steps: their own walk, names learned
+                self._walk(batch, in_python)
         else:
             self._walk(batch, per_class)
 
@@ -333,8 +355,9 @@ class Engine:
         calls = {}
         for cid, (feeds, learn, tids, cpus, procnames) in per_class.items():
             # A mask (one byte a row) is read like the row-by-row filter.
-            calls[cid] = ([(kind, {ENTRY: m.entry, EXIT: m.exit, SPAN: m.span,
-                                   CANCEL: m.cancel}[kind], keys, values, extra,
+            calls[cid] = ([(kind, m.step if kind is STEP else
+                            {ENTRY: m.entry, EXIT: m.exit, SPAN: m.span, CANCEL: m.cancel}[kind],
+                            keys, values, extra,
                             passes.__getitem__ if isinstance(passes, bytes) else passes, values_at)
                            for kind, m, keys, values, extra, passes, values_at in feeds],
                           None if learn is None else self.thread_names.updater(learn),
@@ -356,12 +379,27 @@ class Engine:
                     call(ts, keys[r], extra)
                     continue
                 v = values[r] if values is not None else values_at(r)
-                if kind is SPAN:
+                if kind is STEP:
+                    call(ts, keys[r], extra, v)
+                elif kind is SPAN:
                     call(ts, keys[r], tids[r], cpus[r], procnames[r], v, extra[r])
                 else:
                     call(ts, keys[r], tids[r], cpus[r], procnames[r], v)
             if learn is not None:
                 learn(r, ts)
+
+
+def _python_feeds(per_class: dict) -> dict:
+    """Take the feeds of Python matchers (rules with steps) out of ``per_class``, for
+    :meth:`Engine._walk` after the C core's walk; thread names are learned by that one."""
+    out = {}
+    for cid, (feeds, learn, tids, cpus, procnames) in per_class.items():
+        python = [f for f in feeds if not hasattr(f[1], "core")]
+        if python:
+            out[cid] = (python, None, tids, cpus, procnames)
+            per_class[cid] = ([f for f in feeds if hasattr(f[1], "core")], learn, tids, cpus,
+                              procnames)
+    return out
 
 
 def _fraction(ts, span) -> float:
