@@ -104,17 +104,17 @@ class Engine:
                  if rule.group_by else None)
         fields = tuple(dict.fromkeys([*rule.entry.fields, *rule.exit.fields, *(
             f"steps.{step.name}.{name}" for step in rule.steps for name in step.spec.fields)]))
-        if rule.steps:
-            # Steps are matched in Python only; the rule's other sides with them.
-            steps = [(step.name, step.occurs, step.within_ns, len(step_names(rule, step)))
-                     for step in rule.steps]
+        steps = [(step.name, step.occurs, step.within_ns, len(step_names(rule, step)))
+                 for step in rule.steps]
+        if self.use_core:
+            m = core.CoreMatcher(rule.name, key_names, rule.match, rule.timeout_ns, pair, group,
+                                 fields, entry_names, exit_names, names=self.thread_names.names,
+                                 steps=steps, value_names=value_names)
+        elif steps:
             m = SequenceMatcher(rule.name, key_names, rule.match, rule.timeout_ns,
                                 pair_function(pair), group_function(group), fields, entry_names,
                                 exit_names, steps=steps, value_names=value_names)
             m.name_of = self.thread_names.name
-        elif self.use_core:
-            m = core.CoreMatcher(rule.name, key_names, rule.match, rule.timeout_ns, pair, group,
-                                 fields, entry_names, exit_names, names=self.thread_names.names)
         else:
             m = Matcher(rule.name, key_names, rule.match, rule.timeout_ns, pair_function(pair),
                         group_function(group), fields, entry_names, exit_names)
@@ -332,17 +332,15 @@ class Engine:
                               cols.cpu,
                               builtins.procnames if builtins.procnames is not None else [None] * n)
         if self.use_core:
-            in_python = _python_feeds(per_class)
             self._walk_in_c(batch, per_class)
-            if in_python:                # rules with steps: their own walk, names learned
-                self._walk(batch, in_python)
         else:
             self._walk(batch, per_class)
 
     def _walk_in_c(self, batch, per_class: dict) -> None:
         """The walk over the batch's events, in the C core."""
         work = [None] * (max(per_class, default=-1) + 1)
-        codes = {ENTRY: core.ENTRY, EXIT: core.EXIT, CANCEL: core.CANCEL, SPAN: core.SPAN}
+        codes = {ENTRY: core.ENTRY, EXIT: core.EXIT, CANCEL: core.CANCEL, SPAN: core.SPAN,
+                 STEP: core.STEP}
         for cid, (feeds, learn, tids, cpus, procnames) in per_class.items():
             c_feeds = tuple((codes[kind], matcher.core, keys, values, extra, passes, values_at)
                             for kind, matcher, keys, values, extra, passes, values_at in feeds)
@@ -387,19 +385,6 @@ class Engine:
                     call(ts, keys[r], tids[r], cpus[r], procnames[r], v)
             if learn is not None:
                 learn(r, ts)
-
-
-def _python_feeds(per_class: dict) -> dict:
-    """Take the feeds of Python matchers (rules with steps) out of ``per_class``, for
-    :meth:`Engine._walk` after the C core's walk; thread names are learned by that one."""
-    out = {}
-    for cid, (feeds, learn, tids, cpus, procnames) in per_class.items():
-        python = [f for f in feeds if not hasattr(f[1], "core")]
-        if python:
-            out[cid] = (python, None, tids, cpus, procnames)
-            per_class[cid] = ([f for f in feeds if hasattr(f[1], "core")], learn, tids, cpus,
-                              procnames)
-    return out
 
 
 def _fraction(ts, span) -> float:

@@ -17,6 +17,12 @@ from __future__ import annotations
 from .matcher import DROPPED, STEPS, TS, Matcher
 
 
+def drop_reasons(step: str) -> tuple[str, str]:
+    """The outcome reasons of an entry dropped by step ``step``: (must, must_not)."""
+    return (f"step {step} did not happen (occurs: must)",
+            f"step {step} happened (occurs: must_not)")
+
+
 class SequenceMatcher(Matcher):
     """A :class:`Matcher` whose entries also collect their steps.
 
@@ -38,9 +44,7 @@ class SequenceMatcher(Matcher):
             (1, value_names.index(n)) if n in value_names else
             (0, self.entry_names.index(n)) if n in self.entry_names else (None, None)
             for n in self.field_names]
-        self._reasons = [(f"step {name} did not happen (occurs: must)",
-                          f"step {name} happened (occurs: must_not)")
-                         for name, _, _, _ in self.steps]
+        self._reasons = [drop_reasons(name) for name, _, _, _ in self.steps]
 
     def step(self, ts, key, index, values) -> None:
         """An event of step ``index`` under ``key``: seen by the entries waiting there."""
