@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import corr.api
+from corr.engine import core
 from corr.engine.matcher import Matcher
 from corr.engine.sequence import SequenceMatcher
 from corr.errors import RuleError
@@ -21,11 +22,21 @@ MUST = "step {} did not happen (occurs: must)"
 MUST_NOT = "step {} happened (occurs: must_not)"
 
 
+@pytest.fixture(params=["core", "python"], autouse=True)
+def engine(request, monkeypatch):
+    """Every engine test twice: with the C core, and with the Python matchers."""
+    if request.param == "python":
+        monkeypatch.setenv("CORR_ENGINE", "python")
+    elif not core.available():
+        pytest.skip("the C core is not built")
+    return request.param
+
+
 def run(tmp_path: Path, s: Scenario, rules: str):
     trace = s.write(tmp_path / "trace").root
     path = tmp_path / "rules.yaml"
     path.write_text(rules)
-    return corr.api.run(path, [trace])
+    return corr.api.run(path, [trace], cache=False)
 
 
 def rows(s: Scenario, rule, *extra):
@@ -269,7 +280,7 @@ def _feed(m, timeline, end):
         elif kind == "out":
             m.exit(ts, key, None, None, None, (pos,))
         elif kind == "step":
-            if isinstance(m, SequenceMatcher):
+            if hasattr(m, "step"):
                 m.step(ts, key, 0, (pos,))
         else:
             m.cancel(ts, key, "x")
@@ -303,6 +314,15 @@ def test_every_entry_is_accounted_for_and_steps_partition(raw, match, timeout, w
                           ("xid",)), timeline, t + tail)
     entries = sum(1 for k, _, _ in timeline if k == "in")
     runs = {occurs: sequence(occurs) for occurs in ("may", "must", "must_not")}
+    # The C core agrees with its Python reference, interval for interval.
+    if core.available():
+        for occurs, m in runs.items():
+            c = _feed(core.CoreMatcher("r", ["k"], match, timeout, None, None,
+                                       ("eid", "xid", "steps.s.pos"), ("eid",), ("xid",),
+                                       steps=[("s", occurs, within, 1)],
+                                       value_names=("xid", "steps.s.pos")), timeline, t + tail)
+            assert _intervals(c) == _intervals(m)
+            assert c.outcome_counts() == m.outcome_counts()
     for occurs, m in runs.items():
         c = m.outcome_counts()
         assert c["entries"] == entries
