@@ -3,8 +3,8 @@
 Two rule files over the same kernel events: ``pairs`` (each system call, and
 each thread's life from its fork to its exit) and ``sequences`` (the same
 pairs, the system calls with a step for the thread's switch-out, grouped by
-the state it left in, and the lives with a wakeup step and a
-``must_not``-migrate step).  Each is run by ``corr run --no-cache``
+the state it left in, and the lives with a wakeup step and a ``must``
+step: it was switched in).  Each is run by ``corr run --no-cache``
 (``cold``: a new process; ``served``: handed to a resident server), best of
 ``--repeat``, and in this process as the engine's pass alone
 (``corr.api.run``, best of ``--repeat``).  Target: sequences within 1.5x of
@@ -51,7 +51,7 @@ STEPS = """\
 LIFE_STEPS = """\
     steps:
       - {name: woken, event: sched_wakeup, key: {tid: tid}, fields: [target_cpu]}
-      - {name: moved, event: sched_migrate_task, key: {tid: tid}, occurs: must_not}
+      - {name: ran, event: sched_switch, key: {tid: next_tid}, occurs: must}
 """
 
 SEQUENCES = (PAIRS.replace("    group_by: [entry.$syscall]\n", STEPS)

@@ -162,6 +162,8 @@ class Engine:
                 specs.append(("entry", entry_index[ref[1]]))
             elif ref is not None and ref[0] == "exit":
                 specs.append(("exit", exit_index[ref[1]]))
+            elif ref is not None and ref[0] == "steps":      # they follow the exit's values
+                specs.append(("exit", exit_index["steps." + ref[1]]))
             else:
                 note = None if problems is None else problems.noter(expr)
                 specs.append(lambda e, x, key, d, expr=expr, note=note: expr.evaluate(Env(
@@ -171,7 +173,10 @@ class Engine:
         if len(specs) == 1:
             return specs[0]
         getters = [group_function(s) for s in specs]
-        return lambda e, x, key, d: tuple(g(e, x, key, d) for g in getters)
+        if len(getters) == 2:          # the common case, without a generator per interval
+            first, second = getters
+            return lambda e, x, key, d: (first(e, x, key, d), second(e, x, key, d))
+        return lambda e, x, key, d: tuple([g(e, x, key, d) for g in getters])
 
     def _bindings(self, info) -> list:
         """(kind, matcher, spec, capture, reason) for every rule side a class feeds."""
