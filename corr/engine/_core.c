@@ -1523,20 +1523,6 @@ static PyObject *run_batch(PyObject *self, PyObject *args)
             int rc;
             if (kind == K_CANCEL) {
                 rc = do_cancel(core, ts, key, extra);
-            } else if (kind == K_STEP) {
-                PyObject *v;
-                if (values != Py_None) {
-                    v = PyList_GET_ITEM(values, r);
-                    Py_INCREF(v);
-                } else {
-                    v = PyObject_CallOneArg(values_at, row);
-                }
-                if (!v) {
-                    Py_XDECREF(row);
-                    goto fail;
-                }
-                rc = do_step(core, ts, key, extra, v);
-                Py_DECREF(v);
             } else {
                 PyObject *v;
                 if (values != Py_None) {
@@ -1551,7 +1537,9 @@ static PyObject *run_batch(PyObject *self, PyObject *args)
                 }
                 PyObject *tid = PyList_GET_ITEM(tids, r), *cpu = PyList_GET_ITEM(cpus, r);
                 PyObject *comm = PyList_GET_ITEM(procnames, r);
-                if (kind == K_ENTRY)
+                if (kind == K_STEP)
+                    rc = do_step(core, ts, key, extra, v);
+                else if (kind == K_ENTRY)
                     rc = do_entry(core, ts, key, tid, cpu, comm, v);
                 else if (kind == K_EXIT)
                     rc = do_exit(core, ts, key, tid, cpu, comm, v);
