@@ -348,3 +348,19 @@ def test_every_entry_is_accounted_for_and_steps_partition(raw, match, timeout, w
                    if kind == "step" and k == key and eid < pos < xid
                    and (within is None or ts - start <= within)]
         assert seen == (between[-1] if between else None), (status, eid, xid)
+
+
+def test_steps_are_decoded_and_checked(tmp_path):
+    """A step's events are in the projection with what the rule reads of them, and
+    ``check`` names a field they lack."""
+    from corr.engine.checks import check_against_traces
+    from corr.engine.plan import projection_for
+    from corr.reading import open_traces
+    rules = parse_rules(LIFETIME.replace("    group_by: [steps.why.reason]\n",
+                                         "    group_by: [steps.why.reason]\n"
+                                         "    where: steps.why.code > 1\n"))
+    wanted = dict(projection_for(rules).wanted)
+    assert {"fd", "reason", "code"} <= set(wanted["app:why"])
+    trace = connections().write(tmp_path / "trace").root
+    warnings = check_against_traces(rules, open_traces([trace]))
+    assert any("step events 'app:why' have no field 'code'" in w for w in warnings)

@@ -219,6 +219,14 @@ def capture_names(rule: Rule) -> tuple[tuple[str, ...], tuple[str, ...]]:
             tuple(sorted(set(rule.exit.fields) | captured(rule, EXIT))))
 
 
+def kept_names(rule: Rule, role: str, spec) -> set[str]:
+    """What an event of the side ``spec`` (of ``role``) keeps beyond its key and filter:
+    :func:`captured`, or a step's :func:`step_names`."""
+    if role == STEP:
+        return set(next(step_names(rule, step) for step in rule.steps if step.spec is spec))
+    return captured(rule, role)
+
+
 def captured(rule: Rule, role: str) -> set[str]:
     """What the pair filter and group_by read from an event of this role."""
     if role == CANCEL:
@@ -320,14 +328,11 @@ def projection_for(ruleset: RuleSet) -> Projection:
             wanted.setdefault(alt, set()).update(fields)
 
     for rule in ruleset.rules:
-        steps = {id(step.spec): step for step in rule.steps}
         for role, spec in sides(rule):
             fields = event_fields([p.expression for p in spec.key] + [spec.where, rule.span_duration])
             fields.update(spec.fields)
             fields.update({"ctx.tid", "ctx.vtid", "ctx.procname"})      # interval tid, comm
-            kept = (step_names(rule, steps[id(spec)]) if role == STEP
-                    else captured(rule, role))
-            for name in kept:
+            for name in kept_names(rule, role, spec):
                 if name.startswith("$"):
                     fields.update(BUILTIN_FIELDS.get(name[1:], ()))
                 else:
