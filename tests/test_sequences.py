@@ -22,7 +22,7 @@ MUST = "step {} did not happen (occurs: must)"
 MUST_NOT = "step {} happened (occurs: must_not)"
 
 
-@pytest.fixture(params=["core", "python"], autouse=True)
+@pytest.fixture(params=["core", "python"])
 def engine(request, monkeypatch):
     """Every engine test twice: with the C core, and with the Python matchers."""
     if request.param == "python":
@@ -95,7 +95,7 @@ rules:
 """
 
 
-def test_lifetime_grouped_by_how_it_ended(tmp_path):
+def test_lifetime_grouped_by_how_it_ended(tmp_path, engine):
     s = connections()
     life = run(tmp_path, s, LIFETIME).rule("life")
     assert rows(s, life, "steps.why.reason") == [
@@ -109,7 +109,7 @@ def test_lifetime_grouped_by_how_it_ended(tmp_path):
                               "incomplete": 1, "dropped": 0, "dropped_reasons": {}}
 
 
-def test_must_and_must_not_drop_with_a_reason(tmp_path):
+def test_must_and_must_not_drop_with_a_reason(tmp_path, engine):
     s = connections()
     rules = LIFETIME.replace("        within: 1us\n", "        occurs: must\n")
     life = run(tmp_path, s, rules).rule("life")
@@ -124,7 +124,7 @@ def test_must_and_must_not_drop_with_a_reason(tmp_path):
     assert outcomes(life)["dropped_reasons"] == {MUST_NOT.format("why"): 3}
 
 
-def test_requests_without_a_response_within_100ms(tmp_path):
+def test_requests_without_a_response_within_100ms(tmp_path, engine):
     """A request, to the end of its connection, that got no response in its first 100 ms
     (one response at 150 ms counts not; a timeout keeps its steps' verdict)."""
     ms = 1_000_000
@@ -166,7 +166,7 @@ rules:
                               "dropped_reasons": {MUST_NOT.format("response"): 2}}
 
 
-def test_steps_in_where_and_strictly_between(tmp_path):
+def test_steps_in_where_and_strictly_between(tmp_path, engine):
     """``where`` reads steps; an event that is also the exit or the entry is no step of
     that interval; a plain rule beside it is matched as before (by the C core)."""
     s = Scenario(cpus=1)
@@ -207,7 +207,7 @@ rules:
         (100, 300, "complete", 1), (400, 500, "complete", 1), (600, 800, "complete", 1)]
 
 
-def test_steps_of_nested_and_timed_out_entries(tmp_path):
+def test_steps_of_nested_and_timed_out_entries(tmp_path, engine):
     """A step is seen by every entry waiting under its key, timed out ones too (a late
     exit keeps it); a cancel drops the entry and what it saw."""
     s = Scenario(cpus=1)
