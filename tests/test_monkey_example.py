@@ -14,8 +14,9 @@ DELETE_CLIENT, as Monkey allows.  So:
   inside its bracket);
 - the same rule keyed by fd alone pairs each reused fd's two connections
   crosswise: exactly the reused pairs come out wrong;
-- ``ended_by`` gives the forced and timed-out connections up to their reason
-  event, grouped by it, and cancels the ones the server closed;
+- ``ended_by`` (a rule with a step) gives every connection's whole life, as
+  ``connection`` does, grouped by its reason event (none, null, for the ones
+  the server closed);
 - ``request`` completes every request; the workers' listening channels' EPOLLINs
   are the incomplete ones, the closing reads are cancelled;
 - ``forced_close`` counts each worker's forced closes.
@@ -94,14 +95,18 @@ def check(trace: Path, tmp_path: Path) -> None:
     right = [i for i in wrong["intervals"] if lifetime_of(i, conns, offset)]
     assert len(wrong["intervals"]) == CONNS and len(right) == CONNS - 2 * len(reused)
 
-    # How the forced and timed-out connections ended; the server-closed ones
-    # have no reason event and are cancelled at their DELETE_CLIENT.
+    # Every connection's whole life by how it ended: its reason event, a step
+    # between REGISTERED and DELETE_CLIENT (none for the ones the server closed).
     ended = rules["ended_by"]
-    ends = sorted((c["id"], REASON_EVENT[c["reason"]]) for c in conns if c["reason"] in REASON_EVENT)
-    got = sorted((lifetime_of(i, conns, offset, end="x")["id"], i["group"]) for i in ended["intervals"])
+    assert ended["outcomes"]["complete"] == ended["outcomes"]["entries"] == CONNS
+    ends = sorted((c["id"], REASON_EVENT.get(c["reason"])) for c in conns)
+    got = sorted((lifetime_of(i, conns, offset)["id"], i["group"]) for i in ended["intervals"])
     assert got == ends
-    closed = sum(c["reason"] == "close" for c in conns)
-    assert ended["outcomes"]["dropped_reasons"] == {"cancelled by monkey:scheduler": closed}
+    assert {c["reason"] for c in conns} == {"forced", "timeout", "close"}
+    assert {(i["start_ns"], i["end_ns"]) for i in ended["intervals"]} == {
+        (i["start_ns"], i["end_ns"]) for i in connection["intervals"]}
+    assert [i["fields"]["steps.reason.event"] for i in ended["intervals"]] == [
+        i["group"] for i in ended["intervals"]]
 
     # Every request is complete; the listening channels' EPOLLINs are not.
     request = rules["request"]

@@ -22,7 +22,8 @@
 
 enum { M_NEST = 0, M_FIFO = 1, M_FIRST = 2, M_LAST = 3 };
 enum { COMPLETE = 0, LATE = 1, TIMEOUT = 2, INCOMPLETE = 3 };
-enum { K_ENTRY = 0, K_EXIT = 1, K_CANCEL = 2, K_SPAN = 3 };
+enum { K_ENTRY = 0, K_EXIT = 1, K_CANCEL = 2, K_SPAN = 3, K_STEP = 4 };
+enum { O_MAY = 0, O_MUST = 1, O_MUST_NOT = 2 };
 enum { G_NONE = 0, G_KEY = 1, G_KEY_PART = 2, G_ENTRY = 3, G_EXIT = 4, G_CALL = 5 };
 
 static PyObject *S_IGNORED, *S_REPLACED, *S_FILTERED, *S_NEGATIVE;
@@ -62,6 +63,7 @@ typedef struct {
     PyObject_HEAD
     int64_t ts, deadline;
     PyObject *key, *tid, *cpu, *comm, *values;
+    PyObject *seen;     /* a rule with steps: per step its last values or None; NULL: none yet */
     char timed_out;
     char live;          /* its deadline is in the FIFO and still to come */
 } Entry;
@@ -73,6 +75,7 @@ static void Entry_dealloc(Entry *e)
     Py_XDECREF(e->cpu);
     Py_XDECREF(e->comm);
     Py_XDECREF(e->values);
+    Py_XDECREF(e->seen);
     PyObject_Free(e);
 }
 
@@ -97,6 +100,7 @@ static Entry *entry_new(int64_t ts, PyObject *key, PyObject *tid, PyObject *cpu,
     Py_INCREF(cpu); e->cpu = cpu;
     Py_INCREF(comm); e->comm = comm;
     Py_INCREF(values); e->values = values;
+    e->seen = NULL;
     e->timed_out = 0;
     e->live = 0;
     return e;
@@ -134,6 +138,13 @@ typedef struct {
     /* With watch_expired(): (ts, key, tid, cpu, comm, values) of each entry that
      * timed out since take_expired(), for the library's on_timeout; else NULL. */
     PyObject *expired;
+    /* Steps (set_steps; corr/engine/sequence.py is the reference): per step its
+     * occurs and within (-1: none), the values of one not seen, the reasons of
+     * the drops; the exit's values when it had none. */
+    Py_ssize_t nsteps;
+    char *occurs;
+    int64_t *within;
+    PyObject *nothing, *step_reasons, *no_exit;
 } Core;
 
 static void Core_dealloc(Core *c)
@@ -144,6 +155,11 @@ static void Core_dealloc(Core *c)
     Py_XDECREF(c->open);
     Py_XDECREF(c->timed_out);
     Py_XDECREF(c->expired);
+    PyMem_Free(c->occurs);
+    PyMem_Free(c->within);
+    Py_XDECREF(c->nothing);
+    Py_XDECREF(c->step_reasons);
+    Py_XDECREF(c->no_exit);
     Py_XDECREF(c->dropped);
     Py_XDECREF(c->cancel_reasons);
     Py_XDECREF(c->names);
@@ -703,14 +719,136 @@ static int expire(Core *c, int64_t now, int inclusive)
     return 0;
 }
 
+/* A rule with steps, deciding entry ``e``: 0 when a step drops it (counted), else 1
+ * with ``*out`` the exit's values ``xv`` followed by each step's (a new reference). */
+static int decided(Core *c, Entry *e, PyObject *xv, PyObject **out)
+{
+    Py_ssize_t total = 0;
+    for (Py_ssize_t i = 0; i < c->nsteps; i++) {
+        PyObject *seen = e->seen ? PyList_GET_ITEM(e->seen, i) : Py_None;
+        int was = seen != Py_None;
+        if ((c->occurs[i] == O_MUST && !was) || (c->occurs[i] == O_MUST_NOT && was)) {
+            PyObject *reason = PyTuple_GET_ITEM(PyTuple_GET_ITEM(c->step_reasons, i),
+                                                c->occurs[i] == O_MUST ? 0 : 1);
+            return count_drop(c, reason, 1) < 0 ? -1 : 0;
+        }
+        total += PyTuple_GET_SIZE(was ? seen : PyTuple_GET_ITEM(c->nothing, i));
+    }
+    PyObject *base = xv == Py_None ? c->no_exit : xv;
+    if (!PyTuple_Check(base)) {
+        PyErr_SetString(PyExc_TypeError, "an exit's values must be a tuple");
+        return -1;
+    }
+    Py_ssize_t nbase = PyTuple_GET_SIZE(base);
+    PyObject *all = PyTuple_New(nbase + total);
+    if (!all)
+        return -1;
+    for (Py_ssize_t j = 0; j < nbase; j++) {
+        PyObject *v = PyTuple_GET_ITEM(base, j);
+        Py_INCREF(v);
+        PyTuple_SET_ITEM(all, j, v);
+    }
+    Py_ssize_t at = nbase;
+    for (Py_ssize_t i = 0; i < c->nsteps; i++) {
+        PyObject *seen = e->seen ? PyList_GET_ITEM(e->seen, i) : Py_None;
+        PyObject *part = seen != Py_None ? seen : PyTuple_GET_ITEM(c->nothing, i);
+        for (Py_ssize_t j = 0; j < PyTuple_GET_SIZE(part); j++) {
+            PyObject *v = PyTuple_GET_ITEM(part, j);
+            Py_INCREF(v);
+            PyTuple_SET_ITEM(all, at++, v);
+        }
+    }
+    *out = all;
+    return 1;
+}
+
+/* The exit-side values of a decided entry (a new reference; Py_None when a step
+ * dropped it), for an entry decided without an exit (timeout, incomplete). */
+static PyObject *exit_side(Core *c, Entry *e, int *kept)
+{
+    *kept = 1;
+    if (!c->nsteps) {
+        Py_INCREF(Py_None);
+        return Py_None;
+    }
+    PyObject *out = NULL;
+    int rc = decided(c, e, Py_None, &out);
+    if (rc < 0)
+        return NULL;
+    if (rc == 0) {
+        *kept = 0;
+        Py_INCREF(Py_None);
+        return Py_None;
+    }
+    return out;
+}
+
 static int record_timeout(Core *c, Entry *e)
 {
     int32_t group;
-    if (name_entry(c, e) < 0 ||
-        group_of(c, e->values, Py_None, e->key, c->timeout, &group) < 0)
+    int kept;
+    PyObject *xv = exit_side(c, e, &kept);
+    if (!xv)
         return -1;
-    return record(c, e->ts, e->ts + c->timeout, TIMEOUT, e->key, e->tid, e->cpu, e->comm,
-                  Py_None, Py_None, Py_None, e->values, Py_None, group);
+    int rc = 0;
+    if (kept) {
+        rc = name_entry(c, e) < 0 ||
+             group_of(c, e->values, xv, e->key, c->timeout, &group) < 0 ? -1 :
+             record(c, e->ts, e->ts + c->timeout, TIMEOUT, e->key, e->tid, e->cpu, e->comm,
+                    Py_None, Py_None, Py_None, e->values, xv, group);
+    }
+    Py_DECREF(xv);
+    return rc;
+}
+
+/* A step's event under ``key``: seen by every entry waiting there within its limit. */
+static int see_step(Core *c, Entry *e, int64_t ts, Py_ssize_t index, PyObject *values)
+{
+    if (c->within[index] >= 0 && ts - e->ts > c->within[index])
+        return 0;
+    if (!e->seen) {
+        if (!(e->seen = PyList_New(c->nsteps)))
+            return -1;
+        for (Py_ssize_t i = 0; i < c->nsteps; i++) {
+            Py_INCREF(Py_None);
+            PyList_SET_ITEM(e->seen, i, Py_None);
+        }
+    }
+    PyObject *kept = values == Py_None ? PyTuple_GET_ITEM(c->nothing, index) : values;
+    Py_INCREF(kept);
+    return PyList_SetItem(e->seen, index, kept);
+}
+
+static int do_step(Core *c, int64_t ts, PyObject *key, PyObject *index_obj, PyObject *values)
+{
+    if (c->next_deadline < ts && expire(c, ts, 0) < 0)
+        return -1;
+    Py_ssize_t index = PyLong_AsSsize_t(index_obj);
+    if (index < 0 || index >= c->nsteps) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_IndexError, "no such step");
+        return -1;
+    }
+    PyObject *found = PyDict_GetItemWithError(c->open, key);
+    if (!found && PyErr_Occurred())
+        return -1;
+    if (found) {
+        if (c->single) {
+            if (see_step(c, (Entry *)found, ts, index, values) < 0)
+                return -1;
+        } else {
+            for (Py_ssize_t i = 0; i < PyList_GET_SIZE(found); i++)
+                if (see_step(c, (Entry *)PyList_GET_ITEM(found, i), ts, index, values) < 0)
+                    return -1;
+        }
+    }
+    PyObject *waiting = PyDict_GetItemWithError(c->timed_out, key);
+    if (!waiting)
+        return PyErr_Occurred() ? -1 : 0;
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(waiting); i++)
+        if (see_step(c, (Entry *)PyList_GET_ITEM(waiting, i), ts, index, values) < 0)
+            return -1;
+    return 0;
 }
 
 /* ------------------------------------------------------------- operations */
@@ -831,6 +969,15 @@ static int do_exit(Core *c, int64_t ts, PyObject *key, PyObject *tid, PyObject *
         forget_deadline(c, e);
     }
     int rc = -1;
+    PyObject *extended = NULL;      /* with steps: the exit's values and the steps' */
+    if (c->nsteps) {
+        int kept = decided(c, e, values, &extended);
+        if (kept <= 0) {
+            rc = kept;
+            goto done;
+        }
+        values = extended;
+    }
     int64_t duration = ts - e->ts;
     int passes = pair_passes(c, e->values, values, duration);
     if (passes < 0)
@@ -859,6 +1006,7 @@ static int do_exit(Core *c, int64_t ts, PyObject *key, PyObject *tid, PyObject *
                 tid, cpu, xcomm, e->values, values, group);
     Py_DECREF(xcomm);
 done:
+    Py_XDECREF(extended);
     Py_DECREF(e);
     return rc;
 }
@@ -981,9 +1129,16 @@ static int do_finish(Core *c, int64_t end_ts)
                 return -1;
             int64_t end = end_ts > e->ts ? end_ts : e->ts;
             int32_t group;
-            if (group_of(c, e->values, Py_None, e->key, end - e->ts, &group) < 0 ||
-                record(c, e->ts, end, INCOMPLETE, e->key, e->tid, e->cpu, e->comm,
-                       Py_None, Py_None, Py_None, e->values, Py_None, group) < 0)
+            int kept;
+            PyObject *xv = exit_side(c, e, &kept);
+            if (!xv)
+                return -1;
+            int rc = kept && (group_of(c, e->values, xv, e->key, end - e->ts, &group) < 0 ||
+                              record(c, e->ts, end, INCOMPLETE, e->key, e->tid, e->cpu,
+                                     e->comm, Py_None, Py_None, Py_None, e->values, xv,
+                                     group) < 0);
+            Py_DECREF(xv);
+            if (rc)
                 return -1;
         }
     }
@@ -1040,6 +1195,63 @@ static PyObject *Core_cancel(Core *c, PyObject *args)
     if (!PyArg_ParseTuple(args, "OOO", &ts, &key, &reason) || as_ts(ts, &t) < 0 ||
         do_cancel(c, t, key, reason) < 0)
         return NULL;
+    Py_RETURN_NONE;
+}
+
+static PyObject *Core_step(Core *c, PyObject *args)
+{
+    PyObject *ts, *key, *index, *values;
+    int64_t t;
+    if (!PyArg_ParseTuple(args, "OOOO", &ts, &key, &index, &values) || as_ts(ts, &t) < 0 ||
+        do_step(c, t, key, index, values) < 0)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
+/* set_steps(steps, nothing, reasons, no_exit): steps a sequence of (occurs, within or
+ * None) with occurs 0 may, 1 must, 2 must_not; nothing per step the tuple of nulls of
+ * one not seen; reasons per step (must's drop reason, must_not's); no_exit the exit's
+ * values when it had none.  Before any event. */
+static PyObject *Core_set_steps(Core *c, PyObject *args)
+{
+    PyObject *steps, *nothing, *reasons, *no_exit;
+    if (!PyArg_ParseTuple(args, "OO!O!O!", &steps, &PyTuple_Type, &nothing, &PyTuple_Type,
+                          &reasons, &PyTuple_Type, &no_exit))
+        return NULL;
+    PyObject *seq = PySequence_Fast(steps, "steps must be a sequence");
+    if (!seq)
+        return NULL;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+    if (PyTuple_GET_SIZE(nothing) != n || PyTuple_GET_SIZE(reasons) != n || c->nsteps) {
+        Py_DECREF(seq);
+        PyErr_SetString(PyExc_ValueError, "steps, nothing and reasons differ, or set twice");
+        return NULL;
+    }
+    c->occurs = PyMem_Calloc((size_t)n + 1, 1);
+    c->within = PyMem_Calloc((size_t)n + 1, sizeof(int64_t));
+    if (!c->occurs || !c->within) {
+        Py_DECREF(seq);
+        return PyErr_NoMemory();
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        int occurs;
+        PyObject *within;
+        if (!PyArg_ParseTuple(PySequence_Fast_GET_ITEM(seq, i), "iO", &occurs, &within)) {
+            Py_DECREF(seq);
+            return NULL;
+        }
+        c->occurs[i] = (char)occurs;
+        c->within[i] = within == Py_None ? -1 : PyLong_AsLongLong(within);
+        if (PyErr_Occurred()) {
+            Py_DECREF(seq);
+            return NULL;
+        }
+    }
+    Py_DECREF(seq);
+    Py_INCREF(nothing); c->nothing = nothing;
+    Py_INCREF(reasons); c->step_reasons = reasons;
+    Py_INCREF(no_exit); c->no_exit = no_exit;
+    c->nsteps = n;
     Py_RETURN_NONE;
 }
 
@@ -1190,6 +1402,9 @@ static PyMethodDef Core_methods[] = {
     {"span", (PyCFunction)Core_span, METH_VARARGS,
      "span(ts, key, tid, cpu, comm, values, duration)"},
     {"cancel", (PyCFunction)Core_cancel, METH_VARARGS, "cancel(ts, key, reason)"},
+    {"step", (PyCFunction)Core_step, METH_VARARGS, "step(ts, key, index, values)"},
+    {"set_steps", (PyCFunction)Core_set_steps, METH_VARARGS,
+     "set_steps(steps, nothing, reasons, no_exit)"},
     {"expire", (PyCFunction)Core_expire, METH_VARARGS, "expire(now, inclusive=False)"},
     {"finish", (PyCFunction)Core_finish, METH_O, "finish(end_ts)"},
     {"oldest_waiting", (PyCFunction)Core_oldest_waiting, METH_VARARGS,
@@ -1322,7 +1537,9 @@ static PyObject *run_batch(PyObject *self, PyObject *args)
                 }
                 PyObject *tid = PyList_GET_ITEM(tids, r), *cpu = PyList_GET_ITEM(cpus, r);
                 PyObject *comm = PyList_GET_ITEM(procnames, r);
-                if (kind == K_ENTRY)
+                if (kind == K_STEP)
+                    rc = do_step(core, ts, key, extra, v);
+                else if (kind == K_ENTRY)
                     rc = do_entry(core, ts, key, tid, cpu, comm, v);
                 else if (kind == K_EXIT)
                     rc = do_exit(core, ts, key, tid, cpu, comm, v);

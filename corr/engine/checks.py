@@ -14,7 +14,7 @@ from ..sched.events import INTERRUPT_NOTES, fields_evidence
 from ..reading import Projection, TraceSet
 from ..rules.model import RuleSet
 from .plan import (ACTIVITY_CLASSES, BUILTIN_FIELDS, ENTRY, EXIT, SPAN, EventNames,
-                   alternatives, captured, event_fields, matches, recorded_activity, sides,
+                   alternatives, event_fields, kept_names, matches, recorded_activity, sides,
                    unknown_event_warnings)
 
 
@@ -71,7 +71,7 @@ def check_against_traces(ruleset: RuleSet, traceset: TraceSet) -> list[str]:
         for role, spec in sides(rule):
             needed = event_fields([p.expression for p in spec.key] + [spec.where, rule.span_duration])
             needed.update(spec.fields)
-            needed.update(n for n in captured(rule, role) if not n.startswith("$"))
+            needed.update(n for n in kept_names(rule, role, spec) if not n.startswith("$"))
             # Builtins read one of several contexts: only plain fields must exist.
             builtin_fields = {f for fs in BUILTIN_FIELDS.values() for f in fs}
             needed -= builtin_fields

@@ -21,7 +21,8 @@ except ImportError:           # not built: the Python matcher runs
 
 
 # Rule side kinds, as run_batch's feeds give them.
-ENTRY, EXIT, CANCEL, SPAN = range(4)
+ENTRY, EXIT, CANCEL, SPAN, STEP = range(5)
+OCCURS = {"may": 0, "must": 1, "must_not": 2}
 
 
 def available() -> bool:
@@ -38,19 +39,25 @@ class CoreMatcher:
     values, duration) -> bool``; ``group`` is None, ``("key",)``, ``("key",
     i)``, ``("entry", i)``, ``("exit", i)`` or a callable ``(entry values,
     exit values, key, duration) -> value``.
+
+    ``steps`` and ``value_names``: a rule with steps, as
+    :class:`~corr.engine.sequence.SequenceMatcher` takes them (its Python
+    reference; tests/test_sequences.py compares the two).
     """
 
     def __init__(self, name: str, key_names: list[str], match: str = "nest",
                  timeout_ns: int | None = None, pair=None, group=None,
                  field_names: tuple = (), entry_names: tuple = (), exit_names: tuple = (),
-                 names: dict | None = None):
+                 names: dict | None = None, steps=(), value_names=None):
         self.name = name
         self.key_names = key_names
         self.field_names = tuple(field_names)
         self.entry_names = tuple(entry_names)
         self.exit_names = tuple(exit_names)
         self.groups: dict[object, int] = {} if group is not None else {None: 0}
-        sources = [(1, self.exit_names.index(n)) if n in self.exit_names else
+        # With steps, an exit's values are followed by the steps' (value_names).
+        value_names = tuple(value_names) if value_names is not None else self.exit_names
+        sources = [(1, value_names.index(n)) if n in value_names else
                    (0, self.entry_names.index(n)) if n in self.entry_names else (None, None)
                    for n in self.field_names]
         self.core = _core.Core(match, timeout_ns, pair, group, sources, self.groups, names)
@@ -61,6 +68,14 @@ class CoreMatcher:
         self.exit = self.core.exit
         self.span = self.core.span
         self.cancel = self.core.cancel
+        self.step = self.core.step
+        if steps:
+            from .sequence import drop_reasons
+            self.core.set_steps(
+                [(OCCURS[occurs], within) for _, occurs, within, _ in steps],
+                tuple((None,) * width for _, _, _, width in steps),
+                tuple(drop_reasons(name) for name, _, _, _ in steps),
+                (None,) * len(self.exit_names))
         self._table = IntervalTable(key_names, self.field_names)
         self._intervals: IntervalTable | None = None
         self._refused: Counter = Counter()      # entries dropped before pairing (drop)

@@ -43,8 +43,11 @@ class ExpressionErrors:
 
 
 # An open entry is a list (cheaper to make than an object, and mutable):
-# [ts, seq, key, tid, cpu, comm, values, deadline, timed out], made in entry().
-TS, SEQ, KEY, TID, CPU, COMM, VALUES, DEADLINE, TIMED_OUT = range(9)
+# [ts, seq, key, tid, cpu, comm, values, deadline, timed out, steps seen], made in
+# entry(); steps seen is None until a step of a rule with ``steps`` (corr.engine.sequence).
+TS, SEQ, KEY, TID, CPU, COMM, VALUES, DEADLINE, TIMED_OUT, STEPS = range(10)
+# What decided_values() returns for an entry that its steps drop.
+DROPPED = object()
 
 
 class Matcher:
@@ -161,7 +164,7 @@ class Matcher:
         seq = self._seq = self._seq + 1
         timeout = self.timeout_ns
         deadline = NO_DEADLINE if timeout is None else ts + timeout
-        e = [ts, seq, key, tid, cpu, comm, values, deadline, False]
+        e = [ts, seq, key, tid, cpu, comm, values, deadline, False, None]
         opened = self._open
         if self._single:
             old = opened.get(key)
@@ -204,6 +207,10 @@ class Matcher:
         entry_values = e[VALUES]
         start = e[TS]
         duration = ts - start
+        if self.sequence:
+            values = self.decided_values(e, values)
+            if values is DROPPED:
+                return
         if self.pair_filter is not None and not self.pair_filter(entry_values, values, duration):
             self.dropped["filtered out by the rule's where"] += 1
             return
@@ -329,11 +336,14 @@ class Matcher:
         self._timed_out.clear()
         for pending in self._open.values():
             for e in ([pending] if self._single else pending):
+                values = self.decided_values(e, None) if self.sequence else None
+                if values is DROPPED:
+                    continue
                 self._name_entry(e)
                 end = max(end_ts, e[TS])
                 self.intervals.append(e[TS], end, INCOMPLETE, e[KEY], e[TID], e[CPU], e[COMM],
-                                      None, None, None, self._fields(e[VALUES], None),
-                                      self._group_of(e[VALUES], None, e[KEY], end - e[TS]))
+                                      None, None, None, self._fields(e[VALUES], values),
+                                      self._group_of(e[VALUES], values, e[KEY], end - e[TS]))
         self._open.clear()
         self._deadlines = deque()
 
@@ -345,10 +355,21 @@ class Matcher:
             e[COMM] = self.name_of(e[TID], e[CPU])
 
     def _record_timeout(self, e: list) -> None:
+        values = self.decided_values(e, None) if self.sequence else None
+        if values is DROPPED:
+            return
         self._name_entry(e)
         self.intervals.append(e[TS], e[TS] + self.timeout_ns, TIMEOUT, e[KEY], e[TID], e[CPU],
-                              e[COMM], None, None, None, self._fields(e[VALUES], None),
-                              self._group_of(e[VALUES], None, e[KEY], self.timeout_ns))
+                              e[COMM], None, None, None, self._fields(e[VALUES], values),
+                              self._group_of(e[VALUES], values, e[KEY], self.timeout_ns))
+
+    # A rule with steps (corr.engine.sequence.SequenceMatcher) checks them and
+    # appends their captures to the exit's values when an entry is decided.
+    sequence = False
+
+    def decided_values(self, e: list, exit_values):
+        """The exit-side values of ``e``'s interval, or :data:`DROPPED`."""
+        return exit_values
 
     # -- helpers -------------------------------------------------------------------
     def _group_of(self, entry_values, exit_values, key, duration) -> int:

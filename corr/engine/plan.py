@@ -18,7 +18,7 @@ from ..reading import Projection, TraceSet
 from ..rules.model import Rule, RuleSet
 from . import threads
 
-ENTRY, EXIT, CANCEL, SPAN = "entry", "exit", "cancel", "span"
+ENTRY, EXIT, CANCEL, SPAN, STEP = "entry", "exit", "cancel", "span", "step"
 SYSCALL_PREFIXES = ("syscall_entry_", "syscall_exit_")
 _GLOB = frozenset("*?[")                 # what makes a pattern more than a name (fnmatch)
 # What each builtin reads from the event, besides cpu, name and ts.
@@ -138,7 +138,8 @@ def _reference(expr):
 
 
 _WITHOUT_THREAD = {ENTRY: "those entries are dropped", SPAN: "those events are dropped",
-                   EXIT: "those exits match no entry", CANCEL: "those cancels match nothing"}
+                   EXIT: "those exits match no entry", CANCEL: "those cancels match nothing",
+                   STEP: "those steps match no entry"}
 
 
 def thread_warnings(ruleset: RuleSet, names: EventNames) -> list[str]:
@@ -189,6 +190,24 @@ def sides(rule: Rule):
     yield EXIT, rule.exit
     for spec in rule.cancel:
         yield CANCEL, spec
+    for step in rule.steps:
+        yield STEP, step.spec
+
+
+def step_names(rule: Rule, step) -> tuple[str, ...]:
+    """What an event of ``step`` keeps: its ``fields`` and what ``where`` and
+    ``group_by`` read of it as ``steps.NAME.FIELD``."""
+    read = {name.split(".", 1)[1] for expr in [rule.where, *rule.group_by] if expr is not None
+            for scope, name in expr.references
+            if scope == "steps" and name.split(".", 1)[0] == step.name}
+    return tuple(sorted(set(step.spec.fields) | read))
+
+
+def sequence_names(rule: Rule) -> tuple[str, ...]:
+    """The steps' captured values as the matcher appends them to an exit's:
+    ``steps.NAME.FIELD``, step by step in :func:`step_names` order."""
+    return tuple(f"steps.{step.name}.{name}" for step in rule.steps
+                 for name in step_names(rule, step))
 
 
 def capture_names(rule: Rule) -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -198,6 +217,14 @@ def capture_names(rule: Rule) -> tuple[tuple[str, ...], tuple[str, ...]]:
         return names, names
     return (tuple(sorted(set(rule.entry.fields) | captured(rule, ENTRY))),
             tuple(sorted(set(rule.exit.fields) | captured(rule, EXIT))))
+
+
+def kept_names(rule: Rule, role: str, spec) -> set[str]:
+    """What an event of the side ``spec`` (of ``role``) keeps beyond its key and filter:
+    :func:`captured`, or a step's :func:`step_names`."""
+    if role == STEP:
+        return set(next(step_names(rule, step) for step in rule.steps if step.spec is spec))
+    return captured(rule, role)
 
 
 def captured(rule: Rule, role: str) -> set[str]:
@@ -305,7 +332,7 @@ def projection_for(ruleset: RuleSet) -> Projection:
             fields = event_fields([p.expression for p in spec.key] + [spec.where, rule.span_duration])
             fields.update(spec.fields)
             fields.update({"ctx.tid", "ctx.vtid", "ctx.procname"})      # interval tid, comm
-            for name in captured(rule, role):
+            for name in kept_names(rule, role, spec):
                 if name.startswith("$"):
                     fields.update(BUILTIN_FIELDS.get(name[1:], ()))
                 else:

@@ -21,8 +21,10 @@ from ..rules.model import Env, Rule, RuleSet
 from . import threads
 from . import core
 from .matcher import ExpressionErrors, Matcher, group_function, pair_function
-from .plan import (CANCEL, ENTRY, EXIT, SPAN, EventNames, capture_names, engine_projection,
-                   matches, sides, wants_activity, wants_stacks)
+from .plan import (CANCEL, ENTRY, EXIT, SPAN, STEP, EventNames, capture_names,
+                   engine_projection, matches, sequence_names, sides, step_names,
+                   wants_activity, wants_stacks)
+from .sequence import SequenceMatcher
 from .rows import Builtins, Prepared, TupleView
 from ..normalise.ust_threads import UstThreads, no_thread_reason
 
@@ -92,16 +94,27 @@ class Engine:
         key_names = [p.name for p in rule.entry.key]
         entry_names, exit_names = capture_names(rule)
         entry_index = {n: i for i, n in enumerate(entry_names)}
-        exit_index = {n: i for i, n in enumerate(exit_names)}
+        # With steps, their captures follow the exit's values (corr.engine.sequence).
+        value_names = exit_names + sequence_names(rule)
+        exit_index = {n: i for i, n in enumerate(value_names)}
         problems = ExpressionErrors()
         pair = (None if rule.where is None
                 else self._pair_spec(rule.where, entry_index, exit_index, problems))
         group = (self._group_spec(rule, key_names, entry_index, exit_index, problems)
                  if rule.group_by else None)
-        fields = tuple(dict.fromkeys([*rule.entry.fields, *rule.exit.fields]))
+        fields = tuple(dict.fromkeys([*rule.entry.fields, *rule.exit.fields, *(
+            f"steps.{step.name}.{name}" for step in rule.steps for name in step.spec.fields)]))
+        steps = [(step.name, step.occurs, step.within_ns, len(step_names(rule, step)))
+                 for step in rule.steps]
         if self.use_core:
             m = core.CoreMatcher(rule.name, key_names, rule.match, rule.timeout_ns, pair, group,
-                                 fields, entry_names, exit_names, names=self.thread_names.names)
+                                 fields, entry_names, exit_names, names=self.thread_names.names,
+                                 steps=steps, value_names=value_names)
+        elif steps:
+            m = SequenceMatcher(rule.name, key_names, rule.match, rule.timeout_ns,
+                                pair_function(pair), group_function(group), fields, entry_names,
+                                exit_names, steps=steps, value_names=value_names)
+            m.name_of = self.thread_names.name
         else:
             m = Matcher(rule.name, key_names, rule.match, rule.timeout_ns, pair_function(pair),
                         group_function(group), fields, entry_names, exit_names)
@@ -149,6 +162,8 @@ class Engine:
                 specs.append(("entry", entry_index[ref[1]]))
             elif ref is not None and ref[0] == "exit":
                 specs.append(("exit", exit_index[ref[1]]))
+            elif ref is not None and ref[0] == "steps":      # they follow the exit's values
+                specs.append(("exit", exit_index["steps." + ref[1]]))
             else:
                 note = None if problems is None else problems.noter(expr)
                 specs.append(lambda e, x, key, d, expr=expr, note=note: expr.evaluate(Env(
@@ -158,20 +173,29 @@ class Engine:
         if len(specs) == 1:
             return specs[0]
         getters = [group_function(s) for s in specs]
-        return lambda e, x, key, d: tuple(g(e, x, key, d) for g in getters)
+        if len(getters) == 2:          # the common case, without a generator per interval
+            first, second = getters
+            return lambda e, x, key, d: (first(e, x, key, d), second(e, x, key, d))
+        return lambda e, x, key, d: tuple([g(e, x, key, d) for g in getters])
 
     def _bindings(self, info) -> list:
         """(kind, matcher, spec, capture, reason) for every rule side a class feeds."""
         found = []
         for rule, matcher in zip(self.ruleset.rules, self.matchers):
+            steps = {id(step.spec): (i, step) for i, step in enumerate(rule.steps)}
             for kind, spec in sides(rule):
                 if not any(self._class_matches(info, pattern) for pattern in spec.events):
                     continue
                 capture = {ENTRY: matcher.entry_names, SPAN: matcher.entry_names,
                            EXIT: matcher.exit_names}.get(kind, ())
                 reason = info.name if kind == CANCEL else None
+                if kind == STEP:              # its index in the rule's steps
+                    reason, step = steps[id(spec)]
+                    capture = step_names(rule, step)
                 found.append((kind, matcher, spec, capture, reason, rule.span_duration))
-        order = {CANCEL: 0, EXIT: 1, ENTRY: 2, SPAN: 3}     # close before opening anew
+        # Close before opening anew; a step is strictly between: an event that is also
+        # an exit is seen after it closed, one that is also an entry before it opened.
+        order = {CANCEL: 0, EXIT: 1, STEP: 2, ENTRY: 3, SPAN: 4}
         found.sort(key=lambda b: order[b[0]])
         return found
 
@@ -320,7 +344,8 @@ class Engine:
     def _walk_in_c(self, batch, per_class: dict) -> None:
         """The walk over the batch's events, in the C core."""
         work = [None] * (max(per_class, default=-1) + 1)
-        codes = {ENTRY: core.ENTRY, EXIT: core.EXIT, CANCEL: core.CANCEL, SPAN: core.SPAN}
+        codes = {ENTRY: core.ENTRY, EXIT: core.EXIT, CANCEL: core.CANCEL, SPAN: core.SPAN,
+                 STEP: core.STEP}
         for cid, (feeds, learn, tids, cpus, procnames) in per_class.items():
             c_feeds = tuple((codes[kind], matcher.core, keys, values, extra, passes, values_at)
                             for kind, matcher, keys, values, extra, passes, values_at in feeds)
@@ -333,8 +358,9 @@ class Engine:
         calls = {}
         for cid, (feeds, learn, tids, cpus, procnames) in per_class.items():
             # A mask (one byte a row) is read like the row-by-row filter.
-            calls[cid] = ([(kind, {ENTRY: m.entry, EXIT: m.exit, SPAN: m.span,
-                                   CANCEL: m.cancel}[kind], keys, values, extra,
+            calls[cid] = ([(kind, m.step if kind is STEP else
+                            {ENTRY: m.entry, EXIT: m.exit, SPAN: m.span, CANCEL: m.cancel}[kind],
+                            keys, values, extra,
                             passes.__getitem__ if isinstance(passes, bytes) else passes, values_at)
                            for kind, m, keys, values, extra, passes, values_at in feeds],
                           None if learn is None else self.thread_names.updater(learn),
@@ -356,7 +382,9 @@ class Engine:
                     call(ts, keys[r], extra)
                     continue
                 v = values[r] if values is not None else values_at(r)
-                if kind is SPAN:
+                if kind is STEP:
+                    call(ts, keys[r], extra, v)
+                elif kind is SPAN:
                     call(ts, keys[r], tids[r], cpus[r], procnames[r], v, extra[r])
                 else:
                     call(ts, keys[r], tids[r], cpus[r], procnames[r], v)

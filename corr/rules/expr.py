@@ -37,12 +37,14 @@ written             scope         read as
 ``exit.ctx.vtid``   pair          ``env.exit.get("ctx.vtid")``
 ``entry.$tid``      pair          ``env.entry.get("$tid")``
 ``$duration``       pair          ``env.builtins.get("duration")``
+``steps.s.fd``      pair          ``env.exit.get("steps.s.fd")`` (a step's capture)
 ``syscall``         group_by      ``env.key.get("syscall")`` (a key part)
 ==================  ============  =====================================
 
 ``Expression.references`` holds them as ``(scope, name)`` pairs, in the
 third column's terms: ``("event", "ctx.vtid")``, ``("builtin", "tid")``,
-``("entry", "$tid")``, ``("builtin", "duration")``, ``("key", "syscall")``.
+``("entry", "$tid")``, ``("builtin", "duration")``, ``("key", "syscall")``,
+``("steps", "s.fd")``.
 """
 
 from __future__ import annotations
@@ -524,6 +526,9 @@ def _reader(scope: str, name: str) -> Callable[[Env], object]:
         return lambda env: env.exit.get(name)
     if scope == "key":
         return lambda env: env.key.get(name)
+    if scope == "steps":                 # captured by a step: they ride with the exit's values
+        step_name = "steps." + name
+        return lambda env: env.exit.get(step_name)
     return lambda env: env.builtins.get(name)
 
 
@@ -711,6 +716,12 @@ class _Compiler:
         first = tokens[0]
         if names[0] in ("entry", "exit") and first.type == "NAME" and len(names) > 1:
             return self.resolve_on_event(tokens[1:], side=names[0])
+        if names[0] == "steps" and first.type == "NAME" and len(names) > 2:
+            _, field = self.resolve_on_event(tokens[2:], side="steps." + names[1])
+            return ("steps", f"{names[1]}.{field}")
+        if names[0] == "steps":
+            raise _ExpressionError(f"{written!r} needs a step and a field: steps.STEP.NAME",
+                                   first.line, first.column)
         if first.type == "BUILTIN" and len(names) == 1:
             builtin = names[0][1:]
             if builtin in PAIR_BUILTINS:

@@ -62,6 +62,8 @@ FIELDS: tuple[RuleField, ...] = (
     RuleField("span", "span_duration", {"$ref": "#/$defs/span"}, "span", matching=True),
     RuleField("cancel", "cancel", {"type": "array", "items": {"$ref": "#/$defs/cancel"}},
               "cancel", matching=True, default=(), in_span=False),
+    RuleField("steps", "steps", {"type": "array", "items": {"$ref": "#/$defs/step"}},
+              "steps", matching=True, default=(), in_span=False),
     RuleField("threshold", "threshold_ns", {"$ref": "#/$defs/duration"}, "duration",
               matching=False, explaining=True, overridable=True, in_json=True),
     RuleField("timeout", "timeout_ns", {"$ref": "#/$defs/duration"}, "positive_duration",
@@ -113,7 +115,7 @@ def explanation(rule) -> dict:
 
 def _as_json(value):
     """Expressions by their text, event sides by what they say."""
-    from .model import EventSpec, Expression, KeyPart
+    from .model import EventSpec, Expression, KeyPart, Step
     if isinstance(value, Expression):
         return value.text
     if isinstance(value, KeyPart):
@@ -121,6 +123,9 @@ def _as_json(value):
     if isinstance(value, EventSpec):
         return {"events": value.events, "key": _as_json(value.key),
                 "where": _as_json(value.where), "fields": value.fields}
+    if isinstance(value, Step):
+        return {"name": value.name, "occurs": value.occurs, "within": value.within_ns,
+                **_as_json(value.spec)}
     if isinstance(value, (list, tuple)):
         return [_as_json(v) for v in value]
     return value

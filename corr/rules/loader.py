@@ -24,7 +24,7 @@ from ..text import shown as _shown
 from .document import load_yaml, read_text
 from .expr import MAX_GLOB, parse_expression
 from .fields import BY_KEY, FIELDS, OVERRIDABLE, default, rule_schema
-from .model import Env, EventSpec, KeyPart, Location, Rule, RuleSet
+from .model import Env, EventSpec, KeyPart, Location, Rule, RuleSet, Step
 from .units import EXAMPLES, MAX_DURATION_NS, parse_duration
 
 SUPPORTED_VERSIONS = (1,)
@@ -402,7 +402,9 @@ class _Builder:
             values[field.attribute] = (getattr(self, "parse_" + field.parse)(node, field, context)
                                        if field.key in node else default(field))
         values.update(context.sides)
-        return Rule(**values)
+        rule = Rule(**values)
+        self.check_steps(node, rule)
+        return rule
 
     # -- one method a kind of field (RuleField.parse) ----------------------------------
 
@@ -421,6 +423,31 @@ class _Builder:
         cancels = node["cancel"] or []
         return [self.event_spec(cancels, i, f"cancel[{i}]", context.parts)
                 for i in range(len(cancels))]
+
+    def parse_steps(self, node, field, context) -> list[Step]:
+        """Events between entry and exit, keyed like the entry (docs/rules.md, Sequences)."""
+        nodes = node["steps"] or []
+        steps, seen = [], set()
+        for i, step in enumerate(nodes):
+            label = f"steps[{i}]"
+            name = str(step["name"])
+            if name in seen:
+                self.fail(step, "name", f"{label}.name: duplicate step name {_shown(name)}")
+            seen.add(name)
+            steps.append(Step(name, self.event_spec(nodes, i, label, context.parts),
+                              str(step.get("occurs", "may")), self.duration(step, "within")))
+        return steps
+
+    def check_steps(self, node, rule: Rule) -> None:
+        """Every ``steps.NAME.FIELD`` that ``where`` and ``group_by`` read names a step."""
+        names = {step.name for step in rule.steps}
+        for key, expressions in (("where", [rule.where]), ("group_by", rule.group_by)):
+            for expression in expressions:
+                for scope, name in (expression.references if expression else ()):
+                    step = name.split(".", 1)[0]
+                    if scope == "steps" and step not in names:
+                        known = ", ".join(sorted(names)) or "the rule has none"
+                        self.fail(node, key, f"{key}: steps.{name} names no step ({known})")
 
     def parse_span(self, node, field, context):
         """A rule on one event that carries its duration: its entry and exit both."""

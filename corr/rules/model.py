@@ -119,6 +119,26 @@ class EventSpec:
     location: Location | None = None   # where its ``event`` value is written
 
 
+OCCURS = ("must", "may", "must_not")
+
+
+@dataclass
+class Step:
+    """An event between a rule's entry and its exit (``steps:``, docs/rules.md).
+
+    ``occurs`` says what it must do for the interval to count: ``must``
+    happen, ``may`` happen, ``must_not`` happen; only occurrences within
+    ``within_ns`` of the entry are seen.  Its captured values (the last
+    occurrence's) are read as ``steps.NAME.FIELD`` in the rule's ``where``
+    and ``group_by`` and kept by its ``fields``.
+    """
+
+    name: str
+    spec: EventSpec                    # event, key (the entry's parts), where, fields
+    occurs: str = "may"
+    within_ns: int | None = None
+
+
 @dataclass
 class Rule:
     name: str
@@ -126,6 +146,7 @@ class Rule:
     exit: EventSpec
     description: str | None = None
     cancel: list[EventSpec] = field(default_factory=list)
+    steps: list[Step] = field(default_factory=list)   # between entry and exit
     threshold_ns: int | None = None
     timeout_ns: int | None = None
     match: str = "nest"
