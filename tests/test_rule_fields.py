@@ -31,6 +31,7 @@ PAIR = {
     "blame": "entry",
     "stacks": "true",
     "activity": "true",
+    "report": "[complete, late, incomplete]",
 }
 SPAN = {
     "name": "s",
@@ -55,6 +56,7 @@ OTHER = {
     "blame": "exit",
     "stacks": "false",
     "activity": "false",
+    "report": "[complete]",
     "span": "{event: a_span, duration: dur * 1000}",
 }
 
@@ -148,4 +150,5 @@ def test_overrides_are_the_overridable_keys():
 def test_a_rules_json_fields():
     rule = parse_rules(text_of(PAIR)).rules[0]
     assert rule.to_dict() == {"name": "r", "description": "a rule", "threshold_ns": 1_000_000,
-                              "timeout_ns": 1_000_000_000, "match": "fifo"}
+                              "timeout_ns": 1_000_000_000, "match": "fifo",
+                              "report": ["complete", "late", "incomplete"]}

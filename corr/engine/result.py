@@ -14,7 +14,8 @@ from numpy import ndarray
 
 from ..rules.model import Rule
 from .interval import Interval
-from .intervals import COMPLETE, LATE, STATUS_NAMES, IntervalTable, measured, spill_rows
+from .intervals import (COMPLETE, DEFAULT_REPORT, LATE, STATUS_NAMES, IntervalTable, measured,
+                        reported, spill_rows)
 from .stats import summarize, summarize_pieces
 
 if TYPE_CHECKING:
@@ -35,10 +36,13 @@ class RuleResult:
         self.outcomes = matcher.outcome_counts()
         self.group_values = list(matcher.groups)        # index -> group value
         self.threshold_ns = rule.threshold_ns
+        # The statuses that may be slow (the rule's ``report:``).
+        self.report = tuple(rule.report)
         # The scheduling join's findings (corr.analyses.scheduling), for rules with blame:.
         self.analysis = None
         self._stats = None
         self._group_stats = None
+        self._over_by_group = None       # per group, its intervals over the threshold
 
     def restrict(self, rows) -> None:
         """Keep only the intervals at ``rows`` (a thread filter's choice, in table order):
@@ -68,7 +72,7 @@ class RuleResult:
         self.outcomes = outcome_counts(table, len(rows), {}, 0,
                                        self.outcomes.get("expression_errors") or {})
         self.outcomes["filtered_out"] = left_out
-        self._stats = self._group_stats = None
+        self._stats = self._group_stats = self._over_by_group = None
 
     def _measured(self):
         """Durations of complete and late intervals (what stats count), a new array
@@ -84,9 +88,30 @@ class RuleResult:
                 found = summarize_pieces(self.intervals.measured_pieces(), self.threshold_ns)
             else:
                 found = summarize(self._measured(), self.threshold_ns, owned=True)
-            self._stats = self._with_outcomes(found)
+            self._stats = self._with_outcomes(self._reported_over(found))
             _trim_after(len(self.intervals))
         return self._stats
+
+    def _reported_over(self, stats: dict, group: int | None = None) -> dict:
+        """``stats`` with ``over_threshold`` counting the intervals of every status the
+        rule's ``report:`` names (summarize counts the complete and late ones): those of
+        group ``group`` only (None: all)."""
+        if self.report == DEFAULT_REPORT or self.threshold_ns is None:
+            return stats
+        if group is None:
+            stats["over_threshold"] = sum(len(over) for over, _ in self._over_in_pieces())
+        else:
+            if self._over_by_group is None:
+                import numpy as np
+                counts = np.zeros(len(self.group_values), dtype=np.int64)
+                threshold = self.threshold_ns
+                for _, durations, statuses, columns in self.intervals.pieces(("group",)):
+                    groups = columns["group"]
+                    over = (durations > threshold) & reported(statuses, self.report) & (groups >= 0)
+                    counts += np.bincount(groups[over], minlength=len(counts))
+                self._over_by_group = counts
+            stats["over_threshold"] = int(self._over_by_group[group])
+        return stats
 
     def _with_outcomes(self, stats: dict) -> dict:
         o = self.outcomes
@@ -143,8 +168,9 @@ class RuleResult:
         out = []
         for index in order:
             mine_rows = rows_of(index)
-            stats = summarize(durations[mine_rows[counted[mine_rows]]], self.threshold_ns,
-                              owned=True)
+            stats = self._reported_over(
+                summarize(durations[mine_rows[counted[mine_rows]]], self.threshold_ns,
+                          owned=True), index)
             mine = closed[mine_rows]
             stats.update(timeouts=int((mine == 2).sum()), late=int((mine == LATE).sum()),
                          incomplete=int((mine == 3).sum()))
@@ -214,7 +240,7 @@ class RuleResult:
                 held += size
         out = []
         for index in order:
-            stats = found[index]
+            stats = self._reported_over(found[index], index)
             stats.update(timeouts=int(by_status[2][index]), late=int(by_status[LATE][index]),
                          incomplete=int(by_status[3][index]))
             out.append({"key": keys[index], "stats": stats})
@@ -222,20 +248,27 @@ class RuleResult:
         return out
 
     def over_threshold(self, durations: ndarray | None = None) -> ndarray:
-        """Where the intervals over the threshold are (a bool mask): the complete and late
-        ones longer than it, those ``stats["over_threshold"]`` counts.  Timed-out and
-        incomplete intervals, whose end the trace does not tell, are counted apart.
+        """Where the intervals over the threshold are (a bool mask): those of the statuses
+        the rule's ``report:`` names (complete and late by default) longer than it, those
+        ``stats["over_threshold"]`` counts.  Timed-out and incomplete intervals, whose end
+        the trace does not tell, are counted apart unless ``report:`` names them.
+        Without a threshold: every interval of those statuses.
         ``durations``: the table's, when the caller has them already."""
         if durations is None:
             durations = self.intervals.durations()
-        return (durations > self.threshold_ns) & self.intervals.measured()
+        mine = self.reported()
+        return mine if self.threshold_ns is None else (durations > self.threshold_ns) & mine
+
+    def reported(self) -> ndarray:
+        """Where the intervals of the statuses the rule's ``report:`` names are (a mask)."""
+        return reported(self.intervals.statuses(), self.report)
 
     def slowest(self, all_intervals: bool = False, top: int | None = None) -> ndarray:
-        """The rows over the threshold (or all), slowest first, ties in table order;
-        only the ``top`` first (None: all)."""
+        """The rows over the threshold (see :meth:`over_threshold`; ``all_intervals``:
+        every row), slowest first, ties in table order; only the ``top`` first (None: all)."""
         import numpy as np
         table = self.intervals
-        if all_intervals or self.threshold_ns is None:
+        if all_intervals:
             durations = table.durations()
             index = np.arange(len(durations))
         elif table.spilled and top is not None and top > 0:
@@ -247,7 +280,7 @@ class RuleResult:
             durations = table.durations()
             index = np.flatnonzero(self.over_threshold(durations))
             durations = durations[index]
-        if all_intervals or self.threshold_ns is None:
+        if all_intervals:
             picked = durations
         else:
             picked, durations = durations, None       # those of ``index``, in its order
@@ -281,8 +314,9 @@ class RuleResult:
         """Per piece of the table, (its rows over the threshold, their durations): what
         :meth:`over_threshold` marks, without a copy of every duration."""
         import numpy as np
+        threshold = -1 if self.threshold_ns is None else self.threshold_ns
         for first, piece, statuses, _ in self.intervals.pieces():
-            over = np.flatnonzero((piece > self.threshold_ns) & measured(statuses))
+            over = np.flatnonzero((piece > threshold) & reported(statuses, self.report))
             yield over + first, piece[over]
 
     def iter_intervals(self, all_intervals: bool = False, top: int | None = None,

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from ..engine.result import plain_value
+from ..rules.model import DEFAULT_REPORT
 from .blame_text import activity_rows, part_label, thread_label
 from .escape import terminal
 from .run_text import (entry_thread_differs, explained_thread, key_text, stat_cells, stat_columns,
@@ -91,7 +92,8 @@ def _rule(r, n: int, begin: int, span: int, top: int) -> dict:
         "description": rule.description,
         "threshold": duration(rule.threshold_ns) if rule.threshold_ns is not None else None,
         "timeout": duration(rule.timeout_ns) if rule.timeout_ns is not None else None,
-        "how": "span: one event, its own duration" if rule.is_span else f"match {rule.match}",
+        "how": ("span: one event, its own duration" if rule.is_span else f"match {rule.match}")
+        + (f", reports {', '.join(rule.report)}" if tuple(rule.report) != DEFAULT_REPORT else ""),
         "blame": rule.blame,
         "stat_labels": [label for label, _ in columns],
         "stat_cells": stat_cells(r.stats, columns),

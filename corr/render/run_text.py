@@ -15,6 +15,7 @@ from .blame_text import rename_note, render_interval, render_rule_blame, thread_
 from .escape import terminal
 from ..text import group_label
 from ..engine.intervals import INCOMPLETE, TIMEOUT
+from ..rules.model import DEFAULT_REPORT
 from .grid import Grid
 from .units import count, duration, short_duration
 
@@ -61,14 +62,17 @@ def key_text(key) -> str:
 
 def unfinished_note(r) -> str | None:
     """What ran past the threshold without an end in the trace (timed out, incomplete):
-    such intervals are not over the threshold (see ``RuleResult.over_threshold``)."""
+    such intervals are not over the threshold (see ``RuleResult.over_threshold``), unless
+    the rule's ``report:`` names their status."""
     if r.threshold_ns is None or not len(r.intervals):
         return None
     timed_out = incomplete = 0
     for _, durations, statuses, _ in r.intervals.pieces():      # no copy of every duration
         past = statuses[durations > r.threshold_ns]
-        timed_out += int((past == TIMEOUT).sum())
-        incomplete += int((past == INCOMPLETE).sum())
+        if "timeout" not in r.report:
+            timed_out += int((past == TIMEOUT).sum())
+        if "incomplete" not in r.report:
+            incomplete += int((past == INCOMPLETE).sum())
     if not timed_out + incomplete:
         return None
     counts = [f"{n:,} {label}" for label, n in (
@@ -147,6 +151,8 @@ def render(result, console: Console, top: int = 10, max_groups: int = 30) -> Non
             extras.append(f"threshold {duration(rule.threshold_ns)}")
         if rule.timeout_ns is not None:
             extras.append(f"timeout {duration(rule.timeout_ns)}")
+        if tuple(rule.report) != DEFAULT_REPORT:
+            extras.append(f"reports {', '.join(rule.report)}")
         if rule.is_span:
             extras.append("span: one event, its own duration")
         else:

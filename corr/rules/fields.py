@@ -27,6 +27,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from .model import DEFAULT_REPORT, STATUS_NAMES
+
 
 @dataclass(frozen=True)
 class RuleField:
@@ -76,6 +78,11 @@ FIELDS: tuple[RuleField, ...] = (
               explaining=True),
     RuleField("stacks", "stacks", {"type": "boolean"}, "stacks", matching=False,
               explaining=True, default=False),
+    # Which statuses may be slow: listed among the slowest, counted over the threshold,
+    # blamed (docs/rules.md, "Reporting").
+    RuleField("report", "report", {"type": "array", "minItems": 1, "uniqueItems": True,
+                                   "items": {"enum": list(STATUS_NAMES)}},
+              "report", matching=False, explaining=True, default=DEFAULT_REPORT, in_json=True),
     RuleField("activity", "activity", {"type": "boolean"}, "activity", matching=False,
               explaining=True, default=False),
 )

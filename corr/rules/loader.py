@@ -24,7 +24,7 @@ from ..text import shown as _shown
 from .document import load_yaml, read_text
 from .expr import MAX_GLOB, parse_expression
 from .fields import BY_KEY, FIELDS, OVERRIDABLE, default, rule_schema
-from .model import Env, EventSpec, KeyPart, Location, Rule, RuleSet
+from .model import STATUS_NAMES, Env, EventSpec, KeyPart, Location, Rule, RuleSet
 from .units import EXAMPLES, MAX_DURATION_NS, parse_duration
 
 SUPPORTED_VERSIONS = (1,)
@@ -458,6 +458,12 @@ class _Builder:
 
     def parse_activity(self, node, field, context) -> bool:
         return self.activity(node)
+
+    def parse_report(self, node, field, context) -> list[str]:
+        """The statuses named, in the order of ``STATUS_NAMES`` (one text a choice,
+        for the analysis key)."""
+        named = {str(name) for name in node[field.key]}
+        return [name for name in STATUS_NAMES if name in named]
 
     def event_spec(self, parent, key, label, entry_parts=None) -> EventSpec:
         node = parent[key]

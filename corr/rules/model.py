@@ -14,6 +14,9 @@ from typing import Any
 
 MATCH_POLICIES = ("nest", "fifo", "first", "last")
 BLAME_CHOICES = ("entry", "exit")        # or the name of a key part holding a tid
+# An interval's statuses, by their code in the engine's tables (corr.engine.intervals).
+STATUS_NAMES = ("complete", "late", "timeout", "incomplete")
+DEFAULT_REPORT = ("complete", "late")    # the statuses ``report:`` names by default
 
 
 @dataclass(frozen=True)
@@ -138,6 +141,10 @@ class Rule:
     # Kernel activity per interval (docs/scheduling.md): system calls, IRQs and
     # softirqs, CPU time, migrations of the threads involved; only with ``blame``.
     activity: bool = False
+    # The statuses whose intervals may be slow (listed among the slowest, counted over
+    # the threshold, blamed): complete and late by default; incomplete and timeout
+    # ones measured up to the trace's end or their deadline.
+    report: list[str] = field(default_factory=lambda: list(DEFAULT_REPORT))
     location: Location | None = None
     # A span rule measures one event that carries its own duration (an
     # expression in ns): the interval ends at the event.  Its entry and
