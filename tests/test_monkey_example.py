@@ -107,6 +107,13 @@ def check(trace: Path, tmp_path: Path) -> None:
     request = rules["request"]
     assert request["outcomes"]["complete"] == sum(c["requests"] for c in conns)
     assert request["outcomes"]["incomplete"] == WORKERS
+    # ...and none of them is among the slowest, nor blamed (report: defaults to
+    # complete and late).
+    proc = run_corr("run", RULES, trace, "--format", "json", "--set", "request.threshold=0ns")
+    assert proc.returncode == 0, proc.stderr
+    slowest = {r["name"]: r for r in json.loads(proc.stdout)["rules"]}["request"]
+    assert slowest["intervals"] and {i["status"] for i in slowest["intervals"]} == {"complete"}
+    assert slowest["blame"]["slow"] == slowest["stats"]["over_threshold"] == len(slowest["intervals"])
     forced = sum(c["reason"] == "forced" for c in conns)
     assert request["outcomes"]["dropped_reasons"]["cancelled by monkey:epoll"] == forced
 

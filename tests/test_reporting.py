@@ -1,0 +1,181 @@
+"""Reporting controls on exact scenarios (docs/rules.md, "Reporting"): ``report:``
+(which statuses may be slow), ``min_count:`` (small groups left out of the table)
+and ``count:`` rules (instant events counted per group and per window).
+
+The ``report:`` scenario: thread 101's read from 1 to 4 us (complete, 3 us),
+thread 103's from 5 to 5.5 us (complete, fast), thread 101's read from 10 us
+never ends (timed out at its 8 us deadline, 18 us), thread 104's from 12 us
+never ends either (incomplete at the trace's last event, 19.5 us; preempted by
+103 from 16 us to 19.5 us).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+from rich.console import Console
+
+import corr
+import corr.api as api
+from conftest import run_corr
+from corr.render import run_text
+from corr.testing import Scenario
+
+READS = """\
+version: 1
+rules:
+  - name: reads
+    entry: {{event: syscall_entry_read, key: {{tid: $tid}}}}
+    exit: {{event: syscall_exit_read, key: {{tid: $tid}}}}
+{threshold}    timeout: 8us
+    group_by: entry.$tid
+    blame: entry
+{more}"""
+EVERY_STATUS = "    report: [complete, late, timeout, incomplete]\n"
+
+
+@pytest.fixture(scope="module")
+def reads(tmp_path_factory):
+    s = Scenario(cpus=2)
+    a = s.thread(tid=101, pid=101, comm="a")
+    c = s.thread(tid=103, pid=103, comm="c")
+    d = s.thread(tid=104, pid=104, comm="d")
+    s.run(cpu=0, thread=a, at=0)
+    s.run(cpu=1, thread=c, at=0)
+    s.syscall(a, "read", 1_000, 4_000)
+    s.syscall(c, "read", 5_000, 5_500)
+    s.run(cpu=1, thread=d, at=6_000)
+    s.syscall_entry(a, "read", 10_000)
+    s.syscall_entry(d, "read", 12_000)
+    s.preempt(d, by=c, at=16_000)
+    s.run(cpu=1, thread=d, at=19_500)
+    path = tmp_path_factory.mktemp("reads") / "trace"
+    s.write(path, end=20_000)
+    return s, path
+
+
+def rules_file(tmp_path, more: str = "", threshold: str = "1us"):
+    path = tmp_path / "reads.yaml"
+    path.write_text(READS.format(threshold=f"    threshold: {threshold}\n" if threshold else "",
+                                 more=more))
+    return path
+
+
+def slowest(s, rule: dict) -> list[tuple]:
+    base = s.ns_from_origin(0)
+    return [(iv["start_ns"] - base, iv["end_ns"] - base, iv["status"], iv["key"],
+             [(p["kind"], p["by"], p["ns"]) for p in iv.get("breakdown", ())])
+            for iv in rule["intervals"]]
+
+
+@pytest.fixture(params=["c", "python"])
+def engine(request, monkeypatch):
+    """Both matchers: the C core and the Python reference (statuses come from them)."""
+    if request.param == "python":
+        monkeypatch.setenv("CORR_ENGINE", "python")
+    return request.param
+
+
+def test_by_default_only_complete_and_late_intervals_are_slow(reads, tmp_path, engine):
+    s, trace = reads
+    r = api.run(str(rules_file(tmp_path)), [trace], cache=False).rule("reads").to_dict()
+    assert r["report"] == ["complete", "late"]
+    assert (r["outcomes"]["complete"], r["outcomes"]["timeouts"], r["outcomes"]["incomplete"]) == (2, 1, 1)
+    assert slowest(s, r) == [(1_000, 4_000, "complete", 101, [("on_cpu", None, 3_000)])]
+    assert r["stats"]["over_threshold"] == 1
+    assert {g["key"]: g["stats"]["over_threshold"] for g in r["groups"]} == {101: 1, 103: 0, 104: 0}
+    assert (r["blame"]["slow"], r["blame"]["analysed"]) == (1, 1)
+    assert r["blame"]["differential"] == [
+        {"part": "on_cpu", "slow_share": 1.0, "fast_share": 1.0, "change": 0.0}]
+
+
+def test_report_names_the_statuses_that_may_be_slow(reads, tmp_path, engine):
+    s, trace = reads
+    r = api.run(str(rules_file(tmp_path, EVERY_STATUS)), [trace], cache=False).rule("reads").to_dict()
+    assert r["report"] == ["complete", "late", "timeout", "incomplete"]
+    assert slowest(s, r) == [
+        (10_000, 18_000, "timeout", 101, [("on_cpu", None, 8_000)]),
+        (12_000, 19_500, "incomplete", 104, [("on_cpu", None, 4_000),
+                                             ("preempted", "c (103)", 3_500)]),
+        (1_000, 4_000, "complete", 101, [("on_cpu", None, 3_000)])]
+    assert r["stats"]["over_threshold"] == 3
+    # The statistics of durations stay those of the intervals whose end the trace tells.
+    assert (r["stats"]["count"], r["stats"]["max_ns"]) == (2, 3_000)
+    assert {g["key"]: g["stats"]["over_threshold"] for g in r["groups"]} == {101: 2, 103: 0, 104: 1}
+    assert (r["blame"]["slow"], r["blame"]["analysed"]) == (3, 3)
+    edges = {(e["from"], e["to"]): (e["ns"], e["count"]) for e in r["blame"]["edges"]}
+    assert edges == {("tid:104", "tid:103"): (3_500, 1)}
+    # Slow: 3.5 us preempted of 18.5 us; fast (103's complete read): none.
+    diff = {d["part"]: (d["slow_share"], d["fast_share"]) for d in r["blame"]["differential"]}
+    assert diff == {"on_cpu": (round(15_000 / 18_500, 6), 1.0),          # shares to 6 places
+                    "preempted: c (103)": (round(3_500 / 18_500, 6), 0.0)}
+
+
+def test_report_incomplete_only(reads, tmp_path):
+    s, trace = reads
+    r = api.run(str(rules_file(tmp_path, "    report: [incomplete]\n")), [trace],
+                cache=False).rule("reads").to_dict()
+    assert [row[:4] for row in slowest(s, r)] == [(12_000, 19_500, "incomplete", 104)]
+    assert r["stats"]["over_threshold"] == 1
+
+
+def test_without_a_threshold_the_slowest_keep_to_the_reported_statuses(reads, tmp_path):
+    s, trace = reads
+    rules = rules_file(tmp_path, threshold="")
+    r = api.run(str(rules), [trace], cache=False).rule("reads").to_dict()
+    assert [row[:4] for row in slowest(s, r)] == [(1_000, 4_000, "complete", 101),
+                                                   (5_000, 5_500, "complete", 103)]
+    assert (r["blame"]["slow"], r["blame"]["analysed"]) == (2, 2)
+    everything = api.run(str(rules), [trace], cache=False).rule("reads")
+    assert len(everything.selected_intervals(all_intervals=True)) == 4
+
+
+def _text(result) -> str:
+    out = io.StringIO()
+    run_text.render(result, Console(file=out, width=200, no_color=True))
+    return out.getvalue()
+
+
+def test_text_says_what_is_reported(reads, tmp_path):
+    _, trace = reads
+    default = _text(api.run(str(rules_file(tmp_path)), [trace], cache=False))
+    assert ("2 more ran past 1.000 us with no end in the trace (1 timed out, 1 incomplete): "
+            "not counted over the threshold") in default
+    assert "reports" not in default
+    every = _text(api.run(str(rules_file(tmp_path, EVERY_STATUS)), [trace], cache=False))
+    assert "reports complete, late, timeout, incomplete" in every
+    assert "no end in the trace" not in every
+    slow_rows = [line for line in every.splitlines() if line.startswith("+0.0000") and "│" in line]
+    assert [next(s for s in ("timeout", "incomplete", "complete") if s in line)
+            for line in slow_rows] == ["timeout", "incomplete", "complete"]
+
+
+def test_html_and_cli_json_follow_report(reads, tmp_path):
+    _, trace = reads
+    rules = rules_file(tmp_path, EVERY_STATUS)
+    html = tmp_path / "r.html"
+    proc = run_corr("run", "--no-progress", "-o", html, rules, trace)
+    assert proc.returncode == 0, proc.stderr
+    page = html.read_text()
+    assert "reports complete, late, timeout, incomplete" in page
+    assert page.count(">incomplete<") >= 1 and page.count(">timeout<") >= 1
+    proc = run_corr("run", "--format", "json", "--no-progress", rules, trace)
+    (r,) = json.loads(proc.stdout)["rules"]
+    assert [iv["status"] for iv in r["intervals"]] == ["timeout", "incomplete", "complete"]
+
+
+def test_a_stream_explains_the_reported_statuses(reads, tmp_path):
+    _, trace = reads
+    for more, explained in (("", {"complete"}), (EVERY_STATUS, {"complete", "incomplete", "timeout"})):
+        got = {iv.status: iv.explained
+               for iv in corr.stream(rules_file(tmp_path, more), [trace], cache=False, timeouts=True)}
+        assert got == {"complete": True, "timeout": "timeout" in explained,
+                       "incomplete": "incomplete" in explained}
+
+
+def test_report_is_checked(tmp_path):
+    proc = run_corr("check", rules_file(tmp_path, "    report: [complete, slow]\n"))
+    assert proc.returncode == 2
+    assert "report" in proc.stderr and "Traceback" not in proc.stderr
