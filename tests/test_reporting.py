@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 
 import pytest
 from rich.console import Console
@@ -179,3 +180,94 @@ def test_report_is_checked(tmp_path):
     proc = run_corr("check", rules_file(tmp_path, "    report: [complete, slow]\n"))
     assert proc.returncode == 2
     assert "report" in proc.stderr and "Traceback" not in proc.stderr
+
+
+# -- min_count ----------------------------------------------------------------------------
+
+GROUPED = """\
+version: 1
+rules:
+  - name: calls
+    entry: {{event: "syscall_entry_*", key: {{tid: $tid}}}}
+    exit: {{event: "syscall_exit_*", key: {{tid: $tid}}}}
+    threshold: 1us
+    group_by: entry.$tid
+{more}"""
+
+
+@pytest.fixture(scope="module")
+def grouped(tmp_path_factory):
+    """Thread 101 makes 3 calls of 2 us, 102 two of 500 ns, 103 one of 3 us and one
+    left open at the end (incomplete: not counted)."""
+    s = Scenario(cpus=3)
+    threads = [s.thread(tid=t, pid=t, comm=f"t{t}") for t in (101, 102, 103)]
+    for cpu, t in enumerate(threads):
+        s.run(cpu=cpu, thread=t, at=0)
+    for k in range(3):
+        s.syscall(threads[0], "read", 1_000 + k * 5_000, 3_000 + k * 5_000)
+    for k in range(2):
+        s.syscall(threads[1], "write", 1_000 + k * 5_000, 1_500 + k * 5_000)
+    s.syscall(threads[2], "read", 1_000, 4_000)
+    s.syscall_entry(threads[2], "read", 10_000)
+    path = tmp_path_factory.mktemp("grouped") / "trace"
+    s.write(path, end=20_000)
+    return path
+
+
+def _groups(path, tmp_path, more=""):
+    rules = tmp_path / "grouped.yaml"
+    rules.write_text(GROUPED.format(more=more))
+    return rules, api.run(str(rules), [path], cache=False).rule("calls")
+
+
+@pytest.mark.parametrize("spill", [None, "2"])
+@pytest.mark.parametrize("smallest, kept, left_out", [
+    (None, [(101, 3), (102, 2), (103, 1)], None),
+    (1, [(101, 3), (102, 2), (103, 1)], 0),
+    (2, [(101, 3), (102, 2)], 1),
+    (3, [(101, 3)], 2),
+    (4, [], 3)])
+def test_min_count_leaves_small_groups_out(grouped, tmp_path, monkeypatch, engine, spill,
+                                           smallest, kept, left_out):
+    if spill:
+        monkeypatch.setenv("CORR_SPILL_ROWS", spill)    # the groups read a piece at a time
+    more = f"    min_count: {smallest}\n" if smallest else ""
+    _, r = _groups(grouped, tmp_path, more)
+    assert r.intervals.spilled == bool(spill)
+    d = r.to_dict()
+    assert [(g["key"], g["stats"]["count"]) for g in d["groups"]] == kept
+    assert d.get("groups_left_out") == left_out
+    assert d["min_count"] == smallest
+    assert r.group_count == len(kept)
+    assert [(g["key"], g["stats"]["over_threshold"]) for g in d["groups"]] == [
+        (t, {101: 3, 102: 0, 103: 1}[t]) for t, _ in kept]
+    # The rule's own statistics still count every group's intervals.
+    assert d["stats"]["count"] == 6
+
+
+def test_min_count_in_text_and_html(grouped, tmp_path):
+    rules, _ = _groups(grouped, tmp_path, "    min_count: 2\n")
+    text = _text(api.run(str(rules), [grouped], cache=False))
+    assert "1 group with fewer than 2 intervals left out (min_count)" in text
+    group_rows = [line.split("│")[0].strip() for line in text.splitlines()
+                  if line[:3] in ("101", "102", "103")]
+    assert group_rows == ["101", "102"]
+    html = tmp_path / "r.html"
+    proc = run_corr("run", "--no-progress", "-o", html, rules, grouped)
+    assert proc.returncode == 0, proc.stderr
+    page = html.read_text()
+    assert "1 group with fewer than 2 intervals left out (min_count)." in page
+    group_rows = re.findall(r'<tr><td class="key">(\d+)</td><td class="num">', page)
+    assert group_rows == ["101", "102"]
+    rules.write_text(GROUPED.format(more="    min_count: 5\n"))
+    text = _text(api.run(str(rules), [grouped], cache=False))
+    assert "3 groups with fewer than 5 intervals left out (min_count)" in text
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "two", "1.5"])
+def test_min_count_is_checked(tmp_path, value):
+    rules = tmp_path / "bad.yaml"
+    rules.write_text(GROUPED.format(more=f"    min_count: {value}\n"))
+    proc = run_corr("check", rules)
+    assert proc.returncode == 2
+    assert "min_count" in proc.stderr and "Traceback" not in proc.stderr

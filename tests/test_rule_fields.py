@@ -32,6 +32,7 @@ PAIR = {
     "stacks": "true",
     "activity": "true",
     "report": "[complete, late, incomplete]",
+    "min_count": "3",
 }
 SPAN = {
     "name": "s",
@@ -57,6 +58,7 @@ OTHER = {
     "stacks": "false",
     "activity": "false",
     "report": "[complete]",
+    "min_count": "4",
     "span": "{event: a_span, duration: dur * 1000}",
 }
 
@@ -151,4 +153,4 @@ def test_a_rules_json_fields():
     rule = parse_rules(text_of(PAIR)).rules[0]
     assert rule.to_dict() == {"name": "r", "description": "a rule", "threshold_ns": 1_000_000,
                               "timeout_ns": 1_000_000_000, "match": "fifo",
-                              "report": ["complete", "late", "incomplete"]}
+                              "report": ["complete", "late", "incomplete"], "min_count": 3}

@@ -43,6 +43,7 @@ class RuleResult:
         self._stats = None
         self._group_stats = None
         self._over_by_group = None       # per group, its intervals over the threshold
+        self._group_sizes = None         # per group, its complete and late intervals
 
     def restrict(self, rows) -> None:
         """Keep only the intervals at ``rows`` (a thread filter's choice, in table order):
@@ -72,7 +73,7 @@ class RuleResult:
         self.outcomes = outcome_counts(table, len(rows), {}, 0,
                                        self.outcomes.get("expression_errors") or {})
         self.outcomes["filtered_out"] = left_out
-        self._stats = self._group_stats = self._over_by_group = None
+        self._stats = self._group_stats = self._over_by_group = self._group_sizes = None
 
     def _measured(self):
         """Durations of complete and late intervals (what stats count), a new array
@@ -128,7 +129,37 @@ class RuleResult:
 
     @property
     def group_count(self) -> int:
-        return len(self.group_values) if self.rule.group_by else 0
+        """The groups of the table: those with at least ``min_count`` intervals."""
+        if not self.rule.group_by:
+            return 0
+        return len(self.group_values) - self.groups_left_out
+
+    @property
+    def groups_left_out(self) -> int:
+        """How many groups have fewer intervals (complete and late) than the rule's
+        ``min_count``: left out of :attr:`groups`."""
+        if not self.rule.group_by or self.rule.min_count is None:
+            return 0
+        return int((self._sizes() < self.rule.min_count).sum())
+
+    def _sizes(self):
+        """Per group, its complete and late intervals (what its ``count`` says)."""
+        if self._group_sizes is None:
+            import numpy as np
+            sizes = np.zeros(len(self.group_values), dtype=np.int64)
+            for _, _, statuses, columns in self.intervals.pieces(("group",)):
+                groups = columns["group"]
+                sizes += np.bincount(groups[measured(statuses) & (groups >= 0)],
+                                     minlength=len(sizes))
+            self._group_sizes = sizes
+        return self._group_sizes
+
+    def _ranked(self, counts, keys, limit):
+        """Group indexes most frequent first (ties by key), those with fewer than the
+        rule's ``min_count`` intervals left out, the ``limit`` first (None: all)."""
+        smallest = self.rule.min_count or 0
+        kept = [i for i in range(len(counts)) if counts[i] >= smallest]
+        return sorted(kept, key=lambda i: (-int(counts[i]), str(keys[i])))[:limit]
 
     def top_groups(self, limit: int | None) -> list[dict]:
         """The ``limit`` most frequent groups of :attr:`groups` (None: all), only
@@ -152,7 +183,7 @@ class RuleResult:
         counts = np.bincount(kept[kept >= 0], minlength=n).tolist()
         del kept
         keys = [plain_value(value) for value in self.group_values]
-        order = sorted(range(n), key=lambda i: (-counts[i], str(keys[i])))[:limit]
+        order = self._ranked(counts, keys, limit)
         if len(order) * 8 < n or len(order) <= 64:
             # A few groups: each one's rows found alone, no sort of every row.
             def rows_of(index):
@@ -197,7 +228,7 @@ class RuleResult:
                                                  minlength=n)
         counts = by_status[COMPLETE] + by_status[LATE]
         keys = [plain_value(value) for value in self.group_values]
-        order = sorted(range(n), key=lambda i: (-int(counts[i]), str(keys[i])))[:limit]
+        order = self._ranked(counts, keys, limit)
         found: dict[int, dict] = {}
 
         def mine(wanted):
@@ -381,6 +412,8 @@ class RuleResult:
             "stats": self.stats,
             "outcomes": self.outcomes,
             "groups": self.groups,
+            **({"groups_left_out": self.groups_left_out}
+               if rule.min_count is not None and rule.group_by else {}),
             "lossy_intervals": int(sum(self.intervals.lossy)),
         }
         if self.analysis is not None:

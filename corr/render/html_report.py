@@ -24,8 +24,8 @@ from ..engine.result import plain_value
 from ..rules.model import DEFAULT_REPORT
 from .blame_text import activity_rows, part_label, thread_label
 from .escape import terminal
-from .run_text import (entry_thread_differs, explained_thread, key_text, stat_cells, stat_columns,
-                       unfinished_note)
+from .run_text import (entry_thread_differs, explained_thread, key_text, left_out_note, stat_cells,
+                       stat_columns, unfinished_note)
 from .units import count, duration, timestamp
 
 NAME = "html"
@@ -116,6 +116,7 @@ def _rule(r, n: int, begin: int, span: int, top: int) -> dict:
         "groups": [{"key": key_text(g["key"]), "cells": stat_cells(g["stats"], columns)}
                    for g in r.top_groups(MAX_GROUPS)],
         "more_groups": max(0, r.group_count - MAX_GROUPS),
+        "groups_left_out": left_out_note(r) if r.groups_left_out else None,
     }
     out.update(_timeline(r, durations, begin, span))
     slow = r.selected_intervals(top=top) if rule.threshold_ns is not None else []

@@ -81,6 +81,13 @@ def unfinished_note(r) -> str | None:
             f"trace ({', '.join(counts)}): not counted over the threshold")
 
 
+def left_out_note(r) -> str:
+    """How many groups the rule's ``min_count`` left out of the group table."""
+    n = r.groups_left_out
+    return (f"{n:,} group{'s' if n != 1 else ''} with fewer than {r.rule.min_count:,} "
+            f"intervals left out (min_count)")
+
+
 def explained_thread(rule, iv: dict) -> tuple:
     """``(tid, comm)`` of the thread an interval is about: the rule's ``blame:`` thread
     (the entry's, the exit's or the one a key part names), else the entry's."""
@@ -189,6 +196,8 @@ def render(result, console: Console, top: int = 10, max_groups: int = 30) -> Non
             if r.group_count > max_groups:
                 console.print(Text(f"... and {r.group_count - max_groups} more groups (--format json)",
                                    style="dim"))
+        if r.groups_left_out:
+            console.print(Text(left_out_note(r), style="dim"))
         slow = r.selected_intervals(top=top)
         if slow and rule.threshold_ns is not None:
             table = Grid(title=f"slowest intervals over {duration(rule.threshold_ns)}")

@@ -83,6 +83,9 @@ FIELDS: tuple[RuleField, ...] = (
     RuleField("report", "report", {"type": "array", "minItems": 1, "uniqueItems": True,
                                    "items": {"enum": list(STATUS_NAMES)}},
               "report", matching=False, explaining=True, default=DEFAULT_REPORT, in_json=True),
+    # Groups with fewer intervals are left out of the group table (docs/rules.md).
+    RuleField("min_count", "min_count", {"type": "integer", "minimum": 1}, "count",
+              matching=False, in_json=True),
     RuleField("activity", "activity", {"type": "boolean"}, "activity", matching=False,
               explaining=True, default=False),
 )

@@ -459,6 +459,9 @@ class _Builder:
     def parse_activity(self, node, field, context) -> bool:
         return self.activity(node)
 
+    def parse_count(self, node, field, context) -> int:
+        return int(node[field.key])
+
     def parse_report(self, node, field, context) -> list[str]:
         """The statuses named, in the order of ``STATUS_NAMES`` (one text a choice,
         for the analysis key)."""

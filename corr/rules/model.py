@@ -145,6 +145,9 @@ class Rule:
     # the threshold, blamed): complete and late by default; incomplete and timeout
     # ones measured up to the trace's end or their deadline.
     report: list[str] = field(default_factory=lambda: list(DEFAULT_REPORT))
+    # Groups with fewer complete and late intervals than this are left out of the
+    # group table (None: every group is shown).
+    min_count: int | None = None
     location: Location | None = None
     # A span rule measures one event that carries its own duration (an
     # expression in ns): the interval ends at the event.  Its entry and
