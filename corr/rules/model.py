@@ -153,6 +153,14 @@ class Rule:
     # expression in ns): the interval ends at the event.  Its entry and
     # exit are the same EventSpec.
     span_duration: Expression | None = None
+    # A count rule counts one event's occurrences (docs/rules.md, "count"): matched as
+    # a span of zero duration, reported as counts, per ``window_ns`` when given.
+    count: EventSpec | None = None     # its event (the entry and exit both)
+    window_ns: int | None = None
+
+    @property
+    def is_count(self) -> bool:
+        return self.count is not None
 
     @property
     def is_span(self) -> bool:
