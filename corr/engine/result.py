@@ -40,6 +40,8 @@ class RuleResult:
         self.report = tuple(rule.report)
         # The scheduling join's findings (corr.analyses.scheduling), for rules with blame:.
         self.analysis = None
+        # The traces' first and last events (RunResult sets them): a count rule's windows.
+        self.trace_bounds: tuple[int | None, int | None] = (None, None)
         self._stats = None
         self._group_stats = None
         self._over_by_group = None       # per group, its intervals over the threshold
@@ -290,6 +292,36 @@ class RuleResult:
         mine = self.reported()
         return mine if self.threshold_ns is None else (durations > self.threshold_ns) & mine
 
+    @property
+    def counts(self) -> dict | None:
+        """A count rule's figures (corr.analyses.counting): its events in all and per
+        window, every window's count listed; None for other rules."""
+        if not self.rule.is_count:
+            return None
+        import numpy as np
+        from ..analyses.counting import summarize_counts
+        return summarize_counts(np.frombuffer(self.intervals.start_ns, dtype=np.int64),
+                                *self.trace_bounds, self.rule.window_ns, listed=True)
+
+    def count_groups(self, limit: int | None) -> list[dict]:
+        """:meth:`top_groups` of a count rule, each with its ``counts`` (its events in
+        all and per window)."""
+        import numpy as np
+        from ..analyses.counting import summarize_counts
+        out = self.top_groups(limit)
+        if not out:
+            return out
+        table = self.intervals
+        groups = np.frombuffer(table.group, dtype=np.int32)
+        rows, starts = _group_order(groups, len(self.group_values))
+        times = np.frombuffer(table.start_ns, dtype=np.int64)
+        index = {repr(plain_value(v)): i for i, v in enumerate(self.group_values)}
+        for g in out:
+            i = index[repr(g["key"])]
+            g["counts"] = summarize_counts(times[rows[starts[i]:starts[i + 1]]],
+                                           *self.trace_bounds, self.rule.window_ns)
+        return out
+
     def reported(self) -> ndarray:
         """Where the intervals of the statuses the rule's ``report:`` names are (a mask)."""
         return reported(self.intervals.statuses(), self.report)
@@ -299,6 +331,8 @@ class RuleResult:
         every row), slowest first, ties in table order; only the ``top`` first (None: all)."""
         import numpy as np
         table = self.intervals
+        if self.rule.is_count and not all_intervals:
+            return np.zeros(0, dtype=np.int64)        # events counted, none slow
         if all_intervals:
             durations = table.durations()
             index = np.arange(len(durations))
@@ -411,7 +445,8 @@ class RuleResult:
             **rule.to_dict(),
             "stats": self.stats,
             "outcomes": self.outcomes,
-            "groups": self.groups,
+            "groups": self.count_groups(None) if rule.is_count else self.groups,
+            **({"counts": self.counts} if rule.is_count else {}),
             **({"groups_left_out": self.groups_left_out}
                if rule.min_count is not None and rule.group_by else {}),
             "lossy_intervals": int(sum(self.intervals.lossy)),
@@ -440,6 +475,8 @@ class RunResult:
         self.stopped = stopped
         # The ThreadFilter the rules' intervals were restricted to, or None.
         self.thread_filter = thread_filter or None
+        for r in rules:
+            r.trace_bounds = (self.trace_begin_ns, self.trace_end_ns)
 
     def rule(self, name: str) -> RuleResult:
         for r in self.rules:

@@ -81,6 +81,54 @@ def unfinished_note(r) -> str | None:
             f"trace ({', '.join(counts)}): not counted over the threshold")
 
 
+COUNT_COLUMNS = [("count", "count"), ("max/window", "max_per_window"),
+                 ("mean/window", "mean_per_window"), ("max/s", "max_per_second"),
+                 ("mean/s", "mean_per_second")]
+
+
+def count_cells(counts: dict) -> list[str]:
+    """A count rule's figures as cells: counts whole, means and rates to 3 figures."""
+    cells = []
+    for _, key in COUNT_COLUMNS:
+        value = counts.get(key)
+        cells.append("-" if value is None else count(value) if isinstance(value, int)
+                     else f"{value:,.3g}")
+    return cells
+
+
+def count_line(counts: dict, begin: int) -> str:
+    """A count rule's figures in a sentence."""
+    line = f"{counts['count']:,} events"
+    if counts.get("window_ns"):
+        line += (f"; per {duration(counts['window_ns'])} window: at most "
+                 f"{counts['max_per_window']:,} (from +{(counts['busiest_window_start_ns'] - begin) / 1e9:.6f} s), "
+                 f"{counts['mean_per_window']:,.3g} on average over {counts['windows']:,} windows "
+                 f"({counts['max_per_second']:,.3g}/s at most, {counts['mean_per_second']:,.3g}/s on average)")
+    return line
+
+
+def render_counts(r, console: Console, begin: int, max_groups: int) -> None:
+    """A count rule: its events in all and per window, per group."""
+    console.print(Text(count_line(r.counts, begin)))
+    errors = r.outcomes.get("expression_errors") or {}
+    if errors:
+        console.print(Text("expressions that gave null (an error, not an absent field): "
+                           + ", ".join(f"{terminal(reason)} ({n:,} times)"
+                                       for reason, n in errors.items()), style="yellow"))
+    if r.group_count:
+        labels = " / ".join(e.text for e in r.rule.group_by)
+        columns = COUNT_COLUMNS if r.rule.window_ns else COUNT_COLUMNS[:1]
+        groups = _stats_table(f"by {labels}", columns, first=labels)
+        for g in r.count_groups(max_groups):
+            groups.add_row(Text(key_text(g["key"])), *count_cells(g["counts"])[:len(columns)])
+        console.print(groups)
+        if r.group_count > max_groups:
+            console.print(Text(f"... and {r.group_count - max_groups} more groups (--format json)",
+                               style="dim"))
+    if r.groups_left_out:
+        console.print(Text(left_out_note(r), style="dim"))
+
+
 def left_out_note(r) -> str:
     """How many groups the rule's ``min_count`` left out of the group table."""
     n = r.groups_left_out
@@ -160,12 +208,19 @@ def render(result, console: Console, top: int = 10, max_groups: int = 30) -> Non
             extras.append(f"timeout {duration(rule.timeout_ns)}")
         if tuple(rule.report) != DEFAULT_REPORT:
             extras.append(f"reports {', '.join(rule.report)}")
-        if rule.is_span:
+        if rule.is_count:
+            extras.append("count: one event, counted"
+                          + (f" per {duration(rule.window_ns)}" if rule.window_ns else ""))
+        elif rule.is_span:
             extras.append("span: one event, its own duration")
         else:
             extras.append(f"match {rule.match}")
         head.append(f"  ({', '.join(extras)})", style="dim")
         console.print(head)
+        if rule.is_count:
+            render_counts(r, console, begin, max_groups)
+            console.print()
+            continue
         columns = stat_columns(r.stats)
         summary = _stats_table("", columns)
         summary.add_row(*stat_cells(r.stats, columns))
