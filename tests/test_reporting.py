@@ -271,3 +271,124 @@ def test_min_count_is_checked(tmp_path, value):
     proc = run_corr("check", rules)
     assert proc.returncode == 2
     assert "min_count" in proc.stderr and "Traceback" not in proc.stderr
+
+
+# -- count rules --------------------------------------------------------------------------
+
+COUNTS = """\
+version: 1
+rules:
+  - name: forced
+    count:
+      event: app:epoll
+      where: event == "FORCED CLOSE"
+    group_by: tid
+{more}"""
+
+
+@pytest.fixture(scope="module")
+def closes(tmp_path_factory):
+    """FORCED CLOSEs of thread 101 at 100, 300 and 2,500 ns, of thread 102 at 900,
+    1,000, 1,100 and 1,200 ns; EPOLLINs (not counted) at 0, 400 and 4,000 ns: the
+    trace's first and last events."""
+    s = Scenario(cpus=2)
+    a = s.thread(tid=101, pid=100, comm="wrk0")
+    b = s.thread(tid=102, pid=100, comm="wrk1")
+    s.ust(a, "app:epoll", at=0, fd=3, event="EPOLLIN")
+    for at in (100, 300, 2_500):
+        s.ust(a, "app:epoll", at=at, fd=7, event="FORCED CLOSE")
+    s.ust(a, "app:epoll", at=400, fd=7, event="EPOLLIN")
+    for at in (900, 1_000, 1_100, 1_200):
+        s.ust(b, "app:epoll", at=at, cpu=1, fd=8, event="FORCED CLOSE")
+    s.ust(b, "app:epoll", at=4_000, cpu=1, fd=8, event="EPOLLIN")
+    path = tmp_path_factory.mktemp("closes") / "trace"
+    s.write(path, end=4_000)
+    return s, path
+
+
+def _counted(path, tmp_path, more="    window: 1us\n"):
+    rules = tmp_path / "counts.yaml"
+    rules.write_text(COUNTS.format(more=more))
+    result = api.run(str(rules), [path], cache=False)
+    return rules, result, result.rule("forced").to_dict()
+
+
+def _windows(s, counts: dict, per: list[int], busiest: int) -> dict:
+    n = sum(per)
+    return {"count": n, "window_ns": 1_000, "windows": 4, "max_per_window": max(per),
+            "busiest_window_start_ns": s.ns_from_origin(busiest),
+            "mean_per_window": n / 4, "max_per_second": max(per) * 1e6,
+            "mean_per_second": n / 4 * 1e6}
+
+
+def test_a_count_rule_counts_per_group_and_window(closes, tmp_path, engine):
+    s, path = closes
+    _, result, r = _counted(path, tmp_path)
+    assert result.trace_begin_ns == s.ns_from_origin(0)
+    assert result.trace_end_ns == s.ns_from_origin(4_000)
+    assert r["counts"] == {**_windows(s, r["counts"], [3, 3, 1, 0], 0), "per_window": [3, 3, 1, 0]}
+    assert [(g["key"], g["counts"]) for g in r["groups"]] == [
+        (102, _windows(s, {}, [1, 3, 0, 0], 1_000)),
+        (101, _windows(s, {}, [2, 0, 1, 0], 0))]
+    assert r["intervals"] == [] and "blame" not in r
+    assert r["outcomes"]["complete"] == 7
+
+
+def test_a_count_rule_without_a_window(closes, tmp_path, engine):
+    _, _, r = _counted(closes[1], tmp_path, more="")
+    assert r["counts"] == {"count": 7}
+    assert [(g["key"], g["counts"]) for g in r["groups"]] == [(102, {"count": 4}),
+                                                              (101, {"count": 3})]
+
+
+def test_a_count_rule_is_the_same_with_both_matchers(closes, tmp_path, monkeypatch):
+    rules = tmp_path / "counts.yaml"
+    rules.write_text(COUNTS.format(more="    window: 700ns\n    min_count: 4\n"))
+    with_c = api.run(str(rules), [closes[1]], cache=False).rule("forced").to_dict(all_intervals=True)
+    monkeypatch.setenv("CORR_ENGINE", "python")
+    reference = api.run(str(rules), [closes[1]], cache=False).rule("forced").to_dict(all_intervals=True)
+    assert with_c == reference
+    assert [g["key"] for g in with_c["groups"]] == [102] and with_c["groups_left_out"] == 1
+    assert len(with_c["intervals"]) == 7          # --all-intervals lists the events counted
+
+
+def test_a_count_rule_in_text_html_and_cli_json(closes, tmp_path):
+    s, path = closes
+    rules, result, _ = _counted(path, tmp_path)
+    text = _text(result)
+    assert "(count: one event, counted per 1.000 us)" in text
+    assert ("7 events; per 1.000 us window: at most 3 (from +0.000000 s), 1.75 on average "
+            "over 4 windows (3e+06/s at most, 1.75e+06/s on average)") in text
+    rows = [line.split("│") for line in text.splitlines() if line[:3] in ("101", "102")]
+    assert [[cell.strip() for cell in row] for row in rows] == [
+        ["102", "4", "3", "1", "3e+06", "1e+06"],
+        ["101", "3", "2", "0.75", "2e+06", "7.5e+05"]]
+    assert "slowest" not in text and "entries" not in text
+    html = tmp_path / "c.html"
+    proc = run_corr("run", "--no-progress", "-o", html, rules, path)
+    assert proc.returncode == 0, proc.stderr
+    page = html.read_text()
+    assert "7 events; per 1.000 us window: at most 3" in page
+    assert re.findall(r'<tr><td class="key">(\d+)</td><td class="num">(\d+)</td>', page) == [
+        ("102", "4"), ("101", "3")]
+    assert "over the threshold</span>" not in page.split('id="rule-forced"')[1]
+    proc = run_corr("run", "--format", "json", "--no-progress", rules, path)
+    (r,) = json.loads(proc.stdout)["rules"]
+    assert r["counts"]["per_window"] == [3, 3, 1, 0] and r["counts"]["window_ns"] == 1_000
+    assert r["intervals"] == []
+
+
+def test_a_stream_hands_out_no_counted_event(closes, tmp_path):
+    rules, _, _ = _counted(closes[1], tmp_path)
+    assert list(corr.stream(rules, [closes[1]], cache=False)) == []
+
+
+@pytest.mark.parametrize("more, message", [
+    ("    threshold: 1ms\n", "threshold: a count rule counts single events: it has no threshold"),
+    ("    window: 0s\n", "window"),
+    ("    blame: entry\n", "blame: a count rule counts single events: it has no blame")])
+def test_a_count_rule_is_checked(tmp_path, more, message):
+    rules = tmp_path / "bad.yaml"
+    rules.write_text(COUNTS.format(more=more))
+    proc = run_corr("check", rules)
+    assert proc.returncode == 2 and message in proc.stderr and "Traceback" not in proc.stderr

@@ -118,6 +118,7 @@ def _rule(r, n: int, begin: int, span: int, top: int) -> dict:
                    for g in r.top_groups(MAX_GROUPS)],
         "more_groups": max(0, r.group_count - MAX_GROUPS),
         "groups_left_out": left_out_note(r) if r.groups_left_out else None,
+        "count_line": None,
     }
     if rule.is_count:
         _counted(r, out, begin)
