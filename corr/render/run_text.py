@@ -102,7 +102,8 @@ def count_line(counts: dict, begin: int) -> str:
     if counts.get("window_ns"):
         line += (f"; per {duration(counts['window_ns'])} window: at most "
                  f"{counts['max_per_window']:,} (from +{(counts['busiest_window_start_ns'] - begin) / 1e9:.6f} s), "
-                 f"{counts['mean_per_window']:,.3g} on average over {counts['windows']:,} windows "
+                 f"{counts['mean_per_window']:,.3g} on average over {counts['windows']:,} "
+                 f"window{'s' if counts['windows'] != 1 else ''} "
                  f"({counts['max_per_second']:,.3g}/s at most, {counts['mean_per_second']:,.3g}/s on average)")
     return line
 
