@@ -111,17 +111,30 @@ def count_line(counts: dict, begin: int) -> str:
 def render_counts(r, console: Console, begin: int, max_groups: int) -> None:
     """A count rule: its events in all and per window, per group."""
     console.print(Text(count_line(r.counts, begin)))
+    expression_errors(r, console)
+    columns = COUNT_COLUMNS if r.rule.window_ns else COUNT_COLUMNS[:1]
+    group_table(r, console, columns, max_groups,
+                lambda: ((g["key"], count_cells(g["counts"])[:len(columns)])
+                         for g in r.count_groups(max_groups)))
+
+
+def expression_errors(r, console: Console) -> None:
+    """The rule's expressions that gave null by an error, if any."""
     errors = r.outcomes.get("expression_errors") or {}
     if errors:
         console.print(Text("expressions that gave null (an error, not an absent field): "
                            + ", ".join(f"{terminal(reason)} ({n:,} times)"
                                        for reason, n in errors.items()), style="yellow"))
+
+
+def group_table(r, console: Console, columns, max_groups: int, rows) -> None:
+    """The rule's group table (``rows()``: (key, cells) of its ``max_groups`` first
+    groups), how many more there are and how many ``min_count`` left out."""
     if r.group_count:
-        labels = " / ".join(e.text for e in r.rule.group_by)
-        columns = COUNT_COLUMNS if r.rule.window_ns else COUNT_COLUMNS[:1]
+        labels = " / ".join(e.text for e in r.rule.group_by)      # as the groups read
         groups = _stats_table(f"by {labels}", columns, first=labels)
-        for g in r.count_groups(max_groups):
-            groups.add_row(Text(key_text(g["key"])), *count_cells(g["counts"])[:len(columns)])
+        for key, cells in rows():
+            groups.add_row(Text(key_text(key)), *cells)
         console.print(groups)
         if r.group_count > max_groups:
             console.print(Text(f"... and {r.group_count - max_groups} more groups (--format json)",
@@ -234,26 +247,14 @@ def render(result, console: Console, top: int = 10, max_groups: int = 30) -> Non
             + (f" ({reasons})" if reasons else "")
             + (f"; exits without entry {o['exits_without_entry']:,}" if o["exits_without_entry"] else ""),
             style="dim"))
-        errors = o.get("expression_errors") or {}
-        if errors:
-            console.print(Text("expressions that gave null (an error, not an absent field): "
-                               + ", ".join(f"{terminal(reason)} ({n:,} times)"
-                                           for reason, n in errors.items()), style="yellow"))
+        expression_errors(r, console)
         lossy = int(sum(r.intervals.lossy))
         if lossy:
             console.print(Text(f"{lossy:,} intervals overlap discarded events: not to be trusted",
                                style="yellow"))
-        if r.group_count:
-            labels = " / ".join(e.text for e in rule.group_by)      # as the groups read
-            groups = _stats_table(f"by {labels}", columns, first=labels)
-            for g in r.top_groups(max_groups):
-                groups.add_row(Text(key_text(g["key"])), *stat_cells(g["stats"], columns))
-            console.print(groups)
-            if r.group_count > max_groups:
-                console.print(Text(f"... and {r.group_count - max_groups} more groups (--format json)",
-                                   style="dim"))
-        if r.groups_left_out:
-            console.print(Text(left_out_note(r), style="dim"))
+        group_table(r, console, columns, max_groups,
+                    lambda: ((g["key"], stat_cells(g["stats"], columns))
+                             for g in r.top_groups(max_groups)))
         slow = r.selected_intervals(top=top)
         if slow and rule.threshold_ns is not None:
             table = Grid(title=f"slowest intervals over {duration(rule.threshold_ns)}")
