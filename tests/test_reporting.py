@@ -139,6 +139,14 @@ def _text(result) -> str:
     return out.getvalue()
 
 
+def html_page(tmp_path, rules, trace) -> str:
+    """``corr run -o report.html``'s page."""
+    html = tmp_path / "report.html"
+    proc = run_corr("run", "--no-progress", "-o", html, rules, trace)
+    assert proc.returncode == 0, proc.stderr
+    return html.read_text()
+
+
 def test_text_says_what_is_reported(reads, tmp_path):
     _, trace = reads
     default = _text(api.run(str(rules_file(tmp_path)), [trace], cache=False))
@@ -156,10 +164,7 @@ def test_text_says_what_is_reported(reads, tmp_path):
 def test_html_and_cli_json_follow_report(reads, tmp_path):
     _, trace = reads
     rules = rules_file(tmp_path, EVERY_STATUS)
-    html = tmp_path / "r.html"
-    proc = run_corr("run", "--no-progress", "-o", html, rules, trace)
-    assert proc.returncode == 0, proc.stderr
-    page = html.read_text()
+    page = html_page(tmp_path, rules, trace)
     assert "reports complete, late, timeout, incomplete" in page
     assert page.count(">incomplete<") >= 1 and page.count(">timeout<") >= 1
     proc = run_corr("run", "--format", "json", "--no-progress", rules, trace)
@@ -177,9 +182,14 @@ def test_a_stream_explains_the_reported_statuses(reads, tmp_path):
 
 
 def test_report_is_checked(tmp_path):
-    proc = run_corr("check", rules_file(tmp_path, "    report: [complete, slow]\n"))
+    assert_refused(rules_file(tmp_path, "    report: [complete, slow]\n"), "report")
+
+
+def assert_refused(rules, message: str) -> None:
+    """``corr check`` refuses ``rules`` in one line saying ``message`` (exit code 2)."""
+    proc = run_corr("check", rules)
     assert proc.returncode == 2
-    assert "report" in proc.stderr and "Traceback" not in proc.stderr
+    assert message in proc.stderr and "Traceback" not in proc.stderr
 
 
 # -- min_count ----------------------------------------------------------------------------
@@ -252,10 +262,7 @@ def test_min_count_in_text_and_html(grouped, tmp_path):
     group_rows = [line.split("│")[0].strip() for line in text.splitlines()
                   if line[:3] in ("101", "102", "103")]
     assert group_rows == ["101", "102"]
-    html = tmp_path / "r.html"
-    proc = run_corr("run", "--no-progress", "-o", html, rules, grouped)
-    assert proc.returncode == 0, proc.stderr
-    page = html.read_text()
+    page = html_page(tmp_path, rules, grouped)
     assert "1 group with fewer than 2 intervals left out (min_count)." in page
     group_rows = re.findall(r'<tr><td class="key">(\d+)</td><td class="num">', page)
     assert group_rows == ["101", "102"]
@@ -268,9 +275,7 @@ def test_min_count_in_text_and_html(grouped, tmp_path):
 def test_min_count_is_checked(tmp_path, value):
     rules = tmp_path / "bad.yaml"
     rules.write_text(GROUPED.format(more=f"    min_count: {value}\n"))
-    proc = run_corr("check", rules)
-    assert proc.returncode == 2
-    assert "min_count" in proc.stderr and "Traceback" not in proc.stderr
+    assert_refused(rules, "min_count")
 
 
 # -- count rules --------------------------------------------------------------------------
@@ -364,10 +369,7 @@ def test_a_count_rule_in_text_html_and_cli_json(closes, tmp_path):
         ["102", "4", "3", "1", "3e+06", "1e+06"],
         ["101", "3", "2", "0.75", "2e+06", "7.5e+05"]]
     assert "slowest" not in text and "entries" not in text
-    html = tmp_path / "c.html"
-    proc = run_corr("run", "--no-progress", "-o", html, rules, path)
-    assert proc.returncode == 0, proc.stderr
-    page = html.read_text()
+    page = html_page(tmp_path, rules, path)
     assert "7 events; per 1.000 us window: at most 3" in page
     assert re.findall(r'<tr><td class="key">(\d+)</td><td class="num">(\d+)</td>', page) == [
         ("102", "4"), ("101", "3")]
@@ -390,5 +392,4 @@ def test_a_stream_hands_out_no_counted_event(closes, tmp_path):
 def test_a_count_rule_is_checked(tmp_path, more, message):
     rules = tmp_path / "bad.yaml"
     rules.write_text(COUNTS.format(more=more))
-    proc = run_corr("check", rules)
-    assert proc.returncode == 2 and message in proc.stderr and "Traceback" not in proc.stderr
+    assert_refused(rules, message)
