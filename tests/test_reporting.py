@@ -385,6 +385,15 @@ def test_a_stream_hands_out_no_counted_event(closes, tmp_path):
     assert list(corr.stream(rules, [closes[1]], cache=False)) == []
 
 
+def test_a_count_rule_has_no_threshold_to_set_or_tune(closes, tmp_path):
+    rules, _, _ = _counted(closes[1], tmp_path)
+    proc = run_corr("run", "--no-progress", "--set", "forced.threshold=1ms", rules, closes[1])
+    assert proc.returncode == 2
+    assert "'forced' is a count rule: it has no threshold" in proc.stderr
+    session = corr.tune(rules, [closes[1]], cache=False)
+    assert [t.name for t in session.rules] == []
+
+
 @pytest.mark.parametrize("more, message", [
     ("    threshold: 1ms\n", "threshold: a count rule counts single events: it has no threshold"),
     ("    window: 0s\n", "window"),

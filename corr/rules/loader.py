@@ -109,6 +109,8 @@ def _parse_override(ruleset, given, argument):
     if attribute not in OVERRIDABLE:
         raise refused(f"cannot set {attribute!r} (only {' and '.join(OVERRIDABLE)})")
     field = BY_KEY[attribute]
+    if rule.is_count and not field.in_count:
+        raise refused(f"{rule_name!r} is a count rule: it has no {attribute}")
     try:
         value = _OVERRIDE_PARSERS[field.parse](text)
     except _NotPositive:
