@@ -15,12 +15,15 @@ import io
 import json
 import re
 
+import numpy as np
 import pytest
+from hypothesis import given, settings, strategies as st
 from rich.console import Console
 
 import corr
 import corr.api as api
 from conftest import run_corr
+from corr.analyses.counting import summarize_counts
 from corr.render import run_text
 from corr.testing import Scenario
 
@@ -402,3 +405,24 @@ def test_a_count_rule_is_checked(tmp_path, more, message):
     rules = tmp_path / "bad.yaml"
     rules.write_text(COUNTS.format(more=more))
     assert_refused(rules, message)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(0, 10_000), max_size=80), st.integers(0, 5_000),
+       st.integers(1, 3_000))
+def test_counts_per_window_are_a_plain_tally(offsets, extra, window):
+    """summarize_counts against a tally by hand: every event in exactly one window, the
+    windows covering the trace from its first to its last event."""
+    begin = 1_000_000
+    times = np.array(sorted(begin + o for o in offsets), dtype=np.int64)
+    end = begin + max(offsets, default=0) + extra
+    got = summarize_counts(times, begin, end, window, listed=True)
+    windows = max(1, -(-(end - begin) // window))
+    tally = [0] * windows
+    for t in times.tolist():
+        tally[min((t - begin) // window, windows - 1)] += 1
+    assert got["per_window"] == tally and got["windows"] == windows
+    assert got["count"] == len(offsets) == sum(tally)
+    assert got["max_per_window"] == max(tally)
+    assert got["busiest_window_start_ns"] == begin + tally.index(max(tally)) * window
+    assert got["mean_per_window"] == len(offsets) / windows
