@@ -141,7 +141,7 @@ def _counted(r, out: dict, begin: int) -> None:
     out.update(
         how="count: one event, counted" + (f" per {duration(r.rule.window_ns)}"
                                            if r.rule.window_ns else ""),
-        count_line=count_line(counts, begin), over=None, histogram=None,
+        count_line=count_line(counts, begin), over=None, histogram=None, p99="-", max="-",
         stat_labels=[label for label, _ in columns],
         stat_cells=count_cells(counts)[:len(columns)],
         groups=[{"key": key_text(g["key"]), "cells": count_cells(g["counts"])[:len(columns)]}
