@@ -289,7 +289,7 @@ class RuleResult:
         ``durations``: the table's, when the caller has them already."""
         if durations is None:
             durations = self.intervals.durations()
-        mine = self.reported()
+        mine = self.reported_rows()
         return mine if self.threshold_ns is None else (durations > self.threshold_ns) & mine
 
     @property
@@ -322,7 +322,7 @@ class RuleResult:
                                            *self.trace_bounds, self.rule.window_ns)
         return out
 
-    def reported(self) -> ndarray:
+    def reported_rows(self) -> ndarray:
         """Where the intervals of the statuses the rule's ``report:`` names are (a mask)."""
         return reported(self.intervals.statuses(), self.report)
 
@@ -379,9 +379,11 @@ class RuleResult:
         """Per piece of the table, (its rows over the threshold, their durations): what
         :meth:`over_threshold` marks, without a copy of every duration."""
         import numpy as np
-        threshold = -1 if self.threshold_ns is None else self.threshold_ns
         for first, piece, statuses, _ in self.intervals.pieces():
-            over = np.flatnonzero((piece > threshold) & reported(statuses, self.report))
+            mine = reported(statuses, self.report)
+            if self.threshold_ns is not None:
+                mine &= piece > self.threshold_ns
+            over = np.flatnonzero(mine)
             yield over + first, piece[over]
 
     def iter_intervals(self, all_intervals: bool = False, top: int | None = None,
