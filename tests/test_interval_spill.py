@@ -151,11 +151,14 @@ def test_no_room_to_spill_keeps_the_rows_in_memory(monkeypatch):
 
 @settings(max_examples=300, deadline=None)
 @given(spans=st.lists(st.tuples(st.integers(0, 6), st.integers(0, 3)), max_size=60),
-       threshold=st.integers(-1, 5), top=st.integers(0, 70), rows=st.sampled_from([1, 4, 1000]))
-def test_the_slowest_first_are_a_whole_sort_cut_short(spans, threshold, top, rows):
+       threshold=st.one_of(st.none(), st.integers(-1, 5)), top=st.integers(0, 70),
+       rows=st.sampled_from([1, 4, 1000]),
+       report=st.sets(st.sampled_from(intervals.STATUS_NAMES), min_size=1))
+def test_the_slowest_first_are_a_whole_sort_cut_short(spans, threshold, top, rows, report):
     """The ``top`` slowest intervals over the threshold (found among those at least as
     long as the top-th, many tied; in a spilled table, a piece at a time) are the
-    first ``top`` of all of them sorted slowest first, ties in table order."""
+    first ``top`` of all of them sorted slowest first, ties in table order; only
+    those of the statuses ``report:`` names (without a threshold, all of those)."""
     from types import SimpleNamespace
 
     from corr.engine.result import RuleResult
@@ -167,10 +170,12 @@ def test_the_slowest_first_are_a_whole_sort_cut_short(spans, threshold, top, row
     assert table.spilled == (len(spans) >= rows)
     matcher = SimpleNamespace(intervals=table, groups=[],
                               outcome_counts=lambda: {})
-    rule = SimpleNamespace(name="r", threshold_ns=threshold)
+    report = [name for name in intervals.STATUS_NAMES if name in report]
+    rule = SimpleNamespace(name="r", threshold_ns=threshold, report=report, is_count=False)
     result = RuleResult(rule, matcher)
-    durations, measured = table.durations(), table.measured()
-    over = [i for i in range(len(spans)) if measured[i] and durations[i] > threshold]
+    durations = table.durations()
+    over = [i for i, (_, status) in enumerate(spans) if intervals.STATUS_NAMES[status] in report
+            and (threshold is None or durations[i] > threshold)]
     whole = sorted(over, key=lambda i: (-durations[i], i))
     assert result.slowest(False, top).tolist() == whole[:top]
     assert result.slowest(False, None).tolist() == whole
@@ -257,7 +262,9 @@ def test_sealed_durations_kept_in_32_bits_where_they_fit(monkeypatch):
     def result(table):
         outcomes = {"timeouts": 0, "late": 0, "incomplete": 0, "dropped": 0}
         matcher = SimpleNamespace(intervals=table, groups=[], outcome_counts=lambda: outcomes)
-        return RuleResult(SimpleNamespace(name="r", threshold_ns=5, group_by=None), matcher)
+        return RuleResult(SimpleNamespace(name="r", threshold_ns=5, group_by=None,
+                                          report=intervals.DEFAULT_REPORT, is_count=False),
+                          matcher)
     a, b = result(spilled), result(whole)
     assert a.stats == b.stats and a.stats["max_ns"] == 5_000_000_000
     assert a.slowest(top=3).tolist() == b.slowest(top=3).tolist() == [3, 5, 1]

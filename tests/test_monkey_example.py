@@ -19,7 +19,8 @@ DELETE_CLIENT, as Monkey allows.  So:
   the server closed);
 - ``request`` completes every request; the workers' listening channels' EPOLLINs
   are the incomplete ones, the closing reads are cancelled;
-- ``forced_close`` counts each worker's forced closes.
+- ``forced_close`` (a count rule) counts each worker's forced closes, in all and
+  per second (the recording lasts under a second: one window).
 """
 
 from __future__ import annotations
@@ -112,12 +113,42 @@ def check(trace: Path, tmp_path: Path) -> None:
     request = rules["request"]
     assert request["outcomes"]["complete"] == sum(c["requests"] for c in conns)
     assert request["outcomes"]["incomplete"] == WORKERS
+    # ...and none of them is among the slowest, nor blamed (report: defaults to
+    # complete and late).
+    proc = run_corr("run", RULES, trace, "--format", "json", "--set", "request.threshold=0ns")
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    slowest = {r["name"]: r for r in doc["rules"]}["request"]
+    assert slowest["intervals"] and {i["status"] for i in slowest["intervals"]} == {"complete"}
+    assert slowest["blame"]["slow"] == slowest["stats"]["over_threshold"] == len(slowest["intervals"])
     forced = sum(c["reason"] == "forced" for c in conns)
     assert request["outcomes"]["dropped_reasons"]["cancelled by monkey:epoll"] == forced
 
-    per_worker = {g["key"]: g["stats"]["count"] for g in rules["forced_close"]["groups"]}
-    assert per_worker == {tid: sum(c["reason"] == "forced" and c["tid"] == tid for c in conns)
-                          for tid in {c["tid"] for c in conns}}
+    # Each counted event is a logged FORCED CLOSE, in its worker (--all-intervals lists
+    # a count rule's events)...
+    events = sorted((i["start_ns"] - offset, i["tid"]) for i in rules["forced_close"]["intervals"])
+    brackets = sorted((c["x0"], c["x1"], c["tid"]) for c in conns if c["reason"] == "forced")
+    assert len(events) == len(brackets) == forced
+    assert all(x0 <= at <= x1 and tid == worker
+               for (at, tid), (x0, x1, worker) in zip(events, brackets))
+    # ...and the report counts them, in all and per second.
+    counted = {r["name"]: r for r in doc["rules"]}["forced_close"]
+    per_worker = {tid: sum(c["reason"] == "forced" and c["tid"] == tid for c in conns)
+                  for tid in {c["tid"] for c in conns}}
+    assert {g["key"]: g["counts"]["count"] for g in counted["groups"]} == per_worker
+    assert counted["intervals"] == []                 # counted, none listed as slow
+    assert doc["end_ns"] - doc["begin_ns"] < 1_000_000_000      # one window of 1 s
+    one_second = {"window_ns": 1_000_000_000, "windows": 1}
+    assert counted["counts"] == {"count": forced, **one_second, "max_per_window": forced,
+                                 "busiest_window_start_ns": doc["begin_ns"],
+                                 "mean_per_window": float(forced), "max_per_second": float(forced),
+                                 "mean_per_second": float(forced), "per_window": [forced]}
+    for g in counted["groups"]:
+        n = per_worker[g["key"]]
+        assert g["counts"] == {"count": n, **one_second, "max_per_window": n,
+                               "busiest_window_start_ns": doc["begin_ns"],
+                               "mean_per_window": float(n), "max_per_second": float(n),
+                               "mean_per_second": float(n)}
 
 
 def test_committed_recording(tmp_path):

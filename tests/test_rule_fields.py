@@ -32,11 +32,19 @@ PAIR = {
     "blame": "entry",
     "stacks": "true",
     "activity": "true",
+    "report": "[complete, late, incomplete]",
+    "min_count": "3",
 }
 SPAN = {
     "name": "s",
     "span": "{event: a_span, duration: dur}",
     "threshold": "1ms",
+    "group_by": "[tid]",
+}
+COUNT = {
+    "name": "c",
+    "count": "{event: a_event, where: 'x > 1'}",
+    "window": "1s",
     "group_by": "[tid]",
 }
 
@@ -57,7 +65,11 @@ OTHER = {
     "blame": "exit",
     "stacks": "false",
     "activity": "false",
+    "report": "[complete]",
+    "min_count": "4",
     "span": "{event: a_span, duration: dur * 1000}",
+    "count": "{event: b_event, where: 'x > 1'}",
+    "window": "2s",
 }
 
 
@@ -81,12 +93,20 @@ def test_every_attribute_of_a_rule_is_declared_once():
 
 def test_the_examples_cover_every_key():
     assert set(OTHER) == {f.key for f in FIELDS}
-    assert set(PAIR) | set(SPAN) == {f.key for f in FIELDS}
+    assert set(PAIR) | set(SPAN) | set(COUNT) == {f.key for f in FIELDS}
+
+
+def _base(field) -> dict:
+    """The example rule that can have ``field``: a pair's, a span's or a count's."""
+    for base in (PAIR, SPAN, COUNT):
+        if field.key in base:
+            return base
+    raise KeyError(field.key)
 
 
 @pytest.mark.parametrize("field", FIELDS, ids=lambda f: f.key)
 def test_a_key_that_changes_matching_changes_the_cache_key(field):
-    base = SPAN if field.key in SPAN and field.key not in PAIR else PAIR
+    base = _base(field)
     changed = {**base, field.key: OTHER[field.key]}
     same = key_of(base) == key_of(changed)
     assert same is not field.matching
@@ -98,7 +118,7 @@ def test_a_key_that_changes_matching_changes_the_cache_key(field):
 @pytest.mark.parametrize("field", FIELDS, ids=lambda f: f.key)
 def test_a_key_that_changes_the_analysis_changes_its_key(field):
     from corr.cache.analysis import analysis_key
-    base = SPAN if field.key in SPAN and field.key not in PAIR else PAIR
+    base = _base(field)
     changed = {**base, field.key: OTHER[field.key]}
 
     def key(keys):
@@ -130,6 +150,20 @@ def test_a_span_rule_refuses_what_it_cannot_have(key):
     assert err.value.reason == f"{key}: a span rule measures single events: it has no {key}"
 
 
+@pytest.mark.parametrize("key", ["cancel", "timeout", "match", "entry", "exit", "span",
+                                 "threshold", "where", "blame", "report"])
+def test_a_count_rule_refuses_what_it_cannot_have(key):
+    with pytest.raises(RuleError) as err:
+        parse_rules(text_of({**COUNT, key: {**PAIR, **SPAN}[key]}))
+    assert err.value.reason == f"{key}: a count rule counts single events: it has no {key}"
+
+
+def test_only_a_count_rule_has_a_window():
+    with pytest.raises(RuleError) as err:
+        parse_rules(text_of({**PAIR, "window": "1s"}))
+    assert err.value.reason.startswith("window: only a count rule has one")
+
+
 def test_overrides_are_the_overridable_keys():
     from corr.rules.loader import _OVERRIDE_PARSERS
     assert OVERRIDABLE == ("threshold", "timeout")
@@ -150,4 +184,5 @@ def test_overrides_are_the_overridable_keys():
 def test_a_rules_json_fields():
     rule = parse_rules(text_of(PAIR)).rules[0]
     assert rule.to_dict() == {"name": "r", "description": "a rule", "threshold_ns": 1_000_000,
-                              "timeout_ns": 1_000_000_000, "match": "fifo"}
+                              "timeout_ns": 1_000_000_000, "match": "fifo",
+                              "report": ["complete", "late", "incomplete"], "min_count": 3}

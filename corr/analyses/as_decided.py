@@ -21,14 +21,16 @@ from __future__ import annotations
 import numpy as np
 
 from ..engine.intervals import NONE_INT
+from ..rules.model import DEFAULT_REPORT
 from ..sched.window import SchedWindow
 from . import bulk
 from .scheduling import LazyAnalyses, explain
 
 
-# What a run explains: the intervals whose end the trace tells (incomplete and timed-out
-# ones are counted apart, as ``RuleResult.over_threshold`` has it).
-EXPLAINED_STATUSES = ("complete", "late")
+# What a run explains by default: the intervals whose end the trace tells (incomplete and
+# timed-out ones are counted apart, as ``RuleResult.over_threshold`` has it); a rule's
+# ``report:`` may name others.
+EXPLAINED_STATUSES = DEFAULT_REPORT
 
 
 class Explainer:
@@ -67,7 +69,7 @@ class Explainer:
         by_rule: dict[int, list[dict]] = {}
         for i, row in decided:
             blame = self.rules[i].blame
-            if not blame or row["status"] not in EXPLAINED_STATUSES:
+            if not blame or row["status"] not in self.rules[i].report:
                 continue
             tid = blamed_tid(row, blame)
             if tid is None or tid <= 0 or tid == NONE_INT:

@@ -407,9 +407,8 @@ def analyse(rule_result, model: SchedModel, limit: int = DEFAULT_LIMIT,
     # the bounds are read for the intervals analysed.
     tids = blamed_tids(rule_result, blame, narrow=True)
     durations = table.durations()
-    threshold = rule_result.threshold_ns
-    slow = (np.flatnonzero(rule_result.over_threshold(durations)) if threshold is not None
-            else np.arange(len(table)))
+    # Over the threshold (every one without it), of the statuses the rule's report: names.
+    slow = np.flatnonzero(rule_result.over_threshold(durations))
     slow_parts = []
     out.slow, out.limit = len(slow), limit
     chosen = slow[np.argsort(-durations[slow], kind="stable")]

@@ -272,7 +272,9 @@ class TuningSession:
         """``file_values``: per rule, its threshold and timeout as the file says them."""
         self.ruleset = ruleset
         self.run = run_result                 # events, warnings, stopped: as corr run has them
-        self.rules = [RuleTuning(result, file_values[result.name]) for result in run_result.rules]
+        # A count rule has no durations, hence no threshold to tune.
+        self.rules = [RuleTuning(result, file_values[result.name]) for result in run_result.rules
+                      if not result.rule.is_count]
 
     @property
     def thread_filter(self) -> ThreadFilter | None:

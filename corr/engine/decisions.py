@@ -105,8 +105,8 @@ class Decisions:
             table = m.table_so_far()
             first, last = self.seen[i], len(table)
             self.seen[i] = last
-            if self.on_interval is None or first == last:
-                continue
+            if self.on_interval is None or first == last or self.rules[i].is_count:
+                continue                      # a count rule's events are counted, not handed out
             threshold = self.rules[i].threshold_ns
             at = list(range(first, last))
             rows = table.rows(at)

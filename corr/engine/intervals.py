@@ -20,11 +20,11 @@ from __future__ import annotations
 import sys
 from array import array
 
+from ..rules.model import DEFAULT_REPORT, STATUS_NAMES
 from ..spill import SPILL_ROWS_ENV, SpillFile, kept_in_memory, spill_rows  # noqa: F401
 
-# Status codes (the ``status`` column) and their names.
+# Status codes (the ``status`` column), in the order of STATUS_NAMES.
 COMPLETE, LATE, TIMEOUT, INCOMPLETE = range(4)
-STATUS_NAMES = ("complete", "late", "timeout", "incomplete")
 
 NONE_INT = -(2 ** 31)          # an absent tid or cpu in their 32-bit columns
 
@@ -33,6 +33,16 @@ def measured(statuses):
     """Where the statuses are complete or late (a bool mask): the intervals statistics
     count, whose end the trace tells."""
     return (statuses == COMPLETE) | (statuses == LATE)
+
+
+def reported(statuses, report=DEFAULT_REPORT):
+    """Where the statuses are among the status names ``report`` (a rule's ``report:``,
+    a bool mask): the intervals that may be slow, listed among the slowest and
+    blamed.  The default is :func:`measured`."""
+    if tuple(report) == DEFAULT_REPORT:
+        return measured(statuses)
+    import numpy as np
+    return np.isin(statuses, [STATUS_NAMES.index(name) for name in report])
 
 # The budget and the spill file are shared with the scheduling log (corr/spill.py).
 _Spill = SpillFile

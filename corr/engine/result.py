@@ -14,7 +14,8 @@ from numpy import ndarray
 
 from ..rules.model import Rule
 from .interval import Interval
-from .intervals import COMPLETE, LATE, STATUS_NAMES, IntervalTable, measured, spill_rows
+from .intervals import (COMPLETE, DEFAULT_REPORT, LATE, STATUS_NAMES, IntervalTable, measured,
+                        reported, spill_rows)
 from .stats import summarize, summarize_pieces
 
 if TYPE_CHECKING:
@@ -35,10 +36,16 @@ class RuleResult:
         self.outcomes = matcher.outcome_counts()
         self.group_values = list(matcher.groups)        # index -> group value
         self.threshold_ns = rule.threshold_ns
+        # The statuses that may be slow (the rule's ``report:``).
+        self.report = tuple(rule.report)
         # The scheduling join's findings (corr.analyses.scheduling), for rules with blame:.
         self.analysis = None
+        # The traces' first and last events (RunResult sets them): a count rule's windows.
+        self.trace_bounds: tuple[int | None, int | None] = (None, None)
         self._stats = None
         self._group_stats = None
+        self._over_by_group = None       # per group, its intervals over the threshold
+        self._group_sizes = None         # per group, its complete and late intervals
 
     def restrict(self, rows) -> None:
         """Keep only the intervals at ``rows`` (a thread filter's choice, in table order):
@@ -68,7 +75,7 @@ class RuleResult:
         self.outcomes = outcome_counts(table, len(rows), {}, 0,
                                        self.outcomes.get("expression_errors") or {})
         self.outcomes["filtered_out"] = left_out
-        self._stats = self._group_stats = None
+        self._stats = self._group_stats = self._over_by_group = self._group_sizes = None
 
     def _measured(self):
         """Durations of complete and late intervals (what stats count), a new array
@@ -84,9 +91,30 @@ class RuleResult:
                 found = summarize_pieces(self.intervals.measured_pieces(), self.threshold_ns)
             else:
                 found = summarize(self._measured(), self.threshold_ns, owned=True)
-            self._stats = self._with_outcomes(found)
+            self._stats = self._with_outcomes(self._reported_over(found))
             _trim_after(len(self.intervals))
         return self._stats
+
+    def _reported_over(self, stats: dict, group: int | None = None) -> dict:
+        """``stats`` with ``over_threshold`` counting the intervals of every status the
+        rule's ``report:`` names (summarize counts the complete and late ones): those of
+        group ``group`` only (None: all)."""
+        if self.report == DEFAULT_REPORT or self.threshold_ns is None:
+            return stats
+        if group is None:
+            stats["over_threshold"] = sum(len(over) for over, _ in self._over_in_pieces())
+        else:
+            if self._over_by_group is None:
+                import numpy as np
+                counts = np.zeros(len(self.group_values), dtype=np.int64)
+                threshold = self.threshold_ns
+                for _, durations, statuses, columns in self.intervals.pieces(("group",)):
+                    groups = columns["group"]
+                    over = (durations > threshold) & reported(statuses, self.report) & (groups >= 0)
+                    counts += np.bincount(groups[over], minlength=len(counts))
+                self._over_by_group = counts
+            stats["over_threshold"] = int(self._over_by_group[group])
+        return stats
 
     def _with_outcomes(self, stats: dict) -> dict:
         o = self.outcomes
@@ -103,7 +131,37 @@ class RuleResult:
 
     @property
     def group_count(self) -> int:
-        return len(self.group_values) if self.rule.group_by else 0
+        """The groups of the table: those with at least ``min_count`` intervals."""
+        if not self.rule.group_by:
+            return 0
+        return len(self.group_values) - self.groups_left_out
+
+    @property
+    def groups_left_out(self) -> int:
+        """How many groups have fewer intervals (complete and late) than the rule's
+        ``min_count``: left out of :attr:`groups`."""
+        if not self.rule.group_by or self.rule.min_count is None:
+            return 0
+        return int((self._sizes() < self.rule.min_count).sum())
+
+    def _sizes(self):
+        """Per group, its complete and late intervals (what its ``count`` says)."""
+        if self._group_sizes is None:
+            import numpy as np
+            sizes = np.zeros(len(self.group_values), dtype=np.int64)
+            for _, _, statuses, columns in self.intervals.pieces(("group",)):
+                groups = columns["group"]
+                sizes += np.bincount(groups[measured(statuses) & (groups >= 0)],
+                                     minlength=len(sizes))
+            self._group_sizes = sizes
+        return self._group_sizes
+
+    def _ranked(self, counts, keys, limit):
+        """Group indexes most frequent first (ties by key), those with fewer than the
+        rule's ``min_count`` intervals left out, the ``limit`` first (None: all)."""
+        smallest = self.rule.min_count or 0
+        kept = [i for i in range(len(counts)) if counts[i] >= smallest]
+        return sorted(kept, key=lambda i: (-int(counts[i]), str(keys[i])))[:limit]
 
     def top_groups(self, limit: int | None) -> list[dict]:
         """The ``limit`` most frequent groups of :attr:`groups` (None: all), only
@@ -127,7 +185,7 @@ class RuleResult:
         counts = np.bincount(kept[kept >= 0], minlength=n).tolist()
         del kept
         keys = [plain_value(value) for value in self.group_values]
-        order = sorted(range(n), key=lambda i: (-counts[i], str(keys[i])))[:limit]
+        order = self._ranked(counts, keys, limit)
         if len(order) * 8 < n or len(order) <= 64:
             # A few groups: each one's rows found alone, no sort of every row.
             def rows_of(index):
@@ -143,8 +201,9 @@ class RuleResult:
         out = []
         for index in order:
             mine_rows = rows_of(index)
-            stats = summarize(durations[mine_rows[counted[mine_rows]]], self.threshold_ns,
-                              owned=True)
+            stats = self._reported_over(
+                summarize(durations[mine_rows[counted[mine_rows]]], self.threshold_ns,
+                          owned=True), index)
             mine = closed[mine_rows]
             stats.update(timeouts=int((mine == 2).sum()), late=int((mine == LATE).sum()),
                          incomplete=int((mine == 3).sum()))
@@ -171,7 +230,7 @@ class RuleResult:
                                                  minlength=n)
         counts = by_status[COMPLETE] + by_status[LATE]
         keys = [plain_value(value) for value in self.group_values]
-        order = sorted(range(n), key=lambda i: (-int(counts[i]), str(keys[i])))[:limit]
+        order = self._ranked(counts, keys, limit)
         found: dict[int, dict] = {}
 
         def mine(wanted):
@@ -214,7 +273,7 @@ class RuleResult:
                 held += size
         out = []
         for index in order:
-            stats = found[index]
+            stats = self._reported_over(found[index], index)
             stats.update(timeouts=int(by_status[2][index]), late=int(by_status[LATE][index]),
                          incomplete=int(by_status[3][index]))
             out.append({"key": keys[index], "stats": stats})
@@ -222,20 +281,59 @@ class RuleResult:
         return out
 
     def over_threshold(self, durations: ndarray | None = None) -> ndarray:
-        """Where the intervals over the threshold are (a bool mask): the complete and late
-        ones longer than it, those ``stats["over_threshold"]`` counts.  Timed-out and
-        incomplete intervals, whose end the trace does not tell, are counted apart.
+        """Where the intervals over the threshold are (a bool mask): those of the statuses
+        the rule's ``report:`` names (complete and late by default) longer than it, those
+        ``stats["over_threshold"]`` counts.  Timed-out and incomplete intervals, whose end
+        the trace does not tell, are counted apart unless ``report:`` names them.
+        Without a threshold: every interval of those statuses.
         ``durations``: the table's, when the caller has them already."""
         if durations is None:
             durations = self.intervals.durations()
-        return (durations > self.threshold_ns) & self.intervals.measured()
+        mine = self.reported_rows()
+        return mine if self.threshold_ns is None else (durations > self.threshold_ns) & mine
+
+    @property
+    def counts(self) -> dict | None:
+        """A count rule's figures (corr.analyses.counting): its events in all and per
+        window, every window's count listed; None for other rules."""
+        if not self.rule.is_count:
+            return None
+        import numpy as np
+        from ..analyses.counting import summarize_counts
+        return summarize_counts(np.frombuffer(self.intervals.start_ns, dtype=np.int64),
+                                *self.trace_bounds, self.rule.window_ns, listed=True)
+
+    def count_groups(self, limit: int | None) -> list[dict]:
+        """:meth:`top_groups` of a count rule, each with its ``counts`` (its events in
+        all and per window)."""
+        import numpy as np
+        from ..analyses.counting import summarize_counts
+        out = self.top_groups(limit)
+        if not out:
+            return out
+        table = self.intervals
+        groups = np.frombuffer(table.group, dtype=np.int32)
+        rows, starts = _group_order(groups, len(self.group_values))
+        times = np.frombuffer(table.start_ns, dtype=np.int64)
+        index = {repr(plain_value(v)): i for i, v in enumerate(self.group_values)}
+        for g in out:
+            i = index[repr(g["key"])]
+            g["counts"] = summarize_counts(times[rows[starts[i]:starts[i + 1]]],
+                                           *self.trace_bounds, self.rule.window_ns)
+        return out
+
+    def reported_rows(self) -> ndarray:
+        """Where the intervals of the statuses the rule's ``report:`` names are (a mask)."""
+        return reported(self.intervals.statuses(), self.report)
 
     def slowest(self, all_intervals: bool = False, top: int | None = None) -> ndarray:
-        """The rows over the threshold (or all), slowest first, ties in table order;
-        only the ``top`` first (None: all)."""
+        """The rows over the threshold (see :meth:`over_threshold`; ``all_intervals``:
+        every row), slowest first, ties in table order; only the ``top`` first (None: all)."""
         import numpy as np
         table = self.intervals
-        if all_intervals or self.threshold_ns is None:
+        if self.rule.is_count and not all_intervals:
+            return np.zeros(0, dtype=np.int64)        # events counted, none slow
+        if all_intervals:
             durations = table.durations()
             index = np.arange(len(durations))
         elif table.spilled and top is not None and top > 0:
@@ -247,7 +345,7 @@ class RuleResult:
             durations = table.durations()
             index = np.flatnonzero(self.over_threshold(durations))
             durations = durations[index]
-        if all_intervals or self.threshold_ns is None:
+        if all_intervals:
             picked = durations
         else:
             picked, durations = durations, None       # those of ``index``, in its order
@@ -282,7 +380,10 @@ class RuleResult:
         :meth:`over_threshold` marks, without a copy of every duration."""
         import numpy as np
         for first, piece, statuses, _ in self.intervals.pieces():
-            over = np.flatnonzero((piece > self.threshold_ns) & measured(statuses))
+            mine = reported(statuses, self.report)
+            if self.threshold_ns is not None:
+                mine &= piece > self.threshold_ns
+            over = np.flatnonzero(mine)
             yield over + first, piece[over]
 
     def iter_intervals(self, all_intervals: bool = False, top: int | None = None,
@@ -346,7 +447,10 @@ class RuleResult:
             **rule.to_dict(),
             "stats": self.stats,
             "outcomes": self.outcomes,
-            "groups": self.groups,
+            "groups": self.count_groups(None) if rule.is_count else self.groups,
+            **({"counts": self.counts} if rule.is_count else {}),
+            **({"groups_left_out": self.groups_left_out}
+               if rule.min_count is not None and rule.group_by else {}),
             "lossy_intervals": int(sum(self.intervals.lossy)),
         }
         if self.analysis is not None:
@@ -373,6 +477,8 @@ class RunResult:
         self.stopped = stopped
         # The ThreadFilter the rules' intervals were restricted to, or None.
         self.thread_filter = thread_filter or None
+        for r in rules:
+            r.trace_bounds = (self.trace_begin_ns, self.trace_end_ns)
 
     def rule(self, name: str) -> RuleResult:
         for r in self.rules:

@@ -21,9 +21,11 @@ from pathlib import Path
 import numpy as np
 
 from ..engine.result import plain_value
+from ..rules.model import DEFAULT_REPORT
 from .blame_text import activity_rows, part_label, thread_label
 from .escape import terminal
-from .run_text import (entry_thread_differs, explained_thread, key_text, stat_cells, stat_columns,
+from .run_text import (COUNT_COLUMNS, count_cells, count_line, entry_thread_differs,
+                       explained_thread, key_text, left_out_note, stat_cells, stat_columns,
                        unfinished_note)
 from .units import count, duration, timestamp
 
@@ -91,7 +93,8 @@ def _rule(r, n: int, begin: int, span: int, top: int) -> dict:
         "description": rule.description,
         "threshold": duration(rule.threshold_ns) if rule.threshold_ns is not None else None,
         "timeout": duration(rule.timeout_ns) if rule.timeout_ns is not None else None,
-        "how": "span: one event, its own duration" if rule.is_span else f"match {rule.match}",
+        "how": ("span: one event, its own duration" if rule.is_span else f"match {rule.match}")
+        + (f", reports {', '.join(rule.report)}" if tuple(rule.report) != DEFAULT_REPORT else ""),
         "blame": rule.blame,
         "stat_labels": [label for label, _ in columns],
         "stat_cells": stat_cells(r.stats, columns),
@@ -114,7 +117,12 @@ def _rule(r, n: int, begin: int, span: int, top: int) -> dict:
         "groups": [{"key": key_text(g["key"]), "cells": stat_cells(g["stats"], columns)}
                    for g in r.top_groups(MAX_GROUPS)],
         "more_groups": max(0, r.group_count - MAX_GROUPS),
+        "groups_left_out": left_out_note(r) if r.groups_left_out else None,
+        "count_line": None,
     }
+    if rule.is_count:
+        _counted(r, out, begin)
+        return out
     out.update(_timeline(r, durations, begin, span))
     slow = r.selected_intervals(top=top) if rule.threshold_ns is not None else []
     out["entry_thread"] = entry_thread_differs(rule, slow)
@@ -124,6 +132,22 @@ def _rule(r, n: int, begin: int, span: int, top: int) -> dict:
     out["blame_graph"] = _blame(r.analysis) if r.analysis is not None else None
     out["flame"] = _flame(r)
     return out
+
+
+def _counted(r, out: dict, begin: int) -> None:
+    """A count rule's page: its counts in all and per window, per group (no durations)."""
+    columns = COUNT_COLUMNS if r.rule.window_ns else COUNT_COLUMNS[:1]
+    counts = r.counts
+    out.update(
+        how="count: one event, counted" + (f" per {duration(r.rule.window_ns)}"
+                                           if r.rule.window_ns else ""),
+        count_line=count_line(counts, begin), over=None, histogram=None, p99="-", max="-",
+        stat_labels=[label for label, _ in columns],
+        stat_cells=count_cells(counts)[:len(columns)],
+        groups=[{"key": key_text(g["key"]), "cells": count_cells(g["counts"])[:len(columns)]}
+                for g in r.count_groups(MAX_GROUPS)],
+        timeline=None, slow=[], unfinished=None, breakdowns=None, explained=[],
+        blame_graph=None, flame=None, entry_thread=False)
 
 
 def _flame(r) -> dict | None:

@@ -15,6 +15,7 @@ from .blame_text import rename_note, render_interval, render_rule_blame, thread_
 from .escape import terminal
 from ..text import group_label
 from ..engine.intervals import INCOMPLETE, TIMEOUT
+from ..rules.model import DEFAULT_REPORT
 from .grid import Grid
 from .units import count, duration, short_duration
 
@@ -61,20 +62,92 @@ def key_text(key) -> str:
 
 def unfinished_note(r) -> str | None:
     """What ran past the threshold without an end in the trace (timed out, incomplete):
-    such intervals are not over the threshold (see ``RuleResult.over_threshold``)."""
+    such intervals are not over the threshold (see ``RuleResult.over_threshold``), unless
+    the rule's ``report:`` names their status."""
     if r.threshold_ns is None or not len(r.intervals):
         return None
     timed_out = incomplete = 0
     for _, durations, statuses, _ in r.intervals.pieces():      # no copy of every duration
         past = statuses[durations > r.threshold_ns]
-        timed_out += int((past == TIMEOUT).sum())
-        incomplete += int((past == INCOMPLETE).sum())
+        if "timeout" not in r.report:
+            timed_out += int((past == TIMEOUT).sum())
+        if "incomplete" not in r.report:
+            incomplete += int((past == INCOMPLETE).sum())
     if not timed_out + incomplete:
         return None
     counts = [f"{n:,} {label}" for label, n in (
         ("timed out", timed_out), ("incomplete", incomplete)) if n]
     return (f"{timed_out + incomplete:,} more ran past {duration(r.threshold_ns)} with no end in the "
             f"trace ({', '.join(counts)}): not counted over the threshold")
+
+
+COUNT_COLUMNS = [("count", "count"), ("max/window", "max_per_window"),
+                 ("mean/window", "mean_per_window"), ("max/s", "max_per_second"),
+                 ("mean/s", "mean_per_second")]
+
+
+def count_cells(counts: dict) -> list[str]:
+    """A count rule's figures as cells: counts whole, means and rates to 3 figures."""
+    cells = []
+    for _, key in COUNT_COLUMNS:
+        value = counts.get(key)
+        cells.append("-" if value is None else count(value) if isinstance(value, int)
+                     else f"{value:,.3g}")
+    return cells
+
+
+def count_line(counts: dict, begin: int) -> str:
+    """A count rule's figures in a sentence."""
+    line = f"{counts['count']:,} events"
+    if counts.get("window_ns"):
+        line += (f"; per {duration(counts['window_ns'])} window: at most "
+                 f"{counts['max_per_window']:,} (from +{(counts['busiest_window_start_ns'] - begin) / 1e9:.6f} s), "
+                 f"{counts['mean_per_window']:,.3g} on average over {counts['windows']:,} "
+                 f"window{'s' if counts['windows'] != 1 else ''} "
+                 f"({counts['max_per_second']:,.3g}/s at most, {counts['mean_per_second']:,.3g}/s on average)")
+    return line
+
+
+def render_counts(r, console: Console, begin: int, max_groups: int) -> None:
+    """A count rule: its events in all and per window, per group."""
+    console.print(Text(count_line(r.counts, begin)))
+    expression_errors(r, console)
+    columns = COUNT_COLUMNS if r.rule.window_ns else COUNT_COLUMNS[:1]
+    group_table(r, console, columns, max_groups,
+                lambda: ((g["key"], count_cells(g["counts"])[:len(columns)])
+                         for g in r.count_groups(max_groups)))
+
+
+def expression_errors(r, console: Console) -> None:
+    """The rule's expressions that gave null by an error, if any."""
+    errors = r.outcomes.get("expression_errors") or {}
+    if errors:
+        console.print(Text("expressions that gave null (an error, not an absent field): "
+                           + ", ".join(f"{terminal(reason)} ({n:,} times)"
+                                       for reason, n in errors.items()), style="yellow"))
+
+
+def group_table(r, console: Console, columns, max_groups: int, rows) -> None:
+    """The rule's group table (``rows()``: (key, cells) of its ``max_groups`` first
+    groups), how many more there are and how many ``min_count`` left out."""
+    if r.group_count:
+        labels = " / ".join(e.text for e in r.rule.group_by)      # as the groups read
+        groups = _stats_table(f"by {labels}", columns, first=labels)
+        for key, cells in rows():
+            groups.add_row(Text(key_text(key)), *cells)
+        console.print(groups)
+        if r.group_count > max_groups:
+            console.print(Text(f"... and {r.group_count - max_groups} more groups (--format json)",
+                               style="dim"))
+    if r.groups_left_out:
+        console.print(Text(left_out_note(r), style="dim"))
+
+
+def left_out_note(r) -> str:
+    """How many groups the rule's ``min_count`` left out of the group table."""
+    n = r.groups_left_out
+    return (f"{n:,} group{'s' if n != 1 else ''} with fewer than {r.rule.min_count:,} "
+            f"intervals left out (min_count)")
 
 
 def explained_thread(rule, iv: dict) -> tuple:
@@ -147,12 +220,21 @@ def render(result, console: Console, top: int = 10, max_groups: int = 30) -> Non
             extras.append(f"threshold {duration(rule.threshold_ns)}")
         if rule.timeout_ns is not None:
             extras.append(f"timeout {duration(rule.timeout_ns)}")
-        if rule.is_span:
+        if tuple(rule.report) != DEFAULT_REPORT:
+            extras.append(f"reports {', '.join(rule.report)}")
+        if rule.is_count:
+            extras.append("count: one event, counted"
+                          + (f" per {duration(rule.window_ns)}" if rule.window_ns else ""))
+        elif rule.is_span:
             extras.append("span: one event, its own duration")
         else:
             extras.append(f"match {rule.match}")
         head.append(f"  ({', '.join(extras)})", style="dim")
         console.print(head)
+        if rule.is_count:
+            render_counts(r, console, begin, max_groups)
+            console.print()
+            continue
         columns = stat_columns(r.stats)
         summary = _stats_table("", columns)
         summary.add_row(*stat_cells(r.stats, columns))
@@ -165,24 +247,14 @@ def render(result, console: Console, top: int = 10, max_groups: int = 30) -> Non
             + (f" ({reasons})" if reasons else "")
             + (f"; exits without entry {o['exits_without_entry']:,}" if o["exits_without_entry"] else ""),
             style="dim"))
-        errors = o.get("expression_errors") or {}
-        if errors:
-            console.print(Text("expressions that gave null (an error, not an absent field): "
-                               + ", ".join(f"{terminal(reason)} ({n:,} times)"
-                                           for reason, n in errors.items()), style="yellow"))
+        expression_errors(r, console)
         lossy = int(sum(r.intervals.lossy))
         if lossy:
             console.print(Text(f"{lossy:,} intervals overlap discarded events: not to be trusted",
                                style="yellow"))
-        if r.group_count:
-            labels = " / ".join(e.text for e in rule.group_by)      # as the groups read
-            groups = _stats_table(f"by {labels}", columns, first=labels)
-            for g in r.top_groups(max_groups):
-                groups.add_row(Text(key_text(g["key"])), *stat_cells(g["stats"], columns))
-            console.print(groups)
-            if r.group_count > max_groups:
-                console.print(Text(f"... and {r.group_count - max_groups} more groups (--format json)",
-                                   style="dim"))
+        group_table(r, console, columns, max_groups,
+                    lambda: ((g["key"], stat_cells(g["stats"], columns))
+                             for g in r.top_groups(max_groups)))
         slow = r.selected_intervals(top=top)
         if slow and rule.threshold_ns is not None:
             table = Grid(title=f"slowest intervals over {duration(rule.threshold_ns)}")

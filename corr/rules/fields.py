@@ -27,6 +27,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from .model import DEFAULT_REPORT, STATUS_NAMES
+
 
 @dataclass(frozen=True)
 class RuleField:
@@ -41,10 +43,18 @@ class RuleField:
     required: bool = False        # in every rule
     in_span: bool = True          # allowed in a span rule (one event, its own duration)
     in_json: bool = False         # in the rule's JSON (Rule.to_dict), as its attribute name
+    in_count: bool = True         # allowed in a count rule (instant events counted)
 
 
 def _expression():
     return {"$ref": "#/$defs/expression"}
+
+
+# A count rule's one event: as a span's, without a duration.
+_COUNT = {"type": "object", "additionalProperties": False, "required": ["event"],
+          "properties": {"event": {"$ref": "#/$defs/events"}, "where": _expression(),
+                         "key": {"$ref": "#/$defs/key"},
+                         "fields": {"type": "array", "items": {"type": "string"}}}}
 
 
 FIELDS: tuple[RuleField, ...] = (
@@ -55,31 +65,48 @@ FIELDS: tuple[RuleField, ...] = (
     RuleField("description", "description", {"type": "string"}, "text", matching=False,
               in_json=True),
     RuleField("entry", "entry", {"$ref": "#/$defs/endpoint"}, "entry", matching=True,
-              in_span=False),
+              in_span=False, in_count=False),
     RuleField("exit", "exit", {"$ref": "#/$defs/endpoint"}, "exit", matching=True,
-              in_span=False),
+              in_span=False, in_count=False),
     # A span rule's entry and exit are its one event: ``span`` sets them too.
-    RuleField("span", "span_duration", {"$ref": "#/$defs/span"}, "span", matching=True),
+    RuleField("span", "span_duration", {"$ref": "#/$defs/span"}, "span", matching=True,
+              in_count=False),
     RuleField("cancel", "cancel", {"type": "array", "items": {"$ref": "#/$defs/cancel"}},
-              "cancel", matching=True, default=(), in_span=False),
+              "cancel", matching=True, default=(), in_span=False, in_count=False),
     RuleField("steps", "steps", {"type": "array", "items": {"$ref": "#/$defs/step"}},
-              "steps", matching=True, default=(), in_span=False),
+              "steps", matching=True, default=(), in_span=False, in_count=False),
+    # A count rule counts one event's occurrences: ``count`` sets its entry and exit
+    # (and a zero duration: the engine matches it as a span).
+    RuleField("count", "count", _COUNT, "count", matching=True, in_span=False),
+    # (In the JSON's ``counts``, as ``window_ns``.)
+    RuleField("window", "window_ns", {"$ref": "#/$defs/duration"}, "positive_duration",
+              matching=False, in_span=False),
     RuleField("threshold", "threshold_ns", {"$ref": "#/$defs/duration"}, "duration",
-              matching=False, explaining=True, overridable=True, in_json=True),
+              matching=False, explaining=True, overridable=True, in_json=True, in_count=False),
     RuleField("timeout", "timeout_ns", {"$ref": "#/$defs/duration"}, "positive_duration",
-              matching=True, overridable=True, in_span=False, in_json=True),
+              matching=True, overridable=True, in_span=False, in_json=True, in_count=False),
     RuleField("match", "match", {"enum": ["nest", "fifo", "first", "last"]}, "text",
-              matching=True, default="nest", in_span=False, in_json=True),
+              matching=True, default="nest", in_span=False, in_json=True, in_count=False),
     RuleField("group_by", "group_by", {"type": ["string", "array"], "minLength": 1,
                                        "items": _expression()},
               "group_by", matching=True, default=()),
-    RuleField("where", "where", _expression(), "pair_expression", matching=True),
+    RuleField("where", "where", _expression(), "pair_expression", matching=True,
+              in_count=False),
     RuleField("blame", "blame", {"type": "string", "minLength": 1}, "blame", matching=False,
-              explaining=True),
+              explaining=True, in_count=False),
     RuleField("stacks", "stacks", {"type": "boolean"}, "stacks", matching=False,
-              explaining=True, default=False),
+              explaining=True, default=False, in_count=False),
+    # Which statuses may be slow: listed among the slowest, counted over the threshold,
+    # blamed (docs/rules.md, "Reporting").
+    RuleField("report", "report", {"type": "array", "minItems": 1, "uniqueItems": True,
+                                   "items": {"enum": list(STATUS_NAMES)}},
+              "report", matching=False, explaining=True, default=DEFAULT_REPORT, in_json=True,
+              in_count=False),
+    # Groups with fewer intervals are left out of the group table (docs/rules.md).
+    RuleField("min_count", "min_count", {"type": "integer", "minimum": 1}, "integer",
+              matching=False, in_json=True),
     RuleField("activity", "activity", {"type": "boolean"}, "activity", matching=False,
-              explaining=True, default=False),
+              explaining=True, default=False, in_count=False),
 )
 
 # Rule attributes that no key of the file sets.

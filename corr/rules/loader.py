@@ -24,7 +24,7 @@ from ..text import shown as _shown
 from .document import load_yaml, read_text
 from .expr import MAX_GLOB, parse_expression
 from .fields import BY_KEY, FIELDS, OVERRIDABLE, default, rule_schema
-from .model import Env, EventSpec, KeyPart, Location, Rule, RuleSet, Step
+from .model import STATUS_NAMES, Env, EventSpec, KeyPart, Location, Rule, RuleSet, Step
 from .units import EXAMPLES, MAX_DURATION_NS, parse_duration
 
 SUPPORTED_VERSIONS = (1,)
@@ -109,6 +109,8 @@ def _parse_override(ruleset, given, argument):
     if attribute not in OVERRIDABLE:
         raise refused(f"cannot set {attribute!r} (only {' and '.join(OVERRIDABLE)})")
     field = BY_KEY[attribute]
+    if rule.is_count and not field.in_count:
+        raise refused(f"{rule_name!r} is a count rule: it has no {attribute}")
     try:
         value = _OVERRIDE_PARSERS[field.parse](text)
     except _NotPositive:
@@ -391,6 +393,13 @@ class _Builder:
 
     def rule(self, node, location) -> Rule:
         """The rule, each key parsed as :data:`~corr.rules.fields.FIELDS` says, in its order."""
+        if "count" in node:
+            for field in FIELDS:
+                if not field.in_count and field.key in node:
+                    self.fail(node, field.key, f"{field.key}: a count rule counts single "
+                                               f"events: it has no {field.key}")
+        elif "window" in node:
+            self.fail(node, "window", "window: only a count rule has one (count: {event: ...})")
         if "span" in node:
             for field in FIELDS:
                 if not field.in_span and field.key in node:
@@ -451,19 +460,29 @@ class _Builder:
 
     def parse_span(self, node, field, context):
         """A rule on one event that carries its duration: its entry and exit both."""
-        span = node["span"]
-        if "key" in span:
-            spec = self.event_spec(node, "span", "span")
+        context.sides = self.single_event(node, field.key, context)
+        return self.span_duration(node[field.key])
+
+    def parse_count(self, node, field, context) -> EventSpec:
+        """A rule counting one event: matched as a span of zero duration."""
+        context.sides = self.single_event(node, field.key, context)
+        context.sides["span_duration"] = parse_expression("0", "event")
+        return context.sides["entry"]
+
+    def single_event(self, node, label, context) -> dict:
+        """A span's or a count's one event, its entry and exit both."""
+        one = node[label]
+        if "key" in one:
+            spec = self.event_spec(node, label, label)
         else:                            # the thread, unless the rule says otherwise
-            spec = EventSpec(events=self.events(span, "span"),
+            spec = EventSpec(events=self.events(one, label),
                              key=[KeyPart("tid", parse_expression("$tid", "event"))],
-                             where=self.expression(span, "where", "span.where", "event")
-                             if "where" in span else None,
-                             fields=[str(name) for name in span.get("fields") or []],
-                             location=self.source.value(span, "event"))
+                             where=self.expression(one, "where", f"{label}.where", "event")
+                             if "where" in one else None,
+                             fields=[str(name) for name in one.get("fields") or []],
+                             location=self.source.value(one, "event"))
         context.parts = [part.name for part in spec.key]
-        context.sides = {"entry": spec, "exit": spec}
-        return self.span_duration(span)
+        return {"entry": spec, "exit": spec}
 
     def parse_duration(self, node, field, context) -> int:
         return self.duration(node, field.key)
@@ -485,6 +504,15 @@ class _Builder:
 
     def parse_activity(self, node, field, context) -> bool:
         return self.activity(node)
+
+    def parse_integer(self, node, field, context) -> int:
+        return int(node[field.key])
+
+    def parse_report(self, node, field, context) -> list[str]:
+        """The statuses named, in the order of ``STATUS_NAMES`` (one text a choice,
+        for the analysis key)."""
+        named = {str(name) for name in node[field.key]}
+        return [name for name in STATUS_NAMES if name in named]
 
     def event_spec(self, parent, key, label, entry_parts=None) -> EventSpec:
         node = parent[key]

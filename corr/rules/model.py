@@ -14,6 +14,9 @@ from typing import Any
 
 MATCH_POLICIES = ("nest", "fifo", "first", "last")
 BLAME_CHOICES = ("entry", "exit")        # or the name of a key part holding a tid
+# An interval's statuses, by their code in the engine's tables (corr.engine.intervals).
+STATUS_NAMES = ("complete", "late", "timeout", "incomplete")
+DEFAULT_REPORT = ("complete", "late")    # the statuses ``report:`` names by default
 
 
 @dataclass(frozen=True)
@@ -159,11 +162,26 @@ class Rule:
     # Kernel activity per interval (docs/scheduling.md): system calls, IRQs and
     # softirqs, CPU time, migrations of the threads involved; only with ``blame``.
     activity: bool = False
+    # The statuses whose intervals may be slow (listed among the slowest, counted over
+    # the threshold, blamed): complete and late by default; incomplete and timeout
+    # ones measured up to the trace's end or their deadline.
+    report: list[str] = field(default_factory=lambda: list(DEFAULT_REPORT))
+    # Groups with fewer complete and late intervals than this are left out of the
+    # group table (None: every group is shown).
+    min_count: int | None = None
     location: Location | None = None
     # A span rule measures one event that carries its own duration (an
     # expression in ns): the interval ends at the event.  Its entry and
     # exit are the same EventSpec.
     span_duration: Expression | None = None
+    # A count rule counts one event's occurrences (docs/rules.md, "count"): matched as
+    # a span of zero duration, reported as counts, per ``window_ns`` when given.
+    count: EventSpec | None = None     # its event (the entry and exit both)
+    window_ns: int | None = None
+
+    @property
+    def is_count(self) -> bool:
+        return self.count is not None
 
     @property
     def is_span(self) -> bool:

@@ -1,0 +1,48 @@
+"""A count rule's figures: how many of its events, in all and per time window.
+
+A count rule (``count:``, docs/rules.md) is matched as a span of zero
+duration: each matching event is one row of its table, at its time.  Its
+report is not durations but counts: the events in all, and with
+``window:`` the trace cut into windows of that length from its first
+event, the busiest window's count and the mean over every window (rates
+per second beside them).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+PER_WINDOW_LISTED = 100_000      # windows whose counts the rule's JSON lists, at most
+
+
+def summarize_counts(times: np.ndarray, begin: int | None, end: int | None,
+                     window_ns: int | None, listed: bool = False) -> dict:
+    """``times`` (ns) counted: ``count``, and with ``window_ns`` the windows of the
+    trace ``begin`` to ``end`` (``windows``, the last one may be shorter), the
+    busiest one's count and start, the mean count a window and both as rates a
+    second; ``listed``: with every window's count (``per_window``), up to
+    :data:`PER_WINDOW_LISTED` windows (else None)."""
+    n = int(len(times))
+    out: dict = {"count": n}
+    if window_ns is None:
+        return out
+    if begin is None or end is None:
+        begin = int(times.min()) if n else 0
+        end = int(times.max()) if n else begin
+    windows = max(1, -(-(end - begin) // window_ns))
+    per = np.bincount(np.clip((np.asarray(times, dtype=np.int64) - begin) // window_ns,
+                              0, windows - 1), minlength=windows) if n else np.zeros(windows,
+                                                                                     np.int64)
+    busiest = int(per.argmax())
+    per_second = 1e9 / window_ns
+    out.update(window_ns=window_ns, windows=windows, max_per_window=int(per[busiest]),
+               busiest_window_start_ns=begin + busiest * window_ns,
+               mean_per_window=n / windows,
+               max_per_second=int(per[busiest]) * per_second,
+               mean_per_second=n / windows * per_second)
+    if listed:
+        out["per_window"] = per.tolist() if windows <= PER_WINDOW_LISTED else None
+    return out
+
+
+__all__ = ["summarize_counts", "PER_WINDOW_LISTED"]
