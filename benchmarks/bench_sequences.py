@@ -8,8 +8,8 @@ step: it was switched in).  Each is run by ``corr run --no-cache``
 (``cold``: a new process; ``served``: handed to a resident server), best of
 ``--repeat``, and in this process as the engine's pass alone
 (``corr.api.run``, best of ``--repeat``).  Target: sequences within 1.5x of
-pairs.  Rules with steps are matched by the Python matcher (the C core
-matches the others), so the engine-only ratio is what the steps cost.
+pairs.  The C core matches rules with steps as it does the others, so the
+engine-only ratio is what the steps cost.
 
     python benchmarks/bench_sequences.py [--repeat 3] [--events 5000000] [TRACE...]
 """

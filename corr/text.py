@@ -38,11 +38,11 @@ def undecoded(text: str) -> str:
 def group_label(value) -> str:
     """A group as one line: a ``group_by`` of several parts (a list in JSON) as its
     parts joined by `` / ``, an absent part as ``(none)`` and an empty string as
-    ``(empty)`` (``(empty) / quicksort``); a single value as ``str`` writes it.
-    Not escaped: each output escapes it its own way."""
+    ``(empty)`` (``(empty) / quicksort``); a single value as ``str`` writes it, an
+    absent one as ``(none)`` too.  Not escaped: each output escapes it its own way."""
     if isinstance(value, (list, tuple)):
         return " / ".join(_group_part(v) for v in value)
-    return str(value)
+    return "(none)" if value is None else str(value)
 
 
 def _group_part(value) -> str:

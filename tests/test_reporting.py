@@ -117,6 +117,18 @@ def test_report_names_the_statuses_that_may_be_slow(reads, tmp_path, engine):
                     "preempted: c (103)": (round(3_500 / 18_500, 6), 0.0)}
 
 
+@pytest.mark.parametrize("more, flagged", [("", 1), (EVERY_STATUS, 3),
+                                           ("    report: [incomplete]\n", 1)])
+def test_tune_flags_what_run_counts_over_the_threshold(reads, tmp_path, more, flagged):
+    _, trace = reads
+    rules = str(rules_file(tmp_path, more))
+    over = api.run(rules, [trace], cache=False).rule("reads").to_dict()["stats"]["over_threshold"]
+    session = api.tune(rules, [trace], cache=False)
+    tuning = session.rule("reads")
+    current = [c for c in tuning.overall.candidates(1_000) if c.name == "current"]
+    assert over == flagged and current[0].flagged == flagged
+
+
 def test_report_incomplete_only(reads, tmp_path):
     s, trace = reads
     r = api.run(str(rules_file(tmp_path, "    report: [incomplete]\n")), [trace],
@@ -426,3 +438,13 @@ def test_counts_per_window_are_a_plain_tally(offsets, extra, window):
     assert got["max_per_window"] == max(tally)
     assert got["busiest_window_start_ns"] == begin + tally.index(max(tally)) * window
     assert got["mean_per_window"] == len(offsets) / windows
+
+
+def test_tiny_windows_over_a_long_trace_count_only_the_busy_ones():
+    """A 1 ns window over 10^15 ns is 10^15 windows: only those with events are
+    counted (the first version made an array of every window)."""
+    times = np.array([5, 5, 7, 10**15 - 1], dtype=np.int64)
+    got = summarize_counts(times, 0, 10**15, 1, listed=True)
+    assert got["windows"] == 10**15 and got["per_window"] is None
+    assert (got["max_per_window"], got["busiest_window_start_ns"]) == (2, 5)
+    assert got["mean_per_window"] == 4 / 10**15

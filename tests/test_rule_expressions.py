@@ -170,3 +170,10 @@ def test_check_with_the_traces_finds_what_their_field_types_make_always_null(rec
         "and a number is always null with these traces' fields (exit.reason is a string)",
         f"corr: warning: {rules}:23:17: rule by_reason: 'hex(exit.reason)': hex() of a string is "
         "always null with these traces' fields (exit.reason is a string)"]
+
+
+def test_an_absent_group_reads_none_whether_it_has_one_part_or_several():
+    from corr.text import group_label
+    assert group_label(None) == "(none)"
+    assert group_label([None, ""]) == "(none) / (empty)"
+    assert group_label("FORCED CLOSE") == "FORCED CLOSE" and group_label(7) == "7"

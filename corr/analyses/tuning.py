@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..engine.filters import ThreadFilter
+from ..engine.intervals import reported
 from ..engine.stats import nearest_rank
 
 PERCENTILES = (("p50", 50.0), ("p90", 90.0), ("p95", 95.0), ("p99", 99.0), ("p99.9", 99.9))
@@ -228,7 +229,9 @@ class RuleTuning:
         self.rule = result.rule
         self.name = result.name
         self.file_values = file_values      # threshold and timeout, as the rule file says
-        rows = np.nonzero(result.intervals.measured())[0]
+        # The intervals that may be slow (the rule's ``report:``; complete and late by
+        # default): what ``corr run``'s ``> thr`` counts of a threshold.
+        rows = np.nonzero(reported(result.intervals.statuses(), result.report))[0]
         durations = result.intervals.durations()[rows]
         self.overall = Distribution(None, durations, rows, result)
         self.groups: list[Distribution] = []
