@@ -402,7 +402,8 @@ def check(rules: PathLike, traces: Iterable[PathLike] = (),
 
 def record(rules: PathLike | RuleSet, outdir: PathLike | None = None,
            command: Iterable[str] = (), *, pid: int | None = None,
-           duration: float | None = None, dry_run: bool = False) -> Recording:
+           duration: float | None = None, dry_run: bool = False,
+           callchains: bool = False) -> Recording:
     """Record what ``rules`` need while ``command`` runs: a :class:`Recording`.
 
     User-space events the rules name go through a private ``lttng-sessiond``
@@ -415,6 +416,10 @@ def record(rules: PathLike | RuleSet, outdir: PathLike | None = None,
     SIGTERM removes it.
     ``dry_run``: nothing is recorded; the result's ``plan`` says what would
     be, its ``script`` the equivalent ``lttng``/``perf`` commands.
+    ``callchains`` (``corr record -g``; implied by a rule with ``stacks: true``):
+    the switches and wakeups carry their call chains, and ``outdir`` keeps
+    ``perf.data`` and a copy of ``/proc/kallsyms`` beside ``kernel/``, what
+    names their frames (docs/stacks.md).
     """
     resolve_annotations()
     from .record.commands import script
@@ -425,7 +430,7 @@ def record(rules: PathLike | RuleSet, outdir: PathLike | None = None,
     from .rules.model import RuleSet
 
     ruleset = rules if isinstance(rules, RuleSet) else load_rules(rules)
-    plan = plan_for(ruleset)
+    plan = plan_for(ruleset, callchains)
     command = list(command)
     if outdir is None:
         import time

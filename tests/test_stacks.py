@@ -242,6 +242,25 @@ def test_the_folded_output_keeps_thread_chains_of_traces_without_chains(tmp_path
     assert "no trace records call chains" not in done.stderr
 
 
+def test_corr_record_g_prints_chained_sched_events_and_keeps_perf_data(tmp_path):
+    rules = str(_rules(tmp_path, stacks=False))
+    done = run_corr("record", rules, "-g", "--print", "-o", "/tmp/rec", "--", "./app")
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    (perf,) = [line for line in lines if line.startswith("perf record")]
+    for event in ("sched_switch", "sched_waking", "sched_wakeup", "sched_wakeup_new"):
+        assert f" -e sched:{event}/call-graph=fp/ " in perf
+    assert " -e irq:irq_handler_entry " in perf and " -g " not in perf
+    assert "cp /proc/kallsyms /tmp/rec/kallsyms" in lines
+    assert not any(line.startswith("rm -f") for line in lines)
+    # Without -g: no chains, perf.data removed; a rule with stacks: true implies -g.
+    plain = run_corr("record", rules, "--print", "-o", "/tmp/rec", "--", "./app").stdout
+    assert "call-graph" not in plain and "rm -f /tmp/rec/perf.data" in plain
+    implied = run_corr("record", str(_rules(tmp_path)), "--print", "-o", "/tmp/rec", "--",
+                       "./app").stdout
+    assert "sched:sched_switch/call-graph=fp/" in implied
+
+
 def test_stacks_are_decoded_only_when_a_rule_asks(tmp_path):
     trace = _mutex_scenario(tmp_path)
     traces = open_traces([trace])

@@ -307,3 +307,33 @@ def test_a_parallel_read_gives_the_same_stacks(recording, tmp_path, monkeypatch)
     functions = {_function(frame) for frames, _ in serial for frame in frames}
     assert {"wait_for_lock", "write_and_sync"} <= functions, serial[:5]
     assert sorted(_folded(runs["2"], wakers=True)) == serial
+
+
+def test_corr_record_g_keeps_what_names_the_frames(tmp_path):
+    """``corr record -g``: the switches and wakeups carry call chains, perf.data and a
+    kallsyms copy stay beside kernel/, and ``corr run`` written as folded (stacks on
+    by itself) names the blocker's functions under the scheduler's, and the mutex
+    wait's waker side in hold_lock."""
+    from conftest import run_corr
+    _need(os.geteuid() == 0, "recording kernel tracepoints needs root")
+    _need(shutil.which("perf") is not None, "perf is not installed")
+    _need(shutil.which("gcc") is not None, "gcc is not installed")
+    binary = tmp_path / "blocker"
+    subprocess.run(["gcc", "-O0", "-g", "-fno-omit-frame-pointer", "-Wall", "-o", str(binary),
+                    str(PROGRAM), "-lpthread"], check=True, capture_output=True)
+    out = tmp_path / "rec"
+    done = run_corr("record", str(ROOT / "rules" / "offcpu.yaml"), "-g", "--no-run",
+                    "-o", str(out), "--", str(binary), str(tmp_path / "blocker.dat"),
+                    str(ROUNDS), str(SYNCS))
+    assert done.returncode == 0, done.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["kallsyms", "kernel", "perf.data"]
+    done = run_corr("run", str(ROOT / "rules" / "offcpu.yaml"), str(out), "--format", "folded",
+                    "--wakers")
+    assert done.returncode == 0, done.stderr
+    lines = [line.rsplit(" ", 1)[0].split(";") for line in done.stdout.splitlines()]
+    blocked = [frames[:frames.index("--")] if "--" in frames else frames for frames in lines]
+    functions = {_function(f.split(" (")[0]) for frames in blocked for f in frames}
+    assert {"wait_for_lock", "write_and_sync", "__schedule"} <= functions
+    wakers = {_function(f.split(" (")[0]) for frames in lines if "--" in frames
+              for f in frames[frames.index("--"):]}
+    assert "hold_lock" in wakers
