@@ -337,3 +337,34 @@ def test_corr_record_g_keeps_what_names_the_frames(tmp_path):
     wakers = {_function(f.split(" (")[0]) for frames in lines if "--" in frames
               for f in frames[frames.index("--"):]}
     assert "hold_lock" in wakers
+
+
+def test_symbols_from_the_maps_are_perf_scripts(recording, tmp_path):
+    """Every frame of the recording's chains as perf.data's maps and the ELF files
+    name it (what a run uses) is what perf script printed for it (the reference),
+    but the vdso's (no file to read) and the PLT stubs perf makes up symbols for
+    (``fread@plt``), which stay addresses."""
+    from corr.analyses.symbols import Symbolizer
+    from corr.engine.runner import Engine
+    from corr.reading import open_traces
+    from corr.rules import load_rules
+    engine = Engine(open_traces([recording.kernel]), load_rules(_stacks_rules(tmp_path)),
+                    scheduling=True).run()
+    events = list(engine.stack_log.representatives())
+    fast, reference = Symbolizer([recording.kernel]), Symbolizer([recording.kernel])
+    fast.learn(events)
+    reference.learn_from_perf_script(events)
+    named = differ = 0
+    for _, tid, chain in events:
+        for kernel, values in ((True, chain.kernel), (False, chain.user)):
+            for value in values:
+                ours, perfs = fast.frame(value, tid, kernel), reference.frame(value, tid, kernel)
+                if perfs.endswith("([vdso])") or "@plt+" in perfs:
+                    assert ours == f"{value:#x}"
+                    continue
+                named += not perfs.startswith("0x")
+                differ += ours != perfs and not perfs.startswith("0x")
+                assert ours == perfs or perfs.startswith("0x"), (ours, perfs)
+    assert named and not differ
+    assert any("wait_for_lock" in fast.frame(v, tid, False)
+               for _, tid, chain in events for v in chain.user)
