@@ -321,14 +321,19 @@ def test_corr_record_g_keeps_what_names_the_frames(tmp_path):
     binary = tmp_path / "blocker"
     subprocess.run(["gcc", "-O0", "-g", "-fno-omit-frame-pointer", "-Wall", "-o", str(binary),
                     str(PROGRAM), "-lpthread"], check=True, capture_output=True)
-    out = tmp_path / "rec"
-    done = run_corr("record", str(ROOT / "rules" / "offcpu.yaml"), "-g", "--no-run",
-                    "-o", str(out), "--", str(binary), str(tmp_path / "blocker.dat"),
-                    str(ROUNDS), str(SYNCS))
-    assert done.returncode == 0, done.stderr
+    for attempt in range(RECORD_ATTEMPTS):       # as the fixture: until the waits blocked
+        out = tmp_path / f"rec{attempt}"
+        done = run_corr("record", str(ROOT / "rules" / "offcpu.yaml"), "-g", "--no-run",
+                        "-o", str(out), "--", str(binary), str(tmp_path / "blocker.dat"),
+                        str(ROUNDS), str(SYNCS))
+        assert done.returncode == 0, done.stderr
+        made = Recording(out, done.stdout)
+        if _what_the_tests_need(made):
+            break
     assert sorted(p.name for p in out.iterdir()) == ["kallsyms", "kernel", "perf.data"]
     done = run_corr("run", str(ROOT / "rules" / "offcpu.yaml"), str(out), "--format", "folded",
-                    "--wakers")
+                    "--wakers", "--set", "offcpu.threshold=1ns", "--blame-limit", "0",
+                    "-p", str(made.pid))
     assert done.returncode == 0, done.stderr
     lines = [line.rsplit(" ", 1)[0].split(";") for line in done.stdout.splitlines()]
     blocked = [frames[:frames.index("--")] if "--" in frames else frames for frames in lines]

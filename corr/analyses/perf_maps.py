@@ -192,6 +192,8 @@ class PerfMaps:
         self.pid_of: dict[int, int] = {}                  # tid -> pid
         self.kernel_text: int | None = None               # _text when recorded
         self._files: dict[str, ElfSymbols] = {}
+        self._reach: dict[tuple[int, int], list[int]] = {}
+        self._named: dict[tuple[str, int], str | None] = {}
         self._sorted = False
 
     def read(self, lines) -> None:
@@ -229,8 +231,15 @@ class PerfMaps:
         for pid, ns, start, end, pgoff, path in pending:
             generation = bisect.bisect_right(self.execs.get(pid, ()), ns)
             self.maps.setdefault((pid, generation), []).append((start, end, pgoff, path, ns))
-        for found in self.maps.values():
+        for key, found in self.maps.items():
             found.sort()
+            # The furthest end of the maps up to each one: a backward scan from the
+            # last map starting at or below an address stops where none reach it.
+            reach, furthest = [], 0
+            for start, end, *_ in found:
+                furthest = max(furthest, end)
+                reach.append(furthest)
+            self._reach[key] = reach
 
     def locate(self, pid: int, value: int, ns: int, depth: int = 0):
         """(path, file offset) of a user address of process ``pid`` at ``ns``: the last
@@ -238,14 +247,17 @@ class PerfMaps:
         not exec) in its parent's at the fork."""
         generation = bisect.bisect_right(self.execs.get(pid, ()), ns)
         found = self.maps.get((pid, generation), ())
+        reach = self._reach.get((pid, generation), ())
         k = bisect.bisect_right(found, (value, float("inf"))) - 1
         best = None
-        while k >= 0 and found:
+        while k >= 0 and reach[k] > value:
             start, end, pgoff, path, at = found[k]
-            if start <= value < end and at <= ns and (best is None or at > best[4]):
+            # The last mapping before the sample; else (a mapping perf stamped after a
+            # sample of the program's first instructions) the first one after it.
+            if start <= value < end and (best is None or (
+                    at > best[4] if at <= ns and best[4] <= ns else at < best[4] if
+                    at > ns and best[4] > ns else at <= ns)):
                 best = found[k]
-            if start + (1 << 40) < value:            # maps this far below cannot hold it
-                break
             k -= 1
         if best is not None:
             return best[3], value - best[0] + best[2]
@@ -259,12 +271,40 @@ class PerfMaps:
         found = self.locate(self.pid_of.get(tid, tid), value, ns)
         if found is None:
             return None
-        path, offset = found
-        elf = self._files.get(path)
-        if elf is None:
-            elf = self._files[path] = ElfSymbols(path)
-        name = elf.name(offset)
-        return f"{name} ({path})" if name else None
+        text = self._named.get(found, self)
+        if text is self:                 # processes share their libraries: once a file offset
+            path, offset = found
+            elf = self._files.get(path)
+            if elf is None:
+                elf = self._files[path] = ElfSymbols(path)
+            name = elf.name(offset)
+            text = self._named[found] = f"{name} ({path})" if name else None
+        return text
+
+
+def demangle(texts: dict) -> None:
+    """C++ and Rust names of ``texts``' values (``name+0xoff (path)``) demangled as
+    perf demangles them, by binutils' c++filt, all at once; left as they are
+    without it."""
+    keys = [k for k, text in texts.items() if text and text.startswith(("_Z", "_R"))]
+    tool = shutil.which("c++filt")
+    if not keys or tool is None:
+        return
+    names, rests = zip(*(texts[k].split("+0x", 1) for k in keys))
+    try:
+        done = subprocess.run([tool, "--no-params"], input="\n".join(names).encode(),
+                              capture_output=True, timeout=PERF_TIMEOUT_S, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return
+    found = done.stdout.decode("utf-8", "backslashreplace").split("\n")
+    if done.returncode != 0 or len(found) < len(keys):
+        return
+    for key, name, rest in zip(keys, found, rests):
+        texts[key] = f"{_RUST_HASH.sub('', name)}+0x{rest}"
+
+
+# A legacy Rust symbol's hash, which perf leaves out.
+_RUST_HASH = re.compile(r"::h[0-9a-f]{16}$")
 
 
 def read_perf_maps(perf_data: Path) -> PerfMaps | None:

@@ -279,7 +279,7 @@ class Symbolizer:
         the running system's (:mod:`.perf_maps`)."""
         if not self.perf_data:
             return
-        from .perf_maps import read_perf_maps, running_kallsyms
+        from .perf_maps import demangle, read_perf_maps, running_kallsyms
         for data in self.perf_data:
             maps = read_perf_maps(data)
             if maps is None:
@@ -305,6 +305,7 @@ class Symbolizer:
                         if text is not None:
                             user[(pid, value)] = text
                 break
+        demangle(user)
         self._memo.clear()
 
     def learn_from_perf_script(self, events) -> None:
