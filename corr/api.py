@@ -250,8 +250,6 @@ def stream(rules: PathLike | RuleSet, traces: Iterable[PathLike] | PathLike | Tr
     from .reading import TraceSet, open_traces
     ruleset = _ruleset(rules, overrides)
     traceset = traces if isinstance(traces, TraceSet) else open_traces(traces, clock_offsets)
-    if stacks:
-        ruleset = _with_stacks(ruleset, traceset)
     return IntervalStream(stream_rules(traceset, ruleset, cache=cache, reader=reader,
                                        timeouts=timeouts, progress=progress))
 
@@ -288,7 +286,7 @@ def tune(rules: PathLike | RuleSet, traces: Iterable[PathLike] | PathLike | Trac
     return TuningSession(ruleset, result, file_values)
 
 
-def _with_stacks(ruleset, traceset: TraceSet):
+def _with_stacks(ruleset: RuleSet, traceset: TraceSet) -> RuleSet:
     """``ruleset`` with ``stacks: true`` on its rules with ``blame:``, when a trace of
     ``traceset`` records call chains (else as it is: stacks of traces without chains
     are the thread alone, and the folded output keeps its thread-chain lines)."""
