@@ -113,6 +113,7 @@ def run(rules: PathLike | RuleSet, traces: Iterable[PathLike] | PathLike | Trace
         progress: Progress | None = None, reader: str = "auto", blame_limit: int | None = None,
         cache: PathLike | bool | None = None, filter: ThreadFilter | None = None, *,
         symbols: Iterable[PathLike] = (),
+        stacks: bool = False,
         on_interval: Callable[[Interval], object] | None = None,
         on_timeout: Callable[[Interval], object] | None = None) -> RunResult:
     """Pair every rule's entries and exits over the traces: a :class:`RunResult`.
@@ -134,6 +135,9 @@ def run(rules: PathLike | RuleSet, traces: Iterable[PathLike] | PathLike | Trace
     intervals whose explained thread (the rule's ``blame:`` thread, else the
     entry's) it keeps are reported, and every statistic and analysis is
     computed over them; the result's ``warnings`` say how many were kept.
+    ``stacks``: code stacks for every rule with ``blame:``, as ``stacks: true`` asks,
+    when a trace records call chains (what the folded output implies; a rule
+    with ``stacks: true`` has them whatever this says; docs/stacks.md).
     ``symbols``: symbol files (kallsyms or perf map format) naming the frames of
     rules with ``stacks: true``, besides what is found beside the traces
     (docs/stacks.md).
@@ -174,6 +178,8 @@ def run(rules: PathLike | RuleSet, traces: Iterable[PathLike] | PathLike | Trace
                          "applied after the pass; filter in the callback instead)")
     ruleset = _ruleset(rules, overrides)
     traceset = traces if isinstance(traces, TraceSet) else open_traces(traces, clock_offsets)
+    if stacks:
+        ruleset = _with_stacks(ruleset, traceset)
     from .pipeline import run_rules
     return run_rules(traceset, ruleset, progress, blame_limit=blame_limit, cache=cache,
                      reader=reader, thread_filter=_thread_filter(filter),
@@ -271,6 +277,21 @@ def tune(rules: PathLike | RuleSet, traces: Iterable[PathLike] | PathLike | Trac
     result = run_rules(traceset, ruleset, progress, explain=False, cache=cache, reader=reader,
                        thread_filter=_thread_filter(filter))
     return TuningSession(ruleset, result, file_values)
+
+
+def _with_stacks(ruleset: RuleSet, traceset: TraceSet) -> RuleSet:
+    """``ruleset`` with ``stacks: true`` on its rules with ``blame:``, when a trace of
+    ``traceset`` records call chains (else as it is: stacks of traces without chains
+    are the thread alone, and the folded output keeps its thread-chain lines)."""
+    import dataclasses
+    from .reading.metadata import metadata_text
+    from .sched.events import metadata_records_stacks
+    if not any(metadata_records_stacks(metadata_text(os.fspath(t.path)))
+               for t in traceset.traces if os.path.isdir(t.path)):
+        return ruleset
+    rules = [dataclasses.replace(r, stacks=True) if r.blame and not r.stacks else r
+             for r in ruleset.rules]
+    return dataclasses.replace(ruleset, rules=rules)
 
 
 def _ruleset(rules: PathLike | RuleSet, overrides: Overrides) -> RuleSet:
@@ -371,7 +392,8 @@ def check(rules: PathLike, traces: Iterable[PathLike] = (),
 
 def record(rules: PathLike | RuleSet, outdir: PathLike | None = None,
            command: Iterable[str] = (), *, pid: int | None = None,
-           duration: float | None = None, dry_run: bool = False) -> Recording:
+           duration: float | None = None, dry_run: bool = False,
+           callchains: bool = False) -> Recording:
     """Record what ``rules`` need while ``command`` runs: a :class:`Recording`.
 
     User-space events the rules name go through a private ``lttng-sessiond``
@@ -384,6 +406,10 @@ def record(rules: PathLike | RuleSet, outdir: PathLike | None = None,
     SIGTERM removes it.
     ``dry_run``: nothing is recorded; the result's ``plan`` says what would
     be, its ``script`` the equivalent ``lttng``/``perf`` commands.
+    ``callchains`` (``corr record -g``; implied by a rule with ``stacks: true``):
+    the switches and wakeups carry their call chains, and ``outdir`` keeps
+    ``perf.data`` and a copy of ``/proc/kallsyms`` beside ``kernel/``, what
+    names their frames (docs/stacks.md).
     """
     from .record.commands import script
     from .record.plan import plan_for
@@ -393,7 +419,7 @@ def record(rules: PathLike | RuleSet, outdir: PathLike | None = None,
     from .rules.model import RuleSet
 
     ruleset = rules if isinstance(rules, RuleSet) else load_rules(rules)
-    plan = plan_for(ruleset)
+    plan = plan_for(ruleset, callchains)
     command = list(command)
     if outdir is None:
         import time

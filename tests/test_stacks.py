@@ -203,6 +203,64 @@ def test_rules_without_stacks_keep_the_thread_chain_folded_lines(tmp_path):
     assert "stack" not in _json_rule(result)["intervals"][0]
 
 
+def test_the_folded_output_turns_stacks_on_for_traces_with_chains(tmp_path):
+    """A rule without ``stacks: true`` written as folded (``--format folded``, ``-o
+    x.folded``; API ``stacks=True``) has code stacks when its traces record chains."""
+    trace = _mutex_scenario(tmp_path)
+    rules = _rules(tmp_path, stacks=False)
+    symbols = _symbols(tmp_path)
+    result = api.run(rules, [trace], symbols=symbols, cache=False, stacks=True)
+    assert _folded(result) == [f"{WAITER_LINE} 3099000"]
+    done = run_corr("run", str(rules), str(trace), "--symbols", symbols[0], "--symbols",
+                    symbols[1], "--format", "folded")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [f"{WAITER_LINE} 3099000"]
+    out = tmp_path / "x.folded"
+    done = run_corr("run", str(rules), str(trace), "--symbols", symbols[0], "--symbols",
+                    symbols[1], "-o", str(out))
+    assert done.returncode == 0, done.stderr
+    assert out.read_text().splitlines() == [f"{WAITER_LINE} 3099000"]
+    # Other formats keep to the rule.
+    done = run_corr("run", str(rules), str(trace), "--format", "json")
+    assert "waker_stack" not in done.stdout
+
+
+def test_the_folded_output_keeps_thread_chains_of_traces_without_chains(tmp_path):
+    s = Scenario(cpus=2)
+    a = s.thread(tid=101, pid=100, comm="waiter")
+    b = s.thread(tid=102, pid=100, comm="holder")
+    s.run(cpu=0, thread=a, at=0)
+    s.run(cpu=1, thread=b, at=0)
+    s.block(a, at=1_000, state="S")
+    s.wakeup(a, by=b, at=3_000_000)
+    s.run(cpu=0, thread=a, at=3_100_000)
+    trace = _written(s, tmp_path)
+    done = run_corr("run", str(_rules(tmp_path, stacks=False)), str(trace), "--format", "folded")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["offcpu;waiter (101);PREEMPTED 100000",
+                                        "offcpu;waiter (101);holder (102);RUNNING 2999000"]
+    assert "no trace records call chains" not in done.stderr
+
+
+def test_corr_record_g_prints_chained_sched_events_and_keeps_perf_data(tmp_path):
+    rules = str(_rules(tmp_path, stacks=False))
+    done = run_corr("record", rules, "-g", "--print", "-o", "/tmp/rec", "--", "./app")
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    (perf,) = [line for line in lines if line.startswith("perf record")]
+    for event in ("sched_switch", "sched_waking", "sched_wakeup", "sched_wakeup_new"):
+        assert f" -e sched:{event}/call-graph=fp/ " in perf
+    assert " -e irq:irq_handler_entry " in perf and " -g " not in perf
+    assert "cp /proc/kallsyms /tmp/rec/kallsyms" in lines
+    assert not any(line.startswith("rm -f") for line in lines)
+    # Without -g: no chains, perf.data removed; a rule with stacks: true implies -g.
+    plain = run_corr("record", rules, "--print", "-o", "/tmp/rec", "--", "./app").stdout
+    assert "call-graph" not in plain and "rm -f /tmp/rec/perf.data" in plain
+    implied = run_corr("record", str(_rules(tmp_path)), "--print", "-o", "/tmp/rec", "--",
+                       "./app").stdout
+    assert "sched:sched_switch/call-graph=fp/" in implied
+
+
 def test_stacks_are_decoded_only_when_a_rule_asks(tmp_path):
     trace = _mutex_scenario(tmp_path)
     traces = open_traces([trace])

@@ -307,3 +307,69 @@ def test_a_parallel_read_gives_the_same_stacks(recording, tmp_path, monkeypatch)
     functions = {_function(frame) for frames, _ in serial for frame in frames}
     assert {"wait_for_lock", "write_and_sync"} <= functions, serial[:5]
     assert sorted(_folded(runs["2"], wakers=True)) == serial
+
+
+def test_corr_record_g_keeps_what_names_the_frames(tmp_path):
+    """``corr record -g``: the switches and wakeups carry call chains, perf.data and a
+    kallsyms copy stay beside kernel/, and ``corr run`` written as folded (stacks on
+    by itself) names the blocker's functions under the scheduler's, and the mutex
+    wait's waker side in hold_lock."""
+    from conftest import run_corr
+    _need(os.geteuid() == 0, "recording kernel tracepoints needs root")
+    _need(shutil.which("perf") is not None, "perf is not installed")
+    _need(shutil.which("gcc") is not None, "gcc is not installed")
+    binary = tmp_path / "blocker"
+    subprocess.run(["gcc", "-O0", "-g", "-fno-omit-frame-pointer", "-Wall", "-o", str(binary),
+                    str(PROGRAM), "-lpthread"], check=True, capture_output=True)
+    for attempt in range(RECORD_ATTEMPTS):       # as the fixture: until the waits blocked
+        out = tmp_path / f"rec{attempt}"
+        done = run_corr("record", str(ROOT / "rules" / "offcpu.yaml"), "-g", "--no-run",
+                        "-o", str(out), "--", str(binary), str(tmp_path / "blocker.dat"),
+                        str(ROUNDS), str(SYNCS))
+        assert done.returncode == 0, done.stderr
+        made = Recording(out, done.stdout)
+        if _what_the_tests_need(made):
+            break
+    assert sorted(p.name for p in out.iterdir()) == ["kallsyms", "kernel", "perf.data"]
+    done = run_corr("run", str(ROOT / "rules" / "offcpu.yaml"), str(out), "--format", "folded",
+                    "--wakers", "--set", "offcpu.threshold=1ns", "--blame-limit", "0",
+                    "-p", str(made.pid))
+    assert done.returncode == 0, done.stderr
+    lines = [line.rsplit(" ", 1)[0].split(";") for line in done.stdout.splitlines()]
+    blocked = [frames[:frames.index("--")] if "--" in frames else frames for frames in lines]
+    functions = {_function(f.split(" (")[0]) for frames in blocked for f in frames}
+    assert {"wait_for_lock", "write_and_sync", "__schedule"} <= functions
+    wakers = {_function(f.split(" (")[0]) for frames in lines if "--" in frames
+              for f in frames[frames.index("--"):]}
+    assert "hold_lock" in wakers
+
+
+def test_symbols_from_the_maps_are_perf_scripts(recording, tmp_path):
+    """Every frame of the recording's chains as perf.data's maps and the ELF files
+    name it (what a run uses) is what perf script printed for it (the reference),
+    but the vdso's (no file to read) and the PLT stubs perf makes up symbols for
+    (``fread@plt``), which stay addresses."""
+    from corr.analyses.symbols import Symbolizer
+    from corr.engine.runner import Engine
+    from corr.reading import open_traces
+    from corr.rules import load_rules
+    engine = Engine(open_traces([recording.kernel]), load_rules(_stacks_rules(tmp_path)),
+                    scheduling=True).run()
+    events = list(engine.stack_log.representatives())
+    fast, reference = Symbolizer([recording.kernel]), Symbolizer([recording.kernel])
+    fast.learn(events)
+    reference.learn_from_perf_script(events)
+    named = differ = 0
+    for _, tid, chain in events:
+        for kernel, values in ((True, chain.kernel), (False, chain.user)):
+            for value in values:
+                ours, perfs = fast.frame(value, tid, kernel), reference.frame(value, tid, kernel)
+                if perfs.endswith("([vdso])") or "@plt+" in perfs:
+                    assert ours == f"{value:#x}"
+                    continue
+                named += not perfs.startswith("0x")
+                differ += ours != perfs and not perfs.startswith("0x")
+                assert ours == perfs or perfs.startswith("0x"), (ours, perfs)
+    assert named and not differ
+    assert any("wait_for_lock" in fast.frame(v, tid, False)
+               for _, tid, chain in events for v in chain.user)

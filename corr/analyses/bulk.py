@@ -195,7 +195,9 @@ class Explained:
 
     ``want``: what to explain at once (1 breakdowns, 2 paths, 3 both); the
     other comes with a second call for the chunk when first read (the
-    folded stacks read only the paths).
+    folded stacks read only the paths).  With 4 (and 2), ``waits_raw``: the
+    waits the paths met (wait_off per interval, then the waiting tid, what
+    woke it as a B_* kind and id, start, end), the code stacks' wakeups.
     """
 
     def __init__(self, model: SchedModel, names: Names, tids, starts, ends,
@@ -204,7 +206,7 @@ class Explained:
         self._intervals = tuple(np.ascontiguousarray(c, dtype=np.int64)
                                 for c in (tids, starts, ends))
         self.flags: list[int] | None = None
-        self.parts_raw = self.path_raw = None
+        self.parts_raw = self.path_raw = self.waits_raw = None
         self.part_off = self.seg_off = None
         self._sparse = False
         self._explain(want)
@@ -218,7 +220,8 @@ class Explained:
             *names.ren, *names.waits, *self._intervals, self.max_depth, want, *st.layout(),
             st.mappings() or None)
         (keys, part_off, part_key, part_ns, flags, seg_off, seg_tid, seg_state, seg_start,
-         seg_end, seg_chain, chain_off, chain_tids) = (np.frombuffer(b, dtype=_I64) for b in raw)
+         seg_end, seg_chain, chain_off, chain_tids, *waits) = (np.frombuffer(b, dtype=_I64)
+                                                               for b in raw)
         flags = flags.tolist()
         self.flags = flags if self.flags is None else [a | b for a, b in zip(self.flags, flags)]
         if want & 1:
@@ -230,6 +233,8 @@ class Explained:
             self.path_raw = (seg_off, seg_tid, seg_state, seg_start, seg_end, seg_chain,
                              chain_off, chain_tids)
             self.seg_off = None
+        if want & 4:
+            self.waits_raw = tuple(waits)
 
     def _part_lists(self) -> None:
         """The breakdowns' columns as lists, for the Python objects read one by one."""

@@ -15,6 +15,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ..sched.model import RUNNING
+from .bulk import available
 from .critical_path import critical_path
 from .symbols import Symbolizer
 
@@ -89,6 +90,77 @@ def attribute(model, log, symbols: Symbolizer, tid: int, start: int, end: int) -
                           tuple(wakers), off_cpu)
 
 
+def attribute_many(model, log, symbols: Symbolizer, tids, starts, ends) -> list[IntervalStacks]:
+    """:func:`attribute` of many intervals at once: their critical paths' waits and
+    off-CPU time from the C walk (``_native.explain``), the switch-outs and wakeups
+    looked up in the log together, each chain's frames named once per thread."""
+    from .bulk import B_THREAD, Explained, Names, _Labels
+    tids, starts, ends = (np.ascontiguousarray(c, dtype=np.int64) for c in (tids, starts, ends))
+    names = Names(model)
+    done = Explained(model, names, tids, starts, ends, want=7)
+    wait_off, w_tid, w_kind, w_id, w_start, w_end = done.waits_raw
+    switched = log.switch_outs(tids, starts, ends).tolist()
+    found = log.wakeups_of(w_tid, w_start, w_end).tolist()
+    part_off, part_key, part_ns = done.parts_raw
+    running = np.asarray([kind == "on_cpu" for kind, _, _ in done.label_keys] + [False])
+    # Each interval's off-CPU ns: its parts but on_cpu (they add up to the interval).
+    summed = np.concatenate(([0], np.cumsum(np.where(running[part_key], 0, part_ns))))
+    off_ns = (summed[part_off[1:]] - summed[part_off[:-1]]).tolist()
+    wakeups = log.wakeups
+    w_tid, w_kind, w_id, w_start, w_end = (c.tolist() for c in (w_tid, w_kind, w_id, w_start,
+                                                                 w_end))
+    wait_off = wait_off.tolist()
+    # Each interval: its switch-out's chain, and its wakeups (the wait, the log's row),
+    # the blamed thread's own first, then in time order.
+    rows = []
+    used: set = set()                          # (tid, chain id) whose frames are shown
+    for i, tid in enumerate(tids.tolist()):
+        if switched[i] > 0:
+            used.add((tid, switched[i]))
+        picked = []
+        seen = set()
+        for w in range(wait_off[i], wait_off[i + 1]):
+            key = (w_tid[w], w_start[w], w_end[w])
+            if found[w] < 0 or key in seen:
+                continue
+            seen.add(key)
+            wakeup = wakeups[found[w]]
+            picked.append((w_tid[w] != tid, wakeup[0], w, wakeup))
+            if wakeup[4]:
+                used.add((wakeup[3], wakeup[4]))
+        picked.sort(key=lambda p: p[:2])
+        rows.append(picked)
+    symbols.learn(log.representatives(used))
+    labels = _Labels(model)
+    frames: dict = {}
+
+    def named(chain_id: int, tid: int):
+        key = (chain_id, tid)
+        got = frames.get(key)
+        if got is None:
+            chain = log.chains[chain_id]
+            kernel, user = symbols.frames(chain, tid) if chain else ([], [])
+            got = frames[key] = (tuple(kernel), tuple(user))
+        return got
+
+    out = []
+    for i, (tid, start) in enumerate(zip(tids.tolist(), starts.tolist())):
+        kernel, user = named(switched[i], tid) if switched[i] > 0 else ((), ())
+        wakers = []
+        for _, at, w, (_, _, woken, by, waker_chain, _) in rows[i]:
+            if w_kind[w] == B_THREAD:
+                on = w_id[w]
+                who = f"{model.name_at(on, at) or 'tid'} ({on})"
+                wk, wu = named(waker_chain, by) if waker_chain else ((), ())
+            else:                       # an interrupt, a timer: its label; not its user stack
+                who = labels.of(w_kind[w], w_id[w])
+                wk, wu = named(waker_chain, by)[0] if waker_chain else (), ()
+            wakers.append(WakerStack(at, woken, by, who, wk, wu))
+        out.append(IntervalStacks(tid, model.name_at(tid, start), kernel, user, tuple(wakers),
+                                  off_ns[i]))
+    return out
+
+
 NO_CHAINS = ("rule {rule}: stacks: true, but no trace records call chains on its switches "
              "and wakeups (perf record -g, or LTTng's callstack-kernel / callstack-user "
              "contexts: docs/stacks.md); its stacks are empty")
@@ -100,7 +172,9 @@ def attribute_rules(rule_results, model, log, symbols: Symbolizer) -> list[str]:
     from .scheduling import blamed_tids
     warnings = [NO_CHAINS.format(rule=r.rule.name) for r in rule_results
                 if r.rule.stacks and r.rule.blame and not log.sources]
-    symbols.learn(log.representatives())
+    native = available(model)
+    if not native:
+        symbols.learn(log.representatives())
     for result in rule_results:
         analysis = result.analysis
         if not result.rule.stacks or analysis is None or not analysis.available:
@@ -114,6 +188,10 @@ def attribute_rules(rule_results, model, log, symbols: Symbolizer) -> list[str]:
         tids = blamed_tids(result, analysis.blame)[indexes]
         starts = table.ints_at("start_ns", indexes)
         ends = starts + table.durations()[indexes]
+        if native:
+            found = attribute_many(model, log, symbols, tids, starts, ends)
+            analysis.stacks = dict(zip(indexes.tolist(), found))
+            continue
         analysis.stacks = {
             i: attribute(model, log, symbols, tid, s, e)
             for i, tid, s, e in zip(indexes.tolist(), tids.tolist(), starts.tolist(),

@@ -244,6 +244,7 @@ class Symbolizer:
         self.perf_data: list[Path] = []       # run through perf script by learn()
         self.table = SymbolTable()
         self.sources: list[str] = []          # what was used, for the notes
+        self._kallsyms_beside = False
         seen: set[Path] = set()
         for trace in trace_paths:
             data = beside(trace, "perf.data")
@@ -255,6 +256,7 @@ class Symbolizer:
                 seen.add(kallsyms.resolve())
                 read_symbol_file(kallsyms, self.table)
                 self.sources.append(f"kallsyms {kallsyms}")
+                self._kallsyms_beside = True
         for path in symbol_files:
             if Path(path).resolve() in seen:          # found beside a trace already
                 continue
@@ -265,23 +267,56 @@ class Symbolizer:
         self._kernel: dict[int, str] = {}                # learned from perf's samples
         self._user: dict[tuple[int, int], str] = {}      # (pid, address)
         self._pid_of: dict[int, int] = {}
+        self._maps: list = []                            # PerfMaps of each perf.data
+        self._running = SymbolTable()                    # /proc/kallsyms, moved (KASLR)
+        self._kernel_table_read = False
 
     def learn(self, events) -> None:
-        """Pair perf's symbolised samples with the CTF's chains: ``events`` are
-        (ns, tid, chain), one per chain and thread is enough
-        (``StackLog.representatives``); each address of a chain whose sample perf
-        printed with as many frames gets that frame's text (kernel addresses once,
-        user ones per process)."""
+        """Name the addresses of ``events`` (ns, tid, chain; the first of each chain in
+        each thread is enough: ``StackLog.representatives``) from the perf.data beside
+        the traces: user addresses from its processes' maps and the ELF files they
+        name, once per process; kernel ones from the kallsyms beside the trace, else
+        the running system's (:mod:`.perf_maps`)."""
         if not self.perf_data:
             return
+        from .perf_maps import demangle, read_perf_maps, running_kallsyms
+        for data in self.perf_data:
+            maps = read_perf_maps(data)
+            if maps is None:
+                continue
+            self.sources.insert(len(self._maps), f"perf.data maps of {data}")
+            self._maps.append(maps)
+            if not self._kernel_table_read and not self._kallsyms_beside:
+                self._kernel_table_read = running_kallsyms(maps.kernel_text, self._running)
+                if self._kernel_table_read:
+                    self.sources.append("/proc/kallsyms")
+        if not self._maps:
+            return
+        user = self._user
+        for ns, tid, chain in events:
+            for maps in self._maps:
+                pid = maps.pid_of.get(tid)
+                if pid is None:
+                    continue
+                self._pid_of[tid] = pid
+                for value in chain.user:
+                    if (pid, value) not in user:
+                        text = maps.user_frame(tid, value, ns)
+                        if text is not None:
+                            user[(pid, value)] = text
+                break
+        demangle(user)
+        self._memo.clear()
+
+    def learn_from_perf_script(self, events) -> None:
+        """The reference of :meth:`learn`: perf script's own names of ``events``'
+        samples, paired frame by frame (each address of a chain whose sample perf
+        printed with as many frames gets that frame's text); perf prints every sample
+        of the recording, ten seconds for a million."""
         events = [e for e in events if e[2]]
         wanted = {(tid, ns) for ns, tid, _ in events}
-        perfs = []
-        for data in self.perf_data:
-            found = run_perf_script(data, wanted)
-            if found is not None:
-                perfs.append(found)
-                self.sources.insert(len(perfs) - 1, f"perf script of {data}")
+        perfs = [found for found in (run_perf_script(d, wanted) for d in self.perf_data)
+                 if found is not None]
         for ns, tid, chain in events:
             for perf in perfs:
                 found = perf.samples.get((tid, ns))
@@ -312,7 +347,8 @@ class Symbolizer:
     def _lookup(self, value: int, tid, kernel: bool) -> str:
         text = (self._kernel.get(value) if kernel
                 else self._user.get((self._pid_of.get(tid, tid), value)))
-        return text or self.table.lookup(value) or address(value)
+        return (text or self.table.lookup(value)
+                or (self._running.lookup(value) if kernel else None) or address(value))
 
     def frames(self, chain, tid: int | None) -> tuple[list[str], list[str]]:
         """A chain's kernel and user frames as text, innermost first."""

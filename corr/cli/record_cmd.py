@@ -19,7 +19,7 @@ def add_parser(sub) -> None:
                     "(until Ctrl-C or --duration).  Needs root for kernel events.  "
                     "See docs/record.md.",
         usage="corr record RULES [-o DIR] [--no-run] [--print] "
-              "(-- COMMAND [ARGS...] | -p PID | --system-wide) [--duration S]")
+              "[-g] (-- COMMAND [ARGS...] | -p PID | --system-wide) [--duration S]")
     p.add_argument("rules", metavar="RULES", help="a rule file (YAML)")
     p.add_argument("-o", "--output", metavar="DIR",
                    help="where to write the recording (default: ./corr-record-DATE-TIME); it "
@@ -33,6 +33,10 @@ def add_parser(sub) -> None:
                    help="with -p or --system-wide: stop after SECONDS")
     p.add_argument("--no-run", action="store_true",
                    help="only record: print the corr run command instead of running it")
+    p.add_argument("-g", "--call-graph", action="store_true", dest="callchains",
+                   help="record the call chains of switches and wakeups (frame pointers), "
+                        "and keep perf.data and kallsyms beside kernel/: for code stacks "
+                        "(implied by a rule with stacks: true; docs/stacks.md)")
     p.add_argument("--print", action="store_true", dest="print_only",
                    help="print the equivalent lttng and perf commands; record nothing")
     p.set_defaults(workload=[])
@@ -64,13 +68,14 @@ def run(args, ui) -> int:
     from .. import api
     command = _target(args)
     if args.print_only:
-        made = api.record(args.rules, args.output, command, pid=args.pid, dry_run=True)
+        made = api.record(args.rules, args.output, command, pid=args.pid, dry_run=True,
+                          callchains=args.callchains)
         ui.write(made.script)
         return 0
     from ..record.session import Interrupted
     try:
         made = api.record(args.rules, args.output, command, pid=args.pid,
-                          duration=args.duration)
+                          duration=args.duration, callchains=args.callchains)
     except Interrupted as exc:
         ui.error(f"record: interrupted ({exc}): the recording was stopped and removed")
         return EXIT_SIGNAL + exc.signum

@@ -101,7 +101,8 @@ def run(args, ui) -> int:
         result = api.run(args.rules, args.traces, overrides=args.overrides,
                          clock_offsets=offsets, progress=progress, reader=args.reader,
                          blame_limit=args.blame_limit, cache=cache_choice(args),
-                         filter=thread_filter(args), symbols=args.symbols, **callbacks)
+                         filter=thread_filter(args), symbols=args.symbols,
+                         stacks=fmt == "folded", **callbacks)
     options = dict(top=args.top, all_intervals=args.all_intervals, all_edges=args.all_edges,
                    wakers=args.wakers)
     stopped = result.stopped

@@ -17,6 +17,12 @@ from .plan import RecordPlan
 # What to install when a tool is missing (Debian package names).
 PACKAGES = {"lttng": "lttng-tools", "lttng-sessiond": "lttng-tools", "perf": "linux-perf"}
 PERF_BUFFER = "8M"           # per CPU: a busy second of scheduling and interrupt events
+# The events whose call chains code stacks read (docs/stacks.md): the switched-out
+# thread's, the waker's.  Only these carry one (frame pointers: -g on every event
+# would chain each system call too).
+CHAINED = frozenset({"sched:sched_switch", "sched:sched_waking", "sched:sched_wakeup",
+                     "sched:sched_wakeup_new"})
+KALLSYMS = "/proc/kallsyms"
 
 
 def tools(plan: RecordPlan) -> list[str]:
@@ -48,7 +54,8 @@ def perf_record(plan: RecordPlan, data: str, control: str | None = None) -> list
     if control:
         cmd += ["--control", f"fifo:{control}", "-D", "-1"]
     for event in plan.perf_events:
-        cmd += ["-e", event]
+        cmd += ["-e", f"{event}/call-graph=fp/" if plan.callchains and event in CHAINED
+                else event]
         if event.startswith("raw_syscalls:"):
             cmd.append("--exclude-perf")
     return cmd
@@ -95,6 +102,11 @@ def script(plan: RecordPlan, rules: str, outdir: str, command: list[str] | None 
     if plan.ust:
         lines += [quote(c) for c in lttng_teardown(session)]
     if plan.kernel:
-        lines += [quote(perf_convert(data, f"{outdir}/kernel")), f"rm -f {shlex.quote(data)}"]
+        lines.append(quote(perf_convert(data, f"{outdir}/kernel")))
+        if plan.callchains:     # what names the chains' frames, beside the trace
+            lines += ["# perf.data and kallsyms stay beside kernel/: they name the stacks' "
+                      "frames", f"cp {KALLSYMS} {shlex.quote(outdir + '/kallsyms')}"]
+        else:
+            lines.append(f"rm -f {shlex.quote(data)}")
     lines.append(f"# then: corr run {shlex.quote(rules)} {shlex.quote(outdir)}")
     return "\n".join(lines) + "\n"

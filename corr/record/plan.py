@@ -67,6 +67,9 @@ class RecordPlan:
     kernel_events: tuple[str, ...] = ()
     why: dict[str, str] = field(default_factory=dict)
     unrecordable: tuple[str, ...] = ()
+    # Call chains (frame pointers) on the switches and wakeups, for code stacks
+    # (docs/stacks.md): a rule with stacks: true, or ``corr record -g``.
+    callchains: bool = False
 
     @property
     def perf_events(self) -> tuple[str, ...]:
@@ -89,7 +92,8 @@ class RecordPlan:
                         "fields": {k: list(v) for k, v in self.ust_fields.items()}},
                 "kernel": {"events": list(self.kernel_events),
                            "perf": list(self.perf_events),
-                           "why": dict(self.why), "unrecordable": list(self.unrecordable)}}
+                           "why": dict(self.why), "unrecordable": list(self.unrecordable),
+                           "callchains": self.callchains}}
 
 
 def is_kernel(pattern: str) -> bool:
@@ -115,8 +119,9 @@ def kernel_recordings(pattern: str) -> list[str]:
     return found
 
 
-def plan_for(ruleset: RuleSet) -> RecordPlan:
-    """The :class:`RecordPlan` of ``ruleset``."""
+def plan_for(ruleset: RuleSet, callchains: bool = False) -> RecordPlan:
+    """The :class:`RecordPlan` of ``ruleset``; with call chains when ``callchains``
+    or a rule has ``stacks: true`` (and the plan records kernel events)."""
     ust: dict[str, None] = {}
     kernel: dict[str, str] = {}
     unrecordable: dict[str, None] = {}
@@ -157,7 +162,9 @@ def plan_for(ruleset: RuleSet) -> RecordPlan:
                       ust_fields=_ust_fields(wanted, ust),
                       kernel_events=kernel_events,
                       why={name: kernel[name] for name in kernel_events},
-                      unrecordable=tuple(unrecordable))
+                      unrecordable=tuple(unrecordable),
+                      callchains=bool(kernel_events) and (callchains or any(
+                          rule.stacks and rule.blame for rule in ruleset.rules)))
 
 
 def _ust_fields(wanted: dict, ust) -> dict[str, tuple[str, ...]]:

@@ -265,6 +265,13 @@ class _Tracers:
                                   stderr=f, stdin=subprocess.DEVNULL, cwd=self.work)
         if proc.returncode != 0 or not os.path.isfile(os.path.join(kernel, "metadata")):
             raise RecordError("record: perf data convert --to-ctf failed: " + _tail(log))
+        if self.plan.callchains:
+            # What names the chains' frames (docs/stacks.md), beside kernel/.
+            shutil.move(self.perf_data, os.path.join(self.outdir, "perf.data"))
+            try:
+                shutil.copyfile(commands.KALLSYMS, os.path.join(self.outdir, "kallsyms"))
+            except OSError:
+                pass            # the running kernel's is read at `corr run` instead
 
     def losses(self) -> list[str]:
         found = []
@@ -379,6 +386,11 @@ def record(plan: RecordPlan, outdir: str, command: list[str] | None = None,
         if not ok:
             for part in ("kernel", "ust"):
                 shutil.rmtree(os.path.join(outdir, part), ignore_errors=True)
+            for part in ("perf.data", "kallsyms"):
+                try:
+                    os.unlink(os.path.join(outdir, part))
+                except OSError:
+                    pass
             if made_outdir:
                 try:
                     os.rmdir(outdir)

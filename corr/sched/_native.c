@@ -1578,6 +1578,11 @@ struct explain_s {
     vec_t seg_tid, seg_state, seg_start, seg_end, seg_chain;
     vec_t chain_off, chain_tids;
     size_t seg_first;                 /* the current interval's first segment */
+    /* With want & 4, every blocked stretch the path met (critical_path's ``waits``):
+     * the waiting thread, what woke it (a B_* kind and id, as blame edges name it),
+     * the stretch. */
+    int waits;
+    vec_t wait_tid, wait_kind, wait_id, wait_start, wait_end;
 };
 
 /* Which of the thread's names it had at ``at`` (ThreadNames.name_at's index). */
@@ -1777,6 +1782,18 @@ static int path_piece(explain_t *one, int64_t tid, int what, const seg_t *s, con
         || vec_push(&one->seg_chain, chain) < 0 ? -1 : 0;
 }
 
+/* A wait the path met (want & 4). */
+static int path_wait(explain_t *one, int64_t tid, const seg_t *s)
+{
+    if (!one->waits)
+        return 0;
+    int kind = s->src_kind < 0 ? B_NOT_WOKEN : s->src_kind;
+    int64_t id = s->src_kind < 0 ? 0 : kind == B_THREAD ? s->src_id : source_id(kind, s->src_id);
+    return vec_push(&one->wait_tid, tid) < 0 || vec_push(&one->wait_kind, kind) < 0
+        || vec_push(&one->wait_id, id) < 0 || vec_push(&one->wait_start, s->start) < 0
+        || vec_push(&one->wait_end, s->end) < 0 ? -1 : 0;
+}
+
 /* critical_path._follow over the store. */
 static int path_follow(const model_t *m, int64_t tid, int64_t start, int64_t end, int depth,
                        int64_t *via, int nvia)
@@ -1793,6 +1810,10 @@ static int path_follow(const model_t *m, int64_t tid, int64_t start, int64_t end
             rc = path_piece(m->one, tid, P_PRE, s, via, nvia);
             break;
         case S_BLOCKED:
+            if (path_wait(m->one, tid, s) < 0) {
+                rc = -1;
+                break;
+            }
             if (s->src_kind == B_THREAD) {
                 int64_t waker = s->src_id;
                 if (depth < m->max_depth && !on_chain(waker, tid, via, nvia)) {
@@ -1817,7 +1838,8 @@ static void explain_free(explain_t *one)
 {
     vec_t *vecs[] = {&one->key_rows, &one->touched, &one->part_key, &one->part_ns, &one->seg_tid,
                      &one->seg_state, &one->seg_start, &one->seg_end, &one->seg_chain,
-                     &one->chain_off, &one->chain_tids};
+                     &one->chain_off, &one->chain_tids, &one->wait_tid, &one->wait_kind,
+                     &one->wait_id, &one->wait_start, &one->wait_end};
     for (size_t k = 0; k < sizeof vecs / sizeof *vecs; k++)
         free(vecs[k]->v);
     free(one->keys.slots);
@@ -1869,10 +1891,12 @@ static PyObject *bytes_of(const int64_t *v, size_t n)
  *         cpus, cpu_off, sw_ts, sw_next, sw_prev, sw_next_i, sw_prev_i,
  *         ren_tids, ren_off, ren_times, kind_states, ipi, softirq_states,
  *         itid, istart, iend, max_depth, want)
- * -> 13 bytes objects of int64 items: keys (4 per distinct part: kind, by kind, by id,
+ * -> 19 bytes objects of int64 items: keys (4 per distinct part: kind, by kind, by id,
  *    epoch), part_off (n+1), part_key, part_ns, flags (n), seg_off (n+1), seg_tid,
- *    seg_state, seg_start, seg_end, seg_chain, chain_off, chain_tids.
- * want: 1 the breakdowns, 2 the critical paths, 3 both. */
+ *    seg_state, seg_start, seg_end, seg_chain, chain_off, chain_tids, wait_off (n+1),
+ *    wait_tid, wait_kind, wait_id, wait_start, wait_end.
+ * want: 1 the breakdowns, 2 the critical paths, 3 both; 4 (with 2) the waits met on
+ *    the paths, as critical_path's ``waits`` lists them (the stacks' wakeups). */
 static PyObject *explain(PyObject *self, PyObject *args)
 {
     PyObject *o[25];
@@ -1883,6 +1907,7 @@ static PyObject *explain(PyObject *self, PyObject *args)
     model_t m = {0};
     explain_t one = {0};
     int64_t *order = NULL, *lo = NULL, *hi = NULL, *part_off = NULL, *seg_off = NULL;
+    int64_t *wait_off = NULL;
     int64_t *flags = NULL;
     PyObject *bpos = Py_None, *bfirst = Py_None, *sw_fence = Py_None, *release = Py_None;
     int shift = 0;
@@ -1927,12 +1952,14 @@ static PyObject *explain(PyObject *self, PyObject *args)
         goto done;
     }
     order = malloc((n + 1) * sizeof(int64_t));
-    lo = malloc((2 * n + 1) * sizeof(int64_t));
-    hi = malloc((2 * n + 1) * sizeof(int64_t));
+    lo = malloc((3 * n + 1) * sizeof(int64_t));
+    hi = malloc((3 * n + 1) * sizeof(int64_t));
+    wait_off = malloc((n + 1) * sizeof(int64_t));
+    one.waits = (want & 4) != 0;
     part_off = malloc((n + 1) * sizeof(int64_t));
     seg_off = malloc((n + 1) * sizeof(int64_t));
     flags = malloc((n + 1) * sizeof(int64_t));
-    if (!order || !lo || !hi || !part_off || !seg_off || !flags || !one.pre_key
+    if (!order || !lo || !hi || !part_off || !seg_off || !flags || !wait_off || !one.pre_key
             || vec_push(&one.chain_off, 0) < 0)
         goto nomem;
     for (Py_ssize_t i = 0; i < n; i++)
@@ -1953,13 +1980,15 @@ static PyObject *explain(PyObject *self, PyObject *args)
             goto nomem;
         hi[i] = (int64_t)one.part_key.n;
         lo[n + i] = (int64_t)one.seg_tid.n;
+        lo[2 * n + i] = (int64_t)one.wait_tid.n;
         one.seg_first = one.seg_tid.n;
         if ((want & 2) && path_follow(&m, itid[i], istart[i], iend[i], 0, via, 0) < 0)
             goto nomem;
         hi[n + i] = (int64_t)one.seg_tid.n;
+        hi[2 * n + i] = (int64_t)one.wait_tid.n;
         flags[i] = one.flags;
     }
-    PyObject *items[13] = {NULL};
+    PyObject *items[19] = {NULL};
     items[0] = bytes_of(one.key_rows.v, one.key_rows.n);
     items[2] = gathered(&one.part_key, lo, hi, n, part_off);
     items[3] = gathered(&one.part_ns, lo, hi, n, NULL);
@@ -1973,10 +2002,16 @@ static PyObject *explain(PyObject *self, PyObject *args)
     items[10] = gathered(&one.seg_chain, lo + n, hi + n, n, NULL);
     items[11] = bytes_of(one.chain_off.v, one.chain_off.n);
     items[12] = bytes_of(one.chain_tids.v, one.chain_tids.n);
-    result = PyTuple_New(13);
-    for (int k = 0; k < 13; k++) {
+    items[14] = gathered(&one.wait_tid, lo + 2 * n, hi + 2 * n, n, wait_off);
+    items[13] = bytes_of(wait_off, (size_t)n + 1);
+    items[15] = gathered(&one.wait_kind, lo + 2 * n, hi + 2 * n, n, NULL);
+    items[16] = gathered(&one.wait_id, lo + 2 * n, hi + 2 * n, n, NULL);
+    items[17] = gathered(&one.wait_start, lo + 2 * n, hi + 2 * n, n, NULL);
+    items[18] = gathered(&one.wait_end, lo + 2 * n, hi + 2 * n, n, NULL);
+    result = PyTuple_New(19);
+    for (int k = 0; k < 19; k++) {
         if (!items[k] || !result) {
-            for (int j = k; j < 13; j++)
+            for (int j = k; j < 19; j++)
                 Py_XDECREF(items[j]);
             Py_CLEAR(result);
             break;
@@ -1993,6 +2028,7 @@ done:
     free(hi);
     free(part_off);
     free(seg_off);
+    free(wait_off);
     free(flags);
     arr_release(arr, 25);
     arr_release(layout, 7);

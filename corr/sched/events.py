@@ -93,6 +93,13 @@ STACKS_NOTE = ("call chains on its switches and wakeups: rules with stacks: true
                "code that blocked and that woke (docs/stacks.md)")
 
 
+def metadata_records_stacks(text: str | None) -> bool:
+    """Whether a trace's metadata (TSDL text) declares call chains: perf's
+    ``perf_callchain`` or LTTng's callstack contexts (without decoding an event)."""
+    return bool(text) and ("perf_callchain" in text or "_callstack_kernel" in text
+                           or "_callstack_user" in text)
+
+
 def records_stacks(fields_of: dict) -> bool:
     """Whether a trace's canonical classes carry the call chains stacks are read from."""
     return any(STACK_FIELDS & fields_of.get(name, set())

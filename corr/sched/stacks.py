@@ -86,6 +86,10 @@ class StackLog:
     def __init__(self) -> None:
         self.chains: list[Chain] = [Chain((), ())]     # id 0: no chain recorded
         self._ids: dict[Chain, int] = {self.chains[0]: 0}
+        # A recorded chain as read (its values as a tuple) -> its id: most events
+        # repeat a chain seen before, which is then neither parsed nor interned again.
+        self._raw_perf: dict[tuple, int] = {}
+        self._raw_lttng: dict[tuple, int] = {}
         self.switches: list[tuple] = []
         self.wakeups: list[tuple] = []
         self.sources: set[str] = set()      # "perf", "lttng": what the chains came from
@@ -133,29 +137,44 @@ class StackLog:
     def _chains_of(self, fields: dict, n: int) -> list[int] | None:
         if CALLCHAIN in fields:
             self.sources.add("perf")
-            return [self.intern(from_perf(v or ())) for v in fields[CALLCHAIN]]
+            seen, out = self._raw_perf, []
+            for v in fields[CALLCHAIN]:
+                key = tuple(v) if v else ()
+                found = seen.get(key)
+                if found is None:
+                    found = seen[key] = self.intern(from_perf(key))
+                out.append(found)
+            return out
         kernel, user = fields.get(CALLSTACK_KERNEL), fields.get(CALLSTACK_USER)
         if kernel is None and user is None:
             return None
         self.sources.add("lttng")
         kernel = kernel if kernel is not None else [()] * n
         user = user if user is not None else [()] * n
-        return [self.intern(from_lttng(k, u)) for k, u in zip(kernel, user)]
+        seen, out = self._raw_lttng, []
+        for k, u in zip(kernel, user):
+            key = (tuple(k) if k else (), tuple(u) if u else ())
+            found = seen.get(key)
+            if found is None:
+                found = seen[key] = self.intern(from_lttng(*key))
+            out.append(found)
+        return out
 
     def __len__(self) -> int:
         return len(self.switches) + len(self.wakeups)
 
-    def representatives(self):
+    def representatives(self, only=None):
         """:meth:`events`, only the first of each chain in each thread: enough for a
-        symbol source joined on events, which names a chain's addresses once."""
+        symbol source joined on events, which names a chain's addresses once.  With
+        ``only`` (a set of (tid, chain id)), only those chains of those threads."""
         seen = set()
         chains = self.chains
         for ts, _, tid, chain in self.switches:
-            if chain and (tid, chain) not in seen:
+            if chain and (tid, chain) not in seen and (only is None or (tid, chain) in only):
                 seen.add((tid, chain))
                 yield ts, tid, chains[chain]
         for ts, _, _, by, chain, _ in self.wakeups:
-            if chain and (by, chain) not in seen:
+            if chain and (by, chain) not in seen and (only is None or (by, chain) in only):
                 seen.add((by, chain))
                 yield ts, by, chains[chain]
 
@@ -167,6 +186,10 @@ class StackLog:
             yield ts, tid, chains[chain]
         for ts, _, _, by, chain, _ in self.wakeups:
             yield ts, by, chains[chain]
+
+    def _in_order(self) -> list[tuple]:
+        """The wakeups in stream order (``add_batch`` adds a batch's class by class)."""
+        return sorted(self.wakeups, key=lambda w: w[1])
 
     # -- looking up ----------------------------------------------------------------
     def switch_out(self, tid: int, start: int, end: int) -> Chain | None:
@@ -188,7 +211,7 @@ class StackLog:
         one: (at, waker tid, chain)."""
         if self._by_woken is None:
             self._by_woken = _index((tid, (ts, (by, chain, kind)))
-                                    for ts, _, tid, by, chain, kind in self.wakeups)
+                                    for ts, _, tid, by, chain, kind in self._in_order())
         found = self._by_woken.get(tid)
         if found is None:
             return None
@@ -203,6 +226,56 @@ class StackLog:
             k = j
         by, chain, _ = values[k]
         return times[k], by, self.chains[chain]
+
+
+    # -- looking up many at once (what switch_out and wakeup do, one call for all) ----
+    def switch_outs(self, tids, starts, ends) -> np.ndarray:
+        """:meth:`switch_out` of each interval, as chain ids (-1: none)."""
+        out = np.full(len(tids), -1, dtype=np.int64)
+        if not self.switches:
+            return out
+        table = np.array(self.switches, dtype=np.int64).reshape(-1, 4)
+        for tid, rows, times, chains in _by_thread(table[:, 2], table[:, 0], table[:, 3], tids):
+            k = np.searchsorted(times, starts[rows], "left")
+            inside = (k < len(times)) & (times[np.minimum(k, len(times) - 1)] <= ends[rows])
+            k = np.where(inside, k, k - 1)
+            found = k >= 0
+            out[rows[found]] = chains[k[found]]
+        return out
+
+    def wakeups_of(self, woken, starts, ends) -> np.ndarray:
+        """:meth:`wakeup` of each (woken tid, start, end), as indexes into
+        :attr:`wakeups` (-1: none)."""
+        out = np.full(len(woken), -1, dtype=np.int64)
+        if not self.wakeups:
+            return out
+        table = np.array([w[:3] + w[5:] for w in self.wakeups], dtype=np.int64).reshape(-1, 4)
+        index = np.argsort(table[:, 1], kind="stable")       # in stream order
+        table = table[index]
+        waking = table[:, 3] == WAKING
+        for part in (np.ones(len(table), dtype=bool), waking):    # any wakeup, then wakings
+            for tid, rows, times, found in _by_thread(table[part, 2], table[part, 0],
+                                                      index[part], woken):
+                k = np.searchsorted(times, ends[rows], "right") - 1
+                ok = (k >= 0) & (times[np.maximum(k, 0)] >= starts[rows])
+                out[rows[ok]] = found[k[ok]]       # a sched_waking, when found, wins
+        return out
+
+
+def _by_thread(tids, times, values, wanted):
+    """Per thread of ``wanted``: (tid, the rows of ``wanted`` naming it, its ``times``
+    and ``values`` in log order), the log's entries grouped by thread as
+    :func:`_index` groups them."""
+    order = np.argsort(tids, kind="stable")
+    tids, times, values = tids[order], times[order], values[order]
+    wanted = np.asarray(wanted, dtype=np.int64)
+    by = np.argsort(wanted, kind="stable")
+    edges = np.flatnonzero(np.diff(wanted[by])) + 1
+    for rows in np.split(by, edges) if len(by) else ():
+        tid = int(wanted[rows[0]])
+        lo, hi = np.searchsorted(tids, tid, "left"), np.searchsorted(tids, tid, "right")
+        if hi > lo:
+            yield tid, rows, times[lo:hi], values[lo:hi]
 
 
 def _index(pairs) -> dict[int, tuple[list, list]]:

@@ -1,0 +1,358 @@
+"""User and kernel addresses of a ``perf.data`` named as ``perf script`` names them,
+without ``perf script`` printing every sample.
+
+perf names a sample's frames from the recording's side-band events (each
+process's executable mappings, its forks and execs) and the ELF files the
+mappings name; printing every chain of a million-event recording costs ten
+seconds.  Here perf prints the side-band events alone (samples filtered out
+by time, a third of a second), and the few thousand addresses the stacks show
+are looked up in those maps and in the files' symbol tables (read once each,
+with numpy).  Kernel addresses come from a kallsyms (beside the trace, else
+the running system's, moved by the KASLR offset between the recording's
+``_text`` and today's).  :class:`corr.analyses.symbols.PerfSymbols` (perf
+script's own output, paired sample by sample) is the reference the tests
+hold this to.
+"""
+
+from __future__ import annotations
+
+import bisect
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+
+# perf script --show-mmap-events --show-task-events, after the "pid/tid time:" head.
+_HEAD = re.compile(r"^\s*-?\d+/-?\d+\s+(\d+)\.(\d+):\s+(.*)$")
+_MMAP = re.compile(r"^PERF_RECORD_MMAP2? (-?\d+)/(-?\d+): \[(0x[0-9a-f]+)\((0x[0-9a-f]+)\) "
+                   r"@ (0x[0-9a-f]+|0)[^\]]*\]: (\S+) (.*)$")
+_FORK = re.compile(r"^PERF_RECORD_FORK\((-?\d+):(-?\d+)\):\((-?\d+):(-?\d+)\)")
+_EXEC = re.compile(r"^PERF_RECORD_COMM exec: .*:(-?\d+)/(-?\d+)$")
+# A time range no sample falls in: perf prints the side-band events only.
+_NO_SAMPLES = "0.000000001,0.000000001"
+PERF_TIMEOUT_S = 600
+KERNEL_DSO = "[kernel.kallsyms]"
+
+
+class ElfSymbols:
+    """One ELF file's code symbols and its loadable segments: a file offset to
+    ``name+0xoff``, as perf names it.  The symbols are those of the file's debug
+    file when one is installed (``/usr/lib/debug/.build-id/..``, found by the
+    file's build id, as perf finds it), else its own ``.symtab``, else ``.dynsym``."""
+
+    def __init__(self, path: str):
+        self.loads: list[tuple[int, int, int]] = []        # file offset, size, vaddr
+        self.starts = np.zeros(0, dtype=np.uint64)
+        self.ends = np.zeros(0, dtype=np.uint64)
+        self.syms = None
+        self.strings = b""
+        data = _read(path)
+        if data is None:
+            return
+        try:
+            self.loads = _loads(data)
+            debug = _debug_file(data)
+            if debug is None or not self._symbols(debug):
+                self._symbols(data)
+        except (ValueError, IndexError):
+            self.loads = []
+
+    def _symbols(self, data: bytes) -> bool:
+        sections = _sections(data)
+        for kind in (2, 11):                                          # SHT_SYMTAB, SHT_DYNSYM
+            table = next((s for s in sections if s[0] == kind), None)
+            if table is None:
+                continue
+            _, offset, size, link = table
+            syms = np.frombuffer(data, dtype=_SYM, count=size // 24, offset=offset)
+            code = (((syms["info"] & 0xF) == 2) | ((syms["info"] & 0xF) == 10)) \
+                & (syms["shndx"] != 0) & (syms["value"] != 0)          # FUNC, GNU_IFUNC, defined
+            if not code.any():
+                continue
+            syms = syms[code]
+            syms = syms[np.argsort(syms["value"], kind="stable")]
+            self.starts = syms["value"].astype(np.uint64)
+            sizes = syms["size"].astype(np.uint64)
+            # A symbol without a size ends where the next one begins (as perf ends it).
+            nxt = np.append(self.starts[1:], np.uint64(0))
+            self.ends = np.where(sizes > 0, self.starts + sizes, nxt)
+            self.syms = syms
+            _, str_offset, str_size, _ = sections[link]
+            self.strings = data[str_offset:str_offset + str_size]
+            return True
+        return False
+
+    def _name(self, k: int) -> str:
+        start = int(self.syms["name"][k])
+        return self.strings[start:self.strings.index(b"\0", start)].decode("utf-8",
+                                                                           "backslashreplace")
+
+    def name(self, offset: int) -> str | None:
+        """``symbol+0xoff`` at a file offset, None outside every symbol."""
+        vaddr = next((offset - o + v for o, size, v in self.loads if o <= offset < o + size), None)
+        if vaddr is None or not len(self.starts):
+            return None
+        k = int(np.searchsorted(self.starts, np.uint64(vaddr), "right")) - 1
+        if k < 0:
+            return None
+        first = k
+        while first > 0 and self.starts[first - 1] == self.starts[k]:
+            first -= 1
+        best = min(range(first, k + 1), key=self._rank)    # aliases: the one perf keeps
+        if self.ends[best] and vaddr >= int(self.ends[best]):
+            return None
+        return f"{self._name(best)}+{vaddr - int(self.starts[best]):#x}"
+
+    def _rank(self, k: int) -> tuple:
+        """perf's choice among symbols at one address (choose_best_symbol): one with a
+        size, not weak, global, fewer leading underscores, longer name; then first."""
+        sym = self.syms[k]
+        binding = int(sym["info"]) >> 4
+        name = self._name(k)
+        return (int(sym["size"]) == 0, binding == 2, binding != 1,
+                len(name) - len(name.lstrip("_")), -len(name), k)
+
+
+def _read(path: str) -> bytes | None:
+    """An ELF64 little-endian file's bytes (x86-64, arm64), else None."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError:
+        return None
+    if data[:4] != b"\x7fELF" or len(data) < 64 or data[4] != 2 or data[5] != 1:
+        return None
+    return data
+
+
+def _loads(data: bytes) -> list[tuple[int, int, int]]:
+    """PT_LOAD segments: (file offset, size in the file, virtual address)."""
+    phoff = int.from_bytes(data[32:40], "little")
+    phentsize, phnum = int.from_bytes(data[54:56], "little"), int.from_bytes(data[56:58], "little")
+    out = []
+    for k in range(phnum):
+        at = phoff + k * phentsize
+        if int.from_bytes(data[at:at + 4], "little") == 1:
+            out.append((int.from_bytes(data[at + 8:at + 16], "little"),
+                        int.from_bytes(data[at + 32:at + 40], "little"),
+                        int.from_bytes(data[at + 16:at + 24], "little")))
+    return out
+
+
+def _sections(data: bytes) -> list[tuple[int, int, int, int]]:
+    """Section headers: (type, offset, size, link)."""
+    shoff = int.from_bytes(data[40:48], "little")
+    shentsize, shnum = int.from_bytes(data[58:60], "little"), int.from_bytes(data[60:62], "little")
+    out = []
+    for k in range(shnum):
+        at = shoff + k * shentsize
+        out.append((int.from_bytes(data[at + 4:at + 8], "little"),
+                    int.from_bytes(data[at + 24:at + 32], "little"),
+                    int.from_bytes(data[at + 32:at + 40], "little"),
+                    int.from_bytes(data[at + 40:at + 44], "little")))
+    return out
+
+
+DEBUG_DIR = "/usr/lib/debug/.build-id"
+
+
+def _debug_file(data: bytes) -> bytes | None:
+    """The installed debug file of an ELF file (by its GNU build id note), if any."""
+    for kind, offset, size, _ in _sections(data):
+        if kind != 7:                                                  # SHT_NOTE
+            continue
+        at, end = offset, offset + size
+        while at + 12 <= end:
+            namesz, descsz, note = (int.from_bytes(data[at + i:at + i + 4], "little")
+                                    for i in (0, 4, 8))
+            name_at = at + 12
+            desc_at = name_at + (namesz + 3) // 4 * 4
+            if note == 3 and data[name_at:name_at + namesz] == b"GNU\0":   # NT_GNU_BUILD_ID
+                build_id = data[desc_at:desc_at + descsz].hex()
+                return _read(os.path.join(DEBUG_DIR, build_id[:2], build_id[2:] + ".debug"))
+            at = desc_at + (descsz + 3) // 4 * 4
+    return None
+
+
+_SYM = np.dtype([("name", "<u4"), ("info", "u1"), ("other", "u1"), ("shndx", "<u2"),
+                 ("value", "<u8"), ("size", "<u8")])
+
+
+class PerfMaps:
+    """The executable mappings of a perf.data's processes over time: per process and
+    exec, (start, end, file offset, path); which process each thread is in."""
+
+    def __init__(self) -> None:
+        self.maps: dict[tuple[int, int], list] = {}      # (pid, exec number) -> sorted maps
+        self.execs: dict[int, list[int]] = {}             # pid -> times of its execs
+        self.parent: dict[int, tuple[int, int]] = {}      # pid -> (parent pid, fork time)
+        self.pid_of: dict[int, int] = {}                  # tid -> pid
+        self.kernel_text: int | None = None               # _text when recorded
+        self._files: dict[str, ElfSymbols] = {}
+        self._reach: dict[tuple[int, int], list[int]] = {}
+        self._named: dict[tuple[str, int], str | None] = {}
+        self._sorted = False
+
+    def read(self, lines) -> None:
+        """``perf script --show-mmap-events --show-task-events`` output."""
+        pending = []
+        for line in lines:
+            head = _HEAD.match(line)
+            if head is None:
+                continue
+            ns = int(head.group(1)) * 1_000_000_000 + int(head.group(2).ljust(9, "0")[:9])
+            event = head.group(3)
+            if event.startswith("PERF_RECORD_MMAP"):
+                m = _MMAP.match(event)
+                if m is None:
+                    continue
+                pid, start, size = int(m.group(1)), int(m.group(3), 16), int(m.group(4), 16)
+                pgoff, prot, path = int(m.group(5), 16), m.group(6), m.group(7)
+                if path.startswith(KERNEL_DSO):
+                    if pid == -1 and self.kernel_text is None:
+                        self.kernel_text = pgoff      # the reference symbol's address
+                    continue
+                if "x" in prot:
+                    pending.append((pid, ns, start, start + size, pgoff, path))
+            elif event.startswith("PERF_RECORD_FORK"):
+                m = _FORK.match(event)
+                if m is not None:
+                    pid, tid, ppid = int(m.group(1)), int(m.group(2)), int(m.group(3))
+                    self.pid_of[tid] = pid
+                    if pid != ppid and pid not in self.parent:
+                        self.parent[pid] = (ppid, ns)
+            elif event.startswith("PERF_RECORD_COMM exec"):
+                m = _EXEC.match(event)
+                if m is not None:
+                    self.execs.setdefault(int(m.group(1)), []).append(ns)
+        for pid, ns, start, end, pgoff, path in pending:
+            generation = bisect.bisect_right(self.execs.get(pid, ()), ns)
+            self.maps.setdefault((pid, generation), []).append((start, end, pgoff, path, ns))
+        for key, found in self.maps.items():
+            found.sort()
+            # The furthest end of the maps up to each one: a backward scan from the
+            # last map starting at or below an address stops where none reach it.
+            reach, furthest = [], 0
+            for start, end, *_ in found:
+                furthest = max(furthest, end)
+                reach.append(furthest)
+            self._reach[key] = reach
+
+    def locate(self, pid: int, value: int, ns: int, depth: int = 0):
+        """(path, file offset) of a user address of process ``pid`` at ``ns``: the last
+        mapping holding it, in the process's image at that time, else (a child that did
+        not exec) in its parent's at the fork."""
+        generation = bisect.bisect_right(self.execs.get(pid, ()), ns)
+        found = self.maps.get((pid, generation), ())
+        reach = self._reach.get((pid, generation), ())
+        k = bisect.bisect_right(found, (value, float("inf"))) - 1
+        best = None
+        while k >= 0 and reach[k] > value:
+            start, end, pgoff, path, at = found[k]
+            # The last mapping before the sample; else (a mapping perf stamped after a
+            # sample of the program's first instructions) the first one after it.
+            if start <= value < end and (best is None or (
+                    at > best[4] if at <= ns and best[4] <= ns else at < best[4] if
+                    at > ns and best[4] > ns else at <= ns)):
+                best = found[k]
+            k -= 1
+        if best is not None:
+            return best[3], value - best[0] + best[2]
+        if generation == 0 and pid in self.parent and depth < 16:
+            ppid, at = self.parent[pid]
+            return self.locate(ppid, value, at, depth + 1)
+        return None
+
+    def user_frame(self, tid: int, value: int, ns: int) -> str | None:
+        """``name+0xoff (path)``, or None where perf prints ``[unknown]``."""
+        found = self.locate(self.pid_of.get(tid, tid), value, ns)
+        if found is None:
+            return None
+        text = self._named.get(found, self)
+        if text is self:                 # processes share their libraries: once a file offset
+            path, offset = found
+            elf = self._files.get(path)
+            if elf is None:
+                elf = self._files[path] = ElfSymbols(path)
+            name = elf.name(offset)
+            text = self._named[found] = f"{name} ({path})" if name else None
+        return text
+
+
+def demangle(texts: dict) -> None:
+    """C++ and Rust names of ``texts``' values (``name+0xoff (path)``) demangled as
+    perf demangles them, by binutils' c++filt, all at once; left as they are
+    without it."""
+    keys = [k for k, text in texts.items() if text and text.startswith(("_Z", "_R"))]
+    tool = shutil.which("c++filt")
+    if not keys or tool is None:
+        return
+    names, rests = zip(*(texts[k].split("+0x", 1) for k in keys))
+    try:
+        done = subprocess.run([tool, "--no-params"], input="\n".join(names).encode(),
+                              capture_output=True, timeout=PERF_TIMEOUT_S, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return
+    found = done.stdout.decode("utf-8", "backslashreplace").split("\n")
+    if done.returncode != 0 or len(found) < len(keys):
+        return
+    for key, name, rest in zip(keys, found, rests):
+        texts[key] = f"{_RUST_HASH.sub('', name)}+0x{rest}"
+
+
+# A legacy Rust symbol's hash, which perf leaves out.
+_RUST_HASH = re.compile(r"::h[0-9a-f]{16}$")
+
+
+def read_perf_maps(perf_data: Path) -> PerfMaps | None:
+    """The maps of ``perf_data`` (perf prints no sample); None without perf or when
+    it fails."""
+    perf = shutil.which("perf")
+    if perf is None:
+        return None
+    try:
+        done = subprocess.run(
+            [perf, "script", "-i", os.fspath(perf_data), "--ns", "--show-mmap-events",
+             "--show-task-events", "-F", "pid,tid,time", "--time", _NO_SAMPLES],
+            stdin=subprocess.DEVNULL, capture_output=True, timeout=PERF_TIMEOUT_S, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if done.returncode != 0:
+        return None
+    found = PerfMaps()
+    found.read(done.stdout.decode("utf-8", "backslashreplace").splitlines())
+    return found
+
+
+def running_kallsyms(recorded_text: int | None, table) -> bool:
+    """Add the running system's kernel code symbols to ``table`` (a SymbolTable),
+    moved to where they were when the recording's ``_text`` was ``recorded_text``
+    (KASLR); whether it could (not when addresses are hidden: kptr_restrict)."""
+    try:
+        with open("/proc/kallsyms", "rb") as f:
+            data = f.read()
+    except OSError:
+        return False
+    rows = []
+    text_now = None
+    for line in data.splitlines():
+        parts = line.split()
+        if len(parts) < 3 or parts[1] not in _KERNEL_CODE:
+            continue
+        start = int(parts[0], 16)
+        if not start:
+            return False
+        if parts[2] == b"_text":
+            text_now = start
+        rows.append((start, parts[2], parts[3] if len(parts) > 3 else None))
+    shift = recorded_text - text_now if recorded_text and text_now else 0
+    for start, name, module in rows:
+        table.add(start + shift, 0, name.decode("utf-8", "backslashreplace"),
+                  module.decode("utf-8", "backslashreplace") if module else KERNEL_DSO)
+    return bool(rows)
+
+
+_KERNEL_CODE = frozenset((b"T", b"t", b"W", b"w"))
