@@ -526,3 +526,31 @@ def test_inspect_says_whether_a_trace_records_call_chains(tmp_path):
     without = _written(s, tmp_path / "b")
     notes = [t.dialect_notes for t in api.inspect([with_chains, without]).traces]
     assert [STACKS_NOTE in n for n in notes] == [True, False]
+
+
+def test_a_code_label_is_named_as_perf_names_it(tmp_path):
+    """A NOTYPE symbol in code (an assembly label, as ld.so's ``_start`` in its debug
+    file) names the addresses up to the next symbol, as perf takes it; a data label
+    names nothing."""
+    import shutil
+    import subprocess
+    from corr.analyses.perf_maps import ElfSymbols
+    if shutil.which("gcc") is None:
+        pytest.skip("no gcc")
+    source = tmp_path / "label.c"
+    source.write_text('__asm__(".text\\n.globl entry_label\\nentry_label:\\n nop\\n nop\\n"\n'
+                      '        ".data\\n.globl data_label\\ndata_label:\\n .quad 0\\n");\n'
+                      "int main(void) { return 0; }\n")
+    binary = tmp_path / "label"
+    subprocess.run(["gcc", "-O0", "-o", str(binary), str(source)], check=True)
+    symbols = {line.split()[-1]: int(line.split()[0], 16) for line in subprocess.run(
+        ["nm", str(binary)], capture_output=True, text=True, check=True).stdout.splitlines()
+        if line.split()[-1] in ("entry_label", "data_label")}
+    elf = ElfSymbols(str(binary))
+
+    def offset(vaddr):          # the file offset of an address (PIE: loads at 0)
+        return next(vaddr - v + o for o, size, v in elf.loads if v <= vaddr < v + size)
+
+    assert elf.name(offset(symbols["entry_label"])) == "entry_label+0x0"
+    assert elf.name(offset(symbols["entry_label"] + 1)) == "entry_label+0x1"
+    assert not (elf.name(offset(symbols["data_label"])) or "").startswith("data_label")

@@ -68,8 +68,13 @@ class ElfSymbols:
                 continue
             _, offset, size, link = table
             syms = np.frombuffer(data, dtype=_SYM, count=size // 24, offset=offset)
-            code = (((syms["info"] & 0xF) == 2) | ((syms["info"] & 0xF) == 10)) \
-                & (syms["shndx"] != 0) & (syms["value"] != 0)          # FUNC, GNU_IFUNC, defined
+            kind_of = syms["info"] & 0xF
+            # Functions (FUNC, GNU_IFUNC), and as perf takes them, labels (NOTYPE with a
+            # name) in code: ld.so's ``_start``, where a process's first instant is.
+            label = (kind_of == 0) & (syms["name"] != 0) & np.isin(
+                syms["shndx"], _executable_sections(data))
+            code = ((kind_of == 2) | (kind_of == 10) | label) \
+                & (syms["shndx"] != 0) & (syms["value"] != 0)          # defined
             if not code.any():
                 continue
             syms = syms[code]
@@ -154,6 +159,15 @@ def _sections(data: bytes) -> list[tuple[int, int, int, int]]:
                     int.from_bytes(data[at + 32:at + 40], "little"),
                     int.from_bytes(data[at + 40:at + 44], "little")))
     return out
+
+
+def _executable_sections(data: bytes) -> list[int]:
+    """The indexes of the sections that hold code (SHF_EXECINSTR)."""
+    shoff = int.from_bytes(data[40:48], "little")
+    shentsize, shnum = int.from_bytes(data[58:60], "little"), int.from_bytes(data[60:62], "little")
+    return [k for k in range(shnum)
+            if int.from_bytes(data[shoff + k * shentsize + 8:shoff + k * shentsize + 16],
+                              "little") & 0x4]
 
 
 DEBUG_DIR = "/usr/lib/debug/.build-id"
