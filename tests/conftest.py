@@ -6,6 +6,7 @@ in CI (``CI`` set), where ../shared is always beside the clone.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -39,6 +40,28 @@ def _private_rule_cache(tmp_path_factory):
             del os.environ[name]
         else:
             os.environ[name] = value
+
+
+# What an interval's explanation is, to compare a callback's or a stream's with a
+# result's (``renamed`` is left out: a stream knows a thread's renames up to the
+# interval's end only).
+EXPLANATION = ("blamed_tid", "blamed_comm", "breakdown", "critical_path")
+
+
+def interval_identity(rule: str, row: dict) -> tuple:
+    """What tells one interval of a result from the others: rule, bounds, status, key."""
+    return (rule, row["start_ns"], row["end_ns"], row["status"], json.dumps(row["key"]))
+
+
+def explained_rows(result) -> dict:
+    """Every interval a result explains (its rules' analysed ones): identity -> row."""
+    rows = {}
+    for r in result.rules:
+        if r.analysis is not None:
+            for i in r.analysis.intervals:
+                row = r.interval(i)
+                rows[interval_identity(r.name, row)] = row
+    return rows
 
 
 def shared_trace(name: str) -> Path:

@@ -21,7 +21,8 @@ import pyarrow as pa
 import pytest
 
 import corr
-from conftest import EXAMPLE_TRACE, run_corr, shared_trace
+from conftest import (EXAMPLE_TRACE, EXPLANATION, explained_rows, interval_identity, run_corr,
+                      shared_trace)
 from corr.rules import load_rules
 from corr.testing import Scenario
 
@@ -247,10 +248,6 @@ def test_intervals_table_to_pandas_when_installed(example_runs):
 
 # -- 4. callbacks -----------------------------------------------------------------------------
 
-def _identity(rule: str, row: dict) -> tuple:
-    return (rule, row["start_ns"], row["end_ns"], row["status"], json.dumps(row["key"]))
-
-
 def _rows(r) -> list[dict]:
     """Every interval of a rule result as its dict, with its group, unexplained."""
     return [r.interval(i, explained=False) for i in range(len(r.intervals))]
@@ -266,7 +263,7 @@ def _expected_decisions(result) -> list[tuple]:
                 continue
             if r.threshold_ns is not None and row["duration_ns"] <= r.threshold_ns:
                 continue
-            found.append((row["end_ns"], index, n, _identity(r.name, row),
+            found.append((row["end_ns"], index, n, interval_identity(r.name, row),
                           {k: row[k] for k in ("tid", "exit_tid", "fields", "group")}))
     return sorted(found, key=lambda f: f[:3])
 
@@ -281,7 +278,7 @@ def _run_with_callbacks(rules, traces, **kwargs):
 
 def _check_callbacks(result, seen):
     intervals = [iv for kind, iv in seen if kind == "interval"]
-    got = [_identity(iv.rule, iv.to_dict()) for iv in intervals]
+    got = [interval_identity(iv.rule, iv.to_dict()) for iv in intervals]
     expected = _expected_decisions(result)
     assert got == [e[3] for e in expected]
     assert [{k: iv.to_dict()[k] for k in ("tid", "exit_tid", "fields", "group")}
@@ -305,22 +302,12 @@ def _check_callbacks(result, seen):
     return len(got)
 
 
-# What a callback's explanation must equal of the result's row (a stream knows a thread's
-# renames up to the interval's end only: ``renamed`` is the result's business).
-EXPLANATION = ("blamed_tid", "blamed_comm", "breakdown", "critical_path")
-
-
 def _check_explained(result, intervals) -> int:
     """Each interval a callback had is explained as the result explains it: those of
     rules with blame whose end the trace tells (complete, late), with the result's
     breakdown and critical path; the others not at all.  How many were compared."""
     rules = {r.name: r for r in result.rules}
-    rows = {}
-    for r in result.rules:
-        if r.analysis is not None:
-            for i in r.analysis.intervals:
-                row = r.interval(i)
-                rows[_identity(r.name, row)] = row
+    rows = explained_rows(result)
     compared = 0
     for iv in intervals:
         r = rules[iv.rule]
@@ -329,7 +316,7 @@ def _check_explained(result, intervals) -> int:
             continue
         got = iv.to_dict()
         assert iv.explained and got["breakdown"] and got["critical_path"]
-        want = rows.get(_identity(iv.rule, got))
+        want = rows.get(interval_identity(iv.rule, got))
         if want is not None:
             assert {k: got[k] for k in EXPLANATION} == {k: want[k] for k in EXPLANATION}
             compared += 1

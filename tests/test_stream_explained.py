@@ -9,7 +9,6 @@ window trimmed as often as it can be; and the window must not keep the trace.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
@@ -19,13 +18,12 @@ import corr
 from corr.sched import window
 from corr.testing.generate import generate_kernel_trace
 
-from conftest import READABLE, shared_trace
+from conftest import EXPLANATION, READABLE, explained_rows, interval_identity, shared_trace
 
 ROOT = Path(__file__).resolve().parent.parent
 OFFCPU = ROOT / "rules" / "offcpu.yaml"
 LLSERVER = ROOT / "rules" / "llserver.yaml"
 EXAMPLE = ROOT / "examples" / "llserver" / "trace"
-EXPLANATION = ("blamed_tid", "blamed_comm", "breakdown", "critical_path")
 
 SYSCALLS_BLAMED = """\
 version: 1
@@ -40,20 +38,9 @@ rules:
 """
 
 
-def _identity(rule: str, row: dict) -> tuple:
-    return (rule, row["start_ns"], row["end_ns"], row["status"], json.dumps(row["key"]))
-
-
 def _run_explained(rules, traces, overrides=()) -> dict:
     """Every interval the run explains (no blame limit): identity -> its row."""
-    result = corr.run(rules, traces, overrides, cache=False, blame_limit=0)
-    rows = {}
-    for r in result.rules:
-        if r.analysis is not None:
-            for i in r.analysis.intervals:
-                row = r.interval(i)
-                rows[_identity(r.name, row)] = row
-    return rows
+    return explained_rows(corr.run(rules, traces, overrides, cache=False, blame_limit=0))
 
 
 def _compare(rules, traces, overrides=()) -> tuple[int, int]:
@@ -65,7 +52,7 @@ def _compare(rules, traces, overrides=()) -> tuple[int, int]:
     for iv in corr.stream(rules, traces, overrides, cache=False):
         streamed += 1
         got = iv.to_dict()
-        row = want.get(_identity(iv.rule, got))
+        row = want.get(interval_identity(iv.rule, got))
         if row is None:
             assert not iv.explained, (iv.rule, iv.status, iv.start_ns)
             continue
@@ -147,12 +134,8 @@ def test_callbacks_of_a_run_get_the_explanation_of_its_result():
     explained = []
     result = corr.run(OFFCPU, [shared_trace("many-threads")], cache=False, blame_limit=0,
                       on_interval=explained.append)
-    rows = {}
-    for r in result.rules:
-        for i in r.analysis.intervals:
-            row = r.interval(i)
-            rows[_identity(r.name, row)] = row
-    got = {_identity(iv.rule, iv.to_dict()): iv.to_dict() for iv in explained if iv.explained}
+    rows = explained_rows(result)
+    got = {interval_identity(iv.rule, iv.to_dict()): iv.to_dict() for iv in explained if iv.explained}
     assert got.keys() == rows.keys() and len(got) > 100
     for identity, row in rows.items():
         assert {k: got[identity][k] for k in EXPLANATION} == {k: row[k] for k in EXPLANATION}

@@ -21,16 +21,9 @@ from __future__ import annotations
 import numpy as np
 
 from ..engine.intervals import NONE_INT
-from ..rules.model import DEFAULT_REPORT
 from ..sched.window import SchedWindow
 from . import bulk
-from .scheduling import LazyAnalyses, explain
-
-
-# What a run explains by default: the intervals whose end the trace tells (incomplete and
-# timed-out ones are counted apart, as ``RuleResult.over_threshold`` has it); a rule's
-# ``report:`` may name others.
-EXPLAINED_STATUSES = DEFAULT_REPORT
+from .scheduling import LazyAnalyses, explain, names_thread
 
 
 class Explainer:
@@ -42,7 +35,6 @@ class Explainer:
         self.threads = threads                   # the pass's ThreadNames (with history)
         self.window = SchedWindow()
         self.begin_ns: int | None = None
-        self.explained = 0
         self._model = None
 
     @property
@@ -84,7 +76,6 @@ class Explainer:
             tids = [tid for tid, _ in pairs]
             rows = [row for _, row in pairs]
             fill(model, tids, rows, self.threads)
-            self.explained += len(rows)
 
 
 
@@ -114,7 +105,7 @@ def blamed_tid(row: dict, blame: str) -> int | None:
         return row["exit_tid"] if row["exit_tid"] is not None else row["tid"]
     key = row["key"]
     value = key.get(blame) if isinstance(key, dict) else key
-    return value if isinstance(value, int) and -2**63 <= value < 2**63 else None
+    return value if names_thread(value) else None
 
 
 __all__ = ["Explainer", "fill", "blamed_tid"]

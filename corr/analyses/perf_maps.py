@@ -147,27 +147,25 @@ def _loads(data: bytes) -> list[tuple[int, int, int]]:
     return out
 
 
-def _sections(data: bytes) -> list[tuple[int, int, int, int]]:
-    """Section headers: (type, offset, size, link)."""
+def _section_headers(data: bytes) -> list[int]:
+    """Where each section header is in the file, in section index order."""
     shoff = int.from_bytes(data[40:48], "little")
     shentsize, shnum = int.from_bytes(data[58:60], "little"), int.from_bytes(data[60:62], "little")
-    out = []
-    for k in range(shnum):
-        at = shoff + k * shentsize
-        out.append((int.from_bytes(data[at + 4:at + 8], "little"),
-                    int.from_bytes(data[at + 24:at + 32], "little"),
-                    int.from_bytes(data[at + 32:at + 40], "little"),
-                    int.from_bytes(data[at + 40:at + 44], "little")))
-    return out
+    return [shoff + k * shentsize for k in range(shnum)]
+
+
+def _sections(data: bytes) -> list[tuple[int, int, int, int]]:
+    """Section headers: (type, offset, size, link)."""
+    return [(int.from_bytes(data[at + 4:at + 8], "little"),
+             int.from_bytes(data[at + 24:at + 32], "little"),
+             int.from_bytes(data[at + 32:at + 40], "little"),
+             int.from_bytes(data[at + 40:at + 44], "little")) for at in _section_headers(data)]
 
 
 def _executable_sections(data: bytes) -> list[int]:
     """The indexes of the sections that hold code (SHF_EXECINSTR)."""
-    shoff = int.from_bytes(data[40:48], "little")
-    shentsize, shnum = int.from_bytes(data[58:60], "little"), int.from_bytes(data[60:62], "little")
-    return [k for k in range(shnum)
-            if int.from_bytes(data[shoff + k * shentsize + 8:shoff + k * shentsize + 16],
-                              "little") & 0x4]
+    return [k for k, at in enumerate(_section_headers(data))
+            if int.from_bytes(data[at + 8:at + 16], "little") & 0x4]
 
 
 DEBUG_DIR = "/usr/lib/debug/.build-id"

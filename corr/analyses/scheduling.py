@@ -377,9 +377,13 @@ def blamed_tids(rule_result, blame: str, narrow: bool = False) -> np.ndarray:
     keys = table.key
     values = [k if len(names) == 1 else (k[index] if isinstance(k, tuple) else None)
               for k in keys]
-    # A key part computed by an expression can hold any integer: beyond int64 it names no thread.
-    return np.asarray([v if isinstance(v, int) and -2**63 <= v < 2**63 else NONE_INT
-                       for v in values], dtype=np.int64)
+    return np.asarray([v if names_thread(v) else NONE_INT for v in values], dtype=np.int64)
+
+
+def names_thread(value) -> bool:
+    """Whether a key part's value can be a thread id: an integer of int64 (a key part
+    computed by an expression can hold any integer; beyond int64 it names no thread)."""
+    return isinstance(value, int) and -2**63 <= value < 2**63
 
 
 def analyse(rule_result, model: SchedModel, limit: int = DEFAULT_LIMIT,

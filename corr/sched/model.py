@@ -393,8 +393,7 @@ class SchedModel:
             for c in np.unique(ctx["cpu"]):
                 mine = ctx["cpu"] == c
                 codes = ctx["code"][mine]
-                depth = np.cumsum(np.sign(codes))
-                level = depth - np.minimum(np.minimum.accumulate(depth), 0)
+                depth, level = context_levels(codes)
                 self._contexts[int(c)] = (ctx["seq"][mine], level, depth.tolist(),
                                           codes.tolist(), ctx["id"][mine].tolist())
         return self._contexts
@@ -454,6 +453,15 @@ class SchedModel:
         return out
 
 
+def context_levels(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """One CPU's interrupt-context entries and exits (codes: + entry, - exit), in
+    order: the nesting depth after each, and the level (depth less its running
+    minimum, for a trace that begins inside a handler): 0 exactly when no context
+    is open (:meth:`SchedModel.context_at`; ``corr.sched.window`` trims there)."""
+    depth = np.cumsum(np.sign(codes))
+    return depth, depth - np.minimum(np.minimum.accumulate(depth), 0)
+
+
 def tile_check(segments, start: int, end: int) -> bool:
     """Whether segments (with ``start``/``end``) tile ``[start, end]`` exactly."""
     at = start
@@ -464,5 +472,5 @@ def tile_check(segments, start: int, end: int) -> bool:
     return at == end
 
 
-__all__ = ["SchedModel", "Segment", "Source", "runnable_state", "tile_check",
+__all__ = ["SchedModel", "Segment", "Source", "runnable_state", "tile_check", "context_levels",
            "RUNNING", "RUNNABLE", "BLOCKED", "EXITED", "UNKNOWN"]

@@ -23,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 
 from .log import SchedLog
-from .model import SchedModel
+from .model import SchedModel, context_levels
 
 # Trim once the kept events have grown by this many since the last trim, and by
 # half again as many as were kept then: the work of a trim is paid for by the
@@ -102,14 +102,13 @@ class _Needs:
 
 def _open_contexts(context: dict, horizon: int) -> np.ndarray:
     """The interrupt-context rows to keep: per CPU, those after the last one before
-    the horizon at which no context was open (nesting level 0, as
-    ``SchedModel.context_at`` counts it); all of a CPU that had none."""
+    the horizon at which no context was open (nesting level 0); all of a CPU that
+    had none."""
     keep = context["ts"] >= horizon
     cpus = context["cpu"]
     for cpu in np.unique(cpus[~keep]):
         mine = np.flatnonzero(cpus == cpu)
-        depth = np.cumsum(np.sign(context["code"][mine]))
-        level = depth - np.minimum(np.minimum.accumulate(depth), 0)
+        _, level = context_levels(context["code"][mine])
         before = context["ts"][mine] < horizon
         closed = np.flatnonzero((level == 0) & before)
         if len(closed):
