@@ -227,7 +227,10 @@ class LazyAnalyses(Mapping):
                 if as_json is not None and not flags & (bulk.F_TIES | bulk.F_RENAMED):
                     parts, path = EncodedJSON(as_json[0][k]), EncodedJSON(as_json[1][k])
                 else:
-                    parts, path = found.part_dicts(k), found.path_dicts(k)
+                    # Renamed threads are called by their name at the interval's
+                    # start below (one_name_per_thread): named so at once.
+                    parts = found.part_dicts(k)
+                    path = found.path_dicts(k, starts[k] if threads is not None else None)
                 row.update(blamed_tid=tid,
                            blamed_comm=(_name(threads, names, tid, row["start_ns"]) if quick
                                         else names.at(tid, starts[k])),

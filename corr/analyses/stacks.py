@@ -100,13 +100,16 @@ def attribute_many(model, log, symbols: Symbolizer, tids, starts, ends) -> list[
     done = Explained(model, names, tids, starts, ends, want=7)
     wait_off, w_tid, w_kind, w_id, w_start, w_end = done.waits_raw
     switched = log.switch_outs(tids, starts, ends).tolist()
-    found = log.wakeups_of(w_tid, w_start, w_end).tolist()
+    found = log.wakeups_of(w_tid, w_start, w_end)
+    table = log.wakeup_table()
+    # Each wait's wakeup row (ts, seq, woken, waker, chain, kind); junk where none found.
+    wakeups = table[np.maximum(found, 0)].tolist() if len(table) else [None] * len(found)
+    found = found.tolist()
     part_off, part_key, part_ns = done.parts_raw
     running = np.asarray([kind == "on_cpu" for kind, _, _ in done.label_keys] + [False])
     # Each interval's off-CPU ns: its parts but on_cpu (they add up to the interval).
     summed = np.concatenate(([0], np.cumsum(np.where(running[part_key], 0, part_ns))))
     off_ns = (summed[part_off[1:]] - summed[part_off[:-1]]).tolist()
-    wakeups = log.wakeups
     w_tid, w_kind, w_id, w_start, w_end = (c.tolist() for c in (w_tid, w_kind, w_id, w_start,
                                                                  w_end))
     wait_off = wait_off.tolist()
@@ -124,7 +127,7 @@ def attribute_many(model, log, symbols: Symbolizer, tids, starts, ends) -> list[
             if found[w] < 0 or key in seen:
                 continue
             seen.add(key)
-            wakeup = wakeups[found[w]]
+            wakeup = wakeups[w]
             picked.append((w_tid[w] != tid, wakeup[0], w, wakeup))
             if wakeup[4]:
                 used.add((wakeup[3], wakeup[4]))

@@ -18,13 +18,13 @@ encoding them are the rest), and they come to 60 MB of columns
 
 from __future__ import annotations
 
-import gc
 import json
 import time
 
 import numpy as np
 import pyarrow as pa
 
+from ..engine.memory import collector_paused
 from .columns import NotCacheable, to_list
 from .identity import code_fingerprint, short_hash
 from . import packed
@@ -103,13 +103,8 @@ def restore(record: dict, arrays: dict, rule_result, model, threads):
     over ``rule_result``'s intervals and ``model``."""
     # Tens of thousands of edge dicts and no cycle: the collector's passes over them
     # would only cost time (a third of it on kernel-5000000's offcpu).
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
+    with collector_paused():
         return _restore(record, arrays, rule_result, model, threads)
-    finally:
-        if enabled:
-            gc.enable()
 
 
 # Each array's Arrow type, and the arrays of one length (a node's, an edge's, a row's,

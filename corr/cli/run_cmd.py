@@ -76,6 +76,14 @@ def output_format(args) -> str:
 
 
 def run(args, ui) -> int:
+    from .. import api
+    from ..engine.memory import collector_paused
+    # Not a live session: the collector would only scan what the run builds.
+    with collector_paused(not any(api.is_live(trace) for trace in args.traces)):
+        return _run(args, ui)
+
+
+def _run(args, ui) -> int:
     # Imported here, and each renderer only for its format: start-up is part
     # of every run's time, and a text run needs neither pyarrow nor orjson.
     from .. import api

@@ -125,13 +125,15 @@ class ThreadNames:
         thread it names called by the name it had at the interval's start, and
         ``renamed``: the changes of those whose name changed (see :meth:`renamed`)."""
         at = interval["start_ns"]
-        tids: dict[int, None] = {}
+        tids: dict[int, str | None] = {}         # each thread named, and its name at ``at``
 
         def name(tid):
             if tid is None or tid <= 0:
                 return None
-            tids[tid] = None
-            return self.name_at(tid, at)
+            found = tids.get(tid, tids)
+            if found is tids:
+                found = tids[tid] = self.name_at(tid, at)
+            return found
 
         for tid_key, comm_key in (("tid", "comm"), ("exit_tid", "exit_comm"),
                                   ("blamed_tid", "blamed_comm")):

@@ -77,9 +77,25 @@ typedef struct {
     char bytes[STRING_CACHE_MAX];
 } string_slot_t;
 
+/* Recently decoded integer arrays (perf's call chains: every event of a
+ * `perf record -g` trace has one, and a thread blocks in a few places), by
+ * content: one repeated is the same list object, not a new list of new ints.
+ * Like every decoded column, they are never changed in place. */
+#define ARRAY_CACHE 4096             /* slots, a power of two */
+#define ARRAY_CACHE_MAX 256          /* longer arrays are not cached */
+
+typedef struct {
+    uint64_t hash;
+    uint64_t len;
+    int kind;
+    PyObject *list;                  /* owned; NULL: empty slot */
+    uint64_t *values;                /* len values, PyMem */
+} array_slot_t;
+
 typedef struct {
     PyObject_HEAD
     string_slot_t *strings;          /* STRING_CACHE slots, allocated on first use */
+    array_slot_t *arrays;            /* ARRAY_CACHE slots, allocated on first use */
     class_slot_t *classes;
     size_t class_cap, class_count;
     stream_slot_t *streams;
@@ -506,13 +522,68 @@ static uint64_t raw_value(const bt_field *field, int kind)
     }
 }
 
+/* An array of integers, from the cache when the same values were decoded last in
+ * its slot (see ARRAY_CACHE). */
+static PyObject *cached_int_array(Decoder *d, const bt_field *field, int kind)
+{
+    int element = kind == K_SIGNED_ARRAY ? K_SIGNED : K_UNSIGNED;
+    uint64_t n = bt_field_array_get_length(field);
+    uint64_t values[ARRAY_CACHE_MAX];
+    if (n > ARRAY_CACHE_MAX)
+        return int_array_value(field, element);
+    uint64_t hash = 1469598103934665603ULL ^ n;
+    for (uint64_t i = 0; i < n; i++) {
+        values[i] = raw_value(bt_field_array_borrow_element_field_by_index_const(field, i),
+                              element);
+        hash = (hash ^ values[i]) * 1099511628211ULL;
+        hash ^= hash >> 29;
+    }
+    if (!d->arrays && !(d->arrays = PyMem_Calloc(ARRAY_CACHE, sizeof(array_slot_t))))
+        return PyErr_NoMemory();
+    array_slot_t *slot = &d->arrays[hash & (ARRAY_CACHE - 1)];
+    if (slot->list && slot->hash == hash && slot->len == n && slot->kind == kind
+        && (n == 0 || !memcmp(slot->values, values, n * sizeof(uint64_t)))) {
+        Py_INCREF(slot->list);
+        return slot->list;
+    }
+    PyObject *list = PyList_New((Py_ssize_t) n);
+    if (!list)
+        return NULL;
+    for (uint64_t i = 0; i < n; i++) {
+        PyObject *v = element == K_SIGNED ? PyLong_FromLongLong((int64_t) values[i])
+                                          : PyLong_FromUnsignedLongLong(values[i]);
+        if (!v) {
+            Py_DECREF(list);
+            return NULL;
+        }
+        PyList_SET_ITEM(list, (Py_ssize_t) i, v);
+    }
+    uint64_t *copy = n ? PyMem_Malloc(n * sizeof(uint64_t)) : NULL;
+    if (n && !copy)
+        return list;                 /* not cached: the value is still right */
+    if (n)
+        memcpy(copy, values, n * sizeof(uint64_t));
+    Py_XDECREF(slot->list);
+    PyMem_Free(slot->values);
+    Py_INCREF(list);
+    slot->list = list;
+    slot->values = copy;
+    slot->hash = hash;
+    slot->len = n;
+    slot->kind = kind;
+    return list;
+}
+
 static int decode_scope(Decoder *d, const bt_field *scope, const spec_t *specs, Py_ssize_t n)
 {
     for (Py_ssize_t i = 0; i < n; i++) {
         const bt_field *f = bt_field_structure_borrow_member_field_by_index_const(scope, specs[i].index);
         int rc = specs[i].raw ? raw_put(specs[i].list, raw_value(f, specs[i].kind))
-                 : append_new(specs[i].list, specs[i].kind == K_STRING ? string_value(d, f)
-                                                                       : field_value(f, specs[i].kind));
+                 : append_new(specs[i].list,
+                              specs[i].kind == K_STRING ? string_value(d, f)
+                              : specs[i].kind == K_SIGNED_ARRAY || specs[i].kind == K_UNSIGNED_ARRAY
+                              ? cached_int_array(d, f, specs[i].kind)
+                              : field_value(f, specs[i].kind));
         if (rc < 0)
             return -1;
     }
@@ -771,6 +842,13 @@ static void Decoder_dealloc(Decoder *d)
         for (size_t i = 0; i < STRING_CACHE; i++)
             Py_XDECREF(d->strings[i].str);
         PyMem_Free(d->strings);
+    }
+    if (d->arrays) {
+        for (size_t i = 0; i < ARRAY_CACHE; i++) {
+            Py_XDECREF(d->arrays[i].list);
+            PyMem_Free(d->arrays[i].values);
+        }
+        PyMem_Free(d->arrays);
     }
     for (size_t i = 0; i < d->class_cap; i++)
         if (d->classes[i].key)

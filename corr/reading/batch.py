@@ -107,6 +107,53 @@ class IntColumn(list):
         return column
 
 
+class Interned:
+    """A column of integer arrays as a parallel worker sends it: each distinct value
+    once (``uniques``) and each row's index into them (``ids``, numpy).  A call
+    chain recorded on every event repeats a few thousand values a million times:
+    sent so, it is neither pickled nor parsed again per event.  Sliced as the
+    merge slices a worker's columns."""
+
+    __slots__ = ("uniques", "ids")
+
+    def __init__(self, uniques: list, ids) -> None:
+        self.uniques, self.ids = uniques, ids
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def __getitem__(self, rows: slice) -> "Interned":
+        return Interned(self.uniques, self.ids[rows])
+
+
+class InternedColumn(list):
+    """A merged column of :class:`Interned` pieces: the list the engine walks (its rows
+    share the distinct values' objects: columns are never changed in place), and
+    ``uniques`` and ``ids`` for a reader that wants each distinct value once (the
+    call chains of code stacks, :mod:`corr.sched.stacks`)."""
+
+    __slots__ = ("uniques", "ids")
+
+    @classmethod
+    def of(cls, uniques: list, ids) -> "InternedColumn":
+        column = cls(map(uniques.__getitem__, ids.tolist()))
+        column.uniques, column.ids = uniques, ids
+        return column
+
+
+def interned(pieces: list, gather=None) -> InternedColumn:
+    """Interned pieces end to end (their values numbered anew), rows in ``gather``
+    order (None: as joined)."""
+    import numpy as np
+    uniques: list = []
+    ids = []
+    for piece in pieces:
+        ids.append(piece.ids.astype(np.int64) + len(uniques))
+        uniques.extend(piece.uniques)
+    joined = np.concatenate(ids) if ids else np.zeros(0, dtype=np.int64)
+    return InternedColumn.of(uniques, joined if gather is None else joined[gather])
+
+
 def int64_array(values, count: int | None = None):
     """A column as an int64 numpy array: an IntColumn's own array or a RawInts' words
     (no copy), else converted (``TypeError``/``ValueError`` for values that are not ints)."""

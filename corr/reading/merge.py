@@ -25,7 +25,7 @@ from collections.abc import Iterator
 
 
 from ..errors import TraceDecodeError
-from .batch import ClassColumns, EventBatch, IntColumn
+from .batch import ClassColumns, EventBatch, IntColumn, Interned, interned
 
 
 class _Pending:
@@ -445,9 +445,18 @@ def _joined(pieces: list):
 
 def _column(pieces: list, gather) -> list:
     """One list from numpy or list pieces, in ``gather`` order (None: as concatenated);
-    from numpy integers an :class:`IntColumn`, which keeps the array."""
+    from numpy integers an :class:`IntColumn`, which keeps the array; from
+    :class:`Interned` pieces an :class:`InternedColumn`."""
+    if all(isinstance(p, Interned) for p in pieces):
+        return interned(pieces, gather)
+    pieces = [_expanded(p) if isinstance(p, Interned) else p for p in pieces]
     joined = _joined(pieces)
     if isinstance(joined, list):
         return joined if gather is None else list(map(joined.__getitem__, gather.tolist()))
     array = joined if gather is None else joined[gather]
     return IntColumn.of(array) if array.dtype.kind == "i" else array.tolist()
+
+
+def _expanded(piece: Interned) -> list:
+    """An interned piece's rows as a list (joined with pieces of another kind)."""
+    return list(map(piece.uniques.__getitem__, piece.ids.tolist()))

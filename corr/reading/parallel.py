@@ -46,7 +46,7 @@ from queue import Queue
 from typing import NamedTuple
 
 from . import native_sink, prepared, wire
-from .batch import EventBatch
+from .batch import EventBatch, Interned
 from .containment import (ChildLog, DecoderDied, DecoderStalled, Progress, Watchdog,
                           describe_files, fork_watched, kill, stall_seconds, trace_error)
 from .graph import choose_sink, decode
@@ -389,10 +389,14 @@ class _PartDecoder:
 
 
 def _unpacked(spec):
-    """A numpy view of an array column; an object column as sent."""
+    """A numpy view of an array column; an interned one as :class:`Interned`; an
+    object column as sent."""
     if spec[0] == wire.ARRAY:
         import numpy as np
         return np.frombuffer(spec[2], dtype=np.dtype(spec[1]))
+    if spec[0] == wire.INTERNED:
+        import numpy as np
+        return Interned(spec[1], np.frombuffer(spec[2], dtype=np.int64))
     return spec[1]
 
 

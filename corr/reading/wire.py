@@ -25,7 +25,7 @@ _PREFIX = struct.Struct("<QI")
 _IOV_MAX = 1024
 _PAD = 8
 # Column kinds in a header.
-ARRAY, OBJECTS = "a", "o"
+ARRAY, OBJECTS, INTERNED = "a", "o", "i"
 
 
 def int_column(values, signed_only: bool = False):
@@ -41,10 +41,37 @@ def int_column(values, signed_only: bool = False):
 
 
 def column(values, type_name: str | None):
-    """How one column travels: integer fields as arrays, the rest pickled."""
+    """How one column travels: integer fields as arrays, arrays of integers each
+    distinct value once (:func:`interned_column`), the rest pickled."""
     if isinstance(values, RawInts) or type_name in ("int", "enum") or type_name is None:
         return int_column(values)
+    if type_name == "list":
+        return interned_column(values)
     return (OBJECTS, values)
+
+
+def interned_column(values):
+    """``(INTERNED, distinct values, ids)`` of a column of lists of integers (or
+    None); ``(OBJECTS, values)`` when a value is not hashable as a tuple (an array
+    of structures)."""
+    index: dict = {}
+    same: dict = {}             # id(value) -> its index: the C decoder repeats its objects
+    uniques: list = []
+    ids = array("q")
+    try:
+        for value in values:
+            found = same.get(id(value))
+            if found is None:
+                key = tuple(value) if value is not None else None
+                found = index.get(key)
+                if found is None:
+                    found = index[key] = len(uniques)
+                    uniques.append(value)
+                same[id(value)] = found
+            ids.append(found)
+    except TypeError:
+        return (OBJECTS, values)
+    return (INTERNED, uniques, pickle.PickleBuffer(ids))
 
 
 def encode(header) -> list:

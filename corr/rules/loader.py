@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import datetime
 import functools
-import gc
 import os
 
+from ..engine.memory import collector_paused
 from ..errors import OverrideError, RuleError
 from ..text import shown as _shown
 from .document import load_yaml, read_text
@@ -57,13 +57,8 @@ def parse_rules(text: str, path: str = "<rules>") -> RuleSet:
     # A long generated expression makes hundreds of thousands of small objects,
     # none of them cyclic garbage: the collector's passes over them took 40% of
     # checking a 40,000-term where.
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
+    with collector_paused():
         return _parse_rules(text, path)
-    finally:
-        if collecting:
-            gc.enable()
 
 
 def _parse_rules(text, path):

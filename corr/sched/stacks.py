@@ -21,7 +21,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..reading.batch import int64_array
+from ..reading.batch import InternedColumn, int64_array
 from .events import CALLCHAIN, CALLSTACK_KERNEL, CALLSTACK_USER, SWITCH, WAKEUP_CLASSES, WAKING
 from .log import _ints
 
@@ -77,10 +77,11 @@ def from_lttng(kernel, user) -> Chain:
 class StackLog:
     """Per switch-out and per wakeup, the id of its call chain (``chains[id]``).
 
-    ``switches``: (ts, seq, switched-out tid, chain id) in stream order;
-    ``wakeups``: (ts, seq, woken tid, waker tid, chain id, kind): kind is
-    WAKEUP_CLASSES' code (sched_waking, fired in the waker, is preferred to
-    sched_wakeup, which may fire on the woken thread's CPU).
+    Kept as columns, a batch's arrays at a time (:meth:`switch_table`,
+    :meth:`wakeup_table`); as rows, ``switches``: (ts, seq, switched-out tid,
+    chain id) in stream order; ``wakeups``: (ts, seq, woken tid, waker tid,
+    chain id, kind): kind is WAKEUP_CLASSES' code (sched_waking, fired in the
+    waker, is preferred to sched_wakeup, which may fire on the woken thread's CPU).
     """
 
     def __init__(self) -> None:
@@ -90,8 +91,10 @@ class StackLog:
         # repeat a chain seen before, which is then neither parsed nor interned again.
         self._raw_perf: dict[tuple, int] = {}
         self._raw_lttng: dict[tuple, int] = {}
-        self.switches: list[tuple] = []
-        self.wakeups: list[tuple] = []
+        self._switch_pieces: list[np.ndarray] = []      # (n, 4) each
+        self._wakeup_pieces: list[np.ndarray] = []      # (n, 6) each
+        self._switch_table: np.ndarray | None = None
+        self._wakeup_table: np.ndarray | None = None
         self.sources: set[str] = set()      # "perf", "lttng": what the chains came from
         self._by_woken: dict[int, tuple[list, list]] | None = None
         self._by_switch: dict[int, tuple[list, list]] | None = None
@@ -120,31 +123,40 @@ class StackLog:
                 class_ids = int64_array(batch.class_ids)
                 ts = int64_array(batch.ts)
             rows = np.flatnonzero(class_ids == cid)
-            at = ts[rows].tolist()
-            seq = (rows + first_seq).tolist()
             f = cols.fields
             if name == SWITCH:
-                for k, tid in enumerate(_ints(f["prev_tid"]).tolist()):
-                    self.switches.append((at[k], seq[k], tid, chains[k]))
+                self._switch_pieces.append(np.column_stack(
+                    (ts[rows], rows + first_seq, _ints(f["prev_tid"]), chains)))
             else:
                 waker = f.get("ctx.tid")
-                wakers = _ints(waker).tolist() if waker is not None else [-1] * len(rows)
-                kind = WAKEUP_CLASSES[name]
-                for k, (tid, by) in enumerate(zip(_ints(f["tid"]).tolist(), wakers)):
-                    self.wakeups.append((at[k], seq[k], tid, by, chains[k], kind))
+                wakers = _ints(waker) if waker is not None else np.full(len(rows), -1)
+                self._wakeup_pieces.append(np.column_stack(
+                    (ts[rows], rows + first_seq, _ints(f["tid"]), wakers, chains,
+                     np.full(len(rows), WAKEUP_CLASSES[name]))).astype(np.int64))
+        self._switch_table = self._wakeup_table = None
         self._by_woken = self._by_switch = None
 
-    def _chains_of(self, fields: dict, n: int) -> list[int] | None:
+    def _chains_of(self, fields: dict, n: int) -> np.ndarray | None:
         if CALLCHAIN in fields:
             self.sources.add("perf")
+            column = fields[CALLCHAIN]
             seen, out = self._raw_perf, []
-            for v in fields[CALLCHAIN]:
+            if isinstance(column, InternedColumn):       # each distinct chain once
+                for v in column.uniques:
+                    key = tuple(v) if v else ()
+                    found = seen.get(key)
+                    if found is None:
+                        found = seen[key] = self.intern(from_perf(key))
+                    out.append(found)
+                return (np.asarray(out, dtype=np.int64)[column.ids] if out
+                        else np.zeros(len(column), dtype=np.int64))
+            for v in column:
                 key = tuple(v) if v else ()
                 found = seen.get(key)
                 if found is None:
                     found = seen[key] = self.intern(from_perf(key))
                 out.append(found)
-            return out
+            return np.asarray(out, dtype=np.int64)
         kernel, user = fields.get(CALLSTACK_KERNEL), fields.get(CALLSTACK_USER)
         if kernel is None and user is None:
             return None
@@ -158,33 +170,60 @@ class StackLog:
             if found is None:
                 found = seen[key] = self.intern(from_lttng(*key))
             out.append(found)
-        return out
+        return np.asarray(out, dtype=np.int64)
+
+    def switch_table(self) -> np.ndarray:
+        """Every switch-out kept, (n, 4): ts, seq, switched-out tid, chain id."""
+        if self._switch_table is None:
+            self._switch_table = _joined(self._switch_pieces, 4)
+            self._switch_pieces = [self._switch_table]
+        return self._switch_table
+
+    def wakeup_table(self) -> np.ndarray:
+        """Every wakeup kept, (n, 6): ts, seq, woken tid, waker tid, chain id, kind."""
+        if self._wakeup_table is None:
+            self._wakeup_table = _joined(self._wakeup_pieces, 6)
+            self._wakeup_pieces = [self._wakeup_table]
+        return self._wakeup_table
+
+    @property
+    def switches(self) -> list[tuple]:
+        return list(map(tuple, self.switch_table().tolist()))
+
+    @property
+    def wakeups(self) -> list[tuple]:
+        return list(map(tuple, self.wakeup_table().tolist()))
 
     def __len__(self) -> int:
-        return len(self.switches) + len(self.wakeups)
+        return len(self.switch_table()) + len(self.wakeup_table())
 
     def representatives(self, only=None):
         """:meth:`events`, only the first of each chain in each thread: enough for a
         symbol source joined on events, which names a chain's addresses once.  With
         ``only`` (a set of (tid, chain id)), only those chains of those threads."""
-        seen = set()
         chains = self.chains
-        for ts, _, tid, chain in self.switches:
-            if chain and (tid, chain) not in seen and (only is None or (tid, chain) in only):
-                seen.add((tid, chain))
-                yield ts, tid, chains[chain]
-        for ts, _, _, by, chain, _ in self.wakeups:
-            if chain and (by, chain) not in seen and (only is None or (by, chain) in only):
-                seen.add((by, chain))
-                yield ts, by, chains[chain]
+        seen: set = set()
+        for table, tid_col, chain_col in ((self.switch_table(), 2, 3),
+                                          (self.wakeup_table(), 3, 4)):
+            rows = table[table[:, chain_col] != 0]
+            if not len(rows):
+                continue
+            # The first row of each (thread, chain): one int64 key each (tids and chain
+            # ids fit in 32 bits; a unique over the pair as rows sorts far slower).
+            key = (rows[:, tid_col] << 32) + rows[:, chain_col]
+            _, first = np.unique(key, return_index=True)
+            for ts, tid, chain in rows[np.sort(first)][:, [0, tid_col, chain_col]].tolist():
+                if (tid, chain) not in seen and (only is None or (tid, chain) in only):
+                    seen.add((tid, chain))
+                    yield ts, tid, chains[chain]
 
     def events(self):
         """(ns, tid whose chain it is, chain) of every event kept: the switched-out
         thread's, the waker's (what a symbol source is joined on)."""
         chains = self.chains
-        for ts, _, tid, chain in self.switches:
+        for ts, tid, chain in self.switch_table()[:, [0, 2, 3]].tolist():
             yield ts, tid, chains[chain]
-        for ts, _, _, by, chain, _ in self.wakeups:
+        for ts, by, chain in self.wakeup_table()[:, [0, 3, 4]].tolist():
             yield ts, by, chains[chain]
 
     def _in_order(self) -> list[tuple]:
@@ -232,9 +271,9 @@ class StackLog:
     def switch_outs(self, tids, starts, ends) -> np.ndarray:
         """:meth:`switch_out` of each interval, as chain ids (-1: none)."""
         out = np.full(len(tids), -1, dtype=np.int64)
-        if not self.switches:
+        table = self.switch_table()
+        if not len(table):
             return out
-        table = np.array(self.switches, dtype=np.int64).reshape(-1, 4)
         for tid, rows, times, chains in _by_thread(table[:, 2], table[:, 0], table[:, 3], tids):
             k = np.searchsorted(times, starts[rows], "left")
             inside = (k < len(times)) & (times[np.minimum(k, len(times) - 1)] <= ends[rows])
@@ -247,9 +286,10 @@ class StackLog:
         """:meth:`wakeup` of each (woken tid, start, end), as indexes into
         :attr:`wakeups` (-1: none)."""
         out = np.full(len(woken), -1, dtype=np.int64)
-        if not self.wakeups:
+        table = self.wakeup_table()
+        if not len(table):
             return out
-        table = np.array([w[:3] + w[5:] for w in self.wakeups], dtype=np.int64).reshape(-1, 4)
+        table = table[:, [0, 1, 2, 5]]                  # ts, seq, woken, kind
         index = np.argsort(table[:, 1], kind="stable")       # in stream order
         table = table[index]
         waking = table[:, 3] == WAKING
@@ -260,6 +300,13 @@ class StackLog:
                 ok = (k >= 0) & (times[np.maximum(k, 0)] >= starts[rows])
                 out[rows[ok]] = found[k[ok]]       # a sched_waking, when found, wins
         return out
+
+
+def _joined(pieces: list, width: int) -> np.ndarray:
+    """Row pieces of one width as one int64 table."""
+    if not pieces:
+        return np.zeros((0, width), dtype=np.int64)
+    return pieces[0] if len(pieces) == 1 else np.concatenate(pieces)
 
 
 def _by_thread(tids, times, values, wanted):
