@@ -537,3 +537,62 @@ def test_stopping_early_leaves_no_worker_with_prepared_ports(given, prepared_por
     assert len(children()) == 2 and all(w.group_dir is None for w in given)
     batches.close()
     assert children() == []
+
+
+def _many_stacks_trace(tmp_path) -> Path:
+    """Two threads on each of two CPUs switching 8,000 times, each switch-out with a call stack drawn from
+    a pool of 20,000 (lengths 0 to 300: more than the C decoder caches, some too long
+    to cache), so that stacks repeat, and differ, in every slot of its cache."""
+    import random
+    rng = random.Random(7)
+    pool = [tuple(rng.randrange(1 << 64) for _ in range(rng.choice((0, 1, 2, 17, 40, 257, 300))))
+            for _ in range(20_000)]
+    s = Scenario(cpus=2, kernel_context=("callstack_kernel", "callstack_user"))
+    pairs = [(s.thread(tid=101 + 2 * cpu, pid=100, comm="a"),
+              s.thread(tid=102 + 2 * cpu, pid=100, comm="b")) for cpu in (0, 1)]
+    for cpu, (a, _) in enumerate(pairs):
+        s.run(cpu=cpu, thread=a, at=0)
+    at = 1_000
+    for k in range(8_000):              # on each CPU in turn, its two threads in turn
+        a, b = pairs[k % 2]
+        runner, other = (a, b) if k % 4 < 2 else (b, a)
+        s.stack(runner, at=at, kernel=rng.choice(pool), user=rng.choice(pool[:50]))
+        s.preempt(runner, other, at=at + 10)
+        at += 1_000
+    s.write(tmp_path / "trace")
+    return tmp_path / "trace"
+
+
+def test_integer_arrays_decode_alike_serially_and_in_parallel(tmp_path, split):
+    """Integer arrays (call stacks) decoded by the C reader, which gives a repeated
+    array's object again, equal the Python readers'; sent from workers once per
+    distinct value (wire INTERNED), they merge to the same columns."""
+    from corr.reading.batch import InternedColumn
+    from test_reader_differential import assert_readers_agree
+    trace = _many_stacks_trace(tmp_path)
+    events = assert_readers_agree(trace)
+    stacks = [f["ctx.callstack_kernel"] for _, name, _, f in events if name == "sched_switch"]
+    assert len(set(map(tuple, stacks))) > 4_096
+    projection = Projection.of({"sched_switch": {"ctx.callstack_kernel", "ctx.callstack_user"}})
+    serial = assert_same_decode(trace, projection, batch_size=1_000, reader="c")
+    assert len(serial[0]) == 8_002          # and each CPU's first switch-in
+    # The C reader gives a repeated array its object again (its cache keeps the last
+    # short array of each slot; the first batch's first events are decoded before the C
+    # loop takes over); the parallel merge keeps each distinct value once.
+    users = Projection.of({"sched_switch": {"ctx.callstack_user"}})
+    for jobs in (1, 2):
+        batches = list(open_traces(trace).batches(users if jobs == 1 else projection,
+                                                  batch_size=1_000, reader="c", jobs=jobs))
+        assert len(batches) > 4
+        for batch in batches[1:]:
+            for column in (cols.fields["ctx.callstack_user"] for cols in batch.classes.values()):
+                if jobs == 1:           # arrays of over 256 values are not cached
+                    short = [value for value in column if len(value) <= 256]
+                    assert len({tuple(v) for v in short}) < 40
+                    # Two values in one slot take turns in it: a few objects each.
+                    assert len({id(v) for v in short}) < len(short) / 8
+                    continue
+                assert isinstance(column, InternedColumn)
+                # One object a distinct value of each message a worker sent.
+                assert len({id(value) for value in column}) == len(set(column.ids.tolist()))
+                assert [column.uniques[i] for i in column.ids.tolist()] == list(column)
