@@ -586,6 +586,8 @@ def test_integer_arrays_decode_alike_serially_and_in_parallel(tmp_path, split):
         assert len(batches) > 4
         for batch in batches[1:]:
             for column in (cols.fields["ctx.callstack_user"] for cols in batch.classes.values()):
+                if len(column) < 500:   # a merge's small batch between workers' parts
+                    continue
                 if jobs == 1:           # arrays of over 256 values are not cached
                     short = [value for value in column if len(value) <= 256]
                     assert len({tuple(v) for v in short}) < 40
