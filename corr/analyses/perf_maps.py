@@ -292,11 +292,15 @@ class PerfMaps:
                 reach.append(furthest)
             self._reach[key] = reach
 
-    def locate(self, pid: int, value: int, ns: int, depth: int = 0):
+    def locate(self, pid: int, value: int, ns: int, depth: int = 0,
+               generation: int | None = None):
         """(path, file offset) of a user address of process ``pid`` at ``ns``: the last
-        mapping holding it, in the process's image at that time, else (a child that did
-        not exec) in its parent's at the fork."""
-        generation = bisect.bisect_right(self.execs.get(pid, ()), ns)
+        mapping holding it, in the process's image at that time, else in the image
+        before its last exec (a sample taken while the kernel loads the new image has
+        the old one's ``execve`` call: perf keeps the old maps until new ones cover
+        them), else (a child that did not exec) in its parent's at the fork."""
+        if generation is None:
+            generation = bisect.bisect_right(self.execs.get(pid, ()), ns)
         found = self.maps.get((pid, generation), ())
         reach = self._reach.get((pid, generation), ())
         k = bisect.bisect_right(found, (value, float("inf"))) - 1
@@ -312,6 +316,8 @@ class PerfMaps:
             k -= 1
         if best is not None:
             return best[3], value - best[0] + best[2]
+        if generation > 0 and depth < 16:
+            return self.locate(pid, value, ns, depth + 1, generation - 1)
         if generation == 0 and pid in self.parent and depth < 16:
             ppid, at = self.parent[pid]
             return self.locate(ppid, value, at, depth + 1)
