@@ -222,14 +222,19 @@ def test_the_mutex_wait_was_woken_from_hold_lock(recording, result):
         assert woke[-1] == f"blocker ({recording.holder})", frames
 
 
-def test_json_intervals_carry_stacks_and_waker_stacks(recording, result):
+def _mutex_waits(recording, result) -> list[dict]:
+    """The JSON intervals of the waiter blocked in wait_for_lock (there are some)."""
     out = io.StringIO()
     api.write(result, "json", stream=out)
     intervals = json.loads(out.getvalue())["rules"][0]["intervals"]
     waits = [i for i in intervals if i["tid"] == recording.waiter
              and any(_function(f) == "wait_for_lock" for f in i["stack"]["user"])]
     assert waits
-    for interval in waits:
+    return waits
+
+
+def test_json_intervals_carry_stacks_and_waker_stacks(recording, result):
+    for interval in _mutex_waits(recording, result):
         assert [_function(f) for f in interval["stack"]["kernel"][:2]] == ["__schedule",
                                                                            "schedule"]
         own = [w for w in interval["wakeups"] if w["woken_tid"] == recording.waiter]
@@ -247,20 +252,14 @@ def test_frames_carry_the_source_line_of_their_call(recording, result):
     """The program is built with -g: wait_for_lock's frame has the line of its call
     that blocked (lock_it(), which calls pthread_mutex_lock), hold_lock's on the waker
     side the line of its call that woke (unlock_it()), in the JSON and in the text."""
-    out = io.StringIO()
-    api.write(result, "json", stream=out)
-    intervals = json.loads(out.getvalue())["rules"][0]["intervals"]
-    waits = [i for i in intervals if i["tid"] == recording.waiter
-             and any(_function(f) == "wait_for_lock" for f in i["stack"]["user"])]
-    assert waits
     blocked = _line_of("/* blocks here: the waiter's stack */")
     woke = _line_of("/* wakes it: the waker's stack */")
-    for interval in waits:
+    for interval in _mutex_waits(recording, result):
         stack = interval["stack"]
         lines = dict(zip(map(_function, stack["user"]), stack["user_lines"]))
         assert lines["wait_for_lock"] == blocked, stack
-        (own,) = [w for w in interval["wakeups"] if w["woken_tid"] == recording.waiter][-1:]
-        waker = own["waker_stack"]
+        own = [w for w in interval["wakeups"] if w["woken_tid"] == recording.waiter]
+        waker = own[0]["waker_stack"]
         assert dict(zip(map(_function, waker["user"]), waker["user_lines"]))["hold_lock"] == woke
     text = io.StringIO()
     api.write(result, "text", stream=text)

@@ -348,6 +348,7 @@ class PerfMaps:
         debug info covers: the line of the call, the instruction before the address
         (docs/stacks.md), as :func:`source_lines` finds it; one ``addr2line`` per file
         for all its addresses not looked up before."""
+        found = list(found)
         by_file: dict[str, dict[int, tuple[str, int]]] = {}
         for key in found:
             if key in self._lines:
@@ -355,13 +356,14 @@ class PerfMaps:
             self._lines[key] = None
             path, offset = key
             elf = self._elf(path)
-            vaddr = elf.vaddr(offset) if elf.line_file else None
-            if vaddr:
-                by_file.setdefault(elf.line_file, {})[vaddr - 1] = key
-        for line_file, keys in by_file.items():
-            for address, text in source_lines(line_file, list(keys)).items():
+            line_file = elf.line_file
+            vaddr = elf.vaddr(offset) if line_file is not None else None
+            if line_file is not None and vaddr:
+                by_file.setdefault(line_file, {})[vaddr - 1] = key
+        for file, keys in by_file.items():
+            for address, text in source_lines(file, list(keys)).items():
                 self._lines[keys[address]] = text
-        return {key: self._lines[key] for key in found if self._lines.get(key)}
+        return {key: line for key in found if (line := self._lines.get(key))}
 
 
 def source_lines(path: str, addresses: list[int]) -> dict[int, str]:

@@ -364,7 +364,7 @@ class Symbolizer:
         return ([self.frame(v, tid, True) for v in chain.kernel],
                 [self.frame(v, tid, False) for v in chain.user])
 
-    def user_lines(self, chain, tid: int | None) -> tuple:
+    def user_lines(self, chain, tid: int) -> tuple:
         """The source line (``file.c:42``, or None) of each of a chain's user frames,
         innermost first; () when none has one (docs/stacks.md, *Source lines*)."""
         if not self._lines:
