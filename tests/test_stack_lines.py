@@ -193,9 +193,11 @@ def test_without_addr2line_frames_have_no_line(program, monkeypatch):
 
 # -- a run: where the line shows ------------------------------------------------------
 
-def _run(tmp_path, program: Program, monkeypatch, binary: Path | None = None):
+def _run(tmp_path, program: Program, monkeypatch, binary: Path | None = None,
+         rules: Path | None = None, reads: list | None = None):
     """A run over a scenario whose thread blocks with the program's return address as
-    its one user frame, the program's maps standing for the perf.data beside it."""
+    its one user frame, the program's maps standing for the perf.data beside it
+    (each read of them appended to ``reads``)."""
     s = Scenario(cpus=1, kernel_context=CALLSTACKS)
     a = s.thread(tid=TID, pid=PID, comm="waiter")
     s.run(cpu=0, thread=a, at=0)
@@ -206,8 +208,10 @@ def _run(tmp_path, program: Program, monkeypatch, binary: Path | None = None):
     s.write(tmp_path / "rec" / "kernel")
     (tmp_path / "rec" / "perf.data").write_bytes(b"")      # what the side band stands for
     lines = program.side_band(binary)
-    monkeypatch.setattr(perf_maps, "read_perf_maps", lambda _: _maps(lines))
-    return api.run(_rules(tmp_path), [tmp_path / "rec" / "kernel"], cache=False)
+    reads = [] if reads is None else reads
+    monkeypatch.setattr(perf_maps, "read_perf_maps",
+                        lambda data: reads.append(data) or _maps(lines))
+    return api.run(rules or _rules(tmp_path), [tmp_path / "rec" / "kernel"], cache=False)
 
 
 def _text(result) -> list[str]:
@@ -246,6 +250,23 @@ def test_a_run_without_debug_info_is_as_before(program, tmp_path, monkeypatch):
     text = _text(result)
     assert text[text.index("    blocked in") + 1] == f"      {frame}"
     assert _folded(result) == [f"offcpu;waiter (101);{frame} 2000000"]
+
+
+def test_two_rules_with_stacks_read_the_maps_once(program, tmp_path, monkeypatch):
+    text = _rules(tmp_path).read_text()
+    rule = text[text.index("  - name: offcpu"):]
+    rules = tmp_path / "two.yaml"
+    rules.write_text(text + rule.replace("name: offcpu", "name: offcpu2"))
+    reads: list = []
+    result = _run(tmp_path, program, monkeypatch, rules=rules, reads=reads)
+    assert len(reads) == 1
+    line = f"prog.c:{line_of(program.source, 'the call')}"
+    out = io.StringIO()
+    api.write(result, "json", stream=out)
+    for rule in json.loads(out.getvalue())["rules"]:
+        assert rule["intervals"][0]["stack"]["user_lines"] == [line]
+        assert [s for s in rule["blame"]["stack_sources"] if s.startswith("perf.data")] == [
+            f"perf.data maps of {tmp_path / 'rec' / 'perf.data'}"]
 
 
 HOSTILE = "<b>x\x1b[2J;&.c"       # a source file's name is anyone's: #line sets it

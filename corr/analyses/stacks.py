@@ -183,7 +183,6 @@ NO_CHAINS = ("rule {rule}: stacks: true, but no trace records call chains on its
 def attribute_rules(rule_results, model, log, symbols: Symbolizer) -> list[str]:
     """Each analysed interval's stacks, on ``analysis.stacks`` (interval index ->
     IntervalStacks) of every rule with ``stacks: true``; the warnings to give."""
-    from .scheduling import blamed_tids
     warnings = [NO_CHAINS.format(rule=r.rule.name) for r in rule_results
                 if r.rule.stacks and r.rule.blame and not log.sources]
     native = available(model)
@@ -193,21 +192,25 @@ def attribute_rules(rule_results, model, log, symbols: Symbolizer) -> list[str]:
         analysis = result.analysis
         if not result.rule.stacks or analysis is None or not analysis.available:
             continue
-        analysis.stack_sources = list(symbols.sources)
-        indexes = np.fromiter(iter(analysis.intervals), dtype=np.int64)
-        if not len(indexes):
-            analysis.stacks = {}
-            continue
-        table = result.intervals
-        tids = blamed_tids(result, analysis.blame)[indexes]
-        starts = table.ints_at("start_ns", indexes)
-        ends = starts + table.durations()[indexes]
-        if native:
-            found = attribute_many(model, log, symbols, tids, starts, ends)
-            analysis.stacks = dict(zip(indexes.tolist(), found))
-            continue
-        analysis.stacks = {
-            i: attribute(model, log, symbols, tid, s, e)
+        analysis.stacks = _attributed(result, model, log, symbols, native)
+        analysis.stack_sources = list(symbols.sources)     # once learned: what named them
+    return warnings
+
+
+def _attributed(result, model, log, symbols: Symbolizer, native: bool) -> dict:
+    """One rule's analysed intervals' stacks: interval index -> IntervalStacks."""
+    from .scheduling import blamed_tids
+    analysis = result.analysis
+    indexes = np.fromiter(iter(analysis.intervals), dtype=np.int64)
+    if not len(indexes):
+        return {}
+    table = result.intervals
+    tids = blamed_tids(result, analysis.blame)[indexes]
+    starts = table.ints_at("start_ns", indexes)
+    ends = starts + table.durations()[indexes]
+    if native:
+        found = attribute_many(model, log, symbols, tids, starts, ends)
+        return dict(zip(indexes.tolist(), found))
+    return {i: attribute(model, log, symbols, tid, s, e)
             for i, tid, s, e in zip(indexes.tolist(), tids.tolist(), starts.tolist(),
                                     ends.tolist())}
-    return warnings

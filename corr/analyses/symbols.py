@@ -270,6 +270,7 @@ class Symbolizer:
         self._lines: dict[tuple[int, int], str] = {}     # (pid, address) -> file:line
         self._pid_of: dict[int, int] = {}
         self._maps: list = []                            # PerfMaps of each perf.data
+        self._maps_read = False
         self._running = SymbolTable()                    # /proc/kallsyms, moved (KASLR)
         self._kernel_table_read = False
 
@@ -282,7 +283,7 @@ class Symbolizer:
         if not self.perf_data:
             return
         from .perf_maps import demangle, read_perf_maps, running_kallsyms
-        for data in self.perf_data:
+        for data in self.perf_data if not self._maps_read else ():
             maps = read_perf_maps(data)
             if maps is None:
                 continue
@@ -292,6 +293,7 @@ class Symbolizer:
                 self._kernel_table_read = running_kallsyms(maps.kernel_text, self._running)
                 if self._kernel_table_read:
                     self.sources.append("/proc/kallsyms")
+        self._maps_read = True                # once: each rule with stacks learns its frames
         if not self._maps:
             return
         user = self._user
