@@ -8,11 +8,11 @@ seconds.  Here perf prints the side-band events alone (samples filtered out
 by time, a third of a second), and the few thousand addresses the stacks show
 are looked up in those maps and in the files' symbol tables (read once each,
 with numpy), and their source lines in the files' DWARF line tables (binutils'
-``addr2line``, one process per file for all its addresses).  Kernel addresses come from a kallsyms (beside the trace, else
-the running system's, moved by the KASLR offset between the recording's
-``_text`` and today's).  :class:`corr.analyses.symbols.PerfSymbols` (perf
-script's own output, paired sample by sample) is the reference the tests
-hold this to.
+``addr2line``, one process per file for all its addresses).  Kernel addresses
+come from a kallsyms (beside the trace, else the running system's, moved by the
+KASLR offset between the recording's ``_text`` and today's).
+:class:`corr.analyses.symbols.PerfSymbols` (perf script's own output, paired
+sample by sample) is the reference the tests hold this to.
 """
 
 from __future__ import annotations

@@ -4,8 +4,9 @@ The folded code stacks of one rule (:func:`corr.render.folded.rule_code_stacks`)
 drawn as flamegraph.pl draws them: the thread at the bottom, each frame as wide
 as the off-CPU time spent under it, the scheduler's frames at the top.  The
 page has no script, so there is no zoom: each frame's full name, source line
-(where debug info gave one), time and share are in its tooltip (``<title>``), and a frame narrower than a pixel is not
-drawn.  Frames are text from anyone: :func:`corr.render.html_charts.esc`.
+(where debug info gave one), time and share are in its tooltip (``<title>``),
+and a frame narrower than a pixel is not drawn.  Frames are text from anyone:
+:func:`corr.render.html_charts.esc`.
 """
 
 from __future__ import annotations
