@@ -554,3 +554,26 @@ def test_a_code_label_is_named_as_perf_names_it(tmp_path):
     assert elf.name(offset(symbols["entry_label"])) == "entry_label+0x0"
     assert elf.name(offset(symbols["entry_label"] + 1)) == "entry_label+0x1"
     assert not (elf.name(offset(symbols["data_label"])) or "").startswith("data_label")
+
+
+def test_an_address_of_the_image_before_an_exec_is_found_in_its_maps():
+    """A sample taken while the kernel loads a new image has the old image's ``execve``
+    call as its user frame: found in the maps before the exec (as perf keeps them),
+    unless a map of the new image holds the address."""
+    from corr.analyses.perf_maps import PerfMaps
+    maps = PerfMaps()
+    maps.read([
+        "    0/0         0.000000000: PERF_RECORD_FORK(200:200):(199:199)",
+        "    0/0         0.000000000: PERF_RECORD_MMAP2 200/200: [0x7f0000000000(0x1000) "
+        "@ 0x26000 fe:00 1 0]: r-xp /old/libc.so.6",
+        "200/200 5.000000000: PERF_RECORD_COMM exec: blocker:200/200",
+        "200/200 5.000000100: PERF_RECORD_MMAP2 200/200: [0x7f1000000000(0x1000) "
+        "@ 0x1000 fe:00 2 0]: r-xp /new/blocker",
+        "200/200 5.000000200: PERF_RECORD_MMAP2 200/200: [0x7f0000000000(0x800) "
+        "@ 0 fe:00 3 0]: r-xp /new/covers"])
+    after = 5_000_000_050
+    assert maps.locate(200, 0x7F0000000A00, after) == ("/old/libc.so.6", 0x26A00)
+    assert maps.locate(200, 0x7F0000000100, 5_000_000_300) == ("/new/covers", 0x100)
+    assert maps.locate(200, 0x7F1000000010, 5_000_000_300) == ("/new/blocker", 0x1010)
+    assert maps.locate(200, 0x7F0000000A00, 4_000_000_000) == ("/old/libc.so.6", 0x26A00)
+    assert maps.locate(200, 0x7E0000000000, after) is None

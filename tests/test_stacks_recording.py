@@ -222,19 +222,94 @@ def test_the_mutex_wait_was_woken_from_hold_lock(recording, result):
         assert woke[-1] == f"blocker ({recording.holder})", frames
 
 
-def test_json_intervals_carry_stacks_and_waker_stacks(recording, result):
+def _mutex_waits(recording, result) -> list[dict]:
+    """The JSON intervals of the waiter blocked in wait_for_lock (there are some)."""
     out = io.StringIO()
     api.write(result, "json", stream=out)
     intervals = json.loads(out.getvalue())["rules"][0]["intervals"]
     waits = [i for i in intervals if i["tid"] == recording.waiter
              and any(_function(f) == "wait_for_lock" for f in i["stack"]["user"])]
     assert waits
-    for interval in waits:
+    return waits
+
+
+def test_json_intervals_carry_stacks_and_waker_stacks(recording, result):
+    for interval in _mutex_waits(recording, result):
         assert [_function(f) for f in interval["stack"]["kernel"][:2]] == ["__schedule",
                                                                            "schedule"]
         own = [w for w in interval["wakeups"] if w["woken_tid"] == recording.waiter]
         assert own and own[0]["waker_tid"] == recording.holder
         assert "hold_lock" in map(_function, own[0]["waker_stack"]["user"])
+
+
+def _line_of(marker: str) -> str:
+    """``blocker.c:N``: the line of tests/programs/blocker.c holding ``marker``."""
+    (found,) = [n for n, line in enumerate(PROGRAM.read_text().splitlines(), 1) if marker in line]
+    return f"blocker.c:{found}"
+
+
+def test_frames_carry_the_source_line_of_their_call(recording, result):
+    """The program is built with -g: wait_for_lock's frame has the line of its call
+    that blocked (lock_it(), which calls pthread_mutex_lock), hold_lock's on the waker
+    side the line of its call that woke (unlock_it()), in the JSON and in the text."""
+    blocked = _line_of("/* blocks here: the waiter's stack */")
+    woke = _line_of("/* wakes it: the waker's stack */")
+    for interval in _mutex_waits(recording, result):
+        stack = interval["stack"]
+        lines = dict(zip(map(_function, stack["user"]), stack["user_lines"]))
+        assert lines["wait_for_lock"] == blocked, stack
+        own = [w for w in interval["wakeups"] if w["woken_tid"] == recording.waiter]
+        waker = own[0]["waker_stack"]
+        assert dict(zip(map(_function, waker["user"]), waker["user_lines"]))["hold_lock"] == woke
+    text = io.StringIO()
+    api.write(result, "text", stream=text)
+    assert re.search(rf"^ +wait_for_lock\+0x[0-9a-f]+ \(\S+/blocker\) {blocked}$",
+                     text.getvalue(), re.M)
+
+
+BLOCKER_FUNCTIONS = {"hold_lock", "wait_for_lock", "write_and_sync", "holder", "waiter",
+                     "syncer", "lock_it", "unlock_it", "sync_it"}
+
+
+def test_source_lines_are_addr2lines_of_the_call(recording, tmp_path):
+    """Every user frame of the blocker's chains that has a line: it is what binutils'
+    addr2line, asked one address at a time, gives of the address before the return
+    address in the file mapped (a library's installed debug file addr2line finds on
+    its own); the blocker's functions' frames all have one."""
+    from corr.analyses.perf_maps import ElfSymbols, read_perf_maps
+    from corr.analyses.symbols import Symbolizer
+    from corr.engine.runner import Engine
+    from corr.reading import open_traces
+    from corr.rules import load_rules
+    engine = Engine(open_traces([recording.kernel]), load_rules(_stacks_rules(tmp_path)),
+                    scheduling=True).run()
+    events = [e for e in engine.stack_log.representatives() if e[1] in
+              (recording.waiter, recording.holder, recording.syncer)]
+    symbols = Symbolizer([recording.kernel])
+    symbols.learn(events)
+    maps = read_perf_maps(recording.perf_data)
+    compared = {}
+    for ns, tid, chain in events:
+        for value, line in zip(chain.user, symbols.user_lines(chain, tid) or
+                               (None,) * len(chain.user)):
+            where = maps.locate(recording.pid, value, ns)
+            vaddr = ElfSymbols(where[0]).vaddr(where[1]) if where else None
+            if vaddr is None:                 # no file mapped there (a frame past the stack)
+                assert line is None
+                continue
+            path = where[0]
+            frame = symbols.frame(value, tid, False)
+            if path.endswith("/blocker") and _function(frame) in BLOCKER_FUNCTIONS:
+                assert line, (frame, vaddr)
+            if line is None or (path, vaddr) in compared:
+                continue
+            out = subprocess.run(["addr2line", "-e", path, f"{vaddr - 1:#x}"], check=True,
+                                 capture_output=True, text=True).stdout.strip()
+            compared[(path, vaddr)] = (line, os.path.basename(
+                re.sub(r" \(discriminator \d+\)$", "", out)))
+    assert compared
+    assert {k: ours for k, (ours, _) in compared.items()} == \
+        {k: theirs for k, (_, theirs) in compared.items()}
 
 
 def test_the_readers_agree_on_perf_callchains(recording):

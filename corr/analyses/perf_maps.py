@@ -7,11 +7,12 @@ mappings name; printing every chain of a million-event recording costs ten
 seconds.  Here perf prints the side-band events alone (samples filtered out
 by time, a third of a second), and the few thousand addresses the stacks show
 are looked up in those maps and in the files' symbol tables (read once each,
-with numpy).  Kernel addresses come from a kallsyms (beside the trace, else
-the running system's, moved by the KASLR offset between the recording's
-``_text`` and today's).  :class:`corr.analyses.symbols.PerfSymbols` (perf
-script's own output, paired sample by sample) is the reference the tests
-hold this to.
+with numpy), and their source lines in the files' DWARF line tables (binutils'
+``addr2line``, one process per file for all its addresses).  Kernel addresses
+come from a kallsyms (beside the trace, else the running system's, moved by the
+KASLR offset between the recording's ``_text`` and today's).
+:class:`corr.analyses.symbols.PerfSymbols` (perf script's own output, paired
+sample by sample) is the reference the tests hold this to.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ _EXEC = re.compile(r"^PERF_RECORD_COMM exec: .*:(-?\d+)/(-?\d+)$")
 # A time range no sample falls in: perf prints the side-band events only.
 _NO_SAMPLES = "0.000000001,0.000000001"
 PERF_TIMEOUT_S = 600
+ADDR2LINE_TIMEOUT_S = 120
 KERNEL_DSO = "[kernel.kallsyms]"
 
 
@@ -41,7 +43,9 @@ class ElfSymbols:
     """One ELF file's code symbols and its loadable segments: a file offset to
     ``name+0xoff``, as perf names it.  The symbols are those of the file's debug
     file when one is installed (``/usr/lib/debug/.build-id/..``, found by the
-    file's build id, as perf finds it), else its own ``.symtab``, else ``.dynsym``."""
+    file's build id, as perf finds it), else its own ``.symtab``, else ``.dynsym``.
+    ``line_file``: the file whose DWARF line table has the source lines (the debug
+    file, else the file itself), None when neither has one."""
 
     def __init__(self, path: str):
         self.loads: list[tuple[int, int, int]] = []        # file offset, size, vaddr
@@ -49,16 +53,24 @@ class ElfSymbols:
         self.ends = np.zeros(0, dtype=np.uint64)
         self.syms = None
         self.strings = b""
+        self.line_file: str | None = None
         data = _read(path)
         if data is None:
             return
         try:
             self.loads = _loads(data)
-            debug = _debug_file(data)
+            debug_path = _debug_path(data)
+            debug = _read(debug_path) if debug_path else None
             if debug is None or not self._symbols(debug):
                 self._symbols(data)
         except (ValueError, IndexError):
             self.loads = []
+            return
+        try:
+            self.line_file = (debug_path if debug is not None and _has_lines(debug)
+                              else path if _has_lines(data) else None)
+        except (ValueError, IndexError):          # damaged section names: no lines, names stay
+            pass
 
     def _symbols(self, data: bytes) -> bool:
         sections = _sections(data)
@@ -95,9 +107,13 @@ class ElfSymbols:
         return self.strings[start:self.strings.index(b"\0", start)].decode("utf-8",
                                                                            "backslashreplace")
 
+    def vaddr(self, offset: int) -> int | None:
+        """The virtual address of a file offset (by the PT_LOAD holding it), None outside."""
+        return next((offset - o + v for o, size, v in self.loads if o <= offset < o + size), None)
+
     def name(self, offset: int) -> str | None:
         """``symbol+0xoff`` at a file offset, None outside every symbol."""
-        vaddr = next((offset - o + v for o, size, v in self.loads if o <= offset < o + size), None)
+        vaddr = self.vaddr(offset)
         if vaddr is None or not len(self.starts):
             return None
         k = int(np.searchsorted(self.starts, np.uint64(vaddr), "right")) - 1
@@ -154,6 +170,26 @@ def _section_headers(data: bytes) -> list[int]:
     return [shoff + k * shentsize for k in range(shnum)]
 
 
+def _section_names(data: bytes) -> list[bytes]:
+    """Section names, in section index order (from the ``e_shstrndx`` string table)."""
+    headers = _section_headers(data)
+    strings = headers[int.from_bytes(data[62:64], "little")]
+    base = int.from_bytes(data[strings + 24:strings + 32], "little")
+    names = []
+    for at in headers:
+        start = base + int.from_bytes(data[at:at + 4], "little")
+        names.append(data[start:data.index(b"\0", start)])
+    return names
+
+
+_LINE_TABLES = frozenset((b".debug_line", b".zdebug_line"))     # DWARF line tables
+
+
+def _has_lines(data: bytes) -> bool:
+    """Whether an ELF file holds a DWARF line table (``.debug_line``, maybe compressed)."""
+    return not _LINE_TABLES.isdisjoint(_section_names(data))
+
+
 def _sections(data: bytes) -> list[tuple[int, int, int, int]]:
     """Section headers: (type, offset, size, link)."""
     return [(int.from_bytes(data[at + 4:at + 8], "little"),
@@ -171,8 +207,9 @@ def _executable_sections(data: bytes) -> list[int]:
 DEBUG_DIR = "/usr/lib/debug/.build-id"
 
 
-def _debug_file(data: bytes) -> bytes | None:
-    """The installed debug file of an ELF file (by its GNU build id note), if any."""
+def _debug_path(data: bytes) -> str | None:
+    """The path of the installed debug file of an ELF file (by its GNU build id note),
+    if there is one."""
     for kind, offset, size, _ in _sections(data):
         if kind != 7:                                                  # SHT_NOTE
             continue
@@ -184,7 +221,8 @@ def _debug_file(data: bytes) -> bytes | None:
             desc_at = name_at + (namesz + 3) // 4 * 4
             if note == 3 and data[name_at:name_at + namesz] == b"GNU\0":   # NT_GNU_BUILD_ID
                 build_id = data[desc_at:desc_at + descsz].hex()
-                return _read(os.path.join(DEBUG_DIR, build_id[:2], build_id[2:] + ".debug"))
+                found = os.path.join(DEBUG_DIR, build_id[:2], build_id[2:] + ".debug")
+                return found if os.path.isfile(found) else None
             at = desc_at + (descsz + 3) // 4 * 4
     return None
 
@@ -206,6 +244,7 @@ class PerfMaps:
         self._files: dict[str, ElfSymbols] = {}
         self._reach: dict[tuple[int, int], list[int]] = {}
         self._named: dict[tuple[str, int], str | None] = {}
+        self._lines: dict[tuple[str, int], str | None] = {}
         self._sorted = False
 
     def read(self, lines) -> None:
@@ -253,11 +292,15 @@ class PerfMaps:
                 reach.append(furthest)
             self._reach[key] = reach
 
-    def locate(self, pid: int, value: int, ns: int, depth: int = 0):
+    def locate(self, pid: int, value: int, ns: int, depth: int = 0,
+               generation: int | None = None):
         """(path, file offset) of a user address of process ``pid`` at ``ns``: the last
-        mapping holding it, in the process's image at that time, else (a child that did
-        not exec) in its parent's at the fork."""
-        generation = bisect.bisect_right(self.execs.get(pid, ()), ns)
+        mapping holding it, in the process's image at that time, else in the image
+        before its last exec (a sample taken while the kernel loads the new image has
+        the old one's ``execve`` call: perf keeps the old maps until new ones cover
+        them), else (a child that did not exec) in its parent's at the fork."""
+        if generation is None:
+            generation = bisect.bisect_right(self.execs.get(pid, ()), ns)
         found = self.maps.get((pid, generation), ())
         reach = self._reach.get((pid, generation), ())
         k = bisect.bisect_right(found, (value, float("inf"))) - 1
@@ -273,6 +316,8 @@ class PerfMaps:
             k -= 1
         if best is not None:
             return best[3], value - best[0] + best[2]
+        if generation > 0 and depth < 16:
+            return self.locate(pid, value, ns, depth + 1, generation - 1)
         if generation == 0 and pid in self.parent and depth < 16:
             ppid, at = self.parent[pid]
             return self.locate(ppid, value, at, depth + 1)
@@ -281,17 +326,95 @@ class PerfMaps:
     def user_frame(self, tid: int, value: int, ns: int) -> str | None:
         """``name+0xoff (path)``, or None where perf prints ``[unknown]``."""
         found = self.locate(self.pid_of.get(tid, tid), value, ns)
-        if found is None:
-            return None
+        return None if found is None else self.name(found)
+
+    def name(self, found: tuple[str, int]) -> str | None:
+        """``name+0xoff (path)`` of a (path, file offset), None outside every symbol."""
         text = self._named.get(found, self)
         if text is self:                 # processes share their libraries: once a file offset
             path, offset = found
-            elf = self._files.get(path)
-            if elf is None:
-                elf = self._files[path] = ElfSymbols(path)
-            name = elf.name(offset)
+            name = self._elf(path).name(offset)
             text = self._named[found] = f"{name} ({path})" if name else None
         return text
+
+    def _elf(self, path: str) -> ElfSymbols:
+        elf = self._files.get(path)
+        if elf is None:
+            elf = self._files[path] = ElfSymbols(path)
+        return elf
+
+    def lines(self, found) -> dict[tuple[str, int], str]:
+        """``file:line`` of each return address ``found`` ((path, file offset)...) that
+        debug info covers: the line of the call, the instruction before the address
+        (docs/stacks.md), as :func:`source_lines` finds it; one ``addr2line`` per file
+        for all its addresses not looked up before."""
+        found = list(found)
+        by_file: dict[str, dict[int, tuple[str, int]]] = {}
+        for key in found:
+            if key in self._lines:
+                continue
+            self._lines[key] = None
+            path, offset = key
+            elf = self._elf(path)
+            line_file = elf.line_file
+            vaddr = elf.vaddr(offset) if line_file is not None else None
+            if line_file is not None and vaddr:
+                by_file.setdefault(line_file, {})[vaddr - 1] = key
+        for file, keys in by_file.items():
+            for address, text in source_lines(file, list(keys)).items():
+                self._lines[keys[address]] = text
+        return {key: line for key in found if (line := self._lines.get(key))}
+
+
+def source_lines(path: str, addresses: list[int]) -> dict[int, str]:
+    """``file:line`` (the file's base name, as perf prints a srcline) at each address
+    of an ELF file with DWARF line info, by binutils' ``addr2line`` (one process, the
+    addresses on its input); an address it finds no line for is left out, and so are
+    all without addr2line, or when it fails or runs past its time."""
+    tool = shutil.which("addr2line")
+    if tool is None or not addresses:
+        return {}
+    try:
+        done = subprocess.run([tool, "-a", "-e", path], capture_output=True, check=False,
+                              input="".join(f"{a:#x}\n" for a in addresses).encode(),
+                              timeout=ADDR2LINE_TIMEOUT_S)
+    except (OSError, subprocess.TimeoutExpired):
+        return {}
+    if done.returncode != 0:
+        return {}
+    # Each address echoed (-a: 0x and 16 digits), then its location: the lines up to
+    # the next address (a file name may hold a newline).
+    out = done.stdout.decode("utf-8", "backslashreplace").split("\n")
+    if out[-1] == "":
+        out.pop()
+    marks = [f"0x{a:016x}" for a in addresses]
+    found: dict[int, str] = {}
+    at = 0
+    for k, address in enumerate(addresses):
+        if at >= len(out) or out[at] != marks[k]:
+            break                                 # not addr2line's usual answer: stop here
+        try:
+            end = out.index(marks[k + 1], at + 1) if k + 1 < len(marks) else len(out)
+        except ValueError:
+            break
+        text = _srcline("\n".join(out[at + 1:end]))
+        if text:
+            found[address] = text
+        at = end
+    return found
+
+
+def _srcline(location: str) -> str | None:
+    """``addr2line``'s ``/dir/file.c:42 (discriminator 2)`` as perf prints it:
+    ``file.c:42``; None for an unknown one (``??:0``, ``??:?``, line 0)."""
+    location = _DISCRIMINATOR.sub("", location)
+    path, sep, line = location.rpartition(":")
+    if not sep or not line.isdigit() or int(line) == 0 or path in ("", "??"):
+        return None
+    return f"{os.path.basename(path)}:{line}"
+
+
+_DISCRIMINATOR = re.compile(r" \(discriminator \d+\)$")
 
 
 def demangle(texts: dict) -> None:

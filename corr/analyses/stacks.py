@@ -5,7 +5,8 @@ thread's call chain at its switch-out (where it went to sleep), and for
 each wakeup on the interval's critical path (the blamed thread's own, and
 those of the threads the path went through) the waker's chain at the
 wakeup -- offwaketime's view, followed along the whole path.  Frames are
-text from :mod:`.symbols`; see docs/stacks.md.
+text from :mod:`.symbols`, user frames with their source lines where debug
+info has them; see docs/stacks.md.
 """
 
 from __future__ import annotations
@@ -29,11 +30,12 @@ class WakerStack(NamedTuple):
     waker: str                # who woke: "comm (tid)", or the interrupt's label
     kernel: tuple
     user: tuple
+    user_lines: tuple = ()    # each user frame's source line (or None); () when none has one
 
     def to_dict(self) -> dict:
         return {"at_ns": self.at_ns, "woken_tid": self.woken_tid, "waker_tid": self.waker_tid,
                 "waker": self.waker,
-                "waker_stack": {"kernel": list(self.kernel), "user": list(self.user)}}
+                "waker_stack": stack_dict(self.kernel, self.user, self.user_lines)}
 
 
 class IntervalStacks(NamedTuple):
@@ -46,9 +48,10 @@ class IntervalStacks(NamedTuple):
     user: tuple
     wakers: tuple             # WakerStack...
     off_cpu_ns: int           # the interval's time the thread was not running: the weight
+    user_lines: tuple = ()    # each user frame's source line (or None); () when none has one
 
     def to_dict(self) -> dict:
-        return {"stack": {"kernel": list(self.kernel), "user": list(self.user)},
+        return {"stack": stack_dict(self.kernel, self.user, self.user_lines),
                 "off_cpu_ns": self.off_cpu_ns,
                 "wakeups": [w.to_dict() for w in self.wakers]}
 
@@ -58,10 +61,19 @@ class IntervalStacks(NamedTuple):
         return own[-1] if own else None
 
 
+def stack_dict(kernel, user, user_lines) -> dict:
+    """A stack in JSON: its frames, and ``user_lines`` when debug info gave any."""
+    found = {"kernel": list(kernel), "user": list(user)}
+    if user_lines:
+        found["user_lines"] = list(user_lines)
+    return found
+
+
 def attribute(model, log, symbols: Symbolizer, tid: int, start: int, end: int) -> IntervalStacks:
     """The stacks of one interval of ``tid`` over ``[start, end]``."""
     chain = log.switch_out(tid, start, end)
     kernel, user = symbols.frames(chain, tid) if chain else ([], [])
+    lines = symbols.user_lines(chain, tid) if chain else ()
     waits: list = []
     critical_path(model, tid, start, end, waits=waits)
     wakers = []
@@ -80,14 +92,15 @@ def attribute(model, log, symbols: Symbolizer, tid: int, start: int, end: int) -
             name = model.name_at(on, at)
             who = f"{name or 'tid'} ({on})"
         wk, wu = symbols.frames(waker_chain, by) if waker_chain else ([], [])
+        wl = symbols.user_lines(waker_chain, by) if waker_chain else ()
         if isinstance(on, str):
-            wu = []        # the user stack of the task the interrupt came upon: not the waker's
-        wakers.append(WakerStack(at, woken, by, who, tuple(wk), tuple(wu)))
+            wu, wl = [], ()  # the user stack of the task the interrupt came upon: not the waker's
+        wakers.append(WakerStack(at, woken, by, who, tuple(wk), tuple(wu), wl))
     wakers.sort(key=lambda w: (w.woken_tid != tid, w.at_ns))
     off_cpu = sum(seg.end - seg.start for seg in model.segments(tid, start, end)
                   if seg.state != RUNNING)
     return IntervalStacks(tid, model.name_at(tid, start), tuple(kernel), tuple(user),
-                          tuple(wakers), off_cpu)
+                          tuple(wakers), off_cpu, lines)
 
 
 def attribute_many(model, log, symbols: Symbolizer, tids, starts, ends) -> list[IntervalStacks]:
@@ -143,24 +156,25 @@ def attribute_many(model, log, symbols: Symbolizer, tids, starts, ends) -> list[
         if got is None:
             chain = log.chains[chain_id]
             kernel, user = symbols.frames(chain, tid) if chain else ([], [])
-            got = frames[key] = (tuple(kernel), tuple(user))
+            lines = symbols.user_lines(chain, tid) if chain else ()
+            got = frames[key] = (tuple(kernel), tuple(user), lines)
         return got
 
     out = []
     for i, (tid, start) in enumerate(zip(tids.tolist(), starts.tolist())):
-        kernel, user = named(switched[i], tid) if switched[i] > 0 else ((), ())
+        kernel, user, lines = named(switched[i], tid) if switched[i] > 0 else ((), (), ())
         wakers = []
         for _, at, w, (_, _, woken, by, waker_chain, _) in rows[i]:
             if w_kind[w] == B_THREAD:
                 on = w_id[w]
                 who = f"{model.name_at(on, at) or 'tid'} ({on})"
-                wk, wu = named(waker_chain, by) if waker_chain else ((), ())
+                wk, wu, wl = named(waker_chain, by) if waker_chain else ((), (), ())
             else:                       # an interrupt, a timer: its label; not its user stack
                 who = labels.of(w_kind[w], w_id[w])
-                wk, wu = named(waker_chain, by)[0] if waker_chain else (), ()
-            wakers.append(WakerStack(at, woken, by, who, wk, wu))
+                wk, wu, wl = named(waker_chain, by)[0] if waker_chain else (), (), ()
+            wakers.append(WakerStack(at, woken, by, who, wk, wu, wl))
         out.append(IntervalStacks(tid, model.name_at(tid, start), kernel, user, tuple(wakers),
-                                  off_ns[i]))
+                                  off_ns[i], lines))
     return out
 
 
@@ -172,7 +186,6 @@ NO_CHAINS = ("rule {rule}: stacks: true, but no trace records call chains on its
 def attribute_rules(rule_results, model, log, symbols: Symbolizer) -> list[str]:
     """Each analysed interval's stacks, on ``analysis.stacks`` (interval index ->
     IntervalStacks) of every rule with ``stacks: true``; the warnings to give."""
-    from .scheduling import blamed_tids
     warnings = [NO_CHAINS.format(rule=r.rule.name) for r in rule_results
                 if r.rule.stacks and r.rule.blame and not log.sources]
     native = available(model)
@@ -182,21 +195,25 @@ def attribute_rules(rule_results, model, log, symbols: Symbolizer) -> list[str]:
         analysis = result.analysis
         if not result.rule.stacks or analysis is None or not analysis.available:
             continue
-        analysis.stack_sources = list(symbols.sources)
-        indexes = np.fromiter(iter(analysis.intervals), dtype=np.int64)
-        if not len(indexes):
-            analysis.stacks = {}
-            continue
-        table = result.intervals
-        tids = blamed_tids(result, analysis.blame)[indexes]
-        starts = table.ints_at("start_ns", indexes)
-        ends = starts + table.durations()[indexes]
-        if native:
-            found = attribute_many(model, log, symbols, tids, starts, ends)
-            analysis.stacks = dict(zip(indexes.tolist(), found))
-            continue
-        analysis.stacks = {
-            i: attribute(model, log, symbols, tid, s, e)
+        analysis.stacks = _attributed(result, model, log, symbols, native)
+        analysis.stack_sources = list(symbols.sources)     # once learned: what named them
+    return warnings
+
+
+def _attributed(result, model, log, symbols: Symbolizer, native: bool) -> dict:
+    """One rule's analysed intervals' stacks: interval index -> IntervalStacks."""
+    from .scheduling import blamed_tids
+    analysis = result.analysis
+    indexes = np.fromiter(iter(analysis.intervals), dtype=np.int64)
+    if not len(indexes):
+        return {}
+    table = result.intervals
+    tids = blamed_tids(result, analysis.blame)[indexes]
+    starts = table.ints_at("start_ns", indexes)
+    ends = starts + table.durations()[indexes]
+    if native:
+        found = attribute_many(model, log, symbols, tids, starts, ends)
+        return dict(zip(indexes.tolist(), found))
+    return {i: attribute(model, log, symbols, tid, s, e)
             for i, tid, s, e in zip(indexes.tolist(), tids.tolist(), starts.tolist(),
                                     ends.tolist())}
-    return warnings

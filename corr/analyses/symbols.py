@@ -5,7 +5,8 @@ A CTF trace holds addresses only.  Where the names come from, first found first:
 1. the ``perf.data`` beside a perf trace (in the folder holding the trace's):
    ``perf script`` prints every sample's chain symbolised, which perf does
    from the recording's own mmap events and the ELF files they name; each
-   address is learned per process (``pid``, address), kernel ones once;
+   address is learned per process (``pid``, address), kernel ones once; a user
+   frame's source line (``file.c:42``) too, where the file has DWARF line info;
 2. symbol files: a ``kallsyms`` file beside the trace (``/proc/kallsyms``
    captured at record time), and any ``--symbols FILE``, in either format
    docs/stacks.md describes (kallsyms lines ``ADDR TYPE NAME [MODULE]``, or
@@ -266,8 +267,10 @@ class Symbolizer:
         self._memo: dict[tuple, str] = {}
         self._kernel: dict[int, str] = {}                # learned from perf's samples
         self._user: dict[tuple[int, int], str] = {}      # (pid, address)
+        self._lines: dict[tuple[int, int], str] = {}     # (pid, address) -> file:line
         self._pid_of: dict[int, int] = {}
         self._maps: list = []                            # PerfMaps of each perf.data
+        self._maps_read = False
         self._running = SymbolTable()                    # /proc/kallsyms, moved (KASLR)
         self._kernel_table_read = False
 
@@ -280,7 +283,7 @@ class Symbolizer:
         if not self.perf_data:
             return
         from .perf_maps import demangle, read_perf_maps, running_kallsyms
-        for data in self.perf_data:
+        for data in self.perf_data if not self._maps_read else ():
             maps = read_perf_maps(data)
             if maps is None:
                 continue
@@ -290,22 +293,30 @@ class Symbolizer:
                 self._kernel_table_read = running_kallsyms(maps.kernel_text, self._running)
                 if self._kernel_table_read:
                     self.sources.append("/proc/kallsyms")
+        self._maps_read = True                # once: each rule with stacks learns its frames
         if not self._maps:
             return
         user = self._user
+        located: dict[int, dict] = {}                    # maps -> (pid, address) -> where
         for ns, tid, chain in events:
-            for maps in self._maps:
+            for k, maps in enumerate(self._maps):
                 pid = maps.pid_of.get(tid)
                 if pid is None:
                     continue
                 self._pid_of[tid] = pid
                 for value in chain.user:
                     if (pid, value) not in user:
-                        text = maps.user_frame(tid, value, ns)
+                        found = maps.locate(pid, value, ns)
+                        text = maps.name(found) if found is not None else None
                         if text is not None:
                             user[(pid, value)] = text
+                            located.setdefault(k, {})[(pid, value)] = found
                 break
         demangle(user)
+        for k, where in located.items():             # the source lines of the frames named
+            lines = self._maps[k].lines(where.values())
+            self._lines.update((key, lines[found]) for key, found in where.items()
+                               if found in lines)
         self._memo.clear()
 
     def learn_from_perf_script(self, events) -> None:
@@ -354,3 +365,12 @@ class Symbolizer:
         """A chain's kernel and user frames as text, innermost first."""
         return ([self.frame(v, tid, True) for v in chain.kernel],
                 [self.frame(v, tid, False) for v in chain.user])
+
+    def user_lines(self, chain, tid: int) -> tuple:
+        """The source line (``file.c:42``, or None) of each of a chain's user frames,
+        innermost first; () when none has one (docs/stacks.md, *Source lines*)."""
+        if not self._lines:
+            return ()
+        pid = self._pid_of.get(tid, tid)
+        found = tuple(self._lines.get((pid, v)) for v in chain.user)
+        return found if any(found) else ()

@@ -151,8 +151,11 @@ STACK_FRAMES = 5      # of each of the kernel's and the user's frames, innermost
 def _frames(lines: Text, stack: dict, indent: str) -> None:
     for side in ("kernel", "user"):
         frames = stack[side]
-        for frame in frames[:STACK_FRAMES]:
+        sources = stack.get(f"{side}_lines") or ()
+        for k, frame in enumerate(frames[:STACK_FRAMES]):
             lines.append(f"\n{indent}{terminal(frame)}")
+            if k < len(sources) and sources[k]:           # its source line: debug info's
+                lines.append(f" {terminal(sources[k])}")
         if len(frames) > STACK_FRAMES:
             lines.append(f"\n{indent}... {len(frames) - STACK_FRAMES} more {side} frames",
                          style="dim")

@@ -3,9 +3,10 @@
 The folded code stacks of one rule (:func:`corr.render.folded.rule_code_stacks`),
 drawn as flamegraph.pl draws them: the thread at the bottom, each frame as wide
 as the off-CPU time spent under it, the scheduler's frames at the top.  The
-page has no script, so there is no zoom: each frame's full name, time and share
-are in its tooltip (``<title>``), and a frame narrower than a pixel is not
-drawn.  Frames are text from anyone: :func:`corr.render.html_charts.esc`.
+page has no script, so there is no zoom: each frame's full name, source line
+(where debug info gave one), time and share are in its tooltip (``<title>``),
+and a frame narrower than a pixel is not drawn.  Frames are text from anyone:
+:func:`corr.render.html_charts.esc`.
 """
 
 from __future__ import annotations
@@ -43,8 +44,10 @@ def _tree(stacks: dict[tuple, int]) -> dict:
     return root
 
 
-def flame_graph(stacks: dict[tuple, int], label: str) -> str:
-    """``stacks``: frames (outermost first) -> ns.  An SVG string ("" when empty)."""
+def flame_graph(stacks: dict[tuple, int], label: str, sources: dict | None = None) -> str:
+    """``stacks``: frames (outermost first) -> ns; ``sources``: a frame's source line,
+    shown after it in its tooltip.  An SVG string ("" when empty)."""
+    sources = sources or {}
     root = _tree(stacks)
     total = root["ns"]
     if total <= 0:
@@ -67,7 +70,9 @@ def flame_graph(stacks: dict[tuple, int], label: str) -> str:
     svg = _Svg(WIDTH, height, label)
     for x, level, width, frame, ns in cells:
         y = height - (level + 1) * ROW
-        title = f"{frame}: {duration(ns)} ({100 * ns / total:.1f}%)"
+        line = sources.get(frame)
+        shown = f"{frame} {line}" if line else frame
+        title = f"{shown}: {duration(ns)} ({100 * ns / total:.1f}%)"
         svg.rect(x, y, max(width - 0.5, 0.5), ROW - 1, _colour(frame), title=title)
         text = frame
         room = width - 6

@@ -17,7 +17,9 @@ analysed interval, ``rule;comm (tid);user frames;kernel frames``, outermost
 first (the scheduler's frames at the top of a flame graph), weighted by the
 interval's off-CPU time; with the ``wakers`` option, then ``--`` (flamegraph.pl's
 separator) and the code that woke the thread, innermost first, then the waker,
-as offwaketime writes them.  Frames are :func:`corr.render.escape.code_frame`'s.
+as offwaketime writes them.  Frames are :func:`corr.render.escape.code_frame`'s,
+names only: a frame's source line is not in its folded text (JSON, text and
+HTML show it).
 
 A busy trace's paths have millions of segments: each stack's ranges are
 kept as two integer arrays (16 bytes a segment), each stack's text is made
@@ -124,6 +126,21 @@ def rule_code_stacks(r, wakers: bool = False, with_rule: bool = True) -> dict[st
             stack = ";".join(parts)
             totals[stack] = totals.get(stack, 0) + found.off_cpu_ns
     return totals
+
+
+def code_frame_lines(found) -> dict[str, str]:
+    """The source line of each folded user frame (its :func:`code_frame` text) of the
+    IntervalStacks ``found`` that debug info gave one: the folded text is the frame's
+    name alone (flamegraph.pl and speedscope merge frames by it), and a frame's text
+    (``name+0xoff (path)``) is one address of one file, so one line."""
+    lines: dict[str, str] = {}
+    for stacks in found:
+        for user, sources in ((stacks.user, stacks.user_lines),
+                              *((w.user, w.user_lines) for w in stacks.wakers)):
+            for frame, line in zip(user, sources):
+                if line:
+                    lines.setdefault(code_frame(frame), line)
+    return lines
 
 
 def union_ns(starts, ends) -> int:

@@ -155,12 +155,14 @@ def _flame(r) -> dict | None:
     from markupsafe import Markup
 
     from .flame_svg import flame_graph
-    from .folded import rule_code_stacks
+    from .folded import code_frame_lines, rule_code_stacks
     if r.analysis is None or getattr(r.analysis, "stacks", None) is None:
         return None
     stacks = {tuple(stack.split(";")): ns
               for stack, ns in rule_code_stacks(r, with_rule=False).items()}
-    return {"svg": Markup(flame_graph(stacks, f"off-CPU flame graph of {r.rule.name}")),
+    sources = code_frame_lines(r.analysis.stacks.values())
+    return {"svg": Markup(flame_graph(stacks, f"off-CPU flame graph of {r.rule.name}",
+                                      sources)),
             "intervals": count(len(r.analysis.stacks)),
             "total": duration(sum(stacks.values())),
             "sources": r.analysis.stack_sources}

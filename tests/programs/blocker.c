@@ -45,7 +45,7 @@ __attribute__((noinline)) void hold_lock(void)
 
 __attribute__((noinline)) void wait_for_lock(void)
 {
-    lock_it();
+    lock_it();                           /* blocks here: the waiter's stack */
     unlock_it();
 }
 
