@@ -12,6 +12,8 @@ import json
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from conftest import ROOT, run_corr
 from corr import api
@@ -577,3 +579,38 @@ def test_an_address_of_the_image_before_an_exec_is_found_in_its_maps():
     assert maps.locate(200, 0x7F1000000010, 5_000_000_300) == ("/new/blocker", 0x1010)
     assert maps.locate(200, 0x7F0000000A00, 4_000_000_000) == ("/old/libc.so.6", 0x26A00)
     assert maps.locate(200, 0x7E0000000000, after) is None
+
+
+FRAME = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs", "Cc")),
+                min_size=1, max_size=90)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.dictionaries(st.lists(FRAME, min_size=1, max_size=6).map(tuple),
+                       st.integers(1, 10**12), min_size=1, max_size=12))
+def test_a_flame_graph_is_whole_svg_with_labels_inside_their_frames(stacks):
+    """Any frames and weights (long names in narrow frames, markup, any script) draw
+    a well-formed SVG whose labels fit their frames and name their frames' starts;
+    every frame drawn has its whole name in its tooltip."""
+    import xml.etree.ElementTree as ET
+    from corr.render.flame_svg import SIZE, flame_graph
+    from corr.render.html_charts import text_width
+    svg = flame_graph(stacks, "<rule & co>")
+    root = ET.fromstring(svg)
+    ns = ""                                  # inline in HTML: no namespace
+    rects = [r for r in root.iter(f"{ns}rect") if r.find(f"{ns}title") is not None]
+    assert rects
+    names = {frame for stack in stacks for frame in stack}
+    for rect in rects:
+        title = rect.find(f"{ns}title").text
+        assert any(title.startswith(f"{name}: ") for name in names)
+    for label in root.iter(f"{ns}text"):
+        x = float(label.get("x")) - 3
+        cell = next((r for r in rects if abs(float(r.get("x")) - x) < 0.06
+                     and abs(float(r.get("y")) + 17 - 5 - float(label.get("y"))) < 0.06), None)
+        if cell is None:                     # the title line
+            continue
+        width = float(cell.get("width")) + 0.5
+        assert text_width(label.text, SIZE - 1) <= width - 6 + 0.01
+        title = cell.find(f"{ns}title").text
+        assert title.startswith(label.text.rstrip("…"))

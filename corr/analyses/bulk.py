@@ -207,7 +207,8 @@ class Explained:
                                 for c in (tids, starts, ends))
         self.flags: list[int] | None = None
         self.parts_raw = self.path_raw = self.waits_raw = None
-        self.part_off = self.seg_off = None
+        self.part_off = None
+        self._via_chains: list[tuple] | None = None
         self._sparse = False
         self._explain(want)
 
@@ -232,7 +233,7 @@ class Explained:
         if want & 2:
             self.path_raw = (seg_off, seg_tid, seg_state, seg_start, seg_end, seg_chain,
                              chain_off, chain_tids)
-            self.seg_off = None
+            self._via_chains = None
         if want & 4:
             self.waits_raw = tuple(waits)
 
@@ -243,15 +244,13 @@ class Explained:
         if self.part_off is None:
             self.part_off, self.part_key, self.part_ns = (c.tolist() for c in self.parts_raw)
 
-    def _path_lists(self) -> None:
-        """The paths' columns as lists (each chain a tuple), for the Python objects."""
-        if self.path_raw is None:
-            self._explain(2)
-        if self.seg_off is None:
-            (self.seg_off, self.seg_tid, self.seg_state, self.seg_start, self.seg_end, seg_chain,
-             chain_off, chain_tids) = (c.tolist() for c in self.path_raw)
-            chain = [tuple(chain_tids[a:b]) for a, b in zip(chain_off, chain_off[1:])]
-            self.via = [chain[c] for c in seg_chain]
+    def _vias(self) -> list[tuple]:
+        """Each via chain of the chunk's paths as a tuple of tids, made once."""
+        if self._via_chains is None:
+            *_, chain_off, chain_tids = self.path_raw
+            off, tids = chain_off.tolist(), chain_tids.tolist()
+            self._via_chains = [tuple(tids[a:b]) for a, b in zip(off, off[1:])]
+        return self._via_chains
 
     def _one_parts(self, k: int):
         """Interval k's (part key, ns) lists: from the chunk's lists, or, once the chunk
@@ -285,19 +284,24 @@ class Explained:
         return [{"kind": kind, "by": by, "tid": tid, "ns": ns}
                 for (kind, by, tid), ns in self._labelled(k)]
 
-    def segments(self, k: int):
-        """Interval k's path as (tid, state index, start, end, via) rows."""
-        if self.seg_off is None and self._sparse:
-            off, tid, state, start, end, chain, chain_off, chain_tids = self.path_raw
-            lo, hi = int(off[k]), int(off[k + 1])
-            via = [tuple(chain_tids[chain_off[c]:chain_off[c + 1]].tolist())
-                   for c in chain[lo:hi].tolist()]
-            return zip(tid[lo:hi].tolist(), state[lo:hi].tolist(), start[lo:hi].tolist(),
-                       end[lo:hi].tolist(), via)
-        self._path_lists()
-        lo, hi = self.seg_off[k], self.seg_off[k + 1]
-        return zip(self.seg_tid[lo:hi], self.seg_state[lo:hi], self.seg_start[lo:hi],
-                   self.seg_end[lo:hi], self.via[lo:hi])
+    def segments(self, k: int, limit: int | None = None):
+        """Interval k's path as (tid, state index, start, end, via) rows (its first
+        ``limit``), from the chunk's columns (only this interval's made Python
+        objects: a chunk's paths through busy threads are millions of segments)."""
+        if self.path_raw is None:
+            self._explain(2)
+        off, tid, state, start, end, chain, _, _ = self.path_raw
+        lo, hi = int(off[k]), int(off[k + 1])
+        if limit is not None:
+            hi = min(hi, lo + limit)
+        return zip(tid[lo:hi].tolist(), state[lo:hi].tolist(), start[lo:hi].tolist(),
+                   end[lo:hi].tolist(), map(self._vias().__getitem__, chain[lo:hi].tolist()))
+
+    def path_length(self, k: int) -> int:
+        """How many segments interval k's path has."""
+        if self.path_raw is None:
+            self._explain(2)
+        return int(self.path_raw[0][k + 1] - self.path_raw[0][k])
 
     def path(self, k: int) -> list[PathSegment]:
         """Interval k's critical path, as critical_path.critical_path gives it."""
@@ -305,18 +309,20 @@ class Explained:
         return [_new(PathSegment, (tid, at(tid, a), STATES[s], a, b, via))
                 for tid, s, a, b, via in self.segments(k)]
 
-    def path_dicts(self, k: int, named_at: int | None = None) -> list[dict]:
-        """The same as ``PathSegment.as_dict`` gives them; with ``named_at``, every
-        thread called by its name at that time, looked up once a thread (a path
-        through two renamed threads has a hundred thousand segments)."""
+    def path_dicts(self, k: int, named_at: int | None = None,
+                   limit: int | None = None) -> list[dict]:
+        """The same as ``PathSegment.as_dict`` gives them (the first ``limit``); with
+        ``named_at``, every thread called by its name at that time, looked up once a
+        thread (a path through two renamed threads has 10^5 segments or more)."""
         if named_at is None:
             at = self.names.at
             return [{"tid": tid, "comm": at(tid, a), "state": STATES[s], "start_ns": a,
-                     "end_ns": b, "via": list(via)} for tid, s, a, b, via in self.segments(k)]
+                     "end_ns": b, "via": list(via)}
+                    for tid, s, a, b, via in self.segments(k, limit)]
         names: dict = {}
         name_at = self.names.at
         out = []
-        for tid, s, a, b, via in self.segments(k):
+        for tid, s, a, b, via in self.segments(k, limit):
             comm = names.get(tid, names)
             if comm is names:
                 comm = names[tid] = name_at(tid, named_at)

@@ -191,7 +191,8 @@ class LazyAnalyses(Mapping):
         for _ in self.filled(indexes, rows, threads):
             pass
 
-    def filled(self, indexes, rows: list[dict], threads, encoded: bool = False):
+    def filled(self, indexes, rows: list[dict], threads, encoded: bool = False,
+               cut: int | None = None):
         """:meth:`fill_rows`, one row at a time: each row is filled as it is handed out,
         in order (one C call per chunk), so that a renderer writing them as they come
         holds only the explanations it is writing.  Where the breakdown and path name
@@ -230,7 +231,10 @@ class LazyAnalyses(Mapping):
                     # Renamed threads are called by their name at the interval's
                     # start below (one_name_per_thread): named so at once.
                     parts = found.part_dicts(k)
-                    path = found.path_dicts(k, starts[k] if threads is not None else None)
+                    path = found.path_dicts(k, starts[k] if threads is not None else None,
+                                            cut)
+                    if cut is not None and found.path_length(k) > cut:
+                        row["path_segments"] = found.path_length(k)
                 row.update(blamed_tid=tid,
                            blamed_comm=(_name(threads, names, tid, row["start_ns"]) if quick
                                         else names.at(tid, starts[k])),
@@ -303,37 +307,43 @@ class RuleAnalysis:
         for _ in self._filled(indexes, rows):
             pass
 
-    def explained_rows(self, indexes: list[int], rows: list[dict], encoded: bool = False):
+    def explained_rows(self, indexes: list[int], rows: list[dict], encoded: bool = False,
+                       cut_paths: int | None = None):
         """:meth:`explain_rows`, each row filled as it is handed out.  ``rows`` is taken
         over: each leaves the list as it goes, so that only the rows a renderer holds
         are alive (a chunk's breakdowns at once took twice the time to build).
-        ``encoded``: breakdowns and paths may come as JSON (LazyAnalyses.filled)."""
-        for place, row in enumerate(self._filled(indexes, rows, encoded)):
+        ``encoded``: breakdowns and paths may come as JSON (LazyAnalyses.filled).
+        ``cut_paths`` (for a renderer that shows a few segments): each critical path
+        cut to its first ``cut_paths`` segments, ``path_segments`` saying how many it
+        has, and code stacks' wakeups to the blamed thread's own -- a path through two
+        busy threads has 10^6 segments, half a gigabyte as dicts."""
+        for place, row in enumerate(self._filled(indexes, rows, encoded, cut_paths)):
             rows[place] = None
             yield row
 
-    def _filled(self, indexes, rows, encoded: bool = False):
+    def _filled(self, indexes, rows, encoded: bool = False, cut: int | None = None):
         if self.activity is not None:             # each analysed row with its activity
-            for row in self._filled_stacks(indexes, rows):     # read from the path's dicts
-                if "critical_path" in row:
+            for row in self._filled_stacks(indexes, rows, cut=cut):  # read from the path's
+                if "critical_path" in row:                          # dicts, whole
                     row["activity"] = self.activity.of_row(row)
-                yield row
+                yield _cut(row, cut)
             return
-        yield from self._filled_stacks(indexes, rows, encoded)
+        yield from self._filled_stacks(indexes, rows, encoded, cut)
 
-    def _filled_stacks(self, indexes, rows, encoded: bool = False):
+    def _filled_stacks(self, indexes, rows, encoded: bool = False, cut: int | None = None):
+        paths_cut = cut if self.activity is None else None
         if self.stacks is not None:               # each row with its interval's stacks
-            for i, row in zip(indexes, self._filled_paths(indexes, rows, encoded)):
+            for i, row in zip(indexes, self._filled_paths(indexes, rows, encoded, paths_cut)):
                 found = self.stacks.get(i)
                 if found is not None:
-                    row.update(found.to_dict())
+                    row.update(found.to_dict(own_wakeups=cut is not None))
                 yield row
             return
-        yield from self._filled_paths(indexes, rows, encoded)
+        yield from self._filled_paths(indexes, rows, encoded, paths_cut)
 
-    def _filled_paths(self, indexes, rows, encoded: bool = False):
+    def _filled_paths(self, indexes, rows, encoded: bool = False, cut: int | None = None):
         if isinstance(self.intervals, LazyAnalyses):
-            yield from self.intervals.filled(indexes, rows, self.threads, encoded)
+            yield from self.intervals.filled(indexes, rows, self.threads, encoded, cut)
             return
         for i, row in zip(indexes, rows):
             found = self.intervals.get(i)
@@ -341,7 +351,7 @@ class RuleAnalysis:
                 row.update(found.to_dict())
             if self.threads is not None:
                 self.threads.one_name_per_thread(row)
-            yield row
+            yield _cut(row, cut)
 
     def to_dict(self) -> dict:
         if not self.available:
@@ -519,3 +529,11 @@ def _fast_breakdowns(rule_result, model, tids) -> list:
         return [(int(lengths.sum()), found.parts)] if len(fast) else []
     return [(e - s, breakdown(model, tid, s, e))
             for tid, s, e in zip(fast_tids.tolist(), start.tolist(), end.tolist())]
+
+
+def _cut(row: dict, cut: int | None) -> dict:
+    """A filled row as ``explained_rows(..., cut_paths=cut)`` gives it."""
+    path = row.get("critical_path")
+    if cut is not None and path is not None and len(path) > cut:
+        row["critical_path"], row["path_segments"] = path[:cut], len(path)
+    return row

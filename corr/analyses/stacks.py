@@ -50,10 +50,14 @@ class IntervalStacks(NamedTuple):
     off_cpu_ns: int           # the interval's time the thread was not running: the weight
     user_lines: tuple = ()    # each user frame's source line (or None); () when none has one
 
-    def to_dict(self) -> dict:
+    def to_dict(self, own_wakeups: bool = False) -> dict:
+        """As JSON has it; ``own_wakeups``: of the wakeups, only the blamed thread's
+        last own one (what the text shows)."""
+        own = self.own_waker() if own_wakeups else None
         return {"stack": stack_dict(self.kernel, self.user, self.user_lines),
                 "off_cpu_ns": self.off_cpu_ns,
-                "wakeups": [w.to_dict() for w in self.wakers]}
+                "wakeups": ([own.to_dict()] if own else []) if own_wakeups
+                else [w.to_dict() for w in self.wakers]}
 
     def own_waker(self) -> WakerStack | None:
         """The wakeup that ended the blamed thread's last wait (offwaketime's waker)."""

@@ -387,12 +387,15 @@ class RuleResult:
             yield over + first, piece[over]
 
     def iter_intervals(self, all_intervals: bool = False, top: int | None = None,
-                       encoded: bool = False) -> Iterator[dict[str, Any]]:
+                       encoded: bool = False,
+                       cut_paths: int | None = None) -> Iterator[dict[str, Any]]:
         """Intervals over the threshold (see :meth:`over_threshold`) or all, slowest first,
         one dict at a time; their explanations are computed a chunk at a time (one C
         call each), and none is kept beyond its chunk.  ``encoded`` (for the JSON
         renderers, through ``run_json.encoder``): a breakdown or critical path may be
-        JSON already, written in C (``analyses.bulk.EncodedJSON``)."""
+        JSON already, written in C (``analyses.bulk.EncodedJSON``).  ``cut_paths``
+        (for a renderer that shows a few segments): see
+        ``RuleAnalysis.explained_rows``."""
         selected = self.slowest(all_intervals, top)
         size = 2048
         table, window = self.intervals, max(1, len(selected))
@@ -412,7 +415,7 @@ class RuleResult:
                     for row in rows:
                         row["group"] = None
                 if self.analysis is not None:        # each explained as it is handed out
-                    rows = self.analysis.explained_rows(chunk, rows, encoded)
+                    rows = self.analysis.explained_rows(chunk, rows, encoded, cut_paths)
                 yield from rows
 
     def interval_objects(self, all_intervals: bool = False,

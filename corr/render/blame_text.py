@@ -83,8 +83,9 @@ def render_interval(iv: dict, begin: int, console: Console) -> None:
                       duration(seg["end_ns"] - seg["start_ns"]), terminal(seg["state"]),
                       Text(thread_label(iv, seg["tid"], seg["comm"], begin)))
     console.print(table)
-    if len(path) > PATH_ROWS:
-        console.print(Text(f"    ... {len(path) - PATH_ROWS} more segments (--format json)",
+    segments = iv.get("path_segments", len(path))
+    if segments > PATH_ROWS:
+        console.print(Text(f"    ... {segments - PATH_ROWS} more segments (--format json)",
                            style="dim"))
     if "stack" in iv:
         render_stacks(iv, console)

@@ -78,7 +78,8 @@ def flame_graph(stacks: dict[tuple, int], label: str, sources: dict | None = Non
         room = width - 6
         if room > text_width("ab", SIZE - 1):
             while text and text_width(text, SIZE - 1) > room:
-                text = text[:max(len(text) * room // max(text_width(text, SIZE - 1), 1) - 1, 0)]
+                text = text[:max(int(len(text) * room / max(text_width(text, SIZE - 1), 1)) - 1,
+                                 0)]
             if text and text != frame:
                 text = text[:-1] + "…" if len(text) > 1 else ""
             if text:

@@ -11,7 +11,8 @@ from __future__ import annotations
 from rich.console import Console
 from rich.text import Text
 
-from .blame_text import rename_note, render_interval, render_rule_blame, thread_label
+from .blame_text import (PATH_ROWS, rename_note, render_interval, render_rule_blame,
+                         thread_label)
 from .escape import terminal
 from ..text import group_label
 from ..engine.intervals import INCOMPLETE, TIMEOUT
@@ -255,7 +256,7 @@ def render(result, console: Console, top: int = 10, max_groups: int = 30) -> Non
         group_table(r, console, columns, max_groups,
                     lambda: ((g["key"], stat_cells(g["stats"], columns))
                              for g in r.top_groups(max_groups)))
-        slow = r.selected_intervals(top=top)
+        slow = list(r.iter_intervals(top=top, cut_paths=PATH_ROWS))
         if slow and rule.threshold_ns is not None:
             table = Grid(title=f"slowest intervals over {duration(rule.threshold_ns)}")
             with_entry = entry_thread_differs(rule, slow)
