@@ -190,6 +190,17 @@ def test_result_rows_in_chunks_equal_the_reference(stream, waking, spans, rename
         pass
     encode = run_json.encoder()
     assert [encode(r) for r in as_json] == [orjson.dumps(want[i]) for i in order]
+    # Cut for a text report: the first segments of each path, and how many it has.
+    cut = rows(False)
+    cut = [cut[i] for i in order]
+    for _ in lazy.filled(order, cut, threads, cut=1):
+        pass
+    for got_row, i in zip(cut, order):
+        whole = dict(want[i])
+        path = whole.get("critical_path")
+        if path is not None and len(path) > 1:
+            whole.update(critical_path=path[:1], path_segments=len(path))
+        assert got_row == whole
 
     items = list(lazy.items())
     assert [i for i, _ in items] == analysed.tolist() == list(lazy)

@@ -330,6 +330,35 @@ class Explained:
                         "end_ns": b, "via": list(via)})
         return out
 
+    def path_tids(self, k: int) -> list[int]:
+        """The threads interval k's path goes through, in the order it meets them."""
+        if self.path_raw is None:
+            self._explain(2)
+        off, tid = self.path_raw[0], self.path_raw[1]
+        seg = tid[int(off[k]):int(off[k + 1])]
+        found, first = np.unique(seg, return_index=True)
+        return found[np.argsort(first)].tolist()
+
+    def path_json(self, k: int, named_at: int) -> bytes | None:
+        """Interval k's path as JSON (``orjson.dumps`` of :meth:`path_dicts` with
+        ``named_at``), written in C: a path through renamed threads, called by their
+        names at the interval's start; None where a name is not what orjson encodes."""
+        import orjson
+        if self.path_raw is None:
+            self._explain(2)
+        off, tid, state, start, end, chain, chain_off, chain_tids = self.path_raw
+        lo, hi = int(off[k]), int(off[k + 1])
+        tids, who = np.unique(tid[lo:hi], return_inverse=True)
+        at = self.names.at
+        try:
+            people = [orjson.dumps({"tid": t, "comm": at(t, named_at)})[:-1] + b',"state":"'
+                      for t in tids.tolist()]
+        except orjson.JSONEncodeError:
+            return None
+        return _native.path_json(np.asarray([0, hi - lo], dtype=np.int64),
+                                 who.astype(np.int64), state[lo:hi], start[lo:hi], end[lo:hi],
+                                 chain[lo:hi], chain_off, chain_tids, people, _STATE_JSON)[0]
+
     def encoded(self) -> tuple[list, list] | None:
         """Every interval's breakdown and critical path as JSON (``orjson.dumps`` of
         :meth:`part_dicts` and :meth:`path_dicts`), put together in C; right only

@@ -225,8 +225,15 @@ class LazyAnalyses(Mapping):
                 flags = found.flags[k]
                 quick = threads is not None and not flags & bulk.F_RENAMED
                 renamed = _own_names(row, threads, names, tid) if quick else None
+                path_tids = None
                 if as_json is not None and not flags & (bulk.F_TIES | bulk.F_RENAMED):
                     parts, path = EncodedJSON(as_json[0][k]), EncodedJSON(as_json[1][k])
+                elif as_json is not None and threads is not None and \
+                        (written := found.path_json(k, starts[k])) is not None:
+                    # Threads renamed: the breakdown is merged by name below, the path
+                    # written in C with each thread's name at the interval's start.
+                    parts, path = found.part_dicts(k), EncodedJSON(written)
+                    path_tids = found.path_tids(k)
                 else:
                     # Renamed threads are called by their name at the interval's
                     # start below (one_name_per_thread): named so at once.
@@ -235,6 +242,7 @@ class LazyAnalyses(Mapping):
                                             cut)
                     if cut is not None and found.path_length(k) > cut:
                         row["path_segments"] = found.path_length(k)
+                        path_tids = found.path_tids(k)      # the cut ones' renames too
                 row.update(blamed_tid=tid,
                            blamed_comm=(_name(threads, names, tid, row["start_ns"]) if quick
                                         else names.at(tid, starts[k])),
@@ -242,7 +250,7 @@ class LazyAnalyses(Mapping):
                 if quick:
                     row["renamed"] = renamed
                 elif threads is not None:
-                    threads.one_name_per_thread(row)
+                    threads.one_name_per_thread(row, path_tids)
                 k += 1
                 yield row
 

@@ -120,10 +120,12 @@ class ThreadNames:
             out.update(then=values[i + 1], from_ns=times[i + 1])
         return out
 
-    def one_name_per_thread(self, interval: dict) -> dict:
+    def one_name_per_thread(self, interval: dict, path_tids: list | None = None) -> dict:
         """``interval`` (a result row with its breakdown and critical path) with every
         thread it names called by the name it had at the interval's start, and
-        ``renamed``: the changes of those whose name changed (see :meth:`renamed`)."""
+        ``renamed``: the changes of those whose name changed (see :meth:`renamed`).
+        ``path_tids``: a critical path written already (JSON, its threads so named),
+        the threads it goes through in the order it meets them."""
         at = interval["start_ns"]
         tids: dict[int, str | None] = {}         # each thread named, and its name at ``at``
 
@@ -152,10 +154,14 @@ class ThreadNames:
         if "breakdown" in interval:
             interval["breakdown"] = sorted(parts.values(),
                                            key=lambda p: (-p["ns"], p["kind"], p["by"] or ""))
-        for segment in interval.get("critical_path", ()):
-            comm = name(segment["tid"])
-            if comm is not None:
-                segment["comm"] = comm
+        if path_tids is not None:
+            for tid in path_tids:
+                name(tid)
+        else:
+            for segment in interval.get("critical_path", ()):
+                comm = name(segment["tid"])
+                if comm is not None:
+                    segment["comm"] = comm
         interval["renamed"] = [r for r in map(lambda tid: self.renamed(tid, at), tids) if r]
         return interval
 
