@@ -85,6 +85,22 @@ def _run(traceset, ruleset, progress, blame_limit, explain, cache, reader, start
                     started=started, reader=reader, thread_filter=thread_filter,
                     on_interval=on_interval, on_timeout=on_timeout,
                     explain_decided=scheduling)
+    symbols = None
+    if engine.stack_log is not None:             # the symbol sources read beside the pass
+        from .analyses.symbols import Symbolizer
+        symbols = Symbolizer([t.path for t in traceset.traces], symbol_files)
+        symbols.prefetch()
+    try:
+        return _analysed(traceset, ruleset, engine, progress, warnings, scheduling, limit,
+                         store, keys, thread_filter, symbols)
+    finally:
+        if symbols is not None:
+            symbols.close()
+
+
+def _analysed(traceset, ruleset, engine, progress, warnings, scheduling, limit, store, keys,
+              thread_filter, symbols) -> RunResult:
+    """The pass of ``engine``, then the rules' results and their analyses."""
     try:
         engine.run(progress)
     except Exception as exc:
@@ -129,8 +145,6 @@ def _run(traceset, ruleset, progress, blame_limit, explain, cache, reader, start
                     result.analysis.activity = IntervalActivity(activity, model)
         if engine.stack_log is not None:
             from .analyses.stacks import attribute_rules
-            from .analyses.symbols import Symbolizer
-            symbols = Symbolizer([t.path for t in traceset.traces], symbol_files)
             warnings += attribute_rules(rules, model, engine.stack_log, symbols)
     if store is not None:
         from .cache.intervals import keep_run

@@ -442,23 +442,38 @@ def demangle(texts: dict) -> None:
 _RUST_HASH = re.compile(r"::h[0-9a-f]{16}$")
 
 
-def read_perf_maps(perf_data: Path) -> PerfMaps | None:
-    """The maps of ``perf_data`` (perf prints no sample); None without perf or when
-    it fails."""
+def start_perf_maps(perf_data: Path) -> subprocess.Popen | None:
+    """``perf script`` printing the side-band events of ``perf_data``, started (it
+    runs beside the pass: a third of a second); None without perf."""
     perf = shutil.which("perf")
     if perf is None:
         return None
     try:
-        done = subprocess.run(
+        return subprocess.Popen(
             [perf, "script", "-i", os.fspath(perf_data), "--ns", "--show-mmap-events",
              "--show-task-events", "-F", "pid,tid,time", "--time", _NO_SAMPLES],
-            stdin=subprocess.DEVNULL, capture_output=True, timeout=PERF_TIMEOUT_S, check=False)
-    except (OSError, subprocess.TimeoutExpired):
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    except OSError:
         return None
-    if done.returncode != 0:
+
+
+def read_perf_maps(perf_data: Path, started: subprocess.Popen | None = None) -> PerfMaps | None:
+    """The maps of ``perf_data`` (perf prints no sample), from ``started``
+    (:func:`start_perf_maps`) or a perf script started now; None without perf or
+    when it fails."""
+    process = started if started is not None else start_perf_maps(perf_data)
+    if process is None:
+        return None
+    try:
+        out, _ = process.communicate(timeout=PERF_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.communicate()
+        return None
+    if process.returncode != 0:
         return None
     found = PerfMaps()
-    found.read(done.stdout.decode("utf-8", "backslashreplace").splitlines())
+    found.read(out.decode("utf-8", "backslashreplace").splitlines())
     return found
 
 

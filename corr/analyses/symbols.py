@@ -265,6 +265,7 @@ class Symbolizer:
             read_symbol_file(path, self.table)
             self.sources.append(f"symbols {os.fspath(path)}")
         self._memo: dict[tuple, str] = {}
+        self._started: dict = {}                         # perf.data -> its perf script
         self._kernel: dict[int, str] = {}                # learned from perf's samples
         self._user: dict[tuple[int, int], str] = {}      # (pid, address)
         self._lines: dict[tuple[int, int], str] = {}     # (pid, address) -> file:line
@@ -273,6 +274,23 @@ class Symbolizer:
         self._maps_read = False
         self._running = SymbolTable()                    # /proc/kallsyms, moved (KASLR)
         self._kernel_table_read = False
+
+    def prefetch(self) -> None:
+        """Start reading the perf.data maps :meth:`learn` will want (perf script runs
+        beside the pass, not after it)."""
+        from .perf_maps import start_perf_maps
+        for data in self.perf_data:
+            if data not in self._started:
+                self._started[data] = start_perf_maps(data)
+
+    def close(self) -> None:
+        """Stop what :meth:`prefetch` started and :meth:`learn` did not read (a pass
+        that failed)."""
+        for process in self._started.values():
+            if process is not None:
+                process.kill()
+                process.communicate()
+        self._started.clear()
 
     def learn(self, events) -> None:
         """Name the addresses of ``events`` (ns, tid, chain; the first of each chain in
@@ -284,7 +302,7 @@ class Symbolizer:
             return
         from .perf_maps import demangle, read_perf_maps, running_kallsyms
         for data in self.perf_data if not self._maps_read else ():
-            maps = read_perf_maps(data)
+            maps = read_perf_maps(data, self._started.pop(data, None))
             if maps is None:
                 continue
             self.sources.insert(len(self._maps), f"perf.data maps of {data}")
