@@ -210,7 +210,7 @@ def _run(tmp_path, program: Program, monkeypatch, binary: Path | None = None,
     lines = program.side_band(binary)
     reads = [] if reads is None else reads
     monkeypatch.setattr(perf_maps, "read_perf_maps",
-                        lambda data: reads.append(data) or _maps(lines))
+                        lambda data, started=None: reads.append(data) or _maps(lines))
     return api.run(rules or _rules(tmp_path), [tmp_path / "rec" / "kernel"], cache=False)
 
 
