@@ -145,7 +145,8 @@ def _analysed(traceset, ruleset, engine, progress, warnings, scheduling, limit, 
                     result.analysis.activity = IntervalActivity(activity, model)
         if engine.stack_log is not None:
             from .analyses.stacks import attribute_rules
-            warnings += attribute_rules(rules, model, engine.stack_log, symbols)
+            warnings += attribute_rules(rules, model, engine.stack_log, symbols,
+                                        engine.thread_names)
     if store is not None:
         from .cache.intervals import keep_run
         keep_run(store, keys, engine, model, engine.thread_names, made)

@@ -107,13 +107,16 @@ def attribute(model, log, symbols: Symbolizer, tid: int, start: int, end: int) -
                           tuple(wakers), off_cpu, lines)
 
 
-def attribute_many(model, log, symbols: Symbolizer, tids, starts, ends) -> list[IntervalStacks]:
+def attribute_many(model, log, symbols: Symbolizer, tids, starts, ends,
+                   threads=None) -> list[IntervalStacks]:
     """:func:`attribute` of many intervals at once: their critical paths' waits and
     off-CPU time from the C walk (``_native.explain``), the switch-outs and wakeups
     looked up in the log together, each chain's frames named once per thread."""
     from .bulk import B_THREAD, Explained, Names, _Labels
     tids, starts, ends = (np.ascontiguousarray(c, dtype=np.int64) for c in (tids, starts, ends))
-    names = Names(model)
+    names = Names(model, threads)
+    # A thread never renamed is named once: only ``threads`` says which were renamed.
+    name_at = names.at if threads is not None else model.name_at
     done = Explained(model, names, tids, starts, ends, want=7)
     wait_off, w_tid, w_kind, w_id, w_start, w_end = done.waits_raw
     switched = log.switch_outs(tids, starts, ends).tolist()
@@ -171,13 +174,13 @@ def attribute_many(model, log, symbols: Symbolizer, tids, starts, ends) -> list[
         for _, at, w, (_, _, woken, by, waker_chain, _) in rows[i]:
             if w_kind[w] == B_THREAD:
                 on = w_id[w]
-                who = f"{model.name_at(on, at) or 'tid'} ({on})"
+                who = f"{name_at(on, at) or 'tid'} ({on})"
                 wk, wu, wl = named(waker_chain, by) if waker_chain else ((), (), ())
             else:                       # an interrupt, a timer: its label; not its user stack
                 who = labels.of(w_kind[w], w_id[w])
                 wk, wu, wl = named(waker_chain, by)[0] if waker_chain else (), (), ()
             wakers.append(WakerStack(at, woken, by, who, wk, wu, wl))
-        out.append(IntervalStacks(tid, model.name_at(tid, start), kernel, user, tuple(wakers),
+        out.append(IntervalStacks(tid, name_at(tid, start), kernel, user, tuple(wakers),
                                   off_ns[i], lines))
     return out
 
@@ -187,9 +190,10 @@ NO_CHAINS = ("rule {rule}: stacks: true, but no trace records call chains on its
              "contexts: docs/stacks.md); its stacks are empty")
 
 
-def attribute_rules(rule_results, model, log, symbols: Symbolizer) -> list[str]:
+def attribute_rules(rule_results, model, log, symbols: Symbolizer, threads=None) -> list[str]:
     """Each analysed interval's stacks, on ``analysis.stacks`` (interval index ->
-    IntervalStacks) of every rule with ``stacks: true``; the warnings to give."""
+    IntervalStacks) of every rule with ``stacks: true``; the warnings to give.
+    ``threads``: the pass's ThreadNames (which threads were renamed, and when)."""
     warnings = [NO_CHAINS.format(rule=r.rule.name) for r in rule_results
                 if r.rule.stacks and r.rule.blame and not log.sources]
     native = available(model)
@@ -199,12 +203,12 @@ def attribute_rules(rule_results, model, log, symbols: Symbolizer) -> list[str]:
         analysis = result.analysis
         if not result.rule.stacks or analysis is None or not analysis.available:
             continue
-        analysis.stacks = _attributed(result, model, log, symbols, native)
+        analysis.stacks = _attributed(result, model, log, symbols, native, threads)
         analysis.stack_sources = list(symbols.sources)     # once learned: what named them
     return warnings
 
 
-def _attributed(result, model, log, symbols: Symbolizer, native: bool) -> dict:
+def _attributed(result, model, log, symbols: Symbolizer, native: bool, threads=None) -> dict:
     """One rule's analysed intervals' stacks: interval index -> IntervalStacks."""
     from .scheduling import blamed_tids
     analysis = result.analysis
@@ -216,7 +220,7 @@ def _attributed(result, model, log, symbols: Symbolizer, native: bool) -> dict:
     starts = table.ints_at("start_ns", indexes)
     ends = starts + table.durations()[indexes]
     if native:
-        found = attribute_many(model, log, symbols, tids, starts, ends)
+        found = attribute_many(model, log, symbols, tids, starts, ends, threads)
         return dict(zip(indexes.tolist(), found))
     return {i: attribute(model, log, symbols, tid, s, e)
             for i, tid, s, e in zip(indexes.tolist(), tids.tolist(), starts.tolist(),
