@@ -598,3 +598,21 @@ def test_integer_arrays_decode_alike_serially_and_in_parallel(tmp_path, split):
                 # One object a distinct value of each message a worker sent.
                 assert len({id(value) for value in column}) == len(set(column.ids.tolist()))
                 assert [column.uniques[i] for i in column.ids.tolist()] == list(column)
+
+
+def test_only_arrays_of_ints_travel_interned():
+    """Equal is not the same value for floats and bools (``-0.0 == 0.0``, ``True ==
+    1``): such columns travel as they are; arrays of ints, each distinct one once, and
+    a merge keeps only the values its rows use."""
+    import numpy as np
+    from corr.reading import wire
+    from corr.reading.batch import Interned, interned
+    for column in ([[0.0], [-0.0]], [[1], [True]], [[True], [1]], [[1], [2.5]], [[{"a": 1}]]):
+        assert wire.interned_column(column) == (wire.OBJECTS, column)
+    kind, uniques, ids = wire.interned_column([[1, 2], [1, 2], None, [], [3], [1 << 63]])
+    assert kind == wire.INTERNED and uniques == [[1, 2], None, [], [3], [1 << 63]]
+    assert np.frombuffer(ids.raw(), dtype=np.int64).tolist() == [0, 0, 1, 2, 3, 4]
+    pieces = [Interned([[1], [2], [3]], np.array([2, 2])), Interned([[4], [3]], np.array([1, 0]))]
+    merged = interned(pieces, np.array([3, 0, 2, 1]))
+    assert merged == [[4], [3], [3], [3]] and merged.uniques == [[3], [4], [3]]
+    assert [merged.uniques[i] for i in merged.ids.tolist()] == list(merged)

@@ -614,3 +614,37 @@ def test_a_flame_graph_is_whole_svg_with_labels_inside_their_frames(stacks):
         assert text_width(label.text, SIZE - 1) <= width - 6 + 0.01
         title = cell.find(f"{ns}title").text
         assert title.startswith(label.text.rstrip("…"))
+
+
+def test_a_perf_script_started_beside_the_pass_never_outlives_its_reader(tmp_path, monkeypatch):
+    """The perf script read beside the pass is killed when reading it times out or
+    is interrupted, and by Symbolizer.close when nothing read it (a pass that failed)."""
+    import subprocess
+    import tempfile
+    from corr.analyses import perf_maps
+    from corr.analyses.symbols import Symbolizer
+
+    def started() -> perf_maps.StartedPerf:
+        return perf_maps.StartedPerf(subprocess.Popen(["sleep", "30"]),
+                                     tempfile.TemporaryFile())
+
+    monkeypatch.setattr(perf_maps, "PERF_TIMEOUT_S", 0.2)
+    slow = started()
+    assert perf_maps.read_perf_maps(tmp_path / "perf.data", slow) is None
+    assert slow.process.returncode is not None and slow.out.closed
+
+    class Interrupted(subprocess.Popen):
+        def wait(self, timeout=None):
+            if timeout is not None:
+                raise KeyboardInterrupt
+            return super().wait()
+
+    interrupted = perf_maps.StartedPerf(Interrupted(["sleep", "30"]), tempfile.TemporaryFile())
+    with pytest.raises(KeyboardInterrupt):
+        perf_maps.read_perf_maps(tmp_path / "perf.data", interrupted)
+    assert interrupted.process.returncode is not None and interrupted.out.closed
+
+    symbols = Symbolizer()
+    symbols._started[tmp_path / "perf.data"] = left = started()
+    symbols.close()
+    assert left.process.returncode is not None and left.out.closed and not symbols._started

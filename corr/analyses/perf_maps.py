@@ -22,7 +22,9 @@ import os
 import re
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
+from typing import IO, NamedTuple
 
 import numpy as np
 
@@ -442,39 +444,62 @@ def demangle(texts: dict) -> None:
 _RUST_HASH = re.compile(r"::h[0-9a-f]{16}$")
 
 
-def start_perf_maps(perf_data: Path) -> subprocess.Popen | None:
+class StartedPerf(NamedTuple):
+    """A ``perf script`` started by :func:`start_perf_maps`, and the file it writes."""
+
+    process: subprocess.Popen
+    out: IO[bytes]
+
+
+def start_perf_maps(perf_data: Path) -> StartedPerf | None:
     """``perf script`` printing the side-band events of ``perf_data``, started (it
-    runs beside the pass: a third of a second); None without perf."""
+    runs beside the pass: a third of a second), its output into an unlinked file
+    (a pipe nobody reads yet would stop it at 64 KiB); None without perf."""
     perf = shutil.which("perf")
     if perf is None:
         return None
+    out = tempfile.TemporaryFile()
     try:
-        return subprocess.Popen(
+        process = subprocess.Popen(
             [perf, "script", "-i", os.fspath(perf_data), "--ns", "--show-mmap-events",
              "--show-task-events", "-F", "pid,tid,time", "--time", _NO_SAMPLES],
-            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.DEVNULL)
     except OSError:
+        out.close()
         return None
+    return StartedPerf(process, out)
 
 
-def read_perf_maps(perf_data: Path, started: subprocess.Popen | None = None) -> PerfMaps | None:
+def read_perf_maps(perf_data: Path, started: StartedPerf | None = None) -> PerfMaps | None:
     """The maps of ``perf_data`` (perf prints no sample), from ``started``
     (:func:`start_perf_maps`) or a perf script started now; None without perf or
-    when it fails."""
-    process = started if started is not None else start_perf_maps(perf_data)
-    if process is None:
+    when it fails.  perf is stopped if this is interrupted."""
+    started = started if started is not None else start_perf_maps(perf_data)
+    if started is None:
         return None
     try:
-        out, _ = process.communicate(timeout=PERF_TIMEOUT_S)
+        started.process.wait(timeout=PERF_TIMEOUT_S)
     except subprocess.TimeoutExpired:
-        process.kill()
-        process.communicate()
+        stop(started)
         return None
-    if process.returncode != 0:
-        return None
+    except BaseException:               # an interrupt: perf goes with it
+        stop(started)
+        raise
+    with started.out as out:
+        if started.process.returncode != 0:
+            return None
+        out.seek(0)
+        text = out.read().decode("utf-8", "backslashreplace")
     found = PerfMaps()
-    found.read(out.decode("utf-8", "backslashreplace").splitlines())
+    found.read(text.splitlines())
     return found
+
+
+def stop(started: StartedPerf) -> None:
+    """Kill a started perf script and let its output file go."""
+    started.process.kill()
+    started.process.wait()
+    started.out.close()
 
 
 def running_kallsyms(recorded_text: int | None, table) -> bool:

@@ -286,10 +286,10 @@ class Symbolizer:
     def close(self) -> None:
         """Stop what :meth:`prefetch` started and :meth:`learn` did not read (a pass
         that failed)."""
-        for process in self._started.values():
-            if process is not None:
-                process.kill()
-                process.communicate()
+        from .perf_maps import stop
+        for started in self._started.values():
+            if started is not None:
+                stop(started)
         self._started.clear()
 
     def learn(self, events) -> None:

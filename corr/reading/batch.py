@@ -148,8 +148,11 @@ def interned(pieces: list, gather=None) -> InternedColumn:
     uniques: list = []
     ids = []
     for piece in pieces:
-        ids.append(piece.ids.astype(np.int64) + len(uniques))
-        uniques.extend(piece.uniques)
+        # Only the values a piece uses (a slice of a worker's part uses a few of its
+        # part's values; every later reader walks them all).
+        used, inverse = np.unique(piece.ids, return_inverse=True)
+        ids.append(inverse.astype(np.int64).reshape(-1) + len(uniques))
+        uniques.extend(map(piece.uniques.__getitem__, used.tolist()))
     joined = np.concatenate(ids) if ids else np.zeros(0, dtype=np.int64)
     return InternedColumn.of(uniques, joined if gather is None else joined[gather])
 

@@ -52,8 +52,9 @@ def column(values, type_name: str | None):
 
 def interned_column(values):
     """``(INTERNED, distinct values, ids)`` of a column of lists of integers (or
-    None); ``(OBJECTS, values)`` when a value is not hashable as a tuple (an array
-    of structures)."""
+    None); ``(OBJECTS, values)`` when a value holds anything but ints (floats and
+    bools compare equal across types and signs: ``[-0.0] == [0.0]``, ``[True] ==
+    [1]``; structures are not hashable)."""
     index: dict = {}
     same: dict = {}             # id(value) -> its index: the C decoder repeats its objects
     uniques: list = []
@@ -63,6 +64,8 @@ def interned_column(values):
             found = same.get(id(value))
             if found is None:
                 key = tuple(value) if value is not None else None
+                if key is not None and not all(type(v) is int for v in key):
+                    return (OBJECTS, values)
                 found = index.get(key)
                 if found is None:
                     found = index[key] = len(uniques)
