@@ -395,3 +395,15 @@ def test_many_names_at_once_are_name_at_one_by_one(changes, asked, history):
             threads.names[tid] = name
     tids, times = [t for t, _ in asked], [x for _, x in asked]
     assert threads.names_at(tids, times) == [threads.name_at(t, x) for t, x in asked]
+
+
+@settings(max_examples=300, deadline=None)
+@given(RENAMES, st.lists(st.tuples(st.sampled_from([0, 1, 2, 3, 4]), st.integers(-20, 1000)),
+                         max_size=40))
+def test_names_of_many_threads_at_once_are_their_names_one_by_one(renames, asked):
+    """Names.at_many (the code stacks' wakers) equals the model's name_at of each."""
+    threads = named(renames)
+    model = SchedModel(SchedLog(), 0, None, names=threads.name_at, native=False)
+    names = bulk.Names(model, threads)
+    tids, times = [t for t, _ in asked], [ts for _, ts in asked]
+    assert names.at_many(tids, times) == [threads.name_at(t, ts) for t, ts in asked]

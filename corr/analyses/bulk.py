@@ -157,6 +157,28 @@ class Names:
             found = self._one[tid] = self.name_at(tid, ts)
         return found
 
+    def at_many(self, tids, times) -> list:
+        """:meth:`at` of each (tid, time), a thread at a time: a renamed thread's
+        names found by one search of its names' times for all its times."""
+        tids = np.asarray(tids, dtype=np.int64)
+        times = np.asarray(times, dtype=np.int64)
+        out: list = [None] * len(tids)
+        order = np.argsort(tids, kind="stable")
+        edges = np.flatnonzero(np.diff(tids[order])) + 1
+        for rows in np.split(order, edges) if len(order) else ():
+            tid = int(tids[rows[0]])
+            renamed = self.renamed.get(tid)
+            if renamed is None:
+                name = self.at(tid, int(times[rows[0]]))
+                for r in rows.tolist():
+                    out[r] = name
+                continue
+            begins, names = renamed
+            k = np.searchsorted(np.asarray(begins, dtype=np.int64), times[rows], "right") - 1
+            for r, j in zip(rows.tolist(), np.maximum(k, 0).tolist()):
+                out[r] = names[j]
+        return out
+
     def part(self, key: tuple) -> tuple:
         """(kind, by, tid) of a part key from C: (kind, by kind, by id, name epoch)."""
         found = self._parts.get(key)

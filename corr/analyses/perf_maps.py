@@ -502,15 +502,15 @@ def stop(started: StartedPerf) -> None:
     started.out.close()
 
 
-def running_kallsyms(recorded_text: int | None, table) -> bool:
-    """Add the running system's kernel code symbols to ``table`` (a SymbolTable),
-    moved to where they were when the recording's ``_text`` was ``recorded_text``
-    (KASLR); whether it could (not when addresses are hidden: kptr_restrict)."""
+def kallsyms_rows() -> tuple[list, int | None] | None:
+    """The running system's kernel code symbols, (start, name, module) each, and its
+    ``_text``; None when they cannot be read or their addresses are hidden
+    (kptr_restrict)."""
     try:
         with open("/proc/kallsyms", "rb") as f:
             data = f.read()
     except OSError:
-        return False
+        return None
     rows = []
     text_now = None
     for line in data.splitlines():
@@ -519,15 +519,27 @@ def running_kallsyms(recorded_text: int | None, table) -> bool:
             continue
         start = int(parts[0], 16)
         if not start:
-            return False
+            return None
         if parts[2] == b"_text":
             text_now = start
         rows.append((start, parts[2], parts[3] if len(parts) > 3 else None))
+    return (rows, text_now) if rows else None
+
+
+def running_kallsyms(recorded_text: int | None, table, read=kallsyms_rows) -> bool:
+    """Add the running system's kernel code symbols to ``table`` (a SymbolTable),
+    moved to where they were when the recording's ``_text`` was ``recorded_text``
+    (KASLR); whether it could.  ``read``: what gives :func:`kallsyms_rows`' result
+    (read beside the pass: :meth:`Symbolizer.prefetch`)."""
+    found = read()
+    if found is None:
+        return False
+    rows, text_now = found
     shift = recorded_text - text_now if recorded_text and text_now else 0
     for start, name, module in rows:
         table.add(start + shift, 0, name.decode("utf-8", "backslashreplace"),
                   module.decode("utf-8", "backslashreplace") if module else KERNEL_DSO)
-    return bool(rows)
+    return True
 
 
 _KERNEL_CODE = frozenset((b"T", b"t", b"W", b"w"))

@@ -167,6 +167,15 @@ def attribute_many(model, log, symbols: Symbolizer, tids, starts, ends,
             got = frames[key] = (tuple(kernel), tuple(user), lines)
         return got
 
+    # Each waking thread's name at its wakeup, all at once (where ``threads`` says
+    # which threads were renamed); else one by one.
+    shown = [(w, wakeup[0]) for picked in rows for _, _, w, wakeup in picked
+             if w_kind[w] == B_THREAD]
+    if threads is not None and shown:
+        waits, times = zip(*shown)
+        named_at = dict(zip(waits, names.at_many([w_id[w] for w in waits], times)))
+    else:
+        named_at = {w: name_at(w_id[w], at) for w, at in shown}
     out = []
     for i, (tid, start) in enumerate(zip(tids.tolist(), starts.tolist())):
         kernel, user, lines = named(switched[i], tid) if switched[i] > 0 else ((), (), ())
@@ -174,7 +183,7 @@ def attribute_many(model, log, symbols: Symbolizer, tids, starts, ends,
         for _, at, w, (_, _, woken, by, waker_chain, _) in rows[i]:
             if w_kind[w] == B_THREAD:
                 on = w_id[w]
-                who = f"{name_at(on, at) or 'tid'} ({on})"
+                who = f"{named_at[w] or 'tid'} ({on})"
                 wk, wu, wl = named(waker_chain, by) if waker_chain else ((), (), ())
             else:                       # an interrupt, a timer: its label; not its user stack
                 who = labels.of(w_kind[w], w_id[w])

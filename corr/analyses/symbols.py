@@ -266,6 +266,7 @@ class Symbolizer:
             self.sources.append(f"symbols {os.fspath(path)}")
         self._memo: dict[tuple, str] = {}
         self._started: dict = {}                         # perf.data -> its perf script
+        self._kallsyms: tuple | None = None              # (thread, [its rows]): prefetch
         self._kernel: dict[int, str] = {}                # learned from perf's samples
         self._user: dict[tuple[int, int], str] = {}      # (pid, address)
         self._lines: dict[tuple[int, int], str] = {}     # (pid, address) -> file:line
@@ -277,11 +278,28 @@ class Symbolizer:
 
     def prefetch(self) -> None:
         """Start reading the perf.data maps :meth:`learn` will want (perf script runs
-        beside the pass, not after it)."""
-        from .perf_maps import start_perf_maps
+        beside the pass, not after it), and the running system's kallsyms when none
+        is beside the trace (in a thread: the pass's own thread mostly waits for its
+        decode workers)."""
+        from .perf_maps import kallsyms_rows, start_perf_maps
         for data in self.perf_data:
             if data not in self._started:
                 self._started[data] = start_perf_maps(data)
+        if self.perf_data and not self._kallsyms_beside and self._kallsyms is None:
+            found: list = []
+            self._kallsyms = (threading.Thread(target=lambda: found.append(kallsyms_rows()),
+                                               name="corr-kallsyms", daemon=True), found)
+            self._kallsyms[0].start()
+
+    def _kallsyms_read(self):
+        """What reads the running kallsyms for :func:`perf_maps.running_kallsyms`: the
+        prefetched rows, or reading them now."""
+        from .perf_maps import kallsyms_rows
+        if self._kallsyms is None:
+            return kallsyms_rows
+        thread, found = self._kallsyms
+        thread.join()
+        return lambda: found[0] if found else None
 
     def close(self) -> None:
         """Stop what :meth:`prefetch` started and :meth:`learn` did not read (a pass
@@ -291,6 +309,8 @@ class Symbolizer:
             if started is not None:
                 stop(started)
         self._started.clear()
+        if self._kallsyms is not None:
+            self._kallsyms[0].join()
 
     def learn(self, events) -> None:
         """Name the addresses of ``events`` (ns, tid, chain; the first of each chain in
@@ -308,7 +328,8 @@ class Symbolizer:
             self.sources.insert(len(self._maps), f"perf.data maps of {data}")
             self._maps.append(maps)
             if not self._kernel_table_read and not self._kallsyms_beside:
-                self._kernel_table_read = running_kallsyms(maps.kernel_text, self._running)
+                self._kernel_table_read = running_kallsyms(maps.kernel_text, self._running,
+                                                           self._kallsyms_read())
                 if self._kernel_table_read:
                     self.sources.append("/proc/kallsyms")
         self._maps_read = True                # once: each rule with stacks learns its frames
