@@ -1673,11 +1673,15 @@ typedef struct {
 } partrow_t;
 
 /* Whether part x comes before y: more ns first, then by kind (ids break ties). */
+/* The references sort equal parts by kind name: blocked, on_cpu, preempted, unknown
+ * (indexed by P_*). */
+static const int kind_rank[4] = {1, 2, 0, 3};
+
 static inline int part_before(const partrow_t *x, const partrow_t *y)
 {
     if (x->ns != y->ns)
         return x->ns > y->ns;
-    return x->kind != y->kind ? x->kind < y->kind : x->id < y->id;
+    return x->kind != y->kind ? kind_rank[x->kind & 3] < kind_rank[y->kind & 3] : x->id < y->id;
 }
 
 /* Parts in order: runs of 16 by insertion, then merged pairwise through tmp (n
