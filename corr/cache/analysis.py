@@ -24,7 +24,7 @@ import time
 import numpy as np
 import pyarrow as pa
 
-from ..engine.memory import collector_paused
+from ..collector import collector_paused
 from .columns import NotCacheable, to_list
 from .identity import code_fingerprint, short_hash
 from . import packed

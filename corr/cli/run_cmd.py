@@ -77,7 +77,7 @@ def output_format(args) -> str:
 
 def run(args, ui) -> int:
     from .. import api
-    from ..engine.memory import collector_paused
+    from ..collector import collector_paused
     # Not a live session: the collector would only scan what the run builds.
     with collector_paused(not any(api.is_live(trace) for trace in args.traces)):
         return _run(args, ui)

@@ -10,10 +10,6 @@ resident size; ``malloc_trim`` returns them (offcpu on a 5M-event trace:
 
 from __future__ import annotations
 
-import gc
-from collections.abc import Iterator
-from contextlib import contextmanager
-
 
 def release_freed_memory() -> None:
     """``malloc_trim(0)`` where the C library has it (glibc); else nothing."""
@@ -62,23 +58,3 @@ def own_the_heap() -> None:
     global _owned
     _owned = True
 
-
-@contextmanager
-def collector_paused(pause: bool = True) -> Iterator[None]:
-    """The cyclic garbage collector off for a stretch of work that makes millions of
-    containers and no cycle worth collecting (``pause`` False: left as it is).
-
-    Its generation scans grow with every object alive: building a run's results
-    and writing them (a critical path of 10^5 segments is 10^5 dicts) spent a
-    third of ``corr run``'s time in them (offcpu, 1.4M events: 6.0 s against
-    4.0 s).  The collector is restored after, as it was; a command that ends
-    frees everything anyway, and the server collects between its commands.
-    """
-    was = gc.isenabled()
-    if pause:
-        gc.disable()
-    try:
-        yield
-    finally:
-        if was:
-            gc.enable()

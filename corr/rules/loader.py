@@ -18,7 +18,7 @@ import datetime
 import functools
 import os
 
-from ..engine.memory import collector_paused
+from ..collector import collector_paused
 from ..errors import OverrideError, RuleError
 from ..text import shown as _shown
 from .document import load_yaml, read_text
