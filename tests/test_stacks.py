@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from conftest import ROOT, run_corr
@@ -586,6 +586,7 @@ FRAME = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs", 
 
 
 @settings(max_examples=200, deadline=None)
+@example({("0",): 1395084, ("00",): 30897543, ("0", "00::::<<<<)\\\\)it"): 2664875})
 @given(st.dictionaries(st.lists(FRAME, min_size=1, max_size=6).map(tuple),
                        st.integers(1, 10**12), min_size=1, max_size=12))
 def test_a_flame_graph_is_whole_svg_with_labels_inside_their_frames(stacks):

@@ -77,11 +77,12 @@ def flame_graph(stacks: dict[tuple, int], label: str, sources: dict | None = Non
         text = frame
         room = width - 6
         if room > text_width("ab", SIZE - 1):
-            while text and text_width(text, SIZE - 1) > room:
-                text = text[:max(int(len(text) * room / max(text_width(text, SIZE - 1), 1)) - 1,
-                                 0)]
-            if text and text != frame:
-                text = text[:-1] + "…" if len(text) > 1 else ""
+            whole = text_width(text, SIZE - 1)
+            if whole > room:        # the longest start of the name that fits with "…"
+                keep = min(len(text) - 1, int(len(text) * room / whole))
+                while keep > 0 and text_width(text[:keep] + "…", SIZE - 1) > room:
+                    keep -= 1
+                text = text[:keep] + "…" if keep > 0 else ""
             if text:
                 svg.add(f'<text x="{x + 3:.1f}" y="{y + ROW - 5:.1f}" font-size="{SIZE - 1}" '
                         f'fill="{INK}" pointer-events="none">{esc(text)}</text>')
