@@ -118,6 +118,13 @@ _I64 = np.dtype(np.int64)
 _STATE_JSON = [name.encode() + b'","start_ns":' for name in STATES]
 
 
+def _person_json(tid: int, comm) -> bytes:
+    """A path segment's JSON up to its state's name, for ``_native.path_json``
+    (``orjson.JSONEncodeError`` for a name orjson does not encode)."""
+    import orjson
+    return orjson.dumps({"tid": tid, "comm": comm})[:-1] + b',"state":"'
+
+
 
 class Names:
     """Thread names for many intervals, each thread's looked up once.
@@ -266,10 +273,16 @@ class Explained:
         if self.part_off is None:
             self.part_off, self.part_key, self.part_ns = (c.tolist() for c in self.parts_raw)
 
+    def _paths(self) -> tuple:
+        """The chunk's path columns (``path_raw``), asked of C the first time."""
+        if self.path_raw is None:
+            self._explain(2)
+        return self.path_raw
+
     def _vias(self) -> list[tuple]:
         """Each via chain of the chunk's paths as a tuple of tids, made once."""
         if self._via_chains is None:
-            *_, chain_off, chain_tids = self.path_raw
+            *_, chain_off, chain_tids = self._paths()
             off, tids = chain_off.tolist(), chain_tids.tolist()
             self._via_chains = [tuple(tids[a:b]) for a, b in zip(off, off[1:])]
         return self._via_chains
@@ -310,9 +323,7 @@ class Explained:
         """Interval k's path as (tid, state index, start, end, via) rows (its first
         ``limit``), from the chunk's columns (only this interval's made Python
         objects: a chunk's paths through busy threads are millions of segments)."""
-        if self.path_raw is None:
-            self._explain(2)
-        off, tid, state, start, end, chain, _, _ = self.path_raw
+        off, tid, state, start, end, chain, _, _ = self._paths()
         lo, hi = int(off[k]), int(off[k + 1])
         if limit is not None:
             hi = min(hi, lo + limit)
@@ -321,9 +332,8 @@ class Explained:
 
     def path_length(self, k: int) -> int:
         """How many segments interval k's path has."""
-        if self.path_raw is None:
-            self._explain(2)
-        return int(self.path_raw[0][k + 1] - self.path_raw[0][k])
+        off = self._paths()[0]
+        return int(off[k + 1] - off[k])
 
     def path(self, k: int) -> list[PathSegment]:
         """Interval k's critical path, as critical_path.critical_path gives it."""
@@ -336,27 +346,16 @@ class Explained:
         """The same as ``PathSegment.as_dict`` gives them (the first ``limit``); with
         ``named_at``, every thread called by its name at that time, looked up once a
         thread (a path through two renamed threads has 10^5 segments or more)."""
-        if named_at is None:
-            at = self.names.at
-            return [{"tid": tid, "comm": at(tid, a), "state": STATES[s], "start_ns": a,
-                     "end_ns": b, "via": list(via)}
-                    for tid, s, a, b, via in self.segments(k, limit)]
-        names: dict = {}
-        name_at = self.names.at
-        out = []
-        for tid, s, a, b, via in self.segments(k, limit):
-            comm = names.get(tid, names)
-            if comm is names:
-                comm = names[tid] = name_at(tid, named_at)
-            out.append({"tid": tid, "comm": comm, "state": STATES[s], "start_ns": a,
-                        "end_ns": b, "via": list(via)})
-        return out
+        at = self.names.at
+        if named_at is not None:
+            names = {tid: at(tid, named_at) for tid in self.path_tids(k)}
+            at = lambda tid, _: names[tid]
+        return [{"tid": tid, "comm": at(tid, a), "state": STATES[s], "start_ns": a,
+                 "end_ns": b, "via": list(via)} for tid, s, a, b, via in self.segments(k, limit)]
 
     def path_tids(self, k: int) -> list[int]:
         """The threads interval k's path goes through, in the order it meets them."""
-        if self.path_raw is None:
-            self._explain(2)
-        off, tid = self.path_raw[0], self.path_raw[1]
+        off, tid = self._paths()[:2]
         seg = tid[int(off[k]):int(off[k + 1])]
         found, first = np.unique(seg, return_index=True)
         return found[np.argsort(first)].tolist()
@@ -366,15 +365,12 @@ class Explained:
         ``named_at``), written in C: a path through renamed threads, called by their
         names at the interval's start; None where a name is not what orjson encodes."""
         import orjson
-        if self.path_raw is None:
-            self._explain(2)
-        off, tid, state, start, end, chain, chain_off, chain_tids = self.path_raw
+        off, tid, state, start, end, chain, chain_off, chain_tids = self._paths()
         lo, hi = int(off[k]), int(off[k + 1])
         tids, who = np.unique(tid[lo:hi], return_inverse=True)
         at = self.names.at
         try:
-            people = [orjson.dumps({"tid": t, "comm": at(t, named_at)})[:-1] + b',"state":"'
-                      for t in tids.tolist()]
+            people = [_person_json(t, at(t, named_at)) for t in tids.tolist()]
         except orjson.JSONEncodeError:
             return None
         return _native.path_json(np.asarray([0, hi - lo], dtype=np.int64),
@@ -390,17 +386,15 @@ class Explained:
         import orjson
         if self.parts_raw is None:
             self._explain(1)
-        if self.path_raw is None:
-            self._explain(2)
         self._sparse = True
-        seg_off, seg_tid, seg_state, *rest = self.path_raw
+        seg_off, seg_tid, seg_state, *rest = self._paths()
         # Each thread named as path_dicts first names it: at its first segment's start.
         tids, first, who = np.unique(seg_tid, return_index=True, return_inverse=True)
         at, dumps = self.names.at, orjson.dumps
         try:
             labels = [dumps({"kind": kind, "by": by, "tid": tid})[:-1] + b',"ns":'
                       for kind, by, tid in self.label_keys]
-            people = [dumps({"tid": tid, "comm": at(tid, start)})[:-1] + b',"state":"'
+            people = [_person_json(tid, at(tid, start))
                       for tid, start in zip(tids.tolist(), rest[0][first].tolist())]
         except orjson.JSONEncodeError:
             return None

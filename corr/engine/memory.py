@@ -57,4 +57,3 @@ def own_the_heap() -> None:
     :func:`map_large_blocks` may change how it allocates."""
     global _owned
     _owned = True
-
