@@ -449,14 +449,10 @@ def _column(pieces: list, gather) -> list:
     :class:`Interned` pieces an :class:`InternedColumn`."""
     if all(isinstance(p, Interned) for p in pieces):
         return interned(pieces, gather)
-    pieces = [_expanded(p) if isinstance(p, Interned) else p for p in pieces]
+    pieces = [interned([p]) if isinstance(p, Interned) else p for p in pieces]  # as lists
     joined = _joined(pieces)
     if isinstance(joined, list):
         return joined if gather is None else list(map(joined.__getitem__, gather.tolist()))
     array = joined if gather is None else joined[gather]
     return IntColumn.of(array) if array.dtype.kind == "i" else array.tolist()
 
-
-def _expanded(piece: Interned) -> list:
-    """An interned piece's rows as a list (joined with pieces of another kind)."""
-    return list(map(piece.uniques.__getitem__, piece.ids.tolist()))

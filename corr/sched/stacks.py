@@ -31,6 +31,7 @@ PERF_CONTEXT_KERNEL = 0xFFFF_FFFF_FFFF_FF80
 PERF_CONTEXT_USER = 0xFFFF_FFFF_FFFF_FE00
 PERF_CONTEXT_MAX = 0xFFFF_FFFF_FFFF_F001       # (u64)-4095
 _MASK = (1 << 64) - 1
+SWITCH_ROWS, WAKEUP_ROWS = 4, 6      # columns of the log's tables (StackLog)
 
 
 class Chain(NamedTuple):
@@ -91,10 +92,9 @@ class StackLog:
         # repeat a chain seen before, which is then neither parsed nor interned again.
         self._raw_perf: dict[tuple, int] = {}
         self._raw_lttng: dict[tuple, int] = {}
-        self._switch_pieces: list[np.ndarray] = []      # (n, 4) each
-        self._wakeup_pieces: list[np.ndarray] = []      # (n, 6) each
-        self._switch_table: np.ndarray | None = None
-        self._wakeup_table: np.ndarray | None = None
+        # Row width -> the tables of switch-outs (SWITCH_ROWS wide) and of wakeups
+        # (WAKEUP_ROWS), a batch's at a time until joined.
+        self._pieces: dict[int, list[np.ndarray]] = {SWITCH_ROWS: [], WAKEUP_ROWS: []}
         self.sources: set[str] = set()      # "perf", "lttng": what the chains came from
         self._by_woken: dict[int, tuple[list, list]] | None = None
         self._by_switch: dict[int, tuple[list, list]] | None = None
@@ -125,38 +125,32 @@ class StackLog:
             rows = np.flatnonzero(class_ids == cid)
             f = cols.fields
             if name == SWITCH:
-                self._switch_pieces.append(np.column_stack(
+                self._pieces[SWITCH_ROWS].append(np.column_stack(
                     (ts[rows], rows + first_seq, _ints(f["prev_tid"]), chains)))
             else:
                 waker = f.get("ctx.tid")
                 wakers = _ints(waker) if waker is not None else np.full(len(rows), -1)
-                self._wakeup_pieces.append(np.column_stack(
+                self._pieces[WAKEUP_ROWS].append(np.column_stack(
                     (ts[rows], rows + first_seq, _ints(f["tid"]), wakers, chains,
                      np.full(len(rows), WAKEUP_CLASSES[name]))).astype(np.int64))
-        self._switch_table = self._wakeup_table = None
         self._by_woken = self._by_switch = None
 
     def _chains_of(self, fields: dict, n: int) -> np.ndarray | None:
         if CALLCHAIN in fields:
             self.sources.add("perf")
             column = fields[CALLCHAIN]
-            seen, out = self._raw_perf, []
-            if isinstance(column, InternedColumn):       # each distinct chain once
-                for v in column.uniques:
-                    key = tuple(v) if v else ()
-                    found = seen.get(key)
-                    if found is None:
-                        found = seen[key] = self.intern(from_perf(key))
-                    out.append(found)
-                return (np.asarray(out, dtype=np.int64)[column.ids] if out
-                        else np.zeros(len(column), dtype=np.int64))
-            for v in column:
-                key = tuple(v) if v else ()
+            seen = self._raw_perf
+
+            def chain_id(values) -> int:
+                key = tuple(values) if values else ()
                 found = seen.get(key)
                 if found is None:
                     found = seen[key] = self.intern(from_perf(key))
-                out.append(found)
-            return np.asarray(out, dtype=np.int64)
+                return found
+            if isinstance(column, InternedColumn):       # each distinct chain once
+                return np.asarray([chain_id(v) for v in column.uniques],
+                                  dtype=np.int64)[column.ids]
+            return np.asarray([chain_id(v) for v in column], dtype=np.int64)
         kernel, user = fields.get(CALLSTACK_KERNEL), fields.get(CALLSTACK_USER)
         if kernel is None and user is None:
             return None
@@ -174,17 +168,19 @@ class StackLog:
 
     def switch_table(self) -> np.ndarray:
         """Every switch-out kept, (n, 4): ts, seq, switched-out tid, chain id."""
-        if self._switch_table is None:
-            self._switch_table = _joined(self._switch_pieces, 4)
-            self._switch_pieces = [self._switch_table]
-        return self._switch_table
+        return self._table(SWITCH_ROWS)
 
     def wakeup_table(self) -> np.ndarray:
         """Every wakeup kept, (n, 6): ts, seq, woken tid, waker tid, chain id, kind."""
-        if self._wakeup_table is None:
-            self._wakeup_table = _joined(self._wakeup_pieces, 6)
-            self._wakeup_pieces = [self._wakeup_table]
-        return self._wakeup_table
+        return self._table(WAKEUP_ROWS)
+
+    def _table(self, width: int) -> np.ndarray:
+        """The pieces of one width (SWITCH_ROWS, WAKEUP_ROWS) joined once, kept so."""
+        pieces = self._pieces[width]
+        if len(pieces) != 1:
+            pieces[:] = [np.concatenate(pieces) if pieces
+                         else np.zeros((0, width), dtype=np.int64)]
+        return pieces[0]
 
     @property
     def switches(self) -> list[tuple]:
@@ -300,13 +296,6 @@ class StackLog:
                 ok = (k >= 0) & (times[np.maximum(k, 0)] >= starts[rows])
                 out[rows[ok]] = found[k[ok]]       # a sched_waking, when found, wins
         return out
-
-
-def _joined(pieces: list, width: int) -> np.ndarray:
-    """Row pieces of one width as one int64 table."""
-    if not pieces:
-        return np.zeros((0, width), dtype=np.int64)
-    return pieces[0] if len(pieces) == 1 else np.concatenate(pieces)
 
 
 def _by_thread(tids, times, values, wanted):
