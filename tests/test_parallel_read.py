@@ -616,6 +616,12 @@ def test_only_arrays_of_ints_travel_interned():
     merged = interned(pieces, np.array([3, 0, 2, 1]))
     assert merged == [[4], [3], [3], [3]] and merged.uniques == [[3], [4], [3]]
     assert [merged.uniques[i] for i in merged.ids.tolist()] == list(merged)
+    # Slices of one worker's part share its values: numbered once for all of them.
+    part = Interned([[1], [2], [3], [4]], np.array([3, 0, 3, 1]))
+    merged = interned([part[0:2], part[2:4], pieces[1]])
+    assert merged == [[4], [1], [4], [2], [3], [4]]
+    assert merged.uniques == [[1], [2], [4], [4], [3]]
+    assert [merged.uniques[i] for i in merged.ids.tolist()] == list(merged)
     # A worker's part interned beside another's sent as it is (an array of floats).
     from corr.reading.merge import _column
     assert _column([pieces[0], [[0.5], None]], np.array([1, 3, 0, 2])) == [[3], None, [3], [0.5]]

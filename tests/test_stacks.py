@@ -649,3 +649,70 @@ def test_a_perf_script_started_beside_the_pass_never_outlives_its_reader(tmp_pat
     symbols._started[tmp_path / "perf.data"] = left = started()
     symbols.close()
     assert left.process.returncode is not None and left.out.closed and not symbols._started
+
+
+def _stack_log(switches, wakeups):
+    """A StackLog of these rows (as its tables have them), chains 1 to 5 interned."""
+    import numpy as np
+    log = stack_log.StackLog()
+    for chain in range(1, 6):
+        log.intern(stack_log.Chain((1 << 63 | chain,), ()))
+    shape = {stack_log.SWITCH_ROWS: switches, stack_log.WAKEUP_ROWS: wakeups}
+    for width, rows in shape.items():
+        if rows:
+            log._pieces[width].append(np.asarray(rows, dtype=np.int64).reshape(-1, width))
+    return log
+
+
+@st.composite
+def _logs(draw):
+    """A stack log's switch-outs and wakeups (few threads, times that repeat, wakeups
+    of both kinds, stored out of stream order as a batch stores them class by class),
+    and asked windows of logged and unlogged threads."""
+    times = st.integers(0, 40)
+    n_switch, n_wake = draw(st.integers(0, 30)), draw(st.integers(0, 30))
+    ts = sorted(draw(st.lists(times, min_size=n_switch + n_wake, max_size=n_switch + n_wake)))
+    kinds = draw(st.permutations(["s"] * n_switch + ["w"] * n_wake))
+    tids = st.integers(1, 4)
+    switches, wakeups = [], []
+    for seq, (t, kind) in enumerate(zip(ts, kinds)):
+        if kind == "s":
+            switches.append((t, seq, draw(tids), draw(st.integers(0, 5))))
+        else:
+            wakeups.append((t, seq, draw(tids), draw(tids), draw(st.integers(0, 5)),
+                            draw(st.sampled_from(sorted(stack_log.WAKEUP_CLASSES.values())))))
+    windows = []
+    for _ in range(draw(st.integers(0, 20))):
+        a = draw(st.integers(-2, 42))
+        windows.append((draw(st.integers(0, 5)), a, a + draw(st.integers(0, 12))))
+    return _stack_log(switches, draw(st.permutations(wakeups))), windows
+
+
+WAKEUP = stack_log.WAKEUP_CLASSES["sched_wakeup"]
+
+
+@given(_logs())
+@settings(max_examples=300, deadline=None)
+# A sched_waking before the window, the sched_wakeup in it: the sched_wakeup.
+@example((_stack_log([], [(1, 0, 2, 3, 1, stack_log.WAKING), (5, 1, 2, 3, 2, WAKEUP)]),
+          [(2, 3, 6)]))
+def test_switch_outs_and_wakeups_many_at_once_are_the_one_by_one_ones(case):
+    """``switch_outs`` and ``wakeups_of`` (the attribution's, all intervals at once) give
+    what ``switch_out`` and ``wakeup``, their references, give of each."""
+    log, windows = case
+    tids, starts, ends = (list(c) for c in zip(*windows)) if windows else ([], [], [])
+    chains = log.switch_outs(tids, starts, ends).tolist()
+    expected = []
+    for tid, start, end in windows:
+        found = log.switch_out(tid, start, end)
+        expected.append(-1 if found is None else log.chains.index(found))
+    assert chains == expected
+    found = log.wakeups_of(tids, starts, ends).tolist()
+    wakeups = log.wakeups
+    for k, (tid, start, end) in enumerate(windows):
+        one = log.wakeup(tid, start, end)
+        if one is None:
+            assert found[k] == -1
+        else:
+            ts, _, woken, by, chain, _ = wakeups[found[k]]
+            assert (ts, by, log.chains[chain]) == one and woken == tid

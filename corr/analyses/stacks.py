@@ -11,6 +11,7 @@ info has them; see docs/stacks.md.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, ValuesView
 from typing import NamedTuple
 
 import numpy as np
@@ -108,90 +109,168 @@ def attribute(model, log, symbols: Symbolizer, tid: int, start: int, end: int) -
 
 
 def attribute_many(model, log, symbols: Symbolizer, tids, starts, ends,
-                   threads=None) -> list[IntervalStacks]:
+                   threads=None) -> "StackTable":
     """:func:`attribute` of many intervals at once: their critical paths' waits and
     off-CPU time from the C walk (``_native.explain``), the switch-outs and wakeups
-    looked up in the log together, each chain's frames named once per thread."""
-    from .bulk import B_THREAD, Explained, Names, _Labels
+    looked up in the log together, the wakeups picked and ordered as columns; each
+    interval's IntervalStacks made when read (:class:`StackTable`, numbered as
+    ``tids``)."""
+    from .bulk import Explained, Names
     tids, starts, ends = (np.ascontiguousarray(c, dtype=np.int64) for c in (tids, starts, ends))
     names = Names(model, threads)
-    # A thread never renamed is named once: only ``threads`` says which were renamed.
-    name_at = names.at if threads is not None else model.name_at
     done = Explained(model, names, tids, starts, ends, want=7)
     wait_off, w_tid, w_kind, w_id, w_start, w_end = done.waits_raw
-    switched = log.switch_outs(tids, starts, ends).tolist()
+    switched = log.switch_outs(tids, starts, ends)
     found = log.wakeups_of(w_tid, w_start, w_end)
-    table = log.wakeup_table()
-    # Each wait's wakeup row (ts, seq, woken, waker, chain, kind); junk where none found.
-    wakeups = table[np.maximum(found, 0)].tolist() if len(table) else [None] * len(found)
-    found = found.tolist()
     part_off, part_key, part_ns = done.parts_raw
     running = np.asarray([kind == "on_cpu" for kind, _, _ in done.label_keys] + [False])
     # Each interval's off-CPU ns: its parts but on_cpu (they add up to the interval).
     summed = np.concatenate(([0], np.cumsum(np.where(running[part_key], 0, part_ns))))
-    off_ns = (summed[part_off[1:]] - summed[part_off[:-1]]).tolist()
-    w_tid, w_kind, w_id, w_start, w_end = (c.tolist() for c in (w_tid, w_kind, w_id, w_start,
-                                                                 w_end))
-    wait_off = wait_off.tolist()
-    # Each interval: its switch-out's chain, and its wakeups (the wait, the log's row),
-    # the blamed thread's own first, then in time order.
-    rows = []
-    used: set = set()                          # (tid, chain id) whose frames are shown
-    for i, tid in enumerate(tids.tolist()):
-        if switched[i] > 0:
-            used.add((tid, switched[i]))
-        picked = []
-        seen = set()
-        for w in range(wait_off[i], wait_off[i + 1]):
-            key = (w_tid[w], w_start[w], w_end[w])
-            if found[w] < 0 or key in seen:
-                continue
-            seen.add(key)
-            wakeup = wakeups[w]
-            picked.append((w_tid[w] != tid, wakeup[0], w, wakeup))
-            if wakeup[4]:
-                used.add((wakeup[3], wakeup[4]))
-        picked.sort(key=lambda p: p[:2])
-        rows.append(picked)
-    symbols.learn(log.representatives(used))
-    labels = _Labels(model)
-    frames: dict = {}
+    off_ns = summed[part_off[1:]] - summed[part_off[:-1]]
+    # Each interval's wakeups: a wait the walk met more than once counted once, one
+    # without a wakeup in the log left out; the blamed thread's own first, then in
+    # time order (then as met).
+    interval = np.repeat(np.arange(len(tids)), np.diff(wait_off))
+    met = np.arange(len(found))
+    order = np.lexsort((met, w_end, w_start, w_tid, interval))
+    again = np.zeros(len(order), dtype=bool)
+    if len(order):
+        same = np.ones(len(order) - 1, dtype=bool)
+        for column in (interval, w_tid, w_start, w_end):
+            sorted_column = column[order]
+            same &= sorted_column[1:] == sorted_column[:-1]
+        again[order[1:]] = same
+    kept = np.flatnonzero(~again & (found >= 0))
+    table = log.wakeup_table()
+    rows = table[found[kept]] if len(kept) else np.zeros((0, 6), dtype=np.int64)
+    at = rows[:, 0]
+    foreign = w_tid[kept] != tids[interval[kept]]
+    picked = np.lexsort((kept, at, foreign, interval[kept]))
+    kept, rows = kept[picked], rows[picked]
+    waker_off = np.searchsorted(interval[kept], np.arange(len(tids) + 1))
+    stacks = StackTable(model, log, symbols, names, threads is not None,
+                        tids, starts, switched, off_ns, waker_off, rows[:, 0], rows[:, 2],
+                        rows[:, 3], rows[:, 4], w_kind[kept], w_id[kept])
+    stacks.learn()
+    return stacks
 
-    def named(chain_id: int, tid: int):
+
+class StackTable:
+    """The stacks of many intervals (:func:`attribute_many`) as columns: each
+    interval's IntervalStacks made when read, its frames named once per chain and
+    thread.  A text report reads the few it shows; JSON, folded and the flame graph
+    read them all (:meth:`values`, the wakers' names looked up together)."""
+
+    def __init__(self, model, log, symbols, names, bulk_names: bool, tids, starts, switched,
+                 off_ns, waker_off, at, woken, by, chain, kind, ident) -> None:
+        from .bulk import _Labels
+        self._model, self._log, self._symbols, self._names = model, log, symbols, names
+        # Only the pass's ThreadNames say which threads were renamed: without them every
+        # name is looked up by time.
+        self._name_at = names.at if bulk_names else model.name_at
+        self._bulk_names = bulk_names
+        self._labels = _Labels(model)
+        self._tids, self._starts, self._switched = tids.tolist(), starts.tolist(), switched
+        self._off_ns = off_ns.tolist()
+        self._waker_off = waker_off.tolist()
+        self._wakers = (at, woken, by, chain, kind, ident)
+        self._frames: dict = {}
+
+    def __len__(self) -> int:
+        return len(self._tids)
+
+    def learn(self) -> None:
+        """Name the frames of every chain the intervals show (one symbol lookup for all)."""
+        _, _, by, chain, _, _ = self._wakers
+        tids = np.concatenate((np.asarray(self._tids, dtype=np.int64), by))
+        chains = np.concatenate((self._switched, chain))
+        shown = chains > 0
+        used = set(zip(tids[shown].tolist(), chains[shown].tolist()))
+        self._symbols.learn(self._log.representatives(used))
+
+    def row(self, k: int) -> IntervalStacks:
+        """Interval k's stacks (k: its place in the intervals given)."""
+        lo, hi = self._waker_off[k], self._waker_off[k + 1]
+        return self._made(k, self._waker_names(lo, hi))
+
+    def rows(self):
+        """Every interval's stacks, in order."""
+        lo, hi = self._waker_off[0], self._waker_off[-1]
+        names = self._waker_names(lo, hi)
+        for k in range(len(self._tids)):
+            a, b = self._waker_off[k] - lo, self._waker_off[k + 1] - lo
+            yield self._made(k, names[a:b])
+
+    def _waker_names(self, lo: int, hi: int) -> list:
+        """The name of each thread that woke, rows ``lo:hi``, at its wakeup (None for
+        the rest: an interrupt's label is made apart)."""
+        from .bulk import B_THREAD
+        at, _, _, _, kind, ident = (c[lo:hi] for c in self._wakers)
+        threads = np.flatnonzero(kind == B_THREAD)
+        out: list = [None] * (hi - lo)
+        if self._bulk_names:
+            found = self._names.at_many(ident[threads], at[threads])
+        else:
+            found = [self._name_at(t, a) for t, a in zip(ident[threads].tolist(),
+                                                        at[threads].tolist())]
+        for place, name in zip(threads.tolist(), found):
+            out[place] = name
+        return out
+
+    def _named(self, chain_id: int, tid: int) -> tuple:
+        """A chain's (kernel, user, user lines) frames in ``tid``, named once."""
         key = (chain_id, tid)
-        got = frames.get(key)
+        got = self._frames.get(key)
         if got is None:
-            chain = log.chains[chain_id]
+            chain, symbols = self._log.chains[chain_id], self._symbols
             kernel, user = symbols.frames(chain, tid) if chain else ([], [])
             lines = symbols.user_lines(chain, tid) if chain else ()
-            got = frames[key] = (tuple(kernel), tuple(user), lines)
+            got = self._frames[key] = (tuple(kernel), tuple(user), lines)
         return got
 
-    # Each waking thread's name at its wakeup, all at once (where ``threads`` says
-    # which threads were renamed); else one by one.
-    shown = [(w, wakeup[0]) for picked in rows for _, _, w, wakeup in picked
-             if w_kind[w] == B_THREAD]
-    if threads is not None and shown:
-        waits, times = zip(*shown)
-        named_at = dict(zip(waits, names.at_many([w_id[w] for w in waits], times)))
-    else:
-        named_at = {w: name_at(w_id[w], at) for w, at in shown}
-    out = []
-    for i, (tid, start) in enumerate(zip(tids.tolist(), starts.tolist())):
-        kernel, user, lines = named(switched[i], tid) if switched[i] > 0 else ((), (), ())
+    def _made(self, k: int, names: list) -> IntervalStacks:
+        from .bulk import B_THREAD
+        tid, switched = self._tids[k], int(self._switched[k])
+        kernel, user, lines = self._named(switched, tid) if switched > 0 else ((), (), ())
+        lo, hi = self._waker_off[k], self._waker_off[k + 1]
         wakers = []
-        for _, at, w, (_, _, woken, by, waker_chain, _) in rows[i]:
-            if w_kind[w] == B_THREAD:
-                on = w_id[w]
-                who = f"{named_at[w] or 'tid'} ({on})"
-                wk, wu, wl = named(waker_chain, by) if waker_chain else ((), (), ())
+        for name, at, woken, by, chain, kind, ident in zip(
+                names, *(c[lo:hi].tolist() for c in self._wakers)):
+            if kind == B_THREAD:
+                who = f"{name or 'tid'} ({ident})"
+                wk, wu, wl = self._named(chain, by) if chain else ((), (), ())
             else:                       # an interrupt, a timer: its label; not its user stack
-                who = labels.of(w_kind[w], w_id[w])
-                wk, wu, wl = named(waker_chain, by)[0] if waker_chain else (), (), ()
+                who = self._labels.of(kind, ident)
+                wk, wu, wl = self._named(chain, by)[0] if chain else (), (), ()
             wakers.append(WakerStack(at, woken, by, who, wk, wu, wl))
-        out.append(IntervalStacks(tid, name_at(tid, start), kernel, user, tuple(wakers),
-                                  off_ns[i], lines))
-    return out
+        return IntervalStacks(tid, self._name_at(tid, self._starts[k]), kernel, user,
+                              tuple(wakers), self._off_ns[k], lines)
+
+
+class IntervalStackMap(Mapping):
+    """Interval index -> IntervalStacks of a rule's analysed intervals, read from a
+    :class:`StackTable` (what ``RuleAnalysis.stacks`` holds)."""
+
+    def __init__(self, indexes: list, table: StackTable) -> None:
+        self._row = {index: k for k, index in enumerate(indexes)}
+        self._table = table
+
+    def __getitem__(self, index: int) -> IntervalStacks:
+        return self._table.row(self._row[index])
+
+    def __iter__(self):
+        return iter(self._row)
+
+    def __len__(self) -> int:
+        return len(self._row)
+
+    def values(self):
+        return _Values(self)
+
+
+class _Values(ValuesView):
+    def __iter__(self):
+        return self._mapping._table.rows()
 
 
 NO_CHAINS = ("rule {rule}: stacks: true, but no trace records call chains on its switches "
@@ -229,8 +308,8 @@ def _attributed(result, model, log, symbols: Symbolizer, native: bool, threads=N
     starts = table.ints_at("start_ns", indexes)
     ends = starts + table.durations()[indexes]
     if native:
-        found = attribute_many(model, log, symbols, tids, starts, ends, threads)
-        return dict(zip(indexes.tolist(), found))
+        return IntervalStackMap(indexes.tolist(),
+                                attribute_many(model, log, symbols, tids, starts, ends, threads))
     return {i: attribute(model, log, symbols, tid, s, e)
             for i, tid, s, e in zip(indexes.tolist(), tids.tolist(), starts.tolist(),
                                     ends.tolist())}

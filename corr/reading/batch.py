@@ -145,15 +145,25 @@ def interned(pieces: list, gather=None) -> InternedColumn:
     """Interned pieces end to end (their values numbered anew), rows in ``gather``
     order (None: as joined)."""
     import numpy as np
+    # The pieces sliced from one worker's part share its values: each part's values
+    # are numbered once, only those its pieces use (a slice uses a few of its part's
+    # values, and every later reader walks them all), in the part's order.
+    numbered: dict[int, np.ndarray] = {}
     uniques: list = []
-    ids = []
     for piece in pieces:
-        # Only the values a piece uses (a slice of a worker's part uses a few of its
-        # part's values; every later reader walks them all).
-        used, inverse = np.unique(piece.ids, return_inverse=True)
-        ids.append(inverse.astype(np.int64).reshape(-1) + len(uniques))
-        uniques.extend(map(piece.uniques.__getitem__, used.tolist()))
-    joined = np.concatenate(ids) if ids else np.zeros(0, dtype=np.int64)
+        if id(piece.uniques) in numbered:
+            continue
+        same = [p.ids for p in pieces if p.uniques is piece.uniques]
+        used = np.zeros(len(piece.uniques), dtype=bool)
+        for ids in same:
+            used[ids] = True
+        kept = np.flatnonzero(used)
+        number = np.full(len(piece.uniques), -1, dtype=np.int64)
+        number[kept] = np.arange(len(uniques), len(uniques) + len(kept))
+        numbered[id(piece.uniques)] = number
+        uniques.extend(map(piece.uniques.__getitem__, kept.tolist()))
+    joined = (np.concatenate([numbered[id(p.uniques)][p.ids] for p in pieces]) if pieces
+              else np.zeros(0, dtype=np.int64))
     return InternedColumn.of(uniques, joined if gather is None else joined[gather])
 
 

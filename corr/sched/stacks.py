@@ -266,52 +266,87 @@ class StackLog:
     # -- looking up many at once (what switch_out and wakeup do, one call for all) ----
     def switch_outs(self, tids, starts, ends) -> np.ndarray:
         """:meth:`switch_out` of each interval, as chain ids (-1: none)."""
-        out = np.full(len(tids), -1, dtype=np.int64)
         table = self.switch_table()
+        tids, starts, ends = (np.asarray(c, dtype=np.int64) for c in (tids, starts, ends))
         if not len(table):
-            return out
-        for tid, rows, times, chains in _by_thread(table[:, 2], table[:, 0], table[:, 3], tids):
-            k = np.searchsorted(times, starts[rows], "left")
-            inside = (k < len(times)) & (times[np.minimum(k, len(times) - 1)] <= ends[rows])
-            k = np.where(inside, k, k - 1)
-            found = k >= 0
-            out[rows[found]] = chains[k[found]]
-        return out
+            return np.full(len(tids), -1, dtype=np.int64)
+        rows = ThreadTimes(table[:, 2], table[:, 0], table[:, 1], tids, starts)
+        first = rows.first_from(tids, starts)                   # first at or after start
+        inside = first >= 0
+        inside[inside] = table[first[inside], 0] <= ends[inside]
+        found = np.where(inside, first, rows.last_before(tids, starts))
+        return np.where(found >= 0, table[np.maximum(found, 0), 3], -1)
 
     def wakeups_of(self, woken, starts, ends) -> np.ndarray:
         """:meth:`wakeup` of each (woken tid, start, end), as indexes into
         :attr:`wakeups` (-1: none)."""
-        out = np.full(len(woken), -1, dtype=np.int64)
         table = self.wakeup_table()
+        woken, starts, ends = (np.asarray(c, dtype=np.int64) for c in (woken, starts, ends))
         if not len(table):
-            return out
-        table = table[:, [0, 1, 2, 5]]                  # ts, seq, woken, kind
-        index = np.argsort(table[:, 1], kind="stable")       # in stream order
-        table = table[index]
-        waking = table[:, 3] == WAKING
-        for part in (np.ones(len(table), dtype=bool), waking):    # any wakeup, then wakings
-            for tid, rows, times, found in _by_thread(table[part, 2], table[part, 0],
-                                                      index[part], woken):
-                k = np.searchsorted(times, ends[rows], "right") - 1
-                ok = (k >= 0) & (times[np.maximum(k, 0)] >= starts[rows])
-                out[rows[ok]] = found[k[ok]]       # a sched_waking, when found, wins
-        return out
+            return np.full(len(woken), -1, dtype=np.int64)
+        rows = ThreadTimes(table[:, 2], table[:, 0], table[:, 1], woken, ends)
+        last = rows.place_to(woken, ends)              # the last wakeup up to the end
+        # In the sorted log, each place's last sched_waking up to it (its thread's when
+        # the thread is the same): a sched_waking in the wait wins over the
+        # sched_wakeup after it.
+        places = np.arange(len(rows.order))
+        waking = np.maximum.accumulate(np.where(table[rows.order, 5] == WAKING, places, -1))
+        found = last >= 0
+        waking_at = np.full(len(last), -1, dtype=np.int64)
+        waking_at[found] = waking[last[found]]
+        use = waking_at >= 0
+        use[use] = ((rows.tids[waking_at[use]] == woken[use])
+                    & (rows.times[waking_at[use]] >= starts[use]))
+        last = np.where(use, waking_at, last)
+        ok = last >= 0
+        ok[ok] = rows.times[last[ok]] >= starts[ok]
+        return np.where(ok, rows.order[np.maximum(last, 0)], -1)
 
 
-def _by_thread(tids, times, values, wanted):
-    """Per thread of ``wanted``: (tid, the rows of ``wanted`` naming it, its ``times``
-    and ``values`` in log order), the log's entries grouped by thread as
-    :func:`_index` groups them."""
-    order = np.argsort(tids, kind="stable")
-    tids, times, values = tids[order], times[order], values[order]
-    wanted = np.asarray(wanted, dtype=np.int64)
-    by = np.argsort(wanted, kind="stable")
-    edges = np.flatnonzero(np.diff(wanted[by])) + 1
-    for rows in np.split(by, edges) if len(by) else ():
-        tid = int(wanted[rows[0]])
-        lo, hi = np.searchsorted(tids, tid, "left"), np.searchsorted(tids, tid, "right")
-        if hi > lo:
-            yield tid, rows, times[lo:hi], values[lo:hi]
+class ThreadTimes:
+    """A log's entries (thread, time, stream position) sorted by thread, then time, then
+    position, for finding each thread's entry nearest a time, many at once (one
+    search over the thread and the time as one key, each numbered by its place among
+    all the values searched)."""
+
+    def __init__(self, tids, times, seqs, asked_tids, asked_times) -> None:
+        self.order = np.lexsort((seqs, times, tids))
+        self.tids, self.times = tids[self.order], times[self.order]
+        # Sorted, repeats kept: a value's first place numbers it (np.unique hashes large
+        # values, ten times slower than sorting them).
+        self._tids = np.sort(np.concatenate((self.tids, asked_tids)))
+        self._times = np.sort(np.concatenate((self.times, asked_times)))
+        self._shift = max(1, len(self._times).bit_length())
+        self.keys = self._key(self.tids, self.times)
+
+    def _key(self, tids, times) -> np.ndarray:
+        return ((np.searchsorted(self._tids, tids) << self._shift)
+                | np.searchsorted(self._times, times))
+
+    def _places(self, k, tids) -> np.ndarray:
+        """Sorted places ``k``, -1 where none or another thread's."""
+        ok = (k >= 0) & (k < len(self.keys))
+        ok[ok] = self.tids[k[ok]] == tids[ok]
+        return np.where(ok, k, -1)
+
+    def _of(self, k, tids) -> np.ndarray:
+        """The log's rows at sorted places ``k``, -1 where none or another thread's."""
+        k = self._places(k, tids)
+        return np.where(k >= 0, self.order[np.maximum(k, 0)], -1)
+
+    def place_to(self, tids, times) -> np.ndarray:
+        """Each thread's last entry at or before its time (the last in stream order),
+        as its place in the sorted log (``order``, ``tids``, ``times``)."""
+        return self._places(np.searchsorted(self.keys, self._key(tids, times), "right") - 1,
+                            tids)
+
+    def last_before(self, tids, times) -> np.ndarray:
+        """Each thread's last entry before its time."""
+        return self._of(np.searchsorted(self.keys, self._key(tids, times), "left") - 1, tids)
+
+    def first_from(self, tids, times) -> np.ndarray:
+        """Each thread's first entry at or after its time."""
+        return self._of(np.searchsorted(self.keys, self._key(tids, times), "left"), tids)
 
 
 def _index(pairs) -> dict[int, tuple[list, list]]:
