@@ -103,6 +103,24 @@ def _folded(result, **options) -> list[str]:
     return out.getvalue().splitlines()
 
 
+def assert_stacks_read_alone_are_those_read_together(result) -> None:
+    """Each analysed interval's stacks read alone are those ``values()`` makes together
+    (names looked up in bulk), and read as a text report reads them (its own waker
+    only) they are those of ``to_dict(own_wakeups=True)``."""
+    for rule in result.rules:
+        stacks = rule.analysis.stacks if rule.analysis is not None else None
+        if stacks is None:
+            continue
+        together = list(stacks.values())
+        assert len(together) == len(stacks) == len(list(stacks))
+        for i, found in zip(stacks, together):
+            alone = stacks[i]
+            assert alone == found
+            assert stacks.own(i).to_dict(own_wakeups=True) == alone.to_dict(own_wakeups=True)
+            assert stacks.own(i).wakers == ((alone.own_waker(),) if alone.own_waker() else ())
+        assert stacks.own(-1) is None and stacks.get(-1) is None
+
+
 def _json_rule(result) -> dict:
     out = io.StringIO()
     api.write(result, "json", stream=out)
@@ -159,6 +177,7 @@ def test_every_wakeup_on_the_critical_path_has_its_waker_stack(tmp_path):
     s.run(cpu=0, thread=a, at=3_100_000)
     trace = _written(s, tmp_path)
     result = api.run(_rules(tmp_path), [trace], symbols=_symbols(tmp_path), cache=False)
+    assert_stacks_read_alone_are_those_read_together(result)
     rule = _json_rule(result)
     waiter = [i for i in rule["intervals"] if i["tid"] == 101]
     (interval,) = waiter
@@ -178,6 +197,42 @@ def test_every_wakeup_on_the_critical_path_has_its_waker_stack(tmp_path):
         f"{WAITER_LINE} 3099000",
         "offcpu;holder (102);write_and_sync+0x10 (user.map);"
         "io_schedule+0x10 ([kernel.kallsyms]) 1998100"])
+
+
+def test_an_interval_woken_twice_shows_its_last_waker_first_in_text(tmp_path):
+    """A system call that sleeps twice, woken by holder then by writer: JSON lists both
+    wakeups in time order; the text (and ``own``, what it reads) its last waker's."""
+    s = Scenario(cpus=3, kernel_context=CALLSTACKS)
+    a = s.thread(tid=101, pid=100, comm="waiter")
+    b = s.thread(tid=102, pid=100, comm="holder")
+    c = s.thread(tid=103, pid=100, comm="writer")
+    for cpu, t in enumerate((a, b, c)):
+        s.run(cpu=cpu, thread=t, at=0)
+    s.stack(b, at=10, kernel=HOLDER_KERNEL, user=HOLDER_USER)
+    s.stack(c, at=10, kernel=(0xFFFFFFFF81000520,), user=())
+    s.syscall(a, "read", at=500, until=5_000_000)
+    s.stack(a, at=600, kernel=WAITER_KERNEL, user=WAITER_USER)
+    s.block(a, at=1_000, state="S")
+    s.wakeup(a, by=b, at=2_000_000)
+    s.run(cpu=0, thread=a, at=2_000_100)
+    s.block(a, at=3_000_000, state="S")
+    s.wakeup(a, by=c, at=4_000_000)
+    s.run(cpu=0, thread=a, at=4_000_100)
+    trace = _written(s, tmp_path)
+    rules = tmp_path / "syscalls.yaml"
+    rules.write_text((ROOT / "rules" / "syscalls.yaml").read_text().replace(
+        "    timeout: 10s\n", "    timeout: 10s\n    blame: entry\n    stacks: true\n", 1))
+    result = api.run(rules, [trace], symbols=_symbols(tmp_path), cache=False)
+    assert_stacks_read_alone_are_those_read_together(result)
+    (interval,) = _json_rule(result)["intervals"]
+    assert [(w["woken_tid"], w["waker"]) for w in interval["wakeups"]] == [
+        (101, "holder (102)"), (101, "writer (103)")]
+    stacks = result.rules[0].analysis.stacks
+    (index,) = list(stacks)
+    assert [w.waker for w in stacks.own(index).wakers] == ["writer (103)"]
+    text = run_corr("run", "--no-cache", "--symbols", _symbols(tmp_path)[0], "--symbols",
+                    _symbols(tmp_path)[1], str(rules), str(trace)).stdout
+    assert "writer (103)" in text and "hold_lock" not in text
 
 
 def test_without_symbols_frames_stay_addresses(tmp_path):

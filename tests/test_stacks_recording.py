@@ -361,6 +361,8 @@ def test_attribution_is_the_same_on_the_c_model_and_its_reference(recording, res
     written = [(i["stack"], i["off_cpu_ns"], i["wakeups"]) for i in intervals if "stack" in i]
     assert written == [(r.to_dict()["stack"], r.off_cpu_ns, r.to_dict()["wakeups"])
                        for r in reference]
+    from test_stacks import assert_stacks_read_alone_are_those_read_together
+    assert_stacks_read_alone_are_those_read_together(result)
 
 
 def test_a_parallel_read_gives_the_same_stacks(recording, tmp_path, monkeypatch):

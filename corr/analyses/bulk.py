@@ -323,12 +323,20 @@ class Explained:
         """Interval k's path as (tid, state index, start, end, via) rows (its first
         ``limit``), from the chunk's columns (only this interval's made Python
         objects: a chunk's paths through busy threads are millions of segments)."""
-        off, tid, state, start, end, chain, _, _ = self._paths()
+        off, tid, state, start, end, chain, chain_off, chain_tids = self._paths()
         lo, hi = int(off[k]), int(off[k + 1])
         if limit is not None:
             hi = min(hi, lo + limit)
+        chains = chain[lo:hi].tolist()
+        if self._via_chains is None and 8 * len(chains) < len(chain_off):
+            # A few segments of a chunk with many via chains (a text report's first
+            # rows): only theirs made tuples.
+            tids = chain_tids
+            vias = {c: tuple(tids[chain_off[c]:chain_off[c + 1]].tolist()) for c in set(chains)}
+        else:
+            vias = self._vias()
         return zip(tid[lo:hi].tolist(), state[lo:hi].tolist(), start[lo:hi].tolist(),
-                   end[lo:hi].tolist(), map(self._vias().__getitem__, chain[lo:hi].tolist()))
+                   end[lo:hi].tolist(), map(vias.__getitem__, chains))
 
     def path_length(self, k: int) -> int:
         """How many segments interval k's path has."""

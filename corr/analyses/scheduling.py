@@ -341,8 +341,9 @@ class RuleAnalysis:
     def _filled_stacks(self, indexes, rows, encoded: bool = False, cut: int | None = None):
         paths_cut = cut if self.activity is None else None
         if self.stacks is not None:               # each row with its interval's stacks
+            own = getattr(self.stacks, "own", None) if cut is not None else None
             for i, row in zip(indexes, self._filled_paths(indexes, rows, encoded, paths_cut)):
-                found = self.stacks.get(i)
+                found = own(i) if own is not None else self.stacks.get(i)
                 if found is not None:
                     row.update(found.to_dict(own_wakeups=cut is not None))
                 yield row

@@ -188,18 +188,25 @@ class StackTable:
         used = set(zip(tids[shown].tolist(), chains[shown].tolist()))
         self._symbols.learn(self._log.representatives(used))
 
-    def row(self, k: int) -> IntervalStacks:
-        """Interval k's stacks (k: its place in the intervals given)."""
+    def row(self, k: int, own_only: bool = False) -> IntervalStacks:
+        """Interval k's stacks (k: its place in the intervals given); ``own_only``: of
+        its wakeups, only the one :meth:`IntervalStacks.own_waker` gives."""
         lo, hi = self._waker_off[k], self._waker_off[k + 1]
-        return self._made(k, self._waker_names(lo, hi))
+        if own_only:        # the blamed thread's own wakeups come first: the last of them
+            woken = self._wakers[1][lo:hi]
+            own = int(np.argmax(woken != self._tids[k])) if len(woken) else 0
+            if len(woken) and woken[own] == self._tids[k]:
+                own = len(woken)
+            lo, hi = (lo + own - 1, lo + own) if own else (lo, lo)
+        return self._made(k, self._waker_names(lo, hi), lo, hi)
 
     def rows(self):
         """Every interval's stacks, in order."""
         lo, hi = self._waker_off[0], self._waker_off[-1]
         names = self._waker_names(lo, hi)
         for k in range(len(self._tids)):
-            a, b = self._waker_off[k] - lo, self._waker_off[k + 1] - lo
-            yield self._made(k, names[a:b])
+            a, b = self._waker_off[k], self._waker_off[k + 1]
+            yield self._made(k, names[a - lo:b - lo], a, b)
 
     def _waker_names(self, lo: int, hi: int) -> list:
         """The name of each thread that woke, rows ``lo:hi``, at its wakeup (None for
@@ -228,11 +235,11 @@ class StackTable:
             got = self._frames[key] = (tuple(kernel), tuple(user), lines)
         return got
 
-    def _made(self, k: int, names: list) -> IntervalStacks:
+    def _made(self, k: int, names: list, lo: int, hi: int) -> IntervalStacks:
+        """Interval k's stacks, with the wakeups of rows ``lo:hi`` (named ``names``)."""
         from .bulk import B_THREAD
         tid, switched = self._tids[k], int(self._switched[k])
         kernel, user, lines = self._named(switched, tid) if switched > 0 else ((), (), ())
-        lo, hi = self._waker_off[k], self._waker_off[k + 1]
         wakers = []
         for name, at, woken, by, chain, kind, ident in zip(
                 names, *(c[lo:hi].tolist() for c in self._wakers)):
@@ -257,6 +264,13 @@ class IntervalStackMap(Mapping):
 
     def __getitem__(self, index: int) -> IntervalStacks:
         return self._table.row(self._row[index])
+
+    def own(self, index: int) -> IntervalStacks | None:
+        """The stacks of interval ``index`` with only its own waker's (what
+        ``IntervalStacks.to_dict(own_wakeups=True)`` keeps), None when not analysed:
+        a path through busy threads meets 10^5 wakeups."""
+        k = self._row.get(index)
+        return None if k is None else self._table.row(k, own_only=True)
 
     def __iter__(self):
         return iter(self._row)
