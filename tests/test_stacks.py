@@ -723,8 +723,10 @@ def _stack_log(switches, wakeups):
 def _logs(draw):
     """A stack log's switch-outs and wakeups (few threads, times that repeat, wakeups
     of both kinds, stored out of stream order as a batch stores them class by class),
-    and asked windows of logged and unlogged threads."""
-    times = st.integers(0, 40)
+    and asked windows of logged and unlogged threads; times far apart or not (the
+    searches' two ways of keying them)."""
+    scale = draw(st.sampled_from([1, 1 << 56]))
+    times = st.integers(0, 40).map(lambda t: t * scale)
     n_switch, n_wake = draw(st.integers(0, 30)), draw(st.integers(0, 30))
     ts = sorted(draw(st.lists(times, min_size=n_switch + n_wake, max_size=n_switch + n_wake)))
     kinds = draw(st.permutations(["s"] * n_switch + ["w"] * n_wake))
@@ -739,7 +741,8 @@ def _logs(draw):
     windows = []
     for _ in range(draw(st.integers(0, 20))):
         a = draw(st.integers(-2, 42))
-        windows.append((draw(st.integers(0, 5)), a, a + draw(st.integers(0, 12))))
+        windows.append((draw(st.integers(0, 5)), a * scale,
+                        (a + draw(st.integers(0, 12))) * scale))
     return _stack_log(switches, draw(st.permutations(wakeups))), windows
 
 
@@ -756,12 +759,13 @@ def test_switch_outs_and_wakeups_many_at_once_are_the_one_by_one_ones(case):
     what ``switch_out`` and ``wakeup``, their references, give of each."""
     log, windows = case
     tids, starts, ends = (list(c) for c in zip(*windows)) if windows else ([], [], [])
-    chains = log.switch_outs(tids, starts, ends).tolist()
-    expected = []
-    for tid, start, end in windows:
+    switches = log.switches
+    for row, (tid, start, end) in zip(log.switch_outs(tids, starts, ends).tolist(), windows):
         found = log.switch_out(tid, start, end)
-        expected.append(-1 if found is None else log.chains.index(found))
-    assert chains == expected
+        if found is None:
+            assert row == -1
+        else:
+            assert switches[row][2] == tid and log.chains[switches[row][3]] == found
     found = log.wakeups_of(tids, starts, ends).tolist()
     wakeups = log.wakeups
     for k, (tid, start, end) in enumerate(windows):
@@ -771,3 +775,18 @@ def test_switch_outs_and_wakeups_many_at_once_are_the_one_by_one_ones(case):
         else:
             ts, _, woken, by, chain, _ = wakeups[found[k]]
             assert (ts, by, log.chains[chain]) == one and woken == tid
+
+
+@given(_logs())
+@settings(max_examples=100, deadline=None)
+def test_representatives_are_each_chain_of_each_thread_first_event(case):
+    """What names a log's frames: of its events, the first of each chain in each thread
+    (a chain recorded, not the empty one), in time order."""
+    log, _ = case
+    first: dict = {}
+    for ns, tid, chain in log.events():
+        if chain and ((tid, chain) not in first or ns < first[(tid, chain)]):
+            first[(tid, chain)] = ns
+    got = log.representatives()
+    assert sorted(got) == sorted((ns, tid, chain) for (tid, chain), ns in first.items())
+    assert [ns for ns, _, _ in got] == sorted(ns for ns, _, _ in got)

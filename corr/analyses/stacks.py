@@ -120,7 +120,10 @@ def attribute_many(model, log, symbols: Symbolizer, tids, starts, ends,
     names = Names(model, threads)
     done = Explained(model, names, tids, starts, ends, want=7)
     wait_off, w_tid, w_kind, w_id, w_start, w_end = done.waits_raw
-    switched = log.switch_outs(tids, starts, ends)
+    switch_rows = log.switch_outs(tids, starts, ends)
+    switches = log.switch_table()
+    switched = np.where(switch_rows >= 0, switches[np.maximum(switch_rows, 0), 3]
+                        if len(switches) else 0, -1)
     found = log.wakeups_of(w_tid, w_start, w_end)
     part_off, part_key, part_ns = done.parts_raw
     running = np.asarray([kind == "on_cpu" for kind, _, _ in done.label_keys] + [False])
@@ -151,7 +154,13 @@ def attribute_many(model, log, symbols: Symbolizer, tids, starts, ends,
     stacks = StackTable(model, log, symbols, names, threads is not None,
                         tids, starts, switched, off_ns, waker_off, rows[:, 0], rows[:, 2],
                         rows[:, 3], rows[:, 4], w_kind[kept], w_id[kept])
-    stacks.learn()
+    # The frames of every chain shown named at once, each chain of each thread from
+    # its first event shown.
+    shown = switch_rows >= 0
+    symbols.learn(log.first_events(
+        np.concatenate((switches[switch_rows[shown], 0], rows[:, 0])),
+        np.concatenate((tids[shown], rows[:, 3])),
+        np.concatenate((switched[shown], rows[:, 4]))))
     return stacks
 
 
@@ -178,15 +187,6 @@ class StackTable:
 
     def __len__(self) -> int:
         return len(self._tids)
-
-    def learn(self) -> None:
-        """Name the frames of every chain the intervals show (one symbol lookup for all)."""
-        _, _, by, chain, _, _ = self._wakers
-        tids = np.concatenate((np.asarray(self._tids, dtype=np.int64), by))
-        chains = np.concatenate((self._switched, chain))
-        shown = chains > 0
-        used = set(zip(tids[shown].tolist(), chains[shown].tolist()))
-        self._symbols.learn(self._log.representatives(used))
 
     def row(self, k: int, own_only: bool = False) -> IntervalStacks:
         """Interval k's stacks (k: its place in the intervals given); ``own_only``: of

@@ -193,25 +193,27 @@ class StackLog:
     def __len__(self) -> int:
         return len(self.switch_table()) + len(self.wakeup_table())
 
-    def representatives(self, only=None):
+    def representatives(self):
         """:meth:`events`, only the first of each chain in each thread: enough for a
-        symbol source joined on events, which names a chain's addresses once.  With
-        ``only`` (a set of (tid, chain id)), only those chains of those threads."""
+        symbol source joined on events, which names a chain's addresses once."""
+        switches, wakeups = self.switch_table(), self.wakeup_table()
+        return self.first_events(np.concatenate((switches[:, 0], wakeups[:, 0])),
+                                 np.concatenate((switches[:, 2], wakeups[:, 3])),
+                                 np.concatenate((switches[:, 3], wakeups[:, 4])))
+
+    def first_events(self, ts, tids, chain_ids) -> list[tuple]:
+        """Of events (ns, tid, chain id), the first of each chain (but none) in each
+        thread, in time order, as (ns, tid, chain) like :meth:`events`."""
+        keep = chain_ids != 0
+        ts, tids, chain_ids = ts[keep], tids[keep], chain_ids[keep]
+        order = np.lexsort((ts, chain_ids, tids))
+        by_thread, by_chain = tids[order], chain_ids[order]
+        first = order[np.concatenate(([True], (by_thread[1:] != by_thread[:-1])
+                                      | (by_chain[1:] != by_chain[:-1])))] if len(order) else order
+        first = first[np.argsort(ts[first], kind="stable")]
         chains = self.chains
-        seen: set = set()
-        for table, tid_col, chain_col in ((self.switch_table(), 2, 3),
-                                          (self.wakeup_table(), 3, 4)):
-            rows = table[table[:, chain_col] != 0]
-            if not len(rows):
-                continue
-            # The first row of each (thread, chain): one int64 key each (tids and chain
-            # ids fit in 32 bits; a unique over the pair as rows sorts far slower).
-            key = (rows[:, tid_col] << 32) + rows[:, chain_col]
-            _, first = np.unique(key, return_index=True)
-            for ts, tid, chain in rows[np.sort(first)][:, [0, tid_col, chain_col]].tolist():
-                if (tid, chain) not in seen and (only is None or (tid, chain) in only):
-                    seen.add((tid, chain))
-                    yield ts, tid, chains[chain]
+        return [(t, tid, chains[c]) for t, tid, c in zip(ts[first].tolist(), tids[first].tolist(),
+                                                          chain_ids[first].tolist())]
 
     def events(self):
         """(ns, tid whose chain it is, chain) of every event kept: the switched-out
@@ -265,17 +267,17 @@ class StackLog:
 
     # -- looking up many at once (what switch_out and wakeup do, one call for all) ----
     def switch_outs(self, tids, starts, ends) -> np.ndarray:
-        """:meth:`switch_out` of each interval, as chain ids (-1: none)."""
+        """:meth:`switch_out` of each interval, as indexes into :attr:`switches`
+        (-1: none)."""
         table = self.switch_table()
         tids, starts, ends = (np.asarray(c, dtype=np.int64) for c in (tids, starts, ends))
         if not len(table):
             return np.full(len(tids), -1, dtype=np.int64)
-        rows = ThreadTimes(table[:, 2], table[:, 0], table[:, 1], tids, starts)
+        rows = ThreadTimes(table[:, 2], table[:, 0], table[:, 1], starts)
         first = rows.first_from(tids, starts)                   # first at or after start
         inside = first >= 0
         inside[inside] = table[first[inside], 0] <= ends[inside]
-        found = np.where(inside, first, rows.last_before(tids, starts))
-        return np.where(found >= 0, table[np.maximum(found, 0), 3], -1)
+        return np.where(inside, first, rows.last_before(tids, starts))
 
     def wakeups_of(self, woken, starts, ends) -> np.ndarray:
         """:meth:`wakeup` of each (woken tid, start, end), as indexes into
@@ -284,7 +286,7 @@ class StackLog:
         woken, starts, ends = (np.asarray(c, dtype=np.int64) for c in (woken, starts, ends))
         if not len(table):
             return np.full(len(woken), -1, dtype=np.int64)
-        rows = ThreadTimes(table[:, 2], table[:, 0], table[:, 1], woken, ends)
+        rows = ThreadTimes(table[:, 2], table[:, 0], table[:, 1], ends)
         last = rows.place_to(woken, ends)              # the last wakeup up to the end
         # In the sorted log, each place's last sched_waking up to it (its thread's when
         # the thread is the same): a sched_waking in the wait wins over the
@@ -305,23 +307,34 @@ class StackLog:
 
 class ThreadTimes:
     """A log's entries (thread, time, stream position) sorted by thread, then time, then
-    position, for finding each thread's entry nearest a time, many at once (one
-    search over the thread and the time as one key, each numbered by its place among
-    all the values searched)."""
+    position, for finding each thread's entry nearest a time, many at once: one
+    search over the thread and the time as one key.  The thread is numbered among
+    the log's; the time counted from just before the log's first (a time asked outside
+    the log's span taken to just outside it), or, where threads and span would not
+    fit 62 bits, numbered by its place among the log's times and ``asked_times`` (the
+    times the searches will ask)."""
 
-    def __init__(self, tids, times, seqs, asked_tids, asked_times) -> None:
+    def __init__(self, tids, times, seqs, asked_times) -> None:
         self.order = np.lexsort((seqs, times, tids))
         self.tids, self.times = tids[self.order], times[self.order]
-        # Sorted, repeats kept: a value's first place numbers it (np.unique hashes large
-        # values, ten times slower than sorting them).
-        self._tids = np.sort(np.concatenate((self.tids, asked_tids)))
-        self._times = np.sort(np.concatenate((self.times, asked_times)))
-        self._shift = max(1, len(self._times).bit_length())
+        self._tids = self.tids[np.concatenate(([True], self.tids[1:] != self.tids[:-1]))
+                               if len(self.tids) else []]
+        self._low = int(times.min()) - 1 if len(times) else 0
+        self._high = int(times.max()) + 1 if len(times) else 0
+        self._times, self._shift = None, (self._high - self._low).bit_length()
+        if (len(self._tids) + 1) << self._shift >= 1 << 62:
+            # Sorted, repeats kept: a value's first place numbers it (np.unique hashes
+            # large values, ten times slower than sorting them).
+            self._times = np.sort(np.concatenate((times, asked_times)))
+            self._shift = max(1, len(self._times).bit_length())
         self.keys = self._key(self.tids, self.times)
 
     def _key(self, tids, times) -> np.ndarray:
-        return ((np.searchsorted(self._tids, tids) << self._shift)
-                | np.searchsorted(self._times, times))
+        """Threads the log lacks get a neighbour's number: the searches check the thread."""
+        thread = np.searchsorted(self._tids, tids) << self._shift
+        if self._times is None:
+            return thread | (np.clip(times, self._low, self._high) - self._low)
+        return thread | np.searchsorted(self._times, times)
 
     def _places(self, k, tids) -> np.ndarray:
         """Sorted places ``k``, -1 where none or another thread's."""
