@@ -97,6 +97,32 @@ def test_breakdowns_and_paths_asked_apart_are_those_asked_together(stream, wakin
     assert apart.flags == both.flags
 
 
+@native
+@settings(max_examples=300, deadline=None)
+@given(STREAM, st.booleans(), SPANS, st.sampled_from([2, 16]))
+def test_waits_met_on_the_paths_are_the_references_with_or_without_the_paths(
+        stream, waking, spans, depth):
+    """The waits the C walk met (the code stacks' wakeups), asked with the paths or
+    without them (``want`` 4, 5, 7), are those ``critical_path(waits=...)`` lists:
+    who waited, woken by which thread (or not by a thread), from when to when."""
+    fast, reference = models(stream, waking, None)
+    spans, tids, starts, ends = columns(spans)
+    names = bulk.Names(fast)
+    expected = []
+    for tid, start, length in spans:
+        waits: list = []
+        critical_path(reference, tid, start, start + length, max_depth=depth, waits=waits)
+        expected.append([(w, on if isinstance(on, int) else None, a, b)
+                         for w, on, _, a, b in waits])
+    for want in (4, 5, 7):
+        found = bulk.Explained(fast, names, tids, starts, ends, depth, want=want)
+        off, w_tid, w_kind, w_id, w_start, w_end = (c.tolist() for c in found.waits_raw)
+        got = [[(w_tid[w], w_id[w] if w_kind[w] == bulk.B_THREAD else None, w_start[w],
+                 w_end[w]) for w in range(off[k], off[k + 1])] for k in range(len(spans))]
+        assert got == expected, want
+        assert (found.path_raw is not None) == bool(want & 2)
+
+
 # A thread (1) kept off its CPU by many others in turn: (tid, for how long), some
 # lengths alike (parts that tie on ns), more parts than the C sort's runs of 16.
 OCCUPANTS = st.lists(st.tuples(st.integers(2, 60),

@@ -224,7 +224,7 @@ class Explained:
 
     ``want``: what to explain at once (1 breakdowns, 2 paths, 3 both); the
     other comes with a second call for the chunk when first read (the
-    folded stacks read only the paths).  With 4 (and 2), ``waits_raw``: the
+    folded stacks read only the paths).  With 4, ``waits_raw``: the
     waits the paths met (wait_off per interval, then the waiting tid, what
     woke it as a B_* kind and id, start, end), the code stacks' wakeups.
     """

@@ -118,7 +118,7 @@ def attribute_many(model, log, symbols: Symbolizer, tids, starts, ends,
     from .bulk import Explained, Names
     tids, starts, ends = (np.ascontiguousarray(c, dtype=np.int64) for c in (tids, starts, ends))
     names = Names(model, threads)
-    done = Explained(model, names, tids, starts, ends, want=7)
+    done = Explained(model, names, tids, starts, ends, want=5)    # not the paths
     wait_off, w_tid, w_kind, w_id, w_start, w_end = done.waits_raw
     switch_rows = log.switch_outs(tids, starts, ends)
     switches = log.switch_table()

@@ -1582,6 +1582,7 @@ struct explain_s {
      * the waiting thread, what woke it (a B_* kind and id, as blame edges name it),
      * the stretch. */
     int waits;
+    int segments;                     /* want & 2: the paths' segments are kept */
     vec_t wait_tid, wait_kind, wait_id, wait_start, wait_end;
 };
 
@@ -1760,7 +1761,7 @@ static int chain_is(const explain_t *one, int64_t k, const int64_t *via, int nvi
 static int path_piece(explain_t *one, int64_t tid, int what, const seg_t *s, const int64_t *via,
                       int nvia)
 {
-    if (s->end <= s->start)
+    if (s->end <= s->start || !one->segments)
         return 0;
     int state = what == P_WAIT ? wait_state(one, s->src_kind, s->src_id) : PIECE_STATES[what];
     size_t last = one->seg_tid.n - 1;
@@ -1899,8 +1900,9 @@ static PyObject *bytes_of(const int64_t *v, size_t n)
  *    epoch), part_off (n+1), part_key, part_ns, flags (n), seg_off (n+1), seg_tid,
  *    seg_state, seg_start, seg_end, seg_chain, chain_off, chain_tids, wait_off (n+1),
  *    wait_tid, wait_kind, wait_id, wait_start, wait_end.
- * want: 1 the breakdowns, 2 the critical paths, 3 both; 4 (with 2) the waits met on
- *    the paths, as critical_path's ``waits`` lists them (the stacks' wakeups). */
+ * want: 1 the breakdowns, 2 the critical paths, 3 both; 4 the waits met on the paths
+ *    (walked, their segments kept only with 2), as critical_path's ``waits`` lists them
+ *    (the stacks' wakeups). */
 static PyObject *explain(PyObject *self, PyObject *args)
 {
     PyObject *o[25];
@@ -1960,6 +1962,7 @@ static PyObject *explain(PyObject *self, PyObject *args)
     hi = malloc((3 * n + 1) * sizeof(int64_t));
     wait_off = malloc((n + 1) * sizeof(int64_t));
     one.waits = (want & 4) != 0;
+    one.segments = (want & 2) != 0;
     part_off = malloc((n + 1) * sizeof(int64_t));
     seg_off = malloc((n + 1) * sizeof(int64_t));
     flags = malloc((n + 1) * sizeof(int64_t));
@@ -1986,7 +1989,7 @@ static PyObject *explain(PyObject *self, PyObject *args)
         lo[n + i] = (int64_t)one.seg_tid.n;
         lo[2 * n + i] = (int64_t)one.wait_tid.n;
         one.seg_first = one.seg_tid.n;
-        if ((want & 2) && path_follow(&m, itid[i], istart[i], iend[i], 0, via, 0) < 0)
+        if ((want & 6) && path_follow(&m, itid[i], istart[i], iend[i], 0, via, 0) < 0)
             goto nomem;
         hi[n + i] = (int64_t)one.seg_tid.n;
         hi[2 * n + i] = (int64_t)one.wait_tid.n;
