@@ -790,3 +790,32 @@ def test_representatives_are_each_chain_of_each_thread_first_event(case):
     got = log.representatives()
     assert sorted(got) == sorted((ns, tid, chain) for (tid, chain), ns in first.items())
     assert [ns for ns, _, _ in got] == sorted(ns for ns, _, _ in got)
+
+
+@given(st.lists(st.tuples(st.integers(1, 400), st.sampled_from("TtWw"),
+                          st.sampled_from(["a", "b", "_text", "ünï"]),
+                          st.sampled_from([None, "mod", "ext4"])), min_size=1, max_size=40),
+       st.integers(-1000, 1000), st.booleans())
+@settings(max_examples=200, deadline=None)
+def test_the_running_kallsyms_name_frames_as_a_kallsyms_file_does(tmp_path_factory, symbols,
+                                                                  shift, text_moved):
+    """The running system's kallsyms, read beside the pass into a table that decodes
+    what it shows, names every address as the same file read as a symbol file does;
+    moved by KASLR, at the moved address."""
+    from corr.analyses.perf_maps import kallsyms_rows, running_kallsyms
+    from corr.analyses.symbols import SymbolTable, read_symbol_file
+    path = tmp_path_factory.mktemp("kallsyms") / "kallsyms"
+    base = 0xFFFFFFFF81000000
+    path.write_text("".join(f"{base + at * 16:016x} {kind} {name}" +
+                            (f"\t[{module}]" if module else "") + "\n"
+                            for at, kind, name, module in symbols), encoding="utf-8")
+    as_file = SymbolTable()
+    read_symbol_file(path, as_file)
+    found = kallsyms_rows(str(path))
+    text_now = found[1]
+    recorded = text_now + shift * 16 if text_now is not None and text_moved else None
+    running = SymbolTable()
+    assert running_kallsyms(recorded, running, lambda: found)
+    moved = recorded - text_now if recorded is not None else 0
+    for at in range(0, 402 * 16, 5):
+        assert running.lookup(base + at + moved) == as_file.lookup(base + at), at

@@ -23,6 +23,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import IO, NamedTuple
 
@@ -362,8 +363,12 @@ class PerfMaps:
             vaddr = elf.vaddr(offset) if line_file is not None else None
             if line_file is not None and vaddr:
                 by_file.setdefault(line_file, {})[vaddr - 1] = key
-        for file, keys in by_file.items():
-            for address, text in source_lines(file, list(keys)).items():
+        # Each file's addr2line at once (reading a file's DWARF is most of one's time).
+        with ThreadPoolExecutor(max_workers=max(1, min(len(by_file), 8))) as pool:
+            looked_up = list(pool.map(lambda item: source_lines(item[0], list(item[1])),
+                                      by_file.items()))
+        for keys, lines in zip(by_file.values(), looked_up):
+            for address, text in lines.items():
                 self._lines[keys[address]] = text
         return {key: line for key in found if (line := self._lines.get(key))}
 
@@ -502,12 +507,14 @@ def stop(started: StartedPerf) -> None:
     started.out.close()
 
 
-def kallsyms_rows() -> tuple[list, int | None] | None:
-    """The running system's kernel code symbols, (start, name, module) each, and its
-    ``_text``; None when they cannot be read or their addresses are hidden
-    (kptr_restrict)."""
+def kallsyms_rows(path: str = "/proc/kallsyms") -> tuple[list, int | None] | None:
+    """The running system's kernel code symbols as a SymbolTable keeps them: (start,
+    0, name, module) each, bytes (a lookup decodes what it shows; a symbol of the
+    kernel itself has KERNEL_DSO for module), sorted as the table sorts its decoded
+    rows; and its ``_text``.  None when they cannot be read or their addresses are
+    hidden (kptr_restrict)."""
     try:
-        with open("/proc/kallsyms", "rb") as f:
+        with open(path, "rb") as f:
             data = f.read()
     except OSError:
         return None
@@ -522,12 +529,13 @@ def kallsyms_rows() -> tuple[list, int | None] | None:
             return None
         if parts[2] == b"_text":
             text_now = start
-        rows.append((start, parts[2], parts[3] if len(parts) > 3 else None))
+        rows.append((start, 0, parts[2], parts[3] if len(parts) > 3 else _KERNEL_DSO))
+    rows.sort()
     return (rows, text_now) if rows else None
 
 
 def running_kallsyms(recorded_text: int | None, table, read=kallsyms_rows) -> bool:
-    """Add the running system's kernel code symbols to ``table`` (a SymbolTable),
+    """Make ``table`` (an empty SymbolTable) the running system's kernel code symbols,
     moved to where they were when the recording's ``_text`` was ``recorded_text``
     (KASLR); whether it could.  ``read``: what gives :func:`kallsyms_rows`' result
     (read beside the pass: :meth:`Symbolizer.prefetch`)."""
@@ -535,11 +543,9 @@ def running_kallsyms(recorded_text: int | None, table, read=kallsyms_rows) -> bo
     if found is None:
         return False
     rows, text_now = found
-    shift = recorded_text - text_now if recorded_text and text_now else 0
-    for start, name, module in rows:
-        table.add(start + shift, 0, name.decode("utf-8", "backslashreplace"),
-                  module.decode("utf-8", "backslashreplace") if module else KERNEL_DSO)
+    table.adopt(rows, recorded_text - text_now if recorded_text and text_now else 0)
     return True
 
 
+_KERNEL_DSO = KERNEL_DSO.encode()
 _KERNEL_CODE = frozenset((b"T", b"t", b"W", b"w"))

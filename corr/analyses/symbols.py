@@ -44,8 +44,9 @@ class SymbolTable:
     """Sorted address ranges -> (name, dso): kallsyms's symbols end where the next begins."""
 
     def __init__(self) -> None:
-        self._rows: list[tuple[int, int, str, str]] = []      # start, end (0: open), name, dso
+        self._rows: list[tuple] = []      # start, end (0: open), name, dso
         self._starts: list[int] | None = None
+        self._shift = 0                   # what every address was moved by (adopt)
 
     def __len__(self) -> int:
         return len(self._rows)
@@ -54,10 +55,16 @@ class SymbolTable:
         self._rows.append((start, start + size if size else 0, name, dso))
         self._starts = None
 
+    def adopt(self, rows: list, shift: int) -> None:
+        """Take ``rows`` (sorted, as kept: names and dsos may be bytes, decoded when
+        shown), every address moved by ``shift``; of an empty table."""
+        self._rows, self._starts, self._shift = rows, [r[0] for r in rows], shift
+
     def lookup(self, value: int) -> str | None:
         if self._starts is None:
             self._rows.sort()
             self._starts = [r[0] for r in self._rows]
+        value -= self._shift
         k = bisect.bisect_right(self._starts, value) - 1
         if k < 0:
             return None
@@ -66,6 +73,10 @@ class SymbolTable:
             return None
         if not end and k + 1 == len(self._rows) and value - start > 1 << 24:
             return None                      # far past the last symbol: not its code
+        if isinstance(name, bytes):
+            name = name.decode("utf-8", "backslashreplace")
+        if isinstance(dso, bytes):
+            dso = dso.decode("utf-8", "backslashreplace")
         return f"{name}+{value - start:#x} ({dso})"
 
 
