@@ -471,3 +471,22 @@ def test_blocks_read_back_in_the_order_asked_and_never_past_their_buffer(tmp_pat
         with pytest.raises(OSError, match="ended early"):
             store._native.read_blocks(f.fileno(), 500, np.asarray([7], dtype=np.int64),
                                       sizes, 100, out)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from([-1, 0, 1, 7, 40_000, 2 ** 22 - 2, 2 ** 22]),
+                          st.integers(0, 50), st.integers(0, 7)), max_size=60),
+       st.booleans())
+def test_events_are_ordered_by_thread_seq_and_code_as_a_lexsort(events, many_threads):
+    """The store's order of a thread's events (by tid, then stream position, then
+    code): a lexsort's, ties in place, with tids past 16 bits, past pid_max, and more
+    threads than a 16-bit number holds."""
+    tid = np.asarray([t for t, _, _ in events], dtype=np.int32)
+    seq = np.asarray([s for _, s, _ in events], dtype=np.int64)
+    code = np.asarray([c for _, _, c in events], dtype=np.int8)
+    if many_threads:                       # 40,000 threads, each one event
+        tid = np.concatenate((tid, np.arange(40_000, dtype=np.int32)))
+        seq = np.concatenate((seq, np.arange(40_000, dtype=np.int64)[::-1]))
+        code = np.concatenate((code, np.zeros(40_000, dtype=np.int8)))
+    got = store._by_tid_seq_code(tid, seq, code)
+    assert got.tolist() == np.lexsort((code, seq, tid)).tolist()

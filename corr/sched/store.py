@@ -543,13 +543,23 @@ def _as(data: np.ndarray, record: np.dtype) -> np.ndarray:
 
 
 def _by_tid_seq_code(tid: np.ndarray, seq: np.ndarray, code: np.ndarray) -> np.ndarray:
-    """The order of events by (tid, seq, code): one argsort of a packed key
-    (tids of 22 bits, as Linux's pid_max, seqs of 31), else a lexsort."""
-    if len(tid) and (tid.min() >= -1 and tid.max() < 2 ** 22 - 1
-                     and seq.min() >= 0 and seq.max() < 2 ** 31):
-        key = ((tid.astype(np.int64) + 1) << 34) | (seq.astype(np.int64) << 3) | code
-        return np.argsort(key)
-    return np.lexsort((code, seq, tid))
+    """The order of events by (tid, seq, code), where each (tid, seq, code) is one
+    event's: by (seq, code) first (the kinds of events come as runs in stream order,
+    which a stable sort merges), then stably by thread, numbered densely through a
+    table (tids of 22 bits, as Linux's pid_max) and radix-sorted as 16 bits where
+    there are fewer than 32,768 threads; else a lexsort."""
+    if not len(tid):
+        return np.zeros(0, dtype=np.intp)
+    if not (tid.min() >= -1 and tid.max() < 2 ** 22 - 1 and seq.min() >= 0
+            and seq.max() < 2 ** 59 and code.min() >= 0 and code.max() < 8):
+        return np.lexsort((code, seq, tid))
+    by_seq = np.argsort((seq.astype(np.int64) << 3) | code, kind="stable")
+    tids = tid[by_seq].astype(np.int64) + 1
+    present = np.zeros(int(tids.max()) + 1, dtype=bool)
+    present[tids] = True
+    number = np.cumsum(present) - 1
+    threads = number[tids].astype(np.int16 if number[-1] < 2 ** 15 else np.int32)
+    return by_seq[np.argsort(threads, kind="stable")]
 
 
 def _thread_events(source: "_Events", late: int):
