@@ -86,10 +86,10 @@ def _run(traceset, ruleset, progress, blame_limit, explain, cache, reader, start
                     on_interval=on_interval, on_timeout=on_timeout,
                     explain_decided=scheduling)
     symbols = None
-    if engine.stack_log is not None:             # the symbol sources read beside the pass
+    if engine.stack_log is not None:             # the symbol sources read early
         from .analyses.symbols import Symbolizer
         symbols = Symbolizer([t.path for t in traceset.traces], symbol_files)
-        symbols.prefetch()
+        symbols.prefetch(maps=False)
     try:
         return _analysed(traceset, ruleset, engine, progress, warnings, scheduling, limit,
                          store, keys, thread_filter, symbols)
@@ -111,6 +111,8 @@ def _analysed(traceset, ruleset, engine, progress, warnings, scheduling, limit, 
         except (AttributeError, TypeError):
             pass                # an exception that takes no attribute: raised as it is
         raise
+    if symbols is not None:
+        symbols.prefetch(kernel=False)
     from .engine.memory import map_large_blocks
     map_large_blocks()                           # the analysis' arrays given back when freed
     stopped = None

@@ -672,8 +672,8 @@ def test_a_flame_graph_is_whole_svg_with_labels_inside_their_frames(stacks):
         assert title.startswith(label.text.rstrip("…"))
 
 
-def test_a_perf_script_started_beside_the_pass_never_outlives_its_reader(tmp_path, monkeypatch):
-    """The perf script read beside the pass is killed when reading it times out or
+def test_a_perf_script_started_early_never_outlives_its_reader(tmp_path, monkeypatch):
+    """The perf script started before it is read is killed when reading it times out or
     is interrupted, and by Symbolizer.close when nothing read it (a pass that failed)."""
     import subprocess
     import tempfile

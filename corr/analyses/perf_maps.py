@@ -458,8 +458,9 @@ class StartedPerf(NamedTuple):
 
 def start_perf_maps(perf_data: Path) -> StartedPerf | None:
     """``perf script`` printing the side-band events of ``perf_data``, started (it
-    runs beside the pass: a third of a second), its output into an unlinked file
-    (a pipe nobody reads yet would stop it at 64 KiB); None without perf."""
+    runs beside the building of the scheduling model: a third of a second), its
+    output into an unlinked file (a pipe nobody reads yet would stop it at 64 KiB);
+    None without perf."""
     perf = shutil.which("perf")
     if perf is None:
         return None

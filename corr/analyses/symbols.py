@@ -287,16 +287,18 @@ class Symbolizer:
         self._running = SymbolTable()                    # /proc/kallsyms, moved (KASLR)
         self._kernel_table_read = False
 
-    def prefetch(self) -> None:
-        """Start reading the perf.data maps :meth:`learn` will want (perf script runs
-        beside the pass, not after it), and the running system's kallsyms when none
-        is beside the trace (in a thread: the pass's own thread mostly waits for its
-        decode workers)."""
+    def prefetch(self, maps: bool = True, kernel: bool = True) -> None:
+        """Start reading what :meth:`learn` will want: the perf.data maps (``maps``:
+        perf script, a process: started once the pass is over, it runs beside the
+        building of the scheduling model, which leaves a core free, where beside the
+        pass it took CPU from the decode workers), and the running system's
+        kallsyms when none is beside the trace (``kernel``: in a thread, beside the
+        pass, whose own thread mostly waits for its decode workers)."""
         from .perf_maps import kallsyms_rows, start_perf_maps
-        for data in self.perf_data:
+        for data in self.perf_data if maps else ():
             if data not in self._started:
                 self._started[data] = start_perf_maps(data)
-        if self.perf_data and not self._kallsyms_beside and self._kallsyms is None:
+        if kernel and self.perf_data and not self._kallsyms_beside and self._kallsyms is None:
             found: list = []
             self._kallsyms = (threading.Thread(target=lambda: found.append(kallsyms_rows()),
                                                name="corr-kallsyms", daemon=True), found)
