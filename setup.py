@@ -5,6 +5,7 @@ Everything else is declared in pyproject.toml.  All are optional:
 - if the reader's extension cannot be built (no libbabeltrace2-dev), corr
   falls back to its pure-Python native reader; without the engine's core,
   to the Python matcher; without the scheduling core, to the Python model;
+  without the perf.data reader, code stacks ask perf script for the maps;
 - the ``corr`` command is the native client (scripts/corr_native.c) when it
   compiles, else the Python launcher (scripts/corr).  The native one starts
   a served command in under a millisecond instead of Python's ~15 ms, and
@@ -51,5 +52,7 @@ setup(cmdclass={"build_scripts": BuildScripts}, ext_modules=[
     Extension("corr.engine._core", ["corr/engine/_core.c"],
               optional=True, extra_compile_args=FLAGS),
     Extension("corr.sched._native", ["corr/sched/_native.c"],
+              optional=True, extra_compile_args=FLAGS),
+    Extension("corr.analyses._perfdata", ["corr/analyses/_perfdata.c"],
               optional=True, extra_compile_args=FLAGS),
 ])

@@ -450,3 +450,24 @@ def test_symbols_from_the_maps_are_perf_scripts(recording, tmp_path):
     assert named and not differ
     assert any("wait_for_lock" in fast.frame(v, tid, False)
                for _, tid, chain in events for v in chain.user)
+
+
+def test_the_maps_read_from_perf_data_are_perf_scripts(recording):
+    from test_perf_data import assert_maps_read_here_are_perf_scripts
+    assert_maps_read_here_are_perf_scripts(recording.perf_data)
+
+
+def test_frames_are_named_without_perf_script(recording, result, tmp_path, monkeypatch):
+    """The run reads the maps from perf.data itself (perf script maps the whole file:
+    as much memory as it is large): with perf script out of reach, the same folded
+    stacks."""
+    from corr.analyses import perf_maps
+
+    def refused(path):
+        raise AssertionError("perf script was started")
+    monkeypatch.setattr(perf_maps, "start_perf_script", refused)
+    again = api.run(str(_stacks_rules(tmp_path)), [str(recording.kernel)],
+                    overrides=["offcpu.threshold=1ns"], blame_limit=0, cache=False,
+                    filter=ThreadFilter(pids=[recording.pid]))
+    assert _folded(again, wakers=True) == _folded(result, wakers=True)
+    assert "wait_for_lock" in {_function(f) for frames, _ in _folded(again) for f in frames}

@@ -23,6 +23,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import IO, NamedTuple
@@ -248,11 +249,11 @@ class PerfMaps:
         self._reach: dict[tuple[int, int], list[int]] = {}
         self._named: dict[tuple[str, int], str | None] = {}
         self._lines: dict[tuple[str, int], str | None] = {}
+        self._pending: list = []                          # mmaps until finish()
         self._sorted = False
 
     def read(self, lines) -> None:
         """``perf script --show-mmap-events --show-task-events`` output."""
-        pending = []
         for line in lines:
             head = _HEAD.match(line)
             if head is None:
@@ -261,30 +262,46 @@ class PerfMaps:
             event = head.group(3)
             if event.startswith("PERF_RECORD_MMAP"):
                 m = _MMAP.match(event)
-                if m is None:
-                    continue
-                pid, start, size = int(m.group(1)), int(m.group(3), 16), int(m.group(4), 16)
-                pgoff, prot, path = int(m.group(5), 16), m.group(6), m.group(7)
-                if path.startswith(KERNEL_DSO):
-                    if pid == -1 and self.kernel_text is None:
-                        self.kernel_text = pgoff      # the reference symbol's address
-                    continue
-                if "x" in prot:
-                    pending.append((pid, ns, start, start + size, pgoff, path))
+                if m is not None:
+                    self.mapped(int(m.group(1)), ns, int(m.group(3), 16), int(m.group(4), 16),
+                                int(m.group(5), 16), "x" in m.group(6), m.group(7))
             elif event.startswith("PERF_RECORD_FORK"):
                 m = _FORK.match(event)
                 if m is not None:
-                    pid, tid, ppid = int(m.group(1)), int(m.group(2)), int(m.group(3))
-                    self.pid_of[tid] = pid
-                    if pid != ppid and pid not in self.parent:
-                        self.parent[pid] = (ppid, ns)
+                    self.forked(int(m.group(1)), int(m.group(2)), int(m.group(3)), ns)
             elif event.startswith("PERF_RECORD_COMM exec"):
                 m = _EXEC.match(event)
                 if m is not None:
-                    self.execs.setdefault(int(m.group(1)), []).append(ns)
-        for pid, ns, start, end, pgoff, path in pending:
+                    self.executed(int(m.group(1)), ns)
+        self.finish()
+
+    # What a perf.data's side-band records say, in time order (read, or
+    # perf_data.read_maps), then finish().
+    def mapped(self, pid: int, ns: int, start: int, size: int, pgoff: int, executable: bool,
+               path: str) -> None:
+        """An mmap: the kernel's (pid -1, ``[kernel.kallsyms]...``: its pgoff is the
+        reference symbol's address), or a process's."""
+        if path.startswith(KERNEL_DSO):
+            if pid == -1 and self.kernel_text is None:
+                self.kernel_text = pgoff
+            return
+        if executable:
+            self._pending.append((pid, ns, start, start + size, pgoff, path))
+
+    def forked(self, pid: int, tid: int, ppid: int, ns: int) -> None:
+        self.pid_of[tid] = pid
+        if pid != ppid and pid not in self.parent:
+            self.parent[pid] = (ppid, ns)
+
+    def executed(self, pid: int, ns: int) -> None:
+        self.execs.setdefault(pid, []).append(ns)
+
+    def finish(self) -> None:
+        """Each mapping into its process's image of the time, sorted."""
+        for pid, ns, start, end, pgoff, path in self._pending:
             generation = bisect.bisect_right(self.execs.get(pid, ()), ns)
             self.maps.setdefault((pid, generation), []).append((start, end, pgoff, path, ns))
+        self._pending = []
         for key, found in self.maps.items():
             found.sort()
             # The furthest end of the maps up to each one: a backward scan from the
@@ -450,17 +467,37 @@ _RUST_HASH = re.compile(r"::h[0-9a-f]{16}$")
 
 
 class StartedPerf(NamedTuple):
-    """A ``perf script`` started by :func:`start_perf_maps`, and the file it writes."""
+    """A ``perf script`` started by :func:`start_perf_script`, and the file it writes."""
 
     process: subprocess.Popen
     out: IO[bytes]
 
 
-def start_perf_maps(perf_data: Path) -> StartedPerf | None:
-    """``perf script`` printing the side-band events of ``perf_data``, started (it
-    runs beside the building of the scheduling model: a third of a second), its
+class StartedRead(NamedTuple):
+    """The maps of a perf.data being read from the file, in a thread."""
+
+    thread: threading.Thread
+    maps: "PerfMaps"
+    done: list                        # [whether perf_data.read_maps could], once done
+
+
+def start_perf_maps(perf_data: Path) -> StartedRead:
+    """The maps of ``perf_data`` being read, in a thread (its C walk lets go of the
+    GIL: it runs beside the building of the scheduling model), from the file
+    itself (:func:`perf_data.read_maps`)."""
+    from .perf_data import read_maps
+    found, done = PerfMaps(), []
+    thread = threading.Thread(target=lambda: done.append(read_maps(perf_data, found)),
+                              name="corr-perf-maps", daemon=True)
+    thread.start()
+    return StartedRead(thread, found, done)
+
+
+def start_perf_script(perf_data: Path) -> StartedPerf | None:
+    """``perf script`` printing the side-band events of ``perf_data``, started, its
     output into an unlinked file (a pipe nobody reads yet would stop it at 64 KiB);
-    None without perf."""
+    None without perf.  perf maps the whole file to read it (as much memory as the
+    file is large): what reads the maps when the file cannot be read here."""
     perf = shutil.which("perf")
     if perf is None:
         return None
@@ -476,11 +513,18 @@ def start_perf_maps(perf_data: Path) -> StartedPerf | None:
     return StartedPerf(process, out)
 
 
-def read_perf_maps(perf_data: Path, started: StartedPerf | None = None) -> PerfMaps | None:
-    """The maps of ``perf_data`` (perf prints no sample), from ``started``
-    (:func:`start_perf_maps`) or a perf script started now; None without perf or
-    when it fails.  perf is stopped if this is interrupted."""
-    started = started if started is not None else start_perf_maps(perf_data)
+def read_perf_maps(perf_data: Path, started=None) -> PerfMaps | None:
+    """The maps of ``perf_data``: from the file (``started`` by :func:`start_perf_maps`,
+    or read now), else from perf script (``started`` by :func:`start_perf_script`, or
+    started now); None when neither can (no perf, or perf fails).  perf is stopped
+    if this is interrupted."""
+    if started is None or isinstance(started, StartedRead):
+        started = started if started is not None else start_perf_maps(perf_data)
+        started.thread.join()
+        if started.done and started.done[0]:
+            return started.maps
+        started = None
+    started = started if started is not None else start_perf_script(perf_data)
     if started is None:
         return None
     try:
@@ -501,8 +545,11 @@ def read_perf_maps(perf_data: Path, started: StartedPerf | None = None) -> PerfM
     return found
 
 
-def stop(started: StartedPerf) -> None:
-    """Kill a started perf script and let its output file go."""
+def stop(started) -> None:
+    """Kill a started perf script and let its output file go; wait for a read."""
+    if isinstance(started, StartedRead):
+        started.thread.join()
+        return
     started.process.kill()
     started.process.wait()
     started.out.close()

@@ -1,0 +1,158 @@
+"""A perf.data file's side-band records, read without perf: where each process
+mapped its files, which thread is in which process, when each exec'd.
+
+What ``perf script --show-mmap-events --show-task-events`` prints of them
+(perf_maps.read_perf_maps, the reference), read straight from the file:
+perf maps the whole file to print them (a 400 MB recording cost 380 MB of
+memory and a third of a second of CPU), where the records are found here a
+few megabytes at a time by ``_perfdata.records`` (C; :func:`scan_python` is
+its reference), and the few thousand side-band ones parsed in Python.
+
+Only what the layout of linux/perf_event.h and tools/perf/util/header.h says
+is read: a little-endian file (``PERFILE2``) whose events all carry the
+same ``sample_id_all`` fields (which give each record its time).  Anything
+else (a pipe-mode or compressed recording, a file cut short) is None, and
+the caller asks perf.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+from typing import NamedTuple
+
+MAGIC = b"PERFILE2"
+RECORD_MMAP, RECORD_COMM, RECORD_FORK, RECORD_MMAP2 = 1, 3, 7, 10
+RECORD_COMPRESSED = 81                # zstd (perf record -z): not read here
+SIDE_BAND = bytes((RECORD_MMAP, RECORD_COMM, RECORD_FORK, RECORD_MMAP2, RECORD_COMPRESSED))
+MISC_MMAP_DATA = MISC_COMM_EXEC = 1 << 13
+PROT_EXEC = 4
+# perf_event_attr.sample_type bits that a record's sample_id_all fields hold, in
+# the order they are written (each one u64).
+SAMPLE_TID, SAMPLE_TIME, SAMPLE_ID, SAMPLE_CPU = 1 << 1, 1 << 2, 1 << 6, 1 << 7
+SAMPLE_STREAM_ID, SAMPLE_IDENTIFIER = 1 << 9, 1 << 16
+ID_FIELDS = (SAMPLE_TID, SAMPLE_TIME, SAMPLE_ID, SAMPLE_STREAM_ID, SAMPLE_CPU, SAMPLE_IDENTIFIER)
+SAMPLE_ID_ALL = 1 << 18               # in perf_event_attr's flags word
+
+
+class Layout(NamedTuple):
+    """Where a perf.data's records are, and where a record's time is."""
+
+    data_offset: int
+    data_size: int
+    time_from_end: int                # a record's time: this many bytes before its end
+
+
+def layout(path) -> Layout | None:
+    """The layout of the perf.data at ``path``; None where it is not one read here."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(104)
+            if len(head) < 104 or head[:8] != MAGIC:
+                return None
+            size, attr_size, attrs_at, attrs_size, data_at, data_size = struct.unpack_from(
+                "<QQQQQQ", head, 8)
+            if size != 104 or attr_size < 48 or attrs_size % attr_size or not attrs_size:
+                return None
+            f.seek(attrs_at)
+            attrs = f.read(attrs_size)
+    except OSError:
+        return None
+    if len(attrs) != attrs_size:
+        return None
+    trailers = set()
+    for at in range(0, attrs_size, attr_size):
+        sample_type, = struct.unpack_from("<Q", attrs, at + 24)
+        flags, = struct.unpack_from("<Q", attrs, at + 40)
+        if not flags & SAMPLE_ID_ALL:
+            return None
+        trailers.add(sample_type & sum(ID_FIELDS))
+    if len(trailers) != 1:
+        return None
+    fields = trailers.pop()
+    if not fields & SAMPLE_TIME:
+        return None
+    after_time = sum(1 for bit in ID_FIELDS[ID_FIELDS.index(SAMPLE_TIME) + 1:] if fields & bit)
+    return Layout(data_at, data_size, 8 * (after_time + 1))
+
+
+def scan_python(data: bytes, wanted: bytes) -> bytes | tuple[None, str, int]:
+    """The reference of ``_perfdata.records`` over a data section held in memory
+    (offsets in errors counted from its start)."""
+    kinds = set(wanted)
+    out, at = [], 0
+    while at < len(data):
+        if at + 8 > len(data):
+            return (None, "the data section ends inside a record", at)
+        kind, _, size = struct.unpack_from("<IHH", data, at)
+        if size < 8:
+            return (None, "a record of fewer than 8 bytes", at)
+        if at + size > len(data):
+            return (None, "a record runs past the data section", at)
+        if kind in kinds:
+            out.append(data[at:at + size])
+        at += size
+    return b"".join(out)
+
+
+def side_band_records(path, found: Layout) -> bytes | None:
+    """The side-band records of the perf.data at ``path``, end to end (None when the C
+    reader is not built, or the file is not whole)."""
+    try:
+        from . import _perfdata
+    except ImportError:
+        return None
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        kept = _perfdata.records(fd, found.data_offset, found.data_size, SIDE_BAND)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    return kept if isinstance(kept, bytes) else None
+
+
+def read_maps(path, into) -> bool:
+    """Give ``into`` (a PerfMaps) what the side-band records of the perf.data at
+    ``path`` say, in time order (as perf script prints them), then finish it;
+    whether they could be read here."""
+    found = layout(path)
+    records = side_band_records(path, found) if found is not None else None
+    if records is None:
+        return False
+    events = []
+    at = 0
+    while at < len(records):
+        kind, misc, size = struct.unpack_from("<IHH", records, at)
+        if kind == RECORD_COMPRESSED:
+            return False
+        ns, = struct.unpack_from("<Q", records, at + size - found.time_from_end)
+        events.append((ns, len(events), kind, misc, records[at + 8:at + size]))
+        at += size
+    events.sort()
+    for ns, _, kind, misc, body in events:
+        if kind in (RECORD_MMAP, RECORD_MMAP2):
+            pid, _, start, length, pgoff = struct.unpack_from("<iiQQQ", body)
+            if kind == RECORD_MMAP:
+                executable, name_at = not misc & MISC_MMAP_DATA, 32
+            else:
+                prot, = struct.unpack_from("<I", body, 56)
+                executable, name_at = bool(prot & PROT_EXEC), 64
+            into.mapped(pid, ns, start, length, pgoff, executable, _text(body, name_at))
+        elif kind == RECORD_FORK:
+            pid, ppid, tid, _ = struct.unpack_from("<iiii", body)
+            into.forked(pid, tid, ppid, ns)
+        elif kind == RECORD_COMM and misc & MISC_COMM_EXEC:
+            pid, = struct.unpack_from("<i", body)
+            into.executed(pid, ns)
+    into.finish()
+    return True
+
+
+def _text(body: bytes, at: int) -> str:
+    """A NUL-ended name, as perf prints it."""
+    end = body.find(b"\0", at)
+    return body[at:end if end >= 0 else len(body)].decode("utf-8", "backslashreplace")
