@@ -173,7 +173,8 @@ class StackTable:
     def __init__(self, model, log, symbols, names, bulk_names: bool, tids, starts, switched,
                  off_ns, waker_off, at, woken, by, chain, kind, ident) -> None:
         from .bulk import _Labels
-        self._model, self._log, self._symbols, self._names = model, log, symbols, names
+        self._model, self._symbols, self._names = model, symbols, names
+        self._chains = log.chains            # not the log's tables: they are not read again
         # Only the pass's ThreadNames say which threads were renamed: without them every
         # name is looked up by time.
         self._name_at = names.at if bulk_names else model.name_at
@@ -229,7 +230,7 @@ class StackTable:
         key = (chain_id, tid)
         got = self._frames.get(key)
         if got is None:
-            chain, symbols = self._log.chains[chain_id], self._symbols
+            chain, symbols = self._chains[chain_id], self._symbols
             kernel, user = symbols.frames(chain, tid) if chain else ([], [])
             lines = symbols.user_lines(chain, tid) if chain else ()
             got = self._frames[key] = (tuple(kernel), tuple(user), lines)
