@@ -44,8 +44,9 @@ static int keep(buf_t *out, const char *record, size_t size)
     return 0;
 }
 
-/* records(fd, offset, size, types) -> (bytes of the kept records end to end, or an
- * error: (None, reason, file offset)).  ``types``: bytes, one record type each. */
+/* records(fd, offset, size, types) -> the kept records end to end (bytes), or where
+ * the walk had to stop: (the records kept before, the reason, its file offset).
+ * ``types``: bytes, one record type each. */
 static PyObject *records(PyObject *self, PyObject *args)
 {
     int fd;
@@ -131,7 +132,8 @@ static PyObject *records(PyObject *self, PyObject *args)
         errno = error;
         PyErr_SetFromErrno(error == ENOMEM ? PyExc_MemoryError : PyExc_OSError);
     } else if (failure) {
-        result = Py_BuildValue("(OsL)", Py_None, failure, failed_at);
+        result = Py_BuildValue("(y#sL)", out.v ? out.v : "", (Py_ssize_t)out.n, failure,
+                               failed_at);
     } else {
         result = PyBytes_FromStringAndSize(out.v ? out.v : "", (Py_ssize_t)out.n);
     }

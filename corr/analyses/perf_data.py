@@ -11,8 +11,10 @@ its reference), and the few thousand side-band ones parsed in Python.
 Only what the layout of linux/perf_event.h and tools/perf/util/header.h says
 is read: a little-endian file (``PERFILE2``) whose events all carry the
 same ``sample_id_all`` fields (which give each record its time).  Anything
-else (a pipe-mode or compressed recording, a file cut short) is None, and
-the caller asks perf.
+else (a pipe-mode or compressed recording, a file cut short) is not read,
+and the caller asks perf; but a recording whose perf record was killed (its
+data size never written, its last record maybe cut) is read up to the cut,
+where perf refuses it.
 """
 
 from __future__ import annotations
@@ -41,12 +43,14 @@ class Layout(NamedTuple):
     data_offset: int
     data_size: int
     time_from_end: int                # a record's time: this many bytes before its end
+    unfinished: bool = False          # perf record did not end: the data runs to the end
 
 
 def layout(path) -> Layout | None:
     """The layout of the perf.data at ``path``; None where it is not one read here."""
     try:
         with open(path, "rb") as f:
+            file_size = os.fstat(f.fileno()).st_size
             head = f.read(104)
             if len(head) < 104 or head[:8] != MAGIC:
                 return None
@@ -73,22 +77,26 @@ def layout(path) -> Layout | None:
     if not fields & SAMPLE_TIME:
         return None
     after_time = sum(1 for bit in ID_FIELDS[ID_FIELDS.index(SAMPLE_TIME) + 1:] if fields & bit)
+    if data_size == 0 and file_size > data_at:
+        # perf record killed before it wrote the size: its records run to the end of
+        # the file, the last maybe cut short (perf reads such a file so too).
+        return Layout(data_at, file_size - data_at, 8 * (after_time + 1), True)
     return Layout(data_at, data_size, 8 * (after_time + 1))
 
 
-def scan_python(data: bytes, wanted: bytes) -> bytes | tuple[None, str, int]:
+def scan_python(data: bytes, wanted: bytes) -> bytes | tuple[bytes, str, int]:
     """The reference of ``_perfdata.records`` over a data section held in memory
-    (offsets in errors counted from its start)."""
+    (offsets where it stopped counted from its start)."""
     kinds = set(wanted)
     out, at = [], 0
     while at < len(data):
         if at + 8 > len(data):
-            return (None, "the data section ends inside a record", at)
+            return (b"".join(out), "the data section ends inside a record", at)
         kind, _, size = struct.unpack_from("<IHH", data, at)
         if size < 8:
-            return (None, "a record of fewer than 8 bytes", at)
+            return (b"".join(out), "a record of fewer than 8 bytes", at)
         if at + size > len(data):
-            return (None, "a record runs past the data section", at)
+            return (b"".join(out), "a record runs past the data section", at)
         if kind in kinds:
             out.append(data[at:at + size])
         at += size
@@ -112,7 +120,11 @@ def side_band_records(path, found: Layout) -> bytes | None:
         return None
     finally:
         os.close(fd)
-    return kept if isinstance(kept, bytes) else None
+    if isinstance(kept, bytes):
+        return kept
+    # Cut short: the records before the cut where perf record never ended (its last
+    # write may be partial), else not a whole file.
+    return kept[0] if found.unfinished else None
 
 
 def read_maps(path, into) -> bool:
