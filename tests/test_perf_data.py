@@ -27,7 +27,7 @@ except ImportError:
         raise
     pytest.skip("the perf.data reader (C) was not built", allow_module_level=True)
 
-RECORDS = st.lists(st.tuples(st.sampled_from([1, 3, 4, 7, 9, 10, 68, 81, 300]),
+RECORDS = st.lists(st.tuples(st.sampled_from([1, 3, 4, 7, 9, 10, 68, 71, 81, 300]),
                              st.integers(0, 0xFFFF), st.integers(8, 200)), max_size=40)
 
 
@@ -42,7 +42,7 @@ def _walk(tmp_path: Path, data: bytes, lead: int = 24) -> object:
     path.write_bytes(b"x" * lead + data)
     fd = os.open(path, os.O_RDONLY)
     try:
-        return _perfdata.records(fd, lead, len(data), perf_data.SIDE_BAND)
+        return _perfdata.records(fd, lead, len(data), perf_data.SIDE_BAND, perf_data.STOPS)
     finally:
         os.close(fd)
 
@@ -50,15 +50,17 @@ def _walk(tmp_path: Path, data: bytes, lead: int = 24) -> object:
 @settings(max_examples=300, deadline=None)
 @given(RECORDS, st.integers(0, 7), st.booleans())
 def test_the_c_walk_keeps_what_its_reference_keeps(tmp_path_factory, rows, cut, bad):
-    """Whole, cut short, or with a record claiming fewer than 8 bytes: the kept records
-    or the error (its cause, its offset in the file) are the reference's."""
+    """Whole, cut short, with a record claiming fewer than 8 bytes, or stopped at a
+    record it cannot walk past (AUXTRACE, compressed): the kept records, or those
+    kept before it stopped, its cause and its offset in the file, are the
+    reference's."""
     data = _records(rows)
     if bad and rows:
         data += struct.pack("<IHH", 1, 0, 4) + _records(rows[:1])
     if cut and data:
         data = data[:-cut]
     got = _walk(tmp_path_factory.mktemp("walk"), data)
-    want = perf_data.scan_python(data, perf_data.SIDE_BAND)
+    want = perf_data.scan_python(data, perf_data.SIDE_BAND, perf_data.STOPS)
     if isinstance(want, tuple):
         assert got == (want[0], want[1], want[2] + 24)
     else:
@@ -72,8 +74,29 @@ def test_records_across_the_walks_buffer_are_kept_whole(tmp_path):
     data = _records(rows)
     assert len(data) > 3 * (4 << 20)
     got = _walk(tmp_path, data, lead=4_093)
-    assert got == perf_data.scan_python(data, perf_data.SIDE_BAND)
+    assert got == perf_data.scan_python(data, perf_data.SIDE_BAND, perf_data.STOPS)
     assert got.count(b"\x03" * 8) and len(got) < len(data)
+
+
+@pytest.mark.parametrize("ending", ["cut", "short record", "runs past", "stop"])
+@pytest.mark.parametrize("room", [0, 3, 8, 20])
+def test_the_walk_stops_alike_where_its_buffer_is_read_again(tmp_path, ending, room):
+    """Where the 4 MiB buffer ends, ``room`` bytes of a record read so far: a cut, a
+    record under 8 bytes, one past the section, or one it stops at are where the
+    reference stops, with what it kept."""
+    before = (4 << 20) - room                            # bytes before the edge's record
+    whole = before // 65_000
+    data = _records([(3 if k % 2 else 9, 0, 65_000) for k in range(whole)]
+                    + [(1, 0, before - whole * 65_000)])
+    assert len(data) == before
+    edge = {"cut": _records([(1, 0, 200)])[:-50],
+            "short record": struct.pack("<IHH", 1, 0, 5) + bytes(16),
+            "runs past": struct.pack("<IHH", 1, 0, 400) + bytes(100),
+            "stop": _records([(71, 0, 64)]) + _records([(1, 0, 64)])}[ending]
+    data += edge
+    got = _walk(tmp_path, data, lead=4_000)
+    want = perf_data.scan_python(data, perf_data.SIDE_BAND, perf_data.STOPS)
+    assert isinstance(want, tuple) and got == (want[0], want[1], want[2] + 4_000)
 
 
 def _header(attrs: list[tuple[int, int]], data: bytes, magic: bytes = perf_data.MAGIC) -> bytes:
@@ -134,7 +157,8 @@ def test_a_made_perf_data_gives_its_maps_forks_and_execs(tmp_path):
 
 
 @pytest.mark.parametrize("change", ["magic", "no sample_id_all", "no time", "two trailers",
-                                    "compressed", "cut short"])
+                                    "compressed", "auxtrace", "cut short", "short record",
+                                    "huge size", "no records"])
 def test_a_perf_data_not_read_here_is_left_to_perf(tmp_path, change):
     """A file this reader does not read whole says so (read_maps is False): perf
     script reads its maps then."""
@@ -151,10 +175,23 @@ def test_a_perf_data_not_read_here_is_left_to_perf(tmp_path, change):
         attrs = attrs + [(TRAILER | perf_data.SAMPLE_IDENTIFIER, perf_data.SAMPLE_ID_ALL)]
     elif change == "compressed":
         records += _side(perf_data.RECORD_COMPRESSED, 0, bytes(16), 50, 2_000)
+    elif change == "auxtrace":          # its data (uncounted) looks like an mmap
+        records += _side(perf_data.RECORD_AUXTRACE, 0, bytes(16), 50, 2_000) \
+            + _mmap2(50, 3_000, 0x7000, 0x1000, 0, 5, "/not/a/map")
+    elif change == "short record":     # an mmap too short for its fields
+        records += _side(perf_data.RECORD_MMAP, 0, bytes(8), 50, 2_000)
+    elif change == "no records":
+        records = b""
     path = tmp_path / "perf.data"
-    written = _header(attrs, records, magic)
-    path.write_bytes(written[:-3] if change == "cut short" else written)
+    written = bytearray(_header(attrs, records, magic))
+    if change == "huge size":
+        written[48:56] = struct.pack("<Q", 1 << 63)
+    path.write_bytes(bytes(written[:-3] if change == "cut short" else written))
     assert not perf_data.read_maps(path, perf_maps.PerfMaps())
+    # Read beside the model's building, in a thread: nothing raised, perf asked.
+    started = perf_maps.start_perf_maps(path)
+    started.thread.join()
+    assert started.done == [False]
 
 
 def assert_maps_read_here_are_perf_scripts(path: Path) -> None:

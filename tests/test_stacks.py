@@ -156,15 +156,22 @@ def test_json_intervals_carry_the_stack_and_each_waker_stack(tmp_path):
     assert rule["blame"]["stack_sources"] == [f"symbols {p}" for p in _symbols(tmp_path)]
 
 
-def test_every_wakeup_on_the_critical_path_has_its_waker_stack(tmp_path):
-    """waiter waits for holder, which itself waits for a writer (a chain of two):
-    both wakeups on the path are reported, the waiter's own first."""
+def _three_threads():
+    """A scenario of waiter (101), holder (102) and writer (103), each running on its
+    own CPU from time 0."""
     s = Scenario(cpus=3, kernel_context=CALLSTACKS)
     a = s.thread(tid=101, pid=100, comm="waiter")
     b = s.thread(tid=102, pid=100, comm="holder")
     c = s.thread(tid=103, pid=100, comm="writer")
     for cpu, t in enumerate((a, b, c)):
         s.run(cpu=cpu, thread=t, at=0)
+    return s, a, b, c
+
+
+def test_every_wakeup_on_the_critical_path_has_its_waker_stack(tmp_path):
+    """waiter waits for holder, which itself waits for a writer (a chain of two):
+    both wakeups on the path are reported, the waiter's own first."""
+    s, a, b, c = _three_threads()
     s.stack(a, at=10, kernel=WAITER_KERNEL, user=WAITER_USER)
     s.block(a, at=1_000, state="S")
     s.stack(b, at=10, kernel=(0xFFFFFFFF81000410,), user=(0x401310,))
@@ -202,12 +209,7 @@ def test_every_wakeup_on_the_critical_path_has_its_waker_stack(tmp_path):
 def test_an_interval_woken_twice_shows_its_last_waker_first_in_text(tmp_path):
     """A system call that sleeps twice, woken by holder then by writer: JSON lists both
     wakeups in time order; the text (and ``own``, what it reads) its last waker's."""
-    s = Scenario(cpus=3, kernel_context=CALLSTACKS)
-    a = s.thread(tid=101, pid=100, comm="waiter")
-    b = s.thread(tid=102, pid=100, comm="holder")
-    c = s.thread(tid=103, pid=100, comm="writer")
-    for cpu, t in enumerate((a, b, c)):
-        s.run(cpu=cpu, thread=t, at=0)
+    s, a, b, c = _three_threads()
     s.stack(b, at=10, kernel=HOLDER_KERNEL, user=HOLDER_USER)
     s.stack(c, at=10, kernel=(0xFFFFFFFF81000520,), user=())
     s.syscall(a, "read", at=500, until=5_000_000)
@@ -754,6 +756,14 @@ WAKEUP = stack_log.WAKEUP_CLASSES["sched_wakeup"]
 # A sched_waking before the window, the sched_wakeup in it: the sched_wakeup.
 @example((_stack_log([], [(1, 0, 2, 3, 1, stack_log.WAKING), (5, 1, 2, 3, 2, WAKEUP)]),
           [(2, 3, 6)]))
+# Times at either end of int64, or both.
+@example((_stack_log([(-(1 << 63), 0, 1, 1), ((1 << 63) - 1, 2, 1, 2)],
+                     [((1 << 63) - 1, 1, 1, 2, 3, stack_log.WAKING)]),
+          [(1, -(1 << 63), 0), (1, 0, (1 << 63) - 1), (1, -(1 << 63), (1 << 63) - 1)]))
+@example((_stack_log([(-(1 << 63), 0, 1, 1)], [(-(1 << 63), 1, 1, 2, 3, WAKEUP)]),
+          [(1, -(1 << 63), -(1 << 63) + 5)]))
+@example((_stack_log([((1 << 63) - 1, 0, 1, 1)], [((1 << 63) - 1, 1, 1, 2, 3, WAKEUP)]),
+          [(1, (1 << 63) - 6, (1 << 63) - 1)]))
 def test_switch_outs_and_wakeups_many_at_once_are_the_one_by_one_ones(case):
     """``switch_outs`` and ``wakeups_of`` (the attribution's, all intervals at once) give
     what ``switch_out`` and ``wakeup``, their references, give of each."""

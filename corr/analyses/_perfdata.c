@@ -4,10 +4,12 @@
  *
  * A perf.data of a `perf record -g` run is mostly samples (hundreds of
  * megabytes); the side-band records that say where each process mapped its
- * files (mmap, comm, fork, exit) are a few thousand among them, and only
+ * files (mmap, comm, fork) are a few thousand among them, and only
  * the records' own sizes say where each begins.  `records` walks them with
  * pread into one buffer (nothing of the file is mapped, so the file's size
- * costs no memory), the GIL released, and keeps the wanted ones whole.
+ * costs no memory), the GIL released, and keeps the wanted ones whole; it stops
+ * at a record of a type it cannot walk past or read (an AUXTRACE record's data
+ * follows it uncounted in its size; a compressed one holds the others).
  *
  * perf_data.scan_python is its reference; tests/test_perf_data.py compares
  * them.
@@ -44,16 +46,17 @@ static int keep(buf_t *out, const char *record, size_t size)
     return 0;
 }
 
-/* records(fd, offset, size, types) -> the kept records end to end (bytes), or where
- * the walk had to stop: (the records kept before, the reason, its file offset).
- * ``types``: bytes, one record type each. */
+/* records(fd, offset, size, types, stops) -> the kept records end to end (bytes), or
+ * where the walk had to stop: (the records kept before, the reason, its file offset).
+ * ``types``, ``stops``: bytes, one record type each (kept; stopped at). */
 static PyObject *records(PyObject *self, PyObject *args)
 {
     int fd;
     long long offset, size;
-    const unsigned char *types;
-    Py_ssize_t ntypes;
-    if (!PyArg_ParseTuple(args, "iLLy#", &fd, &offset, &size, &types, &ntypes))
+    const unsigned char *types, *stops;
+    Py_ssize_t ntypes, nstops;
+    if (!PyArg_ParseTuple(args, "iLLy#y#", &fd, &offset, &size, &types, &ntypes, &stops,
+                          &nstops))
         return NULL;
     if (offset < 0 || size < 0) {
         PyErr_SetString(PyExc_ValueError, "records: a negative offset or size");
@@ -62,6 +65,8 @@ static PyObject *records(PyObject *self, PyObject *args)
     unsigned char wanted[256] = {0};
     for (Py_ssize_t i = 0; i < ntypes; i++)
         wanted[types[i]] = 1;
+    for (Py_ssize_t i = 0; i < nstops; i++)
+        wanted[stops[i]] = 2;
     char *chunk = malloc(CHUNK);
     if (!chunk)
         return PyErr_NoMemory();
@@ -118,6 +123,11 @@ static PyObject *records(PyObject *self, PyObject *args)
         }
         const unsigned char *h = (const unsigned char *)chunk + used;
         uint32_t type = h[0] | h[1] << 8 | h[2] << 16 | (uint32_t)h[3] << 24;
+        if (type < 256 && wanted[type] == 2) {
+            failure = "a record of a type not read here";
+            failed_at = offset + at;
+            break;
+        }
         if (type < 256 && wanted[type] && keep(&out, chunk + used, rsize) < 0) {
             error = ENOMEM;
             break;
@@ -143,7 +153,7 @@ static PyObject *records(PyObject *self, PyObject *args)
 
 static PyMethodDef methods[] = {
     {"records", records, METH_VARARGS,
-     "records(fd, offset, size, types) -> the records of those types, end to end"},
+     "records(fd, offset, size, types, stops) -> the records of those types, end to end"},
     {NULL, NULL, 0, NULL},
 };
 

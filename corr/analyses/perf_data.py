@@ -25,8 +25,13 @@ from typing import NamedTuple
 
 MAGIC = b"PERFILE2"
 RECORD_MMAP, RECORD_COMM, RECORD_FORK, RECORD_MMAP2 = 1, 3, 7, 10
-RECORD_COMPRESSED = 81                # zstd (perf record -z): not read here
-SIDE_BAND = bytes((RECORD_MMAP, RECORD_COMM, RECORD_FORK, RECORD_MMAP2, RECORD_COMPRESSED))
+SIDE_BAND = bytes((RECORD_MMAP, RECORD_COMM, RECORD_FORK, RECORD_MMAP2))
+# Records the walk cannot go past or read: AUXTRACE's data (intel_pt, arm_spe...)
+# follows it, uncounted in its size; a compressed one (perf record -z) holds the
+# others.  The walk stops at them and perf script reads the file.
+RECORD_AUXTRACE, RECORD_COMPRESSED = 71, 81
+STOPS = bytes((RECORD_AUXTRACE, RECORD_COMPRESSED))
+NOT_READ_HERE = "a record of a type not read here"
 MISC_MMAP_DATA = MISC_COMM_EXEC = 1 << 13
 PROT_EXEC = 4
 # perf_event_attr.sample_type bits that a record's sample_id_all fields hold, in
@@ -43,6 +48,7 @@ class Layout(NamedTuple):
     data_offset: int
     data_size: int
     time_from_end: int                # a record's time: this many bytes before its end
+    trailer: int                      # the bytes of its sample_id_all fields
     unfinished: bool = False          # perf record did not end: the data runs to the end
 
 
@@ -62,7 +68,7 @@ def layout(path) -> Layout | None:
             attrs = f.read(attrs_size)
     except OSError:
         return None
-    if len(attrs) != attrs_size:
+    if len(attrs) != attrs_size or data_at < 104 or data_at + data_size > file_size:
         return None
     trailers = set()
     for at in range(0, attrs_size, attr_size):
@@ -77,17 +83,18 @@ def layout(path) -> Layout | None:
     if not fields & SAMPLE_TIME:
         return None
     after_time = sum(1 for bit in ID_FIELDS[ID_FIELDS.index(SAMPLE_TIME) + 1:] if fields & bit)
-    if data_size == 0 and file_size > data_at:
+    trailer = 8 * sum(1 for bit in ID_FIELDS if fields & bit)
+    if data_size == 0:
         # perf record killed before it wrote the size: its records run to the end of
-        # the file, the last maybe cut short (perf reads such a file so too).
-        return Layout(data_at, file_size - data_at, 8 * (after_time + 1), True)
-    return Layout(data_at, data_size, 8 * (after_time + 1))
+        # the file, the last maybe cut short.
+        return Layout(data_at, file_size - data_at, 8 * (after_time + 1), trailer, True)
+    return Layout(data_at, data_size, 8 * (after_time + 1), trailer)
 
 
-def scan_python(data: bytes, wanted: bytes) -> bytes | tuple[bytes, str, int]:
+def scan_python(data: bytes, wanted: bytes, stops: bytes = b"") -> bytes | tuple[bytes, str, int]:
     """The reference of ``_perfdata.records`` over a data section held in memory
     (offsets where it stopped counted from its start)."""
-    kinds = set(wanted)
+    kinds, stop = set(wanted), set(stops)
     out, at = [], 0
     while at < len(data):
         if at + 8 > len(data):
@@ -97,6 +104,8 @@ def scan_python(data: bytes, wanted: bytes) -> bytes | tuple[bytes, str, int]:
             return (b"".join(out), "a record of fewer than 8 bytes", at)
         if at + size > len(data):
             return (b"".join(out), "a record runs past the data section", at)
+        if kind in stop:
+            return (b"".join(out), NOT_READ_HERE, at)
         if kind in kinds:
             out.append(data[at:at + size])
         at += size
@@ -115,8 +124,8 @@ def side_band_records(path, found: Layout) -> bytes | None:
     except OSError:
         return None
     try:
-        kept = _perfdata.records(fd, found.data_offset, found.data_size, SIDE_BAND)
-    except OSError:
+        kept = _perfdata.records(fd, found.data_offset, found.data_size, SIDE_BAND, STOPS)
+    except (OSError, OverflowError):
         return None
     finally:
         os.close(fd)
@@ -124,7 +133,7 @@ def side_band_records(path, found: Layout) -> bytes | None:
         return kept
     # Cut short: the records before the cut where perf record never ended (its last
     # write may be partial), else not a whole file.
-    return kept[0] if found.unfinished else None
+    return kept[0] if found.unfinished and kept[1] != NOT_READ_HERE else None
 
 
 def read_maps(path, into) -> bool:
@@ -133,18 +142,12 @@ def read_maps(path, into) -> bool:
     whether they could be read here."""
     found = layout(path)
     records = side_band_records(path, found) if found is not None else None
-    if records is None:
+    if not records:
         return False
-    events = []
-    at = 0
-    while at < len(records):
-        kind, misc, size = struct.unpack_from("<IHH", records, at)
-        if kind == RECORD_COMPRESSED:
-            return False
-        ns, = struct.unpack_from("<Q", records, at + size - found.time_from_end)
-        events.append((ns, len(events), kind, misc, records[at + 8:at + size]))
-        at += size
-    events.sort()
+    try:
+        events = _events(records, found)
+    except struct.error:                    # a record shorter than its layout
+        return False
     for ns, _, kind, misc, body in events:
         if kind in (RECORD_MMAP, RECORD_MMAP2):
             pid, _, start, length, pgoff = struct.unpack_from("<iiQQQ", body)
@@ -162,6 +165,26 @@ def read_maps(path, into) -> bool:
             into.executed(pid, ns)
     into.finish()
     return True
+
+
+def _events(records: bytes, found: Layout) -> list:
+    """(time, place, type, misc, body without the sample_id_all fields) of each record,
+    in time order (struct.error for a record too short for its layout)."""
+    events = []
+    at = 0
+    while at < len(records):
+        kind, misc, size = struct.unpack_from("<IHH", records, at)
+        if size < 8 + found.trailer + _SMALLEST[kind]:
+            raise struct.error(f"a record of type {kind} of {size} bytes")
+        ns, = struct.unpack_from("<Q", records, at + size - found.time_from_end)
+        events.append((ns, len(events), kind, misc, records[at + 8:at + size - found.trailer]))
+        at += size
+    events.sort()
+    return events
+
+
+# The fewest bytes of a record's body (its name at least a NUL).
+_SMALLEST = {RECORD_MMAP: 33, RECORD_MMAP2: 65, RECORD_COMM: 9, RECORD_FORK: 24}
 
 
 def _text(body: bytes, at: int) -> str:

@@ -381,7 +381,8 @@ class PerfMaps:
             if line_file is not None and vaddr:
                 by_file.setdefault(line_file, {})[vaddr - 1] = key
         # Each file's addr2line at once (reading a file's DWARF is most of one's time).
-        with ThreadPoolExecutor(max_workers=max(1, min(len(by_file), 8))) as pool:
+        with ThreadPoolExecutor(max_workers=max(1, min(len(by_file), os.cpu_count() or 1))
+                                ) as pool:
             looked_up = list(pool.map(lambda item: source_lines(item[0], list(item[1])),
                                       by_file.items()))
         for keys, lines in zip(by_file.values(), looked_up):
@@ -477,7 +478,7 @@ class StartedRead(NamedTuple):
     """The maps of a perf.data being read from the file, in a thread."""
 
     thread: threading.Thread
-    maps: "PerfMaps"
+    maps: PerfMaps
     done: list                        # [whether perf_data.read_maps could], once done
 
 
@@ -487,8 +488,13 @@ def start_perf_maps(perf_data: Path) -> StartedRead:
     itself (:func:`perf_data.read_maps`)."""
     from .perf_data import read_maps
     found, done = PerfMaps(), []
-    thread = threading.Thread(target=lambda: done.append(read_maps(perf_data, found)),
-                              name="corr-perf-maps", daemon=True)
+
+    def read() -> None:
+        try:
+            done.append(read_maps(perf_data, found))
+        except Exception:           # not a file read here after all: perf script reads it
+            done.append(False)
+    thread = threading.Thread(target=read, name="corr-perf-maps", daemon=True)
     thread.start()
     return StartedRead(thread, found, done)
 
@@ -513,7 +519,8 @@ def start_perf_script(perf_data: Path) -> StartedPerf | None:
     return StartedPerf(process, out)
 
 
-def read_perf_maps(perf_data: Path, started=None) -> PerfMaps | None:
+def read_perf_maps(perf_data: Path, started: StartedRead | StartedPerf | None = None
+                   ) -> PerfMaps | None:
     """The maps of ``perf_data``: from the file (``started`` by :func:`start_perf_maps`,
     or read now), else from perf script (``started`` by :func:`start_perf_script`, or
     started now); None when neither can (no perf, or perf fails).  perf is stopped
@@ -545,7 +552,7 @@ def read_perf_maps(perf_data: Path, started=None) -> PerfMaps | None:
     return found
 
 
-def stop(started) -> None:
+def stop(started: StartedRead | StartedPerf) -> None:
     """Kill a started perf script and let its output file go; wait for a read."""
     if isinstance(started, StartedRead):
         started.thread.join()

@@ -289,11 +289,11 @@ class Symbolizer:
 
     def prefetch(self, maps: bool = True, kernel: bool = True) -> None:
         """Start reading what :meth:`learn` will want: the perf.data maps (``maps``:
-        perf script, a process: started once the pass is over, it runs beside the
-        building of the scheduling model, which leaves a core free, where beside the
-        pass it took CPU from the decode workers), and the running system's
-        kallsyms when none is beside the trace (``kernel``: in a thread, beside the
-        pass, whose own thread mostly waits for its decode workers)."""
+        read from the file in a thread, started once the pass is over: it runs
+        beside the building of the scheduling model, which leaves a core free), and
+        the running system's kallsyms when none is beside the trace (``kernel``: in
+        a thread beside the pass, whose own thread mostly waits for its decode
+        workers)."""
         from .perf_maps import kallsyms_rows, start_perf_maps
         for data in self.perf_data if maps else ():
             if data not in self._started:

@@ -322,7 +322,8 @@ class ThreadTimes:
         self._low = int(times.min()) - 1 if len(times) else 0
         self._high = int(times.max()) + 1 if len(times) else 0
         self._times, self._shift = None, (self._high - self._low).bit_length()
-        if (len(self._tids) + 1) << self._shift >= 1 << 62:
+        if ((len(self._tids) + 1) << self._shift >= 1 << 62 or self._low < -(1 << 63)
+                or self._high >= 1 << 63):
             # Sorted, repeats kept: a value's first place numbers it (np.unique hashes
             # large values, ten times slower than sorting them).
             self._times = np.sort(np.concatenate((times, asked_times)))
