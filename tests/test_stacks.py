@@ -829,3 +829,84 @@ def test_the_running_kallsyms_name_frames_as_a_kallsyms_file_does(tmp_path_facto
     moved = recorded - text_now if recorded is not None else 0
     for at in range(0, 402 * 16, 5):
         assert running.lookup(base + at + moved) == as_file.lookup(base + at), at
+
+
+def _random_scenario(rng, folder: Path) -> tuple[list[int], int]:
+    """Two to four threads that block, are woken by one another or by an interrupt
+    (its stack the CPU's), with stacks recorded before each sleep and wakeup, times
+    that may be equal; written to ``folder``/trace.  The threads' tids and the end."""
+    n = rng.randint(2, 4)
+    s = Scenario(cpus=n + 1, kernel_context=CALLSTACKS)
+    threads = [s.thread(tid=101 + i, pid=100, comm=f"t{i}") for i in range(n)]
+    for i, t in enumerate(threads):
+        s.run(cpu=i, thread=t, at=0)
+    running = [True] * n
+    at = 1_000
+    for _ in range(rng.randint(1, 12)):
+        at += rng.choice([0, 1, 1_000, 5_000])
+        i = rng.randrange(n)
+        if running[i]:
+            s.stack(threads[i], at=at, kernel=(0xFFFFFFFF81000000 + 16 * rng.randrange(4),),
+                    user=(0x401000 + 16 * rng.randrange(4),))
+            at += 1
+            s.block(threads[i], at=at, state="S")
+            running[i] = False
+            continue
+        at += 1
+        awake = [j for j in range(n) if running[j]]
+        if rng.random() < 0.3 or not awake:
+            irq = s.irq(n, 5, "eth0", at=at, until=at + 10)
+            s.wakeup(threads[i], by=irq, at=at + 5, target_cpu=i)
+            at += 20
+        else:
+            j = rng.choice(awake)
+            s.stack(threads[j], at=at, kernel=(0xFFFFFFFF81000100 + 16 * rng.randrange(4),),
+                    user=(0x402000,))
+            at += 1
+            s.wakeup(threads[i], by=threads[j], at=at, target_cpu=i)
+        at += rng.choice([1, 100])
+        s.run(cpu=i, thread=threads[i], at=at)
+        running[i] = True
+    s.write(folder / "trace")
+    return [t.tid for t in threads], at + 100
+
+
+@given(st.integers(0, 2 ** 32 - 1))
+@settings(max_examples=60, deadline=None)
+def test_stacks_attributed_together_are_the_references_one_by_one(seed):
+    """Over random scenarios (threads woken by one another and by interrupts, windows
+    of every thread and of none, equal times): each interval's stacks from
+    ``attribute_many`` (the C walk, the log searched for all at once, read alone,
+    together and as the text reads them) are ``attribute``'s over the Python model."""
+    import random
+    import tempfile
+
+    import numpy as np
+    from corr.analyses.stacks import attribute, attribute_many
+    from corr.analyses.symbols import Symbolizer
+    from corr.engine.runner import Engine
+    from corr.sched.model import SchedModel
+    rng = random.Random(seed)
+    with tempfile.TemporaryDirectory() as folder:
+        folder = Path(folder)
+        tids, _ = _random_scenario(rng, folder)
+        engine = Engine(open_traces([folder / "trace"]), load_rules(_rules(folder)),
+                        scheduling=True).run()
+        log = engine.stack_log
+        symbols = Symbolizer([folder / "trace"])
+        base = log.switches[0][0]
+        windows = [(rng.choice(tids + [999]), base + a,
+                    base + a + rng.choice([0, 1, 500, 20_000, 100_000]))
+                   for a in (rng.choice([0, 999, 1_000, 1_001, 5_000, 20_000])
+                             for _ in range(12))]
+        models = {native: SchedModel(engine.sched_log, engine.begin_ns, engine.end_ns,
+                                     names=engine.thread_names.name_at, native=native)
+                  for native in (False, True)}
+        reference = [attribute(models[False], log, symbols, *w) for w in windows]
+        table = attribute_many(models[True], log, symbols,
+                               *(np.asarray(c) for c in zip(*windows)), engine.thread_names)
+        assert list(table.rows()) == reference
+        for k, want in enumerate(reference):
+            assert table.row(k) == want
+            own = want.own_waker()
+            assert table.row(k, own_only=True).wakers == ((own,) if own else ())
