@@ -2,9 +2,9 @@
 
 The C walk over the data section (``_perfdata.records``) against its Python
 reference on random record streams, whole or cut short, across the reads
-of its buffer; files it must leave to perf (pipe mode, no times, compressed
-records); and, on real recordings, the maps read here against those perf
-script prints (the recording test's perf.data, and benchmarks' when made).
+of its buffer; made files, and files it must leave to perf (pipe mode, no
+times, compressed records); and ``assert_maps_read_here_are_perf_scripts``,
+which tests/test_stacks_recording.py runs on its real recording.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import ROOT
 from corr.analyses import perf_data, perf_maps
 
 try:
@@ -204,14 +203,6 @@ def assert_maps_read_here_are_perf_scripts(path: Path) -> None:
     for attribute in ("maps", "execs", "parent", "pid_of", "kernel_text"):
         assert getattr(here, attribute) == getattr(perf, attribute), attribute
     assert here.maps and here.pid_of and here.kernel_text
-
-
-def test_the_benchmarks_recording_maps_are_perf_scripts():
-    """The 1.4M-event pingpong recording of benchmarks/bench_stacks.py, when made."""
-    path = ROOT / "benchmarks" / ".data" / "stacks-250000" / "perf.data"
-    if not path.exists() or not perf_maps.shutil.which("perf"):
-        pytest.skip("benchmarks/bench_stacks.py has not recorded here")
-    assert_maps_read_here_are_perf_scripts(path)
 
 
 def test_a_recording_whose_perf_record_never_ended_gives_the_maps_before_its_cut(tmp_path):
