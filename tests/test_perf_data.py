@@ -98,17 +98,23 @@ def test_the_walk_stops_alike_where_its_buffer_is_read_again(tmp_path, ending, r
     assert isinstance(want, tuple) and got == (want[0], want[1], want[2] + 4_000)
 
 
-def _header(attrs: list[tuple[int, int]], data: bytes, magic: bytes = perf_data.MAGIC) -> bytes:
+def _header(attrs: list[tuple[int, int]], data: bytes, magic: bytes = perf_data.MAGIC,
+            ids: list[list[int]] | None = None) -> bytes:
     """A perf.data: header, attrs (sample_type, flags; 64-byte attrs and their ids'
-    section), data."""
+    sections: ``ids``, each event's), the ids, data."""
+    ids = ids or [[] for _ in attrs]
     attr_size = 64 + 16
     attrs_at = 104
-    data_at = attrs_at + attr_size * len(attrs)
+    ids_at = attrs_at + attr_size * len(attrs)
+    data_at = ids_at + 8 * sum(map(len, ids))
     head = magic + struct.pack("<QQQQQQQQ", 104, attr_size, attrs_at, attr_size * len(attrs),
                                data_at, len(data), 0, 0) + bytes(32)
-    body = b"".join(struct.pack("<IIQQQQQ", 2, 64, 0, 1, sample_type, 0, flags) + bytes(16)
-                    + bytes(16) for sample_type, flags in attrs)
-    return head + body + data
+    body, at = [], ids_at
+    for (sample_type, flags), mine in zip(attrs, ids):
+        body.append(struct.pack("<IIQQQQQ", 2, 64, 0, 1, sample_type, 0, flags) + bytes(16)
+                    + struct.pack("<QQ", at if mine else 0, 8 * len(mine)))
+        at += 8 * len(mine)
+    return head + b"".join(body) + b"".join(struct.pack(f"<{len(m)}Q", *m) for m in ids) + data
 
 
 TRAILER = perf_data.SAMPLE_TID | perf_data.SAMPLE_TIME | perf_data.SAMPLE_CPU
@@ -153,6 +159,37 @@ def test_a_made_perf_data_gives_its_maps_forks_and_execs(tmp_path):
     assert found.pid_of == {51: 50}
     assert found.maps == {(50, 0): [(0x4000, 0x5000, 0, "/bin/old", 1_000)],
                           (50, 1): [(0x4000, 0x6000, 0x1000, "/bin/new", 3_000)]}
+
+
+def test_events_of_different_fields_are_told_apart_by_their_identifier(tmp_path):
+    """Events whose sample_id_all fields differ (a tracepoint and a sampling event,
+    say) end each record with its event's id (PERF_SAMPLE_IDENTIFIER): each record's
+    time is found by its event's fields (id 0, a record perf made up, by the first
+    event's, as perf reads it); an id no event has leaves the file to perf."""
+    first = TRAILER | perf_data.SAMPLE_IDENTIFIER                 # tid, time, cpu, id
+    second = perf_data.SAMPLE_TIME | perf_data.SAMPLE_ID | perf_data.SAMPLE_IDENTIFIER
+
+    def mmap2(ident, fields, ns, start, path):
+        body = struct.pack("<iiQQQ", 50, 50, start, 0x1000, 0) + bytes(24) \
+            + struct.pack("<II", 5, 2) + path.encode() + b"\0"
+        body += bytes(-len(body) % 8)
+        trailer = (struct.pack("<iiQII", 50, 50, ns, 0, 0) if fields == first
+                   else struct.pack("<QQ", ns, ident)) + struct.pack("<Q", ident)
+        return struct.pack("<IHH", perf_data.RECORD_MMAP2, 0, 8 + len(body + trailer)) \
+            + body + trailer
+    # The second record perf made up when it started (id 0): the first event's fields.
+    records = mmap2(7, second, 3_000, 0x8000, "/bin/b") + mmap2(0, first, 1_000, 0x4000,
+                                                                 "/bin/a")
+    attrs = [(first, perf_data.SAMPLE_ID_ALL), (second, perf_data.SAMPLE_ID_ALL)]
+    path = tmp_path / "perf.data"
+    path.write_bytes(_header(attrs, records, ids=[[3, 4], [7]]))
+    found = perf_maps.PerfMaps()
+    assert perf_data.read_maps(path, found)
+    assert found.maps == {(50, 0): [(0x4000, 0x5000, 0, "/bin/a", 1_000),
+                                    (0x8000, 0x9000, 0, "/bin/b", 3_000)]}
+    unknown = mmap2(5, first, 2_000, 0x6000, "/bin/c")
+    path.write_bytes(_header(attrs, records + unknown, ids=[[3, 4], [7]]))
+    assert not perf_data.read_maps(path, perf_maps.PerfMaps())
 
 
 @pytest.mark.parametrize("change", ["magic", "no sample_id_all", "no time", "two trailers",

@@ -471,3 +471,18 @@ def test_frames_are_named_without_perf_script(recording, result, tmp_path, monke
                     filter=ThreadFilter(pids=[recording.pid]))
     assert _folded(again, wakers=True) == _folded(result, wakers=True)
     assert "wait_for_lock" in {_function(f) for frames, _ in _folded(again) for f in frames}
+
+
+def test_maps_of_events_told_apart_by_id_are_perf_scripts(recording, tmp_path):
+    """A recording of a tracepoint and a software clock of one command (not system-wide:
+    the clock's samples carry no CPU, so each record ends with its event's id): its
+    maps read here are perf script's."""
+    from corr.analyses import perf_data
+    from test_perf_data import assert_maps_read_here_are_perf_scripts
+    path = tmp_path / "mixed.data"
+    subprocess.run(["perf", "record", "-g", "-e", "sched:sched_switch,cpu-clock", "-o",
+                    str(path), "--", "sh", "-c", "ls /; sleep 0.1"], check=True,
+                   capture_output=True)
+    found = perf_data.layout(path)
+    assert found is not None and None not in found.trailers     # told apart by id
+    assert_maps_read_here_are_perf_scripts(path)

@@ -9,9 +9,11 @@ few megabytes at a time by ``_perfdata.records`` (C; :func:`scan_python` is
 its reference), and the few thousand side-band ones parsed in Python.
 
 Only what the layout of linux/perf_event.h and tools/perf/util/header.h says
-is read: a little-endian file (``PERFILE2``) whose events all carry the
-same ``sample_id_all`` fields (which give each record its time).  Anything
-else (a pipe-mode or compressed recording, a file cut short) is not read,
+is read: a little-endian file (``PERFILE2``) whose events carry
+``sample_id_all`` fields with the time (which give each record its time):
+all the same fields, or each event's told by the identifier that ends them
+(perf adds it where the events differ).  Anything else (a pipe-mode or
+compressed recording, a file cut short) is not read,
 and the caller asks perf; but a recording whose perf record was killed (its
 data size never written, its last record maybe cut) is read up to the cut,
 where perf refuses it.
@@ -47,9 +49,21 @@ class Layout(NamedTuple):
 
     data_offset: int
     data_size: int
-    time_from_end: int                # a record's time: this many bytes before its end
-    trailer: int                      # the bytes of its sample_id_all fields
+    # A record's (time: this many bytes before its end, the bytes of its sample_id_all
+    # fields); by the event id its fields end with (None: every record's).
+    trailers: dict
     unfinished: bool = False          # perf record did not end: the data runs to the end
+
+    def trailer(self, record: bytes, end: int) -> tuple[int, int]:
+        """(time from the end, trailer bytes) of the record ending at ``end``
+        (struct.error for an id no event has)."""
+        found = self.trailers.get(None)
+        if found is None:
+            ident, = struct.unpack_from("<Q", record, end - 8)
+            found = self.trailers.get(ident)
+            if found is None:
+                raise struct.error(f"a record of no event (id {ident})")
+        return found
 
 
 def layout(path) -> Layout | None:
@@ -70,25 +84,53 @@ def layout(path) -> Layout | None:
         return None
     if len(attrs) != attrs_size or data_at < 104 or data_at + data_size > file_size:
         return None
-    trailers = set()
+    events = []                                     # (its trailer, its ids' section)
     for at in range(0, attrs_size, attr_size):
         sample_type, = struct.unpack_from("<Q", attrs, at + 24)
         flags, = struct.unpack_from("<Q", attrs, at + 40)
-        if not flags & SAMPLE_ID_ALL:
+        fields = sample_type & sum(ID_FIELDS)
+        if not flags & SAMPLE_ID_ALL or not fields & SAMPLE_TIME:
             return None
-        trailers.add(sample_type & sum(ID_FIELDS))
-    if len(trailers) != 1:
+        after_time = sum(1 for bit in ID_FIELDS[ID_FIELDS.index(SAMPLE_TIME) + 1:]
+                         if fields & bit)
+        events.append(((8 * (after_time + 1), 8 * sum(1 for bit in ID_FIELDS if fields & bit)),
+                       struct.unpack_from("<QQ", attrs, at + attr_size - 16), fields))
+    if len({trailer for trailer, _, _ in events}) == 1:
+        trailers = {None: events[0][0]}
+    elif all(fields & SAMPLE_IDENTIFIER for _, _, fields in events):
+        trailers = _by_id(path, events, file_size)
+        if trailers is None:
+            return None
+    else:
         return None
-    fields = trailers.pop()
-    if not fields & SAMPLE_TIME:
-        return None
-    after_time = sum(1 for bit in ID_FIELDS[ID_FIELDS.index(SAMPLE_TIME) + 1:] if fields & bit)
-    trailer = 8 * sum(1 for bit in ID_FIELDS if fields & bit)
     if data_size == 0:
         # perf record killed before it wrote the size: its records run to the end of
         # the file, the last maybe cut short.
-        return Layout(data_at, file_size - data_at, 8 * (after_time + 1), trailer, True)
-    return Layout(data_at, data_size, 8 * (after_time + 1), trailer)
+        return Layout(data_at, file_size - data_at, trailers, True)
+    return Layout(data_at, data_size, trailers)
+
+
+def _by_id(path, events, file_size: int) -> dict | None:
+    """Each event id -> its event's (time from the end, trailer bytes), from the ids'
+    sections of the events (perf_file_attr.ids), and id 0 (records perf made up, as
+    the maps of processes running when it started) the first event's, as perf reads
+    them; None where a section cannot be read."""
+    found: dict = {}
+    try:
+        with open(path, "rb") as f:
+            for trailer, (at, size), _ in events:
+                if size % 8 or at + size > file_size:
+                    return None
+                f.seek(at)
+                data = f.read(size)
+                if len(data) != size:
+                    return None
+                for ident in struct.unpack(f"<{size // 8}Q", data):
+                    found[ident] = trailer
+    except OSError:
+        return None
+    found[0] = events[0][0]          # what perf synthesized at the start: the first event's
+    return found
 
 
 def scan_python(data: bytes, wanted: bytes, stops: bytes = b"") -> bytes | tuple[bytes, str, int]:
@@ -174,10 +216,11 @@ def _events(records: bytes, found: Layout) -> list:
     at = 0
     while at < len(records):
         kind, misc, size = struct.unpack_from("<IHH", records, at)
-        if size < 8 + found.trailer + _SMALLEST[kind]:
+        time_from_end, trailer = found.trailer(records, at + size)
+        if size < 8 + trailer + _SMALLEST[kind]:
             raise struct.error(f"a record of type {kind} of {size} bytes")
-        ns, = struct.unpack_from("<Q", records, at + size - found.time_from_end)
-        events.append((ns, len(events), kind, misc, records[at + 8:at + size - found.trailer]))
+        ns, = struct.unpack_from("<Q", records, at + size - time_from_end)
+        events.append((ns, len(events), kind, misc, records[at + 8:at + size - trailer]))
         at += size
     events.sort()
     return events
