@@ -889,6 +889,132 @@ static PyTypeObject DecoderType = {
 
 /* bind_swig_type(obj): learn SWIG's pointer type from a live pointer object,
  * checking that its layout is the one swig_ptr() assumes. */
+/* A value's index among the distinct values, by the object's address. */
+typedef struct {
+    PyObject **keys;
+    int64_t *ids;
+    size_t cap, n;
+} by_address_t;
+
+static int64_t *address_slot(by_address_t *t, PyObject *key, int *found)
+{
+    size_t mask = t->cap - 1, k = ((uintptr_t)key >> 4) & mask;
+    while (t->keys[k] && t->keys[k] != key)
+        k = (k + 1) & mask;
+    *found = t->keys[k] != NULL;
+    if (!*found)
+        t->keys[k] = key;
+    return &t->ids[k];
+}
+
+static int address_grow(by_address_t *t)
+{
+    by_address_t bigger = {PyMem_Calloc(t->cap * 2, sizeof(PyObject *)),
+                           PyMem_Calloc(t->cap * 2, sizeof(int64_t)), t->cap * 2, t->n};
+    if (!bigger.keys || !bigger.ids) {
+        PyMem_Free(bigger.keys);
+        PyMem_Free(bigger.ids);
+        return -1;
+    }
+    for (size_t k = 0; k < t->cap; k++) {
+        if (t->keys[k]) {
+            int found;
+            *address_slot(&bigger, t->keys[k], &found) = t->ids[k];
+        }
+    }
+    PyMem_Free(t->keys);
+    PyMem_Free(t->ids);
+    *t = bigger;
+    return 0;
+}
+
+/* intern_lists(values) -> (distinct values, ids as int64 bytes), or None where a
+ * value is not a list of ints (exactly: bools and floats compare equal to ints) nor
+ * None; wire.interned_column_python is the reference.  The decoder gives a repeated
+ * array its object again: a value already seen is found by its address. */
+static PyObject *intern_lists(PyObject *self, PyObject *values)
+{
+    if (!PyList_CheckExact(values))
+        Py_RETURN_NONE;
+    Py_ssize_t n = PyList_GET_SIZE(values);
+    PyObject *ids = PyBytes_FromStringAndSize(NULL, n * (Py_ssize_t)sizeof(int64_t));
+    PyObject *uniques = PyList_New(0), *index = PyDict_New(), *result = NULL;
+    by_address_t seen = {PyMem_Calloc(1024, sizeof(PyObject *)),
+                         PyMem_Calloc(1024, sizeof(int64_t)), 1024, 0};
+    if (!ids || !uniques || !index || !seen.keys || !seen.ids) {
+        if (!PyErr_Occurred())
+            PyErr_NoMemory();
+        goto done;
+    }
+    int64_t *out = (int64_t *)PyBytes_AS_STRING(ids);
+    PyObject *last = NULL;
+    int64_t last_id = -1;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *value = PyList_GET_ITEM(values, i);
+        if (value == last) {
+            out[i] = last_id;
+            continue;
+        }
+        int found;
+        int64_t *slot = address_slot(&seen, value, &found);
+        if (!found) {
+            PyObject *key;
+            if (value == Py_None) {
+                key = Py_NewRef(Py_None);
+            } else if (PyList_CheckExact(value)) {
+                for (Py_ssize_t j = 0; j < PyList_GET_SIZE(value); j++) {
+                    if (!PyLong_CheckExact(PyList_GET_ITEM(value, j))) {
+                        result = Py_NewRef(Py_None);
+                        goto done;
+                    }
+                }
+                key = PyList_AsTuple(value);
+                if (!key)
+                    goto done;
+            } else {
+                result = Py_NewRef(Py_None);
+                goto done;
+            }
+            PyObject *known = PyDict_GetItemWithError(index, key);
+            int64_t id;
+            if (known) {
+                id = PyLong_AsLongLong(known);
+            } else if (PyErr_Occurred()) {
+                Py_DECREF(key);
+                goto done;
+            } else {
+                id = PyList_GET_SIZE(uniques);
+                PyObject *number = PyLong_FromLongLong(id);
+                int rc = number ? PyDict_SetItem(index, key, number) : -1;
+                Py_XDECREF(number);
+                if (rc < 0 || PyList_Append(uniques, value) < 0) {
+                    Py_DECREF(key);
+                    goto done;
+                }
+            }
+            Py_DECREF(key);
+            *slot = id;
+            if (++seen.n * 2 > seen.cap && address_grow(&seen) < 0) {
+                PyErr_NoMemory();
+                goto done;
+            }
+            slot = NULL;
+            out[i] = last_id = id;
+        } else {
+            out[i] = last_id = *slot;
+        }
+        last = value;
+    }
+    result = PyTuple_Pack(2, uniques, ids);
+done:
+    Py_XDECREF(ids);
+    Py_XDECREF(uniques);
+    Py_XDECREF(index);
+    PyMem_Free(seen.keys);
+    PyMem_Free(seen.ids);
+    return result;
+}
+
 static PyObject *bind_swig_type(PyObject *self, PyObject *obj)
 {
     PyObject *as_int = PyNumber_Long(obj);
@@ -920,6 +1046,8 @@ static PyObject *bind_message_type(PyObject *self, PyObject *obj)
 }
 
 static PyMethodDef module_methods[] = {
+    {"intern_lists", intern_lists, METH_O,
+     "intern_lists(values) -> (distinct values, int64 ids) of lists of ints, or None"},
     {"bind_swig_type", bind_swig_type, METH_O, "Learn and check bt2's SWIG pointer type."},
     {"bind_message_type", bind_message_type, METH_O, "Learn SWIG's message type info."},
     {NULL}
