@@ -89,7 +89,7 @@ def _run(traceset, ruleset, progress, blame_limit, explain, cache, reader, start
     if engine.stack_log is not None:             # the symbol sources read early
         from .analyses.symbols import Symbolizer
         symbols = Symbolizer([t.path for t in traceset.traces], symbol_files)
-        symbols.prefetch(maps=False)
+        symbols.prefetch_kernel()
     try:
         return _analysed(traceset, ruleset, engine, progress, warnings, scheduling, limit,
                          store, keys, thread_filter, symbols)
@@ -112,7 +112,7 @@ def _analysed(traceset, ruleset, engine, progress, warnings, scheduling, limit, 
             pass                # an exception that takes no attribute: raised as it is
         raise
     if symbols is not None:
-        symbols.prefetch(kernel=False)
+        symbols.prefetch_maps()
     from .engine.memory import map_large_blocks
     map_large_blocks()                           # the analysis' arrays given back when freed
     stopped = None

@@ -120,16 +120,21 @@ def _header(attrs: list[tuple[int, int]], data: bytes, magic: bytes = perf_data.
 TRAILER = perf_data.SAMPLE_TID | perf_data.SAMPLE_TIME | perf_data.SAMPLE_CPU
 
 
-def _side(kind: int, misc: int, body: bytes, pid: int, ns: int) -> bytes:
-    """A side-band record with its sample_id_all trailer (tid, time, cpu)."""
-    payload = body + bytes(-len(body) % 8) + struct.pack("<iiQII", pid, pid, ns, 0, 0)
+def _side(kind: int, misc: int, body: bytes, pid: int, ns: int,
+          trailer: bytes | None = None) -> bytes:
+    """A side-band record with its sample_id_all trailer (``trailer``, else tid, time,
+    cpu)."""
+    if trailer is None:
+        trailer = struct.pack("<iiQII", pid, pid, ns, 0, 0)
+    payload = body + bytes(-len(body) % 8) + trailer
     return struct.pack("<IHH", kind, misc, 8 + len(payload)) + payload
 
 
-def _mmap2(pid: int, ns: int, start: int, size: int, pgoff: int, prot: int, path: str) -> bytes:
+def _mmap2(pid: int, ns: int, start: int, size: int, pgoff: int, prot: int, path: str,
+           trailer: bytes | None = None) -> bytes:
     body = struct.pack("<iiQQQ", pid, pid, start, size, pgoff) + bytes(24) \
         + struct.pack("<II", prot, 2) + path.encode() + b"\0"
-    return _side(perf_data.RECORD_MMAP2, 0, body, pid, ns)
+    return _side(perf_data.RECORD_MMAP2, 0, body, pid, ns, trailer)
 
 
 def test_a_made_perf_data_gives_its_maps_forks_and_execs(tmp_path):
@@ -170,13 +175,9 @@ def test_events_of_different_fields_are_told_apart_by_their_identifier(tmp_path)
     second = perf_data.SAMPLE_TIME | perf_data.SAMPLE_ID | perf_data.SAMPLE_IDENTIFIER
 
     def mmap2(ident, fields, ns, start, path):
-        body = struct.pack("<iiQQQ", 50, 50, start, 0x1000, 0) + bytes(24) \
-            + struct.pack("<II", 5, 2) + path.encode() + b"\0"
-        body += bytes(-len(body) % 8)
         trailer = (struct.pack("<iiQII", 50, 50, ns, 0, 0) if fields == first
                    else struct.pack("<QQ", ns, ident)) + struct.pack("<Q", ident)
-        return struct.pack("<IHH", perf_data.RECORD_MMAP2, 0, 8 + len(body + trailer)) \
-            + body + trailer
+        return _mmap2(50, ns, start, 0x1000, 0, 5, path, trailer)
     # The second record perf made up when it started (id 0): the first event's fields.
     records = mmap2(7, second, 3_000, 0x8000, "/bin/b") + mmap2(0, first, 1_000, 0x4000,
                                                                  "/bin/a")

@@ -13,10 +13,10 @@ is read: a little-endian file (``PERFILE2``) whose events carry
 ``sample_id_all`` fields with the time (which give each record its time):
 all the same fields, or each event's told by the identifier that ends them
 (perf adds it where the events differ).  Anything else (a pipe-mode or
-compressed recording, a file cut short) is not read,
-and the caller asks perf; but a recording whose perf record was killed (its
-data size never written, its last record maybe cut) is read up to the cut,
-where perf refuses it.
+compressed recording, AUX area data, a file cut short) is not read, and the
+caller asks perf; but a recording whose perf record was killed (its data size
+never written, its last record maybe cut) is read up to the cut, where perf
+refuses it.
 """
 
 from __future__ import annotations

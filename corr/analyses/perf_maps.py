@@ -593,7 +593,7 @@ def running_kallsyms(recorded_text: int | None, table, read=kallsyms_rows) -> bo
     """Make ``table`` (an empty SymbolTable) the running system's kernel code symbols,
     moved to where they were when the recording's ``_text`` was ``recorded_text``
     (KASLR); whether it could.  ``read``: what gives :func:`kallsyms_rows`' result
-    (read beside the pass: :meth:`Symbolizer.prefetch`)."""
+    (read beside the pass: :meth:`Symbolizer.prefetch_kernel`)."""
     found = read()
     if found is None:
         return False

@@ -144,8 +144,7 @@ def attribute_many(model, log, symbols: Symbolizer, tids, starts, ends,
             same &= sorted_column[1:] == sorted_column[:-1]
         again[order[1:]] = same
     kept = np.flatnonzero(~again & (found >= 0))
-    table = log.wakeup_table()
-    rows = table[found[kept]] if len(kept) else np.zeros((0, 6), dtype=np.int64)
+    rows = log.wakeup_table()[found[kept]]
     at = rows[:, 0]
     foreign = w_tid[kept] != tids[interval[kept]]
     picked = np.lexsort((kept, at, foreign, interval[kept]))
@@ -168,12 +167,12 @@ class StackTable:
     """The stacks of many intervals (:func:`attribute_many`) as columns: each
     interval's IntervalStacks made when read, its frames named once per chain and
     thread.  A text report reads the few it shows; JSON, folded and the flame graph
-    read them all (:meth:`values`, the wakers' names looked up together)."""
+    read them all (:meth:`rows`, the wakers' names looked up together)."""
 
     def __init__(self, model, log, symbols, names, bulk_names: bool, tids, starts, switched,
                  off_ns, waker_off, at, woken, by, chain, kind, ident) -> None:
         from .bulk import _Labels
-        self._model, self._symbols, self._names = model, symbols, names
+        self._symbols, self._names = symbols, names
         self._chains = log.chains            # not the log's tables: they are not read again
         # Only the pass's ThreadNames say which threads were renamed: without them every
         # name is looked up by time.

@@ -277,7 +277,7 @@ class Symbolizer:
             self.sources.append(f"symbols {os.fspath(path)}")
         self._memo: dict[tuple, str] = {}
         self._started: dict = {}                         # perf.data -> its perf script
-        self._kallsyms: tuple | None = None              # (thread, [its rows]): prefetch
+        self._kallsyms: tuple | None = None              # (thread, [its rows])
         self._kernel: dict[int, str] = {}                # learned from perf's samples
         self._user: dict[tuple[int, int], str] = {}      # (pid, address)
         self._lines: dict[tuple[int, int], str] = {}     # (pid, address) -> file:line
@@ -287,22 +287,25 @@ class Symbolizer:
         self._running = SymbolTable()                    # /proc/kallsyms, moved (KASLR)
         self._kernel_table_read = False
 
-    def prefetch(self, maps: bool = True, kernel: bool = True) -> None:
-        """Start reading what :meth:`learn` will want: the perf.data maps (``maps``:
-        read from the file in a thread, started once the pass is over: it runs
-        beside the building of the scheduling model, which leaves a core free), and
-        the running system's kallsyms when none is beside the trace (``kernel``: in
-        a thread beside the pass, whose own thread mostly waits for its decode
-        workers)."""
-        from .perf_maps import kallsyms_rows, start_perf_maps
-        for data in self.perf_data if maps else ():
-            if data not in self._started:
-                self._started[data] = start_perf_maps(data)
-        if kernel and self.perf_data and not self._kallsyms_beside and self._kallsyms is None:
+    def prefetch_kernel(self) -> None:
+        """Start reading the running system's kallsyms :meth:`learn` will want, when
+        none is beside the trace: in a thread beside the pass, whose own thread
+        mostly waits for its decode workers."""
+        from .perf_maps import kallsyms_rows
+        if self.perf_data and not self._kallsyms_beside and self._kallsyms is None:
             found: list = []
             self._kallsyms = (threading.Thread(target=lambda: found.append(kallsyms_rows()),
                                                name="corr-kallsyms", daemon=True), found)
             self._kallsyms[0].start()
+
+    def prefetch_maps(self) -> None:
+        """Start reading the perf.data maps :meth:`learn` will want: from the file, in
+        a thread, once the pass is over (beside the building of the scheduling model,
+        which leaves a core free)."""
+        from .perf_maps import start_perf_maps
+        for data in self.perf_data:
+            if data not in self._started:
+                self._started[data] = start_perf_maps(data)
 
     def _kallsyms_read(self):
         """What reads the running kallsyms for :func:`perf_maps.running_kallsyms`: the
@@ -315,7 +318,7 @@ class Symbolizer:
         return lambda: found[0] if found else None
 
     def close(self) -> None:
-        """Stop what :meth:`prefetch` started and :meth:`learn` did not read (a pass
+        """Stop what the prefetches started and :meth:`learn` did not read (a pass
         that failed)."""
         from .perf_maps import stop
         for started in self._started.values():

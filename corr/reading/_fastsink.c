@@ -887,8 +887,6 @@ static PyTypeObject DecoderType = {
     .tp_doc = "Decodes planned event messages of one trace into batch lists.",
 };
 
-/* bind_swig_type(obj): learn SWIG's pointer type from a live pointer object,
- * checking that its layout is the one swig_ptr() assumes. */
 /* A value's index among the distinct values, by the object's address. */
 typedef struct {
     PyObject **keys;
@@ -998,7 +996,6 @@ static PyObject *intern_lists(PyObject *self, PyObject *values)
                 PyErr_NoMemory();
                 goto done;
             }
-            slot = NULL;
             out[i] = last_id = id;
         } else {
             out[i] = last_id = *slot;
@@ -1015,6 +1012,8 @@ done:
     return result;
 }
 
+/* bind_swig_type(obj): learn SWIG's pointer type from a live pointer object,
+ * checking that its layout is the one swig_ptr() assumes. */
 static PyObject *bind_swig_type(PyObject *self, PyObject *obj)
 {
     PyObject *as_int = PyNumber_Long(obj);
