@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import ctypes
 import json
 import os
 import subprocess
@@ -113,17 +114,31 @@ def resident_server():
                            stdout=subprocess.DEVNULL)
 
 
+_KCMP = {"x86_64": 312, "aarch64": 272}.get(os.uname().machine)
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def same_memory(a: int, b: int) -> bool:
+    """Whether processes ``a`` and ``b`` share one address space (``kcmp``'s
+    KCMP_VM): a child between ``vfork`` and ``exec`` (how ``subprocess`` starts
+    a program such as addr2line) shows its parent's memory as its own."""
+    return _KCMP is not None and _libc.syscall(_KCMP, a, b, 1, 0, 0) == 0
+
+
 def tree_pss_kb(pid: int) -> int:
-    """PSS of ``pid`` and all its descendants, in kB (0 for processes gone)."""
-    total, stack = 0, [pid]
+    """PSS of ``pid`` and all its descendants, in kB (0 for processes gone),
+    each address space counted once."""
+    total, stack = 0, [(pid, None)]
     while stack:
-        p = stack.pop()
+        p, parent = stack.pop()
         try:
-            with open(f"/proc/{p}/smaps_rollup") as f:
-                total += next((int(line.split()[1]) for line in f if line.startswith("Pss:")), 0)
+            if parent is None or not same_memory(parent, p):
+                with open(f"/proc/{p}/smaps_rollup") as f:
+                    total += next((int(line.split()[1]) for line in f
+                                   if line.startswith("Pss:")), 0)
         except (FileNotFoundError, ProcessLookupError, PermissionError):
             continue
-        stack.extend(children(p))
+        stack.extend((c, p) for c in children(p))
     return total
 
 
