@@ -237,6 +237,50 @@ def test_an_interval_woken_twice_shows_its_last_waker_first_in_text(tmp_path):
     assert "writer (103)" in text and "hold_lock" not in text
 
 
+def test_a_sleep_woken_before_its_switch_out_has_the_wakers_stack(tmp_path):
+    """holder wakes waiter while it still runs (it had set itself asleep): waiter then
+    switches out, and the sched_wakeup, done on writer's CPU once it has, ends the
+    sleep.  The waker stack is holder's at its sched_waking, before the wait, not the
+    code the sched_wakeup ran in (writer's); that chain is not even decoded."""
+    s, a, b, c = _three_threads()
+    s.stack(a, at=10, kernel=WAITER_KERNEL, user=WAITER_USER)
+    s.stack(b, at=10, kernel=HOLDER_KERNEL, user=HOLDER_USER)
+    s.stack(c, at=10, kernel=(0xFFFFFFFF81000520,), user=())
+    s.wakeup(a, by=b, at=900, running=True, wakeup_at=3_000_000, wakeup_cpu=2)
+    s.block(a, at=1_000, state="S")
+    s.run(cpu=0, thread=a, at=3_100_000)
+    trace = _written(s, tmp_path)
+    result = api.run(_rules(tmp_path), [trace], symbols=_symbols(tmp_path), cache=False)
+    assert_stacks_read_alone_are_those_read_together(result)
+    (interval,) = [i for i in _json_rule(result)["intervals"] if i["tid"] == 101]
+    assert [(w["at_ns"] - interval["start_ns"], w["waker"], w["waker_stack"])
+            for w in interval["wakeups"]] == [
+        (-100, "holder (102)", {
+            "kernel": ["try_to_wake_up+0x10 ([kernel.kallsyms])",
+                       "entry_SYSCALL_64+0x30 ([kernel.kallsyms])"],
+            "user": ["hold_lock+0x30 (user.map)", "main+0x20 (user.map)"]})]
+    assert _folded(result, wakers=True) == [
+        f"{WAITER_LINE};--;{HOLDER_STACK};holder (102) 3099000"]
+
+
+def test_text_says_when_the_waker_recorded_no_chain(tmp_path):
+    """holder wakes waiter with no call chain recorded at its waking: the text says so
+    rather than listing no frames under "from"."""
+    s = Scenario(cpus=2, kernel_context=CALLSTACKS)
+    a = s.thread(tid=101, pid=100, comm="waiter")
+    b = s.thread(tid=102, pid=100, comm="holder")
+    s.run(cpu=0, thread=a, at=0)
+    s.run(cpu=1, thread=b, at=0)
+    s.stack(a, at=500, kernel=WAITER_KERNEL, user=WAITER_USER)
+    s.block(a, at=1_000, state="S")
+    s.wakeup(a, by=b, at=3_000_000)
+    s.run(cpu=0, thread=a, at=3_100_000)
+    trace = _written(s, tmp_path)
+    text = run_corr("run", "--no-cache", str(_rules(tmp_path)), str(trace)).stdout
+    assert "woken by holder (102): no call chain recorded" in text
+    assert "woken by holder (102) from" not in text
+
+
 def test_without_symbols_frames_stay_addresses(tmp_path):
     trace = _mutex_scenario(tmp_path)
     result = api.run(_rules(tmp_path), [trace], cache=False)
@@ -330,6 +374,8 @@ def test_stacks_are_decoded_only_when_a_rule_asks(tmp_path):
     assert not stack_fields & set(plain.fields_for("sched_waking"))
     assert stack_fields <= set(asked.fields_for("sched_switch"))
     assert stack_fields <= set(asked.fields_for("sched_waking"))
+    # Beside its sched_waking, a sched_wakeup's chain is not decoded.
+    assert not stack_fields & set(asked.fields_for("sched_wakeup") or ())
     from corr.engine.runner import Engine
     assert Engine(traces, load_rules(_rules(tmp_path, stacks=False)), scheduling=True).stack_log is None
 
@@ -753,7 +799,7 @@ WAKEUP = stack_log.WAKEUP_CLASSES["sched_wakeup"]
 
 @given(_logs())
 @settings(max_examples=300, deadline=None)
-# A sched_waking before the window, the sched_wakeup in it: the sched_wakeup.
+# A sched_waking before the window, the sched_wakeup alone in it: the sched_waking.
 @example((_stack_log([], [(1, 0, 2, 3, 1, stack_log.WAKING), (5, 1, 2, 3, 2, WAKEUP)]),
           [(2, 3, 6)]))
 # Times at either end of int64, or both.
@@ -829,6 +875,44 @@ def test_the_running_kallsyms_name_frames_as_a_kallsyms_file_does(tmp_path_facto
     moved = recorded - text_now if recorded is not None else 0
     for at in range(0, 402 * 16, 5):
         assert running.lookup(base + at + moved) == as_file.lookup(base + at), at
+
+
+def test_sched_wakeup_chains_are_read_only_from_traces_without_sched_waking():
+    from corr.sched.events import STACK_PROJECTION, stack_projection
+    both = {"sched_switch", "sched_waking", "sched_wakeup"}
+    alone = {"sched_switch", "sched_wakeup"}
+    assert "sched_wakeup" not in stack_projection([both])
+    assert set(stack_projection([both])) == {"sched_switch", "sched_waking"}
+    assert "sched_wakeup" not in stack_projection([both, {"lttng_ust_statedump:start"}])
+    assert stack_projection([alone]) == STACK_PROJECTION
+    assert stack_projection([both, alone]) == STACK_PROJECTION     # one trace needs them
+    assert stack_projection(None) == STACK_PROJECTION
+
+
+WAKING_ = stack_log.WAKING
+
+
+@pytest.mark.parametrize("wakeups, window, expected", [
+    # A sched_waking in the window wins over the sched_wakeup after it.
+    ([(4, 0, 2, 3, 1, WAKING_), (5, 1, 2, 3, 2, 1)], (3, 6), (4, 3, 1)),
+    # A sched_wakeup alone in the window: the sched_waking just before it, before the window.
+    ([(1, 0, 2, 3, 1, WAKING_), (5, 1, 2, 3, 0, 1)], (3, 6), (1, 3, 1)),
+    # ... not when another sched_wakeup came between them: that waking was the other's.
+    ([(1, 0, 2, 3, 1, WAKING_), (2, 1, 2, 3, 0, 1), (5, 2, 2, 4, 2, 1)], (3, 6), (5, 4, 2)),
+    # ... not another thread's sched_waking.
+    ([(1, 0, 9, 3, 1, WAKING_), (5, 1, 2, 4, 2, 1)], (3, 6), (5, 4, 2)),
+    # ... not for a sched_wakeup_new (a new task has no sched_waking).
+    ([(1, 0, 2, 3, 1, WAKING_), (5, 1, 2, 4, 2, 2)], (3, 6), (5, 4, 2)),
+    # Nothing in the window: nothing, whatever came before.
+    ([(1, 0, 2, 3, 1, WAKING_)], (3, 6), None),
+])
+def test_the_waking_of_a_wakeup_is_in_the_window_or_just_before_it(wakeups, window, expected):
+    log = _stack_log([], wakeups)
+    one = log.wakeup(2, *window)
+    assert (None if one is None else (one[0], one[1], log.chains.index(one[2]))) == expected
+    (row,) = log.wakeups_of([2], [window[0]], [window[1]]).tolist()
+    found = log.wakeups[row] if row >= 0 else None
+    assert (None if found is None else (found[0], found[3], found[4])) == expected
 
 
 def _random_scenario(rng, folder: Path) -> tuple[list[int], int]:

@@ -28,7 +28,7 @@ from ..engine.threads import label
 from ..reading.groups import usable_cpus
 from ..sched.model import SOFTIRQ_NAMES, SchedModel, Source
 from ..sched.store import _native
-from .critical_path import CPU_WAIT, MAX_DEPTH, STATES, Part, PathSegment, wait_state
+from .critical_path import CPU_WAIT, MAX_DEPTH, NOT_WOKEN, STATES, Part, PathSegment, wait_state
 
 PART_KINDS = ("on_cpu", "preempted", "blocked", "unknown")
 WAIT_KINDS = ((1, "preempted"), (2, "unknown"), (4, "blocked"))
@@ -37,7 +37,7 @@ _KIND_SETS = tuple(frozenset(name for bit, name in WAIT_KINDS if k & bit) for k 
 # What a part names or a wait is on, by the C codes (1: a thread).
 B_NONE, B_THREAD, B_IRQ, B_SOFTIRQ, B_HRTIMER, B_UNKNOWN, B_NOT_WOKEN, B_CPU_WAIT, B_EXITED = \
     range(9)
-_FIXED_LABELS = {B_HRTIMER: "timer", B_UNKNOWN: "unknown", B_NOT_WOKEN: "not woken in the trace",
+_FIXED_LABELS = {B_HRTIMER: "timer", B_UNKNOWN: "unknown", B_NOT_WOKEN: NOT_WOKEN,
                  B_CPU_WAIT: CPU_WAIT, B_EXITED: "exited"}
 
 

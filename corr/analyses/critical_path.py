@@ -23,6 +23,7 @@ from ..sched.store import _native
 
 MAX_DEPTH = 16
 CPU_WAIT = "waiting for a CPU"      # a blame edge to no thread: the CPU was idle or unknown
+NOT_WOKEN = "not woken in the trace"    # a blocked wait no wakeup of the model ended
 
 # Trace Compass's critical-path state names.
 STATES = ("RUNNING", "PREEMPTED", "BLOCKED", "INTERRUPTED", "TIMER", "BLOCK_DEVICE", "NETWORK",
@@ -127,7 +128,7 @@ def _follow(model, tid, start, end, depth, max_depth, via, out, waits) -> None:
             else:
                 state = wait_state(source)
                 if waits is not None:
-                    waits.append((tid, source.label() if source else "not woken in the trace",
+                    waits.append((tid, source.label() if source else NOT_WOKEN,
                                   "blocked", seg.start, seg.end))
                 out.append(PathSegment(tid, comm, state, seg.start, seg.end, via))
         else:                                   # unknown, exited
@@ -175,7 +176,7 @@ def breakdown(model: SchedModel, tid: int, start: int, end: int,
         elif seg.state == BLOCKED:
             source = seg.source
             if source is None:
-                add("blocked", "not woken in the trace", None, span)
+                add("blocked", NOT_WOKEN, None, span)
             elif source.kind == "thread":
                 add("blocked", _thread_label(name, source.id, seg.end), source.id, span)
             elif source.kind == "unknown":

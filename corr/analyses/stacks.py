@@ -18,7 +18,7 @@ import numpy as np
 
 from ..sched.model import RUNNING
 from .bulk import available
-from .critical_path import critical_path
+from .critical_path import NOT_WOKEN, critical_path
 from .symbols import Symbolizer
 
 
@@ -84,7 +84,8 @@ def attribute(model, log, symbols: Symbolizer, tid: int, start: int, end: int) -
     wakers = []
     seen = set()
     for woken, on, kind, a, b in waits:
-        if kind != "blocked" or (woken, a, b) in seen:
+        # A wait the model says no wakeup ended has no waker's code, whatever the log holds.
+        if kind != "blocked" or on == NOT_WOKEN or (woken, a, b) in seen:
             continue
         seen.add((woken, a, b))
         found = log.wakeup(woken, a, b)
@@ -115,7 +116,7 @@ def attribute_many(model, log, symbols: Symbolizer, tids, starts, ends,
     looked up in the log together, the wakeups picked and ordered as columns; each
     interval's IntervalStacks made when read (:class:`StackTable`, numbered as
     ``tids``)."""
-    from .bulk import Explained, Names
+    from .bulk import B_NOT_WOKEN, Explained, Names
     tids, starts, ends = (np.ascontiguousarray(c, dtype=np.int64) for c in (tids, starts, ends))
     names = Names(model, threads)
     done = Explained(model, names, tids, starts, ends, want=5)    # not the paths
@@ -131,7 +132,7 @@ def attribute_many(model, log, symbols: Symbolizer, tids, starts, ends,
     summed = np.concatenate(([0], np.cumsum(np.where(running[part_key], 0, part_ns))))
     off_ns = summed[part_off[1:]] - summed[part_off[:-1]]
     # Each interval's wakeups: a wait the walk met more than once counted once, one
-    # without a wakeup in the log left out; the blamed thread's own first, then in
+    # without a wakeup in the log or not woken in the model left out; the blamed thread's own first, then in
     # time order (then as met).
     interval = np.repeat(np.arange(len(tids)), np.diff(wait_off))
     met = np.arange(len(found))
@@ -143,7 +144,7 @@ def attribute_many(model, log, symbols: Symbolizer, tids, starts, ends,
             sorted_column = column[order]
             same &= sorted_column[1:] == sorted_column[:-1]
         again[order[1:]] = same
-    kept = np.flatnonzero(~again & (found >= 0))
+    kept = np.flatnonzero(~again & (found >= 0) & (w_kind != B_NOT_WOKEN))
     rows = log.wakeup_table()[found[kept]]
     at = rows[:, 0]
     foreign = w_tid[kept] != tids[interval[kept]]

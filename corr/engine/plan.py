@@ -270,10 +270,11 @@ def run_projection(ruleset: RuleSet, scheduling: bool, traceset: TraceSet | None
     them (normalise.ust_threads.evidence_projection)."""
     projection = projection_for(ruleset)
     if scheduling:
-        from ..sched.events import PROJECTION, STACK_PROJECTION
+        from ..sched.events import PROJECTION, stack_projection
         projection = projection.union(Projection.of(PROJECTION))
         if wants_stacks(ruleset):       # call chains cost their decode only when asked for
-            projection = projection.union(Projection.of(STACK_PROJECTION))
+            names = EventNames(traceset).by_trace if traceset is not None else None
+            projection = projection.union(Projection.of(stack_projection(names)))
         if wants_activity(ruleset):     # and system calls theirs
             from ..sched.events import ACTIVITY_PROJECTION
             projection = projection.union(Projection.of(ACTIVITY_PROJECTION))

@@ -172,8 +172,11 @@ def render_stacks(iv: dict, console: Console) -> None:
     own = [w for w in iv.get("wakeups", ()) if w["woken_tid"] == iv["blamed_tid"]]
     if own:
         waker = own[-1]
-        lines.append(f"\n    woken by {terminal(waker['waker'])} from", style="dim")
-        _frames(lines, waker["waker_stack"], "      ")
+        stack = waker["waker_stack"]
+        recorded = stack["kernel"] or stack["user"]
+        lines.append(f"\n    woken by {terminal(waker['waker'])}"
+                     + (" from" if recorded else ": no call chain recorded"), style="dim")
+        _frames(lines, stack, "      ")
     console.print(lines)
 
 

@@ -89,6 +89,20 @@ STACK_FIELDS = frozenset({CALLCHAIN, CALLSTACK_KERNEL, CALLSTACK_USER})
 STACK_PROJECTION = {SWITCH: STACK_FIELDS, "sched_waking": STACK_FIELDS,
                     "sched_wakeup": STACK_FIELDS}
 
+
+def stack_projection(names_by_trace=None) -> dict:
+    """:data:`STACK_PROJECTION` for traces whose canonical class names are
+    ``names_by_trace`` (None: not known).  A sched_wakeup's chain is read only
+    where a trace records it without sched_waking: beside a sched_waking (fired
+    in the waker) it is the same code at best, and for a wakeup the woken
+    thread's CPU completes (the interrupt that delivers a remote wakeup) that
+    interrupt's code, not the waker's."""
+    if names_by_trace is not None and not any(
+            "sched_wakeup" in names and "sched_waking" not in names for names in names_by_trace):
+        return {name: fields for name, fields in STACK_PROJECTION.items()
+                if name != "sched_wakeup"}
+    return STACK_PROJECTION
+
 STACKS_NOTE = ("call chains on its switches and wakeups: rules with stacks: true name the "
                "code that blocked and that woke (docs/stacks.md)")
 

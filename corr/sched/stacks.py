@@ -22,7 +22,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ..reading.batch import InternedColumn, int64_array
-from .events import CALLCHAIN, CALLSTACK_KERNEL, CALLSTACK_USER, SWITCH, WAKEUP_CLASSES, WAKING
+from .events import CALLCHAIN, CALLSTACK_KERNEL, CALLSTACK_USER, SWITCH, WAKEUP, WAKEUP_CLASSES, WAKING
 from .log import _ints
 
 # perf's callchain context markers (linux/perf_event.h), as unsigned 64-bit values:
@@ -116,7 +116,12 @@ class StackLog:
                 continue
             chains = self._chains_of(cols.fields, len(cols))
             if chains is None:
-                continue
+                if name != "sched_wakeup":
+                    continue
+                # Read without its chain beside a sched_waking (events.stack_projection):
+                # kept to find the sched_waking of a wakeup that ended a sleep the
+                # waking came before (the thread still ran; try_to_wake_up waited).
+                chains = np.zeros(len(cols), dtype=np.int64)
             # Columns as plain ints whatever they came as (lists, merged IntColumns,
             # a parallel worker's raw words), as the scheduling log reads them.
             if class_ids is None:
@@ -245,7 +250,9 @@ class StackLog:
 
     def wakeup(self, tid: int, start: int, end: int) -> tuple[int, int, Chain] | None:
         """The last wakeup of ``tid`` in ``[start, end]``, its sched_waking when it has
-        one: (at, waker tid, chain)."""
+        one: (at, waker tid, chain).  That sched_waking is the last in the window, or,
+        for a sched_wakeup alone in it, the one just before it (a sleep woken early,
+        while the thread still ran: its waking came before the switch-out)."""
         if self._by_woken is None:
             self._by_woken = _index((tid, (ts, (by, chain, kind)))
                                     for ts, _, tid, by, chain, kind in self._in_order())
@@ -260,6 +267,8 @@ class StackLog:
         while j >= 0 and times[j] >= start and values[j][2] != WAKING:
             j -= 1
         if j >= 0 and times[j] >= start:
+            k = j
+        elif j == k - 1 >= 0 and values[j][2] == WAKING and values[k][2] == WAKEUP:
             k = j
         by, chain, _ = values[k]
         return times[k], by, self.chains[chain]
@@ -292,16 +301,18 @@ class StackLog:
         # the thread is the same): a sched_waking in the wait wins over the
         # sched_wakeup after it.
         places = np.arange(len(rows.order))
-        waking = np.maximum.accumulate(np.where(table[rows.order, 5] == WAKING, places, -1))
-        found = last >= 0
-        waking_at = np.full(len(last), -1, dtype=np.int64)
-        waking_at[found] = waking[last[found]]
-        use = waking_at >= 0
-        use[use] = ((rows.tids[waking_at[use]] == woken[use])
-                    & (rows.times[waking_at[use]] >= starts[use]))
-        last = np.where(use, waking_at, last)
+        kinds = table[rows.order, 5]
+        waking = np.maximum.accumulate(np.where(kinds == WAKING, places, -1))
         ok = last >= 0
-        ok[ok] = rows.times[last[ok]] >= starts[ok]
+        ok[ok] = rows.times[last[ok]] >= starts[ok]          # a wakeup in the window
+        waking_at = np.full(len(last), -1, dtype=np.int64)
+        waking_at[ok] = waking[last[ok]]
+        use = waking_at >= 0
+        at = waking_at[use]
+        # Its thread's, and in the window, or just before a sched_wakeup alone in it.
+        use[use] = (rows.tids[at] == woken[use]) & (
+            (rows.times[at] >= starts[use]) | ((at == last[use] - 1) & (kinds[last[use]] == WAKEUP)))
+        last = np.where(use, waking_at, last)
         return np.where(ok, rows.order[np.maximum(last, 0)], -1)
 
 
