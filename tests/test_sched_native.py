@@ -488,5 +488,5 @@ def test_events_are_ordered_by_thread_seq_and_code_as_a_lexsort(events, many_thr
         tid = np.concatenate((tid, np.arange(40_000, dtype=np.int32)))
         seq = np.concatenate((seq, np.arange(40_000, dtype=np.int64)[::-1]))
         code = np.concatenate((code, np.zeros(40_000, dtype=np.int8)))
-    got = store._by_tid_seq_code(tid, seq, code)
+    got = store.by_thread_seq_code(tid, seq, code)
     assert got.tolist() == np.lexsort((code, seq, tid)).tolist()

@@ -269,6 +269,18 @@ def test_two_rules_with_stacks_read_the_maps_once(program, tmp_path, monkeypatch
             f"perf.data maps of {tmp_path / 'rec' / 'perf.data'}"]
 
 
+def test_an_error_looking_up_lines_is_raised_where_they_are_read(program, tmp_path,
+                                                                 monkeypatch):
+    """Lines are looked up in a thread while the output starts: what fails there is
+    raised where a frame's line is first read, not lost or printed by the thread."""
+    def broken(self, found):
+        raise RuntimeError("addr2line failed its way")
+    monkeypatch.setattr(perf_maps.PerfMaps, "lines", broken)
+    result = _run(tmp_path, program, monkeypatch)
+    with pytest.raises(RuntimeError, match="addr2line failed its way"):
+        _json_rule(result)
+
+
 HOSTILE = "<b>x\x1b[2J;&.c"       # a source file's name is anyone's: #line sets it
 
 

@@ -833,6 +833,26 @@ def test_switch_outs_and_wakeups_many_at_once_are_the_one_by_one_ones(case):
             assert (ts, by, log.chains[chain]) == one and woken == tid
 
 
+@given(st.data())
+@settings(max_examples=300, deadline=None)
+def test_the_log_is_ordered_by_thread_time_and_position_as_a_lexsort(data):
+    """``thread_time_order`` (by thread and stream position, where times follow the
+    stream) is the lexsort by thread, time and position, also where times go back,
+    seqs repeat, or tids and seqs are past what the radix sort takes."""
+    import numpy as np
+    n = data.draw(st.integers(0, 60))
+    tid = data.draw(st.sampled_from([st.integers(0, 5), st.integers(-(1 << 40), 1 << 40)]))
+    tids = np.asarray(data.draw(st.lists(tid, min_size=n, max_size=n)), dtype=np.int64)
+    seqs = np.asarray(data.draw(st.lists(st.integers(0, 2 ** 62), min_size=n, max_size=n,
+                                         unique=data.draw(st.booleans()))), dtype=np.int64)
+    times = np.asarray(data.draw(st.lists(st.integers(-5, 5), min_size=n, max_size=n)),
+                       dtype=np.int64)
+    if data.draw(st.booleans()):        # times that follow the stream, as a log's do
+        times = np.sort(times)[np.argsort(np.argsort(seqs, kind="stable"), kind="stable")]
+    got = stack_log.thread_time_order(tids, times, seqs)
+    assert got.tolist() == np.lexsort((seqs, times, tids)).tolist()
+
+
 @given(_logs())
 @settings(max_examples=100, deadline=None)
 def test_representatives_are_each_chain_of_each_thread_first_event(case):

@@ -281,6 +281,7 @@ class Symbolizer:
         self._kernel: dict[int, str] = {}                # learned from perf's samples
         self._user: dict[tuple[int, int], str] = {}      # (pid, address)
         self._lines: dict[tuple[int, int], str] = {}     # (pid, address) -> file:line
+        self._lines_pending: tuple | None = None         # (thread, [its lines or error])
         self._pid_of: dict[int, int] = {}
         self._maps: list = []                            # PerfMaps of each perf.data
         self._maps_read = False
@@ -368,11 +369,34 @@ class Symbolizer:
                             located.setdefault(k, {})[(pid, value)] = found
                 break
         demangle(user)
-        for k, where in located.items():             # the source lines of the frames named
-            lines = self._maps[k].lines(where.values())
-            self._lines.update((key, lines[found]) for key, found in where.items()
-                               if found in lines)
+        if located:                                  # the source lines of the frames named
+            self._settle_lines()
+            box: list = []
+
+            def look_up() -> None:
+                try:
+                    for k, where in located.items():
+                        lines = self._maps[k].lines(where.values())
+                        box.extend((key, lines[found]) for key, found in where.items()
+                                   if found in lines)
+                except BaseException as exc:    # raised where the lines are read
+                    box[:] = [exc]
+            # addr2line reads DWARF while the output starts: read when first asked for.
+            self._lines_pending = (threading.Thread(target=look_up, name="corr-lines",
+                                                    daemon=True), box)
+            self._lines_pending[0].start()
         self._memo.clear()
+
+    def _settle_lines(self) -> None:
+        """Wait for the source lines being looked up, and keep them."""
+        if self._lines_pending is None:
+            return
+        thread, box = self._lines_pending
+        thread.join()
+        self._lines_pending = None
+        if box and isinstance(box[0], BaseException):
+            raise box[0]
+        self._lines.update(box)
 
     def learn_from_perf_script(self, events) -> None:
         """The reference of :meth:`learn`: perf script's own names of ``events``'
@@ -424,6 +448,7 @@ class Symbolizer:
     def user_lines(self, chain, tid: int) -> tuple:
         """The source line (``file.c:42``, or None) of each of a chain's user frames,
         innermost first; () when none has one (docs/stacks.md, *Source lines*)."""
+        self._settle_lines()
         if not self._lines:
             return ()
         pid = self._pid_of.get(tid, tid)

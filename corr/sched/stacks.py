@@ -316,6 +316,19 @@ class StackLog:
         return np.where(ok, rows.order[np.maximum(last, 0)], -1)
 
 
+def thread_time_order(tids, times, seqs) -> np.ndarray:
+    """``np.lexsort((seqs, times, tids))``.  A log's times do not go back in stream
+    order (``seqs``), so it is the order by thread and stream position: the store's
+    radix sort (``by_thread_seq_code``), checked, else the lexsort."""
+    from .store import by_thread_seq_code
+    order = by_thread_seq_code(tids, seqs, np.zeros(len(tids), dtype=np.int8))
+    if len(order) > 1:
+        by_thread, by_time = tids[order], times[order]
+        if ((by_time[1:] < by_time[:-1]) & (by_thread[1:] == by_thread[:-1])).any():
+            return np.lexsort((seqs, times, tids))
+    return order
+
+
 class ThreadTimes:
     """A log's entries (thread, time, stream position) sorted by thread, then time, then
     position, for finding each thread's entry nearest a time, many at once: one
@@ -326,7 +339,7 @@ class ThreadTimes:
     times the searches will ask)."""
 
     def __init__(self, tids, times, seqs, asked_times) -> None:
-        self.order = np.lexsort((seqs, times, tids))
+        self.order = thread_time_order(tids, times, seqs)
         self.tids, self.times = tids[self.order], times[self.order]
         self._tids = self.tids[np.concatenate(([True], self.tids[1:] != self.tids[:-1]))
                                if len(self.tids) else []]

@@ -542,7 +542,7 @@ def _as(data: np.ndarray, record: np.dtype) -> np.ndarray:
     return data.view(record)
 
 
-def _by_tid_seq_code(tid: np.ndarray, seq: np.ndarray, code: np.ndarray) -> np.ndarray:
+def by_thread_seq_code(tid: np.ndarray, seq: np.ndarray, code: np.ndarray) -> np.ndarray:
     """The order of events by (tid, seq, code), where each (tid, seq, code) is one
     event's: by (seq, code) first (the kinds of events come as runs in stream order,
     which a stable sort merges), then stably by thread, numbered densely through a
@@ -620,7 +620,7 @@ def _thread_events(source: "_Events", late: int):
         columns = [p[k] for p in pieces]
         return np.concatenate(columns).astype(dtype or np.result_type(*columns), copy=False)
 
-    order = _by_tid_seq_code(gather(0), gather(1, np.int64), gather(3, np.int8))
+    order = by_thread_seq_code(gather(0), gather(1, np.int64), gather(3, np.int8))
     # One column at a time in that order, so that few copies are alive at once.
     events = tuple(gather(k, dtype)[order] for k, dtype in (
         (0, None), (2, np.int64), (3, np.int8), (4, None), (5, None)))
