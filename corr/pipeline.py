@@ -113,6 +113,8 @@ def _analysed(traceset, ruleset, engine, progress, warnings, scheduling, limit, 
         raise
     if symbols is not None:
         symbols.prefetch_maps()
+    if engine.stack_log is not None and scheduling:
+        engine.stack_log.prepare_in_background()     # its lookups, beside the model's building
     from .engine.memory import map_large_blocks
     map_large_blocks()                           # the analysis' arrays given back when freed
     stopped = None

@@ -812,8 +812,11 @@ WAKEUP = stack_log.WAKEUP_CLASSES["sched_wakeup"]
           [(1, (1 << 63) - 6, (1 << 63) - 1)]))
 def test_switch_outs_and_wakeups_many_at_once_are_the_one_by_one_ones(case):
     """``switch_outs`` and ``wakeups_of`` (the attribution's, all intervals at once) give
-    what ``switch_out`` and ``wakeup``, their references, give of each."""
+    what ``switch_out`` and ``wakeup``, their references, give of each; their lookups
+    prepared in a thread (as a run does once the pass is over) or when first asked."""
     log, windows = case
+    if len(windows) % 2:
+        log.prepare_in_background()
     tids, starts, ends = (list(c) for c in zip(*windows)) if windows else ([], [], [])
     switches = log.switches
     for row, (tid, start, end) in zip(log.switch_outs(tids, starts, ends).tolist(), windows):
@@ -851,6 +854,19 @@ def test_the_log_is_ordered_by_thread_time_and_position_as_a_lexsort(data):
         times = np.sort(times)[np.argsort(np.argsort(seqs, kind="stable"), kind="stable")]
     got = stack_log.thread_time_order(tids, times, seqs)
     assert got.tolist() == np.lexsort((seqs, times, tids)).tolist()
+
+
+def test_a_failed_preparation_of_the_lookups_is_raised_where_they_are_read(monkeypatch):
+    log = _stack_log([(1, 0, 2, 1)], [(2, 1, 2, 3, 1, WAKEUP)])
+
+    def failing(self):
+        raise MemoryError("no room for the lookups")
+    monkeypatch.setattr(stack_log.StackLog, "_sorted", failing)
+    log.prepare_in_background()
+    with pytest.raises(MemoryError, match="no room for the lookups"):
+        log.switch_outs([2], [0], [5])
+    monkeypatch.undo()
+    assert log.switch_outs([2], [0], [5]).tolist() == [0]     # made again when asked
 
 
 @given(_logs())

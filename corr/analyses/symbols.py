@@ -25,6 +25,7 @@ import subprocess
 import threading
 from pathlib import Path
 
+from ..background import in_background
 from ..errors import UsageError
 
 KERNEL_DSO = "[kernel.kallsyms]"
@@ -281,7 +282,7 @@ class Symbolizer:
         self._kernel: dict[int, str] = {}                # learned from perf's samples
         self._user: dict[tuple[int, int], str] = {}      # (pid, address)
         self._lines: dict[tuple[int, int], str] = {}     # (pid, address) -> file:line
-        self._lines_pending: tuple | None = None         # (thread, [its lines or error])
+        self._lines_pending = None                       # a Future of more lines
         self._pid_of: dict[int, int] = {}
         self._maps: list = []                            # PerfMaps of each perf.data
         self._maps_read = False
@@ -371,32 +372,22 @@ class Symbolizer:
         demangle(user)
         if located:                                  # the source lines of the frames named
             self._settle_lines()
-            box: list = []
 
-            def look_up() -> None:
-                try:
-                    for k, where in located.items():
-                        lines = self._maps[k].lines(where.values())
-                        box.extend((key, lines[found]) for key, found in where.items()
-                                   if found in lines)
-                except BaseException as exc:    # raised where the lines are read
-                    box[:] = [exc]
+            def look_up() -> list:
+                found = []
+                for k, where in located.items():
+                    lines = self._maps[k].lines(where.values())
+                    found.extend((key, lines[at]) for key, at in where.items() if at in lines)
+                return found
             # addr2line reads DWARF while the output starts: read when first asked for.
-            self._lines_pending = (threading.Thread(target=look_up, name="corr-lines",
-                                                    daemon=True), box)
-            self._lines_pending[0].start()
+            self._lines_pending = in_background(look_up, "corr-lines")
         self._memo.clear()
 
     def _settle_lines(self) -> None:
         """Wait for the source lines being looked up, and keep them."""
-        if self._lines_pending is None:
-            return
-        thread, box = self._lines_pending
-        thread.join()
-        self._lines_pending = None
-        if box and isinstance(box[0], BaseException):
-            raise box[0]
-        self._lines.update(box)
+        if self._lines_pending is not None:
+            pending, self._lines_pending = self._lines_pending, None
+            self._lines.update(pending.result())
 
     def learn_from_perf_script(self, events) -> None:
         """The reference of :meth:`learn`: perf script's own names of ``events``'

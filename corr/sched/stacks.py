@@ -93,11 +93,12 @@ class StackLog:
         self._raw_perf: dict[tuple, int] = {}
         self._raw_lttng: dict[tuple, int] = {}
         # Row width -> the tables of switch-outs (SWITCH_ROWS wide) and of wakeups
-        # (WAKEUP_ROWS), a batch's at a time until joined.
+        # (WAKEUP_ROWS), a batch's at a time until joined (prepare_in_background).
         self._pieces: dict[int, list[np.ndarray]] = {SWITCH_ROWS: [], WAKEUP_ROWS: []}
         self.sources: set[str] = set()      # "perf", "lttng": what the chains came from
         self._by_woken: dict[int, tuple[list, list]] | None = None
         self._by_switch: dict[int, tuple[list, list]] | None = None
+        self._prepared = None       # _Lookups, or a Future of them (prepare_in_background)
 
     def intern(self, chain: Chain) -> int:
         found = self._ids.get(chain)
@@ -138,7 +139,7 @@ class StackLog:
                 self._pieces[WAKEUP_ROWS].append(np.column_stack(
                     (ts[rows], rows + first_seq, _ints(f["tid"]), wakers, chains,
                      np.full(len(rows), WAKEUP_CLASSES[name]))).astype(np.int64))
-        self._by_woken = self._by_switch = None
+        self._by_woken = self._by_switch = self._prepared = None
 
     def _chains_of(self, fields: dict, n: int) -> np.ndarray | None:
         if CALLCHAIN in fields:
@@ -173,10 +174,12 @@ class StackLog:
 
     def switch_table(self) -> np.ndarray:
         """Every switch-out kept, (n, 4): ts, seq, switched-out tid, chain id."""
+        self._settle()
         return self._table(SWITCH_ROWS)
 
     def wakeup_table(self) -> np.ndarray:
         """Every wakeup kept, (n, 6): ts, seq, woken tid, waker tid, chain id, kind."""
+        self._settle()
         return self._table(WAKEUP_ROWS)
 
     def _table(self, width: int) -> np.ndarray:
@@ -275,6 +278,36 @@ class StackLog:
 
 
     # -- looking up many at once (what switch_out and wakeup do, one call for all) ----
+    def prepare_in_background(self) -> None:
+        """Join and sort the tables for :meth:`switch_outs` and :meth:`wakeups_of` in a
+        thread (once the pass is over: beside the model's building, whose writes to
+        its file leave the interpreter free)."""
+        from ..background import in_background
+        self._prepared = in_background(self._sorted, "corr-stack-lookups")
+
+    def _lookups(self) -> "_Lookups":
+        if self._prepared is None:
+            self._prepared = self._sorted()
+        self._settle()
+        return self._prepared
+
+    def _settle(self) -> None:
+        """Wait for a preparation in a thread (its exception raised here)."""
+        if self._prepared is not None and not isinstance(self._prepared, _Lookups):
+            pending, self._prepared = self._prepared, None
+            self._prepared = pending.result()
+
+    def _sorted(self) -> "_Lookups":
+        switches, wakeups = self._table(SWITCH_ROWS), self._table(WAKEUP_ROWS)
+        by_thread = ThreadTimes(wakeups[:, 2], wakeups[:, 0], wakeups[:, 1])
+        kinds = wakeups[by_thread.order, 5].astype(np.int8)
+        # Each sorted place's last sched_waking up to it (its thread's when the thread is
+        # the same): a sched_waking in the wait wins over the sched_wakeup after it.
+        waking = np.maximum.accumulate(np.where(kinds == WAKING, np.arange(
+            len(kinds), dtype=by_thread.order.dtype), -1).astype(by_thread.order.dtype))
+        return _Lookups(ThreadTimes(switches[:, 2], switches[:, 0], switches[:, 1]),
+                        by_thread, kinds, waking)
+
     def switch_outs(self, tids, starts, ends) -> np.ndarray:
         """:meth:`switch_out` of each interval, as indexes into :attr:`switches`
         (-1: none)."""
@@ -282,7 +315,7 @@ class StackLog:
         tids, starts, ends = (np.asarray(c, dtype=np.int64) for c in (tids, starts, ends))
         if not len(table):
             return np.full(len(tids), -1, dtype=np.int64)
-        rows = ThreadTimes(table[:, 2], table[:, 0], table[:, 1], starts)
+        rows = self._lookups().switches.asking(starts)
         first = rows.first_from(tids, starts)                   # first at or after start
         inside = first >= 0
         inside[inside] = table[first[inside], 0] <= ends[inside]
@@ -295,25 +328,30 @@ class StackLog:
         woken, starts, ends = (np.asarray(c, dtype=np.int64) for c in (woken, starts, ends))
         if not len(table):
             return np.full(len(woken), -1, dtype=np.int64)
-        rows = ThreadTimes(table[:, 2], table[:, 0], table[:, 1], ends)
+        lookups = self._lookups()
+        rows, kinds, waking = lookups.wakeups.asking(ends), lookups.kinds, lookups.waking
         last = rows.place_to(woken, ends)              # the last wakeup up to the end
-        # In the sorted log, each place's last sched_waking up to it (its thread's when
-        # the thread is the same): a sched_waking in the wait wins over the
-        # sched_wakeup after it.
-        places = np.arange(len(rows.order))
-        kinds = table[rows.order, 5]
-        waking = np.maximum.accumulate(np.where(kinds == WAKING, places, -1))
         ok = last >= 0
-        ok[ok] = rows.times[last[ok]] >= starts[ok]          # a wakeup in the window
+        ok[ok] = rows.time_at(last[ok]) >= starts[ok]          # a wakeup in the window
         waking_at = np.full(len(last), -1, dtype=np.int64)
         waking_at[ok] = waking[last[ok]]
         use = waking_at >= 0
         at = waking_at[use]
         # Its thread's, and in the window, or just before a sched_wakeup alone in it.
-        use[use] = (rows.tids[at] == woken[use]) & (
-            (rows.times[at] >= starts[use]) | ((at == last[use] - 1) & (kinds[last[use]] == WAKEUP)))
+        use[use] = (rows.tid_at(at) == woken[use]) & (
+            (rows.time_at(at) >= starts[use]) | ((at == last[use] - 1) & (kinds[last[use]] == WAKEUP)))
         last = np.where(use, waking_at, last)
-        return np.where(ok, rows.order[np.maximum(last, 0)], -1)
+        return np.where(ok, rows.order[np.maximum(last, 0)], -1).astype(np.int64)
+
+
+class _Lookups(NamedTuple):
+    """A log's tables sorted for the searches: switch-outs and wakeups by thread and
+    time, each sorted wakeup's kind and the place of the last sched_waking up to it."""
+
+    switches: "ThreadTimes"
+    wakeups: "ThreadTimes"
+    kinds: np.ndarray
+    waking: np.ndarray
 
 
 def thread_time_order(tids, times, seqs) -> np.ndarray:
@@ -335,24 +373,43 @@ class ThreadTimes:
     search over the thread and the time as one key.  The thread is numbered among
     the log's; the time counted from just before the log's first (a time asked outside
     the log's span taken to just outside it), or, where threads and span would not
-    fit 62 bits, numbered by its place among the log's times and ``asked_times`` (the
-    times the searches will ask)."""
+    fit 62 bits, numbered by its place among the log's times and the times the searches
+    will ask (:meth:`asking`)."""
 
-    def __init__(self, tids, times, seqs, asked_times) -> None:
-        self.order = thread_time_order(tids, times, seqs)
-        self.tids, self.times = tids[self.order], times[self.order]
-        self._tids = self.tids[np.concatenate(([True], self.tids[1:] != self.tids[:-1]))
-                               if len(self.tids) else []]
+    def __init__(self, tids, times, seqs) -> None:
+        order = thread_time_order(tids, times, seqs)
+        # Kept small: the order, the keys, the threads; the rest read from the log's
+        # columns (prepared beside the model's building, at its peak of memory).
+        self.order = order.astype(np.int32) if len(order) < 1 << 31 else order
+        self._logged = (tids, times)
+        by_thread = tids[order]
+        self._tids = by_thread[np.concatenate(([True], by_thread[1:] != by_thread[:-1]))
+                               if len(by_thread) else []]
         self._low = int(times.min()) - 1 if len(times) else 0
         self._high = int(times.max()) + 1 if len(times) else 0
         self._times, self._shift = None, (self._high - self._low).bit_length()
-        if ((len(self._tids) + 1) << self._shift >= 1 << 62 or self._low < -(1 << 63)
-                or self._high >= 1 << 63):
+        self._ranked = ((len(self._tids) + 1) << self._shift >= 1 << 62
+                        or self._low < -(1 << 63) or self._high >= 1 << 63)
+        self.keys = None if self._ranked else self._key(by_thread, times[order])
+
+    def asking(self, asked_times) -> "ThreadTimes":
+        """Ready to search ``asked_times``: only the keying by ranks depends on them."""
+        if self._ranked:
             # Sorted, repeats kept: a value's first place numbers it (np.unique hashes
             # large values, ten times slower than sorting them).
+            tids, times = self._logged
             self._times = np.sort(np.concatenate((times, asked_times)))
             self._shift = max(1, len(self._times).bit_length())
-        self.keys = self._key(self.tids, self.times)
+            self.keys = self._key(tids[self.order], times[self.order])
+        return self
+
+    def tid_at(self, places) -> np.ndarray:
+        """The thread of each sorted place."""
+        return self._logged[0][self.order[places]]
+
+    def time_at(self, places) -> np.ndarray:
+        """The time of each sorted place."""
+        return self._logged[1][self.order[places]]
 
     def _key(self, tids, times) -> np.ndarray:
         """Threads the log lacks get a neighbour's number: the searches check the thread."""
@@ -364,13 +421,13 @@ class ThreadTimes:
     def _places(self, k, tids) -> np.ndarray:
         """Sorted places ``k``, -1 where none or another thread's."""
         ok = (k >= 0) & (k < len(self.keys))
-        ok[ok] = self.tids[k[ok]] == tids[ok]
+        ok[ok] = self.tid_at(k[ok]) == tids[ok]
         return np.where(ok, k, -1)
 
     def _of(self, k, tids) -> np.ndarray:
         """The log's rows at sorted places ``k``, -1 where none or another thread's."""
         k = self._places(k, tids)
-        return np.where(k >= 0, self.order[np.maximum(k, 0)], -1)
+        return np.where(k >= 0, self.order[np.maximum(k, 0)], -1).astype(np.int64)
 
     def place_to(self, tids, times) -> np.ndarray:
         """Each thread's last entry at or before its time (the last in stream order),
