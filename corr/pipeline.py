@@ -113,8 +113,6 @@ def _analysed(traceset, ruleset, engine, progress, warnings, scheduling, limit, 
         raise
     if symbols is not None:
         symbols.prefetch_maps()
-    if engine.stack_log is not None and scheduling:
-        engine.stack_log.prepare_in_background()     # its lookups, beside the model's building
     from .engine.memory import map_large_blocks
     map_large_blocks()                           # the analysis' arrays given back when freed
     stopped = None
@@ -130,6 +128,8 @@ def _analysed(traceset, ruleset, engine, progress, warnings, scheduling, limit, 
     if scheduling:
         from .sched.model import SchedModel
         from .engine.memory import release_freed_memory
+        if engine.stack_log is not None:
+            engine.stack_log.prepare_in_background()     # its lookups, beside the model's building
         release_freed_memory()               # the batches' leftovers, before the model's peak
         model = SchedModel(engine.sched_log, engine.begin_ns, engine.end_ns,
                            names=engine.thread_names.name_at)

@@ -279,10 +279,12 @@ class StackLog:
 
     # -- looking up many at once (what switch_out and wakeup do, one call for all) ----
     def prepare_in_background(self) -> None:
-        """Join and sort the tables for :meth:`switch_outs` and :meth:`wakeups_of` in a
-        thread (once the pass is over: beside the model's building, whose writes to
-        its file leave the interpreter free)."""
+        """Sort the tables for :meth:`switch_outs` and :meth:`wakeups_of` in a thread
+        (once the pass is over: beside the model's building, whose writes to its file
+        leave the interpreter free).  The tables are joined here, first: the pieces
+        they leave are given back before the model's peak, not during it."""
         from ..background import in_background
+        self._table(SWITCH_ROWS), self._table(WAKEUP_ROWS)
         self._prepared = in_background(self._sorted, "corr-stack-lookups")
 
     def _lookups(self) -> "_Lookups":
