@@ -76,9 +76,10 @@ def _symbols(tmp_path) -> list[str]:
     return [str(folder / "kallsyms"), str(folder / "user.map")]
 
 
-def _mutex_scenario(tmp_path) -> Path:
+def _mutex_scenario(tmp_path, holder_stack: bool = True) -> Path:
     """waiter (101) blocks at 1 µs from wait_for_lock; holder (102) wakes it from
-    hold_lock at 3 ms; it runs again at 3.1 ms: 3,099,000 ns off the CPU."""
+    hold_lock at 3 ms (without ``holder_stack``, with no chain recorded); it runs
+    again at 3.1 ms: 3,099,000 ns off the CPU."""
     s = Scenario(cpus=2, kernel_context=CALLSTACKS)
     a = s.thread(tid=101, pid=100, comm="waiter")
     b = s.thread(tid=102, pid=100, comm="holder")
@@ -86,7 +87,8 @@ def _mutex_scenario(tmp_path) -> Path:
     s.run(cpu=1, thread=b, at=0)
     s.stack(a, at=500, kernel=WAITER_KERNEL, user=WAITER_USER)
     s.block(a, at=1_000, state="S")
-    s.stack(b, at=1_500, kernel=HOLDER_KERNEL, user=HOLDER_USER)
+    if holder_stack:
+        s.stack(b, at=1_500, kernel=HOLDER_KERNEL, user=HOLDER_USER)
     s.wakeup(a, by=b, at=3_000_000)
     s.run(cpu=0, thread=a, at=3_100_000)
     return _written(s, tmp_path)
@@ -266,16 +268,7 @@ def test_a_sleep_woken_before_its_switch_out_has_the_wakers_stack(tmp_path):
 def test_text_says_when_the_waker_recorded_no_chain(tmp_path):
     """holder wakes waiter with no call chain recorded at its waking: the text says so
     rather than listing no frames under "from"."""
-    s = Scenario(cpus=2, kernel_context=CALLSTACKS)
-    a = s.thread(tid=101, pid=100, comm="waiter")
-    b = s.thread(tid=102, pid=100, comm="holder")
-    s.run(cpu=0, thread=a, at=0)
-    s.run(cpu=1, thread=b, at=0)
-    s.stack(a, at=500, kernel=WAITER_KERNEL, user=WAITER_USER)
-    s.block(a, at=1_000, state="S")
-    s.wakeup(a, by=b, at=3_000_000)
-    s.run(cpu=0, thread=a, at=3_100_000)
-    trace = _written(s, tmp_path)
+    trace = _mutex_scenario(tmp_path, holder_stack=False)
     text = run_corr("run", "--no-cache", str(_rules(tmp_path)), str(trace)).stdout
     assert "woken by holder (102): no call chain recorded" in text
     assert "woken by holder (102) from" not in text
