@@ -121,7 +121,8 @@ _libc = ctypes.CDLL(None, use_errno=True)
 def same_memory(a: int, b: int) -> bool:
     """Whether processes ``a`` and ``b`` share one address space (``kcmp``'s
     KCMP_VM): a child between ``vfork`` and ``exec`` (how ``subprocess`` starts
-    a program such as addr2line) shows its parent's memory as its own."""
+    a program such as addr2line) shows its parent's memory as its own.  False where
+    kcmp is refused (a seccomp filter, no ptrace right): such a child counts twice."""
     return _KCMP is not None and _libc.syscall(_KCMP, a, b, 1, 0, 0) == 0
 
 

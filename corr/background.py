@@ -17,5 +17,8 @@ def in_background(work, name: str) -> Future:
                 future.set_result(work())
             except BaseException as exc:       # raised by .result(), in the caller
                 future.set_exception(exc)
-    threading.Thread(target=run, name=name, daemon=True).start()
+    try:
+        threading.Thread(target=run, name=name, daemon=True).start()
+    except RuntimeError:               # no thread to be had: done here, now
+        run()
     return future

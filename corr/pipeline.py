@@ -151,6 +151,7 @@ def _analysed(traceset, ruleset, engine, progress, warnings, scheduling, limit, 
             from .analyses.stacks import attribute_rules
             warnings += attribute_rules(rules, model, engine.stack_log, symbols,
                                         engine.thread_names)
+            engine.stack_log.settle()            # its lookups' thread, even when not read
             engine.stack_log = None              # its tables: the stacks keep their chains
             release_freed_memory()               # the lookups' arrays, before the output
     if store is not None:

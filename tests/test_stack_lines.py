@@ -279,6 +279,8 @@ def test_an_error_looking_up_lines_is_raised_where_they_are_read(program, tmp_pa
     result = _run(tmp_path, program, monkeypatch)
     with pytest.raises(RuntimeError, match="addr2line failed its way"):
         _json_rule(result)
+    with pytest.raises(RuntimeError, match="addr2line failed its way"):   # not lines lost
+        _json_rule(result)
 
 
 HOSTILE = "<b>x\x1b[2J;&.c"       # a source file's name is anyone's: #line sets it

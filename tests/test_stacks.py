@@ -265,6 +265,32 @@ def test_a_sleep_woken_before_its_switch_out_has_the_wakers_stack(tmp_path):
         f"{WAITER_LINE};--;{HOLDER_STACK};holder (102) 3099000"]
 
 
+def test_a_wait_nothing_woke_has_no_waker_stack(tmp_path):
+    """A sched_wakeup of waiter without its sched_waking (lost), in a trace that records
+    sched_waking: the model says nothing woke it, and no waker stack is made up from
+    the log (that sched_wakeup's chain is not even decoded)."""
+    s, a, b, _ = _three_threads()
+    s.stack(a, at=500, kernel=WAITER_KERNEL, user=WAITER_USER)
+    s.block(a, at=1_000, state="S")
+    s.stack(b, at=1_500, kernel=HOLDER_KERNEL, user=HOLDER_USER)
+    s.event("sched_wakeup", cpu=1, at=2_000_000, comm="waiter", tid=101, prio=20,
+            target_cpu=0)
+    s.block(b, at=2_500_000, state="S")          # a sched_waking, so the class is recorded
+    s.wakeup(b, cpu=1, at=2_800_000)
+    s.run(cpu=1, thread=b, at=2_900_000)
+    s.event("sched_switch", cpu=0, at=3_100_000, prev_comm="swapper/0", prev_tid=0,
+            prev_prio=20, prev_state=0, next_comm="waiter", next_tid=101, next_prio=20)
+    trace = _written(s, tmp_path)
+    result = api.run(_rules(tmp_path), [trace], symbols=_symbols(tmp_path), cache=False)
+    assert_stacks_read_alone_are_those_read_together(result)
+    (interval,) = [i for i in _json_rule(result)["intervals"] if i["tid"] == 101]
+    assert [(p["kind"], p["by"]) for p in interval["breakdown"]] == [
+        ("blocked", "not woken in the trace")]
+    assert interval["wakeups"] == []
+    text = run_corr("run", "--no-cache", str(_rules(tmp_path)), str(trace)).stdout
+    assert "blocked in" in text and "woken by" not in text
+
+
 def test_text_says_when_the_waker_recorded_no_chain(tmp_path):
     """holder wakes waiter with no call chain recorded at its waking: the text says so
     rather than listing no frames under "from"."""
@@ -852,9 +878,9 @@ def test_the_log_is_ordered_by_thread_time_and_position_as_a_lexsort(data):
 def test_a_failed_preparation_of_the_lookups_is_raised_where_they_are_read(monkeypatch):
     log = _stack_log([(1, 0, 2, 1)], [(2, 1, 2, 3, 1, WAKEUP)])
 
-    def failing(self):
+    def failing(switches, wakeups):
         raise MemoryError("no room for the lookups")
-    monkeypatch.setattr(stack_log.StackLog, "_sorted", failing)
+    monkeypatch.setattr(stack_log, "_sorted", failing)
     log.prepare_in_background()
     with pytest.raises(MemoryError, match="no room for the lookups"):
         log.switch_outs([2], [0], [5])
@@ -947,36 +973,56 @@ def test_the_waking_of_a_wakeup_is_in_the_window_or_just_before_it(wakeups, wind
 def _random_scenario(rng, folder: Path) -> tuple[list[int], int]:
     """Two to four threads that block, are woken by one another or by an interrupt
     (its stack the CPU's), with stacks recorded before each sleep and wakeup, times
-    that may be equal; written to ``folder``/trace.  The threads' tids and the end."""
+    that may be equal; some woken early (the waking while they still run, the
+    sched_wakeup after their switch-out), some remotely (the sched_wakeup later, on
+    another CPU); written to ``folder``/trace.  The threads' tids and the end."""
     n = rng.randint(2, 4)
     s = Scenario(cpus=n + 1, kernel_context=CALLSTACKS)
     threads = [s.thread(tid=101 + i, pid=100, comm=f"t{i}") for i in range(n)]
     for i, t in enumerate(threads):
         s.run(cpu=i, thread=t, at=0)
     running = [True] * n
+
+    def waker_stack(j: int, at: int) -> int:
+        s.stack(threads[j], at=at, kernel=(0xFFFFFFFF81000100 + 16 * rng.randrange(4),),
+                user=(0x402000,))
+        return at + 1
     at = 1_000
     for _ in range(rng.randint(1, 12)):
         at += rng.choice([0, 1, 1_000, 5_000])
         i = rng.randrange(n)
+        awake = [j for j in range(n) if running[j] and j != i]
         if running[i]:
             s.stack(threads[i], at=at, kernel=(0xFFFFFFFF81000000 + 16 * rng.randrange(4),),
                     user=(0x401000 + 16 * rng.randrange(4),))
             at += 1
+            if awake and rng.random() < 0.3:          # woken before its switch-out
+                j = rng.choice(awake)
+                waking = at = waker_stack(j, at)
+                at += rng.choice([1, 5])
+                s.block(threads[i], at=at, state="S")
+                at += rng.choice([1, 10, 100])
+                s.wakeup(threads[i], by=threads[j], at=waking, running=True, wakeup_at=at,
+                         wakeup_cpu=n)
+                at += rng.choice([1, 100])
+                s.run(cpu=i, thread=threads[i], at=at)
+                continue
             s.block(threads[i], at=at, state="S")
             running[i] = False
             continue
         at += 1
-        awake = [j for j in range(n) if running[j]]
         if rng.random() < 0.3 or not awake:
             irq = s.irq(n, 5, "eth0", at=at, until=at + 10)
             s.wakeup(threads[i], by=irq, at=at + 5, target_cpu=i)
             at += 20
         else:
             j = rng.choice(awake)
-            s.stack(threads[j], at=at, kernel=(0xFFFFFFFF81000100 + 16 * rng.randrange(4),),
-                    user=(0x402000,))
-            at += 1
-            s.wakeup(threads[i], by=threads[j], at=at, target_cpu=i)
+            at = waker_stack(j, at)
+            remote = rng.random() < 0.5               # the sched_wakeup later, elsewhere
+            s.wakeup(threads[i], by=threads[j], at=at, target_cpu=i,
+                     **({"wakeup_at": at + rng.choice([1, 50]), "wakeup_cpu": n}
+                        if remote else {}))
+            at += 50 if remote else 0
         at += rng.choice([1, 100])
         s.run(cpu=i, thread=threads[i], at=at)
         running[i] = True

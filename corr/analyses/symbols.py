@@ -386,8 +386,8 @@ class Symbolizer:
     def _settle_lines(self) -> None:
         """Wait for the source lines being looked up, and keep them."""
         if self._lines_pending is not None:
-            pending, self._lines_pending = self._lines_pending, None
-            self._lines.update(pending.result())
+            self._lines.update(self._lines_pending.result())    # a failure raised at each read
+            self._lines_pending = None
 
     def learn_from_perf_script(self, events) -> None:
         """The reference of :meth:`learn`: perf script's own names of ``events``'

@@ -110,13 +110,15 @@ class StackLog:
     def add_batch(self, batch, class_name, first_seq: int) -> None:
         """The chains of the batch's switch-outs and wakeups; ``class_name(cid)`` names
         a class (as ``SchedLog.add_batch``)."""
+        self.settle()                 # (a table being sorted is not grown under it)
         class_ids = ts = None
         for cid, cols in batch.classes.items():
             name = class_name(cid)
             if name != SWITCH and name not in WAKEUP_CLASSES or not len(cols):
                 continue
             chains = self._chains_of(cols.fields, len(cols))
-            if chains is None:
+            chained = chains is not None
+            if not chained:
                 if name != "sched_wakeup":
                     continue
                 # Read without its chain beside a sched_waking (events.stack_projection):
@@ -134,7 +136,9 @@ class StackLog:
                 self._pieces[SWITCH_ROWS].append(np.column_stack(
                     (ts[rows], rows + first_seq, _ints(f["prev_tid"]), chains)))
             else:
-                waker = f.get("ctx.tid")
+                # The thread it ran in; unknown for a chainless one, which may have run
+                # in the interrupt that delivered a remote wakeup.
+                waker = f.get("ctx.tid") if chained else None
                 wakers = _ints(waker) if waker is not None else np.full(len(rows), -1)
                 self._pieces[WAKEUP_ROWS].append(np.column_stack(
                     (ts[rows], rows + first_seq, _ints(f["tid"]), wakers, chains,
@@ -174,12 +178,12 @@ class StackLog:
 
     def switch_table(self) -> np.ndarray:
         """Every switch-out kept, (n, 4): ts, seq, switched-out tid, chain id."""
-        self._settle()
+        self.settle()
         return self._table(SWITCH_ROWS)
 
     def wakeup_table(self) -> np.ndarray:
         """Every wakeup kept, (n, 6): ts, seq, woken tid, waker tid, chain id, kind."""
-        self._settle()
+        self.settle()
         return self._table(WAKEUP_ROWS)
 
     def _table(self, width: int) -> np.ndarray:
@@ -284,31 +288,21 @@ class StackLog:
         leave the interpreter free).  The tables are joined here, first: the pieces
         they leave are given back before the model's peak, not during it."""
         from ..background import in_background
-        self._table(SWITCH_ROWS), self._table(WAKEUP_ROWS)
-        self._prepared = in_background(self._sorted, "corr-stack-lookups")
+        switches, wakeups = self._table(SWITCH_ROWS), self._table(WAKEUP_ROWS)
+        self._prepared = in_background(lambda: _sorted(switches, wakeups),
+                                       "corr-stack-lookups")
 
     def _lookups(self) -> "_Lookups":
         if self._prepared is None:
-            self._prepared = self._sorted()
-        self._settle()
+            self._prepared = _sorted(self._table(SWITCH_ROWS), self._table(WAKEUP_ROWS))
+        self.settle()
         return self._prepared
 
-    def _settle(self) -> None:
-        """Wait for a preparation in a thread (its exception raised here)."""
+    def settle(self) -> None:
+        """Wait for :meth:`prepare_in_background`'s thread (what it raised raised here)."""
         if self._prepared is not None and not isinstance(self._prepared, _Lookups):
             pending, self._prepared = self._prepared, None
             self._prepared = pending.result()
-
-    def _sorted(self) -> "_Lookups":
-        switches, wakeups = self._table(SWITCH_ROWS), self._table(WAKEUP_ROWS)
-        by_thread = ThreadTimes(wakeups[:, 2], wakeups[:, 0], wakeups[:, 1])
-        kinds = wakeups[by_thread.order, 5].astype(np.int8)
-        # Each sorted place's last sched_waking up to it (its thread's when the thread is
-        # the same): a sched_waking in the wait wins over the sched_wakeup after it.
-        waking = np.maximum.accumulate(np.where(kinds == WAKING, np.arange(
-            len(kinds), dtype=by_thread.order.dtype), -1).astype(by_thread.order.dtype))
-        return _Lookups(ThreadTimes(switches[:, 2], switches[:, 0], switches[:, 1]),
-                        by_thread, kinds, waking)
 
     def switch_outs(self, tids, starts, ends) -> np.ndarray:
         """:meth:`switch_out` of each interval, as indexes into :attr:`switches`
@@ -354,6 +348,18 @@ class _Lookups(NamedTuple):
     wakeups: "ThreadTimes"
     kinds: np.ndarray
     waking: np.ndarray
+
+
+def _sorted(switches, wakeups) -> _Lookups:
+    """The lookups of these tables (the log's, joined: a thread sorts them apart from it)."""
+    by_thread = ThreadTimes(wakeups[:, 2], wakeups[:, 0], wakeups[:, 1])
+    kinds = wakeups[by_thread.order, 5].astype(np.int8)
+    # Each sorted place's last sched_waking up to it (its thread's when the thread is
+    # the same): a sched_waking in the wait wins over the sched_wakeup after it.
+    waking = np.maximum.accumulate(np.where(kinds == WAKING, np.arange(
+        len(kinds), dtype=by_thread.order.dtype), -1).astype(by_thread.order.dtype))
+    return _Lookups(ThreadTimes(switches[:, 2], switches[:, 0], switches[:, 1]),
+                    by_thread, kinds, waking)
 
 
 def thread_time_order(tids, times, seqs) -> np.ndarray:
