@@ -390,7 +390,8 @@ def test_corr_record_g_keeps_what_names_the_frames(tmp_path):
     """``corr record -g``: the switches and wakeups carry call chains, perf.data and a
     kallsyms copy stay beside kernel/, and ``corr run`` written as folded (stacks on
     by itself) names the blocker's functions under the scheduler's, and the mutex
-    wait's waker side in hold_lock."""
+    wait's waker side in hold_lock (its sched_waking's chain: the sched_wakeup's, also
+    recorded here, is not read)."""
     from conftest import run_corr
     _need(os.geteuid() == 0, "recording kernel tracepoints needs root")
     _need(shutil.which("perf") is not None, "perf is not installed")
@@ -419,6 +420,9 @@ def test_corr_record_g_keeps_what_names_the_frames(tmp_path):
     wakers = {_function(f.split(" (")[0]) for frames in lines if "--" in frames
               for f in frames[frames.index("--"):]}
     assert "hold_lock" in wakers
+    # The waker's code, never that of the interrupt that completed a remote wakeup on the
+    # woken thread's CPU (a sched_wakeup's chain beside the sched_waking recorded too).
+    assert "sched_ttwu_pending" not in wakers
 
 
 def test_symbols_from_the_maps_are_perf_scripts(recording, tmp_path):
