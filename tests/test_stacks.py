@@ -120,7 +120,10 @@ def assert_stacks_read_alone_are_those_read_together(result) -> None:
             assert alone == found
             assert stacks.own(i).to_dict(own_wakeups=True) == alone.to_dict(own_wakeups=True)
             assert stacks.own(i).wakers == ((alone.own_waker(),) if alone.own_waker() else ())
-        assert stacks.own(-1) is None and stacks.get(-1) is None
+            # What the renderers write: the same, made without the objects.
+            assert stacks.dict_of(i) == alone.to_dict()
+            assert stacks.dict_of(i, own_wakeups=True) == alone.to_dict(own_wakeups=True)
+        assert stacks.own(-1) is None and stacks.get(-1) is None and stacks.dict_of(-1) is None
 
 
 def _json_rule(result) -> dict:
