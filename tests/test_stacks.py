@@ -123,6 +123,10 @@ def assert_stacks_read_alone_are_those_read_together(result) -> None:
             # What the renderers write: the same, made without the objects.
             assert stacks.dict_of(i) == alone.to_dict()
             assert stacks.dict_of(i, own_wakeups=True) == alone.to_dict(own_wakeups=True)
+            assert stacks.own(i)._replace(wakers=()) == alone._replace(wakers=())
+        if hasattr(stacks, "user_stacks"):     # the flame graph's source lines
+            from corr.render.folded import code_frame_lines
+            assert code_frame_lines(stacks) == code_frame_lines(dict(zip(stacks, together)))
         assert stacks.own(-1) is None and stacks.get(-1) is None and stacks.dict_of(-1) is None
 
 

@@ -226,6 +226,19 @@ class StackTable:
                                               else stack_dict(kernel, (), ()))
         return found
 
+    def user_stacks(self):
+        """Each distinct (user frames, their source lines) of the stacks and of the
+        wakers that are threads (an interrupt's user frames are not its own)."""
+        from .bulk import B_THREAD
+        _, _, by, chain, kind, _ = self._wakers
+        thread = kind == B_THREAD
+        keys = set(zip(self._switched.tolist(), self._tids)) | set(
+            zip(chain[thread].tolist(), by[thread].tolist()))
+        for chain_id, tid in keys:
+            if chain_id > 0:
+                _, user, lines = self._named(chain_id, tid)
+                yield user, lines
+
     def _bounds(self, k: int, own_only: bool) -> tuple[int, int]:
         """Interval k's wakeup rows; ``own_only``: only its own last one's."""
         lo, hi = self._waker_off[k], self._waker_off[k + 1]
@@ -308,6 +321,11 @@ class IntervalStackMap(Mapping):
         a path through busy threads meets 10^5 wakeups."""
         k = self._row.get(index)
         return None if k is None else self._table.row(k, own_only=True)
+
+    def user_stacks(self):
+        """Each distinct (user frames, their source lines) of the intervals' stacks and
+        of their threads' wakers (what ``values()`` holds, each once)."""
+        return self._table.user_stacks()
 
     def dict_of(self, index: int, own_wakeups: bool = False) -> dict | None:
         """``self[index].to_dict(own_wakeups)`` (None when not analysed), made as

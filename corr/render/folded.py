@@ -109,7 +109,11 @@ def rule_code_stacks(r, wakers: bool = False, with_rule: bool = True) -> dict[st
     analysis = r.analysis
     if analysis is not None and analysis.available and analysis.stacks is not None:
         rule = folded_frame(r.name)
-        for found in analysis.stacks.values():
+        stacks = analysis.stacks
+        # Only the interval's own waker is folded: read with it alone where the stacks
+        # can (a path through busy threads meets 10^5 wakeups).
+        own = getattr(stacks, "own", None)
+        for found in (own(i) for i in stacks) if own is not None else stacks.values():
             if found.off_cpu_ns <= 0:
                 continue
             parts = [rule] if with_rule else []
@@ -130,16 +134,19 @@ def rule_code_stacks(r, wakers: bool = False, with_rule: bool = True) -> dict[st
 
 def code_frame_lines(found) -> dict[str, str]:
     """The source line of each folded user frame (its :func:`code_frame` text) of the
-    IntervalStacks ``found`` that debug info gave one: the folded text is the frame's
+    stacks ``found`` (interval index -> IntervalStacks) that debug info gave one: the folded text is the frame's
     name alone (flamegraph.pl and speedscope merge frames by it), and a frame's text
     (``name+0xoff (path)``) is one address of one file, so one line."""
     lines: dict[str, str] = {}
-    for stacks in found:
-        for user, sources in ((stacks.user, stacks.user_lines),
-                              *((w.user, w.user_lines) for w in stacks.wakers)):
-            for frame, line in zip(user, sources):
-                if line:
-                    lines.setdefault(code_frame(frame), line)
+    user_stacks = getattr(found, "user_stacks", None)
+    pairs = user_stacks() if user_stacks is not None else (
+        pair for stacks in found.values()
+        for pair in ((stacks.user, stacks.user_lines),
+                     *((w.user, w.user_lines) for w in stacks.wakers)))
+    for user, sources in pairs:
+        for frame, line in zip(user, sources):
+            if line:
+                lines.setdefault(code_frame(frame), line)
     return lines
 
 

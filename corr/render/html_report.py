@@ -160,7 +160,7 @@ def _flame(r) -> dict | None:
         return None
     stacks = {tuple(stack.split(";")): ns
               for stack, ns in rule_code_stacks(r, with_rule=False).items()}
-    sources = code_frame_lines(r.analysis.stacks.values())
+    sources = code_frame_lines(r.analysis.stacks)
     return {"svg": Markup(flame_graph(stacks, f"off-CPU flame graph of {r.rule.name}",
                                       sources)),
             "intervals": count(len(r.analysis.stacks)),
