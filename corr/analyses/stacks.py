@@ -204,13 +204,15 @@ class StackTable:
         lo, hi = self._bounds(k, own_only)
         names = self._waker_names(lo, hi)
         wakeups = []
+        shared, made = self._stack_dicts, self._stack_dict
         for name, at, woken, by, chain, kind, ident in zip(
                 names, *(c[lo:hi].tolist() for c in self._wakers)):
             thread = kind == B_THREAD
+            stack = shared.get((chain, by, thread)) or made(chain, by, thread)
             wakeups.append({"at_ns": at, "woken_tid": woken, "waker_tid": by,
                             "waker": f"{name or 'tid'} ({ident})" if thread
                             else self._labels.of(kind, ident),
-                            "waker_stack": self._stack_dict(chain, by, thread)})
+                            "waker_stack": stack})
         switched = int(self._switched[k])
         return {"stack": self._stack_dict(switched if switched > 0 else 0, self._tids[k], True),
                 "off_cpu_ns": self._off_ns[k], "wakeups": wakeups}
