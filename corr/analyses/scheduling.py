@@ -342,11 +342,12 @@ class RuleAnalysis:
         paths_cut = cut if self.activity is None else None
         if self.stacks is not None:               # each row with its interval's stacks
             own = getattr(self.stacks, "own", None) if cut is not None else None
-            # The stacks as dicts at once, their repeated stacks shared (IntervalStackMap).
+            # The stacks as dicts at once (IntervalStackMap); shared between rows only
+            # for a renderer that encodes each row and lets it go.
             as_dict = getattr(self.stacks, "dict_of", None)
             for i, row in zip(indexes, self._filled_paths(indexes, rows, encoded, paths_cut)):
                 if as_dict is not None:
-                    found = as_dict(i, own_wakeups=cut is not None)
+                    found = as_dict(i, own_wakeups=cut is not None, shared=encoded)
                     if found is not None:
                         row.update(found)
                     yield row

@@ -132,8 +132,8 @@ def attribute_many(model, log, symbols: Symbolizer, tids, starts, ends,
     summed = np.concatenate(([0], np.cumsum(np.where(running[part_key], 0, part_ns))))
     off_ns = summed[part_off[1:]] - summed[part_off[:-1]]
     # Each interval's wakeups: a wait the walk met more than once counted once, one
-    # without a wakeup in the log or not woken in the model left out; the blamed thread's own first, then in
-    # time order (then as met).
+    # without a wakeup in the log or not woken in the model left out; the blamed
+    # thread's own first, then in time order (then as met).
     interval = np.repeat(np.arange(len(tids)), np.diff(wait_off))
     met = np.arange(len(found))
     order = np.lexsort((met, w_end, w_start, w_tid, interval))
@@ -196,48 +196,62 @@ class StackTable:
         lo, hi = self._bounds(k, own_only)
         return self._made(k, self._waker_names(lo, hi), lo, hi)
 
-    def dict_of(self, k: int, own_only: bool = False) -> dict:
-        """``row(k, own_only).to_dict(own_only)``, made without the objects, each
-        (chain, thread) stack's dict made once and shared: a JSON document repeats a
-        waker's stack at each of its wakeups (248,066 on a path through busy threads)."""
+    def dict_of(self, k: int, own_only: bool = False, shared: bool = False) -> dict:
+        """``row(k, own_only).to_dict(own_only)``, made without the objects.  With
+        ``shared`` (for a row encoded at once and let go: a JSON document repeats a
+        waker's stack at each of its wakeups, 248,066 on a path through busy threads),
+        each (chain, thread) stack's dict is made once and the rows share it; else each
+        row has its own, which its reader may change."""
         from .bulk import B_THREAD
         lo, hi = self._bounds(k, own_only)
         names = self._waker_names(lo, hi)
         wakeups = []
-        shared, made = self._stack_dicts, self._stack_dict
+        made = self._stack_dict
+        cache = self._stack_dicts if shared else None
         for name, at, woken, by, chain, kind, ident in zip(
                 names, *(c[lo:hi].tolist() for c in self._wakers)):
             thread = kind == B_THREAD
-            stack = shared.get((chain, by, thread)) or made(chain, by, thread)
+            stack = (cache.get((chain, by, thread)) if cache is not None else None) or made(
+                chain, by, thread, cache)
             wakeups.append({"at_ns": at, "woken_tid": woken, "waker_tid": by,
                             "waker": f"{name or 'tid'} ({ident})" if thread
                             else self._labels.of(kind, ident),
                             "waker_stack": stack})
         switched = int(self._switched[k])
-        return {"stack": self._stack_dict(switched if switched > 0 else 0, self._tids[k], True),
+        return {"stack": made(switched if switched > 0 else 0, self._tids[k], True, cache),
                 "off_cpu_ns": self._off_ns[k], "wakeups": wakeups}
 
-    def _stack_dict(self, chain_id: int, tid: int, user: bool) -> dict:
+    def _stack_dict(self, chain_id: int, tid: int, user: bool, cache: dict | None) -> dict:
         """A chain's frames in ``tid`` as JSON has them (``user``: with its user frames,
-        which an interrupt's are not), made once."""
-        key = (chain_id, tid, user)
-        found = self._stack_dicts.get(key)
-        if found is None:
-            kernel, frames, lines = self._named(chain_id, tid) if chain_id else ((), (), ())
-            found = self._stack_dicts[key] = (stack_dict(kernel, frames, lines) if user
-                                              else stack_dict(kernel, (), ()))
+        which an interrupt's are not); kept in ``cache`` when given."""
+        kernel, frames, lines = self._named(chain_id, tid) if chain_id else ((), (), ())
+        found = stack_dict(kernel, frames, lines) if user else stack_dict(kernel, (), ())
+        if cache is not None:
+            cache[(chain_id, tid, user)] = found
         return found
 
     def user_stacks(self):
         """Each distinct (user frames, their source lines) of the stacks and of the
-        wakers that are threads (an interrupt's user frames are not its own)."""
+        wakers that are threads (an interrupt's user frames are not its own), in the
+        order ``rows()`` first meets them: each interval's own, then its wakers'."""
         from .bulk import B_THREAD
         _, _, by, chain, kind, _ = self._wakers
+        n, off = len(self._tids), np.asarray(self._waker_off, dtype=np.int64)
+        interval = np.repeat(np.arange(n), np.diff(off))
         thread = kind == B_THREAD
-        keys = set(zip(self._switched.tolist(), self._tids)) | set(
-            zip(chain[thread].tolist(), by[thread].tolist()))
-        for chain_id, tid in keys:
-            if chain_id > 0:
+        # Where rows() meets each: interval k's stack at off[k] + k, its wakeup j after.
+        place = np.concatenate((off[:-1] + np.arange(n),
+                                (np.arange(len(kind)) + interval + 1)[thread]))
+        chains = np.concatenate((np.maximum(np.asarray(self._switched, dtype=np.int64), 0),
+                                 chain[thread].astype(np.int64)))
+        tids = np.concatenate((np.asarray(self._tids, dtype=np.int64),
+                               by[thread].astype(np.int64)))
+        order = np.argsort(place, kind="stable")
+        chains, tids = chains[order], tids[order]
+        seen = set()
+        for chain_id, tid in zip(chains.tolist(), tids.tolist()):
+            if chain_id > 0 and (chain_id, tid) not in seen:
+                seen.add((chain_id, tid))
                 _, user, lines = self._named(chain_id, tid)
                 yield user, lines
 
@@ -329,11 +343,13 @@ class IntervalStackMap(Mapping):
         of their threads' wakers (what ``values()`` holds, each once)."""
         return self._table.user_stacks()
 
-    def dict_of(self, index: int, own_wakeups: bool = False) -> dict | None:
+    def dict_of(self, index: int, own_wakeups: bool = False,
+                shared: bool = False) -> dict | None:
         """``self[index].to_dict(own_wakeups)`` (None when not analysed), made as
-        :meth:`StackTable.dict_of` makes it: what the renderers write."""
+        :meth:`StackTable.dict_of` makes it (``shared``: its stacks' dicts shared with
+        other rows'): what the rows carry."""
         k = self._row.get(index)
-        return None if k is None else self._table.dict_of(k, own_wakeups)
+        return None if k is None else self._table.dict_of(k, own_wakeups, shared)
 
     def __iter__(self):
         return iter(self._row)

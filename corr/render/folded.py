@@ -28,6 +28,8 @@ once, and a union of many ranges is taken with numpy.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from ..analyses import blame
 from .escape import SEPARATOR, code_frame, folded_frame
 
@@ -134,13 +136,14 @@ def rule_code_stacks(r, wakers: bool = False, with_rule: bool = True) -> dict[st
 
 def code_frame_lines(found) -> dict[str, str]:
     """The source line of each folded user frame (its :func:`code_frame` text) of the
-    stacks ``found`` (interval index -> IntervalStacks) that debug info gave one: the folded text is the frame's
+    stacks ``found`` (interval index -> IntervalStacks, or IntervalStacks) that debug
+    info gave one: the folded text is the frame's
     name alone (flamegraph.pl and speedscope merge frames by it), and a frame's text
     (``name+0xoff (path)``) is one address of one file, so one line."""
     lines: dict[str, str] = {}
     user_stacks = getattr(found, "user_stacks", None)
     pairs = user_stacks() if user_stacks is not None else (
-        pair for stacks in found.values()
+        pair for stacks in (found.values() if isinstance(found, Mapping) else found)
         for pair in ((stacks.user, stacks.user_lines),
                      *((w.user, w.user_lines) for w in stacks.wakers)))
     for user, sources in pairs:

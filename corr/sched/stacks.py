@@ -22,7 +22,8 @@ from typing import NamedTuple
 import numpy as np
 
 from ..reading.batch import InternedColumn, int64_array
-from .events import CALLCHAIN, CALLSTACK_KERNEL, CALLSTACK_USER, SWITCH, WAKEUP, WAKEUP_CLASSES, WAKING
+from .events import (CALLCHAIN, CALLSTACK_KERNEL, CALLSTACK_USER, SWITCH, WAKEUP,
+                     WAKEUP_CLASSES, WAKING)
 from .log import _ints
 
 # perf's callchain context markers (linux/perf_event.h), as unsigned 64-bit values:
@@ -334,8 +335,8 @@ class StackLog:
         use = waking_at >= 0
         at = waking_at[use]
         # Its thread's, and in the window, or just before a sched_wakeup alone in it.
-        use[use] = (rows.tid_at(at) == woken[use]) & (
-            (rows.time_at(at) >= starts[use]) | ((at == last[use] - 1) & (kinds[last[use]] == WAKEUP)))
+        paired = (at == last[use] - 1) & (kinds[last[use]] == WAKEUP)
+        use[use] = (rows.tid_at(at) == woken[use]) & ((rows.time_at(at) >= starts[use]) | paired)
         last = np.where(use, waking_at, last)
         return np.where(ok, rows.order[np.maximum(last, 0)], -1).astype(np.int64)
 
