@@ -17,7 +17,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ..sched.model import RUNNING
-from .bulk import available
+from .bulk import B_THREAD, available
 from .critical_path import NOT_WOKEN, critical_path
 from .symbols import Symbolizer
 
@@ -202,7 +202,6 @@ class StackTable:
         waker's stack at each of its wakeups, 248,066 on a path through busy threads),
         each (chain, thread) stack's dict is made once and the rows share it; else each
         row has its own, which its reader may change."""
-        from .bulk import B_THREAD
         lo, hi = self._bounds(k, own_only)
         names = self._waker_names(lo, hi)
         wakeups = []
@@ -214,18 +213,15 @@ class StackTable:
             stack = (cache.get((chain, by, thread)) if cache is not None else None) or made(
                 chain, by, thread, cache)
             wakeups.append({"at_ns": at, "woken_tid": woken, "waker_tid": by,
-                            "waker": f"{name or 'tid'} ({ident})" if thread
-                            else self._labels.of(kind, ident),
-                            "waker_stack": stack})
+                            "waker": self._who(name, kind, ident), "waker_stack": stack})
         switched = int(self._switched[k])
-        return {"stack": made(switched if switched > 0 else 0, self._tids[k], True, cache),
+        return {"stack": made(max(switched, 0), self._tids[k], True, cache),
                 "off_cpu_ns": self._off_ns[k], "wakeups": wakeups}
 
     def _stack_dict(self, chain_id: int, tid: int, user: bool, cache: dict | None) -> dict:
         """A chain's frames in ``tid`` as JSON has them (``user``: with its user frames,
         which an interrupt's are not); kept in ``cache`` when given."""
-        kernel, frames, lines = self._named(chain_id, tid) if chain_id else ((), (), ())
-        found = stack_dict(kernel, frames, lines) if user else stack_dict(kernel, (), ())
+        found = stack_dict(*self._frames_in(chain_id, tid, user))
         if cache is not None:
             cache[(chain_id, tid, user)] = found
         return found
@@ -234,7 +230,6 @@ class StackTable:
         """Each distinct (user frames, their source lines) of the stacks and of the
         wakers that are threads (an interrupt's user frames are not its own), in the
         order ``rows()`` first meets them: each interval's own, then its wakers'."""
-        from .bulk import B_THREAD
         _, _, by, chain, kind, _ = self._wakers
         n, off = len(self._tids), np.asarray(self._waker_off, dtype=np.int64)
         interval = np.repeat(np.arange(n), np.diff(off))
@@ -277,7 +272,6 @@ class StackTable:
     def _waker_names(self, lo: int, hi: int) -> list:
         """The name of each thread that woke, rows ``lo:hi``, at its wakeup (None for
         the rest: an interrupt's label is made apart)."""
-        from .bulk import B_THREAD
         at, _, _, _, kind, ident = (c[lo:hi] for c in self._wakers)
         threads = np.flatnonzero(kind == B_THREAD)
         out: list = [None] * (hi - lo)
@@ -303,21 +297,26 @@ class StackTable:
 
     def _made(self, k: int, names: list, lo: int, hi: int) -> IntervalStacks:
         """Interval k's stacks, with the wakeups of rows ``lo:hi`` (named ``names``)."""
-        from .bulk import B_THREAD
         tid, switched = self._tids[k], int(self._switched[k])
-        kernel, user, lines = self._named(switched, tid) if switched > 0 else ((), (), ())
+        kernel, user, lines = self._frames_in(max(switched, 0), tid, True)
         wakers = []
         for name, at, woken, by, chain, kind, ident in zip(
                 names, *(c[lo:hi].tolist() for c in self._wakers)):
-            if kind == B_THREAD:
-                who = f"{name or 'tid'} ({ident})"
-                wk, wu, wl = self._named(chain, by) if chain else ((), (), ())
-            else:                       # an interrupt, a timer: its label; not its user stack
-                who = self._labels.of(kind, ident)
-                wk, wu, wl = self._named(chain, by)[0] if chain else (), (), ()
-            wakers.append(WakerStack(at, woken, by, who, wk, wu, wl))
+            wk, wu, wl = self._frames_in(chain, by, kind == B_THREAD)
+            wakers.append(WakerStack(at, woken, by, self._who(name, kind, ident), wk, wu, wl))
         return IntervalStacks(tid, self._name_at(tid, self._starts[k]), kernel, user,
                               tuple(wakers), self._off_ns[k], lines)
+
+    def _frames_in(self, chain_id: int, tid: int, user: bool) -> tuple:
+        """A chain's (kernel, user, user lines) frames in ``tid`` (none for chain 0);
+        without ``user``, its kernel frames only: an interrupt's or a timer's, not the
+        user stack of the task it came upon."""
+        kernel, frames, lines = self._named(chain_id, tid) if chain_id else ((), (), ())
+        return (kernel, frames, lines) if user else (kernel, (), ())
+
+    def _who(self, name, kind: int, ident: int) -> str:
+        """Who woke: a thread as "comm (tid)", else the interrupt's or timer's label."""
+        return f"{name or 'tid'} ({ident})" if kind == B_THREAD else self._labels.of(kind, ident)
 
 
 class IntervalStackMap(Mapping):

@@ -23,6 +23,7 @@ import re
 import shutil
 import subprocess
 import threading
+from concurrent.futures import wait
 from pathlib import Path
 
 from ..background import in_background
@@ -278,7 +279,7 @@ class Symbolizer:
             self.sources.append(f"symbols {os.fspath(path)}")
         self._memo: dict[tuple, str] = {}
         self._started: dict = {}                         # perf.data -> its perf script
-        self._kallsyms: tuple | None = None              # (thread, [its rows])
+        self._kallsyms = None                            # a Future of its rows
         self._kernel: dict[int, str] = {}                # learned from perf's samples
         self._user: dict[tuple[int, int], str] = {}      # (pid, address)
         self._lines: dict[tuple[int, int], str] = {}     # (pid, address) -> file:line
@@ -295,10 +296,7 @@ class Symbolizer:
         mostly waits for its decode workers."""
         from .perf_maps import kallsyms_rows
         if self.perf_data and not self._kallsyms_beside and self._kallsyms is None:
-            found: list = []
-            self._kallsyms = (threading.Thread(target=lambda: found.append(kallsyms_rows()),
-                                               name="corr-kallsyms", daemon=True), found)
-            self._kallsyms[0].start()
+            self._kallsyms = in_background(kallsyms_rows, "corr-kallsyms")
 
     def prefetch_maps(self) -> None:
         """Start reading the perf.data maps :meth:`learn` will want: from the file, in
@@ -313,11 +311,7 @@ class Symbolizer:
         """What reads the running kallsyms for :func:`perf_maps.running_kallsyms`: the
         prefetched rows, or reading them now."""
         from .perf_maps import kallsyms_rows
-        if self._kallsyms is None:
-            return kallsyms_rows
-        thread, found = self._kallsyms
-        thread.join()
-        return lambda: found[0] if found else None
+        return kallsyms_rows if self._kallsyms is None else self._kallsyms.result
 
     def close(self) -> None:
         """Stop what the prefetches started and :meth:`learn` did not read (a pass
@@ -328,7 +322,7 @@ class Symbolizer:
                 stop(started)
         self._started.clear()
         if self._kallsyms is not None:
-            self._kallsyms[0].join()
+            wait([self._kallsyms])              # read or not: what it raised is not news
 
     def learn(self, events) -> None:
         """Name the addresses of ``events`` (ns, tid, chain; the first of each chain in

@@ -103,6 +103,7 @@ def stack_projection(names_by_trace=None) -> dict:
                 if name != "sched_wakeup"}
     return STACK_PROJECTION
 
+
 STACKS_NOTE = ("call chains on its switches and wakeups: rules with stacks: true name the "
                "code that blocked and that woke (docs/stacks.md)")
 

@@ -364,16 +364,22 @@ def _sorted(switches, wakeups) -> _Lookups:
 
 
 def thread_time_order(tids, times, seqs) -> np.ndarray:
-    """``np.lexsort((seqs, times, tids))``.  A log's times do not go back in stream
-    order (``seqs``), so it is the order by thread and stream position: the store's
-    radix sort (``by_thread_seq_code``), checked, else the lexsort."""
+    """``np.lexsort((seqs, times, tids))``."""
+    return _by_thread_and_time(tids, times, seqs)[0]
+
+
+def _by_thread_and_time(tids, times, seqs) -> tuple:
+    """:func:`thread_time_order`, and the threads and times in that order.  A log's
+    times do not go back in stream order (``seqs``), so it is the order by thread and
+    stream position: the store's radix sort (``by_thread_seq_code``), checked, else
+    the lexsort."""
     from .store import by_thread_seq_code
     order = by_thread_seq_code(tids, seqs, np.zeros(len(tids), dtype=np.int8))
-    if len(order) > 1:
+    by_thread, by_time = tids[order], times[order]
+    if ((by_time[1:] < by_time[:-1]) & (by_thread[1:] == by_thread[:-1])).any():
+        order = np.lexsort((seqs, times, tids))
         by_thread, by_time = tids[order], times[order]
-        if ((by_time[1:] < by_time[:-1]) & (by_thread[1:] == by_thread[:-1])).any():
-            return np.lexsort((seqs, times, tids))
-    return order
+    return order, by_thread, by_time
 
 
 class ThreadTimes:
@@ -386,12 +392,11 @@ class ThreadTimes:
     will ask (:meth:`asking`)."""
 
     def __init__(self, tids, times, seqs) -> None:
-        order = thread_time_order(tids, times, seqs)
+        order, by_thread, by_time = _by_thread_and_time(tids, times, seqs)
         # Kept small: the order, the keys, the threads; the rest read from the log's
         # columns (prepared beside the model's building, at its peak of memory).
         self.order = order.astype(np.int32) if len(order) < 1 << 31 else order
         self._logged = (tids, times)
-        by_thread = tids[order]
         self._tids = by_thread[np.concatenate(([True], by_thread[1:] != by_thread[:-1]))
                                if len(by_thread) else []]
         self._low = int(times.min()) - 1 if len(times) else 0
@@ -399,7 +404,7 @@ class ThreadTimes:
         self._times, self._shift = None, (self._high - self._low).bit_length()
         self._ranked = ((len(self._tids) + 1) << self._shift >= 1 << 62
                         or self._low < -(1 << 63) or self._high >= 1 << 63)
-        self.keys = None if self._ranked else self._key(by_thread, times[order])
+        self.keys = None if self._ranked else self._key(by_thread, by_time)
 
     def asking(self, asked_times) -> "ThreadTimes":
         """Ready to search ``asked_times``: only the keying by ranks depends on them."""
