@@ -126,6 +126,11 @@ class MappedColumns:
     are reserved on first use, ``capacity`` values each, and the file grows
     sparsely); ``arrays()`` maps the file once and gives each column as a
     NumPy view of its region.
+
+    A piece is written in a thread while the caller makes the next one (the
+    store's build left a core idle while it wrote): one write at most is
+    behind, and what it raised is raised by the next ``append``, ``flush``
+    or ``arrays``.  The caller must not change a piece once appended.
     """
 
     def __init__(self, dtypes: dict, capacity: int, prefix: str = "corr-columns-"):
@@ -141,6 +146,7 @@ class MappedColumns:
         self.length = max(at, mmap.PAGESIZE)
         self.file.truncate(self.length)
         self._map: mmap.mmap | None = None
+        self._behind = None             # the write in flight (a Future), if any
 
     def append(self, name: str, values: np.ndarray) -> None:
         dtype = self.dtypes[name]
@@ -148,15 +154,28 @@ class MappedColumns:
         n = self.sizes[name]
         if n + len(values) > self.capacity:
             raise ValueError(f"column {name}: more than the {self.capacity} values reserved")
-        data = memoryview(values.view(np.uint8))
-        offset = self.base[name] + n * dtype.itemsize
-        while len(data):
-            written = os.pwrite(self.file.fileno(), data, offset)
-            data, offset = data[written:], offset + written
+        self.flush()
+        from .background import in_background
+        data, offset = memoryview(values.view(np.uint8)), self.base[name] + n * dtype.itemsize
+        self._behind = in_background(lambda: self._write(data, offset), "corr-column-writes")
         self.sizes[name] = n + len(values)
+
+    def _write(self, data: memoryview, offset: int) -> None:
+        fd = self.file.fileno()
+        while len(data):
+            written = os.pwrite(fd, data, offset)
+            data, offset = data[written:], offset + written
+
+    def flush(self) -> None:
+        """Wait for the write behind (what it raised raised here): the file then holds
+        every piece appended."""
+        if self._behind is not None:
+            behind, self._behind = self._behind, None
+            behind.result()
 
     def arrays(self) -> dict[str, np.ndarray]:
         """Every column as a read-only array over the mapping."""
+        self.flush()
         if self._map is None:
             self._map = mmap.mmap(self.file.fileno(), self.length, prot=mmap.PROT_READ)
             # A walk reads a record here and there: no read-ahead, no fault-around.  A
@@ -175,7 +194,11 @@ class MappedColumns:
         return np.frombuffer(self._map, dtype=np.uint8)
 
     def close(self) -> None:
-        """Close the file; the mapping goes with the last array over it."""
+        """Close the file (once the write behind is done: a failed one is of no more
+        use); the mapping goes with the last array over it."""
+        if self._behind is not None:
+            self._behind.exception()
+            self._behind = None
         if self._map is not None:
             try:
                 self._map.close()

@@ -24,6 +24,7 @@ from corr.analyses.blame import BlameGraph
 from corr.analyses.critical_path import breakdown, critical_path
 from corr.sched import store
 from corr.sched.log import _COLUMNS, SchedLog
+from corr import spill
 from corr.spill import SPILL_ROWS_ENV
 from corr.sched.model import SchedModel, tile_check
 
@@ -447,6 +448,72 @@ def test_wakeup_sources_found_batch_by_batch_look_back_as_far_as_the_reference(p
     want = "irq" if 2 * pairs + 1 <= 256 else "thread"
     assert [s.source.kind for s in fast.timeline(2) if s.source is not None] == [want]
     assert woken
+
+
+@settings(max_examples=25, deadline=None)
+@given(STREAM, st.booleans())
+def test_a_store_whose_writes_lag_behind_is_the_same_store(stream, waking):
+    """The store's pieces are written in a thread while the next is made (one write
+    behind): with every write slowed, and the store laid out by time copied two blocks
+    at a time through its two buffers, the store is the whole log's."""
+    import time
+    whole = SchedModel(make_log(stream, waking), 0, None, native=True)
+    envs = (SPILL_ROWS_ENV, store.MODEL_EVENTS_ENV, store.BLOCK_ENV)
+    saved = {k: os.environ.get(k) for k in envs}
+    for k, v in zip(envs, (1, 3, 1)):
+        os.environ[k] = str(v)
+    write, copied = spill.MappedColumns._write, store._Blocks.COPY_BLOCKS
+
+    def late(self, data, offset):
+        time.sleep(0.002)
+        write(self, data, offset)
+    spill.MappedColumns._write, store._Blocks.COPY_BLOCKS = late, 2
+    try:
+        split = SchedModel(make_log(stream, waking, 2), 0, None, native=True)
+        split.build_store()
+    finally:
+        spill.MappedColumns._write, store._Blocks.COPY_BLOCKS = write, copied
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    a, b = whole.store, split.store
+    n = int(a.off[-1]) if len(a.off) else 0
+    assert np.array_equal(a.tids, b.tids) and np.array_equal(a.off, b.off)
+    assert np.array_equal(a.segment_rows(0, n), b.segment_rows(0, n))
+    for x, y in zip(a.switches + a.switch_threads, b.switches + b.switch_threads):
+        assert np.array_equal(x, y)
+
+
+def test_a_failed_write_behind_is_raised_by_what_comes_next(monkeypatch):
+    """A mapped column's write that failed in its thread is raised by the next append,
+    flush or mapping (once), and closing after it raises nothing."""
+    import errno
+    columns = spill.MappedColumns({"x": np.int64}, 100)
+    columns.append("x", np.arange(10, dtype=np.int64))
+    columns.flush()
+    written = os.pwrite
+
+    def full(fd, data, offset):
+        raise OSError(errno.ENOSPC, "No space left on device")
+    monkeypatch.setattr(spill.os, "pwrite", full)
+    for then in ("append", "flush", "arrays"):
+        columns.append("x", np.arange(5, dtype=np.int64))
+        with pytest.raises(OSError, match="No space left"):
+            if then == "append":
+                columns.append("x", np.arange(1, dtype=np.int64))
+            else:
+                getattr(columns, then)()
+        columns.flush()                               # raised once
+    columns.append("x", np.arange(3, dtype=np.int64))
+    columns.close()                                   # a failed write: nothing raised
+    monkeypatch.setattr(spill.os, "pwrite", written)
+    good = spill.MappedColumns({"x": np.int64}, 100)
+    good.append("x", np.arange(10, dtype=np.int64))
+    good.append("x", np.arange(10, 20, dtype=np.int64))
+    assert good.arrays()["x"].tolist() == list(range(20))
+    good.close()
 
 
 @native

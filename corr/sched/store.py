@@ -299,14 +299,18 @@ class _Blocks:
         out = _Columns({"segments": SEGMENT}, max(n, 1), True)
         if mapped is not None:
             # Read block by block (pread: a mapping would map a 2 MB folio for every
-            # block read, here and there in the staged file, all at once).
+            # block read, here and there in the staged file, all at once), into two
+            # buffers in turn: one is read into while the other's write is behind.
+            mapped.flush()
             fd, base = mapped.file.fileno(), mapped.base["segments"]
-            buffer = np.empty(self.COPY_BLOCKS * block, dtype=SEGMENT)
+            buffers = [np.empty(self.COPY_BLOCKS * block, dtype=SEGMENT) for _ in range(2)]
             lengths = sizes * size
-            for lo in range(0, len(order), self.COPY_BLOCKS):
+            for k, lo in enumerate(range(0, len(order), self.COPY_BLOCKS)):
+                buffer = buffers[k % 2]
                 got = _native.read_blocks(fd, base, order[lo:lo + self.COPY_BLOCKS], lengths,
                                           block * size, buffer.view(np.uint8))
                 out.append("segments", buffer[:got // size])
+            del buffers
         else:                         # no room on disk: the staged columns are in memory
             staged = self.staged.arrays()["segments"]
             for b in order.tolist():
