@@ -1094,13 +1094,26 @@ def test_stacks_attributed_together_are_the_references_one_by_one(seed):
         reference = [attribute(models[False], log, symbols, *w) for w in windows]
         table = attribute_many(models[True], log, symbols,
                                *(np.asarray(c) for c in zip(*windows)), engine.thread_names)
+        # The blamed threads' own waits only (the walk following no waker): each
+        # interval's own waker, as the whole paths' table gives it.
+        own_table = attribute_many(models[True], log, symbols,
+                                   *(np.asarray(c) for c in zip(*windows)),
+                                   engine.thread_names, own_only=True)
         assert list(table.rows()) == reference
         for k, want in enumerate(reference):
             assert table.row(k) == want
             own = want.own_waker()
             assert table.row(k, own_only=True).wakers == ((own,) if own else ())
+            assert own_table.row(k, own_only=True) == table.row(k, own_only=True)
             for own_only in (False, True):
                 for shared in (False, True):
                     assert table.dict_of(k, own_only, shared) == want.to_dict(own_only)
-        mapped = IntervalStackMap(list(range(len(windows))), table)
+                assert own_table.dict_of(k, True, own_only) == want.to_dict(True)
+        made = []
+        mapped = IntervalStackMap(list(range(len(windows))), own_table,
+                                  lambda: made.append(1) or table)
+        assert [mapped.own(k) for k in range(len(windows))] == \
+            [table.row(k, own_only=True) for k in range(len(windows))]
+        assert not made                   # the whole paths not attributed for the own
         assert code_frame_lines(mapped) == code_frame_lines(reference)
+        assert made == [1] and list(mapped.values()) == reference

@@ -18,7 +18,7 @@ import numpy as np
 
 from ..sched.model import RUNNING
 from .bulk import B_THREAD, available
-from .critical_path import NOT_WOKEN, critical_path
+from .critical_path import MAX_DEPTH, NOT_WOKEN, critical_path
 from .symbols import Symbolizer
 
 
@@ -110,16 +110,19 @@ def attribute(model, log, symbols: Symbolizer, tid: int, start: int, end: int) -
 
 
 def attribute_many(model, log, symbols: Symbolizer, tids, starts, ends,
-                   threads=None) -> "StackTable":
+                   threads=None, own_only: bool = False) -> "StackTable":
     """:func:`attribute` of many intervals at once: their critical paths' waits and
     off-CPU time from the C walk (``_native.explain``), the switch-outs and wakeups
     looked up in the log together, the wakeups picked and ordered as columns; each
     interval's IntervalStacks made when read (:class:`StackTable`, numbered as
-    ``tids``)."""
+    ``tids``).  ``own_only``: the waits of the blamed threads themselves, the walk
+    following no waker (what ``row(k, own_only=True)`` reads, the same as the whole
+    path's table gives it: the slowest intervals' paths meet 10^5 wakeups)."""
     from .bulk import B_NOT_WOKEN, Explained, Names
     tids, starts, ends = (np.ascontiguousarray(c, dtype=np.int64) for c in (tids, starts, ends))
     names = Names(model, threads)
-    done = Explained(model, names, tids, starts, ends, want=5)    # not the paths
+    done = Explained(model, names, tids, starts, ends,                # not the paths
+                     max_depth=0 if own_only else MAX_DEPTH, want=5)
     wait_off, w_tid, w_kind, w_id, w_start, w_end = done.waits_raw
     switch_rows = log.switch_outs(tids, starts, ends)
     switches = log.switch_table()
@@ -321,11 +324,27 @@ class StackTable:
 
 class IntervalStackMap(Mapping):
     """Interval index -> IntervalStacks of a rule's analysed intervals, read from a
-    :class:`StackTable` (what ``RuleAnalysis.stacks`` holds)."""
+    :class:`StackTable` (what ``RuleAnalysis.stacks`` holds).
 
-    def __init__(self, indexes: list, table: StackTable) -> None:
+    Each interval's own waker (:meth:`own`, what text and folded stacks show) is
+    read from a table of the blamed threads' own waits; the whole critical paths'
+    wakeups are attributed when first read (``whole``, a StackTable or what makes
+    it), which JSON and the flame graph's source lines do.
+    """
+
+    def __init__(self, indexes: list, table: StackTable, whole=None) -> None:
+        """``table``: the intervals' stacks (of their own waits only, when ``whole``
+        is given: a StackTable of the whole paths, or a callable that makes it)."""
         self._row = {index: k for k, index in enumerate(indexes)}
-        self._table = table
+        self._own = table
+        self._whole = table if whole is None else whole
+
+    @property
+    def _table(self) -> StackTable:
+        """The whole paths' table, made on first use."""
+        if not isinstance(self._whole, StackTable):
+            self._whole = self._whole()
+        return self._whole
 
     def __getitem__(self, index: int) -> IntervalStacks:
         return self._table.row(self._row[index])
@@ -335,7 +354,7 @@ class IntervalStackMap(Mapping):
         ``IntervalStacks.to_dict(own_wakeups=True)`` keeps), None when not analysed:
         a path through busy threads meets 10^5 wakeups."""
         k = self._row.get(index)
-        return None if k is None else self._table.row(k, own_only=True)
+        return None if k is None else self._own.row(k, own_only=True)
 
     def user_stacks(self):
         """Each distinct (user frames, their source lines) of the intervals' stacks and
@@ -348,7 +367,9 @@ class IntervalStackMap(Mapping):
         :meth:`StackTable.dict_of` makes it (``shared``: its stacks' dicts shared with
         other rows'): what the rows carry."""
         k = self._row.get(index)
-        return None if k is None else self._table.dict_of(k, own_wakeups, shared)
+        if k is None:
+            return None
+        return (self._own if own_wakeups else self._table).dict_of(k, own_wakeups, shared)
 
     def __iter__(self):
         return iter(self._row)
@@ -400,8 +421,10 @@ def _attributed(result, model, log, symbols: Symbolizer, native: bool, threads=N
     starts = table.ints_at("start_ns", indexes)
     ends = starts + table.durations()[indexes]
     if native:
-        return IntervalStackMap(indexes.tolist(),
-                                attribute_many(model, log, symbols, tids, starts, ends, threads))
+        return IntervalStackMap(
+            indexes.tolist(), attribute_many(model, log, symbols, tids, starts, ends, threads,
+                                             own_only=True),
+            lambda: attribute_many(model, log, symbols, tids, starts, ends, threads))
     return {i: attribute(model, log, symbols, tid, s, e)
             for i, tid, s, e in zip(indexes.tolist(), tids.tolist(), starts.tolist(),
                                     ends.tolist())}
