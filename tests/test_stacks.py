@@ -1109,6 +1109,15 @@ def test_stacks_attributed_together_are_the_references_one_by_one(seed):
                 for shared in (False, True):
                     assert table.dict_of(k, own_only, shared) == want.to_dict(own_only)
                 assert own_table.dict_of(k, True, own_only) == want.to_dict(True)
+        # The whole paths attributed later, from the own table's switch-outs and
+        # off-CPU times, the log's switch-outs let go: the same table.
+        log.forget_switches()
+        with pytest.raises(RuntimeError, match="let go"):
+            log.switch_table()
+        again = attribute_many(models[True], log, symbols,
+                               *(np.asarray(c) for c in zip(*windows)), engine.thread_names,
+                               own=own_table)
+        assert list(again.rows()) == reference
         made = []
         mapped = IntervalStackMap(list(range(len(windows))), own_table,
                                   lambda: made.append(1) or table)

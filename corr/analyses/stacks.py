@@ -110,30 +110,38 @@ def attribute(model, log, symbols: Symbolizer, tid: int, start: int, end: int) -
 
 
 def attribute_many(model, log, symbols: Symbolizer, tids, starts, ends,
-                   threads=None, own_only: bool = False) -> "StackTable":
+                   threads=None, own_only: bool = False,
+                   own: "StackTable | None" = None) -> "StackTable":
     """:func:`attribute` of many intervals at once: their critical paths' waits and
     off-CPU time from the C walk (``_native.explain``), the switch-outs and wakeups
     looked up in the log together, the wakeups picked and ordered as columns; each
     interval's IntervalStacks made when read (:class:`StackTable`, numbered as
     ``tids``).  ``own_only``: the waits of the blamed threads themselves, the walk
     following no waker (what ``row(k, own_only=True)`` reads, the same as the whole
-    path's table gives it: the slowest intervals' paths meet 10^5 wakeups)."""
+    path's table gives it: the slowest intervals' paths meet 10^5 wakeups).  ``own``:
+    that table of the same intervals, whose switch-outs and off-CPU times are taken
+    again (the log then reads only its wakeups: :meth:`StackLog.forget_switches`)."""
     from .bulk import B_NOT_WOKEN, Explained, Names
     tids, starts, ends = (np.ascontiguousarray(c, dtype=np.int64) for c in (tids, starts, ends))
     names = Names(model, threads)
     done = Explained(model, names, tids, starts, ends,                # not the paths
-                     max_depth=0 if own_only else MAX_DEPTH, want=5)
+                     max_depth=0 if own_only else MAX_DEPTH, want=5 if own is None else 4)
     wait_off, w_tid, w_kind, w_id, w_start, w_end = done.waits_raw
-    switch_rows = log.switch_outs(tids, starts, ends)
-    switches = log.switch_table()
-    switched = np.where(switch_rows >= 0, switches[np.maximum(switch_rows, 0), 3]
-                        if len(switches) else 0, -1)
+    if own is None:
+        switch_rows = log.switch_outs(tids, starts, ends)
+        switches = log.switch_table()
+        switched = np.where(switch_rows >= 0, switches[np.maximum(switch_rows, 0), 3]
+                            if len(switches) else 0, -1)
+        switch_ts = np.where(switch_rows >= 0, switches[np.maximum(switch_rows, 0), 0]
+                             if len(switches) else 0, -1)
+        part_off, part_key, part_ns = done.parts_raw
+        running = np.asarray([kind == "on_cpu" for kind, _, _ in done.label_keys] + [False])
+        # Each interval's off-CPU ns: its parts but on_cpu (they add up to the interval).
+        summed = np.concatenate(([0], np.cumsum(np.where(running[part_key], 0, part_ns))))
+        off_ns = summed[part_off[1:]] - summed[part_off[:-1]]
+    else:
+        switched, switch_ts, off_ns = own._switched, own._switch_ts, np.asarray(own._off_ns)
     found = log.wakeups_of(w_tid, w_start, w_end)
-    part_off, part_key, part_ns = done.parts_raw
-    running = np.asarray([kind == "on_cpu" for kind, _, _ in done.label_keys] + [False])
-    # Each interval's off-CPU ns: its parts but on_cpu (they add up to the interval).
-    summed = np.concatenate(([0], np.cumsum(np.where(running[part_key], 0, part_ns))))
-    off_ns = summed[part_off[1:]] - summed[part_off[:-1]]
     # Each interval's wakeups: a wait the walk met more than once counted once, one
     # without a wakeup in the log or not woken in the model left out; the blamed
     # thread's own first, then in time order (then as met).
@@ -155,13 +163,13 @@ def attribute_many(model, log, symbols: Symbolizer, tids, starts, ends,
     kept, rows = kept[picked], rows[picked]
     waker_off = np.searchsorted(interval[kept], np.arange(len(tids) + 1))
     stacks = StackTable(model, log, symbols, names, threads is not None,
-                        tids, starts, switched, off_ns, waker_off, rows[:, 0], rows[:, 2],
-                        rows[:, 3], rows[:, 4], w_kind[kept], w_id[kept])
+                        tids, starts, switched, switch_ts, off_ns, waker_off, rows[:, 0],
+                        rows[:, 2], rows[:, 3], rows[:, 4], w_kind[kept], w_id[kept])
     # The frames of every chain shown named at once, each chain of each thread from
     # its first event shown.
-    shown = switch_rows >= 0
+    shown = switched >= 0
     symbols.learn(log.first_events(
-        np.concatenate((switches[switch_rows[shown], 0], rows[:, 0])),
+        np.concatenate((switch_ts[shown], rows[:, 0])),
         np.concatenate((tids[shown], rows[:, 3])),
         np.concatenate((switched[shown], rows[:, 4]))))
     return stacks
@@ -174,7 +182,9 @@ class StackTable:
     read them all (:meth:`rows`, the wakers' names looked up together)."""
 
     def __init__(self, model, log, symbols, names, bulk_names: bool, tids, starts, switched,
-                 off_ns, waker_off, at, woken, by, chain, kind, ident) -> None:
+                 switch_ts, off_ns, waker_off, at, woken, by, chain, kind, ident) -> None:
+        """Per interval: its switch-out's chain id and time (-1: none), off-CPU ns and
+        first wakeup row (``waker_off``); per wakeup row, ``at`` to ``ident``."""
         from .bulk import _Labels
         self._symbols, self._names = symbols, names
         self._chains = log.chains            # not the log's tables: they are not read again
@@ -184,6 +194,7 @@ class StackTable:
         self._bulk_names = bulk_names
         self._labels = _Labels(model)
         self._tids, self._starts, self._switched = tids.tolist(), starts.tolist(), switched
+        self._switch_ts = switch_ts
         self._off_ns = off_ns.tolist()
         self._waker_off = waker_off.tolist()
         self._wakers = (at, woken, by, chain, kind, ident)
@@ -406,6 +417,8 @@ def attribute_rules(rule_results, model, log, symbols: Symbolizer, threads=None)
             continue
         analysis.stacks = _attributed(result, model, log, symbols, native, threads)
         analysis.stack_sources = list(symbols.sources)     # once learned: what named them
+    if native:
+        log.forget_switches()     # what the whole paths' wakeups read later: the wakeups
     return warnings
 
 
@@ -421,10 +434,9 @@ def _attributed(result, model, log, symbols: Symbolizer, native: bool, threads=N
     starts = table.ints_at("start_ns", indexes)
     ends = starts + table.durations()[indexes]
     if native:
-        return IntervalStackMap(
-            indexes.tolist(), attribute_many(model, log, symbols, tids, starts, ends, threads,
-                                             own_only=True),
-            lambda: attribute_many(model, log, symbols, tids, starts, ends, threads))
+        own = attribute_many(model, log, symbols, tids, starts, ends, threads, own_only=True)
+        return IntervalStackMap(indexes.tolist(), own, lambda: attribute_many(
+            model, log, symbols, tids, starts, ends, threads, own=own))
     return {i: attribute(model, log, symbols, tid, s, e)
             for i, tid, s, e in zip(indexes.tolist(), tids.tolist(), starts.tolist(),
                                     ends.tolist())}

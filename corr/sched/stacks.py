@@ -190,6 +190,8 @@ class StackLog:
     def _table(self, width: int) -> np.ndarray:
         """The pieces of one width (SWITCH_ROWS, WAKEUP_ROWS) joined once, kept so."""
         pieces = self._pieces[width]
+        if pieces is None:
+            raise RuntimeError("the log's switch-outs were let go (forget_switches)")
         if len(pieces) != 1:
             pieces[:] = [np.concatenate(pieces) if pieces
                          else np.zeros((0, width), dtype=np.int64)]
@@ -298,6 +300,16 @@ class StackLog:
             self._prepared = _sorted(self._table(SWITCH_ROWS), self._table(WAKEUP_ROWS))
         self.settle()
         return self._prepared
+
+    def forget_switches(self) -> None:
+        """Let the switch-outs and their lookups go: their stacks attributed, what reads
+        the log later (the whole critical paths' wakeups, attributed when first read)
+        reads only the wakeups.  Reading the switch-outs again is an error."""
+        self.settle()
+        self._pieces[SWITCH_ROWS] = None
+        self._by_switch = None
+        if self._prepared is not None:
+            self._prepared = self._prepared._replace(switches=None)
 
     def settle(self) -> None:
         """Wait for :meth:`prepare_in_background`'s thread (what it raised raised here)."""
