@@ -156,22 +156,20 @@ def attribute_many(model, log, symbols: Symbolizer, tids, starts, ends,
             same &= sorted_column[1:] == sorted_column[:-1]
         again[order[1:]] = same
     kept = np.flatnonzero(~again & (found >= 0) & (w_kind != B_NOT_WOKEN))
-    rows = log.wakeup_table()[found[kept]]
-    at = rows[:, 0]
+    at, woken, by, chain = log.wakeup_rows(found[kept])
     foreign = w_tid[kept] != tids[interval[kept]]
     picked = np.lexsort((kept, at, foreign, interval[kept]))
-    kept, rows = kept[picked], rows[picked]
+    kept, at, woken, by, chain = (c[picked] for c in (kept, at, woken, by, chain))
     waker_off = np.searchsorted(interval[kept], np.arange(len(tids) + 1))
     stacks = StackTable(model, log, symbols, names, threads is not None,
-                        tids, starts, switched, switch_ts, off_ns, waker_off, rows[:, 0],
-                        rows[:, 2], rows[:, 3], rows[:, 4], w_kind[kept], w_id[kept])
+                        tids, starts, switched, switch_ts, off_ns, waker_off, at, woken, by,
+                        chain, w_kind[kept], w_id[kept])
     # The frames of every chain shown named at once, each chain of each thread from
     # its first event shown.
     shown = switched >= 0
-    symbols.learn(log.first_events(
-        np.concatenate((switch_ts[shown], rows[:, 0])),
-        np.concatenate((tids[shown], rows[:, 3])),
-        np.concatenate((switched[shown], rows[:, 4]))))
+    symbols.learn(log.first_events(np.concatenate((switch_ts[shown], at)),
+                                   np.concatenate((tids[shown], by)),
+                                   np.concatenate((switched[shown], chain))))
     return stacks
 
 

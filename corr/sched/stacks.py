@@ -100,6 +100,7 @@ class StackLog:
         self._by_woken: dict[int, tuple[list, list]] | None = None
         self._by_switch: dict[int, tuple[list, list]] | None = None
         self._prepared = None       # _Lookups, or a Future of them (prepare_in_background)
+        self._narrow = None         # (ts, woken, waker, chain) once forget_switches ran
 
     def intern(self, chain: Chain) -> int:
         found = self._ids.get(chain)
@@ -191,7 +192,7 @@ class StackLog:
         """The pieces of one width (SWITCH_ROWS, WAKEUP_ROWS) joined once, kept so."""
         pieces = self._pieces[width]
         if pieces is None:
-            raise RuntimeError("the log's switch-outs were let go (forget_switches)")
+            raise RuntimeError("the log's tables were let go (forget_switches)")
         if len(pieces) != 1:
             pieces[:] = [np.concatenate(pieces) if pieces
                          else np.zeros((0, width), dtype=np.int64)]
@@ -304,12 +305,29 @@ class StackLog:
     def forget_switches(self) -> None:
         """Let the switch-outs and their lookups go: their stacks attributed, what reads
         the log later (the whole critical paths' wakeups, attributed when first read)
-        reads only the wakeups.  Reading the switch-outs again is an error."""
-        self.settle()
-        self._pieces[SWITCH_ROWS] = None
-        self._by_switch = None
-        if self._prepared is not None:
-            self._prepared = self._prepared._replace(switches=None)
+        reads only the wakeups (:meth:`wakeups_of`, :meth:`wakeup_rows`), kept in
+        narrower columns.  Reading the switch-outs or the wakeup table again is an
+        error."""
+        lookups = self._lookups()
+        table = self._table(WAKEUP_ROWS)
+        narrow = np.iinfo(np.int32)
+        fits = not len(table) or (narrow.min <= table[:, 2:5].min()
+                                  and table[:, 2:5].max() <= narrow.max)
+        columns = (table[:, 0].copy(),
+                   *(table[:, c].astype(np.int32 if fits else np.int64) for c in (2, 3, 4)))
+        self._narrow = columns
+        lookups.wakeups.read_from(columns[1], columns[0])
+        self._prepared = lookups._replace(switches=None)
+        self._pieces = {SWITCH_ROWS: None, WAKEUP_ROWS: None}
+        self._by_switch = self._by_woken = None
+
+    def wakeup_rows(self, rows) -> tuple:
+        """Of the wakeups at ``rows`` (indexes into :attr:`wakeups`): their times, woken
+        threads, wakers and chain ids, as int64 columns."""
+        if self._narrow is not None:
+            return tuple(c[rows].astype(np.int64) for c in self._narrow)
+        found = self.wakeup_table()[rows]
+        return found[:, 0], found[:, 2], found[:, 3], found[:, 4]
 
     def settle(self) -> None:
         """Wait for :meth:`prepare_in_background`'s thread (what it raised raised here)."""
@@ -333,9 +351,9 @@ class StackLog:
     def wakeups_of(self, woken, starts, ends) -> np.ndarray:
         """:meth:`wakeup` of each (woken tid, start, end), as indexes into
         :attr:`wakeups` (-1: none)."""
-        table = self.wakeup_table()
+        count = len(self._narrow[0]) if self._narrow is not None else len(self.wakeup_table())
         woken, starts, ends = (np.asarray(c, dtype=np.int64) for c in (woken, starts, ends))
-        if not len(table):
+        if not count:
             return np.full(len(woken), -1, dtype=np.int64)
         lookups = self._lookups()
         rows, kinds, waking = lookups.wakeups.asking(ends), lookups.kinds, lookups.waking
@@ -417,6 +435,11 @@ class ThreadTimes:
         self._ranked = ((len(self._tids) + 1) << self._shift >= 1 << 62
                         or self._low < -(1 << 63) or self._high >= 1 << 63)
         self.keys = None if self._ranked else self._key(by_thread, by_time)
+
+    def read_from(self, tids, times) -> None:
+        """Read the log's threads and times from these columns (the same values, kept
+        apart from the table they were sorted from)."""
+        self._logged = (tids, times)
 
     def asking(self, asked_times) -> "ThreadTimes":
         """Ready to search ``asked_times``: only the keying by ranks depends on them."""
