@@ -145,11 +145,24 @@ static int runnable_state(int64_t s)
     return s == 0 || (s > 0 && (s & 0xFF) == 0);
 }
 
+/* The store's segment record (store.SEGMENT): its fields' places in its 40 bytes.
+ * timelines writes the records themselves; src_kind and src_id stay zero (the
+ * caller sets them from ``wake``). */
+#define SEG_SIZE 40
+#define SEG_START 0
+#define SEG_END 8
+#define SEG_CPU 16
+#define SEG_STATE 32
+#define SEG_REASON 34
+
 typedef struct {
-    int64_t *tid, *start, *end, *cpu, *wake;
-    int8_t *state, *reason;
+    int64_t *tid, *wake;
+    char *rec;                    /* SEG_SIZE bytes a segment */
     Py_ssize_t n, cap, first;     /* first: the current thread's first segment */
 } segs_t;
+
+#define SEG_I64(o, k, at) (*(int64_t *)((o)->rec + (k) * SEG_SIZE + (at)))
+#define SEG_I8(o, k, at) (*(int8_t *)((o)->rec + (k) * SEG_SIZE + (at)))
 
 static int push(segs_t *o, int64_t tid, int64_t start, int64_t end, int state, int64_t cpu,
                 int64_t wake, int reason)
@@ -159,9 +172,18 @@ static int push(segs_t *o, int64_t tid, int64_t start, int64_t end, int state, i
         return -1;
     }
     Py_ssize_t k = o->n++;
-    o->tid[k] = tid; o->start[k] = start; o->end[k] = end; o->state[k] = (int8_t)state;
-    o->cpu[k] = cpu; o->wake[k] = wake; o->reason[k] = (int8_t)reason;
+    o->tid[k] = tid; o->wake[k] = wake;
+    SEG_I64(o, k, SEG_START) = start; SEG_I64(o, k, SEG_END) = end;
+    SEG_I64(o, k, SEG_CPU) = cpu;
+    SEG_I8(o, k, SEG_STATE) = (int8_t)state; SEG_I8(o, k, SEG_REASON) = (int8_t)reason;
     return 0;
+}
+
+/* Segment ``from`` written again at ``to``. */
+static void seg_move(segs_t *o, Py_ssize_t to, Py_ssize_t from)
+{
+    o->tid[to] = o->tid[from]; o->wake[to] = o->wake[from];
+    memcpy(o->rec + to * SEG_SIZE, o->rec + from * SEG_SIZE, SEG_SIZE);
 }
 
 /* One thread's events [lo, hi): the reference's _build_timeline. */
@@ -247,43 +269,39 @@ static int one_thread(segs_t *o, int64_t tid, const int64_t *ts, const int8_t *c
     /* Empty segments go, except a sleep woken at the very ns it began. */
     Py_ssize_t kept = o->first;
     for (Py_ssize_t k = o->first; k < o->n; k++) {
-        if (o->end[k] > o->start[k] || o->wake[k] >= 0) {
-            if (kept != k) {
-                o->tid[kept] = o->tid[k]; o->start[kept] = o->start[k]; o->end[kept] = o->end[k];
-                o->state[kept] = o->state[k]; o->cpu[kept] = o->cpu[k];
-                o->wake[kept] = o->wake[k]; o->reason[kept] = o->reason[k];
-            }
+        if (SEG_I64(o, k, SEG_END) > SEG_I64(o, k, SEG_START) || o->wake[k] >= 0) {
+            if (kept != k)
+                seg_move(o, kept, k);
             kept++;
         }
     }
     if (kept == o->first) {                 /* all empty: the last one stays */
-        Py_ssize_t last = o->n - 1;
-        o->tid[kept] = o->tid[last]; o->start[kept] = o->start[last]; o->end[kept] = o->end[last];
-        o->state[kept] = o->state[last]; o->cpu[kept] = o->cpu[last];
-        o->wake[kept] = o->wake[last]; o->reason[kept] = o->reason[last];
+        seg_move(o, kept, o->n - 1);
         kept++;
     }
     o->n = kept;
     return 0;
 }
 
-/* timelines(tid, ts, code, a, b, begin, out_tid, out_start, out_end, out_state,
- *           out_cpu, out_wake, out_reason) -> number of segments written */
+/* timelines(tid, ts, code, a, b, begin, out_tid, out_wake, out_records) -> number of
+ * segments written: each segment's thread and wakeup (an index into the events,
+ * -1: none), and its record (store.SEGMENT, out_records' bytes: start, end, cpu,
+ * state and reason; the rest left as they were). */
 static PyObject *timelines_impl(PyObject *self, PyObject *args)
 {
-    PyObject *o[12];
+    PyObject *o[8];
     long long begin;
     int early_wakes = 1;
-    arr_t arr[12] = {{{0}}};
+    arr_t arr[8] = {{{0}}};
     PyObject *result = NULL;
-    if (!PyArg_ParseTuple(args, "OOOOOLOOOOOOO|p", &o[0], &o[1], &o[2], &o[3], &o[4], &begin,
-                          &o[5], &o[6], &o[7], &o[8], &o[9], &o[10], &o[11], &early_wakes))
+    if (!PyArg_ParseTuple(args, "OOOOOLOOO|p", &o[0], &o[1], &o[2], &o[3], &o[4], &begin,
+                          &o[5], &o[6], &o[7], &early_wakes))
         return NULL;
     /* tid, a and b: 32- or 64-bit (col_t); the rest as sized here. */
-    static const Py_ssize_t sizes[12] = {0, 8, 1, 0, 0, 8, 8, 8, 1, 8, 8, 1};
+    static const Py_ssize_t sizes[8] = {0, 8, 1, 0, 0, 8, 8, 1};
     col_t tid, a, b;
-    col_t *cols[12] = {&tid, NULL, NULL, &a, &b};
-    for (int i = 0; i < 12; i++)
+    col_t *cols[8] = {&tid, NULL, NULL, &a, &b};
+    for (int i = 0; i < 8; i++)
         if ((sizes[i] ? arr_get(o[i], &arr[i], sizes[i], i >= 5, "timelines")
                       : col_get(o[i], &arr[i], cols[i], "timelines")) < 0)
             goto done;
@@ -293,11 +311,11 @@ static PyObject *timelines_impl(PyObject *self, PyObject *args)
             PyErr_SetString(PyExc_ValueError, "timelines: event columns differ in length");
             goto done;
         }
-    segs_t out = {I64(arr[5]), I64(arr[6]), I64(arr[7]), I64(arr[9]), I64(arr[10]),
-                  I8(arr[8]), I8(arr[11]), 0, N(arr[5]), 0};
-    for (int i = 6; i < 12; i++)
-        if (N(arr[i]) < out.cap)
-            out.cap = N(arr[i]);
+    segs_t out = {I64(arr[5]), I64(arr[6]), arr[7].view.buf, 0, N(arr[5]), 0};
+    if (N(arr[6]) < out.cap)
+        out.cap = N(arr[6]);
+    if (N(arr[7]) / SEG_SIZE < out.cap)
+        out.cap = N(arr[7]) / SEG_SIZE;
     Py_ssize_t lo = 0;
     while (lo < n) {
         Py_ssize_t hi = lo + 1;
@@ -311,7 +329,7 @@ static PyObject *timelines_impl(PyObject *self, PyObject *args)
     }
     result = PyLong_FromSsize_t(out.n);
 done:
-    arr_release(arr, 12);
+    arr_release(arr, 8);
     return result;
 }
 

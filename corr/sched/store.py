@@ -94,6 +94,10 @@ _SOURCES = (("out", "switch", "prev_tid", ("ts", "seq", "cpu", "prev_tid", "prev
 # every thread), the columns being the records' fields, read in place.
 SEGMENT = np.dtype([("start", "<i8"), ("end", "<i8"), ("cpu", "<i8"), ("src_id", "<i8"),
                     ("state", "i1"), ("src_kind", "i1"), ("reason", "i1"), ("_pad", "V5")])
+# _native.timelines writes SEGMENT records at these places (its SEG_* offsets).
+assert ([SEGMENT.fields[f][1] for f in ("start", "end", "cpu", "src_id", "state", "src_kind",
+                                        "reason")] == [0, 8, 16, 24, 32, 33, 34]
+        and SEGMENT.itemsize == 40)
 SWITCH = np.dtype([("ts", "<i8"), ("next_tid", "<i8"), ("next_at", "<i8"),
                    ("prev_tid", "<i8"), ("prev_at", "<i8")])
 
@@ -370,15 +374,14 @@ class TimelineStore:
         for source in sources:
             events, kinds, idents = _thread_events(source, late)
             n = len(events[0]) + 2 * (np.count_nonzero(np.diff(events[0])) + 1) + 1
-            seg = (np.empty(n, np.int64), np.empty(n, np.int64), np.empty(n, np.int64),
-                   np.empty(n, np.int8), np.empty(n, np.int64), np.empty(n, np.int64),
-                   np.empty(n, np.int8))
-            made = _native.timelines(*events, begin_ns, *seg, log.early_wakes)
+            # The C state machine writes the records (start, end, cpu, state, reason)
+            # and each segment's thread and wakeup beside them.
+            tid, wake, records = np.empty(n, np.int64), np.empty(n, np.int64), \
+                np.zeros(n, dtype=SEGMENT)
+            made = _native.timelines(*events, begin_ns, tid, wake, records.view(np.uint8),
+                                     log.early_wakes)
             del events
-            tid, start, end, state, cpu, wake, reason = (column[:made] for column in seg)
-            records = np.zeros(made, dtype=SEGMENT)
-            records["start"], records["end"], records["state"] = start, end, state
-            records["cpu"], records["reason"] = cpu, reason
+            tid, wake, records = tid[:made], wake[:made], records[:made]
             records["src_kind"] = SRC_NONE
             woken = np.flatnonzero(wake >= 0)
             records["src_kind"][woken] = kinds[wake[woken]]
@@ -393,7 +396,7 @@ class TimelineStore:
                 tids.append(tid[first].astype(np.int64))
                 firsts.append(first + count)
             count += made
-            del seg, tid, start, end, state, cpu, wake, reason, records
+            del tid, wake, records
         if dealt is not None:
             dealt.close()
         del sources
