@@ -152,8 +152,8 @@ def _analysed(traceset, ruleset, engine, progress, warnings, scheduling, limit, 
             warnings += attribute_rules(rules, model, engine.stack_log, symbols,
                                         engine.thread_names)
             engine.stack_log.settle()            # its lookups' thread, even when not read
-            engine.stack_log = None              # its tables: the stacks keep their chains
-            release_freed_memory()               # the lookups' arrays, before the output
+            engine.stack_log = None              # the stacks keep what they read later
+            release_freed_memory()               # its tables and switch-outs' lookups
     if store is not None:
         from .cache.intervals import keep_run
         keep_run(store, keys, engine, model, engine.thread_names, made)

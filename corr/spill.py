@@ -130,7 +130,8 @@ class MappedColumns:
     A piece is written in a thread while the caller makes the next one (the
     store's build left a core idle while it wrote): one write at most is
     behind, and what it raised is raised by the next ``append``, ``flush``
-    or ``arrays``.  The caller must not change a piece once appended.
+    or ``arrays``, and by every one after (the file lacks that piece for
+    good).  The caller must not change a piece once appended.
     """
 
     def __init__(self, dtypes: dict, capacity: int, prefix: str = "corr-columns-"):
@@ -147,6 +148,7 @@ class MappedColumns:
         self.file.truncate(self.length)
         self._map: mmap.mmap | None = None
         self._behind = None             # the write in flight (a Future), if any
+        self._failed: BaseException | None = None     # what a write raised, for good
 
     def append(self, name: str, values: np.ndarray) -> None:
         dtype = self.dtypes[name]
@@ -167,11 +169,13 @@ class MappedColumns:
             data, offset = data[written:], offset + written
 
     def flush(self) -> None:
-        """Wait for the write behind (what it raised raised here): the file then holds
-        every piece appended."""
+        """Wait for the write behind: the file then holds every piece appended, or
+        what a write raised is raised here (and at every call after)."""
         if self._behind is not None:
             behind, self._behind = self._behind, None
-            behind.result()
+            self._failed = behind.exception()
+        if self._failed is not None:
+            raise self._failed
 
     def arrays(self) -> dict[str, np.ndarray]:
         """Every column as a read-only array over the mapping."""

@@ -486,29 +486,32 @@ def test_a_store_whose_writes_lag_behind_is_the_same_store(stream, waking):
         assert np.array_equal(x, y)
 
 
-def test_a_failed_write_behind_is_raised_by_what_comes_next(monkeypatch):
+def test_a_failed_write_behind_is_raised_by_all_that_comes_next(monkeypatch):
     """A mapped column's write that failed in its thread is raised by the next append,
-    flush or mapping (once), and closing after it raises nothing."""
+    flush or mapping, and by every one after (the file lacks that piece for good:
+    nothing reads it as if whole); closing after it raises nothing."""
     import errno
-    columns = spill.MappedColumns({"x": np.int64}, 100)
-    columns.append("x", np.arange(10, dtype=np.int64))
-    columns.flush()
     written = os.pwrite
 
     def full(fd, data, offset):
         raise OSError(errno.ENOSPC, "No space left on device")
-    monkeypatch.setattr(spill.os, "pwrite", full)
     for then in ("append", "flush", "arrays"):
+        columns = spill.MappedColumns({"x": np.int64}, 100)
+        columns.append("x", np.arange(10, dtype=np.int64))
+        columns.flush()
+        monkeypatch.setattr(spill.os, "pwrite", full)
         columns.append("x", np.arange(5, dtype=np.int64))
+        monkeypatch.setattr(spill.os, "pwrite", written)     # the next writes would work
         with pytest.raises(OSError, match="No space left"):
             if then == "append":
                 columns.append("x", np.arange(1, dtype=np.int64))
             else:
                 getattr(columns, then)()
-        columns.flush()                               # raised once
-    columns.append("x", np.arange(3, dtype=np.int64))
-    columns.close()                                   # a failed write: nothing raised
-    monkeypatch.setattr(spill.os, "pwrite", written)
+        for again in (columns.flush, columns.arrays,
+                      lambda: columns.append("x", np.arange(1, dtype=np.int64))):
+            with pytest.raises(OSError, match="No space left"):
+                again()
+        columns.close()                               # a failed write: nothing raised
     good = spill.MappedColumns({"x": np.int64}, 100)
     good.append("x", np.arange(10, dtype=np.int64))
     good.append("x", np.arange(10, 20, dtype=np.int64))

@@ -522,6 +522,26 @@ def test_text_shows_the_top_frames_of_the_blocked_and_the_waker(tmp_path):
         "      main+0x20 (user.map)"]
 
 
+def test_text_folded_and_html_read_only_the_intervals_own_stacks(tmp_path):
+    """Text, folded stacks and the HTML flame graph show each interval's own stack and
+    waker: writing them attributes no whole critical path (JSON then does, and writes
+    every wakeup on it)."""
+    from corr.analyses.stacks import StackTable
+    result = api.run(_rules(tmp_path), [_mutex_scenario(tmp_path)],
+                     symbols=_symbols(tmp_path), cache=False)
+    stacks = result.rules[0].analysis.stacks
+    for fmt in ("text", "folded"):
+        api.write(result, fmt, stream=io.StringIO())
+    api.write(result, str(tmp_path / "report.html"))
+    assert not isinstance(stacks._whole, StackTable)       # noqa: SLF001
+    bare = result.rules[0].selected_intervals(stacks=False)
+    assert bare and not any({"stack", "off_cpu_ns", "wakeups"} & set(r) for r in bare)
+    assert not isinstance(stacks._whole, StackTable)       # noqa: SLF001
+    rows = _json_rule(result)["intervals"]
+    assert isinstance(stacks._whole, StackTable)           # noqa: SLF001
+    assert [w["waker"] for r in rows for w in r.get("wakeups", [])]
+
+
 def test_html_report_has_a_self_contained_flame_graph(tmp_path):
     from bs4 import BeautifulSoup
     trace = _mutex_scenario(tmp_path)

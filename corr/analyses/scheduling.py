@@ -316,7 +316,7 @@ class RuleAnalysis:
             pass
 
     def explained_rows(self, indexes: list[int], rows: list[dict], encoded: bool = False,
-                       cut_paths: int | None = None):
+                       cut_paths: int | None = None, stacks: bool = True):
         """:meth:`explain_rows`, each row filled as it is handed out.  ``rows`` is taken
         over: each leaves the list as it goes, so that only the rows a renderer holds
         are alive (a chunk's breakdowns at once took twice the time to build).
@@ -324,23 +324,26 @@ class RuleAnalysis:
         ``cut_paths`` (for a renderer that shows a few segments): each critical path
         cut to its first ``cut_paths`` segments, ``path_segments`` saying how many it
         has, and code stacks' wakeups to the blamed thread's own -- a path through two
-        busy threads has 10^6 segments, half a gigabyte as dicts."""
-        for place, row in enumerate(self._filled(indexes, rows, encoded, cut_paths)):
+        busy threads has 10^6 segments, half a gigabyte as dicts.  ``stacks``: False
+        leaves the code stacks out (a renderer that does not show them)."""
+        for place, row in enumerate(self._filled(indexes, rows, encoded, cut_paths, stacks)):
             rows[place] = None
             yield row
 
-    def _filled(self, indexes, rows, encoded: bool = False, cut: int | None = None):
+    def _filled(self, indexes, rows, encoded: bool = False, cut: int | None = None,
+                stacks: bool = True):
         if self.activity is not None:             # each analysed row with its activity
-            for row in self._filled_stacks(indexes, rows, cut=cut):  # read from the path's
-                if "critical_path" in row:                          # dicts, whole
+            for row in self._filled_stacks(indexes, rows, cut=cut, stacks=stacks):
+                if "critical_path" in row:        # read from the path's dicts, whole
                     row["activity"] = self.activity.of_row(row)
                 yield _cut(row, cut)
             return
-        yield from self._filled_stacks(indexes, rows, encoded, cut)
+        yield from self._filled_stacks(indexes, rows, encoded, cut, stacks)
 
-    def _filled_stacks(self, indexes, rows, encoded: bool = False, cut: int | None = None):
+    def _filled_stacks(self, indexes, rows, encoded: bool = False, cut: int | None = None,
+                       stacks: bool = True):
         paths_cut = cut if self.activity is None else None
-        if self.stacks is not None:               # each row with its interval's stacks
+        if self.stacks is not None and stacks:    # each row with its interval's stacks
             own = getattr(self.stacks, "own", None) if cut is not None else None
             # The stacks as dicts at once (IntervalStackMap); shared between rows only
             # for a renderer that encodes each row and lets it go.

@@ -387,15 +387,17 @@ class RuleResult:
             yield over + first, piece[over]
 
     def iter_intervals(self, all_intervals: bool = False, top: int | None = None,
-                       encoded: bool = False,
-                       cut_paths: int | None = None) -> Iterator[dict[str, Any]]:
+                       encoded: bool = False, cut_paths: int | None = None,
+                       stacks: bool = True) -> Iterator[dict[str, Any]]:
         """Intervals over the threshold (see :meth:`over_threshold`) or all, slowest first,
         one dict at a time; their explanations are computed a chunk at a time (one C
         call each), and none is kept beyond its chunk.  ``encoded`` (for the JSON
         renderers, through ``run_json.encoder``): a breakdown or critical path may be
         JSON already, written in C (``analyses.bulk.EncodedJSON``).  ``cut_paths``
         (for a renderer that shows a few segments): see
-        ``RuleAnalysis.explained_rows``."""
+        ``RuleAnalysis.explained_rows``.  ``stacks``: False leaves a ``stacks: true``
+        rule's code stacks out of the rows (a renderer that does not show them: the
+        slowest intervals' paths meet 10^5 wakeups)."""
         selected = self.slowest(all_intervals, top)
         size = 2048
         table, window = self.intervals, max(1, len(selected))
@@ -415,7 +417,8 @@ class RuleResult:
                     for row in rows:
                         row["group"] = None
                 if self.analysis is not None:        # each explained as it is handed out
-                    rows = self.analysis.explained_rows(chunk, rows, encoded, cut_paths)
+                    rows = self.analysis.explained_rows(chunk, rows, encoded, cut_paths,
+                                                        stacks)
                 yield from rows
 
     def interval_objects(self, all_intervals: bool = False,
@@ -430,9 +433,11 @@ class RuleResult:
         from .interval_arrow import arrow_table
         return arrow_table([self]).flatten()
 
-    def selected_intervals(self, all_intervals: bool = False, top: int | None = None) -> list[dict]:
-        """Intervals over the threshold (or all), slowest first."""
-        return list(self.iter_intervals(all_intervals, top))
+    def selected_intervals(self, all_intervals: bool = False, top: int | None = None,
+                           stacks: bool = True) -> list[dict]:
+        """Intervals over the threshold (or all), slowest first (``stacks``: see
+        :meth:`iter_intervals`)."""
+        return list(self.iter_intervals(all_intervals, top, stacks=stacks))
 
     def interval(self, i: int, explained: bool = True) -> dict:
         """Interval ``i`` as a dict; ``explained``: with its breakdown and critical path

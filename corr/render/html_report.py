@@ -124,7 +124,8 @@ def _rule(r, n: int, begin: int, span: int, top: int) -> dict:
         _counted(r, out, begin)
         return out
     out.update(_timeline(r, durations, begin, span))
-    slow = r.selected_intervals(top=top) if rule.threshold_ns is not None else []
+    # The code stacks are drawn as the flame graph, from each interval's own.
+    slow = r.selected_intervals(top=top, stacks=False) if rule.threshold_ns is not None else []
     out["entry_thread"] = entry_thread_differs(rule, slow)
     out["slow"] = [_slow_row(rule, iv, begin) for iv in slow]
     out["unfinished"] = unfinished_note(r)
@@ -160,7 +161,11 @@ def _flame(r) -> dict | None:
         return None
     stacks = {tuple(stack.split(";")): ns
               for stack, ns in rule_code_stacks(r, with_rule=False).items()}
-    sources = code_frame_lines(r.analysis.stacks)
+    # The source lines of the stacks drawn: each interval's own (what rule_code_stacks
+    # folds), not its whole path's wakers.
+    found = r.analysis.stacks
+    own = getattr(found, "own", None)
+    sources = code_frame_lines([own(i) for i in found] if own is not None else found)
     return {"svg": Markup(flame_graph(stacks, f"off-CPU flame graph of {r.rule.name}",
                                       sources)),
             "intervals": count(len(r.analysis.stacks)),
