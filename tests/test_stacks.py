@@ -342,6 +342,29 @@ def test_a_kallsyms_file_beside_the_trace_names_kernel_frames(tmp_path):
     assert ";0x401020;" in line                  # no user symbols: the address
 
 
+def test_aliases_at_one_address_are_named_as_perf_names_them(tmp_path):
+    """Symbols at one address (``memcpy``, ``__memcpy``, ``__pi_memcpy`` in a 6.x
+    kernel) name it by the last in the kallsyms file, as perf script does (it gives
+    the last a length, the next symbol's start, and prefers a symbol with one),
+    whatever their names' order: in a kallsyms file beside the trace, and in the
+    running system's."""
+    from corr.analyses.perf_maps import kallsyms_rows
+    from corr.analyses.symbols import SymbolTable, read_symbol_file
+    for aliases in (["memcpy", "__memcpy", "__pi_memcpy"], ["__pi_memcpy", "memcpy", "__memcpy"]):
+        text = "ffffffff81000000 T _text\n" + "".join(
+            f"ffffffff82244ea0 T {name}\n" for name in aliases) + "ffffffff82245000 T next\n"
+        path = tmp_path / "kallsyms"
+        path.write_text(text)
+        table = SymbolTable()
+        read_symbol_file(path, table)
+        assert table.lookup(0xffffffff82244eaa) == f"{aliases[-1]}+0xa ([kernel.kallsyms])"
+        rows, text_at = kallsyms_rows(str(path))
+        running = SymbolTable()
+        running.adopt(rows, 0)
+        assert text_at == 0xffffffff81000000
+        assert running.lookup(0xffffffff82244eaa) == f"{aliases[-1]}+0xa ([kernel.kallsyms])"
+
+
 def test_rules_without_stacks_keep_the_thread_chain_folded_lines(tmp_path):
     trace = _mutex_scenario(tmp_path)
     result = api.run(_rules(tmp_path, stacks=False), [trace], cache=False)

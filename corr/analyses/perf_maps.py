@@ -565,9 +565,10 @@ def stop(started: StartedRead | StartedPerf) -> None:
 def kallsyms_rows(path: str = "/proc/kallsyms") -> tuple[list, int | None] | None:
     """The running system's kernel code symbols as a SymbolTable keeps them: (start,
     0, name, module) each, bytes (a lookup decodes what it shows; a symbol of the
-    kernel itself has KERNEL_DSO for module), sorted as the table sorts its decoded
-    rows; and its ``_text``.  None when they cannot be read or their addresses are
-    hidden (kptr_restrict)."""
+    kernel itself has KERNEL_DSO for module), sorted as the table sorts its rows
+    (by address, aliases in the file's order: the table names an address by the
+    last, as perf does); and its ``_text``.  None when they cannot be read or their
+    addresses are hidden (kptr_restrict)."""
     try:
         with open(path, "rb") as f:
             data = f.read()
@@ -585,7 +586,7 @@ def kallsyms_rows(path: str = "/proc/kallsyms") -> tuple[list, int | None] | Non
         if parts[2] == b"_text":
             text_now = start
         rows.append((start, 0, parts[2], parts[3] if len(parts) > 3 else _KERNEL_DSO))
-    rows.sort()
+    rows.sort(key=lambda row: row[0])         # stable: aliases stay in the file's order
     return (rows, text_now) if rows else None
 
 

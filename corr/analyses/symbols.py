@@ -43,7 +43,13 @@ def address(value: int) -> str:
 
 
 class SymbolTable:
-    """Sorted address ranges -> (name, dso): kallsyms's symbols end where the next begins."""
+    """Sorted address ranges -> (name, dso): kallsyms's symbols end where the next begins.
+
+    Of symbols at one address (aliases: ``memcpy``, ``__memcpy``, ``__pi_memcpy``),
+    the one that names it is the last of those with the largest size, in the order
+    they were added: for kallsyms, the file's last, as perf chooses (it gives the
+    last a length, the next symbol's start, and prefers a symbol with one).
+    """
 
     def __init__(self) -> None:
         self._rows: list[tuple] = []      # start, end (0: open), name, dso
@@ -62,9 +68,14 @@ class SymbolTable:
         shown), every address moved by ``shift``; of an empty table."""
         self._rows, self._starts, self._shift = rows, [r[0] for r in rows], shift
 
+    @staticmethod
+    def order(row: tuple) -> tuple:
+        """The rows' order (a stable sort): by start, then end (0: open)."""
+        return row[0], row[1]
+
     def lookup(self, value: int) -> str | None:
         if self._starts is None:
-            self._rows.sort()
+            self._rows.sort(key=self.order)
             self._starts = [r[0] for r in self._rows]
         value -= self._shift
         k = bisect.bisect_right(self._starts, value) - 1
