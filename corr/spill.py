@@ -175,7 +175,7 @@ class MappedColumns:
             behind, self._behind = self._behind, None
             self._failed = behind.exception()
         if self._failed is not None:
-            raise self._failed
+            raise self._failed.with_traceback(None)
 
     def arrays(self) -> dict[str, np.ndarray]:
         """Every column as a read-only array over the mapping."""

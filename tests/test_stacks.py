@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -363,6 +365,35 @@ def test_aliases_at_one_address_are_named_as_perf_names_them(tmp_path):
         running.adopt(rows, 0)
         assert text_at == 0xffffffff81000000
         assert running.lookup(0xffffffff82244eaa) == f"{aliases[-1]}+0xa ([kernel.kallsyms])"
+    # A data symbol at a code address names nothing, in either reader.
+    path.write_text("ffffffff81000000 T foo\nffffffff81000000 r __ksymtab_foo\n"
+                    "ffffffff81000100 T next\n")
+    table = SymbolTable()
+    read_symbol_file(path, table)
+    running = SymbolTable()
+    running.adopt(kallsyms_rows(str(path))[0], 0)
+    assert table.lookup(0xffffffff81000010) == running.lookup(0xffffffff81000010) == \
+        "foo+0x10 ([kernel.kallsyms])"
+
+
+def test_nm_lists_an_elf_files_symbols_in_the_c_locale(tmp_path, monkeypatch):
+    """Symbols at one address are listed by nm in its locale's collation, and the last
+    names the address: nm runs in the C locale, whatever the user's, so that the
+    name does not change with LANG."""
+    import subprocess
+
+    from corr.analyses import symbols
+    seen = []
+    run = subprocess.run
+
+    def recorded(cmd, **kwargs):
+        seen.append(kwargs.get("env", {}).get("LC_ALL"))
+        return run(cmd, **kwargs)
+    monkeypatch.setattr(symbols.subprocess, "run", recorded)
+    monkeypatch.setenv("LC_ALL", "en_US.UTF-8")
+    table = symbols.SymbolTable()
+    symbols.read_elf(os.path.realpath(sys.executable), 0, table)
+    assert seen and set(seen) == {"C"} and len(table)
 
 
 def test_rules_without_stacks_keep_the_thread_chain_folded_lines(tmp_path):

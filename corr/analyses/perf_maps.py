@@ -604,4 +604,4 @@ def running_kallsyms(recorded_text: int | None, table, read=kallsyms_rows) -> bo
 
 
 _KERNEL_DSO = KERNEL_DSO.encode()
-_KERNEL_CODE = frozenset((b"T", b"t", b"W", b"w"))
+_KERNEL_CODE = frozenset((b"T", b"t", b"W", b"w"))      # symbols.KERNEL_CODE, as bytes

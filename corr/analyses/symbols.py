@@ -30,6 +30,7 @@ from ..background import in_background
 from ..errors import UsageError
 
 KERNEL_DSO = "[kernel.kallsyms]"
+KERNEL_CODE = frozenset("TtWw")         # kallsyms's types of code symbols
 # A sample's first line in ``perf script -F pid,tid,time,...``: pid/tid and seconds.ns.
 _SAMPLE = re.compile(r"^\s*(-?\d+)/(-?\d+)\s+(\d+)\.(\d+):")
 KERNEL_START = 1 << 63          # x86-64 and arm64: kernel addresses have the top bit set
@@ -120,9 +121,12 @@ def read_elf(path: str, base: int, table: SymbolTable) -> None:
     found = 0
     for extra in ([], ["--dynamic"]):
         try:
+            # The C locale: nm orders symbols at one address by name, byte by byte (in
+            # another it collates, and the table names an address by the last).
             done = subprocess.run([nm, "--defined-only", "-n", "-S", *extra, path],
                                   stdin=subprocess.DEVNULL, capture_output=True,
-                                  timeout=NM_TIMEOUT_S, check=False)
+                                  timeout=NM_TIMEOUT_S, check=False,
+                                  env={**os.environ, "LC_ALL": "C"})
         except (OSError, subprocess.TimeoutExpired) as exc:
             raise UsageError(f"--symbols {path}: nm failed ({exc})") from None
         for line in done.stdout.decode("utf-8", "backslashreplace").splitlines():
@@ -169,6 +173,8 @@ def read_symbol_file(path, table: SymbolTable) -> None:
                 start = int(parts[0], 16)
                 if len(parts) >= 3 and len(parts[1]) == 1 and parts[1].isalpha():
                     if start == 0:                # kallsyms read without the right to see them
+                        continue
+                    if parts[1] not in KERNEL_CODE:   # data: as the running kallsyms is read
                         continue
                     dso = parts[3].strip("[]") if len(parts) > 3 else ""
                     table.add(start, 0, parts[2], f"[{dso}]" if dso else KERNEL_DSO)

@@ -2348,8 +2348,8 @@ static PyMethodDef methods[] = {
     {"read_blocks", read_blocks, METH_VARARGS,
      "read_blocks(fd, base, order, sizes, block_bytes, out) -> bytes read"},
     {"timelines", timelines_impl, METH_VARARGS,
-     "timelines(tid, ts, code, a, b, begin, out_tid, out_start, out_end, out_state, out_cpu, "
-     "out_wake, out_reason[, early_wakes]) -> segments written"},
+     "timelines(tid, ts, code, a, b, begin, out_tid, out_wake, out_records[, early_wakes]) "
+     "-> segments written"},
     {"analyse", analyse, METH_VARARGS,
      "analyse(timeline columns..., switch columns..., itid, istart, iend, max_depth, edges) "
      "-> (parts, edges)"},

@@ -320,7 +320,7 @@ class StackLog:
         self._prepared = lookups._replace(switches=None)
         self._pieces = {SWITCH_ROWS: None, WAKEUP_ROWS: None}
         self._by_switch = self._by_woken = None
-        self._ids, self._raw_perf, self._raw_lttng = {}, {}, {}    # no chain comes now
+        self._ids = self._raw_perf = self._raw_lttng = None     # no chain comes now
 
     def wakeup_rows(self, rows) -> tuple:
         """Of the wakeups at ``rows`` (indexes into :attr:`wakeups`): their times, woken

@@ -95,9 +95,10 @@ _SOURCES = (("out", "switch", "prev_tid", ("ts", "seq", "cpu", "prev_tid", "prev
 SEGMENT = np.dtype([("start", "<i8"), ("end", "<i8"), ("cpu", "<i8"), ("src_id", "<i8"),
                     ("state", "i1"), ("src_kind", "i1"), ("reason", "i1"), ("_pad", "V5")])
 # _native.timelines writes SEGMENT records at these places (its SEG_* offsets).
-assert ([SEGMENT.fields[f][1] for f in ("start", "end", "cpu", "src_id", "state", "src_kind",
-                                        "reason")] == [0, 8, 16, 24, 32, 33, 34]
-        and SEGMENT.itemsize == 40)
+if ([SEGMENT.fields[f][1] for f in ("start", "end", "cpu", "src_id", "state", "src_kind",
+                                    "reason")] != [0, 8, 16, 24, 32, 33, 34]
+        or SEGMENT.itemsize != 40):
+    raise ImportError("store.SEGMENT no longer has the layout _native.c's timelines writes")
 SWITCH = np.dtype([("ts", "<i8"), ("next_tid", "<i8"), ("next_at", "<i8"),
                    ("prev_tid", "<i8"), ("prev_at", "<i8")])
 
