@@ -175,6 +175,9 @@ def _llserver_check(tmp_path: Path, attempt: int) -> str | None:
     counts = dict(re.findall(r"(produced|consumed|backlog_triggers)=(\d+)", proc.stdout))
     result = run_json(LLSERVER_RULES, out)
     assert result["warnings"] == [], result["warnings"]
+    # Each packet's packet_received is recorded before the consumer can take it (inside
+    # the queue's lock): none of its process_start events comes first.
+    assert rule(result, "queue_delay")["outcomes"]["exits_without_entry"] == 0
     assert rule(result, "queue_delay")["outcomes"]["complete"] == int(counts["produced"])
     assert rule(result, "processing")["outcomes"]["complete"] == int(counts["consumed"])
     assert rule(result, "backlog")["outcomes"]["entries"] == int(counts["backlog_triggers"])

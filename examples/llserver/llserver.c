@@ -322,6 +322,10 @@ static void *producer_main(void *arg)
 			q.produced++;
 			if (q.count > q.max_count)
 				q.max_count = q.count;
+			/* Recorded before the consumer can take it: after the unlock, a
+			 * producer preempted there let the consumer's process_start come
+			 * first in the trace. */
+			lttng_ust_tracepoint(llserver, packet_received, seqno, q.count, t);
 			pthread_cond_signal(&q.nonempty);
 		}
 		size = q.count;
@@ -329,8 +333,6 @@ static void *producer_main(void *arg)
 		if (dropped)
 			lttng_ust_tracepoint(llserver, item_dropped, seqno, size,
 				DROP_QUEUE_FULL);
-		else
-			lttng_ust_tracepoint(llserver, packet_received, seqno, size, t);
 		heartbeat(ROLE_PRODUCER, &beat);
 		next += period;
 	}
