@@ -30,6 +30,8 @@ from typing import IO, NamedTuple
 
 import numpy as np
 
+from .symbols import KERNEL_CODE, KERNEL_DSO
+
 # perf script --show-mmap-events --show-task-events, after the "pid/tid time:" head.
 _HEAD = re.compile(r"^\s*-?\d+/-?\d+\s+(\d+)\.(\d+):\s+(.*)$")
 _MMAP = re.compile(r"^PERF_RECORD_MMAP2? (-?\d+)/(-?\d+): \[(0x[0-9a-f]+)\((0x[0-9a-f]+)\) "
@@ -40,7 +42,6 @@ _EXEC = re.compile(r"^PERF_RECORD_COMM exec: .*:(-?\d+)/(-?\d+)$")
 _NO_SAMPLES = "0.000000001,0.000000001"
 PERF_TIMEOUT_S = 600
 ADDR2LINE_TIMEOUT_S = 120
-KERNEL_DSO = "[kernel.kallsyms]"
 
 
 class ElfSymbols:
@@ -604,4 +605,4 @@ def running_kallsyms(recorded_text: int | None, table, read=kallsyms_rows) -> bo
 
 
 _KERNEL_DSO = KERNEL_DSO.encode()
-_KERNEL_CODE = frozenset((b"T", b"t", b"W", b"w"))      # symbols.KERNEL_CODE, as bytes
+_KERNEL_CODE = frozenset(kind.encode() for kind in KERNEL_CODE)

@@ -130,10 +130,10 @@ def attribute_many(model, log, symbols: Symbolizer, tids, starts, ends,
     if own is None:
         switch_rows = log.switch_outs(tids, starts, ends)
         switches = log.switch_table()
-        switched = np.where(switch_rows >= 0, switches[np.maximum(switch_rows, 0), 3]
-                            if len(switches) else 0, -1)
-        switch_ts = np.where(switch_rows >= 0, switches[np.maximum(switch_rows, 0), 0]
-                             if len(switches) else 0, -1)
+        # Each switch-out's chain id and time (-1: none).
+        picked = switches[np.maximum(switch_rows, 0)] if len(switches) else \
+            np.zeros((len(tids), switches.shape[1]), dtype=np.int64)
+        switched, switch_ts = (np.where(switch_rows >= 0, picked[:, c], -1) for c in (3, 0))
         part_off, part_key, part_ns = done.parts_raw
         running = np.asarray([kind == "on_cpu" for kind, _, _ in done.label_keys] + [False])
         # Each interval's off-CPU ns: its parts but on_cpu (they add up to the interval).
@@ -335,10 +335,10 @@ class IntervalStackMap(Mapping):
     """Interval index -> IntervalStacks of a rule's analysed intervals, read from a
     :class:`StackTable` (what ``RuleAnalysis.stacks`` holds).
 
-    Each interval's own waker (:meth:`own`, what text and folded stacks show) is
-    read from a table of the blamed threads' own waits; the whole critical paths'
-    wakeups are attributed when first read (``whole``, a StackTable or what makes
-    it), which JSON and the flame graph's source lines do.
+    Each interval's own waker (:meth:`own`, what text, folded stacks and the flame
+    graph show) is read from a table of the blamed threads' own waits; the whole
+    critical paths' wakeups are attributed when first read (``whole``, a StackTable
+    or what makes it), which JSON and a library reader of every row do.
     """
 
     def __init__(self, indexes: list, table: StackTable, whole=None) -> None:

@@ -111,11 +111,7 @@ def rule_code_stacks(r, wakers: bool = False, with_rule: bool = True) -> dict[st
     analysis = r.analysis
     if analysis is not None and analysis.available and analysis.stacks is not None:
         rule = folded_frame(r.name)
-        stacks = analysis.stacks
-        # Only the interval's own waker is folded: read with it alone where the stacks
-        # can (a path through busy threads meets 10^5 wakeups).
-        own = getattr(stacks, "own", None)
-        for found in (own(i) for i in stacks) if own is not None else stacks.values():
+        for found in own_stacks(analysis.stacks):
             if found.off_cpu_ns <= 0:
                 continue
             parts = [rule] if with_rule else []
@@ -132,6 +128,14 @@ def rule_code_stacks(r, wakers: bool = False, with_rule: bool = True) -> dict[st
             stack = ";".join(parts)
             totals[stack] = totals.get(stack, 0) + found.off_cpu_ns
     return totals
+
+
+def own_stacks(stacks):
+    """Each analysed interval's IntervalStacks with only its own waker where the
+    stacks can read them so (IntervalStackMap.own: a path through busy threads meets
+    10^5 wakeups), else as they are: what folded stacks and the flame graph show."""
+    own = getattr(stacks, "own", None)
+    return (own(i) for i in stacks) if own is not None else stacks.values()
 
 
 def code_frame_lines(found) -> dict[str, str]:

@@ -156,16 +156,14 @@ def _flame(r) -> dict | None:
     from markupsafe import Markup
 
     from .flame_svg import flame_graph
-    from .folded import code_frame_lines, rule_code_stacks
+    from .folded import code_frame_lines, own_stacks, rule_code_stacks
     if r.analysis is None or getattr(r.analysis, "stacks", None) is None:
         return None
     stacks = {tuple(stack.split(";")): ns
               for stack, ns in rule_code_stacks(r, with_rule=False).items()}
-    # The source lines of the stacks drawn: each interval's own (what rule_code_stacks
-    # folds), not its whole path's wakers.
-    found = r.analysis.stacks
-    own = getattr(found, "own", None)
-    sources = code_frame_lines([own(i) for i in found] if own is not None else found)
+    # The source lines of the stacks drawn (rule_code_stacks'), not of the whole
+    # paths' wakers.
+    sources = code_frame_lines(own_stacks(r.analysis.stacks))
     return {"svg": Markup(flame_graph(stacks, f"off-CPU flame graph of {r.rule.name}",
                                       sources)),
             "intervals": count(len(r.analysis.stacks)),
